@@ -1,0 +1,65 @@
+package tokenward
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. Each maps to exactly one HTTP status in internal/httpapi.
+const (
+	EINVALID      = "invalid"       // bad input: 400
+	EUNAUTHORIZED = "unauthorized"  // no token, or a bad/revoked/expired one: 401
+	EFORBIDDEN    = "forbidden"     // authenticated, but not granted: 403
+	ENOTFOUND     = "not_found"     // 404
+	ECONFLICT     = "conflict"      // 409
+	ETOOLARGE     = "too_large"     // 413
+	EUNAVAILABLE  = "unavailable"   // 503
+	EINTERNAL     = "internal"      // 500; never shows its cause to a client
+	EUNSUPPORTED  = "unsupported"   // 415: wrong content type
+	ERATELIMITED  = "rate_limited"  // 429
+	ENOTALLOWED   = "not_allowed"   // 405
+)
+
+// Error is the one error type the application returns to callers it does not
+// trust. Message is safe to show to a client: it never holds a secret value,
+// a token or a key.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("tokenward: %s: %s", e.Code, e.Message) }
+
+// Errorf returns an *Error with the given code and a formatted message.
+// Never format a secret value or a token into it.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, EINTERNAL for
+// any other error, and "" for nil.
+func ErrorCode(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Code
+	default:
+		return EINTERNAL
+	}
+}
+
+// ErrorMessage returns the client-safe message of err: the message of its
+// *Error, or a generic text for anything else.
+func ErrorMessage(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Message
+	default:
+		return "internal error"
+	}
+}

@@ -1,0 +1,72 @@
+package tokenward
+
+// MaxNameLen bounds every project, environment and secret name.
+const MaxNameLen = 63
+
+// ValidateProjectName checks that s is a lowercase DNS label, the form of
+// project and environment names.
+func ValidateProjectName(s string) error { return validateLabel("project", s) }
+
+// ValidateEnvName checks that s is a lowercase DNS label.
+func ValidateEnvName(s string) error { return validateLabel("environment", s) }
+
+func validateLabel(kind, s string) error {
+	if s == "" {
+		return Errorf(EINVALID, "%s name is empty", kind)
+	}
+	if len(s) > MaxNameLen {
+		return Errorf(EINVALID, "%s name is longer than %d characters", kind, MaxNameLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case c == '-' && i > 0 && i < len(s)-1:
+		default:
+			return Errorf(EINVALID, "%s name %q is not a lowercase DNS label (a-z, 0-9, inner '-')", kind, printable(s))
+		}
+	}
+	return nil
+}
+
+// MaxSecretNameLen bounds secret names, which are environment variable names.
+const MaxSecretNameLen = 255
+
+// ValidateSecretName checks that s is a valid environment variable name:
+// [A-Za-z_][A-Za-z0-9_]*.
+func ValidateSecretName(s string) error {
+	if s == "" {
+		return Errorf(EINVALID, "secret name is empty")
+	}
+	if len(s) > MaxSecretNameLen {
+		return Errorf(EINVALID, "secret name is longer than %d characters", MaxSecretNameLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c == '_':
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return Errorf(EINVALID, "secret name %q is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)", printable(s))
+		}
+	}
+	return nil
+}
+
+// printable shortens s and keeps only printable ASCII, so a name echoed in
+// an error stays readable and bounded.
+func printable(s string) string {
+	const max = 64
+	b := make([]byte, 0, min(len(s), max))
+	for i := 0; i < len(s) && len(b) < max; i++ {
+		if c := s[i]; c >= 0x20 && c < 0x7f {
+			b = append(b, c)
+		} else {
+			b = append(b, '?')
+		}
+	}
+	if len(s) > max {
+		return string(b) + "..."
+	}
+	return string(b)
+}

@@ -1,0 +1,84 @@
+package tokenward
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the persistence every backend (embedded SQLite, PostgreSQL)
+// provides. It stores only sealed values and token hashes. Each method is one
+// transaction: it either happens whole or not at all. Errors are *Error with
+// ENOTFOUND or ECONFLICT where a caller branches on them; anything else is
+// internal. The conformance suite in internal/storetest is the contract.
+type Store interface {
+	// Keyring returns the sealed master keyring, or ENOTFOUND before init.
+	Keyring(ctx context.Context) ([]byte, error)
+	// InitKeyring stores the first sealed keyring; ECONFLICT if one exists.
+	InitKeyring(ctx context.Context, sealed []byte) error
+	// RotateKeyring replaces the sealed keyring and every data key's wrapped
+	// form in one transaction. keys must hold every existing data key.
+	RotateKeyring(ctx context.Context, sealed []byte, keys []*DataKey) error
+
+	// CreateProject creates p with its environments and its first data key.
+	// ECONFLICT if the project exists.
+	CreateProject(ctx context.Context, p *Project, key *DataKey) error
+	// Project returns a project with its environments, or ENOTFOUND.
+	Project(ctx context.Context, name string) (*Project, error)
+	// Projects lists every project, by name.
+	Projects(ctx context.Context) ([]*Project, error)
+	// CreateEnv adds an environment; ENOTFOUND for no project, ECONFLICT if
+	// it exists.
+	CreateEnv(ctx context.Context, project, env string, at time.Time) error
+	// DataKeys returns every data key of every project.
+	DataKeys(ctx context.Context) ([]*DataKey, error)
+	// DataKey returns one data key, or ENOTFOUND.
+	DataKey(ctx context.Context, project string, version int) (*DataKey, error)
+
+	// PutSecret writes a new version of a secret, creating the secret when
+	// prev is 0. The new version number must be prev+1, and prev must be the
+	// secret's current version (0: it must not exist), else ECONFLICT, so
+	// writers that sealed against a stale version lose cleanly. meta's
+	// metadata fields replace the stored ones. ENOTFOUND for no project/env.
+	PutSecret(ctx context.Context, meta *Secret, prev int, v *SecretVersion) error
+	// Secret returns a secret's metadata, or ENOTFOUND.
+	Secret(ctx context.Context, project, env, name string) (*Secret, error)
+	// SecretVersion returns one version with its ciphertext, or ENOTFOUND.
+	SecretVersion(ctx context.Context, project, env, name string, version int) (*SecretVersion, error)
+	// Secrets lists the secrets of project/env, by name; ENOTFOUND for no
+	// project/env.
+	Secrets(ctx context.Context, project, env string) ([]*Secret, error)
+	// EnvSecrets returns every secret of project/env with its current
+	// version's ciphertext, in one read (for run/export).
+	EnvSecrets(ctx context.Context, project, env string) ([]*Secret, []*SecretVersion, error)
+	// SecretVersions lists a secret's versions, oldest first, without
+	// ciphertexts; ENOTFOUND for no secret.
+	SecretVersions(ctx context.Context, project, env, name string) ([]*SecretVersion, error)
+
+	// CreateToken stores a token record under the SHA-256 of the token.
+	// ECONFLICT if an active token has the same name.
+	CreateToken(ctx context.Context, t *Token, hash [32]byte) error
+	// TokenByHash returns the token with that hash (revoked or not), or
+	// ENOTFOUND.
+	TokenByHash(ctx context.Context, hash [32]byte) (*Token, error)
+	// Token returns a token by id, or ENOTFOUND.
+	Token(ctx context.Context, id string) (*Token, error)
+	// TokenByName returns the active (unrevoked) token with that name, or
+	// ENOTFOUND.
+	TokenByName(ctx context.Context, name string) (*Token, error)
+	// Tokens lists every token, oldest first.
+	Tokens(ctx context.Context) ([]*Token, error)
+	// RevokeToken marks a token revoked at at; ENOTFOUND for no token. It is
+	// idempotent: revoking a revoked token keeps its first revocation time.
+	RevokeToken(ctx context.Context, id string, at time.Time) error
+	// TouchTokens records last use for many tokens at once.
+	TouchTokens(ctx context.Context, uses []TokenUse) error
+
+	Close() error
+}
+
+// TokenUse is one token's latest use, recorded in batches.
+type TokenUse struct {
+	ID string
+	At time.Time
+	IP string
+}
