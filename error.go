@@ -7,17 +7,17 @@ import (
 
 // Error codes. Each maps to exactly one HTTP status in internal/httpapi.
 const (
-	EINVALID      = "invalid"       // bad input: 400
-	EUNAUTHORIZED = "unauthorized"  // no token, or a bad/revoked/expired one: 401
-	EFORBIDDEN    = "forbidden"     // authenticated, but not granted: 403
-	ENOTFOUND     = "not_found"     // 404
-	ECONFLICT     = "conflict"      // 409
-	ETOOLARGE     = "too_large"     // 413
-	EUNAVAILABLE  = "unavailable"   // 503
-	EINTERNAL     = "internal"      // 500; never shows its cause to a client
-	EUNSUPPORTED  = "unsupported"   // 415: wrong content type
-	ERATELIMITED  = "rate_limited"  // 429
-	ENOTALLOWED   = "not_allowed"   // 405
+	EINVALID      = "invalid"      // bad input: 400
+	EUNAUTHORIZED = "unauthorized" // no token, or a bad/revoked/expired one: 401
+	EFORBIDDEN    = "forbidden"    // authenticated, but not granted: 403
+	ENOTFOUND     = "not_found"    // 404
+	ECONFLICT     = "conflict"     // 409
+	ETOOLARGE     = "too_large"    // 413
+	EUNAVAILABLE  = "unavailable"  // 503
+	EINTERNAL     = "internal"     // 500; never shows its cause to a client
+	EUNSUPPORTED  = "unsupported"  // 415: wrong content type
+	ERATELIMITED  = "rate_limited" // 429
+	ENOTALLOWED   = "not_allowed"  // 405
 )
 
 // Error is the one error type the application returns to callers it does not
