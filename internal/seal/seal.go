@@ -1,0 +1,217 @@
+// Package seal is tokenward's envelope encryption: an unseal key (from a key
+// file or the environment) opens a keyring of master keys; master keys wrap
+// per-project data keys; data keys seal values with AES-256-GCM whose
+// associated data binds each ciphertext to the record it belongs to.
+package seal
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// KeySize is the size of every key: unseal, master and data keys.
+const KeySize = 32
+
+// formatV1 is the version byte of every ciphertext this package writes.
+const formatV1 = 1
+
+const (
+	nonceSize  = 12
+	headerSize = 1 + 4 // version byte, key id (big endian)
+	overhead   = headerSize + nonceSize + 16
+)
+
+// Errors callers branch on.
+var (
+	// ErrWrongKey means a ciphertext did not open: the key is not the one it
+	// was sealed with, or the ciphertext or its associated data was altered.
+	ErrWrongKey = errors.New("seal: message authentication failed (wrong key, or data altered or moved)")
+	// ErrFormat means a ciphertext is not in a format this package writes.
+	ErrFormat = errors.New("seal: malformed ciphertext")
+)
+
+// NewKey returns a fresh random key.
+func NewKey() []byte {
+	k := make([]byte, KeySize)
+	if _, err := io.ReadFull(rand.Reader, k); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return k
+}
+
+// Seal encrypts plaintext under key, recording keyID in the output so the
+// reader knows which key opens it. aad is authenticated, not stored.
+// The output is: version byte | key id | nonce | AES-256-GCM(ciphertext+tag).
+func Seal(key []byte, keyID uint32, plaintext, aad []byte) ([]byte, error) {
+	aead, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, headerSize+nonceSize, overhead+len(plaintext))
+	out[0] = formatV1
+	binary.BigEndian.PutUint32(out[1:5], keyID)
+	if _, err := io.ReadFull(rand.Reader, out[headerSize:]); err != nil {
+		return nil, fmt.Errorf("seal: nonce: %w", err)
+	}
+	// The header is authenticated too, so the key id cannot be swapped.
+	return aead.Seal(out, out[headerSize:], plaintext, joinAAD(out[:headerSize], aad)), nil
+}
+
+// Open decrypts a ciphertext made by Seal with the same key and aad.
+func Open(key, ciphertext, aad []byte) ([]byte, error) {
+	if _, err := KeyID(ciphertext); err != nil {
+		return nil, err
+	}
+	aead, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	nonce := ciphertext[headerSize : headerSize+nonceSize]
+	pt, err := aead.Open(nil, nonce, ciphertext[headerSize+nonceSize:], joinAAD(ciphertext[:headerSize], aad))
+	if err != nil {
+		return nil, ErrWrongKey
+	}
+	return pt, nil
+}
+
+// KeyID returns the id of the key a ciphertext was sealed with.
+func KeyID(ciphertext []byte) (uint32, error) {
+	if len(ciphertext) < overhead || ciphertext[0] != formatV1 {
+		return 0, ErrFormat
+	}
+	return binary.BigEndian.Uint32(ciphertext[1:5]), nil
+}
+
+func newGCM(key []byte) (cipher.AEAD, error) {
+	if len(key) != KeySize {
+		return nil, fmt.Errorf("seal: key is %d bytes; want %d", len(key), KeySize)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+// joinAAD prefixes aad with the ciphertext header and a length, so distinct
+// (header, aad) pairs never collide.
+func joinAAD(header, aad []byte) []byte {
+	b := make([]byte, 0, len(header)+4+len(aad))
+	b = append(b, header...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(aad)))
+	return append(b, aad...)
+}
+
+// ValueAAD is the associated data of a secret value: it binds the ciphertext
+// to its project, environment, name and version, so a ciphertext copied onto
+// another row does not open.
+func ValueAAD(project, env, name string, version int) []byte {
+	b := make([]byte, 0, 64)
+	b = append(b, "tokenward/value/v1\x00"...)
+	for _, s := range []string{project, env, name} {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+		b = append(b, s...)
+	}
+	return binary.BigEndian.AppendUint64(b, uint64(version))
+}
+
+// dataKeyAAD binds a wrapped data key to its project and version.
+func dataKeyAAD(project string, version int) []byte {
+	b := append([]byte("tokenward/datakey/v1\x00"), project...)
+	return binary.BigEndian.AppendUint64(append(b, 0), uint64(version))
+}
+
+var keyringAAD = []byte("tokenward/keyring/v1")
+
+// Keyring is the set of master keys. The newest one wraps new data keys;
+// older ones stay so anything wrapped before a rotation still opens.
+type Keyring struct {
+	current uint32
+	keys    map[uint32][]byte
+}
+
+// NewKeyring returns a keyring with one fresh master key, id 1.
+func NewKeyring() *Keyring {
+	return &Keyring{current: 1, keys: map[uint32][]byte{1: NewKey()}}
+}
+
+// Current returns the id of the master key that wraps new data keys.
+func (k *Keyring) Current() uint32 { return k.current }
+
+// Rotate returns a copy of k with a new current master key.
+func (k *Keyring) Rotate() *Keyring {
+	n := &Keyring{current: k.current + 1, keys: make(map[uint32][]byte, len(k.keys)+1)}
+	for id, key := range k.keys {
+		n.keys[id] = key
+	}
+	n.keys[n.current] = NewKey()
+	return n
+}
+
+type keyringJSON struct {
+	Current uint32            `json:"current"`
+	Keys    map[uint32][]byte `json:"keys"`
+}
+
+// SealKeyring encrypts the keyring under the unseal key for storage.
+func SealKeyring(unsealKey []byte, k *Keyring) ([]byte, error) {
+	pt, err := json.Marshal(keyringJSON{Current: k.current, Keys: k.keys})
+	if err != nil {
+		return nil, err
+	}
+	return Seal(unsealKey, 0, pt, keyringAAD)
+}
+
+// OpenKeyring decrypts a stored keyring. A wrong unseal key gives an error
+// that says so, never garbage.
+func OpenKeyring(unsealKey, sealed []byte) (*Keyring, error) {
+	pt, err := Open(unsealKey, sealed, keyringAAD)
+	if errors.Is(err, ErrWrongKey) {
+		return nil, errors.New("seal: the master key does not open this data directory's keyring (wrong key file or TOKENWARD_MASTER_KEY?)")
+	}
+	if err != nil {
+		return nil, err
+	}
+	var kj keyringJSON
+	if err := json.Unmarshal(pt, &kj); err != nil {
+		return nil, fmt.Errorf("seal: keyring: %w", err)
+	}
+	if kj.Keys[kj.Current] == nil {
+		return nil, errors.New("seal: keyring has no current key")
+	}
+	for id, key := range kj.Keys {
+		if len(key) != KeySize {
+			return nil, fmt.Errorf("seal: keyring key %d has %d bytes", id, len(key))
+		}
+	}
+	return &Keyring{current: kj.Current, keys: kj.Keys}, nil
+}
+
+// WrapDataKey seals a data key of project/version under the current master
+// key.
+func (k *Keyring) WrapDataKey(project string, version int, dataKey []byte) ([]byte, error) {
+	return Seal(k.keys[k.current], k.current, dataKey, dataKeyAAD(project, version))
+}
+
+// UnwrapDataKey opens a wrapped data key with whichever master key wrapped it.
+func (k *Keyring) UnwrapDataKey(project string, version int, wrapped []byte) ([]byte, error) {
+	id, err := KeyID(wrapped)
+	if err != nil {
+		return nil, err
+	}
+	mk := k.keys[id]
+	if mk == nil {
+		return nil, fmt.Errorf("seal: data key of %s wrapped by unknown master key %d", project, id)
+	}
+	dk, err := Open(mk, wrapped, dataKeyAAD(project, version))
+	if err != nil {
+		return nil, fmt.Errorf("seal: data key of %s: %w", project, err)
+	}
+	return dk, nil
+}

@@ -1,0 +1,179 @@
+package seal
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestSealOpen(t *testing.T) {
+	key := NewKey()
+	aad := ValueAAD("payments", "prod", "STRIPE_KEY", 3)
+	ct, err := Seal(key, 7, []byte("sk_live_abc"), aad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(ct, []byte("sk_live_abc")) {
+		t.Fatal("ciphertext holds the plaintext")
+	}
+	if id, _ := KeyID(ct); id != 7 {
+		t.Fatalf("got key id %d; want 7", id)
+	}
+	pt, err := Open(key, ct, aad)
+	if err != nil || string(pt) != "sk_live_abc" {
+		t.Fatalf("got %q, %v; want sk_live_abc", pt, err)
+	}
+}
+
+// TestAADSwap proves a ciphertext moved to another record does not open.
+func TestAADSwap(t *testing.T) {
+	key := NewKey()
+	ct, _ := Seal(key, 1, []byte("value"), ValueAAD("p", "prod", "A", 1))
+	for _, tc := range []struct {
+		name, p, e, n string
+		v             int
+	}{
+		{"other project", "q", "prod", "A", 1},
+		{"other env", "p", "dev", "A", 1},
+		{"other name", "p", "prod", "B", 1},
+		{"other version", "p", "prod", "A", 2},
+		{"shifted boundary", "pp", "rod", "A", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Open(key, ct, ValueAAD(tc.p, tc.e, tc.n, tc.v)); !errors.Is(err, ErrWrongKey) {
+				t.Fatalf("got %v; want ErrWrongKey", err)
+			}
+		})
+	}
+}
+
+func TestOpenRejects(t *testing.T) {
+	key := NewKey()
+	aad := []byte("x")
+	ct, _ := Seal(key, 1, []byte("value"), aad)
+	flipped := bytes.Clone(ct)
+	flipped[len(flipped)-1] ^= 1
+	otherID := bytes.Clone(ct)
+	otherID[4] ^= 1
+	for _, tc := range []struct {
+		name string
+		key  []byte
+		ct   []byte
+		want error
+	}{
+		{"wrong key", NewKey(), ct, ErrWrongKey},
+		{"flipped tag", key, flipped, ErrWrongKey},
+		{"key id changed", key, otherID, ErrWrongKey},
+		{"truncated", key, ct[:10], ErrFormat},
+		{"bad version", key, append([]byte{9}, ct[1:]...), ErrFormat},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Open(tc.key, tc.ct, aad); !errors.Is(err, tc.want) {
+				t.Fatalf("got %v; want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestKeyringRotate(t *testing.T) {
+	unseal := NewKey()
+	kr := NewKeyring()
+	dk := NewKey()
+	w1, err := kr.WrapDataKey("p", 1, dk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr2 := kr.Rotate()
+	if kr2.Current() != 2 || kr.Current() != 1 {
+		t.Fatalf("got current %d (old %d); want 2 (old 1)", kr2.Current(), kr.Current())
+	}
+	// Old wraps still open after rotation; new wraps use key 2.
+	if got, err := kr2.UnwrapDataKey("p", 1, w1); err != nil || !bytes.Equal(got, dk) {
+		t.Fatalf("unwrap old: %v", err)
+	}
+	w2, _ := kr2.WrapDataKey("p", 1, dk)
+	if id, _ := KeyID(w2); id != 2 {
+		t.Fatalf("got wrap key id %d; want 2", id)
+	}
+	if _, err := kr2.UnwrapDataKey("q", 1, w2); err == nil {
+		t.Fatal("data key moved to another project opened")
+	}
+	sealed, err := SealKeyring(unseal, kr2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := OpenKeyring(unseal, sealed)
+	if err != nil || back.Current() != 2 {
+		t.Fatalf("OpenKeyring: %v", err)
+	}
+	if _, err := OpenKeyring(NewKey(), sealed); err == nil || !strings.Contains(err.Error(), "does not open") {
+		t.Fatalf("wrong unseal key: got %v; want a clear error", err)
+	}
+}
+
+func TestKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "master.key")
+	key, err := WriteKeyFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(path)
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("got mode %o; want 600", fi.Mode().Perm())
+	}
+	if _, err := WriteKeyFile(path); err == nil {
+		t.Fatal("WriteKeyFile overwrote an existing file")
+	}
+	got, err := ReadKeyFile(path)
+	if err != nil || !bytes.Equal(got, key) {
+		t.Fatalf("ReadKeyFile: %v", err)
+	}
+	os.Chmod(path, 0o644)
+	if _, err := ReadKeyFile(path); err == nil {
+		t.Fatal("ReadKeyFile accepted a world-readable key file")
+	}
+}
+
+func TestParseKeyErrorsDoNotEcho(t *testing.T) {
+	for _, in := range []string{"", "hunter2hunter2", keyFilePrefix + "c2VjcmV0", keyFilePrefix + "!!!"} {
+		_, err := ParseKey(in)
+		if err == nil {
+			t.Fatalf("ParseKey(%q) accepted", in)
+		}
+		if in != "" && strings.Contains(err.Error(), strings.TrimPrefix(in, keyFilePrefix)) {
+			t.Fatalf("error %q echoes the input", err)
+		}
+	}
+}
+
+func FuzzParseKey(f *testing.F) {
+	f.Add(EncodeKey(NewKey()))
+	f.Add("tokenward-master-key-v1:")
+	f.Fuzz(func(t *testing.T, s string) {
+		key, err := ParseKey(s)
+		if err == nil {
+			if len(key) != KeySize {
+				t.Fatalf("got %d-byte key", len(key))
+			}
+			if back, _ := ParseKey(EncodeKey(key)); !bytes.Equal(back, key) {
+				t.Fatal("EncodeKey/ParseKey do not round-trip")
+			}
+		}
+	})
+}
+
+func FuzzOpen(f *testing.F) {
+	key := NewKey()
+	ct, _ := Seal(key, 1, []byte("v"), nil)
+	f.Add(ct)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pt, err := Open(key, b, nil)
+		if err == nil && !bytes.Equal(b, ct) && len(pt) > 0 && string(pt) != "v" {
+			t.Fatalf("forged ciphertext opened to %q", pt)
+		}
+	})
+}
