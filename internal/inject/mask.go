@@ -1,0 +1,443 @@
+package inject
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// DefaultMinMaskLen is the shortest value the redactor masks. Shorter values
+// would turn ordinary words and numbers into "***" and make output useless,
+// so they are reported instead (see Masker.ShortNames).
+const DefaultMinMaskLen = 4
+
+// Mask replaces every masked region of the output.
+const Mask = "***"
+
+// Masker is the compiled, immutable pattern set for a group of secret values:
+// each value in raw form, its base64 forms (standard and URL alphabets, with
+// and without padding, and the three alignments it can take inside a longer
+// base64 stream), its URL-encoded and JSON-escaped forms, and each line of a
+// multi-line value. One Masker serves any number of Redactors (one per output
+// stream) at once.
+//
+// Matching runs an Aho-Corasick automaton written for streaming: the state
+// after each byte says exactly how many trailing bytes could still begin a
+// value, so a Redactor holds back only those and never a whole line. The
+// petar-dambovaliev/aho-corasick package in go.mod finds matches in a
+// complete haystack but does not expose its state between calls, which a
+// streaming writer needs; the automaton here is the textbook one (goto,
+// failure and output functions, built breadth-first) with a dense transition
+// table for shallow states and sparse lists below, so memory stays bounded
+// for thousands of values.
+type Masker struct {
+	short    []string // names of values too short to mask
+	patterns []string // every form masked, for the reference check in tests
+
+	ncls   int
+	cls    [256]uint16
+	dense  []uint32 // nDense*ncls transitions, flagged with outFlag
+	nDense uint32
+
+	// Sparse transitions of deep states: children of s are
+	// kidCls/kidTo[kidStart[s]:kidStart[s+1]].
+	kidStart []uint32
+	kidCls   []uint16
+	kidTo    []uint32
+
+	fail []uint32
+	out  []int32 // length of the longest pattern that ends in this state; 0 if none
+	hold []int32 // how many trailing bytes may still become part of a future match
+}
+
+const (
+	outFlag = 1 << 31
+	idMask  = outFlag - 1
+	// maxDenseEntries bounds the dense table (4 bytes each): 32 MiB.
+	maxDenseEntries = 8 << 20
+)
+
+// NewMasker compiles the values (name → value) into a pattern set. Values (or
+// lines of multi-line values) shorter than minLen bytes are not masked; their
+// names are listed by ShortNames so the caller can warn. minLen <= 0 means
+// DefaultMinMaskLen.
+func NewMasker(values map[string]string, minLen int) *Masker {
+	if minLen <= 0 {
+		minLen = DefaultMinMaskLen
+	}
+	m := &Masker{}
+	seen := map[string]bool{}
+	var pats []string
+	add := func(p string) {
+		if len(p) >= minLen && !seen[p] {
+			seen[p] = true
+			pats = append(pats, p)
+		}
+	}
+	names := make([]string, 0, len(values))
+	for name := range values {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		v := values[name]
+		isShort := len(v) < minLen
+		lines := splitLines(v)
+		if len(lines) > 1 {
+			for _, l := range lines {
+				if l != "" && len(l) < minLen {
+					isShort = true
+				}
+				for _, f := range forms(l) {
+					add(f)
+				}
+			}
+		}
+		if len(v) >= minLen {
+			for _, f := range forms(v) {
+				add(f)
+			}
+		}
+		if isShort && v != "" {
+			m.short = append(m.short, name)
+		}
+	}
+	m.patterns = pats
+	m.build(pats)
+	return m
+}
+
+// ShortNames returns the names of values (or of multi-line values with a
+// line) shorter than the minimum length, which are therefore not masked.
+func (m *Masker) ShortNames() []string { return slices.Clone(m.short) }
+
+func splitLines(v string) []string {
+	lines := strings.Split(v, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSuffix(l, "\r")
+	}
+	return lines
+}
+
+// forms lists the encodings of v a program commonly prints.
+func forms(v string) []string {
+	b := []byte(v)
+	out := []string{v}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
+		out = append(out, enc.EncodeToString(b))
+		// Inside a longer base64 stream the value starts at byte offset 0, 1
+		// or 2 of a 3-byte group; keep only the characters that encode the
+		// value's bits alone.
+		for align := 0; align < 3; align++ {
+			out = append(out, base64Core(enc, b, align))
+		}
+	}
+	out = append(out, url.QueryEscape(v), url.PathEscape(v), strings.ReplaceAll(url.QueryEscape(v), "+", "%20"))
+	if j, err := json.Marshal(v); err == nil {
+		out = append(out, string(j[1:len(j)-1]))
+	}
+	if j, err := jsonNoHTML(v); err == nil {
+		out = append(out, j)
+	}
+	return out
+}
+
+func base64Core(enc *base64.Encoding, v []byte, align int) string {
+	buf := make([]byte, align+len(v))
+	copy(buf[align:], v)
+	s := enc.WithPadding(base64.NoPadding).EncodeToString(buf)
+	startBit, endBit := 8*align, 8*(align+len(v))
+	first := (startBit + 5) / 6 // first 6-bit group starting at or after startBit
+	last := endBit / 6          // groups [first, last) lie wholly inside the value
+	if last <= first {
+		return ""
+	}
+	return s[first:last]
+}
+
+func jsonNoHTML(v string) (string, error) {
+	var sb strings.Builder
+	e := json.NewEncoder(&sb)
+	e.SetEscapeHTML(false)
+	if err := e.Encode(v); err != nil {
+		return "", err
+	}
+	s := strings.TrimSuffix(sb.String(), "\n")
+	return s[1 : len(s)-1], nil
+}
+
+// build constructs the automaton. States are numbered breadth-first, so
+// depth never decreases with the id and the shallow states that get a dense
+// row are exactly ids [0, nDense).
+func (m *Masker) build(pats []string) {
+	// Byte classes: one per byte that occurs in a pattern, one for the rest.
+	var used [256]bool
+	for _, p := range pats {
+		for i := 0; i < len(p); i++ {
+			used[p[i]] = true
+		}
+	}
+	m.ncls = 1
+	for b := range 256 {
+		if used[b] {
+			m.cls[b] = uint16(m.ncls)
+			m.ncls++
+		}
+	}
+	// Trie, built with map children, then renumbered breadth-first.
+	type node struct {
+		kids  map[uint16]int
+		depth int
+		term  bool
+	}
+	nodes := []node{{kids: map[uint16]int{}}}
+	for _, p := range pats {
+		s := 0
+		for i := 0; i < len(p); i++ {
+			c := m.cls[p[i]]
+			nx, ok := nodes[s].kids[c]
+			if !ok {
+				nx = len(nodes)
+				nodes = append(nodes, node{kids: map[uint16]int{}, depth: nodes[s].depth + 1})
+				nodes[s].kids[c] = nx
+			}
+			s = nx
+		}
+		nodes[s].term = true
+	}
+	n := len(nodes)
+	order := make([]int, 0, n) // BFS order of old ids
+	newID := make([]uint32, n)
+	order = append(order, 0)
+	for i := 0; i < len(order); i++ {
+		old := order[i]
+		newID[old] = uint32(i)
+		kids := nodes[old].kids
+		cs := make([]uint16, 0, len(kids))
+		for c := range kids {
+			cs = append(cs, c)
+		}
+		slices.Sort(cs)
+		for _, c := range cs {
+			order = append(order, kids[c])
+		}
+	}
+	m.kidStart = make([]uint32, n+1)
+	m.fail = make([]uint32, n)
+	m.out = make([]int32, n)
+	m.hold = make([]int32, n)
+	depth := make([]int32, n)
+	for i, old := range order {
+		m.kidStart[i] = uint32(len(m.kidCls))
+		depth[i] = int32(nodes[old].depth)
+		cs := make([]uint16, 0, len(nodes[old].kids))
+		for c := range nodes[old].kids {
+			cs = append(cs, c)
+		}
+		slices.Sort(cs)
+		for _, c := range cs {
+			m.kidCls = append(m.kidCls, c)
+			m.kidTo = append(m.kidTo, newID[nodes[old].kids[c]])
+		}
+		if nodes[old].term {
+			m.out[i] = depth[i]
+		}
+	}
+	m.kidStart[n] = uint32(len(m.kidCls))
+	// Dense rows for as many shallow states as the budget allows (at least
+	// the root, so every failure chain ends in a dense row).
+	m.nDense = uint32(max(1, min(n, maxDenseEntries/m.ncls)))
+	m.dense = make([]uint32, int(m.nDense)*m.ncls)
+	// Breadth-first: failure links, outputs, hold, dense rows.
+	for s := range uint32(n) {
+		if s != 0 {
+			// out: own terminal length, else the longest via the failure link
+			// (which has a smaller id, so it is final already).
+			if m.out[s] == 0 {
+				m.out[s] = m.out[m.fail[s]]
+			}
+		}
+		if m.kidStart[s+1] > m.kidStart[s] {
+			m.hold[s] = depth[s]
+		} else if s != 0 {
+			m.hold[s] = m.hold[m.fail[s]]
+		}
+		// Failure links of the children.
+		for k := m.kidStart[s]; k < m.kidStart[s+1]; k++ {
+			child, c := m.kidTo[k], m.kidCls[k]
+			if s == 0 {
+				m.fail[child] = 0
+			} else {
+				m.fail[child] = m.next(m.fail[s], c) & idMask
+			}
+		}
+		if s < m.nDense {
+			row := m.dense[int(s)*m.ncls : int(s+1)*m.ncls]
+			for c := range m.ncls {
+				if s == 0 {
+					row[c] = 0
+				} else {
+					row[c] = m.dense[int(m.fail[s])*m.ncls+c]
+				}
+			}
+			for k := m.kidStart[s]; k < m.kidStart[s+1]; k++ {
+				row[m.kidCls[k]] = m.kidTo[k]
+			}
+		}
+	}
+	// Flag transitions into states with an output, so the hot loop tests
+	// one bit. Children are numbered after their parent and their outputs
+	// are final once the loop above has passed them; flag afterwards.
+	for i, to := range m.kidTo {
+		if m.out[to] > 0 {
+			m.kidTo[i] = to | outFlag
+		}
+	}
+	for i, to := range m.dense {
+		if m.out[to&idMask] > 0 {
+			m.dense[i] = to | outFlag
+		}
+	}
+}
+
+// next returns the transition from s on class c, flagged with outFlag when
+// the target has an output.
+func (m *Masker) next(s uint32, c uint16) uint32 {
+	for {
+		if s < m.nDense {
+			return m.dense[int(s)*m.ncls+int(c)]
+		}
+		lo, hi := m.kidStart[s], m.kidStart[s+1]
+		for k := lo; k < hi; k++ {
+			if m.kidCls[k] == c {
+				return m.kidTo[k]
+			}
+		}
+		s = m.fail[s]
+	}
+}
+
+// Redactor is an io.WriteCloser that writes to W with every value of its
+// Masker replaced by Mask. Overlapping or nested matches are masked as one
+// region. It holds back only the trailing bytes that could still begin a
+// value, so a prompt without a newline still shows; Close writes the rest.
+// A Redactor is for one stream and is not safe for concurrent use.
+type Redactor struct {
+	m *Masker
+	w io.Writer
+
+	state   uint32
+	pos     int64  // absolute offset of the next input byte
+	base    int64  // absolute offset of pending[0]
+	pending []byte // input not yet written
+
+	// Mask regions (absolute [start, end)) not yet written; the last one
+	// may still grow while open.
+	regions []region
+	out     []byte
+	closed  bool
+	err     error
+}
+
+type region struct{ start, end int64 }
+
+// ErrClosed is returned by Write after Close.
+var ErrClosed = errors.New("inject: write to closed redactor")
+
+// NewRedactor returns a Redactor writing to w.
+func (m *Masker) NewRedactor(w io.Writer) *Redactor {
+	return &Redactor{m: m, w: w}
+}
+
+// Write masks p and writes whatever is decided to the underlying writer. It
+// reports len(p) unless the underlying writer fails.
+func (r *Redactor) Write(p []byte) (int, error) {
+	if r.closed {
+		return 0, ErrClosed
+	}
+	if r.err != nil {
+		return 0, r.err
+	}
+	r.pending = append(r.pending, p...)
+	m := r.m
+	s := r.state
+	pos := r.pos
+	dense, ncls, nDense := m.dense, m.ncls, m.nDense
+	for i := 0; i < len(p); i++ {
+		c := m.cls[p[i]]
+		var t uint32
+		if s < nDense {
+			t = dense[int(s)*ncls+int(c)]
+		} else {
+			t = m.next(s, c)
+		}
+		s = t & idMask
+		if t&outFlag != 0 {
+			end := pos + int64(i) + 1
+			r.addRegion(end-int64(m.out[s]), end)
+		}
+	}
+	r.state = s
+	r.pos = pos + int64(len(p))
+	return len(p), r.flush(r.pos - int64(m.hold[s]))
+}
+
+func (r *Redactor) addRegion(start, end int64) {
+	// end is the current position, so it is the largest end yet; the new
+	// region swallows every region it overlaps.
+	for n := len(r.regions); n > 0 && start < r.regions[n-1].end; n-- {
+		start = min(start, r.regions[n-1].start)
+		r.regions = r.regions[:n-1]
+	}
+	r.regions = append(r.regions, region{start, end})
+}
+
+// flush writes every byte before boundary that is decided: future matches
+// start at or after boundary, so a region ending at or before it is
+// complete, and one ending after it may still grow and is held from its start.
+func (r *Redactor) flush(boundary int64) error {
+	r.out = r.out[:0]
+	at := r.base
+	done := 0
+	for _, g := range r.regions {
+		if g.end > boundary {
+			boundary = min(boundary, g.start)
+			break
+		}
+		r.out = append(r.out, r.pending[at-r.base:g.start-r.base]...)
+		r.out = append(r.out, Mask...)
+		at = g.end
+		done++
+	}
+	if boundary > at {
+		r.out = append(r.out, r.pending[at-r.base:boundary-r.base]...)
+		at = boundary
+	}
+	r.regions = r.regions[:copy(r.regions, r.regions[done:])]
+	r.pending = r.pending[:copy(r.pending, r.pending[at-r.base:])]
+	r.base = at
+	if len(r.out) == 0 {
+		return nil
+	}
+	if _, err := r.w.Write(r.out); err != nil {
+		r.err = err
+		return err
+	}
+	return nil
+}
+
+// Close writes the held tail. It does not close the underlying writer.
+func (r *Redactor) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	if r.err != nil {
+		return r.err
+	}
+	return r.flush(r.pos)
+}
