@@ -1,0 +1,539 @@
+package monitor
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tokenward/tokenward"
+)
+
+// Reasons the server may put on an audit entry that it refused because the
+// token was revoked or expired. The monitor also knows this from the token
+// records it is given (SetToken); either signal suffices.
+const (
+	ReasonTokenRevoked = "token revoked"
+	ReasonTokenExpired = "token expired"
+)
+
+// ActionReportLeak is the audit action of a leak report; its Resource is
+// "token:<id>" of the leaked token.
+const ActionReportLeak = "token.report_leak"
+
+// Config tunes the rules. Zero fields take the defaults of DefaultConfig.
+type Config struct {
+	// LearningPeriod and LearningMinRequests: a token's baselines (networks,
+	// secrets read) are learned until it has been seen for LearningPeriod and
+	// made LearningMinRequests requests; rules that compare with a baseline
+	// fire only after that.
+	LearningPeriod      time.Duration
+	LearningMinRequests int64
+	// MaxStableNetworks: a token seen from more networks than this during
+	// learning has no stable sources, and RuleNewNetwork never fires for it.
+	MaxStableNetworks int
+	// RateFloor (requests per minute), RateMultiplier and RateAlpha: a
+	// minute with more than max(RateFloor, RateMultiplier*baseline) requests
+	// fires RuleRateBurst; baseline is an EWMA (weight RateAlpha) over the
+	// token's active minutes.
+	RateFloor      float64
+	RateMultiplier float64
+	RateAlpha      float64
+	// ReadActions are the audit actions that read a secret's value.
+	ReadActions []string
+	// JITJobWindow: a JIT token used later than this after its first use
+	// fires RuleJITAfterJob.
+	JITJobWindow time.Duration
+	// DeniedWindow, DeniedPerToken and DeniedPerIP: that many denied
+	// requests within DeniedWindow, by one token or from one source IP.
+	DeniedWindow   time.Duration
+	DeniedPerToken int
+	DeniedPerIP    int
+	// Cooldown: a rule fires at most once per token (or IP) per Cooldown.
+	Cooldown time.Duration
+	// Policy overrides DefaultPolicy per rule.
+	Policy map[RuleID]Action
+	// Bounds on memory per token and in total.
+	MaxNetworksPerToken int
+	MaxUsesPerToken     int
+	MaxIPs              int
+}
+
+// DefaultConfig returns the defaults documented in docs/monitoring.md.
+func DefaultConfig() Config {
+	return Config{
+		LearningPeriod:      7 * 24 * time.Hour,
+		LearningMinRequests: 20,
+		MaxStableNetworks:   8,
+		RateFloor:           60,
+		RateMultiplier:      10,
+		RateAlpha:           0.05,
+		ReadActions:         []string{"secret.read", "secret.export"},
+		JITJobWindow:        time.Hour,
+		DeniedWindow:        5 * time.Minute,
+		DeniedPerToken:      10,
+		DeniedPerIP:         20,
+		Cooldown:            time.Hour,
+		MaxNetworksPerToken: 64,
+		MaxUsesPerToken:     1024,
+		MaxIPs:              65536,
+	}
+}
+
+// Validate checks c after defaults are filled in.
+func (c *Config) Validate() error {
+	switch {
+	case c.RateMultiplier < 1:
+		return tokenward.Errorf(tokenward.EINVALID, "monitor: rate multiplier %v: want >= 1", c.RateMultiplier)
+	case c.RateAlpha <= 0 || c.RateAlpha > 1:
+		return tokenward.Errorf(tokenward.EINVALID, "monitor: rate alpha %v: want in (0, 1]", c.RateAlpha)
+	case c.DeniedPerToken < 2 || c.DeniedPerIP < 2 || c.DeniedPerToken > 10000 || c.DeniedPerIP > 10000:
+		return tokenward.Errorf(tokenward.EINVALID, "monitor: denied thresholds must be in [2, 10000]")
+	}
+	for r, a := range c.Policy {
+		if ruleIndex(r) < 0 {
+			return tokenward.Errorf(tokenward.EINVALID, "monitor: policy names unknown rule %q", r)
+		}
+		if a != ActionAlert && a != ActionSuspend {
+			return tokenward.Errorf(tokenward.EINVALID, "monitor: policy for %s: unknown action %q (want alert or suspend)", r, a)
+		}
+	}
+	return nil
+}
+
+func (c *Config) fill() {
+	d := DefaultConfig()
+	setDur := func(p *time.Duration, v time.Duration) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	setInt := func(p *int, v int) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	setF := func(p *float64, v float64) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	setDur(&c.LearningPeriod, d.LearningPeriod)
+	if c.LearningMinRequests <= 0 {
+		c.LearningMinRequests = d.LearningMinRequests
+	}
+	setInt(&c.MaxStableNetworks, d.MaxStableNetworks)
+	setF(&c.RateFloor, d.RateFloor)
+	setF(&c.RateMultiplier, d.RateMultiplier)
+	setF(&c.RateAlpha, d.RateAlpha)
+	if len(c.ReadActions) == 0 {
+		c.ReadActions = d.ReadActions
+	}
+	setDur(&c.JITJobWindow, d.JITJobWindow)
+	setDur(&c.DeniedWindow, d.DeniedWindow)
+	setInt(&c.DeniedPerToken, d.DeniedPerToken)
+	setInt(&c.DeniedPerIP, d.DeniedPerIP)
+	setDur(&c.Cooldown, d.Cooldown)
+	setInt(&c.MaxNetworksPerToken, d.MaxNetworksPerToken)
+	setInt(&c.MaxUsesPerToken, d.MaxUsesPerToken)
+	setInt(&c.MaxIPs, d.MaxIPs)
+}
+
+// tokenInfo is what the monitor needs of a token record.
+type tokenInfo struct {
+	Name      string
+	Kind      tokenward.TokenKind
+	ExpiresAt time.Time
+	RevokedAt time.Time
+}
+
+// useKey is one (audit action, resource) pair a token exercised.
+type useKey struct {
+	Action   string
+	Resource string
+}
+
+// tokenState is the bounded per-token baseline.
+type tokenState struct {
+	FirstSeen time.Time
+	LastSeen  time.Time
+	LastIP    string
+	Requests  int64
+	Networks  []netip.Prefix // learned networks, at most MaxNetworksPerToken
+	Uses      map[useKey]time.Time
+	// Rate: the current minute and the EWMA over active minutes.
+	Minute       int64
+	MinuteCount  int
+	MinuteFirst  Evidence
+	MinuteFired  bool
+	RateEWMA     float64
+	ActiveMinute int64
+	// JIT: first use and its network.
+	FirstNet netip.Prefix
+	Leaked   bool
+	Denied   ring
+	Fired    [numRules]time.Time // last firing per rule, by ruleIndex
+}
+
+// ring keeps the last n denied requests, to test "n within a window" in O(1).
+type ring struct {
+	At  []time.Time
+	Ev  []Evidence
+	Pos int
+}
+
+// push records one entry and reports whether the ring is full and its oldest
+// entry is within window of at.
+func (r *ring) push(n int, at time.Time, ev Evidence, window time.Duration) bool {
+	if len(r.At) < n {
+		r.At = append(r.At, at)
+		r.Ev = append(r.Ev, ev)
+		r.Pos = len(r.At) % n
+		return len(r.At) == n && at.Sub(r.At[0]) <= window
+	}
+	r.At[r.Pos], r.Ev[r.Pos] = at, ev
+	r.Pos = (r.Pos + 1) % n
+	return at.Sub(r.At[r.Pos]) <= window
+}
+
+func (r *ring) evidence() []Evidence {
+	out := make([]Evidence, 0, len(r.Ev))
+	out = append(out, r.Ev[r.Pos:]...)
+	return append(out, r.Ev[:r.Pos]...)
+}
+
+type ipState struct {
+	Denied ring
+	Fired  time.Time
+	Last   time.Time
+}
+
+// Monitor applies the anomaly rules to the audit stream. It is safe for
+// concurrent use. Observe is O(1) amortized per entry, and memory per token
+// is bounded by the Config limits.
+type Monitor struct {
+	cfg    Config
+	policy [numRules]Action
+	reads  map[string]bool
+
+	mu     sync.Mutex
+	tokens map[string]*tokenInfo
+	state  map[string]*tokenState
+	ips    map[netip.Addr]*ipState
+
+	observed atomic.Uint64
+	fired    [numRules]atomic.Uint64
+}
+
+// New returns a monitor with cfg (zero fields take defaults).
+func New(cfg Config) (*Monitor, error) {
+	cfg.fill()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m := &Monitor{
+		cfg:    cfg,
+		reads:  make(map[string]bool, len(cfg.ReadActions)),
+		tokens: make(map[string]*tokenInfo),
+		state:  make(map[string]*tokenState),
+		ips:    make(map[netip.Addr]*ipState),
+	}
+	for _, a := range cfg.ReadActions {
+		m.reads[a] = true
+	}
+	for i, r := range Rules {
+		a, ok := cfg.Policy[r]
+		if !ok {
+			a, ok = DefaultPolicy[r]
+		}
+		if !ok {
+			a = ActionAlert
+		}
+		m.policy[i] = a
+	}
+	return m, nil
+}
+
+// SetToken tells the monitor a token's record: call it for every token at
+// start-up and whenever one is created, revoked or changed.
+func (m *Monitor) SetToken(t *tokenward.Token) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.tokens[t.ID] = &tokenInfo{Name: t.Name, Kind: t.Kind, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt}
+}
+
+// ForgetToken drops everything the monitor holds on a token (after it is
+// purged). Tokens that are merely revoked should be kept, so their use is seen.
+func (m *Monitor) ForgetToken(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.tokens, id)
+	delete(m.state, id)
+}
+
+// Prune drops the state of tokens not seen since before cutoff and of
+// source IPs with no recent denials. Call it periodically (daily).
+func (m *Monitor) Prune(cutoff time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, s := range m.state {
+		if s.LastSeen.Before(cutoff) {
+			delete(m.state, id)
+		}
+	}
+	for ip, s := range m.ips {
+		if s.Last.Before(cutoff) {
+			delete(m.ips, ip)
+		}
+	}
+}
+
+// networkOf returns the /24 (IPv4) or /48 (IPv6) of a source IP.
+func networkOf(ip string) (netip.Addr, netip.Prefix, bool) {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return netip.Addr{}, netip.Prefix{}, false
+	}
+	a = a.Unmap().WithZone("")
+	bits := 48
+	if a.Is4() {
+		bits = 24
+	}
+	p, err := a.Prefix(bits)
+	return a, p, err == nil
+}
+
+// Observe feeds one recorded audit entry to the rules and returns the
+// anomalies it triggers (nil almost always). Entries should arrive in time
+// order; late entries are counted in the current minute.
+func (m *Monitor) Observe(e *tokenward.AuditEntry) []Anomaly {
+	m.observed.Add(1)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Anomaly
+	addr, net, hasNet := networkOf(e.SourceIP)
+	denied := e.Outcome == tokenward.OutcomeDenied
+
+	if e.Action == ActionReportLeak {
+		target := strings.TrimPrefix(e.Resource, "token:")
+		if target == e.Resource || target == "" {
+			target = e.TokenID
+		}
+		if target != "" {
+			s := m.stateOf(target, e.Time)
+			if !s.Leaked {
+				s.Leaked = true
+				out = m.fire(out, s, RuleLeakReported, e, target, "",
+					"token was reported as leaked; treat it as compromised", evidenceOf(e))
+			}
+		}
+	}
+
+	if hasNet && denied {
+		if a := m.observeIP(addr, e); a != nil {
+			out = append(out, *a)
+		}
+	}
+	if e.TokenID == "" {
+		return out
+	}
+	s := m.stateOf(e.TokenID, e.Time)
+	info := m.tokens[e.TokenID]
+	s.Requests++
+	if e.Time.After(s.LastSeen) {
+		s.LastSeen = e.Time
+		s.LastIP = e.SourceIP
+	}
+
+	// Leak signals: any use of a revoked or expired token, on the first
+	// request. The token's own revocation request is not a use after it.
+	inactive := false
+	switch {
+	case e.Reason == ReasonTokenRevoked || info != nil && !info.RevokedAt.IsZero() && e.Time.After(info.RevokedAt):
+		inactive = true
+		out = m.fire(out, s, RuleRevokedUse, e, e.TokenID, e.Resource,
+			fmt.Sprintf("revoked token was presented (action %s, outcome %s): whoever holds it should not", e.Action, e.Outcome), evidenceOf(e))
+	case e.Reason == ReasonTokenExpired || info != nil && !info.ExpiresAt.IsZero() && !e.Time.Before(info.ExpiresAt):
+		inactive = true
+		out = m.fire(out, s, RuleExpiredUse, e, e.TokenID, e.Resource,
+			fmt.Sprintf("expired token was presented (action %s, outcome %s): a copy of it outlived its purpose", e.Action, e.Outcome), evidenceOf(e))
+	}
+
+	if denied {
+		if s.Denied.push(m.cfg.DeniedPerToken, e.Time, evidenceOf(e), m.cfg.DeniedWindow) {
+			out = m.fire(out, s, RuleDeniedBurst, e, e.TokenID, "",
+				fmt.Sprintf("%d denied requests within %s: the token is probing for what it may reach", m.cfg.DeniedPerToken, m.cfg.DeniedWindow), s.Denied.evidence()...)
+		}
+	}
+
+	out = m.observeRate(out, s, e)
+
+	jit := info != nil && info.Kind == tokenward.TokenJIT
+	if jit && !inactive {
+		switch {
+		case s.Requests == 1:
+			s.FirstNet = net
+		case e.Time.Sub(s.FirstSeen) > m.cfg.JITJobWindow:
+			out = m.fire(out, s, RuleJITAfterJob, e, e.TokenID, e.Resource,
+				fmt.Sprintf("just-in-time token used %s after its first use, beyond its %s job window", e.Time.Sub(s.FirstSeen).Round(time.Second), m.cfg.JITJobWindow), evidenceOf(e))
+		}
+		if hasNet && s.FirstNet.IsValid() && net != s.FirstNet {
+			out = m.fire(out, s, RuleJITSecondSource, e, e.TokenID, e.Resource,
+				fmt.Sprintf("just-in-time token used from network %s, but its job started from %s", net, s.FirstNet), evidenceOf(e))
+		}
+	}
+
+	learned := e.Time.Sub(s.FirstSeen) >= m.cfg.LearningPeriod && s.Requests > m.cfg.LearningMinRequests
+	if hasNet && !jit {
+		known := false
+		for _, p := range s.Networks {
+			if p == net {
+				known = true
+				break
+			}
+		}
+		if !known {
+			stable := learned && len(s.Networks) <= m.cfg.MaxStableNetworks
+			if stable && !denied {
+				out = m.fire(out, s, RuleNewNetwork, e, e.TokenID, "",
+					fmt.Sprintf("token used from network %s; over %s it had used only %d network(s)", net, e.Time.Sub(s.FirstSeen).Round(time.Hour), len(s.Networks)), evidenceOf(e))
+			}
+			if len(s.Networks) < m.cfg.MaxNetworksPerToken && (!denied || !learned) {
+				s.Networks = append(s.Networks, net)
+			}
+		}
+	}
+
+	if e.Outcome == tokenward.OutcomeAllowed && e.Action != "" {
+		k := useKey{Action: e.Action, Resource: e.Resource}
+		if _, ok := s.Uses[k]; ok {
+			s.Uses[k] = e.Time
+		} else {
+			if m.reads[e.Action] && learned && !jit {
+				out = m.fire(out, s, RuleNewSecretRead, e, e.TokenID, e.Resource,
+					fmt.Sprintf("token read %s, which it had never read in %s of use", e.Resource, e.Time.Sub(s.FirstSeen).Round(time.Hour)), evidenceOf(e))
+			}
+			if len(s.Uses) < m.cfg.MaxUsesPerToken {
+				s.Uses[k] = e.Time
+			}
+		}
+	}
+	return out
+}
+
+func (m *Monitor) stateOf(id string, at time.Time) *tokenState {
+	s := m.state[id]
+	if s == nil {
+		s = &tokenState{FirstSeen: at, LastSeen: at, Uses: make(map[useKey]time.Time)}
+		m.state[id] = s
+	}
+	return s
+}
+
+// observeRate counts e in its minute and fires when the minute crosses the
+// threshold; see docs/monitoring.md for the math.
+func (m *Monitor) observeRate(out []Anomaly, s *tokenState, e *tokenward.AuditEntry) []Anomaly {
+	minute := e.Time.Unix() / 60
+	threshold := max(m.cfg.RateFloor, m.cfg.RateMultiplier*s.RateEWMA)
+	if minute > s.Minute {
+		if s.MinuteCount > 0 {
+			// Fold the closed minute in, capped at the threshold so one burst
+			// does not teach the baseline that bursts are normal.
+			c := min(float64(s.MinuteCount), threshold)
+			if s.ActiveMinute == 0 {
+				s.RateEWMA = c
+			} else {
+				s.RateEWMA = m.cfg.RateAlpha*c + (1-m.cfg.RateAlpha)*s.RateEWMA
+			}
+			s.ActiveMinute++
+			threshold = max(m.cfg.RateFloor, m.cfg.RateMultiplier*s.RateEWMA)
+		}
+		s.Minute, s.MinuteCount, s.MinuteFired = minute, 0, false
+		s.MinuteFirst = evidenceOf(e)
+	}
+	s.MinuteCount++
+	if !s.MinuteFired && float64(s.MinuteCount) > threshold {
+		s.MinuteFired = true
+		out = m.fire(out, s, RuleRateBurst, e, e.TokenID, "",
+			fmt.Sprintf("%d requests in one minute; baseline %.1f/min, threshold max(%.0f, %.0f x baseline) = %.0f", s.MinuteCount, s.RateEWMA, m.cfg.RateFloor, m.cfg.RateMultiplier, threshold),
+			s.MinuteFirst, evidenceOf(e))
+	}
+	return out
+}
+
+func (m *Monitor) observeIP(addr netip.Addr, e *tokenward.AuditEntry) *Anomaly {
+	s := m.ips[addr]
+	if s == nil {
+		if len(m.ips) >= m.cfg.MaxIPs {
+			// Full: evict an arbitrary entry (map order) to stay bounded.
+			for k := range m.ips {
+				delete(m.ips, k)
+				break
+			}
+		}
+		s = &ipState{}
+		m.ips[addr] = s
+	}
+	s.Last = e.Time
+	if !s.Denied.push(m.cfg.DeniedPerIP, e.Time, evidenceOf(e), m.cfg.DeniedWindow) {
+		return nil
+	}
+	if !s.Fired.IsZero() && e.Time.Sub(s.Fired) < m.cfg.Cooldown {
+		return nil
+	}
+	s.Fired = e.Time
+	i := ruleIndex(RuleDeniedBurstIP)
+	m.fired[i].Add(1)
+	return &Anomaly{
+		Rule: RuleDeniedBurstIP, Severity: ruleSeverity[RuleDeniedBurstIP], Time: e.Time,
+		TokenID: e.TokenID, SourceIP: addr.String(),
+		Explanation: fmt.Sprintf("%d denied requests from %s within %s: someone is probing the API", m.cfg.DeniedPerIP, addr, m.cfg.DeniedWindow),
+		Evidence:    s.Denied.evidence(),
+		Suspend:     false, // an IP is not a token: nothing to suspend
+	}
+}
+
+// fire appends an anomaly unless the rule fired for this token within the
+// cooldown.
+func (m *Monitor) fire(out []Anomaly, s *tokenState, r RuleID, e *tokenward.AuditEntry, tokenID, resource, why string, ev ...Evidence) []Anomaly {
+	i := ruleIndex(r)
+	if last := s.Fired[i]; !last.IsZero() && e.Time.Sub(last) < m.cfg.Cooldown && e.Time.Sub(last) >= 0 {
+		return out
+	}
+	s.Fired[i] = e.Time
+	m.fired[i].Add(1)
+	name := ""
+	if info := m.tokens[tokenID]; info != nil {
+		name = info.Name
+	} else if tokenID == e.TokenID {
+		name = e.TokenName
+	}
+	return append(out, Anomaly{
+		Rule: r, Severity: ruleSeverity[r], Time: e.Time,
+		TokenID: tokenID, TokenName: name, SourceIP: e.SourceIP, Resource: resource,
+		Explanation: why, Evidence: ev,
+		Suspend: m.policy[i] == ActionSuspend,
+	})
+}
+
+// Observed returns the number of entries observed (a Prometheus counter).
+func (m *Monitor) Observed() uint64 { return m.observed.Load() }
+
+// AnomalyCount returns how often rule r fired (a Prometheus counter with the
+// rule id as its only label; never a secret or token name).
+func (m *Monitor) AnomalyCount(r RuleID) uint64 {
+	i := ruleIndex(r)
+	if i < 0 {
+		return 0
+	}
+	return m.fired[i].Load()
+}
+
+// TrackedTokens returns how many tokens have state (a Prometheus gauge).
+func (m *Monitor) TrackedTokens() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.state)
+}

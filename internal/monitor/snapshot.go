@@ -1,0 +1,212 @@
+package monitor
+
+import (
+	"encoding/json"
+	"math"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tokenward/tokenward"
+)
+
+// snapshotVersion is bumped when the snapshot form changes incompatibly.
+const snapshotVersion = 1
+
+// maxSnapshotTokens bounds what Restore accepts, so a corrupt or hostile
+// snapshot cannot exhaust memory.
+const maxSnapshotTokens = 1 << 20
+
+type snapshot struct {
+	Version int                       `json:"version"`
+	Tokens  map[string]*tokenSnapshot `json:"tokens"`
+}
+
+type tokenSnapshot struct {
+	FirstSeen    time.Time  `json:"first_seen"`
+	LastSeen     time.Time  `json:"last_seen"`
+	LastIP       string     `json:"last_ip,omitempty"`
+	Requests     int64      `json:"requests"`
+	Networks     []string   `json:"networks,omitempty"`
+	Uses         []Use      `json:"uses,omitempty"`
+	RateEWMA     float64    `json:"rate_ewma"`
+	ActiveMinute int64      `json:"active_minutes"`
+	FirstNet     string     `json:"first_net,omitempty"`
+	Leaked       bool       `json:"leaked,omitempty"`
+	Fired        []ruleTime `json:"fired,omitempty"`
+}
+
+type ruleTime struct {
+	Rule RuleID    `json:"rule"`
+	At   time.Time `json:"at"`
+}
+
+// Use is one (audit action, resource) pair a token exercised, with when it
+// last did.
+type Use struct {
+	Action   string    `json:"action"`
+	Resource string    `json:"resource,omitempty"`
+	LastAt   time.Time `json:"last_at"`
+}
+
+// Snapshot returns the learned baselines as JSON, for the integrator to
+// store and hand back to Restore after a restart. It holds token ids,
+// networks and resource names (never values or tokens). Short-lived windows
+// (the current minute, denied-request rings, per-IP state) are not kept.
+func (m *Monitor) Snapshot() ([]byte, error) {
+	m.mu.Lock()
+	snap := snapshot{Version: snapshotVersion, Tokens: make(map[string]*tokenSnapshot, len(m.state))}
+	for id, s := range m.state {
+		ts := &tokenSnapshot{
+			FirstSeen: s.FirstSeen, LastSeen: s.LastSeen, LastIP: s.LastIP, Requests: s.Requests,
+			Uses: usesOf(s), RateEWMA: s.RateEWMA, ActiveMinute: s.ActiveMinute, Leaked: s.Leaked,
+		}
+		for _, p := range s.Networks {
+			ts.Networks = append(ts.Networks, p.String())
+		}
+		if s.FirstNet.IsValid() {
+			ts.FirstNet = s.FirstNet.String()
+		}
+		for i, at := range s.Fired {
+			if !at.IsZero() {
+				ts.Fired = append(ts.Fired, ruleTime{Rule: Rules[i], At: at})
+			}
+		}
+		snap.Tokens[id] = ts
+	}
+	m.mu.Unlock()
+	return json.Marshal(&snap)
+}
+
+func usesOf(s *tokenState) []Use {
+	uses := make([]Use, 0, len(s.Uses))
+	for k, at := range s.Uses {
+		uses = append(uses, Use{Action: k.Action, Resource: k.Resource, LastAt: at})
+	}
+	slices.SortFunc(uses, func(a, b Use) int {
+		if c := strings.Compare(a.Action, b.Action); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Resource, b.Resource)
+	})
+	return uses
+}
+
+// Restore replaces the learned baselines with a Snapshot. It validates the
+// whole snapshot first and changes nothing on error.
+func (m *Monitor) Restore(data []byte) error {
+	var snap snapshot
+	if err := json.Unmarshal(data, &snap); err != nil {
+		return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: not valid JSON")
+	}
+	if snap.Version != snapshotVersion {
+		return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: version %d, want %d", snap.Version, snapshotVersion)
+	}
+	if len(snap.Tokens) > maxSnapshotTokens {
+		return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: %d tokens, more than %d", len(snap.Tokens), maxSnapshotTokens)
+	}
+	state := make(map[string]*tokenState, len(snap.Tokens))
+	for id, ts := range snap.Tokens {
+		if ts == nil || id == "" || len(id) > 256 {
+			return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: bad token entry")
+		}
+		if ts.Requests < 0 || ts.ActiveMinute < 0 || ts.RateEWMA < 0 || math.IsNaN(ts.RateEWMA) || math.IsInf(ts.RateEWMA, 0) {
+			return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: token %q: negative or non-finite counters", printable(id))
+		}
+		if len(ts.Networks) > m.cfg.MaxNetworksPerToken || len(ts.Uses) > m.cfg.MaxUsesPerToken {
+			return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: token %q: more networks or uses than the configured bounds", printable(id))
+		}
+		s := &tokenState{
+			FirstSeen: ts.FirstSeen, LastSeen: ts.LastSeen, LastIP: ts.LastIP, Requests: ts.Requests,
+			RateEWMA: ts.RateEWMA, ActiveMinute: ts.ActiveMinute, Leaked: ts.Leaked,
+			Uses: make(map[useKey]time.Time, len(ts.Uses)),
+		}
+		for _, n := range ts.Networks {
+			p, err := parseNetwork(n)
+			if err != nil {
+				return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: token %q: %s", printable(id), tokenward.ErrorMessage(err))
+			}
+			s.Networks = append(s.Networks, p)
+		}
+		if ts.FirstNet != "" {
+			p, err := parseNetwork(ts.FirstNet)
+			if err != nil {
+				return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: token %q: %s", printable(id), tokenward.ErrorMessage(err))
+			}
+			s.FirstNet = p
+		}
+		for _, u := range ts.Uses {
+			s.Uses[useKey{Action: u.Action, Resource: u.Resource}] = u.LastAt
+		}
+		for _, f := range ts.Fired {
+			i := ruleIndex(f.Rule)
+			if i < 0 {
+				return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: token %q: unknown rule %q", printable(id), printable(string(f.Rule)))
+			}
+			s.Fired[i] = f.At
+		}
+		state[id] = s
+	}
+	m.mu.Lock()
+	m.state = state
+	m.mu.Unlock()
+	return nil
+}
+
+// parseNetwork accepts only the masked /24 (IPv4) or /48 (IPv6) form that
+// Snapshot writes.
+func parseNetwork(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, tokenward.Errorf(tokenward.EINVALID, "network %q is not a CIDR prefix", printable(s))
+	}
+	want := 48
+	if p.Addr().Is4() {
+		want = 24
+	}
+	if p.Bits() != want || p.Masked() != p || p.Addr().Zone() != "" || p.Addr().Is4In6() {
+		return netip.Prefix{}, tokenward.Errorf(tokenward.EINVALID, "network %q: want a masked IPv4 /24 or IPv6 /48", printable(s))
+	}
+	return p, nil
+}
+
+// TokenUsage is what the monitor learned of one token's use.
+type TokenUsage struct {
+	TokenID  string    `json:"token_id"`
+	LastAt   time.Time `json:"last_at"`
+	LastIP   string    `json:"last_ip,omitempty"`
+	Requests int64     `json:"requests"`
+	// Uses are the allowed (action, resource) pairs, sorted, each with its
+	// last time; at most Config.MaxUsesPerToken distinct pairs are kept.
+	Uses []Use `json:"uses"`
+}
+
+// Usage returns what the monitor knows of token id's use, for the
+// over-privilege report and "token list".
+func (m *Monitor) Usage(id string) (TokenUsage, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.state[id]
+	if s == nil {
+		return TokenUsage{TokenID: id}, false
+	}
+	return TokenUsage{TokenID: id, LastAt: s.LastSeen, LastIP: s.LastIP, Requests: s.Requests, Uses: usesOf(s)}, true
+}
+
+// printable bounds a string echoed into an error and keeps it printable ASCII.
+func printable(s string) string {
+	const max = 64
+	b := make([]byte, 0, min(len(s), max))
+	for i := 0; i < len(s) && len(b) < max; i++ {
+		if c := s[i]; c >= 0x20 && c < 0x7f {
+			b = append(b, c)
+		} else {
+			b = append(b, '?')
+		}
+	}
+	if len(s) > max {
+		return string(b) + "..."
+	}
+	return string(b)
+}
