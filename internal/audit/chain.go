@@ -1,0 +1,78 @@
+package audit
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tokenward/tokenward"
+)
+
+// Chain assigns Seq, PrevHash and Hash to new entries. It holds only the
+// last entry's position, so a server resumes after a restart by handing it
+// the last stored entry. It is safe for concurrent use.
+type Chain struct {
+	mu   sync.Mutex
+	seq  int64
+	hash string
+}
+
+// NewChain returns a chain that continues after last; nil starts a new
+// chain at Seq 1 from GenesisHash. last's own hash is checked so a corrupt
+// tail is not silently built upon.
+func NewChain(last *tokenward.AuditEntry) (*Chain, error) {
+	c := &Chain{}
+	if err := c.Reset(last); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Reset makes the chain continue after last (nil: an empty chain).
+func (c *Chain) Reset(last *tokenward.AuditEntry) error {
+	seq, hash := int64(0), GenesisHash
+	if last != nil {
+		if last.Seq < 1 {
+			return tokenward.Errorf(tokenward.EINVALID, "audit: last entry has seq %d; want >= 1", last.Seq)
+		}
+		if got := HashEntry(last); got != last.Hash {
+			return tokenward.Errorf(tokenward.EINVALID, "audit: last entry (seq %d) does not match its hash", last.Seq)
+		}
+		seq, hash = last.Seq, last.Hash
+	}
+	c.mu.Lock()
+	c.seq, c.hash = seq, hash
+	c.mu.Unlock()
+	return nil
+}
+
+// Last returns the Seq and Hash of the last entry appended (0 and
+// GenesisHash for an empty chain).
+func (c *Chain) Last() (int64, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seq, c.hash
+}
+
+// Append links e to the chain and calls write with it while holding the
+// chain's lock, so entries reach write in Seq order. The chain advances only
+// if write returns nil: a failed write leaves the next entry the same Seq.
+// Append truncates e.Time to microseconds (the precision of PostgreSQL and
+// of most stores) before hashing, so a stored entry hashes the same when
+// read back.
+func (c *Chain) Append(e *tokenward.AuditEntry, write func(*tokenward.AuditEntry) error) error {
+	if e.Time.IsZero() {
+		return tokenward.Errorf(tokenward.EINVALID, "audit: entry has no time")
+	}
+	e.Time = e.Time.Round(0).UTC().Truncate(time.Microsecond)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e.Seq = c.seq + 1
+	e.PrevHash = c.hash
+	e.Hash = HashEntry(e)
+	if err := write(e); err != nil {
+		return fmt.Errorf("audit: write entry %d: %w", e.Seq, err)
+	}
+	c.seq, c.hash = e.Seq, e.Hash
+	return nil
+}
