@@ -1,0 +1,46 @@
+package sqlite_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/sqlite"
+	"github.com/tokenward/tokenward/internal/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) tokenward.Store {
+		return MustOpenDB(t)
+	})
+}
+
+// MustOpenDB opens a fresh database in a temporary directory.
+func MustOpenDB(tb testing.TB) *sqlite.DB {
+	tb.Helper()
+	db := sqlite.NewDB(filepath.Join(tb.TempDir(), "tokenward.db"))
+	if err := db.Open(); err != nil {
+		tb.Fatal(err)
+	}
+	return db
+}
+
+func TestReopenKeepsDataAndSkipsMigrations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokenward.db")
+	db := sqlite.NewDB(path)
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.InitKeyring(t.Context(), []byte("ring")); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db = sqlite.NewDB(path)
+	if err := db.Open(); err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer db.Close()
+	if got, err := db.Keyring(t.Context()); err != nil || string(got) != "ring" {
+		t.Fatalf("got %q, %v; want ring", got, err)
+	}
+}
