@@ -112,7 +112,6 @@ func (a *Anomaly) String() string {
 	return "[" + string(a.Severity) + "] " + string(a.Rule) + ": " + a.Explanation
 }
 
-
 func evidenceOf(e *tokenward.AuditEntry) Evidence {
 	return Evidence{Seq: e.Seq, RequestID: e.RequestID}
 }

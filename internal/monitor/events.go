@@ -68,7 +68,6 @@ type Subscription struct {
 	c       chan Event
 	events  *Events
 	dropped atomic.Bool
-	once    sync.Once
 }
 
 // Err returns ErrSlowSubscriber if the subscription was dropped, else nil.
