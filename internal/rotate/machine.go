@@ -1,0 +1,344 @@
+package rotate
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tokenward/tokenward"
+)
+
+// Machine runs rotations step by step, recording each step before the next,
+// so that a fresh Machine over the same Store can Resume any of them.
+type Machine struct {
+	Store    Store
+	Secrets  Secrets
+	Rotators map[string]Rotator
+	Now      func() time.Time
+	Logger   *slog.Logger
+	// MaxAttempts is how often a step is tried before the rotation rolls
+	// back (before finish) or gives up revoking (after).
+	MaxAttempts int
+	// Backoff is the first retry delay; it doubles per attempt up to
+	// MaxBackoff.
+	Backoff    time.Duration
+	MaxBackoff time.Duration
+	// StepTimeout bounds each rotator call.
+	StepTimeout time.Duration
+	// Alert is called on every failed step (may be nil). It gets the
+	// rotation record, whose Error never holds a value.
+	Alert func(ctx context.Context, r *Rotation)
+	// Failures counts failed steps, for a metric.
+	Failures atomic.Int64
+
+	mu      sync.Mutex
+	running map[string]bool
+
+	// crash, in tests, stops the machine at a named point as if the process
+	// died there: nothing after it runs.
+	crash func(point string) bool
+}
+
+// NewMachine returns a Machine with default limits.
+func NewMachine(store Store, secrets Secrets, rotators map[string]Rotator) *Machine {
+	return &Machine{
+		Store:       store,
+		Secrets:     secrets,
+		Rotators:    rotators,
+		Now:         time.Now,
+		Logger:      slog.New(slog.DiscardHandler),
+		MaxAttempts: 5,
+		Backoff:     time.Minute,
+		MaxBackoff:  6 * time.Hour,
+		StepTimeout: 2 * time.Minute,
+	}
+}
+
+// errCrashed is returned when the test crash hook stopped the machine.
+var errCrashed = errors.New("rotate: machine stopped at a crash point")
+
+func (m *Machine) now() time.Time { return m.Now().UTC() }
+
+func (m *Machine) log() *slog.Logger {
+	if m.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return m.Logger.WithGroup("rotate")
+}
+
+func newRotationID() string { return "rot_" + strings.ToLower(rand.Text()) }
+
+// Start records a new rotation of p.Path by p's rotator; ECONFLICT if the
+// secret already has one in flight. It runs no step.
+func (m *Machine) Start(ctx context.Context, p *Policy, reason string) (*Rotation, error) {
+	if err := p.Validate(m.Rotators); err != nil {
+		return nil, err
+	}
+	cur := 0
+	switch v, err := m.Secrets.Labeled(ctx, p.Path, LabelCurrent); {
+	case err == nil:
+		cur = v.Number
+	case tokenward.ErrorCode(err) != tokenward.ENOTFOUND:
+		return nil, fmt.Errorf("start rotation of %s: %w", p.Path, err)
+	}
+	now := m.now()
+	r := &Rotation{
+		ID: newRotationID(), Path: p.Path, Rotator: p.Rotator, Config: p.Config, Grace: p.Grace,
+		Reason: reason, Step: StepCreate, CurrentVersion: cur, CreatedAt: now, UpdatedAt: now,
+	}
+	if err := m.Store.CreateRotation(ctx, r); err != nil {
+		return nil, err
+	}
+	m.log().Info("rotation started", "id", r.ID, "secret", r.Path, "rotator", r.Rotator, "reason", reason)
+	return r, nil
+}
+
+// RotateNow starts a rotation of path under its stored policy and runs it
+// until it finishes (or waits for grace, or fails). ECONFLICT if one is in
+// flight; ENOTFOUND if path has no policy.
+func (m *Machine) RotateNow(ctx context.Context, path, reason string) (*Rotation, error) {
+	p, err := m.Store.Policy(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	r, err := m.Start(ctx, p, reason)
+	if err != nil {
+		return nil, err
+	}
+	return m.Advance(ctx, r.ID)
+}
+
+// Resume advances every in-flight rotation as far as it can go now: the
+// thing to call at start-up after a crash. It returns the first error.
+func (m *Machine) Resume(ctx context.Context) error {
+	rs, err := m.Store.InFlight(ctx)
+	if err != nil {
+		return err
+	}
+	var first error
+	for _, r := range rs {
+		if _, err := m.Advance(ctx, r.ID); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Advance runs rotation id's steps until it is done or failed, must wait
+// (grace, retry backoff), or a step fails. A failed step is recorded with
+// its retry time and returned as the error.
+func (m *Machine) Advance(ctx context.Context, id string) (*Rotation, error) {
+	m.mu.Lock()
+	if m.running == nil {
+		m.running = map[string]bool{}
+	}
+	if m.running[id] {
+		m.mu.Unlock()
+		return m.Store.Rotation(ctx, id)
+	}
+	m.running[id] = true
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.running, id)
+		m.mu.Unlock()
+	}()
+
+	r, err := m.Store.Rotation(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for r.Step.InFlight() && !m.now().Before(r.NextAt) {
+		if err := m.step(ctx, r); err != nil {
+			if errors.Is(err, errCrashed) || ctx.Err() != nil {
+				return r, err
+			}
+			if errors.Is(err, ErrStale) {
+				// Another runner advanced it; report its view.
+				fresh, ferr := m.Store.Rotation(ctx, id)
+				if ferr != nil {
+					return r, ferr
+				}
+				return fresh, nil
+			}
+			return r, m.fail(ctx, r, err)
+		}
+	}
+	return r, nil
+}
+
+func (m *Machine) hit(point string) error {
+	if m.crash != nil && m.crash(point) {
+		return errCrashed
+	}
+	return nil
+}
+
+// request loads the values a rotator needs for r.
+func (m *Machine) request(ctx context.Context, r *Rotation) (*Request, error) {
+	req := &Request{RotationID: r.ID, Path: r.Path, Config: r.Config,
+		CurrentVersion: r.CurrentVersion, PendingVersion: r.PendingVersion}
+	if r.CurrentVersion != 0 {
+		v, err := m.Secrets.Version(ctx, r.Path, r.CurrentVersion)
+		if err != nil {
+			return nil, fmt.Errorf("read version %d: %w", r.CurrentVersion, err)
+		}
+		req.Current = v.Value
+	}
+	if r.PendingVersion != 0 {
+		v, err := m.Secrets.Version(ctx, r.Path, r.PendingVersion)
+		if err != nil {
+			return nil, fmt.Errorf("read version %d: %w", r.PendingVersion, err)
+		}
+		req.Pending = v.Value
+	}
+	return req, nil
+}
+
+// step runs r's current step and records the next one.
+func (m *Machine) step(ctx context.Context, r *Rotation) error {
+	rot, ok := m.Rotators[r.Rotator]
+	if !ok {
+		return errInvalid("unknown rotator %q", r.Rotator)
+	}
+	req, err := m.request(ctx, r)
+	if err != nil {
+		return err
+	}
+	sctx, cancel := context.WithTimeout(ctx, m.StepTimeout)
+	defer cancel()
+	step := r.Step
+	var next Step
+	switch step {
+	case StepCreate:
+		// A crash after storing the value but before recording the step
+		// leaves our PENDING version behind: adopt it rather than create a
+		// second value upstream.
+		v, err := m.Secrets.Labeled(ctx, r.Path, LabelPending)
+		switch {
+		case err == nil && v.RotationID == r.ID:
+			r.PendingVersion = v.Number
+		case err == nil || tokenward.ErrorCode(err) == tokenward.ENOTFOUND:
+			value, err := rot.Create(sctx, req)
+			if err != nil {
+				return fmt.Errorf("create: %w", err)
+			}
+			if len(value) == 0 {
+				return fmt.Errorf("create: rotator %s returned an empty value", r.Rotator)
+			}
+			if err := m.hit("create:made"); err != nil {
+				return err
+			}
+			n, err := m.Secrets.PutPending(ctx, r.Path, r.ID, value)
+			if err != nil {
+				return fmt.Errorf("store pending version: %w", err)
+			}
+			r.PendingVersion = n
+		default:
+			return fmt.Errorf("read pending version: %w", err)
+		}
+		next = StepSet
+	case StepSet:
+		if err := rot.Set(sctx, req); err != nil {
+			return fmt.Errorf("set: %w", err)
+		}
+		next = StepTest
+	case StepTest:
+		if err := rot.Test(sctx, req); err != nil {
+			return fmt.Errorf("test: %w", err)
+		}
+		next = StepFinish
+	case StepFinish:
+		if err := m.Secrets.Promote(ctx, r.Path, r.PendingVersion); err != nil {
+			return fmt.Errorf("finish: %w", err)
+		}
+		next = StepRevoke
+		r.NextAt = m.now().Add(r.Grace)
+	case StepRevoke:
+		if r.CurrentVersion != 0 {
+			if err := rot.Revoke(sctx, req); err != nil {
+				return fmt.Errorf("revoke previous: %w", err)
+			}
+			if err := m.hit("revoke:revoked"); err != nil {
+				return err
+			}
+			if err := m.Secrets.Unlabel(ctx, r.Path, LabelPrevious, r.CurrentVersion); err != nil {
+				return fmt.Errorf("unlabel previous: %w", err)
+			}
+		}
+		next = StepDone
+		r.FinishedAt = m.now()
+	default:
+		return errInvalid("rotation %s has unknown step %q", r.ID, step)
+	}
+	if err := m.hit(string(step) + ":done"); err != nil {
+		return err
+	}
+	r.Step, r.Attempt, r.Error, r.UpdatedAt = next, 0, "", m.now()
+	if step != StepFinish {
+		r.NextAt = time.Time{}
+	}
+	if err := m.Store.UpdateRotation(ctx, r); err != nil {
+		return err
+	}
+	m.log().Info("rotation step done", "id", r.ID, "secret", r.Path, "step", string(step), "next", string(next))
+	return m.hit(string(step) + ":recorded")
+}
+
+// fail records a failed step: a retry with backoff, or, after MaxAttempts,
+// a rollback that leaves CURRENT as it was.
+func (m *Machine) fail(ctx context.Context, r *Rotation, cause error) error {
+	r.Attempt++
+	r.Error = fmt.Sprintf("%s (attempt %d)", cause.Error(), r.Attempt)
+	r.UpdatedAt = m.now()
+	m.Failures.Add(1)
+	if r.Attempt < m.MaxAttempts {
+		r.NextAt = r.UpdatedAt.Add(m.backoff(r.Attempt))
+	} else {
+		if r.Step != StepRevoke {
+			m.rollback(ctx, r)
+		}
+		r.Step, r.FinishedAt, r.NextAt = StepFailed, r.UpdatedAt, time.Time{}
+	}
+	m.log().Warn("rotation step failed", "id", r.ID, "secret", r.Path, "step", string(r.Step),
+		"attempt", r.Attempt, "error", r.Error)
+	if m.Alert != nil {
+		m.Alert(ctx, r)
+	}
+	if err := m.Store.UpdateRotation(ctx, r); err != nil {
+		return errors.Join(cause, err)
+	}
+	return cause
+}
+
+// rollback drops this rotation's PENDING version. CURRENT was never moved
+// (finish is the only step that moves it), so the working value stays.
+func (m *Machine) rollback(ctx context.Context, r *Rotation) {
+	if r.PendingVersion == 0 {
+		return
+	}
+	if d, ok := m.Rotators[r.Rotator].(Discarder); ok {
+		if req, err := m.request(ctx, r); err == nil {
+			if err := d.Discard(ctx, req); err != nil {
+				m.log().Warn("discard pending value failed", "id", r.ID, "secret", r.Path, "error", err.Error())
+			}
+		}
+	}
+	if err := m.Secrets.Unlabel(ctx, r.Path, LabelPending, r.PendingVersion); err != nil {
+		m.log().Warn("unlabel pending failed", "id", r.ID, "secret", r.Path, "error", err.Error())
+	}
+}
+
+func (m *Machine) backoff(attempt int) time.Duration {
+	d := m.Backoff
+	for i := 1; i < attempt && d < m.MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, m.MaxBackoff)
+}

@@ -1,0 +1,339 @@
+package rotate
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/pbkdf2"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Postgres is the "postgres" rotator: the password of a PostgreSQL login
+// role, changed with ALTER ROLE over an admin connection.
+//
+// Strategy: two login roles used alternately (by default ROLE_a and ROLE_b,
+// both members of the group role ROLE, which owns the privileges). A
+// PostgreSQL role has exactly one password, so the old credential can only
+// stay valid through grace if the new one belongs to the other role. Each
+// rotation sets a fresh password on the role not in use (creating it if
+// needed, LOGIN, member of ROLE), tests a login with it, and at the end of
+// grace revokes the old role's login (NOLOGIN, PASSWORD NULL). The secret's
+// value therefore names its user: a connection URL (format=url) or
+// {"user": ..., "password": ...} (format=json).
+//
+// The password is sent as a SCRAM-SHA-256 verifier computed here, so the
+// plaintext never reaches the server, its statement log or its errors.
+//
+// Config: dsn_secret (path of the secret holding the admin connection URL),
+// role (the group role), url (where the app connects, without user info,
+// e.g. postgres://db:5432/app?sslmode=require), roles (optional "a,b": the
+// two login roles), format (url, the default, or json).
+type Postgres struct {
+	Secrets SecretReader
+}
+
+type pgConfig struct {
+	dsnSecret, group, format string
+	roles                    [2]string
+	url                      *url.URL
+}
+
+// Validate implements Rotator.
+func (p *Postgres) Validate(config map[string]string) error {
+	_, err := parsePGConfig(config)
+	return err
+}
+
+func parsePGConfig(c map[string]string) (*pgConfig, error) {
+	for k := range c {
+		switch k {
+		case "dsn_secret", "role", "url", "roles", "format":
+		default:
+			return nil, errInvalid("postgres rotator: unknown config key %q", printable(k))
+		}
+	}
+	pc := &pgConfig{dsnSecret: c["dsn_secret"], group: c["role"], format: c["format"]}
+	if pc.dsnSecret == "" || pc.group == "" || c["url"] == "" {
+		return nil, errInvalid("postgres rotator: dsn_secret, role and url are required")
+	}
+	if pc.format == "" {
+		pc.format = "url"
+	}
+	if pc.format != "url" && pc.format != "json" {
+		return nil, errInvalid("postgres rotator: format %q: want url or json", printable(pc.format))
+	}
+	u, err := url.Parse(c["url"])
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		return nil, errInvalid("postgres rotator: url: want postgres://host[:port]/db[?params]")
+	}
+	if u.User != nil {
+		return nil, errInvalid("postgres rotator: url must not hold user info; the rotator fills it in")
+	}
+	pc.url = u
+	pc.roles = [2]string{pc.group + "_a", pc.group + "_b"}
+	if r := c["roles"]; r != "" {
+		a, b, ok := strings.Cut(r, ",")
+		a, b = strings.TrimSpace(a), strings.TrimSpace(b)
+		if !ok || a == "" || b == "" || a == b || strings.Contains(b, ",") {
+			return nil, errInvalid("postgres rotator: roles: want two different role names, like app_a,app_b")
+		}
+		pc.roles = [2]string{a, b}
+	}
+	for _, r := range append(pc.roles[:], pc.group) {
+		if len(r) > 63 || strings.ContainsRune(r, 0) {
+			return nil, errInvalid("postgres rotator: role %q: want at most 63 bytes", printable(r))
+		}
+	}
+	return pc, nil
+}
+
+// pgCredential is the user and password a value carries.
+type pgCredential struct {
+	User     string `json:"user"`
+	Password string `json:"password"`
+}
+
+func (pc *pgConfig) encode(c pgCredential) []byte {
+	if pc.format == "json" {
+		b, _ := json.Marshal(c)
+		return b
+	}
+	u := *pc.url
+	u.User = url.UserPassword(c.User, c.Password)
+	return []byte(u.String())
+}
+
+func (pc *pgConfig) decode(v []byte) (pgCredential, error) {
+	var c pgCredential
+	if pc.format == "json" {
+		if err := json.Unmarshal(v, &c); err != nil || c.User == "" {
+			return c, errInvalid("postgres rotator: value is not {\"user\":...,\"password\":...}")
+		}
+		return c, nil
+	}
+	u, err := url.Parse(string(v))
+	if err != nil || u.User == nil || u.User.Username() == "" {
+		// never wrap err: url errors quote the input, which holds the password
+		return c, errInvalid("postgres rotator: value is not a connection URL with a user")
+	}
+	c.User = u.User.Username()
+	c.Password, _ = u.User.Password()
+	return c, nil
+}
+
+// connURL is where to log in with c, for Test.
+func (pc *pgConfig) connURL(c pgCredential) string {
+	u := *pc.url
+	u.User = url.UserPassword(c.User, c.Password)
+	return u.String()
+}
+
+// Create implements Rotator: a new password for the role not in use now.
+func (p *Postgres) Create(_ context.Context, req *Request) ([]byte, error) {
+	pc, err := parsePGConfig(req.Config)
+	if err != nil {
+		return nil, err
+	}
+	user := pc.roles[0]
+	if req.Current != nil {
+		cur, err := pc.decode(req.Current)
+		if err != nil {
+			return nil, err
+		}
+		if cur.User == pc.roles[0] {
+			user = pc.roles[1]
+		}
+	}
+	return pc.encode(pgCredential{User: user, Password: rand.Text() + rand.Text()}), nil
+}
+
+func (p *Postgres) admin(ctx context.Context, pc *pgConfig) (*pgx.Conn, error) {
+	if p.Secrets == nil {
+		return nil, errors.New("postgres rotator: no secret reader configured")
+	}
+	dsn, err := p.Secrets.ReadSecret(ctx, pc.dsnSecret)
+	if err != nil {
+		return nil, fmt.Errorf("read admin dsn secret %s: %w", pc.dsnSecret, err)
+	}
+	cfg, err := pgx.ParseConfig(string(dsn))
+	if err != nil {
+		return nil, errInvalid("postgres rotator: admin dsn secret %s is not a valid connection string", pc.dsnSecret)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect as admin: %s", pgSafeError(err))
+	}
+	return conn, nil
+}
+
+// pgSafeError describes a PostgreSQL error by its code and server message
+// only: pgx connection errors can quote the DSN.
+func pgSafeError(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return fmt.Sprintf("%s (SQLSTATE %s)", pe.Message, pe.Code)
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return "cannot connect to " + ce.Config.Host
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return "timed out"
+	}
+	return "connection failed"
+}
+
+// scramVerifier computes the SCRAM-SHA-256 verifier PostgreSQL stores
+// (RFC 5802/7677 as in PostgreSQL's scram_build_secret), so ALTER ROLE never
+// carries the plaintext. Generated passwords are ASCII, so SASLprep is the
+// identity.
+func scramVerifier(password string) (string, error) {
+	const iterations = 4096
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	salted, err := pbkdf2.Key(sha256.New, password, salt, iterations, sha256.Size)
+	if err != nil {
+		return "", err
+	}
+	mac := func(key []byte, msg string) []byte {
+		h := hmac.New(sha256.New, key)
+		h.Write([]byte(msg))
+		return h.Sum(nil)
+	}
+	clientKey := mac(salted, "Client Key")
+	storedKey := sha256.Sum256(clientKey)
+	serverKey := mac(salted, "Server Key")
+	b64 := base64.StdEncoding.EncodeToString
+	return fmt.Sprintf("SCRAM-SHA-256$%d:%s$%s:%s", iterations, b64(salt), b64(storedKey[:]), b64(serverKey)), nil
+}
+
+// quoteLiteral quotes s as a standard-conforming SQL string literal.
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+func quoteIdent(s string) string { return pgx.Identifier{s}.Sanitize() }
+
+// Set implements Rotator: the pending role exists, may log in with the new
+// password and is a member of the group role. Repeating it is harmless.
+func (p *Postgres) Set(ctx context.Context, req *Request) error {
+	pc, err := parsePGConfig(req.Config)
+	if err != nil {
+		return err
+	}
+	cred, err := pc.decode(req.Pending)
+	if err != nil {
+		return err
+	}
+	if cred.User != pc.roles[0] && cred.User != pc.roles[1] {
+		return errInvalid("postgres rotator: pending user %q is not one of the configured roles", printable(cred.User))
+	}
+	verifier, err := scramVerifier(cred.Password)
+	if err != nil {
+		return err
+	}
+	conn, err := p.admin(ctx, pc)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, cred.User).Scan(&exists); err != nil {
+		return fmt.Errorf("look up role %s: %s", cred.User, pgSafeError(err))
+	}
+	verb := "ALTER"
+	if !exists {
+		verb = "CREATE"
+	}
+	// Utility statements take no bind parameters: identifiers and the
+	// verifier are quoted instead.
+	stmt := fmt.Sprintf("%s ROLE %s WITH LOGIN PASSWORD %s", verb, quoteIdent(cred.User), quoteLiteral(verifier))
+	if _, err := conn.Exec(ctx, stmt); err != nil {
+		return fmt.Errorf("%s role %s: %s", strings.ToLower(verb), cred.User, pgSafeError(err))
+	}
+	if _, err := conn.Exec(ctx, fmt.Sprintf("GRANT %s TO %s", quoteIdent(pc.group), quoteIdent(cred.User))); err != nil {
+		return fmt.Errorf("grant %s to %s: %s", pc.group, cred.User, pgSafeError(err))
+	}
+	return nil
+}
+
+// Test implements Rotator: log in with the pending credential.
+func (p *Postgres) Test(ctx context.Context, req *Request) error {
+	pc, err := parsePGConfig(req.Config)
+	if err != nil {
+		return err
+	}
+	cred, err := pc.decode(req.Pending)
+	if err != nil {
+		return err
+	}
+	return pgLogin(ctx, pc.connURL(cred), cred.User)
+}
+
+func pgLogin(ctx context.Context, dsn, user string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("log in as %s: %s", user, pgSafeError(err))
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var one int
+	if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("query as %s: %s", user, pgSafeError(err))
+	}
+	return nil
+}
+
+// Revoke implements Rotator: the previous role may no longer log in. It
+// refuses when the previous and current value name the same role, which
+// would lock out the working credential.
+func (p *Postgres) Revoke(ctx context.Context, req *Request) error {
+	pc, err := parsePGConfig(req.Config)
+	if err != nil {
+		return err
+	}
+	old, err := pc.decode(req.Current)
+	if err != nil {
+		return err
+	}
+	if req.Pending != nil {
+		now, err := pc.decode(req.Pending)
+		if err != nil {
+			return err
+		}
+		if now.User == old.User {
+			return errInvalid("postgres rotator: previous and current value use the same role %q; not revoking", printable(old.User))
+		}
+	}
+	conn, err := p.admin(ctx, pc)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, old.User).Scan(&exists); err != nil {
+		return fmt.Errorf("look up role %s: %s", old.User, pgSafeError(err))
+	}
+	if !exists {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, fmt.Sprintf("ALTER ROLE %s WITH NOLOGIN PASSWORD NULL", quoteIdent(old.User))); err != nil {
+		return fmt.Errorf("revoke role %s: %s", old.User, pgSafeError(err))
+	}
+	return nil
+}
+
+// Discard implements Discarder: a pending role that never became CURRENT
+// loses its login again.
+func (p *Postgres) Discard(ctx context.Context, req *Request) error {
+	return p.Revoke(ctx, &Request{RotationID: req.RotationID, Path: req.Path, Config: req.Config,
+		Current: req.Pending, Pending: req.Current})
+}
