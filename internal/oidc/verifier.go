@@ -304,7 +304,7 @@ func (v *Verifier) verify(ctx context.Context, b *Binding, rawJWT string, now ti
 	}
 	tok, err := e.verifier.Verify(ctx, rawJWT)
 	if err != nil {
-		return nil, v.deny(b.Name, "signature or issuer check failed: %s", cleanErr(err))
+		return nil, v.deny(b.Name, "verification failed: %s", cleanErr(err))
 	}
 	var claims map[string]json.RawMessage
 	if err := tok.Claims(&claims); err != nil {
