@@ -44,7 +44,7 @@ type ReportInput struct {
 // Report is the lifecycle-hygiene page: `tokenward report`.
 type Report struct {
 	GeneratedAt      time.Time        `json:"generated_at"`
-	Options          reportWindows    `json:"windows"`
+	Windows          ReportWindows    `json:"windows"`
 	Expiring         []ExpiringItem   `json:"expiring"`
 	OverdueRotations []OverdueItem    `json:"overdue_rotations"`
 	StaleTokens      []StaleToken     `json:"stale_tokens"`
@@ -52,7 +52,8 @@ type Report struct {
 	OpenAnomalies    []Anomaly        `json:"open_anomalies"`
 }
 
-type reportWindows struct {
+// ReportWindows are the windows a report was built with, in days.
+type ReportWindows struct {
 	StaleDays         int `json:"stale_days"`
 	ExpiryDays        int `json:"expiry_days"`
 	OverPrivilegeDays int `json:"over_privilege_days"`
@@ -115,7 +116,7 @@ func BuildReport(in ReportInput) *Report {
 	now := in.Now.UTC()
 	r := &Report{
 		GeneratedAt:      now,
-		Options:          reportWindows{days(o.StaleAfter), days(o.ExpiryWindow), days(o.OverPrivilegeWindow)},
+		Windows:          ReportWindows{days(o.StaleAfter), days(o.ExpiryWindow), days(o.OverPrivilegeWindow)},
 		Expiring:         []ExpiringItem{},
 		OverdueRotations: []OverdueItem{},
 		StaleTokens:      []StaleToken{},
@@ -289,7 +290,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	p("tokenward hygiene report, %s\n", r.GeneratedAt.Format(time.RFC3339))
 
-	p("\nExpiring within %d days (%d)\n", r.Options.ExpiryDays, len(r.Expiring))
+	p("\nExpiring within %d days (%d)\n", r.Windows.ExpiryDays, len(r.Expiring))
 	if len(r.Expiring) > 0 {
 		p("  KIND\tID\tNAME\tOWNER\tEXPIRES\tIN DAYS\n")
 	}
@@ -305,7 +306,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		p("  %s\t%s\t%s\t%d\n", x.Secret, dash(x.Owner), date(x.DueAt), x.OverdueDays)
 	}
 
-	p("\nStale tokens, unused for %d days or more (%d)\n", r.Options.StaleDays, len(r.StaleTokens))
+	p("\nStale tokens, unused for %d days or more (%d)\n", r.Windows.StaleDays, len(r.StaleTokens))
 	if len(r.StaleTokens) > 0 {
 		p("  NAME\tID\tOWNER\tLAST USED\tIDLE DAYS\n")
 	}
@@ -313,7 +314,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		p("  %s\t%s\t%s\t%s\t%d\n", x.Name, x.ID, dash(x.Owner), date(x.LastUsedAt), x.IdleDays)
 	}
 
-	p("\nOver-privileged tokens, grants unused in %d days (%d)\n", r.Options.OverPrivilegeDays, len(r.OverPrivileged))
+	p("\nOver-privileged tokens, grants unused in %d days (%d)\n", r.Windows.OverPrivilegeDays, len(r.OverPrivileged))
 	if len(r.OverPrivileged) > 0 {
 		p("  NAME\tID\tOWNER\tUNUSED GRANTS\n")
 	}
@@ -330,14 +331,21 @@ func (r *Report) WriteText(w io.Writer) error {
 		if tok == "" {
 			tok = a.TokenID
 		}
-		p("  %s\t%s\t%s\t%s\t%s\n", a.Severity, a.Rule, a.Time.UTC().Format(time.RFC3339), dash(tok), a.Explanation)
+		p("  %s\t%s\t%s\t%s\t%s\n", a.Severity, a.Rule, a.Time.UTC().Format(time.RFC3339), dash(tok), dash(a.Explanation))
 	}
 	return tw.Flush()
 }
 
+// dash shows "" as "-" and replaces control characters, so a stored owner
+// or description cannot rewrite the reader's terminal.
 func dash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return '?'
+		}
+		return r
+	}, s)
 }
