@@ -44,6 +44,7 @@ func TestMemoryReplayCache(t *testing.T) {
 
 	// Full of live ids: refuse rather than forget one.
 	seen("c", now.Add(time.Hour))
+	seen("e", now.Add(time.Hour))
 	if c.Len() != 3 {
 		t.Fatalf("got %d ids; want 3", c.Len())
 	}
