@@ -49,9 +49,31 @@ type Masker struct {
 	kidCls   []uint16
 	kidTo    []uint32
 
-	fail []uint32
-	out  []int32 // length of the longest pattern that ends in this state; 0 if none
-	hold []int32 // how many trailing bytes may still become part of a future match
+	fail  []uint32
+	out   []int32 // length of the longest pattern that ends in this state; 0 if none
+	hold  []int32 // how many trailing bytes may still become part of a future match
+	depth []int32
+
+	// starts is a hashed set of the first three bytes of every pattern. In
+	// ordinary output almost no position can begin a value; the hot loop
+	// skips those positions without touching the (large) transition table,
+	// and drops shallow partial matches whose start the set rules out.
+	starts    *[1 << startsBits / 64]uint64
+	useStarts bool
+}
+
+const startsBits = 18
+
+func startHash(p []byte, i int) uint32 {
+	w := uint32(p[i]) | uint32(p[i+1])<<8 | uint32(p[i+2])<<16
+	return (w * 0x9E3779B1) >> (32 - startsBits)
+}
+
+// mayStart reports whether a pattern can begin at p[i]; p[i+2] must exist.
+// False is certain; true may be a hash collision.
+func (m *Masker) mayStart(p []byte, i int) bool {
+	h := startHash(p, i)
+	return m.starts[h>>6]&(1<<(h&63)) != 0
 }
 
 const (
@@ -231,6 +253,17 @@ func (m *Masker) build(pats []string) {
 	m.out = make([]int32, n)
 	m.hold = make([]int32, n)
 	depth := make([]int32, n)
+	m.depth = depth
+	m.useStarts = len(pats) > 0
+	m.starts = new([1 << startsBits / 64]uint64)
+	for _, p := range pats {
+		if len(p) < 3 {
+			m.useStarts = false
+			break
+		}
+		h := startHash([]byte(p), 0)
+		m.starts[h>>6] |= 1 << (h & 63)
+	}
 	for i, old := range order {
 		m.kidStart[i] = uint32(len(m.kidCls))
 		depth[i] = int32(nodes[old].depth)
@@ -367,7 +400,18 @@ func (r *Redactor) Write(p []byte) (int, error) {
 	s := r.state
 	pos := r.pos
 	dense, ncls, nDense := m.dense, m.ncls, m.nDense
-	for i := 0; i < len(p); i++ {
+	useStarts := m.useStarts
+	n := len(p)
+	for i := 0; i < n; {
+		if s == 0 && useStarts {
+			starts := m.starts
+			for ; i+2 < n; i++ {
+				h := (uint32(p[i]) | uint32(p[i+1])<<8 | uint32(p[i+2])<<16) * 0x9E3779B1 >> (32 - startsBits)
+				if starts[h>>6]&(1<<(h&63)) != 0 {
+					break
+				}
+			}
+		}
 		c := m.cls[p[i]]
 		var t uint32
 		if s < nDense {
@@ -376,9 +420,19 @@ func (r *Redactor) Write(p []byte) (int, error) {
 			t = m.next(s, c)
 		}
 		s = t & idMask
+		i++
 		if t&outFlag != 0 {
-			end := pos + int64(i) + 1
+			end := pos + int64(i)
 			r.addRegion(end-int64(m.out[s]), end)
+		}
+		// A shallow state stands for partial matches starting one or two
+		// bytes back; if no pattern begins with the three bytes there, none
+		// of them can complete, so start over from the root.
+		if useStarts && s != 0 && i+1 < n {
+			if d := int(m.depth[s]); d <= 2 && i-d >= 0 &&
+				!m.mayStart(p, i-d) && (d == 1 || !m.mayStart(p, i-1)) {
+				s = 0
+			}
 		}
 	}
 	r.state = s

@@ -1,0 +1,131 @@
+package inject
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"testing"
+)
+
+// benchStream is ~1 MiB of log-like output, written in 4 KiB chunks (a
+// pipe's usual read size), in which one line in 50 carries a value.
+func benchStream(vals map[string]string) []byte {
+	var b bytes.Buffer
+	names := make([]string, 0, len(vals))
+	for n := range vals {
+		names = append(names, n)
+	}
+	for i := 0; b.Len() < 1<<20; i++ {
+		fmt.Fprintf(&b, "2026-11-22T19:%02d:%02d INFO request id=%08x path=/api/v1/items/%d status=200 bytes=%d\n", i%60, i%60, i*2654435761, i, i*7)
+		if i%50 == 0 {
+			fmt.Fprintf(&b, "DEBUG connecting with token=%s\n", vals[names[i%len(names)]])
+		}
+	}
+	return b.Bytes()
+}
+
+const benchChunk = 4096
+
+// copySink stands for the terminal or file the output goes to: it copies
+// each write, as a real destination must.
+type copySink struct{ buf []byte }
+
+func (s *copySink) Write(p []byte) (int, error) {
+	s.buf = append(s.buf[:0], p...)
+	return len(p), nil
+}
+
+func writeChunks(b *testing.B, w io.Writer, stream []byte) {
+	for off := 0; off < len(stream); off += benchChunk {
+		if _, err := w.Write(stream[off:min(off+benchChunk, len(stream))]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPlainCopy is the baseline: the same stream, the same chunks, no
+// masking (what --no-mask does).
+func BenchmarkPlainCopy(b *testing.B) {
+	stream := benchStream(testValues(100, 32))
+	sink := &copySink{}
+	b.SetBytes(int64(len(stream)))
+	for b.Loop() {
+		writeChunks(b, sink, stream)
+	}
+}
+
+func BenchmarkRedactor(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("values=%d", n), func(b *testing.B) {
+			vals := testValues(n, 32)
+			m := NewMasker(vals, 0)
+			stream := benchStream(testValues(100, 32)) // same stream as PlainCopy
+			sink := &copySink{}
+			b.SetBytes(int64(len(stream)))
+			for b.Loop() {
+				r := m.NewRedactor(sink)
+				writeChunks(b, r, stream)
+				r.Close()
+			}
+		})
+	}
+}
+
+func BenchmarkNewMasker(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("values=%d", n), func(b *testing.B) {
+			vals := testValues(n, 32)
+			for b.Loop() {
+				NewMasker(vals, 0)
+			}
+		})
+	}
+}
+
+// pipeCopy sends the stream through an OS pipe, as a child's output reaches
+// tokenward run, and copies what comes out to w.
+func pipeCopy(b *testing.B, w io.Writer, stream []byte) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		for off := 0; off < len(stream); off += benchChunk {
+			pw.Write(stream[off:min(off+benchChunk, len(stream))])
+		}
+		pw.Close()
+	}()
+	buf := make([]byte, 32<<10)
+	if _, err := io.CopyBuffer(struct{ io.Writer }{w}, pr, buf); err != nil {
+		b.Fatal(err)
+	}
+	pr.Close()
+}
+
+// BenchmarkPlainCopyPipe and BenchmarkRedactorPipe compare the path tokenward
+// run really takes: child → pipe → (redactor) → destination.
+func BenchmarkPlainCopyPipe(b *testing.B) {
+	stream := benchStream(testValues(100, 32))
+	sink := &copySink{}
+	b.SetBytes(int64(len(stream)))
+	for b.Loop() {
+		pipeCopy(b, sink, stream)
+	}
+}
+
+func BenchmarkRedactorPipe(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("values=%d", n), func(b *testing.B) {
+			m := NewMasker(testValues(n, 32), 0)
+			stream := benchStream(testValues(100, 32))
+			sink := &copySink{}
+			b.SetBytes(int64(len(stream)))
+			for b.Loop() {
+				r := m.NewRedactor(sink)
+				pipeCopy(b, r, stream)
+				r.Close()
+			}
+		})
+	}
+}
