@@ -32,6 +32,8 @@ type Cluster struct {
 	Password string
 	// SocketDir holds the server's unix socket.
 	SocketDir string
+	// LogFile is the server's log, for tests that check what it logged.
+	LogFile string
 
 	dir     string // removed on Stop
 	dataDir string
@@ -222,6 +224,7 @@ func start() (*Cluster, error) {
 		return nil, err
 	}
 	logFile := filepath.Join(c.dir, "server.log")
+	c.LogFile = logFile
 	if c.asUser != "" {
 		// pg_ctl writes the log as the postgres user.
 		if f, err := os.Create(logFile); err == nil {
