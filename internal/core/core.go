@@ -1,0 +1,303 @@
+// Package core is tokenward's engine: it authenticates tokens, authorizes
+// every operation against grants (deny by default), seals and opens values
+// with envelope encryption, and stores through a tokenward.Store. The HTTP
+// server is a thin layer over it.
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/seal"
+)
+
+// DefaultMaxValueSize is the largest secret value accepted by default.
+const DefaultMaxValueSize = 64 << 10
+
+// Core is the engine. Create it with New, then Start its background work.
+type Core struct {
+	Store tokenward.Store
+	// Now is the clock, replaceable in tests.
+	Now func() time.Time
+	// Logger receives internal errors; never a value, token or key.
+	Logger *slog.Logger
+	// MaxValueSize bounds secret values in bytes.
+	MaxValueSize int
+	// TouchInterval is how often last-used times are written in a batch.
+	TouchInterval time.Duration
+
+	unsealKey []byte
+	keyring   atomic.Pointer[seal.Keyring]
+	keyringMu sync.Mutex // serialises keyring reloads and rotations
+
+	dataKeys sync.Map // dataKeyID -> []byte; data keys never change once made
+
+	usesMu sync.Mutex
+	uses   map[string]tokenward.TokenUse
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+type dataKeyID struct {
+	project string
+	version int
+}
+
+// New opens the keyring of store with the unseal key. A wrong key gives a
+// clear error, never garbage.
+func New(ctx context.Context, store tokenward.Store, unsealKey []byte) (*Core, error) {
+	c := &Core{
+		Store:         store,
+		Now:           time.Now,
+		Logger:        slog.New(slog.DiscardHandler),
+		MaxValueSize:  DefaultMaxValueSize,
+		TouchInterval: 2 * time.Second,
+		unsealKey:     unsealKey,
+		uses:          map[string]tokenward.TokenUse{},
+	}
+	if err := c.loadKeyring(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Core) loadKeyring(ctx context.Context) error {
+	sealed, err := c.Store.Keyring(ctx)
+	if tokenward.ErrorCode(err) == tokenward.ENOTFOUND {
+		return errors.New("the data directory is not initialised: run `tokenward init` first")
+	}
+	if err != nil {
+		return fmt.Errorf("read keyring: %w", err)
+	}
+	kr, err := seal.OpenKeyring(c.unsealKey, sealed)
+	if err != nil {
+		return err
+	}
+	c.keyring.Store(kr)
+	return nil
+}
+
+// Init prepares an empty store: a new keyring sealed by unsealKey and the
+// first admin token, which it returns. It refuses a store that has a keyring.
+func Init(ctx context.Context, store tokenward.Store, unsealKey []byte, now time.Time) (string, error) {
+	if _, err := store.Keyring(ctx); err == nil {
+		return "", tokenward.Errorf(tokenward.ECONFLICT, "the store is initialised already")
+	} else if tokenward.ErrorCode(err) != tokenward.ENOTFOUND {
+		return "", err
+	}
+	secret, err := tokenward.NewTokenSecret(tokenward.TokenAdmin)
+	if err != nil {
+		return "", err
+	}
+	tok := &tokenward.Token{
+		ID: tokenward.NewTokenID(), Name: "admin", Kind: tokenward.TokenAdmin, Owner: "admin",
+		Grants:    tokenward.Grants{tokenward.MustParseGrant("admin:*/*/*")},
+		CreatedAt: now.UTC(),
+	}
+	if err := store.CreateToken(ctx, tok, tokenward.HashToken(secret)); err != nil {
+		return "", err
+	}
+	sealed, err := seal.SealKeyring(unsealKey, seal.NewKeyring())
+	if err != nil {
+		return "", err
+	}
+	if err := store.InitKeyring(ctx, sealed); err != nil {
+		return "", err
+	}
+	return secret, nil
+}
+
+// Start runs the background work (batched last-used writes) until Close.
+func (c *Core) Start() {
+	c.stop, c.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(c.done)
+		t := time.NewTicker(c.TouchInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-c.stop:
+				c.flushUses(context.Background())
+				return
+			case <-t.C:
+				c.flushUses(context.Background())
+			}
+		}
+	}()
+}
+
+// Close stops the background work and writes what is pending.
+func (c *Core) Close() {
+	if c.stop != nil {
+		close(c.stop)
+		<-c.done
+		c.stop = nil
+	} else {
+		c.flushUses(context.Background())
+	}
+}
+
+func (c *Core) flushUses(ctx context.Context) {
+	c.usesMu.Lock()
+	if len(c.uses) == 0 {
+		c.usesMu.Unlock()
+		return
+	}
+	batch := make([]tokenward.TokenUse, 0, len(c.uses))
+	for _, u := range c.uses {
+		batch = append(batch, u)
+	}
+	c.uses = map[string]tokenward.TokenUse{}
+	c.usesMu.Unlock()
+	if err := c.Store.TouchTokens(ctx, batch); err != nil {
+		c.Logger.Error("record token use", "err", err, "tokens", len(batch))
+	}
+}
+
+// Authenticate checks a presented token and returns its record. Every
+// failure is EUNAUTHORIZED with a message that never holds the token.
+func (c *Core) Authenticate(ctx context.Context, raw, ip string) (*tokenward.Token, error) {
+	if raw == "" {
+		return nil, tokenward.Errorf(tokenward.EUNAUTHORIZED, "no token: send Authorization: Bearer <token>")
+	}
+	if _, err := tokenward.ParseToken(raw); err != nil {
+		return nil, err
+	}
+	// The store looks the token up by its SHA-256; an equal hash is an equal
+	// token, and the lookup does not compare the token itself byte by byte.
+	tok, err := c.Store.TokenByHash(ctx, tokenward.HashToken(raw))
+	if tokenward.ErrorCode(err) == tokenward.ENOTFOUND {
+		return nil, tokenward.Errorf(tokenward.EUNAUTHORIZED, "unknown token")
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := c.Now()
+	switch {
+	case !tok.RevokedAt.IsZero():
+		return nil, tokenward.Errorf(tokenward.EUNAUTHORIZED, "token %s is revoked", tok.ID)
+	case !tok.ExpiresAt.IsZero() && !now.Before(tok.ExpiresAt):
+		return nil, tokenward.Errorf(tokenward.EUNAUTHORIZED, "token %s expired at %s", tok.ID, tok.ExpiresAt.Format(time.RFC3339))
+	}
+	c.usesMu.Lock()
+	c.uses[tok.ID] = tokenward.TokenUse{ID: tok.ID, At: now.UTC(), IP: ip}
+	c.usesMu.Unlock()
+	return tok, nil
+}
+
+// forbidden is the error for a missing grant. It names what was needed, not
+// what the token holds.
+func forbidden(action tokenward.Action, resource string) error {
+	return tokenward.Errorf(tokenward.EFORBIDDEN, "not granted: %s on %s", action, resource)
+}
+
+func require(tok *tokenward.Token, action tokenward.Action, project, env, name string) error {
+	if !tok.Grants.Allows(action, project, env, name) {
+		return forbidden(action, project+"/"+env+"/"+name)
+	}
+	return nil
+}
+
+// dataKey returns the unwrapped data key project/version, from the cache
+// or the store.
+func (c *Core) dataKey(ctx context.Context, project string, version int) ([]byte, error) {
+	id := dataKeyID{project, version}
+	if k, ok := c.dataKeys.Load(id); ok {
+		return k.([]byte), nil
+	}
+	dk, err := c.Store.DataKey(ctx, project, version)
+	if err != nil {
+		return nil, err
+	}
+	key, err := c.keyring.Load().UnwrapDataKey(project, version, dk.Wrapped)
+	if err != nil {
+		// Another server may have rotated the master key: reload once.
+		c.keyringMu.Lock()
+		rerr := c.loadKeyring(ctx)
+		c.keyringMu.Unlock()
+		if rerr != nil {
+			return nil, fmt.Errorf("data key %s/%d: %w", project, version, err)
+		}
+		if key, err = c.keyring.Load().UnwrapDataKey(project, version, dk.Wrapped); err != nil {
+			return nil, fmt.Errorf("data key %s/%d: %w", project, version, err)
+		}
+	}
+	c.dataKeys.Store(id, key)
+	return key, nil
+}
+
+// currentDataKeyVersion is the data key version new values are sealed with.
+// Projects have one data key today; the version travels in each ciphertext
+// so data-key rotation can add more.
+const currentDataKeyVersion = 1
+
+func (c *Core) sealValue(ctx context.Context, project, env, name string, version int, value []byte) ([]byte, error) {
+	key, err := c.dataKey(ctx, project, currentDataKeyVersion)
+	if tokenward.ErrorCode(err) == tokenward.ENOTFOUND {
+		return nil, tokenward.Errorf(tokenward.ENOTFOUND, "project %s not found", project)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return seal.Seal(key, currentDataKeyVersion, value, seal.ValueAAD(project, env, name, version))
+}
+
+func (c *Core) openValue(ctx context.Context, project, env, name string, version int, ct []byte) ([]byte, error) {
+	kv, err := seal.KeyID(ct)
+	if err != nil {
+		return nil, fmt.Errorf("open %s/%s/%s@%d: %w", project, env, name, version, err)
+	}
+	key, err := c.dataKey(ctx, project, int(kv))
+	if err != nil {
+		return nil, err
+	}
+	pt, err := seal.Open(key, ct, seal.ValueAAD(project, env, name, version))
+	if err != nil {
+		return nil, fmt.Errorf("open %s/%s/%s@%d: %w", project, env, name, version, err)
+	}
+	return pt, nil
+}
+
+// RotateKeys adds a new master key and rewraps every data key under it,
+// online: values are not re-encrypted and every version stays readable.
+func (c *Core) RotateKeys(ctx context.Context, tok *tokenward.Token) (uint32, error) {
+	if err := require(tok, tokenward.ActionAdmin, "*", "*", "*"); err != nil {
+		return 0, err
+	}
+	c.keyringMu.Lock()
+	defer c.keyringMu.Unlock()
+	if err := c.loadKeyring(ctx); err != nil {
+		return 0, err
+	}
+	old := c.keyring.Load()
+	next := old.Rotate()
+	keys, err := c.Store.DataKeys(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range keys {
+		dk, err := old.UnwrapDataKey(k.Project, k.Version, k.Wrapped)
+		if err != nil {
+			return 0, err
+		}
+		if k.Wrapped, err = next.WrapDataKey(k.Project, k.Version, dk); err != nil {
+			return 0, err
+		}
+	}
+	sealed, err := seal.SealKeyring(c.unsealKey, next)
+	if err != nil {
+		return 0, err
+	}
+	if err := c.Store.RotateKeyring(ctx, sealed, keys); err != nil {
+		return 0, err
+	}
+	c.keyring.Store(next)
+	return next.Current(), nil
+}

@@ -1,0 +1,231 @@
+package core
+
+import (
+	"context"
+	"time"
+
+	"github.com/tokenward/tokenward"
+)
+
+// PutSecretInput is a write of a new secret version. Nil metadata fields
+// keep what the secret has.
+type PutSecretInput struct {
+	Project, Env, Name string
+	Value              []byte
+	Owner              *string
+	Description        *string
+	Tags               *[]string
+	ExpiresAt          *time.Time // zero time clears it
+	// IfVersion, when set, makes the write fail with ECONFLICT unless the
+	// secret is at that version (0: it must not exist yet).
+	IfVersion *int
+}
+
+func validPath(project, env, name string) error {
+	if err := tokenward.ValidateProjectName(project); err != nil {
+		return err
+	}
+	if err := tokenward.ValidateEnvName(env); err != nil {
+		return err
+	}
+	return tokenward.ValidateSecretName(name)
+}
+
+// PutSecret writes a new version of a secret, creating it if needed.
+func (c *Core) PutSecret(ctx context.Context, tok *tokenward.Token, in PutSecretInput) (*tokenward.Secret, error) {
+	if err := validPath(in.Project, in.Env, in.Name); err != nil {
+		return nil, err
+	}
+	if err := require(tok, tokenward.ActionWrite, in.Project, in.Env, in.Name); err != nil {
+		return nil, err
+	}
+	if len(in.Value) == 0 {
+		return nil, tokenward.Errorf(tokenward.EINVALID, "value is empty")
+	}
+	if len(in.Value) > c.MaxValueSize {
+		return nil, tokenward.Errorf(tokenward.ETOOLARGE, "value is %d bytes; the limit is %d", len(in.Value), c.MaxValueSize)
+	}
+	// Writers that lose a race on the version number retry, unless the
+	// caller asked for a specific version.
+	for attempt := 0; ; attempt++ {
+		cur, err := c.Store.Secret(ctx, in.Project, in.Env, in.Name)
+		if err != nil && tokenward.ErrorCode(err) != tokenward.ENOTFOUND {
+			return nil, err
+		}
+		meta := &tokenward.Secret{Project: in.Project, Env: in.Env, Name: in.Name}
+		prev := 0
+		if cur != nil {
+			*meta = *cur
+			prev = cur.Version
+		}
+		if in.IfVersion != nil && *in.IfVersion != prev {
+			return nil, tokenward.Errorf(tokenward.ECONFLICT, "secret %s is at version %d, not %d", meta.Path(), prev, *in.IfVersion)
+		}
+		applyMeta(meta, in)
+		if err := tokenward.ValidateSecretMeta(meta); err != nil {
+			return nil, err
+		}
+		now := c.Now().UTC()
+		ct, err := c.sealValue(ctx, in.Project, in.Env, in.Name, prev+1, in.Value)
+		if err != nil {
+			return nil, err
+		}
+		err = c.Store.PutSecret(ctx, meta, prev, &tokenward.SecretVersion{Version: prev + 1, CreatedAt: now, CreatedBy: tok.ID, Ciphertext: ct})
+		if tokenward.ErrorCode(err) == tokenward.ECONFLICT && in.IfVersion == nil && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		meta.Version, meta.UpdatedAt, meta.UpdatedBy = prev+1, now, tok.ID
+		if prev == 0 {
+			meta.CreatedAt = now
+		}
+		return meta, nil
+	}
+}
+
+func applyMeta(meta *tokenward.Secret, in PutSecretInput) {
+	if in.Owner != nil {
+		meta.Owner = *in.Owner
+	}
+	if in.Description != nil {
+		meta.Description = *in.Description
+	}
+	if in.Tags != nil {
+		meta.Tags = *in.Tags
+	}
+	if in.ExpiresAt != nil {
+		meta.ExpiresAt = in.ExpiresAt.UTC()
+	}
+}
+
+// GetSecret returns a secret's metadata and the value of a version (0:
+// the current one).
+func (c *Core) GetSecret(ctx context.Context, tok *tokenward.Token, project, env, name string, version int) (*tokenward.Secret, []byte, error) {
+	if err := validPath(project, env, name); err != nil {
+		return nil, nil, err
+	}
+	if err := require(tok, tokenward.ActionRead, project, env, name); err != nil {
+		return nil, nil, err
+	}
+	if version < 0 {
+		return nil, nil, tokenward.Errorf(tokenward.EINVALID, "version must be positive")
+	}
+	meta, err := c.Store.Secret(ctx, project, env, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if version == 0 {
+		version = meta.Version
+	}
+	v, err := c.Store.SecretVersion(ctx, project, env, name, version)
+	if err != nil {
+		return nil, nil, err
+	}
+	value, err := c.openValue(ctx, project, env, name, version, v.Ciphertext)
+	if err != nil {
+		return nil, nil, err
+	}
+	return meta, value, nil
+}
+
+// ListSecrets lists the secrets of project/env that tok may read, without
+// values.
+func (c *Core) ListSecrets(ctx context.Context, tok *tokenward.Token, project, env string) ([]*tokenward.Secret, error) {
+	if err := tokenward.ValidateProjectName(project); err != nil {
+		return nil, err
+	}
+	if err := tokenward.ValidateEnvName(env); err != nil {
+		return nil, err
+	}
+	if !tok.Grants.AllowsAnyIn(tokenward.ActionRead, project, env) {
+		return nil, forbidden(tokenward.ActionRead, project+"/"+env+"/*")
+	}
+	all, err := c.Store.Secrets(ctx, project, env)
+	if err != nil {
+		return nil, err
+	}
+	out := []*tokenward.Secret{}
+	for _, s := range all {
+		if tok.Grants.Allows(tokenward.ActionRead, project, env, s.Name) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// SecretHistory lists the versions of a secret.
+func (c *Core) SecretHistory(ctx context.Context, tok *tokenward.Token, project, env, name string) ([]*tokenward.SecretVersion, error) {
+	if err := validPath(project, env, name); err != nil {
+		return nil, err
+	}
+	if err := require(tok, tokenward.ActionRead, project, env, name); err != nil {
+		return nil, err
+	}
+	return c.Store.SecretVersions(ctx, project, env, name)
+}
+
+// RollbackSecret writes a new version holding the value of version to.
+// Versions are immutable: a rollback adds, it never deletes.
+func (c *Core) RollbackSecret(ctx context.Context, tok *tokenward.Token, project, env, name string, to int) (*tokenward.Secret, error) {
+	if err := validPath(project, env, name); err != nil {
+		return nil, err
+	}
+	if err := require(tok, tokenward.ActionWrite, project, env, name); err != nil {
+		return nil, err
+	}
+	if to < 1 {
+		return nil, tokenward.Errorf(tokenward.EINVALID, "rollback needs a version of 1 or more")
+	}
+	meta, err := c.Store.Secret(ctx, project, env, name)
+	if err != nil {
+		return nil, err
+	}
+	v, err := c.Store.SecretVersion(ctx, project, env, name, to)
+	if err != nil {
+		return nil, err
+	}
+	value, err := c.openValue(ctx, project, env, name, to, v.Ciphertext)
+	if err != nil {
+		return nil, err
+	}
+	cur := meta.Version
+	return c.PutSecret(ctx, tok, PutSecretInput{Project: project, Env: env, Name: name, Value: value, IfVersion: &cur})
+}
+
+// EnvValue is one secret of an environment with its current value.
+type EnvValue struct {
+	Secret *tokenward.Secret
+	Value  []byte
+}
+
+// EnvValues returns every secret of project/env that tok may read, with its
+// current value, in one store read (for run and export).
+func (c *Core) EnvValues(ctx context.Context, tok *tokenward.Token, project, env string) ([]EnvValue, error) {
+	if err := tokenward.ValidateProjectName(project); err != nil {
+		return nil, err
+	}
+	if err := tokenward.ValidateEnvName(env); err != nil {
+		return nil, err
+	}
+	if !tok.Grants.AllowsAnyIn(tokenward.ActionRead, project, env) {
+		return nil, forbidden(tokenward.ActionRead, project+"/"+env+"/*")
+	}
+	secrets, versions, err := c.Store.EnvSecrets(ctx, project, env)
+	if err != nil {
+		return nil, err
+	}
+	out := []EnvValue{}
+	for i, s := range secrets {
+		if !tok.Grants.Allows(tokenward.ActionRead, project, env, s.Name) {
+			continue
+		}
+		value, err := c.openValue(ctx, project, env, s.Name, versions[i].Version, versions[i].Ciphertext)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, EnvValue{Secret: s, Value: value})
+	}
+	return out, nil
+}

@@ -1,0 +1,161 @@
+package core
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/tokenward/tokenward"
+)
+
+// CreateTokenInput describes a token to mint.
+type CreateTokenInput struct {
+	Name   string
+	Kind   tokenward.TokenKind // admin or service; jit tokens come from OIDC
+	Owner  string
+	Grants tokenward.Grants
+	// TTL is the lifetime; 0 means as long as the creating token lives
+	// (forever if it does not expire).
+	TTL time.Duration
+	// CI holds CI facts to record (just-in-time tokens).
+	CI map[string]string
+}
+
+// CreateToken mints a token whose grants and lifetime lie within tok's own.
+// It returns the record and the token, which is shown once and stored only
+// as a hash.
+func (c *Core) CreateToken(ctx context.Context, tok *tokenward.Token, in CreateTokenInput) (*tokenward.Token, string, error) {
+	if err := tokenward.ValidateTokenName(in.Name); err != nil {
+		return nil, "", err
+	}
+	if len(in.Owner) > tokenward.MaxOwnerLen {
+		return nil, "", tokenward.Errorf(tokenward.EINVALID, "owner is longer than %d characters", tokenward.MaxOwnerLen)
+	}
+	switch in.Kind {
+	case "":
+		in.Kind = tokenward.TokenService
+	case tokenward.TokenService:
+	case tokenward.TokenAdmin:
+		if tok.Kind != tokenward.TokenAdmin {
+			return nil, "", tokenward.Errorf(tokenward.EFORBIDDEN, "only an admin/personal token can create admin/personal tokens")
+		}
+	default:
+		return nil, "", tokenward.Errorf(tokenward.EINVALID, "token kind must be admin or service")
+	}
+	if len(in.Grants) == 0 {
+		return nil, "", tokenward.Errorf(tokenward.EINVALID, "a token needs at least one grant")
+	}
+	if len(in.Grants) > tokenward.MaxGrants {
+		return nil, "", tokenward.Errorf(tokenward.EINVALID, "too many grants: %d (at most %d)", len(in.Grants), tokenward.MaxGrants)
+	}
+	if !tok.Grants.Covers(in.Grants) {
+		return nil, "", tokenward.Errorf(tokenward.EFORBIDDEN, "a token cannot grant more than it holds: %s", strings.Join(uncovered(tok.Grants, in.Grants), ", "))
+	}
+	if in.TTL < 0 {
+		return nil, "", tokenward.Errorf(tokenward.EINVALID, "ttl must be positive")
+	}
+	now := c.Now().UTC()
+	var expires time.Time
+	if in.TTL > 0 {
+		expires = now.Add(in.TTL)
+	}
+	if !tok.ExpiresAt.IsZero() {
+		switch {
+		case expires.IsZero():
+			expires = tok.ExpiresAt
+		case expires.After(tok.ExpiresAt):
+			return nil, "", tokenward.Errorf(tokenward.EFORBIDDEN, "a token cannot outlive its creator (which expires at %s)", tok.ExpiresAt.Format(time.RFC3339))
+		}
+	}
+	secret, err := tokenward.NewTokenSecret(in.Kind)
+	if err != nil {
+		return nil, "", err
+	}
+	t := &tokenward.Token{
+		ID: tokenward.NewTokenID(), Name: in.Name, Kind: in.Kind, Owner: in.Owner, CreatedBy: tok.ID,
+		Grants: in.Grants, CreatedAt: now, ExpiresAt: expires, CI: in.CI,
+	}
+	if err := c.Store.CreateToken(ctx, t, tokenward.HashToken(secret)); err != nil {
+		return nil, "", err
+	}
+	return t, secret, nil
+}
+
+func uncovered(have, want tokenward.Grants) []string {
+	var out []string
+	for _, g := range want {
+		if !have.Covers(tokenward.Grants{g}) {
+			out = append(out, g.String())
+		}
+	}
+	return out
+}
+
+// isTokenAdmin reports whether tok administers everything.
+func isTokenAdmin(tok *tokenward.Token) bool {
+	return tok.Grants.Allows(tokenward.ActionAdmin, "*", "*", "*")
+}
+
+// mayManage reports whether tok may see and revoke t: t is tok itself or
+// one tok created, or tok holds revoke (or admin) over all of t's grants.
+func mayManage(tok, t *tokenward.Token) bool {
+	if t.ID == tok.ID || t.CreatedBy == tok.ID || isTokenAdmin(tok) {
+		return true
+	}
+	for _, g := range t.Grants {
+		if !tok.Grants.Allows(tokenward.ActionRevoke, g.Project, g.Env, g.Name) {
+			return false
+		}
+	}
+	return len(t.Grants) > 0
+}
+
+// Tokens lists the tokens tok may manage.
+func (c *Core) Tokens(ctx context.Context, tok *tokenward.Token) ([]*tokenward.Token, error) {
+	all, err := c.Store.Tokens(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []*tokenward.Token{}
+	for _, t := range all {
+		if mayManage(tok, t) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// findToken looks a token up by id, or by the name of an active token.
+func (c *Core) findToken(ctx context.Context, idOrName string) (*tokenward.Token, error) {
+	if strings.HasPrefix(idOrName, tokenward.TokenIDPrefix) {
+		return c.Store.Token(ctx, idOrName)
+	}
+	if err := tokenward.ValidateTokenName(idOrName); err != nil {
+		return nil, err
+	}
+	return c.Store.TokenByName(ctx, idOrName)
+}
+
+// Token returns one token tok may manage.
+func (c *Core) Token(ctx context.Context, tok *tokenward.Token, idOrName string) (*tokenward.Token, error) {
+	t, err := c.findToken(ctx, idOrName)
+	if err != nil {
+		return nil, err
+	}
+	if !mayManage(tok, t) {
+		return nil, tokenward.Errorf(tokenward.EFORBIDDEN, "not granted: revoke over every grant of token %s", t.ID)
+	}
+	return t, nil
+}
+
+// RevokeToken revokes a token at once.
+func (c *Core) RevokeToken(ctx context.Context, tok *tokenward.Token, idOrName string) (*tokenward.Token, error) {
+	t, err := c.Token(ctx, tok, idOrName)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Store.RevokeToken(ctx, t.ID, c.Now().UTC()); err != nil {
+		return nil, err
+	}
+	return c.Store.Token(ctx, t.ID)
+}

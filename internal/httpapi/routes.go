@@ -1,0 +1,289 @@
+package httpapi
+
+import (
+	_ "embed"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/core"
+)
+
+func (s *Server) apiRoutes() []route {
+	return []route{
+		{method: "GET", pattern: "/v1/health", action: "health", public: true, handle: s.health},
+		{method: "GET", pattern: "/v1/openapi.yaml", public: true, raw: serveOpenAPI},
+		{method: "GET", pattern: "/v1/projects", action: "project.list", public: false, handle: s.listProjects},
+		{method: "POST", pattern: "/v1/projects", action: "project.create", public: false, handle: s.createProject},
+		{method: "GET", pattern: "/v1/projects/{project}", action: "project.read", public: false, handle: s.getProject},
+		{method: "POST", pattern: "/v1/projects/{project}/envs", action: "env.create", public: false, handle: s.createEnv},
+		{method: "GET", pattern: "/v1/secrets/{project}/{env}", action: "secret.list", public: false, handle: s.listSecrets},
+		{method: "GET", pattern: "/v1/values/{project}/{env}", action: "secret.read_env", public: false, handle: s.envValues},
+		{method: "GET", pattern: "/v1/secrets/{project}/{env}/{name}", action: "secret.read", public: false, handle: s.getSecret},
+		{method: "PUT", pattern: "/v1/secrets/{project}/{env}/{name}", action: "secret.write", public: false, handle: s.putSecret},
+		{method: "GET", pattern: "/v1/secrets/{project}/{env}/{name}/versions", action: "secret.history", public: false, handle: s.secretHistory},
+		{method: "POST", pattern: "/v1/secrets/{project}/{env}/{name}/rollback", action: "secret.rollback", public: false, handle: s.rollbackSecret},
+		{method: "GET", pattern: "/v1/tokens", action: "token.list", public: false, handle: s.listTokens},
+		{method: "POST", pattern: "/v1/tokens", action: "token.create", public: false, handle: s.createToken},
+		{method: "GET", pattern: "/v1/tokens/self", action: "token.self", public: false, handle: s.selfToken},
+		{method: "GET", pattern: "/v1/tokens/{id}", action: "token.read", public: false, handle: s.getToken},
+		{method: "POST", pattern: "/v1/tokens/{id}/revoke", action: "token.revoke", public: false, handle: s.revokeToken},
+		{method: "POST", pattern: "/v1/keys/rotate", action: "keys.rotate", public: false, handle: s.rotateKeys},
+	}
+}
+
+//go:embed openapi.yaml
+var openAPI []byte
+
+// OpenAPI returns the API's OpenAPI 3 document.
+func OpenAPI() []byte { return openAPI }
+
+func serveOpenAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/yaml")
+	w.Write(openAPI)
+}
+
+func (s *Server) health(c *call) (int, any, error) {
+	return http.StatusOK, map[string]string{"status": "ok"}, nil
+}
+
+func (s *Server) listProjects(c *call) (int, any, error) {
+	ps, err := s.Core.Projects(c.r.Context(), c.tok)
+	return http.StatusOK, map[string]any{"projects": ps}, err
+}
+
+type createProjectRequest struct {
+	Name         string   `json:"name"`
+	Environments []string `json:"environments"`
+}
+
+func (s *Server) createProject(c *call) (int, any, error) {
+	var req createProjectRequest
+	if err := decode(c.r, &req); err != nil {
+		return 0, nil, err
+	}
+	c.resource = req.Name
+	p, err := s.Core.CreateProject(c.r.Context(), c.tok, req.Name, req.Environments)
+	return http.StatusCreated, p, err
+}
+
+func (s *Server) getProject(c *call) (int, any, error) {
+	c.resource = c.r.PathValue("project")
+	p, err := s.Core.Project(c.r.Context(), c.tok, c.resource)
+	return http.StatusOK, p, err
+}
+
+type createEnvRequest struct {
+	Name string `json:"name"`
+}
+
+func (s *Server) createEnv(c *call) (int, any, error) {
+	var req createEnvRequest
+	if err := decode(c.r, &req); err != nil {
+		return 0, nil, err
+	}
+	project := c.r.PathValue("project")
+	c.resource = project + "/" + req.Name
+	if err := s.Core.CreateEnv(c.r.Context(), c.tok, project, req.Name); err != nil {
+		return 0, nil, err
+	}
+	p, err := s.Core.Project(c.r.Context(), c.tok, project)
+	return http.StatusCreated, p, err
+}
+
+func (s *Server) listSecrets(c *call) (int, any, error) {
+	project, env := c.r.PathValue("project"), c.r.PathValue("env")
+	c.resource = project + "/" + env
+	list, err := s.Core.ListSecrets(c.r.Context(), c.tok, project, env)
+	return http.StatusOK, map[string]any{"secrets": list}, err
+}
+
+// EnvValuesResponse is the answer of GET /v1/values/{project}/{env}.
+type EnvValuesResponse struct {
+	Project string              `json:"project"`
+	Env     string              `json:"environment"`
+	Values  map[string]string   `json:"values"`
+	Secrets []*tokenward.Secret `json:"secrets"`
+}
+
+func (s *Server) envValues(c *call) (int, any, error) {
+	project, env := c.r.PathValue("project"), c.r.PathValue("env")
+	c.resource = project + "/" + env
+	vals, err := s.Core.EnvValues(c.r.Context(), c.tok, project, env)
+	if err != nil {
+		return 0, nil, err
+	}
+	resp := &EnvValuesResponse{Project: project, Env: env, Values: make(map[string]string, len(vals)), Secrets: make([]*tokenward.Secret, 0, len(vals))}
+	for _, v := range vals {
+		resp.Values[v.Secret.Name] = string(v.Value)
+		resp.Secrets = append(resp.Secrets, v.Secret)
+	}
+	c.meta = map[string]string{"count": strconv.Itoa(len(vals))}
+	return http.StatusOK, resp, nil
+}
+
+func secretPath(c *call) (string, string, string) {
+	p, e, n := c.r.PathValue("project"), c.r.PathValue("env"), c.r.PathValue("name")
+	c.resource = p + "/" + e + "/" + n
+	return p, e, n
+}
+
+// SecretResponse is a secret's metadata with one version's value.
+type SecretResponse struct {
+	*tokenward.Secret
+	Value        string `json:"value"`
+	ValueVersion int    `json:"value_version"`
+}
+
+func (s *Server) getSecret(c *call) (int, any, error) {
+	p, e, n := secretPath(c)
+	version := 0
+	if q := c.r.URL.Query().Get("version"); q != "" {
+		v, err := strconv.Atoi(q)
+		if err != nil || v < 1 {
+			return 0, nil, tokenward.Errorf(tokenward.EINVALID, "version must be a whole number of 1 or more")
+		}
+		version = v
+	}
+	meta, value, err := s.Core.GetSecret(c.r.Context(), c.tok, p, e, n, version)
+	if err != nil {
+		return 0, nil, err
+	}
+	if version == 0 {
+		version = meta.Version
+	}
+	c.meta = map[string]string{"version": strconv.Itoa(version)}
+	return http.StatusOK, &SecretResponse{Secret: meta, Value: string(value), ValueVersion: version}, nil
+}
+
+// PutSecretRequest is the body of PUT /v1/secrets/{project}/{env}/{name}.
+type PutSecretRequest struct {
+	Value       *string    `json:"value"`
+	Owner       *string    `json:"owner,omitempty"`
+	Description *string    `json:"description,omitempty"`
+	Tags        *[]string  `json:"tags,omitempty"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	IfVersion   *int       `json:"if_version,omitempty"`
+}
+
+func (s *Server) putSecret(c *call) (int, any, error) {
+	p, e, n := secretPath(c)
+	var req PutSecretRequest
+	if err := decode(c.r, &req); err != nil {
+		return 0, nil, err
+	}
+	if req.Value == nil {
+		return 0, nil, tokenward.Errorf(tokenward.EINVALID, "value is required")
+	}
+	for field, v := range map[string]*string{"owner": req.Owner, "description": req.Description} {
+		if v != nil {
+			if err := validUTF8(field, *v); err != nil {
+				return 0, nil, err
+			}
+		}
+	}
+	meta, err := s.Core.PutSecret(c.r.Context(), c.tok, core.PutSecretInput{
+		Project: p, Env: e, Name: n, Value: []byte(*req.Value),
+		Owner: req.Owner, Description: req.Description, Tags: req.Tags, ExpiresAt: req.ExpiresAt, IfVersion: req.IfVersion,
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	c.meta = map[string]string{"version": strconv.Itoa(meta.Version)}
+	return http.StatusOK, meta, nil
+}
+
+func (s *Server) secretHistory(c *call) (int, any, error) {
+	p, e, n := secretPath(c)
+	vs, err := s.Core.SecretHistory(c.r.Context(), c.tok, p, e, n)
+	return http.StatusOK, map[string]any{"versions": vs}, err
+}
+
+type rollbackRequest struct {
+	To int `json:"to"`
+}
+
+func (s *Server) rollbackSecret(c *call) (int, any, error) {
+	p, e, n := secretPath(c)
+	var req rollbackRequest
+	if err := decode(c.r, &req); err != nil {
+		return 0, nil, err
+	}
+	meta, err := s.Core.RollbackSecret(c.r.Context(), c.tok, p, e, n, req.To)
+	if err == nil {
+		c.meta = map[string]string{"to": strconv.Itoa(req.To), "version": strconv.Itoa(meta.Version)}
+	}
+	return http.StatusOK, meta, err
+}
+
+func (s *Server) listTokens(c *call) (int, any, error) {
+	ts, err := s.Core.Tokens(c.r.Context(), c.tok)
+	return http.StatusOK, map[string]any{"tokens": ts}, err
+}
+
+// CreateTokenRequest is the body of POST /v1/tokens.
+type CreateTokenRequest struct {
+	Name   string           `json:"name"`
+	Kind   string           `json:"kind,omitempty"`
+	Owner  string           `json:"owner,omitempty"`
+	Grants tokenward.Grants `json:"grants"`
+	TTL    string           `json:"ttl,omitempty"` // Go duration, e.g. "24h"
+}
+
+// CreateTokenResponse carries the new token, shown once.
+type CreateTokenResponse struct {
+	Token  *tokenward.Token `json:"token"`
+	Secret string           `json:"secret"`
+}
+
+func (s *Server) createToken(c *call) (int, any, error) {
+	var req CreateTokenRequest
+	if err := decode(c.r, &req); err != nil {
+		return 0, nil, err
+	}
+	var ttl time.Duration
+	if req.TTL != "" {
+		d, err := time.ParseDuration(req.TTL)
+		if err != nil || d <= 0 {
+			return 0, nil, tokenward.Errorf(tokenward.EINVALID, "ttl must be a positive duration like 24h or 15m")
+		}
+		ttl = d
+	}
+	t, secret, err := s.Core.CreateToken(c.r.Context(), c.tok, core.CreateTokenInput{
+		Name: req.Name, Kind: tokenward.TokenKind(req.Kind), Owner: req.Owner, Grants: req.Grants, TTL: ttl,
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	c.resource = "token:" + t.ID
+	return http.StatusCreated, &CreateTokenResponse{Token: t, Secret: secret}, nil
+}
+
+func (s *Server) selfToken(c *call) (int, any, error) {
+	c.resource = "token:" + c.tok.ID
+	return http.StatusOK, c.tok, nil
+}
+
+func (s *Server) getToken(c *call) (int, any, error) {
+	id := c.r.PathValue("id")
+	c.resource = "token:" + id
+	t, err := s.Core.Token(c.r.Context(), c.tok, id)
+	return http.StatusOK, t, err
+}
+
+func (s *Server) revokeToken(c *call) (int, any, error) {
+	id := c.r.PathValue("id")
+	c.resource = "token:" + id
+	t, err := s.Core.RevokeToken(c.r.Context(), c.tok, id)
+	if err == nil {
+		c.resource = "token:" + t.ID
+	}
+	return http.StatusOK, t, err
+}
+
+func (s *Server) rotateKeys(c *call) (int, any, error) {
+	c.resource = "keys"
+	id, err := s.Core.RotateKeys(c.r.Context(), c.tok)
+	return http.StatusOK, map[string]any{"master_key_id": id}, err
+}

@@ -1,0 +1,322 @@
+// Package httpapi is tokenward's HTTP server: JSON under /v1, bearer-token
+// authentication, grant checks (in internal/core), strict input limits and
+// one mapping from error codes to statuses.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/core"
+)
+
+// Server serves the API over a core.Core.
+type Server struct {
+	Core   *core.Core
+	Logger *slog.Logger
+	// MaxBodyBytes bounds request bodies. Zero: room for a value of
+	// Core.MaxValueSize in the worst JSON escaping.
+	MaxBodyBytes int64
+	// Audit, when set, records each request's entry before the response is
+	// written; when it fails, the request fails (fail-closed).
+	Audit func(ctx context.Context, e *tokenward.AuditEntry) error
+
+	routes []route
+	mux    *http.ServeMux
+}
+
+// route is one API operation.
+type route struct {
+	method, pattern string
+	action          string // audit action, e.g. "secret.read"
+	public          bool   // served without a token
+	handle          func(*call) (int, any, error)
+	raw             http.HandlerFunc // served as is, for non-JSON routes
+}
+
+// call is one request as a handler sees it.
+type call struct {
+	r        *http.Request
+	tok      *tokenward.Token
+	resource string            // what the request touched, for the audit entry
+	meta     map[string]string // non-secret facts for the audit entry
+}
+
+// NewServer returns a Server; its handler is ready to serve.
+func NewServer(c *core.Core, logger *slog.Logger) *Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{Core: c, Logger: logger.WithGroup("http")}
+	s.routes = s.apiRoutes()
+	s.mux = http.NewServeMux()
+	for _, rt := range s.routes {
+		if rt.raw != nil {
+			s.mux.Handle(rt.method+" "+rt.pattern, rt.raw)
+			continue
+		}
+		s.mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, tokenward.Errorf(tokenward.ENOTFOUND, "no such route: %s %s", r.Method, r.URL.Path))
+	})
+	return s
+}
+
+// Routes returns "METHOD /pattern" for every API route (for the OpenAPI
+// conformance test and the docs).
+func (s *Server) Routes() []string {
+	out := make([]string, len(s.routes))
+	for i, rt := range s.routes {
+		out[i] = rt.method + " " + rt.pattern
+	}
+	return out
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) maxBody() int64 {
+	if s.MaxBodyBytes > 0 {
+		return s.MaxBodyBytes
+	}
+	return int64(s.Core.MaxValueSize)*6 + 16<<10
+}
+
+func newRequestID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// clientIP is the peer address. Proxy headers are not trusted.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+func (s *Server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		reqID := newRequestID()
+		w.Header().Set("X-Request-Id", reqID)
+		ip := clientIP(r)
+		c := &call{r: r}
+		var status int
+		var body any
+		var err error
+		defer func() {
+			if p := recover(); p != nil {
+				// The panic value is not logged: it could hold request data.
+				s.Logger.Error("panic in handler", "route", rt.pattern, "request_id", reqID)
+				writeError(w, errors.New("panic"))
+			}
+		}()
+		if !rt.public {
+			c.tok, err = s.Core.Authenticate(r.Context(), bearer(r), ip)
+		}
+		if err == nil {
+			r.Body = http.MaxBytesReader(w, r.Body, s.maxBody())
+			status, body, err = rt.handle(c)
+		}
+		if s.Audit != nil && !rt.public {
+			e := &tokenward.AuditEntry{
+				Time: start.UTC(), RequestID: reqID, Action: rt.action, Resource: c.resource,
+				Outcome: outcome(err), Reason: reason(err), Status: statusOf(err, status),
+				SourceIP: ip, UserAgent: trunc(r.UserAgent(), 256), Meta: c.meta,
+			}
+			if c.tok != nil {
+				e.TokenID, e.TokenName, e.CI = c.tok.ID, c.tok.Name, c.tok.CI
+			}
+			if aerr := s.Audit(r.Context(), e); aerr != nil {
+				s.Logger.Error("audit record failed; refusing request", "request_id", reqID, "err", aerr)
+				writeError(w, tokenward.Errorf(tokenward.EUNAVAILABLE, "the audit log cannot record this request; refused"))
+				return
+			}
+		}
+		if err != nil {
+			if tokenward.ErrorCode(err) == tokenward.EINTERNAL {
+				s.Logger.Error("request failed", "route", rt.pattern, "request_id", reqID, "err", err)
+			}
+			writeError(w, err)
+		} else {
+			writeJSON(w, status, body)
+		}
+		s.Logger.Debug("request", "method", r.Method, "route", rt.pattern, "status", statusOf(err, status), "request_id", reqID, "duration", time.Since(start))
+	})
+}
+
+func trunc(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func outcome(err error) string {
+	switch tokenward.ErrorCode(err) {
+	case "":
+		return tokenward.OutcomeAllowed
+	case tokenward.EUNAUTHORIZED, tokenward.EFORBIDDEN:
+		return tokenward.OutcomeDenied
+	}
+	return tokenward.OutcomeError
+}
+
+func reason(err error) string {
+	if err == nil {
+		return ""
+	}
+	return tokenward.ErrorMessage(err)
+}
+
+// statusOf is the one mapping from error codes to HTTP statuses.
+func statusOf(err error, ok int) int {
+	switch tokenward.ErrorCode(err) {
+	case "":
+		return ok
+	case tokenward.EINVALID:
+		return http.StatusBadRequest
+	case tokenward.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case tokenward.EFORBIDDEN:
+		return http.StatusForbidden
+	case tokenward.ENOTFOUND:
+		return http.StatusNotFound
+	case tokenward.ENOTALLOWED:
+		return http.StatusMethodNotAllowed
+	case tokenward.ECONFLICT:
+		return http.StatusConflict
+	case tokenward.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case tokenward.EUNSUPPORTED:
+		return http.StatusUnsupportedMediaType
+	case tokenward.ERATELIMITED:
+		return http.StatusTooManyRequests
+	case tokenward.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// ErrorBody is the JSON form of every error response.
+type ErrorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	var b ErrorBody
+	b.Error.Code = tokenward.ErrorCode(err)
+	b.Error.Message = tokenward.ErrorMessage(err)
+	if b.Error.Code == tokenward.EUNAUTHORIZED {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tokenward"`)
+	}
+	writeJSON(w, statusOf(err, 0), b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if body != nil {
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		enc.Encode(body)
+	}
+}
+
+// decode reads a JSON body strictly: JSON content type, size limit,
+// no unknown fields, one value and nothing after it.
+func decode(r *http.Request, v any) error {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil || mt != "application/json" {
+		return tokenward.Errorf(tokenward.EUNSUPPORTED, "request body must be application/json")
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return decodeError(err)
+		}
+		return tokenward.Errorf(tokenward.EINVALID, "malformed JSON: data after the request object")
+	}
+	return nil
+}
+
+// decodeError explains a JSON decoding failure without echoing the input.
+func decodeError(err error) error {
+	var mbe *http.MaxBytesError
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	var te2 *tokenward.Error
+	switch {
+	case errors.As(err, &mbe):
+		return tokenward.Errorf(tokenward.ETOOLARGE, "request body is larger than %d bytes", mbe.Limit)
+	case errors.As(err, &te2):
+		return te2
+	case errors.As(err, &se):
+		return tokenward.Errorf(tokenward.EINVALID, "malformed JSON at byte %d", se.Offset)
+	case errors.As(err, &te):
+		return tokenward.Errorf(tokenward.EINVALID, "malformed JSON: field %q must be %s", te.Field, te.Type)
+	case errors.Is(err, io.EOF):
+		return tokenward.Errorf(tokenward.EINVALID, "request body is empty")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return tokenward.Errorf(tokenward.EINVALID, "malformed JSON: unexpected end")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return tokenward.Errorf(tokenward.EINVALID, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	return tokenward.Errorf(tokenward.EINVALID, "malformed JSON")
+}
+
+func validUTF8(field, s string) error {
+	if !utf8.ValidString(s) {
+		return tokenward.Errorf(tokenward.EINVALID, "%s is not valid UTF-8", field)
+	}
+	return nil
+}
+
+// NewHTTPServer returns an http.Server with timeouts that bound slow clients.
+func NewHTTPServer(addr string, h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
