@@ -47,7 +47,7 @@ type keySet struct {
 // if none verifies, with freshly fetched ones (rate limited). It returns the
 // verified payload.
 func (k *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
-	jws, err := jose.ParseSigned(jwt, allowedAlgs)
+	jws, err := jose.ParseSignedCompact(jwt, allowedAlgs)
 	if err != nil {
 		return nil, fmt.Errorf("malformed jwt: %w", err)
 	}
