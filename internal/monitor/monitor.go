@@ -25,12 +25,13 @@ const ActionReportLeak = "token.report_leak"
 
 // Config tunes the rules. Zero fields take the defaults of DefaultConfig.
 type Config struct {
-	// LearningPeriod and LearningMinRequests: a token's baselines (networks,
+	// LearningPeriod and LearningActiveHours: a token's baselines (networks,
 	// secrets read) are learned until it has been seen for LearningPeriod and
-	// made LearningMinRequests requests; rules that compare with a baseline
-	// fire only after that.
+	// been active in LearningActiveHours distinct clock hours; rules that
+	// compare with a baseline fire only after that. Hours, not requests,
+	// because the ten reads of one CI job are one look at its network.
 	LearningPeriod      time.Duration
-	LearningMinRequests int64
+	LearningActiveHours int64
 	// MaxStableNetworks: a token seen from more networks than this during
 	// learning has no stable sources, and RuleNewNetwork never fires for it.
 	MaxStableNetworks int
@@ -55,6 +56,9 @@ type Config struct {
 	Cooldown time.Duration
 	// Policy overrides DefaultPolicy per rule.
 	Policy map[RuleID]Action
+	// StateTTL and JITStateTTL: Prune drops baselines idle that long.
+	StateTTL    time.Duration
+	JITStateTTL time.Duration
 	// Bounds on memory per token and in total.
 	MaxNetworksPerToken int
 	MaxUsesPerToken     int
@@ -65,7 +69,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		LearningPeriod:      7 * 24 * time.Hour,
-		LearningMinRequests: 20,
+		LearningActiveHours: 12,
 		MaxStableNetworks:   8,
 		RateFloor:           60,
 		RateMultiplier:      10,
@@ -76,6 +80,8 @@ func DefaultConfig() Config {
 		DeniedPerToken:      10,
 		DeniedPerIP:         20,
 		Cooldown:            time.Hour,
+		StateTTL:            90 * 24 * time.Hour,
+		JITStateTTL:         24 * time.Hour,
 		MaxNetworksPerToken: 64,
 		MaxUsesPerToken:     1024,
 		MaxIPs:              65536,
@@ -121,8 +127,8 @@ func (c *Config) fill() {
 		}
 	}
 	setDur(&c.LearningPeriod, d.LearningPeriod)
-	if c.LearningMinRequests <= 0 {
-		c.LearningMinRequests = d.LearningMinRequests
+	if c.LearningActiveHours <= 0 {
+		c.LearningActiveHours = d.LearningActiveHours
 	}
 	setInt(&c.MaxStableNetworks, d.MaxStableNetworks)
 	setF(&c.RateFloor, d.RateFloor)
@@ -136,6 +142,8 @@ func (c *Config) fill() {
 	setInt(&c.DeniedPerToken, d.DeniedPerToken)
 	setInt(&c.DeniedPerIP, d.DeniedPerIP)
 	setDur(&c.Cooldown, d.Cooldown)
+	setDur(&c.StateTTL, d.StateTTL)
+	setDur(&c.JITStateTTL, d.JITStateTTL)
 	setInt(&c.MaxNetworksPerToken, d.MaxNetworksPerToken)
 	setInt(&c.MaxUsesPerToken, d.MaxUsesPerToken)
 	setInt(&c.MaxIPs, d.MaxIPs)
@@ -161,8 +169,12 @@ type tokenState struct {
 	LastSeen  time.Time
 	LastIP    string
 	Requests  int64
-	Networks  []netip.Prefix // learned networks, at most MaxNetworksPerToken
-	Uses      map[useKey]time.Time
+	// ActiveHours counts distinct clock hours with a request; LastHour is
+	// the latest (unix hours).
+	ActiveHours int64
+	LastHour    int64
+	Networks    []netip.Prefix // learned networks, at most MaxNetworksPerToken
+	Uses        map[useKey]time.Time
 	// Rate: the current minute and the EWMA over active minutes.
 	Minute       int64
 	MinuteCount  int
@@ -273,18 +285,30 @@ func (m *Monitor) ForgetToken(id string) {
 	delete(m.state, id)
 }
 
-// Prune drops the state of tokens not seen since before cutoff and of
-// source IPs with no recent denials. Call it periodically (daily).
-func (m *Monitor) Prune(cutoff time.Time) {
+// Prune bounds memory over time; call it periodically (hourly or daily).
+// It drops the baselines of tokens idle for StateTTL (JIT tokens: for
+// JITStateTTL, since a job never comes back), the records of JIT tokens
+// expired for longer than StateTTL (a later use is still caught when the
+// server sets ReasonTokenExpired), and per-IP state idle for a Cooldown.
+func (m *Monitor) Prune(now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for id, s := range m.state {
-		if s.LastSeen.Before(cutoff) {
+		ttl := m.cfg.StateTTL
+		if info := m.tokens[id]; info != nil && info.Kind == tokenward.TokenJIT {
+			ttl = m.cfg.JITStateTTL
+		}
+		if now.Sub(s.LastSeen) > ttl {
 			delete(m.state, id)
 		}
 	}
+	for id, t := range m.tokens {
+		if t.Kind == tokenward.TokenJIT && !t.ExpiresAt.IsZero() && now.Sub(t.ExpiresAt) > m.cfg.StateTTL {
+			delete(m.tokens, id)
+		}
+	}
 	for ip, s := range m.ips {
-		if s.Last.Before(cutoff) {
+		if now.Sub(s.Last) > max(m.cfg.Cooldown, m.cfg.DeniedWindow) {
 			delete(m.ips, ip)
 		}
 	}
@@ -342,6 +366,10 @@ func (m *Monitor) Observe(e *tokenward.AuditEntry) []Anomaly {
 	s := m.stateOf(e.TokenID, e.Time)
 	info := m.tokens[e.TokenID]
 	s.Requests++
+	if hour := e.Time.Unix() / 3600; hour != s.LastHour {
+		s.ActiveHours++
+		s.LastHour = hour
+	}
 	if e.Time.After(s.LastSeen) {
 		s.LastSeen = e.Time
 		s.LastIP = e.SourceIP
@@ -385,7 +413,9 @@ func (m *Monitor) Observe(e *tokenward.AuditEntry) []Anomaly {
 		}
 	}
 
-	learned := e.Time.Sub(s.FirstSeen) >= m.cfg.LearningPeriod && s.Requests > m.cfg.LearningMinRequests
+	// The current hour counts only once the request is learned from: a
+	// token is judged on what it did before this request.
+	learned := e.Time.Sub(s.FirstSeen) >= m.cfg.LearningPeriod && s.ActiveHours > m.cfg.LearningActiveHours
 	if hasNet && !jit {
 		known := false
 		for _, p := range s.Networks {

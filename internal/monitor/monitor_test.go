@@ -321,9 +321,16 @@ func TestBoundedMemory(t *testing.T) {
 	if nets != 4 || len(u.Uses) != 8 || ips > 16 {
 		t.Errorf("got %d networks, %d uses, %d IPs; want 4, 8, <= 16", nets, len(u.Uses), ips)
 	}
-	m.Prune(t0.Add(2000 * time.Minute))
-	if n := m.TrackedTokens(); n != 0 {
-		t.Errorf("after Prune: got %d tracked tokens; want 0", n)
+	m.Prune(t0.Add(1000 * time.Minute))
+	if n := m.TrackedTokens(); n != 1 {
+		t.Errorf("Prune the same day: got %d tracked tokens; want 1", n)
+	}
+	m.Prune(t0.Add(91 * 24 * time.Hour))
+	m.mu.Lock()
+	ips = len(m.ips)
+	m.mu.Unlock()
+	if n := m.TrackedTokens(); n != 0 || ips != 0 {
+		t.Errorf("Prune after 91 days: got %d tracked tokens, %d IPs; want 0, 0", n, ips)
 	}
 }
 
@@ -483,5 +490,28 @@ func BenchmarkObserve(b *testing.B) {
 		if a := m.Observe(e); a != nil {
 			b.Fatalf("unexpected anomaly %v", a)
 		}
+	}
+}
+
+func TestPruneJIT(t *testing.T) {
+	jit := &tokenward.Token{ID: "tok_jit", Kind: tokenward.TokenJIT, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	svc := &tokenward.Token{ID: "tok_svc", Kind: tokenward.TokenService, CreatedAt: t0}
+	m := mustMonitor(t, Config{}, jit, svc)
+	var tr trace
+	tr.add(t0, "tok_jit", "secret.read", "p/prod/A", allowed, "10.0.1.5")
+	tr.add(t0, "tok_svc", "secret.read", "p/prod/A", allowed, "10.0.1.5")
+	replay(m, tr.entries)
+	m.Prune(t0.Add(25 * time.Hour))
+	if _, ok := m.Usage("tok_jit"); ok {
+		t.Errorf("JIT state kept 25h after last use; want it pruned")
+	}
+	if _, ok := m.Usage("tok_svc"); !ok {
+		t.Errorf("service state pruned after 25h; want it kept until StateTTL")
+	}
+	// The JIT record is kept (until StateTTL past expiry): a late use is
+	// still an expired-token use.
+	got := m.Observe(tr.add(t0.Add(26*time.Hour), "tok_jit", "secret.read", "p/prod/A", denied, "10.0.1.5"))
+	if len(got) != 1 || got[0].Rule != RuleExpiredUse {
+		t.Errorf("late JIT use after Prune: got %v; want expired_token_use", got)
 	}
 }

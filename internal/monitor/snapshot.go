@@ -28,6 +28,8 @@ type tokenSnapshot struct {
 	LastSeen     time.Time  `json:"last_seen"`
 	LastIP       string     `json:"last_ip,omitempty"`
 	Requests     int64      `json:"requests"`
+	ActiveHours  int64      `json:"active_hours"`
+	LastHour     int64      `json:"last_hour"`
 	Networks     []string   `json:"networks,omitempty"`
 	Uses         []Use      `json:"uses,omitempty"`
 	RateEWMA     float64    `json:"rate_ewma"`
@@ -60,6 +62,7 @@ func (m *Monitor) Snapshot() ([]byte, error) {
 	for id, s := range m.state {
 		ts := &tokenSnapshot{
 			FirstSeen: s.FirstSeen, LastSeen: s.LastSeen, LastIP: s.LastIP, Requests: s.Requests,
+			ActiveHours: s.ActiveHours, LastHour: s.LastHour,
 			Uses: usesOf(s), RateEWMA: s.RateEWMA, ActiveMinute: s.ActiveMinute, Leaked: s.Leaked,
 		}
 		for _, p := range s.Networks {
@@ -111,7 +114,7 @@ func (m *Monitor) Restore(data []byte) error {
 		if ts == nil || id == "" || len(id) > 256 {
 			return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: bad token entry")
 		}
-		if ts.Requests < 0 || ts.ActiveMinute < 0 || ts.RateEWMA < 0 || math.IsNaN(ts.RateEWMA) || math.IsInf(ts.RateEWMA, 0) {
+		if ts.Requests < 0 || ts.ActiveMinute < 0 || ts.ActiveHours < 0 || ts.LastHour < 0 || ts.RateEWMA < 0 || math.IsNaN(ts.RateEWMA) || math.IsInf(ts.RateEWMA, 0) {
 			return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: token %q: negative or non-finite counters", printable(id))
 		}
 		if len(ts.Networks) > m.cfg.MaxNetworksPerToken || len(ts.Uses) > m.cfg.MaxUsesPerToken {
@@ -119,6 +122,7 @@ func (m *Monitor) Restore(data []byte) error {
 		}
 		s := &tokenState{
 			FirstSeen: ts.FirstSeen, LastSeen: ts.LastSeen, LastIP: ts.LastIP, Requests: ts.Requests,
+			ActiveHours: ts.ActiveHours, LastHour: ts.LastHour,
 			RateEWMA: ts.RateEWMA, ActiveMinute: ts.ActiveMinute, Leaked: ts.Leaked,
 			Uses: make(map[useKey]time.Time, len(ts.Uses)),
 		}
