@@ -2,6 +2,7 @@ package oidc_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -668,4 +669,53 @@ func BenchmarkExchange(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzExchangeClaims signs arbitrary payloads with a trusted key: whatever
+// the claims, Exchange must not panic, must grant only when the conditions
+// truly hold, and must keep the token out of its reasons.
+func FuzzExchangeClaims(f *testing.F) {
+	iss := oidctest.NewIssuer(f)
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	good, _ := json.Marshal(oidctest.GitHubClaims(iss.URL, "tokenward", now))
+	f.Add(good)
+	f.Add([]byte(`{"iss":"` + iss.URL + `","aud":["tokenward"],"exp":1e300,"repository":"acme/payments","ref":"refs/heads/main","environment":"production"}`))
+	f.Add([]byte(`{"iss":"` + iss.URL + `","aud":"tokenward","exp":"x","repository":true}`))
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"iss":"` + iss.URL + `","aud":"tokenward","exp":1795435200.5,"nbf":-1,"repository":"acme/payments","ref":"refs/heads/main","environment":"production","jti":{}}`))
+	v := oidc.NewVerifier()
+	v.Now = func() time.Time { return now }
+	b := &oidc.Binding{
+		Name: "deploy-prod", Issuer: iss.URL, Audiences: []string{"tokenward"},
+		Claims: []oidc.ClaimCondition{
+			{Claim: "repository", Op: oidc.MatchExact, Values: []string{"acme/payments"}},
+			{Claim: "ref", Op: oidc.MatchGlob, Values: []string{"refs/heads/ma*"}},
+			{Claim: "environment", Op: oidc.MatchOneOf, Values: []string{"production", "staging"}},
+		},
+		Grants: tokenward.Grants{tokenward.MustParseGrant("read:payments/prod/*")}, TTL: 15 * time.Minute, Enabled: true,
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		raw := iss.SignPayload(t, payload)
+		v.Replay = oidc.NewMemoryReplayCache()
+		res, err := v.Exchange(context.Background(), []*oidc.Binding{b}, "", raw)
+		if err != nil {
+			var d *oidc.Denial
+			if !errors.As(err, &d) {
+				t.Fatalf("got %T; want *oidc.Denial", err)
+			}
+			assertNoTokenIn(t, raw, d.Reason, err.Error())
+			return
+		}
+		// A map, like the verifier: exact key names, the last duplicate wins.
+		var c map[string]any
+		if err := json.Unmarshal(payload, &c); err != nil {
+			t.Fatalf("granted a token whose payload does not decode: %v", err)
+		}
+		repo, _ := c["repository"].(string)
+		ref, _ := c["ref"].(string)
+		env, _ := c["environment"].(string)
+		if repo != "acme/payments" || !strings.HasPrefix(ref, "refs/heads/ma") || (env != "production" && env != "staging") {
+			t.Fatalf("granted %+v for claims %v", res, c)
+		}
+	})
 }

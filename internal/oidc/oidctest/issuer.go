@@ -207,6 +207,16 @@ func WithHeaderKid(kid string) SignOption { return func(c *signConfig) { c.heade
 // WithKey names).
 func (i *Issuer) Sign(tb testing.TB, claims map[string]any, opts ...SignOption) string {
 	tb.Helper()
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return i.SignPayload(tb, payload, opts...)
+}
+
+// SignPayload signs payload as it is, JSON or not (for fuzzing).
+func (i *Issuer) SignPayload(tb testing.TB, payload []byte, opts ...SignOption) string {
+	tb.Helper()
 	cfg := signConfig{kid: i.CurrentKid()}
 	for _, o := range opts {
 		o(&cfg)
@@ -229,15 +239,11 @@ func (i *Issuer) Sign(tb testing.TB, claims map[string]any, opts ...SignOption) 
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return sign(tb, signer, claims)
+	return sign(tb, signer, payload)
 }
 
-func sign(tb testing.TB, signer jose.Signer, claims map[string]any) string {
+func sign(tb testing.TB, signer jose.Signer, payload []byte) string {
 	tb.Helper()
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	obj, err := signer.Sign(payload)
 	if err != nil {
 		tb.Fatal(err)
@@ -281,7 +287,11 @@ func (i *Issuer) HMACConfusionToken(tb testing.TB, claims map[string]any) string
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return sign(tb, signer, claims)
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sign(tb, signer, payload)
 }
 
 // Tamper returns token with its payload replaced by claims and its header
