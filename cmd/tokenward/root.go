@@ -42,7 +42,13 @@ func (m *Main) rootCommand() *cobra.Command {
 	root.SetErr(m.Stderr)
 	// Each subcommand is listed here explicitly (no init() registration).
 	root.AddCommand(
-	// commands are added here, one constructor per file
+		m.newInitCommand(),
+		m.newServerCommand(),
+		m.newProjectCommand(),
+		m.newEnvCommand(),
+		m.newSecretCommand(),
+		m.newTokenCommand(),
+		m.newKeysCommand(),
 	)
 	return root
 }

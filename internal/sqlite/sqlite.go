@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"runtime"
 	"sort"
 	"strconv"
@@ -54,7 +55,13 @@ func (db *DB) Open() error {
 		}
 		return "file:" + db.Path + "?" + q.Encode()
 	}
-	var err error
+	// Create the file 0600 ourselves; SQLite gives its WAL and shared-memory
+	// files the same mode.
+	f, err := os.OpenFile(db.Path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	f.Close()
 	if db.write, err = sql.Open("sqlite", dsn()+"&_txlock=immediate"); err != nil {
 		return fmt.Errorf("sqlite: open %s: %w", db.Path, err)
 	}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// binDir holds the real tokenward binary, built once by TestMain.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tokenward-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "tokenward"), ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build tokenward:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freePort(tb testing.TB) int {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestScripts runs the CLI scripts in testdata/script against the real
+// binary and real server processes.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(e *testscript.Env) error {
+			port := freePort(t)
+			e.Setenv("PATH", binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+			e.Setenv("PORT", fmt.Sprint(port))
+			e.Setenv("TOKENWARD_ADDR", fmt.Sprintf("http://127.0.0.1:%d", port))
+			e.Setenv("HOME", e.WorkDir)
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"waitserver": cmdWaitServer,
+			"loadenv":    cmdLoadEnv,
+			"noleak":     cmdNoLeak,
+		},
+	})
+}
+
+// waitserver waits until the server at $TOKENWARD_ADDR answers /v1/health.
+func cmdWaitServer(ts *testscript.TestScript, neg bool, args []string) {
+	addr := ts.Getenv("TOKENWARD_ADDR")
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(addr + "/v1/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ts.Fatalf("server at %s did not come up", addr)
+}
+
+// loadenv FILE sets every KEY=VALUE line of FILE in the environment.
+func cmdLoadEnv(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: loadenv FILE")
+	}
+	for _, line := range strings.Split(ts.ReadFile(args[0]), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok {
+			ts.Setenv(k, v)
+		}
+	}
+}
+
+// noleak VALUE FILE... fails if any file (or any file in a directory)
+// holds VALUE raw, in base64 or in hex.
+func cmdNoLeak(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: noleak VALUE FILE...")
+	}
+	value := []byte(args[0])
+	forms := [][]byte{value, []byte(base64.StdEncoding.EncodeToString(value)), []byte(hex.EncodeToString(value))}
+	checked, leaks := 0, 0
+	for _, arg := range args[1:] {
+		filepath.Walk(ts.MkAbs(arg), func(path string, fi os.FileInfo, err error) error {
+			if err != nil || fi.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				ts.Fatalf("%v", err)
+			}
+			checked++
+			for _, f := range forms {
+				if bytes.Contains(b, f) {
+					leaks++
+					if !neg {
+						ts.Fatalf("%s holds the secret value (as %q)", path, f[:min(len(f), 6)])
+					}
+				}
+			}
+			return nil
+		})
+	}
+	if checked == 0 {
+		ts.Fatalf("noleak checked no files")
+	}
+	if neg && leaks == 0 {
+		ts.Fatalf("noleak: want a leak, found none in %d files", checked)
+	}
+	ts.Logf("noleak: %d files, %d leaks", checked, leaks)
+}

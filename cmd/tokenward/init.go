@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/tokenward/tokenward/internal/core"
+	"github.com/tokenward/tokenward/internal/seal"
+	"github.com/tokenward/tokenward/internal/sqlite"
+)
+
+const (
+	keyFileName = "master.key"
+	dbFileName  = "tokenward.db"
+)
+
+func (m *Main) newInitCommand() *cobra.Command {
+	var dataDir string
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create a data directory, its master key and the first admin token",
+		Long: `init creates the data directory (0700), a master key file (0600) unless
+TOKENWARD_MASTER_KEY is set, the SQLite store, and the first admin token,
+which it prints once.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			token, err := m.initDataDir(cmd.Context(), dataDir)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(m.Stderr, "Initialised %s. The admin token is shown once; keep it safe:\n", dataDir)
+			fmt.Fprintf(m.Stdout, "TOKENWARD_TOKEN=%s\n", token)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", "./data", "data directory to create")
+	return cmd
+}
+
+// initDataDir creates and initialises dir. On any failure it removes what
+// it made, so nothing is half-written.
+func (m *Main) initDataDir(ctx context.Context, dir string) (token string, err error) {
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return "", fmt.Errorf("data directory %s exists and is not empty", dir)
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	made := false
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", err
+		}
+		made = true
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(filepath.Join(dir, keyFileName))
+			for _, f := range []string{dbFileName, dbFileName + "-wal", dbFileName + "-shm"} {
+				os.Remove(filepath.Join(dir, f))
+			}
+			if made {
+				os.Remove(dir)
+			}
+		}
+	}()
+	var key []byte
+	if env := m.Getenv("TOKENWARD_MASTER_KEY"); env != "" {
+		if key, err = seal.ParseKey(env); err != nil {
+			return "", fmt.Errorf("TOKENWARD_MASTER_KEY: %w", err)
+		}
+	} else if key, err = seal.WriteKeyFile(filepath.Join(dir, keyFileName)); err != nil {
+		return "", err
+	}
+	db := sqlite.NewDB(filepath.Join(dir, dbFileName))
+	if err := db.Open(); err != nil {
+		return "", err
+	}
+	defer db.Close()
+	return core.Init(ctx, db, key, time.Now())
+}
+
+// loadMasterKey finds the unseal key: TOKENWARD_MASTER_KEY, else the key
+// file given, else the data directory's key file.
+func (m *Main) loadMasterKey(dataDir, keyFile string) ([]byte, error) {
+	if env := m.Getenv("TOKENWARD_MASTER_KEY"); env != "" {
+		key, err := seal.ParseKey(env)
+		if err != nil {
+			return nil, fmt.Errorf("TOKENWARD_MASTER_KEY: %w", err)
+		}
+		return key, nil
+	}
+	if keyFile == "" {
+		keyFile = filepath.Join(dataDir, keyFileName)
+	}
+	key, err := seal.ReadKeyFile(keyFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no master key: %s does not exist and TOKENWARD_MASTER_KEY is not set (run `tokenward init`?)", keyFile)
+	}
+	return key, err
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/tokenward/tokenward/internal/core"
+	"github.com/tokenward/tokenward/internal/httpapi"
+	"github.com/tokenward/tokenward/internal/sqlite"
+)
+
+// serverConfig is the server's configuration, from flags.
+type serverConfig struct {
+	DataDir      string
+	Addr         string
+	KeyFile      string
+	TLSCert      string
+	TLSKey       string
+	Dev          bool
+	MaxValueSize int
+	LogLevel     string
+	LogFormat    string
+}
+
+func defaultServerConfig() serverConfig {
+	return serverConfig{DataDir: "./data", Addr: DefaultAddr, MaxValueSize: core.DefaultMaxValueSize, LogLevel: "info", LogFormat: "text"}
+}
+
+// Validate checks the configuration before anything starts.
+func (c *serverConfig) Validate() error {
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return usageError("--tls-cert and --tls-key go together")
+	}
+	if c.MaxValueSize < 1 || c.MaxValueSize > 16<<20 {
+		return usageError("--max-value-size must be from 1 byte to 16 MiB")
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return usageError("--log-format must be text or json")
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return usageError("--log-level must be debug, info, warn or error")
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return usageError("--addr %q: want host:port", c.Addr)
+	}
+	return nil
+}
+
+func (c *serverConfig) logger(m *Main) *slog.Logger {
+	var lvl slog.Level
+	lvl.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(m.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(m.Stderr, opts))
+}
+
+func (m *Main) newServerCommand() *cobra.Command {
+	cfg := defaultServerConfig()
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Serve the API (SQLite in the data directory)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			return m.runServer(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "data directory made by `tokenward init`")
+	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on")
+	f.StringVar(&cfg.KeyFile, "master-key-file", "", "master key file (default: DATA-DIR/master.key; TOKENWARD_MASTER_KEY wins)")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM)")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
+	f.BoolVar(&cfg.Dev, "dev", false, "throwaway data directory and key; prints the address and an admin token")
+	f.IntVar(&cfg.MaxValueSize, "max-value-size", cfg.MaxValueSize, "largest secret value in bytes")
+	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	f.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
+	return cmd
+}
+
+func (m *Main) runServer(ctx context.Context, cfg serverConfig) error {
+	logger := cfg.logger(m)
+	var devToken string
+	if cfg.Dev {
+		dir, err := os.MkdirTemp("", "tokenward-dev-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		cfg.DataDir = filepath.Join(dir, "data")
+		if devToken, err = m.initDataDir(ctx, cfg.DataDir); err != nil {
+			return err
+		}
+		cfg.KeyFile = ""
+	}
+	key, err := m.loadMasterKey(cfg.DataDir, cfg.KeyFile)
+	if err != nil {
+		return err
+	}
+	dbPath := filepath.Join(cfg.DataDir, dbFileName)
+	if _, err := os.Stat(dbPath); err != nil {
+		return fmt.Errorf("no store at %s (run `tokenward init --data-dir %s` first)", dbPath, cfg.DataDir)
+	}
+	db := sqlite.NewDB(dbPath)
+	if err := db.Open(); err != nil {
+		return err
+	}
+	defer db.Close()
+	c, err := core.New(ctx, db, key)
+	if err != nil {
+		return err
+	}
+	c.Logger = logger.WithGroup("core")
+	c.MaxValueSize = cfg.MaxValueSize
+	c.Start()
+	defer c.Close()
+
+	api := httpapi.NewServer(c, logger)
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	addr := scheme + "://" + ln.Addr().String()
+	if host, _, _ := net.SplitHostPort(ln.Addr().String()); scheme == "http" && !isLoopback(host) {
+		logger.Warn("SERVING PLAIN HTTP ON A NON-LOOPBACK ADDRESS: tokens and secrets cross the network unencrypted; use --tls-cert/--tls-key or a TLS proxy", "addr", ln.Addr().String())
+	}
+	srv := httpapi.NewHTTPServer(cfg.Addr, api, logger)
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.TLSCert != "" {
+			errc <- srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	logger.Info("serving", "addr", addr, "data_dir", cfg.DataDir)
+	fmt.Fprintf(m.Stdout, "TOKENWARD_ADDR=%s\n", addr)
+	if cfg.Dev {
+		fmt.Fprintf(m.Stdout, "TOKENWARD_TOKEN=%s\n", devToken)
+		fmt.Fprintln(m.Stderr, "Development server: data is thrown away on exit. Paste the two lines above into your shell with `export`.")
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
