@@ -96,6 +96,10 @@ type Denial struct {
 	Binding string
 	// Replay marks a second use of an identity token: audit it as suspicious.
 	Replay bool
+	// CI holds the CI facts of the token (as in Result.CI) when its
+	// signature was verified and a later check failed; nil otherwise, since
+	// the claims of an unverified token are whatever its sender wrote.
+	CI map[string]string
 
 	debug bool
 }
@@ -225,7 +229,8 @@ func (v *Verifier) Exchange(ctx context.Context, bindings []*Binding, bindingNam
 	bySource := map[string]*verified{}
 	now := v.now()
 	var matches []*Binding
-	var claimsOf = map[*Binding]map[string]json.RawMessage{}
+	claimsOf := map[*Binding]map[string]json.RawMessage{}
+	var anyVerified map[string]json.RawMessage // for the CI facts of a denial
 	var reasons []string
 	for _, b := range candidates {
 		src := b.Issuer + "\x00" + b.JWKSFile
@@ -243,6 +248,7 @@ func (v *Verifier) Exchange(ctx context.Context, bindings []*Binding, bindingNam
 			reasons = append(reasons, b.Name+": "+vf.err.Reason)
 			continue
 		}
+		anyVerified = vf.claims
 		if reason := matchBinding(b, vf.claims); reason != "" {
 			reasons = append(reasons, b.Name+": "+reason)
 			continue
@@ -250,17 +256,23 @@ func (v *Verifier) Exchange(ctx context.Context, bindings []*Binding, bindingNam
 		matches = append(matches, b)
 		claimsOf[b] = vf.claims
 	}
+	withCI := func(d *Denial) *Denial {
+		if anyVerified != nil {
+			d.CI = ciFacts(iss, anyVerified)
+		}
+		return d
+	}
 	switch {
 	case len(matches) == 0 && bindingName != "":
-		return nil, v.deny(bindingName, "binding %s", strings.Join(reasons, "; "))
+		return nil, withCI(v.deny(bindingName, "binding %s", strings.Join(reasons, "; ")))
 	case len(matches) == 0:
-		return nil, v.deny("", "no binding matches: %s", strings.Join(reasons, "; "))
+		return nil, withCI(v.deny("", "no binding matches: %s", strings.Join(reasons, "; ")))
 	case len(matches) > 1:
 		names := make([]string, len(matches))
 		for i, b := range matches {
 			names[i] = b.Name
 		}
-		return nil, v.deny("", "several bindings match (%s); name one", strings.Join(names, ", "))
+		return nil, withCI(v.deny("", "several bindings match (%s); name one", strings.Join(names, ", ")))
 	}
 	b := matches[0]
 	claims := claimsOf[b]
@@ -275,7 +287,7 @@ func (v *Verifier) Exchange(ctx context.Context, bindings []*Binding, bindingNam
 		return nil, &Denial{Code: tokenward.EUNAVAILABLE, Reason: "replay cache: " + cleanErr(err), Binding: b.Name, debug: v.DebugBindings}
 	}
 	if seen {
-		d := v.deny(b.Name, "replay: identity token %s was already exchanged", replayID)
+		d := withCI(v.deny(b.Name, "replay: identity token %s was already exchanged", replayID))
 		d.Replay = true
 		return nil, d
 	}

@@ -321,7 +321,14 @@ func TestExchangeDenials(t *testing.T) {
 			if err == nil {
 				t.Fatalf("got success %+v; want denial %q", res, tt.want)
 			}
-			assertDenied(t, err, code, tt.want, raw)
+			d := assertDenied(t, err, code, tt.want, raw)
+			// Facts only from a verified token: a forged one's are made up.
+			if d.CI != nil && (strings.Contains(tt.name, "tampered") || strings.Contains(tt.name, "alg") || strings.Contains(tt.name, "key")) {
+				t.Fatalf("got CI facts %v from an unverified token; want none", d.CI)
+			}
+			if strings.Contains(tt.want, "claim ") && d.CI["issuer"] != f.iss.URL {
+				t.Fatalf("got CI facts %v on a claim mismatch; want the verified facts", d.CI)
+			}
 		})
 	}
 }
@@ -422,6 +429,9 @@ func TestExchangeReplay(t *testing.T) {
 			d := assertDenied(t, err, tokenward.EUNAUTHORIZED, "replay", raw)
 			if !d.Replay {
 				t.Fatalf("got Replay false; want true")
+			}
+			if got := d.CI["run_id"]; got != "9876543210" {
+				t.Fatalf("got denial CI run_id %q; want 9876543210 (verified facts for the audit)", got)
 			}
 		})
 	}
