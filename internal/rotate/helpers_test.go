@@ -7,9 +7,12 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tokenward/tokenward"
 )
 
 // clock is an injectable clock the tests move by hand.
@@ -162,3 +165,13 @@ func (u *upstream) Discard(_ context.Context, req *Request) error {
 	delete(u.accepted, string(req.Pending))
 	return nil
 }
+
+// catalog is an in-memory Catalog.
+type catalog struct{ secrets []*tokenward.Secret }
+
+func (c *catalog) add(path, owner string, tags ...string) {
+	parts := strings.SplitN(path, "/", 3)
+	c.secrets = append(c.secrets, &tokenward.Secret{Project: parts[0], Env: parts[1], Name: parts[2], Owner: owner, Tags: tags})
+}
+
+func (c *catalog) AllSecrets(context.Context) ([]*tokenward.Secret, error) { return c.secrets, nil }

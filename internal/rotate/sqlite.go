@@ -90,7 +90,10 @@ func OpenSQLite(ctx context.Context, file string, key []byte) (*SQLiteStore, err
 	if err != nil {
 		return nil, err
 	}
-	db, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate")
+	// WAL with synchronous=NORMAL: a crash never corrupts the file or
+	// breaks a transaction in half; only power loss may drop the last
+	// commits, which the state machine redoes idempotently.
+	db, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
