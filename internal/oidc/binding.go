@@ -218,6 +218,23 @@ func ParseClaimCondition(s string) (ClaimCondition, error) {
 	return c, nil
 }
 
+// ConditionFromValues builds the condition "claim matches one of values",
+// each value exact or, holding '*', a glob: the form of the manifest's
+// pipelines.<name>.claims. One value gives an exact or glob condition.
+func ConditionFromValues(claim string, values []string) (ClaimCondition, error) {
+	c := ClaimCondition{Claim: claim, Op: MatchOneOf, Values: slices.Clone(values)}
+	if len(values) == 1 {
+		c.Op = MatchExact
+		if strings.Contains(values[0], conditionMetaGlob) {
+			c.Op = MatchGlob
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return ClaimCondition{}, err
+	}
+	return c, nil
+}
+
 // ParseClaimConditions parses each string with ParseClaimCondition.
 func ParseClaimConditions(ss []string) ([]ClaimCondition, error) {
 	if len(ss) > MaxClaimConditions {

@@ -286,3 +286,34 @@ func FuzzGlobMatch(f *testing.F) {
 		}
 	})
 }
+
+func TestConditionFromValues(t *testing.T) {
+	tests := []struct {
+		values  []string
+		wantOp  MatchOp
+		match   string
+		wantErr bool
+	}{
+		{[]string{"acme/payments"}, MatchExact, "acme/payments", false},
+		{[]string{"refs/heads/release-*"}, MatchGlob, "refs/heads/release-9", false},
+		{[]string{"refs/heads/main", "refs/tags/v*"}, MatchOneOf, "refs/tags/v2", false},
+		{[]string{"a*b"}, MatchGlob, "aXXb", false},
+		{nil, "", "", true},
+		{[]string{"*"}, "", "", true},
+		{[]string{""}, "", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.values, ","), func(t *testing.T) {
+			c, err := ConditionFromValues("ref", tt.values)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("got %+v; want an error", c)
+				}
+				return
+			}
+			if err != nil || c.Op != tt.wantOp || !c.Match(tt.match) {
+				t.Fatalf("got %+v, %v (match %q: %v); want op %s matching", c, err, tt.match, c.Match(tt.match), tt.wantOp)
+			}
+		})
+	}
+}
