@@ -211,8 +211,14 @@ func Check(m *Manifest, env string, facts Facts, now time.Time) Report {
 	// Least privilege: every grant of the token should be needed to read
 	// what the manifest declares here.
 	need := m.ImpliedGrants(env)
+	exact := make(map[tokenward.Grant]bool, len(need))
+	for _, g := range need {
+		exact[g] = true
+	}
 	for _, g := range facts.TokenGrants {
-		if need.Covers(tokenward.Grants{g}) {
+		// The map answers the common case (a token minted from the
+		// manifest) without a quadratic scan; Covers decides the rest.
+		if exact[g] || need.Covers(tokenward.Grants{g}) {
 			continue
 		}
 		add(Finding{Class: ClassExcessGrant, Line: m.ProjectPos.Line,

@@ -30,7 +30,7 @@ const (
 	CreateProject        ActionKind = "create-project"
 	CreateEnvironment    ActionKind = "create-environment"
 	CreateSecret         ActionKind = "create-secret"          // metadata only, never a value
-	UpdateSecretMeta     ActionKind = "update-secret-metadata" // owner, description or tags differ
+	UpdateSecretMeta     ActionKind = "update-secret-metadata" // set fields differ; empty ones stay as they are
 	NeedsValue           ActionKind = "needs-value"            // for a person or a rotator to set; apply does nothing
 	CreateBinding        ActionKind = "create-binding"
 	CreateRotationPolicy ActionKind = "create-rotation-policy"
@@ -128,9 +128,24 @@ func (m *Manifest) Plan(state State) Plan {
 			case have == nil:
 				a.Kind = CreateSecret
 				add(a)
-			case have.Owner != s.Owner || have.Description != s.Description || !sameSet(have.Tags, s.Tags):
-				a.Kind = UpdateSecretMeta
-				add(a)
+			default:
+				// Only what the manifest sets is compared and carried: a
+				// field it leaves out stays as the server has it, so apply
+				// never clears metadata someone set by hand.
+				u := a
+				u.Kind, u.Owner, u.Description, u.Tags = UpdateSecretMeta, "", "", nil
+				if s.Owner != "" && have.Owner != s.Owner {
+					u.Owner = s.Owner
+				}
+				if s.Description != "" && have.Description != s.Description {
+					u.Description = s.Description
+				}
+				if s.Tags != nil && !sameSet(have.Tags, s.Tags) {
+					u.Tags = s.Tags
+				}
+				if u.Owner != "" || u.Description != "" || u.Tags != nil {
+					add(u)
+				}
 			}
 			if have == nil || have.Version == 0 {
 				a.Kind = NeedsValue

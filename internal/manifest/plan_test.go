@@ -83,6 +83,11 @@ func TestPlan(t *testing.T) {
 					sec.Version = 0 // metadata without a value
 				case "payments/staging/SENTRY_DSN":
 					sec.Name = "GONE"
+				case "payments/prod/SENTRY_DSN":
+					// Metadata the manifest does not set is left alone.
+					sec.Owner, sec.Description, sec.Tags = "set-by-hand", "kept", []string{"kept"}
+				case "payments/dev/DB_URL":
+					sec.Description = "kept too"
 				}
 			}
 			s.Bindings = []string{"review-apps"}
@@ -134,4 +139,24 @@ func TestPlanText(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertGolden(t, "plan-empty.txt", b.Bytes())
+}
+
+func TestPlanUpdateCarriesOnlyChangedFields(t *testing.T) {
+	m := MustParseFile(t, "testdata/tokenward.yaml")
+	state := State{
+		Projects: []tokenward.Project{{Name: "payments", Envs: m.EnvNames()}},
+		Secrets: []tokenward.Secret{{Project: "payments", Env: "prod", Name: "STRIPE_KEY", Version: 1,
+			Owner: "team-payments", Description: "old words", Tags: []string{"pci"}}},
+	}
+	var got []Action
+	for _, a := range m.Plan(state).Actions {
+		if a.Kind == UpdateSecretMeta {
+			got = append(got, a)
+		}
+	}
+	want := []Action{{Kind: UpdateSecretMeta, Project: "payments", Env: "prod", Secret: "STRIPE_KEY",
+		Description: "Stripe live secret key", Pos: Pos{4, 3}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("updates:\ngot  %+v\nwant %+v", got, want)
+	}
 }
