@@ -63,6 +63,7 @@ type Config struct {
 	MaxNetworksPerToken int
 	MaxUsesPerToken     int
 	MaxIPs              int
+	MaxSecrets          int // secrets whose reads are counted (SecretUsage)
 }
 
 // DefaultConfig returns the defaults documented in docs/monitoring.md.
@@ -85,6 +86,7 @@ func DefaultConfig() Config {
 		MaxNetworksPerToken: 64,
 		MaxUsesPerToken:     1024,
 		MaxIPs:              65536,
+		MaxSecrets:          100000,
 	}
 }
 
@@ -147,6 +149,7 @@ func (c *Config) fill() {
 	setInt(&c.MaxNetworksPerToken, d.MaxNetworksPerToken)
 	setInt(&c.MaxUsesPerToken, d.MaxUsesPerToken)
 	setInt(&c.MaxIPs, d.MaxIPs)
+	setInt(&c.MaxSecrets, d.MaxSecrets)
 }
 
 // tokenInfo is what the monitor needs of a token record.
@@ -173,6 +176,7 @@ type tokenState struct {
 	// the latest (unix hours).
 	ActiveHours int64
 	LastHour    int64
+	Days        dayCounts      // requests per day
 	Networks    []netip.Prefix // learned networks, at most MaxNetworksPerToken
 	Uses        map[useKey]time.Time
 	// Rate: the current minute and the EWMA over active minutes.
@@ -234,6 +238,8 @@ type Monitor struct {
 	tokens map[string]*tokenInfo
 	state  map[string]*tokenState
 	ips    map[netip.Addr]*ipState
+	// secrets counts reads per secret path, at most MaxSecrets paths.
+	secrets map[string]*secretUsage
 
 	observed atomic.Uint64
 	fired    [numRules]atomic.Uint64
@@ -251,6 +257,8 @@ func New(cfg Config) (*Monitor, error) {
 		tokens: make(map[string]*tokenInfo),
 		state:  make(map[string]*tokenState),
 		ips:    make(map[netip.Addr]*ipState),
+
+		secrets: make(map[string]*secretUsage),
 	}
 	for _, a := range cfg.ReadActions {
 		m.reads[a] = true
@@ -305,6 +313,11 @@ func (m *Monitor) Prune(now time.Time) {
 	for id, t := range m.tokens {
 		if t.Kind == tokenward.TokenJIT && !t.ExpiresAt.IsZero() && now.Sub(t.ExpiresAt) > m.cfg.StateTTL {
 			delete(m.tokens, id)
+		}
+	}
+	for path, s := range m.secrets {
+		if now.Sub(s.LastAt) > m.cfg.StateTTL {
+			delete(m.secrets, path)
 		}
 	}
 	for ip, s := range m.ips {
@@ -366,6 +379,7 @@ func (m *Monitor) Observe(e *tokenward.AuditEntry) []Anomaly {
 	s := m.stateOf(e.TokenID, e.Time)
 	info := m.tokens[e.TokenID]
 	s.Requests++
+	s.Days.add(e.Time)
 	if hour := e.Time.Unix() / 3600; hour != s.LastHour {
 		s.ActiveHours++
 		s.LastHour = hour
@@ -398,7 +412,9 @@ func (m *Monitor) Observe(e *tokenward.AuditEntry) []Anomaly {
 
 	out = m.observeRate(out, s, e)
 
-	jit := info != nil && info.Kind == tokenward.TokenJIT
+	// Without a record (SetToken not called yet), an entry carrying CI facts
+	// is from a JIT token: only those have them.
+	jit := info != nil && info.Kind == tokenward.TokenJIT || info == nil && len(e.CI) > 0
 	if jit && !inactive {
 		switch {
 		case s.Requests == 1:
@@ -436,6 +452,9 @@ func (m *Monitor) Observe(e *tokenward.AuditEntry) []Anomaly {
 		}
 	}
 
+	if e.Outcome == tokenward.OutcomeAllowed && m.reads[e.Action] && e.Resource != "" {
+		m.observeSecretRead(e.Resource, e.Time, e.SourceIP, e.TokenID)
+	}
 	if e.Outcome == tokenward.OutcomeAllowed && e.Action != "" {
 		k := useKey{Action: e.Action, Resource: e.Resource}
 		if _, ok := s.Uses[k]; ok {

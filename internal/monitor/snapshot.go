@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"cmp"
 	"encoding/json"
 	"math"
 	"net/netip"
@@ -19,8 +20,51 @@ const snapshotVersion = 1
 const maxSnapshotTokens = 1 << 20
 
 type snapshot struct {
-	Version int                       `json:"version"`
-	Tokens  map[string]*tokenSnapshot `json:"tokens"`
+	Version int                        `json:"version"`
+	Tokens  map[string]*tokenSnapshot  `json:"tokens"`
+	Secrets map[string]*secretSnapshot `json:"secrets,omitempty"`
+}
+
+type secretSnapshot struct {
+	LastAt    time.Time `json:"last_at"`
+	LastIP    string    `json:"last_ip,omitempty"`
+	LastToken string    `json:"last_token,omitempty"`
+	Days      []dayN    `json:"days,omitempty"`
+}
+
+// dayN is one non-empty slot of a dayCounts ring.
+type dayN struct {
+	Day int64  `json:"d"` // unix day
+	N   uint32 `json:"n"`
+}
+
+func daysOf(d *dayCounts) []dayN {
+	var out []dayN
+	for _, s := range d {
+		if s.N > 0 {
+			out = append(out, dayN{s.Day, s.N})
+		}
+	}
+	slices.SortFunc(out, func(a, b dayN) int { return cmp.Compare(a.Day, b.Day) })
+	return out
+}
+
+func restoreDays(in []dayN) (dayCounts, error) {
+	var d dayCounts
+	if len(in) > usageDays {
+		return d, tokenward.Errorf(tokenward.EINVALID, "more than %d daily counts", usageDays)
+	}
+	for _, x := range in {
+		if x.Day < 0 || x.N == 0 {
+			return d, tokenward.Errorf(tokenward.EINVALID, "bad daily count")
+		}
+		slot := &d[x.Day%usageDays]
+		if slot.N > 0 {
+			return d, tokenward.Errorf(tokenward.EINVALID, "daily counts collide")
+		}
+		slot.Day, slot.N = x.Day, x.N
+	}
+	return d, nil
 }
 
 type tokenSnapshot struct {
@@ -34,6 +78,7 @@ type tokenSnapshot struct {
 	Uses         []Use      `json:"uses,omitempty"`
 	RateEWMA     float64    `json:"rate_ewma"`
 	ActiveMinute int64      `json:"active_minutes"`
+	Days         []dayN     `json:"days,omitempty"`
 	FirstNet     string     `json:"first_net,omitempty"`
 	Leaked       bool       `json:"leaked,omitempty"`
 	Fired        []ruleTime `json:"fired,omitempty"`
@@ -76,7 +121,14 @@ func (m *Monitor) Snapshot() ([]byte, error) {
 				ts.Fired = append(ts.Fired, ruleTime{Rule: Rules[i], At: at})
 			}
 		}
+		ts.Days = daysOf(&s.Days)
 		snap.Tokens[id] = ts
+	}
+	if len(m.secrets) > 0 {
+		snap.Secrets = make(map[string]*secretSnapshot, len(m.secrets))
+		for path, s := range m.secrets {
+			snap.Secrets[path] = &secretSnapshot{LastAt: s.LastAt, LastIP: s.LastIP, LastToken: s.LastToken, Days: daysOf(&s.Days)}
+		}
 	}
 	m.mu.Unlock()
 	return json.Marshal(&snap)
@@ -126,6 +178,11 @@ func (m *Monitor) Restore(data []byte) error {
 			RateEWMA: ts.RateEWMA, ActiveMinute: ts.ActiveMinute, Leaked: ts.Leaked,
 			Uses: make(map[useKey]time.Time, len(ts.Uses)),
 		}
+		days, err := restoreDays(ts.Days)
+		if err != nil {
+			return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: token %q: %s", printable(id), tokenward.ErrorMessage(err))
+		}
+		s.Days = days
 		for _, n := range ts.Networks {
 			p, err := parseNetwork(n)
 			if err != nil {
@@ -152,8 +209,23 @@ func (m *Monitor) Restore(data []byte) error {
 		}
 		state[id] = s
 	}
+	if len(snap.Secrets) > m.cfg.MaxSecrets {
+		return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: %d secrets, more than %d", len(snap.Secrets), m.cfg.MaxSecrets)
+	}
+	secrets := make(map[string]*secretUsage, len(snap.Secrets))
+	for path, ss := range snap.Secrets {
+		if ss == nil || path == "" || len(path) > 512 {
+			return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: bad secret entry")
+		}
+		days, err := restoreDays(ss.Days)
+		if err != nil {
+			return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: secret %q: %s", printable(path), tokenward.ErrorMessage(err))
+		}
+		secrets[path] = &secretUsage{LastAt: ss.LastAt, LastIP: ss.LastIP, LastToken: ss.LastToken, Days: days}
+	}
 	m.mu.Lock()
 	m.state = state
+	m.secrets = secrets
 	m.mu.Unlock()
 	return nil
 }
@@ -181,6 +253,8 @@ type TokenUsage struct {
 	LastAt   time.Time `json:"last_at"`
 	LastIP   string    `json:"last_ip,omitempty"`
 	Requests int64     `json:"requests"`
+	// Daily counts requests per UTC day over the last 31 days.
+	Daily []DayCount `json:"daily"`
 	// Uses are the allowed (action, resource) pairs, sorted, each with its
 	// last time; at most Config.MaxUsesPerToken distinct pairs are kept.
 	Uses []Use `json:"uses"`
@@ -195,7 +269,7 @@ func (m *Monitor) Usage(id string) (TokenUsage, bool) {
 	if s == nil {
 		return TokenUsage{TokenID: id}, false
 	}
-	return TokenUsage{TokenID: id, LastAt: s.LastSeen, LastIP: s.LastIP, Requests: s.Requests, Uses: usesOf(s)}, true
+	return TokenUsage{TokenID: id, LastAt: s.LastSeen, LastIP: s.LastIP, Requests: s.Requests, Daily: s.Days.list(), Uses: usesOf(s)}, true
 }
 
 // printable bounds a string echoed into an error and keeps it printable ASCII.

@@ -1,0 +1,51 @@
+package monitor
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestUsage(t *testing.T) {
+	m := mustMonitor(t, Config{})
+	var tr trace
+	for d := range 3 {
+		for i := range d + 1 {
+			tr.add(t0.Add(time.Duration(d)*24*time.Hour+time.Duration(i)*time.Minute), "tok_a", "secret.read", "p/prod/A", allowed, "10.0.1.5")
+		}
+	}
+	tr.add(t0.Add(3*24*time.Hour), "tok_b", "secret.read", "p/prod/A", allowed, "10.0.2.9")
+	tr.add(t0.Add(3*24*time.Hour), "tok_b", "secret.read", "p/prod/B", denied, "10.0.2.9")
+	// Forty days later: only the last 31 days are listed.
+	tr.add(t0.Add(40*24*time.Hour), "tok_a", "secret.list", "p/prod/", allowed, "10.0.1.6")
+	replay(m, tr.entries)
+
+	u, ok := m.Usage("tok_a")
+	wantDaily := []DayCount{{"2026-04-11", 1}}
+	if !ok || u.Requests != 7 || u.LastIP != "10.0.1.6" || !slices.Equal(u.Daily, wantDaily) {
+		t.Errorf("tok_a usage: got %+v; want 7 requests, last IP 10.0.1.6, daily %v", u, wantDaily)
+	}
+	if len(u.Uses) != 2 || u.Uses[0].Action != "secret.list" || u.Uses[1].Resource != "p/prod/A" {
+		t.Errorf("tok_a uses: got %+v; want secret.list p/prod/ and secret.read p/prod/A", u.Uses)
+	}
+	s, ok := m.SecretUsage("p/prod/A")
+	wantS := []DayCount{{"2026-03-02", 1}, {"2026-03-03", 2}, {"2026-03-04", 3}, {"2026-03-05", 1}}
+	if !ok || s.LastTokenID != "tok_b" || s.LastIP != "10.0.2.9" || !slices.Equal(s.Daily, wantS) {
+		t.Errorf("secret usage: got %+v; want last tok_b from 10.0.2.9, daily %v", s, wantS)
+	}
+	if _, ok := m.SecretUsage("p/prod/B"); ok {
+		t.Errorf("a denied read counted as secret usage; want only allowed reads")
+	}
+}
+
+func TestJITByCIFacts(t *testing.T) {
+	// No SetToken: the CI facts on the entry mark the token as JIT.
+	m := mustMonitor(t, Config{})
+	var tr trace
+	tr.add(t0, "tok_j", "secret.read", "p/prod/A", allowed, "10.0.1.5").CI = map[string]string{"run_id": "7"}
+	tr.add(t0.Add(time.Minute), "tok_j", "secret.read", "p/prod/A", allowed, "10.9.1.5").CI = map[string]string{"run_id": "7"}
+	got, _ := replay(m, tr.entries)
+	if !slices.Equal(got, []firing{{1, RuleJITSecondSource}}) {
+		t.Errorf("got %v; want jit_second_source at entry 1", got)
+	}
+}
