@@ -382,8 +382,8 @@ func numericDate(raw json.RawMessage) (t time.Time, ok bool, err error) {
 func matchBinding(b *Binding, claims map[string]json.RawMessage) string {
 	// A stored binding is trusted only as far as it is well formed: one
 	// without conditions would trust the whole issuer.
-	if len(b.Claims) == 0 || len(b.Audiences) == 0 {
-		return "binding has no claim conditions or no audience"
+	if len(b.Claims) == 0 || len(b.Audiences) == 0 || len(b.Grants) == 0 || b.TTL <= 0 {
+		return "binding is malformed (no claim conditions, audience or grants, or a TTL that is not positive)"
 	}
 	var aud []string
 	raw := bytes.TrimSpace(claims["aud"])

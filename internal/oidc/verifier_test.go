@@ -304,7 +304,12 @@ func TestExchangeDenials(t *testing.T) {
 			b := f.githubBinding(t)
 			b.Claims = nil
 			return []*oidc.Binding{b}
-		}, token: with(func(c map[string]any) {}), want: "no claim conditions"},
+		}, token: with(func(c map[string]any) {}), want: "binding is malformed"},
+		{name: "stored binding with zero TTL", bindings: func(t *testing.T) []*oidc.Binding {
+			b := f.githubBinding(t)
+			b.TTL = 0
+			return []*oidc.Binding{b}
+		}, token: with(func(c map[string]any) {}), want: "binding is malformed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
