@@ -76,4 +76,3 @@ func staleWhy(t StaleToken, staleDays int) string {
 	}
 	return "unused for " + strconv.Itoa(t.IdleDays) + " days"
 }
-
