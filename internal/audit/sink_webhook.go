@@ -282,7 +282,7 @@ func (s *WebhookSink) compact() {
 		s.saveOffset(s.off)
 		return
 	}
-	q, err := os.OpenFile(path, os.O_RDWR, 0o600)
+	q, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0o600)
 	if err != nil {
 		s.Logger.Error("webhook buffer: reopen after compaction failed", "err", err)
 		return
