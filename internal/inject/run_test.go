@@ -19,23 +19,39 @@ import (
 	"time"
 )
 
-var testChild string // path of the built testchild binary
+var (
+	childOnce sync.Once
+	childDir  string
+	childPath string
+	childErr  error
+)
+
+// testChild builds the helper child program once per test process, on
+// first use, so fuzz workers that never run a child do not build it.
+func testChild(t testing.TB) string {
+	t.Helper()
+	childOnce.Do(func() {
+		childDir, childErr = os.MkdirTemp("", "inject-testchild-")
+		if childErr != nil {
+			return
+		}
+		childPath = filepath.Join(childDir, "testchild")
+		out, err := exec.Command("go", "build", "-o", childPath, "./internal/testchild").CombinedOutput()
+		if err != nil {
+			childErr = fmt.Errorf("build testchild: %v\n%s", err, out)
+		}
+	})
+	if childErr != nil {
+		t.Fatal(childErr)
+	}
+	return childPath
+}
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "inject-testchild-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testChild = filepath.Join(dir, "testchild")
-	out, err := exec.Command("go", "build", "-o", testChild, "./internal/testchild").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build testchild: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	if childDir != "" {
+		os.RemoveAll(childDir)
+	}
 	os.Exit(code)
 }
 
@@ -105,7 +121,7 @@ func TestRunMasksChildOutput(t *testing.T) {
 	stdout, stderr := newSyncBuffer(), newSyncBuffer()
 	var warns []string
 	code, err := Run(context.Background(), RunConfig{
-		Command: []string{testChild, "print", "API_KEY", "DB_URL", "PEM", "UNICODE"},
+		Command: []string{testChild(t), "print", "API_KEY", "DB_URL", "PEM", "UNICODE"},
 		Secrets: runSecrets,
 		Stdout:  stdout, Stderr: stderr,
 		Warn: func(m string) { warns = append(warns, m) },
@@ -143,7 +159,7 @@ func TestRunEnvironment(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
 			code, err := Run(context.Background(), RunConfig{
-				Command: []string{testChild, "env", "API_KEY", "APP_API_KEY", "APP_UNICODE", "HOME", "LD_PRELOAD", "UNICODE"},
+				Command: []string{testChild(t), "env", "API_KEY", "APP_API_KEY", "APP_UNICODE", "HOME", "LD_PRELOAD", "UNICODE"},
 				Secrets: runSecrets, BaseEnv: base, Env: tt.opt, NoMask: true, Stdout: &out,
 			})
 			if err != nil || code != 0 {
@@ -200,8 +216,8 @@ func TestRunExitCodes(t *testing.T) {
 		want     int
 		startErr bool
 	}{
-		{"success", []string{testChild, "exit", "0"}, 0, false},
-		{"child code", []string{testChild, "exit", "3"}, 3, false},
+		{"success", []string{testChild(t), "exit", "0"}, 0, false},
+		{"child code", []string{testChild(t), "exit", "3"}, 3, false},
 		{"not found in PATH", []string{"tokenward-no-such-command"}, 127, true},
 		{"not found by path", []string{filepath.Join(dir, "missing")}, 127, true},
 		{"not executable", []string{notExec}, 126, true},
@@ -256,7 +272,7 @@ func TestRunRealSignalRemovesMount(t *testing.T) {
 	res := make(chan result, 1)
 	go func() {
 		code, err := Run(context.Background(), RunConfig{
-			Command: []string{testChild, "mount", mount, "dotenv"}, Secrets: runSecrets,
+			Command: []string{testChild(t), "mount", mount, "dotenv"}, Secrets: runSecrets,
 			MountPath: mount, Stdout: out, NoMask: true, Env: EnvOptions{Only: []string{"API_KEY", "PEM"}},
 		})
 		res <- result{code, err}
@@ -284,7 +300,7 @@ func TestRunMountFile(t *testing.T) {
 			mount := filepath.Join(t.TempDir(), "secrets")
 			var out bytes.Buffer
 			code, err := Run(context.Background(), RunConfig{
-				Command: []string{testChild, "mount", mount, string(format), "exit"}, Secrets: runSecrets,
+				Command: []string{testChild(t), "mount", mount, string(format), "exit"}, Secrets: runSecrets,
 				MountPath: mount, MountFormat: format, Stdout: &out,
 			})
 			if err != nil || code != 0 {
@@ -304,7 +320,7 @@ func TestRunMountFile(t *testing.T) {
 	t.Run("existing file kept", func(t *testing.T) {
 		mount := filepath.Join(t.TempDir(), "secrets")
 		os.WriteFile(mount, []byte("mine"), 0o600)
-		_, err := Run(context.Background(), RunConfig{Command: []string{testChild, "exit", "0"}, Secrets: runSecrets, MountPath: mount})
+		_, err := Run(context.Background(), RunConfig{Command: []string{testChild(t), "exit", "0"}, Secrets: runSecrets, MountPath: mount})
 		if err == nil {
 			t.Fatal("got nil error; want a refusal to replace an existing file")
 		}
@@ -318,7 +334,7 @@ func TestRunStdinAndPrompt(t *testing.T) {
 	t.Run("cat", func(t *testing.T) {
 		var out bytes.Buffer
 		in := "line one " + runSecrets["API_KEY"] + "\nline two\n"
-		code, err := Run(context.Background(), RunConfig{Command: []string{testChild, "cat"}, Secrets: runSecrets, Stdin: strings.NewReader(in), Stdout: &out})
+		code, err := Run(context.Background(), RunConfig{Command: []string{testChild(t), "cat"}, Secrets: runSecrets, Stdin: strings.NewReader(in), Stdout: &out})
 		if err != nil || code != 0 {
 			t.Fatalf("Run: got %d, %v", code, err)
 		}
@@ -331,7 +347,7 @@ func TestRunStdinAndPrompt(t *testing.T) {
 		pr, pw := io.Pipe()
 		res := make(chan error, 1)
 		go func() {
-			_, err := Run(context.Background(), RunConfig{Command: []string{testChild, "prompt"}, Secrets: runSecrets, Stdin: pr, Stdout: out})
+			_, err := Run(context.Background(), RunConfig{Command: []string{testChild(t), "prompt"}, Secrets: runSecrets, Stdin: pr, Stdout: out})
 			res <- err
 		}()
 		out.waitFor(t, "Password: ") // would hang if the redactor held the line
@@ -360,7 +376,7 @@ func TestRunWatchRestarts(t *testing.T) {
 	var warns []string
 	go func() {
 		code, err := Run(ctx, RunConfig{
-			Command: []string{testChild, "trap"}, Secrets: map[string]string{"GEN": "first-value"},
+			Command: []string{testChild(t), "trap"}, Secrets: map[string]string{"GEN": "first-value"},
 			Watch: watch, Stdout: out, NoMask: true,
 			Warn: func(m string) { warnMu.Lock(); warns = append(warns, m); warnMu.Unlock() },
 		})
@@ -389,7 +405,7 @@ func TestRunStopKillsAfterTimeout(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	res := make(chan int, 1)
 	go func() {
-		code, _ := Run(ctx, RunConfig{Command: []string{testChild, "ignore-term"}, Secrets: runSecrets, Stdout: out, StopTimeout: 200 * time.Millisecond})
+		code, _ := Run(ctx, RunConfig{Command: []string{testChild(t), "ignore-term"}, Secrets: runSecrets, Stdout: out, StopTimeout: 200 * time.Millisecond})
 		res <- code
 	}()
 	out.waitFor(t, "ready")
@@ -412,11 +428,11 @@ func TestNoValueInErrorsOrWarnings(t *testing.T) {
 	}
 	_, err := Run(context.Background(), RunConfig{Command: []string{"tokenward-no-such-command", runSecrets["API_KEY"]}, Secrets: runSecrets, Warn: warn})
 	add(err)
-	_, err = Run(context.Background(), RunConfig{Command: []string{testChild, "exit", "0"}, Secrets: secrets, Warn: warn})
+	_, err = Run(context.Background(), RunConfig{Command: []string{testChild(t), "exit", "0"}, Secrets: secrets, Warn: warn})
 	add(err)
-	_, err = Run(context.Background(), RunConfig{Command: []string{testChild, "exit", "0"}, Secrets: runSecrets, Warn: warn, Env: EnvOptions{Only: []string{"NOPE"}, Allow: []string{"LD_PRELOAD"}}})
+	_, err = Run(context.Background(), RunConfig{Command: []string{testChild(t), "exit", "0"}, Secrets: runSecrets, Warn: warn, Env: EnvOptions{Only: []string{"NOPE"}, Allow: []string{"LD_PRELOAD"}}})
 	add(err)
-	_, err = Run(context.Background(), RunConfig{Command: []string{testChild, "exit", "0"}, Secrets: runSecrets, Warn: warn, Env: EnvOptions{Prefix: runSecrets["API_KEY"]}})
+	_, err = Run(context.Background(), RunConfig{Command: []string{testChild(t), "exit", "0"}, Secrets: runSecrets, Warn: warn, Env: EnvOptions{Prefix: runSecrets["API_KEY"]}})
 	add(err)
 	_, _, w, err := BuildEnv(nil, runSecrets, EnvOptions{Allow: []string{"LD_PRELOAD"}})
 	msgs = append(msgs, w...)
