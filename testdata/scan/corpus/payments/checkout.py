@@ -1,0 +1,8 @@
+import os
+
+PLAID_ACCESS_TOKEN = "access-production-c34eddc3-bae1-4ce2-af0c-fb4bb907b3cd"
+FLW_SECRET_KEY = "FLWSECK-5d8cd29f714dfb796f664ddee5639f4f-X"
+EASYPOST_API_KEY = "EZAKmj4dor9yf15i0nl1ld3kvanpj1x0gkwi82cs1bd9nqq3ebt52918nx"
+GOCARDLESS_ACCESS_TOKEN = "live_svPDf76fDd9syoyFwTL6Ohwhuph61FO8a3-40sLD"
+SQUARE_APP_SECRET = "sq0csp-ZC6kdF7ERDKqVweUDd9MVsHzCXW7ZK6J08W4Tvo7QDx"
+RAZORPAY_KEY_ID = os.environ["RAZORPAY_KEY_ID"]
