@@ -1,9 +1,13 @@
 package monitor
 
 import (
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/tokenward/tokenward"
 )
 
 func TestUsage(t *testing.T) {
@@ -47,5 +51,38 @@ func TestJITByCIFacts(t *testing.T) {
 	got, _ := replay(m, tr.entries)
 	if !slices.Equal(got, []firing{{1, RuleJITSecondSource}}) {
 		t.Errorf("got %v; want jit_second_source at entry 1", got)
+	}
+}
+
+// TestConcurrentUse runs Observe beside Snapshot, SetToken, Usage and Prune
+// so the race detector can check the locking.
+func TestConcurrentUse(t *testing.T) {
+	m := mustMonitor(t, Config{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 200 {
+			_, _ = m.Snapshot()
+			m.SetToken(&tokenward.Token{ID: "tok_a", Kind: tokenward.TokenService})
+			m.Usage("tok_a")
+			m.SecretUsage("p/prod/A")
+			if i%50 == 0 {
+				m.Prune(t0)
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 500 {
+				m.Observe(&tokenward.AuditEntry{Seq: int64(i), Time: t0.Add(time.Duration(i) * time.Second), TokenID: "tok_a",
+					Action: "secret.read", Resource: "p/prod/A", Outcome: allowed, SourceIP: fmt.Sprintf("10.0.%d.1", g)})
+			}
+		})
+	}
+	wg.Wait()
+	<-done
+	if got := m.Observed(); got != 2000 {
+		t.Errorf("got %d observed; want 2000", got)
 	}
 }
