@@ -164,7 +164,12 @@ func NewSender(logger *slog.Logger) *Sender {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Sender{
-		Client:      &http.Client{Timeout: 10 * time.Second},
+		Client: &http.Client{
+			Timeout: 10 * time.Second,
+			// A redirect would re-send a signed body somewhere the operator
+			// never configured (and turn the POST into a GET): refuse it.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
 		MaxAttempts: 5,
 		Backoff:     time.Second,
 		MaxBackoff:  time.Minute,

@@ -144,6 +144,7 @@ func TestSenderRetries(t *testing.T) {
 		{"two 503 then ok", []int{503, 503}, false, 3, []time.Duration{time.Second, 2 * time.Second}},
 		{"429 then ok", []int{429}, false, 2, []time.Duration{time.Second}},
 		{"400 is permanent", []int{400}, true, 1, nil},
+		{"redirect is not followed", []int{307}, true, 1, nil},
 		{"always 500", []int{500, 500, 500, 500, 500, 500}, true, 5, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}},
 	}
 	for _, tc := range tests {
