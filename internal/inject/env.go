@@ -123,3 +123,15 @@ func printable(s string) string {
 	}
 	return string(b)
 }
+
+// Merge combines the secrets of several --env flags into one map; a name in
+// a later set wins over the same name in an earlier one.
+func Merge(sets ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, s := range sets {
+		for n, v := range s {
+			out[n] = v
+		}
+	}
+	return out
+}

@@ -158,7 +158,9 @@ func forms(v string) []string {
 			out = append(out, base64Core(enc, b, align))
 		}
 	}
-	out = append(out, url.QueryEscape(v), url.PathEscape(v), strings.ReplaceAll(url.QueryEscape(v), "+", "%20"))
+	for _, e := range []string{url.QueryEscape(v), url.PathEscape(v), strings.ReplaceAll(url.QueryEscape(v), "+", "%20")} {
+		out = append(out, e, lowerPercent(e)) // some encoders write %2f, not %2F
+	}
 	if j, err := json.Marshal(v); err == nil {
 		out = append(out, string(j[1:len(j)-1]))
 	}
@@ -166,6 +168,22 @@ func forms(v string) []string {
 		out = append(out, j)
 	}
 	return out
+}
+
+// lowerPercent lowers the hex digits of every %XX escape in s.
+func lowerPercent(s string) string {
+	b := []byte(s)
+	for i := 0; i+2 < len(b); i++ {
+		if b[i] == '%' {
+			for j := i + 1; j <= i+2; j++ {
+				if b[j] >= 'A' && b[j] <= 'F' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			i += 2
+		}
+	}
+	return string(b)
 }
 
 func base64Core(enc *base64.Encoding, v []byte, align int) string {

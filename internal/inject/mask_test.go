@@ -89,6 +89,7 @@ func TestRedactorMasksEveryForm(t *testing.T) {
 		{"base64 url align 2", aligned(base64.RawURLEncoding, 2)},
 		{"query escaped", "GET /?k=" + url.QueryEscape(secret)},
 		{"path escaped", "GET /" + url.PathEscape(secret)},
+		{"query escaped lower-case hex", "GET /?k=" + strings.ToLower(url.QueryEscape(secret))},
 		{"json", mustJSON(t, map[string]string{"k": secret})},
 		{"json in ansi", "\x1b[31m" + mustJSON(t, secret) + "\x1b[0m"},
 		{"multi-line lines", "line: MIIBOgIBAAJBAKj34GkxFhD9\n"},
