@@ -1,0 +1,169 @@
+package tokenward
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseGrant(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string // "" = error
+	}{
+		{"read:payments/prod/STRIPE_KEY", "read:payments/prod/STRIPE_KEY"},
+		{"admin:*/*/*", "admin:*/*/*"},
+		{"write:payments/*/DB_*", "write:payments/*/DB_*"},
+		{"read:payments/prod/*_KEY", "read:payments/prod/*_KEY"},
+		{"read:payments/prod", ""},
+		{"read:payments/prod/a/b", ""},
+		{"steal:payments/prod/*", ""},
+		{"payments/prod/*", ""},
+		{"read:Payments/prod/*", ""},
+		{"read:payments/pr*d/*", ""},
+		{"read:payments/prod/1KEY", ""},
+		{"read:payments/prod/**", ""},
+		{"read:payments/prod/A-B", ""},
+		{"read://", ""},
+	} {
+		g, err := ParseGrant(tc.in)
+		switch {
+		case tc.want == "" && err == nil:
+			t.Errorf("ParseGrant(%q): got %v; want an error", tc.in, g)
+		case tc.want != "" && (err != nil || g.String() != tc.want):
+			t.Errorf("ParseGrant(%q): got %v, %v; want %s", tc.in, g, err, tc.want)
+		}
+	}
+}
+
+func TestGrantAllows(t *testing.T) {
+	for _, tc := range []struct {
+		grant, action, p, e, n string
+		want                   bool
+	}{
+		{"read:payments/prod/*", "read", "payments", "prod", "STRIPE_KEY", true},
+		{"read:payments/prod/*", "write", "payments", "prod", "STRIPE_KEY", false},
+		{"read:payments/prod/*", "read", "payments", "dev", "STRIPE_KEY", false},
+		{"read:payments/prod/*", "read", "other", "prod", "STRIPE_KEY", false},
+		{"read:payments/*/STRIPE_*", "read", "payments", "dev", "STRIPE_KEY", true},
+		{"read:payments/*/STRIPE_*", "read", "payments", "dev", "STRIPE", false},
+		{"read:payments/*/*_KEY", "read", "payments", "dev", "STRIPE_KEY", true},
+		{"read:payments/*/*_KEY", "read", "payments", "dev", "STRIPE_KEYS", false},
+		{"admin:payments/*/*", "read", "payments", "prod", "X", true},
+		{"admin:payments/*/*", "rotate", "payments", "prod", "X", true},
+		{"admin:payments/*/*", "read", "other", "prod", "X", false},
+		{"write:*/*/*", "read", "a", "b", "C", false},
+	} {
+		g := MustParseGrant(tc.grant)
+		if got := g.Allows(Action(tc.action), tc.p, tc.e, tc.n); got != tc.want {
+			t.Errorf("%s allows %s %s/%s/%s: got %v; want %v", tc.grant, tc.action, tc.p, tc.e, tc.n, got, tc.want)
+		}
+	}
+}
+
+func TestGrantCovers(t *testing.T) {
+	for _, tc := range []struct {
+		have, want string
+		covers     bool
+	}{
+		{"read:payments/prod/*", "read:payments/prod/STRIPE_KEY", true},
+		{"read:payments/prod/*", "read:payments/prod/S*", true},
+		{"read:payments/prod/S*", "read:payments/prod/ST*", true},
+		{"read:payments/prod/ST*", "read:payments/prod/S*", false},
+		{"read:payments/prod/*_KEY", "read:payments/prod/A*_KEY", true},
+		{"read:payments/prod/*_KEY", "read:payments/prod/*", false},
+		{"read:payments/*/*", "read:payments/prod/*", true},
+		{"read:payments/prod/*", "read:payments/*/*", false},
+		{"read:*/*/*", "read:payments/prod/X", true},
+		{"admin:*/*/*", "write:payments/prod/X", true},
+		{"write:*/*/*", "admin:payments/prod/X", false},
+		{"read:payments/prod/X", "read:payments/prod/X", true},
+	} {
+		got := MustParseGrant(tc.have).Covers(MustParseGrant(tc.want))
+		if got != tc.covers {
+			t.Errorf("%s covers %s: got %v; want %v", tc.have, tc.want, got, tc.covers)
+		}
+	}
+}
+
+// FuzzParseGrant checks that parse and print round-trip and that Covers is
+// sound: a grant that covers another allows every name the other allows.
+func FuzzParseGrant(f *testing.F) {
+	f.Add("read:payments/prod/STRIPE_*", "STRIPE_KEY", "read:payments/prod/*")
+	f.Add("admin:*/*/*", "X", "write:a/b/C*D")
+	f.Fuzz(func(t *testing.T, s, name, other string) {
+		g, err := ParseGrant(s)
+		if err != nil {
+			if len(s) > 70 && strings.Contains(err.Error(), s) {
+				t.Fatal("error holds the whole unbounded input")
+			}
+			return
+		}
+		back, err := ParseGrant(g.String())
+		if err != nil || back != g {
+			t.Fatalf("round trip: %q -> %q (%v)", s, g.String(), err)
+		}
+		o, err := ParseGrant(other)
+		if err != nil || ValidateSecretName(name) != nil {
+			return
+		}
+		if g.Covers(o) && o.Allows(o.Action, "p", "e", name) && o.Project == "*" && o.Env == "*" && !g.Allows(o.Action, "p", "e", name) {
+			t.Fatalf("%s covers %s but does not allow %s", g, o, name)
+		}
+		if g.Covers(o) && globMatch(o.Name, name) && !globMatch(g.Name, name) {
+			t.Fatalf("%s covers %s but its name does not match %s", g, o, name)
+		}
+	})
+}
+
+func TestNames(t *testing.T) {
+	for _, tc := range []struct {
+		fn   func(string) error
+		in   string
+		want bool
+	}{
+		{ValidateProjectName, "payments", true},
+		{ValidateProjectName, "pay-ments2", true},
+		{ValidateProjectName, "-payments", false},
+		{ValidateProjectName, "payments-", false},
+		{ValidateProjectName, "Payments", false},
+		{ValidateProjectName, "pay_ments", false},
+		{ValidateProjectName, "", false},
+		{ValidateProjectName, strings.Repeat("a", 63), true},
+		{ValidateProjectName, strings.Repeat("a", 64), false},
+		{ValidateEnvName, "prod", true},
+		{ValidateEnvName, "prod/x", false},
+		{ValidateSecretName, "STRIPE_KEY", true},
+		{ValidateSecretName, "_x9", true},
+		{ValidateSecretName, "9x", false},
+		{ValidateSecretName, "A-B", false},
+		{ValidateSecretName, "A B", false},
+		{ValidateSecretName, "", false},
+		{ValidateSecretName, "ÄB", false},
+	} {
+		if err := tc.fn(tc.in); (err == nil) != tc.want {
+			t.Errorf("validate %q: got %v; want ok=%v", tc.in, err, tc.want)
+		}
+	}
+}
+
+func FuzzValidateNames(f *testing.F) {
+	f.Add("payments")
+	f.Add("STRIPE_KEY")
+	f.Fuzz(func(t *testing.T, s string) {
+		if ValidateProjectName(s) == nil {
+			if len(s) == 0 || len(s) > MaxNameLen || strings.Trim(s, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" || s[0] == '-' || s[len(s)-1] == '-' {
+				t.Fatalf("accepted project name %q", s)
+			}
+		}
+		if ValidateSecretName(s) == nil {
+			if strings.Trim(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != "" || (s[0] >= '0' && s[0] <= '9') {
+				t.Fatalf("accepted secret name %q", s)
+			}
+		}
+		for _, fn := range []func(string) error{ValidateProjectName, ValidateSecretName, ValidateTokenName} {
+			if err := fn(s); err != nil && len(err.Error()) > 200 {
+				t.Fatalf("error message is unbounded: %d bytes", len(err.Error()))
+			}
+		}
+	})
+}
