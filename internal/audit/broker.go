@@ -152,6 +152,12 @@ func (b *Broker) Record(ctx context.Context, e *tokenward.AuditEntry) error {
 	if b.closed || b.chain == nil {
 		return ErrClosed
 	}
+	switch {
+	case e.Action == "":
+		return tokenward.Errorf(tokenward.EINVALID, "audit: entry has no action")
+	case e.Outcome != tokenward.OutcomeAllowed && e.Outcome != tokenward.OutcomeDenied && e.Outcome != tokenward.OutcomeError:
+		return tokenward.Errorf(tokenward.EINVALID, "audit: entry outcome %q; want allowed, denied or error", clip(e.Outcome))
+	}
 	if e.Time.IsZero() {
 		e.Time = b.Now()
 	}
@@ -295,6 +301,15 @@ func (b *Broker) Close(ctx context.Context) error {
 		b.cancel() // stop retries; unwritten entries count as dropped
 		<-done
 	}
+	// Sinks with their own buffer (the webhook) get what is left of ctx to
+	// deliver it; whatever they cannot stays buffered for the next start.
+	for _, w := range b.sinks {
+		if f, ok := w.sink.(interface{ Flush(context.Context) error }); ok && ctx.Err() == nil {
+			if ferr := f.Flush(ctx); ferr != nil {
+				b.Logger.Warn("sink not flushed before close", "sink", w.sink.Name(), "err", ferr)
+			}
+		}
+	}
 	b.cancel()
 	for _, w := range b.sinks {
 		if cerr := w.sink.Close(); cerr != nil {
@@ -317,7 +332,7 @@ type SinkStats struct {
 	Name    string
 	Written int64
 	Failed  int64 // failed write attempts
-	Dropped int64 // entries the sink never got (queue full or retries exhausted)
+	Dropped int64 // entries lost for this sink: queue full, retries exhausted, or the sink's own bound
 	Queued  int
 }
 
@@ -329,8 +344,13 @@ func (b *Broker) Stats() Stats {
 		CheckpointFailures: b.checkpointFailures.Load(),
 	}
 	for _, w := range b.sinks {
+		dropped := w.dropped.Load()
+		// A sink that drops on its own (the webhook's bounded buffer) says so.
+		if d, ok := w.sink.(interface{ Dropped() int64 }); ok {
+			dropped += d.Dropped()
+		}
 		s.Sinks = append(s.Sinks, SinkStats{Name: w.sink.Name(), Written: w.written.Load(),
-			Failed: w.failed.Load(), Dropped: w.dropped.Load(), Queued: len(w.queue)})
+			Failed: w.failed.Load(), Dropped: dropped, Queued: len(w.queue)})
 	}
 	return s
 }
