@@ -358,7 +358,8 @@ func jsonErrNoValue(err error) string {
 }
 
 // decodeGitHub reads a $GITHUB_ENV file: NAME=value lines and
-// NAME<<DELIMITER heredoc blocks, as the Actions runner does.
+// NAME<<DELIMITER heredoc blocks, as the Actions runner does (a later
+// setting of a name wins).
 func decodeGitHub(data []byte) (map[string]string, error) {
 	out := map[string]string{}
 	lines := strings.Split(string(data), "\n")
@@ -390,7 +391,7 @@ func decodeGitHub(data []byte) (map[string]string, error) {
 			if !closed {
 				return nil, lineErr(ln, "heredoc for %s is not closed", printable(name))
 			}
-			if err := setValue(out, ln, name, strings.Join(body, "\n")); err != nil {
+			if err := setLater(out, ln, name, strings.Join(body, "\n")); err != nil {
 				return nil, err
 			}
 			continue
@@ -398,11 +399,18 @@ func decodeGitHub(data []byte) (map[string]string, error) {
 		if eq < 0 {
 			return nil, lineErr(ln, "want NAME=value or NAME<<DELIMITER")
 		}
-		if err := setValue(out, ln, line[:eq], line[eq+1:]); err != nil {
+		if err := setLater(out, ln, line[:eq], line[eq+1:]); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// setLater sets a $GITHUB_ENV variable: steps append to one file, so a
+// later setting wins, as in the runner.
+func setLater(out map[string]string, line int, name, value string) error {
+	delete(out, name)
+	return setValue(out, line, name, value)
 }
 
 // decodeGitLab reads a dotenv artifact under GitLab's rules: NAME=value per
