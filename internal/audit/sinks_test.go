@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -567,5 +568,70 @@ func TestWebhookCompaction(t *testing.T) {
 	}
 	if got, want := r.got(), seqRange(1, 24); !equalInts(got, want) {
 		t.Errorf("got seqs %v; want %v", got, want)
+	}
+}
+
+// TestNoSecretsInSinks runs every sink and then greps every file written
+// and every byte received for the webhook secret and the signing key.
+func TestNoSecretsInSinks(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	key, err := LoadOrCreateKey(filepath.Join(t.TempDir(), "audit.key")) // kept outside dir
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := NewSigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newReceiver(t, testWebhookSecret)
+	wh := newTestWebhook(t, r.srv.URL, filepath.Join(dir, "webhook"), noSleep, nil)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	var stdout syncWriter
+	var logs syncWriter
+	store := mustFileStore(t, filepath.Join(dir, "store"))
+	b := NewBroker(store, signer, NewFileSink(filepath.Join(dir, "audit.log")), NewWriterSink("stdout", &stdout), wh, mustSyslog(t, "udp", pc.LocalAddr().String()))
+	b.CheckpointEvery = 2
+	b.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	if err := b.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 5; i++ {
+		if err := b.Record(ctx, newEntry(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Close(flushCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	secrets := map[string][]byte{
+		"webhook secret":   testWebhookSecret,
+		"private key seed": key.Seed(),
+		"private key hex":  []byte(hex.EncodeToString(key.Seed())),
+	}
+	haystacks := map[string][]byte{"stdout": []byte(stdout.String()), "logs": []byte(logs.String())}
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := os.ReadFile(p)
+			haystacks[p] = b
+		}
+		return nil
+	})
+	if len(haystacks) < 5 {
+		t.Fatalf("got %d outputs to search; want the store, sink files and webhook buffer too", len(haystacks))
+	}
+	for hn, h := range haystacks {
+		for sn, s := range secrets {
+			if bytes.Contains(h, s) {
+				t.Errorf("got the %s in %s; want it nowhere", sn, hn)
+			}
+		}
+	}
+	if got := r.got(); len(got) != 5 {
+		t.Errorf("got %d entries at the webhook; want 5", len(got))
 	}
 }
