@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/url"
 	"slices"
 	"strings"
@@ -262,7 +263,8 @@ func FuzzRedactor(f *testing.F) {
 		if strings.Contains(v1, "*") || strings.Contains(v2, "*") || len(in) > 4096 {
 			t.Skip()
 		}
-		m := NewMasker(map[string]string{"A": v1, "B": v2}, 0)
+		// Minimum lengths below 3 turn off the start filter; cover both.
+		m := NewMasker(map[string]string{"A": v1, "B": v2}, 1+int(chunk>>5))
 		got := redact(t, m, in, int(chunk%16), 1, int(chunk%5))
 		if want := referenceMask(m.patterns, in); got != want {
 			t.Fatalf("got %q; want %q", got, want)
@@ -273,4 +275,39 @@ func FuzzRedactor(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRedactorRandomAgainstReference builds inputs from pieces of the values
+// over a small alphabet (so values overlap, nest and split often) and checks
+// the redactor against the reference for random write splits.
+func TestRedactorRandomAgainstReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	word := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = "abc="[rng.IntN(4)]
+		}
+		return string(b)
+	}
+	for iter := range 3000 {
+		vals := map[string]string{}
+		for i := range 1 + rng.IntN(4) {
+			vals[fmt.Sprintf("V%d", i)] = word(1 + rng.IntN(8))
+		}
+		minLen := 1 + rng.IntN(4)
+		m := NewMasker(vals, minLen)
+		var in strings.Builder
+		for range rng.IntN(12) {
+			if v := vals[fmt.Sprintf("V%d", rng.IntN(len(vals)))]; rng.IntN(2) == 0 {
+				in.WriteString(v[:rng.IntN(len(v)+1)] + v)
+			} else {
+				in.WriteString(word(rng.IntN(4)))
+			}
+		}
+		chunks := []int{1 + rng.IntN(5), 1 + rng.IntN(3), 1 + rng.IntN(9)}
+		got := redact(t, m, in.String(), chunks...)
+		if want := referenceMask(m.patterns, in.String()); got != want {
+			t.Fatalf("iteration %d: values %q min %d input %q chunks %v: got %q; want %q", iter, vals, minLen, in.String(), chunks, got, want)
+		}
+	}
 }
