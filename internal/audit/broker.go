@@ -65,7 +65,6 @@ type Broker struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 
 	chain   *Chain
-	resync  atomic.Bool // the chain may lag the store: reload before the next append
 	sinks   []*sinkWorker
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -161,14 +160,10 @@ func (b *Broker) Record(ctx context.Context, e *tokenward.AuditEntry) error {
 	if e.Time.IsZero() {
 		e.Time = b.Now()
 	}
+	reload := func() (*tokenward.AuditEntry, error) { return b.Store.LastAudit(ctx) }
 	var err error
 	for attempt := 0; attempt <= maxConflictRetries; attempt++ {
-		if b.resync.Load() {
-			if err = b.resyncChain(ctx); err != nil {
-				break
-			}
-		}
-		err = b.chain.Append(e, func(e *tokenward.AuditEntry) error {
+		err = b.chain.append(e, reload, func(e *tokenward.AuditEntry) error {
 			if err := b.Store.AppendAudit(ctx, e); err != nil {
 				return err
 			}
@@ -176,14 +171,9 @@ func (b *Broker) Record(ctx context.Context, e *tokenward.AuditEntry) error {
 			b.enqueue(e)
 			return nil
 		})
-		if err == nil {
-			break
-		}
-		// The store may hold the entry even though it reported an error (a
-		// timeout after commit), or another server may have appended:
-		// re-read the tail before chaining again.
-		b.resync.Store(true)
-		if tokenward.ErrorCode(err) != tokenward.ECONFLICT {
+		// After a failure the chain re-reads the store's tail before the
+		// next append; a taken seq (another server) is worth a retry now.
+		if err == nil || tokenward.ErrorCode(err) != tokenward.ECONFLICT {
 			break
 		}
 	}
@@ -217,18 +207,6 @@ func (b *Broker) enqueue(e *tokenward.AuditEntry) {
 			b.Logger.Error("sink queue full; entry dropped for this sink", "sink", w.sink.Name(), "seq", c.Seq)
 		}
 	}
-}
-
-func (b *Broker) resyncChain(ctx context.Context) error {
-	last, err := b.Store.LastAudit(ctx)
-	if err != nil {
-		return fmt.Errorf("reload last entry: %w", err)
-	}
-	if err := b.chain.Reset(last); err != nil {
-		return err
-	}
-	b.resync.Store(false)
-	return nil
 }
 
 // Checkpoint signs and stores a checkpoint at the chain's current end

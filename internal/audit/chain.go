@@ -15,6 +15,9 @@ type Chain struct {
 	mu   sync.Mutex
 	seq  int64
 	hash string
+	// stale: a write failed, so the store may hold more than the chain
+	// knows (a commit whose acknowledgement was lost, another server).
+	stale bool
 }
 
 // NewChain returns a chain that continues after last; nil starts a new
@@ -30,6 +33,12 @@ func NewChain(last *tokenward.AuditEntry) (*Chain, error) {
 
 // Reset makes the chain continue after last (nil: an empty chain).
 func (c *Chain) Reset(last *tokenward.AuditEntry) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.resetLocked(last)
+}
+
+func (c *Chain) resetLocked(last *tokenward.AuditEntry) error {
 	seq, hash := int64(0), GenesisHash
 	if last != nil {
 		if last.Seq < 1 {
@@ -40,9 +49,7 @@ func (c *Chain) Reset(last *tokenward.AuditEntry) error {
 		}
 		seq, hash = last.Seq, last.Hash
 	}
-	c.mu.Lock()
-	c.seq, c.hash = seq, hash
-	c.mu.Unlock()
+	c.seq, c.hash, c.stale = seq, hash, false
 	return nil
 }
 
@@ -61,16 +68,32 @@ func (c *Chain) Last() (int64, string) {
 // of most stores) before hashing, so a stored entry hashes the same when
 // read back.
 func (c *Chain) Append(e *tokenward.AuditEntry, write func(*tokenward.AuditEntry) error) error {
+	return c.append(e, nil, write)
+}
+
+// append is Append that, when reload is not nil, re-reads the chain's end
+// with it (under the lock) after any failed write, before linking e.
+func (c *Chain) append(e *tokenward.AuditEntry, reload func() (*tokenward.AuditEntry, error), write func(*tokenward.AuditEntry) error) error {
 	if e.Time.IsZero() {
 		return tokenward.Errorf(tokenward.EINVALID, "audit: entry has no time")
 	}
 	e.Time = e.Time.Round(0).UTC().Truncate(time.Microsecond)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.stale && reload != nil {
+		last, err := reload()
+		if err != nil {
+			return fmt.Errorf("audit: reload last entry: %w", err)
+		}
+		if err := c.resetLocked(last); err != nil {
+			return err
+		}
+	}
 	e.Seq = c.seq + 1
 	e.PrevHash = c.hash
 	e.Hash = HashEntry(e)
 	if err := write(e); err != nil {
+		c.stale = reload != nil
 		return fmt.Errorf("audit: write entry %d: %w", e.Seq, err)
 	}
 	c.seq, c.hash = e.Seq, e.Hash
