@@ -534,7 +534,8 @@ func lineOf(text []byte, off int) int { return bytes.Count(text[:off], []byte("\
 
 // TestCorpusAgainstRules checks the corpus and the rules against each other:
 // every label is found by its rule on its line (recall), and every finding
-// is on a labelled line (precision). The engine's own precision/recall test
+// is on a labelled line (precision). Labels under encoded/ need the engine's
+// base64/hex/percent decoding, so only precision is checked there. The engine's own precision/recall test
 // runs the full scanner over the same corpus.
 func TestCorpusAgainstRules(t *testing.T) {
 	rs := mustLoad(t)
@@ -579,8 +580,12 @@ func TestCorpusAgainstRules(t *testing.T) {
 			}
 		}
 	}
-	missed := 0
+	missed, checked := 0, 0
 	for _, l := range labels {
+		if strings.HasPrefix(l.path, "encoded/") {
+			continue // only the engine's decoder can see these
+		}
+		checked++
 		k := key{l.path, l.line}
 		if l.rule == "*" && len(found[k]) > 0 || found[k][l.rule] {
 			continue
@@ -592,7 +597,7 @@ func TestCorpusAgainstRules(t *testing.T) {
 	for _, fp := range fps {
 		t.Errorf("unlabelled finding %s", fp)
 	}
-	recall := float64(len(labels)-missed) / float64(len(labels))
+	recall := float64(checked-missed) / float64(checked)
 	precision := 1.0
 	if total > 0 {
 		precision = float64(total-len(fps)) / float64(total)
