@@ -349,8 +349,12 @@ func (s *WebhookSink) post(ctx context.Context, lines [][]byte) error {
 	req.Header.Set(HeaderWebhookSignature, "v1="+SignWebhook(s.Secret, ts, body.Bytes()))
 	resp, err := s.Client.Do(req)
 	if err != nil {
-		// *url.Error names the URL, which an operator configured; it holds no
-		// entry and no secret.
+		// Drop the URL from the error: webhook URLs often carry a secret in
+		// their path or query (Slack-style hooks), and errors get logged.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+		}
 		return err
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

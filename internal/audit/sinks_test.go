@@ -635,3 +635,37 @@ func TestNoSecretsInSinks(t *testing.T) {
 		t.Errorf("got %d entries at the webhook; want 5", len(got))
 	}
 }
+
+// TestWebhookErrorsHideURL: a webhook URL may itself be a secret, so a
+// delivery failure is logged without it.
+func TestWebhookErrorsHideURL(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: every delivery fails to connect
+	var logs syncWriter
+	failed := make(chan struct{})
+	var once sync.Once
+	sleep := func(ctx context.Context, d time.Duration) error {
+		once.Do(func() { close(failed) })
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	s := newTestWebhook(t, "http://"+addr+"/hooks/T000/B000/XsecretPATHx?token=QsecretQ", t.TempDir(), sleep, &logs)
+	entries, _ := buildChain(t, 1, nil, 0)
+	if err := s.Write(context.Background(), entries[0]); err != nil {
+		t.Fatal(err)
+	}
+	<-failed
+	s.Close()
+	if !strings.Contains(logs.String(), "webhook delivery failed") {
+		t.Fatalf("got logs %s; want the failure logged", logs.String())
+	}
+	for _, secret := range []string{"XsecretPATHx", "QsecretQ"} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("got logs holding %q: %s", secret, logs.String())
+		}
+	}
+}
