@@ -176,13 +176,13 @@ func walk(p *peeker, r *Report, trusted map[int64]*Checkpoint) (*Problem, error)
 		case e.Seq == expSeq-1 && e.Seq >= 1:
 			// Two entries with one Seq: the one the next entry chains to is
 			// the original, the other the insertion.
-			inserted, idx := e, i
+			idx := i
 			if f, ok, err := p.get(0); err != nil {
 				return nil, err
 			} else if ok && f != nil && f.PrevHash == e.Hash && e.Hash != prevHash {
 				idx = i - 1
 			}
-			return &Problem{Kind: KindInserted, Seq: inserted.Seq, Index: idx,
+			return &Problem{Kind: KindInserted, Seq: e.Seq, Index: idx,
 				Detail: fmt.Sprintf("two entries have seq %d; the one at index %d is not part of the chain", e.Seq, idx)}, nil
 		default:
 			return &Problem{Kind: KindInserted, Seq: e.Seq, Index: i,
