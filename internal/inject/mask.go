@@ -79,8 +79,10 @@ func (m *Masker) mayStart(p []byte, i int) bool {
 const (
 	outFlag = 1 << 31
 	idMask  = outFlag - 1
-	// maxDenseEntries bounds the dense table (4 bytes each): 32 MiB.
-	maxDenseEntries = 8 << 20
+	// maxDenseEntries bounds the dense table (4 bytes each) to 4 MiB. The
+	// start filter keeps the scan near the root almost always, so rows for
+	// deep states would cost build time and cache without speeding it up.
+	maxDenseEntries = 1 << 20
 )
 
 // NewMasker compiles the values (name → value) into a pattern set. Values (or
@@ -228,42 +230,50 @@ func (m *Masker) build(pats []string) {
 			m.ncls++
 		}
 	}
-	// Trie, built with map children, then renumbered breadth-first.
+	// Trie over the sorted patterns: each pattern shares its common prefix
+	// with the one before, and siblings are created in increasing class
+	// order (classes follow byte order). Then renumbered breadth-first.
 	type node struct {
-		kids  map[uint16]int
-		depth int
-		term  bool
+		firstKid, lastKid, nextSib int32 // -1: none
+		cls                        uint16
+		depth                      int32
+		term                       bool
 	}
-	nodes := []node{{kids: map[uint16]int{}}}
-	for _, p := range pats {
-		s := 0
-		for i := 0; i < len(p); i++ {
-			c := m.cls[p[i]]
-			nx, ok := nodes[s].kids[c]
-			if !ok {
-				nx = len(nodes)
-				nodes = append(nodes, node{kids: map[uint16]int{}, depth: nodes[s].depth + 1})
-				nodes[s].kids[c] = nx
-			}
-			s = nx
+	sorted := slices.Clone(pats)
+	slices.Sort(sorted)
+	nodes := []node{{firstKid: -1, lastKid: -1, nextSib: -1}}
+	path := []int32{0} // path[d] is the node for the first d bytes of the previous pattern
+	prev := ""
+	for _, p := range sorted {
+		l := 0
+		for l < len(p) && l < len(prev) && p[l] == prev[l] {
+			l++
 		}
-		nodes[s].term = true
+		path = path[:l+1]
+		for d := l; d < len(p); d++ {
+			parent := path[d]
+			id := int32(len(nodes))
+			nodes = append(nodes, node{firstKid: -1, lastKid: -1, nextSib: -1, cls: m.cls[p[d]], depth: int32(d + 1)})
+			if nodes[parent].lastKid < 0 {
+				nodes[parent].firstKid = id
+			} else {
+				nodes[nodes[parent].lastKid].nextSib = id
+			}
+			nodes[parent].lastKid = id
+			path = append(path, id)
+		}
+		nodes[path[len(p)]].term = true
+		prev = p
 	}
 	n := len(nodes)
-	order := make([]int, 0, n) // BFS order of old ids
+	order := make([]int32, 0, n) // BFS order of old ids
 	newID := make([]uint32, n)
 	order = append(order, 0)
 	for i := 0; i < len(order); i++ {
 		old := order[i]
 		newID[old] = uint32(i)
-		kids := nodes[old].kids
-		cs := make([]uint16, 0, len(kids))
-		for c := range kids {
-			cs = append(cs, c)
-		}
-		slices.Sort(cs)
-		for _, c := range cs {
-			order = append(order, kids[c])
+		for k := nodes[old].firstKid; k >= 0; k = nodes[k].nextSib {
+			order = append(order, k)
 		}
 	}
 	m.kidStart = make([]uint32, n+1)
@@ -282,17 +292,14 @@ func (m *Masker) build(pats []string) {
 		h := startHash([]byte(p), 0)
 		m.starts[h>>6] |= 1 << (h & 63)
 	}
+	m.kidCls = make([]uint16, 0, n)
+	m.kidTo = make([]uint32, 0, n)
 	for i, old := range order {
 		m.kidStart[i] = uint32(len(m.kidCls))
-		depth[i] = int32(nodes[old].depth)
-		cs := make([]uint16, 0, len(nodes[old].kids))
-		for c := range nodes[old].kids {
-			cs = append(cs, c)
-		}
-		slices.Sort(cs)
-		for _, c := range cs {
-			m.kidCls = append(m.kidCls, c)
-			m.kidTo = append(m.kidTo, newID[nodes[old].kids[c]])
+		depth[i] = nodes[old].depth
+		for k := nodes[old].firstKid; k >= 0; k = nodes[k].nextSib {
+			m.kidCls = append(m.kidCls, nodes[k].cls)
+			m.kidTo = append(m.kidTo, newID[k])
 		}
 		if nodes[old].term {
 			m.out[i] = depth[i]
