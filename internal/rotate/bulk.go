@@ -5,6 +5,7 @@ import (
 	"path"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/tokenward/tokenward"
 )
@@ -143,7 +144,11 @@ func (b *Bulk) Run(ctx context.Context, sel Selector, reason string) ([]BulkItem
 			case err != nil:
 				it.Status, it.Reason = "failed", tokenward.ErrorMessage(err)
 				if tokenward.ErrorCode(err) == tokenward.EINTERNAL {
+					// step errors are built to hold no value
 					it.Reason = err.Error()
+				}
+				if r != nil && r.Step.InFlight() {
+					it.Reason += "; retrying at " + r.NextAt.Format(time.RFC3339)
 				}
 			case r.Step == StepFailed:
 				it.Status, it.Reason = "failed", r.Error

@@ -261,6 +261,14 @@ func (m *Machine) step(ctx context.Context, r *Rotation) error {
 		next = StepRevoke
 		r.NextAt = m.now().Add(r.Grace)
 	case StepRevoke:
+		// Never revoke what is CURRENT: after a rollback (or a crash in
+		// the middle of one) the old version is the working one again.
+		switch cur, err := m.Secrets.Labeled(ctx, r.Path, LabelCurrent); {
+		case err != nil:
+			return fmt.Errorf("read current version: %w", err)
+		case r.CurrentVersion != 0 && cur.Number == r.CurrentVersion:
+			return m.rolledBack(ctx, r)
+		}
 		if r.CurrentVersion != 0 {
 			if err := rot.Revoke(sctx, req); err != nil {
 				return fmt.Errorf("revoke previous: %w", err)
@@ -289,6 +297,51 @@ func (m *Machine) step(ctx context.Context, r *Rotation) error {
 	}
 	m.log().Info("rotation step done", "id", r.ID, "secret", r.Path, "step", string(step), "next", string(next))
 	return m.hit(string(step) + ":recorded")
+}
+
+// Rollback undoes the finished rotation of path during its grace period:
+// PREVIOUS becomes CURRENT again, the new value is discarded upstream (if
+// the rotator can) and is not revoked later. ENOTFOUND when path has no
+// rotation waiting for grace to end.
+func (m *Machine) Rollback(ctx context.Context, path string) (*Rotation, error) {
+	rs, err := m.Store.InFlight(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rs {
+		if r.Path != path {
+			continue
+		}
+		if r.Step != StepRevoke || r.CurrentVersion == 0 {
+			return nil, tokenward.Errorf(tokenward.ECONFLICT, "the rotation of %s is at step %s; only a finished rotation within grace can be rolled back", printable(path), r.Step)
+		}
+		if err := m.Secrets.Restore(ctx, path, r.CurrentVersion); err != nil {
+			return nil, err
+		}
+		if err := m.hit("rollback:restored"); err != nil {
+			return r, err
+		}
+		return r, m.rolledBack(ctx, r)
+	}
+	return nil, errNotFound("%s has no rotation within grace to roll back", printable(path))
+}
+
+// rolledBack ends a rotation whose old version is CURRENT again.
+func (m *Machine) rolledBack(ctx context.Context, r *Rotation) error {
+	if d, ok := m.Rotators[r.Rotator].(Discarder); ok {
+		if req, err := m.request(ctx, r); err == nil {
+			if err := d.Discard(ctx, req); err != nil {
+				m.log().Warn("discard rolled-back value failed", "id", r.ID, "secret", r.Path, "error", err.Error())
+			}
+		}
+	}
+	now := m.now()
+	r.Step, r.Error, r.FinishedAt, r.UpdatedAt, r.NextAt = StepFailed, "rolled back to the previous version", now, now, time.Time{}
+	if err := m.Store.UpdateRotation(ctx, r); err != nil {
+		return err
+	}
+	m.log().Info("rotation rolled back", "id", r.ID, "secret", r.Path)
+	return nil
 }
 
 // fail records a failed step: a retry with backoff, or, after MaxAttempts,

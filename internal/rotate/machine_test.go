@@ -241,3 +241,46 @@ func TestStaleUpdateIsRefused(t *testing.T) {
 		t.Fatalf("stale update: got %v; want ErrStale", err)
 	}
 }
+
+func TestRollbackWithinGraceNeverRevokesTheRestoredValue(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		t.Run(map[bool]string{false: "clean", true: "crash after restore"}[crash], func(t *testing.T) {
+			ctx := context.Background()
+			up := newUpstream("v1-value")
+			rotators := map[string]Rotator{"up": up}
+			e := newEnv(t, rotators)
+			e.mustPut(t, testPath, "v1-value")
+			e.mustPolicy(t, &Policy{Path: testPath, Every: 24 * time.Hour, Grace: time.Hour, Rotator: "up"})
+			if _, err := e.m.Rollback(ctx, testPath); tokenward.ErrorCode(err) != tokenward.ENOTFOUND {
+				t.Fatalf("Rollback with nothing to roll back: got %v; want not found", err)
+			}
+			r, err := e.m.RotateNow(ctx, testPath, "manual")
+			if err != nil {
+				t.Fatal(err)
+			}
+			newValue := e.label(t, testPath, LabelCurrent)
+			if crash {
+				e.m.crash = func(p string) bool { return p == "rollback:restored" }
+			}
+			_, err = e.m.Rollback(ctx, testPath)
+			if crash != errors.Is(err, errCrashed) || (!crash && err != nil) {
+				t.Fatalf("Rollback: got %v; want crashed=%v", err, crash)
+			}
+			if crash {
+				e.store.Close()
+				e.open(t, rotators)
+			}
+			e.clock.Add(time.Hour)
+			if err := e.m.Resume(ctx); err != nil {
+				t.Fatalf("Resume: %v", err)
+			}
+			got, _ := e.store.Rotation(ctx, r.ID)
+			if cur := e.label(t, testPath, LabelCurrent); cur != "v1-value" || !up.accepts("v1-value") {
+				t.Fatalf("after rollback and grace: got CURRENT %q, accepted %v; want v1-value still working", cur, up.accepts("v1-value"))
+			}
+			if got.Step != StepFailed || up.accepts(newValue) || up.discards != 1 {
+				t.Fatalf("got step %s, new value accepted %v, discards %d; want failed, false, 1", got.Step, up.accepts(newValue), up.discards)
+			}
+		})
+	}
+}

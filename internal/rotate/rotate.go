@@ -133,6 +133,10 @@ type Secrets interface {
 	Promote(ctx context.Context, path string, n int) error
 	// Unlabel removes label from version n if n carries it.
 	Unlabel(ctx context.Context, path, label string, n int) error
+	// Restore moves, in one transaction, CURRENT back to version n (which
+	// must carry PREVIOUS) and drops the PREVIOUS label: a rollback within
+	// grace. If n is already CURRENT it does nothing.
+	Restore(ctx context.Context, path string, n int) error
 }
 
 // SecretReader reads the CURRENT value of another stored secret, e.g. the

@@ -461,6 +461,36 @@ func (s *SQLiteStore) Promote(ctx context.Context, path string, n int) error {
 	return tx.Commit()
 }
 
+// Restore implements Secrets.
+func (s *SQLiteStore) Restore(ctx context.Context, path string, n int) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var cur, prev int
+	err = tx.QueryRowContext(ctx, `SELECT
+		COALESCE((SELECT version FROM labels WHERE path = ? AND label = ?), 0),
+		COALESCE((SELECT version FROM labels WHERE path = ? AND label = ?), 0)`,
+		path, LabelCurrent, path, LabelPrevious).Scan(&cur, &prev)
+	if err != nil {
+		return err
+	}
+	if cur == n {
+		return nil
+	}
+	if prev != n {
+		return tokenward.Errorf(tokenward.ECONFLICT, "version %d of %s is not PREVIOUS", n, printable(path))
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM labels WHERE path = ? AND label = ?`, path, LabelPrevious); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE labels SET version = ? WHERE path = ? AND label = ?`, n, path, LabelCurrent); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
 // Unlabel implements Secrets.
 func (s *SQLiteStore) Unlabel(ctx context.Context, path, label string, n int) error {
 	_, err := s.db.ExecContext(ctx, `DELETE FROM labels WHERE path = ? AND label = ? AND version = ?`, path, label, n)
