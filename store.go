@@ -42,6 +42,9 @@ type Store interface {
 	PutSecret(ctx context.Context, meta *Secret, prev int, v *SecretVersion) error
 	// Secret returns a secret's metadata, or ENOTFOUND.
 	Secret(ctx context.Context, project, env, name string) (*Secret, error)
+	// CurrentSecret returns a secret's metadata and its current version with
+	// its ciphertext, in one read; ENOTFOUND for no secret.
+	CurrentSecret(ctx context.Context, project, env, name string) (*Secret, *SecretVersion, error)
 	// SecretVersion returns one version with its ciphertext, or ENOTFOUND.
 	SecretVersion(ctx context.Context, project, env, name string, version int) (*SecretVersion, error)
 	// Secrets lists the secrets of project/env, by name; ENOTFOUND for no

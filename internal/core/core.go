@@ -31,6 +31,13 @@ type Core struct {
 	MaxValueSize int
 	// TouchInterval is how often last-used times are written in a batch.
 	TouchInterval time.Duration
+	// TokenCacheTTL is how long a token record is trusted without reading
+	// the store again; it bounds how late a revocation made by another server
+	// sharing the store is seen (revocations through this server and expiry
+	// take effect at once). Zero disables the cache.
+	TokenCacheTTL time.Duration
+
+	tokens *tokenCache
 
 	unsealKey []byte
 	keyring   atomic.Pointer[seal.Keyring]
@@ -59,12 +66,14 @@ func New(ctx context.Context, store tokenward.Store, unsealKey []byte) (*Core, e
 		Logger:        slog.New(slog.DiscardHandler),
 		MaxValueSize:  DefaultMaxValueSize,
 		TouchInterval: 2 * time.Second,
+		TokenCacheTTL: 2 * time.Second,
 		unsealKey:     unsealKey,
 		uses:          map[string]tokenward.TokenUse{},
 	}
 	if err := c.loadKeyring(ctx); err != nil {
 		return nil, err
 	}
+	c.tokens = newTokenCache(100_000)
 	return c, nil
 }
 
@@ -172,14 +181,20 @@ func (c *Core) Authenticate(ctx context.Context, raw, ip string) (*tokenward.Tok
 	}
 	// The store looks the token up by its SHA-256; an equal hash is an equal
 	// token, and the lookup does not compare the token itself byte by byte.
-	tok, err := c.Store.TokenByHash(ctx, tokenward.HashToken(raw))
-	if tokenward.ErrorCode(err) == tokenward.ENOTFOUND {
-		return nil, tokenward.Errorf(tokenward.EUNAUTHORIZED, "unknown token")
-	}
-	if err != nil {
-		return nil, err
-	}
 	now := c.Now()
+	hash := tokenward.HashToken(raw)
+	tok := c.tokens.get(hash, now, c.TokenCacheTTL)
+	if tok == nil {
+		var err error
+		tok, err = c.Store.TokenByHash(ctx, hash)
+		if tokenward.ErrorCode(err) == tokenward.ENOTFOUND {
+			return nil, tokenward.Errorf(tokenward.EUNAUTHORIZED, "unknown token")
+		}
+		if err != nil {
+			return nil, err
+		}
+		c.tokens.put(hash, tok, now, c.TokenCacheTTL)
+	}
 	switch {
 	case !tok.RevokedAt.IsZero():
 		return nil, tokenward.Errorf(tokenward.EUNAUTHORIZED, "token %s is revoked", tok.ID)

@@ -226,3 +226,39 @@ func TestAuthenticate(t *testing.T) {
 		t.Fatalf("got last use %v from %q; want a time from 10.0.0.1", got.LastUsedAt, got.LastUsedIP)
 	}
 }
+
+// TestTokenCache: a revocation through the engine takes effect at once
+// despite the cache; one made behind its back (another server) within the
+// TTL.
+func TestTokenCache(t *testing.T) {
+	f := mustFixture(t)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.core.Now = func() time.Time { return now }
+	f.core.TokenCacheTTL = 2 * time.Second
+	for _, tc := range []struct {
+		name     string
+		revoke   func(id string)
+		advance  time.Duration
+		accepted bool
+	}{
+		{"through the engine", func(id string) { f.core.RevokeToken(t.Context(), f.admin, id) }, 0, false},
+		{"behind its back, within ttl", func(id string) { f.db.RevokeToken(t.Context(), id, now) }, time.Second, true},
+		{"behind its back, after ttl", func(id string) { f.db.RevokeToken(t.Context(), id, now) }, 2 * time.Second, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok, secret, err := f.core.CreateToken(t.Context(), f.admin, core.CreateTokenInput{Name: "c-" + strings.ReplaceAll(tc.name, " ", "-")[:10] + fmt.Sprint(tc.advance), Grants: tokenward.Grants{tokenward.MustParseGrant("read:payments/prod/*")}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.core.Authenticate(t.Context(), secret, ""); err != nil {
+				t.Fatal(err)
+			}
+			tc.revoke(tok.ID)
+			now = now.Add(tc.advance)
+			_, err = f.core.Authenticate(t.Context(), secret, "")
+			if (err == nil) != tc.accepted {
+				t.Fatalf("got %v; want accepted=%v", err, tc.accepted)
+			}
+		})
+	}
+}

@@ -112,18 +112,18 @@ func (c *Core) GetSecret(ctx context.Context, tok *tokenward.Token, project, env
 	if version < 0 {
 		return nil, nil, tokenward.Errorf(tokenward.EINVALID, "version must be positive")
 	}
-	meta, err := c.Store.Secret(ctx, project, env, name)
-	if err != nil {
-		return nil, nil, err
-	}
+	var meta *tokenward.Secret
+	var v *tokenward.SecretVersion
+	var err error
 	if version == 0 {
-		version = meta.Version
+		meta, v, err = c.Store.CurrentSecret(ctx, project, env, name)
+	} else if meta, err = c.Store.Secret(ctx, project, env, name); err == nil {
+		v, err = c.Store.SecretVersion(ctx, project, env, name, version)
 	}
-	v, err := c.Store.SecretVersion(ctx, project, env, name, version)
 	if err != nil {
 		return nil, nil, err
 	}
-	value, err := c.openValue(ctx, project, env, name, version, v.Ciphertext)
+	value, err := c.openValue(ctx, project, env, name, v.Version, v.Ciphertext)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -154,7 +154,9 @@ func (c *Core) RevokeToken(ctx context.Context, tok *tokenward.Token, idOrName s
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Store.RevokeToken(ctx, t.ID, c.Now().UTC()); err != nil {
+	err = c.Store.RevokeToken(ctx, t.ID, c.Now().UTC())
+	c.tokens.drop(t.ID)
+	if err != nil {
 		return nil, err
 	}
 	return c.Store.Token(ctx, t.ID)

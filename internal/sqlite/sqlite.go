@@ -37,6 +37,13 @@ type DB struct {
 
 	read  *sql.DB
 	write *sql.DB
+
+	// Hot read statements, prepared once: SQLite's parser is the largest
+	// cost of a small query.
+	stmtTokenByHash    *sql.Stmt
+	stmtSecret         *sql.Stmt
+	stmtSecretVersion  *sql.Stmt
+	stmtCurrentVersion *sql.Stmt
 }
 
 // NewDB returns a DB for the file at path; call Open before use.
@@ -80,6 +87,22 @@ func (db *DB) Open() error {
 	db.read.SetMaxOpenConns(n)
 	db.read.SetMaxIdleConns(n)
 	db.read.SetConnMaxLifetime(0)
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		q    string
+	}{
+		{&db.stmtTokenByHash, `SELECT ` + tokenCols + ` FROM tokens WHERE hash = ?`},
+		{&db.stmtSecret, `SELECT ` + secretCols + ` FROM secrets WHERE project = ? AND env = ? AND name = ?`},
+		{&db.stmtSecretVersion, `SELECT ciphertext, created_at, created_by FROM secret_versions WHERE project = ? AND env = ? AND name = ? AND version = ?`},
+		{&db.stmtCurrentVersion, `SELECT ` + secretColsS + `, v.ciphertext, v.created_at, v.created_by FROM secrets s JOIN secret_versions v
+			ON v.project = s.project AND v.env = s.env AND v.name = s.name AND v.version = s.version
+			WHERE s.project = ? AND s.env = ? AND s.name = ?`},
+	} {
+		if *p.stmt, err = db.read.Prepare(p.q); err != nil {
+			db.Close()
+			return fmt.Errorf("sqlite: prepare: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -234,14 +234,17 @@ func nonNil(s []string) []string {
 	return s
 }
 
-const secretCols = `project, env, name, owner, description, tags, expires_at, version, created_at, updated_at, updated_by`
+const (
+	secretCols  = `project, env, name, owner, description, tags, expires_at, version, created_at, updated_at, updated_by`
+	secretColsS = `s.project, s.env, s.name, s.owner, s.description, s.tags, s.expires_at, s.version, s.created_at, s.updated_at, s.updated_by`
+)
 
-func scanSecret(sc interface{ Scan(...any) error }) (*tokenward.Secret, error) {
+func scanSecret(sc interface{ Scan(...any) error }, extra ...any) (*tokenward.Secret, error) {
 	s := &tokenward.Secret{}
 	var tags string
 	var exp sql.NullInt64
 	var created, updated int64
-	if err := sc.Scan(&s.Project, &s.Env, &s.Name, &s.Owner, &s.Description, &tags, &exp, &s.Version, &created, &updated, &s.UpdatedBy); err != nil {
+	if err := sc.Scan(append([]any{&s.Project, &s.Env, &s.Name, &s.Owner, &s.Description, &tags, &exp, &s.Version, &created, &updated, &s.UpdatedBy}, extra...)...); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(tags), &s.Tags); err != nil {
@@ -257,7 +260,7 @@ func scanSecret(sc interface{ Scan(...any) error }) (*tokenward.Secret, error) {
 }
 
 func (db *DB) Secret(ctx context.Context, project, env, name string) (*tokenward.Secret, error) {
-	s, err := scanSecret(db.read.QueryRowContext(ctx, `SELECT `+secretCols+` FROM secrets WHERE project = ? AND env = ? AND name = ?`, project, env, name))
+	s, err := scanSecret(db.stmtSecret.QueryRowContext(ctx, project, env, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("secret %s/%s/%s not found", project, env, name)
 	}
@@ -267,13 +270,26 @@ func (db *DB) Secret(ctx context.Context, project, env, name string) (*tokenward
 func (db *DB) SecretVersion(ctx context.Context, project, env, name string, version int) (*tokenward.SecretVersion, error) {
 	v := &tokenward.SecretVersion{Version: version}
 	var at int64
-	err := db.read.QueryRowContext(ctx, `SELECT ciphertext, created_at, created_by FROM secret_versions WHERE project = ? AND env = ? AND name = ? AND version = ?`,
-		project, env, name, version).Scan(&v.Ciphertext, &at, &v.CreatedBy)
+	err := db.stmtSecretVersion.QueryRowContext(ctx, project, env, name, version).Scan(&v.Ciphertext, &at, &v.CreatedBy)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("secret %s/%s/%s has no version %d", project, env, name, version)
 	}
 	v.CreatedAt = time.Unix(0, at).UTC()
 	return v, err
+}
+
+func (db *DB) CurrentSecret(ctx context.Context, project, env, name string) (*tokenward.Secret, *tokenward.SecretVersion, error) {
+	v := &tokenward.SecretVersion{}
+	var at int64
+	s, err := scanSecret(db.stmtCurrentVersion.QueryRowContext(ctx, project, env, name), &v.Ciphertext, &at, &v.CreatedBy)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, notFound("secret %s/%s/%s not found", project, env, name)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	v.Version, v.CreatedAt = s.Version, time.Unix(0, at).UTC()
+	return s, v, nil
 }
 
 func (db *DB) Secrets(ctx context.Context, project, env string) ([]*tokenward.Secret, error) {
@@ -404,7 +420,7 @@ func (db *DB) CreateToken(ctx context.Context, t *tokenward.Token, hash [32]byte
 }
 
 func (db *DB) TokenByHash(ctx context.Context, hash [32]byte) (*tokenward.Token, error) {
-	t, err := scanToken(db.read.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = ?`, hash[:]))
+	t, err := scanToken(db.stmtTokenByHash.QueryRowContext(ctx, hash[:]))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("token not found")
 	}

@@ -159,6 +159,13 @@ func testSecrets(t *testing.T, s tokenward.Store) {
 	}
 	_, err = s.SecretVersion(ctx, "p", "prod", "KEY", 3)
 	wantCode(t, err, tokenward.ENOTFOUND)
+	cur, cv, err := s.CurrentSecret(ctx, "p", "prod", "KEY")
+	must(t, err)
+	if cur.Version != 2 || cv.Version != 2 || string(cv.Ciphertext) != "c2" || cur.Owner != "team2" || !cv.CreatedAt.Equal(base.Add(2*time.Minute)) {
+		t.Fatalf("CurrentSecret: got %+v %+v; want version 2 = c2", cur, cv)
+	}
+	_, _, err = s.CurrentSecret(ctx, "p", "prod", "NOPE")
+	wantCode(t, err, tokenward.ENOTFOUND)
 	_, err = s.Secret(ctx, "p", "dev", "KEY")
 	wantCode(t, err, tokenward.ENOTFOUND)
 
