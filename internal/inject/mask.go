@@ -4,10 +4,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // DefaultMinMaskLen is the shortest value the redactor masks. Shorter values
@@ -167,7 +170,7 @@ func forms(v string) []string {
 		out = append(out, string(j[1:len(j)-1]))
 	}
 	if j, err := jsonNoHTML(v); err == nil {
-		out = append(out, j)
+		out = append(out, j, jsonASCII(j))
 	}
 	return out
 }
@@ -186,6 +189,25 @@ func lowerPercent(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// jsonASCII turns the non-ASCII characters of a JSON string body into \uXXXX
+// escapes (lower-case hex, surrogate pairs above U+FFFF), the form of
+// Python's json.dumps and other ASCII-only encoders.
+func jsonASCII(j string) string {
+	var b strings.Builder
+	for _, r := range j {
+		switch {
+		case r < utf8.RuneSelf:
+			b.WriteRune(r)
+		case r > 0xFFFF:
+			r1, r2 := utf16.EncodeRune(r)
+			fmt.Fprintf(&b, "\\u%04x\\u%04x", r1, r2)
+		default:
+			fmt.Fprintf(&b, "\\u%04x", r)
+		}
+	}
+	return b.String()
 }
 
 func base64Core(enc *base64.Encoding, v []byte, align int) string {

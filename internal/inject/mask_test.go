@@ -69,7 +69,7 @@ func redact(t testing.TB, m *Masker, in string, chunk ...int) string {
 func TestRedactorMasksEveryForm(t *testing.T) {
 	const secret = "s3cr3t+/value?&=\"<quoted>\\"
 	const ml = "-----BEGIN KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9\n-----END KEY-----"
-	m := NewMasker(map[string]string{"API_KEY": secret, "PEM": ml, "PIN": "123"}, 0)
+	m := NewMasker(map[string]string{"API_KEY": secret, "PEM": ml, "PIN": "123", "UNI": "pässwörd-✓-🔑"}, 0)
 	b := []byte(secret)
 	// A longer base64 stream that carries the secret at each alignment.
 	aligned := func(enc *base64.Encoding, align int) string {
@@ -94,6 +94,7 @@ func TestRedactorMasksEveryForm(t *testing.T) {
 		{"json", mustJSON(t, map[string]string{"k": secret})},
 		{"json in ansi", "\x1b[31m" + mustJSON(t, secret) + "\x1b[0m"},
 		{"multi-line lines", "line: MIIBOgIBAAJBAKj34GkxFhD9\n"},
+		{"json ascii-only (python)", `{"u": "p\u00e4ssw\u00f6rd-\u2713-\ud83d\udd11"}`},
 		{"multi-line whole json", mustJSON(t, ml)},
 	}
 	for _, tt := range tests {
@@ -106,7 +107,7 @@ func TestRedactorMasksEveryForm(t *testing.T) {
 				if !strings.Contains(got, Mask) {
 					t.Errorf("got %q; want a %q in it", got, Mask)
 				}
-				for _, leak := range []string{secret, "MIIBOgIBAAJBAKj34GkxFhD9", "s3cr3t"} {
+				for _, leak := range []string{secret, "MIIBOgIBAAJBAKj34GkxFhD9", "s3cr3t", "ssw"} {
 					if strings.Contains(got, leak) {
 						t.Errorf("got %q; want no %q in it", got, leak)
 					}
