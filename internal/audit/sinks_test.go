@@ -669,3 +669,41 @@ func TestWebhookErrorsHideURL(t *testing.T) {
 		}
 	}
 }
+
+// TestBrokerRestartWithWebhookDown: the server shuts down while the
+// receiver is down (Close gives up when its context ends), starts again on
+// the same data directory, and the receiver, once back, gets every entry of
+// both runs exactly once, in order.
+func TestBrokerRestartWithWebhookDown(t *testing.T) {
+	dataDir := t.TempDir()
+	r := newReceiver(t, testWebhookSecret)
+	r.down = true
+	waitForClose := func(ctx context.Context, d time.Duration) error { <-ctx.Done(); return ctx.Err() }
+	run := func(from, to int, sleep func(context.Context, time.Duration) error, closeCtx context.Context) {
+		store := mustFileStore(t, filepath.Join(dataDir, "store"))
+		wh := newTestWebhook(t, r.srv.URL, filepath.Join(dataDir, "webhook"), sleep, nil)
+		b := openBroker(t, store, wh)
+		for i := from; i <= to; i++ {
+			if err := b.Record(context.Background(), newEntry(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.Close(closeCtx)
+		store.Close()
+	}
+	// First run: the receiver is down; give Close a context that is already
+	// done, as when the shutdown grace period ran out.
+	expired, cancel := context.WithCancel(context.Background())
+	cancel()
+	run(1, 10, waitForClose, expired)
+	if n := len(r.got()); n != 0 {
+		t.Fatalf("got %d delivered while down; want 0", n)
+	}
+	r.mu.Lock()
+	r.down = false
+	r.mu.Unlock()
+	run(11, 15, noSleep, flushCtx(t))
+	if got, want := r.got(), seqRange(1, 15); !equalInts(got, want) {
+		t.Errorf("got seqs %v; want %v", got, want)
+	}
+}
