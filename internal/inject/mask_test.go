@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -310,5 +311,31 @@ func TestRedactorRandomAgainstReference(t *testing.T) {
 		if want := referenceMask(m.patterns, in.String()); got != want {
 			t.Fatalf("iteration %d: values %q min %d input %q chunks %v: got %q; want %q", iter, vals, minLen, in.String(), chunks, got, want)
 		}
+	}
+}
+
+type failWriter struct{ n int }
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	if f.n--; f.n < 0 {
+		return 0, errors.New("disk full")
+	}
+	return len(p), nil
+}
+
+func TestRedactorWriteErrorSticks(t *testing.T) {
+	m := NewMasker(map[string]string{"K": "hunter22"}, 0)
+	r := m.NewRedactor(&failWriter{n: 1})
+	if _, err := r.Write([]byte("one\n")); err != nil {
+		t.Fatalf("first write: %v", err)
+	}
+	if _, err := r.Write([]byte("two\n")); err == nil {
+		t.Fatalf("second write: got nil error; want the writer's")
+	}
+	if _, err := r.Write([]byte("three\n")); err == nil {
+		t.Errorf("write after a failure: got nil error; want it to stick")
+	}
+	if err := r.Close(); err == nil {
+		t.Errorf("Close after a failure: got nil error; want it")
 	}
 }

@@ -475,3 +475,21 @@ func maps2(a, b map[string]string) map[string]string {
 	}
 	return m
 }
+
+func TestRunRejectsBadConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  RunConfig
+	}{
+		{"no command", RunConfig{}},
+		{"bad mount format", RunConfig{Command: []string{"true"}, MountPath: "x", MountFormat: FormatShell}},
+		{"bad prefix", RunConfig{Command: []string{"true"}, Env: EnvOptions{Prefix: "1-"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if code, err := Run(context.Background(), tt.cfg); err == nil || code != 0 {
+				t.Errorf("got %d, %v; want 0 and an error", code, err)
+			}
+		})
+	}
+}
