@@ -87,6 +87,7 @@ func skipOrFail(tb testing.TB, err error) {
 	tb.Helper()
 	if os.Getenv("CI") == "true" {
 		tb.Fatalf("PostgreSQL is required when CI=true: %v", err)
+		return
 	}
 	tb.Skipf("PostgreSQL not available: %v", err)
 }
