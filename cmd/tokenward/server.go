@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/tokenward/tokenward/internal/core"
 	"github.com/tokenward/tokenward/internal/httpapi"
 	"github.com/tokenward/tokenward/internal/sqlite"
@@ -67,8 +68,34 @@ func (c *serverConfig) logger(m *Main) *slog.Logger {
 	return slog.New(slog.NewTextHandler(m.Stderr, opts))
 }
 
+// serverRun is what a feature needs to attach itself to a starting server.
+type serverRun struct {
+	cfg    *serverConfig
+	db     *sqlite.DB
+	core   *core.Core
+	api    *httpapi.Server
+	logger *slog.Logger
+	// closers run in reverse order at shutdown, after the HTTP server stops.
+	closers []func()
+}
+
+// onClose registers fn to run at shutdown.
+func (r *serverRun) onClose(fn func()) { r.closers = append(r.closers, fn) }
+
+// serverFeature registers a feature's server flags and returns its starter,
+// which runs after the store and engine are open and before the listener
+// accepts requests.
+type serverFeature func(m *Main, flags *pflag.FlagSet) func(ctx context.Context, r *serverRun) error
+
+// serverFeatures lists the features the server starts, in order. Each is
+// defined in its feature's own file.
+var serverFeatures = []serverFeature{
+	// one line per feature
+}
+
 func (m *Main) newServerCommand() *cobra.Command {
 	cfg := defaultServerConfig()
+	var starters []func(context.Context, *serverRun) error
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Serve the API (SQLite in the data directory)",
@@ -77,10 +104,13 @@ func (m *Main) newServerCommand() *cobra.Command {
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			return m.runServer(cmd.Context(), cfg)
+			return m.runServer(cmd.Context(), cfg, starters)
 		},
 	}
 	f := cmd.Flags()
+	for _, feat := range serverFeatures {
+		starters = append(starters, feat(m, f))
+	}
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "data directory made by `tokenward init`")
 	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on")
 	f.StringVar(&cfg.KeyFile, "master-key-file", "", "master key file (default: DATA-DIR/master.key; TOKENWARD_MASTER_KEY wins)")
@@ -93,7 +123,7 @@ func (m *Main) newServerCommand() *cobra.Command {
 	return cmd
 }
 
-func (m *Main) runServer(ctx context.Context, cfg serverConfig) error {
+func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(context.Context, *serverRun) error) error {
 	logger := cfg.logger(m)
 	var devToken string
 	if cfg.Dev {
@@ -131,6 +161,17 @@ func (m *Main) runServer(ctx context.Context, cfg serverConfig) error {
 	defer c.Close()
 
 	api := httpapi.NewServer(c, logger)
+	run := &serverRun{cfg: &cfg, db: db, core: c, api: api, logger: logger}
+	defer func() {
+		for i := len(run.closers) - 1; i >= 0; i-- {
+			run.closers[i]()
+		}
+	}()
+	for _, start := range starters {
+		if err := start(ctx, run); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	_ "embed"
 	"net/http"
 	"strconv"
 	"time"
@@ -10,7 +9,19 @@ import (
 	"github.com/tokenward/tokenward/internal/core"
 )
 
+// apiRoutes is every route: the core ones below, then each feature's group
+// (defined in the feature's own file, e.g. oidc.go).
 func (s *Server) apiRoutes() []route {
+	routes := s.coreRoutes()
+	for _, group := range [][]route{
+		// Feature route groups, one line each:
+	} {
+		routes = append(routes, group...)
+	}
+	return routes
+}
+
+func (s *Server) coreRoutes() []route {
 	return []route{
 		{method: "GET", pattern: "/v1/health", action: "health", public: true, handle: s.health},
 		{method: "GET", pattern: "/v1/openapi.yaml", public: true, raw: serveOpenAPI},
@@ -33,15 +44,9 @@ func (s *Server) apiRoutes() []route {
 	}
 }
 
-//go:embed openapi.yaml
-var openAPI []byte
-
-// OpenAPI returns the API's OpenAPI 3 document.
-func OpenAPI() []byte { return openAPI }
-
 func serveOpenAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/yaml")
-	w.Write(openAPI)
+	w.Write(OpenAPI())
 }
 
 func (s *Server) health(c *call) (int, any, error) {
