@@ -258,7 +258,7 @@ func testTokens(t *testing.T, s tokenward.Store) {
 		ID: "tok_1", Name: "deploy-bot", Kind: tokenward.TokenService, Owner: "team",
 		Grants:    tokenward.Grants{tokenward.MustParseGrant("read:payments/prod/*")},
 		CreatedAt: base, ExpiresAt: base.Add(24 * time.Hour),
-		CI:        map[string]string{"repository": "acme/payments"},
+		CI: map[string]string{"repository": "acme/payments"},
 	}
 	must(t, s.CreateToken(ctx, tok, hash))
 	dup := *tok
