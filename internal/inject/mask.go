@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"slices"
 	"strings"
@@ -57,12 +58,13 @@ type Masker struct {
 	hold  []int32 // how many trailing bytes may still become part of a future match
 	depth []int32
 
-	// starts is a hashed set of the first three bytes of every pattern. In
+	// starts is a hashed set of the first three bytes of every pattern
+	// (and, see skipStride, of the three after the first). In
 	// ordinary output almost no position can begin a value; the hot loop
 	// skips those positions without touching the (large) transition table,
 	// and drops shallow partial matches whose start the set rules out.
-	starts    *[1 << startsBits / 64]uint64
-	useStarts bool
+	starts     *[1 << startsBits / 64]uint64
+	skipStride int // 0: no skipping; 1: set of first trigrams; 2: first and second
 }
 
 const startsBits = 18
@@ -304,15 +306,27 @@ func (m *Masker) build(pats []string) {
 	m.hold = make([]int32, n)
 	depth := make([]int32, n)
 	m.depth = depth
-	m.useStarts = len(pats) > 0
-	m.starts = new([1 << startsBits / 64]uint64)
+	// With every pattern at least 4 bytes long, the set also holds each
+	// pattern's second trigram, so one miss at i+1 rules out a start at i
+	// and at i+1, and the skip loop tests every other position.
+	minPat := math.MaxInt
 	for _, p := range pats {
-		if len(p) < 3 {
-			m.useStarts = false
-			break
+		minPat = min(minPat, len(p))
+	}
+	m.starts = new([1 << startsBits / 64]uint64)
+	switch {
+	case len(pats) == 0 || minPat < 3:
+		m.skipStride = 0
+	case minPat == 3:
+		m.skipStride = 1
+	default:
+		m.skipStride = 2
+	}
+	for _, p := range pats {
+		for off := 0; off < m.skipStride; off++ {
+			h := startHash([]byte(p), off)
+			m.starts[h>>6] |= 1 << (h & 63)
 		}
-		h := startHash([]byte(p), 0)
-		m.starts[h>>6] |= 1 << (h & 63)
 	}
 	m.kidCls = make([]uint16, 0, n)
 	m.kidTo = make([]uint32, 0, n)
@@ -447,10 +461,21 @@ func (r *Redactor) Write(p []byte) (int, error) {
 	s := r.state
 	pos := r.pos
 	dense, ncls, nDense := m.dense, m.ncls, m.nDense
-	useStarts := m.useStarts
+	stride := m.skipStride
+	useStarts := stride > 0
 	n := len(p)
 	for i := 0; i < n; {
-		if s == 0 && useStarts {
+		if s == 0 && stride == 2 {
+			// A miss for the trigram at i+1 means no pattern starts at i
+			// (second trigram) or at i+1 (first trigram).
+			starts := m.starts
+			for ; i+3 < n; i += 2 {
+				h := (uint32(p[i+1]) | uint32(p[i+2])<<8 | uint32(p[i+3])<<16) * 0x9E3779B1 >> (32 - startsBits)
+				if starts[h>>6]&(1<<(h&63)) != 0 {
+					break
+				}
+			}
+		} else if s == 0 && stride == 1 {
 			starts := m.starts
 			for ; i+2 < n; i++ {
 				h := (uint32(p[i]) | uint32(p[i+1])<<8 | uint32(p[i+2])<<16) * 0x9E3779B1 >> (32 - startsBits)
