@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startServer runs the real binary as a dev server and returns the command,
+// its address and admin token; its stderr is collected in logs.
+func startServer(tb testing.TB, logs *bytes.Buffer, args ...string) (*exec.Cmd, string, string) {
+	tb.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "tokenward"), append([]string{"server", "--dev", "--addr", "127.0.0.1:0"}, args...)...)
+	cmd.Stderr = logs
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	env := map[string]string{}
+	for len(env) < 2 && sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			env[k] = v
+		}
+	}
+	go io.Copy(io.Discard, out)
+	if env["TOKENWARD_ADDR"] == "" || env["TOKENWARD_TOKEN"] == "" {
+		tb.Fatalf("server printed no address/token; log:\n%s", logs)
+	}
+	return cmd, env["TOKENWARD_ADDR"], env["TOKENWARD_TOKEN"]
+}
+
+// TestGracefulShutdown sends SIGTERM to a real server: it stops serving,
+// exits 0 and says so.
+func TestGracefulShutdown(t *testing.T) {
+	var logs bytes.Buffer
+	cmd, addr, _ := startServer(t, &logs)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("server exited with %v; want 0. log:\n%s", err, logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("server did not stop on SIGTERM")
+	}
+	if !strings.Contains(logs.String(), "shutting down") {
+		t.Fatalf("log does not mention the shutdown:\n%s", logs.String())
+	}
+	if _, err := os.Stat(strings.TrimPrefix(addr, "http://")); err == nil {
+		t.Fatal("unexpected file")
+	}
+}
+
+// BenchmarkCLISecretGet runs `tokenward secret get` as a whole process
+// against a real server (target: under 20 ms), beside `tokenward --help`
+// (process start-up alone) and /bin/true, in the same run.
+func BenchmarkCLISecretGet(b *testing.B) {
+	var logs bytes.Buffer
+	_, addr, token := startServer(b, &logs)
+	bin := filepath.Join(binDir, "tokenward")
+	env := append(os.Environ(), "TOKENWARD_ADDR="+addr, "TOKENWARD_TOKEN="+token)
+	run := func(name string, args ...string) {
+		c := exec.Command(name, args...)
+		c.Env = env
+		if out, err := c.CombinedOutput(); err != nil {
+			b.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+	}
+	run(bin, "project", "create", "payments", "--envs", "prod")
+	set := exec.Command(bin, "secret", "set", "payments/prod/KEY")
+	set.Env, set.Stdin = env, strings.NewReader(strings.Repeat("v", 100))
+	if out, err := set.CombinedOutput(); err != nil {
+		b.Fatalf("secret set: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		name string
+		argv []string
+	}{
+		{"secret-get", []string{bin, "secret", "get", "payments/prod/KEY"}},
+		{"help", []string{bin, "--help"}},
+		{"true", []string{"/bin/true"}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			start := time.Now()
+			for range b.N {
+				run(tc.argv[0], tc.argv[1:]...)
+			}
+			b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), "ms/process")
+		})
+	}
+	fmt.Fprint(io.Discard, logs.String())
+}
