@@ -255,6 +255,15 @@ func (m *Machine) step(ctx context.Context, r *Rotation) error {
 		}
 		next = StepFinish
 	case StepFinish:
+		// Someone wrote a new value since the rotation started: promoting
+		// ours would demote theirs, and revoke would miss it. Fail; the
+		// retries end in a rollback that leaves their value CURRENT.
+		switch cur, err := m.Secrets.Labeled(ctx, r.Path, LabelCurrent); {
+		case err != nil && tokenward.ErrorCode(err) != tokenward.ENOTFOUND:
+			return fmt.Errorf("read current version: %w", err)
+		case err == nil && cur.Number != r.CurrentVersion && cur.Number != r.PendingVersion:
+			return tokenward.Errorf(tokenward.ECONFLICT, "CURRENT of %s changed during the rotation (now version %d)", printable(r.Path), cur.Number)
+		}
 		if err := m.Secrets.Promote(ctx, r.Path, r.PendingVersion); err != nil {
 			return fmt.Errorf("finish: %w", err)
 		}

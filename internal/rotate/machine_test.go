@@ -284,3 +284,27 @@ func TestRollbackWithinGraceNeverRevokesTheRestoredValue(t *testing.T) {
 		})
 	}
 }
+
+func TestFinishRefusesWhenCurrentChangedDuringRotation(t *testing.T) {
+	ctx := context.Background()
+	up := newUpstream("v1-value")
+	e := newEnv(t, map[string]Rotator{"up": up})
+	e.m.MaxAttempts = 1
+	e.mustPut(t, testPath, "v1-value")
+	e.mustPolicy(t, &Policy{Path: testPath, Every: 24 * time.Hour, Grace: time.Hour, Rotator: "up"})
+	e.m.crash = func(p string) bool { return p == "test:recorded" }
+	r, err := e.m.RotateNow(ctx, testPath, "manual")
+	if !errors.Is(err, errCrashed) {
+		t.Fatalf("RotateNow: got %v; want a stop before finish", err)
+	}
+	e.m.crash = nil
+	// A person sets the secret by hand meanwhile.
+	e.mustPut(t, testPath, "hand-set")
+	r, err = e.m.Advance(ctx, r.ID)
+	if err == nil || r.Step != StepFailed {
+		t.Fatalf("Advance: got %v, step %s; want a failure", err, r.Step)
+	}
+	if cur := e.label(t, testPath, LabelCurrent); cur != "hand-set" {
+		t.Fatalf("CURRENT: got %q; want the hand-set value kept", cur)
+	}
+}

@@ -252,10 +252,14 @@ func (w *Webhook) post(ctx context.Context, u string, key, body []byte) ([]byte,
 	if w.Now != nil {
 		now = w.Now
 	}
-	client := w.Client
-	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
+	client := &http.Client{Timeout: 10 * time.Second}
+	if w.Client != nil {
+		c := *w.Client
+		client = &c
 	}
+	// A redirect would resend the body, which may hold a value, to
+	// wherever the endpoint points: never follow one.
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		return nil, errPermanent{errors.New("bad request url")}

@@ -242,3 +242,29 @@ func FuzzVerifySignature(f *testing.F) {
 		}
 	})
 }
+
+func TestWebhookDoesNotFollowRedirects(t *testing.T) {
+	var hits int
+	var mu sync.Mutex
+	target := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits++
+		mu.Unlock()
+	}))
+	defer target.Close()
+	redirect := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL, http.StatusTemporaryRedirect)
+	}))
+	defer redirect.Close()
+	e := newEnv(t, nil)
+	e.mustPut(t, "ops/prod/HOOK_KEY", "k")
+	wh := &Webhook{Secrets: e.store, Client: redirect.Client(), Backoff: time.Millisecond}
+	req := &Request{RotationID: "rot_1", Path: testPath, Current: []byte("old-secret-value"),
+		Config: map[string]string{"url": redirect.URL, "key_secret": "ops/prod/HOOK_KEY"}}
+	err := wh.Revoke(context.Background(), req)
+	mu.Lock()
+	defer mu.Unlock()
+	if err == nil || hits != 0 {
+		t.Fatalf("Revoke via a redirect: got err %v, %d hits on the target; want an error and 0 hits", err, hits)
+	}
+}
