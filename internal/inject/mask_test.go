@@ -339,3 +339,29 @@ func TestRedactorWriteErrorSticks(t *testing.T) {
 		t.Errorf("Close after a failure: got nil error; want it")
 	}
 }
+
+// TestRedactorLogStream checks the skipping scan on realistic output: values
+// at every offset parity, with neighbours that begin like a value.
+func TestRedactorLogStream(t *testing.T) {
+	vals := testValues(100, 32)
+	m := NewMasker(vals, 0)
+	if m.skipStride != 2 {
+		t.Fatalf("skipStride = %d; want 2 for 32-byte values", m.skipStride)
+	}
+	var in strings.Builder
+	i := 0
+	for _, v := range vals {
+		pad := strings.Repeat("x", i%4)
+		fmt.Fprintf(&in, "line %d %s%s %s%s\n", i, pad, v, v[:5], base64.StdEncoding.EncodeToString([]byte(pad+v)))
+		i++
+	}
+	for _, chunk := range []int{0, 1, 2, 3, 7, 4096} {
+		got := redact(t, m, in.String(), chunk)
+		if want := referenceMask(m.patterns, in.String()); got != want {
+			t.Fatalf("chunk %d: got %q; want %q", chunk, got[:200], want[:200])
+		}
+		if l := leaks(got, vals); len(l) > 0 {
+			t.Fatalf("chunk %d: leaks %v", chunk, l)
+		}
+	}
+}
