@@ -78,8 +78,12 @@ func (e *StartError) Unwrap() error { return e.Err }
 // Run runs cfg.Command with the secrets in its environment and returns its
 // exit code: the child's own, 128+signal when a signal ended it, or 127/126
 // (with a *StartError) when it could not be started. The mount file, if any,
-// exists only while the child runs. An error with code 0 or the child's code
-// is a failure of tokenward itself (for example a bad option).
+// exists only while the child runs.
+//
+// Other errors: a bad configuration returns 0 and an error before anything
+// starts (the CLI should exit non-zero itself); ctx cancelled returns the
+// child's code with ctx.Err(); a failure writing the child's output returns
+// the child's code with that error. Neither errors nor warnings hold a value.
 func Run(ctx context.Context, cfg RunConfig) (exitCode int, err error) {
 	if len(cfg.Command) == 0 {
 		return 0, tokenward.Errorf(tokenward.EINVALID, "no command to run")
