@@ -36,6 +36,8 @@ type Core struct {
 	// sharing the store is seen (revocations through this server and expiry
 	// take effect at once). Zero disables the cache.
 	TokenCacheTTL time.Duration
+	// OIDC enables just-in-time CI credentials (bindings and exchange); nil disables them.
+	OIDC *OIDC
 
 	tokens *tokenCache
 

@@ -52,6 +52,7 @@ type Binding struct {
 	JWKSFile  string           `json:"jwks_file,omitempty"` // air-gapped: keys from this file, no discovery
 	CreatedAt time.Time        `json:"created_at,omitzero"`
 	UpdatedAt time.Time        `json:"updated_at,omitzero"`
+	CreatedBy string           `json:"created_by,omitempty"` // id of the token that created it
 }
 
 // Validate checks b against DefaultMaxTTL; see ValidateMaxTTL.
