@@ -15,6 +15,10 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestOIDCConformance(t *testing.T) {
+	storetest.RunOIDC(t, func(t *testing.T) storetest.OIDCStore { return MustOpenDB(t) })
+}
+
 // MustOpenDB opens a fresh database in a temporary directory.
 func MustOpenDB(tb testing.TB) *sqlite.DB {
 	tb.Helper()
