@@ -75,7 +75,7 @@ func DefaultConfig() Config {
 		RateFloor:           60,
 		RateMultiplier:      10,
 		RateAlpha:           0.05,
-		ReadActions:         []string{"secret.read", "secret.export"},
+		ReadActions:         []string{"secret.read", "secret.read_env", "secret.export"},
 		JITJobWindow:        time.Hour,
 		DeniedWindow:        5 * time.Minute,
 		DeniedPerToken:      10,

@@ -208,9 +208,9 @@ func BuildReport(in ReportInput) *Report {
 // resource it covers.
 func grantActionOf(auditAction string) (tokenward.Action, bool) {
 	switch auditAction {
-	case "secret.read", "secret.export", "secret.list":
+	case "secret.read", "secret.read_env", "secret.export", "secret.list", "secret.history":
 		return tokenward.ActionRead, true
-	case "secret.write", "secret.create", "secret.update", "secret.delete", "secret.archive":
+	case "secret.write", "secret.rollback", "secret.create", "secret.update", "secret.delete", "secret.archive":
 		return tokenward.ActionWrite, true
 	case "secret.rotate":
 		return tokenward.ActionRotate, true
@@ -239,6 +239,16 @@ func unusedGrants(gs tokenward.Grants, u TokenUsage, since time.Time) []string {
 				act = tokenward.ActionAdmin
 			}
 			p, e, n, ok := splitResource(x.Resource)
+			if !ok && strings.Count(x.Resource, "/") == 1 {
+				// A project/env resource (secret.list, secret.read_env) exercises
+				// the grants that reach into that environment.
+				p, e, _ := strings.Cut(x.Resource, "/")
+				if (tokenward.Grants{g}).AllowsAnyIn(act, p, e) {
+					used = true
+					break
+				}
+				continue
+			}
 			if !ok {
 				// Not a secret path (e.g. "token:tok_..."): an action without a
 				// project exercises grants of that action anywhere.
