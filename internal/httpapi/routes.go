@@ -15,6 +15,8 @@ func (s *Server) apiRoutes() []route {
 	routes := s.coreRoutes()
 	for _, group := range [][]route{
 		// Feature route groups, one line each:
+		s.oidcRoutes(),
+		s.pipelinesRoutes(),
 	} {
 		routes = append(routes, group...)
 	}

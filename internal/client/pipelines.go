@@ -1,0 +1,14 @@
+package client
+
+import "context"
+
+// Duplicates returns the groups of secret paths (project/env/NAME) of
+// project whose current values are equal, among those the token may read.
+// The server compares keyed fingerprints; no value or fingerprint is sent.
+func (c *Client) Duplicates(ctx context.Context, project string) ([][]string, error) {
+	var out struct {
+		Groups [][]string `json:"groups"`
+	}
+	err := c.do(ctx, "GET", "/v1/projects/"+esc(project)+"/duplicates", nil, &out)
+	return out.Groups, err
+}

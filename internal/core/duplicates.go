@@ -1,0 +1,67 @@
+package core
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"slices"
+
+	"github.com/tokenward/tokenward"
+)
+
+// Duplicates returns the groups of secrets of project (paths
+// project/env/NAME) whose current values are equal, among the secrets tok
+// may read; each group has two or more paths, sorted, and the groups are
+// sorted by their first path. Values are compared by HMAC-SHA256 under a
+// key drawn for this call alone and dropped at its end, so neither a value
+// nor a fingerprint that could be compared with another call's ever leaves
+// the engine: the answer is only which paths match.
+func (c *Core) Duplicates(ctx context.Context, tok *tokenward.Token, project string) ([][]string, error) {
+	if err := tokenward.ValidateProjectName(project); err != nil {
+		return nil, err
+	}
+	p, err := c.Project(ctx, tok, project)
+	if err != nil {
+		return nil, err
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	defer clear(key)
+	groups := map[[sha256.Size]byte][]string{}
+	for _, env := range p.Envs {
+		if !tok.Grants.AllowsAnyIn(tokenward.ActionRead, project, env) {
+			continue
+		}
+		secrets, versions, err := c.Store.EnvSecrets(ctx, project, env)
+		if err != nil {
+			return nil, err
+		}
+		for i, s := range secrets {
+			if !tok.Grants.Allows(tokenward.ActionRead, project, env, s.Name) {
+				continue
+			}
+			value, err := c.openValue(ctx, project, env, s.Name, versions[i].Version, versions[i].Ciphertext)
+			if err != nil {
+				return nil, err
+			}
+			mac := hmac.New(sha256.New, key)
+			mac.Write(value)
+			clear(value)
+			var fp [sha256.Size]byte
+			mac.Sum(fp[:0])
+			groups[fp] = append(groups[fp], s.Path())
+		}
+	}
+	out := [][]string{}
+	for _, paths := range groups {
+		if len(paths) > 1 {
+			slices.Sort(paths)
+			out = append(out, paths)
+		}
+	}
+	slices.SortFunc(out, func(a, b []string) int { return slices.Compare(a, b) })
+	return out, nil
+}
