@@ -19,6 +19,10 @@ func TestOIDCConformance(t *testing.T) {
 	storetest.RunOIDC(t, func(t *testing.T) storetest.OIDCStore { return MustOpenDB(t) })
 }
 
+func TestAuditConformance(t *testing.T) {
+	storetest.RunAudit(t, func(t *testing.T) storetest.AuditStore { return MustOpenDB(t) })
+}
+
 // MustOpenDB opens a fresh database in a temporary directory.
 func MustOpenDB(tb testing.TB) *sqlite.DB {
 	tb.Helper()

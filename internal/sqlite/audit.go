@@ -1,0 +1,246 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"iter"
+	"strings"
+	"time"
+
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/audit"
+)
+
+// The audit trail: DB is the broker's primary store (audit.Store), the
+// source of exports and verification (audit.Source), and answers searches
+// (audit.Searcher).
+var (
+	_ audit.Store    = (*DB)(nil)
+	_ audit.Source   = (*DB)(nil)
+	_ audit.Searcher = (*DB)(nil)
+)
+
+const auditCols = `seq, time, request_id, token_id, token_name, action, resource, outcome, reason, status, source_ip, user_agent, ci, meta, prev_hash, hash`
+
+func jsonMap(m map[string]string) (string, error) {
+	if len(m) == 0 {
+		return "{}", nil
+	}
+	b, err := json.Marshal(m)
+	return string(b), err
+}
+
+// AppendAudit stores e; ECONFLICT if its seq is taken.
+func (db *DB) AppendAudit(ctx context.Context, e *tokenward.AuditEntry) error {
+	ci, err := jsonMap(e.CI)
+	if err != nil {
+		return err
+	}
+	meta, err := jsonMap(e.Meta)
+	if err != nil {
+		return err
+	}
+	_, err = db.write.ExecContext(ctx, `INSERT INTO audit_entries (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Seq, e.Time.UnixNano(), e.RequestID, e.TokenID, e.TokenName, e.Action, e.Resource, e.Outcome, e.Reason,
+		e.Status, e.SourceIP, e.UserAgent, ci, meta, e.PrevHash, e.Hash)
+	if isConstraint(err) {
+		return tokenward.Errorf(tokenward.ECONFLICT, "audit entry %d exists already", e.Seq)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: append audit entry %d: %w", e.Seq, err)
+	}
+	return nil
+}
+
+func scanAudit(sc interface{ Scan(...any) error }) (*tokenward.AuditEntry, error) {
+	e := &tokenward.AuditEntry{}
+	var at int64
+	var ci, meta string
+	if err := sc.Scan(&e.Seq, &at, &e.RequestID, &e.TokenID, &e.TokenName, &e.Action, &e.Resource, &e.Outcome, &e.Reason,
+		&e.Status, &e.SourceIP, &e.UserAgent, &ci, &meta, &e.PrevHash, &e.Hash); err != nil {
+		return nil, err
+	}
+	e.Time = time.Unix(0, at).UTC()
+	// A row whose JSON was tampered with still loads (with the maps empty),
+	// so verify reports the entry as modified instead of failing to read.
+	if json.Unmarshal([]byte(ci), &e.CI) != nil || len(e.CI) == 0 {
+		e.CI = nil
+	}
+	if json.Unmarshal([]byte(meta), &e.Meta) != nil || len(e.Meta) == 0 {
+		e.Meta = nil
+	}
+	return e, nil
+}
+
+// LastAudit returns the entry with the highest seq, or nil when there is
+// none.
+func (db *DB) LastAudit(ctx context.Context) (*tokenward.AuditEntry, error) {
+	// The write connection: after a failed append the broker must see the
+	// latest commit, whichever connection made it.
+	e, err := scanAudit(db.write.QueryRowContext(ctx, `SELECT `+auditCols+` FROM audit_entries ORDER BY seq DESC LIMIT 1`))
+	if err == sql.ErrNoRows {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: last audit entry: %w", err)
+	}
+	return e, nil
+}
+
+// AppendCheckpoint stores a signed checkpoint.
+func (db *DB) AppendCheckpoint(ctx context.Context, cp *audit.Checkpoint) error {
+	_, err := db.write.ExecContext(ctx, `INSERT INTO audit_checkpoints (seq, hash, time, key_id, signature) VALUES (?, ?, ?, ?, ?)`,
+		cp.Seq, cp.Hash, cp.Time.UnixNano(), cp.KeyID, cp.Signature)
+	if err != nil {
+		return fmt.Errorf("sqlite: append audit checkpoint %d: %w", cp.Seq, err)
+	}
+	return nil
+}
+
+// auditPage is how many rows AuditEntries reads per query, so a long walk
+// does not hold one read transaction (and the WAL) open throughout.
+const auditPage = 1000
+
+// AuditEntries yields every entry in insertion order (rowid, not seq).
+func (db *DB) AuditEntries(ctx context.Context) iter.Seq2[*tokenward.AuditEntry, error] {
+	return func(yield func(*tokenward.AuditEntry, error) bool) {
+		var after int64
+		for {
+			page, ids, err := db.auditPageAfter(ctx, after)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for i, e := range page {
+				if !yield(e, nil) {
+					return
+				}
+				after = ids[i]
+			}
+			if len(page) < auditPage {
+				return
+			}
+		}
+	}
+}
+
+func (db *DB) auditPageAfter(ctx context.Context, after int64) ([]*tokenward.AuditEntry, []int64, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id, `+auditCols+` FROM audit_entries WHERE id > ? ORDER BY id LIMIT ?`, after, auditPage)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sqlite: audit entries: %w", err)
+	}
+	defer rows.Close()
+	var out []*tokenward.AuditEntry
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		e, err := scanAudit(rowWithID{rows, &id})
+		if err != nil {
+			return nil, nil, fmt.Errorf("sqlite: audit entries: %w", err)
+		}
+		out, ids = append(out, e), append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("sqlite: audit entries: %w", err)
+	}
+	return out, ids, nil
+}
+
+// rowWithID scans a leading id column before the entry's columns.
+type rowWithID struct {
+	rows *sql.Rows
+	id   *int64
+}
+
+func (r rowWithID) Scan(dest ...any) error { return r.rows.Scan(append([]any{r.id}, dest...)...) }
+
+// AuditCheckpoints returns every checkpoint in insertion order.
+func (db *DB) AuditCheckpoints(ctx context.Context) ([]*audit.Checkpoint, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT seq, hash, time, key_id, signature FROM audit_checkpoints ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: audit checkpoints: %w", err)
+	}
+	defer rows.Close()
+	var out []*audit.Checkpoint
+	for rows.Next() {
+		cp := &audit.Checkpoint{}
+		var at int64
+		if err := rows.Scan(&cp.Seq, &cp.Hash, &at, &cp.KeyID, &cp.Signature); err != nil {
+			return nil, fmt.Errorf("sqlite: audit checkpoints: %w", err)
+		}
+		cp.Time = time.Unix(0, at).UTC()
+		out = append(out, cp)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: audit checkpoints: %w", err)
+	}
+	return out, nil
+}
+
+// globEscape turns a '*'-only glob into SQLite GLOB syntax, in which '?'
+// and '[' are wildcards too.
+func globEscape(s string) string {
+	r := strings.NewReplacer("[", "[[]", "?", "[?]")
+	return r.Replace(s)
+}
+
+// SearchAudit returns the entries matching q, by seq.
+func (db *DB) SearchAudit(ctx context.Context, q audit.Query) ([]*tokenward.AuditEntry, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	var where []string
+	var args []any
+	add := func(cond string, a ...any) { where = append(where, cond); args = append(args, a...) }
+	if q.After > 0 {
+		add(`seq > ?`, q.After)
+	}
+	if q.Token != "" {
+		add(`(token_id = ? OR token_name = ?)`, q.Token, q.Token)
+	}
+	if q.Outcome != "" {
+		add(`outcome = ?`, q.Outcome)
+	}
+	if !q.Since.IsZero() {
+		add(`time >= ?`, q.Since.UnixNano())
+	}
+	if !q.Until.IsZero() {
+		add(`time < ?`, q.Until.UnixNano())
+	}
+	if q.Action != "" {
+		add(`action GLOB ?`, globEscape(q.Action))
+	}
+	if q.Resource != "" {
+		add(`resource GLOB ?`, globEscape(q.Resource))
+	}
+	query := `SELECT ` + auditCols + ` FROM audit_entries`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	if q.Newest {
+		query += ` ORDER BY seq DESC`
+	} else {
+		query += ` ORDER BY seq`
+	}
+	query += ` LIMIT ?`
+	args = append(args, q.EffectiveLimit())
+	rows, err := db.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: search audit: %w", err)
+	}
+	defer rows.Close()
+	out := []*tokenward.AuditEntry{}
+	for rows.Next() {
+		e, err := scanAudit(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: search audit: %w", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: search audit: %w", err)
+	}
+	return out, nil
+}

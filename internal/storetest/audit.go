@@ -1,0 +1,194 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/audit"
+)
+
+// AuditStore is what a backend provides for the audit trail.
+type AuditStore interface {
+	audit.Store
+	audit.Source
+	audit.Searcher
+	Close() error
+}
+
+// RunAudit runs the audit trail's conformance tests; newStore returns a
+// fresh, empty, open store (closed by the suite's cleanup).
+func RunAudit(t *testing.T, newStore func(t *testing.T) AuditStore) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, AuditStore)
+	}{
+		{"AppendAndLast", testAuditAppend},
+		{"ChainThroughBroker", testAuditBroker},
+		{"Search", testAuditSearch},
+	}
+	for _, tc := range tests {
+		t.Run("Audit"+tc.name, func(t *testing.T) {
+			s := newStore(t)
+			t.Cleanup(func() { s.Close() })
+			tc.fn(t, s)
+		})
+	}
+}
+
+var auditT0 = time.Date(2026, 11, 22, 12, 0, 0, 123456000, time.UTC)
+
+func testAuditAppend(t *testing.T, s AuditStore) {
+	ctx := context.Background()
+	if last, err := s.LastAudit(ctx); err != nil || last != nil {
+		t.Fatalf("empty store: got %v, %v; want nil, nil", last, err)
+	}
+	c, err := audit.NewChain(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []*tokenward.AuditEntry{
+		{Time: auditT0, RequestID: "r1", TokenID: "tok_1", TokenName: "ci", Action: "secret.read", Resource: "payments/prod/KEY",
+			Outcome: tokenward.OutcomeAllowed, Status: 200, SourceIP: "10.0.0.1", UserAgent: "curl/8",
+			CI: map[string]string{"repository": "acme/api", "run_id": "42"}, Meta: map[string]string{"version": "3"}},
+		{Time: auditT0.Add(time.Second), Action: "token.create", Outcome: tokenward.OutcomeDenied, Reason: "not granted", Status: 403},
+	}
+	for _, e := range want {
+		if err := c.Append(e, func(e *tokenward.AuditEntry) error { return s.AppendAudit(ctx, e) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dup := *want[1]
+	if err := s.AppendAudit(ctx, &dup); tokenward.ErrorCode(err) != tokenward.ECONFLICT {
+		t.Fatalf("append taken seq: got %v; want ECONFLICT", err)
+	}
+	last, err := s.LastAudit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(last, want[1]) {
+		t.Fatalf("last: got %+v; want %+v", last, want[1])
+	}
+	var got []*tokenward.AuditEntry
+	for e, err := range s.AuditEntries(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("entries: got %+v; want %+v", got, want)
+	}
+	if got[0].Time != auditT0 || audit.HashEntry(got[0]) != got[0].Hash {
+		t.Fatalf("entry 1 read back: time %v, hash ok %v; want %v, true", got[0].Time, audit.HashEntry(got[0]) == got[0].Hash, auditT0)
+	}
+}
+
+func testAuditBroker(t *testing.T, s AuditStore) {
+	ctx := context.Background()
+	key, err := audit.LoadOrCreateKey(t.TempDir() + "/audit.key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := audit.NewSigner(key)
+	open := func() *audit.Broker {
+		b := audit.NewBroker(s, signer)
+		b.CheckpointEvery = 3
+		if err := b.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	b := open()
+	for i := range 5 {
+		if err := b.Record(ctx, &tokenward.AuditEntry{Time: auditT0.Add(time.Duration(i) * time.Second), Action: "secret.read", Outcome: tokenward.OutcomeAllowed}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Close(ctx)
+	// A restarted broker continues the chain from the store.
+	b = open()
+	if err := b.Record(ctx, &tokenward.AuditEntry{Time: auditT0.Add(time.Minute), Action: "secret.write", Outcome: tokenward.OutcomeAllowed}); err != nil {
+		t.Fatal(err)
+	}
+	b.Close(ctx)
+	cps, err := s.AuditCheckpoints(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cps) != 4 { // seq 3, close at 5, seq 6, close at 6
+		t.Fatalf("got %d checkpoints; want 4", len(cps))
+	}
+	r, err := audit.Verify(s.AuditEntries(ctx), cps, signer.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() || r.LastSeq != 6 || r.LastCheckpointSeq != 6 {
+		t.Fatalf("verify: got ok=%v last=%d checkpoint=%d problems=%v; want ok, 6, 6", r.OK(), r.LastSeq, r.LastCheckpointSeq, r.Problems)
+	}
+}
+
+func testAuditSearch(t *testing.T, s AuditStore) {
+	ctx := context.Background()
+	c, _ := audit.NewChain(nil)
+	add := func(i int, tok, action, resource, outcome string) {
+		e := &tokenward.AuditEntry{Time: auditT0.Add(time.Duration(i) * time.Minute), TokenID: tok, TokenName: "name-" + tok,
+			Action: action, Resource: resource, Outcome: outcome}
+		if err := c.Append(e, func(e *tokenward.AuditEntry) error { return s.AppendAudit(ctx, e) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(0, "tok_a", "secret.read", "payments/prod/KEY", tokenward.OutcomeAllowed) // 1
+	add(1, "tok_a", "secret.read", "payments/dev/KEY", tokenward.OutcomeAllowed)  // 2
+	add(2, "tok_b", "secret.write", "payments/prod/KEY", tokenward.OutcomeDenied) // 3
+	add(3, "tok_b", "token.create", "token:tok_c", tokenward.OutcomeAllowed)      // 4
+	add(4, "", "secret.read", "", tokenward.OutcomeDenied)                        // 5
+	add(5, "tok_a", "secret.read", "pay[ments]/prod/K?Y", tokenward.OutcomeError) // 6
+	add(6, "tok_c", "secret.read_env", "payments/prod", tokenward.OutcomeAllowed) // 7
+	tests := []struct {
+		name string
+		q    audit.Query
+		want []int64
+	}{
+		{"all", audit.Query{}, []int64{1, 2, 3, 4, 5, 6, 7}},
+		{"token id", audit.Query{Token: "tok_a"}, []int64{1, 2, 6}},
+		{"token name", audit.Query{Token: "name-tok_b"}, []int64{3, 4}},
+		{"resource glob", audit.Query{Resource: "payments/prod/*"}, []int64{1, 3}},
+		{"resource literal", audit.Query{Resource: "payments/prod"}, []int64{7}},
+		{"resource brackets are literal", audit.Query{Resource: "pay[ments]/prod/K?Y"}, []int64{6}},
+		{"resource ? is literal", audit.Query{Resource: "payments/prod/K?Y"}, nil},
+		{"action", audit.Query{Action: "secret.read"}, []int64{1, 2, 5, 6}},
+		{"action prefix", audit.Query{Action: "secret.*"}, []int64{1, 2, 3, 5, 6, 7}},
+		{"outcome", audit.Query{Outcome: tokenward.OutcomeDenied}, []int64{3, 5}},
+		{"since", audit.Query{Since: auditT0.Add(5 * time.Minute)}, []int64{6, 7}},
+		{"until", audit.Query{Until: auditT0.Add(2 * time.Minute)}, []int64{1, 2}},
+		{"after", audit.Query{After: 5}, []int64{6, 7}},
+		{"limit", audit.Query{Limit: 2}, []int64{1, 2}},
+		{"newest", audit.Query{Newest: true, Limit: 2}, []int64{7, 6}},
+		{"combined", audit.Query{Token: "tok_a", Action: "secret.read", Outcome: tokenward.OutcomeAllowed, Resource: "payments/*"}, []int64{1, 2}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.SearchAudit(ctx, tc.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var seqs []int64
+			for _, e := range got {
+				seqs = append(seqs, e.Seq)
+				if !tc.q.Match(e) {
+					t.Errorf("entry %d returned but Query.Match says no", e.Seq)
+				}
+			}
+			if fmt.Sprint(seqs) != fmt.Sprint(tc.want) {
+				t.Fatalf("got seqs %v; want %v", seqs, tc.want)
+			}
+		})
+	}
+	if _, err := s.SearchAudit(ctx, audit.Query{Outcome: "maybe"}); tokenward.ErrorCode(err) != tokenward.EINVALID {
+		t.Fatalf("bad outcome: got %v; want EINVALID", err)
+	}
+}
