@@ -55,7 +55,16 @@ func (m *Main) client(f *clientFlags) (*client.Client, error) {
 	if _, err := tokenward.ParseToken(token); err != nil {
 		return nil, fmt.Errorf("TOKENWARD_TOKEN: %s", tokenward.ErrorMessage(err))
 	}
-	return client.New(addr, token)
+	c, err := client.New(addr, token)
+	if err != nil {
+		return nil, err
+	}
+	if ca := m.Getenv("TOKENWARD_CACERT"); ca != "" {
+		if err := c.TrustCAFile(ca); err != nil {
+			return nil, fmt.Errorf("TOKENWARD_CACERT: %w", err)
+		}
+	}
+	return c, nil
 }
 
 // usageError is an error with exit code 2.

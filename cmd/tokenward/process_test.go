@@ -107,3 +107,57 @@ func BenchmarkCLISecretGet(b *testing.B) {
 	}
 	fmt.Fprint(io.Discard, logs.String())
 }
+
+// TestTLS serves over TLS with a certificate signed by a test CA; the CLI
+// trusts it through TOKENWARD_CACERT and refuses it without.
+func TestTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, caFile := writeTestCert(t, dir)
+	var logs bytes.Buffer
+	_, addr, token := startServer(t, &logs, "--tls-cert", certFile, "--tls-key", keyFile)
+	if !strings.HasPrefix(addr, "https://") {
+		t.Fatalf("got address %s; want https", addr)
+	}
+	for _, tc := range []struct {
+		name string
+		ca   string
+		ok   bool
+	}{{"trusted", caFile, true}, {"untrusted", "", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := exec.Command(filepath.Join(binDir, "tokenward"), "project", "list")
+			c.Env = append(os.Environ(), "TOKENWARD_ADDR="+addr, "TOKENWARD_TOKEN="+token, "TOKENWARD_CACERT="+tc.ca)
+			out, err := c.CombinedOutput()
+			if (err == nil) != tc.ok {
+				t.Fatalf("got %v: %s; want ok=%v", err, out, tc.ok)
+			}
+			if !tc.ok && !strings.Contains(string(out), "certificate") {
+				t.Fatalf("got %s; want a certificate error", out)
+			}
+		})
+	}
+}
+
+// TestPlainHTTPWarning: plain HTTP on a non-loopback address is warned
+// about loudly; on loopback it is not.
+func TestPlainHTTPWarning(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		warn bool
+	}{{"127.0.0.1:0", false}, {"0.0.0.0:0", true}} {
+		t.Run(tc.addr, func(t *testing.T) {
+			var logs bytes.Buffer
+			cmd := exec.Command(filepath.Join(binDir, "tokenward"), "server", "--dev", "--addr", tc.addr)
+			cmd.Stderr = &logs
+			out, _ := cmd.StdoutPipe()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			bufio.NewReader(out).ReadString('\n') // the address line: the server is up
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
+			if got := strings.Contains(logs.String(), "PLAIN HTTP ON A NON-LOOPBACK ADDRESS"); got != tc.warn {
+				t.Fatalf("warning shown: %v; want %v. log:\n%s", got, tc.warn, logs.String())
+			}
+		})
+	}
+}
