@@ -199,9 +199,9 @@ func (c *Core) Authenticate(ctx context.Context, raw, ip string) (*tokenward.Tok
 	}
 	switch {
 	case !tok.RevokedAt.IsZero():
-		return nil, tokenward.Errorf(tokenward.EUNAUTHORIZED, "token %s is revoked", tok.ID)
+		return nil, denyToken(tok, tokenward.Errorf(tokenward.EUNAUTHORIZED, "token %s is revoked", tok.ID))
 	case !tok.ExpiresAt.IsZero() && !now.Before(tok.ExpiresAt):
-		return nil, tokenward.Errorf(tokenward.EUNAUTHORIZED, "token %s expired at %s", tok.ID, tok.ExpiresAt.Format(time.RFC3339))
+		return nil, denyToken(tok, tokenward.Errorf(tokenward.EUNAUTHORIZED, "token %s expired at %s", tok.ID, tok.ExpiresAt.Format(time.RFC3339)))
 	}
 	c.usesMu.Lock()
 	c.uses[tok.ID] = tokenward.TokenUse{ID: tok.ID, At: now.UTC(), IP: ip}
