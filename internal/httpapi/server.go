@@ -42,6 +42,7 @@ type route struct {
 	method, pattern string
 	action          string // audit action, e.g. "secret.read"
 	public          bool   // served without a token
+	audited         bool   // public, but audited all the same (OIDC login)
 	handle          func(*call) (int, any, error)
 	raw             http.HandlerFunc // served as is, for non-JSON routes
 }
@@ -50,8 +51,9 @@ type route struct {
 type call struct {
 	r        *http.Request
 	tok      *tokenward.Token
-	resource string            // what the request touched, for the audit entry
-	meta     map[string]string // non-secret facts for the audit entry
+	resource string                      // what the request touched, for the audit entry
+	meta     map[string]string           // non-secret facts for the audit entry
+	audit    func(*tokenward.AuditEntry) // last word on the entry (detailed denial reason, CI facts); never a secret
 }
 
 // NewServer returns a Server; its handler is ready to serve.
@@ -145,7 +147,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			r.Body = http.MaxBytesReader(w, r.Body, s.maxBody())
 			status, body, err = rt.handle(c)
 		}
-		if s.Audit != nil && !rt.public {
+		if s.Audit != nil && (!rt.public || rt.audited) {
 			e := &tokenward.AuditEntry{
 				Time: start.UTC(), RequestID: reqID, Action: rt.action, Resource: c.resource,
 				Outcome: outcome(err), Reason: reason(err), Status: statusOf(err, status),
@@ -153,6 +155,9 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 			if c.tok != nil {
 				e.TokenID, e.TokenName, e.CI = c.tok.ID, c.tok.Name, c.tok.CI
+			}
+			if c.audit != nil {
+				c.audit(e)
 			}
 			if aerr := s.Audit(r.Context(), e); aerr != nil {
 				s.Logger.Error("audit record failed; refusing request", "request_id", reqID, "err", aerr)
