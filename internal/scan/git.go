@@ -1,0 +1,417 @@
+package scan
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// GitOptions select what ScanGit reads.
+type GitOptions struct {
+	// Since limits the scan to objects not reachable from this revision.
+	Since string
+	// Git is the git binary; "" means "git" from PATH.
+	Git string
+}
+
+// introduction is where a blob first appeared at one path.
+type introduction struct {
+	path, commit, author, email string
+	date                        time.Time
+}
+
+func (o GitOptions) git() string {
+	if o.Git == "" {
+		return "git"
+	}
+	return o.Git
+}
+
+func gitOutput(ctx context.Context, bin, repo string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-C", repo}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("git %s: %w: %s", args[0], err, strings.TrimSpace(firstLine(stderr.String())))
+	}
+	return out, nil
+}
+
+// resolveSince checks and resolves a --since revision to a commit id.
+func resolveSince(ctx context.Context, bin, repo, rev string) (string, error) {
+	if rev == "" || strings.HasPrefix(rev, "-") || strings.ContainsAny(rev, "\x00\n") {
+		return "", fmt.Errorf("invalid revision %q", rev)
+	}
+	out, err := gitOutput(ctx, bin, repo, "rev-parse", "--verify", "--quiet", "--end-of-options", rev+"^{commit}")
+	if err != nil {
+		return "", fmt.Errorf("unknown revision %q", rev)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// ScanGit scans every unique blob reachable from any ref of the repository
+// at repo, reading each once through `git cat-file --batch`, and attributes
+// each finding to the first commit that introduced its blob at each path.
+func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions, stats *Stats) ([]Finding, error) {
+	if stats == nil {
+		stats = &Stats{}
+	}
+	bin := opts.git()
+	var not []string
+	if opts.Since != "" {
+		id, err := resolveSince(ctx, bin, repo, opts.Since)
+		if err != nil {
+			return nil, err
+		}
+		not = []string{"--not", id}
+	}
+	// Attribution and the object list run concurrently with nothing else;
+	// both are fast next to scanning.
+	intro, err := s.gitIntroductions(ctx, bin, repo, not)
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"rev-list", "--objects", "--all",
+		fmt.Sprintf("--filter=combine:object:type=blob+blob:limit=%d", s.opts.MaxFileSize)}, not...)
+	list, err := gitOutput(ctx, bin, repo, args...)
+	if err != nil {
+		return nil, err
+	}
+	type blobRef struct{ id, path string }
+	var blobs []blobRef
+	for _, line := range bytes.Split(list, []byte{'\n'}) {
+		sp := bytes.IndexByte(line, ' ')
+		if sp < 0 {
+			continue // a commit (or an object without a path)
+		}
+		blobs = append(blobs, blobRef{string(line[:sp]), string(line[sp+1:])})
+	}
+	var out []Finding
+	emit := func(it Item, f Finding) {
+		intros := intro[it.Blob]
+		if len(intros) == 0 {
+			out = append(out, f)
+			return
+		}
+		for _, in := range intros {
+			g := f
+			g.Path = in.path
+			g.Commit, g.Author, g.Email, g.Date = in.commit, in.author, in.email, in.date
+			if g.RuleID == ManagedRuleID {
+				g.Fingerprint = fingerprint(ManagedRuleID, in.path, g.ManagedSecret)
+			} else {
+				g.Fingerprint = fingerprint(g.RuleID, in.path, g.secret)
+			}
+			out = append(out, g)
+		}
+	}
+	names := make([]string, len(blobs))
+	paths := make([]string, len(blobs))
+	for i, b := range blobs {
+		names[i], paths[i] = b.id, b.path
+	}
+	if err := s.catFile(ctx, bin, repo, names, paths, nil, stats, emit); err != nil {
+		return nil, err
+	}
+	SortFindings(out)
+	return dedupe(out), nil
+}
+
+func dedupe(fs []Finding) []Finding {
+	if len(fs) < 2 {
+		return fs
+	}
+	out := fs[:1]
+	for _, f := range fs[1:] {
+		p := &out[len(out)-1]
+		if p.Path == f.Path && p.Line == f.Line && p.Column == f.Column && p.RuleID == f.RuleID &&
+			p.Commit == f.Commit && p.Decoded == f.Decoded {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// gitIntroductions maps blob id → the (path, first commit) pairs that added
+// it, from one `git log --raw` over all refs.
+func (s *Scanner) gitIntroductions(ctx context.Context, bin, repo string, not []string) (map[string][]introduction, error) {
+	args := append([]string{"log", "--all", "--raw", "--no-abbrev", "--no-renames", "--no-color",
+		"--format=%x01%H%x00%an%x00%ae%x00%aI"}, not...)
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-C", repo}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("git log: %w", err)
+	}
+	intro := map[string][]introduction{}
+	var cur introduction
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "\x01") {
+			parts := strings.SplitN(line[1:], "\x00", 4)
+			if len(parts) == 4 {
+				cur = introduction{commit: parts[0], author: parts[1], email: parts[2]}
+				cur.date, _ = time.Parse(time.RFC3339, parts[3])
+			}
+			continue
+		}
+		if !strings.HasPrefix(line, ":") {
+			continue
+		}
+		tab := strings.IndexByte(line, '\t')
+		if tab < 0 {
+			continue
+		}
+		f := strings.Fields(line[:tab])
+		if len(f) < 5 || strings.Trim(f[3], "0") == "" || f[4] == "D" {
+			continue
+		}
+		p := line[tab+1:]
+		if strings.HasPrefix(p, `"`) {
+			if u, err := strconv.Unquote(p); err == nil {
+				p = u
+			}
+		}
+		in := cur
+		in.path = p
+		list := intro[f[3]]
+		replaced := false
+		for i := range list {
+			if list[i].path == p { // log runs newest first: the older one wins
+				list[i] = in
+				replaced = true
+			}
+		}
+		if !replaced {
+			list = append(list, in)
+		}
+		intro[f[3]] = list
+	}
+	if err := sc.Err(); err != nil {
+		_ = cmd.Wait()
+		return nil, fmt.Errorf("git log: %w", err)
+	}
+	if err := cmd.Wait(); err != nil {
+		return nil, fmt.Errorf("git log: %w: %s", err, strings.TrimSpace(firstLine(stderr.String())))
+	}
+	return intro, nil
+}
+
+// catFile reads the named objects through one `git cat-file --batch` and
+// scans each blob as paths[i]. lines, when set, limits findings per index.
+func (s *Scanner) catFile(ctx context.Context, bin, repo string, names, paths []string, lines []map[int]bool,
+	stats *Stats, emit func(Item, Finding)) error {
+	if len(names) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-C", repo, "cat-file", "--batch")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("git cat-file: %w", err)
+	}
+	go func() {
+		bw := bufio.NewWriter(stdin)
+		for _, n := range names {
+			bw.WriteString(n)
+			bw.WriteByte('\n')
+		}
+		bw.Flush()
+		stdin.Close()
+	}()
+	in := make(chan Item, 64)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.run(ctx, in, stats, emit)
+	}()
+	readErr := func() error {
+		br := bufio.NewReaderSize(stdout, 256<<10)
+		for i := range names {
+			header, err := br.ReadString('\n')
+			if err != nil {
+				return fmt.Errorf("git cat-file: reading object %d of %d: %w", i+1, len(names), err)
+			}
+			f := strings.Fields(header)
+			if len(f) == 2 && f[1] == "missing" {
+				continue
+			}
+			if len(f) != 3 {
+				return fmt.Errorf("git cat-file: unexpected header %q", firstLine(header))
+			}
+			size, err := strconv.ParseInt(f[2], 10, 64)
+			if err != nil || size < 0 {
+				return fmt.Errorf("git cat-file: bad size in header %q", firstLine(header))
+			}
+			if f[1] != "blob" || size > s.opts.MaxFileSize {
+				if _, err := io.CopyN(io.Discard, br, size+1); err != nil {
+					return fmt.Errorf("git cat-file: %w", err)
+				}
+				stats.Skipped.Add(1)
+				continue
+			}
+			bp := bufPool.Get().(*[]byte)
+			buf := *bp
+			if int64(cap(buf)) < size+1 {
+				buf = make([]byte, size+1)
+			}
+			buf = buf[:size+1]
+			if _, err := io.ReadFull(br, buf); err != nil {
+				bufPool.Put(bp)
+				return fmt.Errorf("git cat-file: %w", err)
+			}
+			*bp = buf
+			it := Item{Path: paths[i], Data: buf[:size], Blob: f[0], done: func() { bufPool.Put(bp) }}
+			if lines != nil {
+				it.Lines = lines[i]
+			}
+			select {
+			case in <- it:
+			case <-ctx.Done():
+				bufPool.Put(bp)
+				return ctx.Err()
+			}
+		}
+		return nil
+	}()
+	close(in)
+	wg.Wait()
+	if readErr != nil {
+		cancel()
+		_ = cmd.Wait()
+		return readErr
+	}
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("git cat-file: %w: %s", err, strings.TrimSpace(firstLine(stderr.String())))
+	}
+	return nil
+}
+
+// ScanStaged scans what `git commit` would record: the staged content of
+// every added, copied, modified or renamed file, reporting findings on the
+// lines the index adds relative to HEAD only.
+func (s *Scanner) ScanStaged(ctx context.Context, repo string, opts GitOptions, stats *Stats) ([]Finding, error) {
+	if stats == nil {
+		stats = &Stats{}
+	}
+	bin := opts.git()
+	diff, err := gitOutput(ctx, bin, repo, "diff", "--cached", "--no-color", "--no-ext-diff", "-U0",
+		"--diff-filter=ACMR", "--src-prefix=a/", "--dst-prefix=b/", "--no-renames")
+	if err != nil {
+		return nil, err
+	}
+	added, order := parseAddedLines(diff)
+	names := make([]string, len(order))
+	lines := make([]map[int]bool, len(order))
+	for i, p := range order {
+		names[i] = ":" + p
+		lines[i] = added[p]
+	}
+	var out []Finding
+	emit := func(_ Item, f Finding) { out = append(out, f) }
+	if err := s.catFile(ctx, bin, repo, names, order, lines, stats, emit); err != nil {
+		return nil, err
+	}
+	SortFindings(out)
+	return out, nil
+}
+
+// parseAddedLines reads a -U0 unified diff and returns, per new path, the
+// line numbers it adds, and the paths in diff order.
+func parseAddedLines(diff []byte) (map[string]map[int]bool, []string) {
+	added := map[string]map[int]bool{}
+	var order []string
+	var cur string
+	for _, line := range strings.Split(string(diff), "\n") {
+		switch {
+		case strings.HasPrefix(line, "+++ "):
+			p := strings.TrimPrefix(line, "+++ ")
+			if strings.HasPrefix(p, `"`) {
+				if u, err := strconv.Unquote(p); err == nil {
+					p = u
+				}
+			}
+			if p == "/dev/null" {
+				cur = ""
+				continue
+			}
+			cur = strings.TrimPrefix(p, "b/")
+			if _, ok := added[cur]; !ok {
+				added[cur] = map[int]bool{}
+				order = append(order, cur)
+			}
+		case strings.HasPrefix(line, "@@ ") && cur != "":
+			start, count, ok := parseHunkNew(line)
+			if !ok {
+				continue
+			}
+			for n := start; n < start+count; n++ {
+				added[cur][n] = true
+			}
+		}
+	}
+	return added, order
+}
+
+// parseHunkNew parses the "+c,d" part of "@@ -a,b +c,d @@".
+func parseHunkNew(h string) (start, count int, ok bool) {
+	i := strings.Index(h, " +")
+	if i < 0 {
+		return 0, 0, false
+	}
+	rest := h[i+2:]
+	if j := strings.IndexByte(rest, ' '); j >= 0 {
+		rest = rest[:j]
+	}
+	count = 1
+	if c := strings.IndexByte(rest, ','); c >= 0 {
+		n, err := strconv.Atoi(rest[c+1:])
+		if err != nil {
+			return 0, 0, false
+		}
+		count = n
+		rest = rest[:c]
+	}
+	start, err := strconv.Atoi(rest)
+	if err != nil {
+		return 0, 0, false
+	}
+	return start, count, true
+}
+
+var errNoRepo = errors.New("not a git repository")
+
+// IsGitRepo reports whether dir is inside a git work tree or is a bare repo.
+func IsGitRepo(ctx context.Context, dir string) error {
+	if _, err := gitOutput(ctx, "git", dir, "rev-parse", "--git-dir"); err != nil {
+		return fmt.Errorf("%s: %w", dir, errNoRepo)
+	}
+	return nil
+}
