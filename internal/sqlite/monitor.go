@@ -1,0 +1,279 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/monitor"
+)
+
+// This file implements core.MonitorStore: anomalies, the monitor's
+// snapshot, stale-token notices, token grant narrowing and the archives of
+// retired environments.
+
+func (db *DB) AddAnomaly(ctx context.Context, r *monitor.Record) error {
+	body, err := json.Marshal(r.Anomaly)
+	if err != nil {
+		return err
+	}
+	_, err = db.write.ExecContext(ctx, `INSERT INTO anomalies (id, rule, severity, token_id, explanation, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, string(r.Rule), string(r.Severity), r.TokenID, r.Explanation, string(body), r.Time.UnixNano())
+	if isConstraint(err) {
+		return tokenward.Errorf(tokenward.ECONFLICT, "anomaly %s exists already", r.ID)
+	}
+	return err
+}
+
+func scanAnomaly(sc interface{ Scan(...any) error }) (*monitor.Record, error) {
+	r := &monitor.Record{}
+	var body string
+	var acked sql.NullInt64
+	if err := sc.Scan(&r.ID, &body, &acked, &r.AckedBy); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(body), &r.Anomaly); err != nil {
+		return nil, err
+	}
+	r.AckedAt = timeOf(acked)
+	return r, nil
+}
+
+// Anomalies lists anomalies, newest first, at most limit (0: no limit);
+// only the unacknowledged ones when openOnly.
+func (db *DB) Anomalies(ctx context.Context, openOnly bool, limit int) ([]*monitor.Record, error) {
+	q := `SELECT id, body, acked_at, acked_by FROM anomalies`
+	if openOnly {
+		q += ` WHERE acked_at IS NULL`
+	}
+	q += ` ORDER BY created_at DESC, id`
+	if limit > 0 {
+		q += ` LIMIT ?`
+	} else {
+		q += ` LIMIT -1 OFFSET ?`
+		limit = 0
+	}
+	rows, err := db.read.QueryContext(ctx, q, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*monitor.Record{}
+	for rows.Next() {
+		r, err := scanAnomaly(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) Anomaly(ctx context.Context, id string) (*monitor.Record, error) {
+	r, err := scanAnomaly(db.read.QueryRowContext(ctx, `SELECT id, body, acked_at, acked_by FROM anomalies WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("anomaly %s not found", id)
+	}
+	return r, err
+}
+
+// AckAnomaly acknowledges an anomaly; acknowledging twice keeps the first.
+func (db *DB) AckAnomaly(ctx context.Context, id, by string, at time.Time) error {
+	res, err := db.write.ExecContext(ctx, `UPDATE anomalies SET acked_at = coalesce(acked_at, ?), acked_by = CASE WHEN acked_at IS NULL THEN ? ELSE acked_by END WHERE id = ?`, at.UnixNano(), by, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound("anomaly %s not found", id)
+	}
+	return nil
+}
+
+func (db *DB) SaveMonitorState(ctx context.Context, snapshot []byte, at time.Time) error {
+	_, err := db.write.ExecContext(ctx, `INSERT INTO monitor_state (id, snapshot, updated_at) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot, updated_at = excluded.updated_at`, snapshot, at.UnixNano())
+	return err
+}
+
+// MonitorState returns the stored snapshot, or ENOTFOUND.
+func (db *DB) MonitorState(ctx context.Context) ([]byte, error) {
+	var b []byte
+	err := db.read.QueryRowContext(ctx, `SELECT snapshot FROM monitor_state WHERE id = 1`).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("no monitor state")
+	}
+	return b, err
+}
+
+func (db *DB) StaleNotices(ctx context.Context) (map[string]time.Time, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT token_id, notified_at FROM stale_notices`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var id string
+		var at int64
+		if err := rows.Scan(&id, &at); err != nil {
+			return nil, err
+		}
+		out[id] = time.Unix(0, at).UTC()
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) SetStaleNotice(ctx context.Context, tokenID string, at time.Time) error {
+	_, err := db.write.ExecContext(ctx, `INSERT INTO stale_notices (token_id, notified_at) VALUES (?, ?) ON CONFLICT (token_id) DO UPDATE SET notified_at = excluded.notified_at`, tokenID, at.UnixNano())
+	return err
+}
+
+func (db *DB) ClearStaleNotice(ctx context.Context, tokenID string) error {
+	_, err := db.write.ExecContext(ctx, `DELETE FROM stale_notices WHERE token_id = ?`, tokenID)
+	return err
+}
+
+// ReplaceTokenGrants replaces the grants of an active token (retirement
+// narrows them); ENOTFOUND for no active token, EINVALID for no grants.
+func (db *DB) ReplaceTokenGrants(ctx context.Context, id string, gs tokenward.Grants) error {
+	if len(gs) == 0 {
+		return tokenward.Errorf(tokenward.EINVALID, "a token needs at least one grant; revoke it instead")
+	}
+	b, err := json.Marshal(gs)
+	if err != nil {
+		return err
+	}
+	res, err := db.write.ExecContext(ctx, `UPDATE tokens SET grants = ? WHERE id = ? AND revoked_at IS NULL`, string(b), id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound("no active token %s", id)
+	}
+	return nil
+}
+
+const archivedSecretCols = `project, env, name, owner, description, tags, expires_at, version, created_at, updated_at, updated_by`
+const archivedVersionCols = `project, env, name, version, ciphertext, created_at, created_by`
+
+// ArchiveEnv moves every secret of project/env (with its versions) into the
+// archive, in one transaction, and returns how many it moved. ECONFLICT if
+// the environment is archived already, ENOTFOUND for no environment.
+func (db *DB) ArchiveEnv(ctx context.Context, a *monitor.Archive) (int, error) {
+	n := 0
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if err := db.envExists(ctx, tx, a.Project, a.Env); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM secrets WHERE project = ? AND env = ?`, a.Project, a.Env).Scan(&n); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO archived_envs (project, env, secrets, archived_at, archived_by, purge_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			a.Project, a.Env, n, a.ArchivedAt.UnixNano(), a.ArchivedBy, a.PurgeAt.UnixNano())
+		if isConstraint(err) {
+			return tokenward.Errorf(tokenward.ECONFLICT, "environment %s/%s is archived already", a.Project, a.Env)
+		}
+		if err != nil {
+			return err
+		}
+		for _, q := range []string{
+			`INSERT INTO archived_secrets (` + archivedSecretCols + `) SELECT ` + archivedSecretCols + ` FROM secrets WHERE project = ? AND env = ?`,
+			`INSERT INTO archived_secret_versions (` + archivedVersionCols + `) SELECT ` + archivedVersionCols + ` FROM secret_versions WHERE project = ? AND env = ?`,
+			`DELETE FROM secret_versions WHERE project = ? AND env = ?`,
+			`DELETE FROM secrets WHERE project = ? AND env = ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, a.Project, a.Env); err != nil {
+				if isForeignKey(err) {
+					return tokenward.Errorf(tokenward.ECONFLICT, "secrets of %s/%s are still referenced (rotation policies?); disable them first", a.Project, a.Env)
+				}
+				return err
+			}
+		}
+		a.Secrets = n
+		return nil
+	})
+	return n, err
+}
+
+// RestoreEnv moves an archived environment's secrets back; ENOTFOUND if it
+// is not archived, ECONFLICT if a secret of the same name was written since.
+func (db *DB) RestoreEnv(ctx context.Context, project, env string) (int, error) {
+	n := 0
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var x int
+		err := tx.QueryRowContext(ctx, `SELECT secrets FROM archived_envs WHERE project = ? AND env = ?`, project, env).Scan(&x)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("environment %s/%s is not archived", project, env)
+		}
+		if err != nil {
+			return err
+		}
+		var clash int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM secrets s JOIN archived_secrets a USING (project, env, name) WHERE s.project = ? AND s.env = ?`, project, env).Scan(&clash); err != nil {
+			return err
+		}
+		if clash > 0 {
+			return tokenward.Errorf(tokenward.ECONFLICT, "%d archived secrets of %s/%s were written again since; cannot restore over them", clash, project, env)
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM archived_secrets WHERE project = ? AND env = ?`, project, env).Scan(&n); err != nil {
+			return err
+		}
+		for _, q := range []string{
+			`INSERT INTO secrets (` + archivedSecretCols + `) SELECT ` + archivedSecretCols + ` FROM archived_secrets WHERE project = ? AND env = ?`,
+			`INSERT INTO secret_versions (` + archivedVersionCols + `) SELECT ` + archivedVersionCols + ` FROM archived_secret_versions WHERE project = ? AND env = ?`,
+			`DELETE FROM archived_envs WHERE project = ? AND env = ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, project, env); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// Archives lists the archived environments, oldest first.
+func (db *DB) Archives(ctx context.Context) ([]*monitor.Archive, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT project, env, secrets, archived_at, archived_by, purge_at FROM archived_envs ORDER BY archived_at, project, env`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*monitor.Archive{}
+	for rows.Next() {
+		a := &monitor.Archive{}
+		var at, purge int64
+		if err := rows.Scan(&a.Project, &a.Env, &a.Secrets, &at, &a.ArchivedBy, &purge); err != nil {
+			return nil, err
+		}
+		a.ArchivedAt, a.PurgeAt = time.Unix(0, at).UTC(), time.Unix(0, purge).UTC()
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// PurgeArchives deletes the archives whose purge time is at or before now
+// (their ciphertexts with them) and returns them.
+func (db *DB) PurgeArchives(ctx context.Context, now time.Time) ([]*monitor.Archive, error) {
+	all, err := db.Archives(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var gone []*monitor.Archive
+	err = db.tx(ctx, func(tx *sql.Tx) error {
+		for _, a := range all {
+			if a.PurgeAt.After(now) {
+				continue
+			}
+			// Cascades to archived_secrets and archived_secret_versions.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM archived_envs WHERE project = ? AND env = ? AND purge_at <= ?`, a.Project, a.Env, now.UnixNano()); err != nil {
+				return err
+			}
+			gone = append(gone, a)
+		}
+		return nil
+	})
+	return gone, err
+}
