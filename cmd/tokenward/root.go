@@ -49,6 +49,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.newSecretCommand(),
 		m.newTokenCommand(),
 		m.newKeysCommand(),
+		m.newRunCommand(), m.newExportCommand(), m.newCheckCommand(), m.newApplyCommand(),
 	)
 	return root
 }
