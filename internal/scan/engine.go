@@ -183,8 +183,8 @@ type Worker struct {
 	out      []Finding
 	decoded  int // bytes decoded in the current top-level buffer
 	// line cursor for offset → line/column
-	lcData []byte
-	lcOff  int
+	lcData      []byte
+	lcOff       int
 	lcLine      int
 	lcLineStart int
 	seen        map[seenKey]bool // findings at depth 0, to drop the same match reached twice
