@@ -1,7 +1,5 @@
 package main
 
-import "context"
-
 // oidcLoginOptions says how to obtain a just-in-time token from the CI job's
 // OIDC identity token (issue 4). `tokenward login --oidc` and
 // `tokenward run --oidc` share it.
@@ -12,9 +10,5 @@ type oidcLoginOptions struct {
 	JWTFile  string // file holding the identity token
 }
 
-// oidcLogin exchanges the CI job's identity token for a twj_ token at the
-// server named by TOKENWARD_ADDR. It is replaced by the OIDC feature's
-// implementation (login.go) once wired.
-var oidcLogin = func(m *Main, ctx context.Context, o oidcLoginOptions) (string, error) {
-	return "", usageError("OIDC login is not wired yet")
-}
+// oidcLogin (login.go) exchanges the CI job's identity token for a twj_
+// token at the server named by TOKENWARD_ADDR.

@@ -50,6 +50,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.newTokenCommand(),
 		m.newKeysCommand(),
 		m.newRunCommand(), m.newExportCommand(), m.newCheckCommand(), m.newApplyCommand(),
+		m.newBindingCommand(), m.newLoginCommand(),
 	)
 	return root
 }

@@ -91,6 +91,7 @@ type serverFeature func(m *Main, flags *pflag.FlagSet) func(ctx context.Context,
 // defined in its feature's own file.
 var serverFeatures = []serverFeature{
 	// one line per feature
+	oidcServerFeature,
 }
 
 func (m *Main) newServerCommand() *cobra.Command {
