@@ -35,10 +35,12 @@ type Store interface {
 	DataKey(ctx context.Context, project string, version int) (*DataKey, error)
 
 	// PutSecret writes a new version of a secret, creating the secret when
-	// prev is 0. The new version number must be prev+1, and prev must be the
-	// secret's current version (0: it must not exist), else ECONFLICT, so
-	// writers that sealed against a stale version lose cleanly. meta's
-	// metadata fields replace the stored ones. ENOTFOUND for no project/env.
+	// prev is 0, and makes it current. The new version number must be
+	// prev+1 (or, in a LabelStore, above the highest version when a
+	// rotation's version took prev+1), and prev must be the secret's current
+	// version (0: it must not exist), else ECONFLICT, so writers that sealed
+	// against a stale version lose cleanly. meta's metadata fields replace
+	// the stored ones. ENOTFOUND for no project/env.
 	PutSecret(ctx context.Context, meta *Secret, prev int, v *SecretVersion) error
 	// Secret returns a secret's metadata, or ENOTFOUND.
 	Secret(ctx context.Context, project, env, name string) (*Secret, error)
@@ -84,4 +86,55 @@ type TokenUse struct {
 	ID string
 	At time.Time
 	IP string
+}
+
+// Version labels: the staged versions of rotation (the AWS Secrets Manager
+// model). CURRENT is always the secret's Version; PENDING (a rotation's new
+// value, not yet in use) and PREVIOUS (the value CURRENT replaced, valid
+// through the grace period) are stored labels. A plain write makes its new
+// version current and moves no label; labels move only through rotation and
+// rollback.
+const (
+	LabelCurrent  = "CURRENT"
+	LabelPending  = "PENDING"
+	LabelPrevious = "PREVIOUS"
+)
+
+// VersionLabels is where a secret's labels point (0: nowhere) and its
+// highest version number, which may be above CURRENT while a rotation's
+// PENDING version exists or after one rolled back.
+type VersionLabels struct {
+	Current  int `json:"current"`
+	Pending  int `json:"pending,omitempty"`
+	Previous int `json:"previous,omitempty"`
+	Latest   int `json:"latest"`
+	// PendingRotation is the id of the rotation that made PENDING.
+	PendingRotation string `json:"pending_rotation,omitempty"`
+}
+
+// LabelStore is the power of a Store to keep labelled (staged) versions for
+// rotation. Errors are *Error: ENOTFOUND for no secret, ECONFLICT as noted.
+// Because a PENDING version may hold the number after CURRENT, a plain
+// PutSecret then writes version Latest+1 (not prev+1); PutSecret accepts
+// any new version above Latest while prev is the current version.
+// internal/storetest.RunLabels is the contract.
+type LabelStore interface {
+	// SecretLabels returns where the labels of a secret point.
+	SecretLabels(ctx context.Context, project, env, name string) (*VersionLabels, error)
+	// PutPendingVersion stores v, whose number must be Latest+1 (else
+	// ECONFLICT), as a new version of an existing secret labelled PENDING
+	// for rotationID, moving the label off any other version. The current
+	// version does not change.
+	PutPendingVersion(ctx context.Context, project, env, name, rotationID string, v *SecretVersion) error
+	// PromoteVersion moves, in one transaction, CURRENT to PREVIOUS and
+	// PENDING (which must be on version n, else ECONFLICT) to CURRENT. If n
+	// is CURRENT already it does nothing, so a repeat after a crash is safe.
+	PromoteVersion(ctx context.Context, project, env, name string, n int, at time.Time) error
+	// RestoreVersion moves, in one transaction, CURRENT back to version n,
+	// which must carry PREVIOUS (else ECONFLICT), and drops PREVIOUS: a
+	// rollback within grace. If n is CURRENT already it does nothing.
+	RestoreVersion(ctx context.Context, project, env, name string, n int, at time.Time) error
+	// UnlabelVersion removes label (PENDING or PREVIOUS) from version n if n
+	// carries it.
+	UnlabelVersion(ctx context.Context, project, env, name, label string, n int) error
 }

@@ -189,8 +189,8 @@ func (db *DB) envExists(ctx context.Context, q interface {
 }
 
 func (db *DB) PutSecret(ctx context.Context, meta *tokenward.Secret, prev int, v *tokenward.SecretVersion) error {
-	if v.Version != prev+1 {
-		return tokenward.Errorf(tokenward.EINVALID, "new version must be %d", prev+1)
+	if v.Version <= prev {
+		return tokenward.Errorf(tokenward.EINVALID, "new version must be above %d", prev)
 	}
 	tags, err := json.Marshal(nonNil(meta.Tags))
 	if err != nil {
@@ -204,6 +204,9 @@ func (db *DB) PutSecret(ctx context.Context, meta *tokenward.Secret, prev int, v
 			if prev != 0 {
 				return tokenward.Errorf(tokenward.ECONFLICT, "secret %s does not exist (expected version %d)", meta.Path(), prev)
 			}
+			if v.Version != 1 {
+				return tokenward.Errorf(tokenward.EINVALID, "a new secret starts at version 1")
+			}
 			if err := db.envExists(ctx, tx, meta.Project, meta.Env); err != nil {
 				return err
 			}
@@ -216,6 +219,15 @@ func (db *DB) PutSecret(ctx context.Context, meta *tokenward.Secret, prev int, v
 		case cur != prev:
 			return tokenward.Errorf(tokenward.ECONFLICT, "secret %s is at version %d, not %d", meta.Path(), cur, prev)
 		default:
+			// A rotation's PENDING version (or one rolled back) may hold the
+			// numbers above CURRENT: the new version goes above them all.
+			var latest int
+			if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM secret_versions WHERE project = ? AND env = ? AND name = ?`, meta.Project, meta.Env, meta.Name).Scan(&latest); err != nil {
+				return err
+			}
+			if v.Version != latest+1 {
+				return tokenward.Errorf(tokenward.ECONFLICT, "secret %s: version %d is taken; the next is %d", meta.Path(), v.Version, latest+1)
+			}
 			if _, err := tx.ExecContext(ctx, `UPDATE secrets SET owner = ?, description = ?, tags = ?, expires_at = ?, version = ?, updated_at = ?, updated_by = ? WHERE project = ? AND env = ? AND name = ?`,
 				meta.Owner, meta.Description, string(tags), timeArg(meta.ExpiresAt), v.Version, v.CreatedAt.UnixNano(), v.CreatedBy, meta.Project, meta.Env, meta.Name); err != nil {
 				return err

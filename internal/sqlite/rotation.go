@@ -1,0 +1,380 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/rotate"
+)
+
+var _ tokenward.LabelStore = (*DB)(nil)
+
+// SecretLabels implements tokenward.LabelStore.
+func (db *DB) SecretLabels(ctx context.Context, project, env, name string) (*tokenward.VersionLabels, error) {
+	return secretLabels(ctx, db.read, project, env, name)
+}
+
+type queryer interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}
+
+func secretLabels(ctx context.Context, q queryer, project, env, name string) (*tokenward.VersionLabels, error) {
+	l := &tokenward.VersionLabels{}
+	err := q.QueryRowContext(ctx, `SELECT s.version, (SELECT coalesce(max(version), 0) FROM secret_versions v
+		WHERE v.project = s.project AND v.env = s.env AND v.name = s.name)
+		FROM secrets s WHERE s.project = ? AND s.env = ? AND s.name = ?`, project, env, name).Scan(&l.Current, &l.Latest)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("secret %s/%s/%s not found", project, env, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.QueryContext(ctx, `SELECT label, version, rotation_id FROM secret_labels WHERE project = ? AND env = ? AND name = ?`, project, env, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var label, rot string
+		var n int
+		if err := rows.Scan(&label, &n, &rot); err != nil {
+			return nil, err
+		}
+		switch label {
+		case tokenward.LabelPending:
+			l.Pending, l.PendingRotation = n, rot
+		case tokenward.LabelPrevious:
+			l.Previous = n
+		}
+	}
+	return l, rows.Err()
+}
+
+// PutPendingVersion implements tokenward.LabelStore.
+func (db *DB) PutPendingVersion(ctx context.Context, project, env, name, rotationID string, v *tokenward.SecretVersion) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		l, err := secretLabels(ctx, tx, project, env, name)
+		if err != nil {
+			return err
+		}
+		if v.Version != l.Latest+1 {
+			return tokenward.Errorf(tokenward.ECONFLICT, "secret %s/%s/%s: version %d is taken; the next is %d", project, env, name, v.Version, l.Latest+1)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO secret_versions (project, env, name, version, ciphertext, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			project, env, name, v.Version, v.Ciphertext, v.CreatedAt.UnixNano(), v.CreatedBy); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO secret_labels (project, env, name, label, version, rotation_id) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (project, env, name, label) DO UPDATE SET version = excluded.version, rotation_id = excluded.rotation_id`,
+			project, env, name, tokenward.LabelPending, v.Version, rotationID)
+		return err
+	})
+}
+
+// PromoteVersion implements tokenward.LabelStore.
+func (db *DB) PromoteVersion(ctx context.Context, project, env, name string, n int, at time.Time) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		l, err := secretLabels(ctx, tx, project, env, name)
+		if err != nil {
+			return err
+		}
+		if l.Current == n {
+			return nil // promoted already: a repeat after a crash
+		}
+		if l.Pending != n {
+			return tokenward.Errorf(tokenward.ECONFLICT, "version %d of %s/%s/%s is not PENDING", n, project, env, name)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM secret_labels WHERE project = ? AND env = ? AND name = ?`, project, env, name); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO secret_labels (project, env, name, label, version) VALUES (?, ?, ?, ?, ?)`,
+			project, env, name, tokenward.LabelPrevious, l.Current); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE secrets SET version = ?, updated_at = ? WHERE project = ? AND env = ? AND name = ?`,
+			n, at.UnixNano(), project, env, name)
+		return err
+	})
+}
+
+// RestoreVersion implements tokenward.LabelStore.
+func (db *DB) RestoreVersion(ctx context.Context, project, env, name string, n int, at time.Time) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		l, err := secretLabels(ctx, tx, project, env, name)
+		if err != nil {
+			return err
+		}
+		if l.Current == n {
+			return nil
+		}
+		if l.Previous != n || n == 0 {
+			return tokenward.Errorf(tokenward.ECONFLICT, "version %d of %s/%s/%s is not PREVIOUS", n, project, env, name)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM secret_labels WHERE project = ? AND env = ? AND name = ? AND label = ?`,
+			project, env, name, tokenward.LabelPrevious); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE secrets SET version = ?, updated_at = ? WHERE project = ? AND env = ? AND name = ?`,
+			n, at.UnixNano(), project, env, name)
+		return err
+	})
+}
+
+// UnlabelVersion implements tokenward.LabelStore.
+func (db *DB) UnlabelVersion(ctx context.Context, project, env, name, label string, n int) error {
+	if label != tokenward.LabelPending && label != tokenward.LabelPrevious {
+		return tokenward.Errorf(tokenward.EINVALID, "only PENDING and PREVIOUS can be removed, not %q", label)
+	}
+	_, err := db.write.ExecContext(ctx, `DELETE FROM secret_labels WHERE project = ? AND env = ? AND name = ? AND label = ? AND version = ?`,
+		project, env, name, label, n)
+	return err
+}
+
+// AllSecrets lists every secret of every project (metadata only), by path:
+// the catalog bulk rotation selects from.
+func (db *DB) AllSecrets(ctx context.Context) ([]*tokenward.Secret, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+secretCols+` FROM secrets ORDER BY project, env, name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*tokenward.Secret
+	for rows.Next() {
+		s, err := scanSecret(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// Rotations is the rotation records and policies of a DB: a rotate.Store.
+type Rotations struct{ db *DB }
+
+var _ rotate.Store = (*Rotations)(nil)
+
+// Rotations returns the DB's rotation store.
+func (db *DB) Rotations() *Rotations { return &Rotations{db} }
+
+// Rotation times are Unix nanoseconds, 0 for the zero time.
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func encodeConfig(c map[string]string) string {
+	if len(c) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(c)
+	return string(b)
+}
+
+func decodeConfig(s string) (map[string]string, error) {
+	var c map[string]string
+	if err := json.Unmarshal([]byte(s), &c); err != nil {
+		return nil, err
+	}
+	if len(c) == 0 {
+		return nil, nil
+	}
+	return c, nil
+}
+
+// CreateRotation implements rotate.Store.
+func (s *Rotations) CreateRotation(ctx context.Context, r *rotate.Rotation) error {
+	r.Rev = 1
+	_, err := s.db.write.ExecContext(ctx, `INSERT INTO rotations (id, path, rotator, config, grace, reason, step, attempt,
+		current_version, pending_version, created_at, updated_at, next_at, finished_at, error, rev)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.Path, r.Rotator, encodeConfig(r.Config), int64(r.Grace), r.Reason, string(r.Step), r.Attempt,
+		r.CurrentVersion, r.PendingVersion, nanos(r.CreatedAt), nanos(r.UpdatedAt), nanos(r.NextAt),
+		nanos(r.FinishedAt), r.Error, r.Rev)
+	if isConstraint(err) {
+		var n int
+		if qerr := s.db.write.QueryRowContext(ctx, `SELECT count(*) FROM rotations WHERE id = ?`, r.ID).Scan(&n); qerr == nil && n > 0 {
+			return tokenward.Errorf(tokenward.ECONFLICT, "rotation %s exists already", r.ID)
+		}
+		return rotate.ErrInFlight
+	}
+	return err
+}
+
+// UpdateRotation implements rotate.Store.
+func (s *Rotations) UpdateRotation(ctx context.Context, r *rotate.Rotation) error {
+	res, err := s.db.write.ExecContext(ctx, `UPDATE rotations SET step = ?, attempt = ?, current_version = ?,
+		pending_version = ?, updated_at = ?, next_at = ?, finished_at = ?, error = ?, rev = rev + 1
+		WHERE id = ? AND rev = ?`,
+		string(r.Step), r.Attempt, r.CurrentVersion, r.PendingVersion, nanos(r.UpdatedAt), nanos(r.NextAt),
+		nanos(r.FinishedAt), r.Error, r.ID, r.Rev)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return rotate.ErrStale
+	}
+	r.Rev++
+	return nil
+}
+
+const rotationCols = `id, path, rotator, config, grace, reason, step, attempt, current_version, pending_version,
+	created_at, updated_at, next_at, finished_at, error, rev`
+
+func scanRotation(row interface{ Scan(...any) error }) (*rotate.Rotation, error) {
+	var r rotate.Rotation
+	var config, step string
+	var grace, created, updated, next, finished int64
+	if err := row.Scan(&r.ID, &r.Path, &r.Rotator, &config, &grace, &r.Reason, &step, &r.Attempt,
+		&r.CurrentVersion, &r.PendingVersion, &created, &updated, &next, &finished, &r.Error, &r.Rev); err != nil {
+		return nil, err
+	}
+	c, err := decodeConfig(config)
+	if err != nil {
+		return nil, err
+	}
+	r.Config, r.Grace, r.Step = c, time.Duration(grace), rotate.Step(step)
+	r.CreatedAt, r.UpdatedAt, r.NextAt, r.FinishedAt = fromNanos(created), fromNanos(updated), fromNanos(next), fromNanos(finished)
+	return &r, nil
+}
+
+// Rotation implements rotate.Store. It reads through the write connection
+// so a runner always sees the last recorded step.
+func (s *Rotations) Rotation(ctx context.Context, id string) (*rotate.Rotation, error) {
+	r, err := scanRotation(s.db.write.QueryRowContext(ctx, `SELECT `+rotationCols+` FROM rotations WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("no rotation %q", printable(id))
+	}
+	return r, err
+}
+
+func (s *Rotations) rotations(ctx context.Context, query string, args ...any) ([]*rotate.Rotation, error) {
+	rows, err := s.db.read.QueryContext(ctx, `SELECT `+rotationCols+` FROM rotations `+query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*rotate.Rotation
+	for rows.Next() {
+		r, err := scanRotation(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// InFlight implements rotate.Store.
+func (s *Rotations) InFlight(ctx context.Context) ([]*rotate.Rotation, error) {
+	return s.rotations(ctx, `WHERE step NOT IN ('done', 'failed') ORDER BY created_at, rowid`)
+}
+
+// History implements rotate.Store.
+func (s *Rotations) History(ctx context.Context, path string, limit int) ([]*rotate.Rotation, error) {
+	if limit <= 0 {
+		limit = -1
+	}
+	return s.rotations(ctx, `WHERE ? = '' OR path = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`, path, path, limit)
+}
+
+// PutPolicy implements rotate.Store.
+func (s *Rotations) PutPolicy(ctx context.Context, p *rotate.Policy) error {
+	disabled := 0
+	if p.Disabled {
+		disabled = 1
+	}
+	_, err := s.db.write.ExecContext(ctx, `INSERT INTO rotation_policies (path, every, cron, jitter, grace, rotator, config, disabled, last_at, next_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (path) DO UPDATE SET every = excluded.every, cron = excluded.cron, jitter = excluded.jitter,
+		grace = excluded.grace, rotator = excluded.rotator, config = excluded.config, disabled = excluded.disabled,
+		last_at = excluded.last_at, next_at = excluded.next_at`,
+		p.Path, int64(p.Every), p.Cron, int64(p.Jitter), int64(p.Grace), p.Rotator, encodeConfig(p.Config), disabled,
+		nanos(p.LastAt), nanos(p.NextAt))
+	return err
+}
+
+const policyCols = `path, every, cron, jitter, grace, rotator, config, disabled, last_at, next_at`
+
+func scanPolicy(row interface{ Scan(...any) error }) (*rotate.Policy, error) {
+	var p rotate.Policy
+	var every, jitter, grace, last, next int64
+	var config string
+	var disabled int
+	if err := row.Scan(&p.Path, &every, &p.Cron, &jitter, &grace, &p.Rotator, &config, &disabled, &last, &next); err != nil {
+		return nil, err
+	}
+	c, err := decodeConfig(config)
+	if err != nil {
+		return nil, err
+	}
+	p.Config, p.Every, p.Jitter, p.Grace, p.Disabled = c, time.Duration(every), time.Duration(jitter), time.Duration(grace), disabled != 0
+	p.LastAt, p.NextAt = fromNanos(last), fromNanos(next)
+	return &p, nil
+}
+
+// Policy implements rotate.Store.
+func (s *Rotations) Policy(ctx context.Context, path string) (*rotate.Policy, error) {
+	p, err := scanPolicy(s.db.write.QueryRowContext(ctx, `SELECT `+policyCols+` FROM rotation_policies WHERE path = ?`, path))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("no rotation policy for %s", printable(path))
+	}
+	return p, err
+}
+
+func (s *Rotations) policies(ctx context.Context, query string, args ...any) ([]*rotate.Policy, error) {
+	rows, err := s.db.read.QueryContext(ctx, `SELECT `+policyCols+` FROM rotation_policies `+query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*rotate.Policy
+	for rows.Next() {
+		p, err := scanPolicy(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// Policies implements rotate.Store.
+func (s *Rotations) Policies(ctx context.Context) ([]*rotate.Policy, error) {
+	return s.policies(ctx, `ORDER BY path`)
+}
+
+// DuePolicies implements rotate.Store.
+func (s *Rotations) DuePolicies(ctx context.Context, now time.Time) ([]*rotate.Policy, error) {
+	return s.policies(ctx, `WHERE disabled = 0 AND next_at <= ? ORDER BY next_at, path`, now.UnixNano())
+}
+
+// printable bounds s for an error message.
+func printable(s string) string {
+	const max = 64
+	b := []byte(s)
+	if len(b) > max {
+		b = b[:max]
+	}
+	return strings.ToValidUTF8(strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, string(b)), "?")
+}

@@ -1,0 +1,260 @@
+package storetest
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/rotate"
+)
+
+// LabelledStore is a Store that keeps rotation's staged versions.
+type LabelledStore interface {
+	tokenward.Store
+	tokenward.LabelStore
+}
+
+// RunLabels runs the staged-version conformance tests; newStore returns a
+// fresh, empty, open store (closed by the suite's cleanup).
+func RunLabels(t *testing.T, newStore func(t *testing.T) LabelledStore) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, LabelledStore)
+	}{
+		{"PendingPromoteRestore", testPendingPromoteRestore},
+		{"PlainWriteAbovePending", testPlainWriteAbovePending},
+		{"LabelConflicts", testLabelConflicts},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			t.Cleanup(func() { s.Close() })
+			tc.fn(t, s)
+		})
+	}
+}
+
+func wantLabels(t *testing.T, s LabelledStore, want tokenward.VersionLabels) {
+	t.Helper()
+	got, err := s.SecretLabels(ctx, "p", "prod", "KEY")
+	must(t, err)
+	if *got != want {
+		t.Fatalf("labels: got %+v; want %+v", *got, want)
+	}
+}
+
+// wantCurrent checks that every read of the current value (one secret, the
+// environment for run/export) delivers version n's ciphertext ct.
+func wantCurrent(t *testing.T, s LabelledStore, n int, ct string) {
+	t.Helper()
+	meta, v, err := s.CurrentSecret(ctx, "p", "prod", "KEY")
+	must(t, err)
+	if meta.Version != n || v.Version != n || string(v.Ciphertext) != ct {
+		t.Fatalf("CurrentSecret: got version %d/%d %q; want %d %q", meta.Version, v.Version, v.Ciphertext, n, ct)
+	}
+	secrets, versions, err := s.EnvSecrets(ctx, "p", "prod")
+	must(t, err)
+	if len(secrets) != 1 || versions[0].Version != n || string(versions[0].Ciphertext) != ct {
+		t.Fatalf("EnvSecrets: got %d secrets, version %d %q; want version %d %q", len(secrets), versions[0].Version, versions[0].Ciphertext, n, ct)
+	}
+}
+
+func testPendingPromoteRestore(t *testing.T, s LabelledStore) {
+	newProject(t, s, "p", "prod")
+	meta := &tokenward.Secret{Project: "p", Env: "prod", Name: "KEY"}
+	must(t, s.PutSecret(ctx, meta, 0, version(1, "c1")))
+	wantLabels(t, s, tokenward.VersionLabels{Current: 1, Latest: 1})
+
+	must(t, s.PutPendingVersion(ctx, "p", "prod", "KEY", "rot_1", version(2, "c2")))
+	wantLabels(t, s, tokenward.VersionLabels{Current: 1, Pending: 2, Latest: 2, PendingRotation: "rot_1"})
+	wantCurrent(t, s, 1, "c1") // run/export keep CURRENT during a rotation
+	v, err := s.SecretVersion(ctx, "p", "prod", "KEY", 2)
+	must(t, err)
+	if string(v.Ciphertext) != "c2" {
+		t.Fatalf("pending version: got %q; want c2", v.Ciphertext)
+	}
+
+	for range 2 { // a repeat after a crash changes nothing
+		must(t, s.PromoteVersion(ctx, "p", "prod", "KEY", 2, base.Add(time.Hour)))
+	}
+	wantLabels(t, s, tokenward.VersionLabels{Current: 2, Previous: 1, Latest: 2})
+	wantCurrent(t, s, 2, "c2")
+	got, err := s.Secret(ctx, "p", "prod", "KEY")
+	must(t, err)
+	if !got.UpdatedAt.Equal(base.Add(time.Hour)) {
+		t.Fatalf("updated at: got %v; want %v", got.UpdatedAt, base.Add(time.Hour))
+	}
+
+	for range 2 {
+		must(t, s.RestoreVersion(ctx, "p", "prod", "KEY", 1, base.Add(2*time.Hour)))
+	}
+	wantLabels(t, s, tokenward.VersionLabels{Current: 1, Latest: 2})
+	wantCurrent(t, s, 1, "c1")
+
+	// Another rotation: PENDING then dropped (a rollback before finish).
+	must(t, s.PutPendingVersion(ctx, "p", "prod", "KEY", "rot_2", version(3, "c3")))
+	must(t, s.UnlabelVersion(ctx, "p", "prod", "KEY", tokenward.LabelPending, 2)) // not on 2: no-op
+	wantLabels(t, s, tokenward.VersionLabels{Current: 1, Pending: 3, Latest: 3, PendingRotation: "rot_2"})
+	must(t, s.UnlabelVersion(ctx, "p", "prod", "KEY", tokenward.LabelPending, 3))
+	wantLabels(t, s, tokenward.VersionLabels{Current: 1, Latest: 3})
+	wantCurrent(t, s, 1, "c1")
+}
+
+func testPlainWriteAbovePending(t *testing.T, s LabelledStore) {
+	newProject(t, s, "p", "prod")
+	meta := &tokenward.Secret{Project: "p", Env: "prod", Name: "KEY"}
+	must(t, s.PutSecret(ctx, meta, 0, version(1, "c1")))
+	must(t, s.PutPendingVersion(ctx, "p", "prod", "KEY", "rot_1", version(2, "c2")))
+	// prev+1 is taken by the pending version: the writer must go above it.
+	wantCode(t, s.PutSecret(ctx, meta, 1, version(2, "w2")), tokenward.ECONFLICT)
+	must(t, s.PutSecret(ctx, meta, 1, version(3, "c3")))
+	wantLabels(t, s, tokenward.VersionLabels{Current: 3, Pending: 2, Latest: 3, PendingRotation: "rot_1"})
+	wantCurrent(t, s, 3, "c3")
+	// The pending version cannot be promoted over a CURRENT it did not
+	// start from? The store does not know; the state machine checks that.
+	// It can still be dropped.
+	must(t, s.UnlabelVersion(ctx, "p", "prod", "KEY", tokenward.LabelPending, 2))
+	wantLabels(t, s, tokenward.VersionLabels{Current: 3, Latest: 3})
+}
+
+func testLabelConflicts(t *testing.T, s LabelledStore) {
+	newProject(t, s, "p", "prod")
+	_, err := s.SecretLabels(ctx, "p", "prod", "KEY")
+	wantCode(t, err, tokenward.ENOTFOUND)
+	wantCode(t, s.PutPendingVersion(ctx, "p", "prod", "KEY", "rot_1", version(1, "c1")), tokenward.ENOTFOUND)
+	meta := &tokenward.Secret{Project: "p", Env: "prod", Name: "KEY"}
+	must(t, s.PutSecret(ctx, meta, 0, version(1, "c1")))
+	wantCode(t, s.PutPendingVersion(ctx, "p", "prod", "KEY", "rot_1", version(1, "x")), tokenward.ECONFLICT)
+	wantCode(t, s.PutPendingVersion(ctx, "p", "prod", "KEY", "rot_1", version(3, "x")), tokenward.ECONFLICT)
+	wantCode(t, s.PromoteVersion(ctx, "p", "prod", "KEY", 2, base), tokenward.ECONFLICT)
+	wantCode(t, s.RestoreVersion(ctx, "p", "prod", "KEY", 2, base), tokenward.ECONFLICT)
+	wantCode(t, s.PromoteVersion(ctx, "p", "prod", "NOPE", 2, base), tokenward.ENOTFOUND)
+	must(t, s.PutPendingVersion(ctx, "p", "prod", "KEY", "rot_1", version(2, "c2")))
+	// Restore needs PREVIOUS; a PENDING version is not one.
+	wantCode(t, s.RestoreVersion(ctx, "p", "prod", "KEY", 2, base), tokenward.ECONFLICT)
+	wantLabels(t, s, tokenward.VersionLabels{Current: 1, Pending: 2, Latest: 2, PendingRotation: "rot_1"})
+}
+
+// RunRotation runs the rotation record and policy conformance tests.
+func RunRotation(t *testing.T, newStore func(t *testing.T) rotate.Store) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, rotate.Store)
+	}{
+		{"Rotations", testRotations},
+		{"OneInFlightPerSecret", testOneInFlight},
+		{"Policies", testPolicies},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
+	}
+}
+
+func rotation(id, path string, at time.Time) *rotate.Rotation {
+	return &rotate.Rotation{ID: id, Path: path, Rotator: "random", Config: map[string]string{"length": "16"},
+		Grace: time.Hour, Reason: "manual", Step: rotate.StepCreate, CurrentVersion: 1, CreatedAt: at, UpdatedAt: at}
+}
+
+func testRotations(t *testing.T, s rotate.Store) {
+	r := rotation("rot_a", "p/prod/KEY", base)
+	must(t, s.CreateRotation(ctx, r))
+	if r.Rev != 1 {
+		t.Fatalf("rev after create: got %d; want 1", r.Rev)
+	}
+	got, err := s.Rotation(ctx, "rot_a")
+	must(t, err)
+	if got.Path != r.Path || got.Config["length"] != "16" || got.Grace != time.Hour || !got.CreatedAt.Equal(base) || got.Step != rotate.StepCreate {
+		t.Fatalf("got %+v; want %+v", got, r)
+	}
+	stale := *got
+	got.Step, got.PendingVersion, got.NextAt, got.Error = rotate.StepSet, 2, base.Add(time.Minute), "boom (attempt 1)"
+	must(t, s.UpdateRotation(ctx, got))
+	if got.Rev != 2 {
+		t.Fatalf("rev after update: got %d; want 2", got.Rev)
+	}
+	wantCode(t, s.UpdateRotation(ctx, &stale), tokenward.ECONFLICT)
+	again, err := s.Rotation(ctx, "rot_a")
+	must(t, err)
+	if again.Step != rotate.StepSet || again.PendingVersion != 2 || !again.NextAt.Equal(base.Add(time.Minute)) || again.Error != "boom (attempt 1)" {
+		t.Fatalf("after update: got %+v", again)
+	}
+	_, err = s.Rotation(ctx, "rot_nope")
+	wantCode(t, err, tokenward.ENOTFOUND)
+
+	must(t, s.CreateRotation(ctx, rotation("rot_b", "p/prod/OTHER", base.Add(time.Second))))
+	fl, err := s.InFlight(ctx)
+	must(t, err)
+	if len(fl) != 2 || fl[0].ID != "rot_a" || fl[1].ID != "rot_b" {
+		t.Fatalf("in flight: got %d; want rot_a, rot_b", len(fl))
+	}
+	again.Step, again.FinishedAt = rotate.StepDone, base.Add(time.Hour)
+	must(t, s.UpdateRotation(ctx, again))
+	must(t, s.CreateRotation(ctx, rotation("rot_c", "p/prod/KEY", base.Add(2*time.Second))))
+	h, err := s.History(ctx, "p/prod/KEY", 0)
+	must(t, err)
+	if len(h) != 2 || h[0].ID != "rot_c" || h[1].ID != "rot_a" {
+		t.Fatalf("history: got %d; want rot_c, rot_a (newest first)", len(h))
+	}
+	h, err = s.History(ctx, "", 1)
+	must(t, err)
+	if len(h) != 1 || h[0].ID != "rot_c" {
+		t.Fatalf("history of all, limit 1: got %d; want rot_c", len(h))
+	}
+}
+
+func testOneInFlight(t *testing.T, s rotate.Store) {
+	var wg sync.WaitGroup
+	var ok, inflight atomic.Int32
+	for i := range 8 {
+		wg.Go(func() {
+			err := s.CreateRotation(ctx, rotation(fmt.Sprintf("rot_%d", i), "p/prod/KEY", base))
+			switch tokenward.ErrorCode(err) {
+			case "":
+				ok.Add(1)
+			case tokenward.ECONFLICT:
+				inflight.Add(1)
+			default:
+				t.Errorf("create: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 1 || inflight.Load() != 7 {
+		t.Fatalf("concurrent creates: got %d created, %d conflicts; want 1 and 7", ok.Load(), inflight.Load())
+	}
+}
+
+func testPolicies(t *testing.T, s rotate.Store) {
+	_, err := s.Policy(ctx, "p/prod/KEY")
+	wantCode(t, err, tokenward.ENOTFOUND)
+	p := &rotate.Policy{Path: "p/prod/KEY", Every: 30 * 24 * time.Hour, Jitter: time.Hour, Grace: 24 * time.Hour,
+		Rotator: "postgres", Config: map[string]string{"role": "app"}, NextAt: base.Add(time.Hour)}
+	must(t, s.PutPolicy(ctx, p))
+	must(t, s.PutPolicy(ctx, &rotate.Policy{Path: "p/prod/A", Cron: "0 3 * * 1", Rotator: "random", NextAt: base}))
+	must(t, s.PutPolicy(ctx, &rotate.Policy{Path: "p/prod/B", Every: time.Hour, Rotator: "random", Disabled: true}))
+	got, err := s.Policy(ctx, "p/prod/KEY")
+	must(t, err)
+	if got.Every != p.Every || got.Jitter != p.Jitter || got.Grace != p.Grace || got.Rotator != "postgres" || got.Config["role"] != "app" || !got.NextAt.Equal(p.NextAt) {
+		t.Fatalf("got %+v; want %+v", got, p)
+	}
+	due, err := s.DuePolicies(ctx, base)
+	must(t, err)
+	if len(due) != 1 || due[0].Path != "p/prod/A" {
+		t.Fatalf("due at base: got %d; want p/prod/A only (B is disabled, KEY later)", len(due))
+	}
+	due, err = s.DuePolicies(ctx, base.Add(time.Hour))
+	must(t, err)
+	if len(due) != 2 || due[0].Path != "p/prod/A" || due[1].Path != "p/prod/KEY" {
+		t.Fatalf("due an hour later: got %d; want A, KEY", len(due))
+	}
+	got.Disabled = true
+	must(t, s.PutPolicy(ctx, got))
+	all, err := s.Policies(ctx)
+	must(t, err)
+	if len(all) != 3 || all[0].Path != "p/prod/A" || !all[2].Disabled {
+		t.Fatalf("policies: got %d; want 3 by path, KEY disabled", len(all))
+	}
+}
