@@ -283,38 +283,31 @@ func (c *Core) AckAnomaly(ctx context.Context, tok *tokenward.Token, id string) 
 }
 
 // ReportLeak handles a leak report of a token, from anyone: a valid
-// tokenward token is revoked at once and the report is audited (the monitor
-// then fires leak_reported, which alerts the owner). It returns nothing the
-// caller could use to learn whether the token existed.
-func (c *Core) ReportLeak(ctx context.Context, raw, ip, userAgent string) error {
+// tokenward token is revoked at once. It returns the token's id ("" when
+// the text is no known token) for the caller's audit entry, whose action
+// monitor.ActionReportLeak makes the monitor fire leak_reported (which
+// alerts the owner). Callers must answer the reporter the same either way.
+func (c *Core) ReportLeak(ctx context.Context, raw string) (string, error) {
 	if err := c.needMonitoring(); err != nil {
-		return err
+		return "", err
 	}
 	if _, err := tokenward.ParseToken(raw); err != nil {
-		return nil
+		return "", nil
 	}
 	t, err := c.Store.TokenByHash(ctx, tokenward.HashToken(raw))
 	if tokenward.ErrorCode(err) == tokenward.ENOTFOUND {
-		return nil
+		return "", nil
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
-	was := t.RevokedAt.IsZero()
-	if was {
+	if t.RevokedAt.IsZero() {
 		if _, err := c.systemRevoke(ctx, t.ID); err != nil {
-			return err
+			return "", err
 		}
-	}
-	meta := map[string]string{"revoked_now": strconv.FormatBool(was)}
-	if err := c.record(ctx, &tokenward.AuditEntry{Action: monitor.ActionReportLeak, Resource: "token:" + t.ID,
-		SourceIP: ip, UserAgent: userAgent, Reason: "reported as leaked", Meta: meta}); err != nil {
-		return err
-	}
-	if was {
 		c.Monitoring.publish(monitor.Event{Type: monitor.EventTokenRevoked, Resource: "token:" + t.ID, Reason: "reported as leaked"})
 	}
-	return nil
+	return t.ID, nil
 }
 
 // buildReport computes the hygiene report from the store and the monitor.

@@ -17,6 +17,7 @@ func (s *Server) apiRoutes() []route {
 		// Feature route groups, one line each:
 		s.oidcRoutes(),
 		s.pipelinesRoutes(),
+		s.monitorRoutes(),
 	} {
 		routes = append(routes, group...)
 	}

@@ -33,6 +33,8 @@ type Server struct {
 	// written; when it fails, the request fails (fail-closed).
 	Audit func(ctx context.Context, e *tokenward.AuditEntry) error
 
+	monitor monitorState // state of the monitoring routes (monitor.go)
+
 	routes []route
 	mux    *http.ServeMux
 }
