@@ -18,6 +18,7 @@ func (s *Server) apiRoutes() []route {
 		s.oidcRoutes(),
 		s.pipelinesRoutes(),
 		s.monitorRoutes(),
+		s.auditRoutes(),
 	} {
 		routes = append(routes, group...)
 	}

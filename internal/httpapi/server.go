@@ -31,7 +31,9 @@ type Server struct {
 	MaxBodyBytes int64
 	// Audit, when set, records each request's entry before the response is
 	// written; when it fails, the request fails (fail-closed).
-	Audit func(ctx context.Context, e *tokenward.AuditEntry) error
+	Audit    func(ctx context.Context, e *tokenward.AuditEntry) error
+	AuditLog *AuditLog // the trail the audit routes read (audit.go)
+	Metrics  *Metrics  // request metrics, when set (metrics.go)
 
 	monitor monitorState // state of the monitoring routes (monitor.go)
 
@@ -92,6 +94,10 @@ func (s *Server) Routes() []string {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
+	if s.Metrics != nil {
+		s.Metrics.serve(s.mux, w, r)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -155,9 +161,7 @@ func (s *Server) wrap(rt route) http.Handler {
 				Outcome: outcome(err), Reason: reason(err), Status: statusOf(err, status),
 				SourceIP: ip, UserAgent: trunc(r.UserAgent(), 256), Meta: c.meta,
 			}
-			if c.tok != nil {
-				e.TokenID, e.TokenName, e.CI = c.tok.ID, c.tok.Name, c.tok.CI
-			}
+			fillAuditToken(e, c.tok, err)
 			if c.audit != nil {
 				c.audit(e)
 			}

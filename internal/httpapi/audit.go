@@ -1,0 +1,335 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/ed25519"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/audit"
+	"github.com/tokenward/tokenward/internal/core"
+)
+
+// AuditLog is what the audit routes read: the store holding the trail and
+// the public key its checkpoints are signed with.
+type AuditLog struct {
+	Store interface {
+		audit.Source
+		audit.Searcher
+	}
+	PublicKey ed25519.PublicKey
+	// PollInterval is how often a waiting tail request looks for new
+	// entries (default 200 ms). Polling the store, not a signal from this
+	// process, also sees entries written by other servers sharing it.
+	PollInterval time.Duration
+	// Now is the clock, replaceable in tests.
+	Now func() time.Time
+}
+
+// MaxTailWait bounds ?wait= on GET /v1/audit/entries; it stays well under
+// the HTTP server's write timeout.
+const MaxTailWait = 30 * time.Second
+
+// auditRoutes are the routes that read the audit trail. Each is audited
+// itself (reading the trail is an event worth recording).
+func (s *Server) auditRoutes() []route {
+	return []route{
+		{method: "GET", pattern: "/v1/audit/entries", action: "audit.search", handle: s.searchAudit},
+		{method: "GET", pattern: "/v1/audit/export", action: "audit.export", raw: s.exportAudit},
+		{method: "GET", pattern: "/v1/audit/verify", action: "audit.verify", handle: s.verifyAudit},
+		{method: "GET", pattern: "/v1/audit/key", action: "audit.key", handle: s.auditKey},
+	}
+}
+
+// Record records an entry for something other than an API request (a
+// rotation step, a scheduled revocation) through the same hook as requests:
+// the chain, every sink, and whatever wraps the hook (monitoring). It
+// returns nil when no audit hook is set.
+func (s *Server) Record(ctx context.Context, e *tokenward.AuditEntry) error {
+	if s.Audit == nil {
+		return nil
+	}
+	if e.Time.IsZero() {
+		e.Time = time.Now().UTC()
+	}
+	return s.Audit(ctx, e)
+}
+
+func (s *Server) auditLog() (*AuditLog, error) {
+	if s.AuditLog == nil || s.AuditLog.Store == nil {
+		return nil, tokenward.Errorf(tokenward.EUNAVAILABLE, "this server keeps no audit trail")
+	}
+	return s.AuditLog, nil
+}
+
+// AuditEntriesResponse is the answer of GET /v1/audit/entries.
+type AuditEntriesResponse struct {
+	Entries []*tokenward.AuditEntry `json:"entries"`
+	// Next is the seq to pass as ?after= to continue (tailing): the highest
+	// seq looked at, which may be past the last entry returned when
+	// entries were filtered out.
+	Next int64 `json:"next"`
+}
+
+// parseAuditQuery reads the search parameters of a request.
+func parseAuditQuery(r *http.Request) (audit.Query, time.Duration, error) {
+	v := r.URL.Query()
+	q := audit.Query{Token: v.Get("token"), Resource: v.Get("resource"), Action: v.Get("action"), Outcome: v.Get("outcome")}
+	for name, dst := range map[string]*time.Time{"since": &q.Since, "until": &q.Until} {
+		if s := v.Get(name); s != "" {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return q, 0, tokenward.Errorf(tokenward.EINVALID, "%s must be an RFC 3339 time", name)
+			}
+			*dst = t
+		}
+	}
+	for name, dst := range map[string]*int64{"after": &q.After} {
+		if s := v.Get(name); s != "" {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || n < 0 {
+				return q, 0, tokenward.Errorf(tokenward.EINVALID, "%s must be a whole number of 0 or more", name)
+			}
+			*dst = n
+		}
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > audit.MaxQueryLimit {
+			return q, 0, tokenward.Errorf(tokenward.EINVALID, "limit must be from 1 to %d", audit.MaxQueryLimit)
+		}
+		q.Limit = n
+	}
+	switch v.Get("order") {
+	case "", "oldest":
+	case "newest":
+		q.Newest = true
+	default:
+		return q, 0, tokenward.Errorf(tokenward.EINVALID, "order must be oldest or newest")
+	}
+	var wait time.Duration
+	if s := v.Get("wait"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 || d > MaxTailWait {
+			return q, 0, tokenward.Errorf(tokenward.EINVALID, "wait must be a duration from 0s to %s", MaxTailWait)
+		}
+		if q.Newest {
+			return q, 0, tokenward.Errorf(tokenward.EINVALID, "wait tails forward: it does not go with order=newest")
+		}
+		wait = d
+	}
+	return q, wait, q.Validate()
+}
+
+// maxFilterPages bounds the store pages one search reads while filtering
+// out entries the caller may not see.
+const maxFilterPages = 20
+
+func (s *Server) searchAudit(c *call) (int, any, error) {
+	al, err := s.auditLog()
+	if err != nil {
+		return 0, nil, err
+	}
+	visible, err := s.Core.AuditFilter(c.tok)
+	if err != nil {
+		return 0, nil, err
+	}
+	q, wait, err := parseAuditQuery(c.r)
+	if err != nil {
+		return 0, nil, err
+	}
+	c.resource = q.Resource
+	keep := visible
+	if wait > 0 {
+		// A tail's own polls are audited too; leaving them out of its
+		// answers keeps `audit tail -f` from feeding on itself.
+		c.meta = map[string]string{"tail": "1"}
+		self := c.tok.ID
+		keep = func(e *tokenward.AuditEntry) bool {
+			if e.TokenID == self && e.Action == "audit.search" && e.Meta["tail"] == "1" {
+				return false
+			}
+			return visible == nil || visible(e)
+		}
+	}
+	ctx := c.r.Context()
+	now := time.Now
+	if al.Now != nil {
+		now = al.Now
+	}
+	deadline := now().Add(wait)
+	poll := al.PollInterval
+	if poll <= 0 {
+		poll = 200 * time.Millisecond
+	}
+	for {
+		resp, err := s.fetchAudit(ctx, al, q, keep)
+		if err != nil || len(resp.Entries) > 0 || wait == 0 || !now().Before(deadline) {
+			return http.StatusOK, resp, err
+		}
+		q.After = resp.Next
+		t := time.NewTimer(poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return http.StatusOK, resp, nil
+		case <-t.C:
+		}
+	}
+}
+
+// fetchAudit runs q, keeping the entries keep allows (all when nil). Oldest
+// first, it reads further pages until the limit is filled.
+func (s *Server) fetchAudit(ctx context.Context, al *AuditLog, q audit.Query, keep func(*tokenward.AuditEntry) bool) (*AuditEntriesResponse, error) {
+	resp := &AuditEntriesResponse{Entries: []*tokenward.AuditEntry{}, Next: q.After}
+	limit := q.EffectiveLimit()
+	for page := 0; page < maxFilterPages; page++ {
+		got, err := al.Store.SearchAudit(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range got {
+			if !q.Newest {
+				resp.Next = e.Seq
+			}
+			if keep == nil || keep(e) {
+				resp.Entries = append(resp.Entries, e)
+				if len(resp.Entries) == limit {
+					return resp, nil
+				}
+			}
+		}
+		if q.Newest || len(got) < limit {
+			return resp, nil
+		}
+		q.After = resp.Next
+	}
+	return resp, nil
+}
+
+// exportAudit streams the whole trail as JSON lines (audit.Export). It is
+// a raw route (the body is not one JSON value), so it authenticates,
+// authorizes and records its own audit entry before streaming.
+func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request) {
+	var al *AuditLog
+	ok := s.rawAudited(w, r, "audit.export", func(tok *tokenward.Token) error {
+		if err := s.Core.RequireAudit(tok); err != nil {
+			return err
+		}
+		var err error
+		al, err = s.auditLog()
+		return err
+	})
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Content-Disposition", `attachment; filename="tokenward-audit.jsonl"`)
+	if err := audit.Export(r.Context(), w, al.Store); err != nil {
+		// Headers are gone; the truncated export fails ReadExport or
+		// verify on the client side.
+		s.Logger.Error("audit export failed", "err", err)
+	}
+}
+
+// rawAudited authenticates a raw route's request, runs authorize, and
+// records the audit entry (fail-closed), as wrap does for JSON routes. It
+// writes the error response and returns false when the request must stop.
+func (s *Server) rawAudited(w http.ResponseWriter, r *http.Request, action string, authorize func(*tokenward.Token) error) bool {
+	start := time.Now()
+	reqID := newRequestID()
+	w.Header().Set("X-Request-Id", reqID)
+	ip := clientIP(r)
+	tok, err := s.Core.Authenticate(r.Context(), bearer(r), ip)
+	if err == nil {
+		err = authorize(tok)
+	}
+	if s.Audit != nil {
+		e := &tokenward.AuditEntry{
+			Time: start.UTC(), RequestID: reqID, Action: action,
+			Outcome: outcome(err), Reason: reason(err), Status: statusOf(err, http.StatusOK),
+			SourceIP: ip, UserAgent: trunc(r.UserAgent(), 256),
+		}
+		fillAuditToken(e, tok, err)
+		if aerr := s.Audit(r.Context(), e); aerr != nil {
+			s.Logger.Error("audit record failed; refusing request", "request_id", reqID, "err", aerr)
+			writeError(w, tokenward.Errorf(tokenward.EUNAVAILABLE, "the audit log cannot record this request; refused"))
+			return false
+		}
+	}
+	if err != nil {
+		writeError(w, err)
+		return false
+	}
+	return true
+}
+
+// VerifyResponse is the answer of GET /v1/audit/verify.
+type VerifyResponse struct {
+	*audit.Report
+	OK    bool   `json:"ok"`
+	KeyID string `json:"key_id"`
+}
+
+func (s *Server) verifyAudit(c *call) (int, any, error) {
+	if err := s.Core.RequireAudit(c.tok); err != nil {
+		return 0, nil, err
+	}
+	al, err := s.auditLog()
+	if err != nil {
+		return 0, nil, err
+	}
+	ctx := c.r.Context()
+	cps, err := al.Store.AuditCheckpoints(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	rep, err := audit.Verify(al.Store.AuditEntries(ctx), cps, al.PublicKey)
+	if err != nil {
+		return 0, nil, err
+	}
+	if rep.Problems == nil {
+		rep.Problems = []audit.Problem{}
+	}
+	c.meta = map[string]string{"ok": strconv.FormatBool(rep.OK()), "last_seq": strconv.FormatInt(rep.LastSeq, 10)}
+	return http.StatusOK, &VerifyResponse{Report: rep, OK: rep.OK(), KeyID: audit.KeyID(al.PublicKey)}, nil
+}
+
+// AuditKeyResponse is the answer of GET /v1/audit/key.
+type AuditKeyResponse struct {
+	KeyID     string `json:"key_id"`
+	PublicKey string `json:"public_key"` // PEM, PKIX
+}
+
+func (s *Server) auditKey(c *call) (int, any, error) {
+	if _, err := s.Core.AuditFilter(c.tok); err != nil {
+		return 0, nil, err
+	}
+	al, err := s.auditLog()
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(al.PublicKey) != ed25519.PublicKeySize {
+		return 0, nil, tokenward.Errorf(tokenward.EUNAVAILABLE, "this server signs no audit checkpoints")
+	}
+	pem, err := audit.MarshalPublicKey(al.PublicKey)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, &AuditKeyResponse{KeyID: audit.KeyID(al.PublicKey), PublicKey: string(pem)}, nil
+}
+
+// fillAuditToken names the caller in e: the authenticated token, or the
+// known token an authentication refused (revoked, expired): its use is a
+// leak signal. Never the token itself.
+func fillAuditToken(e *tokenward.AuditEntry, tok *tokenward.Token, err error) {
+	if tok != nil {
+		e.TokenID, e.TokenName, e.CI = tok.ID, tok.Name, tok.CI
+		return
+	}
+	if id, name, ok := core.PresentedToken(err); ok {
+		e.TokenID, e.TokenName = id, name
+	}
+}
