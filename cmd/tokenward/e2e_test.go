@@ -66,6 +66,8 @@ func TestScripts(t *testing.T) {
 			"waitserver": cmdWaitServer,
 			"loadenv":    cmdLoadEnv,
 			"noleak":     cmdNoLeak,
+			"oidc":       cmdOIDC,
+			"pl":         cmdPipelines,
 		},
 	})
 }
