@@ -51,6 +51,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.newKeysCommand(),
 		m.newRunCommand(), m.newExportCommand(), m.newCheckCommand(), m.newApplyCommand(),
 		m.newBindingCommand(), m.newLoginCommand(),
+		newScanCommand(m), newHookCommand(m),
 	)
 	return root
 }
