@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/tokenward/tokenward/internal/core"
@@ -75,6 +76,9 @@ type serverRun struct {
 	core   *core.Core
 	api    *httpapi.Server
 	logger *slog.Logger
+	// metrics is the Prometheus registry of /metrics (set by the audit
+	// feature, which runs first); features register their own collectors.
+	metrics *prometheus.Registry
 	// closers run in reverse order at shutdown, after the HTTP server stops.
 	closers []func()
 }
@@ -91,6 +95,7 @@ type serverFeature func(m *Main, flags *pflag.FlagSet) func(ctx context.Context,
 // defined in its feature's own file.
 var serverFeatures = []serverFeature{
 	// one line per feature
+	auditServerFeature, // first: the audit hook and metrics registry others build on
 	oidcServerFeature,
 }
 

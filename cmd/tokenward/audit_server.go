@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/pflag"
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/audit"
+	"github.com/tokenward/tokenward/internal/httpapi"
+)
+
+// auditConfig is the audit trail's and metrics' server configuration.
+type auditConfig struct {
+	File              string
+	FileMaxMB         int
+	FileKeep          int
+	Stdout            bool
+	Webhook           string
+	WebhookSecretFile string
+	Syslog            string
+	CheckpointEvery   int64
+	MetricsAddr       string
+}
+
+// Validate checks the flags before anything starts.
+func (c *auditConfig) Validate() error {
+	if c.FileMaxMB < 1 || c.FileMaxMB > 1<<20 {
+		return usageError("--audit-file-max-mb must be from 1 to 1048576")
+	}
+	if c.FileKeep < 0 || c.FileKeep > 1000 {
+		return usageError("--audit-file-keep must be from 0 to 1000")
+	}
+	if c.CheckpointEvery < 1 {
+		return usageError("--audit-checkpoint-every must be 1 or more")
+	}
+	if (c.Webhook == "") != (c.WebhookSecretFile == "") {
+		return usageError("--audit-webhook and --audit-webhook-secret-file go together")
+	}
+	if c.Webhook != "" {
+		// The URL may hold a credential: never echo it.
+		if !strings.HasPrefix(c.Webhook, "https://") && !strings.HasPrefix(c.Webhook, "http://") {
+			return usageError("--audit-webhook: want an http(s) URL")
+		}
+	}
+	if c.Syslog != "" {
+		network, addr, ok := strings.Cut(c.Syslog, ":")
+		if !ok || addr == "" {
+			return usageError("--audit-syslog %q: want network:address, e.g. udp:127.0.0.1:514 or unixgram:/dev/log", c.Syslog)
+		}
+		switch network {
+		case "udp", "tcp", "unix", "unixgram":
+		default:
+			return usageError("--audit-syslog: network must be udp, tcp, unix or unixgram")
+		}
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return usageError("--metrics-addr %q: want host:port", c.MetricsAddr)
+		}
+	}
+	return nil
+}
+
+// auditServerFeature keeps the tamper-evident audit trail (the database is
+// the primary sink: a request whose entry it does not store is refused) and
+// the Prometheus metrics. It runs first, so every later feature finds the
+// audit hook and the registry in place.
+func auditServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *serverRun) error {
+	ac := auditConfig{FileMaxMB: 100, FileKeep: 5, CheckpointEvery: audit.DefaultCheckpointEvery}
+	f.StringVar(&ac.File, "audit-file", "", "also write audit entries to this JSON-lines file (rotated by size)")
+	f.IntVar(&ac.FileMaxMB, "audit-file-max-mb", ac.FileMaxMB, "rotate the audit file at this size in MiB")
+	f.IntVar(&ac.FileKeep, "audit-file-keep", ac.FileKeep, "rotated audit files to keep")
+	f.BoolVar(&ac.Stdout, "audit-stdout", false, "also write audit entries to stdout, one JSON object per line")
+	f.StringVar(&ac.Webhook, "audit-webhook", "", "also POST audit entries in signed batches to this URL (buffered on disk while it is down)")
+	f.StringVar(&ac.WebhookSecretFile, "audit-webhook-secret-file", "", "file holding the HMAC key that signs webhook batches")
+	f.StringVar(&ac.Syslog, "audit-syslog", "", "also send audit entries to syslog (RFC 5424) at network:address, e.g. udp:127.0.0.1:514")
+	f.Int64Var(&ac.CheckpointEvery, "audit-checkpoint-every", ac.CheckpointEvery, "sign a checkpoint of the audit chain every N entries (and at shutdown)")
+	f.StringVar(&ac.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this separate address (e.g. 127.0.0.1:9464); off when empty")
+	return func(ctx context.Context, r *serverRun) error {
+		if err := ac.Validate(); err != nil {
+			return err
+		}
+		return startAudit(ctx, m, r, &ac)
+	}
+}
+
+func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig) error {
+	log := r.logger.WithGroup("audit")
+	key, err := audit.LoadOrCreateKey(filepath.Join(r.cfg.DataDir, "audit.key"))
+	if err != nil {
+		return err
+	}
+	signer, err := audit.NewSigner(key)
+	if err != nil {
+		return err
+	}
+	var sinks []audit.Sink
+	if ac.File != "" {
+		fs := audit.NewFileSink(ac.File)
+		fs.MaxBytes, fs.Keep = int64(ac.FileMaxMB)<<20, ac.FileKeep
+		sinks = append(sinks, fs)
+	}
+	if ac.Stdout {
+		sinks = append(sinks, audit.NewWriterSink("stdout", m.Stdout))
+	}
+	if ac.Webhook != "" {
+		secret, err := os.ReadFile(ac.WebhookSecretFile)
+		if err != nil {
+			return fmt.Errorf("--audit-webhook-secret-file: %w", err)
+		}
+		secret = []byte(strings.TrimSpace(string(secret)))
+		if len(secret) < 16 {
+			return usageError("--audit-webhook-secret-file: the key must have 16 bytes or more")
+		}
+		wh := audit.NewWebhookSink(ac.Webhook, secret, filepath.Join(r.cfg.DataDir, "audit-webhook"))
+		wh.Logger = log
+		if err := wh.Open(); err != nil {
+			return err
+		}
+		sinks = append(sinks, wh)
+	}
+	if ac.Syslog != "" {
+		network, addr, _ := strings.Cut(ac.Syslog, ":")
+		sl, err := audit.NewSyslogSink(network, addr)
+		if err != nil {
+			return err
+		}
+		sinks = append(sinks, sl)
+	}
+	b := audit.NewBroker(r.db, signer, sinks...)
+	b.Logger = r.logger
+	b.CheckpointEvery = ac.CheckpointEvery
+	if err := b.Open(ctx); err != nil {
+		for _, s := range sinks {
+			s.Close()
+		}
+		return err
+	}
+	r.onClose(func() {
+		// The final checkpoint, then the sinks drain (the webhook buffer
+		// flushes while there is time; what is left goes after the next
+		// start).
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := b.Close(cctx); err != nil {
+			log.Error("close", "err", err)
+		}
+	})
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r.metrics = reg
+	r.api.Metrics = httpapi.NewMetrics(reg)
+	writeLatency := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "tokenward", Name: "audit_write_duration_seconds",
+		Help:    "Time to chain and durably store one audit entry in the database.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+	})
+	writeFailures := prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "tokenward", Name: "audit_write_failures_total",
+		Help: "Audit entries the database did not store (each refused its request).",
+	})
+	reg.MustRegister(writeLatency, writeFailures, brokerCollector{b}, activeTokens(r))
+
+	r.api.AuditLog = &httpapi.AuditLog{Store: r.db, PublicKey: signer.PublicKey()}
+	r.api.Audit = func(ctx context.Context, e *tokenward.AuditEntry) error {
+		start := time.Now()
+		err := b.Record(ctx, e)
+		writeLatency.Observe(time.Since(start).Seconds())
+		if err != nil {
+			writeFailures.Inc()
+		}
+		return err
+	}
+	log.Info("audit trail", "key_id", audit.KeyID(signer.PublicKey()), "sinks", len(sinks)+1)
+	if ac.MetricsAddr != "" {
+		return serveMetrics(r, ac.MetricsAddr, r.api.Metrics.Handler())
+	}
+	return nil
+}
+
+// serveMetrics serves /metrics on its own listener: the API port needs a
+// token for everything, Prometheus scrapers have none, and metrics show
+// traffic shapes worth keeping off the network the API faces. Bind it to
+// loopback or a monitoring network.
+func serveMetrics(r *serverRun, addr string, h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--metrics-addr: %w", err)
+	}
+	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !isLoopback(host) {
+		r.logger.Warn("metrics served on a non-loopback address without authentication", "addr", ln.Addr().String())
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := httpapi.NewHTTPServer(addr, mux, r.logger)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			r.logger.Error("metrics listener", "err", err)
+		}
+	}()
+	r.logger.Info("metrics", "addr", "http://"+ln.Addr().String()+"/metrics")
+	r.onClose(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return nil
+}
+
+// brokerCollector exports the broker's counters at scrape time.
+type brokerCollector struct{ b *audit.Broker }
+
+var (
+	descRecorded    = prometheus.NewDesc("tokenward_audit_entries_total", "Audit entries stored in the database.", nil, nil)
+	descCheckpoint  = prometheus.NewDesc("tokenward_audit_checkpoint_failures_total", "Signed checkpoints that could not be stored.", nil, nil)
+	descSinkWritten = prometheus.NewDesc("tokenward_audit_sink_written_total", "Audit entries written to a secondary sink (webhook: buffered on disk).", []string{"sink"}, nil)
+	descSinkFailed  = prometheus.NewDesc("tokenward_audit_sink_failed_attempts_total", "Failed write attempts to a secondary sink.", []string{"sink"}, nil)
+	descSinkDropped = prometheus.NewDesc("tokenward_audit_sink_dropped_total", "Audit entries a secondary sink lost (queue full, retries exhausted, buffer full).", []string{"sink"}, nil)
+	descSinkQueued  = prometheus.NewDesc("tokenward_audit_sink_queued", "Audit entries waiting for a secondary sink.", []string{"sink"}, nil)
+)
+
+func (c brokerCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRecorded, descCheckpoint, descSinkWritten, descSinkFailed, descSinkDropped, descSinkQueued} {
+		ch <- d
+	}
+}
+
+func (c brokerCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.b.Stats()
+	ch <- prometheus.MustNewConstMetric(descRecorded, prometheus.CounterValue, float64(s.Recorded))
+	ch <- prometheus.MustNewConstMetric(descCheckpoint, prometheus.CounterValue, float64(s.CheckpointFailures))
+	for _, k := range s.Sinks {
+		ch <- prometheus.MustNewConstMetric(descSinkWritten, prometheus.CounterValue, float64(k.Written), k.Name)
+		ch <- prometheus.MustNewConstMetric(descSinkFailed, prometheus.CounterValue, float64(k.Failed), k.Name)
+		ch <- prometheus.MustNewConstMetric(descSinkDropped, prometheus.CounterValue, float64(k.Dropped), k.Name)
+		ch <- prometheus.MustNewConstMetric(descSinkQueued, prometheus.GaugeValue, float64(k.Queued), k.Name)
+	}
+}
+
+// activeTokens counts unrevoked, unexpired tokens at scrape time.
+func activeTokens(r *serverRun) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "tokenward", Name: "active_tokens",
+		Help: "Tokens neither revoked nor expired.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ts, err := r.db.Tokens(ctx)
+		if err != nil {
+			return -1
+		}
+		now := time.Now()
+		n := 0
+		for _, t := range ts {
+			if t.RevokedAt.IsZero() && (t.ExpiresAt.IsZero() || now.Before(t.ExpiresAt)) {
+				n++
+			}
+		}
+		return float64(n)
+	})
+}
