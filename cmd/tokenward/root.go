@@ -49,6 +49,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.newSecretCommand(),
 		m.newTokenCommand(),
 		m.newKeysCommand(),
+		m.newAuditCommand(),
 		m.newRunCommand(), m.newExportCommand(), m.newCheckCommand(), m.newApplyCommand(),
 		m.newBindingCommand(), m.newLoginCommand(),
 		newScanCommand(m), newHookCommand(m),
