@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,6 +35,7 @@ import (
 //	pl noleak VALUE FILE...      no FILE holds VALUE raw, base64 (any alphabet,
 //	                             padded or not), URL-encoded or JSON-escaped
 //	pl decode FORMAT FILE WANT   inject.Decode(FORMAT, FILE) equals the JSON object in WANT
+//	pl waitfile FILE [REGEXP]    wait (up to 20s) until FILE exists and matches REGEXP
 func cmdPipelines(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) == 0 {
 		ts.Fatalf("usage: pl exit|signal|reldate|noleak|decode ...")
@@ -52,6 +54,8 @@ func cmdPipelines(ts *testscript.TestScript, neg bool, args []string) {
 		plNoLeak(ts, args[1:])
 	case "decode":
 		plDecode(ts, args[1:])
+	case "waitfile":
+		plWaitFile(ts, args[1:])
 	default:
 		ts.Fatalf("pl: unknown subcommand %q", args[0])
 	}
@@ -215,4 +219,23 @@ func plDecode(ts *testscript.TestScript, args []string) {
 		}
 		ts.Fatalf("%s (%s) does not round-trip: got %d names; want %d", args[1], args[0], len(got), len(want))
 	}
+}
+
+func plWaitFile(ts *testscript.TestScript, args []string) {
+	if len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: pl waitfile FILE [REGEXP]")
+	}
+	re := regexp.MustCompile("")
+	if len(args) == 2 {
+		re = regexp.MustCompile(args[1])
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(ts.MkAbs(args[0])); err == nil && re.Match(b) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Fatalf("%s did not come to match %q within 20s; it holds:\n%s", args[0], re, b)
 }
