@@ -540,17 +540,14 @@ func dropShadowedGeneric(fs []Finding) []Finding {
 	if len(fs) < 2 {
 		return fs
 	}
-	type lineKey struct {
-		line    int
-		decoded string
-	}
+	type lineKey struct{ line int }
 	var specific map[lineKey][]int
 	for i := range fs {
 		if !fs[i].generic {
 			if specific == nil {
 				specific = map[lineKey][]int{}
 			}
-			k := lineKey{fs[i].Line, fs[i].Decoded}
+			k := lineKey{fs[i].Line}
 			specific[k] = append(specific[k], i)
 		}
 	}
@@ -562,9 +559,14 @@ func dropShadowedGeneric(fs []Finding) []Finding {
 		f := fs[i]
 		if f.generic {
 			shadowed := false
-			for _, j := range specific[lineKey{f.Line, f.Decoded}] {
+			for _, j := range specific[lineKey{f.Line}] {
 				g := &fs[j]
-				if strings.Contains(g.secret, f.secret) || strings.Contains(f.secret, g.secret) {
+				// A generic match of an encoded run is shadowed by what its
+				// decoding revealed.
+				sameLayer := g.Decoded == f.Decoded &&
+					(strings.Contains(g.secret, f.secret) || strings.Contains(f.secret, g.secret))
+				decodedHere := g.Decoded != "" && f.Decoded == "" && g.Column <= f.EndColumn && f.Column <= g.EndColumn
+				if sameLayer || decodedHere {
 					shadowed = true
 					break
 				}
