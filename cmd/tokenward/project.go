@@ -68,7 +68,7 @@ func (m *Main) newProjectCommand() *cobra.Command {
 		},
 	}
 	sf.register(show, true)
-	cmd.AddCommand(create, list, show)
+	cmd.AddCommand(create, list, show, m.newProjectRetireCommand())
 	return cmd
 }
 
@@ -110,6 +110,6 @@ func (m *Main) newEnvCommand() *cobra.Command {
 		},
 	}
 	cf.register(create, false)
-	cmd.AddCommand(create)
+	cmd.AddCommand(create, m.newEnvRetireCommand(), m.newEnvRestoreCommand())
 	return cmd
 }

@@ -52,6 +52,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.newAuditCommand(),
 		m.newRunCommand(), m.newExportCommand(), m.newCheckCommand(), m.newApplyCommand(),
 		m.newBindingCommand(), m.newLoginCommand(),
+		m.newAnomaliesCommand(), m.newReportCommand(), m.newEventsCommand(),
 		newScanCommand(m), newHookCommand(m),
 	)
 	return root

@@ -162,14 +162,7 @@ func (m *Main) newSecretListCommand() *cobra.Command {
 			if err != nil {
 				return cliError(err)
 			}
-			if cf.output == "json" {
-				return writeJSON(m.Stdout, list)
-			}
-			rows := make([][]string, len(list))
-			for i, s := range list {
-				rows[i] = []string{s.Name, strconv.Itoa(s.Version), orDash(s.Owner), fmtDate(s.ExpiresAt), fmtTime(s.UpdatedAt), orDash(strings.Join(s.Tags, ","))}
-			}
-			return table(m.Stdout, []string{"NAME", "VERSION", "OWNER", "EXPIRES", "UPDATED", "TAGS"}, rows)
+			return m.printSecretsWithUsage(cmd.Context(), c, cf.output, parts[0], parts[1], list)
 		},
 	}
 	cf.register(cmd, true)

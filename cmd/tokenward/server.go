@@ -97,6 +97,7 @@ var serverFeatures = []serverFeature{
 	// one line per feature
 	auditServerFeature, // first: the audit hook and metrics registry others build on
 	oidcServerFeature,
+	monitorServerFeature, // after the audit feature: it wraps api.Audit
 }
 
 func (m *Main) newServerCommand() *cobra.Command {

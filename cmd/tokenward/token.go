@@ -105,7 +105,7 @@ func (m *Main) newTokenListCommand() *cobra.Command {
 			if err != nil {
 				return cliError(err)
 			}
-			return m.printTokens(cf.output, ts)
+			return m.printTokensWithUsage(cmd.Context(), c, cf.output, ts)
 		},
 	}
 	cf.register(cmd, true)

@@ -571,34 +571,6 @@ func (c *Core) EventVisible(ctx context.Context, tok *tokenward.Token, e monitor
 		tok.Grants.Allows(tokenward.ActionAudit, parts[0], parts[1], parts[2])
 }
 
-// RetirePlan is what retiring a project or environment does.
-type RetirePlan struct {
-	Scope    string            `json:"scope"` // project or project/env
-	Envs     []string          `json:"environments"`
-	Revoke   []PlanToken       `json:"revoke_tokens"`
-	Narrow   []PlanNarrow      `json:"narrow_tokens"`
-	Secrets  []string          `json:"archive_secrets"`
-	Disable  []string          `json:"disable"` // bindings, rotation policies (from RetireHooks)
-	PurgeAt  time.Time         `json:"purge_at"`
-	DryRun   bool              `json:"dry_run"`
-	Done     bool              `json:"done"`
-	Archives []monitor.Archive `json:"archives,omitempty"`
-}
-
-// PlanToken names a token.
-type PlanToken struct {
-	ID    string `json:"id"`
-	Name  string `json:"name"`
-	Owner string `json:"owner,omitempty"`
-}
-
-// PlanNarrow is a token that keeps some grants and loses the others.
-type PlanNarrow struct {
-	PlanToken
-	Keep []string `json:"keep"`
-	Drop []string `json:"drop"`
-}
-
 // inScope reports whether grant g reaches only into the retired scope:
 // its project is the retired one literally and, for an environment, so is
 // its environment. A grant with a wildcard there reaches elsewhere too.
@@ -611,7 +583,7 @@ func inScope(g tokenward.Grant, project, env string) bool {
 // runs the retire hooks, and archives the secrets, restorable for
 // retention (0: the default). With dryRun it only plans. Needs admin over
 // the scope.
-func (c *Core) Retire(ctx context.Context, tok *tokenward.Token, project, env string, retention time.Duration, dryRun bool) (*RetirePlan, error) {
+func (c *Core) Retire(ctx context.Context, tok *tokenward.Token, project, env string, retention time.Duration, dryRun bool) (*monitor.RetirePlan, error) {
 	if err := c.needMonitoring(); err != nil {
 		return nil, err
 	}
@@ -643,7 +615,7 @@ func (c *Core) Retire(ctx context.Context, tok *tokenward.Token, project, env st
 		return nil, err
 	}
 	now := c.Now().UTC()
-	plan := &RetirePlan{Scope: scope, DryRun: dryRun, PurgeAt: now.Add(retention), Revoke: []PlanToken{}, Narrow: []PlanNarrow{}, Secrets: []string{}, Disable: []string{}}
+	plan := &monitor.RetirePlan{Scope: scope, DryRun: dryRun, PurgeAt: now.Add(retention), Revoke: []monitor.PlanToken{}, Narrow: []monitor.PlanNarrow{}, Secrets: []string{}, Disable: []string{}}
 	if env != "" {
 		if !slices.Contains(p.Envs, env) {
 			return nil, tokenward.Errorf(tokenward.ENOTFOUND, "environment %s/%s not found", project, env)
@@ -679,13 +651,13 @@ func (c *Core) Retire(ctx context.Context, tok *tokenward.Token, project, env st
 				keep = append(keep, g)
 			}
 		}
-		pt := PlanToken{ID: t.ID, Name: t.Name, Owner: t.Owner}
+		pt := monitor.PlanToken{ID: t.ID, Name: t.Name, Owner: t.Owner}
 		switch {
 		case len(drop) == 0:
 		case len(keep) == 0:
 			plan.Revoke = append(plan.Revoke, pt)
 		default:
-			plan.Narrow = append(plan.Narrow, PlanNarrow{PlanToken: pt, Keep: keep.Strings(), Drop: drop})
+			plan.Narrow = append(plan.Narrow, monitor.PlanNarrow{PlanToken: pt, Keep: keep.Strings(), Drop: drop})
 			narrowTo[t.ID] = keep
 		}
 	}

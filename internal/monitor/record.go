@@ -35,3 +35,31 @@ type Archive struct {
 	ArchivedBy string    `json:"archived_by,omitempty"` // token id
 	PurgeAt    time.Time `json:"purge_at"`
 }
+
+// RetirePlan is what retiring a project or environment does.
+type RetirePlan struct {
+	Scope    string       `json:"scope"` // project or project/env
+	Envs     []string     `json:"environments"`
+	Revoke   []PlanToken  `json:"revoke_tokens"`
+	Narrow   []PlanNarrow `json:"narrow_tokens"`
+	Secrets  []string     `json:"archive_secrets"`
+	Disable  []string     `json:"disable"` // bindings, rotation policies (from RetireHooks)
+	PurgeAt  time.Time    `json:"purge_at"`
+	DryRun   bool         `json:"dry_run"`
+	Done     bool         `json:"done"`
+	Archives []Archive    `json:"archives,omitempty"`
+}
+
+// PlanToken names a token.
+type PlanToken struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Owner string `json:"owner,omitempty"`
+}
+
+// PlanNarrow is a token that keeps some grants and loses the others.
+type PlanNarrow struct {
+	PlanToken
+	Keep []string `json:"keep"`
+	Drop []string `json:"drop"`
+}

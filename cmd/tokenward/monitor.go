@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/core"
+	"github.com/tokenward/tokenward/internal/monitor"
+)
+
+// monitorConfig is the server's monitoring configuration, from flags.
+type monitorConfig struct {
+	AlertWebhooks   []string
+	AlertFormat     string
+	AlertSecretFile string
+	EventWebhooks   []string
+	EventSecretFile string
+	Policy          []string // RULE=alert|suspend
+	StaleAfter      string
+	StaleNotice     string
+	StaleRevoke     bool
+	ExpiryWindow    string
+	Retention       string
+	HygieneInterval string
+}
+
+func (c *monitorConfig) register(f *pflag.FlagSet) {
+	f.StringArrayVar(&c.AlertWebhooks, "alert-webhook", nil, "send anomaly alerts to this URL (repeatable)")
+	f.StringVar(&c.AlertFormat, "alert-format", "signed", "alert payload: slack (Slack incoming webhook) or signed (JSON with "+monitor.SignatureHeader+")")
+	f.StringVar(&c.AlertSecretFile, "alert-secret-file", "", "file holding the HMAC secret (16+ bytes) for --alert-format signed")
+	f.StringArrayVar(&c.EventWebhooks, "events-webhook", nil, "send signed change events (secret created/updated/rotated/retired, token revoked/suspended) to this URL (repeatable)")
+	f.StringVar(&c.EventSecretFile, "events-secret-file", "", "file holding the HMAC secret (16+ bytes) for --events-webhook")
+	f.StringArrayVar(&c.Policy, "monitor-policy", nil, "RULE=alert|suspend per anomaly rule (repeatable; default: suspend on jit_second_source and leak_reported)")
+	f.StringVar(&c.StaleAfter, "stale-after", "30d", "a token unused this long is stale: listed and its owner alerted")
+	f.StringVar(&c.StaleNotice, "stale-notice", "14d", "notice period after the owner is told, before --stale-revoke revokes")
+	f.BoolVar(&c.StaleRevoke, "stale-revoke", false, "revoke stale tokens once the notice period passes unanswered")
+	f.StringVar(&c.ExpiryWindow, "expiry-window", "14d", "alert on tokens and secrets expiring within this window")
+	f.StringVar(&c.Retention, "retention", "30d", "how long retired environments stay restorable before they are purged")
+	f.StringVar(&c.HygieneInterval, "hygiene-interval", "1h", "how often the hygiene job runs (stale tokens, expiry alerts, purges, monitor snapshot)")
+}
+
+// readHookSecret reads a webhook HMAC secret from a file. The secret never
+// reaches a log or an error.
+func readHookSecret(flag, path string) ([]byte, error) {
+	if path == "" {
+		return nil, usageError("%s is required for signed webhooks", flag)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	s := []byte(strings.TrimSpace(string(b)))
+	if len(s) < 16 {
+		return nil, usageError("%s: the secret must be at least 16 bytes", flag)
+	}
+	return s, nil
+}
+
+// checkHookURL validates a webhook URL without echoing it (Slack URLs hold
+// a secret path): only the flag and the reason are named.
+func checkHookURL(flag, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return usageError("%s: want an http(s) URL", flag)
+	}
+	return nil
+}
+
+// monitoring builds the engine's Monitoring from the flags.
+func (c *monitorConfig) monitoring(r *serverRun) (*core.Monitoring, time.Duration, error) {
+	durations := map[string]*time.Duration{}
+	var staleAfter, staleNotice, expiry, retention, interval time.Duration
+	for flag, p := range map[string]struct {
+		v string
+		d *time.Duration
+	}{
+		"--stale-after": {c.StaleAfter, &staleAfter}, "--stale-notice": {c.StaleNotice, &staleNotice},
+		"--expiry-window": {c.ExpiryWindow, &expiry}, "--retention": {c.Retention, &retention},
+		"--hygiene-interval": {c.HygieneInterval, &interval},
+	} {
+		d, err := parseDuration(p.v)
+		if err != nil {
+			return nil, 0, usageError("%s: %v", flag, err)
+		}
+		*p.d = d
+		durations[flag] = p.d
+	}
+	if interval < time.Second {
+		return nil, 0, usageError("--hygiene-interval must be at least 1s")
+	}
+	cfg := monitor.Config{Policy: map[monitor.RuleID]monitor.Action{}}
+	for _, p := range c.Policy {
+		rule, action, ok := strings.Cut(p, "=")
+		known := false
+		for _, r := range monitor.Rules {
+			known = known || string(r) == rule
+		}
+		if !ok || !known || (action != string(monitor.ActionAlert) && action != string(monitor.ActionSuspend)) {
+			return nil, 0, usageError("--monitor-policy %q: want RULE=alert|suspend with a rule of %v", p, monitor.Rules)
+		}
+		cfg.Policy[monitor.RuleID(rule)] = monitor.Action(action)
+	}
+	mon, err := monitor.New(cfg)
+	if err != nil {
+		return nil, 0, err
+	}
+	logger := r.logger.WithGroup("monitor")
+	sender := monitor.NewSender(logger)
+	alerter := &monitor.Alerter{Sender: sender}
+	if len(c.AlertWebhooks) > 0 {
+		format := monitor.Format(c.AlertFormat)
+		var secret []byte
+		switch format {
+		case monitor.FormatSlack:
+		case monitor.FormatSigned:
+			if secret, err = readHookSecret("--alert-secret-file", c.AlertSecretFile); err != nil {
+				return nil, 0, err
+			}
+		default:
+			return nil, 0, usageError("--alert-format must be slack or signed")
+		}
+		for _, u := range c.AlertWebhooks {
+			if err := checkHookURL("--alert-webhook", u); err != nil {
+				return nil, 0, err
+			}
+			w := monitor.Webhook{URL: u, Format: format, Secret: secret}
+			if err := w.Validate(); err != nil {
+				return nil, 0, usageError("--alert-webhook: %s", tokenward.ErrorMessage(err))
+			}
+			alerter.Hooks = append(alerter.Hooks, w)
+		}
+	}
+	var eventHooks []monitor.Webhook
+	if len(c.EventWebhooks) > 0 {
+		secret, err := readHookSecret("--events-secret-file", c.EventSecretFile)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, u := range c.EventWebhooks {
+			if err := checkHookURL("--events-webhook", u); err != nil {
+				return nil, 0, err
+			}
+			eventHooks = append(eventHooks, monitor.Webhook{URL: u, Format: monitor.FormatSigned, Secret: secret})
+		}
+	}
+	events := monitor.NewEvents(sender, eventHooks, logger)
+	if err := events.Open(); err != nil {
+		return nil, 0, usageError("--events-webhook: %s", tokenward.ErrorMessage(err))
+	}
+	return &core.Monitoring{
+		Store: r.db, Monitor: mon, Alerter: alerter, Events: events, Logger: logger,
+		ReportOptions: monitor.ReportOptions{StaleAfter: staleAfter, ExpiryWindow: expiry},
+		StalePolicy:   monitor.StalePolicy{NoticePeriod: staleNotice, Revoke: c.StaleRevoke},
+		Retention:     retention,
+	}, interval, nil
+}
+
+// monitorServerFeature wires usage monitoring, anomalies, alerts, change
+// events, the hygiene job and retirement into the server. It must come
+// after the audit feature in serverFeatures: it wraps api.Audit, so the
+// monitor sees each entry once the audit trail has recorded it.
+func monitorServerFeature(m *Main, f *pflag.FlagSet) func(ctx context.Context, r *serverRun) error {
+	var cfg monitorConfig
+	cfg.register(f)
+	return func(ctx context.Context, r *serverRun) error {
+		mg, interval, err := cfg.monitoring(r)
+		if err != nil {
+			return err
+		}
+		r.core.Monitoring = mg
+		if err := r.core.LoadMonitorState(ctx); err != nil {
+			mg.Events.Close(context.Background())
+			return err
+		}
+		prev := r.api.Audit
+		hook := func(ctx context.Context, e *tokenward.AuditEntry) error {
+			if prev != nil {
+				if err := prev(ctx, e); err != nil {
+					return err
+				}
+			}
+			r.core.ObserveAudit(ctx, e)
+			return nil
+		}
+		r.api.Audit = hook
+		mg.Record = hook
+
+		stop, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			t := time.NewTicker(interval)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					res, err := r.core.RunHygiene(context.Background())
+					if err != nil {
+						mg.Logger.Error("hygiene job", "err", err)
+						continue
+					}
+					mg.Logger.Debug("hygiene job", "notified", res.Notified, "revoked", res.Revoked, "cleared", res.Cleared, "expiry_alerts", res.ExpiryAlerts, "purged", res.Purged)
+				}
+			}
+		}()
+		r.onClose(func() {
+			close(stop)
+			<-done
+			if err := r.core.SaveMonitorState(context.Background()); err != nil {
+				mg.Logger.Error("save monitor state", "err", err)
+			}
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			mg.Events.Close(cctx)
+			mg.Wait()
+		})
+		return nil
+	}
+}
