@@ -1,0 +1,61 @@
+package scan
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/tokenward/tokenward/internal/scan/rules"
+)
+
+// BenchmarkScanDir scans $GOROOT/src/net with the built-in rules (set
+// SCANBENCH_DIR to use another tree); see cmd/scanbench for grep ratios.
+func BenchmarkScanDir(b *testing.B) {
+	dir := os.Getenv("SCANBENCH_DIR")
+	if dir == "" {
+		dir = filepath.Join(runtime.GOROOT(), "src", "net")
+	}
+	cfg, err := LoadFS(rules.FS)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(cfg, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := &Stats{}
+	if _, err := s.ScanDir(context.Background(), dir, st); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(st.Bytes.Load())
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := s.ScanDir(context.Background(), dir, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkScanBytes measures one worker on one buffer (no I/O).
+func BenchmarkScanBytes(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "src", "net", "http", "server.go"))
+	if err != nil {
+		b.Skip(err)
+	}
+	cfg, err := LoadFS(rules.FS)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(cfg, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := s.NewWorker()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		w.Scan("server.go", data)
+	}
+}
