@@ -38,6 +38,8 @@ type Core struct {
 	TokenCacheTTL time.Duration
 	// OIDC enables just-in-time CI credentials (bindings and exchange); nil disables them.
 	OIDC *OIDC
+	// Rotation enables rotation without downtime; nil disables it.
+	Rotation *Rotation
 	// Monitoring, when set, observes audit entries, stores anomalies and retires scopes (monitor.go).
 	Monitoring *Monitoring
 

@@ -66,18 +66,25 @@ func (c *Core) PutSecret(ctx context.Context, tok *tokenward.Token, in PutSecret
 			return nil, err
 		}
 		now := c.Now().UTC()
-		ct, err := c.sealValue(ctx, in.Project, in.Env, in.Name, prev+1, in.Value)
+		next := prev + 1
+		if attempt > 0 {
+			// A rotation's version may hold prev+1 (see tokenward.LabelStore).
+			if next, err = c.nextVersion(ctx, in.Project, in.Env, in.Name, prev); err != nil {
+				return nil, err
+			}
+		}
+		ct, err := c.sealValue(ctx, in.Project, in.Env, in.Name, next, in.Value)
 		if err != nil {
 			return nil, err
 		}
-		err = c.Store.PutSecret(ctx, meta, prev, &tokenward.SecretVersion{Version: prev + 1, CreatedAt: now, CreatedBy: tok.ID, Ciphertext: ct})
-		if tokenward.ErrorCode(err) == tokenward.ECONFLICT && in.IfVersion == nil && attempt < 5 {
+		err = c.Store.PutSecret(ctx, meta, prev, &tokenward.SecretVersion{Version: next, CreatedAt: now, CreatedBy: tok.ID, Ciphertext: ct})
+		if tokenward.ErrorCode(err) == tokenward.ECONFLICT && (in.IfVersion == nil || attempt == 0) && attempt < 5 {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		meta.Version, meta.UpdatedAt, meta.UpdatedBy = prev+1, now, tok.ID
+		meta.Version, meta.UpdatedAt, meta.UpdatedBy = next, now, tok.ID
 		if prev == 0 {
 			meta.CreatedAt = now
 		}

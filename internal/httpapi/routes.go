@@ -19,6 +19,7 @@ func (s *Server) apiRoutes() []route {
 		s.pipelinesRoutes(),
 		s.monitorRoutes(),
 		s.auditRoutes(),
+		s.rotationRoutes(),
 	} {
 		routes = append(routes, group...)
 	}
@@ -147,15 +148,17 @@ type SecretResponse struct {
 
 func (s *Server) getSecret(c *call) (int, any, error) {
 	p, e, n := secretPath(c)
-	version := 0
-	if q := c.r.URL.Query().Get("version"); q != "" {
-		v, err := strconv.Atoi(q)
-		if err != nil || v < 1 {
-			return 0, nil, tokenward.Errorf(tokenward.EINVALID, "version must be a whole number of 1 or more")
-		}
-		version = v
+	version, label, err := core.ParseVersionSelector(c.r.URL.Query().Get("version"))
+	if err != nil {
+		return 0, nil, err
 	}
-	meta, value, err := s.Core.GetSecret(c.r.Context(), c.tok, p, e, n, version)
+	var meta *tokenward.Secret
+	var value []byte
+	if label != "" {
+		meta, value, version, err = s.Core.GetSecretLabel(c.r.Context(), c.tok, p, e, n, label)
+	} else {
+		meta, value, err = s.Core.GetSecret(c.r.Context(), c.tok, p, e, n, version)
+	}
 	if err != nil {
 		return 0, nil, err
 	}
