@@ -74,7 +74,7 @@ func gatherState(ctx context.Context, c *client.Client, man *manifest.Manifest) 
 		}
 		list, err := c.Secrets(ctx, man.Project, e)
 		if err != nil {
-			return state, fmt.Errorf("list %s/%s: %w", man.Project, e, err)
+			return state, fmt.Errorf("list %s/%s: %v", man.Project, e, cliError(err))
 		}
 		for _, s := range list {
 			state.Secrets = append(state.Secrets, *s)
@@ -95,13 +95,13 @@ func (m *Main) applyPlan(ctx context.Context, c *client.Client, plan manifest.Pl
 		switch a.Kind {
 		case manifest.CreateProject:
 			if _, err := c.CreateProject(ctx, a.Project, a.Envs); err != nil {
-				return cliError(fmt.Errorf("create project %s: %w", a.Project, err))
+				return fmt.Errorf("create project %s: %v", a.Project, cliError(err))
 			}
 			fmt.Fprintf(m.Stderr, "Created project %s\n", a.Project)
 			done++
 		case manifest.CreateEnvironment:
 			if _, err := c.CreateEnv(ctx, a.Project, a.Env); err != nil {
-				return cliError(fmt.Errorf("create environment %s/%s: %w", a.Project, a.Env, err))
+				return fmt.Errorf("create environment %s/%s: %v", a.Project, a.Env, cliError(err))
 			}
 			fmt.Fprintf(m.Stderr, "Created environment %s/%s\n", a.Project, a.Env)
 			done++

@@ -109,7 +109,7 @@ func gatherFacts(ctx context.Context, c *client.Client, man *manifest.Manifest, 
 		case tokenward.ErrorCode(err) == tokenward.ENOTFOUND:
 			continue // no project or environment yet: every secret there is missing
 		case tokenward.ErrorCode(err) == tokenward.EFORBIDDEN:
-			return facts, fmt.Errorf("cannot check %s/%s: %w (the check token needs read on the manifest's secrets)", man.Project, e, err)
+			return facts, fmt.Errorf("cannot check %s/%s: %v; the check token needs read on the manifest's secrets", man.Project, e, cliError(err))
 		case err != nil:
 			return facts, err
 		}
