@@ -41,7 +41,9 @@ func WriteReport(w io.Writer, format string, fs []Finding, info ReportInfo) erro
 func writeText(w io.Writer, fs []Finding) error {
 	var b strings.Builder
 	for _, f := range fs {
-		fmt.Fprintf(&b, "%s:%d:%d: %s: %s", f.Path, f.Line, f.Column, f.RuleID, f.Redacted)
+		// Paths, names and descriptions come from scanned content: no
+		// control characters reach the terminal.
+		fmt.Fprintf(&b, "%s:%d:%d: %s: %s", clean(f.Path), f.Line, f.Column, f.RuleID, clean(f.Redacted))
 		if f.Confirmed {
 			b.WriteString(" (confirmed)")
 		}
@@ -49,18 +51,27 @@ func writeText(w io.Writer, fs []Finding) error {
 			fmt.Fprintf(&b, " (decoded %s)", f.Decoded)
 		}
 		if f.ManagedSecret != "" {
-			fmt.Fprintf(&b, " managed secret %s", f.ManagedSecret)
+			fmt.Fprintf(&b, " managed secret %s", clean(f.ManagedSecret))
 		}
 		if f.Description != "" && f.ManagedSecret == "" {
-			fmt.Fprintf(&b, " — %s", f.Description)
+			fmt.Fprintf(&b, " — %s", clean(f.Description))
 		}
 		b.WriteByte('\n')
 		if f.Commit != "" {
-			fmt.Fprintf(&b, "    commit %s by %s <%s> on %s\n", shortCommit(f.Commit), f.Author, f.Email, f.Date.UTC().Format(time.RFC3339))
+			fmt.Fprintf(&b, "    commit %s by %s <%s> on %s\n", shortCommit(f.Commit), clean(f.Author), clean(f.Email), f.Date.UTC().Format(time.RFC3339))
 		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 func shortCommit(c string) string {

@@ -68,6 +68,19 @@ func TestReportGolden(t *testing.T) {
 	}
 }
 
+func TestTextReportStripsControlCharacters(t *testing.T) {
+	f := goldenFindings()[:1]
+	f[0].Path = "evil\x1b]0;pwned\x07.txt"
+	f[0].Author = "a\nb"
+	var buf bytes.Buffer
+	if err := WriteReport(&buf, "text", f, ReportInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(buf.String(), "\x1b\x07") || strings.Contains(buf.String(), "a\nb") {
+		t.Errorf("got %q; want control characters replaced", buf.String())
+	}
+}
+
 func TestSARIFRequiredFields(t *testing.T) {
 	var buf bytes.Buffer
 	if err := WriteReport(&buf, "sarif", goldenFindings(), ReportInfo{}); err != nil {
