@@ -1,0 +1,568 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/core"
+	"github.com/tokenward/tokenward/internal/httpapi"
+	"github.com/tokenward/tokenward/internal/monitor"
+)
+
+// hookSink is a webhook receiver on loopback that verifies signatures.
+type hookSink struct {
+	srv    *httptest.Server
+	secret []byte
+	mu     sync.Mutex
+	bodies [][]byte
+	bad    int
+	got    chan struct{}
+}
+
+func newHookSink(tb testing.TB, secret string) *hookSink {
+	tb.Helper()
+	h := &hookSink{secret: []byte(secret), got: make(chan struct{}, 100)}
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if err := monitor.Verify(h.secret, r.Header.Get(monitor.SignatureHeader), b, time.Now(), 5*time.Minute); err != nil {
+			h.bad++
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		h.bodies = append(h.bodies, b)
+		h.got <- struct{}{}
+	}))
+	tb.Cleanup(h.srv.Close)
+	return h
+}
+
+// wait waits for n verified deliveries in all.
+func (h *hookSink) wait(tb testing.TB, n int) [][]byte {
+	tb.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		h.mu.Lock()
+		if len(h.bodies) >= n {
+			out := append([][]byte(nil), h.bodies...)
+			h.mu.Unlock()
+			return out
+		}
+		h.mu.Unlock()
+		select {
+		case <-h.got:
+		case <-deadline:
+			tb.Fatalf("got %d verified webhook deliveries; want %d", len(h.bodies), n)
+		}
+	}
+}
+
+// monEnv is a server with monitoring on, alerts and events going to
+// signed receivers, and an audit hook that keeps every entry.
+type monEnv struct {
+	*env
+	mg     *core.Monitoring
+	alerts *hookSink
+	events *hookSink
+	mu     sync.Mutex
+	audit  []*tokenward.AuditEntry
+}
+
+const hookSecret = "0123456789abcdef-test-hook-secret"
+
+func mustServeMonitor(tb testing.TB) *monEnv {
+	tb.Helper()
+	e := &monEnv{env: MustServe(tb), alerts: newHookSink(tb, hookSecret), events: newHookSink(tb, hookSecret)}
+	mon, err := monitor.New(monitor.Config{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sender := monitor.NewSender(nil)
+	sender.Sleep = func(ctx context.Context, d time.Duration) error { return nil }
+	ev := monitor.NewEvents(sender, []monitor.Webhook{{URL: e.events.srv.URL, Format: monitor.FormatSigned, Secret: []byte(hookSecret)}}, nil)
+	if err := ev.Open(); err != nil {
+		tb.Fatal(err)
+	}
+	e.mg = &core.Monitoring{
+		Store: e.core.Store.(core.MonitorStore), Monitor: mon, Events: ev,
+		Alerter: &monitor.Alerter{Sender: sender, Hooks: []monitor.Webhook{{URL: e.alerts.srv.URL, Format: monitor.FormatSigned, Secret: []byte(hookSecret)}}},
+	}
+	e.core.Monitoring = e.mg
+	if err := e.core.LoadMonitorState(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	hook := func(ctx context.Context, a *tokenward.AuditEntry) error {
+		e.mu.Lock()
+		a.Seq = int64(len(e.audit) + 1)
+		e.audit = append(e.audit, a)
+		e.mu.Unlock()
+		e.core.ObserveAudit(ctx, a)
+		return nil
+	}
+	e.api.Audit, e.mg.Record = hook, hook
+	tb.Cleanup(func() {
+		ev.Close(context.Background())
+		e.mg.Wait()
+	})
+	return e
+}
+
+func (e *monEnv) entries(action string) []*tokenward.AuditEntry {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []*tokenward.AuditEntry
+	for _, a := range e.audit {
+		if a.Action == action {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (e *monEnv) anomalies(tb testing.TB, all bool) []*monitor.Record {
+	tb.Helper()
+	var resp struct {
+		Anomalies []*monitor.Record `json:"anomalies"`
+	}
+	path := "/v1/anomalies"
+	if all {
+		path += "?all=true"
+	}
+	if err := json.Unmarshal(e.mustDo(tb, e.admin, "GET", path, nil, 200), &resp); err != nil {
+		tb.Fatal(err)
+	}
+	return resp.Anomalies
+}
+
+// TestMonitorAuthorizationMatrix covers every monitoring route with the
+// principals of the core matrix.
+func TestMonitorAuthorizationMatrix(t *testing.T) {
+	e := mustServeMonitor(t)
+	e.mustDo(t, e.admin, "POST", "/v1/projects", map[string]any{"name": "payments", "environments": []string{"prod", "staging", "dev"}}, 201)
+	e.mustDo(t, e.admin, "POST", "/v1/projects", map[string]any{"name": "other", "environments": []string{"prod"}}, 201)
+	e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/prod/STRIPE_KEY", map[string]any{"value": "sk_live_0123456789"}, 200)
+	tokens := map[string]string{"admin": e.admin}
+	_, tokens["reader"] = e.mustToken(t, e.admin, "reader", "", "read:payments/prod/*")
+	_, tokens["auditor"] = e.mustToken(t, e.admin, "auditor", "", "audit:*/*/*")
+	_, tokens["other"] = e.mustToken(t, e.admin, "other", "", "admin:other/*/*")
+	revokedID, revoked := e.mustToken(t, e.admin, "revoked", "", "admin:*/*/*")
+	e.mustDo(t, e.admin, "POST", "/v1/tokens/"+revokedID+"/revoke", nil, 200)
+	tokens["revoked"] = revoked
+	tokens["none"] = ""
+	// An anomaly to acknowledge: the revoked token was just used... later.
+	e.do(t, revoked, "GET", "/v1/tokens/self", nil)
+	anomalyID := e.anomalies(t, false)[0].ID
+
+	type step struct {
+		method, path string
+		body         any
+		ok           []string
+		okStatus     int
+	}
+	envN := 0
+	nextEnv := func() string {
+		envN++
+		env := fmt.Sprint("e", envN)
+		e.mustDo(t, e.admin, "POST", "/v1/projects/payments/envs", map[string]any{"name": env}, 201)
+		return env
+	}
+	steps := []step{
+		{method: "GET", path: "/v1/anomalies", ok: []string{"admin", "auditor"}, okStatus: 200},
+		{method: "POST", path: "/v1/anomalies/" + anomalyID + "/ack", ok: []string{"admin", "auditor"}, okStatus: 200},
+		{method: "GET", path: "/v1/report", ok: []string{"admin", "auditor"}, okStatus: 200},
+		{method: "GET", path: "/v1/usage/tokens", ok: []string{"admin", "reader", "auditor", "other"}, okStatus: 200},
+		{method: "GET", path: "/v1/usage/secrets/payments/prod", ok: []string{"admin", "reader"}, okStatus: 200},
+		{method: "POST", path: "/v1/projects/payments/retire", body: map[string]any{"dry_run": true}, ok: []string{"admin"}, okStatus: 200},
+		{method: "POST", path: "/v1/projects/other/envs/prod/retire", body: map[string]any{"dry_run": true}, ok: []string{"admin", "other"}, okStatus: 200},
+		{method: "POST", path: "/v1/projects/payments/envs/ENV/restore", ok: []string{"admin"}, okStatus: 200},
+		{method: "GET", path: "/v1/archives", ok: []string{"admin", "reader", "auditor", "other"}, okStatus: 200},
+		{method: "GET", path: "/v1/events/stream", ok: []string{"admin", "reader", "auditor", "other"}, okStatus: 200},
+	}
+	for _, st := range steps {
+		for _, who := range []string{"admin", "reader", "auditor", "other", "revoked", "none"} {
+			want := 403
+			for _, ok := range st.ok {
+				if ok == who {
+					want = st.okStatus
+				}
+			}
+			if who == "revoked" || who == "none" {
+				want = 401
+			}
+			path := st.path
+			if strings.Contains(path, "/ENV/") {
+				// Each restore needs a freshly retired environment.
+				env := nextEnv()
+				e.mustDo(t, e.admin, "POST", "/v1/projects/payments/envs/"+env+"/retire", map[string]any{}, 200)
+				path = strings.Replace(path, "ENV", env, 1)
+			}
+			t.Run(st.method+" "+path+" as "+who, func(t *testing.T) {
+				if strings.HasSuffix(path, "/stream") {
+					got := streamStatus(t, e.env, tokens[who])
+					if got != want {
+						t.Fatalf("got %d; want %d", got, want)
+					}
+					return
+				}
+				got, b := e.do(t, tokens[who], st.method, path, st.body)
+				if got != want {
+					t.Fatalf("got %d %s; want %d", got, b, want)
+				}
+			})
+		}
+	}
+	// Every monitoring route is in this matrix; report-leak (public) has
+	// its own test.
+	if got, want := len(steps)+1, len(e.api.Routes())-e.api.CoreRouteCount()-otherFeatureRoutes(e.api); got != want {
+		t.Fatalf("matrix covers %d monitoring routes; the server has %d", got, want)
+	}
+}
+
+// otherFeatureRoutes counts the routes of features other than monitoring.
+func otherFeatureRoutes(api *httpapi.Server) int {
+	n := 0
+	for _, r := range api.Routes() {
+		p := strings.SplitN(r, " ", 2)[1]
+		switch {
+		case strings.HasPrefix(p, "/v1/anomalies"), p == "/v1/report", p == "/v1/tokens/report-leak", strings.HasPrefix(p, "/v1/usage/"),
+			strings.HasSuffix(p, "/retire"), strings.HasSuffix(p, "/restore"), p == "/v1/archives", p == "/v1/events/stream":
+		default:
+			n++
+		}
+	}
+	return n - api.CoreRouteCount()
+}
+
+// streamStatus opens the event stream and returns its status.
+func streamStatus(tb testing.TB, e *env, token string) int {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/v1/events/stream", nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestRevokedTokenUseAlerts: a revoked token presented once gives an
+// anomaly listed at once and a signed alert at the receiver.
+func TestRevokedTokenUseAlerts(t *testing.T) {
+	e := mustServeMonitor(t)
+	e.mustDo(t, e.admin, "POST", "/v1/projects", map[string]any{"name": "payments", "environments": []string{"prod"}}, 201)
+	e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/prod/STRIPE_KEY", map[string]any{"value": "sk_live_SHOULD_NOT_LEAK_1"}, 200)
+	id, tok := e.mustToken(t, e.admin, "deploy", "", "read:payments/prod/*")
+	e.mustDo(t, tok, "GET", "/v1/secrets/payments/prod/STRIPE_KEY", nil, 200)
+	e.mustDo(t, e.admin, "POST", "/v1/tokens/"+id+"/revoke", nil, 200)
+	e.clock.Add(time.Second)
+
+	e.mustDo(t, tok, "GET", "/v1/secrets/payments/prod/STRIPE_KEY", nil, 401)
+	list := e.anomalies(t, false)
+	if len(list) != 1 || list[0].Rule != monitor.RuleRevokedUse || list[0].TokenID != id {
+		t.Fatalf("got anomalies %+v; want one %s for %s", list, monitor.RuleRevokedUse, id)
+	}
+	bodies := e.alerts.wait(t, 1)
+	var p monitor.AlertPayload
+	if err := json.Unmarshal(bodies[0], &p); err != nil || p.Anomaly.Rule != monitor.RuleRevokedUse || p.Anomaly.TokenID != id {
+		t.Fatalf("got alert %s (%v); want %s for %s", bodies[0], err, monitor.RuleRevokedUse, id)
+	}
+	if e.alerts.bad != 0 {
+		t.Fatalf("got %d deliveries with bad signatures; want 0", e.alerts.bad)
+	}
+	// Acknowledged, it leaves the open list but stays in the full one.
+	e.mustDo(t, e.admin, "POST", "/v1/anomalies/"+list[0].ID+"/ack", nil, 200)
+	if got := e.anomalies(t, false); len(got) != 0 {
+		t.Fatalf("got %d open anomalies after ack; want 0", len(got))
+	}
+	if got := e.anomalies(t, true); len(got) != 1 || got[0].AckedAt.IsZero() {
+		t.Fatalf("got %+v; want the acknowledged anomaly", got)
+	}
+	for _, bad := range []string{"anm_zz", "tok_123", "anm_0123456789abcdeg"} {
+		if got, b := e.do(t, e.admin, "POST", "/v1/anomalies/"+bad+"/ack", nil); got != 400 {
+			t.Errorf("ack %s: got %d %s; want 400", bad, got, b)
+		}
+	}
+	if got, _ := e.do(t, e.admin, "POST", "/v1/anomalies/anm_0123456789abcdef/ack", nil); got != 404 {
+		t.Errorf("ack unknown: got %d; want 404", got)
+	}
+}
+
+// TestReportLeak: a valid token is revoked at once, the answer is the same
+// for known, unknown and malformed tokens, the report is audited and
+// suspends (leak_reported), and the route is rate-limited per IP.
+func TestReportLeak(t *testing.T) {
+	e := mustServeMonitor(t)
+	id, tok := e.mustToken(t, e.admin, "leaky", "", "admin:*/*/*")
+	unknown, _ := tokenward.NewTokenSecret(tokenward.TokenService)
+	var answers []string
+	for _, body := range []string{tok, unknown, "not-a-token"} {
+		got, b := e.do(t, "", "POST", "/v1/tokens/report-leak", map[string]any{"token": body})
+		if got != 202 {
+			t.Fatalf("report-leak: got %d %s; want 202", got, b)
+		}
+		answers = append(answers, string(b))
+	}
+	if answers[0] != answers[1] || answers[1] != answers[2] {
+		t.Fatalf("answers differ: %q", answers)
+	}
+	e.mustDo(t, tok, "GET", "/v1/tokens/self", nil, 401)
+	entries := e.entries(monitor.ActionReportLeak)
+	if len(entries) != 3 || entries[0].Resource != "token:"+id || entries[0].Outcome != tokenward.OutcomeAllowed || entries[1].Outcome != tokenward.OutcomeDenied {
+		t.Fatalf("got report entries %+v; want one allowed for %s, then denied ones", entries, id)
+	}
+	found := false
+	for _, a := range e.anomalies(t, false) {
+		found = found || (a.Rule == monitor.RuleLeakReported && a.TokenID == id)
+	}
+	if !found {
+		t.Fatalf("no %s anomaly for %s", monitor.RuleLeakReported, id)
+	}
+	if len(e.entries("token.suspend")) != 1 {
+		t.Fatalf("got %d token.suspend entries; want 1", len(e.entries("token.suspend")))
+	}
+	// The token never appears in an entry.
+	for _, a := range e.entries(monitor.ActionReportLeak) {
+		if b, _ := json.Marshal(a); strings.Contains(string(b), tok) {
+			t.Fatalf("audit entry holds the token: %s", b)
+		}
+	}
+	// Rate limit: 10 a minute per IP (3 used above).
+	status := 0
+	for range 8 {
+		status, _ = e.do(t, "", "POST", "/v1/tokens/report-leak", map[string]any{"token": unknown})
+	}
+	if status != 429 {
+		t.Fatalf("11th report in a minute: got %d; want 429", status)
+	}
+	e.clock.Add(time.Minute)
+	if got, _ := e.do(t, "", "POST", "/v1/tokens/report-leak", map[string]any{"token": unknown}); got != 202 {
+		t.Fatalf("a minute later: got %d; want 202", got)
+	}
+	for _, body := range []any{map[string]any{}, map[string]any{"token": strings.Repeat("x", 300)}, map[string]any{"token": "x", "extra": 1}} {
+		if got, b := e.do(t, "", "POST", "/v1/tokens/report-leak", body); got != 400 {
+			t.Errorf("report-leak %v: got %d %s; want 400", body, got, b)
+		}
+	}
+}
+
+// TestRetireAndRestore: tokens only inside the scope are revoked, others
+// narrowed, untouched ones kept; secrets archived (hidden) then restored;
+// the whole of it audited and announced.
+func TestRetireAndRestore(t *testing.T) {
+	e := mustServeMonitor(t)
+	e.mustDo(t, e.admin, "POST", "/v1/projects", map[string]any{"name": "payments", "environments": []string{"prod", "staging"}}, 201)
+	e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/staging/STRIPE_KEY", map[string]any{"value": "sk_test_SHOULD_NOT_LEAK_2"}, 200)
+	e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/staging/DB_PASS", map[string]any{"value": "db_SHOULD_NOT_LEAK_3"}, 200)
+	e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/prod/STRIPE_KEY", map[string]any{"value": "sk_live_SHOULD_NOT_LEAK_4"}, 200)
+	onlyID, onlyTok := e.mustToken(t, e.admin, "staging-ci", "", "read:payments/staging/*", "write:payments/staging/DB_*")
+	bothID, bothTok := e.mustToken(t, e.admin, "both", "", "read:payments/staging/*", "read:payments/prod/*")
+	wideID, _ := e.mustToken(t, e.admin, "wide", "", "read:payments/*/*")
+	_, scoped := e.mustToken(t, e.admin, "staging-admin", "", "admin:payments/staging/*")
+
+	// Only admin over the scope may retire it.
+	e.mustDo(t, bothTok, "POST", "/v1/projects/payments/envs/staging/retire", map[string]any{"dry_run": true}, 403)
+	b := e.mustDo(t, scoped, "POST", "/v1/projects/payments/envs/staging/retire", map[string]any{"dry_run": true, "retention": "7d"}, 200)
+	var plan monitor.RetirePlan
+	if err := json.Unmarshal(b, &plan); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(ts []monitor.PlanToken) string {
+		var s []string
+		for _, t := range ts {
+			s = append(s, t.Name)
+		}
+		sort.Strings(s)
+		return strings.Join(s, ",")
+	}
+	if got := ids(plan.Revoke); got != "staging-admin,staging-ci" {
+		t.Errorf("revoke: got %s; want staging-admin,staging-ci", got)
+	}
+	if len(plan.Narrow) != 1 || plan.Narrow[0].ID != bothID || strings.Join(plan.Narrow[0].Keep, " ") != "read:payments/prod/*" {
+		t.Errorf("narrow: got %+v; want both keeping read:payments/prod/*", plan.Narrow)
+	}
+	if got := strings.Join(plan.Secrets, " "); got != "payments/staging/DB_PASS payments/staging/STRIPE_KEY" {
+		t.Errorf("secrets: got %s", got)
+	}
+	if want := e.clock.Now().Add(7 * 24 * time.Hour); !plan.PurgeAt.Equal(want) || plan.Done {
+		t.Errorf("got purge_at %s done %v; want %s, false", plan.PurgeAt, plan.Done, want)
+	}
+	// The dry run changed nothing.
+	e.mustDo(t, onlyTok, "GET", "/v1/secrets/payments/staging/STRIPE_KEY", nil, 200)
+
+	e.mustDo(t, e.admin, "POST", "/v1/projects/payments/envs/staging/retire", map[string]any{"retention": "7d"}, 200)
+	e.mustDo(t, onlyTok, "GET", "/v1/tokens/self", nil, 401)
+	e.mustDo(t, bothTok, "GET", "/v1/secrets/payments/prod/STRIPE_KEY", nil, 200)
+	e.mustDo(t, bothTok, "GET", "/v1/secrets/payments/staging/STRIPE_KEY", nil, 403)
+	var wide tokenward.Token
+	json.Unmarshal(e.mustDo(t, e.admin, "GET", "/v1/tokens/"+wideID, nil, 200), &wide)
+	if !wide.RevokedAt.IsZero() || len(wide.Grants) != 1 {
+		t.Errorf("wide token: got %+v; want untouched", wide)
+	}
+	e.mustDo(t, e.admin, "GET", "/v1/secrets/payments/staging/STRIPE_KEY", nil, 404)
+	var list struct{ Secrets []*tokenward.Secret }
+	json.Unmarshal(e.mustDo(t, e.admin, "GET", "/v1/secrets/payments/staging", nil, 200), &list)
+	if len(list.Secrets) != 0 {
+		t.Errorf("got %d listed secrets after retirement; want 0", len(list.Secrets))
+	}
+	// Retiring twice conflicts.
+	e.mustDo(t, e.admin, "POST", "/v1/projects/payments/envs/staging/retire", map[string]any{}, 409)
+	// Audited and announced.
+	if n := len(e.entries("secret.archive")); n != 1 {
+		t.Errorf("got %d secret.archive entries; want 1", n)
+	}
+	revokes := 0
+	for _, a := range e.entries("token.revoke") {
+		if a.Resource == "token:"+onlyID && strings.Contains(a.Reason, "retired payments/staging") {
+			revokes++
+		}
+	}
+	if revokes != 1 || len(e.entries("token.narrow")) != 1 {
+		t.Errorf("got %d retirement revocations of %s and %d narrowings; want 1 and 1", revokes, onlyID, len(e.entries("token.narrow")))
+	}
+
+	// Restore within retention.
+	e.mustDo(t, e.admin, "POST", "/v1/projects/payments/envs/staging/restore", nil, 200)
+	var got httpapi.SecretResponse
+	json.Unmarshal(e.mustDo(t, e.admin, "GET", "/v1/secrets/payments/staging/STRIPE_KEY", nil, 200), &got)
+	if got.Value != "sk_test_SHOULD_NOT_LEAK_2" || got.Version != 1 {
+		t.Errorf("restored: got version %d; want the original value at version 1", got.Version)
+	}
+	e.mustDo(t, e.admin, "POST", "/v1/projects/payments/envs/staging/restore", nil, 404)
+
+	// Retired again, then purged once the retention passes.
+	e.mustDo(t, e.admin, "POST", "/v1/projects/payments/envs/staging/retire", map[string]any{"retention": "1d"}, 200)
+	e.clock.Add(25 * time.Hour)
+	res, err := e.core.RunHygiene(context.Background())
+	if err != nil || res.Purged != 1 {
+		t.Fatalf("hygiene: got %+v, %v; want 1 purge", res, err)
+	}
+	e.mustDo(t, e.admin, "POST", "/v1/projects/payments/envs/staging/restore", nil, 404)
+	if len(e.entries("env.purge")) != 1 {
+		t.Errorf("got %d env.purge entries; want 1", len(e.entries("env.purge")))
+	}
+
+	// Events: created (3), retired (2 + 2), revoked tokens, narrowed-only not.
+	want := map[monitor.EventType]int{monitor.EventSecretCreated: 3, monitor.EventSecretRetired: 4, monitor.EventTokenRevoked: 2}
+	bodies := e.events.wait(t, 9)
+	gotTypes := map[monitor.EventType]int{}
+	for _, b := range bodies {
+		var ev monitor.Event
+		json.Unmarshal(b, &ev)
+		gotTypes[ev.Type]++
+	}
+	for typ, n := range want {
+		if gotTypes[typ] != n {
+			t.Errorf("got %d %s events; want %d (all: %v)", gotTypes[typ], typ, n, gotTypes)
+		}
+	}
+}
+
+// TestEventsStream: a stream receives the secret updates its token covers
+// and nothing else.
+func TestEventsStream(t *testing.T) {
+	e := mustServeMonitor(t)
+	e.mustDo(t, e.admin, "POST", "/v1/projects", map[string]any{"name": "payments", "environments": []string{"prod", "dev"}}, 201)
+	_, reader := e.mustToken(t, e.admin, "reader", "", "read:payments/prod/*")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/v1/events/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+reader)
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/x-ndjson" {
+		t.Fatalf("got %d %s; want 200 application/x-ndjson", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/dev/HIDDEN", map[string]any{"value": "v_SHOULD_NOT_LEAK_5"}, 200)
+	e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/prod/STRIPE_KEY", map[string]any{"value": "v_SHOULD_NOT_LEAK_6"}, 200)
+	e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/prod/STRIPE_KEY", map[string]any{"value": "v_SHOULD_NOT_LEAK_7"}, 200)
+	sc := bufio.NewScanner(resp.Body)
+	var got []string
+	for len(got) < 2 && sc.Scan() {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		if strings.Contains(sc.Text(), "SHOULD_NOT_LEAK") {
+			t.Fatalf("event holds a value: %s", sc.Text())
+		}
+		var ev monitor.Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %s v%d", ev.Type, ev.Resource, ev.Version))
+	}
+	want := "secret.created payments/prod/STRIPE_KEY v1|secret.updated payments/prod/STRIPE_KEY v2"
+	if strings.Join(got, "|") != want {
+		t.Fatalf("got %q; want %q", strings.Join(got, "|"), want)
+	}
+}
+
+// TestNoSecretInMonitoring: no secret value or token in anomalies, alerts,
+// events, the report, usage or the audit entries the monitor wrote.
+func TestNoSecretInMonitoring(t *testing.T) {
+	e := mustServeMonitor(t)
+	const value = "sk_live_SHOULD_NOT_LEAK_8"
+	e.mustDo(t, e.admin, "POST", "/v1/projects", map[string]any{"name": "payments", "environments": []string{"prod", "staging"}}, 201)
+	e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/prod/STRIPE_KEY", map[string]any{"value": value, "expires_at": e.clock.Now().Add(48 * time.Hour)}, 200)
+	e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/staging/STRIPE_KEY", map[string]any{"value": value}, 200)
+	id, tok := e.mustToken(t, e.admin, "deploy", "", "read:payments/*/*")
+	e.mustDo(t, tok, "GET", "/v1/secrets/payments/prod/STRIPE_KEY", nil, 200)
+	e.mustDo(t, e.admin, "POST", "/v1/tokens/"+id+"/revoke", nil, 200)
+	e.clock.Add(time.Second)
+	e.mustDo(t, tok, "GET", "/v1/values/payments/prod", nil, 401)
+	_, leaked := e.mustToken(t, e.admin, "leaked", "", "read:payments/prod/*")
+	e.mustDo(t, "", "POST", "/v1/tokens/report-leak", map[string]any{"token": leaked}, 202)
+	e.mustDo(t, e.admin, "POST", "/v1/projects/payments/envs/staging/retire", map[string]any{}, 200)
+	if _, err := e.core.RunHygiene(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	alerts := e.alerts.wait(t, 3) // revoked use, leak, expiring secret
+	events := e.events.wait(t, 5)
+	var all []string
+	for _, b := range append(alerts, events...) {
+		all = append(all, string(b))
+	}
+	for _, path := range []string{"/v1/anomalies?all=true", "/v1/report", "/v1/usage/tokens", "/v1/usage/secrets/payments/prod", "/v1/archives"} {
+		all = append(all, string(e.mustDo(t, e.admin, "GET", path, nil, 200)))
+	}
+	e.mu.Lock()
+	for _, a := range e.audit {
+		b, _ := json.Marshal(a)
+		all = append(all, string(b))
+	}
+	e.mu.Unlock()
+	snap, err := e.mg.Monitor.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	all = append(all, string(snap))
+	for _, s := range all {
+		for _, secret := range []string{value, tok, leaked, e.admin, hookSecret} {
+			if strings.Contains(s, secret) {
+				t.Fatalf("found a secret in monitoring output: %.200s", s)
+			}
+		}
+	}
+	if !strings.Contains(strings.Join(all, "\n"), "payments/prod/STRIPE_KEY") {
+		t.Fatal("the outputs name no secret at all; the test checks nothing")
+	}
+}
