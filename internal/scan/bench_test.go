@@ -4,7 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"runtime"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/tokenward/tokenward/internal/scan/rules"
@@ -15,7 +16,7 @@ import (
 func BenchmarkScanDir(b *testing.B) {
 	dir := os.Getenv("SCANBENCH_DIR")
 	if dir == "" {
-		dir = filepath.Join(runtime.GOROOT(), "src", "net")
+		dir = filepath.Join(goroot(b), "src", "net")
 	}
 	cfg, err := LoadFS(rules.FS)
 	if err != nil {
@@ -40,7 +41,7 @@ func BenchmarkScanDir(b *testing.B) {
 
 // BenchmarkScanBytes measures one worker on one buffer (no I/O).
 func BenchmarkScanBytes(b *testing.B) {
-	data, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "src", "net", "http", "server.go"))
+	data, err := os.ReadFile(filepath.Join(goroot(b), "src", "net", "http", "server.go"))
 	if err != nil {
 		b.Skip(err)
 	}
@@ -58,4 +59,12 @@ func BenchmarkScanBytes(b *testing.B) {
 	for b.Loop() {
 		w.Scan("server.go", data)
 	}
+}
+
+func goroot(b *testing.B) string {
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		b.Skip("go env GOROOT:", err)
+	}
+	return strings.TrimSpace(string(out))
 }
