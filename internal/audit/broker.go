@@ -72,6 +72,8 @@ type Broker struct {
 	closeMu sync.RWMutex
 	closed  bool
 
+	group groupState // group commit, for a BatchStore (group.go)
+
 	recorded           atomic.Int64
 	primaryFailures    atomic.Int64
 	checkpointFailures atomic.Int64
@@ -159,6 +161,9 @@ func (b *Broker) Record(ctx context.Context, e *tokenward.AuditEntry) error {
 	}
 	if e.Time.IsZero() {
 		e.Time = b.Now()
+	}
+	if bs, ok := b.Store.(BatchStore); ok {
+		return b.recordGroup(ctx, bs, e)
 	}
 	reload := func() (*tokenward.AuditEntry, error) { return b.Store.LastAudit(ctx) }
 	var err error

@@ -244,3 +244,36 @@ func (db *DB) SearchAudit(ctx context.Context, q audit.Query) ([]*tokenward.Audi
 	}
 	return out, nil
 }
+
+var _ audit.BatchStore = (*DB)(nil)
+
+// AppendAuditBatch stores es in one transaction (one durable commit for
+// the group); ECONFLICT if any seq is taken, and then none is stored.
+func (db *DB) AppendAuditBatch(ctx context.Context, es []*tokenward.AuditEntry) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_entries (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("sqlite: append audit entries: %w", err)
+		}
+		defer stmt.Close()
+		for _, e := range es {
+			ci, err := jsonMap(e.CI)
+			if err != nil {
+				return err
+			}
+			meta, err := jsonMap(e.Meta)
+			if err != nil {
+				return err
+			}
+			_, err = stmt.ExecContext(ctx, e.Seq, e.Time.UnixNano(), e.RequestID, e.TokenID, e.TokenName, e.Action, e.Resource, e.Outcome, e.Reason,
+				e.Status, e.SourceIP, e.UserAgent, ci, meta, e.PrevHash, e.Hash)
+			if isConstraint(err) {
+				return tokenward.Errorf(tokenward.ECONFLICT, "audit entry %d exists already", e.Seq)
+			}
+			if err != nil {
+				return fmt.Errorf("sqlite: append audit entry %d: %w", e.Seq, err)
+			}
+		}
+		return nil
+	})
+}
