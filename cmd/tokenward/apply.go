@@ -22,9 +22,9 @@ func (m *Main) newApplyCommand() *cobra.Command {
 declares and the server lacks. It never deletes anything and never invents a value:
 a declared secret without a value is listed as needing one.
 
-Not carried out yet (listed with the command to use instead): secret metadata
-without a value (the server keeps metadata with a value only), trust bindings and
-rotation policies.`,
+Trust bindings (pipelines:) are created by name when missing. Not carried out yet
+(listed with the command to use instead): secret metadata without a value (the
+server keeps metadata with a value only) and rotation policies.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			man, err := loadManifest(file)
@@ -62,12 +62,25 @@ func gatherState(ctx context.Context, c *client.Client, man *manifest.Manifest) 
 	var state manifest.State
 	p, err := c.Project(ctx, man.Project)
 	if tokenward.ErrorCode(err) == tokenward.ENOTFOUND {
+		// A new project: bindings are global, so they may exist already.
+		if len(man.Pipelines) > 0 {
+			if state.Bindings, err = c.BindingNames(ctx); err != nil {
+				return state, fmt.Errorf("list bindings: %v", cliError(err))
+			}
+		}
 		return state, nil
 	}
 	if err != nil {
 		return state, err
 	}
 	state.Projects = []tokenward.Project{*p}
+	if len(man.Pipelines) > 0 {
+		names, err := c.BindingNames(ctx)
+		if err != nil {
+			return state, fmt.Errorf("list bindings: %v", cliError(err))
+		}
+		state.Bindings = names
+	}
 	for _, e := range man.EnvNames() {
 		if !slices.Contains(p.Envs, e) {
 			continue
@@ -108,13 +121,41 @@ func (m *Main) applyPlan(ctx context.Context, c *client.Client, plan manifest.Pl
 		case manifest.CreateSecret, manifest.UpdateSecretMeta:
 			skip("secret %s metadata: the server stores metadata with a value only; set both with `tokenward secret set %s --owner ...` (value on stdin)", a.Path(), a.Path())
 		case manifest.CreateBinding:
-			skip("binding %s: create it with `tokenward binding create %s ...` (docs/ci.md)", a.Binding.Name, a.Binding.Name)
+			b, err := c.CreateBindingResult(ctx, bindingInput(a.Binding))
+			if err != nil {
+				return fmt.Errorf("create binding %s: %v", a.Binding.Name, cliError(err))
+			}
+			fmt.Fprintf(m.Stderr, "Created binding %s\n", b.Name)
+			for _, w := range b.Warnings {
+				fmt.Fprintf(m.Stderr, "tokenward: warning: binding %s: %s\n", b.Name, w)
+			}
+			done++
 		case manifest.CreateRotationPolicy:
-			skip("rotation policy for %s: apply cannot create rotation policies yet", a.Path())
+			skip("rotation policy for %s: apply cannot create rotation policies yet (the CLI has no rotation client)", a.Path())
 		default:
 			skip("%s (unknown action)", a.Kind)
 		}
 	}
 	fmt.Fprintf(m.Stderr, "Applied %d, not applied %d, %d secret(s) need a value; nothing was deleted.\n", done, skipped, len(plan.NeedsValues()))
 	return nil
+}
+
+// bindingInput is the API form of a manifest pipeline.
+func bindingInput(p *manifest.Pipeline) client.BindingInput {
+	in := client.BindingInput{
+		Name: p.Name, Preset: p.Preset, Issuer: p.Issuer, Audiences: p.Audiences,
+		Grants: p.Grants.Strings(), TTL: p.TTL.String(), Disabled: !p.Enabled,
+	}
+	// The server refuses a preset with an issuer other than the preset's,
+	// which the manifest allows for self-hosted instances: send the issuer
+	// alone then.
+	if p.Preset != "" && p.Issuer != manifest.Presets[p.Preset] {
+		in.Preset = ""
+	}
+	for _, cl := range p.Claims {
+		// Op is left to the server, which derives it from the values the
+		// way the manifest documents (exact, glob with '*', one of a list).
+		in.Claims = append(in.Claims, client.ClaimCondition{Claim: cl.Name, Values: cl.Values})
+	}
+	return in
 }
