@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -384,4 +386,36 @@ func TestOIDCDisabled(t *testing.T) {
 	e := MustServe(t)
 	e.mustDo(t, "", "POST", "/v1/auth/oidc/login", map[string]any{"jwt": "x"}, 503)
 	e.mustDo(t, e.admin, "GET", "/v1/bindings", nil, 503)
+}
+
+// FuzzOIDCRequests posts arbitrary bodies to the binding and login routes:
+// every answer is a client error or a success, never a server error, and a
+// login never succeeds without a signed identity token.
+func FuzzOIDCRequests(f *testing.F) {
+	e := mustServeOIDC(f)
+	e.mustDo(f, e.admin, "POST", "/v1/bindings", e.bindingBody("deploy-prod", "read:payments/prod/*"), 201)
+	good, _ := json.Marshal(e.bindingBody("seed", "read:payments/prod/*"))
+	f.Add(string(good))
+	f.Add(`{"name":"x","preset":"github","audiences":["tokenward"],"claims":[{"claim":"ref","op":"one_of","values":["a","b*"]}],"grants":["read:p/e/*"],"ttl":"1m"}`)
+	f.Add(`{"binding":"deploy-prod","jwt":"eyJhbGciOiJub25lIn0.e30."}`)
+	f.Add(`{"claims":[{"claim":"","values":[]}]}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		for _, path := range []string{"/v1/bindings", "/v1/auth/oidc/login"} {
+			req, _ := http.NewRequest("POST", e.srv.URL+path, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+e.admin)
+			resp, err := e.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			switch {
+			case resp.StatusCode >= 500:
+				t.Fatalf("POST %s: got %d %s; want no server error", path, resp.StatusCode, b)
+			case path == "/v1/auth/oidc/login" && resp.StatusCode < 300:
+				t.Fatalf("login succeeded with an unsigned body: %s", b)
+			}
+		}
+	})
 }
