@@ -19,6 +19,10 @@ func TestOIDCConformance(t *testing.T) {
 	storetest.RunOIDC(t, func(t *testing.T) storetest.OIDCStore { return MustOpenDB(t) })
 }
 
+func TestMonitorConformance(t *testing.T) {
+	storetest.RunMonitor(t, func(t *testing.T) storetest.MonitorStore { return MustOpenDB(t) })
+}
+
 func TestAuditConformance(t *testing.T) {
 	storetest.RunAudit(t, func(t *testing.T) storetest.AuditStore { return MustOpenDB(t) })
 }
