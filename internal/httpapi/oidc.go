@@ -43,7 +43,7 @@ type CreateBindingRequest struct {
 	Audiences []string             `json:"audiences"`
 	Claims    []ClaimConditionBody `json:"claims"`
 	Grants    tokenward.Grants     `json:"grants"`
-	TTL       string               `json:"ttl"`               // Go duration, e.g. "15m"
+	TTL       string               `json:"ttl"`                // Go duration, e.g. "15m"
 	Disabled  bool                 `json:"disabled,omitempty"` // create it disabled
 }
 
