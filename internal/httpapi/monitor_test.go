@@ -566,3 +566,68 @@ func TestNoSecretInMonitoring(t *testing.T) {
 		t.Fatal("the outputs name no secret at all; the test checks nothing")
 	}
 }
+
+// TestHygieneJob: with an injected clock, a token unused for 30 days is
+// notified (owner alerted), revoked after the notice period when the policy
+// says so (audited), and expiring tokens alert once a day.
+func TestHygieneJob(t *testing.T) {
+	for _, revoke := range []bool{false, true} {
+		t.Run(fmt.Sprint("revoke=", revoke), func(t *testing.T) {
+			e := mustServeMonitor(t)
+			e.mg.StalePolicy = monitor.StalePolicy{NoticePeriod: 14 * 24 * time.Hour, Revoke: revoke}
+			idleID, idle := e.mustToken(t, e.admin, "idle", "", "read:*/*/*")
+			e.clock.Add(31 * 24 * time.Hour)
+			expID, _ := e.mustToken(t, e.admin, "expiring", "240h", "read:*/*/*")
+			e.core.Close() // writes the admin token's last use (at the test clock's time)
+
+			res, err := e.core.RunHygiene(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Notified != 1 || res.Revoked != 0 || res.ExpiryAlerts != 1 {
+				t.Fatalf("first run: got %+v; want 1 notified, 1 expiry alert", res)
+			}
+			rules := map[string]string{}
+			for _, b := range e.alerts.wait(t, 2) {
+				var p monitor.AlertPayload
+				json.Unmarshal(b, &p)
+				rules[string(p.Anomaly.Rule)] = p.Anomaly.TokenID
+			}
+			if rules["stale_token"] != idleID || rules["expiring"] != expID {
+				t.Fatalf("got alerts %v; want stale_token for %s and expiring for %s", rules, idleID, expID)
+			}
+			// The same day again: nothing new.
+			if res, _ := e.core.RunHygiene(context.Background()); res.Notified != 0 || res.ExpiryAlerts != 0 {
+				t.Fatalf("second run: got %+v; want nothing new", res)
+			}
+			e.clock.Add(15 * 24 * time.Hour)
+			res, err = e.core.RunHygiene(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantRevoked := map[bool]int{false: 0, true: 1}[revoke]
+			if res.Revoked != wantRevoked {
+				t.Fatalf("after the notice period: got %+v; want %d revoked", res, wantRevoked)
+			}
+			got, _ := e.do(t, idle, "GET", "/v1/tokens/self", nil)
+			if want := map[bool]int{false: 200, true: 401}[revoke]; got != want {
+				t.Fatalf("idle token: got %d; want %d", got, want)
+			}
+			stale := 0
+			for _, a := range e.entries("token.revoke") {
+				if a.Resource == "token:"+idleID && strings.HasPrefix(a.Reason, "stale") {
+					stale++
+				}
+			}
+			if stale != wantRevoked {
+				t.Fatalf("got %d audited stale revocations; want %d", stale, wantRevoked)
+			}
+			// The report lists what the job saw.
+			var rep monitor.Report
+			json.Unmarshal(e.mustDo(t, e.admin, "GET", "/v1/report", nil, 200), &rep)
+			if rep.Windows.StaleDays != 30 || rep.Windows.ExpiryDays != 14 {
+				t.Fatalf("got windows %+v; want 30 and 14 days", rep.Windows)
+			}
+		})
+	}
+}
