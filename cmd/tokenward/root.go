@@ -54,6 +54,8 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.newBindingCommand(), m.newLoginCommand(),
 		m.newAnomaliesCommand(), m.newReportCommand(), m.newEventsCommand(),
 		newScanCommand(m), newHookCommand(m),
+		m.newRotationCommand(),
+		m.newRotateCommand(),
 	)
 	return root
 }

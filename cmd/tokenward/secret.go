@@ -114,17 +114,26 @@ func (m *Main) newSecretGetCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := 0
-			if version != "" && version != "current" {
+			v, label := 0, ""
+			switch version {
+			case "", "current":
+			case "previous", "pending":
+				label = version
+			default:
 				if v, err = strconv.Atoi(version); err != nil || v < 1 {
-					return usageError("--version must be a number of 1 or more, or current")
+					return usageError("--version must be a number of 1 or more, or current, previous or pending")
 				}
 			}
 			c, err := m.client(&cf)
 			if err != nil {
 				return err
 			}
-			s, err := c.GetSecret(cmd.Context(), parts[0], parts[1], parts[2], v)
+			var s *client.SecretValue
+			if label != "" {
+				s, err = c.GetSecretLabel(cmd.Context(), parts[0], parts[1], parts[2], label)
+			} else {
+				s, err = c.GetSecret(cmd.Context(), parts[0], parts[1], parts[2], v)
+			}
 			if err != nil {
 				return cliError(err)
 			}
@@ -139,7 +148,7 @@ func (m *Main) newSecretGetCommand() *cobra.Command {
 		},
 	}
 	cf.register(cmd, true)
-	cmd.Flags().StringVar(&version, "version", "", "version number (default: current)")
+	cmd.Flags().StringVar(&version, "version", "", "version number, or current, previous (valid through a rotation's grace) or pending")
 	return cmd
 }
 
@@ -204,18 +213,22 @@ func (m *Main) newSecretHistoryCommand() *cobra.Command {
 
 func (m *Main) newSecretRollbackCommand() *cobra.Command {
 	var cf clientFlags
-	var to int
+	var toFlag string
 	cmd := &cobra.Command{
-		Use:   "rollback PROJECT/ENV/NAME --to N",
-		Short: "Write a new version with the value of version N",
+		Use:   "rollback PROJECT/ENV/NAME --to N|previous",
+		Short: "Write a new version with the value of version N, or undo a rotation within grace (--to previous)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			parts, err := splitPath(args[0], 3)
 			if err != nil {
 				return err
 			}
-			if to < 1 {
-				return usageError("--to must be a version of 1 or more")
+			if toFlag == "previous" {
+				return m.rollbackRotation(cmd, &cf, args[0])
+			}
+			to, err := strconv.Atoi(toFlag)
+			if err != nil || to < 1 {
+				return usageError("--to must be a version of 1 or more, or previous")
 			}
 			c, err := m.client(&cf)
 			if err != nil {
@@ -233,6 +246,6 @@ func (m *Main) newSecretRollbackCommand() *cobra.Command {
 		},
 	}
 	cf.register(cmd, true)
-	cmd.Flags().IntVar(&to, "to", 0, "the version whose value to restore")
+	cmd.Flags().StringVar(&toFlag, "to", "", "the version whose value to restore, or previous: make PREVIOUS current again within a rotation's grace")
 	return cmd
 }

@@ -98,6 +98,7 @@ var serverFeatures = []serverFeature{
 	auditServerFeature, // first: the audit hook and metrics registry others build on
 	oidcServerFeature,
 	monitorServerFeature, // after the audit feature: it wraps api.Audit
+	rotationServerFeature,
 }
 
 func (m *Main) newServerCommand() *cobra.Command {
