@@ -44,10 +44,13 @@ func (w *Worker) decodeLayer(path string, data []byte, depth int, org *origin) {
 			i++
 			continue
 		}
-		j := i
-		var seen uint8
-		for j < n && classes[data[j]]&clB64 != 0 {
-			seen |= classes[data[j]]
+		// The run's end; its character mix is checked only for long runs,
+		// which are rare, to keep this per-byte loop minimal.
+		j := i + 1
+		for _, c := range data[j:] {
+			if classes[c]&clB64 == 0 {
+				break
+			}
 			j++
 		}
 		end := j
@@ -55,6 +58,10 @@ func (w *Worker) decodeLayer(path string, data []byte, depth int, org *origin) {
 			end++
 		}
 		if run := j - i; run >= minEncodedRun && run <= maxEncodedRun {
+			var seen uint8
+			for _, c := range data[i:j] {
+				seen |= classes[c]
+			}
 			switch {
 			case run%2 == 0 && run >= 32 && allHex(data[i:j]):
 				w.tryDecoded(path, data, i, j, depth, org, "hex")

@@ -215,7 +215,7 @@ func (s *Scanner) gitIntroductions(ctx context.Context, bin, repo string, not []
 
 // catFile reads the named objects through one `git cat-file --batch` and
 // scans each blob as paths[i]. lines, when set, limits findings per index.
-func (s *Scanner) catFile(ctx context.Context, bin, repo string, names, paths []string, lines []map[int]bool,
+func (s *Scanner) catFile(ctx context.Context, bin, repo string, names, paths []string, lines []LineSet,
 	stats *Stats, emit func(Item, Finding)) error {
 	if len(names) == 0 {
 		return nil
@@ -329,7 +329,7 @@ func (s *Scanner) ScanStaged(ctx context.Context, repo string, opts GitOptions, 
 	}
 	added, order := parseAddedLines(diff)
 	names := make([]string, len(order))
-	lines := make([]map[int]bool, len(order))
+	lines := make([]LineSet, len(order))
 	for i, p := range order {
 		names[i] = ":" + p
 		lines[i] = added[p]
@@ -345,8 +345,8 @@ func (s *Scanner) ScanStaged(ctx context.Context, repo string, opts GitOptions, 
 
 // parseAddedLines reads a -U0 unified diff and returns, per new path, the
 // line numbers it adds, and the paths in diff order.
-func parseAddedLines(diff []byte) (map[string]map[int]bool, []string) {
-	added := map[string]map[int]bool{}
+func parseAddedLines(diff []byte) (map[string]LineSet, []string) {
+	added := map[string]LineSet{}
 	var order []string
 	var cur string
 	for _, line := range strings.Split(string(diff), "\n") {
@@ -364,7 +364,7 @@ func parseAddedLines(diff []byte) (map[string]map[int]bool, []string) {
 			}
 			cur = strings.TrimPrefix(p, "b/")
 			if _, ok := added[cur]; !ok {
-				added[cur] = map[int]bool{}
+				added[cur] = LineSet{}
 				order = append(order, cur)
 			}
 		case strings.HasPrefix(line, "@@ ") && cur != "":
@@ -372,8 +372,8 @@ func parseAddedLines(diff []byte) (map[string]map[int]bool, []string) {
 			if !ok {
 				continue
 			}
-			for n := start; n < start+count; n++ {
-				added[cur][n] = true
+			if count > 0 {
+				added[cur] = append(added[cur], [2]int{start, start + count - 1})
 			}
 		}
 	}

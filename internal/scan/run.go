@@ -27,8 +27,22 @@ type Item struct {
 	Blob string
 	// Lines, when set, limits findings to these 1-based line numbers (the
 	// added lines of a staged change).
-	Lines map[int]bool
+	Lines LineSet
 	done  func() // returns Data's buffer to its pool
+}
+
+// LineSet is a set of 1-based line numbers held as ranges, so a huge hunk
+// costs no memory.
+type LineSet [][2]int // [first, last] inclusive
+
+// Has reports whether line n is in the set.
+func (s LineSet) Has(n int) bool {
+	for _, r := range s {
+		if n >= r[0] && n <= r[1] {
+			return true
+		}
+	}
+	return false
 }
 
 // run scans items from in with the scanner's workers and calls emit for
@@ -52,7 +66,7 @@ func (s *Scanner) run(ctx context.Context, in <-chan Item, stats *Stats, emit fu
 					if len(fs) > 0 {
 						mu.Lock()
 						for _, f := range fs {
-							if it.Lines == nil || it.Lines[f.Line] {
+							if it.Lines == nil || it.Lines.Has(f.Line) {
 								emit(it, f)
 							}
 						}
