@@ -68,6 +68,7 @@ func TestScripts(t *testing.T) {
 			"noleak":     cmdNoLeak,
 			"oidc":       cmdOIDC,
 			"pl":         cmdPipelines,
+			"hooks":      cmdHooks,
 		},
 	})
 }
