@@ -244,8 +244,10 @@ func (m RotationTokens) Mint(ctx context.Context, like string) (string, error) {
 	if !old.ExpiresAt.IsZero() {
 		ttl = old.ExpiresAt.Sub(old.CreatedAt)
 	}
-	base, _, _ := strings.Cut(old.Name, "~")
-	suffix := "~" + strings.ToLower(rand.Text()[:8])
+	// Successors are named NAME@rot-XXXXXXXX: active names must be unique
+	// and the old token stays active through grace.
+	base, _, _ := strings.Cut(old.Name, "@rot-")
+	suffix := "@rot-" + strings.ToLower(rand.Text()[:8])
 	if len(base)+len(suffix) > tokenward.MaxTokenNameLen {
 		base = base[:tokenward.MaxTokenNameLen-len(suffix)]
 	}
