@@ -61,10 +61,24 @@ func BenchmarkScanBytes(b *testing.B) {
 	}
 }
 
-func goroot(b *testing.B) string {
+func goroot(b testing.TB) string {
 	out, err := exec.Command("go", "env", "GOROOT").Output()
 	if err != nil {
 		b.Skip("go env GOROOT:", err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// MustBuiltinScanner returns a Scanner over the built-in rules.
+func MustBuiltinScanner(tb testing.TB) *Scanner {
+	tb.Helper()
+	cfg, err := LoadFS(rules.FS)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := New(cfg, Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
 }

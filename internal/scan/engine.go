@@ -12,8 +12,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	ahocorasick "github.com/petar-dambovaliev/aho-corasick"
 )
 
 // ManagedRuleID is the rule id of a leak of a value tokenward manages.
@@ -89,7 +87,7 @@ func (f *Finding) Secret() string { return f.secret }
 type Scanner struct {
 	rules       []*Rule
 	allow       []*Allowlist
-	ac          ahocorasick.AhoCorasick
+	kw          *keywordDFA
 	kwRules     [][]int // keyword pattern index → rule indexes
 	alwaysRules []int   // rules without keywords: tried on every buffer
 	pathRules   []int   // rules with a path and no regex: report the file
@@ -138,12 +136,7 @@ func New(cfg *Config, opts Options) (*Scanner, error) {
 			}
 		}
 	}
-	b := ahocorasick.NewAhoCorasickBuilder(ahocorasick.Opts{
-		AsciiCaseInsensitive: true,
-		MatchKind:            ahocorasick.StandardMatch,
-		DFA:                  true,
-	})
-	s.ac = b.Build(patterns)
+	s.kw = newKeywordDFA(patterns)
 	return s, nil
 }
 
@@ -257,24 +250,33 @@ func (w *Worker) scanLayer(path string, data []byte, depth int, org *origin) {
 		ws[i], we[i] = -1, -1
 	}
 	w.lcData = nil
-	if len(s.kwRules) > 0 {
-		it := s.ac.IterOverlappingByte(data)
-		for m := it.Next(); m != nil; m = it.Next() {
-			start, end := m.Start(), m.End()
-			for _, ri := range s.kwRules[m.Pattern()] {
-				if start >= ws[ri] && end <= we[ri] {
-					continue // already inside this rule's last window
+	if d := s.kw; len(d.lens) > 0 {
+		// The keyword DFA loop, inlined: one table load per byte.
+		trans, class, nclass, has := d.trans, &d.class, int32(d.nclass), d.hasOuts
+		st := int32(0)
+		for i, c := range data {
+			st = trans[st*nclass+int32(class[c])]
+			if !has[st] {
+				continue
+			}
+			for _, k := range d.outs[st] {
+				end := i + 1
+				start := end - d.lens[k]
+				for _, ri := range s.kwRules[k] {
+					if start >= ws[ri] && end <= we[ri] {
+						continue // already inside this rule's last window
+					}
+					r := s.rules[ri]
+					if r.Path != nil && !r.Path.MatchString(path) {
+						continue
+					}
+					a, b := window(data, start, end, r.multiline)
+					if prev := we[ri] - 256; prev > a && prev < start {
+						a = prev // do not rescan most of the last window
+					}
+					ws[ri], we[ri] = a, b
+					w.applyRule(r, path, data, a, b, org)
 				}
-				r := s.rules[ri]
-				if r.Path != nil && !r.Path.MatchString(path) {
-					continue
-				}
-				a, b := window(data, start, end, r.multiline)
-				if prev := we[ri] - 256; prev > a && prev < start {
-					a = prev // do not rescan most of the last window
-				}
-				ws[ri], we[ri] = a, b
-				w.applyRule(r, path, data, a, b, org)
 			}
 		}
 	}
