@@ -13,7 +13,7 @@ import (
 
 // naiveHits finds every case-insensitive occurrence of every keyword.
 func naiveHits(keywords []string, data string) []string {
-	lower := strings.ToLower(data)
+	lower := asciiLower(data)
 	var out []string
 	for ki, k := range keywords {
 		for i := 0; i+len(k) <= len(lower); i++ {
@@ -64,7 +64,7 @@ func FuzzKeywordDFA(f *testing.F) {
 	f.Fuzz(func(t *testing.T, kws, data string) {
 		var keywords []string
 		for _, k := range strings.Split(kws, ",") {
-			if k = strings.ToLower(k); k != "" && len(keywords) < 20 {
+			if k = asciiLower(k); k != "" && len(keywords) < 20 {
 				keywords = append(keywords, k)
 			}
 		}
@@ -114,4 +114,14 @@ func BenchmarkKeywords(b *testing.B) {
 			}
 		}
 	})
+}
+
+// asciiLower lower-cases ASCII letters only, byte for byte, as the DFA does
+// (strings.ToLower would rewrite invalid UTF-8 and shift offsets).
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		b[i] = lowerASCII(c)
+	}
+	return string(b)
 }
