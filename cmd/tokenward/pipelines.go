@@ -28,19 +28,36 @@ func parseEnvRefs(ss []string) ([]envRef, error) {
 	}
 	out := make([]envRef, 0, len(ss))
 	for _, s := range ss {
-		parts, err := splitPath(s, 2)
-		if err != nil {
-			return nil, err
+		project, env, ok := strings.Cut(s, "/")
+		if !ok || strings.Contains(env, "/") {
+			return nil, usageError("--env %q: want project/environment", shorten(s))
 		}
-		if err := tokenward.ValidateProjectName(parts[0]); err != nil {
+		if err := tokenward.ValidateProjectName(project); err != nil {
 			return nil, usageError("--env %s", tokenward.ErrorMessage(err))
 		}
-		if err := tokenward.ValidateEnvName(parts[1]); err != nil {
+		if err := tokenward.ValidateEnvName(env); err != nil {
 			return nil, usageError("--env %s", tokenward.ErrorMessage(err))
 		}
-		out = append(out, envRef{parts[0], parts[1]})
+		out = append(out, envRef{project, env})
 	}
 	return out, nil
+}
+
+// shorten keeps an echoed flag value short and printable.
+func shorten(s string) string {
+	const max = 64
+	b := make([]byte, 0, min(len(s), max))
+	for i := 0; i < len(s) && len(b) < max; i++ {
+		if c := s[i]; c >= 0x20 && c < 0x7f {
+			b = append(b, c)
+		} else {
+			b = append(b, '?')
+		}
+	}
+	if len(s) > max {
+		return string(b) + "..."
+	}
+	return string(b)
 }
 
 func envStrings(refs []envRef) []string {
