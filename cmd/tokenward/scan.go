@@ -267,10 +267,12 @@ func (m *Main) remediate(ctx context.Context, r scan.Remediator, fs []scan.Findi
 			fmt.Fprintf(m.Stderr, "remediation: rotation of %s started\n", f.ManagedSecret)
 		case f.Confirmed && tokenward.TokenChecksumValid(f.Secret()):
 			tok := f.Secret()
-			if done["t:"+f.Fingerprint] || done["t:"+f.Redacted+tok[len(tok)-6:]] {
+			h := tokenward.HashToken(tok) // the same token found twice is revoked once
+			key := "t:" + string(h[:])
+			if done[key] {
 				continue
 			}
-			done["t:"+f.Redacted+tok[len(tok)-6:]] = true
+			done[key] = true
 			if err := r.ReportLeakedToken(ctx, tok); err != nil {
 				msg := strings.ReplaceAll(err.Error(), tok, f.Redacted)
 				fmt.Fprintf(m.Stderr, "remediation: revoking token %s at %s:%d failed: %s\n", f.Redacted, f.Path, f.Line, msg)

@@ -145,7 +145,9 @@ func dedupe(fs []Finding) []Finding {
 // gitIntroductions maps blob id → the (path, first commit) pairs that added
 // it, from one `git log --raw` over all refs.
 func (s *Scanner) gitIntroductions(ctx context.Context, bin, repo string, not []string) (map[string][]introduction, error) {
-	args := append([]string{"log", "--all", "--raw", "--no-abbrev", "--no-renames", "--no-color",
+	// -c adds merge commits' combined raw diffs: the blobs a merge
+	// resolution introduced (differing from every parent).
+	args := append([]string{"log", "--all", "--raw", "-c", "--no-abbrev", "--no-renames", "--no-color",
 		"--format=%x01%H%x00%an%x00%ae%x00%aI"}, not...)
 	cmd := exec.CommandContext(ctx, bin, append([]string{"-C", repo}, args...)...)
 	stdout, err := cmd.StdoutPipe()
@@ -178,8 +180,15 @@ func (s *Scanner) gitIntroductions(ctx context.Context, bin, repo string, not []
 		if tab < 0 {
 			continue
 		}
-		f := strings.Fields(line[:tab])
-		if len(f) < 5 || strings.Trim(f[3], "0") == "" || f[4] == "D" {
+		// ":mode mode sha sha status" for one parent, "::mode mode mode sha
+		// sha sha status" for a two-parent merge, and so on.
+		np := len(line) - len(strings.TrimLeft(line, ":"))
+		f := strings.Fields(line[np:tab])
+		if len(f) != 2*(np+1)+1 {
+			continue
+		}
+		newID := f[2*(np+1)-1]
+		if strings.Trim(newID, "0") == "" || strings.Contains(f[len(f)-1], "D") {
 			continue
 		}
 		p := line[tab+1:]
@@ -190,7 +199,7 @@ func (s *Scanner) gitIntroductions(ctx context.Context, bin, repo string, not []
 		}
 		in := cur
 		in.path = p
-		list := intro[f[3]]
+		list := intro[newID]
 		replaced := false
 		for i := range list {
 			if list[i].path == p { // log runs newest first: the older one wins
@@ -201,7 +210,7 @@ func (s *Scanner) gitIntroductions(ctx context.Context, bin, repo string, not []
 		if !replaced {
 			list = append(list, in)
 		}
-		intro[f[3]] = list
+		intro[newID] = list
 	}
 	if err := sc.Err(); err != nil {
 		_ = cmd.Wait()
