@@ -19,7 +19,7 @@ import (
 
 func (m *Main) newAuditCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Verify, search, tail and export the tamper-evident audit trail"}
-	cmd.AddCommand(m.newAuditVerifyCommand(), m.newAuditSearchCommand(), m.newAuditTailCommand(), m.newAuditExportCommand())
+	cmd.AddCommand(m.newAuditVerifyCommand(), m.newAuditSearchCommand(), m.newAuditTailCommand(), m.newAuditExportCommand(), m.newAuditKeyCommand())
 	return cmd
 }
 
@@ -352,5 +352,28 @@ func (m *Main) newAuditExportCommand() *cobra.Command {
 	}
 	cf.register(cmd, false)
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to FILE (mode 0600) instead of stdout")
+	return cmd
+}
+
+func (m *Main) newAuditKeyCommand() *cobra.Command {
+	var cf clientFlags
+	cmd := &cobra.Command{
+		Use:   "key",
+		Short: "Print the PEM public key that signs the audit checkpoints (keep a copy for verify --key)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := m.client(&cf)
+			if err != nil {
+				return err
+			}
+			pem, err := c.AuditKey(cmd.Context())
+			if err != nil {
+				return cliError(err)
+			}
+			_, err = m.Stdout.Write(pem)
+			return err
+		},
+	}
+	cf.register(cmd, false)
 	return cmd
 }

@@ -106,6 +106,12 @@ func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig) err
 	}
 	var sinks []audit.Sink
 	if ac.File != "" {
+		// Fail at start, not by dropping every entry later.
+		f, err := os.OpenFile(ac.File, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("--audit-file: %w", err)
+		}
+		f.Close()
 		fs := audit.NewFileSink(ac.File)
 		fs.MaxBytes, fs.Keep = int64(ac.FileMaxMB)<<20, ac.FileKeep
 		sinks = append(sinks, fs)

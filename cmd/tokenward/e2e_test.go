@@ -63,12 +63,19 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitserver": cmdWaitServer,
-			"loadenv":    cmdLoadEnv,
-			"noleak":     cmdNoLeak,
-			"oidc":       cmdOIDC,
-			"pl":         cmdPipelines,
-			"hooks":      cmdHooks,
+			"waitserver":   cmdWaitServer,
+			"loadenv":      cmdLoadEnv,
+			"noleak":       cmdNoLeak,
+			"oidc":         cmdOIDC,
+			"pl":           cmdPipelines,
+			"auditsql":     cmdAuditSQL,
+			"auditrecv":    cmdAuditRecv,
+			"auditsyslog":  cmdAuditSyslog,
+			"auditcount":   cmdAuditCount,
+			"auditedit":    cmdAuditEdit,
+			"auditnoleak":  cmdAuditNoLeak,
+			"auditwaitfor": cmdAuditWaitFor,
+			"hooks":        cmdHooks,
 		},
 	})
 }
