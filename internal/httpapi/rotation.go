@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tokenward/tokenward"
@@ -45,14 +46,26 @@ type RotationPolicy struct {
 
 func policyView(p *rotate.Policy) *RotationPolicy {
 	v := &RotationPolicy{Secret: p.Path, Cron: p.Cron, Rotator: p.Rotator, Config: p.Config, Disabled: p.Disabled,
-		LastAt: p.LastAt, NextAt: p.NextAt, Grace: rotate.FormatDuration(p.Grace)}
+		LastAt: p.LastAt, NextAt: p.NextAt, Grace: policyDuration(p.Grace)}
 	if p.Every != 0 {
-		v.Every = rotate.FormatDuration(p.Every)
+		v.Every = policyDuration(p.Every)
 	}
 	if p.Jitter != 0 {
-		v.Jitter = rotate.FormatDuration(p.Jitter)
+		v.Jitter = policyDuration(p.Jitter)
 	}
 	return v
+}
+
+// policyDuration writes d as policies are written: 30d, 2w, 1h, 1h30m.
+func policyDuration(d time.Duration) string {
+	s := rotate.FormatDuration(d)
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // SetRotationPolicyRequest is the body of PUT /v1/rotation/policies/{path}.

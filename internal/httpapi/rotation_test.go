@@ -146,7 +146,7 @@ func TestRotationOverHTTP(t *testing.T) {
 	_, tok := e.mustToken(t, e.admin, "rotator", "", "rotate:payments/prod/*", "read:payments/prod/*")
 	e.mustDo(t, tok, "PUT", "/v1/rotation/policies/payments/prod/API_KEY", map[string]any{"every": "30d", "grace": "1h", "rotator": "random", "config": map[string]string{"template": "sk_{{rand 24}}"}}, 200)
 	pol := decodeAs[httpapi.RotationPolicy](t, e.mustDo(t, tok, "GET", "/v1/rotation/policies/payments/prod/API_KEY", nil, 200))
-	if pol.Every != "30d" || pol.Grace != "1h0m0s" || !pol.NextAt.Equal(e.clock.Now().Add(30*24*time.Hour)) {
+	if pol.Every != "30d" || pol.Grace != "1h" || !pol.NextAt.Equal(e.clock.Now().Add(30*24*time.Hour)) {
 		t.Fatalf("policy: got %+v; want every 30d, grace 1h, next in 30 days", pol)
 	}
 
