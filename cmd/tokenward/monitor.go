@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/core"
@@ -74,7 +75,6 @@ func checkHookURL(flag, raw string) error {
 
 // monitoring builds the engine's Monitoring from the flags.
 func (c *monitorConfig) monitoring(r *serverRun) (*core.Monitoring, time.Duration, error) {
-	durations := map[string]*time.Duration{}
 	var staleAfter, staleNotice, expiry, retention, interval time.Duration
 	for flag, p := range map[string]struct {
 		v string
@@ -89,7 +89,6 @@ func (c *monitorConfig) monitoring(r *serverRun) (*core.Monitoring, time.Duratio
 			return nil, 0, usageError("%s: %v", flag, err)
 		}
 		*p.d = d
-		durations[flag] = p.d
 	}
 	if interval < time.Second {
 		return nil, 0, usageError("--hygiene-interval must be at least 1s")
@@ -161,6 +160,44 @@ func (c *monitorConfig) monitoring(r *serverRun) (*core.Monitoring, time.Duratio
 	}, interval, nil
 }
 
+// rotationPoll is how often finished rotations are looked for, to publish
+// secret.rotated.
+const rotationPoll = 2 * time.Second
+
+// monitorCollector exports the monitor's counters at scrape time. Labels
+// are rule ids and event outcomes only: never a secret or token name.
+type monitorCollector struct {
+	mon    *monitor.Monitor
+	events *monitor.Events
+}
+
+var (
+	descAnomalies     = prometheus.NewDesc("tokenward_anomalies_total", "Anomalies detected since the server started, by rule.", []string{"rule"}, nil)
+	descObserved      = prometheus.NewDesc("tokenward_monitor_observed_total", "Audit entries the monitor observed since the server started.", nil, nil)
+	descTrackedTokens = prometheus.NewDesc("tokenward_monitor_tracked_tokens", "Tokens the monitor keeps baselines for.", nil, nil)
+	descEvents        = prometheus.NewDesc("tokenward_change_events_total", "Change events by outcome: published, delivered, failed, dropped_queue_full, dropped_subscribers.", []string{"outcome"}, nil)
+)
+
+func (monitorCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descAnomalies
+	ch <- descObserved
+	ch <- descTrackedTokens
+	ch <- descEvents
+}
+
+func (c monitorCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, rule := range monitor.Rules {
+		ch <- prometheus.MustNewConstMetric(descAnomalies, prometheus.CounterValue, float64(c.mon.AnomalyCount(rule)), string(rule))
+	}
+	ch <- prometheus.MustNewConstMetric(descObserved, prometheus.CounterValue, float64(c.mon.Observed()))
+	ch <- prometheus.MustNewConstMetric(descTrackedTokens, prometheus.GaugeValue, float64(c.mon.TrackedTokens()))
+	st := c.events.Stats()
+	for outcome, n := range map[string]uint64{"published": st.Published, "delivered": st.Delivered, "failed": st.Failed,
+		"dropped_queue_full": st.DroppedQueueFull, "dropped_subscribers": st.DroppedSubscribers} {
+		ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(n), outcome)
+	}
+}
+
 // monitorServerFeature wires usage monitoring, anomalies, alerts, change
 // events, the hygiene job and retirement into the server. It must come
 // after the audit feature in serverFeatures: it wraps api.Audit, so the
@@ -191,15 +228,34 @@ func monitorServerFeature(m *Main, f *pflag.FlagSet) func(ctx context.Context, r
 		r.api.Audit = hook
 		mg.Record = hook
 
+		if r.metrics != nil {
+			r.metrics.MustRegister(monitorCollector{mon: mg.Monitor, events: mg.Events})
+		}
+
+		// The rotation machine has no completion hook: secret.rotated
+		// events come from polling its history (primed now, so a restart
+		// announces nothing twice).
+		rotations := r.db.Rotations()
+		seen := map[string]bool{}
+		if err := r.core.AnnounceRotations(ctx, rotations, seen, true); err != nil {
+			mg.Logger.Warn("rotation history not read; secret.rotated events start with the next rotation", "err", err)
+		}
+
 		stop, done := make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(done)
 			t := time.NewTicker(interval)
 			defer t.Stop()
+			poll := time.NewTicker(rotationPoll)
+			defer poll.Stop()
 			for {
 				select {
 				case <-stop:
 					return
+				case <-poll.C:
+					if err := r.core.AnnounceRotations(context.Background(), rotations, seen, false); err != nil {
+						mg.Logger.Warn("announce rotations", "err", err)
+					}
 				case <-t.C:
 					res, err := r.core.RunHygiene(context.Background())
 					if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/monitor"
+	"github.com/tokenward/tokenward/internal/rotate"
 )
 
 // MonitorStore is the storage of usage monitoring, anomalies, stale-token
@@ -72,10 +74,11 @@ type Monitoring struct {
 	StalePolicy   monitor.StalePolicy
 	// Retention is how long a retired environment stays restorable.
 	Retention time.Duration
-	// Rotations returns the rotation policies for the report; nil while
-	// rotation is not wired (the report's section stays empty).
+	// Rotations returns the rotation policies for the report; nil takes
+	// them from the rotation feature (Core.Rotation) when it is enabled.
 	Rotations func(ctx context.Context) ([]monitor.RotationPolicy, error)
-	// RetireHooks run when a scope retires (bindings, rotation).
+	// RetireHooks run when a scope retires, beside the built-in steps
+	// (OIDC bindings and rotation policies are disabled by Retire itself).
 	RetireHooks []RetireHook
 	Logger      *slog.Logger
 
@@ -345,11 +348,9 @@ func (c *Core) buildReport(ctx context.Context) (*monitor.Report, error) {
 	for i, r := range recs {
 		anomalies[i] = r.Anomaly
 	}
-	var rotations []monitor.RotationPolicy
-	if m.Rotations != nil {
-		if rotations, err = m.Rotations(ctx); err != nil {
-			return nil, err
-		}
+	rotations, err := c.rotationPolicies(ctx)
+	if err != nil {
+		return nil, err
 	}
 	return monitor.BuildReport(monitor.ReportInput{
 		Now: c.Now().UTC(), Tokens: tokens, Secrets: secrets, Rotations: rotations,
@@ -661,6 +662,11 @@ func (c *Core) Retire(ctx context.Context, tok *tokenward.Token, project, env st
 			narrowTo[t.ID] = keep
 		}
 	}
+	deps, err := c.retireDependents(ctx, tok, project, env, true)
+	if err != nil {
+		return nil, err
+	}
+	plan.Disable = append(plan.Disable, deps...)
 	for _, hook := range m.RetireHooks {
 		lines, err := hook(ctx, project, env, true)
 		if err != nil {
@@ -693,6 +699,9 @@ func (c *Core) Retire(ctx context.Context, tok *tokenward.Token, project, env st
 		for _, s := range list {
 			m.publish(monitor.Event{Type: monitor.EventSecretRetired, Resource: s.Path(), Actor: actor, Version: s.Version, Reason: "retired " + scope})
 		}
+	}
+	if _, err := c.retireDependents(ctx, tok, project, env, false); err != nil {
+		return nil, err
 	}
 	for _, hook := range m.RetireHooks {
 		if _, err := hook(ctx, project, env, false); err != nil {
@@ -760,4 +769,141 @@ func (c *Core) Archives(ctx context.Context, tok *tokenward.Token) ([]*monitor.A
 		}
 	}
 	return out, nil
+}
+
+// retireDependents disables what depends on a retired scope: OIDC bindings
+// whose every grant lies inside it, and rotation policies of its secrets.
+// With dryRun it only lists them. Other hooks come from RetireHooks.
+func (c *Core) retireDependents(ctx context.Context, tok *tokenward.Token, project, env string, dryRun bool) ([]string, error) {
+	var out []string
+	scope := project
+	if env != "" {
+		scope += "/" + env
+	}
+	if c.OIDC != nil && c.OIDC.Store != nil {
+		bs, err := c.OIDC.Store.Bindings(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range bs {
+			if !b.Enabled || len(b.Grants) == 0 {
+				continue
+			}
+			inside := true
+			for _, g := range b.Grants {
+				inside = inside && inScope(g, project, env)
+			}
+			if !inside {
+				continue
+			}
+			out = append(out, "binding "+b.Name)
+			if dryRun {
+				continue
+			}
+			if err := c.OIDC.Store.SetBindingEnabled(ctx, b.Name, false, c.Now().UTC()); err != nil {
+				return nil, err
+			}
+			if err := c.record(ctx, &tokenward.AuditEntry{TokenID: tok.ID, TokenName: tok.Name, Action: "binding.disable", Resource: "binding:" + b.Name, Reason: "retired " + scope}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if c.Rotation != nil && c.Rotation.Machine != nil && c.Rotation.Machine.Store != nil {
+		store := c.Rotation.Machine.Store
+		ps, err := store.Policies(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ps {
+			parts := strings.Split(p.Path, "/")
+			if len(parts) != 3 || p.Disabled || parts[0] != project || (env != "" && parts[1] != env) {
+				continue
+			}
+			out = append(out, "rotation policy "+p.Path)
+			if dryRun {
+				continue
+			}
+			p.Disabled = true
+			if err := store.PutPolicy(ctx, p); err != nil {
+				return nil, err
+			}
+			if err := c.record(ctx, &tokenward.AuditEntry{TokenID: tok.ID, TokenName: tok.Name, Action: "rotation.policy_disable", Resource: p.Path, Reason: "retired " + scope}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// rotationPolicies are the report's rotation policies: from
+// Monitoring.Rotations when set, else from the rotation feature's store.
+func (c *Core) rotationPolicies(ctx context.Context) ([]monitor.RotationPolicy, error) {
+	if c.Monitoring.Rotations != nil {
+		return c.Monitoring.Rotations(ctx)
+	}
+	if c.Rotation == nil || c.Rotation.Machine == nil || c.Rotation.Machine.Store == nil {
+		return nil, nil
+	}
+	ps, err := c.Rotation.Machine.Store.Policies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := c.Now().UTC()
+	var out []monitor.RotationPolicy
+	for _, p := range ps {
+		if p.Disabled {
+			continue
+		}
+		every := p.Every
+		if every == 0 && p.Cron != "" {
+			// A cron schedule's interval, measured from its last run.
+			from := p.LastAt
+			if from.IsZero() {
+				from = now
+			}
+			every = p.Next(from).Sub(from)
+		}
+		if every <= 0 {
+			continue
+		}
+		out = append(out, monitor.RotationPolicy{Secret: p.Path, Every: every, LastRotated: p.LastAt})
+	}
+	return out, nil
+}
+
+// AnnounceRotations publishes secret.rotated for every rotation in the
+// recent history of store whose new value became CURRENT (its next step is
+// revoke or done) and whose id is not in seen, and adds it to seen. With
+// prime it only fills seen (at start-up, so a restart announces nothing
+// twice). The server polls it: the rotation machine has no completion hook.
+func (c *Core) AnnounceRotations(ctx context.Context, store rotate.Store, seen map[string]bool, prime bool) error {
+	if c.Monitoring == nil {
+		return nil
+	}
+	hist, err := store.History(ctx, "", 200)
+	if err != nil {
+		return err
+	}
+	for i := len(hist) - 1; i >= 0; i-- { // oldest first
+		r := hist[i]
+		if seen[r.ID] || (r.Step != rotate.StepRevoke && r.Step != rotate.StepDone) {
+			continue
+		}
+		seen[r.ID] = true
+		if prime {
+			continue
+		}
+		c.Monitoring.publish(monitor.Event{Type: monitor.EventSecretRotated, Resource: r.Path, Version: r.PendingVersion,
+			Reason: r.Reason, Data: map[string]string{"rotation": r.ID, "rotator": r.Rotator}})
+	}
+	// Bound seen to what the history window can still return.
+	if len(seen) > 10_000 {
+		keep := make(map[string]bool, len(hist))
+		for _, r := range hist {
+			keep[r.ID] = seen[r.ID]
+		}
+		clear(seen)
+		maps.Copy(seen, keep)
+	}
+	return nil
 }

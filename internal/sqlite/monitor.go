@@ -157,6 +157,7 @@ func (db *DB) ReplaceTokenGrants(ctx context.Context, id string, gs tokenward.Gr
 
 const archivedSecretCols = `project, env, name, owner, description, tags, expires_at, version, created_at, updated_at, updated_by`
 const archivedVersionCols = `project, env, name, version, ciphertext, created_at, created_by`
+const archivedLabelCols = `project, env, name, label, version, rotation_id`
 
 // ArchiveEnv moves every secret of project/env (with its versions) into the
 // archive, in one transaction, and returns how many it moved. ECONFLICT if
@@ -181,6 +182,8 @@ func (db *DB) ArchiveEnv(ctx context.Context, a *monitor.Archive) (int, error) {
 		for _, q := range []string{
 			`INSERT INTO archived_secrets (` + archivedSecretCols + `) SELECT ` + archivedSecretCols + ` FROM secrets WHERE project = ? AND env = ?`,
 			`INSERT INTO archived_secret_versions (` + archivedVersionCols + `) SELECT ` + archivedVersionCols + ` FROM secret_versions WHERE project = ? AND env = ?`,
+			`INSERT INTO archived_secret_labels (` + archivedLabelCols + `) SELECT ` + archivedLabelCols + ` FROM secret_labels WHERE project = ? AND env = ?`,
+			`DELETE FROM secret_labels WHERE project = ? AND env = ?`,
 			`DELETE FROM secret_versions WHERE project = ? AND env = ?`,
 			`DELETE FROM secrets WHERE project = ? AND env = ?`,
 		} {
@@ -223,6 +226,7 @@ func (db *DB) RestoreEnv(ctx context.Context, project, env string) (int, error) 
 		for _, q := range []string{
 			`INSERT INTO secrets (` + archivedSecretCols + `) SELECT ` + archivedSecretCols + ` FROM archived_secrets WHERE project = ? AND env = ?`,
 			`INSERT INTO secret_versions (` + archivedVersionCols + `) SELECT ` + archivedVersionCols + ` FROM archived_secret_versions WHERE project = ? AND env = ?`,
+			`INSERT INTO secret_labels (` + archivedLabelCols + `) SELECT ` + archivedLabelCols + ` FROM archived_secret_labels WHERE project = ? AND env = ?`,
 			`DELETE FROM archived_envs WHERE project = ? AND env = ?`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, project, env); err != nil {

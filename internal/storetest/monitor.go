@@ -156,6 +156,11 @@ func testArchiveRestorePurge(t *testing.T, s MonitorStore) {
 	put("a", "Y", 0)
 	_, err = s.RestoreEnv(ctx, "p", "a")
 	wantCode(t, err, tokenward.ECONFLICT)
+	// A staged version (rotation's PENDING label) travels with the archive.
+	ls, hasLabels := s.(tokenward.LabelStore)
+	if hasLabels {
+		must(t, ls.PutPendingVersion(ctx, "p", "b", "Z", "rot_1", &tokenward.SecretVersion{Version: 2, CreatedAt: base, Ciphertext: []byte("Z2-ct")}))
+	}
 	if _, err := s.ArchiveEnv(ctx, &monitor.Archive{Project: "p", Env: "b", ArchivedAt: base, PurgeAt: base.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
@@ -170,6 +175,13 @@ func testArchiveRestorePurge(t *testing.T, s MonitorStore) {
 	must(t, err)
 	if meta.Owner != "team" || v.Version != 1 || string(v.Ciphertext) != "Z-ct" {
 		t.Fatalf("got %+v %+v; want the archived secret back", meta, v)
+	}
+	if hasLabels {
+		l, err := ls.SecretLabels(ctx, "p", "b", "Z")
+		must(t, err)
+		if l.Current != 1 || l.Pending != 2 || l.PendingRotation != "rot_1" {
+			t.Fatalf("got labels %+v after restore; want current 1, pending 2 of rot_1", l)
+		}
 	}
 	_, err = s.RestoreEnv(ctx, "p", "b")
 	wantCode(t, err, tokenward.ENOTFOUND)
