@@ -74,36 +74,55 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions, sta
 		}
 		not = []string{"--not", id}
 	}
-	// Attribution and the object list run concurrently with nothing else;
-	// both are fast next to scanning.
-	intro, err := s.gitIntroductions(ctx, bin, repo, not)
-	if err != nil {
-		return nil, err
+	// Attribution (git log) runs while the blobs are read and scanned.
+	type introResult struct {
+		m   map[string][]introduction
+		err error
 	}
+	introCh := make(chan introResult, 1)
+	go func() {
+		m, err := s.gitIntroductions(ctx, bin, repo, not)
+		introCh <- introResult{m, err}
+	}()
 	args := append([]string{"rev-list", "--objects", "--all",
 		fmt.Sprintf("--filter=combine:object:type=blob+blob:limit=%d", s.opts.MaxFileSize)}, not...)
 	list, err := gitOutput(ctx, bin, repo, args...)
 	if err != nil {
+		<-introCh
 		return nil, err
 	}
-	type blobRef struct{ id, path string }
-	var blobs []blobRef
+	var names, paths []string
 	for _, line := range bytes.Split(list, []byte{'\n'}) {
 		sp := bytes.IndexByte(line, ' ')
 		if sp < 0 {
 			continue // a commit (or an object without a path)
 		}
-		blobs = append(blobs, blobRef{string(line[:sp]), string(line[sp+1:])})
+		names = append(names, string(line[:sp]))
+		paths = append(paths, string(line[sp+1:]))
+	}
+	type blobFinding struct {
+		blob string
+		f    Finding
+	}
+	var raw []blobFinding
+	emit := func(it Item, f Finding) { raw = append(raw, blobFinding{it.Blob, f}) }
+	if err := s.catFile(ctx, bin, repo, names, paths, nil, stats, emit); err != nil {
+		<-introCh
+		return nil, err
+	}
+	ir := <-introCh
+	if ir.err != nil {
+		return nil, ir.err
 	}
 	var out []Finding
-	emit := func(it Item, f Finding) {
-		intros := intro[it.Blob]
+	for _, bf := range raw {
+		intros := ir.m[bf.blob]
 		if len(intros) == 0 {
-			out = append(out, f)
-			return
+			out = append(out, bf.f)
+			continue
 		}
 		for _, in := range intros {
-			g := f
+			g := bf.f
 			g.Path = in.path
 			g.Commit, g.Author, g.Email, g.Date = in.commit, in.author, in.email, in.date
 			if g.RuleID == ManagedRuleID {
@@ -113,14 +132,6 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions, sta
 			}
 			out = append(out, g)
 		}
-	}
-	names := make([]string, len(blobs))
-	paths := make([]string, len(blobs))
-	for i, b := range blobs {
-		names[i], paths[i] = b.id, b.path
-	}
-	if err := s.catFile(ctx, bin, repo, names, paths, nil, stats, emit); err != nil {
-		return nil, err
 	}
 	SortFindings(out)
 	return dedupe(out), nil
