@@ -76,6 +76,7 @@ func TestScripts(t *testing.T) {
 			"auditnoleak":  cmdAuditNoLeak,
 			"auditwaitfor": cmdAuditWaitFor,
 			"hooks":        cmdHooks,
+			"rotwait":      cmdRotWait,
 		},
 	})
 }
