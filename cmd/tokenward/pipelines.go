@@ -108,13 +108,15 @@ func unreachable(err error) bool {
 	return errors.Is(err, client.ErrUnreachable) || tokenward.ErrorCode(err) == tokenward.EUNAVAILABLE
 }
 
-// denied reports whether the server refused the token.
+// denied reports whether the server refused the token, or answered that
+// the environment is gone: either way the fallback snapshot must go, so a
+// later outage cannot serve what the server no longer gives.
 func denied(err error) bool {
 	var e *tokenward.Error
 	if !asError(err, &e) {
 		return false
 	}
-	return e.Code == tokenward.EUNAUTHORIZED || e.Code == tokenward.EFORBIDDEN
+	return e.Code == tokenward.EUNAUTHORIZED || e.Code == tokenward.EFORBIDDEN || e.Code == tokenward.ENOTFOUND
 }
 
 // warner prints warnings on w; they never hold a value.

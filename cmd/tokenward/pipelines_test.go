@@ -49,7 +49,8 @@ func TestFallbackErrorClasses(t *testing.T) {
 		{fmt.Errorf("fetch payments/prod: %w", tokenward.Errorf(tokenward.EUNAVAILABLE, "audit down")), true, false},
 		{fmt.Errorf("fetch payments/prod: %w", tokenward.Errorf(tokenward.EUNAUTHORIZED, "token revoked")), false, true},
 		{fmt.Errorf("fetch payments/prod: %w", tokenward.Errorf(tokenward.EFORBIDDEN, "not granted")), false, true},
-		{fmt.Errorf("fetch payments/prod: %w", tokenward.Errorf(tokenward.ENOTFOUND, "no env")), false, false},
+		{fmt.Errorf("fetch payments/prod: %w", tokenward.Errorf(tokenward.ENOTFOUND, "no env")), false, true},
+		{fmt.Errorf("fetch payments/prod: %w", tokenward.Errorf(tokenward.EINTERNAL, "server answered 502")), false, false},
 		{errors.New("decode answer"), false, false},
 	} {
 		if got := unreachable(tc.err); got != tc.unreachable {

@@ -6,14 +6,15 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"slices"
+	"strings"
 
 	"github.com/tokenward/tokenward"
 )
 
-// Duplicates returns the groups of secrets of project (paths
-// project/env/NAME) whose current values are equal, among the secrets tok
-// may read; each group has two or more paths, sorted, and the groups are
-// sorted by their first path. Values are compared by HMAC-SHA256 under a
+// Duplicates returns the groups of secrets (paths project/env/NAME) whose
+// current values are equal and of which at least one is in project, among
+// the secrets tok may read in any project; each group has two or more
+// paths, sorted, and the groups are sorted by their first path. Values are compared by HMAC-SHA256 under a
 // key drawn for this call alone and dropped at its end, so neither a value
 // nor a fingerprint that could be compared with another call's ever leaves
 // the engine: the answer is only which paths match.
@@ -21,7 +22,12 @@ func (c *Core) Duplicates(ctx context.Context, tok *tokenward.Token, project str
 	if err := tokenward.ValidateProjectName(project); err != nil {
 		return nil, err
 	}
-	p, err := c.Project(ctx, tok, project)
+	if _, err := c.Project(ctx, tok, project); err != nil {
+		return nil, err
+	}
+	// A value shared with another project is as much a finding as one
+	// shared between environments, so every project tok sees is compared.
+	projects, err := c.Projects(ctx, tok)
 	if err != nil {
 		return nil, err
 	}
@@ -31,33 +37,36 @@ func (c *Core) Duplicates(ctx context.Context, tok *tokenward.Token, project str
 	}
 	defer clear(key)
 	groups := map[[sha256.Size]byte][]string{}
-	for _, env := range p.Envs {
-		if !tok.Grants.AllowsAnyIn(tokenward.ActionRead, project, env) {
-			continue
-		}
-		secrets, versions, err := c.Store.EnvSecrets(ctx, project, env)
-		if err != nil {
-			return nil, err
-		}
-		for i, s := range secrets {
-			if !tok.Grants.Allows(tokenward.ActionRead, project, env, s.Name) {
+	for _, p := range projects {
+		for _, env := range p.Envs {
+			if !tok.Grants.AllowsAnyIn(tokenward.ActionRead, p.Name, env) {
 				continue
 			}
-			value, err := c.openValue(ctx, project, env, s.Name, versions[i].Version, versions[i].Ciphertext)
+			secrets, versions, err := c.Store.EnvSecrets(ctx, p.Name, env)
 			if err != nil {
 				return nil, err
 			}
-			mac := hmac.New(sha256.New, key)
-			mac.Write(value)
-			clear(value)
-			var fp [sha256.Size]byte
-			mac.Sum(fp[:0])
-			groups[fp] = append(groups[fp], s.Path())
+			for i, s := range secrets {
+				if !tok.Grants.Allows(tokenward.ActionRead, p.Name, env, s.Name) {
+					continue
+				}
+				value, err := c.openValue(ctx, p.Name, env, s.Name, versions[i].Version, versions[i].Ciphertext)
+				if err != nil {
+					return nil, err
+				}
+				mac := hmac.New(sha256.New, key)
+				mac.Write(value)
+				clear(value)
+				var fp [sha256.Size]byte
+				mac.Sum(fp[:0])
+				groups[fp] = append(groups[fp], s.Path())
+			}
 		}
 	}
 	out := [][]string{}
 	for _, paths := range groups {
-		if len(paths) > 1 {
+		inProject := slices.ContainsFunc(paths, func(p string) bool { return strings.HasPrefix(p, project+"/") })
+		if len(paths) > 1 && inProject {
 			slices.Sort(paths)
 			out = append(out, paths)
 		}

@@ -63,15 +63,23 @@ func TestDuplicates(t *testing.T) {
 	} {
 		e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/"+path, map[string]any{"value": v}, 200)
 	}
+	// A value shared with another project counts too; a group only of
+	// another project's secrets is not this project's business.
+	e.mustDo(t, e.admin, "POST", "/v1/projects", map[string]any{"name": "billing", "environments": []string{"prod"}}, 201)
+	e.mustDo(t, e.admin, "PUT", "/v1/secrets/billing/prod/STRIPE_KEY", map[string]any{"value": shared}, 200)
+	e.mustDo(t, e.admin, "PUT", "/v1/secrets/billing/prod/A", map[string]any{"value": "billing-only-value"}, 200)
+	e.mustDo(t, e.admin, "PUT", "/v1/secrets/billing/prod/B", map[string]any{"value": "billing-only-value"}, 200)
 	_, prodReader := e.mustToken(t, e.admin, "prod-reader", "", "read:payments/prod/*")
 	_, keyReader := e.mustToken(t, e.admin, "key-reader", "", "read:payments/*/STRIPE_KEY")
+	_, bothReader := e.mustToken(t, e.admin, "both-reader", "", "read:payments/prod/*", "read:billing/prod/*")
 	for _, tc := range []struct {
 		name, token string
 		want        string
 	}{
-		{"admin", e.admin, `[["payments/dev/STRIPE_KEY","payments/prod/STRIPE_KEY","payments/staging/OLD_KEY"],["payments/prod/DB_URL","payments/staging/STRIPE_KEY"]]`},
+		{"admin", e.admin, `[["billing/prod/STRIPE_KEY","payments/dev/STRIPE_KEY","payments/prod/STRIPE_KEY","payments/staging/OLD_KEY"],["payments/prod/DB_URL","payments/staging/STRIPE_KEY"]]`},
 		{"prod reader", prodReader, `[]`},
 		{"key reader", keyReader, `[["payments/dev/STRIPE_KEY","payments/prod/STRIPE_KEY"]]`},
+		{"payments and billing prod reader", bothReader, `[["billing/prod/STRIPE_KEY","payments/prod/STRIPE_KEY"]]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := e.mustDo(t, tc.token, "GET", "/v1/projects/payments/duplicates", nil, 200)
