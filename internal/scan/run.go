@@ -29,6 +29,10 @@ type Item struct {
 	// added lines of a staged change).
 	Lines LineSet
 	done  func() // returns Data's buffer to its pool
+	// file, when set, is read by the worker (into its own reused buffer)
+	// instead of Data: reading in parallel matters on trees of small files.
+	file string
+	size int64
 }
 
 // LineSet is a set of 1-based line numbers held as ranges, so a huge hunk
@@ -55,7 +59,16 @@ func (s *Scanner) run(ctx context.Context, in <-chan Item, stats *Stats, emit fu
 		go func() {
 			defer wg.Done()
 			w := s.NewWorker()
+			var buf []byte
 			for it := range in {
+				if it.file != "" {
+					data, err := readFileInto(it.file, buf[:0], it.size, s.opts.MaxFileSize)
+					if err != nil {
+						stats.Skipped.Add(1)
+						continue
+					}
+					buf, it.Data = data, data
+				}
 				if ctx.Err() == nil {
 					if IsBinary(it.Data) {
 						stats.Skipped.Add(1)
@@ -159,18 +172,9 @@ func (s *Scanner) sendFile(ctx context.Context, in chan<- Item, p, rel string, s
 		}
 		return
 	}
-	bp := bufPool.Get().(*[]byte)
-	data, err := readFileInto(p, (*bp)[:0], size, s.opts.MaxFileSize)
-	if err != nil {
-		bufPool.Put(bp)
-		stats.Skipped.Add(1)
-		return
-	}
-	*bp = data
 	select {
-	case in <- Item{Path: rel, Data: data, done: func() { bufPool.Put(bp) }}:
+	case in <- Item{Path: rel, file: p, size: size}:
 	case <-ctx.Done():
-		bufPool.Put(bp)
 	}
 }
 
