@@ -291,3 +291,22 @@ func cmdAuditWaitFor(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// auditget URL FILE writes the body of GET URL to FILE (for /metrics).
+func cmdAuditGet(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: auditget URL FILE")
+	}
+	resp, err := http.Get(args[0])
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if (resp.StatusCode != 200) != neg {
+		ts.Fatalf("GET %s: %s", args[0], resp.Status)
+	}
+	if err := os.WriteFile(ts.MkAbs(args[1]), b, 0o600); err != nil {
+		ts.Fatalf("%v", err)
+	}
+}
