@@ -75,6 +75,7 @@ func TestScripts(t *testing.T) {
 			"auditedit":    cmdAuditEdit,
 			"auditnoleak":  cmdAuditNoLeak,
 			"auditwaitfor": cmdAuditWaitFor,
+			"auditget":     cmdAuditGet,
 			"hooks":        cmdHooks,
 			"rotwait":      cmdRotWait,
 		},
