@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -82,4 +84,42 @@ func FuzzParseEnvRefs(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPipelineDocsUseRealFlags keeps the CI files and docs true: every
+// --flag they pass to run, export, check or apply exists on the command.
+func TestPipelineDocsUseRealFlags(t *testing.T) {
+	root := NewMain().rootCommand()
+	cmdRe := regexp.MustCompile(`tokenward (run|export|check|apply)\b([^\n]*)`)
+	flagRe := regexp.MustCompile(`(?:^|\s)--([a-z][a-z0-9-]*)`)
+	seen := 0
+	for _, path := range []string{"../../action.yml", "../../ci/gitlab/tokenward.gitlab-ci.yml", "../../docs/ci.md", "../../docs/manifest.md", "../../docs/run-and-export.md", "../../README.md"} {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range cmdRe.FindAllStringSubmatch(string(data), -1) {
+			sub, _, err := root.Find([]string{m[1]})
+			if err != nil || sub.Name() != m[1] {
+				t.Fatalf("%s: no command %s", path, m[1])
+			}
+			rest := m[2]
+			// Flags after " -- " are the child's; after " #" a comment's.
+			for _, stop := range []string{" -- ", " #"} {
+				if i := strings.Index(rest, stop); i >= 0 {
+					rest = rest[:i]
+				}
+			}
+			for _, f := range flagRe.FindAllStringSubmatch(rest, -1) {
+				seen++
+				if sub.Flags().Lookup(f[1]) == nil {
+					t.Errorf("%s: tokenward %s --%s: no such flag", path, m[1], f[1])
+				}
+			}
+		}
+	}
+	t.Logf("checked %d flags", seen)
+	if seen < 40 {
+		t.Errorf("checked %d flags; want at least 40 (did the files move?)", seen)
+	}
 }
