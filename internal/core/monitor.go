@@ -157,6 +157,9 @@ func (c *Core) ObserveAudit(ctx context.Context, e *tokenward.AuditEntry) {
 	}
 	if e.Outcome == tokenward.OutcomeAllowed {
 		c.changeOf(ctx, e)
+		if e.Action == "secret.read_env" {
+			c.countEnvRead(ctx, e)
+		}
 	}
 	for _, an := range m.Monitor.Observe(e) {
 		rec := &monitor.Record{ID: monitor.NewRecordID(), Anomaly: an}
@@ -199,6 +202,31 @@ func (c *Core) changeOf(ctx context.Context, e *tokenward.AuditEntry) {
 		return
 	}
 	m.publish(ev)
+}
+
+// countEnvRead counts an environment-wide read (run, export) as a read of
+// each secret the token could read there: the entry names only project/env.
+func (c *Core) countEnvRead(ctx context.Context, e *tokenward.AuditEntry) {
+	project, env, ok := strings.Cut(e.Resource, "/")
+	if !ok || e.TokenID == "" {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	t, err := c.Store.Token(ctx, e.TokenID)
+	if err != nil {
+		return
+	}
+	list, err := c.Store.Secrets(ctx, project, env)
+	if err != nil {
+		return
+	}
+	paths := make([]string, 0, len(list))
+	for _, s := range list {
+		if t.Grants.Allows(tokenward.ActionRead, project, env, s.Name) {
+			paths = append(paths, s.Path())
+		}
+	}
+	c.Monitoring.Monitor.RecordSecretReads(paths, e.Time, e.SourceIP, e.TokenID)
 }
 
 func (c *Core) refreshToken(ctx context.Context, resource string) {

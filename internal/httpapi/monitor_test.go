@@ -631,3 +631,25 @@ func TestHygieneJob(t *testing.T) {
 		})
 	}
 }
+
+// TestEnvReadCountsPerSecret: run/export read a whole environment; each
+// secret the token could read there counts one read.
+func TestEnvReadCountsPerSecret(t *testing.T) {
+	e := mustServeMonitor(t)
+	e.mustDo(t, e.admin, "POST", "/v1/projects", map[string]any{"name": "payments", "environments": []string{"prod"}}, 201)
+	for _, n := range []string{"STRIPE_KEY", "DB_PASS"} {
+		e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/prod/"+n, map[string]any{"value": "v"}, 200)
+	}
+	_, tok := e.mustToken(t, e.admin, "ci", "", "read:payments/prod/STRIPE_*")
+	e.mustDo(t, tok, "GET", "/v1/values/payments/prod", nil, 200)
+	var resp struct {
+		Secrets map[string]monitor.SecretUsage `json:"secrets"`
+	}
+	json.Unmarshal(e.mustDo(t, e.admin, "GET", "/v1/usage/secrets/payments/prod", nil, 200), &resp)
+	if u, ok := resp.Secrets["STRIPE_KEY"]; !ok || len(u.Daily) != 1 || u.Daily[0].Count != 1 {
+		t.Errorf("STRIPE_KEY: got %+v; want one read", resp.Secrets["STRIPE_KEY"])
+	}
+	if _, ok := resp.Secrets["DB_PASS"]; ok {
+		t.Errorf("DB_PASS: got a read; the token could not read it")
+	}
+}

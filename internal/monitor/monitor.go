@@ -452,7 +452,10 @@ func (m *Monitor) Observe(e *tokenward.AuditEntry) []Anomaly {
 		}
 	}
 
-	if e.Outcome == tokenward.OutcomeAllowed && m.reads[e.Action] && e.Resource != "" {
+	if e.Outcome == tokenward.OutcomeAllowed && m.reads[e.Action] && strings.Count(e.Resource, "/") == 2 {
+		// Per-secret usage counts reads of one secret; an environment-wide
+		// read (project/env) is counted by the server through
+		// RecordSecretReads, which knows the secrets it returned.
 		m.observeSecretRead(e.Resource, e.Time, e.SourceIP, e.TokenID)
 	}
 	if e.Outcome == tokenward.OutcomeAllowed && e.Action != "" {

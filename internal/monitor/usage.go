@@ -93,3 +93,14 @@ func (m *Monitor) observeSecretRead(path string, at time.Time, ip, token string)
 	}
 	s.Days.add(at)
 }
+
+// RecordSecretReads counts one read of each secret (project/env/name) at
+// at, for reads the audit entry does not itemize: an environment-wide read
+// (run, export) names only project/env in its resource.
+func (m *Monitor) RecordSecretReads(paths []string, at time.Time, ip, tokenID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range paths {
+		m.observeSecretRead(p, at, ip, tokenID)
+	}
+}

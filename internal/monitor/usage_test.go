@@ -86,3 +86,30 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("got %d observed; want 2000", got)
 	}
 }
+
+func TestRecordSecretReads(t *testing.T) {
+	m, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	// An environment-wide read names project/env only: not a secret.
+	m.Observe(&tokenward.AuditEntry{Seq: 1, Time: at, TokenID: "tok_a", Action: "secret.read_env", Resource: "payments/prod", Outcome: tokenward.OutcomeAllowed, SourceIP: "10.0.0.1"})
+	if _, ok := m.SecretUsage("payments/prod"); ok {
+		t.Fatal("an environment was counted as a secret")
+	}
+	m.RecordSecretReads([]string{"payments/prod/A", "payments/prod/B"}, at, "10.0.0.1", "tok_a")
+	m.RecordSecretReads([]string{"payments/prod/A"}, at.Add(time.Hour), "10.0.0.2", "tok_b")
+	for _, tc := range []struct {
+		path, ip, token string
+		count          uint32
+	}{
+		{"payments/prod/A", "10.0.0.2", "tok_b", 2},
+		{"payments/prod/B", "10.0.0.1", "tok_a", 1},
+	} {
+		u, ok := m.SecretUsage(tc.path)
+		if !ok || u.LastIP != tc.ip || u.LastTokenID != tc.token || len(u.Daily) != 1 || u.Daily[0].Count != tc.count {
+			t.Errorf("%s: got %+v; want last %s by %s, %d reads", tc.path, u, tc.ip, tc.token, tc.count)
+		}
+	}
+}
