@@ -102,7 +102,7 @@ func TestRecordSecretReads(t *testing.T) {
 	m.RecordSecretReads([]string{"payments/prod/A"}, at.Add(time.Hour), "10.0.0.2", "tok_b")
 	for _, tc := range []struct {
 		path, ip, token string
-		count          uint32
+		count           uint32
 	}{
 		{"payments/prod/A", "10.0.0.2", "tok_b", 2},
 		{"payments/prod/B", "10.0.0.1", "tok_a", 1},
