@@ -8,29 +8,31 @@ import (
 )
 
 // deniedTokenError is an authentication failure for a token the store
-// knows (revoked or expired). It carries the token's id and name, never
-// the token, so the audit entry of the refused request names who it was:
-// the use of a revoked token is a leak signal.
+// knows (revoked or expired). It carries who the token was (id, name, kind,
+// CI facts), never the token, so the audit entry of the refused request
+// names it: the use of a revoked or expired token is a leak signal.
 type deniedTokenError struct {
-	err      *tokenward.Error
-	id, name string
+	err *tokenward.Error
+	who tokenward.Token
 }
 
 func (e *deniedTokenError) Error() string { return e.err.Error() }
 func (e *deniedTokenError) Unwrap() error { return e.err }
 
 func denyToken(tok *tokenward.Token, err *tokenward.Error) error {
-	return &deniedTokenError{err: err, id: tok.ID, name: tok.Name}
+	return &deniedTokenError{err: err, who: tokenward.Token{ID: tok.ID, Name: tok.Name, Kind: tok.Kind, CI: tok.CI}}
 }
 
-// PresentedToken returns the id and name of the known token an
-// Authenticate error refused (revoked or expired), or ok false.
-func PresentedToken(err error) (id, name string, ok bool) {
+// PresentedToken returns who the known token an Authenticate error refused
+// (revoked or expired) was: a record with only ID, Name, Kind and CI set
+// (no grants: it authorizes nothing). ok is false for any other error.
+func PresentedToken(err error) (who *tokenward.Token, ok bool) {
 	var d *deniedTokenError
 	if errors.As(err, &d) {
-		return d.id, d.name, true
+		w := d.who
+		return &w, true
 	}
-	return "", "", false
+	return nil, false
 }
 
 // hasAudit reports whether tok holds any audit (or admin) grant.

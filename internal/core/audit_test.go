@@ -47,7 +47,14 @@ func TestPresentedToken(t *testing.T) {
 			if tokenward.ErrorCode(err) != tokenward.EUNAUTHORIZED {
 				t.Fatalf("got %v; want EUNAUTHORIZED", err)
 			}
-			id, name, ok := core.PresentedToken(err)
+			who, ok := core.PresentedToken(err)
+			var id, name string
+			if who != nil {
+				id, name = who.ID, who.Name
+				if len(who.Grants) != 0 {
+					t.Fatalf("got grants %v on a refused token; want none", who.Grants)
+				}
+			}
 			if id != tc.wantID || name != tc.wantName || ok != tc.wantOK {
 				t.Fatalf("got %q %q %v; want %q %q %v", id, name, ok, tc.wantID, tc.wantName, tc.wantOK)
 			}

@@ -329,7 +329,7 @@ func fillAuditToken(e *tokenward.AuditEntry, tok *tokenward.Token, err error) {
 		e.TokenID, e.TokenName, e.CI = tok.ID, tok.Name, tok.CI
 		return
 	}
-	if id, name, ok := core.PresentedToken(err); ok {
-		e.TokenID, e.TokenName = id, name
+	if who, ok := core.PresentedToken(err); ok {
+		e.TokenID, e.TokenName, e.CI = who.ID, who.Name, who.CI
 	}
 }
