@@ -116,7 +116,13 @@ func (m *Main) run(ctx context.Context, cmd *cobra.Command, cf *clientFlags, o *
 	// between restarts the command rather than going unseen.
 	var base map[string]int
 	if o.watch {
-		if base, err = versionsOf(ctx, c, refs, o.sel.only); err != nil {
+		base, err = versionsOf(ctx, c, refs, o.sel.only)
+		switch {
+		case err != nil && o.fallback != "" && unreachable(err):
+			// Start from the snapshot; the first answer of the server
+			// differs from the empty baseline and restarts with fresh values.
+			base = map[string]int{}
+		case err != nil:
 			return cliError(err)
 		}
 	}
@@ -140,9 +146,10 @@ func (m *Main) run(ctx context.Context, cmd *cobra.Command, cf *clientFlags, o *
 	// it, or one Ctrl-C would reach the child twice.
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
+	env := o.sel.options()
+	env.NoOverride = o.noOverride
 	cfg := inject.RunConfig{
-		Command: args, Secrets: secrets,
-		Env:   inject.EnvOptions{NoOverride: o.noOverride, Prefix: o.sel.prefix, Only: o.sel.only, Allow: o.sel.allow},
+		Command: args, Secrets: secrets, Env: env,
 		Stdin: m.Stdin, Stdout: m.Stdout, Stderr: m.Stderr,
 		NoMask: o.noMask, MinMaskLen: o.maskMin,
 		MountPath: o.mount, MountFormat: format,
