@@ -428,6 +428,7 @@ func (c *Core) RunHygiene(ctx context.Context) (HygieneResult, error) {
 			if err := m.Store.SetStaleNotice(ctx, step.TokenID, now); err != nil {
 				return res, err
 			}
+			m.logger().Info("stale token: owner notified", "token_id", step.TokenID, "owner", step.Owner, "why", step.Why)
 			res.Notified++
 			m.alert(monitor.Anomaly{Rule: "stale_token", Severity: monitor.SeverityLow, Time: now, TokenID: step.TokenID,
 				TokenName: step.Name, Explanation: fmt.Sprintf("token %s (owner %s) is stale: %s", step.Name, orNone(step.Owner), step.Why), Evidence: []monitor.Evidence{}})
@@ -645,13 +646,32 @@ func (c *Core) Retire(ctx context.Context, tok *tokenward.Token, project, env st
 	}
 	now := c.Now().UTC()
 	plan := &monitor.RetirePlan{Scope: scope, DryRun: dryRun, PurgeAt: now.Add(retention), Revoke: []monitor.PlanToken{}, Narrow: []monitor.PlanNarrow{}, Secrets: []string{}, Disable: []string{}}
+	archives, err := m.Store.Archives(ctx)
+	if err != nil {
+		return nil, err
+	}
+	archived := map[string]bool{}
+	for _, a := range archives {
+		if a.Project == project {
+			archived[a.Env] = true
+		}
+	}
 	if env != "" {
 		if !slices.Contains(p.Envs, env) {
 			return nil, tokenward.Errorf(tokenward.ENOTFOUND, "environment %s/%s not found", project, env)
 		}
+		if archived[env] {
+			return nil, tokenward.Errorf(tokenward.ECONFLICT, "environment %s/%s is archived already", project, env)
+		}
 		plan.Envs = []string{env}
 	} else {
-		plan.Envs = p.Envs
+		// Environments retired before are archived already: skip them.
+		plan.Envs = []string{}
+		for _, e := range p.Envs {
+			if !archived[e] {
+				plan.Envs = append(plan.Envs, e)
+			}
+		}
 	}
 	for _, e := range plan.Envs {
 		list, err := c.Store.Secrets(ctx, project, e)

@@ -653,3 +653,28 @@ func TestEnvReadCountsPerSecret(t *testing.T) {
 		t.Errorf("DB_PASS: got a read; the token could not read it")
 	}
 }
+
+// TestRetireProject: a project retires every environment not retired
+// before, with one plan; its tokens go, wider ones stay.
+func TestRetireProject(t *testing.T) {
+	e := mustServeMonitor(t)
+	e.mustDo(t, e.admin, "POST", "/v1/projects", map[string]any{"name": "payments", "environments": []string{"prod", "staging", "dev"}}, 201)
+	for _, env := range []string{"prod", "staging", "dev"} {
+		e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/"+env+"/KEY", map[string]any{"value": "v"}, 200)
+	}
+	e.mustDo(t, e.admin, "POST", "/v1/projects/payments/envs/dev/retire", map[string]any{}, 200)
+	_, proj := e.mustToken(t, e.admin, "proj", "", "read:payments/*/*")
+	_, wide := e.mustToken(t, e.admin, "wide", "", "read:*/*/*")
+	var plan monitor.RetirePlan
+	json.Unmarshal(e.mustDo(t, e.admin, "POST", "/v1/projects/payments/retire", map[string]any{}, 200), &plan)
+	if got := strings.Join(plan.Envs, ","); got != "prod,staging" || len(plan.Secrets) != 2 || len(plan.Revoke) != 1 || plan.Revoke[0].Name != "proj" || !plan.Done {
+		t.Fatalf("got plan %+v; want prod,staging archived and proj revoked", plan)
+	}
+	e.mustDo(t, proj, "GET", "/v1/tokens/self", nil, 401)
+	e.mustDo(t, wide, "GET", "/v1/tokens/self", nil, 200)
+	var arch struct{ Archives []monitor.Archive }
+	json.Unmarshal(e.mustDo(t, e.admin, "GET", "/v1/archives", nil, 200), &arch)
+	if len(arch.Archives) != 3 {
+		t.Fatalf("got %d archives; want 3", len(arch.Archives))
+	}
+}
