@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/rogpeppe/go-internal/testscript"
+
 	"github.com/tokenward/tokenward"
 )
 
@@ -332,4 +334,18 @@ func TestScanCLIServerAssisted(t *testing.T) {
 	if strings.Contains(out+errOut, managed) || strings.Contains(out+errOut, tok) {
 		t.Errorf("output holds a secret in plaintext")
 	}
+}
+
+// TestScanScripts runs the scan and hook scripts in testdata/scan against
+// the real binary (git runs it from the installed hook).
+func TestScanScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/scan",
+		Setup: func(e *testscript.Env) error {
+			e.Setenv("PATH", binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+			e.Setenv("HOME", e.WorkDir)
+			e.Setenv("CI", "true")
+			return nil
+		},
+	})
 }
