@@ -37,8 +37,10 @@ type Machine struct {
 	// Failures counts failed steps, for a metric.
 	Failures atomic.Int64
 
-	mu      sync.Mutex
-	running map[string]bool
+	mu sync.Mutex
+	// running holds, per rotation id advanced in this process, a channel
+	// closed when that Advance returns.
+	running map[string]chan struct{}
 
 	// crash, in tests, stops the machine at a named point as if the process
 	// died there: nothing after it runs.
@@ -136,18 +138,28 @@ func (m *Machine) Resume(ctx context.Context) error {
 func (m *Machine) Advance(ctx context.Context, id string) (*Rotation, error) {
 	m.mu.Lock()
 	if m.running == nil {
-		m.running = map[string]bool{}
+		m.running = map[string]chan struct{}{}
 	}
-	if m.running[id] {
+	if ch, ok := m.running[id]; ok {
 		m.mu.Unlock()
+		// Another runner in this process (the scheduler, a rotate now) is
+		// advancing it: wait for it, so callers see where it got to and
+		// not a step it is still running.
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 		return m.Store.Rotation(ctx, id)
 	}
-	m.running[id] = true
+	done := make(chan struct{})
+	m.running[id] = done
 	m.mu.Unlock()
 	defer func() {
 		m.mu.Lock()
 		delete(m.running, id)
 		m.mu.Unlock()
+		close(done)
 	}()
 
 	r, err := m.Store.Rotation(ctx, id)
