@@ -169,6 +169,10 @@ func (m *Main) runScan(ctx context.Context, f *scanFlags, target string) error {
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	if slow := s.SlowRules(); len(slow) > 0 {
+		fmt.Fprintf(m.Stderr, "note: %d rule(s) have no keywords and run on every file (slow): %s\n",
+			len(slow), strings.Join(slow, ", "))
+	}
 	stats := &scan.Stats{}
 	stop := m.startProgress(stats)
 	start := time.Now()

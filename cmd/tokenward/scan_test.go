@@ -135,16 +135,20 @@ func TestScanCLIConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
 		"bad.toml":  "[[rules]]\nid = \"x\"\nregex = '(unclosed'\n",
-		"good.toml": "[extend]\nuseDefault = true\n[[rules]]\nid = \"acme\"\nregex = 'acme_[0-9a-f]{16}'\nkeywords = [\"acme_\"]\n",
+		"good.toml": "[extend]\nuseDefault = true\n[[rules]]\nid = \"acme\"\nregex = 'acme_[0-9a-f]{16}'\nkeywords = [\"acme_\"]\n" +
+			"[[rules]]\nid = \"slow\"\nregex = 'zz_[0-9a-f]{16}'\n",
 		"src/a.txt": "t = acme_0123456789abcdef and " + awsKey + "\n",
 	})
 	_, errOut, code := runScanCLI(t, "", "scan", "--config", filepath.Join(dir, "bad.toml"), filepath.Join(dir, "src"))
 	if code != 2 || !strings.Contains(errOut, `bad.toml: rule "x": bad regex`) {
 		t.Errorf("got exit %d, %q; want 2 and the file and rule named", code, errOut)
 	}
-	out, _, code := runScanCLI(t, "", "scan", "--config", filepath.Join(dir, "good.toml"), filepath.Join(dir, "src"))
+	out, errOut, code := runScanCLI(t, "", "scan", "--config", filepath.Join(dir, "good.toml"), filepath.Join(dir, "src"))
 	if code != 1 || !strings.Contains(out, "acme") || !strings.Contains(out, "aws-access-key-id") {
 		t.Errorf("got exit %d, %q; want the custom and the built-in rule", code, out)
+	}
+	if !strings.Contains(errOut, "1 rule(s) have no keywords and run on every file (slow): slow") {
+		t.Errorf("got stderr %q; want the keyword-less rule reported as slow", errOut)
 	}
 }
 
