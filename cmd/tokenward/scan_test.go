@@ -134,7 +134,7 @@ func TestScanCLIDirectory(t *testing.T) {
 func TestScanCLIConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
-		"bad.toml":  "[[rules]]\nid = \"x\"\nregex = '(unclosed'\n",
+		"bad.toml": "[[rules]]\nid = \"x\"\nregex = '(unclosed'\n",
 		"good.toml": "[extend]\nuseDefault = true\n[[rules]]\nid = \"acme\"\nregex = 'acme_[0-9a-f]{16}'\nkeywords = [\"acme_\"]\n" +
 			"[[rules]]\nid = \"slow\"\nregex = 'zz_[0-9a-f]{16}'\n",
 		"src/a.txt": "t = acme_0123456789abcdef and " + awsKey + "\n",
