@@ -130,11 +130,36 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions, sta
 			} else {
 				g.Fingerprint = fingerprint(g.RuleID, in.path, g.secret)
 			}
+			if s.commitAllowed(g.RuleID, g.Commit) {
+				continue
+			}
 			out = append(out, g)
 		}
 	}
 	SortFindings(out)
 	return dedupe(out), nil
+}
+
+// commitAllowed reports whether an OR allowlist (the rule's or a global one)
+// lists commit: commits are known only after attribution.
+func (s *Scanner) commitAllowed(ruleID, commit string) bool {
+	check := func(als []*Allowlist) bool {
+		for _, al := range als {
+			if al.Condition != "OR" || len(al.TargetRules) > 0 && !containsString(al.TargetRules, ruleID) {
+				continue
+			}
+			if containsString(al.Commits, commit) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, r := range s.rules {
+		if r.ID == ruleID && check(r.Allowlists) {
+			return true
+		}
+	}
+	return check(s.allow)
 }
 
 func dedupe(fs []Finding) []Finding {

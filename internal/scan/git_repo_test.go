@@ -69,3 +69,36 @@ func TestScanGitSkipsAndMerges(t *testing.T) {
 		t.Errorf("got %d skipped; want the binary blob counted", st.Skipped.Load())
 	}
 }
+
+func TestScanGitCommitAllowlist(t *testing.T) {
+	repo := t.TempDir()
+	mustGitT(t, repo, "init", "-q", "-b", "main")
+	if err := os.WriteFile(filepath.Join(repo, "a.ini"), []byte("aws_access_key_id = AKIAZ7VRSQ5TJN2XMGLP\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustGitT(t, repo, "add", ".")
+	mustGitT(t, repo, "commit", "-q", "-m", "one")
+	commit := mustGitT(t, repo, "rev-parse", "HEAD")
+	for _, tt := range []struct {
+		name, commits string
+		want          int
+	}{{"listed", commit, 0}, {"other", "0000000000000000000000000000000000000001", 1}} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := ParseConfig("c.toml", []byte("[[rules]]\nid = \"aws\"\nregex = 'AKIA[A-Z2-7]{16}'\nkeywords = [\"akia\"]\n[allowlist]\ncommits = [\""+tt.commits+"\"]\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := New(cfg, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs, err := s.ScanGit(context.Background(), repo, GitOptions{}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(fs) != tt.want {
+				t.Errorf("got %d findings; want %d", len(fs), tt.want)
+			}
+		})
+	}
+}
