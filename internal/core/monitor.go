@@ -161,7 +161,7 @@ func (c *Core) ObserveAudit(ctx context.Context, e *tokenward.AuditEntry) {
 			c.countEnvRead(ctx, e)
 		}
 	}
-	for _, an := range m.Monitor.Observe(e) {
+	for _, an := range m.Monitor.Observe(c.leakSignal(ctx, e)) {
 		rec := &monitor.Record{ID: monitor.NewRecordID(), Anomaly: an}
 		if err := m.Store.AddAnomaly(context.WithoutCancel(ctx), rec); err != nil {
 			m.logger().Error("store anomaly", "rule", an.Rule, "err", err)
@@ -174,6 +174,32 @@ func (c *Core) ObserveAudit(ctx context.Context, e *tokenward.AuditEntry) {
 		}
 		m.alert(an)
 	}
+}
+
+// leakSignal returns e, or for a request refused because a known token was
+// revoked or expired, a copy whose Reason says so in the monitor's terms.
+// The store's record decides (it also sees revocations made by another
+// server sharing it), so a refusal at the very instant of the revocation
+// still counts as a use.
+func (c *Core) leakSignal(ctx context.Context, e *tokenward.AuditEntry) *tokenward.AuditEntry {
+	if e.TokenID == "" || e.Outcome != tokenward.OutcomeDenied || e.Status != 401 ||
+		e.Reason == monitor.ReasonTokenRevoked || e.Reason == monitor.ReasonTokenExpired {
+		return e
+	}
+	t, err := c.Store.Token(context.WithoutCancel(ctx), e.TokenID)
+	if err != nil {
+		return e
+	}
+	cp := *e
+	switch {
+	case !t.RevokedAt.IsZero():
+		cp.Reason = monitor.ReasonTokenRevoked
+	case !t.ExpiresAt.IsZero() && !e.Time.Before(t.ExpiresAt):
+		cp.Reason = monitor.ReasonTokenExpired
+	default:
+		return e
+	}
+	return &cp
 }
 
 // changeOf keeps the monitor's token records current and publishes the

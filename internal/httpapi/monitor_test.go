@@ -105,6 +105,10 @@ func mustServeMonitor(tb testing.TB) *monEnv {
 	}
 	hook := func(ctx context.Context, a *tokenward.AuditEntry) error {
 		e.mu.Lock()
+		// The server stamps entries with the wall clock and the engine
+		// decides expiry on its own; in production both are time.Now. Here
+		// the engine runs on the test clock, so entries must too.
+		a.Time = e.clock.Now()
 		a.Seq = int64(len(e.audit) + 1)
 		e.audit = append(e.audit, a)
 		e.mu.Unlock()
@@ -676,5 +680,27 @@ func TestRetireProject(t *testing.T) {
 	json.Unmarshal(e.mustDo(t, e.admin, "GET", "/v1/archives", nil, 200), &arch)
 	if len(arch.Archives) != 3 {
 		t.Fatalf("got %d archives; want 3", len(arch.Archives))
+	}
+}
+
+// TestExpiredTokenUse: an expired token presented once is a leak signal
+// too, detected on that request.
+func TestExpiredTokenUse(t *testing.T) {
+	e := mustServeMonitor(t)
+	id, tok := e.mustToken(t, e.admin, "short", "1h", "read:*/*/*")
+	e.mustDo(t, tok, "GET", "/v1/tokens/self", nil, 200)
+	e.clock.Add(2 * time.Hour)
+	e.mustDo(t, tok, "GET", "/v1/tokens/self", nil, 401)
+	list := e.anomalies(t, false)
+	if len(list) != 1 || list[0].Rule != monitor.RuleExpiredUse || list[0].TokenID != id || list[0].Suspend {
+		t.Fatalf("got %+v; want one %s for %s", list, monitor.RuleExpiredUse, id)
+	}
+	selfs := e.entries("token.self")
+	if last := selfs[len(selfs)-1]; last.Status != 401 || len(list[0].Evidence) != 1 || list[0].Evidence[0].Seq != last.Seq {
+		t.Fatalf("got evidence %+v; want the refused request (seq %d)", list[0].Evidence, last.Seq)
+	}
+	var p monitor.AlertPayload
+	if err := json.Unmarshal(e.alerts.wait(t, 1)[0], &p); err != nil || p.Anomaly.Rule != monitor.RuleExpiredUse {
+		t.Fatalf("got alert %+v (%v); want %s", p, err, monitor.RuleExpiredUse)
 	}
 }
