@@ -172,6 +172,9 @@ func TestManagedFingerprints(t *testing.T) {
 		m.Write([]byte(v))
 		var sum [32]byte
 		copy(sum[:], m.Sum(nil))
+		if ManagedFingerprint(key, []byte(v)) != sum {
+			t.Fatalf("ManagedFingerprint differs from HMAC-SHA256")
+		}
 		managed[sum] = path
 	}
 	s := MustTestScanner(t, Options{Managed: managed, ManagedKey: key})

@@ -3,7 +3,20 @@ package scan
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 )
+
+// ManagedFingerprint is the keyed fingerprint a FingerprintSource must return
+// for each managed value: HMAC-SHA256(key, value). The server side uses this
+// function so both ends agree byte for byte.
+func ManagedFingerprint(key, value []byte) [32]byte {
+	m := hmac.New(sha256.New, key)
+	m.Write(value)
+	var sum [32]byte
+	m.Sum(sum[:0])
+	return sum
+}
 
 // FingerprintSource returns the keyed fingerprints of every value the server
 // manages (CURRENT and PREVIOUS versions): HMAC-SHA256(key, value) → the
