@@ -11,12 +11,6 @@ import (
 	"github.com/tokenward/tokenward/internal/monitor"
 )
 
-// isCode reports whether err is a *tokenward.Error with code.
-func isCode(err error, code string) bool {
-	var te *tokenward.Error
-	return asError(err, &te) && te.Code == code
-}
-
 type retireFlags struct {
 	cf        clientFlags
 	dryRun    bool

@@ -220,6 +220,10 @@ func (c *Core) changeOf(ctx context.Context, e *tokenward.AuditEntry) {
 	case "token.create", "token.narrow":
 		c.refreshToken(ctx, e.Resource)
 		return
+	case "auth.oidc_login":
+		// A just-in-time token: the monitor learns its expiry and CI facts.
+		c.refreshToken(ctx, e.Meta["minted"])
+		return
 	case "token.revoke":
 		c.refreshToken(ctx, e.Resource)
 		ev.Type = monitor.EventTokenRevoked
