@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os/exec"
@@ -449,14 +448,4 @@ func parseHunkNew(h string) (start, count int, ok bool) {
 		return 0, 0, false
 	}
 	return start, count, true
-}
-
-var errNoRepo = errors.New("not a git repository")
-
-// IsGitRepo reports whether dir is inside a git work tree or is a bare repo.
-func IsGitRepo(ctx context.Context, dir string) error {
-	if _, err := gitOutput(ctx, "git", dir, "rev-parse", "--git-dir"); err != nil {
-		return fmt.Errorf("%s: %w", dir, errNoRepo)
-	}
-	return nil
 }
