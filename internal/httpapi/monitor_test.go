@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -18,6 +19,8 @@ import (
 	"github.com/tokenward/tokenward/internal/core"
 	"github.com/tokenward/tokenward/internal/httpapi"
 	"github.com/tokenward/tokenward/internal/monitor"
+	"github.com/tokenward/tokenward/internal/oidc"
+	"github.com/tokenward/tokenward/internal/oidc/oidctest"
 )
 
 // hookSink is a webhook receiver on loopback that verifies signatures.
@@ -702,5 +705,58 @@ func TestExpiredTokenUse(t *testing.T) {
 	var p monitor.AlertPayload
 	if err := json.Unmarshal(e.alerts.wait(t, 1)[0], &p); err != nil || p.Anomaly.Rule != monitor.RuleExpiredUse {
 		t.Fatalf("got alert %+v (%v); want %s", p, err, monitor.RuleExpiredUse)
+	}
+}
+
+// TestJITSecondSourceSuspends: a just-in-time token (OIDC login) used from
+// a second network is suspended at once by the default policy: revoked,
+// audited, announced, alerted. The second network is a second loopback
+// /24 (127.0.1.0/24), a real source address.
+func TestJITSecondSourceSuspends(t *testing.T) {
+	e := mustServeMonitor(t)
+	issuer := oidctest.NewIssuer(t)
+	e.core.OIDC = &core.OIDC{Store: e.core.Store.(core.BindingStore), Verifier: oidc.NewVerifier(), MaxTTL: time.Hour}
+	e.mustDo(t, e.admin, "POST", "/v1/projects", map[string]any{"name": "payments", "environments": []string{"prod"}}, 201)
+	e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/prod/STRIPE_KEY", map[string]any{"value": "sk_live_jit"}, 200)
+	oe := &oidcEnv{env: e.env, issuer: issuer}
+	e.mustDo(t, e.admin, "POST", "/v1/bindings", oe.bindingBody("deploy-prod", "read:payments/prod/*"), 201)
+	jwt := issuer.Sign(t, oidctest.GitHubClaims(issuer.URL, "tokenward", e.clock.Now()))
+	var lr httpapi.CreateTokenResponse
+	if err := json.Unmarshal(e.mustDo(t, "", "POST", "/v1/auth/oidc/login", map[string]any{"binding": "deploy-prod", "jwt": jwt}, 200), &lr); err != nil {
+		t.Fatal(err)
+	}
+	e.mustDo(t, lr.Secret, "GET", "/v1/secrets/payments/prod/STRIPE_KEY", nil, 200)
+
+	// The same job's token, from another network.
+	other := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 1, 5)}}).DialContext}}
+	req, _ := http.NewRequest("GET", e.srv.URL+"/v1/secrets/payments/prod/STRIPE_KEY", nil)
+	req.Header.Set("Authorization", "Bearer "+lr.Secret)
+	resp, err := other.Do(req)
+	if err != nil {
+		t.Skipf("cannot use 127.0.1.5 as a source address here: %v", err)
+	}
+	resp.Body.Close()
+
+	e.mustDo(t, lr.Secret, "GET", "/v1/secrets/payments/prod/STRIPE_KEY", nil, 401)
+	var suspended *monitor.Record
+	for _, a := range e.anomalies(t, false) {
+		if a.Rule == monitor.RuleJITSecondSource {
+			suspended = a
+		}
+	}
+	if suspended == nil || suspended.TokenID != lr.Token.ID || !suspended.Suspend || suspended.SourceIP != "127.0.1.5" {
+		t.Fatalf("got %+v; want a suspending %s for %s from 127.0.1.5", suspended, monitor.RuleJITSecondSource, lr.Token.ID)
+	}
+	if s := e.entries("token.suspend"); len(s) != 1 || s[0].Resource != "token:"+lr.Token.ID {
+		t.Fatalf("got suspend entries %+v; want one for %s", s, lr.Token.ID)
+	}
+	found := false
+	for _, b := range e.events.wait(t, 2) { // secret.created, then token.suspended
+		var ev monitor.Event
+		json.Unmarshal(b, &ev)
+		found = found || (ev.Type == monitor.EventTokenSuspended && ev.Resource == "token:"+lr.Token.ID && ev.Reason == string(monitor.RuleJITSecondSource))
+	}
+	if !found {
+		t.Fatal("no token.suspended event")
 	}
 }
