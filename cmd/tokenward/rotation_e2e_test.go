@@ -279,7 +279,7 @@ func TestWebhookRotatorThroughServer(t *testing.T) {
 		defer mu.Unlock()
 		if err := rotate.VerifySignature([]byte(hmacKey), body, r.Header.Get(rotate.SignatureHeader), time.Now(), time.Minute); err != nil {
 			bad++
-			http.Error(w, "bad signature", 401)
+			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}
 		var req rotate.WebhookRequest
