@@ -162,6 +162,7 @@ func (b *Broker) Record(ctx context.Context, e *tokenward.AuditEntry) error {
 	if e.Time.IsZero() {
 		e.Time = b.Now()
 	}
+	redactEntry(e)
 	if bs, ok := b.Store.(BatchStore); ok {
 		return b.recordGroup(ctx, bs, e)
 	}

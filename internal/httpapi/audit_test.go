@@ -143,6 +143,13 @@ func TestAuditRecordsDenied(t *testing.T) {
 			t.Errorf("entry %d: got token %q %s %d %s; want %q %s %d", i, g.TokenID, g.Outcome, g.Status, g.Action, w.tokenID, w.outcome, w.status)
 		}
 	}
+	// A token pasted where an id or name belongs lands in the path and the
+	// error message: the trail gets it redacted.
+	e.do(t, e.admin, "GET", "/v1/tokens/"+reader, nil)
+	e.do(t, e.admin, "POST", "/v1/tokens/"+revoked+"/revoke", nil)
+	if all := e.entries(t); !strings.Contains(all[len(all)-1].Resource, "[redacted]") {
+		t.Fatalf("got resource %q; want the token redacted", all[len(all)-1].Resource)
+	}
 	// The whole table, raw: no token and no value, in any column.
 	raw, err := sql.Open("sqlite", "file:"+e.db.Path+"?_pragma=busy_timeout(5000)&mode=ro")
 	if err != nil {
