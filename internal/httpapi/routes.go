@@ -20,6 +20,7 @@ func (s *Server) apiRoutes() []route {
 		s.monitorRoutes(),
 		s.auditRoutes(),
 		s.rotationRoutes(),
+		s.scanRoutes(),
 	} {
 		routes = append(routes, group...)
 	}

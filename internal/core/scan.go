@@ -1,0 +1,103 @@
+package core
+
+import (
+	"context"
+	"encoding/hex"
+
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/scan"
+)
+
+// ScanKeySize is the size of the per-scan fingerprint key.
+const ScanKeySize = 32
+
+// ManagedFingerprint is one managed value's keyed fingerprint: HMAC-SHA256
+// under the scanner's key (hex) and the secret it belongs to.
+type ManagedFingerprint struct {
+	HMAC string `json:"hmac"`
+	Path string `json:"path"`
+}
+
+// ManagedFingerprints returns scan.ManagedFingerprint(key, value) of the
+// CURRENT and PREVIOUS value of every secret tok may read, so a scanner
+// can name an exact leak of a managed value without ever receiving it. The
+// key is the scanner's, fresh per scan; it is not kept, and the answer is
+// useless under any other key. A token that may read nothing gets an empty
+// set, not an error: the set says nothing it could not read. Without
+// version labels PREVIOUS is the version just below CURRENT.
+func (c *Core) ManagedFingerprints(ctx context.Context, tok *tokenward.Token, key []byte) ([]ManagedFingerprint, error) {
+	if len(key) != ScanKeySize {
+		return nil, tokenward.Errorf(tokenward.EINVALID, "key must be %d bytes; got %d", ScanKeySize, len(key))
+	}
+	projects, err := c.Projects(ctx, tok)
+	if err != nil {
+		return nil, err
+	}
+	labels, _ := c.Store.(tokenward.LabelStore)
+	out := []ManagedFingerprint{}
+	add := func(project, env, name string, version int, ct []byte) error {
+		value, err := c.openValue(ctx, project, env, name, version, ct)
+		if err != nil {
+			return err
+		}
+		fp := scan.ManagedFingerprint(key, value)
+		clear(value)
+		out = append(out, ManagedFingerprint{HMAC: hex.EncodeToString(fp[:]), Path: project + "/" + env + "/" + name})
+		return nil
+	}
+	for _, p := range projects {
+		for _, env := range p.Envs {
+			if !tok.Grants.AllowsAnyIn(tokenward.ActionRead, p.Name, env) {
+				continue
+			}
+			secrets, versions, err := c.Store.EnvSecrets(ctx, p.Name, env)
+			if err != nil {
+				return nil, err
+			}
+			for i, s := range secrets {
+				if !tok.Grants.Allows(tokenward.ActionRead, p.Name, env, s.Name) {
+					continue
+				}
+				cur := versions[i].Version
+				if err := add(p.Name, env, s.Name, cur, versions[i].Ciphertext); err != nil {
+					return nil, err
+				}
+				prev, err := c.previousVersion(ctx, labels, p.Name, env, s.Name, cur)
+				if err != nil {
+					return nil, err
+				}
+				if prev == 0 || prev == cur {
+					continue
+				}
+				sv, err := c.Store.SecretVersion(ctx, p.Name, env, s.Name, prev)
+				if tokenward.ErrorCode(err) == tokenward.ENOTFOUND {
+					continue
+				}
+				if err != nil {
+					return nil, err
+				}
+				if err := add(p.Name, env, s.Name, prev, sv.Ciphertext); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// previousVersion is the version labelled PREVIOUS, or, when the store
+// keeps no labels or the label points nowhere (a plain write, not a
+// rotation, replaced the value), the version just below CURRENT: a value
+// replaced a moment ago is still worth finding in a leak.
+func (c *Core) previousVersion(ctx context.Context, labels tokenward.LabelStore, project, env, name string, cur int) (int, error) {
+	if labels != nil {
+		l, err := labels.SecretLabels(ctx, project, env, name)
+		if err != nil && tokenward.ErrorCode(err) != tokenward.ENOTFOUND {
+			return 0, err
+		}
+		if l != nil && l.Previous != 0 {
+			return l.Previous, nil
+		}
+	}
+	return cur - 1, nil
+}
