@@ -32,6 +32,8 @@ type rotEnv struct {
 	cmd   *exec.Cmd
 	logs  *syncBuf
 	exit  chan error
+	// args are extra server flags.
+	args []string
 }
 
 type syncBuf struct {
@@ -62,6 +64,7 @@ func (e *rotEnv) start(env ...string) {
 	e.t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "tokenward"), "server", "--data-dir", filepath.Join(e.dir, "data"),
 		"--addr", fmt.Sprintf("127.0.0.1:%d", e.port), "--rotation-interval", "100ms", "--rotation-retry-backoff", "50ms", "--log-level", "debug")
+	cmd.Args = append(cmd.Args, e.args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr, cmd.Stdout = e.logs, io.Discard
 	if err := cmd.Start(); err != nil {
@@ -292,6 +295,8 @@ func TestWebhookRotatorThroughServer(t *testing.T) {
 	}))
 	defer recv.Close()
 	e := newRotEnv(t)
+	metrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	e.args = []string{"--metrics-addr", metrics}
 	e.start()
 	e.mustCLI("", "project", "create", "payments", "--envs", "prod")
 	e.mustCLI(hmacKey, "secret", "set", "payments/prod/WEBHOOK_KEY")
@@ -314,6 +319,17 @@ func TestWebhookRotatorThroughServer(t *testing.T) {
 	mu.Unlock()
 	if got != "create,test,revoke" || bad != 0 {
 		t.Fatalf("receiver saw %q (%d bad signatures); want create,test,revoke, all signed", got, bad)
+	}
+	resp, err := http.Get("http://" + metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`tokenward_rotations{state="done"} 1`, `tokenward_rotations{state="in_flight"} 0`, "tokenward_rotation_step_failures_total 0"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
 	}
 	e.noLeak(hmacKey, "initial-webhook-value-42", "webhook-issued-1-abcdef")
 }
