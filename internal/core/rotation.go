@@ -338,6 +338,11 @@ func (c *Core) SetRotationPolicy(ctx context.Context, tok *tokenward.Token, p *r
 	if p.Rotator == "exec" && !isTokenAdmin(tok) {
 		return nil, tokenward.Errorf(tokenward.EFORBIDDEN, "not granted: the exec rotator runs a program on the server and needs admin on */*/*")
 	}
+	// Plain http is allowed only to loopback, i.e. to services on the
+	// server's own host: that reach is an admin's to give.
+	if p.Rotator == "webhook" && strings.HasPrefix(strings.ToLower(p.Config["url"]), "http:") && !isTokenAdmin(tok) {
+		return nil, tokenward.Errorf(tokenward.EFORBIDDEN, "not granted: a webhook to plain http (loopback) needs admin on */*/*")
+	}
 	if err := p.Validate(rot.Machine.Rotators); err != nil {
 		return nil, err
 	}

@@ -68,7 +68,7 @@ func decodeAs[T any](t *testing.T, b []byte) T {
 // there, and with revoked and missing tokens.
 func TestRotationAuthorizationMatrix(t *testing.T) {
 	e := MustServe(t)
-	enableRotation(t, e, nil)
+	enableRotation(t, e, map[string]rotate.Rotator{"exec": &rotate.Exec{}, "webhook": &rotate.Webhook{}})
 	e.mustDo(t, e.admin, "POST", "/v1/projects", map[string]any{"name": "payments", "environments": []string{"prod"}}, 201)
 	e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/prod/API_KEY", map[string]any{"value": "initial-value-0123456789"}, 200)
 	_, rot := e.mustToken(t, e.admin, "rotator", "", "rotate:payments/prod/*", "read:payments/prod/*")
@@ -84,6 +84,12 @@ func TestRotationAuthorizationMatrix(t *testing.T) {
 		who          map[string]int
 	}{
 		{"PUT", "/v1/rotation/policies/" + sp, policy, map[string]int{e.admin: 200, rot: 200, reader: 403, other: 403, revoked: 401, "": 401}},
+		// exec runs a program on the server; http webhooks reach its loopback;
+		// a config naming a secret needs read on it
+		{"PUT", "/v1/rotation/policies/" + sp, map[string]any{"every": "1h", "rotator": "exec", "config": map[string]string{"command": "/bin/true"}}, map[string]int{rot: 403}},
+		{"PUT", "/v1/rotation/policies/" + sp, map[string]any{"every": "1h", "rotator": "webhook", "config": map[string]string{"url": "http://127.0.0.1:1/x", "key_secret": "payments/prod/API_KEY"}}, map[string]int{rot: 403}},
+		{"PUT", "/v1/rotation/policies/" + sp, map[string]any{"every": "1h", "rotator": "webhook", "config": map[string]string{"url": "https://example.com/x", "key_secret": "other/prod/HMAC"}}, map[string]int{rot: 403}},
+		{"PUT", "/v1/rotation/policies/" + sp, policy, map[string]int{rot: 200}},
 		{"GET", "/v1/rotation/policies/" + sp, nil, map[string]int{e.admin: 200, rot: 200, reader: 403, other: 403, revoked: 401, "": 401}},
 		{"GET", "/v1/rotation/policies", nil, map[string]int{e.admin: 200, rot: 200, reader: 200, other: 200, revoked: 401, "": 401}},
 		{"GET", "/v1/rotation/status", nil, map[string]int{e.admin: 200, rot: 200, reader: 200, revoked: 401, "": 401}},
