@@ -28,6 +28,7 @@ import (
 //	hooks leak TOKENFILE          report the token in TOKENFILE as leaked
 //	                              (POST /v1/tokens/report-leak, no credentials); prints the answer
 //	hooks env VAR FILE            set VAR to FILE's content, trimmed
+//	hooks grep VAR REGEXP FILE    set VAR to the first submatch of REGEXP in FILE
 //	hooks sleep DURATION          wait (for a background stream to connect)
 func cmdHooks(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) == 0 {
@@ -100,6 +101,17 @@ func cmdHooks(ts *testscript.TestScript, neg bool, args []string) {
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		ts.Stdout().Write([]byte(resp.Status + " " + string(b)))
+	case "grep":
+		if len(args) != 4 {
+			ts.Fatalf("usage: hooks grep VAR REGEXP FILE")
+		}
+		re, err := regexp.Compile(args[2])
+		ts.Check(err)
+		m := re.FindStringSubmatch(ts.ReadFile(args[3]))
+		if len(m) < 2 {
+			ts.Fatalf("%s: no match for %s", args[3], args[2])
+		}
+		ts.Setenv(args[1], m[1])
 	case "sleep":
 		// Only to let a background stream connect: nothing to poll for.
 		d, err := time.ParseDuration(args[1])
