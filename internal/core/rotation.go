@@ -539,8 +539,29 @@ func (c *Core) RollbackRotation(ctx context.Context, tok *tokenward.Token, p str
 	if err != nil {
 		return nil, err
 	}
-	if _, _, _, err := requireRotate(tok, p); err != nil {
+	project, env, name, err := requireRotate(tok, p)
+	if err != nil {
 		return nil, err
+	}
+	// A value written by hand after the rotation finished is CURRENT now:
+	// rolling back to PREVIOUS would silently drop it.
+	if ls, ok := c.Store.(tokenward.LabelStore); ok {
+		inflight, err := rot.Machine.Store.InFlight(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range inflight {
+			if r.Path != p || r.Step != rotate.StepRevoke {
+				continue
+			}
+			l, err := ls.SecretLabels(ctx, project, env, name)
+			if err != nil {
+				return nil, err
+			}
+			if l.Current != r.PendingVersion && l.Current != r.CurrentVersion {
+				return nil, tokenward.Errorf(tokenward.ECONFLICT, "%s was written after its rotation (version %d is CURRENT); roll back to a version number instead", p, l.Current)
+			}
+		}
 	}
 	r, err := rot.Machine.Rollback(ctx, p)
 	if err != nil {

@@ -194,6 +194,13 @@ func TestRotationOverHTTP(t *testing.T) {
 	if r2.PendingVersion != 3 {
 		t.Fatalf("second rotation: got pending version %d; want 3", r2.PendingVersion)
 	}
+	// A value written by hand after the rotation is not dropped by a
+	// rollback to PREVIOUS.
+	e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/prod/API_KEY", map[string]any{"value": "hand-written-0123456789"}, 200)
+	e.mustDo(t, tok, "POST", "/v1/rotation/rollback/payments/prod/API_KEY", nil, 409)
+	if got := get(""); got.Value != "hand-written-0123456789" || got.Version != 4 {
+		t.Fatalf("after a refused rollback: got version %d; want the hand-written version 4", got.Version)
+	}
 	e.clock.Add(59 * time.Minute)
 	if err := e.core.Rotation.Scheduler.Tick(t.Context()); err != nil {
 		t.Fatal(err)
@@ -213,8 +220,8 @@ func TestRotationOverHTTP(t *testing.T) {
 	// A plain write during nothing in flight still works and goes above
 	// every version.
 	w := decodeAs[map[string]any](t, e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/prod/API_KEY", map[string]any{"value": "manual-value-0123456789"}, 200))
-	if w["version"].(float64) != 4 {
-		t.Fatalf("plain write after rotations: got version %v; want 4", w["version"])
+	if w["version"].(float64) != 5 {
+		t.Fatalf("plain write after rotations: got version %v; want 5", w["version"])
 	}
 }
 
