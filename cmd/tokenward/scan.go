@@ -21,21 +21,17 @@ import (
 	"github.com/tokenward/tokenward/internal/scan/rules"
 )
 
-// scanDeps are the server-assisted parts of `scan`; the integrator fills
-// them by replacing newScanDeps.
+// scanDeps are the server-assisted parts of `scan`, built by newScanDeps
+// (scan_server.go).
 type scanDeps struct {
 	fingerprints scan.FingerprintSource
 	remediator   scan.Remediator
 }
 
-// newScanDeps builds the server-assisted parts for --server/--remediate.
-var newScanDeps = func(m *Main, server string) (scanDeps, error) {
-	return scanDeps{}, errors.New("server-assisted scanning is not wired yet")
-}
-
 type scanFlags struct {
 	git, staged, remediate, noDecode bool
 	since, format, output, server    string
+	tokenFile                        string
 	baseline, writeBaseline          string
 	configs                          []string
 	exitCode, workers                int
@@ -74,7 +70,8 @@ Exit codes: 0 nothing found, 1 findings (--exit-code), 2 usage or config error.`
 	fl.Int64Var(&f.maxSize, "max-size", scan.DefaultMaxFileSize, "skip files larger than this many bytes")
 	fl.BoolVar(&f.noDecode, "no-decode", false, "do not decode base64/hex/percent-encoded content")
 	fl.IntVar(&f.workers, "workers", 0, "parallel workers (default GOMAXPROCS)")
-	fl.StringVar(&f.server, "server", "", "tokenward server `URL`: also report leaks of managed secrets by name")
+	fl.StringVar(&f.server, "server", "", "tokenward server `URL` (env: TOKENWARD_ADDR): also report leaks of managed secrets by name")
+	fl.StringVar(&f.tokenFile, "token-file", "", "with --server: read the token from this file instead of TOKENWARD_TOKEN")
 	fl.BoolVar(&f.remediate, "remediate", false, "revoke leaked tokenward tokens and rotate leaked managed secrets")
 	return cmd
 }
@@ -149,7 +146,7 @@ func (m *Main) runScan(ctx context.Context, f *scanFlags, target string) error {
 	}
 	var deps scanDeps
 	if f.server != "" {
-		if deps, err = newScanDeps(m, f.server); err != nil {
+		if deps, err = newScanDeps(m, f); err != nil {
 			return &exitError{code: 2, err: fmt.Errorf("--server: %w", err)}
 		}
 		if deps.fingerprints != nil {
@@ -282,7 +279,7 @@ func (m *Main) remediate(ctx context.Context, r scan.Remediator, fs []scan.Findi
 				fmt.Fprintf(m.Stderr, "remediation: revoking token %s at %s:%d failed: %s\n", f.Redacted, f.Path, f.Line, msg)
 				continue
 			}
-			fmt.Fprintf(m.Stderr, "remediation: token %s at %s:%d revoked\n", f.Redacted, f.Path, f.Line)
+			fmt.Fprintf(m.Stderr, "remediation: token %s at %s:%d reported as leaked (the server revokes it and alerts its owner)\n", f.Redacted, f.Path, f.Line)
 		}
 	}
 }

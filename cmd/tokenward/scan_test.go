@@ -100,7 +100,8 @@ func TestScanCLIDirectory(t *testing.T) {
 		{"since without git", []string{"scan", "--since", "HEAD", dir}, "", 2, nil},
 		{"git and staged", []string{"scan", "--git", "--staged", dir}, "", 2, nil},
 		{"remediate without server", []string{"scan", "--remediate", dir}, "", 2, nil},
-		{"server not wired", []string{"scan", "--server", "https://tw.example", dir}, "", 2, []string{"not wired yet"}},
+		{"server without token", []string{"scan", "--server", "https://tw.example", dir}, "", 2, []string{"no token: set TOKENWARD_TOKEN"}},
+		{"server not a URL", []string{"scan", "--server", "tw.example", dir}, "", 2, []string{"--server: want an http:// or https:// URL"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -315,8 +316,8 @@ func TestScanCLIServerAssisted(t *testing.T) {
 	old := newScanDeps
 	t.Cleanup(func() { newScanDeps = old })
 	var gotServer string
-	newScanDeps = func(m *Main, server string) (scanDeps, error) {
-		gotServer = server
+	newScanDeps = func(m *Main, f *scanFlags) (scanDeps, error) {
+		gotServer = f.server
 		return scanDeps{fingerprints: fakeFingerprints{map[string]string{"prod/db/password": managed}}, remediator: rem}, nil
 	}
 	out, errOut, code := runScanCLI(t, "", "scan", "--server", "https://tw.internal", "--remediate", dir)
