@@ -241,6 +241,14 @@ func monitorServerFeature(m *Main, f *pflag.FlagSet) func(ctx context.Context, r
 			mg.Logger.Warn("rotation history not read; secret.rotated events start with the next rotation", "err", err)
 		}
 
+		// Event streams never end on their own: end them when shutdown
+		// begins (ctx is cancelled by SIGTERM/SIGINT before the HTTP server
+		// drains), or the drain would wait for every `events tail`.
+		go func() {
+			<-ctx.Done()
+			r.api.StopStreams()
+		}()
+
 		stop, done := make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(done)

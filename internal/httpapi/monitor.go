@@ -32,13 +32,30 @@ func (s *Server) monitorRoutes() []route {
 
 // monitorState is the per-server state of the monitoring routes.
 type monitorState struct {
-	once    sync.Once
-	limiter *ipLimiter
+	once     sync.Once
+	limiter  *ipLimiter
+	stop     chan struct{} // closed by StopStreams
+	stopOnce sync.Once
+}
+
+func (s *Server) monitorInit() {
+	s.monitor.once.Do(func() {
+		s.monitor.limiter = newIPLimiter(10, time.Minute, 10_000)
+		s.monitor.stop = make(chan struct{})
+	})
 }
 
 func (s *Server) leakLimiter() *ipLimiter {
-	s.monitor.once.Do(func() { s.monitor.limiter = newIPLimiter(10, time.Minute, 10_000) })
+	s.monitorInit()
 	return s.monitor.limiter
+}
+
+// StopStreams ends every event stream (and refuses new ones), so a
+// graceful shutdown does not wait for clients that never hang up. Call it
+// when shutdown begins.
+func (s *Server) StopStreams() {
+	s.monitorInit()
+	s.monitor.stopOnce.Do(func() { close(s.monitor.stop) })
 }
 
 // ipLimiter allows n requests per window per source IP (fixed windows), for
@@ -257,6 +274,13 @@ func (s *Server) eventsStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	s.monitorInit()
+	select {
+	case <-s.monitor.stop:
+		writeError(w, tokenward.Errorf(tokenward.EUNAVAILABLE, "the server is shutting down"))
+		return
+	default:
+	}
 	sub, err := s.Core.Monitoring.Events.Subscribe(256)
 	if err != nil {
 		writeError(w, err)
@@ -275,6 +299,10 @@ func (s *Server) eventsStream(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-r.Context().Done():
+			return
+		case <-s.monitor.stop:
+			enc.Encode(map[string]string{"error": "the server is shutting down"})
+			rc.Flush()
 			return
 		case <-tick.C:
 			// The token may have been revoked or expired meanwhile.
