@@ -21,6 +21,8 @@ import (
 	"github.com/tokenward/tokenward/internal/monitor"
 	"github.com/tokenward/tokenward/internal/oidc"
 	"github.com/tokenward/tokenward/internal/oidc/oidctest"
+	"github.com/tokenward/tokenward/internal/rotate"
+	"github.com/tokenward/tokenward/internal/sqlite"
 )
 
 // hookSink is a webhook receiver on loopback that verifies signatures.
@@ -758,5 +760,63 @@ func TestJITSecondSourceSuspends(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("no token.suspended event")
+	}
+}
+
+// TestReportOverdueRotation: with rotation wired, the report lists secrets
+// past their rotation due date (from the rotation policies).
+func TestReportOverdueRotation(t *testing.T) {
+	e := mustServeMonitor(t)
+	db := e.core.Store.(*sqlite.DB)
+	e.core.Rotation = &core.Rotation{Machine: rotate.NewMachine(db.Rotations(), nil, nil)}
+	e.mustDo(t, e.admin, "POST", "/v1/projects", map[string]any{"name": "payments", "environments": []string{"prod"}}, 201)
+	e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/prod/OLD_KEY", map[string]any{"value": "v"}, 200)
+	e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/prod/NEW_KEY", map[string]any{"value": "v"}, 200)
+	now := e.clock.Now()
+	for _, p := range []*rotate.Policy{
+		{Path: "payments/prod/OLD_KEY", Every: 30 * 24 * time.Hour, Rotator: "random", LastAt: now.Add(-40 * 24 * time.Hour), NextAt: now.Add(-10 * 24 * time.Hour)},
+		{Path: "payments/prod/NEW_KEY", Every: 30 * 24 * time.Hour, Rotator: "random", LastAt: now.Add(-1 * 24 * time.Hour), NextAt: now.Add(29 * 24 * time.Hour)},
+	} {
+		if err := db.Rotations().PutPolicy(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rep monitor.Report
+	json.Unmarshal(e.mustDo(t, e.admin, "GET", "/v1/report", nil, 200), &rep)
+	if len(rep.OverdueRotations) != 1 || rep.OverdueRotations[0].Secret != "payments/prod/OLD_KEY" || rep.OverdueRotations[0].OverdueDays != 10 {
+		t.Fatalf("got overdue %+v; want OLD_KEY, 10 days", rep.OverdueRotations)
+	}
+}
+
+// TestSlackAlert: a Slack-format hook gets the Slack payload, unsigned.
+func TestSlackAlert(t *testing.T) {
+	e := mustServeMonitor(t)
+	got := make(chan *http.Request, 1)
+	bodies := make(chan []byte, 1)
+	slack := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- r
+		bodies <- b
+	}))
+	defer slack.Close()
+	e.mg.Alerter.Hooks = []monitor.Webhook{{URL: slack.URL + "/services/T0/B0/SECRETPATH", Format: monitor.FormatSlack}}
+	id, tok := e.mustToken(t, e.admin, "ci", "", "read:*/*/*")
+	e.mustDo(t, e.admin, "POST", "/v1/tokens/"+id+"/revoke", nil, 200)
+	e.mustDo(t, tok, "GET", "/v1/tokens/self", nil, 401)
+	select {
+	case r := <-got:
+		b := <-bodies
+		var p struct {
+			Text   string            `json:"text"`
+			Blocks []json.RawMessage `json:"blocks"`
+		}
+		if err := json.Unmarshal(b, &p); err != nil || !strings.Contains(p.Text, "revoked token") || !strings.Contains(string(b), string(monitor.RuleRevokedUse)) || len(p.Blocks) == 0 {
+			t.Fatalf("got %s (%v); want a Slack payload naming %s", b, err, monitor.RuleRevokedUse)
+		}
+		if r.Header.Get(monitor.SignatureHeader) != "" || strings.Contains(string(b), tok) {
+			t.Fatalf("got a signature header or the token in a Slack alert")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no Slack alert")
 	}
 }
