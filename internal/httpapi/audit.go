@@ -252,7 +252,7 @@ func (s *Server) rawAudited(w http.ResponseWriter, r *http.Request, action strin
 			Outcome: outcome(err), Reason: reason(err), Status: statusOf(err, http.StatusOK),
 			SourceIP: ip, UserAgent: trunc(r.UserAgent(), 256),
 		}
-		fillAuditToken(e, tok, err)
+		fillAuditToken(e, tok, err, nil)
 		if aerr := s.Audit(r.Context(), e); aerr != nil {
 			s.Logger.Error("audit record failed; refusing request", "request_id", reqID, "err", aerr)
 			writeError(w, tokenward.Errorf(tokenward.EUNAVAILABLE, "the audit log cannot record this request; refused"))
@@ -324,7 +324,14 @@ func (s *Server) auditKey(c *call) (int, any, error) {
 // fillAuditToken names the caller in e: the authenticated token, or the
 // known token an authentication refused (revoked, expired): its use is a
 // leak signal. Never the token itself.
-func fillAuditToken(e *tokenward.AuditEntry, tok *tokenward.Token, err error) {
+//
+// A request refused before its handler ran (401) still gets a resource,
+// from the route's path values, so monitoring sees what a revoked token
+// reached for.
+func fillAuditToken(e *tokenward.AuditEntry, tok *tokenward.Token, err error, r *http.Request) {
+	if e.Resource == "" && err != nil && r != nil {
+		e.Resource = pathResource(r)
+	}
 	if tok != nil {
 		e.TokenID, e.TokenName, e.CI = tok.ID, tok.Name, tok.CI
 		return
@@ -332,4 +339,22 @@ func fillAuditToken(e *tokenward.AuditEntry, tok *tokenward.Token, err error) {
 	if who, ok := core.PresentedToken(err); ok {
 		e.TokenID, e.TokenName, e.CI = who.ID, who.Name, who.CI
 	}
+}
+
+// pathResource is the resource a route's path names: project[/env[/name]]
+// or token:ID, clipped (the text is the client's, unchecked).
+func pathResource(r *http.Request) string {
+	var res string
+	if id := r.PathValue("id"); id != "" {
+		res = "token:" + id
+	} else if p := r.PathValue("project"); p != "" {
+		res = p
+		if env := r.PathValue("env"); env != "" {
+			res += "/" + env
+			if name := r.PathValue("name"); name != "" {
+				res += "/" + name
+			}
+		}
+	}
+	return trunc(res, 256)
 }

@@ -139,6 +139,9 @@ func TestAuditRecordsDenied(t *testing.T) {
 	}
 	for i, w := range want {
 		g := got[i]
+		if g.Resource != "payments/prod/KEY" {
+			t.Errorf("entry %d: got resource %q; want payments/prod/KEY", i, g.Resource)
+		}
 		if g.TokenID != w.tokenID || g.Outcome != w.outcome || g.Status != w.status || g.Action != "secret.read" && i != 1 {
 			t.Errorf("entry %d: got token %q %s %d %s; want %q %s %d", i, g.TokenID, g.Outcome, g.Status, g.Action, w.tokenID, w.outcome, w.status)
 		}

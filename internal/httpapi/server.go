@@ -161,7 +161,7 @@ func (s *Server) wrap(rt route) http.Handler {
 				Outcome: outcome(err), Reason: reason(err), Status: statusOf(err, status),
 				SourceIP: ip, UserAgent: trunc(r.UserAgent(), 256), Meta: c.meta,
 			}
-			fillAuditToken(e, c.tok, err)
+			fillAuditToken(e, c.tok, err, r)
 			if c.audit != nil {
 				c.audit(e)
 			}
