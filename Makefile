@@ -29,6 +29,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseToken -fuzztime 30s .
 	$(GO) test -run '^$$' -fuzz FuzzParseGrant -fuzztime 30s .
 	$(GO) test -run '^$$' -fuzz FuzzValidateNames -fuzztime 30s .
+	$(GO) test -run '^$$' -fuzz FuzzParseAuditQuery -fuzztime 30s ./internal/httpapi/
+	$(GO) test -run '^$$' -fuzz FuzzRedactTokens -fuzztime 30s ./internal/audit/
 
 clean:
 	rm -rf bin
