@@ -45,6 +45,11 @@ type Rule struct {
 	FPs         []string
 	Source      string // file the rule came from
 
+	// AssignAfterKeyword: a keyword hit opens a window only when an
+	// assignment follows it (see fileRule); an exact prefilter for the
+	// generic key = value rules, whose keywords are common words.
+	AssignAfterKeyword bool
+
 	multiline bool // the regex may span lines: give it a wider window
 	generic   bool // a keyword-context rule: placeholder/UUID/hash heuristics apply
 }
@@ -112,6 +117,11 @@ type fileRule struct {
 	Checksum    string          `toml:"checksum"`
 	TPs         []string        `toml:"tps"`
 	FPs         []string        `toml:"fps"`
+	// AssignAfterKeyword (tokenward only) promises that every match ends a
+	// keyword, then has [\w.-]*, an optional quote, at most 10 blanks and
+	// an assignment (: = => := ?=): keyword hits not followed so are
+	// skipped without running the regex.
+	AssignAfterKeyword bool `toml:"assignAfterKeyword"`
 }
 
 type fileConfig struct {
@@ -208,6 +218,7 @@ func compileRule(file string, fr *fileRule) (*Rule, error) {
 	r := &Rule{
 		ID: fr.ID, Description: fr.Description, SecretGroup: fr.SecretGroup, Entropy: fr.Entropy,
 		Tags: fr.Tags, Checksum: fr.Checksum, TPs: fr.TPs, FPs: fr.FPs, Source: file,
+		AssignAfterKeyword: fr.AssignAfterKeyword,
 	}
 	if fr.Regex != "" {
 		re, err := regexp.Compile(fr.Regex)
@@ -242,6 +253,9 @@ func compileRule(file string, fr *fileRule) (*Rule, error) {
 			return nil, bad("empty keyword")
 		}
 		r.Keywords = append(r.Keywords, k)
+	}
+	if r.AssignAfterKeyword && len(r.Keywords) == 0 {
+		return nil, bad("assignAfterKeyword needs keywords")
 	}
 	r.generic = strings.Contains(strings.ToLower(fr.ID), "generic")
 	als := fr.Allowlists

@@ -267,6 +267,9 @@ func (w *Worker) scanLayer(path string, data []byte, depth int, org *origin) {
 						continue // already inside this rule's last window
 					}
 					r := s.rules[ri]
+					if r.AssignAfterKeyword && !assignmentFollows(data, end) {
+						continue // "key" in prose or code, not key = value
+					}
 					if r.Path != nil && !r.Path.MatchString(path) {
 						continue
 					}
@@ -293,6 +296,38 @@ func (w *Worker) scanLayer(path string, data []byte, depth int, org *origin) {
 	if depth < s.opts.DecodeDepth {
 		w.decodeLayer(path, data, depth, org)
 	}
+}
+
+// assignmentFollows reports whether data[i:] starts with [\w.-]*, an
+// optional quote, at most 10 blanks and an assignment operator (: = => :=
+// ?=): what a rule with AssignAfterKeyword requires after its keyword.
+// [\w.-]* is taken greedily; that is exact because a quote, blank or
+// operator can never be part of it.
+func assignmentFollows(data []byte, i int) bool {
+	n := len(data)
+	for i < n && isWordDotDash(data[i]) {
+		i++
+	}
+	if i < n && (data[i] == '\'' || data[i] == '"') {
+		i++
+	}
+	for k := 0; k < 10 && i < n && (data[i] == ' ' || data[i] == '\t'); k++ {
+		i++
+	}
+	if i >= n {
+		return false
+	}
+	switch data[i] {
+	case ':', '=':
+		return true
+	case '?':
+		return i+1 < n && data[i+1] == '='
+	}
+	return false
+}
+
+func isWordDotDash(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-'
 }
 
 // window returns the bounded line (or, for multiline rules, lines) around a

@@ -46,6 +46,9 @@ type rule struct {
 	TPs         []string    `toml:"tps"`
 	FPs         []string    `toml:"fps"`
 	Allowlists  []allowlist `toml:"allowlists"`
+	// AssignAfterKeyword is the engine's prefilter; this reference
+	// matcher runs the regex on every keyword line regardless.
+	AssignAfterKeyword bool `toml:"assignAfterKeyword"`
 
 	file     string
 	re       *regexp.Regexp

@@ -4,6 +4,10 @@
 //
 //	go run ./internal/scan/cmd/scanbench -tree "$(go env GOROOT)/src"
 //	go run ./internal/scan/cmd/scanbench -git -commits 3000
+//
+// -rules DIR also times the rule files in DIR (e.g. a copy of the rules
+// before a change) on the same tree, alternating runs with the built-in
+// set, so a before/after comparison shares one machine state.
 package main
 
 import (
@@ -32,14 +36,15 @@ func main() {
 	commits := flag.Int("commits", 3000, "commits in the generated history")
 	repo := flag.String("repo", "", "with -git: use this existing repository instead of generating one")
 	runs := flag.Int("runs", 3, "timed runs of each tool (the best is reported)")
+	other := flag.String("rules", "", "with -tree: also time the rule files (*.toml) in this directory, alternating with the built-in set")
 	flag.Parse()
-	if err := run(*tree, *gitMode, *repo, *commits, *runs); err != nil {
+	if err := run(*tree, *gitMode, *repo, *commits, *runs, *other); err != nil {
 		fmt.Fprintln(os.Stderr, "scanbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(tree string, gitMode bool, repo string, commits, runs int) error {
+func run(tree string, gitMode bool, repo string, commits, runs int, other string) error {
 	cfg, err := scan.LoadFS(rules.FS)
 	if err != nil {
 		return err
@@ -53,15 +58,35 @@ func run(tree string, gitMode bool, repo string, commits, runs int) error {
 	case tree != "":
 		var bytes int64
 		var findings int
-		tw := best(runs, func() {
-			st := &scan.Stats{}
-			fs, err := s.ScanDir(ctx, tree, st)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				os.Exit(1)
+		scanTree := func(s *scan.Scanner, n *int) func() {
+			return func() {
+				st := &scan.Stats{}
+				fs, err := s.ScanDir(ctx, tree, st)
+				if err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					os.Exit(1)
+				}
+				bytes, *n = st.Bytes.Load(), len(fs)
 			}
-			bytes, findings = st.Bytes.Load(), len(fs)
-		})
+		}
+		if other != "" {
+			ocfg, err := scan.LoadFS(os.DirFS(other))
+			if err != nil {
+				return fmt.Errorf("-rules %s: %w", other, err)
+			}
+			os2, err := scan.New(ocfg, scan.Options{})
+			if err != nil {
+				return err
+			}
+			var ofindings int
+			tb, to := bestPair(runs, scanTree(s, &findings), scanTree(os2, &ofindings))
+			mb := float64(bytes) / 1e6
+			fmt.Printf("tree %s: %.1f MB, runs alternated\n", tree, mb)
+			fmt.Printf("  built-in rules (%d)  : %8.3fs %8.1f MB/s  %d findings\n", len(cfg.Rules), tb.Seconds(), mb/tb.Seconds(), findings)
+			fmt.Printf("  %s (%d) : %8.3fs %8.1f MB/s  %d findings\n", other, len(ocfg.Rules), to.Seconds(), mb/to.Seconds(), ofindings)
+			return nil
+		}
+		tw := best(runs, scanTree(s, &findings))
 		gf := best(runs, func() { _ = exec.Command("grep", "-rF", "-c", "AKIA", tree).Run() })
 		ge := best(runs, func() { _ = exec.Command("grep", "-rE", "-c", grepGeneric, tree).Run() })
 		report(fmt.Sprintf("tree %s (%d rules, %d findings)", tree, len(cfg.Rules), findings), bytes, tw, gf, ge)
@@ -118,6 +143,27 @@ func best(n int, f func()) time.Duration {
 		}
 	}
 	return b
+}
+
+// bestPair times a and b alternately, n runs each after a warm-up of
+// both, and returns the best time of each.
+func bestPair(n int, a, b func()) (time.Duration, time.Duration) {
+	a()
+	b()
+	var ba, bb time.Duration
+	for i := 0; i < n; i++ {
+		for _, x := range []struct {
+			f    func()
+			best *time.Duration
+		}{{a, &ba}, {b, &bb}} {
+			t := time.Now()
+			x.f()
+			if d := time.Since(t); *x.best == 0 || d < *x.best {
+				*x.best = d
+			}
+		}
+	}
+	return ba, bb
 }
 
 func report(what string, bytes int64, tw, gf, ge time.Duration) {
