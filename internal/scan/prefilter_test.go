@@ -26,7 +26,7 @@ func TestAssignmentFollows(t *testing.T) {
 		{" := x", true},
 		{" ?= x", true},
 		{".prod.v2 = x", true},
-		{"          = x", true},  // 10 blanks
+		{"          = x", true},   // 10 blanks
 		{"           = x", false}, // 11 blanks
 		{"", false},
 		{" ", false},
