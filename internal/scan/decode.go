@@ -39,38 +39,25 @@ var classes = func() (t [256]uint8) {
 // printable ones and scans them one level deeper; findings point at the run.
 func (w *Worker) decodeLayer(path string, data []byte, depth int, org *origin) {
 	n := len(data)
-	for i := 0; i < n; {
-		if classes[data[i]]&clB64 == 0 {
-			i++
-			continue
-		}
-		// The run's end; its character mix is checked only for long runs,
-		// which are rare, to keep this per-byte loop minimal.
-		j := i + 1
-		for _, c := range data[j:] {
-			if classes[c]&clB64 == 0 {
-				break
-			}
-			j++
-		}
+	forEachLongRun(data, func(i, j int) {
 		end := j
 		for end < n && end-j < 2 && data[end] == '=' {
 			end++
 		}
-		if run := j - i; run >= minEncodedRun && run <= maxEncodedRun {
-			var seen uint8
-			for _, c := range data[i:j] {
-				seen |= classes[c]
-			}
-			switch {
-			case run%2 == 0 && run >= 32 && allHex(data[i:j]):
-				w.tryDecoded(path, data, i, j, depth, org, "hex")
-			case seen&clUpper != 0 && seen&clLower != 0 && seen&clDigit != 0:
-				w.tryDecoded(path, data, i, end, depth, org, "base64")
-			}
+		if j-i > maxEncodedRun {
+			return
 		}
-		i = end + 1
-	}
+		var seen uint8
+		for _, c := range data[i:j] {
+			seen |= classes[c]
+		}
+		switch {
+		case (j-i)%2 == 0 && j-i >= 32 && allHex(data[i:j]):
+			w.tryDecoded(path, data, i, j, depth, org, "hex")
+		case seen&clUpper != 0 && seen&clLower != 0 && seen&clDigit != 0:
+			w.tryDecoded(path, data, i, end, depth, org, "base64")
+		}
+	})
 	// Percent-encoding: runs of non-space bytes holding at least two %XX.
 	for off := 0; off < n; {
 		k := bytes.IndexByte(data[off:], '%')
@@ -94,6 +81,34 @@ func (w *Worker) decodeLayer(path string, data []byte, depth int, org *origin) {
 			w.tryDecoded(path, data, a, b, depth, org, "percent")
 		}
 		off = b + 1
+	}
+}
+
+// forEachLongRun calls fn(i, j) for every maximal run data[i:j] of base64
+// alphabet bytes at least minEncodedRun long, in order. Most text is made
+// of short runs, so it looks only at every minEncodedRun-th byte until one
+// is in the alphabet: a long run starting in [i, i+m) must cover i+m-1.
+func forEachLongRun(data []byte, fn func(i, j int)) {
+	const m = minEncodedRun
+	n := len(data)
+	for i := 0; i+m <= n; {
+		k := i + m - 1
+		if classes[data[k]]&clB64 == 0 {
+			i = k + 1
+			continue
+		}
+		s := k
+		for s > i && classes[data[s-1]]&clB64 != 0 {
+			s--
+		}
+		j := k + 1
+		for j < n && classes[data[j]]&clB64 != 0 {
+			j++
+		}
+		if j-s >= m {
+			fn(s, j)
+		}
+		i = j
 	}
 }
 

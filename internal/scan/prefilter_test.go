@@ -3,6 +3,7 @@ package scan
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -132,4 +133,61 @@ func findingKeys(fs []Finding) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// longRunsNaive is forEachLongRun's reference: split on every byte outside
+// the base64 alphabet and keep the runs of at least minEncodedRun.
+func longRunsNaive(data []byte) [][2]int {
+	var out [][2]int
+	for i := 0; i < len(data); {
+		if classes[data[i]]&clB64 == 0 {
+			i++
+			continue
+		}
+		j := i
+		for j < len(data) && classes[data[j]]&clB64 != 0 {
+			j++
+		}
+		if j-i >= minEncodedRun {
+			out = append(out, [2]int{i, j})
+		}
+		i = j
+	}
+	return out
+}
+
+func longRuns(data []byte) [][2]int {
+	var out [][2]int
+	forEachLongRun(data, func(i, j int) { out = append(out, [2]int{i, j}) })
+	return out
+}
+
+func TestForEachLongRun(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(7, 7))
+	alphabets := []string{"ab=", "abcdefgh \n", "aB3+/_-.= ", "x ", strings.Repeat("q", 30) + " "}
+	inputs := []string{"", "a", strings.Repeat("a", 19), strings.Repeat("a", 20), " " + strings.Repeat("a", 20) + " ",
+		strings.Repeat("a", 19) + " " + strings.Repeat("b", 19), "YWJj==" + strings.Repeat("Z", 25)}
+	for _, a := range alphabets {
+		for n := 0; n < 200; n++ {
+			b := make([]byte, rnd.IntN(300))
+			for i := range b {
+				b[i] = a[rnd.IntN(len(a))]
+			}
+			inputs = append(inputs, string(b))
+		}
+	}
+	for _, in := range inputs {
+		if got, want := longRuns([]byte(in)), longRunsNaive([]byte(in)); !slices.Equal(got, want) {
+			t.Fatalf("forEachLongRun(%q): got %v; want %v", in, got, want)
+		}
+	}
+}
+
+func FuzzForEachLongRun(f *testing.F) {
+	f.Add([]byte("token: YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXo= end"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if got, want := longRuns(data), longRunsNaive(data); !slices.Equal(got, want) {
+			t.Fatalf("got %v; want %v", got, want)
+		}
+	})
 }
