@@ -605,6 +605,19 @@ func TestHygieneJob(t *testing.T) {
 			if rules["stale_token"] != idleID || rules["expiring"] != expID {
 				t.Fatalf("got alerts %v; want stale_token for %s and expiring for %s", rules, idleID, expID)
 			}
+			// The report lists it as stale and its unused grant as over-privilege.
+			var rep0 monitor.Report
+			json.Unmarshal(e.mustDo(t, e.admin, "GET", "/v1/report", nil, 200), &rep0)
+			staleNames, over := "", ""
+			for _, st := range rep0.StaleTokens {
+				staleNames += st.Name + " "
+			}
+			for _, op := range rep0.OverPrivileged {
+				over += op.Name + ":" + strings.Join(op.Unused, ",") + " "
+			}
+			if !strings.Contains(staleNames, "idle ") || !strings.Contains(over, "idle:read:*/*/* ") {
+				t.Fatalf("got stale %q, over-privileged %q; want idle in both (read:*/*/* unused)", staleNames, over)
+			}
 			// The same day again: nothing new.
 			if res, _ := e.core.RunHygiene(context.Background()); res.Notified != 0 || res.ExpiryAlerts != 0 {
 				t.Fatalf("second run: got %+v; want nothing new", res)
