@@ -30,6 +30,7 @@ type scanDeps struct {
 
 type scanFlags struct {
 	git, staged, remediate, noDecode bool
+	noRepoConfig                     bool
 	since, format, output, server    string
 	tokenFile                        string
 	baseline, writeBaseline          string
@@ -61,7 +62,8 @@ Exit codes: 0 nothing found, 1 findings (--exit-code), 2 usage or config error.`
 	fl.BoolVar(&f.git, "git", false, "scan all history of the git repository at PATH (all refs)")
 	fl.StringVar(&f.since, "since", "", "with --git: scan only objects not reachable from `REV`")
 	fl.BoolVar(&f.staged, "staged", false, "scan the lines staged for commit (pre-commit)")
-	fl.StringSliceVar(&f.configs, "config", nil, "rule `FILE` (TOML, tokenward or gitleaks format); repeatable")
+	fl.StringSliceVar(&f.configs, "config", nil, "rule `FILE` (TOML, tokenward or gitleaks format); repeatable (default PATH/"+RepoScanConfig+" if present)")
+	fl.BoolVar(&f.noRepoConfig, "no-repo-config", false, "do not load PATH/"+RepoScanConfig)
 	fl.StringVar(&f.format, "format", "text", "report format: text, json, sarif, csv or junit")
 	fl.StringVarP(&f.output, "output", "o", "", "write the report to `FILE` instead of stdout")
 	fl.IntVar(&f.exitCode, "exit-code", 1, "exit code when there are findings")
@@ -124,7 +126,7 @@ func (m *Main) runScan(ctx context.Context, f *scanFlags, target string) error {
 	if !contains(scan.Formats, f.format) {
 		return usageError("--format must be one of %s", strings.Join(scan.Formats, ", "))
 	}
-	cfg, err := loadScanConfig(f.configs)
+	cfg, err := loadScanConfig(m.repoScanConfig(target, f))
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
