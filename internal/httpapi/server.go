@@ -157,7 +157,7 @@ func (s *Server) wrap(rt route) http.Handler {
 		}
 		if s.Audit != nil && (!rt.public || rt.audited) {
 			e := &tokenward.AuditEntry{
-				Time: start.UTC(), RequestID: reqID, Action: rt.action, Resource: c.resource,
+				Time: s.Core.Now().UTC(), RequestID: reqID, Action: rt.action, Resource: c.resource,
 				Outcome: outcome(err), Reason: reason(err), Status: statusOf(err, status),
 				SourceIP: ip, UserAgent: trunc(r.UserAgent(), 256), Meta: c.meta,
 			}
