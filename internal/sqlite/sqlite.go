@@ -44,6 +44,7 @@ type DB struct {
 	stmtSecret         *sql.Stmt
 	stmtSecretVersion  *sql.Stmt
 	stmtCurrentVersion *sql.Stmt
+	stmtAuditInsert    *sql.Stmt // on the write connection
 }
 
 // NewDB returns a DB for the file at path; call Open before use.
@@ -87,6 +88,10 @@ func (db *DB) Open() error {
 	db.read.SetMaxOpenConns(n)
 	db.read.SetMaxIdleConns(n)
 	db.read.SetConnMaxLifetime(0)
+	if db.stmtAuditInsert, err = db.write.Prepare(`INSERT INTO audit_entries (` + auditCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+		db.Close()
+		return fmt.Errorf("sqlite: prepare: %w", err)
+	}
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		q    string
