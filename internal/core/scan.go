@@ -23,8 +23,8 @@ type ManagedFingerprint struct {
 // can name an exact leak of a managed value without ever receiving it. The
 // key is the scanner's, fresh per scan; it is not kept, and the answer is
 // useless under any other key. A token that may read nothing gets an empty
-// set, not an error: the set says nothing it could not read. Without
-// version labels PREVIOUS is the version just below CURRENT.
+// set, not an error: the set says nothing it could not read. PREVIOUS is
+// the version a rotation labelled so (see previousVersion).
 func (c *Core) ManagedFingerprints(ctx context.Context, tok *tokenward.Token, key []byte) ([]ManagedFingerprint, error) {
 	if len(key) != ScanKeySize {
 		return nil, tokenward.Errorf(tokenward.EINVALID, "key must be %d bytes; got %d", ScanKeySize, len(key))
@@ -85,19 +85,21 @@ func (c *Core) ManagedFingerprints(ctx context.Context, tok *tokenward.Token, ke
 	return out, nil
 }
 
-// previousVersion is the version labelled PREVIOUS, or, when the store
-// keeps no labels or the label points nowhere (a plain write, not a
-// rotation, replaced the value), the version just below CURRENT: a value
-// replaced a moment ago is still worth finding in a leak.
+// previousVersion is the version labelled PREVIOUS: the value a rotation
+// replaced, still valid through its grace. A store without labels has no
+// such label; there it is the version just below CURRENT. A value replaced
+// by a plain write, or one whose grace ended, is not a live credential of
+// ours and is not fingerprinted (remediation would rotate for nothing).
 func (c *Core) previousVersion(ctx context.Context, labels tokenward.LabelStore, project, env, name string, cur int) (int, error) {
-	if labels != nil {
-		l, err := labels.SecretLabels(ctx, project, env, name)
-		if err != nil && tokenward.ErrorCode(err) != tokenward.ENOTFOUND {
-			return 0, err
-		}
-		if l != nil && l.Previous != 0 {
-			return l.Previous, nil
-		}
+	if labels == nil {
+		return cur - 1, nil
 	}
-	return cur - 1, nil
+	l, err := labels.SecretLabels(ctx, project, env, name)
+	if tokenward.ErrorCode(err) == tokenward.ENOTFOUND {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return l.Previous, nil
 }
