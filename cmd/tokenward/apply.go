@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/tokenward/tokenward"
@@ -22,9 +23,10 @@ func (m *Main) newApplyCommand() *cobra.Command {
 declares and the server lacks. It never deletes anything and never invents a value:
 a declared secret without a value is listed as needing one.
 
-Trust bindings (pipelines:) are created by name when missing. Not carried out yet
-(listed with the command to use instead): secret metadata without a value (the
-server keeps metadata with a value only) and rotation policies.`,
+Trust bindings (pipelines:) and rotation policies (rotation:) are created when
+missing. Not carried out yet (listed with the command to use instead): secret
+metadata (the server keeps metadata only together with a value). A policy the
+server refuses is reported and apply goes on, then exits 1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			man, err := loadManifest(file)
@@ -74,6 +76,15 @@ func gatherState(ctx context.Context, c *client.Client, man *manifest.Manifest) 
 		return state, err
 	}
 	state.Projects = []tokenward.Project{*p}
+	if len(man.Rotation) > 0 {
+		ps, err := c.RotationPolicies(ctx)
+		if err != nil {
+			return state, fmt.Errorf("list rotation policies: %v", cliError(err))
+		}
+		for _, rp := range ps {
+			state.RotationPolicies = append(state.RotationPolicies, rp.Secret)
+		}
+	}
 	if len(man.Pipelines) > 0 {
 		names, err := c.BindingNames(ctx)
 		if err != nil {
@@ -99,7 +110,7 @@ func gatherState(ctx context.Context, c *client.Client, man *manifest.Manifest) 
 // applyPlan carries out what the server can do today and says plainly what
 // it did not do.
 func (m *Main) applyPlan(ctx context.Context, c *client.Client, plan manifest.Plan) error {
-	done, skipped := 0, 0
+	done, skipped, failed := 0, 0, 0
 	skip := func(format string, args ...any) {
 		skipped++
 		fmt.Fprintf(m.Stderr, "Not applied: "+format+"\n", args...)
@@ -131,12 +142,23 @@ func (m *Main) applyPlan(ctx context.Context, c *client.Client, plan manifest.Pl
 			}
 			done++
 		case manifest.CreateRotationPolicy:
-			skip("rotation policy for %s: apply cannot create rotation policies yet (the CLI has no rotation client)", a.Path())
+			// A policy may be refused (a secret that does not exist yet, a
+			// rotator config the server rejects): said, and apply goes on.
+			if _, err := c.SetRotationPolicy(ctx, rotationPolicy(a.Path(), a.Rotation)); err != nil {
+				failed++
+				fmt.Fprintf(m.Stderr, "Failed: rotation policy for %s: %v\n", a.Path(), cliError(err))
+				continue
+			}
+			fmt.Fprintf(m.Stderr, "Created rotation policy for %s\n", a.Path())
+			done++
 		default:
 			skip("%s (unknown action)", a.Kind)
 		}
 	}
-	fmt.Fprintf(m.Stderr, "Applied %d, not applied %d, %d secret(s) need a value; nothing was deleted.\n", done, skipped, len(plan.NeedsValues()))
+	fmt.Fprintf(m.Stderr, "Applied %d, not applied %d, failed %d, %d secret(s) need a value; nothing was deleted.\n", done, skipped, failed, len(plan.NeedsValues()))
+	if failed > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%d action(s) failed", failed)}
+	}
 	return nil
 }
 
@@ -158,4 +180,19 @@ func bindingInput(p *manifest.Pipeline) client.BindingInput {
 		in.Claims = append(in.Claims, client.ClaimCondition{Claim: cl.Name, Values: cl.Values})
 	}
 	return in
+}
+
+// rotationPolicy is the API form of a manifest rotation policy, durations
+// in Go's form (which the server accepts beside 30d and 2w).
+func rotationPolicy(path string, r *manifest.RotationPolicy) *client.RotationPolicy {
+	dur := func(d time.Duration) string {
+		if d == 0 {
+			return ""
+		}
+		return d.String()
+	}
+	return &client.RotationPolicy{
+		Secret: path, Every: dur(r.Every), Cron: r.Cron, Jitter: dur(r.Jitter), Grace: dur(r.Grace),
+		Rotator: r.Rotator, Config: r.Config,
+	}
 }
