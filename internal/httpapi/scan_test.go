@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -163,4 +165,33 @@ func TestScanFingerprintsNoLeak(t *testing.T) {
 			t.Fatalf("got %q in the audit trail or response; want it nowhere", s)
 		}
 	}
+}
+
+// FuzzScanFingerprintsRequest posts arbitrary bodies: the answer is 200 or
+// 400, never a server error, and never echoes the body's key.
+func FuzzScanFingerprintsRequest(f *testing.F) {
+	e := MustServe(f)
+	f.Add(`{"key":"` + base64.StdEncoding.EncodeToString(make([]byte, 32)) + `"}`)
+	f.Add(`{"key":"AAAA"}`)
+	f.Add(`{"key":1}`)
+	f.Add(`{}`)
+	f.Add(`[`)
+	f.Fuzz(func(t *testing.T, body string) {
+		req, _ := http.NewRequest("POST", e.srv.URL+"/v1/scan/fingerprints", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+e.admin)
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got := resp.StatusCode; got != 200 && got != 400 {
+			t.Fatalf("got %d %s; want 200 or 400", got, b)
+		}
+		var in struct{ Key string }
+		if json.Unmarshal([]byte(body), &in) == nil && len(in.Key) >= 8 && strings.Contains(string(b), in.Key) {
+			t.Fatalf("got %s; want the key not echoed", b)
+		}
+	})
 }
