@@ -159,7 +159,7 @@ func (m *Main) runScan(ctx context.Context, f *scanFlags, target string) error {
 			}
 			set, err := deps.fingerprints.Fingerprints(ctx, key)
 			if err != nil {
-				return fmt.Errorf("fetching managed fingerprints: %w", err)
+				return &exitError{code: 2, err: fmt.Errorf("fetching managed fingerprints: %w", cliError(err))}
 			}
 			opts.Managed, opts.ManagedKey = set, key
 		}
