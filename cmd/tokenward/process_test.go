@@ -161,3 +161,12 @@ func TestPlainHTTPWarning(t *testing.T) {
 		})
 	}
 }
+
+func TestSplitPathErrorsAreBounded(t *testing.T) {
+	for _, in := range []string{strings.Repeat("a", 10000), strings.Repeat("a/", 5000), "a//b"} {
+		_, err := splitPath(in, 3)
+		if err == nil || len(err.Error()) > 200 {
+			t.Fatalf("splitPath(%d bytes): got %d-byte error %v; want a bounded error", len(in), len(fmt.Sprint(err)), err != nil)
+		}
+	}
+}
