@@ -58,27 +58,34 @@ type Masker struct {
 	hold  []int32 // how many trailing bytes may still become part of a future match
 	depth []int32
 
-	// starts is a hashed set of the first three bytes of every pattern
-	// (and, see skipStride, of the three after the first). In
-	// ordinary output almost no position can begin a value; the hot loop
-	// skips those positions without touching the (large) transition table,
-	// and drops shallow partial matches whose start the set rules out.
-	starts     *[1 << startsBits / 64]uint64
-	skipStride int // 0: no skipping; 1: set of first trigrams; 2: first and second
+	// starts is a hashed set of the trigrams at offsets [0, skipStride) of
+	// every pattern, and first of the first trigrams alone. In ordinary
+	// output almost no position can begin a value: a trigram at q missing
+	// from starts rules out a pattern beginning anywhere in
+	// [q-skipStride+1, q], so the hot loop probes one position in
+	// skipStride without touching the (large) transition table, and first
+	// then pins down where a probe's hit may really begin. first also drops
+	// shallow partial matches whose start it rules out.
+	starts, first []uint64
+	startsShift   uint32 // 32 - log2(bits in each set)
+	skipStride    int    // 0: no skipping; else as above
 }
 
-const startsBits = 18
+// maxSkipStride bounds the probe distance: a longer stride puts more
+// trigrams into starts, and past about 8 the extra hits on ordinary text
+// cost more than the probes it saves.
+const maxSkipStride = 8
 
-func startHash(p []byte, i int) uint32 {
+func (m *Masker) startHash(p []byte, i int) uint32 {
 	w := uint32(p[i]) | uint32(p[i+1])<<8 | uint32(p[i+2])<<16
-	return (w * 0x9E3779B1) >> (32 - startsBits)
+	return (w * 0x9E3779B1) >> m.startsShift
 }
 
 // mayStart reports whether a pattern can begin at p[i]; p[i+2] must exist.
 // False is certain; true may be a hash collision.
 func (m *Masker) mayStart(p []byte, i int) bool {
-	h := startHash(p, i)
-	return m.starts[h>>6]&(1<<(h&63)) != 0
+	h := m.startHash(p, i)
+	return m.first[h>>6]&(1<<(h&63)) != 0
 }
 
 const (
@@ -306,26 +313,34 @@ func (m *Masker) build(pats []string) {
 	m.hold = make([]int32, n)
 	depth := make([]int32, n)
 	m.depth = depth
-	// With every pattern at least 4 bytes long, the set also holds each
-	// pattern's second trigram, so one miss at i+1 rules out a start at i
-	// and at i+1, and the skip loop tests every other position.
+	// With every pattern at least L bytes long, a trigram at offset
+	// [0, L-2) of a pattern lies wholly inside it, so the probe stride can
+	// be up to L-2.
 	minPat := math.MaxInt
 	for _, p := range pats {
 		minPat = min(minPat, len(p))
 	}
-	m.starts = new([1 << startsBits / 64]uint64)
-	switch {
-	case len(pats) == 0 || minPat < 3:
+	if len(pats) == 0 || minPat < 3 {
 		m.skipStride = 0
-	case minPat == 3:
-		m.skipStride = 1
-	default:
-		m.skipStride = 2
+	} else {
+		m.skipStride = min(minPat-2, maxSkipStride)
 	}
+	// About 64 bits per trigram keeps false hits near 1.5% per probe; the
+	// bounds keep a set between 8 KiB and 256 KiB (L2-sized).
+	bits := uint32(16)
+	for bits < 21 && 1<<bits < 64*len(pats)*max(1, m.skipStride) {
+		bits++
+	}
+	m.startsShift = 32 - bits
+	m.starts = make([]uint64, 1<<bits/64)
+	m.first = make([]uint64, 1<<bits/64)
 	for _, p := range pats {
 		for off := 0; off < m.skipStride; off++ {
-			h := startHash([]byte(p), off)
+			h := m.startHash([]byte(p), off)
 			m.starts[h>>6] |= 1 << (h & 63)
+			if off == 0 {
+				m.first[h>>6] |= 1 << (h & 63)
+			}
 		}
 	}
 	m.kidCls = make([]uint16, 0, n)
@@ -465,24 +480,8 @@ func (r *Redactor) Write(p []byte) (int, error) {
 	useStarts := stride > 0
 	n := len(p)
 	for i := 0; i < n; {
-		if s == 0 && stride == 2 {
-			// A miss for the trigram at i+1 means no pattern starts at i
-			// (second trigram) or at i+1 (first trigram).
-			starts := m.starts
-			for ; i+3 < n; i += 2 {
-				h := (uint32(p[i+1]) | uint32(p[i+2])<<8 | uint32(p[i+3])<<16) * 0x9E3779B1 >> (32 - startsBits)
-				if starts[h>>6]&(1<<(h&63)) != 0 {
-					break
-				}
-			}
-		} else if s == 0 && stride == 1 {
-			starts := m.starts
-			for ; i+2 < n; i++ {
-				h := (uint32(p[i]) | uint32(p[i+1])<<8 | uint32(p[i+2])<<16) * 0x9E3779B1 >> (32 - startsBits)
-				if starts[h>>6]&(1<<(h&63)) != 0 {
-					break
-				}
-			}
+		if s == 0 && stride > 0 {
+			i = m.skip(p, i)
 		}
 		c := m.cls[p[i]]
 		var t uint32
@@ -510,6 +509,37 @@ func (r *Redactor) Write(p []byte) (int, error) {
 	r.state = s
 	r.pos = pos + int64(len(p))
 	return len(p), r.flush(r.pos - int64(m.hold[s]))
+}
+
+// skip returns the first position at or after i where a pattern may begin,
+// or where too few bytes remain to tell (the automaton takes those).
+func (m *Masker) skip(p []byte, i int) int {
+	n := len(p)
+	k := m.skipStride
+	shift := m.startsShift
+	starts, first := m.starts, m.first
+	// Probe the trigram at q = i+k-1: a miss rules out [i, q].
+	for i+k+1 < n {
+		q := i + k - 1
+		h := (uint32(p[q]) | uint32(p[q+1])<<8 | uint32(p[q+2])<<16) * 0x9E3779B1 >> shift
+		if starts[h>>6]&(1<<(h&63)) == 0 {
+			i += k
+			continue
+		}
+		for ; i <= q; i++ {
+			h := (uint32(p[i]) | uint32(p[i+1])<<8 | uint32(p[i+2])<<16) * 0x9E3779B1 >> shift
+			if first[h>>6]&(1<<(h&63)) != 0 {
+				return i
+			}
+		}
+	}
+	for ; i+2 < n; i++ {
+		h := (uint32(p[i]) | uint32(p[i+1])<<8 | uint32(p[i+2])<<16) * 0x9E3779B1 >> shift
+		if first[h>>6]&(1<<(h&63)) != 0 {
+			return i
+		}
+	}
+	return i
 }
 
 func (r *Redactor) addRegion(start, end int64) {

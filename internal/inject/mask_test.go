@@ -345,8 +345,8 @@ func TestRedactorWriteErrorSticks(t *testing.T) {
 func TestRedactorLogStream(t *testing.T) {
 	vals := testValues(100, 32)
 	m := NewMasker(vals, 0)
-	if m.skipStride != 2 {
-		t.Fatalf("skipStride = %d; want 2 for 32-byte values", m.skipStride)
+	if m.skipStride != maxSkipStride {
+		t.Fatalf("skipStride = %d; want %d for 32-byte values", m.skipStride, maxSkipStride)
 	}
 	var in strings.Builder
 	i := 0
@@ -362,6 +362,35 @@ func TestRedactorLogStream(t *testing.T) {
 		}
 		if l := leaks(got, vals); len(l) > 0 {
 			t.Fatalf("chunk %d: leaks %v", chunk, l)
+		}
+	}
+}
+
+// TestRedactorEveryStride checks the probing scan for every stride (set by
+// the shortest pattern) with values at every offset of a longer line and
+// decoys that share a value's first trigram or one inside it.
+func TestRedactorEveryStride(t *testing.T) {
+	for length := 3; length <= maxSkipStride+4; length++ {
+		vals := testValues(20, length)
+		m := NewMasker(vals, 3)
+		if want := min(length-2, maxSkipStride); m.skipStride != want {
+			t.Fatalf("length %d: skipStride = %d; want %d", length, m.skipStride, want)
+		}
+		var in strings.Builder
+		i := 0
+		for _, v := range vals {
+			pad := strings.Repeat("-", i%(maxSkipStride+1))
+			fmt.Fprintf(&in, "%s%s %s|%s %s\n", pad, v, v[:3], v[1:], v[:length-1])
+			i++
+		}
+		for _, chunk := range []int{0, 1, 5, 11, 64} {
+			got := redact(t, m, in.String(), chunk)
+			if want := referenceMask(m.patterns, in.String()); got != want {
+				t.Fatalf("length %d chunk %d: got %q; want %q", length, chunk, got, want)
+			}
+			if l := leaks(got, vals); len(l) > 0 {
+				t.Fatalf("length %d chunk %d: leaks %v", length, chunk, l)
+			}
 		}
 	}
 }
