@@ -48,36 +48,36 @@ type Grant struct {
 func ParseGrant(s string) (Grant, error) {
 	action, res, ok := strings.Cut(s, ":")
 	if !ok {
-		return Grant{}, Errorf(EINVALID, "grant %q: want action:project/env/name", printable(s))
+		return Grant{}, Errorf(EINVALID, "grant %q: want action:project/env/name", Printable(s))
 	}
 	g := Grant{Action: Action(action)}
 	if !g.Action.valid() {
-		return Grant{}, Errorf(EINVALID, "grant %q: unknown action %q (want read, write, rotate, revoke, audit or admin)", printable(s), printable(action))
+		return Grant{}, Errorf(EINVALID, "grant %q: unknown action %q (want read, write, rotate, revoke, audit or admin)", Printable(s), Printable(action))
 	}
 	parts := strings.Split(res, "/")
 	if len(parts) != 3 {
-		return Grant{}, Errorf(EINVALID, "grant %q: want three segments project/env/name", printable(s))
+		return Grant{}, Errorf(EINVALID, "grant %q: want three segments project/env/name", Printable(s))
 	}
 	g.Project, g.Env, g.Name = parts[0], parts[1], parts[2]
 	if g.Project != "*" {
 		if err := ValidateProjectName(g.Project); err != nil {
-			return Grant{}, Errorf(EINVALID, "grant %q: %s", printable(s), ErrorMessage(err))
+			return Grant{}, Errorf(EINVALID, "grant %q: %s", Printable(s), ErrorMessage(err))
 		}
 	}
 	if g.Env != "*" {
 		if err := ValidateEnvName(g.Env); err != nil {
-			return Grant{}, Errorf(EINVALID, "grant %q: %s", printable(s), ErrorMessage(err))
+			return Grant{}, Errorf(EINVALID, "grant %q: %s", Printable(s), ErrorMessage(err))
 		}
 	}
 	if g.Name != "*" {
 		// A name glob is a secret name in which '*' may stand anywhere.
 		lit := strings.ReplaceAll(g.Name, "*", "")
 		if lit == "" || strings.Contains(g.Name, "**") {
-			return Grant{}, Errorf(EINVALID, "grant %q: bad name glob", printable(s))
+			return Grant{}, Errorf(EINVALID, "grant %q: bad name glob", Printable(s))
 		}
 		probe := strings.ReplaceAll(g.Name, "*", "A")
 		if err := ValidateSecretName(probe); err != nil {
-			return Grant{}, Errorf(EINVALID, "grant %q: name pattern %q is not a secret name or glob", printable(s), printable(g.Name))
+			return Grant{}, Errorf(EINVALID, "grant %q: name pattern %q is not a secret name or glob", Printable(s), Printable(g.Name))
 		}
 	}
 	return g, nil
@@ -120,7 +120,7 @@ func (g Grant) Covers(o Grant) bool {
 	if g.Action != o.Action && g.Action != ActionAdmin {
 		return false
 	}
-	return globMatch(g.Project, o.Project) && globMatch(g.Env, o.Env) && globMatch(g.Name, o.Name)
+	return GlobMatch(g.Project, o.Project) && GlobMatch(g.Env, o.Env) && GlobMatch(g.Name, o.Name)
 }
 
 // Allows reports whether g allows action on the secret project/env/name.
@@ -128,11 +128,11 @@ func (g Grant) Allows(action Action, project, env, name string) bool {
 	return g.Covers(Grant{Action: action, Project: project, Env: env, Name: name})
 }
 
-// globMatch matches pattern, in which '*' matches any run of characters,
+// GlobMatch matches pattern, in which '*' matches any run of characters,
 // against s, in which '*' is an ordinary character. Because a pattern '*'
-// also matches a literal '*' of s, globMatch(p, q) for two globs means every
+// also matches a literal '*' of s, GlobMatch(p, q) for two globs means every
 // name q matches is matched by p.
-func globMatch(pattern, s string) bool {
+func GlobMatch(pattern, s string) bool {
 	px, sx := 0, 0
 	starPx, starSx := -1, 0
 	for sx < len(s) {
@@ -206,7 +206,7 @@ func (gs Grants) Covers(o Grants) bool {
 // possible secret of project/env (used to filter listings).
 func (gs Grants) AllowsAnyIn(action Action, project, env string) bool {
 	for _, g := range gs {
-		if (g.Action == action || g.Action == ActionAdmin) && globMatch(g.Project, project) && globMatch(g.Env, env) {
+		if (g.Action == action || g.Action == ActionAdmin) && GlobMatch(g.Project, project) && GlobMatch(g.Env, env) {
 			return true
 		}
 	}

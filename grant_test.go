@@ -109,7 +109,7 @@ func FuzzParseGrant(f *testing.F) {
 		if g.Covers(o) && o.Allows(o.Action, "p", "e", name) && o.Project == "*" && o.Env == "*" && !g.Allows(o.Action, "p", "e", name) {
 			t.Fatalf("%s covers %s but does not allow %s", g, o, name)
 		}
-		if g.Covers(o) && globMatch(o.Name, name) && !globMatch(g.Name, name) {
+		if g.Covers(o) && GlobMatch(o.Name, name) && !GlobMatch(g.Name, name) {
 			t.Fatalf("%s covers %s but its name does not match %s", g, o, name)
 		}
 	})

@@ -23,7 +23,7 @@ func validateLabel(kind, s string) error {
 		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
 		case c == '-' && i > 0 && i < len(s)-1:
 		default:
-			return Errorf(EINVALID, "%s name %q is not a lowercase DNS label (a-z, 0-9, inner '-')", kind, printable(s))
+			return Errorf(EINVALID, "%s name %q is not a lowercase DNS label (a-z, 0-9, inner '-')", kind, Printable(s))
 		}
 	}
 	return nil
@@ -47,15 +47,16 @@ func ValidateSecretName(s string) error {
 		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c == '_':
 		case c >= '0' && c <= '9' && i > 0:
 		default:
-			return Errorf(EINVALID, "secret name %q is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)", printable(s))
+			return Errorf(EINVALID, "secret name %q is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)", Printable(s))
 		}
 	}
 	return nil
 }
 
-// printable shortens s and keeps only printable ASCII, so a name echoed in
-// an error stays readable and bounded.
-func printable(s string) string {
+// Printable shortens s to 64 bytes and replaces all but printable ASCII
+// with '?', so outside input echoed in an error or log stays readable and
+// bounded.
+func Printable(s string) string {
 	const max = 64
 	b := make([]byte, 0, min(len(s), max))
 	for i := 0; i < len(s) && len(b) < max; i++ {

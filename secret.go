@@ -65,7 +65,7 @@ func ValidateSecretMeta(s *Secret) error {
 	}
 	for _, t := range s.Tags {
 		if t == "" || len(t) > MaxTagLen {
-			return Errorf(EINVALID, "tag %q: want 1 to %d characters", printable(t), MaxTagLen)
+			return Errorf(EINVALID, "tag %q: want 1 to %d characters", Printable(t), MaxTagLen)
 		}
 	}
 	return nil

@@ -56,7 +56,7 @@ func NewTokenSecret(k TokenKind) (string, error) { return newTokenSecret(k, rand
 func newTokenSecret(k TokenKind, r io.Reader) (string, error) {
 	prefix := k.Prefix()
 	if prefix == "" {
-		return "", Errorf(EINVALID, "unknown token kind %q", printable(string(k)))
+		return "", Errorf(EINVALID, "unknown token kind %q", Printable(string(k)))
 	}
 	var raw [32]byte
 	if _, err := io.ReadFull(r, raw[:]); err != nil {
@@ -168,7 +168,7 @@ func ValidateTokenName(s string) error {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !isBase62(c) && c != '-' && c != '_' && c != '.' && c != '@' && c != ':' {
-			return Errorf(EINVALID, "token name %q has a character outside [A-Za-z0-9._@:-]", printable(s))
+			return Errorf(EINVALID, "token name %q has a character outside [A-Za-z0-9._@:-]", Printable(s))
 		}
 	}
 	return nil

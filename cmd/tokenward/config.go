@@ -173,13 +173,13 @@ func splitPath(s string, n int) ([]string, error) {
 	parts := strings.Split(s, "/")
 	if len(parts) != n {
 		if n == 2 {
-			return nil, usageError("%q: want project/environment", shorten(s))
+			return nil, usageError("%q: want project/environment", tokenward.Printable(s))
 		}
-		return nil, usageError("%q: want project/environment/NAME", shorten(s))
+		return nil, usageError("%q: want project/environment/NAME", tokenward.Printable(s))
 	}
 	for _, p := range parts {
 		if p == "" {
-			return nil, usageError("%q: empty segment", shorten(s))
+			return nil, usageError("%q: empty segment", tokenward.Printable(s))
 		}
 	}
 	return parts, nil

@@ -30,7 +30,7 @@ func parseEnvRefs(ss []string) ([]envRef, error) {
 	for _, s := range ss {
 		project, env, ok := strings.Cut(s, "/")
 		if !ok || strings.Contains(env, "/") {
-			return nil, usageError("--env %q: want project/environment", shorten(s))
+			return nil, usageError("--env %q: want project/environment", tokenward.Printable(s))
 		}
 		if err := tokenward.ValidateProjectName(project); err != nil {
 			return nil, usageError("--env %s", tokenward.ErrorMessage(err))
@@ -41,23 +41,6 @@ func parseEnvRefs(ss []string) ([]envRef, error) {
 		out = append(out, envRef{project, env})
 	}
 	return out, nil
-}
-
-// shorten keeps an echoed flag value short and printable.
-func shorten(s string) string {
-	const max = 64
-	b := make([]byte, 0, min(len(s), max))
-	for i := 0; i < len(s) && len(b) < max; i++ {
-		if c := s[i]; c >= 0x20 && c < 0x7f {
-			b = append(b, c)
-		} else {
-			b = append(b, '?')
-		}
-	}
-	if len(s) > max {
-		return string(b) + "..."
-	}
-	return string(b)
 }
 
 func envStrings(refs []envRef) []string {

@@ -48,7 +48,7 @@ type Event struct {
 func (e *Event) Validate() error {
 	switch {
 	case !eventTypes[e.Type]:
-		return tokenward.Errorf(tokenward.EINVALID, "event type %q is unknown", printable(string(e.Type)))
+		return tokenward.Errorf(tokenward.EINVALID, "event type %q is unknown", tokenward.Printable(string(e.Type)))
 	case e.Resource == "" || len(e.Resource) > 512:
 		return tokenward.Errorf(tokenward.EINVALID, "event resource must be 1 to 512 characters")
 	case len(e.Data) > 32:

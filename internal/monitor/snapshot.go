@@ -167,10 +167,10 @@ func (m *Monitor) Restore(data []byte) error {
 			return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: bad token entry")
 		}
 		if ts.Requests < 0 || ts.ActiveMinute < 0 || ts.ActiveHours < 0 || ts.LastHour < 0 || ts.RateEWMA < 0 || math.IsNaN(ts.RateEWMA) || math.IsInf(ts.RateEWMA, 0) {
-			return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: token %q: negative or non-finite counters", printable(id))
+			return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: token %q: negative or non-finite counters", tokenward.Printable(id))
 		}
 		if len(ts.Networks) > m.cfg.MaxNetworksPerToken || len(ts.Uses) > m.cfg.MaxUsesPerToken {
-			return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: token %q: more networks or uses than the configured bounds", printable(id))
+			return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: token %q: more networks or uses than the configured bounds", tokenward.Printable(id))
 		}
 		s := &tokenState{
 			FirstSeen: ts.FirstSeen, LastSeen: ts.LastSeen, LastIP: ts.LastIP, Requests: ts.Requests,
@@ -180,20 +180,20 @@ func (m *Monitor) Restore(data []byte) error {
 		}
 		days, err := restoreDays(ts.Days)
 		if err != nil {
-			return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: token %q: %s", printable(id), tokenward.ErrorMessage(err))
+			return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: token %q: %s", tokenward.Printable(id), tokenward.ErrorMessage(err))
 		}
 		s.Days = days
 		for _, n := range ts.Networks {
 			p, err := parseNetwork(n)
 			if err != nil {
-				return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: token %q: %s", printable(id), tokenward.ErrorMessage(err))
+				return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: token %q: %s", tokenward.Printable(id), tokenward.ErrorMessage(err))
 			}
 			s.Networks = append(s.Networks, p)
 		}
 		if ts.FirstNet != "" {
 			p, err := parseNetwork(ts.FirstNet)
 			if err != nil {
-				return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: token %q: %s", printable(id), tokenward.ErrorMessage(err))
+				return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: token %q: %s", tokenward.Printable(id), tokenward.ErrorMessage(err))
 			}
 			s.FirstNet = p
 		}
@@ -203,7 +203,7 @@ func (m *Monitor) Restore(data []byte) error {
 		for _, f := range ts.Fired {
 			i := ruleIndex(f.Rule)
 			if i < 0 {
-				return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: token %q: unknown rule %q", printable(id), printable(string(f.Rule)))
+				return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: token %q: unknown rule %q", tokenward.Printable(id), tokenward.Printable(string(f.Rule)))
 			}
 			s.Fired[i] = f.At
 		}
@@ -219,7 +219,7 @@ func (m *Monitor) Restore(data []byte) error {
 		}
 		days, err := restoreDays(ss.Days)
 		if err != nil {
-			return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: secret %q: %s", printable(path), tokenward.ErrorMessage(err))
+			return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: secret %q: %s", tokenward.Printable(path), tokenward.ErrorMessage(err))
 		}
 		secrets[path] = &secretUsage{LastAt: ss.LastAt, LastIP: ss.LastIP, LastToken: ss.LastToken, Days: days}
 	}
@@ -235,14 +235,14 @@ func (m *Monitor) Restore(data []byte) error {
 func parseNetwork(s string) (netip.Prefix, error) {
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
-		return netip.Prefix{}, tokenward.Errorf(tokenward.EINVALID, "network %q is not a CIDR prefix", printable(s))
+		return netip.Prefix{}, tokenward.Errorf(tokenward.EINVALID, "network %q is not a CIDR prefix", tokenward.Printable(s))
 	}
 	want := 48
 	if p.Addr().Is4() {
 		want = 24
 	}
 	if p.Bits() != want || p.Masked() != p || p.Addr().Zone() != "" || p.Addr().Is4In6() {
-		return netip.Prefix{}, tokenward.Errorf(tokenward.EINVALID, "network %q: want a masked IPv4 /24 or IPv6 /48", printable(s))
+		return netip.Prefix{}, tokenward.Errorf(tokenward.EINVALID, "network %q: want a masked IPv4 /24 or IPv6 /48", tokenward.Printable(s))
 	}
 	return p, nil
 }
@@ -270,21 +270,4 @@ func (m *Monitor) Usage(id string) (TokenUsage, bool) {
 		return TokenUsage{TokenID: id}, false
 	}
 	return TokenUsage{TokenID: id, LastAt: s.LastSeen, LastIP: s.LastIP, Requests: s.Requests, Daily: s.Days.list(), Uses: usesOf(s)}, true
-}
-
-// printable bounds a string echoed into an error and keeps it printable ASCII.
-func printable(s string) string {
-	const max = 64
-	b := make([]byte, 0, min(len(s), max))
-	for i := 0; i < len(s) && len(b) < max; i++ {
-		if c := s[i]; c >= 0x20 && c < 0x7f {
-			b = append(b, c)
-		} else {
-			b = append(b, '?')
-		}
-	}
-	if len(s) > max {
-		return string(b) + "..."
-	}
-	return string(b)
 }

@@ -54,7 +54,7 @@ func (w *Webhook) Validate() error {
 			return tokenward.Errorf(tokenward.EINVALID, "signed webhook to %s: secret must be at least 16 bytes", u.Host)
 		}
 	default:
-		return tokenward.Errorf(tokenward.EINVALID, "webhook to %s: unknown format %q (want slack or signed)", u.Host, printable(string(w.Format)))
+		return tokenward.Errorf(tokenward.EINVALID, "webhook to %s: unknown format %q (want slack or signed)", u.Host, tokenward.Printable(string(w.Format)))
 	}
 	return nil
 }

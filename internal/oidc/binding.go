@@ -76,7 +76,7 @@ func (b *Binding) ValidateMaxTTL(maxTTL time.Duration) error {
 	}
 	for _, a := range b.Audiences {
 		if a == "" || len(a) > maxAudienceLen || !isPrintable(a) {
-			return tokenward.Errorf(tokenward.EINVALID, "binding %s: audience %q must be 1-%d printable characters", b.Name, printable(a), maxAudienceLen)
+			return tokenward.Errorf(tokenward.EINVALID, "binding %s: audience %q must be 1-%d printable characters", b.Name, tokenward.Printable(a), maxAudienceLen)
 		}
 	}
 	if len(b.Claims) == 0 {
@@ -125,7 +125,7 @@ func ValidateBindingName(s string) error {
 		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
 		case c == '-' && i > 0 && i < len(s)-1:
 		default:
-			return tokenward.Errorf(tokenward.EINVALID, "binding name %q is not a lowercase DNS label (a-z, 0-9, inner '-')", printable(s))
+			return tokenward.Errorf(tokenward.EINVALID, "binding name %q is not a lowercase DNS label (a-z, 0-9, inner '-')", tokenward.Printable(s))
 		}
 	}
 	return nil
@@ -142,16 +142,16 @@ func ValidateIssuer(s string) error {
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
-		return tokenward.Errorf(tokenward.EINVALID, "issuer %q is not an https URL with a host and no query", printable(s))
+		return tokenward.Errorf(tokenward.EINVALID, "issuer %q is not an https URL with a host and no query", tokenward.Printable(s))
 	}
 	switch u.Scheme {
 	case "https":
 	case "http":
 		if !isLoopback(u.Hostname()) {
-			return tokenward.Errorf(tokenward.EINVALID, "issuer %q must use https (plain http only on loopback)", printable(s))
+			return tokenward.Errorf(tokenward.EINVALID, "issuer %q must use https (plain http only on loopback)", tokenward.Printable(s))
 		}
 	default:
-		return tokenward.Errorf(tokenward.EINVALID, "issuer %q must use https", printable(s))
+		return tokenward.Errorf(tokenward.EINVALID, "issuer %q must use https", tokenward.Printable(s))
 	}
 	return nil
 }
@@ -198,7 +198,7 @@ type ClaimCondition struct {
 func ParseClaimCondition(s string) (ClaimCondition, error) {
 	key, value, ok := strings.Cut(s, "=")
 	if !ok {
-		return ClaimCondition{}, tokenward.Errorf(tokenward.EINVALID, "claim condition %q: want key=value, key=glob* or key=a|b|c", printable(s))
+		return ClaimCondition{}, tokenward.Errorf(tokenward.EINVALID, "claim condition %q: want key=value, key=glob* or key=a|b|c", tokenward.Printable(s))
 	}
 	var c ClaimCondition
 	c.Claim = key
@@ -274,7 +274,7 @@ func (c ClaimCondition) Validate() error {
 			return tokenward.Errorf(tokenward.EINVALID, "claim %s: one_of takes 1-%d values", c.Claim, MaxConditionValues)
 		}
 	default:
-		return tokenward.Errorf(tokenward.EINVALID, "claim %s: unknown match %q (want exact, glob or one_of)", c.Claim, printable(string(c.Op)))
+		return tokenward.Errorf(tokenward.EINVALID, "claim %s: unknown match %q (want exact, glob or one_of)", c.Claim, tokenward.Printable(string(c.Op)))
 	}
 	for _, v := range c.Values {
 		if v == "" {
@@ -284,16 +284,16 @@ func (c ClaimCondition) Validate() error {
 			return tokenward.Errorf(tokenward.EINVALID, "claim %s: value longer than %d characters", c.Claim, MaxPatternLen)
 		}
 		if !isPrintable(v) {
-			return tokenward.Errorf(tokenward.EINVALID, "claim %s: value %q has a non-printable character", c.Claim, printable(v))
+			return tokenward.Errorf(tokenward.EINVALID, "claim %s: value %q has a non-printable character", c.Claim, tokenward.Printable(v))
 		}
 		if c.Op == MatchExact {
 			continue
 		}
 		if strings.Trim(v, conditionMetaGlob) == "" {
-			return tokenward.Errorf(tokenward.EINVALID, "claim %s: pattern %q matches every value; drop the condition or narrow it", c.Claim, printable(v))
+			return tokenward.Errorf(tokenward.EINVALID, "claim %s: pattern %q matches every value; drop the condition or narrow it", c.Claim, tokenward.Printable(v))
 		}
 		if c.Op == MatchGlob && !strings.Contains(v, conditionMetaGlob) {
-			return tokenward.Errorf(tokenward.EINVALID, "claim %s: glob %q has no '*'; use exact", c.Claim, printable(v))
+			return tokenward.Errorf(tokenward.EINVALID, "claim %s: glob %q has no '*'; use exact", c.Claim, tokenward.Printable(v))
 		}
 	}
 	return nil
@@ -309,7 +309,7 @@ func validateClaimName(s string) error {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == ':') {
-			return tokenward.Errorf(tokenward.EINVALID, "claim name %q has a character outside [A-Za-z0-9_.:-]", printable(s))
+			return tokenward.Errorf(tokenward.EINVALID, "claim name %q has a character outside [A-Za-z0-9_.:-]", tokenward.Printable(s))
 		}
 	}
 	return nil
@@ -321,11 +321,11 @@ func (c ClaimCondition) Match(v string) bool {
 	case MatchExact:
 		return len(c.Values) == 1 && v == c.Values[0]
 	case MatchGlob:
-		return len(c.Values) == 1 && globMatch(c.Values[0], v)
+		return len(c.Values) == 1 && tokenward.GlobMatch(c.Values[0], v)
 	case MatchOneOf:
 		for _, p := range c.Values {
 			if strings.Contains(p, conditionMetaGlob) {
-				if globMatch(p, v) {
+				if tokenward.GlobMatch(p, v) {
 					return true
 				}
 			} else if v == p {
@@ -334,33 +334,6 @@ func (c ClaimCondition) Match(v string) bool {
 		}
 	}
 	return false
-}
-
-// globMatch matches pattern, in which '*' matches any run of characters,
-// against s, in which every character is literal. It backtracks only to the
-// last star, so it runs in O(len(pattern)·len(s)) at worst.
-func globMatch(pattern, s string) bool {
-	px, sx := 0, 0
-	starPx, starSx := -1, 0
-	for sx < len(s) {
-		switch {
-		case px < len(pattern) && pattern[px] == '*':
-			starPx, starSx = px, sx
-			px++
-		case px < len(pattern) && pattern[px] == s[sx]:
-			px++
-			sx++
-		case starPx >= 0:
-			starSx++
-			px, sx = starPx+1, starSx
-		default:
-			return false
-		}
-	}
-	for px < len(pattern) && pattern[px] == '*' {
-		px++
-	}
-	return px == len(pattern)
 }
 
 // Preset describes a well-known CI issuer: its URL and the claims its
@@ -414,12 +387,12 @@ func (b *Binding) ApplyPreset(name string) error {
 			names = append(names, n)
 		}
 		slices.Sort(names)
-		return tokenward.Errorf(tokenward.EINVALID, "unknown preset %q (want %s)", printable(name), strings.Join(names, " or "))
+		return tokenward.Errorf(tokenward.EINVALID, "unknown preset %q (want %s)", tokenward.Printable(name), strings.Join(names, " or "))
 	}
 	if b.Issuer == "" {
 		b.Issuer = p.Issuer
 	} else if b.Issuer != p.Issuer {
-		return tokenward.Errorf(tokenward.EINVALID, "preset %s has issuer %s, not %s", p.Name, p.Issuer, printable(b.Issuer))
+		return tokenward.Errorf(tokenward.EINVALID, "preset %s has issuer %s, not %s", p.Name, p.Issuer, tokenward.Printable(b.Issuer))
 	}
 	return nil
 }
@@ -441,7 +414,7 @@ func (b *Binding) Warnings() []string {
 	var out []string
 	for _, c := range b.Claims {
 		if !slices.Contains(p.Claims, c.Claim) && !slices.Contains(registeredClaims, c.Claim) {
-			out = append(out, fmt.Sprintf("claim %q is not one %s issues (known: %s)", printable(c.Claim), p.Name, strings.Join(p.Claims[:10], ", ")+", ..."))
+			out = append(out, fmt.Sprintf("claim %q is not one %s issues (known: %s)", tokenward.Printable(c.Claim), p.Name, strings.Join(p.Claims[:10], ", ")+", ..."))
 		}
 	}
 	return out
@@ -458,22 +431,4 @@ func isPrintable(s string) bool {
 		}
 	}
 	return true
-}
-
-// printable shortens s and keeps only printable ASCII, so a value echoed in
-// an error or audit reason stays readable and bounded.
-func printable(s string) string {
-	const max = 64
-	b := make([]byte, 0, min(len(s), max))
-	for i := 0; i < len(s) && len(b) < max; i++ {
-		if c := s[i]; c >= 0x20 && c < 0x7f {
-			b = append(b, c)
-		} else {
-			b = append(b, '?')
-		}
-	}
-	if len(s) > max {
-		return string(b) + "..."
-	}
-	return string(b)
 }

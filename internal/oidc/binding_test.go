@@ -278,11 +278,11 @@ func FuzzGlobMatch(f *testing.F) {
 		// Go regexps work on runes; compare on valid UTF-8 only, where byte
 		// and rune matching agree.
 		if !utf8.ValidString(pattern) || !utf8.ValidString(s) {
-			_ = globMatch(pattern, s)
+			_ = tokenward.GlobMatch(pattern, s)
 			return
 		}
-		if got, want := globMatch(pattern, s), re.MatchString(s); got != want {
-			t.Fatalf("globMatch(%q, %q): got %v; want %v", pattern, s, got, want)
+		if got, want := tokenward.GlobMatch(pattern, s), re.MatchString(s); got != want {
+			t.Fatalf("tokenward.GlobMatch(%q, %q): got %v; want %v", pattern, s, got, want)
 		}
 	})
 }

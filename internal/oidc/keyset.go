@@ -12,6 +12,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/tokenward/tokenward"
 )
 
 // allowedAlgs is the signature algorithm allowlist. "none" and every HMAC
@@ -66,11 +67,11 @@ func (k *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error
 	}
 	switch {
 	case errors.Is(refreshErr, errRefreshLimited):
-		return nil, fmt.Errorf("no key %q verifies the signature (%v)", printable(kid), refreshErr)
+		return nil, fmt.Errorf("no key %q verifies the signature (%v)", tokenward.Printable(kid), refreshErr)
 	case refreshErr != nil:
-		return nil, fmt.Errorf("no cached key %q verifies the signature and fetching keys from %s failed: %v", printable(kid), k.source, refreshErr)
+		return nil, fmt.Errorf("no cached key %q verifies the signature and fetching keys from %s failed: %v", tokenward.Printable(kid), k.source, refreshErr)
 	}
-	return nil, fmt.Errorf("no key %q of %s verifies the signature", printable(kid), k.source)
+	return nil, fmt.Errorf("no key %q of %s verifies the signature", tokenward.Printable(kid), k.source)
 }
 
 func verifyWith(keys []jose.JSONWebKey, jws *jose.JSONWebSignature, kid string) ([]byte, bool) {

@@ -190,14 +190,14 @@ func (v *Verifier) Exchange(ctx context.Context, bindings []*Binding, bindingNam
 	if bindingName != "" {
 		i := slices.IndexFunc(bindings, func(b *Binding) bool { return b != nil && b.Name == bindingName })
 		if i < 0 {
-			return nil, v.deny(bindingName, "no binding named %q", printable(bindingName))
+			return nil, v.deny(bindingName, "no binding named %q", tokenward.Printable(bindingName))
 		}
 		b := bindings[i]
 		if !b.Enabled {
 			return nil, v.deny(b.Name, "binding %s is disabled", b.Name)
 		}
 		if b.Issuer != iss {
-			return nil, v.deny(b.Name, "binding %s: issuer %q is not the binding's %s", b.Name, printable(iss), b.Issuer)
+			return nil, v.deny(b.Name, "binding %s: issuer %q is not the binding's %s", b.Name, tokenward.Printable(iss), b.Issuer)
 		}
 		candidates = []*Binding{b}
 	} else {
@@ -213,7 +213,7 @@ func (v *Verifier) Exchange(ctx context.Context, bindings []*Binding, bindingNam
 			candidates = append(candidates, b)
 		}
 		if len(candidates) == 0 {
-			reason := fmt.Sprintf("no enabled binding trusts issuer %q", printable(iss))
+			reason := fmt.Sprintf("no enabled binding trusts issuer %q", tokenward.Printable(iss))
 			if len(disabled) > 0 {
 				reason += " (disabled: " + strings.Join(disabled, ", ") + ")"
 			}
@@ -398,7 +398,7 @@ func matchBinding(b *Binding, claims map[string]json.RawMessage) string {
 	if !slices.ContainsFunc(aud, func(a string) bool { return slices.Contains(b.Audiences, a) }) {
 		shown := make([]string, 0, len(aud))
 		for _, a := range aud[:min(len(aud), 4)] {
-			shown = append(shown, printable(a))
+			shown = append(shown, tokenward.Printable(a))
 		}
 		return fmt.Sprintf("audience %q is none of %q", shown, b.Audiences)
 	}
@@ -414,7 +414,7 @@ func matchBinding(b *Binding, claims map[string]json.RawMessage) string {
 			return fmt.Sprintf("claim %s: not a string, number or boolean; want %s", c.Claim, c.describe())
 		}
 		if !c.Match(val) {
-			return fmt.Sprintf("claim %s: got %q; want %s", c.Claim, printable(val), c.describe())
+			return fmt.Sprintf("claim %s: got %q; want %s", c.Claim, tokenward.Printable(val), c.describe())
 		}
 	}
 	return ""
@@ -611,7 +611,7 @@ func (v *Verifier) newKeySet(ctx context.Context, b *Binding) (*keySet, error) {
 	}
 	u, err := url.Parse(doc.JWKSURI)
 	if err != nil || !(u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname())) {
-		return nil, fmt.Errorf("jwks_uri %q is not https", printable(doc.JWKSURI))
+		return nil, fmt.Errorf("jwks_uri %q is not https", tokenward.Printable(doc.JWKSURI))
 	}
 	ks.source, ks.fetch = doc.JWKSURI, fetchJWKSURL(client, doc.JWKSURI)
 	return ks, nil

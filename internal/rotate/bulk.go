@@ -34,7 +34,7 @@ func (s Selector) Validate() error {
 	}
 	if s.Scope != "" {
 		if _, err := path.Match(s.Scope, ""); err != nil {
-			return errInvalid("bulk rotation: scope %q is not a valid glob", printable(s.Scope))
+			return errInvalid("bulk rotation: scope %q is not a valid glob", tokenward.Printable(s.Scope))
 		}
 	}
 	return nil

@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/tokenward/tokenward"
 )
 
 // Exec is the "exec" rotator: it runs a configured program for each step,
@@ -57,7 +59,7 @@ func parseExecConfig(c map[string]string) (*execConfig, error) {
 		switch k {
 		case "command", "args", "timeout":
 		default:
-			return nil, errInvalid("exec rotator: unknown config key %q", printable(k))
+			return nil, errInvalid("exec rotator: unknown config key %q", tokenward.Printable(k))
 		}
 	}
 	cmd := c["command"]
@@ -75,7 +77,7 @@ func parseExecConfig(c map[string]string) (*execConfig, error) {
 	if t := c["timeout"]; t != "" {
 		d, err := ParseDuration(t)
 		if err != nil || d <= 0 || d > 10*time.Minute {
-			return nil, errInvalid("exec rotator: timeout %q: want more than 0 and at most 10m", printable(t))
+			return nil, errInvalid("exec rotator: timeout %q: want more than 0 and at most 10m", tokenward.Printable(t))
 		}
 		ec.timeout = d
 	}

@@ -274,7 +274,7 @@ func (m *Machine) step(ctx context.Context, r *Rotation) error {
 		case err != nil && tokenward.ErrorCode(err) != tokenward.ENOTFOUND:
 			return fmt.Errorf("read current version: %w", err)
 		case err == nil && cur.Number != r.CurrentVersion && cur.Number != r.PendingVersion:
-			return tokenward.Errorf(tokenward.ECONFLICT, "CURRENT of %s changed during the rotation (now version %d)", printable(r.Path), cur.Number)
+			return tokenward.Errorf(tokenward.ECONFLICT, "CURRENT of %s changed during the rotation (now version %d)", tokenward.Printable(r.Path), cur.Number)
 		}
 		if err := m.Secrets.Promote(ctx, r.Path, r.PendingVersion); err != nil {
 			return fmt.Errorf("finish: %w", err)
@@ -334,7 +334,7 @@ func (m *Machine) Rollback(ctx context.Context, path string) (*Rotation, error) 
 			continue
 		}
 		if r.Step != StepRevoke || r.CurrentVersion == 0 {
-			return nil, tokenward.Errorf(tokenward.ECONFLICT, "the rotation of %s is at step %s; only a finished rotation within grace can be rolled back", printable(path), r.Step)
+			return nil, tokenward.Errorf(tokenward.ECONFLICT, "the rotation of %s is at step %s; only a finished rotation within grace can be rolled back", tokenward.Printable(path), r.Step)
 		}
 		if err := m.Secrets.Restore(ctx, path, r.CurrentVersion); err != nil {
 			return nil, err
@@ -344,7 +344,7 @@ func (m *Machine) Rollback(ctx context.Context, path string) (*Rotation, error) 
 		}
 		return r, m.rolledBack(ctx, r)
 	}
-	return nil, errNotFound("%s has no rotation within grace to roll back", printable(path))
+	return nil, errNotFound("%s has no rotation within grace to roll back", tokenward.Printable(path))
 }
 
 // rolledBack ends a rotation whose old version is CURRENT again.

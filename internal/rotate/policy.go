@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"github.com/tokenward/tokenward"
 )
 
 // Policy says when and how a secret rotates.
@@ -110,23 +111,23 @@ func ParseDuration(s string) (time.Duration, error) {
 	if unit := s[len(s)-1]; unit == 'd' || unit == 'w' {
 		n, err := strconv.ParseUint(s[:len(s)-1], 10, 32)
 		if err != nil || strings.HasPrefix(s, "+") {
-			return 0, errInvalid("duration %q: want a number of days or weeks, like 30d or 2w", printable(s))
+			return 0, errInvalid("duration %q: want a number of days or weeks, like 30d or 2w", tokenward.Printable(s))
 		}
 		day := 24 * time.Hour
 		if unit == 'w' {
 			day *= 7
 		}
 		if n > uint64(100*365) {
-			return 0, errInvalid("duration %q is longer than 100 years", printable(s))
+			return 0, errInvalid("duration %q is longer than 100 years", tokenward.Printable(s))
 		}
 		return time.Duration(n) * day, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, errInvalid("duration %q: want e.g. 30d, 2w, 12h or 90m", printable(s))
+		return 0, errInvalid("duration %q: want e.g. 30d, 2w, 12h or 90m", tokenward.Printable(s))
 	}
 	if d < 0 {
-		return 0, errInvalid("duration %q is negative", printable(s))
+		return 0, errInvalid("duration %q is negative", tokenward.Printable(s))
 	}
 	return d, nil
 }
@@ -141,22 +142,4 @@ func FormatDuration(d time.Duration) string {
 		return strconv.FormatInt(int64(d/day), 10) + "d"
 	}
 	return d.String()
-}
-
-// printable bounds s and replaces unprintable bytes, for echoing input in
-// errors.
-func printable(s string) string {
-	const max = 64
-	b := make([]byte, 0, min(len(s), max))
-	for i := 0; i < len(s) && len(b) < max; i++ {
-		if c := s[i]; c >= 0x20 && c < 0x7f {
-			b = append(b, c)
-		} else {
-			b = append(b, '?')
-		}
-	}
-	if len(s) > max {
-		return string(b) + "..."
-	}
-	return string(b)
 }

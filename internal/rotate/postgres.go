@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/tokenward/tokenward"
 )
 
 // Postgres is the "postgres" rotator: the password of a PostgreSQL login
@@ -58,7 +59,7 @@ func parsePGConfig(c map[string]string) (*pgConfig, error) {
 		switch k {
 		case "dsn_secret", "role", "url", "roles", "format":
 		default:
-			return nil, errInvalid("postgres rotator: unknown config key %q", printable(k))
+			return nil, errInvalid("postgres rotator: unknown config key %q", tokenward.Printable(k))
 		}
 	}
 	pc := &pgConfig{dsnSecret: c["dsn_secret"], group: c["role"], format: c["format"]}
@@ -69,7 +70,7 @@ func parsePGConfig(c map[string]string) (*pgConfig, error) {
 		pc.format = "url"
 	}
 	if pc.format != "url" && pc.format != "json" {
-		return nil, errInvalid("postgres rotator: format %q: want url or json", printable(pc.format))
+		return nil, errInvalid("postgres rotator: format %q: want url or json", tokenward.Printable(pc.format))
 	}
 	u, err := url.Parse(c["url"])
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
@@ -90,7 +91,7 @@ func parsePGConfig(c map[string]string) (*pgConfig, error) {
 	}
 	for _, r := range append(pc.roles[:], pc.group) {
 		if len(r) > 63 || strings.ContainsRune(r, 0) {
-			return nil, errInvalid("postgres rotator: role %q: want at most 63 bytes", printable(r))
+			return nil, errInvalid("postgres rotator: role %q: want at most 63 bytes", tokenward.Printable(r))
 		}
 	}
 	return pc, nil
@@ -235,7 +236,7 @@ func (p *Postgres) Set(ctx context.Context, req *Request) error {
 		return err
 	}
 	if cred.User != pc.roles[0] && cred.User != pc.roles[1] {
-		return errInvalid("postgres rotator: pending user %q is not one of the configured roles", printable(cred.User))
+		return errInvalid("postgres rotator: pending user %q is not one of the configured roles", tokenward.Printable(cred.User))
 	}
 	verifier, err := scramVerifier(cred.Password)
 	if err != nil {
@@ -310,7 +311,7 @@ func (p *Postgres) Revoke(ctx context.Context, req *Request) error {
 			return err
 		}
 		if now.User == old.User {
-			return errInvalid("postgres rotator: previous and current value use the same role %q; not revoking", printable(old.User))
+			return errInvalid("postgres rotator: previous and current value use the same role %q; not revoking", tokenward.Printable(old.User))
 		}
 	}
 	conn, err := p.admin(ctx, pc)

@@ -7,6 +7,8 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+
+	"github.com/tokenward/tokenward"
 )
 
 // Named alphabets for the random rotator and templates.
@@ -48,7 +50,7 @@ func parseRandomConfig(config map[string]string) (*Template, error) {
 		switch k {
 		case "length", "alphabet", "template":
 		default:
-			return nil, errInvalid("random rotator: unknown config key %q", printable(k))
+			return nil, errInvalid("random rotator: unknown config key %q", tokenward.Printable(k))
 		}
 	}
 	if t, ok := config["template"]; ok {
@@ -64,7 +66,7 @@ func parseRandomConfig(config map[string]string) (*Template, error) {
 	if s, ok := config["length"]; ok {
 		var err error
 		if n, err = strconv.Atoi(s); err != nil || n < 1 || n > MaxRandomLen {
-			return nil, errInvalid("random rotator: length %q: want 1 to %d", printable(s), MaxRandomLen)
+			return nil, errInvalid("random rotator: length %q: want 1 to %d", tokenward.Printable(s), MaxRandomLen)
 		}
 	}
 	alpha, err := alphabet(config["alphabet"])
@@ -84,13 +86,13 @@ func alphabet(s string) (string, error) {
 		return a, nil
 	}
 	if len(s) < 2 || len(s) > 256 {
-		return "", errInvalid("alphabet %q: want a name (alnum, lower, upper, hex, digits, base64url) or 2 to 256 characters", printable(s))
+		return "", errInvalid("alphabet %q: want a name (alnum, lower, upper, hex, digits, base64url) or 2 to 256 characters", tokenward.Printable(s))
 	}
 	var seen [256]bool
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c <= 0x20 || c >= 0x7f || seen[c] {
-			return "", errInvalid("alphabet %q: want distinct printable ASCII characters without spaces", printable(s))
+			return "", errInvalid("alphabet %q: want distinct printable ASCII characters without spaces", tokenward.Printable(s))
 		}
 		seen[c] = true
 	}
@@ -146,7 +148,7 @@ func ParseTemplate(s string) (*Template, error) {
 			i = len(rest)
 		}
 		if strings.Contains(rest[:i], "}}") {
-			return nil, errInvalid("template %q: unmatched }}", printable(s))
+			return nil, errInvalid("template %q: unmatched }}", tokenward.Printable(s))
 		}
 		if i > 0 {
 			t.parts = append(t.parts, templatePart{lit: rest[:i]})
@@ -158,22 +160,22 @@ func ParseTemplate(s string) (*Template, error) {
 		}
 		j := strings.Index(rest, "}}")
 		if j < 0 {
-			return nil, errInvalid("template %q: unclosed {{", printable(s))
+			return nil, errInvalid("template %q: unclosed {{", tokenward.Printable(s))
 		}
 		fields := strings.Fields(rest[2:j])
 		rest = rest[j+2:]
 		if len(fields) < 2 || len(fields) > 3 || fields[0] != "rand" {
-			return nil, errInvalid("template %q: want {{rand N}} or {{rand N ALPHABET}}", printable(s))
+			return nil, errInvalid("template %q: want {{rand N}} or {{rand N ALPHABET}}", tokenward.Printable(s))
 		}
 		n, err := strconv.Atoi(fields[1])
 		if err != nil || n < 1 || n > MaxRandomLen || fields[1][0] == '+' || fields[1][0] == '0' {
-			return nil, errInvalid("template %q: rand length: want 1 to %d", printable(s), MaxRandomLen)
+			return nil, errInvalid("template %q: rand length: want 1 to %d", tokenward.Printable(s), MaxRandomLen)
 		}
 		p := templatePart{n: n, alphabet: alphabets["alnum"]}
 		if len(fields) == 3 {
 			a, ok := alphabets[fields[2]]
 			if !ok {
-				return nil, errInvalid("template %q: unknown alphabet %q", printable(s), printable(fields[2]))
+				return nil, errInvalid("template %q: unknown alphabet %q", tokenward.Printable(s), tokenward.Printable(fields[2]))
 			}
 			p.alphabet, p.name = a, fields[2]
 		}
@@ -181,14 +183,14 @@ func ParseTemplate(s string) (*Template, error) {
 		total += n
 	}
 	if total == 0 || total > MaxRandomLen {
-		return nil, errInvalid("template %q: want a value of 1 to %d characters", printable(s), MaxRandomLen)
+		return nil, errInvalid("template %q: want a value of 1 to %d characters", tokenward.Printable(s), MaxRandomLen)
 	}
 	hasRand := false
 	for _, p := range t.parts {
 		hasRand = hasRand || p.n > 0
 	}
 	if !hasRand {
-		return nil, errInvalid("template %q has no {{rand N}}: the value would never change", printable(s))
+		return nil, errInvalid("template %q has no {{rand N}}: the value would never change", tokenward.Printable(s))
 	}
 	return t, nil
 }

@@ -202,7 +202,7 @@ func scanRotation(row interface{ Scan(...any) error }) (*Rotation, error) {
 func (s *SQLiteStore) Rotation(ctx context.Context, id string) (*Rotation, error) {
 	r, err := scanRotation(s.db.QueryRowContext(ctx, `SELECT `+rotationCols+` FROM rotations WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errNotFound("no rotation %q", printable(id))
+		return nil, errNotFound("no rotation %q", tokenward.Printable(id))
 	}
 	return r, err
 }
@@ -276,7 +276,7 @@ func scanPolicy(row interface{ Scan(...any) error }) (*Policy, error) {
 func (s *SQLiteStore) Policy(ctx context.Context, path string) (*Policy, error) {
 	p, err := scanPolicy(s.db.QueryRowContext(ctx, `SELECT `+policyCols+` FROM policies WHERE path = ?`, path))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errNotFound("no rotation policy for %s", printable(path))
+		return nil, errNotFound("no rotation policy for %s", tokenward.Printable(path))
 	}
 	return p, err
 }
@@ -379,7 +379,7 @@ func (s *SQLiteStore) Labeled(ctx context.Context, path, label string) (*Version
 	var n int
 	err := s.db.QueryRowContext(ctx, `SELECT version FROM labels WHERE path = ? AND label = ?`, path, label).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errNotFound("%s has no %s version", printable(path), label)
+		return nil, errNotFound("%s has no %s version", tokenward.Printable(path), label)
 	}
 	if err != nil {
 		return nil, err
@@ -394,7 +394,7 @@ func (s *SQLiteStore) Version(ctx context.Context, path string, n int) (*Version
 	err := s.db.QueryRowContext(ctx, `SELECT rotation_id, sealed FROM versions WHERE path = ? AND version = ?`, path, n).
 		Scan(&v.RotationID, &sealed)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errNotFound("%s has no version %d", printable(path), n)
+		return nil, errNotFound("%s has no version %d", tokenward.Printable(path), n)
 	}
 	if err != nil {
 		return nil, err
@@ -444,7 +444,7 @@ func (s *SQLiteStore) Promote(ctx context.Context, path string, n int) error {
 		return err
 	}
 	if pending != n {
-		return tokenward.Errorf(tokenward.ECONFLICT, "version %d of %s is not PENDING", n, printable(path))
+		return tokenward.Errorf(tokenward.ECONFLICT, "version %d of %s is not PENDING", n, tokenward.Printable(path))
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM labels WHERE path = ? AND label IN (?, ?)`, path, LabelPending, LabelPrevious); err != nil {
 		return err
@@ -480,7 +480,7 @@ func (s *SQLiteStore) Restore(ctx context.Context, path string, n int) error {
 		return nil
 	}
 	if prev != n {
-		return tokenward.Errorf(tokenward.ECONFLICT, "version %d of %s is not PREVIOUS", n, printable(path))
+		return tokenward.Errorf(tokenward.ECONFLICT, "version %d of %s is not PREVIOUS", n, tokenward.Printable(path))
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM labels WHERE path = ? AND label = ?`, path, LabelPrevious); err != nil {
 		return err

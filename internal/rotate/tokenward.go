@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/tokenward/tokenward"
 )
 
 // TokenMinter mints and revokes tokenward service tokens; the server's
@@ -32,7 +34,7 @@ type Tokenward struct {
 // Validate implements Rotator.
 func (t *Tokenward) Validate(config map[string]string) error {
 	for k := range config {
-		return errInvalid("tokenward rotator: unknown config key %q", printable(k))
+		return errInvalid("tokenward rotator: unknown config key %q", tokenward.Printable(k))
 	}
 	return nil
 }
@@ -40,7 +42,7 @@ func (t *Tokenward) Validate(config map[string]string) error {
 // Create implements Rotator.
 func (t *Tokenward) Create(ctx context.Context, req *Request) ([]byte, error) {
 	if len(req.Current) == 0 {
-		return nil, errInvalid("tokenward rotator: %s has no CURRENT token to mint like", printable(req.Path))
+		return nil, errInvalid("tokenward rotator: %s has no CURRENT token to mint like", tokenward.Printable(req.Path))
 	}
 	tok, err := t.Tokens.Mint(ctx, string(req.Current))
 	if err != nil {

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tokenward/tokenward"
 )
 
 // SignatureHeader carries the webhook signature: "t=<unix>,v1=<hex>", where
@@ -79,7 +81,7 @@ func parseWebhookConfig(c map[string]string) (*webhookConfig, error) {
 		switch k {
 		case "url", "key_secret", "test":
 		default:
-			return nil, errInvalid("webhook rotator: unknown config key %q", printable(k))
+			return nil, errInvalid("webhook rotator: unknown config key %q", tokenward.Printable(k))
 		}
 	}
 	wc := &webhookConfig{url: c["url"], keySecret: c["key_secret"]}
@@ -88,7 +90,7 @@ func parseWebhookConfig(c map[string]string) (*webhookConfig, error) {
 	}
 	u, err := url.Parse(wc.url)
 	if err != nil || u.Host == "" || u.User != nil {
-		return nil, errInvalid("webhook rotator: url %q: want https://host/path", printable(wc.url))
+		return nil, errInvalid("webhook rotator: url %q: want https://host/path", tokenward.Printable(wc.url))
 	}
 	switch u.Scheme {
 	case "https":

@@ -60,7 +60,11 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := len(rc.calls)
 	rc.calls = append(rc.calls, req)
 	if rc.delay > 0 {
-		time.Sleep(rc.delay) // the timeout case needs a slow endpoint
+		// The timeout case needs a slow endpoint; sleep without the lock so
+		// the client's retry is counted while this one still sleeps.
+		rc.mu.Unlock()
+		time.Sleep(rc.delay)
+		rc.mu.Lock()
 	}
 	if n < len(rc.script) && rc.script[n] != 200 {
 		w.WriteHeader(rc.script[n])
