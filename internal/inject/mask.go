@@ -471,7 +471,6 @@ func (r *Redactor) Write(p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
-	r.pending = append(r.pending, p...)
 	m := r.m
 	s := r.state
 	pos := r.pos
@@ -508,7 +507,7 @@ func (r *Redactor) Write(p []byte) (int, error) {
 	}
 	r.state = s
 	r.pos = pos + int64(len(p))
-	return len(p), r.flush(r.pos - int64(m.hold[s]))
+	return len(p), r.flush(p, r.pos-int64(m.hold[s]))
 }
 
 // skip returns the first position at or after i where a pattern may begin,
@@ -555,35 +554,70 @@ func (r *Redactor) addRegion(start, end int64) {
 // flush writes every byte before boundary that is decided: future matches
 // start at or after boundary, so a region ending at or before it is
 // complete, and one ending after it may still grow and is held from its start.
-func (r *Redactor) flush(boundary int64) error {
-	r.out = r.out[:0]
+// The input not yet written is pending followed by p (the bytes of the
+// current Write, which are not copied unless held back); what is held back
+// becomes pending. Everything decided goes out in one write.
+func (r *Redactor) flush(p []byte, boundary int64) error {
+	split := r.base + int64(len(r.pending)) // absolute offset of p[0]
 	at := r.base
 	done := 0
-	for _, g := range r.regions {
-		if g.end > boundary {
-			boundary = min(boundary, g.start)
-			break
+	var out []byte
+	if len(r.pending) == 0 && (len(r.regions) == 0 || r.regions[0].end > boundary) {
+		// The usual case: nothing held from before and nothing to mask
+		// yet, so the decided prefix of p goes out as it is.
+		if len(r.regions) > 0 {
+			boundary = min(boundary, r.regions[0].start)
 		}
-		r.out = append(r.out, r.pending[at-r.base:g.start-r.base]...)
-		r.out = append(r.out, Mask...)
-		at = g.end
-		done++
-	}
-	if boundary > at {
-		r.out = append(r.out, r.pending[at-r.base:boundary-r.base]...)
-		at = boundary
+		if boundary > at {
+			out = p[:boundary-split]
+			at = boundary
+		}
+	} else {
+		r.out = r.out[:0]
+		for _, g := range r.regions {
+			if g.end > boundary {
+				boundary = min(boundary, g.start)
+				break
+			}
+			r.out = r.appendRange(r.out, p, split, at, g.start)
+			r.out = append(r.out, Mask...)
+			at = g.end
+			done++
+		}
+		if boundary > at {
+			r.out = r.appendRange(r.out, p, split, at, boundary)
+			at = boundary
+		}
+		out = r.out
 	}
 	r.regions = r.regions[:copy(r.regions, r.regions[done:])]
-	r.pending = r.pending[:copy(r.pending, r.pending[at-r.base:])]
+	if at >= split {
+		r.pending = append(r.pending[:0], p[at-split:]...)
+	} else {
+		r.pending = append(r.pending[:copy(r.pending, r.pending[at-r.base:])], p...)
+	}
 	r.base = at
-	if len(r.out) == 0 {
+	if len(out) == 0 {
 		return nil
 	}
-	if _, err := r.w.Write(r.out); err != nil {
+	if _, err := r.w.Write(out); err != nil {
 		r.err = err
 		return err
 	}
 	return nil
+}
+
+// appendRange appends the input bytes at absolute offsets [from, to), which
+// lie in pending (below split) or p (from split on).
+func (r *Redactor) appendRange(out, p []byte, split, from, to int64) []byte {
+	if from < split {
+		out = append(out, r.pending[from-r.base:min(to, split)-r.base]...)
+		from = split
+	}
+	if to > from {
+		out = append(out, p[from-split:to-split]...)
+	}
+	return out
 }
 
 // Close writes the held tail. It does not close the underlying writer.
@@ -595,5 +629,5 @@ func (r *Redactor) Close() error {
 	if r.err != nil {
 		return r.err
 	}
-	return r.flush(r.pos)
+	return r.flush(nil, r.pos)
 }

@@ -394,3 +394,38 @@ func TestRedactorEveryStride(t *testing.T) {
 		}
 	}
 }
+
+// TestRedactorCallerReusesBuffer writes through one buffer that is
+// overwritten after every Write, as io.Copy does: bytes held back across
+// writes must be the redactor's own copy, not the caller's buffer.
+func TestRedactorCallerReusesBuffer(t *testing.T) {
+	vals := testValues(10, 12)
+	m := NewMasker(vals, 0)
+	var in strings.Builder
+	for _, v := range vals {
+		fmt.Fprintf(&in, "a %s b %s%s c %s\n", v, v[:7], v, base64.StdEncoding.EncodeToString([]byte(v)))
+	}
+	want := referenceMask(m.patterns, in.String())
+	for _, chunk := range []int{1, 3, 7, 13, 64} {
+		var out bytes.Buffer
+		r := m.NewRedactor(&out)
+		buf := make([]byte, chunk)
+		src := in.String()
+		for len(src) > 0 {
+			n := copy(buf, src)
+			src = src[n:]
+			if _, err := r.Write(buf[:n]); err != nil {
+				t.Fatalf("Write: %v", err)
+			}
+			for i := range buf {
+				buf[i] = '#'
+			}
+		}
+		if err := r.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if got := out.String(); got != want {
+			t.Fatalf("chunk %d: got %q; want %q", chunk, got, want)
+		}
+	}
+}
