@@ -25,43 +25,24 @@ func (c *Core) Duplicates(ctx context.Context, tok *tokenward.Token, project str
 	if _, err := c.Project(ctx, tok, project); err != nil {
 		return nil, err
 	}
-	// A value shared with another project is as much a finding as one
-	// shared between environments, so every project tok sees is compared.
-	projects, err := c.Projects(ctx, tok)
-	if err != nil {
-		return nil, err
-	}
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
 	defer clear(key)
+	// A value shared with another project is as much a finding as one
+	// shared between environments, so every project tok sees is compared.
 	groups := map[[sha256.Size]byte][]string{}
-	for _, p := range projects {
-		for _, env := range p.Envs {
-			if !tok.Grants.AllowsAnyIn(tokenward.ActionRead, p.Name, env) {
-				continue
-			}
-			secrets, versions, err := c.Store.EnvSecrets(ctx, p.Name, env)
-			if err != nil {
-				return nil, err
-			}
-			for i, s := range secrets {
-				if !tok.Grants.Allows(tokenward.ActionRead, p.Name, env, s.Name) {
-					continue
-				}
-				value, err := c.openValue(ctx, p.Name, env, s.Name, versions[i].Version, versions[i].Ciphertext)
-				if err != nil {
-					return nil, err
-				}
-				mac := hmac.New(sha256.New, key)
-				mac.Write(value)
-				clear(value)
-				var fp [sha256.Size]byte
-				mac.Sum(fp[:0])
-				groups[fp] = append(groups[fp], s.Path())
-			}
-		}
+	err := c.eachReadableValue(ctx, tok, func(s *tokenward.Secret, _ int, value []byte) error {
+		mac := hmac.New(sha256.New, key)
+		mac.Write(value)
+		var fp [sha256.Size]byte
+		mac.Sum(fp[:0])
+		groups[fp] = append(groups[fp], s.Path())
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := [][]string{}
 	for _, paths := range groups {
@@ -73,4 +54,40 @@ func (c *Core) Duplicates(ctx context.Context, tok *tokenward.Token, project str
 	}
 	slices.SortFunc(out, func(a, b []string) int { return slices.Compare(a, b) })
 	return out, nil
+}
+
+// eachReadableValue calls fn with the current value of every secret tok may
+// read, in every project it sees. The value is cleared after fn returns, so
+// fn must not keep it.
+func (c *Core) eachReadableValue(ctx context.Context, tok *tokenward.Token, fn func(s *tokenward.Secret, version int, value []byte) error) error {
+	projects, err := c.Projects(ctx, tok)
+	if err != nil {
+		return err
+	}
+	for _, p := range projects {
+		for _, env := range p.Envs {
+			if !tok.Grants.AllowsAnyIn(tokenward.ActionRead, p.Name, env) {
+				continue
+			}
+			secrets, versions, err := c.Store.EnvSecrets(ctx, p.Name, env)
+			if err != nil {
+				return err
+			}
+			for i, s := range secrets {
+				if !tok.Grants.Allows(tokenward.ActionRead, p.Name, env, s.Name) {
+					continue
+				}
+				value, err := c.openValue(ctx, p.Name, env, s.Name, versions[i].Version, versions[i].Ciphertext)
+				if err != nil {
+					return err
+				}
+				err = fn(s, versions[i].Version, value)
+				clear(value)
+				if err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }

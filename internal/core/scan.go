@@ -29,58 +29,35 @@ func (c *Core) ManagedFingerprints(ctx context.Context, tok *tokenward.Token, ke
 	if len(key) != ScanKeySize {
 		return nil, tokenward.Errorf(tokenward.EINVALID, "key must be %d bytes; got %d", ScanKeySize, len(key))
 	}
-	projects, err := c.Projects(ctx, tok)
-	if err != nil {
-		return nil, err
-	}
 	labels, _ := c.Store.(tokenward.LabelStore)
 	out := []ManagedFingerprint{}
-	add := func(project, env, name string, version int, ct []byte) error {
-		value, err := c.openValue(ctx, project, env, name, version, ct)
+	add := func(path string, value []byte) {
+		fp := scan.ManagedFingerprint(key, value)
+		out = append(out, ManagedFingerprint{HMAC: hex.EncodeToString(fp[:]), Path: path})
+	}
+	err := c.eachReadableValue(ctx, tok, func(s *tokenward.Secret, cur int, value []byte) error {
+		add(s.Path(), value)
+		prev, err := c.previousVersion(ctx, labels, s.Project, s.Env, s.Name, cur)
+		if err != nil || prev == 0 || prev == cur {
+			return err
+		}
+		sv, err := c.Store.SecretVersion(ctx, s.Project, s.Env, s.Name, prev)
+		if tokenward.ErrorCode(err) == tokenward.ENOTFOUND {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
-		fp := scan.ManagedFingerprint(key, value)
-		clear(value)
-		out = append(out, ManagedFingerprint{HMAC: hex.EncodeToString(fp[:]), Path: project + "/" + env + "/" + name})
-		return nil
-	}
-	for _, p := range projects {
-		for _, env := range p.Envs {
-			if !tok.Grants.AllowsAnyIn(tokenward.ActionRead, p.Name, env) {
-				continue
-			}
-			secrets, versions, err := c.Store.EnvSecrets(ctx, p.Name, env)
-			if err != nil {
-				return nil, err
-			}
-			for i, s := range secrets {
-				if !tok.Grants.Allows(tokenward.ActionRead, p.Name, env, s.Name) {
-					continue
-				}
-				cur := versions[i].Version
-				if err := add(p.Name, env, s.Name, cur, versions[i].Ciphertext); err != nil {
-					return nil, err
-				}
-				prev, err := c.previousVersion(ctx, labels, p.Name, env, s.Name, cur)
-				if err != nil {
-					return nil, err
-				}
-				if prev == 0 || prev == cur {
-					continue
-				}
-				sv, err := c.Store.SecretVersion(ctx, p.Name, env, s.Name, prev)
-				if tokenward.ErrorCode(err) == tokenward.ENOTFOUND {
-					continue
-				}
-				if err != nil {
-					return nil, err
-				}
-				if err := add(p.Name, env, s.Name, prev, sv.Ciphertext); err != nil {
-					return nil, err
-				}
-			}
+		pv, err := c.openValue(ctx, s.Project, s.Env, s.Name, prev, sv.Ciphertext)
+		if err != nil {
+			return err
 		}
+		add(s.Path(), pv)
+		clear(pv)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
