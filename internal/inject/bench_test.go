@@ -84,53 +84,6 @@ func BenchmarkNewMasker(b *testing.B) {
 	}
 }
 
-// pipeCopy sends the stream through an OS pipe, as a child's output reaches
-// tokenward run, and copies what comes out to w.
-func pipeCopy(b *testing.B, w io.Writer, stream []byte) {
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	go func() {
-		for off := 0; off < len(stream); off += benchChunk {
-			pw.Write(stream[off:min(off+benchChunk, len(stream))])
-		}
-		pw.Close()
-	}()
-	buf := make([]byte, 32<<10)
-	if _, err := io.CopyBuffer(struct{ io.Writer }{w}, pr, buf); err != nil {
-		b.Fatal(err)
-	}
-	pr.Close()
-}
-
-// BenchmarkPlainCopyPipe and BenchmarkRedactorPipe compare the path tokenward
-// run really takes: child → pipe → (redactor) → destination.
-func BenchmarkPlainCopyPipe(b *testing.B) {
-	stream := benchStream(testValues(100, 32))
-	sink := &copySink{}
-	b.SetBytes(int64(len(stream)))
-	for b.Loop() {
-		pipeCopy(b, sink, stream)
-	}
-}
-
-func BenchmarkRedactorPipe(b *testing.B) {
-	for _, n := range []int{100, 1000} {
-		b.Run(fmt.Sprintf("values=%d", n), func(b *testing.B) {
-			m := NewMasker(testValues(n, 32), 0)
-			stream := benchStream(testValues(100, 32))
-			sink := &copySink{}
-			b.SetBytes(int64(len(stream)))
-			for b.Loop() {
-				r := m.NewRedactor(sink)
-				pipeCopy(b, r, stream)
-				r.Close()
-			}
-		})
-	}
-}
-
 // pipeFrom starts a writer that sends the stream through a fresh OS pipe in
 // benchChunk writes, as a child's stdout does, and returns the read end.
 func pipeFrom(b *testing.B, stream []byte) *os.File {

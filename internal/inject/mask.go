@@ -541,6 +541,37 @@ func (m *Masker) skip(p []byte, i int) int {
 	return i
 }
 
+// readBufSize is ReadFrom's block size. A Linux pipe holds 64 KiB by
+// default (more if the child raised it), so a read can return more than
+// io.Copy's 32 KiB default; each block costs one scan start and one write
+// downstream however large it is. A read returns whatever the pipe holds,
+// so a large buffer never delays output.
+const readBufSize = 256 << 10
+
+// ReadFrom masks src until EOF, reading in large blocks. os/exec copies a
+// child's output to a writer with io.Copy, which calls it, so tokenward run
+// gets it without a copy loop of its own. It returns the bytes read and the
+// first error other than io.EOF.
+func (r *Redactor) ReadFrom(src io.Reader) (int64, error) {
+	buf := make([]byte, readBufSize)
+	var total int64
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			total += int64(n)
+			if _, werr := r.Write(buf[:n]); werr != nil {
+				return total, werr
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
 func (r *Redactor) addRegion(start, end int64) {
 	// end is the current position, so it is the largest end yet; the new
 	// region swallows every region it overlaps.

@@ -9,9 +9,11 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // referenceMask masks the union of every occurrence of every pattern in s,
@@ -428,4 +430,69 @@ func TestRedactorCallerReusesBuffer(t *testing.T) {
 			t.Fatalf("chunk %d: got %q; want %q", chunk, got, want)
 		}
 	}
+}
+
+// TestRedactorReadFrom copies through a real pipe with io.Copy, the way
+// os/exec hands a child's output to the redactor, and checks errors from
+// either side come back.
+func TestRedactorReadFrom(t *testing.T) {
+	vals := testValues(20, 20)
+	m := NewMasker(vals, 0)
+	var in strings.Builder
+	for i := 0; in.Len() < readBufSize+4096; i++ {
+		v := vals[fmt.Sprintf("V%d", i%len(vals))]
+		fmt.Fprintf(&in, "line %d token=%s b64=%s\n", i, v, base64.StdEncoding.EncodeToString([]byte(v)))
+	}
+	want := referenceMask(m.patterns, in.String())
+
+	t.Run("pipe", func(t *testing.T) {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pr.Close()
+		go func() {
+			// Odd write sizes, so values are split across reads.
+			src := in.String()
+			for len(src) > 0 {
+				n := min(len(src), 4093)
+				pw.Write([]byte(src[:n]))
+				src = src[n:]
+			}
+			pw.Close()
+		}()
+		var out bytes.Buffer
+		r := m.NewRedactor(&out)
+		n, err := io.Copy(r, pr)
+		if err != nil {
+			t.Fatalf("io.Copy: %v", err)
+		}
+		if err := r.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if n != int64(in.Len()) {
+			t.Errorf("io.Copy copied %d bytes; want %d", n, in.Len())
+		}
+		if got := out.String(); got != want {
+			t.Errorf("output differs from the reference (got %d bytes; want %d)", len(got), len(want))
+		}
+		if l := leaks(out.String(), vals); len(l) > 0 {
+			t.Errorf("leaks %v", l)
+		}
+	})
+	t.Run("source error", func(t *testing.T) {
+		boom := errors.New("read failed")
+		r := m.NewRedactor(io.Discard)
+		_, err := io.Copy(r, io.MultiReader(strings.NewReader("abc"), iotest.ErrReader(boom)))
+		if !errors.Is(err, boom) {
+			t.Errorf("got %v; want %v", err, boom)
+		}
+	})
+	t.Run("sink error", func(t *testing.T) {
+		r := m.NewRedactor(&failWriter{n: 0})
+		_, err := io.Copy(r, strings.NewReader(in.String()))
+		if err == nil || err.Error() != "disk full" {
+			t.Errorf("got %v; want disk full", err)
+		}
+	})
 }
