@@ -17,6 +17,7 @@ import (
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/audit"
 	"github.com/tokenward/tokenward/internal/httpapi"
+	"github.com/tokenward/tokenward/internal/sqlite"
 )
 
 // auditConfig is the audit trail's and metrics' server configuration.
@@ -30,6 +31,8 @@ type auditConfig struct {
 	Syslog            string
 	CheckpointEvery   int64
 	MetricsAddr       string
+	Sync              string
+	SyncInterval      time.Duration
 }
 
 // Validate checks the flags before anything starts.
@@ -39,6 +42,12 @@ func (c *auditConfig) Validate() error {
 	}
 	if c.FileKeep < 0 || c.FileKeep > 1000 {
 		return usageError("--audit-file-keep must be from 0 to 1000")
+	}
+	if _, err := sqlite.ParseAuditSync(c.Sync); err != nil {
+		return usageError("--audit-sync must be normal or full")
+	}
+	if c.SyncInterval < time.Millisecond || c.SyncInterval > time.Second {
+		return usageError("--audit-sync-interval must be from 1ms to 1s")
 	}
 	if c.CheckpointEvery < 1 {
 		return usageError("--audit-checkpoint-every must be 1 or more")
@@ -76,7 +85,10 @@ func (c *auditConfig) Validate() error {
 // the Prometheus metrics. It runs first, so every later feature finds the
 // audit hook and the registry in place.
 func auditServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *serverRun) error {
-	ac := auditConfig{FileMaxMB: 100, FileKeep: 5, CheckpointEvery: audit.DefaultCheckpointEvery}
+	ac := auditConfig{FileMaxMB: 100, FileKeep: 5, CheckpointEvery: audit.DefaultCheckpointEvery,
+		Sync: "normal", SyncInterval: sqlite.DefaultAuditSyncEvery}
+	f.StringVar(&ac.Sync, "audit-sync", ac.Sync, "durability of audit commits: normal (committed before the answer, fsynced within --audit-sync-interval; a power failure can lose that window) or full (fsynced before the answer)")
+	f.DurationVar(&ac.SyncInterval, "audit-sync-interval", ac.SyncInterval, "with --audit-sync normal, the longest an entry waits for its fsync (1ms to 1s)")
 	f.StringVar(&ac.File, "audit-file", "", "also write audit entries to this JSON-lines file (rotated by size)")
 	f.IntVar(&ac.FileMaxMB, "audit-file-max-mb", ac.FileMaxMB, "rotate the audit file at this size in MiB")
 	f.IntVar(&ac.FileKeep, "audit-file-keep", ac.FileKeep, "rotated audit files to keep")
@@ -143,16 +155,32 @@ func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig) err
 		}
 		sinks = append(sinks, sl)
 	}
-	b := audit.NewBroker(r.db, signer, sinks...)
+	mode, _ := sqlite.ParseAuditSync(ac.Sync)
+	store := sqlite.NewAuditStore(r.db, mode)
+	store.SyncEvery = ac.SyncInterval
+	if err := store.Open(); err != nil {
+		for _, s := range sinks {
+			s.Close()
+		}
+		return err
+	}
+	b := audit.NewBroker(store, signer, sinks...)
 	b.Logger = r.logger
 	b.CheckpointEvery = ac.CheckpointEvery
 	if err := b.Open(ctx); err != nil {
 		for _, s := range sinks {
 			s.Close()
 		}
+		store.Close()
 		return err
 	}
 	r.onClose(func() {
+		// After the broker's final checkpoint: the last fsync.
+		defer func() {
+			if err := store.Close(); err != nil {
+				log.Error("close", "err", err)
+			}
+		}()
 		// The final checkpoint, then the sinks drain (the webhook buffer
 		// flushes while there is time; what is left goes after the next
 		// start).
@@ -188,7 +216,7 @@ func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig) err
 		}
 		return err
 	}
-	log.Info("audit trail", "key_id", audit.KeyID(signer.PublicKey()), "sinks", len(sinks)+1)
+	log.Info("audit trail", "key_id", audit.KeyID(signer.PublicKey()), "sinks", len(sinks)+1, "sync", mode.String())
 	if ac.MetricsAddr != "" {
 		return serveMetrics(r, ac.MetricsAddr, r.api.Metrics.Handler())
 	}

@@ -253,26 +253,6 @@ func (db *DB) AppendAuditBatch(ctx context.Context, es []*tokenward.AuditEntry) 
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		// The insert is prepared once on the write connection: parsing it
 		// for every group was most of an audited request's cost.
-		stmt := tx.StmtContext(ctx, db.stmtAuditInsert)
-		defer stmt.Close()
-		for _, e := range es {
-			ci, err := jsonMap(e.CI)
-			if err != nil {
-				return err
-			}
-			meta, err := jsonMap(e.Meta)
-			if err != nil {
-				return err
-			}
-			_, err = stmt.ExecContext(ctx, e.Seq, e.Time.UnixNano(), e.RequestID, e.TokenID, e.TokenName, e.Action, e.Resource, e.Outcome, e.Reason,
-				e.Status, e.SourceIP, e.UserAgent, ci, meta, e.PrevHash, e.Hash)
-			if isConstraint(err) {
-				return tokenward.Errorf(tokenward.ECONFLICT, "audit entry %d exists already", e.Seq)
-			}
-			if err != nil {
-				return fmt.Errorf("sqlite: append audit entry %d: %w", e.Seq, err)
-			}
-		}
-		return nil
+		return insertAudit(ctx, tx.StmtContext(ctx, db.stmtAuditInsert), es)
 	})
 }

@@ -1,0 +1,269 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/audit"
+)
+
+// AuditSync is how an audit group commit reaches the disk.
+type AuditSync int
+
+const (
+	// AuditSyncNormal commits each group to the WAL without an fsync (a
+	// process crash loses nothing: the commit is in the OS) and fsyncs the
+	// WAL in the background at most SyncEvery later, which bounds what a
+	// power failure or kernel crash can lose to that window.
+	AuditSyncNormal AuditSync = iota
+	// AuditSyncFull fsyncs every group commit before any request of the
+	// group is answered.
+	AuditSyncFull
+)
+
+// DefaultAuditSyncEvery is AuditStore.SyncEvery's default.
+const DefaultAuditSyncEvery = 10 * time.Millisecond
+
+// ParseAuditSync reads "normal" or "full".
+func ParseAuditSync(s string) (AuditSync, error) {
+	switch s {
+	case "normal":
+		return AuditSyncNormal, nil
+	case "full":
+		return AuditSyncFull, nil
+	}
+	return 0, tokenward.Errorf(tokenward.EINVALID, "audit sync %q: want normal or full", clipSync(s))
+}
+
+func (m AuditSync) String() string {
+	if m == AuditSyncFull {
+		return "full"
+	}
+	return "normal"
+}
+
+func clipSync(s string) string {
+	if len(s) > 16 {
+		return s[:16] + "…"
+	}
+	return s
+}
+
+// AuditStore is a DB as the audit broker's primary store, with its own
+// durability for audit commits (secret and token writes stay synchronous=FULL
+// whatever the mode). Set the fields, then Open; Close before the DB.
+type AuditStore struct {
+	*DB
+	Sync AuditSync
+	// SyncEvery is, in normal mode, the longest a committed entry waits for
+	// the fsync that makes it survive a power failure.
+	SyncEvery time.Duration
+
+	mu      sync.Mutex
+	running bool  // the background fsync runs: normal commits allowed
+	dirty   bool  // a normal commit is not fsynced yet
+	syncErr error // the last background fsync failed: commit FULL until one succeeds
+	stop    chan struct{}
+	done    chan struct{}
+	fsync   func(path string) error // fsyncFile; tests make it fail
+}
+
+var (
+	_ audit.Store      = (*AuditStore)(nil)
+	_ audit.BatchStore = (*AuditStore)(nil)
+)
+
+// NewAuditStore returns an AuditStore over db with the given mode and the
+// default sync interval.
+func NewAuditStore(db *DB, mode AuditSync) *AuditStore {
+	return &AuditStore{DB: db, Sync: mode, SyncEvery: DefaultAuditSyncEvery}
+}
+
+// Open starts the background fsync (normal mode).
+func (s *AuditStore) Open() error {
+	if s.DB == nil || s.write == nil {
+		return errors.New("sqlite: audit store: database not open")
+	}
+	if s.Sync != AuditSyncNormal {
+		return nil
+	}
+	if s.SyncEvery <= 0 || s.SyncEvery > time.Second {
+		return tokenward.Errorf(tokenward.EINVALID, "audit sync interval %s: want from 1ns to 1s", s.SyncEvery)
+	}
+	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	s.mu.Lock()
+	s.running = true
+	s.mu.Unlock()
+	go s.syncLoop()
+	return nil
+}
+
+// Close stops the background fsync after a last one. It does not close
+// the DB.
+func (s *AuditStore) Close() error {
+	if s.stop == nil {
+		return nil
+	}
+	s.mu.Lock()
+	s.running = false // later commits are FULL
+	s.mu.Unlock()
+	close(s.stop)
+	<-s.done
+	s.stop = nil
+	return s.syncNow()
+}
+
+func (s *AuditStore) syncLoop() {
+	defer close(s.done)
+	t := time.NewTicker(s.SyncEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.syncNow()
+		}
+	}
+}
+
+// syncNow fsyncs the WAL if a normal commit is waiting for it. fsync works
+// on the file, not the descriptor, so our own descriptor flushes the frames
+// SQLite wrote through its own.
+func (s *AuditStore) syncNow() error {
+	s.mu.Lock()
+	dirty := s.dirty
+	s.dirty = false
+	s.mu.Unlock()
+	if !dirty {
+		return nil
+	}
+	fsync := s.fsync
+	if fsync == nil {
+		fsync = fsyncFile
+	}
+	err := fsync(s.Path + "-wal")
+	s.mu.Lock()
+	if err != nil {
+		// The next group commits FULL, which fsyncs these frames too, or
+		// fails and refuses its requests.
+		s.syncErr = err
+		s.dirty = true
+	} else {
+		s.syncErr = nil
+	}
+	s.mu.Unlock()
+	return err
+}
+
+func fsyncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		// No WAL: SQLite checkpointed it into the database (synced) and
+		// removed it on the last close.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: audit sync: %w", err)
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: audit sync: %w", err)
+	}
+	return nil
+}
+
+// AppendAuditBatch stores es in one transaction. In full mode, or in normal
+// mode after a failed background fsync, the commit is fsynced; otherwise it
+// is a WAL commit that the background fsync makes durable.
+func (s *AuditStore) AppendAuditBatch(ctx context.Context, es []*tokenward.AuditEntry) error {
+	s.mu.Lock()
+	full := !s.running || s.syncErr != nil
+	s.mu.Unlock()
+	if full {
+		if err := s.DB.AppendAuditBatch(ctx, es); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.syncErr, s.dirty = nil, false // this commit's fsync covered earlier frames
+		s.mu.Unlock()
+		return nil
+	}
+	if err := s.appendNormal(ctx, es); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.dirty = true
+	s.mu.Unlock()
+	return nil
+}
+
+// appendNormal commits es with synchronous=NORMAL on the write connection,
+// held for the purpose, and puts it back to FULL before anyone else uses it
+// (a connection that cannot be put back is discarded).
+func (s *AuditStore) appendNormal(ctx context.Context, es []*tokenward.AuditEntry) (err error) {
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlite: append audit entries: %w", err)
+	}
+	defer func() {
+		// Not ctx: the connection must go back FULL even if ctx ended.
+		_, rerr := conn.ExecContext(context.Background(), `PRAGMA synchronous=FULL`)
+		if rerr != nil {
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+			if err == nil {
+				err = fmt.Errorf("sqlite: audit sync reset: %w", rerr)
+			}
+		}
+		conn.Close()
+	}()
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous=NORMAL`); err != nil {
+		return fmt.Errorf("sqlite: audit sync: %w", err)
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: append audit entries: %w", err)
+	}
+	if err := insertAudit(ctx, tx.StmtContext(ctx, s.stmtAuditInsert), es); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: append audit entries: %w", err)
+	}
+	return nil
+}
+
+// insertAudit runs the prepared insert for every entry and closes stmt.
+func insertAudit(ctx context.Context, stmt *sql.Stmt, es []*tokenward.AuditEntry) error {
+	defer stmt.Close()
+	for _, e := range es {
+		ci, err := jsonMap(e.CI)
+		if err != nil {
+			return err
+		}
+		meta, err := jsonMap(e.Meta)
+		if err != nil {
+			return err
+		}
+		_, err = stmt.ExecContext(ctx, e.Seq, e.Time.UnixNano(), e.RequestID, e.TokenID, e.TokenName, e.Action, e.Resource, e.Outcome, e.Reason,
+			e.Status, e.SourceIP, e.UserAgent, ci, meta, e.PrevHash, e.Hash)
+		if isConstraint(err) {
+			return tokenward.Errorf(tokenward.ECONFLICT, "audit entry %d exists already", e.Seq)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: append audit entry %d: %w", e.Seq, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,133 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tokenward/tokenward"
+)
+
+func mustAuditStore(t *testing.T, mode AuditSync) *AuditStore {
+	t.Helper()
+	db := NewDB(filepath.Join(t.TempDir(), "tokenward.db"))
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	s := NewAuditStore(db, mode)
+	s.SyncEvery = time.Second // the tests call syncNow themselves
+	if err := s.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(); db.Close() })
+	return s
+}
+
+func auditEntry(seq int64) *tokenward.AuditEntry {
+	return &tokenward.AuditEntry{Seq: seq, Time: time.Unix(1700000000, 0), Action: "secret.read", Outcome: tokenward.OutcomeAllowed,
+		PrevHash: "p", Hash: "h"}
+}
+
+// synchronousOf reads PRAGMA synchronous on the write connection (2 = FULL).
+func synchronousOf(t *testing.T, db *DB) int {
+	t.Helper()
+	var n int
+	if err := db.write.QueryRow(`PRAGMA synchronous`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestAuditStoreModes(t *testing.T) {
+	tests := []struct {
+		mode      AuditSync
+		wantDirty bool
+	}{
+		{AuditSyncNormal, true},
+		{AuditSyncFull, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.mode.String(), func(t *testing.T) {
+			s := mustAuditStore(t, tc.mode)
+			var synced []string
+			s.fsync = func(path string) error { synced = append(synced, path); return fsyncFile(path) }
+			if err := s.AppendAuditBatch(t.Context(), []*tokenward.AuditEntry{auditEntry(1), auditEntry(2)}); err != nil {
+				t.Fatal(err)
+			}
+			if got := s.dirty; got != tc.wantDirty {
+				t.Errorf("dirty after a commit: got %v; want %v", got, tc.wantDirty)
+			}
+			// Secret writes share the connection: it must be FULL again.
+			if got := synchronousOf(t, s.DB); got != 2 {
+				t.Errorf("write connection synchronous after an audit commit: got %d; want 2 (FULL)", got)
+			}
+			if err := s.syncNow(); err != nil {
+				t.Fatal(err)
+			}
+			if tc.wantDirty && (len(synced) != 1 || synced[0] != s.Path+"-wal") {
+				t.Errorf("fsynced %q; want [%s-wal]", synced, s.Path)
+			}
+			if !tc.wantDirty && len(synced) != 0 {
+				t.Errorf("fsynced %q with nothing pending; want nothing", synced)
+			}
+			if s.dirty {
+				t.Error("dirty after syncNow; want clean")
+			}
+			last, err := s.LastAudit(t.Context())
+			if err != nil || last == nil || last.Seq != 2 {
+				t.Errorf("LastAudit = %v, %v; want seq 2", last, err)
+			}
+		})
+	}
+}
+
+// A failed background fsync makes the next group commit FULL (its fsync
+// covers the earlier frames), and a success returns to normal commits.
+func TestAuditStoreSyncFailureCommitsFull(t *testing.T) {
+	s := mustAuditStore(t, AuditSyncNormal)
+	s.fsync = func(string) error { return errors.New("EIO") }
+	if err := s.AppendAuditBatch(t.Context(), []*tokenward.AuditEntry{auditEntry(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.syncNow(); err == nil {
+		t.Fatal("syncNow with a failing fsync: got nil; want the error")
+	}
+	if s.syncErr == nil || !s.dirty {
+		t.Fatalf("after a failed fsync: syncErr %v, dirty %v; want set, true", s.syncErr, s.dirty)
+	}
+	if err := s.AppendAuditBatch(t.Context(), []*tokenward.AuditEntry{auditEntry(2)}); err != nil {
+		t.Fatal(err)
+	}
+	if s.syncErr != nil || s.dirty {
+		t.Errorf("after a FULL commit: syncErr %v, dirty %v; want nil, false", s.syncErr, s.dirty)
+	}
+	if err := s.AppendAuditBatch(t.Context(), []*tokenward.AuditEntry{auditEntry(3)}); err != nil {
+		t.Fatal(err)
+	}
+	if !s.dirty {
+		t.Error("after the FULL commit, the next commit is not normal (dirty false); want normal")
+	}
+}
+
+// A commit that fails refuses the group in normal mode too (fail-closed),
+// and leaves the connection FULL.
+func TestAuditStoreNormalFailClosed(t *testing.T) {
+	s := mustAuditStore(t, AuditSyncNormal)
+	if _, err := s.write.Exec(`CREATE TRIGGER audit_block BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'blocked'); END`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendAuditBatch(context.Background(), []*tokenward.AuditEntry{auditEntry(1)}); err == nil {
+		t.Fatal("AppendAuditBatch into a blocked table: got nil; want an error")
+	}
+	if s.dirty {
+		t.Error("dirty after a failed commit; want false")
+	}
+	if got := synchronousOf(t, s.DB); got != 2 {
+		t.Errorf("synchronous after a failed audit commit: got %d; want 2 (FULL)", got)
+	}
+	if last, err := s.LastAudit(t.Context()); err != nil || last != nil {
+		t.Errorf("LastAudit = %v, %v; want nil, nil", last, err)
+	}
+}
