@@ -23,7 +23,11 @@ lint:
 
 # Benchmarks print ratios against a baseline measured in the same run.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/httpapi/ ./cmd/tokenward/
+	$(GO) test -run '^$$' -bench 'SecretRead$$|SecretWrite|AuditedSecretRead' -benchtime 3000x ./internal/httpapi/
+	$(GO) test -run '^$$' -bench CLISecretGet -benchtime 50x ./cmd/tokenward/
+	$(GO) test -run '^$$' -bench 'PlainCopy|Redactor' -benchtime 20x ./internal/inject/
+	$(GO) run ./internal/scan/cmd/scanbench -tree "$$($(GO) env GOROOT)/src"
+	$(GO) run ./internal/scan/cmd/scanbench -git -commits 3000
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseToken -fuzztime 30s .
