@@ -2,6 +2,7 @@ package inject
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -72,9 +73,10 @@ type Masker struct {
 }
 
 // maxSkipStride bounds the probe distance: a longer stride puts more
-// trigrams into starts, and past about 8 the extra hits on ordinary text
-// cost more than the probes it saves.
-const maxSkipStride = 8
+// trigrams into starts, so more ordinary text hits it. On log-like output
+// with 100 and 1,000 32-byte values, 12 measured faster than 8 and no
+// slower than 16.
+const maxSkipStride = 12
 
 func (m *Masker) startHash(p []byte, i int) uint32 {
 	w := uint32(p[i]) | uint32(p[i+1])<<8 | uint32(p[i+2])<<16
@@ -326,9 +328,11 @@ func (m *Masker) build(pats []string) {
 		m.skipStride = min(minPat-2, maxSkipStride)
 	}
 	// About 64 bits per trigram keeps false hits near 1.5% per probe; the
-	// bounds keep a set between 8 KiB and 256 KiB (L2-sized).
+	// bounds keep a set between 8 KiB and 128 KiB, as a larger one costs
+	// more in cache misses than it saves in false hits (measured at 1,000
+	// values).
 	bits := uint32(16)
-	for bits < 21 && 1<<bits < 64*len(pats)*max(1, m.skipStride) {
+	for bits < 20 && 1<<bits < 64*len(pats)*max(1, m.skipStride) {
 		bits++
 	}
 	m.startsShift = 32 - bits
@@ -518,9 +522,8 @@ func (m *Masker) skip(p []byte, i int) int {
 	shift := m.startsShift
 	starts, first := m.starts, m.first
 	// Probe the trigram at q = i+k-1: a miss rules out [i, q].
-	for i+k+1 < n {
-		q := i + k - 1
-		h := (uint32(p[q]) | uint32(p[q+1])<<8 | uint32(p[q+2])<<16) * 0x9E3779B1 >> shift
+	for q := i + k - 1; q+3 < n; q = i + k - 1 {
+		h := (binary.LittleEndian.Uint32(p[q:]) & 0xFFFFFF) * 0x9E3779B1 >> shift
 		if starts[h>>6]&(1<<(h&63)) == 0 {
 			i += k
 			continue
