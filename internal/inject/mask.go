@@ -59,32 +59,42 @@ type Masker struct {
 	hold  []int32 // how many trailing bytes may still become part of a future match
 	depth []int32
 
-	// starts is a hashed set of the trigrams at offsets [0, skipStride) of
-	// every pattern, and first of the first trigrams alone. In ordinary
-	// output almost no position can begin a value: a trigram at q missing
-	// from starts rules out a pattern beginning anywhere in
-	// [q-skipStride+1, q], so the hot loop probes one position in
-	// skipStride without touching the (large) transition table, and first
-	// then pins down where a probe's hit may really begin. first also drops
-	// shallow partial matches whose start it rules out.
+	// starts is a hashed set of the grams (the gram bytes at a position)
+	// at offsets [0, skipStride) of every pattern, and first of the first
+	// grams alone. In ordinary output almost no position can begin a
+	// value: a gram at q missing from starts rules out a pattern beginning
+	// anywhere in [q-skipStride+1, q], so the hot loop probes one position
+	// in skipStride without touching the (large) transition table, and
+	// first then pins down where a probe's hit may really begin. first also
+	// drops shallow partial matches whose start it rules out.
+	//
+	// Grams are 4 bytes when every pattern is that long: of the 62^3
+	// alphanumeric trigrams, a few thousand values' worth of trigrams
+	// cover a few percent, so ordinary words and numbers hit a trigram set
+	// often; 4-grams are 62 times sparser.
 	starts, first []uint64
 	startsShift   uint32 // 32 - log2(bits in each set)
+	gram          int    // 3 or 4
+	gramMask      uint32 // the low gram bytes of a little-endian 4-byte load
 	skipStride    int    // 0: no skipping; else as above
 }
 
 // maxSkipStride bounds the probe distance: a longer stride puts more
-// trigrams into starts, so more ordinary text hits it. On log-like output
-// with 100 and 1,000 32-byte values, 12 measured faster than 8 and no
-// slower than 16.
-const maxSkipStride = 12
+// grams into starts, so more ordinary text hits it. On log-like output
+// with 100 and 1,000 32-byte values (4-grams), 8 measured clearly slower
+// and 12, 16 and 24 alike within the noise of a shared machine.
+const maxSkipStride = 16
 
 func (m *Masker) startHash(p []byte, i int) uint32 {
 	w := uint32(p[i]) | uint32(p[i+1])<<8 | uint32(p[i+2])<<16
+	if m.gram == 4 {
+		w |= uint32(p[i+3]) << 24
+	}
 	return (w * 0x9E3779B1) >> m.startsShift
 }
 
-// mayStart reports whether a pattern can begin at p[i]; p[i+2] must exist.
-// False is certain; true may be a hash collision.
+// mayStart reports whether a pattern can begin at p[i]; p[i+gram-1] must
+// exist. False is certain; true may be a hash collision.
 func (m *Masker) mayStart(p []byte, i int) bool {
 	h := m.startHash(p, i)
 	return m.first[h>>6]&(1<<(h&63)) != 0
@@ -315,19 +325,23 @@ func (m *Masker) build(pats []string) {
 	m.hold = make([]int32, n)
 	depth := make([]int32, n)
 	m.depth = depth
-	// With every pattern at least L bytes long, a trigram at offset
-	// [0, L-2) of a pattern lies wholly inside it, so the probe stride can
-	// be up to L-2.
+	// With every pattern at least L bytes long, a gram at offset
+	// [0, L-gram] of a pattern lies wholly inside it, so the probe stride
+	// can be up to L-gram+1.
 	minPat := math.MaxInt
 	for _, p := range pats {
 		minPat = min(minPat, len(p))
 	}
+	m.gram, m.gramMask = 3, 0xFFFFFF
+	if minPat >= 4 {
+		m.gram, m.gramMask = 4, 0xFFFFFFFF
+	}
 	if len(pats) == 0 || minPat < 3 {
 		m.skipStride = 0
 	} else {
-		m.skipStride = min(minPat-2, maxSkipStride)
+		m.skipStride = min(minPat-m.gram+1, maxSkipStride)
 	}
-	// About 64 bits per trigram keeps false hits near 1.5% per probe; the
+	// About 64 bits per gram keeps false hits near 1.5% per probe; the
 	// bounds keep a set between 8 KiB and 128 KiB, as a larger one costs
 	// more in cache misses than it saves in false hits (measured at 1,000
 	// values).
@@ -481,6 +495,7 @@ func (r *Redactor) Write(p []byte) (int, error) {
 	dense, ncls, nDense := m.dense, m.ncls, m.nDense
 	stride := m.skipStride
 	useStarts := stride > 0
+	gram := m.gram
 	n := len(p)
 	for i := 0; i < n; {
 		if s == 0 && stride > 0 {
@@ -500,9 +515,9 @@ func (r *Redactor) Write(p []byte) (int, error) {
 			r.addRegion(end-int64(m.out[s]), end)
 		}
 		// A shallow state stands for partial matches starting one or two
-		// bytes back; if no pattern begins with the three bytes there, none
-		// of them can complete, so start over from the root.
-		if useStarts && s != 0 && i+1 < n {
+		// bytes back; if no pattern begins with the gram there, none of
+		// them can complete, so start over from the root.
+		if useStarts && s != 0 && i+gram-2 < n {
 			if d := int(m.depth[s]); d <= 2 && i-d >= 0 &&
 				!m.mayStart(p, i-d) && (d == 1 || !m.mayStart(p, i-1)) {
 				s = 0
@@ -519,25 +534,25 @@ func (r *Redactor) Write(p []byte) (int, error) {
 func (m *Masker) skip(p []byte, i int) int {
 	n := len(p)
 	k := m.skipStride
-	shift := m.startsShift
+	shift, gmask := m.startsShift, m.gramMask
 	starts, first := m.starts, m.first
-	// Probe the trigram at q = i+k-1: a miss rules out [i, q].
+	// Probe the gram at q = i+k-1: a miss rules out [i, q]. Both loops
+	// load 4 bytes, which exist for every position up to q.
 	for q := i + k - 1; q+3 < n; q = i + k - 1 {
-		h := (binary.LittleEndian.Uint32(p[q:]) & 0xFFFFFF) * 0x9E3779B1 >> shift
+		h := (binary.LittleEndian.Uint32(p[q:]) & gmask) * 0x9E3779B1 >> shift
 		if starts[h>>6]&(1<<(h&63)) == 0 {
 			i += k
 			continue
 		}
 		for ; i <= q; i++ {
-			h := (uint32(p[i]) | uint32(p[i+1])<<8 | uint32(p[i+2])<<16) * 0x9E3779B1 >> shift
+			h := (binary.LittleEndian.Uint32(p[i:]) & gmask) * 0x9E3779B1 >> shift
 			if first[h>>6]&(1<<(h&63)) != 0 {
 				return i
 			}
 		}
 	}
-	for ; i+2 < n; i++ {
-		h := (uint32(p[i]) | uint32(p[i+1])<<8 | uint32(p[i+2])<<16) * 0x9E3779B1 >> shift
-		if first[h>>6]&(1<<(h&63)) != 0 {
+	for ; i+m.gram-1 < n; i++ {
+		if m.mayStart(p, i) {
 			return i
 		}
 	}

@@ -347,8 +347,8 @@ func TestRedactorWriteErrorSticks(t *testing.T) {
 func TestRedactorLogStream(t *testing.T) {
 	vals := testValues(100, 32)
 	m := NewMasker(vals, 0)
-	if m.skipStride != maxSkipStride {
-		t.Fatalf("skipStride = %d; want %d for 32-byte values", m.skipStride, maxSkipStride)
+	if m.skipStride != maxSkipStride || m.gram != 4 {
+		t.Fatalf("skipStride, gram = %d, %d; want %d, 4 for 32-byte values", m.skipStride, m.gram, maxSkipStride)
 	}
 	var in strings.Builder
 	i := 0
@@ -368,15 +368,19 @@ func TestRedactorLogStream(t *testing.T) {
 	}
 }
 
-// TestRedactorEveryStride checks the probing scan for every stride (set by
-// the shortest pattern) with values at every offset of a longer line and
-// decoys that share a value's first trigram or one inside it.
+// TestRedactorEveryStride checks the probing scan for every stride and gram
+// size (set by the shortest pattern) with values at every offset of a longer line and
+// decoys that share a value's first gram or one inside it.
 func TestRedactorEveryStride(t *testing.T) {
-	for length := 3; length <= maxSkipStride+4; length++ {
+	for length := 3; length <= maxSkipStride+5; length++ {
 		vals := testValues(20, length)
 		m := NewMasker(vals, 3)
-		if want := min(length-2, maxSkipStride); m.skipStride != want {
-			t.Fatalf("length %d: skipStride = %d; want %d", length, m.skipStride, want)
+		gram := 3
+		if length >= 4 {
+			gram = 4
+		}
+		if want := min(length-gram+1, maxSkipStride); m.skipStride != want || m.gram != gram {
+			t.Fatalf("length %d: skipStride, gram = %d, %d; want %d, %d", length, m.skipStride, m.gram, want, gram)
 		}
 		var in strings.Builder
 		i := 0
