@@ -73,6 +73,9 @@ type AuditStore struct {
 	stop    chan struct{}
 	done    chan struct{}
 	fsync   func(path string) error // fsyncFile; tests make it fail
+
+	stmtMu sync.Mutex
+	stmts  *auditConnStmts // on the write connection, for normal commits
 }
 
 var (
@@ -211,35 +214,132 @@ func (s *AuditStore) AppendAuditBatch(ctx context.Context, es []*tokenward.Audit
 // appendNormal commits es with synchronous=NORMAL on the write connection,
 // held for the purpose, and puts it back to FULL before anyone else uses it
 // (a connection that cannot be put back is discarded).
-func (s *AuditStore) appendNormal(ctx context.Context, es []*tokenward.AuditEntry) (err error) {
+//
+// It talks to the driver connection directly with statements prepared once
+// per connection: database/sql's layers and parsing BEGIN and COMMIT were a
+// third of a one-entry commit. A group of one is a single autocommit INSERT.
+func (s *AuditStore) appendNormal(ctx context.Context, es []*tokenward.AuditEntry) error {
 	conn, err := s.write.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("sqlite: append audit entries: %w", err)
 	}
-	defer func() {
-		// Not ctx: the connection must go back FULL even if ctx ended.
-		_, rerr := conn.ExecContext(context.Background(), `PRAGMA synchronous=FULL`)
-		if rerr != nil {
-			conn.Raw(func(any) error { return driver.ErrBadConn })
-			if err == nil {
-				err = fmt.Errorf("sqlite: audit sync reset: %w", rerr)
-			}
+	defer conn.Close()
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	return conn.Raw(func(dc any) error {
+		st, err := s.stmtsFor(ctx, dc)
+		if err != nil {
+			return fmt.Errorf("sqlite: audit sync: %w", err)
 		}
-		conn.Close()
-	}()
-	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous=NORMAL`); err != nil {
-		return fmt.Errorf("sqlite: audit sync: %w", err)
+		if _, err := st.normal.ExecContext(ctx, nil); err != nil {
+			return fmt.Errorf("sqlite: audit sync: %w", err)
+		}
+		err = st.commit(ctx, dc, es)
+		// Not ctx: the connection must go back FULL even if ctx ended.
+		if _, rerr := st.full.ExecContext(context.Background(), nil); rerr != nil {
+			st.close()
+			s.stmts = nil
+			return fmt.Errorf("sqlite: audit sync reset: %w", errors.Join(driver.ErrBadConn, rerr, err))
+		}
+		return err
+	})
+}
+
+// auditConnStmts are the audit commit's statements on one driver
+// connection (the write connection).
+type auditConnStmts struct {
+	conn                 any
+	normal, full, insert driver.StmtExecContext
+	closers              []driver.Stmt
+}
+
+func (st *auditConnStmts) close() {
+	for _, c := range st.closers {
+		c.Close()
 	}
-	tx, err := conn.BeginTx(ctx, nil)
+}
+
+// stmtsFor returns the statements prepared on dc, preparing them the first
+// time. A replaced connection's statements are dropped with it.
+func (s *AuditStore) stmtsFor(ctx context.Context, dc any) (*auditConnStmts, error) {
+	if s.stmts != nil && s.stmts.conn == dc {
+		return s.stmts, nil
+	}
+	pc, ok := dc.(driver.ConnPrepareContext)
+	if !ok {
+		return nil, errors.New("driver connection cannot prepare statements")
+	}
+	st := &auditConnStmts{conn: dc}
+	for _, p := range []struct {
+		dst *driver.StmtExecContext
+		q   string
+	}{
+		{&st.normal, `PRAGMA synchronous=NORMAL`},
+		{&st.full, `PRAGMA synchronous=FULL`},
+		{&st.insert, `INSERT INTO audit_entries (` + auditCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+	} {
+		ds, err := pc.PrepareContext(ctx, p.q)
+		if err != nil {
+			st.close()
+			return nil, err
+		}
+		st.closers = append(st.closers, ds)
+		if *p.dst, ok = ds.(driver.StmtExecContext); !ok {
+			st.close()
+			return nil, errors.New("driver statement cannot execute with a context")
+		}
+	}
+	s.stmts = st
+	return st, nil
+}
+
+// commit inserts es in one transaction: an autocommit INSERT for one entry,
+// BEGIN (IMMEDIATE, from the connection string) … COMMIT for more.
+func (st *auditConnStmts) commit(ctx context.Context, dc any, es []*tokenward.AuditEntry) error {
+	if len(es) == 1 {
+		return st.insertOne(ctx, es[0])
+	}
+	bc, ok := dc.(driver.ConnBeginTx)
+	if !ok {
+		return errors.New("sqlite: append audit entries: driver connection cannot begin")
+	}
+	tx, err := bc.BeginTx(ctx, driver.TxOptions{})
 	if err != nil {
 		return fmt.Errorf("sqlite: append audit entries: %w", err)
 	}
-	if err := insertAudit(ctx, tx.StmtContext(ctx, s.stmtAuditInsert), es); err != nil {
-		tx.Rollback()
-		return err
+	for _, e := range es {
+		if err := st.insertOne(ctx, e); err != nil {
+			tx.Rollback()
+			return err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: append audit entries: %w", err)
+	}
+	return nil
+}
+
+func (st *auditConnStmts) insertOne(ctx context.Context, e *tokenward.AuditEntry) error {
+	ci, err := jsonMap(e.CI)
+	if err != nil {
+		return err
+	}
+	meta, err := jsonMap(e.Meta)
+	if err != nil {
+		return err
+	}
+	vals := [...]driver.Value{e.Seq, e.Time.UnixNano(), e.RequestID, e.TokenID, e.TokenName, e.Action, e.Resource, e.Outcome, e.Reason,
+		int64(e.Status), e.SourceIP, e.UserAgent, ci, meta, e.PrevHash, e.Hash}
+	var args [len(vals)]driver.NamedValue
+	for i, v := range vals {
+		args[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+	}
+	_, err = st.insert.ExecContext(ctx, args[:])
+	if isConstraint(err) {
+		return tokenward.Errorf(tokenward.ECONFLICT, "audit entry %d exists already", e.Seq)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: append audit entry %d: %w", e.Seq, err)
 	}
 	return nil
 }

@@ -131,3 +131,34 @@ func TestAuditStoreNormalFailClosed(t *testing.T) {
 		t.Errorf("LastAudit = %v, %v; want nil, nil", last, err)
 	}
 }
+
+// A taken seq is ECONFLICT through the driver-level path too, for a group
+// of one (autocommit) and of several (nothing of the group is stored).
+func TestAuditStoreNormalConflict(t *testing.T) {
+	s := mustAuditStore(t, AuditSyncNormal)
+	if err := s.AppendAuditBatch(t.Context(), []*tokenward.AuditEntry{auditEntry(1)}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		seqs []int64
+	}{
+		{"one", []int64{1}},
+		{"several", []int64{2, 1}},
+	}
+	for _, tc := range tests {
+		var es []*tokenward.AuditEntry
+		for _, q := range tc.seqs {
+			es = append(es, auditEntry(q))
+		}
+		if err := s.AppendAuditBatch(t.Context(), es); tokenward.ErrorCode(err) != tokenward.ECONFLICT {
+			t.Errorf("%s: AppendAuditBatch with a taken seq: got %v; want ECONFLICT", tc.name, err)
+		}
+		if last, err := s.LastAudit(t.Context()); err != nil || last == nil || last.Seq != 1 {
+			t.Errorf("%s: LastAudit = %v, %v; want seq 1 (the group stored nothing)", tc.name, last, err)
+		}
+		if got := synchronousOf(t, s.DB); got != 2 {
+			t.Errorf("%s: synchronous after a conflict: got %d; want 2 (FULL)", tc.name, got)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -63,5 +64,30 @@ func TestAuditStoreOpenValidates(t *testing.T) {
 	s.SyncEvery = 2 * time.Second
 	if err := s.Open(); tokenward.ErrorCode(err) != tokenward.EINVALID {
 		t.Errorf("Open with SyncEvery 2s: got %v; want EINVALID", err)
+	}
+}
+
+// BenchmarkAuditAppend is one audit group commit of one entry (c=1's cost
+// on the request path) per durability mode.
+func BenchmarkAuditAppend(b *testing.B) {
+	for _, mode := range []sqlite.AuditSync{sqlite.AuditSyncNormal, sqlite.AuditSyncFull} {
+		b.Run(mode.String(), func(b *testing.B) {
+			s := sqlite.NewAuditStore(MustOpenDB(b), mode)
+			if err := s.Open(); err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { s.Close(); s.DB.Close() })
+			t0 := time.Unix(1700000000, 0)
+			e := &tokenward.AuditEntry{Time: t0, RequestID: "req-0123456789abcdef", TokenID: "tok_0123456789", TokenName: "reader",
+				Action: "secret.read", Resource: "payments/prod/KEY", Outcome: tokenward.OutcomeAllowed, Status: 200,
+				SourceIP: "127.0.0.1", UserAgent: "Go-http-client/1.1", PrevHash: strings.Repeat("a", 64), Hash: strings.Repeat("b", 64)}
+			b.ResetTimer()
+			for i := range b.N {
+				e.Seq = int64(i + 1)
+				if err := s.AppendAuditBatch(b.Context(), []*tokenward.AuditEntry{e}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
