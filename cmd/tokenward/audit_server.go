@@ -158,6 +158,7 @@ func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig) err
 	mode, _ := sqlite.ParseAuditSync(ac.Sync)
 	store := sqlite.NewAuditStore(r.db, mode)
 	store.SyncEvery = ac.SyncInterval
+	store.Logger = log
 	if err := store.Open(); err != nil {
 		for _, s := range sinks {
 			s.Close()

@@ -256,3 +256,27 @@ func (db *DB) AppendAuditBatch(ctx context.Context, es []*tokenward.AuditEntry) 
 		return insertAudit(ctx, tx.StmtContext(ctx, db.stmtAuditInsert), es)
 	})
 }
+
+// insertAudit runs the prepared insert for every entry and closes stmt.
+func insertAudit(ctx context.Context, stmt *sql.Stmt, es []*tokenward.AuditEntry) error {
+	defer stmt.Close()
+	for _, e := range es {
+		ci, err := jsonMap(e.CI)
+		if err != nil {
+			return err
+		}
+		meta, err := jsonMap(e.Meta)
+		if err != nil {
+			return err
+		}
+		_, err = stmt.ExecContext(ctx, e.Seq, e.Time.UnixNano(), e.RequestID, e.TokenID, e.TokenName, e.Action, e.Resource, e.Outcome, e.Reason,
+			e.Status, e.SourceIP, e.UserAgent, ci, meta, e.PrevHash, e.Hash)
+		if isConstraint(err) {
+			return tokenward.Errorf(tokenward.ECONFLICT, "audit entry %d exists already", e.Seq)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: append audit entry %d: %w", e.Seq, err)
+		}
+	}
+	return nil
+}

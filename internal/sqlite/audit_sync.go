@@ -2,10 +2,10 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
@@ -65,6 +65,8 @@ type AuditStore struct {
 	// SyncEvery is, in normal mode, the longest a committed entry waits for
 	// the fsync that makes it survive a power failure.
 	SyncEvery time.Duration
+	// Logger gets failed background fsyncs (nil: not logged).
+	Logger *slog.Logger
 
 	mu      sync.Mutex
 	running bool  // the background fsync runs: normal commits allowed
@@ -75,7 +77,7 @@ type AuditStore struct {
 	fsync   func(path string) error // fsyncFile; tests make it fail
 
 	stmtMu sync.Mutex
-	stmts  *auditConnStmts // on the write connection, for normal commits
+	stmts  *auditConnStmts // on the write connection
 }
 
 var (
@@ -132,7 +134,9 @@ func (s *AuditStore) syncLoop() {
 		case <-s.stop:
 			return
 		case <-t.C:
-			s.syncNow()
+			if err := s.syncNow(); err != nil && s.Logger != nil {
+				s.Logger.Error("audit WAL fsync failed; the next audit commit is fully synchronous", "err", err)
+			}
 		}
 	}
 }
@@ -193,32 +197,28 @@ func (s *AuditStore) AppendAuditBatch(ctx context.Context, es []*tokenward.Audit
 	s.mu.Lock()
 	full := !s.running || s.syncErr != nil
 	s.mu.Unlock()
-	if full {
-		if err := s.DB.AppendAuditBatch(ctx, es); err != nil {
-			return err
-		}
-		s.mu.Lock()
-		s.syncErr, s.dirty = nil, false // this commit's fsync covered earlier frames
-		s.mu.Unlock()
-		return nil
-	}
-	if err := s.appendNormal(ctx, es); err != nil {
+	if err := s.appendDirect(ctx, es, !full); err != nil {
 		return err
 	}
 	s.mu.Lock()
-	s.dirty = true
+	if full {
+		s.syncErr, s.dirty = nil, false // this commit's fsync covered earlier frames
+	} else {
+		s.dirty = true
+	}
 	s.mu.Unlock()
 	return nil
 }
 
-// appendNormal commits es with synchronous=NORMAL on the write connection,
-// held for the purpose, and puts it back to FULL before anyone else uses it
-// (a connection that cannot be put back is discarded).
+// appendDirect commits es on the write connection, held for the purpose.
+// With normal it switches the connection to synchronous=NORMAL for this
+// commit and puts it back to FULL before anyone else uses it (a connection
+// that cannot be put back is discarded).
 //
 // It talks to the driver connection directly with statements prepared once
 // per connection: database/sql's layers and parsing BEGIN and COMMIT were a
 // third of a one-entry commit. A group of one is a single autocommit INSERT.
-func (s *AuditStore) appendNormal(ctx context.Context, es []*tokenward.AuditEntry) error {
+func (s *AuditStore) appendDirect(ctx context.Context, es []*tokenward.AuditEntry, normal bool) error {
 	conn, err := s.write.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("sqlite: append audit entries: %w", err)
@@ -230,6 +230,9 @@ func (s *AuditStore) appendNormal(ctx context.Context, es []*tokenward.AuditEntr
 		st, err := s.stmtsFor(ctx, dc)
 		if err != nil {
 			return fmt.Errorf("sqlite: audit sync: %w", err)
+		}
+		if !normal {
+			return st.commit(ctx, dc, es)
 		}
 		if _, err := st.normal.ExecContext(ctx, nil); err != nil {
 			return fmt.Errorf("sqlite: audit sync: %w", err)
@@ -340,30 +343,6 @@ func (st *auditConnStmts) insertOne(ctx context.Context, e *tokenward.AuditEntry
 	}
 	if err != nil {
 		return fmt.Errorf("sqlite: append audit entry %d: %w", e.Seq, err)
-	}
-	return nil
-}
-
-// insertAudit runs the prepared insert for every entry and closes stmt.
-func insertAudit(ctx context.Context, stmt *sql.Stmt, es []*tokenward.AuditEntry) error {
-	defer stmt.Close()
-	for _, e := range es {
-		ci, err := jsonMap(e.CI)
-		if err != nil {
-			return err
-		}
-		meta, err := jsonMap(e.Meta)
-		if err != nil {
-			return err
-		}
-		_, err = stmt.ExecContext(ctx, e.Seq, e.Time.UnixNano(), e.RequestID, e.TokenID, e.TokenName, e.Action, e.Resource, e.Outcome, e.Reason,
-			e.Status, e.SourceIP, e.UserAgent, ci, meta, e.PrevHash, e.Hash)
-		if isConstraint(err) {
-			return tokenward.Errorf(tokenward.ECONFLICT, "audit entry %d exists already", e.Seq)
-		}
-		if err != nil {
-			return fmt.Errorf("sqlite: append audit entry %d: %w", e.Seq, err)
-		}
 	}
 	return nil
 }

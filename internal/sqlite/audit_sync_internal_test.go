@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -111,24 +112,37 @@ func TestAuditStoreSyncFailureCommitsFull(t *testing.T) {
 	}
 }
 
-// A commit that fails refuses the group in normal mode too (fail-closed),
-// and leaves the connection FULL.
-func TestAuditStoreNormalFailClosed(t *testing.T) {
-	s := mustAuditStore(t, AuditSyncNormal)
-	if _, err := s.write.Exec(`CREATE TRIGGER audit_block BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'blocked'); END`); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.AppendAuditBatch(context.Background(), []*tokenward.AuditEntry{auditEntry(1)}); err == nil {
-		t.Fatal("AppendAuditBatch into a blocked table: got nil; want an error")
-	}
-	if s.dirty {
-		t.Error("dirty after a failed commit; want false")
-	}
-	if got := synchronousOf(t, s.DB); got != 2 {
-		t.Errorf("synchronous after a failed audit commit: got %d; want 2 (FULL)", got)
-	}
-	if last, err := s.LastAudit(t.Context()); err != nil || last != nil {
-		t.Errorf("LastAudit = %v, %v; want nil, nil", last, err)
+// A commit that fails refuses the group in both modes (fail-closed), and
+// leaves the connection FULL.
+func TestAuditStoreFailClosed(t *testing.T) {
+	for _, mode := range []AuditSync{AuditSyncNormal, AuditSyncFull} {
+		for _, n := range []int{1, 3} {
+			t.Run(fmt.Sprintf("%s/group=%d", mode, n), func(t *testing.T) {
+				s := mustAuditStore(t, mode)
+				if _, err := s.write.Exec(`CREATE TRIGGER audit_block BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'blocked'); END`); err != nil {
+					t.Fatal(err)
+				}
+				var es []*tokenward.AuditEntry
+				for i := range n {
+					es = append(es, auditEntry(int64(i+1)))
+				}
+				if err := s.AppendAuditBatch(context.Background(), es); err == nil {
+					t.Fatal("AppendAuditBatch into a blocked table: got nil; want an error")
+				}
+				s.mu.Lock()
+				dirty := s.dirty
+				s.mu.Unlock()
+				if dirty {
+					t.Error("dirty after a failed commit; want false")
+				}
+				if got := synchronousOf(t, s.DB); got != 2 {
+					t.Errorf("synchronous after a failed audit commit: got %d; want 2 (FULL)", got)
+				}
+				if last, err := s.LastAudit(t.Context()); err != nil || last != nil {
+					t.Errorf("LastAudit = %v, %v; want nil, nil", last, err)
+				}
+			})
+		}
 	}
 }
 
@@ -160,5 +174,52 @@ func TestAuditStoreNormalConflict(t *testing.T) {
 		if got := synchronousOf(t, s.DB); got != 2 {
 			t.Errorf("%s: synchronous after a conflict: got %d; want 2 (FULL)", tc.name, got)
 		}
+	}
+}
+
+// The background loop fsyncs the WAL after a normal commit, and Close
+// fsyncs what is still pending.
+func TestAuditStoreBackgroundSync(t *testing.T) {
+	db := NewDB(filepath.Join(t.TempDir(), "tokenward.db"))
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s := NewAuditStore(db, AuditSyncNormal)
+	s.SyncEvery = time.Millisecond
+	synced := make(chan string, 16)
+	s.fsync = func(path string) error { synced <- path; return fsyncFile(path) }
+	if err := s.Open(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendAuditBatch(t.Context(), []*tokenward.AuditEntry{auditEntry(1)}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-synced:
+		if got != db.Path+"-wal" {
+			t.Errorf("fsynced %s; want %s-wal", got, db.Path)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no background fsync after a normal commit")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	dirty := s.dirty
+	s.mu.Unlock()
+	if dirty {
+		t.Error("dirty after Close; want false")
+	}
+	// After Close, commits are FULL (no background fsync to rely on).
+	if err := s.AppendAuditBatch(t.Context(), []*tokenward.AuditEntry{auditEntry(2)}); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	dirty = s.dirty
+	s.mu.Unlock()
+	if dirty {
+		t.Error("a commit after Close left dirty set; want a FULL commit")
 	}
 }
