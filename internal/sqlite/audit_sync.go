@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -78,7 +79,19 @@ type AuditStore struct {
 
 	stmtMu sync.Mutex
 	stmts  *auditConnStmts // on the write connection
+
+	// In normal mode audit commits do not checkpoint the WAL themselves (a
+	// checkpoint with its two fsyncs stalled every ~200th commit, and every
+	// request queued behind it): the background loop does, on its own
+	// connection, after ckptCommits commits.
+	ckpt      *sql.DB
+	sinceCkpt int // normal commits since the last background checkpoint
 }
+
+// ckptCommits is how many normal audit commits pass between background
+// checkpoints: a one-entry commit adds about five WAL pages, and SQLite's own
+// automatic checkpoint comes at 1000.
+const ckptCommits = 200
 
 var (
 	_ audit.Store      = (*AuditStore)(nil)
@@ -102,6 +115,11 @@ func (s *AuditStore) Open() error {
 	if s.SyncEvery <= 0 || s.SyncEvery > time.Second {
 		return tokenward.Errorf(tokenward.EINVALID, "audit sync interval %s: want from 1ns to 1s", s.SyncEvery)
 	}
+	var err error
+	if s.ckpt, err = sql.Open("sqlite", "file:"+s.Path+"?_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)"); err != nil {
+		return fmt.Errorf("sqlite: audit store: %w", err)
+	}
+	s.ckpt.SetMaxOpenConns(1)
 	s.stop, s.done = make(chan struct{}), make(chan struct{})
 	s.mu.Lock()
 	s.running = true
@@ -122,7 +140,11 @@ func (s *AuditStore) Close() error {
 	close(s.stop)
 	<-s.done
 	s.stop = nil
-	return s.syncNow()
+	err := s.syncNow()
+	if cerr := s.ckpt.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func (s *AuditStore) syncLoop() {
@@ -136,6 +158,18 @@ func (s *AuditStore) syncLoop() {
 		case <-t.C:
 			if err := s.syncNow(); err != nil && s.Logger != nil {
 				s.Logger.Error("audit WAL fsync failed; the next audit commit is fully synchronous", "err", err)
+			}
+			s.mu.Lock()
+			due := s.sinceCkpt >= ckptCommits
+			if due {
+				s.sinceCkpt = 0
+			}
+			s.mu.Unlock()
+			if due {
+				// PASSIVE: never waits for readers or blocks the writer.
+				if _, err := s.ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`); err != nil && s.Logger != nil {
+					s.Logger.Warn("audit WAL checkpoint failed", "err", err)
+				}
 			}
 		}
 	}
@@ -205,6 +239,7 @@ func (s *AuditStore) AppendAuditBatch(ctx context.Context, es []*tokenward.Audit
 		s.syncErr, s.dirty = nil, false // this commit's fsync covered earlier frames
 	} else {
 		s.dirty = true
+		s.sinceCkpt++
 	}
 	s.mu.Unlock()
 	return nil
@@ -237,9 +272,17 @@ func (s *AuditStore) appendDirect(ctx context.Context, es []*tokenward.AuditEntr
 		if _, err := st.normal.ExecContext(ctx, nil); err != nil {
 			return fmt.Errorf("sqlite: audit sync: %w", err)
 		}
+		if _, err := st.noAutoCkpt.ExecContext(ctx, nil); err != nil {
+			st.full.ExecContext(context.Background(), nil)
+			return fmt.Errorf("sqlite: audit sync: %w", err)
+		}
 		err = st.commit(ctx, dc, es)
 		// Not ctx: the connection must go back FULL even if ctx ended.
-		if _, rerr := st.full.ExecContext(context.Background(), nil); rerr != nil {
+		_, rerr := st.full.ExecContext(context.Background(), nil)
+		if _, aerr := st.autoCkpt.ExecContext(context.Background(), nil); rerr == nil {
+			rerr = aerr
+		}
+		if rerr != nil {
 			st.close()
 			s.stmts = nil
 			return fmt.Errorf("sqlite: audit sync reset: %w", errors.Join(driver.ErrBadConn, rerr, err))
@@ -253,6 +296,7 @@ func (s *AuditStore) appendDirect(ctx context.Context, es []*tokenward.AuditEntr
 type auditConnStmts struct {
 	conn                 any
 	normal, full, insert driver.StmtExecContext
+	noAutoCkpt, autoCkpt driver.StmtExecContext // wal_autocheckpoint off, and back to SQLite's default
 	closers              []driver.Stmt
 }
 
@@ -279,6 +323,8 @@ func (s *AuditStore) stmtsFor(ctx context.Context, dc any) (*auditConnStmts, err
 	}{
 		{&st.normal, `PRAGMA synchronous=NORMAL`},
 		{&st.full, `PRAGMA synchronous=FULL`},
+		{&st.noAutoCkpt, `PRAGMA wal_autocheckpoint=0`},
+		{&st.autoCkpt, `PRAGMA wal_autocheckpoint=1000`}, // sqlite.go does not change the default
 		{&st.insert, `INSERT INTO audit_entries (` + auditCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 	} {
 		ds, err := pc.PrepareContext(ctx, p.q)

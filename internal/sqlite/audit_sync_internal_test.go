@@ -64,6 +64,10 @@ func TestAuditStoreModes(t *testing.T) {
 			if got := synchronousOf(t, s.DB); got != 2 {
 				t.Errorf("write connection synchronous after an audit commit: got %d; want 2 (FULL)", got)
 			}
+			var ckpt int
+			if err := s.write.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&ckpt); err != nil || ckpt != 1000 {
+				t.Errorf("write connection wal_autocheckpoint after an audit commit: got %d, %v; want 1000", ckpt, err)
+			}
 			if err := s.syncNow(); err != nil {
 				t.Fatal(err)
 			}
