@@ -45,6 +45,8 @@ type DB struct {
 	stmtSecretVersion  *sql.Stmt
 	stmtCurrentVersion *sql.Stmt
 	stmtAuditInsert    *sql.Stmt // on the write connection
+
+	current *currentCache
 }
 
 // NewDB returns a DB for the file at path; call Open before use.
@@ -84,7 +86,7 @@ func (db *DB) Open() error {
 		db.write.Close()
 		return fmt.Errorf("sqlite: open %s: %w", db.Path, err)
 	}
-	n := max(4, 2*runtime.GOMAXPROCS(0))
+	n := max(4, 2*runtime.GOMAXPROCS(0)) + 1 // one is held by the read cache
 	db.read.SetMaxOpenConns(n)
 	db.read.SetMaxIdleConns(n)
 	db.read.SetConnMaxLifetime(0)
@@ -108,11 +110,16 @@ func (db *DB) Open() error {
 			return fmt.Errorf("sqlite: prepare: %w", err)
 		}
 	}
+	if err := db.openCurrentCache(context.Background()); err != nil {
+		db.Close()
+		return fmt.Errorf("sqlite: read cache: %w", err)
+	}
 	return nil
 }
 
 // Close closes the database.
 func (db *DB) Close() error {
+	db.current.close()
 	var errs []error
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
