@@ -139,20 +139,7 @@ func (db *DB) UnlabelVersion(ctx context.Context, project, env, name, label stri
 // AllSecrets lists every secret of every project (metadata only), by path:
 // the catalog bulk rotation selects from.
 func (db *DB) AllSecrets(ctx context.Context) ([]*tokenward.Secret, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+secretCols+` FROM secrets ORDER BY project, env, name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*tokenward.Secret
-	for rows.Next() {
-		s, err := scanSecret(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return db.querySecrets(ctx, `SELECT `+secretCols+` FROM secrets ORDER BY project, env, name`)
 }
 
 // Rotations is the rotation records and policies of a DB: a rotate.Store.

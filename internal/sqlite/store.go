@@ -326,7 +326,12 @@ func (db *DB) Secrets(ctx context.Context, project, env string) ([]*tokenward.Se
 	if err := db.envExists(ctx, db.read, project, env); err != nil {
 		return nil, err
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT `+secretCols+` FROM secrets WHERE project = ? AND env = ? ORDER BY name`, project, env)
+	return db.querySecrets(ctx, `SELECT `+secretCols+` FROM secrets WHERE project = ? AND env = ? ORDER BY name`, project, env)
+}
+
+// querySecrets runs a query of secretCols and scans every row.
+func (db *DB) querySecrets(ctx context.Context, query string, args ...any) ([]*tokenward.Secret, error) {
+	rows, err := db.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
