@@ -262,7 +262,8 @@ func cmdAuditNoLeak(ts *testscript.TestScript, neg bool, args []string) {
 
 // auditwaitfor DBFILE MIN CONDITION waits (up to 60 s) until at least MIN
 // audit entries match the SQL condition: a script's way to know a
-// background command got as far as a request.
+// background command got as far as a request. Negated, it checks once that
+// fewer than MIN match.
 func cmdAuditWaitFor(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 3 {
 		ts.Fatalf("usage: auditwaitfor DBFILE MIN CONDITION")
@@ -281,6 +282,13 @@ func cmdAuditWaitFor(ts *testscript.TestScript, neg bool, args []string) {
 		var n int
 		if err := db.QueryRow(`SELECT count(*) FROM audit_entries WHERE ` + args[2]).Scan(&n); err != nil {
 			ts.Fatalf("auditwaitfor: %v", err)
+		}
+		if neg {
+			// ! auditwaitfor: fewer than MIN match now (no waiting).
+			if n >= want {
+				ts.Fatalf("auditwaitfor: %d entries match %s; want fewer than %d", n, args[2], want)
+			}
+			return
 		}
 		if n >= want {
 			return

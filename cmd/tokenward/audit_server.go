@@ -32,8 +32,9 @@ type auditConfig struct {
 	Syslog            string
 	CheckpointEvery   int64
 	MetricsAddr       string
-	Sync              string        // "normal" or "full"; empty: normal
+	Sync              string        // "journal", "normal" or "full"; empty: journal
 	SyncInterval      time.Duration // zero: sqlite.DefaultAuditSyncEvery
+	IngestDelay       time.Duration // zero: audit.DefaultIngestDelay
 }
 
 // Validate checks the flags before anything starts.
@@ -44,11 +45,16 @@ func (c *auditConfig) Validate() error {
 	if c.FileKeep < 0 || c.FileKeep > 1000 {
 		return usageError("--audit-file-keep must be from 0 to 1000")
 	}
-	if _, err := sqlite.ParseAuditSync(cmp.Or(c.Sync, "normal")); err != nil {
-		return usageError("--audit-sync must be normal or full")
+	switch cmp.Or(c.Sync, "journal") {
+	case "journal", "normal", "full":
+	default:
+		return usageError("--audit-sync must be journal, normal or full")
 	}
 	if c.SyncInterval != 0 && (c.SyncInterval < time.Millisecond || c.SyncInterval > time.Second) {
 		return usageError("--audit-sync-interval must be from 1ms to 1s")
+	}
+	if c.IngestDelay != 0 && (c.IngestDelay < time.Millisecond || c.IngestDelay > 10*time.Second) {
+		return usageError("--audit-ingest-delay must be from 1ms to 10s")
 	}
 	if c.CheckpointEvery < 1 {
 		return usageError("--audit-checkpoint-every must be 1 or more")
@@ -87,9 +93,10 @@ func (c *auditConfig) Validate() error {
 // audit hook and the registry in place.
 func auditServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *serverRun) error {
 	ac := auditConfig{FileMaxMB: 100, FileKeep: 5, CheckpointEvery: audit.DefaultCheckpointEvery,
-		Sync: "normal", SyncInterval: sqlite.DefaultAuditSyncEvery}
-	f.StringVar(&ac.Sync, "audit-sync", ac.Sync, "durability of audit commits: normal (committed before the answer, fsynced within --audit-sync-interval; a power failure can lose that window) or full (fsynced before the answer)")
-	f.DurationVar(&ac.SyncInterval, "audit-sync-interval", ac.SyncInterval, "with --audit-sync normal, the longest an entry waits for its fsync (1ms to 1s)")
+		Sync: "journal", SyncInterval: sqlite.DefaultAuditSyncEvery, IngestDelay: audit.DefaultIngestDelay}
+	f.StringVar(&ac.Sync, "audit-sync", ac.Sync, "where an audit entry is before the answer: journal (appended to the audit journal, in the database within milliseconds), normal (committed to the database) or full (committed and fsynced); journal and normal fsync within --audit-sync-interval")
+	f.DurationVar(&ac.SyncInterval, "audit-sync-interval", ac.SyncInterval, "with --audit-sync journal or normal, the longest an entry waits for its fsync (1ms to 1s)")
+	f.DurationVar(&ac.IngestDelay, "audit-ingest-delay", ac.IngestDelay, "with --audit-sync journal, how long journal entries gather before one database commit stores them (1ms to 10s)")
 	f.StringVar(&ac.File, "audit-file", "", "also write audit entries to this JSON-lines file (rotated by size)")
 	f.IntVar(&ac.FileMaxMB, "audit-file-max-mb", ac.FileMaxMB, "rotate the audit file at this size in MiB")
 	f.IntVar(&ac.FileKeep, "audit-file-keep", ac.FileKeep, "rotated audit files to keep")
@@ -156,9 +163,23 @@ func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig) err
 		}
 		sinks = append(sinks, sl)
 	}
-	mode, _ := sqlite.ParseAuditSync(cmp.Or(ac.Sync, "normal"))
+	// The journal is replayed at start in every mode, so a switch away
+	// from journal after a crash loses nothing.
+	sync := cmp.Or(ac.Sync, "journal")
+	journal := &audit.Journal{Path: filepath.Join(r.cfg.DataDir, "audit.journal"), RecoverOnly: sync != "journal",
+		SyncEvery: cmp.Or(ac.SyncInterval, sqlite.DefaultAuditSyncEvery), IngestDelay: ac.IngestDelay}
+	mode := sqlite.AuditSyncNormal
+	if sync == "full" {
+		mode = sqlite.AuditSyncFull
+	}
 	store := sqlite.NewAuditStore(r.db, mode)
 	store.SyncEvery = cmp.Or(ac.SyncInterval, sqlite.DefaultAuditSyncEvery)
+	if !journal.RecoverOnly {
+		// The journal keeps every entry until the database's copy is
+		// fsynced (it asks for that before it empties itself), so the
+		// database's own background fsync can be rare.
+		store.SyncEvery = time.Second
+	}
 	store.Logger = log
 	if err := store.Open(); err != nil {
 		for _, s := range sinks {
@@ -169,6 +190,7 @@ func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig) err
 	b := audit.NewBroker(store, signer, sinks...)
 	b.Logger = r.logger
 	b.CheckpointEvery = ac.CheckpointEvery
+	b.Journal = journal
 	if err := b.Open(ctx); err != nil {
 		for _, s := range sinks {
 			s.Close()
@@ -199,16 +221,16 @@ func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig) err
 	r.api.Metrics = httpapi.NewMetrics(reg)
 	writeLatency := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "tokenward", Name: "audit_write_duration_seconds",
-		Help:    "Time to chain and commit one audit entry in the database (fsynced before the answer with --audit-sync full).",
+		Help:    "Time to record one audit entry before the answer: append it to the journal (--audit-sync journal) or commit it to the database.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
 	})
 	writeFailures := prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "tokenward", Name: "audit_write_failures_total",
-		Help: "Audit entries the database did not store (each refused its request).",
+		Help: "Audit entries not recorded (each refused its request).",
 	})
 	reg.MustRegister(writeLatency, writeFailures, brokerCollector{b}, activeTokens(r))
 
-	r.api.AuditLog = &httpapi.AuditLog{Store: r.db, PublicKey: signer.PublicKey()}
+	r.api.AuditLog = &httpapi.AuditLog{Store: r.db, PublicKey: signer.PublicKey(), Flush: b.Flush}
 	r.api.Audit = func(ctx context.Context, e *tokenward.AuditEntry) error {
 		start := time.Now()
 		err := b.Record(ctx, e)
@@ -218,7 +240,7 @@ func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig) err
 		}
 		return err
 	}
-	log.Info("audit trail", "key_id", audit.KeyID(signer.PublicKey()), "sinks", len(sinks)+1, "sync", mode.String())
+	log.Info("audit trail", "key_id", audit.KeyID(signer.PublicKey()), "sinks", len(sinks)+1, "sync", sync)
 	if ac.MetricsAddr != "" {
 		return serveMetrics(r, ac.MetricsAddr, r.api.Metrics.Handler())
 	}
@@ -264,10 +286,12 @@ var (
 	descSinkFailed  = prometheus.NewDesc("tokenward_audit_sink_failed_attempts_total", "Failed write attempts to a secondary sink.", []string{"sink"}, nil)
 	descSinkDropped = prometheus.NewDesc("tokenward_audit_sink_dropped_total", "Audit entries a secondary sink lost (queue full, retries exhausted, buffer full).", []string{"sink"}, nil)
 	descSinkQueued  = prometheus.NewDesc("tokenward_audit_sink_queued", "Audit entries waiting for a secondary sink.", []string{"sink"}, nil)
+	descJournal     = prometheus.NewDesc("tokenward_audit_journal_pending", "Audit entries in the journal not yet stored in the database.", nil, nil)
+	descIngestFail  = prometheus.NewDesc("tokenward_audit_ingest_failures_total", "Batches of journal entries the database refused (requests are refused until it accepts them).", nil, nil)
 )
 
 func (c brokerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRecorded, descCheckpoint, descSinkWritten, descSinkFailed, descSinkDropped, descSinkQueued} {
+	for _, d := range []*prometheus.Desc{descRecorded, descCheckpoint, descSinkWritten, descSinkFailed, descSinkDropped, descSinkQueued, descJournal, descIngestFail} {
 		ch <- d
 	}
 }
@@ -276,6 +300,8 @@ func (c brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.b.Stats()
 	ch <- prometheus.MustNewConstMetric(descRecorded, prometheus.CounterValue, float64(s.Recorded))
 	ch <- prometheus.MustNewConstMetric(descCheckpoint, prometheus.CounterValue, float64(s.CheckpointFailures))
+	ch <- prometheus.MustNewConstMetric(descJournal, prometheus.GaugeValue, float64(s.JournalPending))
+	ch <- prometheus.MustNewConstMetric(descIngestFail, prometheus.CounterValue, float64(s.IngestFailures))
 	for _, k := range s.Sinks {
 		ch <- prometheus.MustNewConstMetric(descSinkWritten, prometheus.CounterValue, float64(k.Written), k.Name)
 		ch <- prometheus.MustNewConstMetric(descSinkFailed, prometheus.CounterValue, float64(k.Failed), k.Name)

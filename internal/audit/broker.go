@@ -63,6 +63,9 @@ type Broker struct {
 	Now          func() time.Time
 	// Sleep waits between sink retries; tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Journal, when set, puts a write-ahead journal in front of Store
+	// (see Journal); nil: Record commits to Store before it returns.
+	Journal *Journal
 
 	chain   *Chain
 	sinks   []*sinkWorker
@@ -123,13 +126,6 @@ func (b *Broker) Open(ctx context.Context) error {
 	if b.SinkAttempts <= 0 {
 		b.SinkAttempts = DefaultSinkAttempts
 	}
-	last, err := b.Store.LastAudit(ctx)
-	if err != nil {
-		return fmt.Errorf("audit: open: read last entry: %w", err)
-	}
-	if b.chain, err = NewChain(last); err != nil {
-		return fmt.Errorf("audit: open: %w", err)
-	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	for _, s := range b.Sinks {
 		w := &sinkWorker{sink: s, queue: make(chan *tokenward.AuditEntry, b.QueueSize)}
@@ -137,7 +133,34 @@ func (b *Broker) Open(ctx context.Context) error {
 		b.wg.Add(1)
 		go b.run(w)
 	}
+	last, err := b.Store.LastAudit(ctx)
+	if err != nil {
+		b.stopSinks()
+		return fmt.Errorf("audit: open: read last entry: %w", err)
+	}
+	if b.Journal != nil {
+		// After the sinks start: replayed entries go to them too.
+		if last, err = b.openJournal(ctx, last); err != nil {
+			b.stopSinks()
+			return fmt.Errorf("audit: open: %w", err)
+		}
+	}
+	if b.chain, err = NewChain(last); err != nil {
+		b.stopSinks()
+		return fmt.Errorf("audit: open: %w", err)
+	}
 	return nil
+}
+
+// stopSinks ends the sink workers of a failed Open without closing the
+// sinks, which stay the caller's.
+func (b *Broker) stopSinks() {
+	for _, w := range b.sinks {
+		close(w.queue)
+	}
+	b.cancel()
+	b.wg.Wait()
+	b.sinks = nil
 }
 
 // ErrClosed is returned by Record after Close.
@@ -163,6 +186,9 @@ func (b *Broker) Record(ctx context.Context, e *tokenward.AuditEntry) error {
 		e.Time = b.Now()
 	}
 	redactEntry(e)
+	if j := b.Journal; j != nil && !j.RecoverOnly {
+		return b.recordJournaled(ctx, e)
+	}
 	if bs, ok := b.Store.(BatchStore); ok {
 		return b.recordGroup(ctx, bs, e)
 	}
@@ -223,6 +249,9 @@ func (b *Broker) Checkpoint(ctx context.Context) (*Checkpoint, error) {
 		return nil, nil
 	}
 	seq, hash := b.chain.Last()
+	if j := b.Journal; j != nil && j.file != nil {
+		seq, hash = j.storedEnd() // a checkpoint vouches for stored entries only
+	}
 	if seq == 0 {
 		return nil, nil
 	}
@@ -273,7 +302,12 @@ func (b *Broker) Close(ctx context.Context) error {
 	}
 	b.closed = true
 	b.closeMu.Unlock()
-	_, err := b.Checkpoint(ctx)
+	// The journal's ingester stores what is left first, so the final
+	// checkpoint covers it.
+	err := b.closeJournal()
+	if _, cerr := b.Checkpoint(ctx); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
 	for _, w := range b.sinks {
 		close(w.queue)
 	}
@@ -306,9 +340,13 @@ func (b *Broker) Close(ctx context.Context) error {
 // Stats counts what the broker did, for metrics.
 type Stats struct {
 	Recorded           int64 // entries stored in the primary store
-	PrimaryFailures    int64 // entries refused because the store failed
+	PrimaryFailures    int64 // entries refused because the store (or the journal) failed
 	CheckpointFailures int64
-	Sinks              []SinkStats
+	// JournalPending counts entries in the journal not yet in the store;
+	// IngestFailures counts batches the store refused from it.
+	JournalPending int
+	IngestFailures int64
+	Sinks          []SinkStats
 }
 
 // SinkStats counts one sink's work.
@@ -326,6 +364,11 @@ func (b *Broker) Stats() Stats {
 		Recorded:           b.recorded.Load(),
 		PrimaryFailures:    b.primaryFailures.Load(),
 		CheckpointFailures: b.checkpointFailures.Load(),
+	}
+	if j := b.Journal; j != nil && j.file != nil {
+		j.mu.Lock()
+		s.JournalPending, s.IngestFailures = len(j.pending), j.ingestFailed
+		j.mu.Unlock()
 	}
 	for _, w := range b.sinks {
 		dropped := w.dropped.Load()

@@ -95,3 +95,119 @@ func cloneEntry(e *tokenward.AuditEntry) *tokenward.AuditEntry {
 	}
 	return &c
 }
+
+// ParseCanonical reads an encoding made by Canonical and returns the entry
+// with Hash computed over b (so a stored encoding is its own proof). Its
+// input comes from disk (the journal), so every length is checked against
+// what is left and trailing bytes are refused.
+func ParseCanonical(b []byte) (*tokenward.AuditEntry, error) {
+	d := canonicalDecoder{b: b}
+	if !d.prefix(canonicalMagic) {
+		return nil, tokenward.Errorf(tokenward.EINVALID, "audit: not a version 1 entry encoding")
+	}
+	e := &tokenward.AuditEntry{}
+	e.Seq = d.int()
+	sec, nsec := d.int(), d.uint32()
+	if nsec >= 1e9 {
+		d.fail("nanoseconds out of range")
+	}
+	e.Time = time.Unix(sec, int64(nsec)).UTC()
+	for _, s := range []*string{&e.RequestID, &e.TokenID, &e.TokenName, &e.Action, &e.Resource, &e.Outcome, &e.Reason} {
+		*s = d.string()
+	}
+	status := d.int()
+	if status < 0 || status > 999 {
+		d.fail("status out of range")
+	}
+	e.Status = int(status)
+	e.SourceIP = d.string()
+	e.UserAgent = d.string()
+	e.CI = d.stringMap()
+	e.Meta = d.stringMap()
+	e.PrevHash = d.string()
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("trailing bytes")
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	e.Hash = HashEntry(e)
+	return e, nil
+}
+
+type canonicalDecoder struct {
+	b   []byte
+	err error
+}
+
+func (d *canonicalDecoder) fail(why string) {
+	if d.err == nil {
+		d.err = tokenward.Errorf(tokenward.EINVALID, "audit: bad entry encoding: %s", why)
+	}
+	d.b = nil
+}
+
+func (d *canonicalDecoder) prefix(p string) bool {
+	if len(d.b) < len(p) || string(d.b[:len(p)]) != p {
+		return false
+	}
+	d.b = d.b[len(p):]
+	return true
+}
+
+func (d *canonicalDecoder) take(n int) []byte {
+	if d.err != nil || n < 0 || n > len(d.b) {
+		d.fail("truncated")
+		return nil
+	}
+	p := d.b[:n]
+	d.b = d.b[n:]
+	return p
+}
+
+func (d *canonicalDecoder) uint32() uint32 {
+	if p := d.take(4); p != nil {
+		return binary.BigEndian.Uint32(p)
+	}
+	return 0
+}
+
+func (d *canonicalDecoder) int() int64 {
+	if p := d.take(8); p != nil {
+		return int64(binary.BigEndian.Uint64(p))
+	}
+	return 0
+}
+
+func (d *canonicalDecoder) string() string {
+	n := d.uint32()
+	if uint64(n) > uint64(len(d.b)) {
+		d.fail("truncated")
+		return ""
+	}
+	return string(d.take(int(n)))
+}
+
+// stringMap reads a map; keys must be strictly increasing, as Canonical
+// writes them, so an encoding has one reading only. Zero pairs read as nil.
+func (d *canonicalDecoder) stringMap() map[string]string {
+	n := d.uint32()
+	if n == 0 || d.err != nil {
+		return nil
+	}
+	if uint64(n)*8 > uint64(len(d.b)) { // each pair holds two lengths at least
+		d.fail("truncated")
+		return nil
+	}
+	m := make(map[string]string, n)
+	prev := ""
+	for i := uint32(0); i < n && d.err == nil; i++ {
+		k, v := d.string(), d.string()
+		if i > 0 && k <= prev {
+			d.fail("map keys out of order")
+			return nil
+		}
+		m[k], prev = v, k
+	}
+	return m
+}

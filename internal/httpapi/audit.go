@@ -26,6 +26,24 @@ type AuditLog struct {
 	PollInterval time.Duration
 	// Now is the clock, replaceable in tests.
 	Now func() time.Time
+	// Flush, when set, waits until every entry recorded so far is in Store
+	// (the audit journal stores entries a few milliseconds after the
+	// answer); the routes call it before they read.
+	Flush func(context.Context) error
+}
+
+// flush brings the store up to date with the entries recorded so far.
+func (al *AuditLog) flush(ctx context.Context) error {
+	if al.Flush == nil {
+		return nil
+	}
+	if err := al.Flush(ctx); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return tokenward.Errorf(tokenward.EUNAVAILABLE, "the audit store is not recording entries; try again later")
+	}
+	return nil
 }
 
 // MaxTailWait bounds ?wait= on GET /v1/audit/entries; it stays well under
@@ -183,6 +201,9 @@ func (s *Server) searchAudit(c *call) (int, any, error) {
 // fetchAudit runs q, keeping the entries keep allows (all when nil). Oldest
 // first, it reads further pages until the limit is filled.
 func (s *Server) fetchAudit(ctx context.Context, al *AuditLog, q audit.Query, keep func(*tokenward.AuditEntry) bool) (*AuditEntriesResponse, error) {
+	if err := al.flush(ctx); err != nil {
+		return nil, err
+	}
 	resp := &AuditEntriesResponse{Entries: []*tokenward.AuditEntry{}, Next: q.After}
 	limit := q.EffectiveLimit()
 	for page := 0; page < maxFilterPages; page++ {
@@ -223,6 +244,10 @@ func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request) {
 		return err
 	})
 	if !ok {
+		return
+	}
+	if err := al.flush(r.Context()); err != nil {
+		writeError(w, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
@@ -282,6 +307,9 @@ func (s *Server) verifyAudit(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	ctx := c.r.Context()
+	if err := al.flush(ctx); err != nil {
+		return 0, nil, err
+	}
 	cps, err := al.Store.AuditCheckpoints(ctx)
 	if err != nil {
 		return 0, nil, err

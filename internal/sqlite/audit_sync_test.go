@@ -1,11 +1,14 @@
 package sqlite_test
 
 import (
+	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/audit"
 	"github.com/tokenward/tokenward/internal/sqlite"
 	"github.com/tokenward/tokenward/internal/storetest"
 )
@@ -87,6 +90,72 @@ func BenchmarkAuditAppend(b *testing.B) {
 				if err := s.AppendAuditBatch(b.Context(), []*tokenward.AuditEntry{e}); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+	// The journal's ingester stores batches like this one: ns/op is per
+	// entry.
+	b.Run("batch=128", func(b *testing.B) {
+		s := sqlite.NewAuditStore(MustOpenDB(b), sqlite.AuditSyncNormal)
+		if err := s.Open(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close(); s.DB.Close() })
+		batch := make([]*tokenward.AuditEntry, 128)
+		for i := range batch {
+			batch[i] = &tokenward.AuditEntry{Time: time.Unix(1700000000, 0), RequestID: "req-0123456789abcdef", TokenID: "tok_0123456789", TokenName: "reader",
+				Action: "secret.read", Resource: "payments/prod/KEY", Outcome: tokenward.OutcomeAllowed, Status: 200,
+				SourceIP: "127.0.0.1", UserAgent: "Go-http-client/1.1", PrevHash: strings.Repeat("a", 64), Hash: strings.Repeat("b", 64)}
+		}
+		seq := int64(0)
+		b.ResetTimer()
+		for i := 0; i < b.N; i += len(batch) {
+			for _, e := range batch {
+				seq++
+				e.Seq = seq
+			}
+			if err := s.AppendAuditBatch(b.Context(), batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkAuditRecord is the broker's Record per --audit-sync mode over
+// this store, one request at a time: what a request waits for. In journal
+// mode the ingester's batches run beside it.
+func BenchmarkAuditRecord(b *testing.B) {
+	for _, sync := range []string{"journal", "normal", "full"} {
+		b.Run(sync, func(b *testing.B) {
+			mode := sqlite.AuditSyncNormal
+			if sync == "full" {
+				mode = sqlite.AuditSyncFull
+			}
+			s := sqlite.NewAuditStore(MustOpenDB(b), mode)
+			if err := s.Open(); err != nil {
+				b.Fatal(err)
+			}
+			br := audit.NewBroker(s, nil)
+			if sync == "journal" {
+				br.Journal = &audit.Journal{Path: filepath.Join(b.TempDir(), "audit.journal")}
+			}
+			if err := br.Open(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { br.Close(context.Background()); s.Close(); s.DB.Close() })
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				e := &tokenward.AuditEntry{RequestID: "req-0123456789abcdef", TokenID: "tok_0123456789", TokenName: "reader",
+					Action: "secret.read", Resource: "payments/prod/KEY", Outcome: tokenward.OutcomeAllowed, Status: 200,
+					SourceIP: "127.0.0.1", UserAgent: "Go-http-client/1.1"}
+				if err := br.Record(b.Context(), e); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			if err := br.Flush(b.Context()); err != nil {
+				b.Fatal(err)
 			}
 		})
 	}

@@ -1,0 +1,578 @@
+package audit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tokenward/tokenward"
+)
+
+// Journal is the broker's write-ahead journal: an append-only file in
+// front of the primary store. With it, Record chains the entry and appends
+// it to the file before it returns, and a background ingester stores the
+// entries in the primary store in batches a few milliseconds later. A
+// request then pays for one write(2) instead of a database transaction.
+//
+// Nothing is lost on the way: the journal is replayed into the store at the
+// next Open after a crash, and if the store stops accepting entries,
+// Record refuses every request from the first failed batch until it accepts
+// them again (the entries already answered stay queued and are stored
+// then). Only one process may hold a journal (an advisory lock), and its
+// broker must be the only writer of its store's audit trail.
+//
+// Set the fields, then hand it to the Broker before Open.
+type Journal struct {
+	// Path is the journal file (created, mode 0600).
+	Path string
+	// RecoverOnly replays what an earlier run left in the journal at Open
+	// and then lets Record commit to the store directly, as without a
+	// journal. A server run without the journal uses it, so switching modes
+	// after a crash loses nothing.
+	RecoverOnly bool
+	// SyncEvery is the longest an appended entry waits for the fsync that
+	// makes it survive a power failure (default DefaultJournalSyncEvery).
+	SyncEvery time.Duration
+	// IngestDelay is how long the ingester gathers entries before it stores
+	// a batch (default DefaultIngestDelay): longer means larger batches and
+	// fewer store commits, and entries that reach searches later.
+	IngestDelay time.Duration
+	// MaxPending bounds the entries appended but not yet stored; Record
+	// waits when it is reached (default DefaultMaxPending).
+	MaxPending int
+	// TruncateAt is the file size past which the ingester empties the
+	// journal once everything in it is stored (default 8 MiB).
+	TruncateAt int64
+
+	file     *journalFile
+	appendMu sync.Mutex // appends and resets of file
+
+	mu           sync.Mutex
+	pending      []*tokenward.AuditEntry // appended, not yet stored
+	storedSeq    int64                   // the last entry in the store
+	storedHash   string
+	ingestErr    error // the last batch failed: Record refuses
+	syncErr      error // the last background fsync failed: appends fsync themselves
+	brokenErr    error // a failed append could not be undone: Record refuses
+	dirty        bool  // appended since the last fsync
+	urgent       bool  // a Flush waits: skip IngestDelay
+	progress     chan struct{}
+	ingestFailed int64
+
+	wake       chan struct{}
+	stop, done chan struct{}
+	syncStop   chan struct{}
+	syncDone   chan struct{}
+}
+
+// Defaults of Journal's fields.
+const (
+	DefaultJournalSyncEvery = 10 * time.Millisecond
+	DefaultIngestDelay      = 25 * time.Millisecond
+	DefaultMaxPending       = 16384
+	defaultTruncateAt       = 8 << 20
+	maxIngestBatch          = 1024
+)
+
+// StoreSyncer is a Store whose commits may reach the disk after they
+// return; SyncAudit makes everything committed so far durable. The journal
+// calls it before it empties itself.
+type StoreSyncer interface {
+	SyncAudit() error
+}
+
+// openJournal opens the journal file, stores what an earlier run left in
+// it after last (the store's last entry; the sinks get them too) and
+// empties it. It returns the store's new last entry.
+func (b *Broker) openJournal(ctx context.Context, last *tokenward.AuditEntry) (*tokenward.AuditEntry, error) {
+	j := b.Journal
+	if j.Path == "" {
+		return nil, tokenward.Errorf(tokenward.EINVALID, "audit: journal has no path")
+	}
+	if j.SyncEvery <= 0 {
+		j.SyncEvery = DefaultJournalSyncEvery
+	}
+	if j.IngestDelay <= 0 {
+		j.IngestDelay = DefaultIngestDelay
+	}
+	if j.MaxPending <= 0 {
+		j.MaxPending = DefaultMaxPending
+	}
+	if j.TruncateAt <= 0 {
+		j.TruncateAt = defaultTruncateAt
+	}
+	f, entries, torn, err := openJournalFile(j.Path)
+	if err != nil {
+		return nil, err
+	}
+	if torn > 0 {
+		b.Logger.Warn("audit journal ended in an incomplete write (a crash or power failure mid-append); cut off", "bytes", torn)
+	}
+	replay, err := journalReplay(last, entries)
+	if err != nil {
+		f.close()
+		return nil, fmt.Errorf("%w; the journal is %s: move it aside to start, then run `tokenward audit verify`", err, j.Path)
+	}
+	if len(replay) > 0 {
+		b.Logger.Info("storing audit entries left in the journal by the last run", "entries", len(replay), "from_seq", replay[0].Seq)
+	}
+	for len(replay) > 0 {
+		n := min(len(replay), maxIngestBatch)
+		if err := b.storeEntries(ctx, replay[:n]); err != nil {
+			f.close()
+			return nil, fmt.Errorf("audit: replay journal: %w", err)
+		}
+		last, replay = replay[n-1], replay[n:]
+	}
+	// Everything is in the store now: make it durable, then empty the file.
+	if err := b.syncStore(); err != nil {
+		f.close()
+		return nil, err
+	}
+	if err := f.reset(); err != nil {
+		f.close()
+		return nil, err
+	}
+	if j.RecoverOnly {
+		// Release the lock: servers without a journal may share a store.
+		return last, f.close()
+	}
+	j.file = f
+	if last != nil {
+		j.storedSeq, j.storedHash = last.Seq, last.Hash
+	}
+	j.progress = make(chan struct{})
+	j.wake = make(chan struct{}, 1)
+	j.stop, j.done = make(chan struct{}), make(chan struct{})
+	j.syncStop, j.syncDone = make(chan struct{}), make(chan struct{})
+	go b.ingestLoop()
+	go j.syncLoop(b)
+	return last, nil
+}
+
+// journalReplay returns the entries of the journal that the store does not
+// hold, after checking that they continue its chain: the journal of another
+// store, or entries the store lost, must not be glued on.
+func journalReplay(last *tokenward.AuditEntry, entries []*tokenward.AuditEntry) ([]*tokenward.AuditEntry, error) {
+	seq, hash := int64(0), GenesisHash
+	if last != nil {
+		seq, hash = last.Seq, last.Hash
+	}
+	i := 0
+	for i < len(entries) && entries[i].Seq <= seq {
+		if entries[i].Seq == seq && entries[i].Hash != hash {
+			return nil, tokenward.Errorf(tokenward.ECONFLICT, "audit: journal entry %d differs from the stored one", seq)
+		}
+		i++
+	}
+	rest := entries[i:]
+	for _, e := range rest {
+		if e.Seq != seq+1 || e.PrevHash != hash {
+			return nil, tokenward.Errorf(tokenward.ECONFLICT, "audit: journal entry %d does not continue the stored trail (which ends at %d)", e.Seq, seq)
+		}
+		seq, hash = e.Seq, e.Hash
+	}
+	return rest, nil
+}
+
+// recordJournaled is Record with a journal: chain, append, queue.
+func (b *Broker) recordJournaled(ctx context.Context, e *tokenward.AuditEntry) error {
+	j := b.Journal
+	if err := j.admit(ctx); err != nil {
+		b.primaryFailures.Add(1)
+		return fmt.Errorf("audit: record: %w", err)
+	}
+	err := b.chain.appendEncoded(e, func(e *tokenward.AuditEntry, canonical []byte) error {
+		return j.append(e, appendFrame(make([]byte, 0, frameHeaderSize+len(canonical)), canonical))
+	})
+	if err != nil {
+		b.primaryFailures.Add(1)
+		b.Logger.Error("journal did not record the entry; request refused", "action", e.Action, "err", err)
+		return fmt.Errorf("audit: record: %w", err)
+	}
+	select {
+	case j.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// admit refuses while the store or the journal is failing, and waits while
+// MaxPending entries are not stored yet.
+func (j *Journal) admit(ctx context.Context) error {
+	for {
+		j.mu.Lock()
+		err := errors.Join(j.brokenErr, j.ingestErr)
+		full := len(j.pending) >= j.MaxPending
+		ch := j.progress
+		j.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("the audit store is not recording entries: %w", err)
+		}
+		if !full {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the audit store to catch up: %w", ctx.Err())
+		}
+	}
+}
+
+// append writes e's frame and queues e for the store. It runs under the
+// chain's lock, so frames are in Seq order.
+func (j *Journal) append(e *tokenward.AuditEntry, frame []byte) error {
+	j.appendMu.Lock()
+	defer j.appendMu.Unlock()
+	j.mu.Lock()
+	err := j.brokenErr
+	mustSync := j.syncErr != nil
+	j.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	before := j.file.size
+	err = j.file.append(frame)
+	if err == nil && mustSync {
+		// The background fsync failed: each append fsyncs until one works.
+		// A frame that did not reach the disk is taken back: the chain
+		// gives its seq to the next entry.
+		if err = j.file.sync(); err != nil {
+			err = j.file.undo(before, err)
+		}
+	}
+	if err != nil {
+		if b, ok := errors.AsType[*journalBroken](err); ok {
+			j.mu.Lock()
+			j.brokenErr = b
+			j.mu.Unlock()
+		}
+		return err
+	}
+	c := cloneEntry(e)
+	j.mu.Lock()
+	if mustSync {
+		j.syncErr = nil
+	}
+	j.pending = append(j.pending, c)
+	j.dirty = true
+	j.mu.Unlock()
+	return nil
+}
+
+// syncLoop fsyncs the journal every SyncEvery when something was appended.
+func (j *Journal) syncLoop(b *Broker) {
+	defer close(j.syncDone)
+	t := time.NewTicker(j.SyncEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-j.syncStop:
+			return
+		case <-t.C:
+			if err := j.syncNow(); err != nil {
+				b.Logger.Error("audit journal fsync failed; appends fsync themselves until one succeeds", "err", err)
+			}
+		}
+	}
+}
+
+func (j *Journal) syncNow() error {
+	j.mu.Lock()
+	dirty := j.dirty
+	j.dirty = false
+	j.mu.Unlock()
+	if !dirty {
+		return nil
+	}
+	err := j.file.sync()
+	j.mu.Lock()
+	if err != nil {
+		j.syncErr, j.dirty = err, true
+	} else {
+		j.syncErr = nil
+	}
+	j.mu.Unlock()
+	return err
+}
+
+// ingestLoop stores the journal's entries in batches until stop, then
+// stores what is left.
+func (b *Broker) ingestLoop() {
+	j := b.Journal
+	defer close(j.done)
+	retry := defaultRetryBase
+	for {
+		failing := b.ingestFailing()
+		var wait <-chan time.Time
+		if failing {
+			wait = time.After(retry)
+		}
+		select {
+		case <-j.stop:
+			b.ingest(b.ctx)
+			return
+		case <-wait:
+		case <-j.wake:
+			if !b.ingestFailing() && !j.takeUrgent() {
+				select {
+				case <-time.After(j.IngestDelay):
+				case <-j.stop:
+				}
+			}
+		}
+		if err := b.ingest(b.ctx); err != nil {
+			retry = min(2*retry, defaultRetryMax)
+			if !failing {
+				retry = defaultRetryBase
+			}
+			continue
+		}
+		retry = defaultRetryBase
+		b.maybeTruncate()
+	}
+}
+
+func (b *Broker) ingestFailing() bool {
+	j := b.Journal
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.ingestErr != nil
+}
+
+func (j *Journal) takeUrgent() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	u := j.urgent
+	j.urgent = false
+	return u
+}
+
+// ingest stores every pending entry, in batches.
+func (b *Broker) ingest(ctx context.Context) error {
+	j := b.Journal
+	for {
+		j.mu.Lock()
+		batch := j.pending[:min(len(j.pending), maxIngestBatch)]
+		j.mu.Unlock()
+		if len(batch) == 0 {
+			return nil
+		}
+		err := b.storeEntries(ctx, batch)
+		j.mu.Lock()
+		if err != nil {
+			if j.ingestErr == nil {
+				b.Logger.Error("the audit store refused a batch from the journal; requests are refused until it accepts them", "entries", len(batch), "from_seq", batch[0].Seq, "err", err)
+			}
+			j.ingestErr = err
+			j.ingestFailed++
+		} else {
+			if j.ingestErr != nil {
+				b.Logger.Info("the audit store accepts entries again")
+			}
+			j.ingestErr = nil
+			j.pending = j.pending[len(batch):]
+			if len(j.pending) == 0 {
+				j.pending = nil
+			}
+			last := batch[len(batch)-1]
+			j.storedSeq, j.storedHash = last.Seq, last.Hash
+		}
+		close(j.progress)
+		j.progress = make(chan struct{})
+		j.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// storeEntries stores chained entries in the primary store, then hands
+// them to the sinks and signs the checkpoints that fall among them. A
+// conflict is resolved when the store holds exactly these entries already
+// (a commit whose acknowledgement was lost).
+func (b *Broker) storeEntries(ctx context.Context, es []*tokenward.AuditEntry) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupWriteTimeout)
+	defer cancel()
+	for len(es) > 0 {
+		var err error
+		if bs, ok := b.Store.(BatchStore); ok {
+			err = bs.AppendAuditBatch(wctx, es)
+		} else {
+			for i, e := range es {
+				if err = b.Store.AppendAudit(wctx, e); err != nil {
+					b.stored(wctx, es[:i])
+					es = es[i:]
+					break
+				}
+			}
+		}
+		if err == nil {
+			b.stored(wctx, es)
+			return nil
+		}
+		if tokenward.ErrorCode(err) != tokenward.ECONFLICT {
+			return err
+		}
+		last, lerr := b.Store.LastAudit(wctx)
+		if lerr != nil {
+			return errors.Join(err, lerr)
+		}
+		n := 0
+		if last != nil {
+			for n < len(es) && es[n].Seq <= last.Seq {
+				n++
+			}
+		}
+		if n == 0 || es[n-1].Seq != last.Seq || es[n-1].Hash != last.Hash {
+			return fmt.Errorf("%w: the stored trail has entries this server did not write; one server per journal", err)
+		}
+		b.stored(wctx, es[:n])
+		es = es[n:]
+	}
+	return nil
+}
+
+// stored counts, fans out and checkpoints entries now in the store.
+func (b *Broker) stored(ctx context.Context, es []*tokenward.AuditEntry) {
+	b.recorded.Add(int64(len(es)))
+	for _, e := range es {
+		b.enqueue(e)
+		if b.Signer != nil && b.CheckpointEvery > 0 && e.Seq%b.CheckpointEvery == 0 {
+			if err := b.writeCheckpoint(ctx, e.Seq, e.Hash); err != nil {
+				b.checkpointFailures.Add(1)
+				b.Logger.Error("checkpoint not stored", "seq", e.Seq, "err", err)
+			}
+		}
+	}
+}
+
+// maybeTruncate empties a journal grown past TruncateAt: appends wait while
+// the last pending entries are stored and made durable.
+func (b *Broker) maybeTruncate() {
+	j := b.Journal
+	j.appendMu.Lock()
+	defer j.appendMu.Unlock()
+	if j.file.size <= j.TruncateAt {
+		return
+	}
+	if err := b.ingest(b.ctx); err != nil {
+		return
+	}
+	if err := b.syncStore(); err != nil {
+		b.Logger.Error("audit store sync failed; the journal is kept", "err", err)
+		return
+	}
+	if err := j.file.reset(); err != nil {
+		j.mu.Lock()
+		j.brokenErr = err
+		j.mu.Unlock()
+		b.Logger.Error("audit journal reset failed; requests are refused", "err", err)
+	}
+}
+
+func (b *Broker) syncStore() error {
+	if s, ok := b.Store.(StoreSyncer); ok {
+		if err := s.SyncAudit(); err != nil {
+			return fmt.Errorf("audit: sync store: %w", err)
+		}
+	}
+	return nil
+}
+
+// Flush waits until every entry recorded before the call is in the primary
+// store (without a journal it returns at once): call it before reading the
+// trail from the store. While the store refuses entries it asks for one
+// more attempt and returns an error if that fails too.
+func (b *Broker) Flush(ctx context.Context) error {
+	j := b.Journal
+	if j == nil || j.RecoverOnly || b.chain == nil {
+		return nil
+	}
+	target, _ := b.chain.Last()
+	retried := false
+	for {
+		j.mu.Lock()
+		done, err, ch := j.storedSeq >= target, j.ingestErr, j.progress
+		if !done {
+			j.urgent = true
+		}
+		j.mu.Unlock()
+		if done {
+			return nil
+		}
+		if err != nil {
+			if retried {
+				return fmt.Errorf("audit: the store is not recording entries: %w", err)
+			}
+			retried = true
+		}
+		select {
+		case j.wake <- struct{}{}:
+		default:
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// closeJournal stops the ingester after it has stored what it can, and
+// empties the journal when everything is stored (else the next Open
+// replays the rest).
+func (b *Broker) closeJournal() error {
+	j := b.Journal
+	if j == nil || j.file == nil {
+		return nil
+	}
+	close(j.stop)
+	<-j.done
+	close(j.syncStop)
+	<-j.syncDone
+	j.mu.Lock()
+	left := len(j.pending)
+	j.mu.Unlock()
+	err := j.file.sync()
+	if left == 0 && err == nil {
+		if err = b.syncStore(); err == nil {
+			err = j.file.reset()
+		}
+	} else if left > 0 {
+		b.Logger.Warn("audit entries left in the journal; they are stored at the next start", "entries", left)
+	}
+	return errors.Join(err, j.file.close())
+}
+
+// storedEnd is the seq and hash of the last entry in the primary store.
+func (j *Journal) storedEnd() (int64, string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.storedSeq, j.storedHash
+}
+
+// appendEncoded is append for the journal: write gets the canonical
+// encoding the hash was computed over.
+func (c *Chain) appendEncoded(e *tokenward.AuditEntry, write func(*tokenward.AuditEntry, []byte) error) error {
+	if e.Time.IsZero() {
+		return tokenward.Errorf(tokenward.EINVALID, "audit: entry has no time")
+	}
+	e.Time = e.Time.Round(0).UTC().Truncate(time.Microsecond)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e.Seq, e.PrevHash = c.seq+1, c.hash
+	canonical := Canonical(e)
+	sum := sha256.Sum256(canonical)
+	e.Hash = hex.EncodeToString(sum[:])
+	if err := write(e, canonical); err != nil {
+		return fmt.Errorf("audit: write entry %d: %w", e.Seq, err)
+	}
+	c.seq, c.hash = e.Seq, e.Hash
+	return nil
+}
