@@ -35,6 +35,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzValidateNames -fuzztime 30s .
 	$(GO) test -run '^$$' -fuzz FuzzParseAuditQuery -fuzztime 30s ./internal/httpapi/
 	$(GO) test -run '^$$' -fuzz FuzzRedactTokens -fuzztime 30s ./internal/audit/
+	$(GO) test -run '^$$' -fuzz FuzzParseCanonical -fuzztime 30s ./internal/audit/
+	$(GO) test -run '^$$' -fuzz FuzzParseJournal -fuzztime 30s ./internal/audit/
 
 clean:
 	rm -rf bin

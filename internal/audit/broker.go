@@ -181,6 +181,9 @@ func (b *Broker) Record(ctx context.Context, e *tokenward.AuditEntry) error {
 		return tokenward.Errorf(tokenward.EINVALID, "audit: entry has no action")
 	case e.Outcome != tokenward.OutcomeAllowed && e.Outcome != tokenward.OutcomeDenied && e.Outcome != tokenward.OutcomeError:
 		return tokenward.Errorf(tokenward.EINVALID, "audit: entry outcome %q; want allowed, denied or error", clip(e.Outcome))
+	case e.Status < 0 || e.Status > 999:
+		// ParseCanonical (the journal's replay) reads 0..999 only.
+		return tokenward.Errorf(tokenward.EINVALID, "audit: entry status %d; want 0 to 999", e.Status)
 	}
 	if e.Time.IsZero() {
 		e.Time = b.Now()

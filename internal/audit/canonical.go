@@ -27,7 +27,11 @@ const canonicalMagic = "tokenward-audit-entry-v1\x00"
 // nanoseconds since the Unix epoch, whatever its location). docs/audit.md
 // specifies it byte by byte.
 func Canonical(e *tokenward.AuditEntry) []byte {
-	b := make([]byte, 0, 256)
+	return appendCanonical(make([]byte, 0, 512), e)
+}
+
+// appendCanonical appends Canonical(e) to b.
+func appendCanonical(b []byte, e *tokenward.AuditEntry) []byte {
 	b = append(b, canonicalMagic...)
 	b = appendInt(b, e.Seq)
 	b = appendTime(b, e.Time)

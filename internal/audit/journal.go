@@ -121,8 +121,8 @@ func (b *Broker) openJournal(ctx context.Context, last *tokenward.AuditEntry) (*
 		b.Logger.Info("storing audit entries left in the journal by the last run", "entries", len(replay), "from_seq", replay[0].Seq)
 	}
 	for len(replay) > 0 {
-		n := min(len(replay), maxIngestBatch)
-		if err := b.storeEntries(ctx, replay[:n]); err != nil {
+		n, err := b.storeEntries(ctx, replay[:min(len(replay), maxIngestBatch)])
+		if err != nil {
 			f.close()
 			return nil, fmt.Errorf("audit: replay journal: %w", err)
 		}
@@ -186,8 +186,8 @@ func (b *Broker) recordJournaled(ctx context.Context, e *tokenward.AuditEntry) e
 		b.primaryFailures.Add(1)
 		return fmt.Errorf("audit: record: %w", err)
 	}
-	err := b.chain.appendEncoded(e, func(e *tokenward.AuditEntry, canonical []byte) error {
-		return j.append(e, appendFrame(make([]byte, 0, frameHeaderSize+len(canonical)), canonical))
+	err := b.chain.appendFramed(e, func(e *tokenward.AuditEntry, frame []byte) error {
+		return j.append(e, frame)
 	})
 	if err != nil {
 		b.primaryFailures.Add(1)
@@ -319,11 +319,8 @@ func (b *Broker) ingestLoop() {
 			return
 		case <-wait:
 		case <-j.wake:
-			if !b.ingestFailing() && !j.takeUrgent() {
-				select {
-				case <-time.After(j.IngestDelay):
-				case <-j.stop:
-				}
+			if !b.ingestFailing() {
+				j.gather()
 			}
 		}
 		if err := b.ingest(b.ctx); err != nil {
@@ -345,6 +342,21 @@ func (b *Broker) ingestFailing() bool {
 	return j.ingestErr != nil
 }
 
+// gather waits IngestDelay for more entries, or less when a Flush waits.
+func (j *Journal) gather() {
+	t := time.NewTimer(j.IngestDelay)
+	defer t.Stop()
+	for !j.takeUrgent() {
+		select {
+		case <-t.C:
+			return
+		case <-j.stop:
+			return
+		case <-j.wake: // a Record, or a Flush
+		}
+	}
+}
+
 func (j *Journal) takeUrgent() bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -363,11 +375,21 @@ func (b *Broker) ingest(ctx context.Context) error {
 		if len(batch) == 0 {
 			return nil
 		}
-		err := b.storeEntries(ctx, batch)
+		n, err := b.storeEntries(ctx, batch)
 		j.mu.Lock()
+		if n > 0 {
+			// What the store took is done, even when the rest failed: a
+			// retry must not hand it to the sinks twice.
+			j.pending = j.pending[n:]
+			if len(j.pending) == 0 {
+				j.pending = nil
+			}
+			last := batch[n-1]
+			j.storedSeq, j.storedHash = last.Seq, last.Hash
+		}
 		if err != nil {
 			if j.ingestErr == nil {
-				b.Logger.Error("the audit store refused a batch from the journal; requests are refused until it accepts them", "entries", len(batch), "from_seq", batch[0].Seq, "err", err)
+				b.Logger.Error("the audit store refused a batch from the journal; requests are refused until it accepts them", "entries", len(batch)-n, "from_seq", batch[n].Seq, "err", err)
 			}
 			j.ingestErr = err
 			j.ingestFailed++
@@ -376,12 +398,6 @@ func (b *Broker) ingest(ctx context.Context) error {
 				b.Logger.Info("the audit store accepts entries again")
 			}
 			j.ingestErr = nil
-			j.pending = j.pending[len(batch):]
-			if len(j.pending) == 0 {
-				j.pending = nil
-			}
-			last := batch[len(batch)-1]
-			j.storedSeq, j.storedHash = last.Seq, last.Hash
 		}
 		close(j.progress)
 		j.progress = make(chan struct{})
@@ -392,50 +408,56 @@ func (b *Broker) ingest(ctx context.Context) error {
 	}
 }
 
-// storeEntries stores chained entries in the primary store, then hands
-// them to the sinks and signs the checkpoints that fall among them. A
-// conflict is resolved when the store holds exactly these entries already
-// (a commit whose acknowledgement was lost).
-func (b *Broker) storeEntries(ctx context.Context, es []*tokenward.AuditEntry) error {
+// storeEntries stores chained entries in the primary store, hands those
+// stored to the sinks and signs the checkpoints that fall among them, and
+// returns how many it stored (a prefix of es). A conflict is resolved when
+// the store holds exactly these entries already (a commit whose
+// acknowledgement was lost).
+func (b *Broker) storeEntries(ctx context.Context, es []*tokenward.AuditEntry) (int, error) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupWriteTimeout)
 	defer cancel()
-	for len(es) > 0 {
-		var err error
+	done := 0
+	for done < len(es) {
+		rest := es[done:]
+		n, err := 0, error(nil)
 		if bs, ok := b.Store.(BatchStore); ok {
-			err = bs.AppendAuditBatch(wctx, es)
+			if err = bs.AppendAuditBatch(wctx, rest); err == nil {
+				n = len(rest)
+			}
 		} else {
-			for i, e := range es {
+			for _, e := range rest {
 				if err = b.Store.AppendAudit(wctx, e); err != nil {
-					b.stored(wctx, es[:i])
-					es = es[i:]
 					break
 				}
-			}
-		}
-		if err == nil {
-			b.stored(wctx, es)
-			return nil
-		}
-		if tokenward.ErrorCode(err) != tokenward.ECONFLICT {
-			return err
-		}
-		last, lerr := b.Store.LastAudit(wctx)
-		if lerr != nil {
-			return errors.Join(err, lerr)
-		}
-		n := 0
-		if last != nil {
-			for n < len(es) && es[n].Seq <= last.Seq {
 				n++
 			}
 		}
-		if n == 0 || es[n-1].Seq != last.Seq || es[n-1].Hash != last.Hash {
-			return fmt.Errorf("%w: the stored trail has entries this server did not write; one server per journal", err)
+		b.stored(wctx, rest[:n])
+		done += n
+		if err == nil {
+			continue
 		}
-		b.stored(wctx, es[:n])
-		es = es[n:]
+		if tokenward.ErrorCode(err) != tokenward.ECONFLICT {
+			return done, err
+		}
+		rest = es[done:]
+		last, lerr := b.Store.LastAudit(wctx)
+		if lerr != nil {
+			return done, errors.Join(err, lerr)
+		}
+		k := 0
+		if last != nil {
+			for k < len(rest) && rest[k].Seq <= last.Seq {
+				k++
+			}
+		}
+		if k == 0 || rest[k-1].Seq != last.Seq || rest[k-1].Hash != last.Hash {
+			return done, fmt.Errorf("%w: the stored trail has entries this server did not write; one server per journal", err)
+		}
+		b.stored(wctx, rest[:k])
+		done += k
 	}
-	return nil
+	return done, nil
 }
 
 // stored counts, fans out and checkpoints entries now in the store.
@@ -557,9 +579,10 @@ func (j *Journal) storedEnd() (int64, string) {
 	return j.storedSeq, j.storedHash
 }
 
-// appendEncoded is append for the journal: write gets the canonical
-// encoding the hash was computed over.
-func (c *Chain) appendEncoded(e *tokenward.AuditEntry, write func(*tokenward.AuditEntry, []byte) error) error {
+// appendFramed is append for the journal: write gets the entry's journal
+// frame, whose payload is the canonical encoding the hash was computed
+// over (one buffer for both).
+func (c *Chain) appendFramed(e *tokenward.AuditEntry, write func(*tokenward.AuditEntry, []byte) error) error {
 	if e.Time.IsZero() {
 		return tokenward.Errorf(tokenward.EINVALID, "audit: entry has no time")
 	}
@@ -567,10 +590,11 @@ func (c *Chain) appendEncoded(e *tokenward.AuditEntry, write func(*tokenward.Aud
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e.Seq, e.PrevHash = c.seq+1, c.hash
-	canonical := Canonical(e)
-	sum := sha256.Sum256(canonical)
+	frame := appendCanonical(make([]byte, frameHeaderSize, 512), e)
+	sealFrame(frame)
+	sum := sha256.Sum256(frame[frameHeaderSize:])
 	e.Hash = hex.EncodeToString(sum[:])
-	if err := write(e, canonical); err != nil {
+	if err := write(e, frame); err != nil {
 		return fmt.Errorf("audit: write entry %d: %w", e.Seq, err)
 	}
 	c.seq, c.hash = e.Seq, e.Hash

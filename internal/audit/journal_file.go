@@ -38,6 +38,14 @@ func appendFrame(b, payload []byte) []byte {
 	return append(b, payload...)
 }
 
+// sealFrame fills in the header of a frame whose payload follows
+// frameHeaderSize reserved bytes.
+func sealFrame(frame []byte) {
+	payload := frame[frameHeaderSize:]
+	binary.BigEndian.PutUint32(frame, uint32(len(payload)))
+	binary.BigEndian.PutUint32(frame[4:], crc32.Checksum(payload, castagnoli))
+}
+
 // parseFrames splits a journal's body (after the magic) into payloads. It
 // returns the length of the well-formed prefix: what follows it is a torn
 // final write (a frame running past the end, a final frame whose checksum
@@ -58,11 +66,12 @@ func parseFrames(body []byte) (payloads [][]byte, valid int, err error) {
 			}
 			return nil, off, tokenward.Errorf(tokenward.EINVALID, "audit: journal corrupt at byte %d: empty frame", off)
 		}
+		if n > maxFrame {
+			// No append writes such a length, not even half-done.
+			return nil, off, tokenward.Errorf(tokenward.EINVALID, "audit: journal corrupt at byte %d: frame of %d bytes", off, n)
+		}
 		if uint64(n) > uint64(len(rest)-frameHeaderSize) {
 			break // runs past the end: the last write did not complete
-		}
-		if n > maxFrame {
-			return nil, off, tokenward.Errorf(tokenward.EINVALID, "audit: journal corrupt at byte %d: frame of %d bytes", off, n)
 		}
 		end := frameHeaderSize + int(n)
 		payload := rest[frameHeaderSize:end]
