@@ -33,7 +33,7 @@ type auditConfig struct {
 	CheckpointEvery   int64
 	MetricsAddr       string
 	Sync              string        // "journal", "normal" or "full"; empty: journal
-	SyncInterval      time.Duration // zero: sqlite.DefaultAuditSyncEvery
+	SyncInterval      time.Duration // zero: audit.DefaultJournalSyncEvery
 	IngestDelay       time.Duration // zero: audit.DefaultIngestDelay
 }
 
@@ -93,7 +93,7 @@ func (c *auditConfig) Validate() error {
 // audit hook and the registry in place.
 func auditServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *serverRun) error {
 	ac := auditConfig{FileMaxMB: 100, FileKeep: 5, CheckpointEvery: audit.DefaultCheckpointEvery,
-		Sync: "journal", SyncInterval: sqlite.DefaultAuditSyncEvery, IngestDelay: audit.DefaultIngestDelay}
+		Sync: "journal", SyncInterval: audit.DefaultJournalSyncEvery, IngestDelay: audit.DefaultIngestDelay}
 	f.StringVar(&ac.Sync, "audit-sync", ac.Sync, "where an audit entry is before the answer: journal (appended to the audit journal, in the database within milliseconds), normal (committed to the database) or full (committed and fsynced); journal and normal fsync within --audit-sync-interval")
 	f.DurationVar(&ac.SyncInterval, "audit-sync-interval", ac.SyncInterval, "with --audit-sync journal or normal, the longest an entry waits for its fsync (1ms to 1s)")
 	f.DurationVar(&ac.IngestDelay, "audit-ingest-delay", ac.IngestDelay, "with --audit-sync journal, how long journal entries gather before one database commit stores them (1ms to 10s)")
@@ -167,13 +167,13 @@ func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig) err
 	// from journal after a crash loses nothing.
 	sync := cmp.Or(ac.Sync, "journal")
 	journal := &audit.Journal{Path: filepath.Join(r.cfg.DataDir, "audit.journal"), RecoverOnly: sync != "journal",
-		SyncEvery: cmp.Or(ac.SyncInterval, sqlite.DefaultAuditSyncEvery), IngestDelay: ac.IngestDelay}
+		SyncEvery: cmp.Or(ac.SyncInterval, audit.DefaultJournalSyncEvery), IngestDelay: ac.IngestDelay}
 	mode := sqlite.AuditSyncNormal
 	if sync == "full" {
 		mode = sqlite.AuditSyncFull
 	}
 	store := sqlite.NewAuditStore(r.db, mode)
-	store.SyncEvery = cmp.Or(ac.SyncInterval, sqlite.DefaultAuditSyncEvery)
+	store.SyncEvery = journal.SyncEvery
 	if !journal.RecoverOnly {
 		// The journal keeps every entry until the database's copy is
 		// fsynced (it asks for that before it empties itself), so the

@@ -167,7 +167,8 @@ func (b *Broker) stopSinks() {
 var ErrClosed = errors.New("audit: broker closed")
 
 // Record chains e, stores it in the primary store and queues it for every
-// sink. If the primary store cannot record it, Record returns an error and
+// sink. The caller may reuse e afterwards but must not change its maps (CI,
+// Meta): the journal keeps them until the entry is stored. If the primary store cannot record it, Record returns an error and
 // the caller must refuse the request (fail-closed). Record sets e.Time from
 // Now when it is zero, and fills e.Seq, e.PrevHash and e.Hash.
 func (b *Broker) Record(ctx context.Context, e *tokenward.AuditEntry) error {

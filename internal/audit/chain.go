@@ -18,6 +18,7 @@ type Chain struct {
 	// stale: a write failed, so the store may hold more than the chain
 	// knows (a commit whose acknowledgement was lost, another server).
 	stale bool
+	frame []byte // appendFramed's buffer, reused under mu
 }
 
 // NewChain returns a chain that continues after last; nil starts a new

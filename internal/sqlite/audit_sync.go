@@ -310,6 +310,7 @@ type auditConnStmts struct {
 	insertMany           driver.StmtExecContext // insertRows rows in one statement
 	noAutoCkpt, autoCkpt driver.StmtExecContext // wal_autocheckpoint off, and back to SQLite's default
 	closers              []driver.Stmt
+	args                 []driver.NamedValue // insertRows' arguments, reused (under stmtMu)
 }
 
 func (st *auditConnStmts) close() {
@@ -414,7 +415,8 @@ func auditArgs(args []driver.NamedValue, e *tokenward.AuditEntry) ([]driver.Name
 }
 
 func (st *auditConnStmts) insertRows(ctx context.Context, es []*tokenward.AuditEntry) error {
-	args := make([]driver.NamedValue, 0, len(es)*auditRowArgs)
+	args := st.args[:0]
+	defer func() { st.args = args[:0] }()
 	for _, e := range es {
 		var err error
 		if args, err = auditArgs(args, e); err != nil {
