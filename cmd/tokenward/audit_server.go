@@ -94,7 +94,7 @@ func (c *auditConfig) Validate() error {
 func auditServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *serverRun) error {
 	ac := auditConfig{FileMaxMB: 100, FileKeep: 5, CheckpointEvery: audit.DefaultCheckpointEvery,
 		Sync: "journal", SyncInterval: audit.DefaultJournalSyncEvery, IngestDelay: audit.DefaultIngestDelay}
-	f.StringVar(&ac.Sync, "audit-sync", ac.Sync, "where an audit entry is before the answer: journal (appended to the audit journal, in the database within milliseconds), normal (committed to the database) or full (committed and fsynced); journal and normal fsync within --audit-sync-interval")
+	f.StringVar(&ac.Sync, "audit-sync", ac.Sync, "where an audit entry is before the answer: journal (appended to the audit journal, in the database within --audit-ingest-delay), normal (committed to the database) or full (committed and fsynced); journal and normal fsync within --audit-sync-interval")
 	f.DurationVar(&ac.SyncInterval, "audit-sync-interval", ac.SyncInterval, "with --audit-sync journal or normal, the longest an entry waits for its fsync (1ms to 1s)")
 	f.DurationVar(&ac.IngestDelay, "audit-ingest-delay", ac.IngestDelay, "with --audit-sync journal, how long journal entries gather before one database commit stores them (1ms to 10s)")
 	f.StringVar(&ac.File, "audit-file", "", "also write audit entries to this JSON-lines file (rotated by size)")

@@ -15,7 +15,7 @@ import (
 // Journal is the broker's write-ahead journal: an append-only file in
 // front of the primary store. With it, Record chains the entry and appends
 // it to the file before it returns, and a background ingester stores the
-// entries in the primary store in batches a few milliseconds later. A
+// entries in the primary store in batches up to IngestDelay later. A
 // request then pays for one write(2) instead of a database transaction.
 //
 // Nothing is lost on the way: the journal is replayed into the store at the
@@ -73,7 +73,7 @@ type Journal struct {
 // Defaults of Journal's fields.
 const (
 	DefaultJournalSyncEvery = 50 * time.Millisecond
-	DefaultIngestDelay      = 25 * time.Millisecond
+	DefaultIngestDelay      = 100 * time.Millisecond
 	DefaultMaxPending       = 16384
 	defaultTruncateAt       = 8 << 20
 	maxIngestBatch          = 1024
