@@ -37,10 +37,6 @@ func (m *Main) client(f *clientFlags) (*client.Client, error) {
 	if f.output != "" && f.output != "table" && f.output != "json" {
 		return nil, usageError("--output must be table or json")
 	}
-	addr := m.Getenv("TOKENWARD_ADDR")
-	if addr == "" {
-		addr = "http://" + DefaultAddr
-	}
 	token := m.Getenv("TOKENWARD_TOKEN")
 	if f.tokenFile != "" {
 		b, err := os.ReadFile(f.tokenFile)
@@ -54,6 +50,16 @@ func (m *Main) client(f *clientFlags) (*client.Client, error) {
 	}
 	if _, err := tokenward.ParseToken(token); err != nil {
 		return nil, fmt.Errorf("TOKENWARD_TOKEN: %s", tokenward.ErrorMessage(err))
+	}
+	return m.newClient(token)
+}
+
+// newClient is a client for TOKENWARD_ADDR with token (empty: none yet),
+// trusting TOKENWARD_CACERT when it is set.
+func (m *Main) newClient(token string) (*client.Client, error) {
+	addr := m.Getenv("TOKENWARD_ADDR")
+	if addr == "" {
+		addr = "http://" + DefaultAddr
 	}
 	c, err := client.New(addr, token)
 	if err != nil {

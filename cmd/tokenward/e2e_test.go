@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -78,6 +80,7 @@ func TestScripts(t *testing.T) {
 			"auditget":     cmdAuditGet,
 			"hooks":        cmdHooks,
 			"rotwait":      cmdRotWait,
+			"tlscert":      cmdTLSCert,
 		},
 	})
 }
@@ -85,9 +88,17 @@ func TestScripts(t *testing.T) {
 // waitserver waits until the server at $TOKENWARD_ADDR answers /v1/health.
 func cmdWaitServer(ts *testscript.TestScript, neg bool, args []string) {
 	addr := ts.Getenv("TOKENWARD_ADDR")
+	hc := http.DefaultClient
+	if ca := ts.Getenv("TOKENWARD_CACERT"); ca != "" {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM([]byte(ts.ReadFile(ca))) {
+			ts.Fatalf("waitserver: no certificate in %s", ca)
+		}
+		hc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(addr + "/v1/health")
+		resp, err := hc.Get(addr + "/v1/health")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -97,6 +108,20 @@ func cmdWaitServer(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	ts.Fatalf("server at %s did not come up", addr)
+}
+
+// tlscert DIR writes server.crt and server.key for 127.0.0.1, signed by a
+// test CA in ca.crt, into DIR (for --tls-cert/--tls-key and
+// TOKENWARD_CACERT).
+func cmdTLSCert(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: tlscert DIR")
+	}
+	dir := ts.MkAbs(args[0])
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		ts.Fatalf("%v", err)
+	}
+	writeTestCert(scriptTB{ts: ts}, dir)
 }
 
 // loadenv FILE sets every KEY=VALUE line of FILE in the environment.

@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tokenward/tokenward"
-	"github.com/tokenward/tokenward/internal/client"
 	"github.com/tokenward/tokenward/internal/inject"
 	"github.com/tokenward/tokenward/internal/oidc/ciauth"
 )
@@ -74,18 +73,9 @@ var oidcLogin = func(m *Main, ctx context.Context, o oidcLoginOptions) (string, 
 	if err != nil {
 		return "", cliError(err)
 	}
-	addr := m.Getenv("TOKENWARD_ADDR")
-	if addr == "" {
-		addr = "http://" + DefaultAddr
-	}
-	c, err := client.New(addr, "")
+	c, err := m.newClient("")
 	if err != nil {
 		return "", err
-	}
-	if ca := m.Getenv("TOKENWARD_CACERT"); ca != "" {
-		if err := c.TrustCAFile(ca); err != nil {
-			return "", fmt.Errorf("TOKENWARD_CACERT: %w", err)
-		}
 	}
 	tok, secret, err := c.LoginOIDC(ctx, o.Binding, jwt)
 	if err != nil {

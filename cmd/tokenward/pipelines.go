@@ -181,9 +181,6 @@ func (m *Main) apiClient(ctx context.Context, cf *clientFlags, oidc bool, o oidc
 	if err != nil {
 		return nil, err
 	}
-	addr := m.Getenv("TOKENWARD_ADDR")
-	if addr == "" {
-		addr = "http://" + DefaultAddr
-	}
-	return client.New(addr, strings.TrimSpace(token))
+	// The same TLS trust as the login (TOKENWARD_CACERT).
+	return m.newClient(strings.TrimSpace(token))
 }
