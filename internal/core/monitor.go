@@ -831,6 +831,27 @@ func (c *Core) RestoreEnv(ctx context.Context, tok *tokenward.Token, project, en
 	return n, err
 }
 
+// refuseRetired refuses a write into a retired (archived) environment: a
+// secret written there would be live in a scope whose tokens were revoked,
+// and would stand in the way of the archive's restore.
+func (c *Core) refuseRetired(ctx context.Context, project, env string) error {
+	m := c.Monitoring
+	if m == nil || m.Store == nil {
+		return nil
+	}
+	all, err := m.Store.Archives(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range all {
+		if a.Project == project && a.Env == env {
+			return tokenward.Errorf(tokenward.ECONFLICT, "environment %s/%s is retired (restorable until %s); restore it first with `tokenward env restore %s/%s`",
+				project, env, a.PurgeAt.UTC().Format(time.RFC3339), project, env)
+		}
+	}
+	return nil
+}
+
 // Archives lists archived environments tok administers.
 func (c *Core) Archives(ctx context.Context, tok *tokenward.Token) ([]*monitor.Archive, error) {
 	if err := c.needMonitoring(); err != nil {
