@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/egress"
 )
 
 // SignatureHeader carries the webhook signature: "t=<unix>,v1=<hex>", where
@@ -111,6 +112,10 @@ func parseWebhookConfig(c map[string]string) (*webhookConfig, error) {
 	}
 	return wc, nil
 }
+
+// webhookTransport is the default client's transport, shared so that
+// connections are reused.
+var webhookTransport = egress.Transport()
 
 // Sign returns the signature header value for body at t.
 func Sign(key, body []byte, t time.Time) string {
@@ -254,7 +259,9 @@ func (w *Webhook) post(ctx context.Context, u string, key, body []byte) ([]byte,
 	if w.Now != nil {
 		now = w.Now
 	}
-	client := &http.Client{Timeout: 10 * time.Second}
+	// The endpoint is chosen by whoever configures the policy: the default
+	// client refuses link-local and metadata addresses (egress).
+	client := &http.Client{Timeout: 10 * time.Second, Transport: webhookTransport}
 	if w.Client != nil {
 		c := *w.Client
 		client = &c

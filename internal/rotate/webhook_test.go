@@ -275,3 +275,25 @@ func TestWebhookDoesNotFollowRedirects(t *testing.T) {
 		t.Fatalf("Revoke via a redirect: got err %v, %d hits on the target; want an error and 0 hits", err, hits)
 	}
 }
+
+// TestWebhookRefusesMetadataAddresses: whoever writes a policy chooses the
+// URL; the default client will not connect to link-local or metadata
+// addresses (no packet leaves: the refusal comes before connect).
+func TestWebhookRefusesMetadataAddresses(t *testing.T) {
+	e := newEnv(t, nil)
+	e.mustPut(t, "ops/prod/HOOK_KEY", "k")
+	wh := &Webhook{Secrets: e.store, Attempts: 1, Backoff: time.Millisecond}
+	for _, u := range []string{"https://169.254.169.254/latest/meta-data/", "https://[fe80::1]/hook", "https://[fd00:ec2::254]/hook"} {
+		t.Run(u, func(t *testing.T) {
+			req := &Request{RotationID: "rot_1", Path: testPath, Current: []byte("old-secret-value"),
+				Config: map[string]string{"url": u, "key_secret": "ops/prod/HOOK_KEY"}}
+			_, err := wh.Create(context.Background(), req)
+			if err == nil || !strings.Contains(err.Error(), "tokenward does not connect there") {
+				t.Fatalf("got %v; want the egress refusal", err)
+			}
+			if strings.Contains(err.Error(), "old-secret-value") {
+				t.Fatalf("error %q holds the current value", err)
+			}
+		})
+	}
+}
