@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -106,11 +107,30 @@ type BulkRotateInput struct {
 }
 
 // BulkRotate plans (DryRun) or runs a bulk rotation and returns the plan
-// or the per-secret report.
+// or the per-secret report. A run goes on in the server's background: it
+// polls the job until it ends or ctx does (the rotations go on then).
 func (c *Client) BulkRotate(ctx context.Context, in BulkRotateInput) ([]rotate.BulkItem, error) {
-	var out struct{ Items []rotate.BulkItem }
-	err := c.do(ctx, "POST", "/v1/rotation/bulk", &in, &out)
-	return out.Items, err
+	var out struct {
+		ID     string
+		Status string
+		Error  string
+		Items  []rotate.BulkItem
+	}
+	if err := c.do(ctx, "POST", "/v1/rotation/bulk", &in, &out); err != nil {
+		return nil, err
+	}
+	if in.DryRun {
+		return out.Items, nil
+	}
+	for out.Status == "running" {
+		if err := c.do(ctx, "GET", "/v1/rotation/bulk/"+url.PathEscape(out.ID)+"?wait=25s", nil, &out); err != nil {
+			return nil, fmt.Errorf("bulk rotation %s (it goes on on the server): %w", out.ID, err)
+		}
+	}
+	if out.Status == "failed" {
+		return out.Items, fmt.Errorf("bulk rotation %s failed: %s", out.ID, out.Error)
+	}
+	return out.Items, nil
 }
 
 // RotationStatus is the in-flight rotations and recent failures.

@@ -22,6 +22,7 @@ func (s *Server) rotationRoutes() []route {
 		{method: "POST", pattern: "/v1/rotation/policies/" + sp + "/disable", action: "rotation.policy_disable", handle: s.disableRotationPolicy},
 		{method: "POST", pattern: "/v1/rotation/rotate/" + sp, action: "rotation.rotate", handle: s.rotateNow},
 		{method: "POST", pattern: "/v1/rotation/bulk", action: "rotation.bulk", handle: s.bulkRotate},
+		{method: "GET", pattern: "/v1/rotation/bulk/{id}", action: "rotation.bulk_status", handle: s.bulkStatus},
 		{method: "GET", pattern: "/v1/rotation/status", action: "rotation.status", handle: s.rotationStatus},
 		{method: "GET", pattern: "/v1/rotation/history/" + sp, action: "rotation.history", handle: s.rotationHistory},
 		{method: "POST", pattern: "/v1/rotation/rollback/" + sp, action: "rotation.rollback", handle: s.rollbackRotation},
@@ -182,7 +183,7 @@ type BulkRotateRequest struct {
 	Reason      string `json:"reason,omitempty"`
 }
 
-// BulkRotateResponse is the plan (dry run) or the per-secret report.
+// BulkRotateResponse is the plan of a dry run (a run answers a BulkJob).
 type BulkRotateResponse struct {
 	DryRun bool              `json:"dry_run"`
 	Items  []rotate.BulkItem `json:"items"`
@@ -200,21 +201,18 @@ func (s *Server) bulkRotate(c *call) (int, any, error) {
 	}
 	sel := rotate.Selector{All: req.All, Owner: req.Owner, Tag: req.Tag, Scope: req.Scope}
 	c.resource = selectorResource(sel)
-	items, err := s.Core.BulkRotate(c.r.Context(), c.tok, sel, req.DryRun, req.Concurrency, req.Reason)
+	if !req.DryRun {
+		return s.runBulk(c, sel, req.Concurrency, req.Reason)
+	}
+	items, err := s.Core.BulkRotate(c.r.Context(), c.tok, sel, true, req.Concurrency, req.Reason)
 	if err != nil {
 		return 0, nil, err
 	}
 	if items == nil {
 		items = []rotate.BulkItem{}
 	}
-	failed := 0
-	for _, it := range items {
-		if it.Status == "failed" {
-			failed++
-		}
-	}
-	c.meta = map[string]string{"dry_run": strconv.FormatBool(req.DryRun), "secrets": strconv.Itoa(len(items)), "failed": strconv.Itoa(failed)}
-	return http.StatusOK, &BulkRotateResponse{DryRun: req.DryRun, Items: items}, nil
+	c.meta = map[string]string{"dry_run": "true", "secrets": strconv.Itoa(len(items))}
+	return http.StatusOK, &BulkRotateResponse{DryRun: true, Items: items}, nil
 }
 
 func selectorResource(sel rotate.Selector) string {

@@ -95,6 +95,7 @@ func TestRotationAuthorizationMatrix(t *testing.T) {
 		{"GET", "/v1/rotation/status", nil, map[string]int{e.admin: 200, rot: 200, reader: 200, revoked: 401, "": 401}},
 		{"GET", "/v1/rotation/history/" + sp, nil, map[string]int{e.admin: 200, rot: 200, reader: 403, other: 403, revoked: 401, "": 401}},
 		{"POST", "/v1/rotation/bulk", map[string]any{"scope": "payments/*/*", "dry_run": true}, map[string]int{e.admin: 200, rot: 200, reader: 200, revoked: 401, "": 401}},
+		{"GET", "/v1/rotation/bulk/bulk_0123456789abcdef01234567", nil, map[string]int{e.admin: 404, rot: 404, reader: 404, revoked: 401, "": 401}},
 		{"POST", "/v1/rotation/rotate/" + sp, nil, map[string]int{reader: 403, other: 403, revoked: 401, "": 401}},
 		{"POST", "/v1/rotation/rotate/" + sp, nil, map[string]int{rot: 200}},
 		{"POST", "/v1/rotation/rotate/" + sp, nil, map[string]int{e.admin: 409}}, // one in flight (grace)
@@ -111,6 +112,9 @@ func TestRotationAuthorizationMatrix(t *testing.T) {
 			}
 		}
 		p := st.path
+		if strings.HasPrefix(p, "/v1/rotation/bulk/") {
+			p = "/v1/rotation/bulk/{id}"
+		}
 		if i := strings.Index(p, "/payments/"); i >= 0 {
 			p = p[:i] + "/{project}/{env}/{name}" + strings.TrimPrefix(p[i:], "/"+sp)
 		}
@@ -125,8 +129,8 @@ func TestRotationAuthorizationMatrix(t *testing.T) {
 			}
 		}
 	}
-	if len(ours) != 9 {
-		t.Fatalf("got %d rotation routes; want 9 (extend this matrix for new ones)", len(ours))
+	if len(ours) != 10 {
+		t.Fatalf("got %d rotation routes; want 10 (extend this matrix for new ones)", len(ours))
 	}
 	// Lists show only what the token may rotate.
 	b := e.mustDo(t, other, "GET", "/v1/rotation/policies", nil, 200)
@@ -283,7 +287,22 @@ func TestBulkRotationOverHTTP(t *testing.T) {
 	if len(plan.Items) != 100 || plan.Items[0].Action != "rotate" {
 		t.Fatalf("plan: got %d items; want 100 to rotate", len(plan.Items))
 	}
-	rep := decodeAs[httpapi.BulkRotateResponse](t, e.mustDo(t, e.admin, "POST", "/v1/rotation/bulk", map[string]any{"owner": "team-x", "concurrency": 8}, 200))
+	// A run answers at once and goes on in the background.
+	job := decodeAs[httpapi.BulkJob](t, e.mustDo(t, e.admin, "POST", "/v1/rotation/bulk", map[string]any{"owner": "team-x", "concurrency": 8}, 202))
+	if job.Planned != 100 || !strings.HasPrefix(job.ID, "bulk_") {
+		t.Fatalf("got job %+v; want 100 planned under a bulk_ id", job)
+	}
+	// Only the token that started it (or an admin of everything) sees it.
+	_, reader := e.mustToken(t, e.admin, "reader", "", "read:payments/*/*")
+	e.mustDo(t, reader, "GET", "/v1/rotation/bulk/"+job.ID, nil, 404)
+	e.mustDo(t, e.admin, "GET", "/v1/rotation/bulk/"+job.ID+"?wait=1h", nil, 400)
+	for job.Status == "running" {
+		job = decodeAs[httpapi.BulkJob](t, e.mustDo(t, e.admin, "GET", "/v1/rotation/bulk/"+job.ID+"?wait=30s", nil, 200))
+	}
+	if job.Status != "finished" || job.FinishedAt.IsZero() {
+		t.Fatalf("got status %s (%s); want finished", job.Status, job.Error)
+	}
+	rep := job
 	rotated := 0
 	for _, it := range rep.Items {
 		switch {

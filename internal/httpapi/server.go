@@ -36,6 +36,7 @@ type Server struct {
 	Metrics  *Metrics  // request metrics, when set (metrics.go)
 
 	monitor monitorState // state of the monitoring routes (monitor.go)
+	bulk    bulkJobs     // bulk rotations running or recently finished (rotation_bulk.go)
 
 	routes []route
 	mux    *http.ServeMux
