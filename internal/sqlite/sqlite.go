@@ -38,6 +38,8 @@ type DB struct {
 	read  *sql.DB
 	write *sql.DB
 
+	puts putGroupState // group commit of secret writes (putgroup.go)
+
 	// Hot read statements, prepared once: SQLite's parser is the largest
 	// cost of a small query.
 	stmtTokenByHash    *sql.Stmt

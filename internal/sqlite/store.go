@@ -196,47 +196,51 @@ func (db *DB) PutSecret(ctx context.Context, meta *tokenward.Secret, prev int, v
 	if err != nil {
 		return err
 	}
-	return db.tx(ctx, func(tx *sql.Tx) error {
-		var cur int
-		err := tx.QueryRowContext(ctx, `SELECT version FROM secrets WHERE project = ? AND env = ? AND name = ?`, meta.Project, meta.Env, meta.Name).Scan(&cur)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			if prev != 0 {
-				return tokenward.Errorf(tokenward.ECONFLICT, "secret %s does not exist (expected version %d)", meta.Path(), prev)
-			}
-			if v.Version != 1 {
-				return tokenward.Errorf(tokenward.EINVALID, "a new secret starts at version 1")
-			}
-			if err := db.envExists(ctx, tx, meta.Project, meta.Env); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO secrets (project, env, name, owner, description, tags, expires_at, version, created_at, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				meta.Project, meta.Env, meta.Name, meta.Owner, meta.Description, string(tags), timeArg(meta.ExpiresAt), v.Version, v.CreatedAt.UnixNano(), v.CreatedAt.UnixNano(), v.CreatedBy); err != nil {
-				return err
-			}
-		case err != nil:
-			return err
-		case cur != prev:
-			return tokenward.Errorf(tokenward.ECONFLICT, "secret %s is at version %d, not %d", meta.Path(), cur, prev)
-		default:
-			// A rotation's PENDING version (or one rolled back) may hold the
-			// numbers above CURRENT: the new version goes above them all.
-			var latest int
-			if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM secret_versions WHERE project = ? AND env = ? AND name = ?`, meta.Project, meta.Env, meta.Name).Scan(&latest); err != nil {
-				return err
-			}
-			if v.Version != latest+1 {
-				return tokenward.Errorf(tokenward.ECONFLICT, "secret %s: version %d is taken; the next is %d", meta.Path(), v.Version, latest+1)
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE secrets SET owner = ?, description = ?, tags = ?, expires_at = ?, version = ?, updated_at = ?, updated_by = ? WHERE project = ? AND env = ? AND name = ?`,
-				meta.Owner, meta.Description, string(tags), timeArg(meta.ExpiresAt), v.Version, v.CreatedAt.UnixNano(), v.CreatedBy, meta.Project, meta.Env, meta.Name); err != nil {
-				return err
-			}
+	return db.putGroup(ctx, &putReq{meta: meta, prev: prev, v: v, tags: string(tags), done: make(chan error, 1)})
+}
+
+// putSecret is one secret write inside tx.
+func (db *DB) putSecret(ctx context.Context, tx *sql.Tx, r *putReq) error {
+	meta, prev, v := r.meta, r.prev, r.v
+	var cur int
+	err := tx.QueryRowContext(ctx, `SELECT version FROM secrets WHERE project = ? AND env = ? AND name = ?`, meta.Project, meta.Env, meta.Name).Scan(&cur)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if prev != 0 {
+			return tokenward.Errorf(tokenward.ECONFLICT, "secret %s does not exist (expected version %d)", meta.Path(), prev)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO secret_versions (project, env, name, version, ciphertext, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			meta.Project, meta.Env, meta.Name, v.Version, v.Ciphertext, v.CreatedAt.UnixNano(), v.CreatedBy)
+		if v.Version != 1 {
+			return tokenward.Errorf(tokenward.EINVALID, "a new secret starts at version 1")
+		}
+		if err := db.envExists(ctx, tx, meta.Project, meta.Env); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO secrets (project, env, name, owner, description, tags, expires_at, version, created_at, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			meta.Project, meta.Env, meta.Name, meta.Owner, meta.Description, r.tags, timeArg(meta.ExpiresAt), v.Version, v.CreatedAt.UnixNano(), v.CreatedAt.UnixNano(), v.CreatedBy); err != nil {
+			return err
+		}
+	case err != nil:
 		return err
-	})
+	case cur != prev:
+		return tokenward.Errorf(tokenward.ECONFLICT, "secret %s is at version %d, not %d", meta.Path(), cur, prev)
+	default:
+		// A rotation's PENDING version (or one rolled back) may hold the
+		// numbers above CURRENT: the new version goes above them all.
+		var latest int
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM secret_versions WHERE project = ? AND env = ? AND name = ?`, meta.Project, meta.Env, meta.Name).Scan(&latest); err != nil {
+			return err
+		}
+		if v.Version != latest+1 {
+			return tokenward.Errorf(tokenward.ECONFLICT, "secret %s: version %d is taken; the next is %d", meta.Path(), v.Version, latest+1)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE secrets SET owner = ?, description = ?, tags = ?, expires_at = ?, version = ?, updated_at = ?, updated_by = ? WHERE project = ? AND env = ? AND name = ?`,
+			meta.Owner, meta.Description, r.tags, timeArg(meta.ExpiresAt), v.Version, v.CreatedAt.UnixNano(), v.CreatedBy, meta.Project, meta.Env, meta.Name); err != nil {
+			return err
+		}
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO secret_versions (project, env, name, version, ciphertext, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		meta.Project, meta.Env, meta.Name, v.Version, v.Ciphertext, v.CreatedAt.UnixNano(), v.CreatedBy)
+	return err
 }
 
 func nonNil(s []string) []string {
