@@ -23,7 +23,8 @@ lint:
 
 # Benchmarks print ratios against a baseline measured in the same run.
 bench:
-	$(GO) test -run '^$$' -bench 'SecretRead$$|SecretWrite|AuditedSecretRead' -benchtime 3000x ./internal/httpapi/
+	$(GO) test -run '^$$' -bench '^BenchmarkSecret(Read|Write)$$' -benchtime 3000x ./internal/httpapi/
+	$(GO) test -run '^$$' -bench '^BenchmarkAuditedSecretRead' -benchtime 20000x ./internal/httpapi/
 	$(GO) test -run '^$$' -bench CLISecretGet -benchtime 50x ./cmd/tokenward/
 	$(GO) test -run '^$$' -bench 'PlainCopy|Redactor' -benchtime 20x ./internal/inject/
 	$(GO) run ./internal/scan/cmd/scanbench -tree "$$($(GO) env GOROOT)/src"
