@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/groupcommit"
 )
 
 // Store is the primary sink: the database, the source of truth. Each method
@@ -75,7 +76,7 @@ type Broker struct {
 	closeMu sync.RWMutex
 	closed  bool
 
-	group groupState // group commit, for a BatchStore (group.go)
+	group groupcommit.Group[*tokenward.AuditEntry] // group commit, for a BatchStore (group.go)
 
 	recorded           atomic.Int64
 	primaryFailures    atomic.Int64
@@ -126,6 +127,7 @@ func (b *Broker) Open(ctx context.Context) error {
 	if b.SinkAttempts <= 0 {
 		b.SinkAttempts = DefaultSinkAttempts
 	}
+	b.group.Max = maxGroup
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	for _, s := range b.Sinks {
 		w := &sinkWorker{sink: s, queue: make(chan *tokenward.AuditEntry, b.QueueSize)}

@@ -3,7 +3,6 @@ package audit
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/tokenward/tokenward"
@@ -26,79 +25,18 @@ const maxGroup = 512
 // leader's request context, since the group holds other requests' entries.
 const groupWriteTimeout = 30 * time.Second
 
-type groupReq struct {
-	e    *tokenward.AuditEntry
-	done chan error
-}
-
-type groupState struct {
-	mu      sync.Mutex
-	pending []*groupReq
-	leading bool
-}
-
-// recordGroup queues e for the next group commit and waits for its result.
-// The first caller to find no commit running leads: it commits what is
-// queued (its own entry included), hands the lead on if more arrived, and
-// returns.
+// recordGroup commits e with whatever other entries are queued.
 func (b *Broker) recordGroup(ctx context.Context, bs BatchStore, e *tokenward.AuditEntry) error {
-	req := &groupReq{e: e, done: make(chan error, 1)}
-	g := &b.group
-	g.mu.Lock()
-	g.pending = append(g.pending, req)
-	if g.leading {
-		g.mu.Unlock()
-		// No early return on ctx: the leader writes e, and the caller must
-		// not see it half-chained.
-		return <-req.done
-	}
-	g.leading = true
-	g.mu.Unlock()
-	b.leadGroups(ctx, bs, true)
-	return <-req.done
-}
-
-// leadGroups commits queued entries. When once is set it returns after one
-// group and, if more are queued, passes the lead to a new goroutine, so a
-// request's latency is its own group's, not everyone's after it.
-func (b *Broker) leadGroups(ctx context.Context, bs BatchStore, once bool) {
-	g := &b.group
-	for {
-		g.mu.Lock()
-		n := min(len(g.pending), maxGroup)
-		batch := g.pending[:n:n]
-		g.pending = g.pending[n:]
-		g.mu.Unlock()
-		if n > 0 {
-			err := b.writeGroup(ctx, bs, batch)
-			for _, r := range batch {
-				r.done <- err
-			}
-		}
-		g.mu.Lock()
-		if len(g.pending) == 0 {
-			g.leading = false
-			g.pending = nil
-			g.mu.Unlock()
-			return
-		}
-		g.mu.Unlock()
-		if once {
-			go b.leadGroups(context.WithoutCancel(ctx), bs, false)
-			return
-		}
-	}
+	return b.group.Do(ctx, e, func(ctx context.Context, es []*tokenward.AuditEntry) error {
+		return b.writeGroup(ctx, bs, es)
+	})
 }
 
 // writeGroup chains and stores a group in one transaction; on a conflict
 // (another server appended) it re-reads the store's end and re-chains.
-func (b *Broker) writeGroup(ctx context.Context, bs BatchStore, batch []*groupReq) error {
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupWriteTimeout)
+func (b *Broker) writeGroup(ctx context.Context, bs BatchStore, es []*tokenward.AuditEntry) error {
+	wctx, cancel := context.WithTimeout(ctx, groupWriteTimeout)
 	defer cancel()
-	es := make([]*tokenward.AuditEntry, len(batch))
-	for i, r := range batch {
-		es[i] = r.e
-	}
 	reload := func() (*tokenward.AuditEntry, error) { return b.Store.LastAudit(wctx) }
 	var err error
 	for attempt := 0; attempt <= maxConflictRetries; attempt++ {

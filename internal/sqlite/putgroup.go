@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/tokenward/tokenward"
@@ -31,72 +30,20 @@ type putReq struct {
 	v    *tokenward.SecretVersion
 	tags string
 	err  error // the write's own outcome inside the group
-	done chan error
 }
 
-type putGroupState struct {
-	mu      sync.Mutex
-	pending []*putReq
-	leading bool
-}
-
-// putGroup queues r for the next group commit and waits for its result.
-// The first caller to find no commit running leads: it commits what is
-// queued (its own write included) and hands the lead on if more arrived.
+// putGroup commits r with whatever other writes are queued.
 func (db *DB) putGroup(ctx context.Context, r *putReq) error {
-	g := &db.puts
-	g.mu.Lock()
-	g.pending = append(g.pending, r)
-	if g.leading {
-		g.mu.Unlock()
-		// No early return on ctx: the leader may be committing r.
-		return <-r.done
+	if err := db.puts.Do(ctx, r, db.commitPuts); err != nil {
+		return err
 	}
-	g.leading = true
-	g.mu.Unlock()
-	db.leadPutGroups(ctx, true)
-	return <-r.done
-}
-
-func (db *DB) leadPutGroups(ctx context.Context, once bool) {
-	g := &db.puts
-	for {
-		g.mu.Lock()
-		n := min(len(g.pending), maxPutGroup)
-		batch := g.pending[:n:n]
-		g.pending = g.pending[n:]
-		g.mu.Unlock()
-		if n > 0 {
-			err := db.commitPuts(ctx, batch)
-			for _, r := range batch {
-				if err != nil {
-					r.done <- err
-				} else {
-					r.done <- r.err
-				}
-			}
-		}
-		g.mu.Lock()
-		if len(g.pending) == 0 {
-			g.leading = false
-			g.pending = nil
-			g.mu.Unlock()
-			return
-		}
-		g.mu.Unlock()
-		if once {
-			// The caller's own write is done: let it answer, and lead the
-			// rest from a goroutine of their own.
-			go db.leadPutGroups(context.WithoutCancel(ctx), false)
-			return
-		}
-	}
+	return r.err
 }
 
 // commitPuts writes batch in one transaction. The error is the
 // transaction's (every write failed); each write's own is in its err.
 func (db *DB) commitPuts(ctx context.Context, batch []*putReq) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), putGroupTimeout)
+	ctx, cancel := context.WithTimeout(ctx, putGroupTimeout)
 	defer cancel()
 	if len(batch) == 1 {
 		r := batch[0]

@@ -70,10 +70,7 @@ func TestPutSecretGroupCommit(t *testing.T) {
 	// Let the writers queue behind the held connection.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		db.puts.mu.Lock()
-		n := len(db.puts.pending)
-		db.puts.mu.Unlock()
-		if n >= writers+1 || time.Now().After(deadline) { // the leader's own write left the queue
+		if n := db.puts.Queued(); n >= writers+1 || time.Now().After(deadline) { // the leader's own write left the queue
 			break
 		}
 		time.Sleep(time.Millisecond)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/groupcommit"
 	sqlite3 "modernc.org/sqlite"
 	sqlite3lib "modernc.org/sqlite/lib"
 )
@@ -38,7 +39,7 @@ type DB struct {
 	read  *sql.DB
 	write *sql.DB
 
-	puts putGroupState // group commit of secret writes (putgroup.go)
+	puts groupcommit.Group[*putReq] // group commit of secret writes (putgroup.go)
 
 	// Hot read statements, prepared once: SQLite's parser is the largest
 	// cost of a small query.
@@ -52,7 +53,11 @@ type DB struct {
 }
 
 // NewDB returns a DB for the file at path; call Open before use.
-func NewDB(path string) *DB { return &DB{Path: path, Now: time.Now} }
+func NewDB(path string) *DB {
+	db := &DB{Path: path, Now: time.Now}
+	db.puts.Max = maxPutGroup
+	return db
+}
 
 // Open opens the database, creating it if needed, and applies migrations.
 func (db *DB) Open() error {

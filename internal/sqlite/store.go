@@ -196,7 +196,7 @@ func (db *DB) PutSecret(ctx context.Context, meta *tokenward.Secret, prev int, v
 	if err != nil {
 		return err
 	}
-	return db.putGroup(ctx, &putReq{meta: meta, prev: prev, v: v, tags: string(tags), done: make(chan error, 1)})
+	return db.putGroup(ctx, &putReq{meta: meta, prev: prev, v: v, tags: string(tags)})
 }
 
 // putSecret is one secret write inside tx.

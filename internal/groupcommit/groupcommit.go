@@ -1,0 +1,90 @@
+// Package groupcommit batches work that is cheap to do many at once and
+// costly to do one at a time, such as durable commits: callers that arrive
+// while a batch is being committed share the next one.
+package groupcommit
+
+import (
+	"context"
+	"sync"
+)
+
+// Group batches items of type T. The zero value is ready to use; a Group
+// must not be copied after first use.
+type Group[T any] struct {
+	// Max bounds the items of one batch (0: no bound).
+	Max int
+
+	mu      sync.Mutex
+	pending []*waiter[T]
+	leading bool
+}
+
+type waiter[T any] struct {
+	item T
+	done chan error
+}
+
+// Do queues item and returns what commit returned for the batch that held
+// it. The first caller to find no batch being committed leads: it commits
+// what is queued (its own item included), then hands the lead to a new
+// goroutine if more arrived, so a caller waits for its own batch only.
+// Batches are committed one at a time, in arrival order.
+//
+// commit gets the leader's context without its cancellation (the batch
+// holds other callers' items); Do itself returns only once item's batch is
+// committed, whatever ctx does, since commit may be writing it.
+func (g *Group[T]) Do(ctx context.Context, item T, commit func(ctx context.Context, batch []T) error) error {
+	w := &waiter[T]{item: item, done: make(chan error, 1)}
+	g.mu.Lock()
+	g.pending = append(g.pending, w)
+	if g.leading {
+		g.mu.Unlock()
+		return <-w.done
+	}
+	g.leading = true
+	g.mu.Unlock()
+	g.lead(context.WithoutCancel(ctx), commit, true)
+	return <-w.done
+}
+
+func (g *Group[T]) lead(ctx context.Context, commit func(context.Context, []T) error, once bool) {
+	for {
+		g.mu.Lock()
+		n := len(g.pending)
+		if g.Max > 0 {
+			n = min(n, g.Max)
+		}
+		batch := g.pending[:n:n]
+		g.pending = g.pending[n:]
+		g.mu.Unlock()
+		if n > 0 {
+			items := make([]T, n)
+			for i, w := range batch {
+				items[i] = w.item
+			}
+			err := commit(ctx, items)
+			for _, w := range batch {
+				w.done <- err
+			}
+		}
+		g.mu.Lock()
+		if len(g.pending) == 0 {
+			g.leading, g.pending = false, nil
+			g.mu.Unlock()
+			return
+		}
+		g.mu.Unlock()
+		if once {
+			go g.lead(ctx, commit, false)
+			return
+		}
+	}
+}
+
+// Queued returns how many items wait for a batch (not counting the one
+// being committed).
+func (g *Group[T]) Queued() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.pending)
+}

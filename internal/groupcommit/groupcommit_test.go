@@ -1,0 +1,80 @@
+package groupcommit_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokenward/tokenward/internal/groupcommit"
+)
+
+// TestBatches holds the first commit until every other caller is queued:
+// they all share the second batch, which Max splits, and each caller gets
+// its own batch's error.
+func TestBatches(t *testing.T) {
+	g := &groupcommit.Group[int]{Max: 5}
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var batches [][]int
+	errBad := errors.New("batch with 13")
+	commit := func(_ context.Context, b []int) error {
+		if slices.Contains(b, 0) {
+			<-release
+		}
+		mu.Lock()
+		batches = append(batches, slices.Clone(b))
+		mu.Unlock()
+		if slices.Contains(b, 13) {
+			return errBad
+		}
+		return nil
+	}
+	errs := make([]error, 16)
+	started := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { close(started); errs[0] = g.Do(t.Context(), 0, commit) })
+	<-started
+	for i := 1; i < 16; i++ {
+		wg.Go(func() { errs[i] = g.Do(t.Context(), i, commit) })
+	}
+	waitQueued(t, g)
+	close(release)
+	wg.Wait()
+	if len(batches) != 4 || len(batches[0]) != 1 {
+		t.Fatalf("got batches %v; want [0] then 15 items in batches of at most 5", batches)
+	}
+	seen := map[int]bool{}
+	for _, b := range batches[1:] {
+		if len(b) > 5 {
+			t.Errorf("got a batch of %d; want at most 5", len(b))
+		}
+		for _, x := range b {
+			seen[x] = true
+			var want error
+			if slices.Contains(b, 13) {
+				want = errBad
+			}
+			if errs[x] != want {
+				t.Errorf("item %d: got %v; want %v", x, errs[x], want)
+			}
+		}
+	}
+	if len(seen) != 15 {
+		t.Errorf("got %d items committed after the first; want 15", len(seen))
+	}
+}
+
+// waitQueued waits until the 15 callers behind the held commit are queued.
+func waitQueued(t *testing.T, g *groupcommit.Group[int]) {
+	t.Helper()
+	for range 5000 {
+		if g.Queued() >= 15 {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("got %d queued; want 15", g.Queued())
+}
