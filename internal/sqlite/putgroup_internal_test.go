@@ -70,8 +70,13 @@ func TestPutSecretGroupCommit(t *testing.T) {
 	// Let the writers queue behind the held connection.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if n := db.puts.Queued(); n >= writers+1 || time.Now().After(deadline) { // the leader's own write left the queue
+		n := db.puts.Queued()
+		if n >= writers+1 { // all but the leader's own write, which left the queue
 			break
+		}
+		if time.Now().After(deadline) {
+			hold.Close()
+			t.Fatalf("got %d writes queued; want %d (the group this test is about did not form)", n, writers+1)
 		}
 		time.Sleep(time.Millisecond)
 	}
