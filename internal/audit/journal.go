@@ -188,8 +188,10 @@ func (b *Broker) recordJournaled(ctx context.Context, e *tokenward.AuditEntry) e
 		b.primaryFailures.Add(1)
 		return fmt.Errorf("audit: record: %w", err)
 	}
-	err := b.chain.appendFramed(e, func(e *tokenward.AuditEntry, frame []byte) error {
-		return j.append(e, frame)
+	// Requests that arrive while an append runs share the next one: one
+	// pwrite for their frames.
+	err := b.group.Do(ctx, e, func(_ context.Context, es []*tokenward.AuditEntry) error {
+		return b.chain.appendFramed(es, func(frames []byte) error { return j.append(es, frames) })
 	})
 	if err != nil {
 		b.primaryFailures.Add(1)
@@ -226,9 +228,9 @@ func (j *Journal) admit(ctx context.Context) error {
 	}
 }
 
-// append writes e's frame and queues e for the store. It runs under the
-// chain's lock, so frames are in Seq order.
-func (j *Journal) append(e *tokenward.AuditEntry, frame []byte) error {
+// append writes the frames of es and queues es for the store. It runs
+// under the chain's lock, so frames are in Seq order.
+func (j *Journal) append(es []*tokenward.AuditEntry, frames []byte) error {
 	j.appendMu.Lock()
 	defer j.appendMu.Unlock()
 	j.mu.Lock()
@@ -239,11 +241,11 @@ func (j *Journal) append(e *tokenward.AuditEntry, frame []byte) error {
 		return err
 	}
 	before := j.file.size
-	err = j.file.append(frame)
+	err = j.file.append(frames)
 	if err == nil && mustSync {
 		// The background fsync failed: each append fsyncs until one works.
-		// A frame that did not reach the disk is taken back: the chain
-		// gives its seq to the next entry.
+		// Frames that did not reach the disk are taken back: the chain
+		// gives their seqs to the next entries.
 		if err = j.file.sync(); err != nil {
 			err = j.file.undo(before, err)
 		}
@@ -256,16 +258,18 @@ func (j *Journal) append(e *tokenward.AuditEntry, frame []byte) error {
 		}
 		return err
 	}
-	// A shallow copy: the caller may reuse its entry, but no caller changes
+	// Shallow copies: a caller may reuse its entry, but no caller changes
 	// an entry's maps once recorded (Record's contract), and a deep copy per
 	// request was a fifth of the audit's allocations.
-	c := new(tokenward.AuditEntry)
-	*c = *e
+	copies := make([]tokenward.AuditEntry, len(es))
 	j.mu.Lock()
 	if mustSync {
 		j.syncErr = nil
 	}
-	j.pending = append(j.pending, c)
+	for i, e := range es {
+		copies[i] = *e
+		j.pending = append(j.pending, &copies[i])
+	}
 	j.dirty = true
 	j.mu.Unlock()
 	return nil
@@ -589,29 +593,40 @@ func (j *Journal) storedEnd() (int64, string) {
 	return j.storedSeq, j.storedHash
 }
 
-// appendFramed is append for the journal: write gets the entry's journal
-// frame, whose payload is the canonical encoding the hash was computed
-// over (one buffer for both).
-func (c *Chain) appendFramed(e *tokenward.AuditEntry, write func(*tokenward.AuditEntry, []byte) error) error {
-	if e.Time.IsZero() {
-		return tokenward.Errorf(tokenward.EINVALID, "audit: entry has no time")
+// appendFramed is append for the journal, for consecutive entries: write
+// gets their frames, each frame's payload being the canonical encoding the
+// entry's hash is computed over (encoded once). The chain advances only if
+// write succeeds.
+func (c *Chain) appendFramed(es []*tokenward.AuditEntry, write func(frames []byte) error) error {
+	for _, e := range es {
+		if e.Time.IsZero() {
+			return tokenward.Errorf(tokenward.EINVALID, "audit: entry has no time")
+		}
+		e.Time = e.Time.Round(0).UTC().Truncate(time.Microsecond)
 	}
-	e.Time = e.Time.Round(0).UTC().Truncate(time.Microsecond)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e.Seq, e.PrevHash = c.seq+1, c.hash
-	// write does not keep the frame, so one buffer serves every entry.
-	if cap(c.frame) < frameHeaderSize {
+	// write does not keep the buffer, so one serves every append.
+	if cap(c.frame) == 0 {
 		c.frame = make([]byte, 0, 512)
 	}
-	frame := appendCanonical(c.frame[:frameHeaderSize], e)
-	c.frame = frame[:0]
-	sealFrame(frame)
-	sum := sha256.Sum256(frame[frameHeaderSize:])
-	e.Hash = hex.EncodeToString(sum[:])
-	if err := write(e, frame); err != nil {
-		return fmt.Errorf("audit: write entry %d: %w", e.Seq, err)
+	frames := c.frame[:0]
+	seq, hash := c.seq, c.hash
+	for _, e := range es {
+		seq++
+		e.Seq, e.PrevHash = seq, hash
+		start := len(frames)
+		frames = appendCanonical(append(frames, 0, 0, 0, 0, 0, 0, 0, 0), e) // frameHeaderSize bytes, sealed below
+		frame := frames[start:]
+		sealFrame(frame)
+		sum := sha256.Sum256(frame[frameHeaderSize:])
+		e.Hash = hex.EncodeToString(sum[:])
+		hash = e.Hash
 	}
-	c.seq, c.hash = e.Seq, e.Hash
+	c.frame = frames[:0]
+	if err := write(frames); err != nil {
+		return fmt.Errorf("audit: write entries %d..%d: %w", es[0].Seq, seq, err)
+	}
+	c.seq, c.hash = seq, hash
 	return nil
 }

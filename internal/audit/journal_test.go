@@ -1202,3 +1202,35 @@ func TestJournalReplaysAnyRecordedStatus(t *testing.T) {
 		t.Fatalf("got %d stored entries; want the journaled entry", len(got))
 	}
 }
+
+// TestJournalWriteFailureRefusesTheGroup: when the journal cannot be
+// written, every request of the group that shared the write is refused,
+// the chain does not advance, and (the partial write not being undoable)
+// later requests are refused too: nothing is answered unrecorded.
+func TestJournalWriteFailureRefusesTheGroup(t *testing.T) {
+	store := &memStore{}
+	b := mustOpenJournalBroker(t, store, testJournal(filepath.Join(t.TempDir(), "audit.journal")))
+	for i := 1; i <= 3; i++ {
+		mustRecord(t, b, i)
+	}
+	b.Journal.appendMu.Lock()
+	b.Journal.file.f.Close() // every write and its undo now fail
+	b.Journal.appendMu.Unlock()
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Go(func() { errs[i] = b.Record(t.Context(), newEntry(10+i)) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err == nil {
+			t.Errorf("record %d: got nil; want the write's failure", i)
+		}
+	}
+	if seq, _ := b.chain.Last(); seq != 3 {
+		t.Errorf("got the chain at %d; want 3", seq)
+	}
+	if err := b.Record(t.Context(), newEntry(30)); err == nil {
+		t.Error("record after a failed undo: got nil; want refused")
+	}
+}
