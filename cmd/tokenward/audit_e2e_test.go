@@ -3,6 +3,7 @@ package main
 import (
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -24,16 +25,30 @@ func cmdAuditSQL(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 2 {
 		ts.Fatalf("usage: auditsql DBFILE SQL...")
 	}
-	db, err := sql.Open("sqlite", "file:"+ts.MkAbs(args[0])+"?_pragma=busy_timeout(10000)")
+	// One transaction: the server's audit ingester writes in the
+	// background, and must not see a table half rebuilt.
+	db, err := sql.Open("sqlite", "file:"+ts.MkAbs(args[0])+"?_pragma=busy_timeout(10000)&_txlock=immediate")
 	if err != nil {
 		ts.Fatalf("%v", err)
 	}
 	defer db.Close()
+	tx, err := db.Begin()
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
 	for _, q := range args[1:] {
-		_, err := db.Exec(q)
-		if (err != nil) != neg {
-			ts.Fatalf("%s: %v", q, err)
+		if _, err = tx.Exec(q); err != nil {
+			err = fmt.Errorf("%s: %w", q, err)
+			break
 		}
+	}
+	if err == nil {
+		err = tx.Commit()
+	} else {
+		tx.Rollback()
+	}
+	if (err != nil) != neg {
+		ts.Fatalf("auditsql: %v", err)
 	}
 }
 
