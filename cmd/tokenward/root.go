@@ -57,6 +57,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.newRotationCommand(),
 		m.newRotateCommand(),
 	)
+	m.addVersion(root)
 	return root
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/buildinfo"
 	"github.com/tokenward/tokenward/internal/core"
 )
 
@@ -56,7 +57,7 @@ func serveOpenAPI(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) health(c *call) (int, any, error) {
-	return http.StatusOK, map[string]string{"status": "ok"}, nil
+	return http.StatusOK, map[string]string{"status": "ok", "version": buildinfo.Get().Version}, nil
 }
 
 func (s *Server) listProjects(c *call) (int, any, error) {
