@@ -1,0 +1,69 @@
+package sqlite
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/monitor"
+	"github.com/tokenward/tokenward/internal/oidc"
+	"github.com/tokenward/tokenward/internal/rotate"
+)
+
+func mustOpen(tb testing.TB) *DB {
+	tb.Helper()
+	db := NewDB(filepath.Join(tb.TempDir(), "tokenward.db"))
+	if err := db.Open(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+// TestStoredFormat pins how values are stored, column by column, as
+// SQLite's quote() prints them: a future backend or helper that changes a
+// column's encoding (NULL against 0 for a zero time, null against {} for
+// an empty map, booleans, durations) fails here.
+func TestStoredFormat(t *testing.T) {
+	db := mustOpen(t)
+	ctx := t.Context()
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	n := "1795341600000000000" // at in Unix nanoseconds
+	steps := []error{
+		db.CreateProject(ctx, &tokenward.Project{Name: "payments", Envs: []string{"prod"}, CreatedAt: at}, &tokenward.DataKey{Project: "payments", Version: 1, Wrapped: []byte{1}}),
+		db.PutSecret(ctx, &tokenward.Secret{Project: "payments", Env: "prod", Name: "DB_URL"}, 0, &tokenward.SecretVersion{Version: 1, CreatedAt: at, CreatedBy: "tok_a", Ciphertext: []byte{2}}),
+		db.CreateToken(ctx, &tokenward.Token{ID: "tok_a", Name: "ci", Kind: tokenward.TokenService, Grants: tokenward.Grants{tokenward.MustParseGrant("read:payments/prod/*")}, CreatedAt: at}, [32]byte{3}),
+		db.CreateBinding(ctx, &oidc.Binding{Name: "deploy", Issuer: "https://issuer", TTL: time.Minute, Enabled: true, CreatedAt: at, UpdatedAt: at}),
+		db.Rotations().CreateRotation(ctx, &rotate.Rotation{ID: "rot_1", Path: "payments/prod/DB_URL", Rotator: "random", Step: rotate.StepCreate, CreatedAt: at, UpdatedAt: at}),
+		db.Rotations().PutPolicy(ctx, &rotate.Policy{Path: "payments/prod/DB_URL", Every: time.Hour, Rotator: "random", Disabled: true}),
+		db.AddAnomaly(ctx, &monitor.Record{ID: "anm_1", Anomaly: monitor.Anomaly{Rule: monitor.RuleRateBurst, Severity: monitor.SeverityLow, Time: at}}),
+		db.AppendAudit(ctx, &tokenward.AuditEntry{Seq: 1, Time: at, Action: "secret.read", Outcome: tokenward.OutcomeAllowed}),
+	}
+	if err := errors.Join(steps...); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ query, want string }{
+		{`SELECT quote(created_at) FROM projects`, n},
+		{`SELECT quote(tags) || quote(expires_at) || quote(created_at) || quote(updated_at) FROM secrets`, `'[]'NULL` + n + n},
+		{`SELECT quote(created_at) FROM secret_versions`, n},
+		{`SELECT quote(grants) || quote(ci) || quote(created_at) || quote(expires_at) || quote(revoked_at) || quote(last_used_at) FROM tokens`,
+			`'["read:payments/prod/*"]''{}'` + n + `NULLNULLNULL`},
+		{`SELECT quote(audiences) || quote(conditions) || quote(grants) || quote(ttl) || quote(enabled) || quote(created_at) FROM oidc_bindings`,
+			`'null''null''null'60000000000` + `1` + n},
+		{`SELECT quote(config) || quote(grace) || quote(created_at) || quote(next_at) || quote(finished_at) FROM rotations`, `'{}'0` + n + `00`},
+		{`SELECT quote(every) || quote(config) || quote(disabled) || quote(last_at) || quote(next_at) FROM rotation_policies`, `3600000000000'{}'100`},
+		{`SELECT quote(created_at) || quote(acked_at) FROM anomalies`, n + `NULL`},
+		{`SELECT quote(time) || quote(ci) || quote(meta) FROM audit_entries`, n + `'{}''{}'`},
+	}
+	for _, tc := range tests {
+		var got string
+		if err := db.read.QueryRowContext(ctx, tc.query).Scan(&got); err != nil {
+			t.Fatalf("%s: %v", tc.query, err)
+		}
+		if got != tc.want {
+			t.Errorf("%s: got %s; want %s", tc.query, got, tc.want)
+		}
+	}
+}
