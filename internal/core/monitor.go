@@ -123,10 +123,13 @@ func (c *Core) needMonitoring() error {
 	return nil
 }
 
-// mayAudit: anomalies, usage of others and the report are security data;
-// they need the audit action (or admin) over everything.
-func mayAudit(tok *tokenward.Token) error {
-	return require(tok, tokenward.ActionAudit, "*", "*", "*")
+// needMonitoringAudit: anomalies and the report are security data; they
+// need the audit action (or admin) over everything.
+func (c *Core) needMonitoringAudit(tok *tokenward.Token) error {
+	if err := c.needMonitoring(); err != nil {
+		return err
+	}
+	return c.RequireAudit(tok)
 }
 
 func newEntryID() string {

@@ -96,10 +96,7 @@ func (c *Core) rotationPolicies(ctx context.Context) ([]monitor.RotationPolicy, 
 // Report returns the hygiene report: expiring, overdue rotations, stale and
 // over-privileged tokens, open anomalies.
 func (c *Core) Report(ctx context.Context, tok *tokenward.Token) (*monitor.Report, error) {
-	if err := c.needMonitoring(); err != nil {
-		return nil, err
-	}
-	if err := mayAudit(tok); err != nil {
+	if err := c.needMonitoringAudit(tok); err != nil {
 		return nil, err
 	}
 	return c.buildReport(ctx)

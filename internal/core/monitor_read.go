@@ -12,10 +12,7 @@ import (
 
 // Anomalies lists anomalies, newest first: the open ones, or all.
 func (c *Core) Anomalies(ctx context.Context, tok *tokenward.Token, all bool, limit int) ([]*monitor.Record, error) {
-	if err := c.needMonitoring(); err != nil {
-		return nil, err
-	}
-	if err := mayAudit(tok); err != nil {
+	if err := c.needMonitoringAudit(tok); err != nil {
 		return nil, err
 	}
 	if limit < 0 || limit > 10_000 {
@@ -26,10 +23,7 @@ func (c *Core) Anomalies(ctx context.Context, tok *tokenward.Token, all bool, li
 
 // AckAnomaly acknowledges an anomaly: it leaves the report's open list.
 func (c *Core) AckAnomaly(ctx context.Context, tok *tokenward.Token, id string) (*monitor.Record, error) {
-	if err := c.needMonitoring(); err != nil {
-		return nil, err
-	}
-	if err := mayAudit(tok); err != nil {
+	if err := c.needMonitoringAudit(tok); err != nil {
 		return nil, err
 	}
 	if !strings.HasPrefix(id, "anm_") || len(id) != 20 || strings.Trim(id[4:], "0123456789abcdef") != "" {

@@ -269,10 +269,7 @@ func (c *Core) RestoreEnv(ctx context.Context, tok *tokenward.Token, project, en
 	if err := c.needMonitoring(); err != nil {
 		return 0, err
 	}
-	if err := tokenward.ValidateProjectName(project); err != nil {
-		return 0, err
-	}
-	if err := tokenward.ValidateEnvName(env); err != nil {
+	if err := validEnv(project, env); err != nil {
 		return 0, err
 	}
 	if err := require(tok, tokenward.ActionAdmin, project, env, "*"); err != nil {
@@ -316,11 +313,5 @@ func (c *Core) Archives(ctx context.Context, tok *tokenward.Token) ([]*monitor.A
 	if err != nil {
 		return nil, err
 	}
-	out := []*monitor.Archive{}
-	for _, a := range all {
-		if tok.Grants.Allows(tokenward.ActionAdmin, a.Project, a.Env, "*") {
-			out = append(out, a)
-		}
-	}
-	return out, nil
+	return filter(all, func(a *monitor.Archive) bool { return tok.Grants.Allows(tokenward.ActionAdmin, a.Project, a.Env, "*") }), nil
 }

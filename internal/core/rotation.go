@@ -102,23 +102,22 @@ func (s *RotationSecrets) PutPending(ctx context.Context, p, rotationID string, 
 
 // Labeled implements rotate.Secrets.
 func (s *RotationSecrets) Labeled(ctx context.Context, p, label string) (*rotate.Version, error) {
-	project, env, name, err := splitSecretPath(p)
-	if err != nil {
-		return nil, err
-	}
-	l, err := s.labels.SecretLabels(ctx, project, env, name)
-	if err != nil {
-		return nil, err
-	}
-	n := labelVersion(l, label)
-	if n == 0 {
-		return nil, tokenward.Errorf(tokenward.ENOTFOUND, "%s has no %s version", p, label)
-	}
-	return s.version(ctx, project, env, name, n, l)
+	return s.version(ctx, p, func(l *tokenward.VersionLabels) (int, error) {
+		if n := labelVersion(l, label); n != 0 {
+			return n, nil
+		}
+		return 0, tokenward.Errorf(tokenward.ENOTFOUND, "%s has no %s version", p, label)
+	})
 }
 
 // Version implements rotate.Secrets.
 func (s *RotationSecrets) Version(ctx context.Context, p string, n int) (*rotate.Version, error) {
+	return s.version(ctx, p, func(*tokenward.VersionLabels) (int, error) { return n, nil })
+}
+
+// version reads the version of p that pick chooses from its labels, with
+// its value and the labels it carries.
+func (s *RotationSecrets) version(ctx context.Context, p string, pick func(*tokenward.VersionLabels) (int, error)) (*rotate.Version, error) {
 	project, env, name, err := splitSecretPath(p)
 	if err != nil {
 		return nil, err
@@ -127,10 +126,10 @@ func (s *RotationSecrets) Version(ctx context.Context, p string, n int) (*rotate
 	if err != nil {
 		return nil, err
 	}
-	return s.version(ctx, project, env, name, n, l)
-}
-
-func (s *RotationSecrets) version(ctx context.Context, project, env, name string, n int, l *tokenward.VersionLabels) (*rotate.Version, error) {
+	n, err := pick(l)
+	if err != nil {
+		return nil, err
+	}
 	sv, err := s.c.Store.SecretVersion(ctx, project, env, name, n)
 	if err != nil {
 		return nil, err
@@ -285,6 +284,18 @@ func (c *Core) rotation() (*Rotation, error) {
 	return c.Rotation, nil
 }
 
+// rotationOf is the rotation feature, once tok may rotate the secret at p.
+func (c *Core) rotationOf(tok *tokenward.Token, p string) (*Rotation, error) {
+	rot, err := c.rotation()
+	if err != nil {
+		return nil, err
+	}
+	if _, _, _, err := requireRotate(tok, p); err != nil {
+		return nil, err
+	}
+	return rot, nil
+}
+
 // requireRotate checks tok may rotate the secret at p.
 func requireRotate(tok *tokenward.Token, p string) (string, string, string, error) {
 	project, env, name, err := splitSecretPath(p)
@@ -305,11 +316,8 @@ func mayRotate(tok *tokenward.Token, p string) bool {
 // behalf), and, for the exec rotator, which runs a program on the server,
 // admin over everything. A new policy is first due one interval from now.
 func (c *Core) SetRotationPolicy(ctx context.Context, tok *tokenward.Token, p *rotate.Policy) (*rotate.Policy, error) {
-	rot, err := c.rotation()
+	rot, err := c.rotationOf(tok, p.Path)
 	if err != nil {
-		return nil, err
-	}
-	if _, _, _, err := requireRotate(tok, p.Path); err != nil {
 		return nil, err
 	}
 	for k, v := range p.Config {
@@ -353,11 +361,8 @@ func (c *Core) SetRotationPolicy(ctx context.Context, tok *tokenward.Token, p *r
 
 // RotationPolicy returns the policy of p.
 func (c *Core) RotationPolicy(ctx context.Context, tok *tokenward.Token, p string) (*rotate.Policy, error) {
-	rot, err := c.rotation()
+	rot, err := c.rotationOf(tok, p)
 	if err != nil {
-		return nil, err
-	}
-	if _, _, _, err := requireRotate(tok, p); err != nil {
 		return nil, err
 	}
 	return rot.Machine.Store.Policy(ctx, p)
@@ -373,13 +378,7 @@ func (c *Core) RotationPolicies(ctx context.Context, tok *tokenward.Token) ([]*r
 	if err != nil {
 		return nil, err
 	}
-	out := []*rotate.Policy{}
-	for _, p := range all {
-		if mayRotate(tok, p.Path) {
-			out = append(out, p)
-		}
-	}
-	return out, nil
+	return filter(all, func(p *rotate.Policy) bool { return mayRotate(tok, p.Path) }), nil
 }
 
 // DisableRotationPolicy stops scheduled rotations of p (rotate now still
@@ -403,11 +402,8 @@ func (c *Core) DisableRotationPolicy(ctx context.Context, tok *tokenward.Token, 
 // it goes (finished and waiting for grace, failed, or waiting to retry).
 // ECONFLICT when p has a rotation in flight.
 func (c *Core) RotateNow(ctx context.Context, tok *tokenward.Token, p string) (*rotate.Rotation, error) {
-	rot, err := c.rotation()
+	rot, err := c.rotationOf(tok, p)
 	if err != nil {
-		return nil, err
-	}
-	if _, _, _, err := requireRotate(tok, p); err != nil {
 		return nil, err
 	}
 	r, err := rot.Machine.RotateNow(ctx, p, "manual: "+tok.ID)
@@ -482,12 +478,7 @@ func (c *Core) RotationStatus(ctx context.Context, tok *tokenward.Token, limit i
 	if err != nil {
 		return nil, nil, err
 	}
-	inflight = []*rotate.Rotation{}
-	for _, r := range all {
-		if mayRotate(tok, r.Path) {
-			inflight = append(inflight, r)
-		}
-	}
+	inflight = filter(all, func(r *rotate.Rotation) bool { return mayRotate(tok, r.Path) })
 	hist, err := rot.Machine.Store.History(ctx, "", 0)
 	if err != nil {
 		return nil, nil, err
@@ -506,11 +497,8 @@ func (c *Core) RotationStatus(ctx context.Context, tok *tokenward.Token, limit i
 
 // RotationHistory lists the rotations of p, newest first.
 func (c *Core) RotationHistory(ctx context.Context, tok *tokenward.Token, p string, limit int) ([]*rotate.Rotation, error) {
-	rot, err := c.rotation()
+	rot, err := c.rotationOf(tok, p)
 	if err != nil {
-		return nil, err
-	}
-	if _, _, _, err := requireRotate(tok, p); err != nil {
 		return nil, err
 	}
 	h, err := rot.Machine.Store.History(ctx, p, limit)

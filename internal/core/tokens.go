@@ -116,13 +116,7 @@ func (c *Core) Tokens(ctx context.Context, tok *tokenward.Token) ([]*tokenward.T
 	if err != nil {
 		return nil, err
 	}
-	out := []*tokenward.Token{}
-	for _, t := range all {
-		if mayManage(tok, t) {
-			out = append(out, t)
-		}
-	}
-	return out, nil
+	return filter(all, func(t *tokenward.Token) bool { return mayManage(tok, t) }), nil
 }
 
 // findToken looks a token up by id, or by the name of an active token.
