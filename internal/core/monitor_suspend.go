@@ -12,9 +12,7 @@ import (
 
 // systemRevoke revokes a token on the server's own authority.
 func (c *Core) systemRevoke(ctx context.Context, id string) (*tokenward.Token, error) {
-	err := c.Store.RevokeToken(ctx, id, c.Now().UTC())
-	c.tokens.drop(id)
-	if err != nil {
+	if err := c.revoke(ctx, id); err != nil {
 		return nil, err
 	}
 	t, err := c.Store.Token(ctx, id)

@@ -259,9 +259,7 @@ func (m RotationTokens) Revoke(ctx context.Context, raw string) error {
 	if err != nil {
 		return err
 	}
-	err = m.c.Store.RevokeToken(ctx, t.ID, m.c.Now().UTC())
-	m.c.tokens.drop(t.ID)
-	return err
+	return m.c.revoke(ctx, t.ID)
 }
 
 // Check implements rotate.TokenChecker.
