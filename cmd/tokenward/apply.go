@@ -27,7 +27,8 @@ Trust bindings (pipelines:) and rotation policies (rotation:) are created when
 missing. Not carried out yet (listed with the command to use instead): secret
 metadata (the server keeps metadata only together with a value). A policy the
 server refuses is reported and apply goes on, then exits 1.`,
-		Args: cobra.NoArgs,
+		Example: "  tokenward apply --dry-run\n  tokenward apply --manifest deploy/tokenward.yaml",
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			man, err := loadManifest(file)
 			if err != nil {

@@ -16,7 +16,8 @@ func (m *Main) newExportCommand() *cobra.Command {
 atomically, mode 0600). --format github appends to $GITHUB_ENV (or --output) with a
 random heredoc delimiter per value and prints ::add-mask:: for every value first.
 --format gitlab writes a dotenv artifact (artifacts:reports:dotenv).`,
-		Args: cobra.NoArgs,
+		Example: "  tokenward export --env payments/prod --format dotenv --output .env\n  tokenward export --env payments/prod --format github",
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			refs, err := parseEnvRefs(sel.envs)
 			if err != nil {
