@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"strings"
@@ -307,35 +306,26 @@ func (x *call) printTail(es []*tokenward.AuditEntry) error {
 }
 
 func (m *Main) newAuditExportCommand() *cobra.Command {
-	var cf clientFlags
 	var output string
-	cmd := &cobra.Command{
+	cmd := m.clientCommand(&cobra.Command{
 		Use:     "export [--output FILE]",
 		Short:   "Download the whole trail with its signed checkpoints (JSON lines) for offline verify --from",
 		Example: "  tokenward audit export -o trail.jsonl",
 		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := m.client(&cf)
-			if err != nil {
-				return err
-			}
-			var w io.Writer = m.Stdout
-			if output != "" && output != "-" {
-				f, err := os.OpenFile(output, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				w = f
-				if err := c.ExportAudit(cmd.Context(), f); err != nil {
-					return cliError(err)
-				}
-				return f.Close()
-			}
-			return cliError(c.ExportAudit(cmd.Context(), w))
-		},
-	}
-	cf.register(cmd, false)
+	}, false, func(x *call) error {
+		if output == "" || output == "-" {
+			return cliError(x.c.ExportAudit(x.ctx, x.Stdout))
+		}
+		f, err := os.OpenFile(output, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := x.c.ExportAudit(x.ctx, f); err != nil {
+			return cliError(err)
+		}
+		return f.Close()
+	})
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to FILE (mode 0600) instead of stdout")
 	return cmd
 }

@@ -154,7 +154,8 @@ func (m *Main) colour() bool {
 	return m.Getenv("NO_COLOR") == "" && m.Getenv("TERM") != "dumb" && isTerminal(m.Stdout)
 }
 
-func isTerminal(w io.Writer) bool {
+// isTerminal reports whether w is a terminal (a variable for tests).
+var isTerminal = func(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
