@@ -170,8 +170,8 @@ TOKENWARD_TOKEN (nothing when either is missing). See the README for where each 
 	}
 }
 
-// unknownFlag is the root's flag error handler: a bad flag or flag value
+// flagError is the root's flag error handler: a bad flag or flag value
 // is a usage error (exit 2) that points at --help.
-func unknownFlag(cmd *cobra.Command, err error) error {
+func flagError(cmd *cobra.Command, err error) error {
 	return usageError("%v (see %s --help)", err, cmd.CommandPath())
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -61,8 +62,11 @@ func startInProcessServer(t *testing.T) map[string]string {
 }
 
 // TestEveryCommandHasAnExample walks the command tree: every command that
-// runs shows an Example in its --help.
+// runs shows an Example in its --help, and the examples name only
+// commands and flags that exist.
 func TestEveryCommandHasAnExample(t *testing.T) {
+	root := NewMain().rootCommand()
+	invocation := regexp.MustCompile(`tokenward ([^|;&)>]*)`)
 	var walk func(*cobra.Command) int
 	walk = func(c *cobra.Command) int {
 		n := 0
@@ -71,15 +75,50 @@ func TestEveryCommandHasAnExample(t *testing.T) {
 			if strings.TrimSpace(c.Example) == "" {
 				t.Errorf("%s: no Example in its --help", c.CommandPath())
 			}
+			runs := false
+			for _, m := range invocation.FindAllStringSubmatch(c.Example, -1) {
+				runs = checkExample(t, root, strings.Fields(m[1])) == c || runs
+			}
+			if !runs {
+				t.Errorf("%s: no example runs it", c.CommandPath())
+			}
 		}
 		for _, sub := range c.Commands() {
 			n += walk(sub)
 		}
 		return n
 	}
-	if n := walk(NewMain().rootCommand()); n < 40 {
+	if n := walk(root); n < 40 {
 		t.Errorf("walked %d runnable commands; want at least 40 (is the tree built?)", n)
 	}
+}
+
+// checkExample fails if args (one tokenward invocation in an Example)
+// names a flag its command does not have; it returns the command.
+func checkExample(t *testing.T, root *cobra.Command, args []string) *cobra.Command {
+	t.Helper()
+	c, _, err := root.Find(args)
+	if err != nil {
+		t.Errorf("example %q: %v", strings.Join(args, " "), err)
+		return nil
+	}
+	for _, a := range args {
+		if a == "--" {
+			break // the rest is run's child command
+		}
+		name, _, _ := strings.Cut(a, "=")
+		switch {
+		case strings.HasPrefix(name, "--"):
+			if c.Flags().Lookup(name[2:]) == nil {
+				t.Errorf("%s: example uses %s: no such flag", c.CommandPath(), name)
+			}
+		case strings.HasPrefix(name, "-") && len(name) == 2:
+			if c.Flags().ShorthandLookup(name[1:]) == nil {
+				t.Errorf("%s: example uses %s: no such flag", c.CommandPath(), name)
+			}
+		}
+	}
+	return c
 }
 
 // TestUsageErrors: a bad invocation exits 2 naming the argument or flag at

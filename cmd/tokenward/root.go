@@ -40,7 +40,7 @@ func (m *Main) rootCommand() *cobra.Command {
 	root.SetIn(m.Stdin)
 	root.SetOut(m.Stdout)
 	root.SetErr(m.Stderr)
-	root.SetFlagErrorFunc(unknownFlag)
+	root.SetFlagErrorFunc(flagError)
 	root.CompletionOptions.DisableDefaultCmd = true // ours has examples and exit codes
 	// Each subcommand is listed here explicitly (no init() registration).
 	root.AddCommand(
