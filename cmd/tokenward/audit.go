@@ -16,9 +16,8 @@ import (
 )
 
 func (m *Main) newAuditCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "audit", Short: "Verify, search, tail and export the tamper-evident audit trail"}
-	cmd.AddCommand(m.newAuditVerifyCommand(), m.newAuditSearchCommand(), m.newAuditTailCommand(), m.newAuditExportCommand(), m.newAuditKeyCommand())
-	return cmd
+	return group("audit", "Verify, search, tail and export the tamper-evident audit trail",
+		m.newAuditVerifyCommand(), m.newAuditSearchCommand(), m.newAuditTailCommand(), m.newAuditExportCommand(), m.newAuditKeyCommand())
 }
 
 func (m *Main) newAuditVerifyCommand() *cobra.Command {

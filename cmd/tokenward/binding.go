@@ -10,14 +10,14 @@ import (
 	"github.com/tokenward/tokenward/internal/oidc"
 )
 
-func (m *Main) newBindingCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "binding", Short: "Manage OIDC trust bindings: which CI jobs get which just-in-time grants"}
-	cmd.AddCommand(m.newBindingCreateCommand(), m.newBindingListCommand(), m.newBindingShowCommand(),
-		m.newBindingChangeCommand("delete"), m.newBindingChangeCommand("enable"), m.newBindingChangeCommand("disable"))
-	return cmd
-}
-
+// argBinding is a binding's NAME argument.
 var argBinding = argument{"NAME", "payments-deploy", 0}
+
+func (m *Main) newBindingCommand() *cobra.Command {
+	return group("binding", "Manage OIDC trust bindings: which CI jobs get which just-in-time grants",
+		m.newBindingCreateCommand(), m.newBindingListCommand(), m.newBindingShowCommand(),
+		m.newBindingChangeCommand("delete"), m.newBindingChangeCommand("enable"), m.newBindingChangeCommand("disable"))
+}
 
 func (m *Main) newBindingCreateCommand() *cobra.Command {
 	var in client.BindingInput
@@ -60,12 +60,8 @@ conditions would trust every repository of the issuer. You need admin over every
 			if err := checkGrants(in.Grants); err != nil {
 				return err
 			}
-			d, err := parseDuration(ttl)
-			if err != nil {
-				return usageError("--ttl: %v", err)
-			}
-			in.TTL = d.String()
-			return nil
+			in.TTL, err = parseTTL(ttl)
+			return err
 		},
 	}, true, func(x *call) error {
 		b, err := x.c.CreateBindingResult(x.ctx, in)

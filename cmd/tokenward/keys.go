@@ -11,8 +11,7 @@ import (
 var timeNow = time.Now
 
 func (m *Main) newKeysCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "keys", Short: "Manage encryption keys"}
-	cmd.AddCommand(m.clientCommand(&cobra.Command{
+	return group("keys", "Manage encryption keys", m.clientCommand(&cobra.Command{
 		Use:     "rotate",
 		Short:   "Add a master key version and rewrap every data key under it, online",
 		Example: "  tokenward keys rotate",
@@ -28,5 +27,4 @@ func (m *Main) newKeysCommand() *cobra.Command {
 		fmt.Fprintf(x.Stdout, "Master key is now version %d; data keys rewrapped.\n", id)
 		return nil
 	}))
-	return cmd
 }

@@ -92,6 +92,13 @@ func (m *Main) clientCommand(cmd *cobra.Command, output bool, do func(x *call) e
 	return cmd
 }
 
+// group is a command that only holds subcommands.
+func group(use, short string, subs ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short}
+	cmd.AddCommand(subs...)
+	return cmd
+}
+
 func (x *call) json() bool { return x.output == "json" }
 
 // list prints v as JSON with -o json, else the table header and rows make.

@@ -15,16 +15,13 @@ import (
 func (m *Main) newRetireCommand(a argument) *cobra.Command {
 	var dryRun bool
 	var retention string
-	cmd := &cobra.Command{
-		Use:     "retire PROJECT/ENV [--dry-run] [--retention 30d]",
-		Short:   "Retire an environment: revoke or narrow its tokens, archive its secrets (plan printed first)",
-		Example: "  tokenward env retire payments/staging --dry-run\n  tokenward env retire payments/staging --retention 30d",
-	}
+	use, short := "retire PROJECT/ENV [--dry-run] [--retention 30d]", "Retire an environment: revoke or narrow its tokens, archive its secrets (plan printed first)"
+	example := "  tokenward env retire payments/staging --dry-run\n  tokenward env retire payments/staging --retention 30d"
 	if a == argProject {
-		cmd.Use, cmd.Short = "retire PROJECT [--dry-run] [--retention 30d]", "Retire a project: every environment, as env retire does (plan printed first)"
-		cmd.Example = "  tokenward project retire payments --dry-run"
+		use, short = "retire PROJECT [--dry-run] [--retention 30d]", "Retire a project: every environment, as env retire does (plan printed first)"
+		example = "  tokenward project retire payments --dry-run"
 	}
-	cmd.Args, cmd.ValidArgsFunction = exactArgs(a), m.complete(a)
+	cmd := &cobra.Command{Use: use, Short: short, Example: example, Args: exactArgs(a), ValidArgsFunction: m.complete(a)}
 	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
 		if a == argProject {
 			if err := tokenward.ValidateProjectName(args[0]); err != nil {

@@ -14,10 +14,9 @@ import (
 // newRotationCommand manages rotation policies: set, show, list, disable,
 // enable, history.
 func (m *Main) newRotationCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "rotation", Short: "Manage rotation policies and see rotation history"}
-	cmd.AddCommand(m.newRotationSetCommand(), m.newRotationShowCommand(), m.newRotationListCommand(),
+	return group("rotation", "Manage rotation policies and see rotation history",
+		m.newRotationSetCommand(), m.newRotationShowCommand(), m.newRotationListCommand(),
 		m.newRotationDisableCommand(false), m.newRotationDisableCommand(true), m.newRotationHistoryCommand())
-	return cmd
 }
 
 // configKeyStart finds where a new key=value pair starts in a --config list,

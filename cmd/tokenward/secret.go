@@ -13,10 +13,9 @@ import (
 )
 
 func (m *Main) newSecretCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "secret", Short: "Write, read and list secrets"}
-	cmd.AddCommand(m.newSecretSetCommand(), m.newSecretGetCommand(), m.newSecretListCommand(),
+	return group("secret", "Write, read and list secrets",
+		m.newSecretSetCommand(), m.newSecretGetCommand(), m.newSecretListCommand(),
 		m.newSecretHistoryCommand(), m.newSecretRollbackCommand())
-	return cmd
 }
 
 // maxStdinValue bounds what `secret set` reads; the server enforces its own

@@ -11,9 +11,8 @@ import (
 )
 
 func (m *Main) newTokenCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "token", Short: "Mint, list and revoke access tokens"}
-	cmd.AddCommand(m.newTokenCreateCommand(), m.newTokenListCommand(), m.newTokenShowCommand("show"), m.newTokenRevokeCommand(), m.newTokenShowCommand("whoami"))
-	return cmd
+	return group("token", "Mint, list and revoke access tokens",
+		m.newTokenCreateCommand(), m.newTokenListCommand(), m.newTokenShowCommand("show"), m.newTokenRevokeCommand(), m.newTokenShowCommand("whoami"))
 }
 
 func (m *Main) newTokenCreateCommand() *cobra.Command {
@@ -31,14 +30,11 @@ func (m *Main) newTokenCreateCommand() *cobra.Command {
 			if err := checkGrants(in.Grants); err != nil {
 				return err
 			}
+			var err error
 			if ttl != "" {
-				d, err := parseDuration(ttl)
-				if err != nil {
-					return usageError("--ttl: %v", err)
-				}
-				in.TTL = d.String()
+				in.TTL, err = parseTTL(ttl)
 			}
-			return nil
+			return err
 		},
 	}, true, func(x *call) error {
 		t, secret, err := x.c.CreateToken(x.ctx, in)
@@ -69,6 +65,15 @@ func checkGrants(grants []string) error {
 		return usageError("--grant: %s", tokenward.ErrorMessage(err))
 	}
 	return nil
+}
+
+// parseTTL checks a --ttl and gives it in Go's form, which the server reads.
+func parseTTL(s string) (string, error) {
+	d, err := parseDuration(s)
+	if err != nil {
+		return "", usageError("--ttl: %v", err)
+	}
+	return d.String(), nil
 }
 
 func orNever(s string) string {
