@@ -2,8 +2,6 @@ package inject
 
 import (
 	"bytes"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
@@ -14,6 +12,8 @@ import (
 	"io/fs"
 	"os"
 	"time"
+
+	"github.com/tokenward/tokenward/internal/seal"
 )
 
 // Snapshot is the last successful fetch, kept encrypted on disk for
@@ -79,23 +79,12 @@ func SaveSnapshot(path, token string, envs []string, values map[string]string, n
 		return fmt.Errorf("save snapshot: %w", err)
 	}
 	copy(head[len(snapMagic)+1+snapSaltLen:], check)
-	aead, err := newGCM(key)
+	sealed, err := seal.SealBytes(key, plain, head)
+	clear(plain)
 	if err != nil {
 		return fmt.Errorf("save snapshot: %w", err)
 	}
-	nonce := make([]byte, aead.NonceSize())
-	rand.Read(nonce)
-	out := append(append(head, nonce...), aead.Seal(nil, nonce, plain, head)...)
-	clear(plain)
-	return WriteFileAtomic(path, out)
-}
-
-func newGCM(key []byte) (cipher.AEAD, error) {
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(block)
+	return WriteFileAtomic(path, append(head, sealed...))
 }
 
 // LoadSnapshot reads the snapshot at path and returns it if token opens it
@@ -124,12 +113,7 @@ func LoadSnapshot(path, token string, maxAge time.Duration, now time.Time) (*Sna
 	if subtle.ConstantTimeCompare(check, head[len(snapMagic)+1+snapSaltLen:]) != 1 {
 		return nil, fmt.Errorf("load snapshot %s: %w", path, ErrSnapshotWrongToken)
 	}
-	aead, err := newGCM(key)
-	if err != nil {
-		return nil, fmt.Errorf("load snapshot: %w", err)
-	}
-	nonce := data[snapHeadLen : snapHeadLen+aead.NonceSize()]
-	plain, err := aead.Open(nil, nonce, data[snapHeadLen+aead.NonceSize():], head)
+	plain, err := seal.OpenBytes(key, data[snapHeadLen:], head)
 	if err != nil {
 		return nil, fmt.Errorf("load snapshot %s: %w", path, ErrSnapshotCorrupt)
 	}

@@ -80,6 +80,38 @@ func Open(key, ciphertext, aad []byte) ([]byte, error) {
 	return pt, nil
 }
 
+// SealBytes encrypts plaintext under key with AES-256-GCM and returns the
+// random nonce followed by the ciphertext and tag; aad is authenticated, not
+// stored. It is for local files whose own header carries the format and key
+// derivation (the fallback snapshot); records in the store use Seal.
+func SealBytes(key, plaintext, aad []byte) ([]byte, error) {
+	aead, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, nonceSize, nonceSize+len(plaintext)+aead.Overhead())
+	if _, err := io.ReadFull(rand.Reader, nonce); err != nil {
+		return nil, fmt.Errorf("seal: nonce: %w", err)
+	}
+	return aead.Seal(nonce, nonce, plaintext, aad), nil
+}
+
+// OpenBytes decrypts what SealBytes returned for the same key and aad.
+func OpenBytes(key, sealed, aad []byte) ([]byte, error) {
+	aead, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < nonceSize+aead.Overhead() {
+		return nil, ErrFormat
+	}
+	pt, err := aead.Open(nil, sealed[:nonceSize], sealed[nonceSize:], aad)
+	if err != nil {
+		return nil, ErrWrongKey
+	}
+	return pt, nil
+}
+
 // KeyID returns the id of the key a ciphertext was sealed with.
 func KeyID(ciphertext []byte) (uint32, error) {
 	if len(ciphertext) < overhead || ciphertext[0] != formatV1 {

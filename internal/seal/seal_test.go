@@ -177,3 +177,42 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+func TestSealBytes(t *testing.T) {
+	key, other := NewKey(), NewKey()
+	sealed, err := SealBytes(key, []byte("s3cr3t-value"), []byte("head"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, []byte("s3cr3t-value")) {
+		t.Fatal("sealed bytes contain the plaintext")
+	}
+	tests := []struct {
+		name   string
+		key    []byte
+		sealed []byte
+		aad    string
+		want   error
+	}{
+		{"opens", key, sealed, "head", nil},
+		{"wrong key", other, sealed, "head", ErrWrongKey},
+		{"other aad", key, sealed, "heaD", ErrWrongKey},
+		{"flipped byte", key, append(append([]byte{}, sealed[:20]...), append([]byte{sealed[20] ^ 1}, sealed[21:]...)...), "head", ErrWrongKey},
+		{"truncated", key, sealed[:27], "head", ErrFormat},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := OpenBytes(tt.key, tt.sealed, []byte(tt.aad))
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("OpenBytes: got error %v; want %v", err, tt.want)
+			}
+			if tt.want == nil && string(got) != "s3cr3t-value" {
+				t.Errorf("OpenBytes: got %q; want the plaintext", got)
+			}
+		})
+	}
+	again, _ := SealBytes(key, []byte("s3cr3t-value"), []byte("head"))
+	if bytes.Equal(again, sealed) {
+		t.Error("two seals of one plaintext are equal; want a fresh nonce each time")
+	}
+}
