@@ -49,6 +49,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzRedactTokens -fuzztime 30s ./internal/audit/
 	$(GO) test -run '^$$' -fuzz FuzzParseCanonical -fuzztime 30s ./internal/audit/
 	$(GO) test -run '^$$' -fuzz FuzzParseJournal -fuzztime 30s ./internal/audit/
+	$(GO) test -run '^$$' -fuzz FuzzParseSignature -fuzztime 30s ./internal/webhook/
 
 clean:
 	rm -rf bin

@@ -16,6 +16,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/audit"
+	"github.com/tokenward/tokenward/internal/webhook"
 	_ "modernc.org/sqlite"
 )
 
@@ -151,7 +152,7 @@ func (h *auditHookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 32<<20))
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := audit.VerifyWebhook(h.secret, r.Header, body, time.Now(), 5*time.Minute); err != nil {
+	if err := webhook.Verify(h.secret, r.Header, body, time.Now(), 5*time.Minute); err != nil {
 		h.bad++
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return

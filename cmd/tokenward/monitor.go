@@ -13,6 +13,7 @@ import (
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/core"
 	"github.com/tokenward/tokenward/internal/monitor"
+	"github.com/tokenward/tokenward/internal/webhook"
 )
 
 // monitorConfig is the server's monitoring configuration, from flags.
@@ -33,7 +34,7 @@ type monitorConfig struct {
 
 func (c *monitorConfig) register(f *pflag.FlagSet) {
 	f.StringArrayVar(&c.AlertWebhooks, "alert-webhook", nil, "send anomaly alerts to this URL (repeatable)")
-	f.StringVar(&c.AlertFormat, "alert-format", "signed", "alert payload: slack (Slack incoming webhook) or signed (JSON with "+monitor.SignatureHeader+")")
+	f.StringVar(&c.AlertFormat, "alert-format", "signed", "alert payload: slack (Slack incoming webhook) or signed (JSON with "+webhook.SignatureHeader+")")
 	f.StringVar(&c.AlertSecretFile, "alert-secret-file", "", "file holding the HMAC secret (16+ bytes) for --alert-format signed")
 	f.StringArrayVar(&c.EventWebhooks, "events-webhook", nil, "send signed change events (secret created/updated/rotated/retired, token revoked/suspended) to this URL (repeatable)")
 	f.StringVar(&c.EventSecretFile, "events-secret-file", "", "file holding the HMAC secret (16+ bytes) for --events-webhook")

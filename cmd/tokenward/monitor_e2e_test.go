@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
-	"github.com/tokenward/tokenward/internal/monitor"
+	"github.com/tokenward/tokenward/internal/webhook"
 )
 
 // cmdHooks is the testscript command "hooks": signed-webhook receivers in
@@ -44,7 +44,7 @@ func cmdHooks(ts *testscript.TestScript, neg bool, args []string) {
 		var mu sync.Mutex
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			b, _ := io.ReadAll(r.Body)
-			if err := monitor.Verify(secret, r.Header.Get(monitor.SignatureHeader), b, time.Now(), 5*time.Minute); err != nil {
+			if err := webhook.Verify(secret, r.Header, b, time.Now(), 5*time.Minute); err != nil {
 				w.WriteHeader(http.StatusUnauthorized)
 				os.WriteFile(ts.MkAbs(name+".bad"), b, 0o600)
 				return

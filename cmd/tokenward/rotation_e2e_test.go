@@ -19,6 +19,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/tokenward/tokenward/internal/pgtest"
 	"github.com/tokenward/tokenward/internal/rotate"
+	"github.com/tokenward/tokenward/internal/webhook"
 )
 
 // rotEnv is a real data directory and a real server process that tests
@@ -280,7 +281,7 @@ func TestWebhookRotatorThroughServer(t *testing.T) {
 		body, _ := io.ReadAll(r.Body)
 		mu.Lock()
 		defer mu.Unlock()
-		if err := rotate.VerifySignature([]byte(hmacKey), body, r.Header.Get(rotate.SignatureHeader), time.Now(), time.Minute); err != nil {
+		if err := webhook.Verify([]byte(hmacKey), r.Header, body, time.Now(), time.Minute); err != nil {
 			bad++
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return

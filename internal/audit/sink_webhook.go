@@ -3,15 +3,10 @@ package audit
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,17 +16,12 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
-)
-
-// Webhook request headers. The signature is HMAC-SHA256 with the sink's
-// secret over "<timestamp>.<body>", hex, after "v1=".
-const (
-	HeaderWebhookTimestamp = "X-Tokenward-Timestamp"
-	HeaderWebhookSignature = "X-Tokenward-Signature"
+	"github.com/tokenward/tokenward/internal/webhook"
 )
 
 // WebhookSink posts entries in batches to URL as
-// {"entries":[...]} (JSON), signed with Secret. Entries first go to an
+// {"entries":[...]} (JSON), signed with Secret (docs/webhooks.md; the
+// timestamp in its own header). Entries first go to an
 // on-disk buffer in Dir, so an outage of the receiver, or a restart of the
 // server, loses nothing until the buffer holds MaxBufferBytes of undelivered
 // entries; past that, new entries are dropped, counted and logged. Delivery
@@ -43,12 +33,11 @@ type WebhookSink struct {
 	Dir            string
 	MaxBufferBytes int64 // default 64 MiB
 	MaxBatch       int   // entries per request; default 100
-	Client         *http.Client
 	Logger         *slog.Logger
-	Now            func() time.Time
-	Sleep          func(ctx context.Context, d time.Duration) error
-	RetryBase      time.Duration // first retry delay; default 1s
-	RetryMax       time.Duration // default 1m
+	// Delivery posts each batch. Open makes it retry every failure until
+	// the sink is closed (the batch may not be skipped) and send the
+	// timestamp in its own header; each attempt's Timeout defaults to 30 s.
+	Delivery webhook.Deliverer
 
 	mu   sync.Mutex
 	q    *os.File // the buffer: JSON lines, appended
@@ -78,9 +67,8 @@ const (
 // Open validates the settings, loads the buffer left by a previous run and
 // starts delivery.
 func (s *WebhookSink) Open() error {
-	u, err := url.Parse(s.URL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return tokenward.Errorf(tokenward.EINVALID, "audit webhook: url must be an absolute http(s) URL")
+	if err := webhook.CheckURL(s.URL); err != nil {
+		return fmt.Errorf("audit webhook: %w", err)
 	}
 	if len(s.Secret) < 16 {
 		return tokenward.Errorf(tokenward.EINVALID, "audit webhook: signing secret must have at least 16 bytes")
@@ -91,24 +79,16 @@ func (s *WebhookSink) Open() error {
 	if s.MaxBatch <= 0 {
 		s.MaxBatch = 100
 	}
-	if s.Client == nil {
-		s.Client = &http.Client{Timeout: 30 * time.Second}
-	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
 	s.Logger = s.Logger.With("sink", "webhook")
-	if s.Now == nil {
-		s.Now = time.Now
+	s.Delivery.MaxAttempts, s.Delivery.SplitSignature = webhook.Forever, true
+	if s.Delivery.Timeout <= 0 {
+		s.Delivery.Timeout = 30 * time.Second
 	}
-	if s.Sleep == nil {
-		s.Sleep = sleepCtx
-	}
-	if s.RetryBase <= 0 {
-		s.RetryBase = time.Second
-	}
-	if s.RetryMax <= 0 {
-		s.RetryMax = time.Minute
+	if s.Delivery.Logger == nil {
+		s.Delivery.Logger = s.Logger
 	}
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return fmt.Errorf("audit webhook: buffer dir: %w", err)
@@ -314,84 +294,16 @@ func (s *WebhookSink) deliver(ctx context.Context) {
 				return
 			}
 		}
-		delay := s.RetryBase
-		for attempt := 1; ; attempt++ {
-			err := s.post(ctx, lines)
-			if err == nil {
-				break
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			s.Logger.Warn("webhook delivery failed; will retry", "attempt", attempt, "entries", len(lines), "err", err)
-			if s.Sleep(ctx, delay) != nil {
-				return
-			}
-			delay = min(2*delay, s.RetryMax)
+		var body bytes.Buffer
+		body.WriteString(`{"entries":[`)
+		body.Write(bytes.Join(lines, []byte{','}))
+		body.WriteString("]}")
+		if _, err := s.Delivery.Deliver(ctx, s.URL, s.Secret, body.Bytes()); err != nil {
+			return // only when ctx ended: Forever retries everything else
 		}
 		s.sent.Add(int64(len(lines)))
 		s.commit(end)
 	}
-}
-
-func (s *WebhookSink) post(ctx context.Context, lines [][]byte) error {
-	var body bytes.Buffer
-	body.WriteString(`{"entries":[`)
-	body.Write(bytes.Join(lines, []byte{','}))
-	body.WriteString("]}")
-	ts := strconv.FormatInt(s.Now().Unix(), 10)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, bytes.NewReader(body.Bytes()))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(HeaderWebhookTimestamp, ts)
-	req.Header.Set(HeaderWebhookSignature, "v1="+SignWebhook(s.Secret, ts, body.Bytes()))
-	resp, err := s.Client.Do(req)
-	if err != nil {
-		// Drop the URL from the error: webhook URLs often carry a secret in
-		// their path or query (Slack-style hooks), and errors get logged.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			return fmt.Errorf("%s: %w", ue.Op, ue.Err)
-		}
-		return err
-	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("receiver answered %d", resp.StatusCode)
-	}
-	return nil
-}
-
-// SignWebhook returns hex(HMAC-SHA256(secret, timestamp + "." + body)).
-func SignWebhook(secret []byte, timestamp string, body []byte) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(timestamp))
-	m.Write([]byte{'.'})
-	m.Write(body)
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// VerifyWebhook checks a received webhook's signature and that its
-// timestamp is within tolerance of now (against replays). Receivers in Go
-// (and our tests) use it.
-func VerifyWebhook(secret []byte, h http.Header, body []byte, now time.Time, tolerance time.Duration) error {
-	ts := h.Get(HeaderWebhookTimestamp)
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return tokenward.Errorf(tokenward.EUNAUTHORIZED, "webhook: bad timestamp")
-	}
-	if d := now.Sub(time.Unix(sec, 0)); d > tolerance || d < -tolerance {
-		return tokenward.Errorf(tokenward.EUNAUTHORIZED, "webhook: timestamp outside tolerance")
-	}
-	got, ok := strings.CutPrefix(h.Get(HeaderWebhookSignature), "v1=")
-	want := SignWebhook(secret, ts, body)
-	if !ok || !hmac.Equal([]byte(got), []byte(want)) {
-		return tokenward.Errorf(tokenward.EUNAUTHORIZED, "webhook: bad signature")
-	}
-	return nil
 }
 
 // Flush waits until every buffered entry was delivered or ctx ends; call

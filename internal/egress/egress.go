@@ -1,13 +1,14 @@
-// Package egress guards outbound HTTP requests to addresses that API users
-// choose (webhook rotators; later the gateway's upstreams). It refuses, when
-// the connection is made — after DNS, so a name that resolves differently
-// the second time cannot slip through — addresses no such request should
-// reach: link-local ones (where cloud metadata services answer with the
-// host's credentials), the unspecified address, multicast, and the other
-// known metadata endpoints.
+// Package egress guards outbound HTTP requests to addresses that users
+// choose (every webhook, through internal/webhook; later the gateway's
+// upstreams). It refuses, when the connection is made — after DNS, so a name
+// that resolves differently the second time cannot slip through — addresses
+// no such request should reach: link-local ones (where cloud metadata
+// services answer with the host's credentials), the unspecified address,
+// multicast, and the other known metadata endpoints.
 package egress
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -45,14 +46,18 @@ func Blocked(addr netip.Addr) string {
 	return ""
 }
 
+// ErrBlocked is in the chain of every refusal by Control (and so of a
+// request's error through Transport): retrying will not help.
+var ErrBlocked = errors.New("tokenward does not connect there")
+
 // Control is a net.Dialer Control function that refuses blocked addresses.
 func Control(network, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
-		return fmt.Errorf("egress: %s: not an address and port", network)
+		return fmt.Errorf("egress: %s: not an address and port: %w", network, ErrBlocked)
 	}
 	if why := Blocked(ap.Addr()); why != "" {
-		return fmt.Errorf("egress: %s is %s; tokenward does not connect there", ap.Addr(), why)
+		return fmt.Errorf("egress: %s is %s; %w", ap.Addr(), why, ErrBlocked)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package egress_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -64,8 +65,8 @@ func TestControl(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("got %v; want an error with %q", err, tt.wantErr)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, egress.ErrBlocked) {
+				t.Fatalf("got %v; want an ErrBlocked with %q", err, tt.wantErr)
 			}
 		})
 	}
@@ -79,7 +80,7 @@ func TestTransportRefusesMetadata(t *testing.T) {
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", "http://169.254.169.254/latest/meta-data/", nil)
 	_, err := c.Do(req)
-	if err == nil || !strings.Contains(err.Error(), "tokenward does not connect there") {
-		t.Fatalf("got %v; want the egress refusal", err)
+	if err == nil || !strings.Contains(err.Error(), "tokenward does not connect there") || !errors.Is(err, egress.ErrBlocked) {
+		t.Fatalf("got %v; want the egress refusal, ErrBlocked in its chain", err)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/tokenward/tokenward/internal/oidc/oidctest"
 	"github.com/tokenward/tokenward/internal/rotate"
 	"github.com/tokenward/tokenward/internal/sqlite"
+	"github.com/tokenward/tokenward/internal/webhook"
 )
 
 // hookSink is a webhook receiver on loopback that verifies signatures.
@@ -42,7 +43,7 @@ func newHookSink(tb testing.TB, secret string) *hookSink {
 		b, _ := io.ReadAll(r.Body)
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		if err := monitor.Verify(h.secret, r.Header.Get(monitor.SignatureHeader), b, time.Now(), 5*time.Minute); err != nil {
+		if err := webhook.Verify(h.secret, r.Header, b, time.Now(), 5*time.Minute); err != nil {
 			h.bad++
 			w.WriteHeader(http.StatusUnauthorized)
 			return
@@ -826,7 +827,7 @@ func TestSlackAlert(t *testing.T) {
 		if err := json.Unmarshal(b, &p); err != nil || !strings.Contains(p.Text, "revoked token") || !strings.Contains(string(b), string(monitor.RuleRevokedUse)) || len(p.Blocks) == 0 {
 			t.Fatalf("got %s (%v); want a Slack payload naming %s", b, err, monitor.RuleRevokedUse)
 		}
-		if r.Header.Get(monitor.SignatureHeader) != "" || strings.Contains(string(b), tok) {
+		if r.Header.Get(webhook.SignatureHeader) != "" || strings.Contains(string(b), tok) {
 			t.Fatalf("got a signature header or the token in a Slack alert")
 		}
 	case <-time.After(10 * time.Second):

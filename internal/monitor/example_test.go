@@ -21,15 +21,3 @@ func ExampleMonitor_Observe() {
 	}
 	// Output: revoked_token_use critical 41
 }
-
-func ExampleVerify() {
-	secret := []byte("0123456789abcdef-example")
-	body := []byte(`{"type":"anomaly"}`)
-	now := time.Unix(1767225600, 0)
-	header := monitor.Sign(secret, now, body) // what the sender puts in X-Tokenward-Signature
-	fmt.Println(monitor.Verify(secret, header, body, now.Add(time.Minute), 5*time.Minute))
-	fmt.Println(monitor.Verify(secret, header, []byte(`{"type":"forged"}`), now, 5*time.Minute) != nil)
-	// Output:
-	// <nil>
-	// true
-}

@@ -1,49 +1,30 @@
 package rotate
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/tokenward/tokenward"
-	"github.com/tokenward/tokenward/internal/egress"
+	"github.com/tokenward/tokenward/internal/webhook"
 )
-
-// SignatureHeader carries the webhook signature: "t=<unix>,v1=<hex>", where
-// v1 is HMAC-SHA256(key, "<t>.<body>").
-const SignatureHeader = "X-Tokenward-Signature"
 
 // Webhook is the "webhook" rotator: it asks the owner's HTTPS endpoint to
 // create a new value (the answer carries it) and, at the end of grace, to
 // revoke the old one. Each request is a signed JSON POST; receivers should
-// verify it with VerifySignature and be idempotent by rotation_id and
-// action, since a step may be repeated after a crash.
+// verify it (docs/webhooks.md) and be idempotent by rotation_id and action,
+// since a step may be repeated after a crash.
 //
 // Config: url (https; http only to a loopback address), key_secret (path of
 // the secret holding the HMAC key), test (true: also send a "test" call
 // with the pending value before it becomes CURRENT).
 type Webhook struct {
 	Secrets SecretReader
-	// Client is the HTTP client; its timeout bounds each attempt.
-	// Default: 10 s timeout.
-	Client *http.Client
-	// Attempts is how often a call is tried (default 4); retries wait
-	// Backoff, doubling (default 500 ms).
-	Attempts int
-	Backoff  time.Duration
-	Now      func() time.Time
+	// Delivery signs and posts each call, and retries it.
+	Delivery webhook.Deliverer
 }
 
 // WebhookRequest is the JSON body the webhook receives.
@@ -61,9 +42,6 @@ type WebhookRequest struct {
 type WebhookResponse struct {
 	Value string `json:"value"`
 }
-
-// maxWebhookResponse bounds the answer we read.
-const maxWebhookResponse = 64 << 10
 
 // Validate implements Rotator.
 func (w *Webhook) Validate(config map[string]string) error {
@@ -113,55 +91,6 @@ func parseWebhookConfig(c map[string]string) (*webhookConfig, error) {
 	return wc, nil
 }
 
-// webhookTransport is the default client's transport, shared so that
-// connections are reused.
-var webhookTransport = egress.Transport()
-
-// Sign returns the signature header value for body at t.
-func Sign(key, body []byte, t time.Time) string {
-	ts := strconv.FormatInt(t.Unix(), 10)
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(ts))
-	m.Write([]byte("."))
-	m.Write(body)
-	return "t=" + ts + ",v1=" + hex.EncodeToString(m.Sum(nil))
-}
-
-// VerifySignature checks a signature header against body: the HMAC must
-// match (compared in constant time) and t be within tolerance of now, so a
-// captured request cannot be replayed later.
-func VerifySignature(key, body []byte, header string, now time.Time, tolerance time.Duration) error {
-	var ts, sig string
-	for _, part := range strings.Split(header, ",") {
-		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
-		switch k {
-		case "t":
-			ts = v
-		case "v1":
-			sig = v
-		}
-	}
-	t, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil || sig == "" {
-		return errors.New("signature header: want t=<unix>,v1=<hex>")
-	}
-	got, err := hex.DecodeString(sig)
-	if err != nil {
-		return errors.New("signature header: v1 is not hex")
-	}
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(ts))
-	m.Write([]byte("."))
-	m.Write(body)
-	if !hmac.Equal(got, m.Sum(nil)) {
-		return errors.New("signature does not match")
-	}
-	if d := now.Sub(time.Unix(t, 0)); d > tolerance || d < -tolerance {
-		return errors.New("signature timestamp is outside the tolerance")
-	}
-	return nil
-}
-
 // Create implements Rotator.
 func (w *Webhook) Create(ctx context.Context, req *Request) ([]byte, error) {
 	body, err := w.call(ctx, req, WebhookRequest{Action: "create"})
@@ -202,9 +131,6 @@ func (w *Webhook) Discard(ctx context.Context, req *Request) error {
 	return err
 }
 
-// errPermanent marks an answer retrying cannot fix (a 4xx).
-type errPermanent struct{ error }
-
 func (w *Webhook) call(ctx context.Context, req *Request, wr WebhookRequest) ([]byte, error) {
 	wc, err := parseWebhookConfig(req.Config)
 	if err != nil {
@@ -217,92 +143,21 @@ func (w *Webhook) call(ctx context.Context, req *Request, wr WebhookRequest) ([]
 	if err != nil {
 		return nil, fmt.Errorf("read webhook key secret %s: %w", wc.keySecret, err)
 	}
+	if len(key) == 0 {
+		// Deliver would send it unsigned.
+		return nil, fmt.Errorf("webhook key secret %s is empty", wc.keySecret)
+	}
 	wr.RotationID, wr.Secret = req.RotationID, req.Path
 	body, err := json.Marshal(wr)
 	if err != nil {
 		return nil, err
 	}
-	attempts, backoff := w.Attempts, w.Backoff
-	if attempts <= 0 {
-		attempts = 4
-	}
-	if backoff <= 0 {
-		backoff = 500 * time.Millisecond
-	}
-	var last error
-	for i := range attempts {
-		if i > 0 {
-			t := time.NewTimer(backoff)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil, fmt.Errorf("webhook %s: %w (last error: %v)", wr.Action, ctx.Err(), last)
-			case <-t.C:
-			}
-			backoff *= 2
-		}
-		answer, err := w.post(ctx, wc.url, key, body)
-		if err == nil {
-			return answer, nil
-		}
-		last = err
-		var perm errPermanent
-		if errors.As(err, &perm) {
-			break
-		}
-	}
-	return nil, fmt.Errorf("webhook %s: %w", wr.Action, last)
-}
-
-func (w *Webhook) post(ctx context.Context, u string, key, body []byte) ([]byte, error) {
-	now := time.Now
-	if w.Now != nil {
-		now = w.Now
-	}
-	// The endpoint is chosen by whoever configures the policy: the default
-	// client refuses link-local and metadata addresses (egress).
-	client := &http.Client{Timeout: 10 * time.Second, Transport: webhookTransport}
-	if w.Client != nil {
-		c := *w.Client
-		client = &c
-	}
-	// A redirect would resend the body, which may hold a value, to
-	// wherever the endpoint points: never follow one.
-	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	answer, err := w.Delivery.Deliver(ctx, wc.url, key, body)
 	if err != nil {
-		return nil, errPermanent{errors.New("bad request url")}
+		return nil, fmt.Errorf("webhook %s: %w", wr.Action, err)
 	}
-	hr.Header.Set("Content-Type", "application/json")
-	hr.Header.Set("User-Agent", "tokenward-rotate")
-	hr.Header.Set(SignatureHeader, Sign(key, body, now()))
-	resp, err := client.Do(hr)
-	if err != nil {
-		// *url.Error quotes the URL, not the body: safe, but keep it short.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			if ue.Timeout() {
-				return nil, errors.New("request timed out")
-			}
-			return nil, fmt.Errorf("request failed: %v", ue.Err)
-		}
-		return nil, errors.New("request failed")
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxWebhookResponse+1))
-	if err != nil {
-		return nil, errors.New("reading the answer failed")
-	}
-	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		// the answer body is never echoed: it may hold a value
-		return nil, fmt.Errorf("endpoint answered %d", resp.StatusCode)
-	default:
-		return nil, errPermanent{fmt.Errorf("endpoint answered %d", resp.StatusCode)}
-	}
-	if len(answer) > maxWebhookResponse {
-		return nil, errPermanent{errors.New("answer is too large")}
+	if len(answer) > webhook.MaxAnswer {
+		return nil, fmt.Errorf("webhook %s: answer is too large", wr.Action)
 	}
 	return answer, nil
 }

@@ -16,10 +16,11 @@ import (
 	"time"
 
 	. "github.com/tokenward/tokenward/internal/rotate"
+	"github.com/tokenward/tokenward/internal/webhook"
 )
 
 // receiver is the owner's endpoint: it checks every signature itself (not
-// with our VerifySignature), mints values and records revocations.
+// with webhook.Verify), mints values and records revocations.
 type receiver struct {
 	t   *testing.T
 	key []byte
@@ -34,7 +35,7 @@ type receiver struct {
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	hdr := r.Header.Get(SignatureHeader)
+	hdr := r.Header.Get(webhook.SignatureHeader)
 	var ts, sig string
 	for _, part := range strings.Split(hdr, ",") {
 		k, v, _ := strings.Cut(part, "=")
@@ -49,7 +50,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	got, _ := hex.DecodeString(sig)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if !hmac.Equal(got, m.Sum(nil)) || VerifySignature(rc.key, body, hdr, time.Now(), 5*time.Minute) != nil {
+	if !hmac.Equal(got, m.Sum(nil)) || webhook.Verify(rc.key, r.Header, body, time.Now(), 5*time.Minute) != nil {
 		rc.badSigs++
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
@@ -93,7 +94,7 @@ func newReceiver(t *testing.T) (*receiver, *httptest.Server) {
 func TestWebhookRotatorEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	rc, srv := newReceiver(t)
-	wh := &Webhook{Client: srv.Client(), Backoff: time.Millisecond}
+	wh := &Webhook{Delivery: webhook.Deliverer{Client: srv.Client(), Backoff: time.Millisecond}}
 	e := newEnv(t, map[string]Rotator{"webhook": wh})
 	wh.Secrets = e.secrets
 	e.mustPut(t, "ops/prod/HOOK_KEY", string(rc.key))
@@ -151,10 +152,10 @@ func TestWebhookRetriesAndFailures(t *testing.T) {
 			// Only the timeout case gets a short deadline: on a loaded machine a
 			// 100 ms deadline would turn the other cases into timeouts too.
 			client.Timeout = 10 * time.Second
-			wh := &Webhook{Client: client, Attempts: 4, Backoff: time.Millisecond}
+			wh := &Webhook{Delivery: webhook.Deliverer{Client: client, MaxAttempts: 4, Backoff: time.Millisecond}}
 			if tt.delay > 0 {
 				client.Timeout = 100 * time.Millisecond
-				wh.Attempts = 2
+				wh.Delivery.MaxAttempts = 2
 			}
 			e := newEnv(t, nil)
 			wh.Secrets = e.secrets
@@ -181,37 +182,6 @@ func TestWebhookRetriesAndFailures(t *testing.T) {
 	}
 }
 
-func TestVerifySignature(t *testing.T) {
-	key, body := []byte("k"), []byte(`{"action":"create"}`)
-	now := time.Unix(1_700_000_000, 0)
-	good := Sign(key, body, now)
-	tests := []struct {
-		name   string
-		key    []byte
-		body   []byte
-		header string
-		now    time.Time
-		ok     bool
-	}{
-		{"good", key, body, good, now, true},
-		{"within tolerance", key, body, good, now.Add(4 * time.Minute), true},
-		{"too old", key, body, good, now.Add(6 * time.Minute), false},
-		{"other key", []byte("x"), body, good, now, false},
-		{"other body", key, []byte(`{}`), good, now, false},
-		{"no v1", key, body, "t=1700000000", now, false},
-		{"garbage", key, body, "nonsense", now, false},
-		{"bad hex", key, body, "t=1700000000,v1=zz", now, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := VerifySignature(tt.key, tt.body, tt.header, tt.now, 5*time.Minute)
-			if (err == nil) != tt.ok {
-				t.Fatalf("got %v; want ok=%v", err, tt.ok)
-			}
-		})
-	}
-}
-
 func TestWebhookConfigValidation(t *testing.T) {
 	tests := []struct {
 		name string
@@ -233,25 +203,6 @@ func TestWebhookConfigValidation(t *testing.T) {
 	}
 }
 
-func FuzzVerifySignature(f *testing.F) {
-	f.Add([]byte("k"), []byte("body"), int64(1_700_000_000), "t=1700000000,v1=00")
-	f.Add([]byte(""), []byte(""), int64(0), "v1=,t=")
-	f.Fuzz(func(t *testing.T, key, body []byte, unix int64, header string) {
-		if unix < 0 || unix > 1<<40 {
-			return
-		}
-		at := time.Unix(unix, 0)
-		_ = VerifySignature(key, body, header, at, time.Minute) // never panics
-		h := Sign(key, body, at)
-		if err := VerifySignature(key, body, h, at, time.Minute); err != nil {
-			t.Fatalf("VerifySignature(Sign(...)): got %v; want nil", err)
-		}
-		if err := VerifySignature(key, append(body, 'x'), h, at, time.Minute); err == nil {
-			t.Fatalf("VerifySignature of another body: got nil; want an error")
-		}
-	})
-}
-
 func TestWebhookDoesNotFollowRedirects(t *testing.T) {
 	var hits int
 	var mu sync.Mutex
@@ -267,7 +218,7 @@ func TestWebhookDoesNotFollowRedirects(t *testing.T) {
 	defer redirect.Close()
 	e := newEnv(t, nil)
 	e.mustPut(t, "ops/prod/HOOK_KEY", "k")
-	wh := &Webhook{Secrets: e.secrets, Client: redirect.Client(), Backoff: time.Millisecond}
+	wh := &Webhook{Secrets: e.secrets, Delivery: webhook.Deliverer{Client: redirect.Client(), Backoff: time.Millisecond}}
 	req := &Request{RotationID: "rot_1", Path: testPath, Current: []byte("old-secret-value"),
 		Config: map[string]string{"url": redirect.URL, "key_secret": "ops/prod/HOOK_KEY"}}
 	err := wh.Revoke(context.Background(), req)
@@ -284,7 +235,7 @@ func TestWebhookDoesNotFollowRedirects(t *testing.T) {
 func TestWebhookRefusesMetadataAddresses(t *testing.T) {
 	e := newEnv(t, nil)
 	e.mustPut(t, "ops/prod/HOOK_KEY", "k")
-	wh := &Webhook{Secrets: e.secrets, Attempts: 1, Backoff: time.Millisecond}
+	wh := &Webhook{Secrets: e.secrets}
 	for _, u := range []string{"https://169.254.169.254/latest/meta-data/", "https://[fe80::1]/hook", "https://[fd00:ec2::254]/hook"} {
 		t.Run(u, func(t *testing.T) {
 			req := &Request{RotationID: "rot_1", Path: testPath, Current: []byte("old-secret-value"),
