@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tokenward/tokenward"
-	"github.com/tokenward/tokenward/internal/client"
+	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/oidc"
 )
 
@@ -19,7 +19,7 @@ func (m *Main) newBindingCommand() *cobra.Command {
 
 func (m *Main) newBindingCreateCommand() *cobra.Command {
 	var cf clientFlags
-	var in client.BindingInput
+	var in api.CreateBindingRequest
 	var claims []string
 	var ttl string
 	cmd := &cobra.Command{
@@ -51,7 +51,7 @@ conditions would trust every repository of the issuer. You need admin over every
 				return usageError("--claim: %s", tokenward.ErrorMessage(err))
 			}
 			for _, c := range conds {
-				in.Claims = append(in.Claims, client.ClaimCondition{Claim: c.Claim, Op: string(c.Op), Values: c.Values})
+				in.Claims = append(in.Claims, api.ClaimCondition{Claim: c.Claim, Op: string(c.Op), Values: c.Values})
 			}
 			if len(in.Grants) == 0 {
 				return usageError("at least one --grant is required, e.g. --grant 'read:payments/prod/*'")
@@ -98,7 +98,7 @@ conditions would trust every repository of the issuer. You need admin over every
 	return cmd
 }
 
-func (m *Main) printBindings(output string, bs []*client.Binding) error {
+func (m *Main) printBindings(output string, bs []*api.Binding) error {
 	if output == "json" {
 		return writeJSON(m.Stdout, bs)
 	}
@@ -154,7 +154,7 @@ func (m *Main) newBindingShowCommand() *cobra.Command {
 			if err != nil {
 				return cliError(err)
 			}
-			return m.printBindings(cf.output, []*client.Binding{b})
+			return m.printBindings(cf.output, []*api.Binding{b})
 		},
 	}
 	cf.register(cmd, true)

@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
-	"github.com/tokenward/tokenward/internal/client"
+	"github.com/tokenward/tokenward/internal/api"
 )
 
 func (m *Main) newSecretCommand() *cobra.Command {
@@ -40,7 +40,7 @@ dropped, so 'echo value | tokenward secret set ...' stores "value".`,
 			if err != nil {
 				return err
 			}
-			in := client.SetSecretInput{}
+			in := api.PutSecretRequest{}
 			f := cmd.Flags()
 			if f.Changed("owner") {
 				in.Owner = &owner
@@ -128,7 +128,7 @@ func (m *Main) newSecretGetCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var s *client.SecretValue
+			var s *api.SecretResponse
 			if label != "" {
 				s, err = c.GetSecretLabel(cmd.Context(), parts[0], parts[1], parts[2], label)
 			} else {

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tokenward/tokenward"
-	"github.com/tokenward/tokenward/internal/client"
+	"github.com/tokenward/tokenward/internal/api"
 )
 
 func (m *Main) newTokenCommand() *cobra.Command {
@@ -17,7 +17,7 @@ func (m *Main) newTokenCommand() *cobra.Command {
 
 func (m *Main) newTokenCreateCommand() *cobra.Command {
 	var cf clientFlags
-	var in client.CreateTokenInput
+	var in api.CreateTokenRequest
 	var ttl string
 	cmd := &cobra.Command{
 		Use:   "create --name NAME --grant ACTION:PROJECT/ENV/NAME [--ttl 24h]",
