@@ -55,19 +55,6 @@ func (c *Client) SearchAudit(ctx context.Context, q audit.Query, wait time.Durat
 	return &out, err
 }
 
-// VerifyReport is the server's verification of its stored trail.
-type VerifyReport struct {
-	audit.Report
-	api.AuditVerdict
-}
-
-// VerifyAudit asks the server to verify its stored trail.
-func (c *Client) VerifyAudit(ctx context.Context) (*VerifyReport, error) {
-	var out VerifyReport
-	err := c.do(ctx, "GET", at("/v1/audit/verify"), nil, &out)
-	return &out, err
-}
-
 // AuditKey returns the PEM public key that signs the server's checkpoints.
 func (c *Client) AuditKey(ctx context.Context) ([]byte, error) {
 	var out api.AuditKeyResponse

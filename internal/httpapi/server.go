@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/core"
 )
 
@@ -237,16 +238,8 @@ func statusOf(err error, ok int) int {
 	return http.StatusInternalServerError
 }
 
-// ErrorBody is the JSON form of every error response.
-type ErrorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
 func writeError(w http.ResponseWriter, err error) {
-	var b ErrorBody
+	var b api.ErrorBody
 	b.Error.Code = tokenward.ErrorCode(err)
 	b.Error.Message = tokenward.ErrorMessage(err)
 	if b.Error.Code == tokenward.EUNAUTHORIZED {
