@@ -65,7 +65,7 @@ func ValidatePathSegment(kind, s string) error {
 		return Errorf(EINVALID, "%s is empty", kind)
 	}
 	if s == "." || s == ".." || strings.Contains(s, "/") {
-		return Errorf(EINVALID, "%s %q cannot be part of a path (not . or .., no '/')", kind, Printable(s))
+		return Errorf(EINVALID, "%s %q is not allowed in a path (no . or .., no '/')", kind, Printable(s))
 	}
 	return nil
 }

@@ -96,6 +96,10 @@ func (s *Server) Routes() []string {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
+	if err := s.rawPathError(r); err != nil {
+		writeError(w, err)
+		return
+	}
 	if s.Metrics != nil {
 		s.Metrics.serve(s.mux, w, r)
 		return
