@@ -192,8 +192,8 @@ func rotationPolicy(path string, r *manifest.RotationPolicy) *api.RotationPolicy
 		}
 		return d.String()
 	}
-	return &api.RotationPolicy{
-		Secret: path, Every: dur(r.Every), Cron: r.Cron, Jitter: dur(r.Jitter), Grace: dur(r.Grace),
+	return &api.RotationPolicy{Secret: path, RotationSettings: api.RotationSettings{
+		Every: dur(r.Every), Cron: r.Cron, Jitter: dur(r.Jitter), Grace: dur(r.Grace),
 		Rotator: r.Rotator, Config: r.Config,
-	}
+	}}
 }

@@ -2,25 +2,19 @@ package api
 
 import "time"
 
-// RotationPolicy is a rotation policy as the API shows it: durations in the
-// policy form (30d, 2w, 12h, 90m). Config never holds a secret; it names
-// stored secrets by path (dsn_secret, key_secret).
+// RotationPolicy is a rotation policy as the API shows it.
 type RotationPolicy struct {
-	Secret   string            `json:"secret"` // project/env/NAME
-	Every    string            `json:"every,omitempty"`
-	Cron     string            `json:"cron,omitempty"`
-	Jitter   string            `json:"jitter,omitempty"`
-	Grace    string            `json:"grace,omitempty"`
-	Rotator  string            `json:"rotator"`
-	Config   map[string]string `json:"config,omitempty"`
-	Disabled bool              `json:"disabled,omitempty"`
-	LastAt   time.Time         `json:"last_at,omitzero"`
-	NextAt   time.Time         `json:"next_at,omitzero"`
+	Secret string `json:"secret"` // project/env/NAME
+	RotationSettings
+	LastAt time.Time `json:"last_at,omitzero"`
+	NextAt time.Time `json:"next_at,omitzero"`
 }
 
-// SetRotationPolicyRequest is the body of PUT /v1/rotation/policies/{path}:
-// a policy without what the path and the server say.
-type SetRotationPolicyRequest struct {
+// RotationSettings is what a rotation policy sets, the body of PUT
+// /v1/rotation/policies/{path}: durations in the policy form (30d, 2w,
+// 12h, 90m). Config never holds a secret; it names stored secrets by path
+// (dsn_secret, key_secret).
+type RotationSettings struct {
 	Every    string            `json:"every,omitempty"`
 	Cron     string            `json:"cron,omitempty"`
 	Jitter   string            `json:"jitter,omitempty"`

@@ -79,7 +79,7 @@ func TestBadNamesNeverSent(t *testing.T) {
 		{"rotation policy", func() error { _, err := c.RotationPolicy(ctx, "payments/../X"); return err }, api.KindEnv, ".."},
 		{"rotate now", func() error { _, err := c.RotateNow(ctx, "payments/prod/."); return err }, api.KindSecret, "."},
 		{"rotation set", func() error {
-			_, err := c.SetRotationPolicy(ctx, &api.RotationPolicy{Secret: "./prod/X", Rotator: "random"})
+			_, err := c.SetRotationPolicy(ctx, &api.RotationPolicy{Secret: "./prod/X", RotationSettings: api.RotationSettings{Rotator: "random"}})
 			return err
 		}, api.KindProject, "."},
 	} {

@@ -22,10 +22,8 @@ func rotationPath(kind, secret string) path {
 // p.Secret (project/env/NAME); `apply` of tokenward.yaml's rotation section
 // calls it once per secret.
 func (c *Client) SetRotationPolicy(ctx context.Context, p *api.RotationPolicy) (*api.RotationPolicy, error) {
-	in := api.SetRotationPolicyRequest{Every: p.Every, Cron: p.Cron, Jitter: p.Jitter, Grace: p.Grace,
-		Rotator: p.Rotator, Config: p.Config, Disabled: p.Disabled}
 	var out api.RotationPolicy
-	err := c.do(ctx, "PUT", rotationPath("policies", p.Secret), &in, &out)
+	err := c.do(ctx, "PUT", rotationPath("policies", p.Secret), &p.RotationSettings, &out)
 	return &out, err
 }
 

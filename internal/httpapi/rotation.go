@@ -31,8 +31,8 @@ func (s *Server) rotationRoutes() []route {
 }
 
 func policyView(p *rotate.Policy) *api.RotationPolicy {
-	v := &api.RotationPolicy{Secret: p.Path, Cron: p.Cron, Rotator: p.Rotator, Config: p.Config, Disabled: p.Disabled,
-		LastAt: p.LastAt, NextAt: p.NextAt, Grace: policyDuration(p.Grace)}
+	v := &api.RotationPolicy{Secret: p.Path, LastAt: p.LastAt, NextAt: p.NextAt, RotationSettings: api.RotationSettings{
+		Cron: p.Cron, Rotator: p.Rotator, Config: p.Config, Disabled: p.Disabled, Grace: policyDuration(p.Grace)}}
 	if p.Every != 0 {
 		v.Every = policyDuration(p.Every)
 	}
@@ -67,7 +67,7 @@ func parseOptDuration(field, s string) (time.Duration, error) {
 
 func (s *Server) setRotationPolicy(c *call) (int, any, error) {
 	p, e, n := secretPath(c)
-	var req api.SetRotationPolicyRequest
+	var req api.RotationSettings
 	if err := decode(c.r, &req); err != nil {
 		return 0, nil, err
 	}
