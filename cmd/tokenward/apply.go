@@ -14,10 +14,10 @@ import (
 )
 
 func (m *Main) newApplyCommand() *cobra.Command {
-	var cf clientFlags
 	var file string
 	var dryRun bool
-	cmd := &cobra.Command{
+	var man *manifest.Manifest
+	cmd := m.clientCommand(&cobra.Command{
 		Use:   "apply [--manifest tokenward.yaml] [--dry-run]",
 		Short: "Create what tokenward.yaml declares and the server lacks (prints the plan first)",
 		Long: `apply prints the plan, then creates the project and environments the manifest
@@ -28,33 +28,26 @@ Trust bindings (pipelines:) and rotation policies (rotation:) are created when
 missing. Not carried out yet (listed with the command to use instead): secret
 metadata (the server keeps metadata only together with a value). A policy the
 server refuses is reported and apply goes on, then exits 1.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			man, err := loadManifest(file)
-			if err != nil {
-				return err
-			}
-			c, err := m.client(&cf)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			state, err := gatherState(ctx, c, man)
-			if err != nil {
-				return cliError(err)
-			}
-			plan := man.Plan(state)
-			if err := plan.WriteText(m.Stdout); err != nil {
-				return err
-			}
-			if dryRun {
-				fmt.Fprintln(m.Stderr, "Dry run: nothing changed.")
-				return nil
-			}
-			return m.applyPlan(ctx, c, plan)
+		Example: "  tokenward apply --dry-run\n  tokenward apply --manifest deploy/tokenward.yaml",
+		Args:    noArgs,
+		PreRunE: func(cmd *cobra.Command, args []string) (err error) {
+			man, err = loadManifest(file)
+			return err
 		},
-	}
-	cf.register(cmd, false)
+	}, false, func(x *call) error {
+		state, err := gatherState(x.ctx, x.c, man)
+		if err != nil {
+			return cliError(err)
+		}
+		plan := man.Plan(state)
+		if err := plan.WriteText(x.Stdout); err != nil {
+			return err
+		}
+		if dryRun {
+			return x.done(nil, "Dry run: nothing changed.")
+		}
+		return x.applyPlan(plan)
+	})
 	cmd.Flags().StringVar(&file, "manifest", manifest.DefaultFile, "the manifest")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan only")
 	return cmd
@@ -110,11 +103,12 @@ func gatherState(ctx context.Context, c *client.Client, man *manifest.Manifest) 
 
 // applyPlan carries out what the server can do today and says plainly what
 // it did not do.
-func (m *Main) applyPlan(ctx context.Context, c *client.Client, plan manifest.Plan) error {
+func (x *call) applyPlan(plan manifest.Plan) error {
+	ctx, c := x.ctx, x.c
 	done, skipped, failed := 0, 0, 0
 	skip := func(format string, args ...any) {
 		skipped++
-		fmt.Fprintf(m.Stderr, "Not applied: "+format+"\n", args...)
+		fmt.Fprintf(x.Stderr, "Not applied: "+format+"\n", args...)
 	}
 	for _, a := range plan.Changes() {
 		switch a.Kind {
@@ -122,13 +116,13 @@ func (m *Main) applyPlan(ctx context.Context, c *client.Client, plan manifest.Pl
 			if _, err := c.CreateProject(ctx, a.Project, a.Envs); err != nil {
 				return fmt.Errorf("create project %s: %v", a.Project, cliError(err))
 			}
-			fmt.Fprintf(m.Stderr, "Created project %s\n", a.Project)
+			fmt.Fprintf(x.Stderr, "Created project %s\n", a.Project)
 			done++
 		case manifest.CreateEnvironment:
 			if _, err := c.CreateEnv(ctx, a.Project, a.Env); err != nil {
 				return fmt.Errorf("create environment %s/%s: %v", a.Project, a.Env, cliError(err))
 			}
-			fmt.Fprintf(m.Stderr, "Created environment %s/%s\n", a.Project, a.Env)
+			fmt.Fprintf(x.Stderr, "Created environment %s/%s\n", a.Project, a.Env)
 			done++
 		case manifest.CreateSecret, manifest.UpdateSecretMeta:
 			skip("secret %s metadata: the server stores metadata with a value only; set both with `tokenward secret set %s --owner ...` (value on stdin)", a.Path(), a.Path())
@@ -137,9 +131,9 @@ func (m *Main) applyPlan(ctx context.Context, c *client.Client, plan manifest.Pl
 			if err != nil {
 				return fmt.Errorf("create binding %s: %v", a.Binding.Name, cliError(err))
 			}
-			fmt.Fprintf(m.Stderr, "Created binding %s\n", b.Name)
+			fmt.Fprintf(x.Stderr, "Created binding %s\n", b.Name)
 			for _, w := range b.Warnings {
-				fmt.Fprintf(m.Stderr, "tokenward: warning: binding %s: %s\n", b.Name, w)
+				fmt.Fprintf(x.Stderr, "tokenward: warning: binding %s: %s\n", b.Name, w)
 			}
 			done++
 		case manifest.CreateRotationPolicy:
@@ -147,16 +141,16 @@ func (m *Main) applyPlan(ctx context.Context, c *client.Client, plan manifest.Pl
 			// rotator config the server rejects): said, and apply goes on.
 			if _, err := c.SetRotationPolicy(ctx, rotationPolicy(a.Path(), a.Rotation)); err != nil {
 				failed++
-				fmt.Fprintf(m.Stderr, "Failed: rotation policy for %s: %v\n", a.Path(), cliError(err))
+				fmt.Fprintf(x.Stderr, "Failed: rotation policy for %s: %v\n", a.Path(), cliError(err))
 				continue
 			}
-			fmt.Fprintf(m.Stderr, "Created rotation policy for %s\n", a.Path())
+			fmt.Fprintf(x.Stderr, "Created rotation policy for %s\n", a.Path())
 			done++
 		default:
 			skip("%s (unknown action)", a.Kind)
 		}
 	}
-	fmt.Fprintf(m.Stderr, "Applied %d, not applied %d, failed %d, %d secret(s) need a value; nothing was deleted.\n", done, skipped, failed, len(plan.NeedsValues()))
+	fmt.Fprintf(x.Stderr, "Applied %d, not applied %d, failed %d, %d secret(s) need a value; nothing was deleted.\n", done, skipped, failed, len(plan.NeedsValues()))
 	if failed > 0 {
 		return &exitError{code: 1, err: fmt.Errorf("%d action(s) failed", failed)}
 	}

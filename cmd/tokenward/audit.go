@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"strings"
@@ -18,9 +16,8 @@ import (
 )
 
 func (m *Main) newAuditCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "audit", Short: "Verify, search, tail and export the tamper-evident audit trail"}
-	cmd.AddCommand(m.newAuditVerifyCommand(), m.newAuditSearchCommand(), m.newAuditTailCommand(), m.newAuditExportCommand(), m.newAuditKeyCommand())
-	return cmd
+	return group("audit", "Verify, search, tail and export the tamper-evident audit trail",
+		m.newAuditVerifyCommand(), m.newAuditSearchCommand(), m.newAuditTailCommand(), m.newAuditExportCommand(), m.newAuditKeyCommand())
 }
 
 func (m *Main) newAuditVerifyCommand() *cobra.Command {
@@ -36,7 +33,10 @@ Without --from it downloads the server's export and verifies it here. --from FIL
 export made by 'tokenward audit export' offline. --key FILE is the PEM public key (from
 'GET /v1/audit/key', kept out of band); without it the server's key is used, which trusts the
 server.`,
-		Args: cobra.NoArgs,
+		Example: `  tokenward audit verify
+  tokenward audit export -o trail.jsonl && tokenward audit key > audit.pem
+  tokenward audit verify --from trail.jsonl --key audit.pem`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			var pemKey []byte
@@ -53,9 +53,6 @@ server.`,
 				if c, err = m.client(&cf); err != nil {
 					return err
 				}
-			}
-			if cf.output != "" && cf.output != "table" && cf.output != "json" {
-				return usageError("--output must be table or json")
 			}
 			var data *audit.ExportData
 			if from != "" {
@@ -166,48 +163,38 @@ func (f *auditQueryFlags) query() (audit.Query, error) {
 }
 
 func (m *Main) newAuditSearchCommand() *cobra.Command {
-	var cf clientFlags
 	var qf auditQueryFlags
+	var q audit.Query
 	var limit int
-	cmd := &cobra.Command{
-		Use:   "search [--token T] [--resource GLOB] [--action A] [--outcome O] [--since 1h] [--until T]",
-		Short: "Search the audit trail, newest first",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			q, err := qf.query()
-			if err != nil {
+	cmd := m.clientCommand(&cobra.Command{
+		Use:     "search [--token T] [--resource GLOB] [--action A] [--outcome O] [--since 1h] [--until T]",
+		Short:   "Search the audit trail, newest first",
+		Example: "  tokenward audit search --resource 'payments/prod/*' --outcome denied --since 7d",
+		Args:    noArgs,
+		PreRunE: func(cmd *cobra.Command, args []string) (err error) {
+			if q, err = qf.query(); err != nil {
 				return err
 			}
 			if limit < 1 || limit > audit.MaxQueryLimit {
 				return usageError("--limit must be from 1 to %d", audit.MaxQueryLimit)
 			}
 			q.Limit, q.Newest = limit, true
-			c, err := m.client(&cf)
-			if err != nil {
-				return err
-			}
-			page, err := c.SearchAudit(cmd.Context(), q, 0)
-			if err != nil {
-				return cliError(err)
-			}
-			if cf.output == "json" {
-				return writeJSON(m.Stdout, page.Entries)
-			}
-			return m.printAudit(page.Entries)
+			return nil
 		},
-	}
-	cf.register(cmd, true)
+	}, true, func(x *call) error {
+		page, err := x.c.SearchAudit(x.ctx, q, 0)
+		if err != nil {
+			return cliError(err)
+		}
+		rows := make([][]string, len(page.Entries))
+		for i, e := range page.Entries {
+			rows[i] = auditRow(e)
+		}
+		return x.list(page.Entries, []string{"SEQ", "TIME", "TOKEN", "ACTION", "RESOURCE", "OUTCOME", "STATUS", "SOURCE"}, rows)
+	})
 	qf.register(cmd)
 	cmd.Flags().IntVar(&limit, "limit", 100, "most entries to show")
 	return cmd
-}
-
-func (m *Main) printAudit(es []*tokenward.AuditEntry) error {
-	rows := make([][]string, len(es))
-	for i, e := range es {
-		rows[i] = auditRow(e)
-	}
-	return table(m.Stdout, []string{"SEQ", "TIME", "TOKEN", "ACTION", "RESOURCE", "OUTCOME", "STATUS", "SOURCE"}, rows)
 }
 
 func auditRow(e *tokenward.AuditEntry) []string {
@@ -223,79 +210,74 @@ func auditRow(e *tokenward.AuditEntry) []string {
 const tailWait = 25 * time.Second
 
 func (m *Main) newAuditTailCommand() *cobra.Command {
-	var cf clientFlags
 	var qf auditQueryFlags
+	var q audit.Query
 	var follow bool
 	var lines int
-	cmd := &cobra.Command{
-		Use:   "tail [-f] [-n 20]",
-		Short: "Show the latest audit entries; with -f, keep printing new ones",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			q, err := qf.query()
-			if err != nil {
+	cmd := m.clientCommand(&cobra.Command{
+		Use:     "tail [-f] [-n 20]",
+		Short:   "Show the latest audit entries; with -f, keep printing new ones",
+		Example: "  tokenward audit tail -n 50\n  tokenward audit tail -f --action 'secret.*' -o json",
+		Args:    noArgs,
+		PreRunE: func(cmd *cobra.Command, args []string) (err error) {
+			if q, err = qf.query(); err != nil {
 				return err
 			}
 			if lines < 0 || lines > audit.MaxQueryLimit {
 				return usageError("-n must be from 0 to %d", audit.MaxQueryLimit)
 			}
-			c, err := m.client(&cf)
+			return nil
+		},
+	}, true, func(x *call) error {
+		var after int64
+		if lines > 0 {
+			lq := q
+			lq.Limit, lq.Newest = lines, true
+			page, err := x.c.SearchAudit(x.ctx, lq, 0)
 			if err != nil {
+				return cliError(err)
+			}
+			slices.Reverse(page.Entries)
+			if err := x.printTail(page.Entries); err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			var after int64
-			if lines > 0 {
-				lq := q
-				lq.Limit, lq.Newest = lines, true
-				page, err := c.SearchAudit(ctx, lq, 0)
-				if err != nil {
-					return cliError(err)
-				}
-				slices.Reverse(page.Entries)
-				if err := m.printTail(cf.output, page.Entries); err != nil {
-					return err
-				}
-				if len(page.Entries) > 0 {
-					after = page.Entries[len(page.Entries)-1].Seq
-				}
+			if len(page.Entries) > 0 {
+				after = page.Entries[len(page.Entries)-1].Seq
 			}
-			if !follow {
-				return nil
+		}
+		if !follow {
+			return nil
+		}
+		if lines == 0 {
+			// Start from the end of the trail.
+			page, err := x.c.SearchAudit(x.ctx, audit.Query{Limit: 1, Newest: true}, 0)
+			if err != nil {
+				return cliError(err)
 			}
-			if lines == 0 {
-				// Start from the end of the trail.
-				lq := audit.Query{Limit: 1, Newest: true}
-				page, err := c.SearchAudit(ctx, lq, 0)
-				if err != nil {
-					return cliError(err)
-				}
-				if len(page.Entries) > 0 {
-					after = page.Entries[0].Seq
-				}
+			if len(page.Entries) > 0 {
+				after = page.Entries[0].Seq
 			}
-			return m.follow(ctx, c, q, after, cf.output)
-		},
-	}
-	cf.register(cmd, true)
+		}
+		return x.follow(q, after)
+	})
 	qf.register(cmd)
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new entries until interrupted")
 	cmd.Flags().IntVarP(&lines, "lines", "n", 20, "entries to show first")
 	return cmd
 }
 
-func (m *Main) follow(ctx context.Context, c *client.Client, q audit.Query, after int64, output string) error {
+func (x *call) follow(q audit.Query, after int64) error {
 	for {
 		fq := q
 		fq.After, fq.Newest, fq.Limit = after, false, 0
-		page, err := c.SearchAudit(ctx, fq, tailWait)
-		if ctx.Err() != nil {
+		page, err := x.c.SearchAudit(x.ctx, fq, tailWait)
+		if x.ctx.Err() != nil {
 			return nil // interrupted: a normal end of -f
 		}
 		if err != nil {
 			return cliError(err)
 		}
-		if err := m.printTail(output, page.Entries); err != nil {
+		if err := x.printTail(page.Entries); err != nil {
 			return err
 		}
 		after = max(after, page.Next)
@@ -304,76 +286,61 @@ func (m *Main) follow(ctx context.Context, c *client.Client, q audit.Query, afte
 
 // printTail prints entries as they come: JSON lines for -o json, else one
 // row each (no column alignment across polls).
-func (m *Main) printTail(output string, es []*tokenward.AuditEntry) error {
+func (x *call) printTail(es []*tokenward.AuditEntry) error {
 	for _, e := range es {
-		if output == "json" {
+		if x.json() {
 			b, err := json.Marshal(e)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(m.Stdout, "%s\n", b)
+			fmt.Fprintf(x.Stdout, "%s\n", b)
 			continue
 		}
-		fmt.Fprintln(m.Stdout, strings.Join(auditRow(e), "  "))
+		fmt.Fprintln(x.Stdout, strings.Join(auditRow(e), "  "))
 	}
-	if f, ok := m.Stdout.(interface{ Sync() error }); ok {
+	if f, ok := x.Stdout.(interface{ Sync() error }); ok {
 		f.Sync()
 	}
 	return nil
 }
 
 func (m *Main) newAuditExportCommand() *cobra.Command {
-	var cf clientFlags
 	var output string
-	cmd := &cobra.Command{
-		Use:   "export [--output FILE]",
-		Short: "Download the whole trail with its signed checkpoints (JSON lines) for offline verify --from",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := m.client(&cf)
-			if err != nil {
-				return err
-			}
-			var w io.Writer = m.Stdout
-			if output != "" && output != "-" {
-				f, err := os.OpenFile(output, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				w = f
-				if err := c.ExportAudit(cmd.Context(), f); err != nil {
-					return cliError(err)
-				}
-				return f.Close()
-			}
-			return cliError(c.ExportAudit(cmd.Context(), w))
-		},
-	}
-	cf.register(cmd, false)
+	cmd := m.clientCommand(&cobra.Command{
+		Use:     "export [--output FILE]",
+		Short:   "Download the whole trail with its signed checkpoints (JSON lines) for offline verify --from",
+		Example: "  tokenward audit export -o trail.jsonl",
+		Args:    noArgs,
+	}, false, func(x *call) error {
+		if output == "" || output == "-" {
+			return cliError(x.c.ExportAudit(x.ctx, x.Stdout))
+		}
+		f, err := os.OpenFile(output, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := x.c.ExportAudit(x.ctx, f); err != nil {
+			return cliError(err)
+		}
+		return f.Close()
+	})
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to FILE (mode 0600) instead of stdout")
 	return cmd
 }
 
 func (m *Main) newAuditKeyCommand() *cobra.Command {
-	var cf clientFlags
-	cmd := &cobra.Command{
-		Use:   "key",
-		Short: "Print the PEM public key that signs the audit checkpoints (keep a copy for verify --key)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := m.client(&cf)
-			if err != nil {
-				return err
-			}
-			pem, err := c.AuditKey(cmd.Context())
-			if err != nil {
-				return cliError(err)
-			}
-			_, err = m.Stdout.Write(pem)
-			return err
-		},
-	}
-	cf.register(cmd, false)
-	return cmd
+	return m.clientCommand(&cobra.Command{
+		Use:     "key",
+		Short:   "Print the PEM public key that signs the audit checkpoints (keep a copy for verify --key)",
+		Example: "  tokenward audit key > audit.pem",
+		Args:    noArgs,
+	}, false, func(x *call) error {
+		pem, err := x.c.AuditKey(x.ctx)
+		if err != nil {
+			return cliError(err)
+		}
+		_, err = x.Stdout.Write(pem)
+		return err
+	})
 }

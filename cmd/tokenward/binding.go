@@ -10,29 +10,33 @@ import (
 	"github.com/tokenward/tokenward/internal/oidc"
 )
 
+// argBinding is a binding's NAME argument.
+var argBinding = argument{"NAME", "payments-deploy", 0}
+
 func (m *Main) newBindingCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "binding", Short: "Manage OIDC trust bindings: which CI jobs get which just-in-time grants"}
-	cmd.AddCommand(m.newBindingCreateCommand(), m.newBindingListCommand(), m.newBindingShowCommand(),
-		m.newBindingDeleteCommand(), m.newBindingEnableCommand(true), m.newBindingEnableCommand(false))
-	return cmd
+	return group("binding", "Manage OIDC trust bindings: which CI jobs get which just-in-time grants",
+		m.newBindingCreateCommand(), m.newBindingListCommand(), m.newBindingShowCommand(),
+		m.newBindingChangeCommand("delete"), m.newBindingChangeCommand("enable"), m.newBindingChangeCommand("disable"))
 }
 
 func (m *Main) newBindingCreateCommand() *cobra.Command {
-	var cf clientFlags
 	var in api.CreateBindingRequest
 	var claims []string
 	var ttl string
-	cmd := &cobra.Command{
+	cmd := m.clientCommand(&cobra.Command{
 		Use:   "create NAME (--issuer URL | --preset github|gitlab) --claim KEY=VALUE... --grant ACTION:PROJECT/ENV/NAME... [--audience A] [--ttl 15m] [--disabled]",
 		Short: "Trust the identity tokens of an issuer whose claims match, giving them grants for a TTL",
 		Long: `A claim condition is KEY=VALUE (exact), KEY=glob* ('*' matches any run of characters, '/'
 included) or KEY=a|b|c (one of; each may be a glob). At least one is required: a binding without
 conditions would trust every repository of the issuer. You need admin over every grant given.`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		Example: `  tokenward binding create payments-deploy --preset github \
+    --claim repository=acme/payments --claim ref=refs/heads/main \
+    --grant 'read:payments/prod/*' --ttl 15m`,
+		Args: exactArgs(argBinding),
+		PreRunE: func(cmd *cobra.Command, args []string) error {
 			in.Name = args[0]
 			if err := oidc.ValidateBindingName(in.Name); err != nil {
-				return usageError("%s", tokenward.ErrorMessage(err))
+				return usageError("NAME: %s", tokenward.ErrorMessage(err))
 			}
 			if in.Issuer == "" && in.Preset == "" {
 				return usageError("--issuer or --preset (github, gitlab) is required")
@@ -40,7 +44,7 @@ conditions would trust every repository of the issuer. You need admin over every
 			if in.Preset != "" {
 				b := &oidc.Binding{Issuer: in.Issuer}
 				if err := b.ApplyPreset(in.Preset); err != nil {
-					return usageError("%s", tokenward.ErrorMessage(err))
+					return usageError("--preset: %s", tokenward.ErrorMessage(err))
 				}
 			}
 			if len(claims) == 0 {
@@ -53,40 +57,22 @@ conditions would trust every repository of the issuer. You need admin over every
 			for _, c := range conds {
 				in.Claims = append(in.Claims, api.ClaimCondition{Claim: c.Claim, Op: string(c.Op), Values: c.Values})
 			}
-			if len(in.Grants) == 0 {
-				return usageError("at least one --grant is required, e.g. --grant 'read:payments/prod/*'")
-			}
-			if _, err := tokenward.ParseGrants(in.Grants); err != nil {
-				return usageError("%s", tokenward.ErrorMessage(err))
-			}
-			d, err := parseDuration(ttl)
-			if err != nil {
-				return usageError("--ttl: %v", err)
-			}
-			in.TTL = d.String()
-			c, err := m.client(&cf)
-			if err != nil {
+			if err := checkGrants(in.Grants); err != nil {
 				return err
 			}
-			b, err := c.CreateBindingResult(cmd.Context(), in)
-			if err != nil {
-				return cliError(err)
-			}
-			for _, w := range b.Warnings {
-				fmt.Fprintln(m.Stderr, "warning:", w)
-			}
-			if cf.output == "json" {
-				return writeJSON(m.Stdout, b)
-			}
-			state := "enabled"
-			if !b.Enabled {
-				state = "disabled"
-			}
-			fmt.Fprintf(m.Stderr, "Created binding %s (%s): tokens from %s get %s for %s.\n", b.Name, state, b.Issuer, strings.Join(b.Grants, " "), b.TTL)
-			return nil
+			in.TTL, err = parseTTL(ttl)
+			return err
 		},
-	}
-	cf.register(cmd, true)
+	}, true, func(x *call) error {
+		b, err := x.c.CreateBindingResult(x.ctx, in)
+		if err != nil {
+			return cliError(err)
+		}
+		for _, w := range b.Warnings {
+			fmt.Fprintln(x.Stderr, "warning:", w)
+		}
+		return x.done(b, "Created binding %s (%s): tokens from %s get %s for %s.", b.Name, enabled(b.Enabled), b.Issuer, strings.Join(b.Grants, " "), b.TTL)
+	})
 	f := cmd.Flags()
 	f.StringVar(&in.Issuer, "issuer", "", "issuer URL (exactly the tokens' iss)")
 	f.StringVar(&in.Preset, "preset", "", "github or gitlab: fills the issuer and checks claim names")
@@ -98,121 +84,72 @@ conditions would trust every repository of the issuer. You need admin over every
 	return cmd
 }
 
-func (m *Main) printBindings(output string, bs []*api.Binding) error {
-	if output == "json" {
-		return writeJSON(m.Stdout, bs)
+func enabled(on bool) string {
+	if on {
+		return "enabled"
 	}
+	return "disabled"
+}
+
+func (x *call) printBindings(bs []*api.Binding) error {
 	rows := make([][]string, len(bs))
 	for i, b := range bs {
 		conds := make([]string, len(b.Claims))
 		for j, c := range b.Claims {
 			conds[j] = c.Claim + "=" + strings.Join(c.Values, "|")
 		}
-		state := "enabled"
-		if !b.Enabled {
-			state = "disabled"
-		}
-		rows[i] = []string{b.Name, b.Issuer, strings.Join(b.Audiences, ","), strings.Join(conds, " "), strings.Join(b.Grants, " "), b.TTL, state}
+		rows[i] = []string{b.Name, b.Issuer, strings.Join(b.Audiences, ","), strings.Join(conds, " "), strings.Join(b.Grants, " "), b.TTL, enabled(b.Enabled)}
 	}
-	return table(m.Stdout, []string{"NAME", "ISSUER", "AUDIENCE", "CLAIMS", "GRANTS", "TTL", "STATE"}, rows)
+	return x.list(bs, []string{"NAME", "ISSUER", "AUDIENCE", "CLAIMS", "GRANTS", "TTL", "STATE"}, rows)
 }
 
 func (m *Main) newBindingListCommand() *cobra.Command {
-	var cf clientFlags
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List the bindings you administer",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := m.client(&cf)
-			if err != nil {
-				return err
-			}
-			bs, err := c.Bindings(cmd.Context())
-			if err != nil {
-				return cliError(err)
-			}
-			return m.printBindings(cf.output, bs)
-		},
-	}
-	cf.register(cmd, true)
-	return cmd
+	return m.clientCommand(&cobra.Command{
+		Use: "list", Short: "List the bindings you administer", Example: "  tokenward binding list -o json", Args: noArgs,
+	}, true, func(x *call) error {
+		bs, err := x.c.Bindings(x.ctx)
+		if err != nil {
+			return cliError(err)
+		}
+		return x.printBindings(bs)
+	})
 }
 
 func (m *Main) newBindingShowCommand() *cobra.Command {
-	var cf clientFlags
-	cmd := &cobra.Command{
-		Use:   "show NAME",
-		Short: "Show one binding",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := m.client(&cf)
-			if err != nil {
-				return err
-			}
-			b, err := c.GetBinding(cmd.Context(), args[0])
-			if err != nil {
-				return cliError(err)
-			}
-			return m.printBindings(cf.output, []*api.Binding{b})
-		},
-	}
-	cf.register(cmd, true)
-	return cmd
+	return m.clientCommand(&cobra.Command{
+		Use: "show NAME", Short: "Show one binding", Example: "  tokenward binding show payments-deploy", Args: exactArgs(argBinding),
+	}, true, func(x *call) error {
+		b, err := x.c.GetBinding(x.ctx, x.args[0])
+		if err != nil {
+			return cliError(err)
+		}
+		return x.printBindings([]*api.Binding{b})
+	})
 }
 
-func (m *Main) newBindingDeleteCommand() *cobra.Command {
-	var cf clientFlags
-	cmd := &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete a binding (tokens it minted live until they expire; revoke them with token revoke)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := m.client(&cf)
-			if err != nil {
-				return err
-			}
-			b, err := c.DeleteBinding(cmd.Context(), args[0])
-			if err != nil {
-				return cliError(err)
-			}
-			if cf.output == "json" {
-				return writeJSON(m.Stdout, b)
-			}
-			fmt.Fprintf(m.Stderr, "Deleted binding %s.\n", b.Name)
-			return nil
-		},
-	}
-	cf.register(cmd, true)
-	return cmd
-}
-
-func (m *Main) newBindingEnableCommand(enable bool) *cobra.Command {
-	var cf clientFlags
-	verb, short := "enable", "Enable a binding"
-	if !enable {
-		verb, short = "disable", "Disable a binding: every exchange through it is refused"
-	}
-	cmd := &cobra.Command{
-		Use:   verb + " NAME",
-		Short: short,
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := m.client(&cf)
-			if err != nil {
-				return err
-			}
-			b, err := c.SetBindingEnabled(cmd.Context(), args[0], enable)
-			if err != nil {
-				return cliError(err)
-			}
-			if cf.output == "json" {
-				return writeJSON(m.Stdout, b)
-			}
-			fmt.Fprintf(m.Stderr, "Binding %s is %sd.\n", b.Name, verb)
-			return nil
-		},
-	}
-	cf.register(cmd, true)
-	return cmd
+// newBindingChangeCommand is binding delete, enable or disable.
+func (m *Main) newBindingChangeCommand(verb string) *cobra.Command {
+	short := map[string]string{
+		"delete":  "Delete a binding (tokens it minted live until they expire; revoke them with token revoke)",
+		"enable":  "Enable a binding",
+		"disable": "Disable a binding: every exchange through it is refused",
+	}[verb]
+	return m.clientCommand(&cobra.Command{
+		Use: verb + " NAME", Short: short, Example: "  tokenward binding " + verb + " payments-deploy", Args: exactArgs(argBinding),
+	}, true, func(x *call) error {
+		var b *api.Binding
+		var err error
+		if verb == "delete" {
+			b, err = x.c.DeleteBinding(x.ctx, x.args[0])
+		} else {
+			b, err = x.c.SetBindingEnabled(x.ctx, x.args[0], verb == "enable")
+		}
+		if err != nil {
+			return cliError(err)
+		}
+		if verb == "delete" {
+			return x.done(b, "Deleted binding %s.", b.Name)
+		}
+		return x.done(b, "Binding %s is %sd.", b.Name, verb)
+	})
 }

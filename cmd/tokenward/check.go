@@ -39,7 +39,8 @@ values are found by the server with keyed fingerprints, and no value leaves it).
 
 Exit codes: 0 no errors, 1 at least one error (or the server could not be asked),
 2 usage or manifest error or unknown --env, 3 warnings only with --strict.`,
-		Args: cobra.NoArgs,
+		Example: "  tokenward check --env prod --strict\n  tokenward check --at 2027-01-01 -o junit > check.xml",
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var write func(manifest.Report) error
 			switch output {
@@ -49,8 +50,6 @@ Exit codes: 0 no errors, 1 at least one error (or the server could not be asked)
 				write = func(r manifest.Report) error { return r.WriteJSON(m.Stdout) }
 			case "junit":
 				write = func(r manifest.Report) error { return r.WriteJUnit(m.Stdout) }
-			default:
-				return usageError("--output must be text, json or junit")
 			}
 			now := time.Now()
 			if at != "" {
@@ -88,7 +87,7 @@ Exit codes: 0 no errors, 1 at least one error (or the server could not be asked)
 	f := cmd.Flags()
 	f.StringVar(&file, "manifest", manifest.DefaultFile, "the manifest")
 	f.StringVar(&env, "env", "", "check one declared environment (default: all)")
-	f.StringVarP(&output, "output", "o", "text", "text, json or junit")
+	outputFlag(cmd, &output, "text", "json", "junit")
 	f.BoolVar(&strict, "strict", false, "fail on warnings too (exit code 3)")
 	f.StringVar(&at, "at", "", "check as of this date (YYYY-MM-DD or RFC 3339) instead of now: will the pipeline still pass then?")
 	return cmd

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
-	"github.com/spf13/cobra"
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/client"
 )
@@ -18,25 +14,9 @@ import (
 // DefaultAddr is where the server listens and clients look by default.
 const DefaultAddr = "127.0.0.1:8750"
 
-// clientFlags are the flags every client command shares.
-type clientFlags struct {
-	tokenFile string
-	output    string
-}
-
-func (f *clientFlags) register(cmd *cobra.Command, withOutput bool) {
-	cmd.Flags().StringVar(&f.tokenFile, "token-file", "", "read the token from this file instead of TOKENWARD_TOKEN")
-	if withOutput {
-		cmd.Flags().StringVarP(&f.output, "output", "o", "table", "output format: table or json")
-	}
-}
-
 // client builds an API client from TOKENWARD_ADDR and TOKENWARD_TOKEN (or
 // --token-file). The token is never a command-line value.
 func (m *Main) client(f *clientFlags) (*client.Client, error) {
-	if f.output != "" && f.output != "table" && f.output != "json" {
-		return nil, usageError("--output must be table or json")
-	}
 	token := m.Getenv("TOKENWARD_TOKEN")
 	if f.tokenFile != "" {
 		b, err := os.ReadFile(f.tokenFile)
@@ -102,23 +82,6 @@ func asError(err error, target **tokenward.Error) bool {
 	return false
 }
 
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
-}
-
-// table writes aligned columns.
-func table(w io.Writer, header []string, rows [][]string) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
-	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
-	}
-	return tw.Flush()
-}
-
 func fmtTime(t time.Time) string {
 	if t.IsZero() {
 		return "-"
@@ -145,22 +108,26 @@ func parseDuration(s string) (time.Duration, error) {
 	if n, ok := strings.CutSuffix(s, "d"); ok {
 		d, err := strconv.Atoi(n)
 		if err != nil || d <= 0 || d > 3650 {
-			return 0, fmt.Errorf("duration %q: want e.g. 15m, 24h, 30d", s)
+			return 0, badDuration(s)
 		}
 		return time.Duration(d) * 24 * time.Hour, nil
 	}
 	if n, ok := strings.CutSuffix(s, "w"); ok {
 		d, err := strconv.Atoi(n)
 		if err != nil || d <= 0 || d > 520 {
-			return 0, fmt.Errorf("duration %q: want e.g. 15m, 24h, 30d, 2w", s)
+			return 0, badDuration(s)
 		}
 		return time.Duration(d) * 7 * 24 * time.Hour, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("duration %q: want e.g. 15m, 24h, 30d", s)
+		return 0, badDuration(s)
 	}
 	return d, nil
+}
+
+func badDuration(s string) error {
+	return fmt.Errorf("invalid duration %q (use e.g. 15m, 24h, 30d)", tokenward.Printable(s))
 }
 
 // parseDate accepts YYYY-MM-DD (end of that day, UTC) or RFC 3339.
@@ -171,31 +138,5 @@ func parseDate(s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
-	return time.Time{}, fmt.Errorf("date %q: want YYYY-MM-DD or RFC 3339", s)
-}
-
-// splitPath splits "a/b" or "a/b/c" into n parts, checking each.
-func splitPath(s string, n int) ([]string, error) {
-	parts := strings.Split(s, "/")
-	if len(parts) != n {
-		if n == 2 {
-			return nil, usageError("%q: want project/environment", tokenward.Printable(s))
-		}
-		return nil, usageError("%q: want project/environment/NAME", tokenward.Printable(s))
-	}
-	for _, p := range parts {
-		if p == "" {
-			return nil, usageError("%q: empty segment", tokenward.Printable(s))
-		}
-	}
-	return parts, nil
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return time.Time{}, fmt.Errorf("invalid date %q (use YYYY-MM-DD or RFC 3339)", tokenward.Printable(s))
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,24 +13,19 @@ import (
 
 func (m *Main) newEventsCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "events", Short: "Change events: secret created/updated/rotated/retired, token revoked/suspended"}
-	var cf clientFlags
 	var count int
-	tail := &cobra.Command{
-		Use:   "tail [-n COUNT] [-o json]",
-		Short: "Stream change events as they happen (JSON lines with -o json), reconnecting when the stream drops",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+	tail := m.clientCommand(&cobra.Command{
+		Use:     "tail [-n COUNT] [-o json]",
+		Short:   "Stream change events as they happen (JSON lines with -o json), reconnecting when the stream drops",
+		Example: "  tokenward events tail\n  tokenward events tail -n 1 -o json",
+		Args:    noArgs,
+		PreRunE: func(cmd *cobra.Command, args []string) error {
 			if count < 0 {
 				return usageError("-n must be 0 (until interrupted) or more")
 			}
-			c, err := m.client(&cf)
-			if err != nil {
-				return err
-			}
-			return m.tailEvents(cmd.Context(), c, cf.output, count)
+			return nil
 		},
-	}
-	cf.register(tail, true)
+	}, true, func(x *call) error { return x.tailEvents(count) })
 	tail.Flags().IntVarP(&count, "count", "n", 0, "stop after this many events (0: until interrupted)")
 	cmd.AddCommand(tail)
 	return cmd
@@ -40,12 +34,12 @@ func (m *Main) newEventsCommand() *cobra.Command {
 // errEnough stops the stream once -n events were printed.
 var errEnough = errors.New("enough events")
 
-func (m *Main) tailEvents(ctx context.Context, c *client.Client, output string, count int) error {
+func (x *call) tailEvents(count int) error {
 	seen := 0
-	enc := json.NewEncoder(m.Stdout)
+	enc := json.NewEncoder(x.Stdout)
 	enc.SetEscapeHTML(false)
 	print := func(e monitor.Event) error {
-		if output == "json" {
+		if x.json() {
 			if err := enc.Encode(e); err != nil {
 				return err
 			}
@@ -60,7 +54,7 @@ func (m *Main) tailEvents(ctx context.Context, c *client.Client, output string, 
 			if e.Reason != "" {
 				line += " (" + e.Reason + ")"
 			}
-			fmt.Fprintln(m.Stdout, line)
+			fmt.Fprintln(x.Stdout, line)
 		}
 		seen++
 		if count > 0 && seen >= count {
@@ -69,17 +63,17 @@ func (m *Main) tailEvents(ctx context.Context, c *client.Client, output string, 
 		return nil
 	}
 	for {
-		err := c.StreamEvents(ctx, print)
+		err := x.c.StreamEvents(x.ctx, print)
 		switch {
 		case errors.Is(err, errEnough):
 			return nil
-		case ctx.Err() != nil:
+		case x.ctx.Err() != nil:
 			return nil
 		case errors.Is(err, client.ErrUnreachable), errors.Is(err, client.ErrStreamEnded):
 			// Dropped (slow, restarted server): say so and resubscribe.
-			fmt.Fprintf(m.Stderr, "event stream interrupted (%v); reconnecting\n", err)
+			fmt.Fprintf(x.Stderr, "event stream interrupted (%v); reconnecting\n", err)
 			select {
-			case <-ctx.Done():
+			case <-x.ctx.Done():
 				return nil
 			case <-time.After(2 * time.Second):
 			}

@@ -6,24 +6,24 @@ import (
 )
 
 func (m *Main) newExportCommand() *cobra.Command {
-	var cf clientFlags
 	var sel selectFlags
 	var format, output string
-	cmd := &cobra.Command{
+	var refs []envRef
+	var f inject.Format
+	cmd := m.clientCommand(&cobra.Command{
 		Use:   "export --env PROJECT/ENV --format dotenv|json|shell|github|gitlab [--output FILE]",
 		Short: "Write an environment's secrets in a format a CI system or tool reads",
 		Long: `export writes the secrets the token may read to stdout or --output FILE (written
 atomically, mode 0600). --format github appends to $GITHUB_ENV (or --output) with a
 random heredoc delimiter per value and prints ::add-mask:: for every value first.
 --format gitlab writes a dotenv artifact (artifacts:reports:dotenv).`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			refs, err := parseEnvRefs(sel.envs)
-			if err != nil {
+		Example: "  tokenward export --env payments/prod --format dotenv --output .env\n  tokenward export --env payments/prod --format github",
+		Args:    noArgs,
+		PreRunE: func(cmd *cobra.Command, args []string) (err error) {
+			if refs, err = parseEnvRefs(sel.envs); err != nil {
 				return err
 			}
-			f, err := inject.ParseFormat(format)
-			if err != nil {
+			if f, err = inject.ParseFormat(format); err != nil {
 				return usageError("--format: %s", cliError(err))
 			}
 			if f == inject.FormatGitHub && output == "" {
@@ -31,31 +31,25 @@ random heredoc delimiter per value and prints ::add-mask:: for every value first
 					return usageError("--format github appends to $GITHUB_ENV, which is not set (outside GitHub Actions, give --output FILE)")
 				}
 			}
-			c, err := m.client(&cf)
-			if err != nil {
-				return err
-			}
-			secrets, err := fetchEnvs(cmd.Context(), c, refs)
-			if err != nil {
-				return cliError(err)
-			}
-			// The same selection and hijack refusal as run: a variable
-			// exported to later CI steps can hijack them just as well.
-			_, values, warnings, err := inject.BuildEnv([]string{}, secrets, sel.options())
-			if err != nil {
-				return cliError(err)
-			}
-			warn := warner(m.Stderr)
-			for _, w := range warnings {
-				warn(w)
-			}
-			if err := inject.Export(f, values, output, m.Stdout); err != nil {
-				return cliError(err)
-			}
 			return nil
 		},
-	}
-	cf.register(cmd, false)
+	}, false, func(x *call) error {
+		secrets, err := fetchEnvs(x.ctx, x.c, refs)
+		if err != nil {
+			return cliError(err)
+		}
+		// The same selection and hijack refusal as run: a variable
+		// exported to later CI steps can hijack them just as well.
+		_, values, warnings, err := inject.BuildEnv([]string{}, secrets, sel.options())
+		if err != nil {
+			return cliError(err)
+		}
+		warn := warner(x.Stderr)
+		for _, w := range warnings {
+			warn(w)
+		}
+		return cliError(inject.Export(f, values, output, x.Stdout))
+	})
 	sel.register(cmd)
 	cmd.Flags().StringVar(&format, "format", "dotenv", "dotenv, json, shell, github or gitlab")
 	cmd.Flags().StringVar(&output, "output", "", "write to this file (0600) instead of stdout; for github, the $GITHUB_ENV file")

@@ -27,7 +27,8 @@ func (m *Main) newInitCommand() *cobra.Command {
 		Long: `init creates the data directory (0700), a master key file (0600) unless
 TOKENWARD_MASTER_KEY is set, the SQLite store, and the first admin token,
 which it prints once.`,
-		Args: cobra.NoArgs,
+		Example: "  tokenward init --data-dir /var/lib/tokenward > admin.env",
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			token, err := m.initDataDir(cmd.Context(), dataDir)
 			if err != nil {

@@ -22,7 +22,8 @@ func (m *Main) newLoginCommand() *cobra.Command {
 variable named by --jwt-env, or --jwt-file), exchanges it at TOKENWARD_ADDR for a just-in-time
 twj_ token with the grants of the matching trust binding, and prints it. With --export github it
 is masked (::add-mask::) and appended to $GITHUB_ENV as TOKENWARD_TOKEN instead.`,
-		Args: cobra.NoArgs,
+		Example: "  tokenward login --oidc --export github\n  TOKENWARD_TOKEN=$(tokenward login --oidc --jwt-env CI_JOB_JWT --binding payments-deploy)",
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !useOIDC {
 				return usageError("login needs --oidc (people use a token from `tokenward token create`)")

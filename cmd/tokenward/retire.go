@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -11,54 +10,53 @@ import (
 	"github.com/tokenward/tokenward/internal/monitor"
 )
 
-type retireFlags struct {
-	cf        clientFlags
-	dryRun    bool
-	retention string
-}
-
-func (f *retireFlags) register(cmd *cobra.Command) {
-	f.cf.register(cmd, true)
-	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "print the plan and change nothing")
-	cmd.Flags().StringVar(&f.retention, "retention", "", "how long the archived secrets stay restorable, e.g. 30d (default: the server's)")
-}
-
-// retire prints the plan first (always), then carries it out unless
-// --dry-run.
-func (m *Main) retire(ctx context.Context, f *retireFlags, project, env string) error {
-	if f.retention != "" {
-		if _, err := parseDuration(f.retention); err != nil {
-			return usageError("--retention: %v", err)
+// newRetireCommand is project retire PROJECT or env retire PROJECT/ENV. It
+// prints the plan first (always), then carries it out unless --dry-run.
+func (m *Main) newRetireCommand(a argument) *cobra.Command {
+	var dryRun bool
+	var retention string
+	use, short := "retire PROJECT/ENV [--dry-run] [--retention 30d]", "Retire an environment: revoke or narrow its tokens, archive its secrets (plan printed first)"
+	example := "  tokenward env retire payments/staging --dry-run\n  tokenward env retire payments/staging --retention 30d"
+	if a == argProject {
+		use, short = "retire PROJECT [--dry-run] [--retention 30d]", "Retire a project: every environment, as env retire does (plan printed first)"
+		example = "  tokenward project retire payments --dry-run"
+	}
+	cmd := &cobra.Command{Use: use, Short: short, Example: example, Args: exactArgs(a), ValidArgsFunction: m.complete(a)}
+	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
+		if a == argProject {
+			if err := tokenward.ValidateProjectName(args[0]); err != nil {
+				return usageError("%s", tokenward.ErrorMessage(err))
+			}
 		}
-	}
-	c, err := m.client(&f.cf)
-	if err != nil {
-		return err
-	}
-	plan, err := c.Retire(ctx, project, env, f.retention, true)
-	if err != nil {
-		return cliError(err)
-	}
-	if f.cf.output != "json" {
-		printRetirePlan(m.Stdout, plan)
-	}
-	if f.dryRun {
-		if f.cf.output == "json" {
-			return writeJSON(m.Stdout, plan)
+		if retention != "" {
+			if _, err := parseDuration(retention); err != nil {
+				return usageError("--retention: %v", err)
+			}
 		}
-		fmt.Fprintln(m.Stderr, "Dry run: nothing changed.")
 		return nil
 	}
-	done, err := c.Retire(ctx, project, env, f.retention, false)
-	if err != nil {
-		return cliError(err)
-	}
-	if f.cf.output == "json" {
-		return writeJSON(m.Stdout, done)
-	}
-	fmt.Fprintf(m.Stderr, "Retired %s: revoked %d tokens, narrowed %d, archived %d secrets (restorable until %s).\n",
-		done.Scope, len(done.Revoke), len(done.Narrow), len(done.Secrets), fmtTime(done.PurgeAt))
-	return nil
+	m.clientCommand(cmd, true, func(x *call) error {
+		project, env, _ := strings.Cut(x.args[0], "/")
+		plan, err := x.c.Retire(x.ctx, project, env, retention, true)
+		if err != nil {
+			return cliError(err)
+		}
+		if !x.json() {
+			printRetirePlan(x.Stdout, plan)
+		}
+		if dryRun {
+			return x.done(plan, "Dry run: nothing changed.")
+		}
+		done, err := x.c.Retire(x.ctx, project, env, retention, false)
+		if err != nil {
+			return cliError(err)
+		}
+		return x.done(done, "Retired %s: revoked %d tokens, narrowed %d, archived %d secrets (restorable until %s).",
+			done.Scope, len(done.Revoke), len(done.Narrow), len(done.Secrets), fmtTime(done.PurgeAt))
+	})
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan and change nothing")
+	cmd.Flags().StringVar(&retention, "retention", "", "how long the archived secrets stay restorable, e.g. 30d (default: the server's)")
+	return cmd
 }
 
 func printRetirePlan(w io.Writer, p *monitor.RetirePlan) {
@@ -83,64 +81,19 @@ func printRetirePlan(w io.Writer, p *monitor.RetirePlan) {
 	}
 }
 
-func (m *Main) newEnvRetireCommand() *cobra.Command {
-	var f retireFlags
-	cmd := &cobra.Command{
-		Use:   "retire PROJECT/ENV [--dry-run] [--retention 30d]",
-		Short: "Retire an environment: revoke or narrow its tokens, archive its secrets (plan printed first)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			parts, err := splitPath(args[0], 2)
-			if err != nil {
-				return err
-			}
-			return m.retire(cmd.Context(), &f, parts[0], parts[1])
-		},
-	}
-	f.register(cmd)
-	return cmd
-}
-
-func (m *Main) newProjectRetireCommand() *cobra.Command {
-	var f retireFlags
-	cmd := &cobra.Command{
-		Use:   "retire PROJECT [--dry-run] [--retention 30d]",
-		Short: "Retire a project: every environment, as env retire does (plan printed first)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := tokenward.ValidateProjectName(args[0]); err != nil {
-				return usageError("%s", tokenward.ErrorMessage(err))
-			}
-			return m.retire(cmd.Context(), &f, args[0], "")
-		},
-	}
-	f.register(cmd)
-	return cmd
-}
-
 func (m *Main) newEnvRestoreCommand() *cobra.Command {
-	var cf clientFlags
-	cmd := &cobra.Command{
-		Use:   "restore PROJECT/ENV",
-		Short: "Restore a retired environment's archived secrets (within the retention period)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			parts, err := splitPath(args[0], 2)
-			if err != nil {
-				return err
-			}
-			c, err := m.client(&cf)
-			if err != nil {
-				return err
-			}
-			n, err := c.RestoreEnv(cmd.Context(), parts[0], parts[1])
-			if err != nil {
-				return cliError(err)
-			}
-			fmt.Fprintf(m.Stderr, "Restored %d secrets of %s. Tokens revoked at retirement stay revoked.\n", n, args[0])
-			return nil
-		},
-	}
-	cf.register(cmd, false)
-	return cmd
+	return m.clientCommand(&cobra.Command{
+		Use:               "restore PROJECT/ENV",
+		Short:             "Restore a retired environment's archived secrets (within the retention period)",
+		Example:           "  tokenward env restore payments/staging",
+		Args:              exactArgs(argEnv),
+		ValidArgsFunction: m.complete(argEnv),
+	}, false, func(x *call) error {
+		p := strings.Split(x.args[0], "/")
+		n, err := x.c.RestoreEnv(x.ctx, p[0], p[1])
+		if err != nil {
+			return cliError(err)
+		}
+		return x.done(nil, "Restored %d secrets of %s. Tokens revoked at retirement stay revoked.", n, x.args[0])
+	})
 }

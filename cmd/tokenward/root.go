@@ -40,6 +40,8 @@ func (m *Main) rootCommand() *cobra.Command {
 	root.SetIn(m.Stdin)
 	root.SetOut(m.Stdout)
 	root.SetErr(m.Stderr)
+	root.SetFlagErrorFunc(flagError)
+	root.CompletionOptions.DisableDefaultCmd = true // ours has examples and exit codes
 	// Each subcommand is listed here explicitly (no init() registration).
 	root.AddCommand(
 		m.newInitCommand(),
@@ -56,7 +58,9 @@ func (m *Main) rootCommand() *cobra.Command {
 		newScanCommand(m), newHookCommand(m),
 		m.newRotationCommand(),
 		m.newRotateCommand(),
+		newCompletionCommand(),
 	)
+	m.addVersion(root)
 	return root
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"regexp"
 	"sort"
 	"strconv"
@@ -15,10 +14,9 @@ import (
 // newRotationCommand manages rotation policies: set, show, list, disable,
 // enable, history.
 func (m *Main) newRotationCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "rotation", Short: "Manage rotation policies and see rotation history"}
-	cmd.AddCommand(m.newRotationSetCommand(), m.newRotationShowCommand(), m.newRotationListCommand(),
+	return group("rotation", "Manage rotation policies and see rotation history",
+		m.newRotationSetCommand(), m.newRotationShowCommand(), m.newRotationListCommand(),
 		m.newRotationDisableCommand(false), m.newRotationDisableCommand(true), m.newRotationHistoryCommand())
-	return cmd
 }
 
 // configKeyStart finds where a new key=value pair starts in a --config list,
@@ -53,16 +51,10 @@ func parseRotationConfig(list []string) (map[string]string, error) {
 	return out, nil
 }
 
-func checkSecretPath(s string) error {
-	_, err := splitPath(s, 3)
-	return err
-}
-
 func (m *Main) newRotationSetCommand() *cobra.Command {
-	var cf clientFlags
 	var p api.RotationPolicy
 	var config []string
-	cmd := &cobra.Command{
+	cmd := m.secretCommand(&cobra.Command{
 		Use:   "set PROJECT/ENV/NAME --rotator R (--every 30d | --cron '0 3 * * 1') [--jitter 1h] [--grace 24h] [--config k=v,...]",
 		Short: "Create or replace a secret's rotation policy",
 		Long: `set creates or replaces a rotation policy. The config never holds a secret:
@@ -71,13 +63,12 @@ name stored secrets by path instead (dsn_secret=payments/prod/DB_ADMIN_URL).
 Rotators: random (length, alphabet or template), tokenward (none), postgres
 (dsn_secret, role, url, roles, format), webhook (url, key_secret, test), exec
 (command, args as a JSON array, timeout). See docs/rotation.md.`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkSecretPath(args[0]); err != nil {
-				return err
-			}
+		Example: `  tokenward rotation set payments/prod/API_KEY --rotator random --every 30d --grace 24h --config length=40
+  tokenward rotation set payments/prod/DB_PASSWORD --rotator postgres --cron '0 3 * * 1' \
+    --config dsn_secret=payments/prod/DB_ADMIN_URL,role=app`,
+		PreRunE: func(cmd *cobra.Command, args []string) error {
 			if p.Rotator == "" {
-				return usageError("--rotator is required")
+				return usageError("--rotator is required (random, tokenward, postgres, webhook or exec)")
 			}
 			for flag, v := range map[string]string{"--every": p.Every, "--jitter": p.Jitter, "--grace": p.Grace} {
 				if v != "" {
@@ -87,26 +78,17 @@ Rotators: random (length, alphabet or template), tokenward (none), postgres
 				}
 			}
 			var err error
-			if p.Config, err = parseRotationConfig(config); err != nil {
-				return err
-			}
+			p.Config, err = parseRotationConfig(config)
 			p.Secret = args[0]
-			c, err := m.client(&cf)
-			if err != nil {
-				return err
-			}
-			out, err := c.SetRotationPolicy(cmd.Context(), &p)
-			if err != nil {
-				return cliError(err)
-			}
-			if cf.output == "json" {
-				return writeJSON(m.Stdout, out)
-			}
-			fmt.Fprintf(m.Stderr, "Rotation policy of %s set: %s, next at %s.\n", out.Secret, schedule(out), fmtTime(out.NextAt))
-			return nil
+			return err
 		},
-	}
-	cf.register(cmd, true)
+	}, true, func(x *call, _ []string) error {
+		out, err := x.c.SetRotationPolicy(x.ctx, &p)
+		if err != nil {
+			return cliError(err)
+		}
+		return x.done(out, "Rotation policy of %s set: %s, next at %s.", out.Secret, schedule(out), fmtTime(out.NextAt))
+	})
 	f := cmd.Flags()
 	f.StringVar(&p.Every, "every", "", "rotate at this interval (30d, 2w, 12h); exclusive with --cron")
 	f.StringVar(&p.Cron, "cron", "", "rotate on this 5-field schedule, UTC; exclusive with --every")
@@ -145,96 +127,50 @@ func configString(c map[string]string) string {
 }
 
 func (m *Main) newRotationShowCommand() *cobra.Command {
-	var cf clientFlags
-	cmd := &cobra.Command{
-		Use:   "show PROJECT/ENV/NAME",
-		Short: "Show a secret's rotation policy",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkSecretPath(args[0]); err != nil {
-				return err
-			}
-			c, err := m.client(&cf)
-			if err != nil {
-				return err
-			}
-			p, err := c.RotationPolicy(cmd.Context(), args[0])
-			if err != nil {
-				return cliError(err)
-			}
-			if cf.output == "json" {
-				return writeJSON(m.Stdout, p)
-			}
-			return table(m.Stdout, []string{"FIELD", "VALUE"}, [][]string{
-				{"secret", p.Secret}, {"schedule", schedule(p)}, {"grace", orDash(p.Grace)}, {"rotator", p.Rotator},
-				{"config", orDash(configString(p.Config))}, {"last", fmtTime(p.LastAt)}, {"next", fmtTime(p.NextAt)},
-			})
-		},
-	}
-	cf.register(cmd, true)
-	return cmd
+	return m.secretCommand(&cobra.Command{
+		Use:     "show PROJECT/ENV/NAME",
+		Short:   "Show a secret's rotation policy",
+		Example: "  tokenward rotation show payments/prod/API_KEY",
+	}, true, func(x *call, _ []string) error {
+		p, err := x.c.RotationPolicy(x.ctx, x.args[0])
+		if err != nil {
+			return cliError(err)
+		}
+		return x.detail(p, "secret", p.Secret, "schedule", schedule(p), "grace", orDash(p.Grace), "rotator", p.Rotator,
+			"config", orDash(configString(p.Config)), "last", fmtTime(p.LastAt), "next", fmtTime(p.NextAt))
+	})
 }
 
 func (m *Main) newRotationListCommand() *cobra.Command {
-	var cf clientFlags
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List the rotation policies you may see",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := m.client(&cf)
-			if err != nil {
-				return err
-			}
-			ps, err := c.RotationPolicies(cmd.Context())
-			if err != nil {
-				return cliError(err)
-			}
-			if cf.output == "json" {
-				return writeJSON(m.Stdout, ps)
-			}
-			rows := make([][]string, len(ps))
-			for i, p := range ps {
-				rows[i] = []string{p.Secret, p.Rotator, schedule(p), orDash(p.Grace), fmtTime(p.LastAt), fmtTime(p.NextAt)}
-			}
-			return table(m.Stdout, []string{"SECRET", "ROTATOR", "SCHEDULE", "GRACE", "LAST", "NEXT"}, rows)
-		},
-	}
-	cf.register(cmd, true)
-	return cmd
+	return m.clientCommand(&cobra.Command{
+		Use: "list", Short: "List the rotation policies you may see", Example: "  tokenward rotation list", Args: noArgs,
+	}, true, func(x *call) error {
+		ps, err := x.c.RotationPolicies(x.ctx)
+		if err != nil {
+			return cliError(err)
+		}
+		rows := make([][]string, len(ps))
+		for i, p := range ps {
+			rows[i] = []string{p.Secret, p.Rotator, schedule(p), orDash(p.Grace), fmtTime(p.LastAt), fmtTime(p.NextAt)}
+		}
+		return x.list(ps, []string{"SECRET", "ROTATOR", "SCHEDULE", "GRACE", "LAST", "NEXT"}, rows)
+	})
 }
 
 func (m *Main) newRotationDisableCommand(enable bool) *cobra.Command {
-	var cf clientFlags
 	use, short, done := "disable", "Stop scheduled rotations of a secret (rotate now still works)", "disabled"
 	if enable {
 		use, short, done = "enable", "Resume scheduled rotations of a secret", "enabled"
 	}
-	cmd := &cobra.Command{
-		Use:   use + " PROJECT/ENV/NAME",
-		Short: short,
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkSecretPath(args[0]); err != nil {
-				return err
-			}
-			c, err := m.client(&cf)
-			if err != nil {
-				return err
-			}
-			p, err := c.DisableRotationPolicy(cmd.Context(), args[0], enable)
-			if err != nil {
-				return cliError(err)
-			}
-			if cf.output == "json" {
-				return writeJSON(m.Stdout, p)
-			}
-			fmt.Fprintf(m.Stderr, "Scheduled rotation of %s %s.\n", p.Secret, done)
-			return nil
-		},
-	}
-	cf.register(cmd, true)
-	return cmd
+	return m.secretCommand(&cobra.Command{
+		Use: use + " PROJECT/ENV/NAME", Short: short, Example: "  tokenward rotation " + use + " payments/prod/API_KEY",
+	}, true, func(x *call, _ []string) error {
+		p, err := x.c.DisableRotationPolicy(x.ctx, x.args[0], enable)
+		if err != nil {
+			return cliError(err)
+		}
+		return x.done(p, "Scheduled rotation of %s %s.", p.Secret, done)
+	})
 }
 
 func rotationRows(rs []*rotate.Rotation) [][]string {
@@ -252,29 +188,15 @@ func rotationRows(rs []*rotate.Rotation) [][]string {
 var rotationHeader = []string{"ID", "SECRET", "ROTATOR", "STEP", "VERSIONS", "STARTED", "NEXT", "REASON", "ERROR"}
 
 func (m *Main) newRotationHistoryCommand() *cobra.Command {
-	var cf clientFlags
-	cmd := &cobra.Command{
-		Use:   "history PROJECT/ENV/NAME",
-		Short: "List a secret's rotations, newest first",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkSecretPath(args[0]); err != nil {
-				return err
-			}
-			c, err := m.client(&cf)
-			if err != nil {
-				return err
-			}
-			h, err := c.RotationHistory(cmd.Context(), args[0])
-			if err != nil {
-				return cliError(err)
-			}
-			if cf.output == "json" {
-				return writeJSON(m.Stdout, h)
-			}
-			return table(m.Stdout, rotationHeader, rotationRows(h))
-		},
-	}
-	cf.register(cmd, true)
-	return cmd
+	return m.secretCommand(&cobra.Command{
+		Use:     "history PROJECT/ENV/NAME",
+		Short:   "List a secret's rotations, newest first",
+		Example: "  tokenward rotation history payments/prod/API_KEY -o json",
+	}, true, func(x *call, _ []string) error {
+		h, err := x.c.RotationHistory(x.ctx, x.args[0])
+		if err != nil {
+			return cliError(err)
+		}
+		return x.list(h, rotationHeader, rotationRows(h))
+	})
 }

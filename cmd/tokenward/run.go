@@ -48,7 +48,8 @@ URL-encoded and JSON-escaped form, is printed as ***.
 It exits with the command's exit code, 128+N when signal N ended it, and 127 (not
 found) or 126 (not executable) when it cannot be started. SIGINT, SIGTERM, SIGHUP
 and SIGQUIT are forwarded to the command.`,
-		Args: cobra.MinimumNArgs(1),
+		Example: "  tokenward run --env payments/prod -- ./deploy.sh\n  tokenward run --env payments/dev --env payments/local --watch -- npm start",
+		Args:    minArgs(argument{"COMMAND", "tokenward run --env payments/prod -- ./deploy.sh", 0}),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return m.run(cmd.Context(), cmd, &cf, &o, args)
 		},

@@ -49,7 +49,13 @@ tokenward or gitleaks TOML format) in a directory tree (default .), all git hist
 (--git [REPO], --since REV for what is new), the staged changes (--staged) or stdin (-).
 
 Exit codes: 0 nothing found, 1 findings (--exit-code), 2 usage or config error.`,
-		Args: cobra.MaximumNArgs(1),
+		Example: "  tokenward scan\n  tokenward scan --git --since origin/main --format sarif -o scan.sarif\n  git diff | tokenward scan -",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return unexpectedArg(cmd, args[1])
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			target := "."
 			if len(args) == 1 {
@@ -322,9 +328,10 @@ func newHookCommand(m *Main) *cobra.Command {
 	var force bool
 	var repo string
 	install := &cobra.Command{
-		Use:   "install",
-		Short: "Write .git/hooks/pre-commit running `tokenward scan --staged`",
-		Args:  cobra.NoArgs,
+		Use:     "install",
+		Short:   "Write .git/hooks/pre-commit running `tokenward scan --staged`",
+		Example: "  tokenward hook install\n  tokenward hook install --repo ../payments --force",
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out, err := exec.CommandContext(cmd.Context(), "git", "-C", repo, "rev-parse", "--git-path", "hooks").Output()
 			if err != nil {

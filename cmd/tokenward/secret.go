@@ -13,34 +13,37 @@ import (
 )
 
 func (m *Main) newSecretCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "secret", Short: "Write, read and list secrets"}
-	cmd.AddCommand(m.newSecretSetCommand(), m.newSecretGetCommand(), m.newSecretListCommand(),
+	return group("secret", "Write, read and list secrets",
+		m.newSecretSetCommand(), m.newSecretGetCommand(), m.newSecretListCommand(),
 		m.newSecretHistoryCommand(), m.newSecretRollbackCommand())
-	return cmd
 }
 
 // maxStdinValue bounds what `secret set` reads; the server enforces its own
 // (smaller, configurable) limit.
 const maxStdinValue = 16 << 20
 
+// secretCommand is a client command on one PROJECT/ENV/NAME argument,
+// completed from the server; do gets the argument's three parts.
+func (m *Main) secretCommand(cmd *cobra.Command, output bool, do func(x *call, p []string) error) *cobra.Command {
+	cmd.Args, cmd.ValidArgsFunction = exactArgs(argSecret), m.complete(argSecret)
+	return m.clientCommand(cmd, output, func(x *call) error {
+		return do(x, strings.Split(x.args[0], "/"))
+	})
+}
+
 func (m *Main) newSecretSetCommand() *cobra.Command {
-	var cf clientFlags
 	var owner, description, expires string
 	var tags []string
 	var ifVersion int
-	cmd := &cobra.Command{
+	in := api.PutSecretRequest{}
+	cmd := m.secretCommand(&cobra.Command{
 		Use:   "set PROJECT/ENV/NAME",
 		Short: "Write a new version of a secret; the value is read from standard input",
 		Long: `set reads the value from standard input (never from the command line, where
 it would land in shell history and process listings). One trailing newline is
 dropped, so 'echo value | tokenward secret set ...' stores "value".`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			parts, err := splitPath(args[0], 3)
-			if err != nil {
-				return err
-			}
-			in := api.PutSecretRequest{}
+		Example: `  printf '%s' "$STRIPE_KEY" | tokenward secret set payments/prod/STRIPE_KEY --owner team-payments --expires 2027-01-31`,
+		PreRunE: func(cmd *cobra.Command, args []string) error {
 			f := cmd.Flags()
 			if f.Changed("owner") {
 				in.Owner = &owner
@@ -54,6 +57,7 @@ dropped, so 'echo value | tokenward secret set ...' stores "value".`,
 			if f.Changed("expires") {
 				t := time.Time{}
 				if expires != "" && expires != "never" {
+					var err error
 					if t, err = parseDate(expires); err != nil {
 						return usageError("--expires: %v", err)
 					}
@@ -63,37 +67,30 @@ dropped, so 'echo value | tokenward secret set ...' stores "value".`,
 			if f.Changed("if-version") {
 				in.IfVersion = &ifVersion
 			}
-			c, err := m.client(&cf)
-			if err != nil {
-				return err
-			}
-			b, err := io.ReadAll(io.LimitReader(m.Stdin, maxStdinValue+1))
-			if err != nil {
-				return fmt.Errorf("read value from standard input: %w", err)
-			}
-			if len(b) > maxStdinValue {
-				return fmt.Errorf("value on standard input is larger than %d bytes", maxStdinValue)
-			}
-			value := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
-			if value == "" {
-				return usageError("no value on standard input (pipe it in: printf '%%s' \"$VALUE\" | tokenward secret set %s)", args[0])
-			}
-			if !utf8.ValidString(value) {
-				return fmt.Errorf("the value is not valid UTF-8 text; encode binary values (e.g. base64) first")
-			}
-			in.Value = &value
-			s, err := c.SetSecret(cmd.Context(), parts[0], parts[1], parts[2], in)
-			if err != nil {
-				return cliError(err)
-			}
-			if cf.output == "json" {
-				return writeJSON(m.Stdout, s)
-			}
-			fmt.Fprintf(m.Stderr, "Wrote %s version %d.\n", s.Path(), s.Version)
 			return nil
 		},
-	}
-	cf.register(cmd, true)
+	}, true, func(x *call, p []string) error {
+		b, err := io.ReadAll(io.LimitReader(x.Stdin, maxStdinValue+1))
+		if err != nil {
+			return fmt.Errorf("read value from standard input: %w", err)
+		}
+		if len(b) > maxStdinValue {
+			return fmt.Errorf("value on standard input is larger than %d bytes", maxStdinValue)
+		}
+		value := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		if value == "" {
+			return usageError("no value on standard input (pipe it in: printf '%%s' \"$VALUE\" | tokenward secret set %s)", x.args[0])
+		}
+		if !utf8.ValidString(value) {
+			return fmt.Errorf("the value is not valid UTF-8 text; encode binary values (e.g. base64) first")
+		}
+		in.Value = &value
+		s, err := x.c.SetSecret(x.ctx, p[0], p[1], p[2], in)
+		if err != nil {
+			return cliError(err)
+		}
+		return x.done(s, "Wrote %s version %d.", s.Path(), s.Version)
+	})
 	cmd.Flags().StringVar(&owner, "owner", "", "owner (team or person)")
 	cmd.Flags().StringVar(&description, "description", "", "what the secret is for")
 	cmd.Flags().StringSliceVar(&tags, "tag", nil, "tags (repeat or comma-separate)")
@@ -103,149 +100,116 @@ dropped, so 'echo value | tokenward secret set ...' stores "value".`,
 }
 
 func (m *Main) newSecretGetCommand() *cobra.Command {
-	var cf clientFlags
-	var version string
-	cmd := &cobra.Command{
-		Use:   "get PROJECT/ENV/NAME",
-		Short: "Print a secret's value alone (for scripts)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			parts, err := splitPath(args[0], 3)
-			if err != nil {
-				return err
-			}
-			v, label := 0, ""
+	var version, label string
+	var v int
+	cmd := m.secretCommand(&cobra.Command{
+		Use:     "get PROJECT/ENV/NAME",
+		Short:   "Print a secret's value alone (for scripts)",
+		Example: "  tokenward secret get payments/prod/STRIPE_KEY\n  tokenward secret get payments/prod/STRIPE_KEY --version previous",
+		PreRunE: func(cmd *cobra.Command, args []string) error {
 			switch version {
 			case "", "current":
 			case "previous", "pending":
 				label = version
 			default:
+				var err error
 				if v, err = strconv.Atoi(version); err != nil || v < 1 {
 					return usageError("--version must be a number of 1 or more, or current, previous or pending")
 				}
 			}
-			c, err := m.client(&cf)
-			if err != nil {
-				return err
-			}
-			var s *api.SecretResponse
-			if label != "" {
-				s, err = c.GetSecretLabel(cmd.Context(), parts[0], parts[1], parts[2], label)
-			} else {
-				s, err = c.GetSecret(cmd.Context(), parts[0], parts[1], parts[2], v)
-			}
-			if err != nil {
-				return cliError(err)
-			}
-			if cf.output == "json" {
-				return writeJSON(m.Stdout, s)
-			}
-			io.WriteString(m.Stdout, s.Value)
-			if isTerminal(m.Stdout) {
-				io.WriteString(m.Stdout, "\n")
-			}
 			return nil
 		},
-	}
-	cf.register(cmd, true)
+	}, true, func(x *call, p []string) error {
+		var s *api.SecretResponse
+		var err error
+		if label != "" {
+			s, err = x.c.GetSecretLabel(x.ctx, p[0], p[1], p[2], label)
+		} else {
+			s, err = x.c.GetSecret(x.ctx, p[0], p[1], p[2], v)
+		}
+		if err != nil {
+			return cliError(err)
+		}
+		if x.json() {
+			return writeJSON(x.Stdout, s)
+		}
+		io.WriteString(x.Stdout, s.Value)
+		if isTerminal(x.Stdout) {
+			io.WriteString(x.Stdout, "\n")
+		}
+		return nil
+	})
 	cmd.Flags().StringVar(&version, "version", "", "version number, or current, previous (valid through a rotation's grace) or pending")
 	return cmd
 }
 
 func (m *Main) newSecretListCommand() *cobra.Command {
-	var cf clientFlags
-	cmd := &cobra.Command{
-		Use:   "list PROJECT/ENV",
-		Short: "List secrets: names, versions, owners, expiry; never values",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			parts, err := splitPath(args[0], 2)
-			if err != nil {
-				return err
-			}
-			c, err := m.client(&cf)
-			if err != nil {
-				return err
-			}
-			list, err := c.Secrets(cmd.Context(), parts[0], parts[1])
-			if err != nil {
-				return cliError(err)
-			}
-			return m.printSecretsWithUsage(cmd.Context(), c, cf.output, parts[0], parts[1], list)
-		},
-	}
-	cf.register(cmd, true)
-	return cmd
+	return m.clientCommand(&cobra.Command{
+		Use:               "list PROJECT/ENV",
+		Short:             "List secrets: names, versions, owners, expiry; never values",
+		Example:           "  tokenward secret list payments/prod",
+		Args:              exactArgs(argEnv),
+		ValidArgsFunction: m.complete(argEnv),
+	}, true, func(x *call) error {
+		p := strings.Split(x.args[0], "/")
+		list, err := x.c.Secrets(x.ctx, p[0], p[1])
+		if err != nil {
+			return cliError(err)
+		}
+		return x.printSecretsWithUsage(p[0], p[1], list)
+	})
 }
 
 func (m *Main) newSecretHistoryCommand() *cobra.Command {
-	var cf clientFlags
-	cmd := &cobra.Command{
-		Use:   "history PROJECT/ENV/NAME",
-		Short: "List a secret's versions",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			parts, err := splitPath(args[0], 3)
-			if err != nil {
-				return err
-			}
-			c, err := m.client(&cf)
-			if err != nil {
-				return err
-			}
-			vs, err := c.SecretHistory(cmd.Context(), parts[0], parts[1], parts[2])
-			if err != nil {
-				return cliError(err)
-			}
-			if cf.output == "json" {
-				return writeJSON(m.Stdout, vs)
-			}
-			rows := make([][]string, len(vs))
-			for i, v := range vs {
-				rows[i] = []string{strconv.Itoa(v.Version), fmtTime(v.CreatedAt), orDash(v.CreatedBy)}
-			}
-			return table(m.Stdout, []string{"VERSION", "CREATED", "BY"}, rows)
-		},
-	}
-	cf.register(cmd, true)
-	return cmd
+	return m.secretCommand(&cobra.Command{
+		Use:     "history PROJECT/ENV/NAME",
+		Short:   "List a secret's versions",
+		Example: "  tokenward secret history payments/prod/STRIPE_KEY",
+	}, true, func(x *call, p []string) error {
+		vs, err := x.c.SecretHistory(x.ctx, p[0], p[1], p[2])
+		if err != nil {
+			return cliError(err)
+		}
+		rows := make([][]string, len(vs))
+		for i, v := range vs {
+			rows[i] = []string{strconv.Itoa(v.Version), fmtTime(v.CreatedAt), orDash(v.CreatedBy)}
+		}
+		return x.list(vs, []string{"VERSION", "CREATED", "BY"}, rows)
+	})
 }
 
 func (m *Main) newSecretRollbackCommand() *cobra.Command {
-	var cf clientFlags
 	var toFlag string
-	cmd := &cobra.Command{
-		Use:   "rollback PROJECT/ENV/NAME --to N|previous",
-		Short: "Write a new version with the value of version N, or undo a rotation within grace (--to previous)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			parts, err := splitPath(args[0], 3)
-			if err != nil {
-				return err
-			}
+	var to int
+	cmd := m.secretCommand(&cobra.Command{
+		Use:     "rollback PROJECT/ENV/NAME --to N|previous",
+		Short:   "Write a new version with the value of version N, or undo a rotation within grace (--to previous)",
+		Example: "  tokenward secret rollback payments/prod/STRIPE_KEY --to 1\n  tokenward secret rollback payments/prod/STRIPE_KEY --to previous",
+		PreRunE: func(cmd *cobra.Command, args []string) error {
 			if toFlag == "previous" {
-				return m.rollbackRotation(cmd, &cf, args[0])
+				return nil
 			}
-			to, err := strconv.Atoi(toFlag)
-			if err != nil || to < 1 {
+			var err error
+			if to, err = strconv.Atoi(toFlag); err != nil || to < 1 {
 				return usageError("--to must be a version of 1 or more, or previous")
 			}
-			c, err := m.client(&cf)
-			if err != nil {
-				return err
-			}
-			s, err := c.RollbackSecret(cmd.Context(), parts[0], parts[1], parts[2], to)
+			return nil
+		},
+	}, true, func(x *call, p []string) error {
+		if toFlag == "previous" {
+			// PREVIOUS becomes CURRENT again within the last rotation's grace.
+			r, err := x.c.RollbackRotation(x.ctx, x.args[0])
 			if err != nil {
 				return cliError(err)
 			}
-			if cf.output == "json" {
-				return writeJSON(m.Stdout, s)
-			}
-			fmt.Fprintf(m.Stderr, "Rolled %s back to the value of version %d, as version %d.\n", s.Path(), to, s.Version)
-			return nil
-		},
-	}
-	cf.register(cmd, true)
+			return x.done(r, "Rolled %s back to version %d (PREVIOUS is CURRENT again); version %d will not be revoked.", r.Path, r.CurrentVersion, r.PendingVersion)
+		}
+		s, err := x.c.RollbackSecret(x.ctx, p[0], p[1], p[2], to)
+		if err != nil {
+			return cliError(err)
+		}
+		return x.done(s, "Rolled %s back to the value of version %d, as version %d.", s.Path(), to, s.Version)
+	})
 	cmd.Flags().StringVar(&toFlag, "to", "", "the version whose value to restore, or previous: make PREVIOUS current again within a rotation's grace")
 	return cmd
 }

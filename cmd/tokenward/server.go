@@ -105,9 +105,10 @@ func (m *Main) newServerCommand() *cobra.Command {
 	cfg := defaultServerConfig()
 	var starters []func(context.Context, *serverRun) error
 	cmd := &cobra.Command{
-		Use:   "server",
-		Short: "Serve the API (SQLite in the data directory)",
-		Args:  cobra.NoArgs,
+		Use:     "server",
+		Short:   "Serve the API (SQLite in the data directory)",
+		Example: "  tokenward server --data-dir /var/lib/tokenward --addr 0.0.0.0:8750 --tls-cert cert.pem --tls-key key.pem\n  tokenward server --dev",
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := cfg.Validate(); err != nil {
 				return err

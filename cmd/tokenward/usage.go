@@ -1,13 +1,12 @@
 package main
 
 import (
-	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tokenward/tokenward"
-	"github.com/tokenward/tokenward/internal/client"
 	"github.com/tokenward/tokenward/internal/monitor"
 )
 
@@ -39,66 +38,49 @@ func recentCount(daily []monitor.DayCount, now time.Time, days int) int {
 	return n
 }
 
-func (m *Main) printTokensWithUsage(ctx context.Context, c *client.Client, output string, ts []*tokenward.Token) error {
-	usage, err := c.TokenUsage(ctx)
+// printTokensWithUsage is token list: tokenRow plus the last IP and the
+// requests of the last 7 days.
+func (x *call) printTokensWithUsage(ts []*tokenward.Token) error {
+	usage, err := x.c.TokenUsage(x.ctx)
 	if err != nil {
 		usage = nil // monitoring off or not allowed: list without usage
 	}
-	if output == "json" {
-		out := make([]tokenWithUsage, len(ts))
-		for i, t := range ts {
-			out[i].Token = t
-			if u, ok := usage[t.ID]; ok {
-				out[i].Usage = &u
-			}
-		}
-		return writeJSON(m.Stdout, out)
-	}
 	now := timeNow()
+	out := make([]tokenWithUsage, len(ts))
 	rows := make([][]string, len(ts))
 	for i, t := range ts {
-		state := "active"
-		switch {
-		case !t.RevokedAt.IsZero():
-			state = "revoked"
-		case !t.Active(now):
-			state = "expired"
-		}
+		out[i].Token = t
 		lastIP, req7 := orDash(t.LastUsedIP), "-"
 		if u, ok := usage[t.ID]; ok {
+			out[i].Usage = &u
 			if u.LastIP != "" {
 				lastIP = u.LastIP
 			}
 			req7 = strconv.Itoa(recentCount(u.Daily, now, 7))
 		}
-		rows[i] = []string{t.ID, t.Name, string(t.Kind), strings.Join(t.Grants.Strings(), " "), fmtTime(t.CreatedAt), orNever(fmtTime(t.ExpiresAt)), fmtTime(t.LastUsedAt), state, lastIP, req7}
+		rows[i] = append(tokenRow(t, now), lastIP, req7)
 	}
-	return table(m.Stdout, []string{"ID", "NAME", "KIND", "GRANTS", "CREATED", "EXPIRES", "LAST USED", "STATE", "LAST IP", "REQ 7D"}, rows)
+	return x.list(out, slices.Concat(tokenHeader, []string{"LAST IP", "REQ 7D"}), rows)
 }
 
-func (m *Main) printSecretsWithUsage(ctx context.Context, c *client.Client, output, project, env string, list []*tokenward.Secret) error {
-	usage, err := c.SecretUsage(ctx, project, env)
+// printSecretsWithUsage is secret list: metadata plus the last read, its
+// IP and the reads of the last 7 days.
+func (x *call) printSecretsWithUsage(project, env string, list []*tokenward.Secret) error {
+	usage, err := x.c.SecretUsage(x.ctx, project, env)
 	if err != nil {
 		usage = nil
 	}
-	if output == "json" {
-		out := make([]secretWithUsage, len(list))
-		for i, s := range list {
-			out[i].Secret = s
-			if u, ok := usage[s.Name]; ok {
-				out[i].Usage = &u
-			}
-		}
-		return writeJSON(m.Stdout, out)
-	}
 	now := timeNow()
+	out := make([]secretWithUsage, len(list))
 	rows := make([][]string, len(list))
 	for i, s := range list {
+		out[i].Secret = s
 		last, lastIP, reads7 := "-", "-", "-"
 		if u, ok := usage[s.Name]; ok {
+			out[i].Usage = &u
 			last, lastIP, reads7 = fmtTime(u.LastAt), orDash(u.LastIP), strconv.Itoa(recentCount(u.Daily, now, 7))
 		}
 		rows[i] = []string{s.Name, strconv.Itoa(s.Version), orDash(s.Owner), fmtDate(s.ExpiresAt), fmtTime(s.UpdatedAt), orDash(strings.Join(s.Tags, ",")), last, lastIP, reads7}
 	}
-	return table(m.Stdout, []string{"NAME", "VERSION", "OWNER", "EXPIRES", "UPDATED", "TAGS", "LAST READ", "LAST IP", "READS 7D"}, rows)
+	return x.list(out, []string{"NAME", "VERSION", "OWNER", "EXPIRES", "UPDATED", "TAGS", "LAST READ", "LAST IP", "READS 7D"}, rows)
 }

@@ -226,6 +226,30 @@ func require(tok *tokenward.Token, action tokenward.Action, project, env, name s
 	return nil
 }
 
+// requireAnyIn checks project and env are valid names and tok may do
+// action on something in project/env.
+func requireAnyIn(tok *tokenward.Token, action tokenward.Action, project, env string) error {
+	if err := validEnv(project, env); err != nil {
+		return err
+	}
+	if !tok.Grants.AllowsAnyIn(action, project, env) {
+		return forbidden(action, project+"/"+env+"/*")
+	}
+	return nil
+}
+
+// filter returns the elements of all that ok accepts. The result is never
+// nil, so an answer with none is JSON [] whatever the store returned.
+func filter[T any](all []T, ok func(T) bool) []T {
+	out := []T{}
+	for _, v := range all {
+		if ok(v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // dataKey returns the unwrapped data key project/version, from the cache
 // or the store.
 func (c *Core) dataKey(ctx context.Context, project string, version int) ([]byte, error) {

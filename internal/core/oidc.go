@@ -142,13 +142,7 @@ func (c *Core) Bindings(ctx context.Context, tok *tokenward.Token) ([]*oidc.Bind
 	if err != nil {
 		return nil, err
 	}
-	out := []*oidc.Binding{}
-	for _, b := range all {
-		if requireBindingAdmin(tok, b.Grants) == nil {
-			out = append(out, b)
-		}
-	}
-	return out, nil
+	return filter(all, func(b *oidc.Binding) bool { return requireBindingAdmin(tok, b.Grants) == nil }), nil
 }
 
 // Binding returns one binding tok administers.

@@ -60,13 +60,7 @@ func (c *Core) Projects(ctx context.Context, tok *tokenward.Token) ([]*tokenward
 	if err != nil {
 		return nil, err
 	}
-	out := []*tokenward.Project{}
-	for _, p := range all {
-		if visible(tok, p.Name) {
-			out = append(out, p)
-		}
-	}
-	return out, nil
+	return filter(all, func(p *tokenward.Project) bool { return visible(tok, p.Name) }), nil
 }
 
 // Project returns one project tok has any grant in.
@@ -82,10 +76,7 @@ func (c *Core) Project(ctx context.Context, tok *tokenward.Token, name string) (
 
 // CreateEnv adds an environment to a project.
 func (c *Core) CreateEnv(ctx context.Context, tok *tokenward.Token, project, env string) error {
-	if err := tokenward.ValidateProjectName(project); err != nil {
-		return err
-	}
-	if err := tokenward.ValidateEnvName(env); err != nil {
+	if err := validEnv(project, env); err != nil {
 		return err
 	}
 	if err := require(tok, tokenward.ActionAdmin, project, env, "*"); err != nil {

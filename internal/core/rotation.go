@@ -102,35 +102,22 @@ func (s *RotationSecrets) PutPending(ctx context.Context, p, rotationID string, 
 
 // Labeled implements rotate.Secrets.
 func (s *RotationSecrets) Labeled(ctx context.Context, p, label string) (*rotate.Version, error) {
-	project, env, name, err := splitSecretPath(p)
-	if err != nil {
-		return nil, err
-	}
-	l, err := s.labels.SecretLabels(ctx, project, env, name)
-	if err != nil {
-		return nil, err
-	}
-	n := labelVersion(l, label)
-	if n == 0 {
-		return nil, tokenward.Errorf(tokenward.ENOTFOUND, "%s has no %s version", p, label)
-	}
-	return s.version(ctx, project, env, name, n, l)
-}
-
-func labelVersion(l *tokenward.VersionLabels, label string) int {
-	switch label {
-	case tokenward.LabelCurrent:
-		return l.Current
-	case tokenward.LabelPending:
-		return l.Pending
-	case tokenward.LabelPrevious:
-		return l.Previous
-	}
-	return 0
+	return s.version(ctx, p, func(l *tokenward.VersionLabels) (int, error) {
+		if n := labelVersion(l, label); n != 0 {
+			return n, nil
+		}
+		return 0, tokenward.Errorf(tokenward.ENOTFOUND, "%s has no %s version", p, label)
+	})
 }
 
 // Version implements rotate.Secrets.
 func (s *RotationSecrets) Version(ctx context.Context, p string, n int) (*rotate.Version, error) {
+	return s.version(ctx, p, func(*tokenward.VersionLabels) (int, error) { return n, nil })
+}
+
+// version reads the version of p that pick chooses from its labels, with
+// its value and the labels it carries.
+func (s *RotationSecrets) version(ctx context.Context, p string, pick func(*tokenward.VersionLabels) (int, error)) (*rotate.Version, error) {
 	project, env, name, err := splitSecretPath(p)
 	if err != nil {
 		return nil, err
@@ -139,10 +126,10 @@ func (s *RotationSecrets) Version(ctx context.Context, p string, n int) (*rotate
 	if err != nil {
 		return nil, err
 	}
-	return s.version(ctx, project, env, name, n, l)
-}
-
-func (s *RotationSecrets) version(ctx context.Context, project, env, name string, n int, l *tokenward.VersionLabels) (*rotate.Version, error) {
+	n, err := pick(l)
+	if err != nil {
+		return nil, err
+	}
 	sv, err := s.c.Store.SecretVersion(ctx, project, env, name, n)
 	if err != nil {
 		return nil, err
@@ -272,9 +259,7 @@ func (m RotationTokens) Revoke(ctx context.Context, raw string) error {
 	if err != nil {
 		return err
 	}
-	err = m.c.Store.RevokeToken(ctx, t.ID, m.c.Now().UTC())
-	m.c.tokens.drop(t.ID)
-	return err
+	return m.c.revoke(ctx, t.ID)
 }
 
 // Check implements rotate.TokenChecker.
@@ -297,6 +282,18 @@ func (c *Core) rotation() (*Rotation, error) {
 	return c.Rotation, nil
 }
 
+// rotationOf is the rotation feature, once tok may rotate the secret at p.
+func (c *Core) rotationOf(tok *tokenward.Token, p string) (*Rotation, error) {
+	rot, err := c.rotation()
+	if err != nil {
+		return nil, err
+	}
+	if _, _, _, err := requireRotate(tok, p); err != nil {
+		return nil, err
+	}
+	return rot, nil
+}
+
 // requireRotate checks tok may rotate the secret at p.
 func requireRotate(tok *tokenward.Token, p string) (string, string, string, error) {
 	project, env, name, err := splitSecretPath(p)
@@ -317,11 +314,8 @@ func mayRotate(tok *tokenward.Token, p string) bool {
 // behalf), and, for the exec rotator, which runs a program on the server,
 // admin over everything. A new policy is first due one interval from now.
 func (c *Core) SetRotationPolicy(ctx context.Context, tok *tokenward.Token, p *rotate.Policy) (*rotate.Policy, error) {
-	rot, err := c.rotation()
+	rot, err := c.rotationOf(tok, p.Path)
 	if err != nil {
-		return nil, err
-	}
-	if _, _, _, err := requireRotate(tok, p.Path); err != nil {
 		return nil, err
 	}
 	for k, v := range p.Config {
@@ -365,11 +359,8 @@ func (c *Core) SetRotationPolicy(ctx context.Context, tok *tokenward.Token, p *r
 
 // RotationPolicy returns the policy of p.
 func (c *Core) RotationPolicy(ctx context.Context, tok *tokenward.Token, p string) (*rotate.Policy, error) {
-	rot, err := c.rotation()
+	rot, err := c.rotationOf(tok, p)
 	if err != nil {
-		return nil, err
-	}
-	if _, _, _, err := requireRotate(tok, p); err != nil {
 		return nil, err
 	}
 	return rot.Machine.Store.Policy(ctx, p)
@@ -385,13 +376,7 @@ func (c *Core) RotationPolicies(ctx context.Context, tok *tokenward.Token) ([]*r
 	if err != nil {
 		return nil, err
 	}
-	out := []*rotate.Policy{}
-	for _, p := range all {
-		if mayRotate(tok, p.Path) {
-			out = append(out, p)
-		}
-	}
-	return out, nil
+	return filter(all, func(p *rotate.Policy) bool { return mayRotate(tok, p.Path) }), nil
 }
 
 // DisableRotationPolicy stops scheduled rotations of p (rotate now still
@@ -415,11 +400,8 @@ func (c *Core) DisableRotationPolicy(ctx context.Context, tok *tokenward.Token, 
 // it goes (finished and waiting for grace, failed, or waiting to retry).
 // ECONFLICT when p has a rotation in flight.
 func (c *Core) RotateNow(ctx context.Context, tok *tokenward.Token, p string) (*rotate.Rotation, error) {
-	rot, err := c.rotation()
+	rot, err := c.rotationOf(tok, p)
 	if err != nil {
-		return nil, err
-	}
-	if _, _, _, err := requireRotate(tok, p); err != nil {
 		return nil, err
 	}
 	r, err := rot.Machine.RotateNow(ctx, p, "manual: "+tok.ID)
@@ -494,12 +476,7 @@ func (c *Core) RotationStatus(ctx context.Context, tok *tokenward.Token, limit i
 	if err != nil {
 		return nil, nil, err
 	}
-	inflight = []*rotate.Rotation{}
-	for _, r := range all {
-		if mayRotate(tok, r.Path) {
-			inflight = append(inflight, r)
-		}
-	}
+	inflight = filter(all, func(r *rotate.Rotation) bool { return mayRotate(tok, r.Path) })
 	hist, err := rot.Machine.Store.History(ctx, "", 0)
 	if err != nil {
 		return nil, nil, err
@@ -518,11 +495,8 @@ func (c *Core) RotationStatus(ctx context.Context, tok *tokenward.Token, limit i
 
 // RotationHistory lists the rotations of p, newest first.
 func (c *Core) RotationHistory(ctx context.Context, tok *tokenward.Token, p string, limit int) ([]*rotate.Rotation, error) {
-	rot, err := c.rotation()
+	rot, err := c.rotationOf(tok, p)
 	if err != nil {
-		return nil, err
-	}
-	if _, _, _, err := requireRotate(tok, p); err != nil {
 		return nil, err
 	}
 	h, err := rot.Machine.Store.History(ctx, p, limit)
@@ -570,49 +544,6 @@ func (c *Core) RollbackRotation(ctx context.Context, tok *tokenward.Token, p str
 	return rot.Machine.Store.Rotation(ctx, r.ID)
 }
 
-// GetSecretLabel returns a secret's metadata and the value of the version
-// carrying label (CURRENT, PENDING or PREVIOUS), and that version's number.
-func (c *Core) GetSecretLabel(ctx context.Context, tok *tokenward.Token, project, env, name, label string) (*tokenward.Secret, []byte, int, error) {
-	if err := validPath(project, env, name); err != nil {
-		return nil, nil, 0, err
-	}
-	if err := require(tok, tokenward.ActionRead, project, env, name); err != nil {
-		return nil, nil, 0, err
-	}
-	ls, ok := c.Store.(tokenward.LabelStore)
-	if !ok {
-		return nil, nil, 0, tokenward.Errorf(tokenward.EUNAVAILABLE, "this store keeps no version labels")
-	}
-	l, err := ls.SecretLabels(ctx, project, env, name)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	n := labelVersion(l, label)
-	if n == 0 {
-		return nil, nil, 0, tokenward.Errorf(tokenward.ENOTFOUND, "%s/%s/%s has no %s version", project, env, name, label)
-	}
-	meta, value, err := c.GetSecret(ctx, tok, project, env, name, n)
-	return meta, value, n, err
-}
-
-// ParseVersionSelector reads a version query: "" or "current" (0, CURRENT),
-// "previous", "pending", or a number of 1 or more.
-func ParseVersionSelector(s string) (int, string, error) {
-	switch strings.ToLower(s) {
-	case "", "current":
-		return 0, "", nil
-	case "previous":
-		return 0, tokenward.LabelPrevious, nil
-	case "pending":
-		return 0, tokenward.LabelPending, nil
-	}
-	var n int
-	if _, err := fmt.Sscanf(s, "%d", &n); err != nil || n < 1 || fmt.Sprint(n) != s {
-		return 0, "", tokenward.Errorf(tokenward.EINVALID, "version must be a whole number of 1 or more, or current, previous or pending")
-	}
-	return n, "", nil
-}
-
 // printable bounds s for an error message.
 func printable(s string) string {
 	const max = 64
@@ -625,21 +556,4 @@ func printable(s string) string {
 		}
 	}
 	return string(b)
-}
-
-// nextVersion is the number a plain write of a secret at version prev
-// takes: prev+1, or above every version when a rotation's took prev+1.
-func (c *Core) nextVersion(ctx context.Context, project, env, name string, prev int) (int, error) {
-	ls, ok := c.Store.(tokenward.LabelStore)
-	if !ok || prev == 0 {
-		return prev + 1, nil
-	}
-	l, err := ls.SecretLabels(ctx, project, env, name)
-	if tokenward.ErrorCode(err) == tokenward.ENOTFOUND {
-		return prev + 1, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	return max(prev, l.Latest) + 1, nil
 }

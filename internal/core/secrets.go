@@ -21,11 +21,15 @@ type PutSecretInput struct {
 	IfVersion *int
 }
 
-func validPath(project, env, name string) error {
+func validEnv(project, env string) error {
 	if err := tokenward.ValidateProjectName(project); err != nil {
 		return err
 	}
-	if err := tokenward.ValidateEnvName(env); err != nil {
+	return tokenward.ValidateEnvName(env)
+}
+
+func validPath(project, env, name string) error {
+	if err := validEnv(project, env); err != nil {
 		return err
 	}
 	return tokenward.ValidateSecretName(name)
@@ -143,26 +147,14 @@ func (c *Core) GetSecret(ctx context.Context, tok *tokenward.Token, project, env
 // ListSecrets lists the secrets of project/env that tok may read, without
 // values.
 func (c *Core) ListSecrets(ctx context.Context, tok *tokenward.Token, project, env string) ([]*tokenward.Secret, error) {
-	if err := tokenward.ValidateProjectName(project); err != nil {
+	if err := requireAnyIn(tok, tokenward.ActionRead, project, env); err != nil {
 		return nil, err
-	}
-	if err := tokenward.ValidateEnvName(env); err != nil {
-		return nil, err
-	}
-	if !tok.Grants.AllowsAnyIn(tokenward.ActionRead, project, env) {
-		return nil, forbidden(tokenward.ActionRead, project+"/"+env+"/*")
 	}
 	all, err := c.Store.Secrets(ctx, project, env)
 	if err != nil {
 		return nil, err
 	}
-	out := []*tokenward.Secret{}
-	for _, s := range all {
-		if tok.Grants.Allows(tokenward.ActionRead, project, env, s.Name) {
-			out = append(out, s)
-		}
-	}
-	return out, nil
+	return filter(all, func(s *tokenward.Secret) bool { return tok.Grants.Allows(tokenward.ActionRead, project, env, s.Name) }), nil
 }
 
 // SecretHistory lists the versions of a secret.
@@ -213,14 +205,8 @@ type EnvValue struct {
 // EnvValues returns every secret of project/env that tok may read, with its
 // current value, in one store read (for run and export).
 func (c *Core) EnvValues(ctx context.Context, tok *tokenward.Token, project, env string) ([]EnvValue, error) {
-	if err := tokenward.ValidateProjectName(project); err != nil {
+	if err := requireAnyIn(tok, tokenward.ActionRead, project, env); err != nil {
 		return nil, err
-	}
-	if err := tokenward.ValidateEnvName(env); err != nil {
-		return nil, err
-	}
-	if !tok.Grants.AllowsAnyIn(tokenward.ActionRead, project, env) {
-		return nil, forbidden(tokenward.ActionRead, project+"/"+env+"/*")
 	}
 	secrets, versions, err := c.Store.EnvSecrets(ctx, project, env)
 	if err != nil {

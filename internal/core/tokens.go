@@ -116,13 +116,7 @@ func (c *Core) Tokens(ctx context.Context, tok *tokenward.Token) ([]*tokenward.T
 	if err != nil {
 		return nil, err
 	}
-	out := []*tokenward.Token{}
-	for _, t := range all {
-		if mayManage(tok, t) {
-			out = append(out, t)
-		}
-	}
-	return out, nil
+	return filter(all, func(t *tokenward.Token) bool { return mayManage(tok, t) }), nil
 }
 
 // findToken looks a token up by id, or by the name of an active token.
@@ -154,10 +148,16 @@ func (c *Core) RevokeToken(ctx context.Context, tok *tokenward.Token, idOrName s
 	if err != nil {
 		return nil, err
 	}
-	err = c.Store.RevokeToken(ctx, t.ID, c.Now().UTC())
-	c.tokens.drop(t.ID)
-	if err != nil {
+	if err := c.revoke(ctx, t.ID); err != nil {
 		return nil, err
 	}
 	return c.Store.Token(ctx, t.ID)
+}
+
+// revoke revokes token id now and drops it from the token cache, so this
+// server refuses it at once. Every revocation goes through here.
+func (c *Core) revoke(ctx context.Context, id string) error {
+	err := c.Store.RevokeToken(ctx, id, c.Now().UTC())
+	c.tokens.drop(id)
+	return err
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tokenward/tokenward/internal/buildinfo"
 )
 
 // Metrics instruments the API on a Prometheus registry of the server's own
@@ -20,8 +22,7 @@ type Metrics struct {
 	latency  *prometheus.HistogramVec
 }
 
-// NewMetrics registers the API's metrics (and the Go and process
-// collectors) on reg.
+// NewMetrics registers the API's metrics and tokenward_build_info on reg.
 func NewMetrics(reg *prometheus.Registry) *Metrics {
 	m := &Metrics{
 		Registry: reg,
@@ -35,7 +36,14 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10, 30},
 		}, []string{"route"}),
 	}
-	reg.MustRegister(m.requests, m.latency)
+	info := buildinfo.Get()
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "tokenward", Name: "build_info",
+		Help:        "Always 1; the labels name the running build.",
+		ConstLabels: prometheus.Labels{"version": info.Version, "commit": info.Commit, "goversion": info.GoVersion},
+	})
+	build.Set(1)
+	reg.MustRegister(m.requests, m.latency, build)
 	return m
 }
 

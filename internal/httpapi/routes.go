@@ -7,6 +7,7 @@ import (
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/api"
+	"github.com/tokenward/tokenward/internal/buildinfo"
 	"github.com/tokenward/tokenward/internal/core"
 )
 
@@ -57,7 +58,7 @@ func serveOpenAPI(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) health(c *call) (int, any, error) {
-	return http.StatusOK, map[string]string{"status": "ok"}, nil
+	return http.StatusOK, map[string]string{"status": "ok", "version": buildinfo.Get().Version}, nil
 }
 
 func (s *Server) listProjects(c *call) (int, any, error) {

@@ -25,10 +25,10 @@ const Mask = "***"
 
 // Masker is the compiled, immutable pattern set for a group of secret values:
 // each value in raw form, its base64 forms (standard and URL alphabets, with
-// and without padding, and the three alignments it can take inside a longer
-// base64 stream), its URL-encoded and JSON-escaped forms, and each line of a
-// multi-line value. One Masker serves any number of Redactors (one per output
-// stream) at once.
+// and without padding, followed by nothing, \n or \r\n, and the three
+// alignments it can take inside a longer base64 stream), its URL-encoded and
+// JSON-escaped forms, and each line of a multi-line value. One Masker serves
+// any number of Redactors (one per output stream) at once.
 //
 // Matching runs an Aho-Corasick automaton written for streaming: the state
 // after each byte says exactly how many trailing bytes could still begin a
@@ -176,12 +176,14 @@ func forms(v string) []string {
 	b := []byte(v)
 	out := []string{v}
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
-		out = append(out, enc.EncodeToString(b))
-		// Inside a longer base64 stream the value starts at byte offset 0, 1
-		// or 2 of a 3-byte group; keep only the characters that encode the
-		// value's bits alone.
-		for align := 0; align < 3; align++ {
-			out = append(out, base64Core(enc, b, align))
+		// echo and printf '%s\n' encode the value with its newline, and the
+		// characters that mix its last bits with the newline's are as
+		// stable as the value's own; \r\n for Windows tools and CRLF files.
+		for _, nl := range []string{"", "\n", "\r\n"} {
+			for align := range 3 {
+				inner, tail := base64Forms(enc, append(b, nl...), align)
+				out = append(out, inner, tail, strings.TrimRight(tail, "="))
+			}
 		}
 	}
 	for _, e := range []string{url.QueryEscape(v), url.PathEscape(v), strings.ReplaceAll(url.QueryEscape(v), "+", "%20")} {
@@ -231,17 +233,22 @@ func jsonASCII(j string) string {
 	return b.String()
 }
 
-func base64Core(enc *base64.Encoding, v []byte, align int) string {
-	buf := make([]byte, align+len(v))
-	copy(buf[align:], v)
-	s := enc.WithPadding(base64.NoPadding).EncodeToString(buf)
-	startBit, endBit := 8*align, 8*(align+len(v))
-	first := (startBit + 5) / 6 // first 6-bit group starting at or after startBit
-	last := endBit / 6          // groups [first, last) lie wholly inside the value
+// base64Forms returns the characters of enc's encoding that depend on the
+// bytes of w alone when w starts at byte offset align (0, 1 or 2) of a
+// 3-byte group: inner when more data follows (its last group mixes w with
+// the next bytes, so it is left out), tail when w ends the data (the last
+// group is zero-filled, then padded). A first character shared with the
+// byte before w is left out of both: it varies with that byte.
+func base64Forms(enc *base64.Encoding, w []byte, align int) (inner, tail string) {
+	buf := make([]byte, align+len(w))
+	copy(buf[align:], w)
+	s := enc.EncodeToString(buf)
+	first := (8*align + 5) / 6       // first character starting at or after w
+	last := 8 * (align + len(w)) / 6 // characters [first, last) lie wholly inside w
 	if last <= first {
-		return ""
+		return "", ""
 	}
-	return s[first:last]
+	return s[first:last], s[first:]
 }
 
 func jsonNoHTML(v string) (string, error) {

@@ -260,6 +260,7 @@ func testValues(n, length int) map[string]string {
 func FuzzRedactor(f *testing.F) {
 	f.Add("hunter22", "pass\nword", "say hunter22 and aHVudGVyMjI= and pass\n", uint8(3))
 	f.Add("abcd", "bcde", "abcdeabcde", uint8(1))
+	f.Add("hunter22", "x\r\ny", "aHVudGVyMjIK\nb64 eD0NCnk= dXNlcjpodW50ZXIyMg0K", uint8(4))
 	f.Add("ünï©ødé", "x\"y\\z", `"x\"y\\z" ünï©ødé`, uint8(2))
 	f.Fuzz(func(t *testing.T, v1, v2, in string, chunk uint8) {
 		// A value containing the mask itself could be spelled by masked

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"iter"
 	"strings"
-	"time"
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/audit"
@@ -24,45 +23,18 @@ var (
 
 const auditCols = `seq, time, request_id, token_id, token_name, action, resource, outcome, reason, status, source_ip, user_agent, ci, meta, prev_hash, hash`
 
-func jsonMap(m map[string]string) (string, error) {
-	if len(m) == 0 {
-		return "{}", nil
-	}
-	b, err := json.Marshal(m)
-	return string(b), err
-}
-
 // AppendAudit stores e; ECONFLICT if its seq is taken.
 func (db *DB) AppendAudit(ctx context.Context, e *tokenward.AuditEntry) error {
-	ci, err := jsonMap(e.CI)
-	if err != nil {
-		return err
-	}
-	meta, err := jsonMap(e.Meta)
-	if err != nil {
-		return err
-	}
-	_, err = db.write.ExecContext(ctx, `INSERT INTO audit_entries (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.Seq, e.Time.UnixNano(), e.RequestID, e.TokenID, e.TokenName, e.Action, e.Resource, e.Outcome, e.Reason,
-		e.Status, e.SourceIP, e.UserAgent, ci, meta, e.PrevHash, e.Hash)
-	if isConstraint(err) {
-		return tokenward.Errorf(tokenward.ECONFLICT, "audit entry %d exists already", e.Seq)
-	}
-	if err != nil {
-		return fmt.Errorf("sqlite: append audit entry %d: %w", e.Seq, err)
-	}
-	return nil
+	return insertAudit(ctx, db.stmtAuditInsert, e)
 }
 
-func scanAudit(sc interface{ Scan(...any) error }) (*tokenward.AuditEntry, error) {
+func scanAudit(r rowScanner) (*tokenward.AuditEntry, error) {
 	e := &tokenward.AuditEntry{}
-	var at int64
 	var ci, meta string
-	if err := sc.Scan(&e.Seq, &at, &e.RequestID, &e.TokenID, &e.TokenName, &e.Action, &e.Resource, &e.Outcome, &e.Reason,
+	if err := r.Scan(&e.Seq, timeCol(&e.Time), &e.RequestID, &e.TokenID, &e.TokenName, &e.Action, &e.Resource, &e.Outcome, &e.Reason,
 		&e.Status, &e.SourceIP, &e.UserAgent, &ci, &meta, &e.PrevHash, &e.Hash); err != nil {
 		return nil, err
 	}
-	e.Time = time.Unix(0, at).UTC()
 	// A row whose JSON was tampered with still loads (with the maps empty),
 	// so verify reports the entry as modified instead of failing to read.
 	if json.Unmarshal([]byte(ci), &e.CI) != nil || len(e.CI) == 0 {
@@ -127,22 +99,18 @@ func (db *DB) AuditEntries(ctx context.Context) iter.Seq2[*tokenward.AuditEntry,
 }
 
 func (db *DB) auditPageAfter(ctx context.Context, after int64) ([]*tokenward.AuditEntry, []int64, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT id, `+auditCols+` FROM audit_entries WHERE id > ? ORDER BY id LIMIT ?`, after, auditPage)
-	if err != nil {
-		return nil, nil, fmt.Errorf("sqlite: audit entries: %w", err)
-	}
-	defer rows.Close()
 	var out []*tokenward.AuditEntry
 	var ids []int64
-	for rows.Next() {
+	err := queryEach(ctx, db.read, func(r rowScanner) error {
 		var id int64
-		e, err := scanAudit(rowWithID{rows, &id})
+		e, err := scanAudit(rowWithID{r, &id})
 		if err != nil {
-			return nil, nil, fmt.Errorf("sqlite: audit entries: %w", err)
+			return err
 		}
 		out, ids = append(out, e), append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	}, `SELECT id, `+auditCols+` FROM audit_entries WHERE id > ? ORDER BY id LIMIT ?`, after, auditPage)
+	if err != nil {
 		return nil, nil, fmt.Errorf("sqlite: audit entries: %w", err)
 	}
 	return out, ids, nil
@@ -150,30 +118,19 @@ func (db *DB) auditPageAfter(ctx context.Context, after int64) ([]*tokenward.Aud
 
 // rowWithID scans a leading id column before the entry's columns.
 type rowWithID struct {
-	rows *sql.Rows
-	id   *int64
+	row rowScanner
+	id  *int64
 }
 
-func (r rowWithID) Scan(dest ...any) error { return r.rows.Scan(append([]any{r.id}, dest...)...) }
+func (r rowWithID) Scan(dest ...any) error { return r.row.Scan(append([]any{r.id}, dest...)...) }
 
 // AuditCheckpoints returns every checkpoint in insertion order.
 func (db *DB) AuditCheckpoints(ctx context.Context) ([]*audit.Checkpoint, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT seq, hash, time, key_id, signature FROM audit_checkpoints ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: audit checkpoints: %w", err)
-	}
-	defer rows.Close()
-	var out []*audit.Checkpoint
-	for rows.Next() {
+	out, err := queryAll(ctx, db.read, func(r rowScanner) (*audit.Checkpoint, error) {
 		cp := &audit.Checkpoint{}
-		var at int64
-		if err := rows.Scan(&cp.Seq, &cp.Hash, &at, &cp.KeyID, &cp.Signature); err != nil {
-			return nil, fmt.Errorf("sqlite: audit checkpoints: %w", err)
-		}
-		cp.Time = time.Unix(0, at).UTC()
-		out = append(out, cp)
-	}
-	if err := rows.Err(); err != nil {
+		return cp, r.Scan(&cp.Seq, &cp.Hash, timeCol(&cp.Time), &cp.KeyID, &cp.Signature)
+	}, `SELECT seq, hash, time, key_id, signature FROM audit_checkpoints ORDER BY id`)
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: audit checkpoints: %w", err)
 	}
 	return out, nil
@@ -226,20 +183,8 @@ func (db *DB) SearchAudit(ctx context.Context, q audit.Query) ([]*tokenward.Audi
 	}
 	query += ` LIMIT ?`
 	args = append(args, q.EffectiveLimit())
-	rows, err := db.read.QueryContext(ctx, query, args...)
+	out, err := queryAll(ctx, db.read, scanAudit, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: search audit: %w", err)
-	}
-	defer rows.Close()
-	out := []*tokenward.AuditEntry{}
-	for rows.Next() {
-		e, err := scanAudit(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: search audit: %w", err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: search audit: %w", err)
 	}
 	return out, nil
@@ -253,24 +198,17 @@ func (db *DB) AppendAuditBatch(ctx context.Context, es []*tokenward.AuditEntry) 
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		// The insert is prepared once on the write connection: parsing it
 		// for every group was most of an audited request's cost.
-		return insertAudit(ctx, tx.StmtContext(ctx, db.stmtAuditInsert), es)
+		stmt := tx.StmtContext(ctx, db.stmtAuditInsert)
+		defer stmt.Close()
+		return insertAudit(ctx, stmt, es...)
 	})
 }
 
-// insertAudit runs the prepared insert for every entry and closes stmt.
-func insertAudit(ctx context.Context, stmt *sql.Stmt, es []*tokenward.AuditEntry) error {
-	defer stmt.Close()
+// insertAudit runs the prepared insert for every entry.
+func insertAudit(ctx context.Context, stmt *sql.Stmt, es ...*tokenward.AuditEntry) error {
 	for _, e := range es {
-		ci, err := jsonMap(e.CI)
-		if err != nil {
-			return err
-		}
-		meta, err := jsonMap(e.Meta)
-		if err != nil {
-			return err
-		}
-		_, err = stmt.ExecContext(ctx, e.Seq, e.Time.UnixNano(), e.RequestID, e.TokenID, e.TokenName, e.Action, e.Resource, e.Outcome, e.Reason,
-			e.Status, e.SourceIP, e.UserAgent, ci, meta, e.PrevHash, e.Hash)
+		_, err := stmt.ExecContext(ctx, e.Seq, e.Time.UnixNano(), e.RequestID, e.TokenID, e.TokenName, e.Action, e.Resource, e.Outcome, e.Reason,
+			e.Status, e.SourceIP, e.UserAgent, jsonObject(e.CI), jsonObject(e.Meta), e.PrevHash, e.Hash)
 		if isConstraint(err) {
 			return tokenward.Errorf(tokenward.ECONFLICT, "audit entry %d exists already", e.Seq)
 		}

@@ -398,30 +398,19 @@ const (
 )
 
 // auditArgs appends e's row to args.
-func auditArgs(args []driver.NamedValue, e *tokenward.AuditEntry) ([]driver.NamedValue, error) {
-	ci, err := jsonMap(e.CI)
-	if err != nil {
-		return nil, err
-	}
-	meta, err := jsonMap(e.Meta)
-	if err != nil {
-		return nil, err
-	}
+func auditArgs(args []driver.NamedValue, e *tokenward.AuditEntry) []driver.NamedValue {
 	for _, v := range [auditRowArgs]driver.Value{e.Seq, e.Time.UnixNano(), e.RequestID, e.TokenID, e.TokenName, e.Action, e.Resource, e.Outcome, e.Reason,
-		int64(e.Status), e.SourceIP, e.UserAgent, ci, meta, e.PrevHash, e.Hash} {
+		int64(e.Status), e.SourceIP, e.UserAgent, jsonObject(e.CI), jsonObject(e.Meta), e.PrevHash, e.Hash} {
 		args = append(args, driver.NamedValue{Ordinal: len(args) + 1, Value: v})
 	}
-	return args, nil
+	return args
 }
 
 func (st *auditConnStmts) insertRows(ctx context.Context, es []*tokenward.AuditEntry) error {
 	args := st.args[:0]
 	defer func() { st.args = args[:0] }()
 	for _, e := range es {
-		var err error
-		if args, err = auditArgs(args, e); err != nil {
-			return err
-		}
+		args = auditArgs(args, e)
 	}
 	_, err := st.insertMany.ExecContext(ctx, args)
 	if isConstraint(err) {
@@ -435,11 +424,7 @@ func (st *auditConnStmts) insertRows(ctx context.Context, es []*tokenward.AuditE
 
 func (st *auditConnStmts) insertOne(ctx context.Context, e *tokenward.AuditEntry) error {
 	var buf [auditRowArgs]driver.NamedValue
-	args, err := auditArgs(buf[:0], e)
-	if err != nil {
-		return err
-	}
-	_, err = st.insert.ExecContext(ctx, args)
+	_, err := st.insert.ExecContext(ctx, auditArgs(buf[:0], e))
 	if isConstraint(err) {
 		return tokenward.Errorf(tokenward.ECONFLICT, "audit entry %d exists already", e.Seq)
 	}

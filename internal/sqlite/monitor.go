@@ -3,8 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/tokenward/tokenward"
@@ -16,36 +14,29 @@ import (
 // retired environments.
 
 func (db *DB) AddAnomaly(ctx context.Context, r *monitor.Record) error {
-	body, err := json.Marshal(r.Anomaly)
+	body, err := jsonText(r.Anomaly)
 	if err != nil {
 		return err
 	}
 	_, err = db.write.ExecContext(ctx, `INSERT INTO anomalies (id, rule, severity, token_id, explanation, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, string(r.Rule), string(r.Severity), r.TokenID, r.Explanation, string(body), r.Time.UnixNano())
+		r.ID, string(r.Rule), string(r.Severity), r.TokenID, r.Explanation, body, r.Time.UnixNano())
 	if isConstraint(err) {
 		return tokenward.Errorf(tokenward.ECONFLICT, "anomaly %s exists already", r.ID)
 	}
 	return err
 }
 
-func scanAnomaly(sc interface{ Scan(...any) error }) (*monitor.Record, error) {
+const anomalyCols = `id, body, acked_at, acked_by`
+
+func scanAnomaly(row rowScanner) (*monitor.Record, error) {
 	r := &monitor.Record{}
-	var body string
-	var acked sql.NullInt64
-	if err := sc.Scan(&r.ID, &body, &acked, &r.AckedBy); err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal([]byte(body), &r.Anomaly); err != nil {
-		return nil, err
-	}
-	r.AckedAt = timeOf(acked)
-	return r, nil
+	return r, row.Scan(&r.ID, jsonCol(&r.Anomaly), timeCol(&r.AckedAt), &r.AckedBy)
 }
 
 // Anomalies lists anomalies, newest first, at most limit (0: no limit);
 // only the unacknowledged ones when openOnly.
 func (db *DB) Anomalies(ctx context.Context, openOnly bool, limit int) ([]*monitor.Record, error) {
-	q := `SELECT id, body, acked_at, acked_by FROM anomalies`
+	q := `SELECT ` + anomalyCols + ` FROM anomalies`
 	if openOnly {
 		q += ` WHERE acked_at IS NULL`
 	}
@@ -56,40 +47,18 @@ func (db *DB) Anomalies(ctx context.Context, openOnly bool, limit int) ([]*monit
 		q += ` LIMIT -1 OFFSET ?`
 		limit = 0
 	}
-	rows, err := db.read.QueryContext(ctx, q, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*monitor.Record{}
-	for rows.Next() {
-		r, err := scanAnomaly(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, db.read, scanAnomaly, q, limit)
 }
 
 func (db *DB) Anomaly(ctx context.Context, id string) (*monitor.Record, error) {
-	r, err := scanAnomaly(db.read.QueryRowContext(ctx, `SELECT id, body, acked_at, acked_by FROM anomalies WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("anomaly %s not found", id)
-	}
-	return r, err
+	r, err := scanAnomaly(db.read.QueryRowContext(ctx, `SELECT `+anomalyCols+` FROM anomalies WHERE id = ?`, id))
+	return found(r, err, "anomaly %s not found", id)
 }
 
 // AckAnomaly acknowledges an anomaly; acknowledging twice keeps the first.
 func (db *DB) AckAnomaly(ctx context.Context, id, by string, at time.Time) error {
 	res, err := db.write.ExecContext(ctx, `UPDATE anomalies SET acked_at = coalesce(acked_at, ?), acked_by = CASE WHEN acked_at IS NULL THEN ? ELSE acked_by END WHERE id = ?`, at.UnixNano(), by, id)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return notFound("anomaly %s not found", id)
-	}
-	return nil
+	return changedRow(res, err, "anomaly %s not found", id)
 }
 
 func (db *DB) SaveMonitorState(ctx context.Context, snapshot []byte, at time.Time) error {
@@ -101,28 +70,24 @@ func (db *DB) SaveMonitorState(ctx context.Context, snapshot []byte, at time.Tim
 func (db *DB) MonitorState(ctx context.Context) ([]byte, error) {
 	var b []byte
 	err := db.read.QueryRowContext(ctx, `SELECT snapshot FROM monitor_state WHERE id = 1`).Scan(&b)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("no monitor state")
-	}
-	return b, err
+	return found(b, err, "no monitor state")
 }
 
 func (db *DB) StaleNotices(ctx context.Context) (map[string]time.Time, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT token_id, notified_at FROM stale_notices`)
+	out := map[string]time.Time{}
+	err := queryEach(ctx, db.read, func(r rowScanner) error {
+		var id string
+		var at time.Time
+		if err := r.Scan(&id, timeCol(&at)); err != nil {
+			return err
+		}
+		out[id] = at
+		return nil
+	}, `SELECT token_id, notified_at FROM stale_notices`)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := map[string]time.Time{}
-	for rows.Next() {
-		var id string
-		var at int64
-		if err := rows.Scan(&id, &at); err != nil {
-			return nil, err
-		}
-		out[id] = time.Unix(0, at).UTC()
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (db *DB) SetStaleNotice(ctx context.Context, tokenID string, at time.Time) error {
@@ -141,18 +106,12 @@ func (db *DB) ReplaceTokenGrants(ctx context.Context, id string, gs tokenward.Gr
 	if len(gs) == 0 {
 		return tokenward.Errorf(tokenward.EINVALID, "a token needs at least one grant; revoke it instead")
 	}
-	b, err := json.Marshal(gs)
+	b, err := jsonText(gs)
 	if err != nil {
 		return err
 	}
-	res, err := db.write.ExecContext(ctx, `UPDATE tokens SET grants = ? WHERE id = ? AND revoked_at IS NULL`, string(b), id)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return notFound("no active token %s", id)
-	}
-	return nil
+	res, err := db.write.ExecContext(ctx, `UPDATE tokens SET grants = ? WHERE id = ? AND revoked_at IS NULL`, b, id)
+	return changedRow(res, err, "no active token %s", id)
 }
 
 const archivedSecretCols = `project, env, name, owner, description, tags, expires_at, version, created_at, updated_at, updated_by`
@@ -207,10 +166,7 @@ func (db *DB) RestoreEnv(ctx context.Context, project, env string) (int, error) 
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		var x int
 		err := tx.QueryRowContext(ctx, `SELECT secrets FROM archived_envs WHERE project = ? AND env = ?`, project, env).Scan(&x)
-		if errors.Is(err, sql.ErrNoRows) {
-			return notFound("environment %s/%s is not archived", project, env)
-		}
-		if err != nil {
+		if _, err := found(x, err, "environment %s/%s is not archived", project, env); err != nil {
 			return err
 		}
 		var clash int
@@ -240,22 +196,10 @@ func (db *DB) RestoreEnv(ctx context.Context, project, env string) (int, error) 
 
 // Archives lists the archived environments, oldest first.
 func (db *DB) Archives(ctx context.Context) ([]*monitor.Archive, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT project, env, secrets, archived_at, archived_by, purge_at FROM archived_envs ORDER BY archived_at, project, env`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []*monitor.Archive{}
-	for rows.Next() {
+	return queryAll(ctx, db.read, func(r rowScanner) (*monitor.Archive, error) {
 		a := &monitor.Archive{}
-		var at, purge int64
-		if err := rows.Scan(&a.Project, &a.Env, &a.Secrets, &at, &a.ArchivedBy, &purge); err != nil {
-			return nil, err
-		}
-		a.ArchivedAt, a.PurgeAt = time.Unix(0, at).UTC(), time.Unix(0, purge).UTC()
-		out = append(out, a)
-	}
-	return out, rows.Err()
+		return a, r.Scan(&a.Project, &a.Env, &a.Secrets, timeCol(&a.ArchivedAt), &a.ArchivedBy, timeCol(&a.PurgeAt))
+	}, `SELECT project, env, secrets, archived_at, archived_by, purge_at FROM archived_envs ORDER BY archived_at, project, env`)
 }
 
 // PurgeArchives deletes the archives whose purge time is at or before now

@@ -3,8 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
-	"errors"
 	"strings"
 	"time"
 
@@ -19,32 +17,19 @@ func (db *DB) SecretLabels(ctx context.Context, project, env, name string) (*tok
 	return secretLabels(ctx, db.read, project, env, name)
 }
 
-type queryer interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}
-
 func secretLabels(ctx context.Context, q queryer, project, env, name string) (*tokenward.VersionLabels, error) {
 	l := &tokenward.VersionLabels{}
 	err := q.QueryRowContext(ctx, `SELECT s.version, (SELECT coalesce(max(version), 0) FROM secret_versions v
 		WHERE v.project = s.project AND v.env = s.env AND v.name = s.name)
 		FROM secrets s WHERE s.project = ? AND s.env = ? AND s.name = ?`, project, env, name).Scan(&l.Current, &l.Latest)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("secret %s/%s/%s not found", project, env, name)
-	}
 	if err != nil {
-		return nil, err
+		return found(l, err, "secret %s/%s/%s not found", project, env, name)
 	}
-	rows, err := q.QueryContext(ctx, `SELECT label, version, rotation_id FROM secret_labels WHERE project = ? AND env = ? AND name = ?`, project, env, name)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
+	return l, queryEach(ctx, q, func(r rowScanner) error {
 		var label, rot string
 		var n int
-		if err := rows.Scan(&label, &n, &rot); err != nil {
-			return nil, err
+		if err := r.Scan(&label, &n, &rot); err != nil {
+			return err
 		}
 		switch label {
 		case tokenward.LabelPending:
@@ -52,8 +37,8 @@ func secretLabels(ctx context.Context, q queryer, project, env, name string) (*t
 		case tokenward.LabelPrevious:
 			l.Previous = n
 		}
-	}
-	return l, rows.Err()
+		return nil
+	}, `SELECT label, version, rotation_id FROM secret_labels WHERE project = ? AND env = ? AND name = ?`, project, env, name)
 }
 
 // PutPendingVersion implements tokenward.LabelStore.
@@ -139,7 +124,7 @@ func (db *DB) UnlabelVersion(ctx context.Context, project, env, name, label stri
 // AllSecrets lists every secret of every project (metadata only), by path:
 // the catalog bulk rotation selects from.
 func (db *DB) AllSecrets(ctx context.Context) ([]*tokenward.Secret, error) {
-	return db.querySecrets(ctx, `SELECT `+secretCols+` FROM secrets ORDER BY project, env, name`)
+	return db.querySecrets(ctx, `ORDER BY project, env, name`)
 }
 
 // Rotations is the rotation records and policies of a DB: a rotate.Store.
@@ -150,47 +135,13 @@ var _ rotate.Store = (*Rotations)(nil)
 // Rotations returns the DB's rotation store.
 func (db *DB) Rotations() *Rotations { return &Rotations{db} }
 
-// Rotation times are Unix nanoseconds, 0 for the zero time.
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
-
-func encodeConfig(c map[string]string) string {
-	if len(c) == 0 {
-		return "{}"
-	}
-	b, _ := json.Marshal(c)
-	return string(b)
-}
-
-func decodeConfig(s string) (map[string]string, error) {
-	var c map[string]string
-	if err := json.Unmarshal([]byte(s), &c); err != nil {
-		return nil, err
-	}
-	if len(c) == 0 {
-		return nil, nil
-	}
-	return c, nil
-}
-
 // CreateRotation implements rotate.Store.
 func (s *Rotations) CreateRotation(ctx context.Context, r *rotate.Rotation) error {
 	r.Rev = 1
 	_, err := s.db.write.ExecContext(ctx, `INSERT INTO rotations (id, path, rotator, config, grace, reason, step, attempt,
 		current_version, pending_version, created_at, updated_at, next_at, finished_at, error, rev)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.Path, r.Rotator, encodeConfig(r.Config), int64(r.Grace), r.Reason, string(r.Step), r.Attempt,
+		r.ID, r.Path, r.Rotator, jsonObject(r.Config), int64(r.Grace), r.Reason, string(r.Step), r.Attempt,
 		r.CurrentVersion, r.PendingVersion, nanos(r.CreatedAt), nanos(r.UpdatedAt), nanos(r.NextAt),
 		nanos(r.FinishedAt), r.Error, r.Rev)
 	if isConstraint(err) {
@@ -223,48 +174,25 @@ func (s *Rotations) UpdateRotation(ctx context.Context, r *rotate.Rotation) erro
 const rotationCols = `id, path, rotator, config, grace, reason, step, attempt, current_version, pending_version,
 	created_at, updated_at, next_at, finished_at, error, rev`
 
-func scanRotation(row interface{ Scan(...any) error }) (*rotate.Rotation, error) {
-	var r rotate.Rotation
-	var config, step string
-	var grace, created, updated, next, finished int64
-	if err := row.Scan(&r.ID, &r.Path, &r.Rotator, &config, &grace, &r.Reason, &step, &r.Attempt,
-		&r.CurrentVersion, &r.PendingVersion, &created, &updated, &next, &finished, &r.Error, &r.Rev); err != nil {
+func scanRotation(row rowScanner) (*rotate.Rotation, error) {
+	r := &rotate.Rotation{}
+	if err := row.Scan(&r.ID, &r.Path, &r.Rotator, jsonCol(&r.Config), &r.Grace, &r.Reason, &r.Step, &r.Attempt, &r.CurrentVersion, &r.PendingVersion,
+		timeCol0(&r.CreatedAt), timeCol0(&r.UpdatedAt), timeCol0(&r.NextAt), timeCol0(&r.FinishedAt), &r.Error, &r.Rev); err != nil {
 		return nil, err
 	}
-	c, err := decodeConfig(config)
-	if err != nil {
-		return nil, err
-	}
-	r.Config, r.Grace, r.Step = c, time.Duration(grace), rotate.Step(step)
-	r.CreatedAt, r.UpdatedAt, r.NextAt, r.FinishedAt = fromNanos(created), fromNanos(updated), fromNanos(next), fromNanos(finished)
-	return &r, nil
+	r.Config = orNilMap(r.Config)
+	return r, nil
 }
 
 // Rotation implements rotate.Store. It reads through the write connection
 // so a runner always sees the last recorded step.
 func (s *Rotations) Rotation(ctx context.Context, id string) (*rotate.Rotation, error) {
 	r, err := scanRotation(s.db.write.QueryRowContext(ctx, `SELECT `+rotationCols+` FROM rotations WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("no rotation %q", printable(id))
-	}
-	return r, err
+	return found(r, err, "no rotation %q", printable(id))
 }
 
 func (s *Rotations) rotations(ctx context.Context, query string, args ...any) ([]*rotate.Rotation, error) {
-	rows, err := s.db.read.QueryContext(ctx, `SELECT `+rotationCols+` FROM rotations `+query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*rotate.Rotation
-	for rows.Next() {
-		r, err := scanRotation(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db.read, scanRotation, `SELECT `+rotationCols+` FROM rotations `+query, args...)
 }
 
 // InFlight implements rotate.Store.
@@ -282,63 +210,36 @@ func (s *Rotations) History(ctx context.Context, path string, limit int) ([]*rot
 
 // PutPolicy implements rotate.Store.
 func (s *Rotations) PutPolicy(ctx context.Context, p *rotate.Policy) error {
-	disabled := 0
-	if p.Disabled {
-		disabled = 1
-	}
 	_, err := s.db.write.ExecContext(ctx, `INSERT INTO rotation_policies (path, every, cron, jitter, grace, rotator, config, disabled, last_at, next_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (path) DO UPDATE SET every = excluded.every, cron = excluded.cron, jitter = excluded.jitter,
 		grace = excluded.grace, rotator = excluded.rotator, config = excluded.config, disabled = excluded.disabled,
 		last_at = excluded.last_at, next_at = excluded.next_at`,
-		p.Path, int64(p.Every), p.Cron, int64(p.Jitter), int64(p.Grace), p.Rotator, encodeConfig(p.Config), disabled,
+		p.Path, int64(p.Every), p.Cron, int64(p.Jitter), int64(p.Grace), p.Rotator, jsonObject(p.Config), p.Disabled,
 		nanos(p.LastAt), nanos(p.NextAt))
 	return err
 }
 
 const policyCols = `path, every, cron, jitter, grace, rotator, config, disabled, last_at, next_at`
 
-func scanPolicy(row interface{ Scan(...any) error }) (*rotate.Policy, error) {
-	var p rotate.Policy
-	var every, jitter, grace, last, next int64
-	var config string
-	var disabled int
-	if err := row.Scan(&p.Path, &every, &p.Cron, &jitter, &grace, &p.Rotator, &config, &disabled, &last, &next); err != nil {
+func scanPolicy(row rowScanner) (*rotate.Policy, error) {
+	p := &rotate.Policy{}
+	if err := row.Scan(&p.Path, &p.Every, &p.Cron, &p.Jitter, &p.Grace, &p.Rotator, jsonCol(&p.Config), &p.Disabled,
+		timeCol0(&p.LastAt), timeCol0(&p.NextAt)); err != nil {
 		return nil, err
 	}
-	c, err := decodeConfig(config)
-	if err != nil {
-		return nil, err
-	}
-	p.Config, p.Every, p.Jitter, p.Grace, p.Disabled = c, time.Duration(every), time.Duration(jitter), time.Duration(grace), disabled != 0
-	p.LastAt, p.NextAt = fromNanos(last), fromNanos(next)
-	return &p, nil
+	p.Config = orNilMap(p.Config)
+	return p, nil
 }
 
 // Policy implements rotate.Store.
 func (s *Rotations) Policy(ctx context.Context, path string) (*rotate.Policy, error) {
 	p, err := scanPolicy(s.db.write.QueryRowContext(ctx, `SELECT `+policyCols+` FROM rotation_policies WHERE path = ?`, path))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("no rotation policy for %s", printable(path))
-	}
-	return p, err
+	return found(p, err, "no rotation policy for %s", printable(path))
 }
 
 func (s *Rotations) policies(ctx context.Context, query string, args ...any) ([]*rotate.Policy, error) {
-	rows, err := s.db.read.QueryContext(ctx, `SELECT `+policyCols+` FROM rotation_policies `+query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*rotate.Policy
-	for rows.Next() {
-		p, err := scanPolicy(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db.read, scanPolicy, `SELECT `+policyCols+` FROM rotation_policies `+query, args...)
 }
 
 // Policies implements rotate.Store.

@@ -209,21 +209,6 @@ func isForeignKey(err error) bool {
 	return errors.As(err, &se) && se.Code() == sqlite3lib.SQLITE_CONSTRAINT_FOREIGNKEY
 }
 
-// Times are stored as Unix nanoseconds; NULL is the zero time.
-func timeArg(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UnixNano()
-}
-
-func timeOf(n sql.NullInt64) time.Time {
-	if !n.Valid {
-		return time.Time{}
-	}
-	return time.Unix(0, n.Int64).UTC()
-}
-
 func notFound(format string, args ...any) error {
 	return tokenward.Errorf(tokenward.ENOTFOUND, format, args...)
 }

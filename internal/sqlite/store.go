@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -15,10 +14,7 @@ var _ tokenward.Store = (*DB)(nil)
 func (db *DB) Keyring(ctx context.Context) ([]byte, error) {
 	var b []byte
 	err := db.read.QueryRowContext(ctx, `SELECT sealed FROM keyring WHERE id = 1`).Scan(&b)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("no keyring: the data directory is not initialised")
-	}
-	return b, err
+	return found(b, err, "no keyring: the data directory is not initialised")
 }
 
 func (db *DB) InitKeyring(ctx context.Context, sealed []byte) error {
@@ -39,11 +35,8 @@ func (db *DB) RotateKeyring(ctx context.Context, sealed []byte, keys []*tokenwar
 			return tokenward.Errorf(tokenward.ECONFLICT, "data keys changed during key rotation; try again")
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE keyring SET sealed = ? WHERE id = 1`, sealed)
-		if err != nil {
+		if err := changedRow(res, err, "no keyring"); err != nil {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return notFound("no keyring")
 		}
 		for _, k := range keys {
 			res, err := tx.ExecContext(ctx, `UPDATE data_keys SET wrapped = ? WHERE project = ? AND version = ?`, k.Wrapped, k.Project, k.Version)
@@ -81,54 +74,40 @@ func (db *DB) CreateProject(ctx context.Context, p *tokenward.Project, key *toke
 }
 
 func (db *DB) Project(ctx context.Context, name string) (*tokenward.Project, error) {
-	p := &tokenward.Project{Name: name, Envs: []string{}}
-	var at int64
-	err := db.read.QueryRowContext(ctx, `SELECT created_at FROM projects WHERE name = ?`, name).Scan(&at)
-	if errors.Is(err, sql.ErrNoRows) {
+	ps, err := db.projects(ctx, `WHERE p.name = ?`, name)
+	if err != nil {
+		return nil, err
+	}
+	if len(ps) == 0 {
 		return nil, notFound("project %s not found", name)
 	}
-	if err != nil {
-		return nil, err
-	}
-	p.CreatedAt = time.Unix(0, at).UTC()
-	rows, err := db.read.QueryContext(ctx, `SELECT name FROM environments WHERE project = ? ORDER BY name`, name)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var env string
-		if err := rows.Scan(&env); err != nil {
-			return nil, err
-		}
-		p.Envs = append(p.Envs, env)
-	}
-	return p, rows.Err()
+	return ps[0], nil
 }
 
 func (db *DB) Projects(ctx context.Context) ([]*tokenward.Project, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT p.name, p.created_at, e.name FROM projects p LEFT JOIN environments e ON e.project = p.name ORDER BY p.name, e.name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
+	return db.projects(ctx, ``)
+}
+
+// projects reads the projects where picks, each with its environments.
+func (db *DB) projects(ctx context.Context, where string, args ...any) ([]*tokenward.Project, error) {
 	var out []*tokenward.Project
-	for rows.Next() {
-		var name string
-		var at int64
+	err := queryEach(ctx, db.read, func(r rowScanner) error {
+		var p tokenward.Project
 		var env sql.NullString
-		if err := rows.Scan(&name, &at, &env); err != nil {
-			return nil, err
+		if err := r.Scan(&p.Name, timeCol(&p.CreatedAt), &env); err != nil {
+			return err
 		}
-		if len(out) == 0 || out[len(out)-1].Name != name {
-			out = append(out, &tokenward.Project{Name: name, Envs: []string{}, CreatedAt: time.Unix(0, at).UTC()})
+		if len(out) == 0 || out[len(out)-1].Name != p.Name {
+			p.Envs = []string{}
+			out = append(out, &p)
 		}
 		if env.Valid {
-			p := out[len(out)-1]
-			p.Envs = append(p.Envs, env.String)
+			last := out[len(out)-1]
+			last.Envs = append(last.Envs, env.String)
 		}
-	}
-	return out, rows.Err()
+		return nil
+	}, `SELECT p.name, p.created_at, e.name FROM projects p LEFT JOIN environments e ON e.project = p.name `+where+` ORDER BY p.name, e.name`, args...)
+	return out, err
 }
 
 func (db *DB) CreateEnv(ctx context.Context, project, env string, at time.Time) error {
@@ -142,35 +121,21 @@ func (db *DB) CreateEnv(ctx context.Context, project, env string, at time.Time) 
 	return err
 }
 
+func scanDataKey(r rowScanner) (*tokenward.DataKey, error) {
+	k := &tokenward.DataKey{}
+	return k, r.Scan(&k.Project, &k.Version, &k.Wrapped)
+}
+
 func (db *DB) DataKeys(ctx context.Context) ([]*tokenward.DataKey, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT project, version, wrapped FROM data_keys ORDER BY project, version`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*tokenward.DataKey
-	for rows.Next() {
-		k := &tokenward.DataKey{}
-		if err := rows.Scan(&k.Project, &k.Version, &k.Wrapped); err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, db.read, scanDataKey, `SELECT project, version, wrapped FROM data_keys ORDER BY project, version`)
 }
 
 func (db *DB) DataKey(ctx context.Context, project string, version int) (*tokenward.DataKey, error) {
-	k := &tokenward.DataKey{Project: project, Version: version}
-	err := db.read.QueryRowContext(ctx, `SELECT wrapped FROM data_keys WHERE project = ? AND version = ?`, project, version).Scan(&k.Wrapped)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("data key %s/%d not found", project, version)
-	}
-	return k, err
+	k, err := scanDataKey(db.read.QueryRowContext(ctx, `SELECT project, version, wrapped FROM data_keys WHERE project = ? AND version = ?`, project, version))
+	return found(k, err, "data key %s/%d not found", project, version)
 }
 
-func (db *DB) envExists(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, project, env string) error {
+func (db *DB) envExists(ctx context.Context, q queryer, project, env string) error {
 	var n int
 	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM environments WHERE project = ? AND name = ?`, project, env).Scan(&n); err != nil {
 		return err
@@ -192,11 +157,11 @@ func (db *DB) PutSecret(ctx context.Context, meta *tokenward.Secret, prev int, v
 	if v.Version <= prev {
 		return tokenward.Errorf(tokenward.EINVALID, "new version must be above %d", prev)
 	}
-	tags, err := json.Marshal(nonNil(meta.Tags))
+	tags, err := jsonText(nonNil(meta.Tags))
 	if err != nil {
 		return err
 	}
-	return db.putGroup(ctx, &putReq{meta: meta, prev: prev, v: v, tags: string(tags)})
+	return db.putGroup(ctx, &putReq{meta: meta, prev: prev, v: v, tags: tags})
 }
 
 // putSecret is one secret write inside tx.
@@ -255,43 +220,38 @@ const (
 	secretColsS = `s.project, s.env, s.name, s.owner, s.description, s.tags, s.expires_at, s.version, s.created_at, s.updated_at, s.updated_by`
 )
 
-func scanSecret(sc interface{ Scan(...any) error }, extra ...any) (*tokenward.Secret, error) {
+// scanSecret reads a row of secretCols, then extra.
+func scanSecret(r rowScanner, extra ...any) (*tokenward.Secret, error) {
 	s := &tokenward.Secret{}
-	var tags string
-	var exp sql.NullInt64
-	var created, updated int64
-	if err := sc.Scan(append([]any{&s.Project, &s.Env, &s.Name, &s.Owner, &s.Description, &tags, &exp, &s.Version, &created, &updated, &s.UpdatedBy}, extra...)...); err != nil {
+	if err := r.Scan(append([]any{&s.Project, &s.Env, &s.Name, &s.Owner, &s.Description, jsonCol(&s.Tags), timeCol(&s.ExpiresAt),
+		&s.Version, timeCol(&s.CreatedAt), timeCol(&s.UpdatedAt), &s.UpdatedBy}, extra...)...); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal([]byte(tags), &s.Tags); err != nil {
-		return nil, err
-	}
-	if len(s.Tags) == 0 {
-		s.Tags = nil
-	}
-	s.ExpiresAt = timeOf(exp)
-	s.CreatedAt = time.Unix(0, created).UTC()
-	s.UpdatedAt = time.Unix(0, updated).UTC()
+	s.Tags = orNilSlice(s.Tags)
 	return s, nil
+}
+
+// scanCurrent reads a row of secretColsS and the current version's
+// ciphertext, created_at and created_by.
+func scanCurrent(r rowScanner) (*tokenward.Secret, *tokenward.SecretVersion, error) {
+	v := &tokenward.SecretVersion{}
+	s, err := scanSecret(r, &v.Ciphertext, timeCol(&v.CreatedAt), &v.CreatedBy)
+	if err != nil {
+		return nil, nil, err
+	}
+	v.Version = s.Version
+	return s, v, nil
 }
 
 func (db *DB) Secret(ctx context.Context, project, env, name string) (*tokenward.Secret, error) {
 	s, err := scanSecret(db.stmtSecret.QueryRowContext(ctx, project, env, name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("secret %s/%s/%s not found", project, env, name)
-	}
-	return s, err
+	return found(s, err, "secret %s/%s/%s not found", project, env, name)
 }
 
 func (db *DB) SecretVersion(ctx context.Context, project, env, name string, version int) (*tokenward.SecretVersion, error) {
 	v := &tokenward.SecretVersion{Version: version}
-	var at int64
-	err := db.stmtSecretVersion.QueryRowContext(ctx, project, env, name, version).Scan(&v.Ciphertext, &at, &v.CreatedBy)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("secret %s/%s/%s has no version %d", project, env, name, version)
-	}
-	v.CreatedAt = time.Unix(0, at).UTC()
-	return v, err
+	err := db.stmtSecretVersion.QueryRowContext(ctx, project, env, name, version).Scan(&v.Ciphertext, timeCol(&v.CreatedAt), &v.CreatedBy)
+	return found(v, err, "secret %s/%s/%s has no version %d", project, env, name, version)
 }
 
 func (db *DB) CurrentSecret(ctx context.Context, project, env, name string) (*tokenward.Secret, *tokenward.SecretVersion, error) {
@@ -313,145 +273,78 @@ func (db *DB) CurrentSecret(ctx context.Context, project, env, name string) (*to
 }
 
 func (db *DB) currentSecret(ctx context.Context, project, env, name string) (*tokenward.Secret, *tokenward.SecretVersion, error) {
-	v := &tokenward.SecretVersion{}
-	var at int64
-	s, err := scanSecret(db.stmtCurrentVersion.QueryRowContext(ctx, project, env, name), &v.Ciphertext, &at, &v.CreatedBy)
+	s, v, err := scanCurrent(db.stmtCurrentVersion.QueryRowContext(ctx, project, env, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, notFound("secret %s/%s/%s not found", project, env, name)
 	}
-	if err != nil {
-		return nil, nil, err
-	}
-	v.Version, v.CreatedAt = s.Version, time.Unix(0, at).UTC()
-	return s, v, nil
+	return s, v, err
 }
 
 func (db *DB) Secrets(ctx context.Context, project, env string) ([]*tokenward.Secret, error) {
 	if err := db.envExists(ctx, db.read, project, env); err != nil {
 		return nil, err
 	}
-	return db.querySecrets(ctx, `SELECT `+secretCols+` FROM secrets WHERE project = ? AND env = ? ORDER BY name`, project, env)
+	return db.querySecrets(ctx, `WHERE project = ? AND env = ? ORDER BY name`, project, env)
 }
 
-// querySecrets runs a query of secretCols and scans every row.
-func (db *DB) querySecrets(ctx context.Context, query string, args ...any) ([]*tokenward.Secret, error) {
-	rows, err := db.read.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*tokenward.Secret
-	for rows.Next() {
-		s, err := scanSecret(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+// querySecrets reads the secrets where picks.
+func (db *DB) querySecrets(ctx context.Context, where string, args ...any) ([]*tokenward.Secret, error) {
+	return queryAll(ctx, db.read, func(r rowScanner) (*tokenward.Secret, error) { return scanSecret(r) },
+		`SELECT `+secretCols+` FROM secrets `+where, args...)
 }
 
 func (db *DB) EnvSecrets(ctx context.Context, project, env string) ([]*tokenward.Secret, []*tokenward.SecretVersion, error) {
 	if err := db.envExists(ctx, db.read, project, env); err != nil {
 		return nil, nil, err
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT s.project, s.env, s.name, s.owner, s.description, s.tags, s.expires_at, s.version, s.created_at, s.updated_at, s.updated_by,
-		v.ciphertext, v.created_at, v.created_by
+	var secrets []*tokenward.Secret
+	var versions []*tokenward.SecretVersion
+	err := queryEach(ctx, db.read, func(r rowScanner) error {
+		s, v, err := scanCurrent(r)
+		if err != nil {
+			return err
+		}
+		secrets, versions = append(secrets, s), append(versions, v)
+		return nil
+	}, `SELECT `+secretColsS+`, v.ciphertext, v.created_at, v.created_by
 		FROM secrets s JOIN secret_versions v ON v.project = s.project AND v.env = s.env AND v.name = s.name AND v.version = s.version
 		WHERE s.project = ? AND s.env = ? ORDER BY s.name`, project, env)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer rows.Close()
-	var secrets []*tokenward.Secret
-	var versions []*tokenward.SecretVersion
-	for rows.Next() {
-		s := &tokenward.Secret{}
-		v := &tokenward.SecretVersion{}
-		var tags string
-		var exp sql.NullInt64
-		var created, updated, vat int64
-		if err := rows.Scan(&s.Project, &s.Env, &s.Name, &s.Owner, &s.Description, &tags, &exp, &s.Version, &created, &updated, &s.UpdatedBy,
-			&v.Ciphertext, &vat, &v.CreatedBy); err != nil {
-			return nil, nil, err
-		}
-		if err := json.Unmarshal([]byte(tags), &s.Tags); err != nil {
-			return nil, nil, err
-		}
-		if len(s.Tags) == 0 {
-			s.Tags = nil
-		}
-		s.ExpiresAt = timeOf(exp)
-		s.CreatedAt, s.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
-		v.Version, v.CreatedAt = s.Version, time.Unix(0, vat).UTC()
-		secrets = append(secrets, s)
-		versions = append(versions, v)
-	}
-	return secrets, versions, rows.Err()
+	return secrets, versions, nil
 }
 
 func (db *DB) SecretVersions(ctx context.Context, project, env, name string) ([]*tokenward.SecretVersion, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT version, created_at, created_by FROM secret_versions WHERE project = ? AND env = ? AND name = ? ORDER BY version`, project, env, name)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*tokenward.SecretVersion
-	for rows.Next() {
+	out, err := queryAll(ctx, db.read, func(r rowScanner) (*tokenward.SecretVersion, error) {
 		v := &tokenward.SecretVersion{}
-		var at int64
-		if err := rows.Scan(&v.Version, &at, &v.CreatedBy); err != nil {
-			return nil, err
-		}
-		v.CreatedAt = time.Unix(0, at).UTC()
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if len(out) == 0 {
+		return v, r.Scan(&v.Version, timeCol(&v.CreatedAt), &v.CreatedBy)
+	}, `SELECT version, created_at, created_by FROM secret_versions WHERE project = ? AND env = ? AND name = ? ORDER BY version`, project, env, name)
+	if err == nil && len(out) == 0 {
 		return nil, notFound("secret %s/%s/%s not found", project, env, name)
 	}
-	return out, nil
+	return out, err
 }
 
 const tokenCols = `id, name, kind, owner, created_by, grants, ci, created_at, expires_at, revoked_at, last_used_at, last_used_ip`
 
-func scanToken(sc interface{ Scan(...any) error }) (*tokenward.Token, error) {
+func scanToken(r rowScanner) (*tokenward.Token, error) {
 	t := &tokenward.Token{}
-	var grants, ci string
-	var created int64
-	var exp, rev, used sql.NullInt64
-	if err := sc.Scan(&t.ID, &t.Name, &t.Kind, &t.Owner, &t.CreatedBy, &grants, &ci, &created, &exp, &rev, &used, &t.LastUsedIP); err != nil {
+	if err := r.Scan(&t.ID, &t.Name, &t.Kind, &t.Owner, &t.CreatedBy, jsonCol(&t.Grants), jsonCol(&t.CI),
+		timeCol(&t.CreatedAt), timeCol(&t.ExpiresAt), timeCol(&t.RevokedAt), timeCol(&t.LastUsedAt), &t.LastUsedIP); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal([]byte(grants), &t.Grants); err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal([]byte(ci), &t.CI); err != nil {
-		return nil, err
-	}
-	if len(t.CI) == 0 {
-		t.CI = nil
-	}
-	t.CreatedAt = time.Unix(0, created).UTC()
-	t.ExpiresAt, t.RevokedAt, t.LastUsedAt = timeOf(exp), timeOf(rev), timeOf(used)
+	t.CI = orNilMap(t.CI)
 	return t, nil
 }
 
 func (db *DB) CreateToken(ctx context.Context, t *tokenward.Token, hash [32]byte) error {
-	grants, err := json.Marshal(t.Grants)
+	grants, err := jsonText(t.Grants)
 	if err != nil {
 		return err
 	}
-	ci := []byte("{}")
-	if len(t.CI) > 0 {
-		if ci, err = json.Marshal(t.CI); err != nil {
-			return err
-		}
-	}
 	_, err = db.write.ExecContext(ctx, `INSERT INTO tokens (id, hash, name, kind, owner, created_by, grants, ci, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, hash[:], t.Name, string(t.Kind), t.Owner, t.CreatedBy, string(grants), string(ci), t.CreatedAt.UnixNano(), timeArg(t.ExpiresAt))
+		t.ID, hash[:], t.Name, string(t.Kind), t.Owner, t.CreatedBy, grants, jsonObject(t.CI), t.CreatedAt.UnixNano(), timeArg(t.ExpiresAt))
 	if isConstraint(err) {
 		return tokenward.Errorf(tokenward.ECONFLICT, "an active token named %s exists already", t.Name)
 	}
@@ -460,54 +353,26 @@ func (db *DB) CreateToken(ctx context.Context, t *tokenward.Token, hash [32]byte
 
 func (db *DB) TokenByHash(ctx context.Context, hash [32]byte) (*tokenward.Token, error) {
 	t, err := scanToken(db.stmtTokenByHash.QueryRowContext(ctx, hash[:]))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("token not found")
-	}
-	return t, err
+	return found(t, err, "token not found")
 }
 
 func (db *DB) Token(ctx context.Context, id string) (*tokenward.Token, error) {
 	t, err := scanToken(db.read.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("token %s not found", id)
-	}
-	return t, err
+	return found(t, err, "token %s not found", id)
 }
 
 func (db *DB) TokenByName(ctx context.Context, name string) (*tokenward.Token, error) {
 	t, err := scanToken(db.read.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE name = ? AND revoked_at IS NULL`, name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("no active token named %s", name)
-	}
-	return t, err
+	return found(t, err, "no active token named %s", name)
 }
 
 func (db *DB) Tokens(ctx context.Context) ([]*tokenward.Token, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens ORDER BY created_at, id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*tokenward.Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, db.read, scanToken, `SELECT `+tokenCols+` FROM tokens ORDER BY created_at, id`)
 }
 
 func (db *DB) RevokeToken(ctx context.Context, id string, at time.Time) error {
 	res, err := db.write.ExecContext(ctx, `UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, at.UnixNano(), id)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return notFound("token %s not found", id)
-	}
-	return nil
+	return changedRow(res, err, "token %s not found", id)
 }
 
 func (db *DB) TouchTokens(ctx context.Context, uses []tokenward.TokenUse) error {

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/tokenward/tokenward"
+)
+
+// argument is a positional argument as Use names it, with an example for
+// error messages; parts > 0 makes it a PROJECT[/ENV[/NAME]] path that is
+// checked here and completed from the server.
+type argument struct {
+	name, example string
+	parts         int
+}
+
+var (
+	argProject = argument{"PROJECT", "payments", 1}
+	argEnv     = argument{"PROJECT/ENV", "payments/prod", 2}
+	argSecret  = argument{"PROJECT/ENV/NAME", "payments/prod/STRIPE_KEY", 3}
+)
+
+// exactArgs wants exactly the arguments given, each checked.
+func exactArgs(want ...argument) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < len(want) {
+			a := want[len(args)]
+			return usageError("missing argument %s (e.g. %s)", a.name, a.example)
+		}
+		if len(args) > len(want) {
+			return unexpectedArg(cmd, args[len(want)])
+		}
+		for i, a := range want {
+			if a.parts > 1 {
+				if _, err := splitPath(args[i], a.parts); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+}
+
+// minArgs wants a at least once.
+func minArgs(a argument) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return usageError("missing argument %s (e.g. %s)", a.name, a.example)
+		}
+		return nil
+	}
+}
+
+// noArgs refuses every argument.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return unexpectedArg(cmd, args[0])
+	}
+	return nil
+}
+
+func unexpectedArg(cmd *cobra.Command, arg string) error {
+	return usageError("unexpected argument %q (usage: %s %s; see --help)", tokenward.Printable(arg), cmd.Parent().CommandPath(), cmd.Use)
+}
+
+// splitPath splits "a/b" or "a/b/c" into n parts, checking each.
+func splitPath(s string, n int) ([]string, error) {
+	a := [...]argument{2: argEnv, 3: argSecret}[n]
+	parts := strings.Split(s, "/")
+	if len(parts) != n || slices.Contains(parts, "") {
+		return nil, usageError("%s %q: want %d non-empty parts separated by /, e.g. %s", a.name, tokenward.Printable(s), n, a.example)
+	}
+	return parts, nil
+}
+
+// complete completes a PROJECT, PROJECT/ENV or PROJECT/ENV/NAME argument
+// with the names the server (TOKENWARD_ADDR, TOKENWARD_TOKEN or
+// --token-file) shows the token. On any error it completes nothing, and
+// says nothing: a completion never prints an error, let alone a token.
+func (m *Main) complete(a argument) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		none := cobra.ShellCompDirectiveNoFileComp
+		if len(args) > 0 {
+			return nil, none
+		}
+		tokenFile, _ := cmd.Flags().GetString("token-file")
+		c, err := m.client(&clientFlags{tokenFile: tokenFile})
+		if err != nil {
+			return nil, none
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		typed := strings.Split(toComplete, "/")
+		var names []string
+		switch {
+		case len(typed) == 1:
+			ps, err := c.Projects(ctx)
+			if err != nil {
+				return nil, none
+			}
+			for _, p := range ps {
+				names = append(names, p.Name)
+			}
+		case len(typed) == 2 && a.parts > 1:
+			p, err := c.Project(ctx, typed[0])
+			if err != nil {
+				return nil, none
+			}
+			for _, e := range p.Envs {
+				names = append(names, typed[0]+"/"+e)
+			}
+		case len(typed) == 3 && a.parts > 2:
+			ss, err := c.Secrets(ctx, typed[0], typed[1])
+			if err != nil {
+				return nil, none
+			}
+			for _, s := range ss {
+				names = append(names, s.Path())
+			}
+		}
+		var out []cobra.Completion
+		more := len(typed) < a.parts
+		for _, n := range names {
+			if more {
+				n += "/"
+			}
+			if strings.HasPrefix(n, toComplete) {
+				out = append(out, n)
+			}
+		}
+		if more {
+			none |= cobra.ShellCompDirectiveNoSpace
+		}
+		return out, none
+	}
+}
+
+// newCompletionCommand prints the shell completion script.
+func newCompletionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "completion bash|zsh|fish",
+		Short: "Print the shell completion script (completes project, environment and secret names from the server)",
+		Long: `completion prints a script for your shell. Once installed, TAB completes commands and flags,
+and PROJECT, PROJECT/ENV and PROJECT/ENV/NAME arguments from the server at TOKENWARD_ADDR with
+TOKENWARD_TOKEN (nothing when either is missing). See the README for where each shell wants it.`,
+		Example: `  source <(tokenward completion bash)
+  tokenward completion zsh > "${fpath[1]}/_tokenward"
+  tokenward completion fish > ~/.config/fish/completions/tokenward.fish`,
+		ValidArgs: []string{"bash", "zsh", "fish"},
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 || (args[0] != "bash" && args[0] != "zsh" && args[0] != "fish") {
+				return usageError("want one argument: bash, zsh or fish (e.g. tokenward completion bash)")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			root, w := cmd.Root(), cmd.OutOrStdout()
+			switch args[0] {
+			case "bash":
+				return root.GenBashCompletionV2(w, true)
+			case "zsh":
+				return root.GenZshCompletion(w)
+			}
+			return root.GenFishCompletion(w, true)
+		},
+	}
+}
+
+// flagError is the root's flag error handler: a bad flag or flag value
+// is a usage error (exit 2) that points at --help.
+func flagError(cmd *cobra.Command, err error) error {
+	return usageError("%v (see %s --help)", err, cmd.CommandPath())
+}

@@ -1,0 +1,195 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/monitor"
+)
+
+// The hygiene report and the background job that acts on it.
+
+// buildReport computes the hygiene report from the store and the monitor.
+func (c *Core) buildReport(ctx context.Context) (*monitor.Report, error) {
+	m := c.Monitoring
+	tokens, err := c.Store.Tokens(ctx)
+	if err != nil {
+		return nil, err
+	}
+	projects, err := c.Store.Projects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var secrets []*tokenward.Secret
+	for _, p := range projects {
+		for _, e := range p.Envs {
+			list, err := c.Store.Secrets(ctx, p.Name, e)
+			if err != nil {
+				return nil, err
+			}
+			secrets = append(secrets, list...)
+		}
+	}
+	usage := make(map[string]monitor.TokenUsage, len(tokens))
+	for _, t := range tokens {
+		if u, ok := m.Monitor.Usage(t.ID); ok {
+			usage[t.ID] = u
+		}
+	}
+	recs, err := m.Store.Anomalies(ctx, true, 1000)
+	if err != nil {
+		return nil, err
+	}
+	anomalies := make([]monitor.Anomaly, len(recs))
+	for i, r := range recs {
+		anomalies[i] = r.Anomaly
+	}
+	rotations, err := c.rotationPolicies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return monitor.BuildReport(monitor.ReportInput{
+		Now: c.Now().UTC(), Tokens: tokens, Secrets: secrets, Rotations: rotations,
+		Usage: usage, Anomalies: anomalies, Options: m.ReportOptions,
+	}), nil
+}
+
+// rotationPolicies are the report's rotation policies: from
+// Monitoring.Rotations when set, else from the rotation feature's store.
+func (c *Core) rotationPolicies(ctx context.Context) ([]monitor.RotationPolicy, error) {
+	if c.Monitoring.Rotations != nil {
+		return c.Monitoring.Rotations(ctx)
+	}
+	if c.Rotation == nil || c.Rotation.Machine == nil || c.Rotation.Machine.Store == nil {
+		return nil, nil
+	}
+	ps, err := c.Rotation.Machine.Store.Policies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := c.Now().UTC()
+	var out []monitor.RotationPolicy
+	for _, p := range ps {
+		if p.Disabled {
+			continue
+		}
+		every := p.Every
+		if every == 0 && p.Cron != "" {
+			// A cron schedule's interval, measured from its last run.
+			from := p.LastAt
+			if from.IsZero() {
+				from = now
+			}
+			every = p.Next(from).Sub(from)
+		}
+		if every <= 0 {
+			continue
+		}
+		out = append(out, monitor.RotationPolicy{Secret: p.Path, Every: every, LastRotated: p.LastAt})
+	}
+	return out, nil
+}
+
+// Report returns the hygiene report: expiring, overdue rotations, stale and
+// over-privileged tokens, open anomalies.
+func (c *Core) Report(ctx context.Context, tok *tokenward.Token) (*monitor.Report, error) {
+	if err := c.needMonitoringAudit(tok); err != nil {
+		return nil, err
+	}
+	return c.buildReport(ctx)
+}
+
+// HygieneResult says what one hygiene run did.
+type HygieneResult struct {
+	Notified, Revoked, Cleared, ExpiryAlerts, Purged int
+}
+
+// RunHygiene is the background job: stale-token notices and (by policy)
+// revocations, expiry alerts, purging archives past retention, and saving
+// the monitor's snapshot. The server runs it periodically; tests call it
+// with an injected clock.
+func (c *Core) RunHygiene(ctx context.Context) (HygieneResult, error) {
+	var res HygieneResult
+	if err := c.needMonitoring(); err != nil {
+		return res, err
+	}
+	m := c.Monitoring
+	now := c.Now().UTC()
+	rep, err := c.buildReport(ctx)
+	if err != nil {
+		return res, err
+	}
+	notices, err := m.Store.StaleNotices(ctx)
+	if err != nil {
+		return res, err
+	}
+	for _, step := range monitor.PlanStale(rep, notices, now, m.StalePolicy) {
+		switch step.Step {
+		case monitor.StaleNotify:
+			if err := m.Store.SetStaleNotice(ctx, step.TokenID, now); err != nil {
+				return res, err
+			}
+			m.logger().Info("stale token: owner notified", "token_id", step.TokenID, "owner", step.Owner, "why", step.Why)
+			res.Notified++
+			m.alert(monitor.Anomaly{Rule: "stale_token", Severity: monitor.SeverityLow, Time: now, TokenID: step.TokenID,
+				TokenName: step.Name, Explanation: fmt.Sprintf("token %s (owner %s) is stale: %s", step.Name, orNone(step.Owner), step.Why), Evidence: []monitor.Evidence{}})
+		case monitor.StaleRevoke:
+			if _, err := c.systemRevoke(ctx, step.TokenID); err != nil {
+				return res, err
+			}
+			if err := c.record(ctx, &tokenward.AuditEntry{Action: "token.revoke", Resource: "token:" + step.TokenID, Reason: "stale: " + step.Why, Meta: map[string]string{"by": "hygiene"}}); err != nil {
+				return res, err
+			}
+			if err := m.Store.ClearStaleNotice(ctx, step.TokenID); err != nil {
+				return res, err
+			}
+			res.Revoked++
+		case monitor.StaleClear:
+			if err := m.Store.ClearStaleNotice(ctx, step.TokenID); err != nil {
+				return res, err
+			}
+			res.Cleared++
+		}
+	}
+	m.mu.Lock()
+	if m.expiryAlerted == nil {
+		m.expiryAlerted = map[string]time.Time{}
+	}
+	for _, it := range rep.Expiring {
+		key := it.Kind + ":" + it.ID
+		if last, ok := m.expiryAlerted[key]; ok && now.Sub(last) < 24*time.Hour {
+			continue
+		}
+		m.expiryAlerted[key] = now
+		res.ExpiryAlerts++
+		an := monitor.Anomaly{Rule: "expiring", Severity: monitor.SeverityLow, Time: now, Resource: it.ID, Evidence: []monitor.Evidence{},
+			Explanation: fmt.Sprintf("%s %s (owner %s) expires %s (in %d days)", it.Kind, it.ID, orNone(it.Owner), it.ExpiresAt.Format(time.DateOnly), it.InDays)}
+		if it.Kind == "token" {
+			an.TokenID, an.TokenName, an.Resource = it.ID, it.Name, ""
+		}
+		m.alert(an)
+	}
+	m.mu.Unlock()
+	gone, err := m.Store.PurgeArchives(ctx, now)
+	if err != nil {
+		return res, err
+	}
+	for _, a := range gone {
+		res.Purged++
+		if err := c.record(ctx, &tokenward.AuditEntry{Action: "env.purge", Resource: a.Project + "/" + a.Env, Reason: "retention over", Meta: map[string]string{"secrets": strconv.Itoa(a.Secrets)}}); err != nil {
+			return res, err
+		}
+	}
+	m.Monitor.Prune(now)
+	return res, c.SaveMonitorState(ctx)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
