@@ -16,21 +16,19 @@ func (m *Main) addVersion(root *cobra.Command) {
 	root.SetVersionTemplate("{{.Version}}")
 	var output string
 	cmd := &cobra.Command{
-		Use:   "version",
-		Short: "Print the version, commit, Go version and build date",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print the version, commit, Go version and build date",
+		Example: "  tokenward version\n  tokenward version -o json",
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			switch output {
-			case "text":
-				_, err := io.WriteString(m.Stdout, versionText(info))
-				return err
-			case "json":
+			if output == "json" {
 				return writeJSON(m.Stdout, info)
 			}
-			return usageError("--output must be text or json")
+			_, err := io.WriteString(m.Stdout, versionText(info))
+			return err
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	outputFlag(cmd, &output, "text", "json")
 	root.AddCommand(cmd)
 }
 

@@ -1,4 +1,4 @@
-package rotate
+package rotate_test
 
 import (
 	"context"
@@ -6,15 +6,19 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	. "github.com/tokenward/tokenward/internal/rotate"
 )
 
 // BenchmarkRotateNowRandom measures one whole rotation (create → finish,
-// grace 0 → revoke → done) of a random secret on the SQLite store.
+// grace 0 → revoke → done) of a random secret on the SQLite store, sealed
+// by the core as the server runs it.
 func BenchmarkRotateNowRandom(b *testing.B) {
 	ctx := context.Background()
 	e := newEnv(b, map[string]Rotator{"random": &Random{}})
 	for i := range b.N {
 		path := fmt.Sprintf("bench/prod/K%d", i)
+		e.mustPut(b, path, "initial")
 		e.mustPolicy(b, &Policy{Path: path, Every: 24 * time.Hour, Rotator: "random"})
 	}
 	b.ResetTimer()

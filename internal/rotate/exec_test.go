@@ -1,4 +1,4 @@
-package rotate
+package rotate_test
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	. "github.com/tokenward/tokenward/internal/rotate"
 )
 
 // TestExecHelperProcess is the program the exec rotator runs in these

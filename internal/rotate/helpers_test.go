@@ -1,9 +1,15 @@
-package rotate
+package rotate_test
+
+// The machine's tests run over the real store: internal/sqlite for rotation
+// records and policies, internal/core for sealed, labelled versions, as the
+// server wires them. Those packages import this one, so these tests live in
+// package rotate_test; export_test.go lends them the few internals they need.
+// The dot import keeps them reading like the package's own code (as the
+// standard library's external tests do).
 
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"log/slog"
 	"path/filepath"
@@ -13,6 +19,10 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/core"
+	. "github.com/tokenward/tokenward/internal/rotate"
+	"github.com/tokenward/tokenward/internal/seal"
+	"github.com/tokenward/tokenward/internal/sqlite"
 )
 
 // clock is an injectable clock the tests move by hand.
@@ -27,14 +37,21 @@ func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 
 func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
-// env is one SQLite file with a machine over it.
+// env is one tokenward database file with a machine over it.
 type env struct {
 	file  string
-	key   []byte
-	store *SQLiteStore
+	key   []byte // the unseal key
+	admin string // the admin token made by core.Init
 	clock *clock
-	m     *Machine
 	logs  *syncBuffer
+	envs  map[string]bool // project/env made by mustPut
+
+	db      *sqlite.DB
+	core    *core.Core
+	tok     *tokenward.Token // admin, authenticated
+	store   Store            // db.Rotations()
+	secrets *core.RotationSecrets
+	m       *Machine
 }
 
 type syncBuffer struct {
@@ -51,27 +68,56 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 func newEnv(tb testing.TB, rotators map[string]Rotator) *env {
 	tb.Helper()
-	e := &env{file: filepath.Join(tb.TempDir(), "rotate.db"), key: make([]byte, 32), clock: newClock(), logs: &syncBuffer{}}
-	rand.Read(e.key)
+	e := &env{file: filepath.Join(tb.TempDir(), "tokenward.db"), key: seal.NewKey(), clock: newClock(), logs: &syncBuffer{}, envs: map[string]bool{}}
 	e.open(tb, rotators)
 	return e
 }
 
-// open (re)opens the store and builds a fresh machine over it, as a
-// restarted server would.
+// open opens the database (initialising it the first time) and builds a
+// fresh core and machine over it, as a starting server does.
 func (e *env) open(tb testing.TB, rotators map[string]Rotator) {
 	tb.Helper()
-	s, err := OpenSQLite(context.Background(), e.file, e.key)
-	if err != nil {
-		tb.Fatalf("OpenSQLite: %v", err)
+	ctx := context.Background()
+	db := sqlite.NewDB(e.file)
+	db.Now = e.clock.Now
+	if err := db.Open(); err != nil {
+		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { s.Close() })
-	s.Now = e.clock.Now
-	e.store = s
-	e.m = NewMachine(s, s, rotators)
+	tb.Cleanup(func() { db.Close() })
+	if e.admin == "" {
+		admin, err := core.Init(ctx, db, e.key, e.clock.Now())
+		if err != nil {
+			tb.Fatalf("core.Init: %v", err)
+		}
+		e.admin = admin
+	}
+	c, err := core.New(ctx, db, e.key)
+	if err != nil {
+		tb.Fatalf("core.New: %v", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c.Now, c.Logger = e.clock.Now, logger
+	if e.tok, err = c.Authenticate(ctx, e.admin, "127.0.0.1"); err != nil {
+		tb.Fatalf("Authenticate: %v", err)
+	}
+	if e.secrets, err = c.RotationSecrets(); err != nil {
+		tb.Fatal(err)
+	}
+	e.db, e.core, e.store = db, c, db.Rotations()
+	e.m = NewMachine(e.store, e.secrets, rotators)
 	e.m.Now = e.clock.Now
 	e.m.Backoff = time.Minute
-	e.m.Logger = slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.m.Logger = logger
+}
+
+// restart closes the database and opens it again with a fresh machine, as
+// after a crash of the server.
+func (e *env) restart(tb testing.TB, rotators map[string]Rotator) {
+	tb.Helper()
+	if err := e.db.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	e.open(tb, rotators)
 }
 
 func (e *env) mustPolicy(tb testing.TB, p *Policy) {
@@ -81,21 +127,42 @@ func (e *env) mustPolicy(tb testing.TB, p *Policy) {
 	}
 }
 
+// mustPut writes value as a new CURRENT version of path (project/env/name)
+// as "secret set" does, creating the project and environment if needed.
 func (e *env) mustPut(tb testing.TB, path, value string) int {
 	tb.Helper()
-	n, err := e.store.PutCurrent(context.Background(), path, []byte(value))
-	if err != nil {
-		tb.Fatalf("PutCurrent: %v", err)
+	ctx := context.Background()
+	parts := strings.Split(path, "/")
+	if len(parts) != 3 {
+		tb.Fatalf("mustPut: path %q: want project/env/NAME", path)
 	}
-	return n
+	project, envName, name := parts[0], parts[1], parts[2]
+	if !e.envs[project+"/"+envName] {
+		_, err := e.core.CreateProject(ctx, e.tok, project, []string{envName})
+		if tokenward.ErrorCode(err) == tokenward.ECONFLICT {
+			err = e.core.CreateEnv(ctx, e.tok, project, envName)
+		}
+		if err != nil {
+			tb.Fatalf("create %s/%s: %v", project, envName, err)
+		}
+		e.envs[project+"/"+envName] = true
+	}
+	meta, err := e.core.PutSecret(ctx, e.tok, core.PutSecretInput{Project: project, Env: envName, Name: name, Value: []byte(value)})
+	if err != nil {
+		tb.Fatalf("PutSecret: %v", err)
+	}
+	return meta.Version
 }
 
 // label returns the value labelled l, or "" if none.
 func (e *env) label(tb testing.TB, path, l string) string {
 	tb.Helper()
-	v, err := e.store.Labeled(context.Background(), path, l)
-	if err != nil {
+	v, err := e.secrets.Labeled(context.Background(), path, l)
+	if tokenward.ErrorCode(err) == tokenward.ENOTFOUND {
 		return ""
+	}
+	if err != nil {
+		tb.Fatalf("read %s of %s: %v", l, path, err)
 	}
 	return string(v.Value)
 }

@@ -1,14 +1,18 @@
-package rotate
+package rotate_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tokenward/tokenward"
+	. "github.com/tokenward/tokenward/internal/rotate"
 )
 
 const testPath = "payments/prod/API_KEY"
@@ -78,7 +82,7 @@ func TestCrashAfterEachStepResumesConsistently(t *testing.T) {
 			e := newEnv(t, rotators)
 			e.mustPut(t, testPath, "v1-value")
 			e.mustPolicy(t, &Policy{Path: testPath, Every: 24 * time.Hour, Grace: time.Hour, Rotator: "up"})
-			e.m.crash = func(p string) bool { return p == point }
+			e.m.SetCrash(func(p string) bool { return p == point })
 
 			r, err := e.m.RotateNow(ctx, testPath, "manual")
 			if strings.HasPrefix(point, "revoke") {
@@ -89,7 +93,7 @@ func TestCrashAfterEachStepResumesConsistently(t *testing.T) {
 				e.clock.Add(time.Hour)
 				r, err = e.m.Advance(ctx, r.ID)
 			}
-			if !errors.Is(err, errCrashed) {
+			if !errors.Is(err, ErrCrashed) {
 				t.Fatalf("run to crash point: got err %v; want the crash", err)
 			}
 			// The working value must work at the crash.
@@ -97,8 +101,7 @@ func TestCrashAfterEachStepResumesConsistently(t *testing.T) {
 				t.Fatalf("after crash at %s: CURRENT %q is not accepted upstream", point, cur)
 			}
 			// A fresh machine over the same file, as after a restart.
-			e.store.Close()
-			e.open(t, rotators)
+			e.restart(t, rotators)
 			if err := e.m.Resume(ctx); err != nil {
 				t.Fatalf("Resume: %v", err)
 			}
@@ -260,15 +263,14 @@ func TestRollbackWithinGraceNeverRevokesTheRestoredValue(t *testing.T) {
 			}
 			newValue := e.label(t, testPath, LabelCurrent)
 			if crash {
-				e.m.crash = func(p string) bool { return p == "rollback:restored" }
+				e.m.SetCrash(func(p string) bool { return p == "rollback:restored" })
 			}
 			_, err = e.m.Rollback(ctx, testPath)
-			if crash != errors.Is(err, errCrashed) || (!crash && err != nil) {
+			if crash != errors.Is(err, ErrCrashed) || (!crash && err != nil) {
 				t.Fatalf("Rollback: got %v; want crashed=%v", err, crash)
 			}
 			if crash {
-				e.store.Close()
-				e.open(t, rotators)
+				e.restart(t, rotators)
 			}
 			e.clock.Add(time.Hour)
 			if err := e.m.Resume(ctx); err != nil {
@@ -292,12 +294,12 @@ func TestFinishRefusesWhenCurrentChangedDuringRotation(t *testing.T) {
 	e.m.MaxAttempts = 1
 	e.mustPut(t, testPath, "v1-value")
 	e.mustPolicy(t, &Policy{Path: testPath, Every: 24 * time.Hour, Grace: time.Hour, Rotator: "up"})
-	e.m.crash = func(p string) bool { return p == "test:recorded" }
+	e.m.SetCrash(func(p string) bool { return p == "test:recorded" })
 	r, err := e.m.RotateNow(ctx, testPath, "manual")
-	if !errors.Is(err, errCrashed) {
+	if !errors.Is(err, ErrCrashed) {
 		t.Fatalf("RotateNow: got %v; want a stop before finish", err)
 	}
-	e.m.crash = nil
+	e.m.SetCrash(nil)
 	// A person sets the secret by hand meanwhile.
 	e.mustPut(t, testPath, "hand-set")
 	r, err = e.m.Advance(ctx, r.ID)
@@ -306,5 +308,51 @@ func TestFinishRefusesWhenCurrentChangedDuringRotation(t *testing.T) {
 	}
 	if cur := e.label(t, testPath, LabelCurrent); cur != "hand-set" {
 		t.Fatalf("CURRENT: got %q; want the hand-set value kept", cur)
+	}
+}
+
+func TestFailedRotationErrorsDoNotHoldValues(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, map[string]Rotator{"down": &failing{}})
+	e.m.MaxAttempts = 1
+	e.mustPut(t, testPath, "canary-value-xyz")
+	e.mustPolicy(t, &Policy{Path: testPath, Every: 24 * time.Hour, Rotator: "down"})
+	r, err := e.m.RotateNow(ctx, testPath, "manual")
+	if err == nil || r.Step != StepFailed {
+		t.Fatalf("got %v, step %s; want a failure", err, r.Step)
+	}
+	for _, s := range []string{err.Error(), r.Error, e.logs.String()} {
+		if strings.Contains(s, "canary-value-xyz") {
+			t.Fatalf("a value leaked into %q", s)
+		}
+	}
+}
+
+// TestRotatedValuesAreSealedAtRest: neither the value a rotation made nor
+// the one it replaced is in the database file or its WAL in plaintext.
+func TestRotatedValuesAreSealedAtRest(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, map[string]Rotator{"random": &Random{}})
+	const old = "plaintext-canary-3f9a1c77"
+	e.mustPut(t, testPath, old)
+	e.mustPolicy(t, &Policy{Path: testPath, Every: 24 * time.Hour, Grace: time.Hour, Rotator: "random"})
+	if _, err := e.m.RotateNow(ctx, testPath, "manual"); err != nil {
+		t.Fatalf("RotateNow: %v", err)
+	}
+	cur := e.label(t, testPath, LabelCurrent)
+	if cur == "" || cur == old || e.label(t, testPath, LabelPrevious) != old {
+		t.Fatalf("labels: got a CURRENT equal to the old value or no PREVIOUS; want a new CURRENT and the old as PREVIOUS")
+	}
+	e.db.Close()
+	for _, f := range []string{e.file, e.file + "-wal"} {
+		b, err := os.ReadFile(f)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		for _, v := range []string{old, cur} {
+			if bytes.Contains(b, []byte(v)) {
+				t.Fatalf("%s holds a value in plaintext", filepath.Base(f))
+			}
+		}
 	}
 }

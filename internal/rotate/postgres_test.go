@@ -1,8 +1,8 @@
-package rotate
+package rotate_test
 
 import (
 	"context"
-	"net/url"
+	"encoding/json"
 	"os"
 	"strconv"
 	"strings"
@@ -11,23 +11,20 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/tokenward/tokenward/internal/pgtest"
+	. "github.com/tokenward/tokenward/internal/rotate"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 func pgCanLogin(t *testing.T, value string, format string, base string) error {
 	t.Helper()
-	dsn := value
+	dsn := value // a url value is the DSN itself
 	if format == "json" {
-		pc, err := parsePGConfig(map[string]string{"dsn_secret": "x", "role": "g", "url": base, "format": "json"})
+		login, _, err := PGCredential(value, format, base)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cred, err := pc.decode([]byte(value))
-		if err != nil {
-			t.Fatal(err)
-		}
-		dsn = pc.connURL(cred)
+		dsn = login
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -69,11 +66,14 @@ func TestPostgresRotatorAgainstRealCluster(t *testing.T) {
 			for _, stmt := range []string{
 				"DROP TABLE IF EXISTS app_data",
 				"CREATE TABLE app_data (id int)",
-				"DROP ROLE IF EXISTS " + quoteIdent(tt.group+"_a"),
-				"DROP ROLE IF EXISTS " + quoteIdent(tt.group+"_b"),
-				"DROP ROLE IF EXISTS " + quoteIdent(tt.group),
-				"CREATE ROLE " + quoteIdent(tt.group) + " NOLOGIN",
-				"GRANT SELECT ON app_data TO " + quoteIdent(tt.group),
+				"DROP ROLE IF EXISTS " + ident(tt.group+"_a"),
+				"DROP ROLE IF EXISTS " + ident(tt.group+"_b"),
+				"DROP ROLE IF EXISTS " + ident(tt.group+"_legacy"),
+				"DROP ROLE IF EXISTS " + ident(tt.group),
+				"CREATE ROLE " + ident(tt.group) + " NOLOGIN",
+				"GRANT SELECT ON app_data TO " + ident(tt.group),
+				// the app's login before rotation was set up
+				"CREATE ROLE " + ident(tt.group+"_legacy") + " LOGIN PASSWORD 'legacy-password' IN ROLE " + ident(tt.group),
 			} {
 				if _, err := admin.Exec(ctx, stmt); err != nil {
 					t.Fatalf("%s: %v", stmt, err)
@@ -82,9 +82,18 @@ func TestPostgresRotatorAgainstRealCluster(t *testing.T) {
 			base := "postgres://" + c.Host + ":" + itoa(c.Port) + "/postgres?sslmode=disable"
 			pg := &Postgres{}
 			e := newEnv(t, map[string]Rotator{"postgres": pg})
-			pg.Secrets = e.store
+			pg.Secrets = e.secrets
 			e.mustPut(t, "payments/prod/DB_ADMIN_URL", c.DSN)
 			const path = "payments/prod/DB_URL"
+			legacy := c.URL(tt.group+"_legacy", "legacy-password", "postgres")
+			if tt.format == "json" {
+				b, _ := json.Marshal(map[string]string{"user": tt.group + "_legacy", "password": "legacy-password"})
+				legacy = string(b)
+			}
+			if err := pgCanLogin(t, legacy, tt.format, base); err != nil {
+				t.Fatalf("login with the app's original value: %v", err)
+			}
+			e.mustPut(t, path, legacy)
 			e.mustPolicy(t, &Policy{Path: path, Every: 30 * 24 * time.Hour, Grace: 24 * time.Hour, Rotator: "postgres",
 				Config: map[string]string{"dsn_secret": "payments/prod/DB_ADMIN_URL", "role": tt.group, "url": base, "format": tt.format}})
 
@@ -101,14 +110,21 @@ func TestPostgresRotatorAgainstRealCluster(t *testing.T) {
 				return e.label(t, path, LabelCurrent), old
 			}
 
-			// First rotation: no previous value; the first role gets a password.
-			v1, _ := rotate()
+			// First rotation: from the app's own role to the first of the
+			// two; after grace the original login is revoked.
+			v1, first := rotate()
+			if first != legacy {
+				t.Fatalf("first rotation: got another old value; want the app's original one")
+			}
 			if err := pgCanLogin(t, v1, tt.format, base); err != nil {
 				t.Fatalf("login with first value: %v", err)
 			}
 			e.clock.Add(24 * time.Hour)
 			if err := e.m.Resume(ctx); err != nil {
 				t.Fatalf("Resume: %v", err)
+			}
+			if err := pgCanLogin(t, legacy, tt.format, base); err == nil {
+				t.Fatalf("login with the original value after grace: got success; want failure")
 			}
 
 			// Second: the other role; both log in during grace.
@@ -165,30 +181,23 @@ func TestPostgresRotatorAgainstRealCluster(t *testing.T) {
 
 func passwordOf(t *testing.T, v, format string) string {
 	t.Helper()
-	if format == "json" {
-		pc := &pgConfig{format: "json"}
-		c, err := pc.decode([]byte(v))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c.Password
-	}
-	u, err := url.Parse(v)
+	_, pw, err := PGCredential(v, format, "postgres://127.0.0.1/postgres")
 	if err != nil {
-		t.Fatal("value is not a URL")
+		t.Fatal(err)
 	}
-	pw, _ := u.User.Password()
 	return pw
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func ident(s string) string { return pgx.Identifier{s}.Sanitize() }
 
 func TestPostgresSetFailsWithoutLeakingPassword(t *testing.T) {
 	c := pgtest.Shared(t)
 	ctx := context.Background()
 	pg := &Postgres{}
 	e := newEnv(t, map[string]Rotator{"postgres": pg})
-	pg.Secrets = e.store
+	pg.Secrets = e.secrets
 	// an admin DSN with a wrong password: connecting fails
 	bad := c.URL(c.User, "wrong-admin-password-123", "postgres")
 	e.mustPut(t, "p/e/ADMIN", bad)
@@ -211,31 +220,5 @@ func TestPostgresSetFailsWithoutLeakingPassword(t *testing.T) {
 	err = pg.Test(ctx, req)
 	if err == nil || strings.Contains(err.Error(), passwordOf(t, string(v), "url")) {
 		t.Fatalf("Test against a closed port: got %v; want an error without the password", err)
-	}
-}
-
-func TestScramVerifierFormat(t *testing.T) {
-	// The real-cluster test logs in with passwords set by verifier; here the
-	// format itself is checked.
-	v, err := scramVerifier("pencil")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(v, "SCRAM-SHA-256$4096:") || strings.Count(v, "$") != 2 || strings.Contains(v, "pencil") {
-		t.Fatalf("verifier: got %q; want SCRAM-SHA-256$4096:<salt>$<stored>:<server> without the password", v)
-	}
-}
-
-func TestQuoteLiteral(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"abc", "'abc'"},
-		{"a'b", "'a''b'"},
-		{`a\b`, `'a\b'`},
-		{"''", "''''''"},
-	}
-	for _, tt := range tests {
-		if got := quoteLiteral(tt.in); got != tt.want {
-			t.Errorf("quoteLiteral(%q): got %s; want %s", tt.in, got, tt.want)
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package rotate
+package rotate_test
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	. "github.com/tokenward/tokenward/internal/rotate"
 )
 
 // failing is a rotator whose Create always fails.

@@ -1,4 +1,4 @@
-package rotate
+package rotate_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	. "github.com/tokenward/tokenward/internal/rotate"
 )
 
 // tokenService is a small real token service: real tokenward tokens, kept

@@ -1,4 +1,4 @@
-package rotate
+package rotate_test
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	. "github.com/tokenward/tokenward/internal/rotate"
 )
 
 // receiver is the owner's endpoint: it checks every signature itself (not
@@ -93,7 +95,7 @@ func TestWebhookRotatorEndToEnd(t *testing.T) {
 	rc, srv := newReceiver(t)
 	wh := &Webhook{Client: srv.Client(), Backoff: time.Millisecond}
 	e := newEnv(t, map[string]Rotator{"webhook": wh})
-	wh.Secrets = e.store
+	wh.Secrets = e.secrets
 	e.mustPut(t, "ops/prod/HOOK_KEY", string(rc.key))
 	e.mustPut(t, testPath, "whk_initial")
 	rc.valid["whk_initial"] = true
@@ -155,7 +157,7 @@ func TestWebhookRetriesAndFailures(t *testing.T) {
 				wh.Attempts = 2
 			}
 			e := newEnv(t, nil)
-			wh.Secrets = e.store
+			wh.Secrets = e.secrets
 			e.mustPut(t, "ops/prod/HOOK_KEY", string(rc.key))
 			req := &Request{RotationID: "rot_1", Path: testPath,
 				Config: map[string]string{"url": srv.URL, "key_secret": "ops/prod/HOOK_KEY"}}
@@ -265,7 +267,7 @@ func TestWebhookDoesNotFollowRedirects(t *testing.T) {
 	defer redirect.Close()
 	e := newEnv(t, nil)
 	e.mustPut(t, "ops/prod/HOOK_KEY", "k")
-	wh := &Webhook{Secrets: e.store, Client: redirect.Client(), Backoff: time.Millisecond}
+	wh := &Webhook{Secrets: e.secrets, Client: redirect.Client(), Backoff: time.Millisecond}
 	req := &Request{RotationID: "rot_1", Path: testPath, Current: []byte("old-secret-value"),
 		Config: map[string]string{"url": redirect.URL, "key_secret": "ops/prod/HOOK_KEY"}}
 	err := wh.Revoke(context.Background(), req)
@@ -282,7 +284,7 @@ func TestWebhookDoesNotFollowRedirects(t *testing.T) {
 func TestWebhookRefusesMetadataAddresses(t *testing.T) {
 	e := newEnv(t, nil)
 	e.mustPut(t, "ops/prod/HOOK_KEY", "k")
-	wh := &Webhook{Secrets: e.store, Attempts: 1, Backoff: time.Millisecond}
+	wh := &Webhook{Secrets: e.secrets, Attempts: 1, Backoff: time.Millisecond}
 	for _, u := range []string{"https://169.254.169.254/latest/meta-data/", "https://[fe80::1]/hook", "https://[fd00:ec2::254]/hook"} {
 		t.Run(u, func(t *testing.T) {
 			req := &Request{RotationID: "rot_1", Path: testPath, Current: []byte("old-secret-value"),

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -77,6 +78,10 @@ func testPendingPromoteRestore(t *testing.T, s LabelledStore) {
 		t.Fatalf("pending version: got %q; want c2", v.Ciphertext)
 	}
 
+	// Promoting CURRENT is a no-op; a version that is not PENDING cannot be.
+	must(t, s.PromoteVersion(ctx, "p", "prod", "KEY", 1, base.Add(time.Hour)))
+	wantCode(t, s.PromoteVersion(ctx, "p", "prod", "KEY", 99, base.Add(time.Hour)), tokenward.ECONFLICT)
+	wantLabels(t, s, tokenward.VersionLabels{Current: 1, Pending: 2, Latest: 2, PendingRotation: "rot_1"})
 	for range 2 { // a repeat after a crash changes nothing
 		must(t, s.PromoteVersion(ctx, "p", "prod", "KEY", 2, base.Add(time.Hour)))
 	}
@@ -175,7 +180,10 @@ func testRotations(t *testing.T, s rotate.Store) {
 	if got.Rev != 2 {
 		t.Fatalf("rev after update: got %d; want 2", got.Rev)
 	}
-	wantCode(t, s.UpdateRotation(ctx, &stale), tokenward.ECONFLICT)
+	// The machine tells a concurrent advance from a failure by the sentinel.
+	if err := s.UpdateRotation(ctx, &stale); !errors.Is(err, rotate.ErrStale) {
+		t.Fatalf("stale update: got %v; want rotate.ErrStale", err)
+	}
 	again, err := s.Rotation(ctx, "rot_a")
 	must(t, err)
 	if again.Step != rotate.StepSet || again.PendingVersion != 2 || !again.NextAt.Equal(base.Add(time.Minute)) || again.Error != "boom (attempt 1)" {
@@ -193,6 +201,17 @@ func testRotations(t *testing.T, s rotate.Store) {
 	again.Step, again.FinishedAt = rotate.StepDone, base.Add(time.Hour)
 	must(t, s.UpdateRotation(ctx, again))
 	must(t, s.CreateRotation(ctx, rotation("rot_c", "p/prod/KEY", base.Add(2*time.Second))))
+	// A failed rotation frees its secret's slot too.
+	b, err := s.Rotation(ctx, "rot_b")
+	must(t, err)
+	b.Step, b.FinishedAt = rotate.StepFailed, base.Add(time.Hour)
+	must(t, s.UpdateRotation(ctx, b))
+	must(t, s.CreateRotation(ctx, rotation("rot_d", "p/prod/OTHER", base.Add(3*time.Second))))
+	fl, err = s.InFlight(ctx)
+	must(t, err)
+	if len(fl) != 2 || fl[0].ID != "rot_c" || fl[1].ID != "rot_d" {
+		t.Fatalf("in flight after done and failed: got %d; want rot_c, rot_d", len(fl))
+	}
 	h, err := s.History(ctx, "p/prod/KEY", 0)
 	must(t, err)
 	if len(h) != 2 || h[0].ID != "rot_c" || h[1].ID != "rot_a" {
@@ -200,8 +219,8 @@ func testRotations(t *testing.T, s rotate.Store) {
 	}
 	h, err = s.History(ctx, "", 1)
 	must(t, err)
-	if len(h) != 1 || h[0].ID != "rot_c" {
-		t.Fatalf("history of all, limit 1: got %d; want rot_c", len(h))
+	if len(h) != 1 || h[0].ID != "rot_d" {
+		t.Fatalf("history of all, limit 1: got %d; want rot_d", len(h))
 	}
 }
 
@@ -211,10 +230,10 @@ func testOneInFlight(t *testing.T, s rotate.Store) {
 	for i := range 8 {
 		wg.Go(func() {
 			err := s.CreateRotation(ctx, rotation(fmt.Sprintf("rot_%d", i), "p/prod/KEY", base))
-			switch tokenward.ErrorCode(err) {
-			case "":
+			switch {
+			case err == nil:
 				ok.Add(1)
-			case tokenward.ECONFLICT:
+			case errors.Is(err, rotate.ErrInFlight): // the scheduler skips on it
 				inflight.Add(1)
 			default:
 				t.Errorf("create: %v", err)
