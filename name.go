@@ -1,5 +1,7 @@
 package tokenward
 
+import "strings"
+
 // MaxNameLen bounds every project, environment and secret name.
 const MaxNameLen = 63
 
@@ -49,6 +51,21 @@ func ValidateSecretName(s string) error {
 		default:
 			return Errorf(EINVALID, "secret name %q is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)", Printable(s))
 		}
+	}
+	return nil
+}
+
+// ValidatePathSegment checks that s, a name of kind (e.g. "token name"),
+// can travel as one segment of a request path: not empty, "." or "..",
+// which a path cleaner would remove, and without '/'. Names with a form of
+// their own (ValidateProjectName and the like) need no such check: they
+// allow none of these.
+func ValidatePathSegment(kind, s string) error {
+	if s == "" {
+		return Errorf(EINVALID, "%s is empty", kind)
+	}
+	if s == "." || s == ".." || strings.Contains(s, "/") {
+		return Errorf(EINVALID, "%s %q is not allowed in a path (no . or .., no '/')", kind, Printable(s))
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/client"
 	"github.com/tokenward/tokenward/internal/manifest"
 )
@@ -157,8 +158,8 @@ func (x *call) applyPlan(plan manifest.Plan) error {
 }
 
 // bindingInput is the API form of a manifest pipeline.
-func bindingInput(p *manifest.Pipeline) client.BindingInput {
-	in := client.BindingInput{
+func bindingInput(p *manifest.Pipeline) api.CreateBindingRequest {
+	in := api.CreateBindingRequest{
 		Name: p.Name, Preset: p.Preset, Issuer: p.Issuer, Audiences: p.Audiences,
 		Grants: p.Grants.Strings(), TTL: p.TTL.String(), Disabled: !p.Enabled,
 	}
@@ -171,22 +172,22 @@ func bindingInput(p *manifest.Pipeline) client.BindingInput {
 	for _, cl := range p.Claims {
 		// Op is left to the server, which derives it from the values the
 		// way the manifest documents (exact, glob with '*', one of a list).
-		in.Claims = append(in.Claims, client.ClaimCondition{Claim: cl.Name, Values: cl.Values})
+		in.Claims = append(in.Claims, api.ClaimCondition{Claim: cl.Name, Values: cl.Values})
 	}
 	return in
 }
 
 // rotationPolicy is the API form of a manifest rotation policy, durations
 // in Go's form (which the server accepts beside 30d and 2w).
-func rotationPolicy(path string, r *manifest.RotationPolicy) *client.RotationPolicy {
+func rotationPolicy(path string, r *manifest.RotationPolicy) *api.RotationPolicy {
 	dur := func(d time.Duration) string {
 		if d == 0 {
 			return ""
 		}
 		return d.String()
 	}
-	return &client.RotationPolicy{
-		Secret: path, Every: dur(r.Every), Cron: r.Cron, Jitter: dur(r.Jitter), Grace: dur(r.Grace),
+	return &api.RotationPolicy{Secret: path, RotationSettings: api.RotationSettings{
+		Every: dur(r.Every), Cron: r.Cron, Jitter: dur(r.Jitter), Grace: dur(r.Grace),
 		Rotator: r.Rotator, Config: r.Config,
-	}
+	}}
 }

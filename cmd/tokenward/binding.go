@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tokenward/tokenward"
-	"github.com/tokenward/tokenward/internal/client"
+	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/oidc"
 )
 
@@ -20,7 +20,7 @@ func (m *Main) newBindingCommand() *cobra.Command {
 }
 
 func (m *Main) newBindingCreateCommand() *cobra.Command {
-	var in client.BindingInput
+	var in api.CreateBindingRequest
 	var claims []string
 	var ttl string
 	cmd := m.clientCommand(&cobra.Command{
@@ -55,7 +55,7 @@ conditions would trust every repository of the issuer. You need admin over every
 				return usageError("--claim: %s", tokenward.ErrorMessage(err))
 			}
 			for _, c := range conds {
-				in.Claims = append(in.Claims, client.ClaimCondition{Claim: c.Claim, Op: string(c.Op), Values: c.Values})
+				in.Claims = append(in.Claims, api.ClaimCondition{Claim: c.Claim, Op: string(c.Op), Values: c.Values})
 			}
 			if err := checkGrants(in.Grants); err != nil {
 				return err
@@ -91,7 +91,7 @@ func enabled(on bool) string {
 	return "disabled"
 }
 
-func (x *call) printBindings(bs []*client.Binding) error {
+func (x *call) printBindings(bs []*api.Binding) error {
 	rows := make([][]string, len(bs))
 	for i, b := range bs {
 		conds := make([]string, len(b.Claims))
@@ -123,7 +123,7 @@ func (m *Main) newBindingShowCommand() *cobra.Command {
 		if err != nil {
 			return cliError(err)
 		}
-		return x.printBindings([]*client.Binding{b})
+		return x.printBindings([]*api.Binding{b})
 	})
 }
 
@@ -137,7 +137,7 @@ func (m *Main) newBindingChangeCommand(verb string) *cobra.Command {
 	return m.clientCommand(&cobra.Command{
 		Use: verb + " NAME", Short: short, Example: "  tokenward binding " + verb + " payments-deploy", Args: exactArgs(argBinding),
 	}, true, func(x *call) error {
-		var b *client.Binding
+		var b *api.Binding
 		var err error
 		if verb == "delete" {
 			b, err = x.c.DeleteBinding(x.ctx, x.args[0])

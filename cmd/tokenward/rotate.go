@@ -4,13 +4,13 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"github.com/tokenward/tokenward/internal/client"
+	"github.com/tokenward/tokenward/internal/api"
 )
 
 // newRotateCommand rotates now: one secret (rotate now), or many at once
 // (rotate --owner/--tag/--scope/--all), and shows what is in flight.
 func (m *Main) newRotateCommand() *cobra.Command {
-	var in client.BulkRotateInput
+	var in api.BulkRotateRequest
 	cmd := m.clientCommand(&cobra.Command{
 		Use:   "rotate (--owner X | --tag T | --scope 'P/E/*' | --all) [--dry-run] [--concurrency N]",
 		Short: "Rotate many secrets now (incident rotation); see also rotate now, rotate status",

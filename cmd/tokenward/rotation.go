@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/tokenward/tokenward/internal/client"
+	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/rotate"
 )
 
@@ -52,7 +52,7 @@ func parseRotationConfig(list []string) (map[string]string, error) {
 }
 
 func (m *Main) newRotationSetCommand() *cobra.Command {
-	var p client.RotationPolicy
+	var p api.RotationPolicy
 	var config []string
 	cmd := m.secretCommand(&cobra.Command{
 		Use:   "set PROJECT/ENV/NAME --rotator R (--every 30d | --cron '0 3 * * 1') [--jitter 1h] [--grace 24h] [--config k=v,...]",
@@ -100,7 +100,7 @@ Rotators: random (length, alphabet or template), tokenward (none), postgres
 	return cmd
 }
 
-func schedule(p *client.RotationPolicy) string {
+func schedule(p *api.RotationPolicy) string {
 	s := "every " + p.Every
 	if p.Cron != "" {
 		s = "cron '" + p.Cron + "'"

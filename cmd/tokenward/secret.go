@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
-	"github.com/tokenward/tokenward/internal/client"
+	"github.com/tokenward/tokenward/internal/api"
 )
 
 func (m *Main) newSecretCommand() *cobra.Command {
@@ -35,7 +35,7 @@ func (m *Main) newSecretSetCommand() *cobra.Command {
 	var owner, description, expires string
 	var tags []string
 	var ifVersion int
-	in := client.SetSecretInput{}
+	in := api.PutSecretRequest{}
 	cmd := m.secretCommand(&cobra.Command{
 		Use:   "set PROJECT/ENV/NAME",
 		Short: "Write a new version of a secret; the value is read from standard input",
@@ -120,7 +120,7 @@ func (m *Main) newSecretGetCommand() *cobra.Command {
 			return nil
 		},
 	}, true, func(x *call, p []string) error {
-		var s *client.SecretValue
+		var s *api.SecretResponse
 		var err error
 		if label != "" {
 			s, err = x.c.GetSecretLabel(x.ctx, p[0], p[1], p[2], label)

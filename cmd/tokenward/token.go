@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tokenward/tokenward"
-	"github.com/tokenward/tokenward/internal/client"
+	"github.com/tokenward/tokenward/internal/api"
 )
 
 func (m *Main) newTokenCommand() *cobra.Command {
@@ -16,7 +16,7 @@ func (m *Main) newTokenCommand() *cobra.Command {
 }
 
 func (m *Main) newTokenCreateCommand() *cobra.Command {
-	var in client.CreateTokenInput
+	var in api.CreateTokenRequest
 	var ttl string
 	cmd := m.clientCommand(&cobra.Command{
 		Use:     "create --name NAME --grant ACTION:PROJECT/ENV/NAME [--ttl 24h]",

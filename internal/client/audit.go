@@ -2,23 +2,15 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"strconv"
 	"time"
 
-	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/audit"
 )
-
-// AuditPage is one answer of GET /v1/audit/entries.
-type AuditPage struct {
-	Entries []*tokenward.AuditEntry `json:"entries"`
-	Next    int64                   `json:"next"`
-}
 
 func auditParams(q audit.Query, wait time.Duration) string {
 	v := url.Values{}
@@ -57,33 +49,16 @@ func auditParams(q audit.Query, wait time.Duration) string {
 
 // SearchAudit searches the audit trail. With wait above zero the server
 // holds the request until an entry after q.After arrives or wait ends.
-func (c *Client) SearchAudit(ctx context.Context, q audit.Query, wait time.Duration) (*AuditPage, error) {
-	var out AuditPage
-	err := c.do(ctx, "GET", "/v1/audit/entries"+auditParams(q, wait), nil, &out)
-	return &out, err
-}
-
-// VerifyReport is the server's verification of its stored trail.
-type VerifyReport struct {
-	audit.Report
-	OK    bool   `json:"ok"`
-	KeyID string `json:"key_id"`
-}
-
-// VerifyAudit asks the server to verify its stored trail.
-func (c *Client) VerifyAudit(ctx context.Context) (*VerifyReport, error) {
-	var out VerifyReport
-	err := c.do(ctx, "GET", "/v1/audit/verify", nil, &out)
+func (c *Client) SearchAudit(ctx context.Context, q audit.Query, wait time.Duration) (*api.AuditEntriesResponse, error) {
+	var out api.AuditEntriesResponse
+	err := c.do(ctx, "GET", at("/v1/audit/entries"+auditParams(q, wait)), nil, &out)
 	return &out, err
 }
 
 // AuditKey returns the PEM public key that signs the server's checkpoints.
 func (c *Client) AuditKey(ctx context.Context) ([]byte, error) {
-	var out struct {
-		KeyID     string `json:"key_id"`
-		PublicKey string `json:"public_key"`
-	}
-	err := c.do(ctx, "GET", "/v1/audit/key", nil, &out)
+	var out api.AuditKeyResponse
+	err := c.do(ctx, "GET", at("/v1/audit/key"), nil, &out)
 	return []byte(out.PublicKey), err
 }
 
@@ -91,35 +66,13 @@ func (c *Client) AuditKey(ctx context.Context) ([]byte, error) {
 // w. It returns an error if the stream is cut short (the last line then
 // fails audit.ReadExport as well).
 func (c *Client) ExportAudit(ctx context.Context, w io.Writer) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", c.Addr+"/v1/audit/export", nil)
+	resp, err := c.send(ctx, c.streamClient(), "GET", at("/v1/audit/export"), nil)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.Token)
-	req.Header.Set("User-Agent", c.UserAgent)
-	hc := *c.httpClient()
-	hc.Timeout = 0 // an export may take longer than one API call; ctx bounds it
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrUnreachable, c.Addr, unwrapURL(err))
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return errorFromBody(resp, b)
-	}
 	if _, err := io.Copy(w, resp.Body); err != nil {
 		return fmt.Errorf("audit export cut short: %w", err)
 	}
 	return nil
-}
-
-func errorFromBody(resp *http.Response, b []byte) error {
-	var eb struct {
-		Error struct{ Code, Message string } `json:"error"`
-	}
-	if json.Unmarshal(b, &eb) == nil && eb.Error.Code != "" {
-		return &tokenward.Error{Code: eb.Error.Code, Message: eb.Error.Message}
-	}
-	return tokenward.Errorf(tokenward.EINTERNAL, "server answered %s", resp.Status)
 }

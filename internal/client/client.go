@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/api"
 )
 
 // Client talks to one tokenward server.
@@ -71,19 +72,69 @@ func (c *Client) httpClient() *http.Client {
 	return &http.Client{Timeout: 30 * time.Second}
 }
 
-// do sends a request and decodes a JSON answer into out (if not nil).
-func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+// streamClient is httpClient without its overall timeout, for answers that
+// last (an export, an event stream); ctx bounds them.
+func (c *Client) streamClient() *http.Client {
+	hc := *c.httpClient()
+	hc.Timeout = 0
+	return &hc
+}
+
+// path is a request path. Names enter it through name, checked
+// (api.CheckName) and escaped as one segment, so a bad name fails the
+// request before it is sent instead of reaching another route.
+type path struct {
+	s   string
+	err error
+}
+
+func at(s string) path { return path{s: s} }
+
+// name appends value, a name of kind, as one more segment.
+func (p path) name(kind api.Kind, value string) path {
+	if p.err == nil {
+		p.err = api.CheckName(kind, value)
+	}
+	p.s += "/" + url.PathEscape(value)
+	return p
+}
+
+// then appends literal segments or a query.
+func (p path) then(s string) path {
+	p.s += s
+	return p
+}
+
+func projectPath(prefix, project string) path {
+	return at(prefix).name(api.KindProject, project)
+}
+
+func envPath(prefix, project, env string) path {
+	return projectPath(prefix, project).name(api.KindEnv, env)
+}
+
+func secretPath(project, env, name string) path {
+	return envPath("/v1/secrets", project, env).name(api.KindSecret, name)
+}
+
+// send sends a request with in (if not nil) as its JSON body. It returns
+// the response when the server answered 2xx, and the server's error
+// otherwise.
+func (c *Client) send(ctx context.Context, hc *http.Client, method string, p path, in any) (*http.Response, error) {
+	if p.err != nil {
+		return nil, p.err
+	}
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.Addr+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, c.Addr+p.s, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -92,13 +143,34 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	req.Header.Set("User-Agent", c.UserAgent)
-	resp, err := c.httpClient().Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		var ne net.Error
 		var ue *url.Error
 		if errors.As(err, &ne) || errors.As(err, &ue) {
-			return fmt.Errorf("%w: %s: %v", ErrUnreachable, c.Addr, unwrapURL(err))
+			return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, c.Addr, unwrapURL(err))
 		}
+		return nil, err
+	}
+	if resp.StatusCode < 300 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, c.Addr, err)
+	}
+	var eb api.ErrorBody
+	if json.Unmarshal(b, &eb) == nil && eb.Err() != nil {
+		return nil, eb.Err()
+	}
+	return nil, tokenward.Errorf(tokenward.EINTERNAL, "server answered %s", resp.Status)
+}
+
+// do sends a request and decodes a JSON answer into out (if not nil).
+func (c *Client) do(ctx context.Context, method string, p path, in, out any) error {
+	resp, err := c.send(ctx, c.httpClient(), method, p, in)
+	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
@@ -106,20 +178,11 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrUnreachable, c.Addr, err)
 	}
-	if resp.StatusCode >= 300 {
-		var eb struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		if json.Unmarshal(b, &eb) == nil && eb.Error.Code != "" {
-			return &tokenward.Error{Code: eb.Error.Code, Message: eb.Error.Message}
-		}
-		return tokenward.Errorf(tokenward.EINTERNAL, "server answered %s", resp.Status)
-	}
 	if out == nil {
 		return nil
 	}
 	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("decode answer to %s %s: %w", method, path, err)
+		return fmt.Errorf("decode answer to %s %s: %w", method, p.s, err)
 	}
 	return nil
 }
@@ -134,176 +197,139 @@ func unwrapURL(err error) error {
 	return err
 }
 
-func esc(s string) string { return url.PathEscape(s) }
-
 // Health checks that the server answers.
 func (c *Client) Health(ctx context.Context) error {
-	return c.do(ctx, "GET", "/v1/health", nil, nil)
+	return c.do(ctx, "GET", at("/v1/health"), nil, nil)
 }
 
 // CreateProject creates a project with environments.
 func (c *Client) CreateProject(ctx context.Context, name string, envs []string) (*tokenward.Project, error) {
 	var p tokenward.Project
-	err := c.do(ctx, "POST", "/v1/projects", map[string]any{"name": name, "environments": nonNil(envs)}, &p)
+	err := c.do(ctx, "POST", at("/v1/projects"), api.CreateProjectRequest{Name: name, Environments: nonNil(envs)}, &p)
 	return &p, err
 }
 
-func nonNil(s []string) []string {
+func nonNil[T any](s []T) []T {
 	if s == nil {
-		return []string{}
+		return []T{}
 	}
 	return s
 }
 
 // Projects lists projects.
 func (c *Client) Projects(ctx context.Context) ([]*tokenward.Project, error) {
-	var out struct{ Projects []*tokenward.Project }
-	err := c.do(ctx, "GET", "/v1/projects", nil, &out)
+	var out api.ProjectList
+	err := c.do(ctx, "GET", at("/v1/projects"), nil, &out)
 	return out.Projects, err
 }
 
 // Project returns one project.
 func (c *Client) Project(ctx context.Context, name string) (*tokenward.Project, error) {
 	var p tokenward.Project
-	err := c.do(ctx, "GET", "/v1/projects/"+esc(name), nil, &p)
+	err := c.do(ctx, "GET", projectPath("/v1/projects", name), nil, &p)
 	return &p, err
 }
 
 // CreateEnv adds an environment to a project.
 func (c *Client) CreateEnv(ctx context.Context, project, env string) (*tokenward.Project, error) {
 	var p tokenward.Project
-	err := c.do(ctx, "POST", "/v1/projects/"+esc(project)+"/envs", map[string]string{"name": env}, &p)
+	err := c.do(ctx, "POST", projectPath("/v1/projects", project).then("/envs"), api.CreateEnvRequest{Name: env}, &p)
 	return &p, err
 }
 
-// SetSecretInput is a new secret version with optional metadata.
-type SetSecretInput struct {
-	Value       *string    `json:"value"`
-	Owner       *string    `json:"owner,omitempty"`
-	Description *string    `json:"description,omitempty"`
-	Tags        *[]string  `json:"tags,omitempty"`
-	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
-	IfVersion   *int       `json:"if_version,omitempty"`
-}
-
-func secretPath(project, env, name string) string {
-	return "/v1/secrets/" + esc(project) + "/" + esc(env) + "/" + esc(name)
-}
-
 // SetSecret writes a new version of a secret.
-func (c *Client) SetSecret(ctx context.Context, project, env, name string, in SetSecretInput) (*tokenward.Secret, error) {
+func (c *Client) SetSecret(ctx context.Context, project, env, name string, in api.PutSecretRequest) (*tokenward.Secret, error) {
 	var s tokenward.Secret
 	err := c.do(ctx, "PUT", secretPath(project, env, name), in, &s)
 	return &s, err
 }
 
-// SecretValue is a secret's metadata with one version's value.
-type SecretValue struct {
-	tokenward.Secret
-	Value        string `json:"value"`
-	ValueVersion int    `json:"value_version"`
+// GetSecret reads a version of a secret (0: current).
+func (c *Client) GetSecret(ctx context.Context, project, env, name string, version int) (*api.SecretResponse, error) {
+	p := secretPath(project, env, name)
+	if version > 0 {
+		p = p.then("?version=" + strconv.Itoa(version))
+	}
+	var s api.SecretResponse
+	err := c.do(ctx, "GET", p, nil, &s)
+	return &s, err
 }
 
-// GetSecret reads a version of a secret (0: current).
-func (c *Client) GetSecret(ctx context.Context, project, env, name string, version int) (*SecretValue, error) {
-	path := secretPath(project, env, name)
-	if version > 0 {
-		path += "?version=" + strconv.Itoa(version)
-	}
-	var s SecretValue
-	err := c.do(ctx, "GET", path, nil, &s)
+// GetSecretLabel reads the version of a secret carrying label: "current",
+// "previous" or "pending".
+func (c *Client) GetSecretLabel(ctx context.Context, project, env, name, label string) (*api.SecretResponse, error) {
+	var s api.SecretResponse
+	err := c.do(ctx, "GET", secretPath(project, env, name).then("?version="+url.QueryEscape(label)), nil, &s)
 	return &s, err
 }
 
 // Secrets lists the secrets of an environment, without values.
 func (c *Client) Secrets(ctx context.Context, project, env string) ([]*tokenward.Secret, error) {
-	var out struct{ Secrets []*tokenward.Secret }
-	err := c.do(ctx, "GET", "/v1/secrets/"+esc(project)+"/"+esc(env), nil, &out)
+	var out api.SecretList
+	err := c.do(ctx, "GET", envPath("/v1/secrets", project, env), nil, &out)
 	return out.Secrets, err
-}
-
-// EnvValues is every readable secret of an environment with its value.
-type EnvValues struct {
-	Project string              `json:"project"`
-	Env     string              `json:"environment"`
-	Values  map[string]string   `json:"values"`
-	Secrets []*tokenward.Secret `json:"secrets"`
 }
 
 // EnvValues fetches every secret of project/env the token may read, with
 // current values, in one request.
-func (c *Client) EnvValues(ctx context.Context, project, env string) (*EnvValues, error) {
-	var out EnvValues
-	err := c.do(ctx, "GET", "/v1/values/"+esc(project)+"/"+esc(env), nil, &out)
+func (c *Client) EnvValues(ctx context.Context, project, env string) (*api.EnvValuesResponse, error) {
+	var out api.EnvValuesResponse
+	err := c.do(ctx, "GET", envPath("/v1/values", project, env), nil, &out)
 	return &out, err
 }
 
 // SecretHistory lists a secret's versions.
 func (c *Client) SecretHistory(ctx context.Context, project, env, name string) ([]*tokenward.SecretVersion, error) {
-	var out struct{ Versions []*tokenward.SecretVersion }
-	err := c.do(ctx, "GET", secretPath(project, env, name)+"/versions", nil, &out)
+	var out api.SecretVersions
+	err := c.do(ctx, "GET", secretPath(project, env, name).then("/versions"), nil, &out)
 	return out.Versions, err
 }
 
 // RollbackSecret writes a new version with the value of version to.
 func (c *Client) RollbackSecret(ctx context.Context, project, env, name string, to int) (*tokenward.Secret, error) {
 	var s tokenward.Secret
-	err := c.do(ctx, "POST", secretPath(project, env, name)+"/rollback", map[string]int{"to": to}, &s)
+	err := c.do(ctx, "POST", secretPath(project, env, name).then("/rollback"), api.RollbackSecretRequest{To: to}, &s)
 	return &s, err
 }
 
-// CreateTokenInput describes a token to mint.
-type CreateTokenInput struct {
-	Name   string   `json:"name"`
-	Kind   string   `json:"kind,omitempty"`
-	Owner  string   `json:"owner,omitempty"`
-	Grants []string `json:"grants"`
-	TTL    string   `json:"ttl,omitempty"`
-}
-
 // CreateToken mints a token; the returned secret is shown once.
-func (c *Client) CreateToken(ctx context.Context, in CreateTokenInput) (*tokenward.Token, string, error) {
-	var out struct {
-		Token  *tokenward.Token `json:"token"`
-		Secret string           `json:"secret"`
-	}
-	err := c.do(ctx, "POST", "/v1/tokens", in, &out)
+func (c *Client) CreateToken(ctx context.Context, in api.CreateTokenRequest) (*tokenward.Token, string, error) {
+	var out api.CreateTokenResponse
+	err := c.do(ctx, "POST", at("/v1/tokens"), in, &out)
 	return out.Token, out.Secret, err
 }
 
 // Tokens lists the tokens the caller may manage.
 func (c *Client) Tokens(ctx context.Context) ([]*tokenward.Token, error) {
-	var out struct{ Tokens []*tokenward.Token }
-	err := c.do(ctx, "GET", "/v1/tokens", nil, &out)
+	var out api.TokenList
+	err := c.do(ctx, "GET", at("/v1/tokens"), nil, &out)
 	return out.Tokens, err
 }
 
-// Token returns a token by id or active name.
+// GetToken returns a token by id or active name.
 func (c *Client) GetToken(ctx context.Context, idOrName string) (*tokenward.Token, error) {
 	var t tokenward.Token
-	err := c.do(ctx, "GET", "/v1/tokens/"+esc(idOrName), nil, &t)
+	err := c.do(ctx, "GET", at("/v1/tokens").name(api.KindToken, idOrName), nil, &t)
 	return &t, err
 }
 
 // Self returns the caller's own token record.
 func (c *Client) Self(ctx context.Context) (*tokenward.Token, error) {
 	var t tokenward.Token
-	err := c.do(ctx, "GET", "/v1/tokens/self", nil, &t)
+	err := c.do(ctx, "GET", at("/v1/tokens/self"), nil, &t)
 	return &t, err
 }
 
 // RevokeToken revokes a token by id or active name.
 func (c *Client) RevokeToken(ctx context.Context, idOrName string) (*tokenward.Token, error) {
 	var t tokenward.Token
-	err := c.do(ctx, "POST", "/v1/tokens/"+esc(idOrName)+"/revoke", nil, &t)
+	err := c.do(ctx, "POST", at("/v1/tokens").name(api.KindToken, idOrName).then("/revoke"), nil, &t)
 	return &t, err
 }
 
 // RotateKeys adds a master key version and rewraps data keys.
 func (c *Client) RotateKeys(ctx context.Context) (uint32, error) {
-	var out struct {
-		MasterKeyID uint32 `json:"master_key_id"`
-	}
-	err := c.do(ctx, "POST", "/v1/keys/rotate", nil, &out)
+	var out api.KeyRotation
+	err := c.do(ctx, "POST", at("/v1/keys/rotate"), nil, &out)
 	return out.MasterKeyID, err
 }

@@ -6,93 +6,81 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strconv"
 
-	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/monitor"
 )
 
 // Anomalies lists anomalies, newest first: the open ones, or all.
 func (c *Client) Anomalies(ctx context.Context, all bool, limit int) ([]*monitor.Record, error) {
-	path := "/v1/anomalies?all=" + strconv.FormatBool(all)
+	query := "?all=" + strconv.FormatBool(all)
 	if limit > 0 {
-		path += "&limit=" + strconv.Itoa(limit)
+		query += "&limit=" + strconv.Itoa(limit)
 	}
-	var out struct {
-		Anomalies []*monitor.Record `json:"anomalies"`
-	}
-	err := c.do(ctx, "GET", path, nil, &out)
+	var out api.AnomalyList[*monitor.Record]
+	err := c.do(ctx, "GET", at("/v1/anomalies"+query), nil, &out)
 	return out.Anomalies, err
 }
 
 // AckAnomaly acknowledges an anomaly.
 func (c *Client) AckAnomaly(ctx context.Context, id string) (*monitor.Record, error) {
 	var out monitor.Record
-	err := c.do(ctx, "POST", "/v1/anomalies/"+esc(id)+"/ack", nil, &out)
+	err := c.do(ctx, "POST", at("/v1/anomalies").name(api.KindAnomaly, id).then("/ack"), nil, &out)
 	return &out, err
 }
 
 // Report returns the hygiene report.
 func (c *Client) Report(ctx context.Context) (*monitor.Report, error) {
 	var out monitor.Report
-	err := c.do(ctx, "GET", "/v1/report", nil, &out)
+	err := c.do(ctx, "GET", at("/v1/report"), nil, &out)
 	return &out, err
 }
 
 // ReportLeak reports a leaked token; the server answers the same whether
 // it knew the token or not.
 func (c *Client) ReportLeak(ctx context.Context, token string) error {
-	return c.do(ctx, "POST", "/v1/tokens/report-leak", map[string]string{"token": token}, nil)
+	return c.do(ctx, "POST", at("/v1/tokens/report-leak"), api.ReportLeakRequest{Token: token}, nil)
 }
 
 // TokenUsage returns the usage of the tokens the caller may manage, by id.
 func (c *Client) TokenUsage(ctx context.Context) (map[string]monitor.TokenUsage, error) {
-	var out struct {
-		Tokens map[string]monitor.TokenUsage `json:"tokens"`
-	}
-	err := c.do(ctx, "GET", "/v1/usage/tokens", nil, &out)
+	var out api.TokenUsages[monitor.TokenUsage]
+	err := c.do(ctx, "GET", at("/v1/usage/tokens"), nil, &out)
 	return out.Tokens, err
 }
 
 // SecretUsage returns the reads of the secrets of project/env, by name.
 func (c *Client) SecretUsage(ctx context.Context, project, env string) (map[string]monitor.SecretUsage, error) {
-	var out struct {
-		Secrets map[string]monitor.SecretUsage `json:"secrets"`
-	}
-	err := c.do(ctx, "GET", "/v1/usage/secrets/"+esc(project)+"/"+esc(env), nil, &out)
+	var out api.SecretUsages[monitor.SecretUsage]
+	err := c.do(ctx, "GET", envPath("/v1/usage/secrets", project, env), nil, &out)
 	return out.Secrets, err
 }
 
 // Retire retires project/env (env "": the whole project), or only plans it
 // with dryRun. retention is "30d" or a Go duration; "" is the server's.
 func (c *Client) Retire(ctx context.Context, project, env, retention string, dryRun bool) (*monitor.RetirePlan, error) {
-	path := "/v1/projects/" + esc(project) + "/retire"
+	p := projectPath("/v1/projects", project)
 	if env != "" {
-		path = "/v1/projects/" + esc(project) + "/envs/" + esc(env) + "/retire"
+		p = p.then("/envs").name(api.KindEnv, env)
 	}
 	var out monitor.RetirePlan
-	err := c.do(ctx, "POST", path, map[string]any{"retention": retention, "dry_run": dryRun}, &out)
+	err := c.do(ctx, "POST", p.then("/retire"), api.RetireRequest{Retention: retention, DryRun: dryRun}, &out)
 	return &out, err
 }
 
 // RestoreEnv restores an archived environment's secrets and returns how
 // many.
 func (c *Client) RestoreEnv(ctx context.Context, project, env string) (int, error) {
-	var out struct {
-		Restored int `json:"restored"`
-	}
-	err := c.do(ctx, "POST", "/v1/projects/"+esc(project)+"/envs/"+esc(env)+"/restore", nil, &out)
+	var out api.RestoreResponse
+	err := c.do(ctx, "POST", projectPath("/v1/projects", project).then("/envs").name(api.KindEnv, env).then("/restore"), nil, &out)
 	return out.Restored, err
 }
 
 // Archives lists archived environments.
 func (c *Client) Archives(ctx context.Context) ([]*monitor.Archive, error) {
-	var out struct {
-		Archives []*monitor.Archive `json:"archives"`
-	}
-	err := c.do(ctx, "GET", "/v1/archives", nil, &out)
+	var out api.ArchiveList[*monitor.Archive]
+	err := c.do(ctx, "GET", at("/v1/archives"), nil, &out)
 	return out.Archives, err
 }
 
@@ -100,34 +88,14 @@ func (c *Client) Archives(ctx context.Context) ([]*monitor.Archive, error) {
 // ends, fn returns an error, or the server ends the stream (its reason is
 // returned as an error).
 func (c *Client) StreamEvents(ctx context.Context, fn func(monitor.Event) error) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", c.Addr+"/v1/events/stream", nil)
+	resp, err := c.send(ctx, c.streamClient(), "GET", at("/v1/events/stream"), nil)
 	if err != nil {
-		return err
-	}
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	req.Header.Set("User-Agent", c.UserAgent)
-	hc := *c.httpClient()
-	hc.Timeout = 0 // a stream has no overall deadline; ctx ends it
-	resp, err := hc.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
+		if errors.Is(err, ErrUnreachable) && ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("%w: %s: %v", ErrUnreachable, c.Addr, unwrapURL(err))
+		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		var eb struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		if json.Unmarshal(b, &eb) == nil && eb.Error.Code != "" {
-			return &tokenward.Error{Code: eb.Error.Code, Message: eb.Error.Message}
-		}
-		return tokenward.Errorf(tokenward.EINTERNAL, "server answered %s", resp.Status)
-	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -135,11 +103,9 @@ func (c *Client) StreamEvents(ctx context.Context, fn func(monitor.Event) error)
 		if len(line) == 0 {
 			continue // heartbeat
 		}
-		var probe struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(line, &probe) == nil && probe.Error != "" {
-			return fmt.Errorf("%w: %s", ErrStreamEnded, probe.Error)
+		var end api.StreamError
+		if json.Unmarshal(line, &end) == nil && end.Error != "" {
+			return fmt.Errorf("%w: %s", ErrStreamEnded, end.Error)
 		}
 		var ev monitor.Event
 		if err := json.Unmarshal(line, &ev); err != nil {

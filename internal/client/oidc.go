@@ -2,75 +2,31 @@ package client
 
 import (
 	"context"
-	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/api"
 )
-
-// ClaimCondition is one claim condition of a binding. Op is "exact",
-// "glob" or "one_of"; empty, the server derives it from Values as the
-// manifest's pipelines do (one value: exact, or glob when it holds '*';
-// several: one_of).
-type ClaimCondition struct {
-	Claim  string   `json:"claim"`
-	Op     string   `json:"op,omitempty"`
-	Values []string `json:"values"`
-}
-
-// BindingInput describes a trust binding to create (tokenward binding
-// create, and apply for a manifest's pipelines).
-type BindingInput struct {
-	Name      string           `json:"name"`
-	Preset    string           `json:"preset,omitempty"` // github or gitlab: fills Issuer
-	Issuer    string           `json:"issuer,omitempty"`
-	Audiences []string         `json:"audiences"`
-	Claims    []ClaimCondition `json:"claims"`
-	Grants    []string         `json:"grants"`
-	TTL       string           `json:"ttl"` // Go duration, e.g. "15m"
-	Disabled  bool             `json:"disabled,omitempty"`
-}
-
-// Binding is a trust binding as the server shows it.
-type Binding struct {
-	Name      string           `json:"name"`
-	Issuer    string           `json:"issuer"`
-	Audiences []string         `json:"audiences"`
-	Claims    []ClaimCondition `json:"claims"`
-	Grants    []string         `json:"grants"`
-	TTL       string           `json:"ttl"`
-	Enabled   bool             `json:"enabled"`
-	CreatedAt time.Time        `json:"created_at,omitzero"`
-	UpdatedAt time.Time        `json:"updated_at,omitzero"`
-	CreatedBy string           `json:"created_by,omitempty"`
-	Warnings  []string         `json:"warnings,omitempty"`
-}
 
 // CreateBinding creates a trust binding. It needs admin over every grant
 // the binding gives; ECONFLICT if the name is taken.
-func (c *Client) CreateBinding(ctx context.Context, in BindingInput) error {
+func (c *Client) CreateBinding(ctx context.Context, in api.CreateBindingRequest) error {
 	_, err := c.CreateBindingResult(ctx, in)
 	return err
 }
 
 // CreateBindingResult creates a trust binding and returns it, with any
 // warnings (a condition on a claim the preset's issuer does not issue).
-func (c *Client) CreateBindingResult(ctx context.Context, in BindingInput) (*Binding, error) {
-	if in.Audiences == nil {
-		in.Audiences = []string{}
-	}
-	if in.Claims == nil {
-		in.Claims = []ClaimCondition{}
-	}
-	in.Grants = nonNil(in.Grants)
-	var b Binding
-	err := c.do(ctx, "POST", "/v1/bindings", in, &b)
+func (c *Client) CreateBindingResult(ctx context.Context, in api.CreateBindingRequest) (*api.Binding, error) {
+	in.Audiences, in.Claims, in.Grants = nonNil(in.Audiences), nonNil(in.Claims), nonNil(in.Grants)
+	var b api.Binding
+	err := c.do(ctx, "POST", at("/v1/bindings"), in, &b)
 	return &b, err
 }
 
 // Bindings lists the bindings the caller administers.
-func (c *Client) Bindings(ctx context.Context) ([]*Binding, error) {
-	var out struct{ Bindings []*Binding }
-	err := c.do(ctx, "GET", "/v1/bindings", nil, &out)
+func (c *Client) Bindings(ctx context.Context) ([]*api.Binding, error) {
+	var out api.BindingList
+	err := c.do(ctx, "GET", at("/v1/bindings"), nil, &out)
 	return out.Bindings, err
 }
 
@@ -88,28 +44,30 @@ func (c *Client) BindingNames(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
+func bindingPath(name string) path { return at("/v1/bindings").name(api.KindBinding, name) }
+
 // GetBinding returns one binding.
-func (c *Client) GetBinding(ctx context.Context, name string) (*Binding, error) {
-	var b Binding
-	err := c.do(ctx, "GET", "/v1/bindings/"+esc(name), nil, &b)
+func (c *Client) GetBinding(ctx context.Context, name string) (*api.Binding, error) {
+	var b api.Binding
+	err := c.do(ctx, "GET", bindingPath(name), nil, &b)
 	return &b, err
 }
 
 // DeleteBinding deletes a binding and returns it.
-func (c *Client) DeleteBinding(ctx context.Context, name string) (*Binding, error) {
-	var b Binding
-	err := c.do(ctx, "DELETE", "/v1/bindings/"+esc(name), nil, &b)
+func (c *Client) DeleteBinding(ctx context.Context, name string) (*api.Binding, error) {
+	var b api.Binding
+	err := c.do(ctx, "DELETE", bindingPath(name), nil, &b)
 	return &b, err
 }
 
 // SetBindingEnabled enables or disables a binding.
-func (c *Client) SetBindingEnabled(ctx context.Context, name string, enabled bool) (*Binding, error) {
+func (c *Client) SetBindingEnabled(ctx context.Context, name string, enabled bool) (*api.Binding, error) {
 	op := "/disable"
 	if enabled {
 		op = "/enable"
 	}
-	var b Binding
-	err := c.do(ctx, "POST", "/v1/bindings/"+esc(name)+op, nil, &b)
+	var b api.Binding
+	err := c.do(ctx, "POST", bindingPath(name).then(op), nil, &b)
 	return &b, err
 }
 
@@ -118,11 +76,8 @@ func (c *Client) SetBindingEnabled(ctx context.Context, name string, enabled boo
 // own. It returns the minted token's record and the token, shown once.
 // Its errors never hold jwt or the minted token.
 func (c *Client) LoginOIDC(ctx context.Context, binding, jwt string) (*tokenward.Token, string, error) {
-	var out struct {
-		Token  *tokenward.Token `json:"token"`
-		Secret string           `json:"secret"`
-	}
-	err := c.do(ctx, "POST", "/v1/auth/oidc/login", map[string]string{"binding": binding, "jwt": jwt}, &out)
+	var out api.CreateTokenResponse
+	err := c.do(ctx, "POST", at("/v1/auth/oidc/login"), api.OIDCLoginRequest{Binding: binding, JWT: jwt}, &out)
 	if err != nil {
 		return nil, "", err
 	}

@@ -1,15 +1,17 @@
 package client
 
-import "context"
+import (
+	"context"
+
+	"github.com/tokenward/tokenward/internal/api"
+)
 
 // Duplicates returns the groups of secret paths (project/env/NAME) whose
 // current values are equal and that hold a secret of project, among those
 // the token may read in any project.
 // The server compares keyed fingerprints; no value or fingerprint is sent.
 func (c *Client) Duplicates(ctx context.Context, project string) ([][]string, error) {
-	var out struct {
-		Groups [][]string `json:"groups"`
-	}
-	err := c.do(ctx, "GET", "/v1/projects/"+esc(project)+"/duplicates", nil, &out)
+	var out api.DuplicatesResponse
+	err := c.do(ctx, "GET", projectPath("/v1/projects", project).then("/duplicates"), nil, &out)
 	return out.Groups, err
 }

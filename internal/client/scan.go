@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+
+	"github.com/tokenward/tokenward/internal/api"
 )
 
 // Fingerprints asks the server for the keyed fingerprints of the managed
@@ -12,14 +14,9 @@ import (
 // → project/env/NAME. key is the scanner's fresh per-scan key; no value
 // travels. *Client is thereby a scan.FingerprintSource.
 func (c *Client) Fingerprints(ctx context.Context, key []byte) (map[[32]byte]string, error) {
-	var out struct {
-		Fingerprints []struct {
-			HMAC string `json:"hmac"`
-			Path string `json:"path"`
-		} `json:"fingerprints"`
-	}
-	in := map[string]string{"key": base64.StdEncoding.EncodeToString(key)}
-	if err := c.do(ctx, "POST", "/v1/scan/fingerprints", in, &out); err != nil {
+	var out api.ScanFingerprintsResponse
+	in := api.ScanFingerprintsRequest{Key: base64.StdEncoding.EncodeToString(key)}
+	if err := c.do(ctx, "POST", at("/v1/scan/fingerprints"), in, &out); err != nil {
 		return nil, err
 	}
 	set := make(map[[32]byte]string, len(out.Fingerprints))

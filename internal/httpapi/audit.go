@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/audit"
 	"github.com/tokenward/tokenward/internal/core"
 )
@@ -80,15 +81,6 @@ func (s *Server) auditLog() (*AuditLog, error) {
 		return nil, tokenward.Errorf(tokenward.EUNAVAILABLE, "this server keeps no audit trail")
 	}
 	return s.AuditLog, nil
-}
-
-// AuditEntriesResponse is the answer of GET /v1/audit/entries.
-type AuditEntriesResponse struct {
-	Entries []*tokenward.AuditEntry `json:"entries"`
-	// Next is the seq to pass as ?after= to continue (tailing): the highest
-	// seq looked at, which may be past the last entry returned when
-	// entries were filtered out.
-	Next int64 `json:"next"`
 }
 
 // parseAuditQuery reads the search parameters of a request.
@@ -200,11 +192,11 @@ func (s *Server) searchAudit(c *call) (int, any, error) {
 
 // fetchAudit runs q, keeping the entries keep allows (all when nil). Oldest
 // first, it reads further pages until the limit is filled.
-func (s *Server) fetchAudit(ctx context.Context, al *AuditLog, q audit.Query, keep func(*tokenward.AuditEntry) bool) (*AuditEntriesResponse, error) {
+func (s *Server) fetchAudit(ctx context.Context, al *AuditLog, q audit.Query, keep func(*tokenward.AuditEntry) bool) (*api.AuditEntriesResponse, error) {
 	if err := al.flush(ctx); err != nil {
 		return nil, err
 	}
-	resp := &AuditEntriesResponse{Entries: []*tokenward.AuditEntry{}, Next: q.After}
+	resp := &api.AuditEntriesResponse{Entries: []*tokenward.AuditEntry{}, Next: q.After}
 	limit := q.EffectiveLimit()
 	for page := 0; page < maxFilterPages; page++ {
 		got, err := al.Store.SearchAudit(ctx, q)
@@ -291,11 +283,10 @@ func (s *Server) rawAudited(w http.ResponseWriter, r *http.Request, action strin
 	return true
 }
 
-// VerifyResponse is the answer of GET /v1/audit/verify.
-type VerifyResponse struct {
+// verifyResponse is the answer of GET /v1/audit/verify.
+type verifyResponse struct {
 	*audit.Report
-	OK    bool   `json:"ok"`
-	KeyID string `json:"key_id"`
+	api.AuditVerdict
 }
 
 func (s *Server) verifyAudit(c *call) (int, any, error) {
@@ -322,13 +313,7 @@ func (s *Server) verifyAudit(c *call) (int, any, error) {
 		rep.Problems = []audit.Problem{}
 	}
 	c.meta = map[string]string{"ok": strconv.FormatBool(rep.OK()), "last_seq": strconv.FormatInt(rep.LastSeq, 10)}
-	return http.StatusOK, &VerifyResponse{Report: rep, OK: rep.OK(), KeyID: audit.KeyID(al.PublicKey)}, nil
-}
-
-// AuditKeyResponse is the answer of GET /v1/audit/key.
-type AuditKeyResponse struct {
-	KeyID     string `json:"key_id"`
-	PublicKey string `json:"public_key"` // PEM, PKIX
+	return http.StatusOK, &verifyResponse{Report: rep, AuditVerdict: api.AuditVerdict{OK: rep.OK(), KeyID: audit.KeyID(al.PublicKey)}}, nil
 }
 
 func (s *Server) auditKey(c *call) (int, any, error) {
@@ -346,7 +331,7 @@ func (s *Server) auditKey(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, &AuditKeyResponse{KeyID: audit.KeyID(al.PublicKey), PublicKey: string(pem)}, nil
+	return http.StatusOK, &api.AuditKeyResponse{KeyID: audit.KeyID(al.PublicKey), PublicKey: string(pem)}, nil
 }
 
 // fillAuditToken names the caller in e: the authenticated token, or the

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/audit"
 	"github.com/tokenward/tokenward/internal/httpapi"
 	"github.com/tokenward/tokenward/internal/sqlite"
@@ -210,11 +211,14 @@ func TestAuditFailClosed(t *testing.T) {
 	if !strings.Contains(string(b), value) {
 		t.Fatalf("got %s; want the value once audit works again", b)
 	}
-	var rep httpapi.VerifyResponse
+	var rep struct {
+		audit.Report
+		api.AuditVerdict
+	}
 	if err := json.Unmarshal(e.mustDo(t, e.admin, "GET", "/v1/audit/verify", nil, 200), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if !rep.OK {
+	if !rep.AuditVerdict.OK {
 		t.Fatalf("verify after refusals: got problems %v; want ok", rep.Problems)
 	}
 }
@@ -229,7 +233,7 @@ func TestAuditSearch(t *testing.T) {
 	}
 	_, narrow := e.mustToken(t, e.admin, "narrow", "", "audit:payments/prod/*")
 	search := func(token, query string) []*tokenward.AuditEntry {
-		var page httpapi.AuditEntriesResponse
+		var page api.AuditEntriesResponse
 		if err := json.Unmarshal(e.mustDo(t, token, "GET", "/v1/audit/entries"+query, nil, 200), &page); err != nil {
 			t.Fatal(err)
 		}
@@ -270,7 +274,7 @@ func TestAuditTail(t *testing.T) {
 	e.mustDo(t, e.admin, "POST", "/v1/projects", map[string]any{"name": "payments", "environments": []string{"prod"}}, 201)
 	last := e.entries(t)
 	after := last[len(last)-1].Seq
-	var page httpapi.AuditEntriesResponse
+	var page api.AuditEntriesResponse
 	// Nothing new: the wait runs out with an empty answer; the poll's own
 	// entry is not returned to the next poll.
 	if err := json.Unmarshal(e.mustDo(t, e.admin, "GET", fmt.Sprintf("/v1/audit/entries?after=%d&wait=30ms", after), nil, 200), &page); err != nil {
@@ -279,9 +283,9 @@ func TestAuditTail(t *testing.T) {
 	if len(page.Entries) != 0 {
 		t.Fatalf("got %d entries; want none", len(page.Entries))
 	}
-	done := make(chan httpapi.AuditEntriesResponse)
+	done := make(chan api.AuditEntriesResponse)
 	go func() {
-		var p httpapi.AuditEntriesResponse
+		var p api.AuditEntriesResponse
 		_, b := e.do(t, e.admin, "GET", fmt.Sprintf("/v1/audit/entries?after=%d&wait=20s", after), nil)
 		json.Unmarshal(b, &p)
 		done <- p
@@ -307,7 +311,7 @@ func TestAuditKeyAndExport(t *testing.T) {
 	if _, err := e.broker.Checkpoint(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	var key httpapi.AuditKeyResponse
+	var key api.AuditKeyResponse
 	if err := json.Unmarshal(e.mustDo(t, e.admin, "GET", "/v1/audit/key", nil, 200), &key); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/core"
 	"github.com/tokenward/tokenward/internal/httpapi"
 	"github.com/tokenward/tokenward/internal/seal"
@@ -106,7 +107,7 @@ func (e *env) mustDo(tb testing.TB, token, method, path string, body any, want i
 func (e *env) mustToken(tb testing.TB, creator, name string, ttl string, grants ...string) (id, secret string) {
 	tb.Helper()
 	b := e.mustDo(tb, creator, "POST", "/v1/tokens", map[string]any{"name": name, "grants": grants, "ttl": ttl}, 201)
-	var resp httpapi.CreateTokenResponse
+	var resp api.CreateTokenResponse
 	if err := json.Unmarshal(b, &resp); err != nil {
 		tb.Fatal(err)
 	}
@@ -263,7 +264,7 @@ func TestBadInput(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
-		var eb httpapi.ErrorBody
+		var eb api.ErrorBody
 		json.Unmarshal(b, &eb)
 		return resp.StatusCode, eb.Error.Code + ": " + eb.Error.Message
 	}
@@ -305,7 +306,7 @@ func TestBadInput(t *testing.T) {
 	}
 	// Nothing above changed the secret.
 	b := e.mustDo(t, e.admin, "GET", "/v1/secrets/payments/prod/KEY", nil, 200)
-	var s httpapi.SecretResponse
+	var s api.SecretResponse
 	json.Unmarshal(b, &s)
 	if s.Value != "original" || s.Version != 1 {
 		t.Fatalf("got %q at version %d; want original at 1", s.Value, s.Version)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/monitor"
 )
 
@@ -105,7 +106,7 @@ func (s *Server) listAnomalies(c *call) (int, any, error) {
 		limit = n
 	}
 	list, err := s.Core.Anomalies(c.r.Context(), c.tok, all, limit)
-	return http.StatusOK, map[string]any{"anomalies": list}, err
+	return http.StatusOK, &api.AnomalyList[*monitor.Record]{Anomalies: list}, err
 }
 
 func (s *Server) ackAnomaly(c *call) (int, any, error) {
@@ -120,18 +121,13 @@ func (s *Server) hygieneReport(c *call) (int, any, error) {
 	return http.StatusOK, rep, err
 }
 
-// ReportLeakRequest is the body of POST /v1/tokens/report-leak.
-type ReportLeakRequest struct {
-	Token string `json:"token"`
-}
-
 // reportLeak answers 202 with the same body whether the token exists or
 // not, so the route cannot be used to test tokens.
 func (s *Server) reportLeak(c *call) (int, any, error) {
 	if !s.leakLimiter().allow(clientIP(c.r), s.Core.Now()) {
 		return 0, nil, tokenward.Errorf(tokenward.ERATELIMITED, "too many leak reports from this address; try again in a minute")
 	}
-	var req ReportLeakRequest
+	var req api.ReportLeakRequest
 	if err := decode(c.r, &req); err != nil {
 		return 0, nil, err
 	}
@@ -149,25 +145,19 @@ func (s *Server) reportLeak(c *call) (int, any, error) {
 			e.Outcome, e.Reason = tokenward.OutcomeDenied, "not a known tokenward token"
 		}
 	}
-	return http.StatusAccepted, map[string]string{"status": "received"}, nil
+	return http.StatusAccepted, &api.ReportLeakResponse{Status: "received"}, nil
 }
 
 func (s *Server) tokenUsage(c *call) (int, any, error) {
 	u, err := s.Core.TokenUsages(c.r.Context(), c.tok)
-	return http.StatusOK, map[string]any{"tokens": u}, err
+	return http.StatusOK, &api.TokenUsages[monitor.TokenUsage]{Tokens: u}, err
 }
 
 func (s *Server) secretUsage(c *call) (int, any, error) {
 	project, env := c.r.PathValue("project"), c.r.PathValue("env")
 	c.resource = project + "/" + env
 	u, err := s.Core.SecretUsages(c.r.Context(), c.tok, project, env)
-	return http.StatusOK, map[string]any{"secrets": u}, err
-}
-
-// RetireRequest is the body of the retire routes.
-type RetireRequest struct {
-	Retention string `json:"retention,omitempty"` // Go duration or "30d"; default: the server's
-	DryRun    bool   `json:"dry_run,omitempty"`
+	return http.StatusOK, &api.SecretUsages[monitor.SecretUsage]{Secrets: u}, err
 }
 
 func parseRetention(s string) (time.Duration, error) {
@@ -193,7 +183,7 @@ func cutDays(s string) (int, bool) {
 }
 
 func (s *Server) retire(c *call, project, env string) (int, any, error) {
-	var req RetireRequest
+	var req api.RetireRequest
 	if err := decode(c.r, &req); err != nil {
 		return 0, nil, err
 	}
@@ -228,12 +218,12 @@ func (s *Server) restoreEnv(c *call) (int, any, error) {
 	if err == nil {
 		c.meta = map[string]string{"secrets": strconv.Itoa(n)}
 	}
-	return http.StatusOK, map[string]any{"project": project, "environment": env, "restored": n}, err
+	return http.StatusOK, &api.RestoreResponse{Project: project, Env: env, Restored: n}, err
 }
 
 func (s *Server) listArchives(c *call) (int, any, error) {
 	list, err := s.Core.Archives(c.r.Context(), c.tok)
-	return http.StatusOK, map[string]any{"archives": list}, err
+	return http.StatusOK, &api.ArchiveList[*monitor.Archive]{Archives: list}, err
 }
 
 // eventsHeartbeat is how often an idle event stream sends an empty line
@@ -301,13 +291,13 @@ func (s *Server) eventsStream(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-s.monitor.stop:
-			enc.Encode(map[string]string{"error": "the server is shutting down"})
+			enc.Encode(api.StreamError{Error: "the server is shutting down"})
 			rc.Flush()
 			return
 		case <-tick.C:
 			// The token may have been revoked or expired meanwhile.
 			if _, err := s.Core.Authenticate(r.Context(), raw, ip); err != nil {
-				enc.Encode(map[string]string{"error": tokenward.ErrorMessage(err)})
+				enc.Encode(api.StreamError{Error: tokenward.ErrorMessage(err)})
 				rc.Flush()
 				return
 			}
@@ -318,7 +308,7 @@ func (s *Server) eventsStream(w http.ResponseWriter, r *http.Request) {
 		case ev, ok := <-sub.C:
 			if !ok {
 				if err := sub.Err(); err != nil {
-					enc.Encode(map[string]string{"error": tokenward.ErrorMessage(err)})
+					enc.Encode(api.StreamError{Error: tokenward.ErrorMessage(err)})
 					rc.Flush()
 				}
 				return

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/core"
 	"github.com/tokenward/tokenward/internal/httpapi"
 	"github.com/tokenward/tokenward/internal/monitor"
@@ -449,7 +450,7 @@ func TestRetireAndRestore(t *testing.T) {
 
 	// Restore within retention.
 	e.mustDo(t, e.admin, "POST", "/v1/projects/payments/envs/staging/restore", nil, 200)
-	var got httpapi.SecretResponse
+	var got api.SecretResponse
 	json.Unmarshal(e.mustDo(t, e.admin, "GET", "/v1/secrets/payments/staging/STRIPE_KEY", nil, 200), &got)
 	if got.Value != "sk_test_SHOULD_NOT_LEAK_2" || got.Version != 1 {
 		t.Errorf("restored: got version %d; want the original value at version 1", got.Version)
@@ -737,7 +738,7 @@ func TestJITSecondSourceSuspends(t *testing.T) {
 	oe := &oidcEnv{env: e.env, issuer: issuer}
 	e.mustDo(t, e.admin, "POST", "/v1/bindings", oe.bindingBody("deploy-prod", "read:payments/prod/*"), 201)
 	jwt := issuer.Sign(t, oidctest.GitHubClaims(issuer.URL, "tokenward", e.clock.Now()))
-	var lr httpapi.CreateTokenResponse
+	var lr api.CreateTokenResponse
 	if err := json.Unmarshal(e.mustDo(t, "", "POST", "/v1/auth/oidc/login", map[string]any{"binding": "deploy-prod", "jwt": jwt}, 200), &lr); err != nil {
 		t.Fatal(err)
 	}

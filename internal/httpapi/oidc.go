@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/oidc"
 )
 
@@ -26,59 +27,22 @@ func (s *Server) oidcRoutes() []route {
 	}
 }
 
-// ClaimConditionBody is a claim condition in the API. Op is exact, glob or
-// one_of; empty, it is derived from the values as the manifest does (one
-// value: exact, or glob when it holds '*'; several: one_of).
-type ClaimConditionBody struct {
-	Claim  string   `json:"claim"`
-	Op     string   `json:"op,omitempty"`
-	Values []string `json:"values"`
-}
-
-// CreateBindingRequest is the body of POST /v1/bindings.
-type CreateBindingRequest struct {
-	Name      string               `json:"name"`
-	Preset    string               `json:"preset,omitempty"` // github or gitlab: fills the issuer
-	Issuer    string               `json:"issuer,omitempty"`
-	Audiences []string             `json:"audiences"`
-	Claims    []ClaimConditionBody `json:"claims"`
-	Grants    tokenward.Grants     `json:"grants"`
-	TTL       string               `json:"ttl"`                // Go duration, e.g. "15m"
-	Disabled  bool                 `json:"disabled,omitempty"` // create it disabled
-}
-
-// BindingBody is a binding in API answers. TTL is a Go duration string.
-type BindingBody struct {
-	Name      string               `json:"name"`
-	Issuer    string               `json:"issuer"`
-	Audiences []string             `json:"audiences"`
-	Claims    []ClaimConditionBody `json:"claims"`
-	Grants    tokenward.Grants     `json:"grants"`
-	TTL       string               `json:"ttl"`
-	Enabled   bool                 `json:"enabled"`
-	CreatedAt time.Time            `json:"created_at,omitzero"`
-	UpdatedAt time.Time            `json:"updated_at,omitzero"`
-	CreatedBy string               `json:"created_by,omitempty"`
-	// Warnings (on create): advice such as a condition on a claim the
-	// preset's issuer is not known to issue.
-	Warnings []string `json:"warnings,omitempty"`
-}
-
-func bindingBody(b *oidc.Binding) *BindingBody {
-	out := &BindingBody{
-		Name: b.Name, Issuer: b.Issuer, Audiences: b.Audiences, Grants: b.Grants, TTL: b.TTL.String(),
+func bindingBody(b *oidc.Binding) *api.Binding {
+	out := &api.Binding{
+		Name: b.Name, Issuer: b.Issuer, Audiences: b.Audiences, Grants: b.Grants.Strings(), TTL: b.TTL.String(),
 		Enabled: b.Enabled, CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt, CreatedBy: b.CreatedBy,
-		Claims: make([]ClaimConditionBody, len(b.Claims)),
+		Claims: make([]api.ClaimCondition, len(b.Claims)),
 	}
 	for i, c := range b.Claims {
-		out.Claims[i] = ClaimConditionBody{Claim: c.Claim, Op: string(c.Op), Values: c.Values}
+		out.Claims[i] = api.ClaimCondition{Claim: c.Claim, Op: string(c.Op), Values: c.Values}
 	}
 	return out
 }
 
-// bindingFromRequest turns a request into a binding, checking each field.
-func bindingFromRequest(req *CreateBindingRequest) (*oidc.Binding, error) {
-	b := &oidc.Binding{Name: req.Name, Issuer: req.Issuer, Audiences: req.Audiences, Grants: req.Grants, Enabled: !req.Disabled}
+// bindingFromRequest turns a request into a binding with grants, checking
+// each field.
+func bindingFromRequest(req *api.CreateBindingRequest, grants tokenward.Grants) (*oidc.Binding, error) {
+	b := &oidc.Binding{Name: req.Name, Issuer: req.Issuer, Audiences: req.Audiences, Grants: grants, Enabled: !req.Disabled}
 	if err := oidc.ValidateBindingName(req.Name); err != nil {
 		return nil, err
 	}
@@ -123,22 +87,26 @@ func (s *Server) listBindings(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	out := make([]*BindingBody, len(bs))
+	out := make([]*api.Binding, len(bs))
 	for i, b := range bs {
 		out[i] = bindingBody(b)
 	}
-	return http.StatusOK, map[string]any{"bindings": out}, nil
+	return http.StatusOK, &api.BindingList{Bindings: out}, nil
 }
 
 func (s *Server) createBinding(c *call) (int, any, error) {
-	var req CreateBindingRequest
+	var req api.CreateBindingRequest
 	if err := decode(c.r, &req); err != nil {
+		return 0, nil, err
+	}
+	grants, err := tokenward.ParseGrants(req.Grants)
+	if err != nil {
 		return 0, nil, err
 	}
 	if oidc.ValidateBindingName(req.Name) == nil {
 		c.resource = "binding:" + req.Name
 	}
-	b, err := bindingFromRequest(&req)
+	b, err := bindingFromRequest(&req, grants)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -188,19 +156,13 @@ func (s *Server) setBindingEnabled(c *call, enabled bool) (int, any, error) {
 	return http.StatusOK, bindingBody(b), nil
 }
 
-// OIDCLoginRequest is the body of POST /v1/auth/oidc/login.
-type OIDCLoginRequest struct {
-	Binding string `json:"binding,omitempty"` // "": the single binding that matches
-	JWT     string `json:"jwt"`               // the CI job's identity token
-}
-
 // maxLoginBody bounds the login body: an identity token is at most
 // oidc.MaxJWTBytes, and this route is public.
 const maxLoginBody = oidc.MaxJWTBytes + 4<<10
 
 func (s *Server) loginOIDC(c *call) (int, any, error) {
 	c.r.Body = http.MaxBytesReader(nil, c.r.Body, maxLoginBody)
-	var req OIDCLoginRequest
+	var req api.OIDCLoginRequest
 	if err := decode(c.r, &req); err != nil {
 		return 0, nil, err
 	}
@@ -232,5 +194,5 @@ func (s *Server) loginOIDC(c *call) (int, any, error) {
 		e.TokenID, e.TokenName, e.CI = tok.ID, tok.Name, tok.CI
 		e.Meta = map[string]string{"minted": "token:" + tok.ID, "expires_at": tok.ExpiresAt.Format(time.RFC3339)}
 	}
-	return http.StatusOK, &CreateTokenResponse{Token: tok, Secret: secret}, nil
+	return http.StatusOK, &api.CreateTokenResponse{Token: tok, Secret: secret}, nil
 }

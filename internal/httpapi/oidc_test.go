@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/core"
-	"github.com/tokenward/tokenward/internal/httpapi"
 	"github.com/tokenward/tokenward/internal/oidc"
 	"github.com/tokenward/tokenward/internal/oidc/oidctest"
 )
@@ -89,7 +89,7 @@ func TestOIDCAuthorizationMatrix(t *testing.T) {
 	// A just-in-time token, even one holding admin, never manages bindings.
 	e.mustDo(t, e.admin, "POST", "/v1/bindings", e.bindingBody("ci-admin", "admin:payments/*/*"), 201)
 	b := e.mustDo(t, "", "POST", "/v1/auth/oidc/login", map[string]any{"binding": "ci-admin", "jwt": e.issuer.Sign(t, oidctest.GitHubClaims(e.issuer.URL, "tokenward", e.clock.Now()))}, 200)
-	var lr httpapi.CreateTokenResponse
+	var lr api.CreateTokenResponse
 	must(t, json.Unmarshal(b, &lr))
 	tokens["jit"] = lr.Secret
 	tokens["none"] = ""
@@ -146,7 +146,7 @@ func TestOIDCAuthorizationMatrix(t *testing.T) {
 		t.Fatalf("matrix covers %d routes; the OIDC group has %d", got, e.api.OIDCRouteCount())
 	}
 	// The listing shows only what the caller administers.
-	var list struct{ Bindings []httpapi.BindingBody }
+	var list struct{ Bindings []api.Binding }
 	must(t, json.Unmarshal(e.mustDo(t, tokens["other"], "GET", "/v1/bindings", nil, 200), &list))
 	if len(list.Bindings) != 0 {
 		t.Fatalf("admin:other/*/* lists %d bindings; want 0", len(list.Bindings))
@@ -201,7 +201,7 @@ func TestBindingCreateLimits(t *testing.T) {
 		})
 	}
 	// The created binding reads back with its TTL as a duration string.
-	var bb httpapi.BindingBody
+	var bb api.Binding
 	must(t, json.Unmarshal(e.mustDo(t, e.admin, "GET", "/v1/bindings/x", nil, 200), &bb))
 	if bb.TTL != "15m0s" || !bb.Enabled || len(bb.Claims) != 2 || bb.Claims[0].Op != "exact" || bb.CreatedBy == "" {
 		t.Fatalf("got %+v; want ttl 15m0s, enabled, 2 exact claims, created_by set", bb)
@@ -232,7 +232,7 @@ func TestOIDCLogin(t *testing.T) {
 
 	t.Run("github", func(t *testing.T) {
 		jwt := sign(oidctest.GitHubClaims(e.issuer.URL, "tokenward", now))
-		var lr httpapi.CreateTokenResponse
+		var lr api.CreateTokenResponse
 		must(t, json.Unmarshal(e.mustDo(t, "", "POST", "/v1/auth/oidc/login", map[string]any{"binding": "deploy-prod", "jwt": jwt}, 200), &lr))
 		tok := lr.Token
 		if kind, err := tokenward.ParseToken(lr.Secret); err != nil || kind != tokenward.TokenJIT {
@@ -276,7 +276,7 @@ func TestOIDCLogin(t *testing.T) {
 
 	t.Run("gitlab without binding name", func(t *testing.T) {
 		jwt := sign(oidctest.GitLabClaims(e.issuer.URL, "tokenward", now))
-		var lr httpapi.CreateTokenResponse
+		var lr api.CreateTokenResponse
 		must(t, json.Unmarshal(e.mustDo(t, "", "POST", "/v1/auth/oidc/login", map[string]any{"jwt": jwt}, 200), &lr))
 		if lr.Token.CreatedBy != "binding:gitlab-prod" || !lr.Token.ExpiresAt.Equal(now.Add(5*time.Minute)) || lr.Token.CI["repository"] != "acme/payments" || lr.Token.CI["run_id"] != "556677" {
 			t.Fatalf("got %+v; want gitlab-prod, 5m, project_path and pipeline_id facts", lr.Token)
@@ -307,7 +307,7 @@ func TestOIDCLogin(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, b := e.login(t, tc.binding, sign(tc.claims()))
-			var eb httpapi.ErrorBody
+			var eb api.ErrorBody
 			must(t, json.Unmarshal(b, &eb))
 			if got != 401 || eb.Error.Message != "identity token rejected" {
 				t.Fatalf("got %d %q; want 401 with exactly %q", got, eb.Error.Message, "identity token rejected")

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
+
+	"github.com/tokenward/tokenward/internal/api"
 )
 
 // pipelinesRoutes serve what `tokenward check` needs beyond the core API.
@@ -10,14 +12,6 @@ func (s *Server) pipelinesRoutes() []route {
 	return []route{
 		{method: "GET", pattern: "/v1/projects/{project}/duplicates", action: "project.duplicates", public: false, handle: s.duplicates},
 	}
-}
-
-// DuplicatesResponse is the answer of GET /v1/projects/{project}/duplicates:
-// groups of secret paths with equal current values (each with a secret of
-// project), and nothing about the values themselves.
-type DuplicatesResponse struct {
-	Project string     `json:"project"`
-	Groups  [][]string `json:"groups"`
 }
 
 func (s *Server) duplicates(c *call) (int, any, error) {
@@ -28,5 +22,5 @@ func (s *Server) duplicates(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	c.meta = map[string]string{"groups": strconv.Itoa(len(groups))}
-	return http.StatusOK, &DuplicatesResponse{Project: project, Groups: groups}, nil
+	return http.StatusOK, &api.DuplicatesResponse{Project: project, Groups: groups}, nil
 }

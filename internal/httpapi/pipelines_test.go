@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tokenward/tokenward/internal/httpapi"
+	"github.com/tokenward/tokenward/internal/api"
 )
 
 // TestPipelinesAuthorizationMatrix covers the pipelines route group with
@@ -83,7 +83,7 @@ func TestDuplicates(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := e.mustDo(t, tc.token, "GET", "/v1/projects/payments/duplicates", nil, 200)
-			var resp httpapi.DuplicatesResponse
+			var resp api.DuplicatesResponse
 			if err := json.Unmarshal(b, &resp); err != nil {
 				t.Fatal(err)
 			}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/rotate"
 )
 
@@ -29,25 +30,9 @@ func (s *Server) rotationRoutes() []route {
 	}
 }
 
-// RotationPolicy is a policy as the API shows and takes it: durations in
-// the policy form (30d, 2w, 12h, 90m). Config never holds a secret: it
-// names stored secrets by path (dsn_secret, key_secret).
-type RotationPolicy struct {
-	Secret   string            `json:"secret"`
-	Every    string            `json:"every,omitempty"`
-	Cron     string            `json:"cron,omitempty"`
-	Jitter   string            `json:"jitter,omitempty"`
-	Grace    string            `json:"grace,omitempty"`
-	Rotator  string            `json:"rotator"`
-	Config   map[string]string `json:"config,omitempty"`
-	Disabled bool              `json:"disabled,omitempty"`
-	LastAt   time.Time         `json:"last_at,omitzero"`
-	NextAt   time.Time         `json:"next_at,omitzero"`
-}
-
-func policyView(p *rotate.Policy) *RotationPolicy {
-	v := &RotationPolicy{Secret: p.Path, Cron: p.Cron, Rotator: p.Rotator, Config: p.Config, Disabled: p.Disabled,
-		LastAt: p.LastAt, NextAt: p.NextAt, Grace: policyDuration(p.Grace)}
+func policyView(p *rotate.Policy) *api.RotationPolicy {
+	v := &api.RotationPolicy{Secret: p.Path, LastAt: p.LastAt, NextAt: p.NextAt, RotationSettings: api.RotationSettings{
+		Cron: p.Cron, Rotator: p.Rotator, Config: p.Config, Disabled: p.Disabled, Grace: policyDuration(p.Grace)}}
 	if p.Every != 0 {
 		v.Every = policyDuration(p.Every)
 	}
@@ -69,17 +54,6 @@ func policyDuration(d time.Duration) string {
 	return s
 }
 
-// SetRotationPolicyRequest is the body of PUT /v1/rotation/policies/{path}.
-type SetRotationPolicyRequest struct {
-	Every    string            `json:"every,omitempty"`
-	Cron     string            `json:"cron,omitempty"`
-	Jitter   string            `json:"jitter,omitempty"`
-	Grace    string            `json:"grace,omitempty"`
-	Rotator  string            `json:"rotator"`
-	Config   map[string]string `json:"config,omitempty"`
-	Disabled bool              `json:"disabled,omitempty"`
-}
-
 func parseOptDuration(field, s string) (time.Duration, error) {
 	if s == "" {
 		return 0, nil
@@ -93,7 +67,7 @@ func parseOptDuration(field, s string) (time.Duration, error) {
 
 func (s *Server) setRotationPolicy(c *call) (int, any, error) {
 	p, e, n := secretPath(c)
-	var req SetRotationPolicyRequest
+	var req api.RotationSettings
 	if err := decode(c.r, &req); err != nil {
 		return 0, nil, err
 	}
@@ -135,20 +109,16 @@ func (s *Server) listRotationPolicies(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	out := make([]*RotationPolicy, len(ps))
+	out := &api.RotationPolicyList{Policies: make([]*api.RotationPolicy, len(ps))}
 	for i, p := range ps {
-		out[i] = policyView(p)
+		out.Policies[i] = policyView(p)
 	}
-	return http.StatusOK, map[string]any{"policies": out}, nil
-}
-
-type disableRequest struct {
-	Enable bool `json:"enable,omitempty"`
+	return http.StatusOK, out, nil
 }
 
 func (s *Server) disableRotationPolicy(c *call) (int, any, error) {
 	p, e, n := secretPath(c)
-	var req disableRequest
+	var req api.DisableRotationPolicyRequest
 	if c.r.ContentLength != 0 {
 		if err := decode(c.r, &req); err != nil {
 			return 0, nil, err
@@ -171,26 +141,8 @@ func (s *Server) rotateNow(c *call) (int, any, error) {
 	return http.StatusOK, r, nil
 }
 
-// BulkRotateRequest is the body of POST /v1/rotation/bulk: exactly one of
-// all, owner, tag or scope.
-type BulkRotateRequest struct {
-	All         bool   `json:"all,omitempty"`
-	Owner       string `json:"owner,omitempty"`
-	Tag         string `json:"tag,omitempty"`
-	Scope       string `json:"scope,omitempty"`
-	DryRun      bool   `json:"dry_run,omitempty"`
-	Concurrency int    `json:"concurrency,omitempty"`
-	Reason      string `json:"reason,omitempty"`
-}
-
-// BulkRotateResponse is the plan of a dry run (a run answers a BulkJob).
-type BulkRotateResponse struct {
-	DryRun bool              `json:"dry_run"`
-	Items  []rotate.BulkItem `json:"items"`
-}
-
 func (s *Server) bulkRotate(c *call) (int, any, error) {
-	var req BulkRotateRequest
+	var req api.BulkRotateRequest
 	if err := decode(c.r, &req); err != nil {
 		return 0, nil, err
 	}
@@ -212,7 +164,7 @@ func (s *Server) bulkRotate(c *call) (int, any, error) {
 		items = []rotate.BulkItem{}
 	}
 	c.meta = map[string]string{"dry_run": "true", "secrets": strconv.Itoa(len(items))}
-	return http.StatusOK, &BulkRotateResponse{DryRun: true, Items: items}, nil
+	return http.StatusOK, &api.BulkRotateResponse[rotate.BulkItem]{DryRun: true, Items: items}, nil
 }
 
 func selectorResource(sel rotate.Selector) string {
@@ -225,12 +177,6 @@ func selectorResource(sel rotate.Selector) string {
 		return "tag:" + sel.Tag
 	}
 	return "scope:" + sel.Scope
-}
-
-// RotationStatusResponse lists in-flight rotations and recent failures.
-type RotationStatusResponse struct {
-	InFlight []*rotate.Rotation `json:"in_flight"`
-	Failed   []*rotate.Rotation `json:"failed"`
 }
 
 func limitParam(c *call, def int) (int, error) {
@@ -254,7 +200,7 @@ func (s *Server) rotationStatus(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, &RotationStatusResponse{InFlight: fl, Failed: failed}, nil
+	return http.StatusOK, &api.RotationStatusResponse[*rotate.Rotation]{InFlight: fl, Failed: failed}, nil
 }
 
 func (s *Server) rotationHistory(c *call) (int, any, error) {
@@ -267,7 +213,7 @@ func (s *Server) rotationHistory(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, map[string]any{"rotations": h}, nil
+	return http.StatusOK, &api.RotationHistory[*rotate.Rotation]{Rotations: h}, nil
 }
 
 func (s *Server) rollbackRotation(c *call) (int, any, error) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/rotate"
 )
 
@@ -24,52 +25,41 @@ import (
 
 // Bounds of the job table.
 const (
-	maxBulkJobs     = 100
-	bulkJobKeep     = time.Hour // a finished job stays readable this long
-	maxBulkWait     = 30 * time.Second
-	bulkJobRunning  = "running"
-	bulkJobFinished = "finished"
-	bulkJobFailed   = "failed"
+	maxBulkJobs = 100
+	bulkJobKeep = time.Hour // a finished job stays readable this long
+	maxBulkWait = 30 * time.Second
 )
 
-// BulkJob is the answer of POST /v1/rotation/bulk (a run) and of
-// GET /v1/rotation/bulk/{id}.
-type BulkJob struct {
-	ID         string            `json:"id"`
-	Status     string            `json:"status"` // running, finished (see items) or failed (see error)
-	Planned    int               `json:"planned"`
-	StartedAt  time.Time         `json:"started_at"`
-	FinishedAt time.Time         `json:"finished_at,omitzero"`
-	Items      []rotate.BulkItem `json:"items"`
-	Error      string            `json:"error,omitempty"`
-
+// bulkJob is a job as the API shows it (api.BulkJob) and who may see it.
+type bulkJob struct {
+	api.BulkJob[rotate.BulkItem]
 	owner string        // the token that started it
 	done  chan struct{} // closed when it ends
 }
 
 type bulkJobs struct {
 	mu   sync.Mutex
-	jobs map[string]*BulkJob
+	jobs map[string]*bulkJob
 }
 
 // start registers a job for tok, refusing when the table is full of
 // running jobs.
-func (b *bulkJobs) start(tok *tokenward.Token, planned int, now time.Time) (*BulkJob, error) {
+func (b *bulkJobs) start(tok *tokenward.Token, planned int, now time.Time) (*bulkJob, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.jobs == nil {
-		b.jobs = map[string]*BulkJob{}
+		b.jobs = map[string]*bulkJob{}
 	}
 	for id, j := range b.jobs {
-		if j.Status != bulkJobRunning && now.Sub(j.FinishedAt) > bulkJobKeep {
+		if j.Status != api.BulkRunning && now.Sub(j.FinishedAt) > bulkJobKeep {
 			delete(b.jobs, id)
 		}
 	}
 	if len(b.jobs) >= maxBulkJobs {
 		// Forget the oldest finished job, if any.
-		var oldest *BulkJob
+		var oldest *bulkJob
 		for _, j := range b.jobs {
-			if j.Status != bulkJobRunning && (oldest == nil || j.FinishedAt.Before(oldest.FinishedAt)) {
+			if j.Status != api.BulkRunning && (oldest == nil || j.FinishedAt.Before(oldest.FinishedAt)) {
 				oldest = j
 			}
 		}
@@ -80,14 +70,14 @@ func (b *bulkJobs) start(tok *tokenward.Token, planned int, now time.Time) (*Bul
 	}
 	var raw [12]byte
 	rand.Read(raw[:])
-	j := &BulkJob{ID: "bulk_" + hex.EncodeToString(raw[:]), Status: bulkJobRunning, Planned: planned, StartedAt: now,
-		Items: []rotate.BulkItem{}, owner: tok.ID, done: make(chan struct{})}
+	j := &bulkJob{BulkJob: api.BulkJob[rotate.BulkItem]{ID: "bulk_" + hex.EncodeToString(raw[:]), Status: api.BulkRunning,
+		Planned: planned, StartedAt: now, Items: []rotate.BulkItem{}}, owner: tok.ID, done: make(chan struct{})}
 	b.jobs[j.ID] = j
 	return j, nil
 }
 
 // finish records a job's outcome.
-func (b *bulkJobs) finish(j *BulkJob, items []rotate.BulkItem, err error, now time.Time) {
+func (b *bulkJobs) finish(j *bulkJob, items []rotate.BulkItem, err error, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	j.FinishedAt = now
@@ -95,9 +85,9 @@ func (b *bulkJobs) finish(j *BulkJob, items []rotate.BulkItem, err error, now ti
 		j.Items = items
 	}
 	if err != nil {
-		j.Status, j.Error = bulkJobFailed, tokenward.ErrorMessage(err)
+		j.Status, j.Error = api.BulkFailed, tokenward.ErrorMessage(err)
 	} else {
-		j.Status = bulkJobFinished
+		j.Status = api.BulkFinished
 	}
 	close(j.done)
 }
@@ -105,14 +95,14 @@ func (b *bulkJobs) finish(j *BulkJob, items []rotate.BulkItem, err error, now ti
 // view returns a copy of job id as tok may see it: its own jobs, or any
 // with admin on everything. Others' jobs are not found (not forbidden:
 // their ids are nobody else's business).
-func (b *bulkJobs) view(tok *tokenward.Token, id string) (BulkJob, <-chan struct{}, error) {
+func (b *bulkJobs) view(tok *tokenward.Token, id string) (api.BulkJob[rotate.BulkItem], <-chan struct{}, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	j, ok := b.jobs[id]
 	if !ok || (j.owner != tok.ID && !tok.Grants.Allows(tokenward.ActionAdmin, "*", "*", "*")) {
-		return BulkJob{}, nil, tokenward.Errorf(tokenward.ENOTFOUND, "bulk rotation %s not found", tokenward.Printable(id))
+		return api.BulkJob[rotate.BulkItem]{}, nil, tokenward.Errorf(tokenward.ENOTFOUND, "bulk rotation %s not found", tokenward.Printable(id))
 	}
-	v := *j
+	v := j.BulkJob
 	v.Items = slices.Clone(j.Items)
 	return v, j.done, nil
 }
@@ -166,7 +156,7 @@ func (s *Server) bulkStatus(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if v.Status == bulkJobRunning && wait > 0 {
+	if v.Status == api.BulkRunning && wait > 0 {
 		t := time.NewTimer(wait)
 		defer t.Stop()
 		select {

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/core"
-	"github.com/tokenward/tokenward/internal/httpapi"
 	"github.com/tokenward/tokenward/internal/rotate"
 	"github.com/tokenward/tokenward/internal/sqlite"
 )
@@ -155,7 +155,7 @@ func TestRotationOverHTTP(t *testing.T) {
 	e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/prod/API_KEY", map[string]any{"value": initial}, 200)
 	_, tok := e.mustToken(t, e.admin, "rotator", "", "rotate:payments/prod/*", "read:payments/prod/*")
 	e.mustDo(t, tok, "PUT", "/v1/rotation/policies/payments/prod/API_KEY", map[string]any{"every": "30d", "grace": "1h", "rotator": "random", "config": map[string]string{"template": "sk_{{rand 24}}"}}, 200)
-	pol := decodeAs[httpapi.RotationPolicy](t, e.mustDo(t, tok, "GET", "/v1/rotation/policies/payments/prod/API_KEY", nil, 200))
+	pol := decodeAs[api.RotationPolicy](t, e.mustDo(t, tok, "GET", "/v1/rotation/policies/payments/prod/API_KEY", nil, 200))
 	if pol.Every != "30d" || pol.Grace != "1h" || !pol.NextAt.Equal(e.clock.Now().Add(30*24*time.Hour)) {
 		t.Fatalf("policy: got %+v; want every 30d, grace 1h, next in 30 days", pol)
 	}
@@ -164,12 +164,12 @@ func TestRotationOverHTTP(t *testing.T) {
 	if r.Step != rotate.StepRevoke || r.CurrentVersion != 1 || r.PendingVersion != 2 {
 		t.Fatalf("after rotate now: got step %s, versions %d→%d; want revoke (waiting for grace), 1→2", r.Step, r.CurrentVersion, r.PendingVersion)
 	}
-	get := func(version string) httpapi.SecretResponse {
+	get := func(version string) api.SecretResponse {
 		q := ""
 		if version != "" {
 			q = "?version=" + version
 		}
-		return decodeAs[httpapi.SecretResponse](t, e.mustDo(t, tok, "GET", "/v1/secrets/payments/prod/API_KEY"+q, nil, 200))
+		return decodeAs[api.SecretResponse](t, e.mustDo(t, tok, "GET", "/v1/secrets/payments/prod/API_KEY"+q, nil, 200))
 	}
 	cur := get("")
 	if !strings.HasPrefix(cur.Value, "sk_") || cur.ValueVersion != 2 || cur.Version != 2 {
@@ -183,7 +183,7 @@ func TestRotationOverHTTP(t *testing.T) {
 	}
 	e.mustDo(t, tok, "GET", "/v1/secrets/payments/prod/API_KEY?version=pending", nil, 404)
 	e.mustDo(t, tok, "GET", "/v1/secrets/payments/prod/API_KEY?version=latest", nil, 400)
-	env := decodeAs[httpapi.EnvValuesResponse](t, e.mustDo(t, tok, "GET", "/v1/values/payments/prod", nil, 200))
+	env := decodeAs[api.EnvValuesResponse](t, e.mustDo(t, tok, "GET", "/v1/values/payments/prod", nil, 200))
 	if env.Values["API_KEY"] != cur.Value {
 		t.Fatalf("export: got a value other than CURRENT")
 	}
@@ -283,12 +283,12 @@ func TestBulkRotationOverHTTP(t *testing.T) {
 		}
 		e.mustDo(t, e.admin, "PUT", "/v1/rotation/policies/payments/prod/"+name, pol, 200)
 	}
-	plan := decodeAs[httpapi.BulkRotateResponse](t, e.mustDo(t, e.admin, "POST", "/v1/rotation/bulk", map[string]any{"owner": "team-x", "dry_run": true}, 200))
+	plan := decodeAs[api.BulkRotateResponse[rotate.BulkItem]](t, e.mustDo(t, e.admin, "POST", "/v1/rotation/bulk", map[string]any{"owner": "team-x", "dry_run": true}, 200))
 	if len(plan.Items) != 100 || plan.Items[0].Action != "rotate" {
 		t.Fatalf("plan: got %d items; want 100 to rotate", len(plan.Items))
 	}
 	// A run answers at once and goes on in the background.
-	job := decodeAs[httpapi.BulkJob](t, e.mustDo(t, e.admin, "POST", "/v1/rotation/bulk", map[string]any{"owner": "team-x", "concurrency": 8}, 202))
+	job := decodeAs[api.BulkJob[rotate.BulkItem]](t, e.mustDo(t, e.admin, "POST", "/v1/rotation/bulk", map[string]any{"owner": "team-x", "concurrency": 8}, 202))
 	if job.Planned != 100 || !strings.HasPrefix(job.ID, "bulk_") {
 		t.Fatalf("got job %+v; want 100 planned under a bulk_ id", job)
 	}
@@ -297,7 +297,7 @@ func TestBulkRotationOverHTTP(t *testing.T) {
 	e.mustDo(t, reader, "GET", "/v1/rotation/bulk/"+job.ID, nil, 404)
 	e.mustDo(t, e.admin, "GET", "/v1/rotation/bulk/"+job.ID+"?wait=1h", nil, 400)
 	for job.Status == "running" {
-		job = decodeAs[httpapi.BulkJob](t, e.mustDo(t, e.admin, "GET", "/v1/rotation/bulk/"+job.ID+"?wait=30s", nil, 200))
+		job = decodeAs[api.BulkJob[rotate.BulkItem]](t, e.mustDo(t, e.admin, "GET", "/v1/rotation/bulk/"+job.ID+"?wait=30s", nil, 200))
 	}
 	if job.Status != "finished" || job.FinishedAt.IsZero() {
 		t.Fatalf("got status %s (%s); want finished", job.Status, job.Error)
@@ -316,11 +316,11 @@ func TestBulkRotationOverHTTP(t *testing.T) {
 	if rotated != 99 {
 		t.Fatalf("got %d rotated; want 99", rotated)
 	}
-	st := decodeAs[httpapi.RotationStatusResponse](t, e.mustDo(t, e.admin, "GET", "/v1/rotation/status", nil, 200))
+	st := decodeAs[api.RotationStatusResponse[*rotate.Rotation]](t, e.mustDo(t, e.admin, "GET", "/v1/rotation/status", nil, 200))
 	if len(st.Failed) != 1 || st.Failed[0].Path != "payments/prod/KEY_042" || len(st.InFlight) != 99 {
 		t.Fatalf("status: got %d failed, %d in flight (grace); want 1 (KEY_042), 99", len(st.Failed), len(st.InFlight))
 	}
-	if v := decodeAs[httpapi.SecretResponse](t, e.mustDo(t, e.admin, "GET", "/v1/secrets/payments/prod/KEY_042", nil, 200)); v.Value != "v-0123456789-KEY_042" || v.Version != 1 {
+	if v := decodeAs[api.SecretResponse](t, e.mustDo(t, e.admin, "GET", "/v1/secrets/payments/prod/KEY_042", nil, 200)); v.Value != "v-0123456789-KEY_042" || v.Version != 1 {
 		t.Fatalf("the failed secret's CURRENT moved: got version %d", v.Version)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/buildinfo"
 	"github.com/tokenward/tokenward/internal/core"
 )
@@ -62,16 +63,11 @@ func (s *Server) health(c *call) (int, any, error) {
 
 func (s *Server) listProjects(c *call) (int, any, error) {
 	ps, err := s.Core.Projects(c.r.Context(), c.tok)
-	return http.StatusOK, map[string]any{"projects": ps}, err
-}
-
-type createProjectRequest struct {
-	Name         string   `json:"name"`
-	Environments []string `json:"environments"`
+	return http.StatusOK, &api.ProjectList{Projects: ps}, err
 }
 
 func (s *Server) createProject(c *call) (int, any, error) {
-	var req createProjectRequest
+	var req api.CreateProjectRequest
 	if err := decode(c.r, &req); err != nil {
 		return 0, nil, err
 	}
@@ -86,12 +82,8 @@ func (s *Server) getProject(c *call) (int, any, error) {
 	return http.StatusOK, p, err
 }
 
-type createEnvRequest struct {
-	Name string `json:"name"`
-}
-
 func (s *Server) createEnv(c *call) (int, any, error) {
-	var req createEnvRequest
+	var req api.CreateEnvRequest
 	if err := decode(c.r, &req); err != nil {
 		return 0, nil, err
 	}
@@ -108,15 +100,7 @@ func (s *Server) listSecrets(c *call) (int, any, error) {
 	project, env := c.r.PathValue("project"), c.r.PathValue("env")
 	c.resource = project + "/" + env
 	list, err := s.Core.ListSecrets(c.r.Context(), c.tok, project, env)
-	return http.StatusOK, map[string]any{"secrets": list}, err
-}
-
-// EnvValuesResponse is the answer of GET /v1/values/{project}/{env}.
-type EnvValuesResponse struct {
-	Project string              `json:"project"`
-	Env     string              `json:"environment"`
-	Values  map[string]string   `json:"values"`
-	Secrets []*tokenward.Secret `json:"secrets"`
+	return http.StatusOK, &api.SecretList{Secrets: list}, err
 }
 
 func (s *Server) envValues(c *call) (int, any, error) {
@@ -126,7 +110,7 @@ func (s *Server) envValues(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	resp := &EnvValuesResponse{Project: project, Env: env, Values: make(map[string]string, len(vals)), Secrets: make([]*tokenward.Secret, 0, len(vals))}
+	resp := &api.EnvValuesResponse{Project: project, Env: env, Values: make(map[string]string, len(vals)), Secrets: make([]*tokenward.Secret, 0, len(vals))}
 	for _, v := range vals {
 		resp.Values[v.Secret.Name] = string(v.Value)
 		resp.Secrets = append(resp.Secrets, v.Secret)
@@ -139,13 +123,6 @@ func secretPath(c *call) (string, string, string) {
 	p, e, n := c.r.PathValue("project"), c.r.PathValue("env"), c.r.PathValue("name")
 	c.resource = p + "/" + e + "/" + n
 	return p, e, n
-}
-
-// SecretResponse is a secret's metadata with one version's value.
-type SecretResponse struct {
-	*tokenward.Secret
-	Value        string `json:"value"`
-	ValueVersion int    `json:"value_version"`
 }
 
 func (s *Server) getSecret(c *call) (int, any, error) {
@@ -168,22 +145,12 @@ func (s *Server) getSecret(c *call) (int, any, error) {
 		version = meta.Version
 	}
 	c.meta = map[string]string{"version": strconv.Itoa(version)}
-	return http.StatusOK, &SecretResponse{Secret: meta, Value: string(value), ValueVersion: version}, nil
-}
-
-// PutSecretRequest is the body of PUT /v1/secrets/{project}/{env}/{name}.
-type PutSecretRequest struct {
-	Value       *string    `json:"value"`
-	Owner       *string    `json:"owner,omitempty"`
-	Description *string    `json:"description,omitempty"`
-	Tags        *[]string  `json:"tags,omitempty"`
-	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
-	IfVersion   *int       `json:"if_version,omitempty"`
+	return http.StatusOK, &api.SecretResponse{Secret: meta, Value: string(value), ValueVersion: version}, nil
 }
 
 func (s *Server) putSecret(c *call) (int, any, error) {
 	p, e, n := secretPath(c)
-	var req PutSecretRequest
+	var req api.PutSecretRequest
 	if err := decode(c.r, &req); err != nil {
 		return 0, nil, err
 	}
@@ -211,16 +178,12 @@ func (s *Server) putSecret(c *call) (int, any, error) {
 func (s *Server) secretHistory(c *call) (int, any, error) {
 	p, e, n := secretPath(c)
 	vs, err := s.Core.SecretHistory(c.r.Context(), c.tok, p, e, n)
-	return http.StatusOK, map[string]any{"versions": vs}, err
-}
-
-type rollbackRequest struct {
-	To int `json:"to"`
+	return http.StatusOK, &api.SecretVersions{Versions: vs}, err
 }
 
 func (s *Server) rollbackSecret(c *call) (int, any, error) {
 	p, e, n := secretPath(c)
-	var req rollbackRequest
+	var req api.RollbackSecretRequest
 	if err := decode(c.r, &req); err != nil {
 		return 0, nil, err
 	}
@@ -233,27 +196,16 @@ func (s *Server) rollbackSecret(c *call) (int, any, error) {
 
 func (s *Server) listTokens(c *call) (int, any, error) {
 	ts, err := s.Core.Tokens(c.r.Context(), c.tok)
-	return http.StatusOK, map[string]any{"tokens": ts}, err
-}
-
-// CreateTokenRequest is the body of POST /v1/tokens.
-type CreateTokenRequest struct {
-	Name   string           `json:"name"`
-	Kind   string           `json:"kind,omitempty"`
-	Owner  string           `json:"owner,omitempty"`
-	Grants tokenward.Grants `json:"grants"`
-	TTL    string           `json:"ttl,omitempty"` // Go duration, e.g. "24h"
-}
-
-// CreateTokenResponse carries the new token, shown once.
-type CreateTokenResponse struct {
-	Token  *tokenward.Token `json:"token"`
-	Secret string           `json:"secret"`
+	return http.StatusOK, &api.TokenList{Tokens: ts}, err
 }
 
 func (s *Server) createToken(c *call) (int, any, error) {
-	var req CreateTokenRequest
+	var req api.CreateTokenRequest
 	if err := decode(c.r, &req); err != nil {
+		return 0, nil, err
+	}
+	grants, err := tokenward.ParseGrants(req.Grants)
+	if err != nil {
 		return 0, nil, err
 	}
 	var ttl time.Duration
@@ -265,13 +217,13 @@ func (s *Server) createToken(c *call) (int, any, error) {
 		ttl = d
 	}
 	t, secret, err := s.Core.CreateToken(c.r.Context(), c.tok, core.CreateTokenInput{
-		Name: req.Name, Kind: tokenward.TokenKind(req.Kind), Owner: req.Owner, Grants: req.Grants, TTL: ttl,
+		Name: req.Name, Kind: tokenward.TokenKind(req.Kind), Owner: req.Owner, Grants: grants, TTL: ttl,
 	})
 	if err != nil {
 		return 0, nil, err
 	}
 	c.resource = "token:" + t.ID
-	return http.StatusCreated, &CreateTokenResponse{Token: t, Secret: secret}, nil
+	return http.StatusCreated, &api.CreateTokenResponse{Token: t, Secret: secret}, nil
 }
 
 func (s *Server) selfToken(c *call) (int, any, error) {
@@ -299,5 +251,5 @@ func (s *Server) revokeToken(c *call) (int, any, error) {
 func (s *Server) rotateKeys(c *call) (int, any, error) {
 	c.resource = "keys"
 	id, err := s.Core.RotateKeys(c.r.Context(), c.tok)
-	return http.StatusOK, map[string]any{"master_key_id": id}, err
+	return http.StatusOK, &api.KeyRotation{MasterKeyID: id}, err
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/core"
 )
 
@@ -17,21 +18,8 @@ func (s *Server) scanRoutes() []route {
 	}
 }
 
-// ScanFingerprintsRequest is the body of POST /v1/scan/fingerprints: the
-// scanner's fresh 32-byte key in standard base64. It is used for this
-// request alone and never stored, logged or audited.
-type ScanFingerprintsRequest struct {
-	Key string `json:"key"`
-}
-
-// ScanFingerprintsResponse is the answer: one entry per managed value
-// (CURRENT and PREVIOUS of each readable secret).
-type ScanFingerprintsResponse struct {
-	Fingerprints []core.ManagedFingerprint `json:"fingerprints"`
-}
-
 func (s *Server) scanFingerprints(c *call) (int, any, error) {
-	var req ScanFingerprintsRequest
+	var req api.ScanFingerprintsRequest
 	if err := decode(c.r, &req); err != nil {
 		return 0, nil, err
 	}
@@ -44,6 +32,10 @@ func (s *Server) scanFingerprints(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	out := api.ScanFingerprintsResponse{Fingerprints: make([]api.Fingerprint, len(fps))}
+	for i, f := range fps {
+		out.Fingerprints[i] = api.Fingerprint(f)
+	}
 	c.meta = map[string]string{"fingerprints": strconv.Itoa(len(fps))}
-	return http.StatusOK, ScanFingerprintsResponse{Fingerprints: fps}, nil
+	return http.StatusOK, out, nil
 }

@@ -14,14 +14,14 @@ import (
 	"testing"
 
 	"github.com/tokenward/tokenward"
-	"github.com/tokenward/tokenward/internal/httpapi"
+	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/scan"
 )
 
 func fingerprintsOf(t *testing.T, e *env, token string, key []byte) []string {
 	t.Helper()
 	b := e.mustDo(t, token, "POST", "/v1/scan/fingerprints", map[string]string{"key": base64.StdEncoding.EncodeToString(key)}, 200)
-	var resp httpapi.ScanFingerprintsResponse
+	var resp api.ScanFingerprintsResponse
 	if err := json.Unmarshal(b, &resp); err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/core"
 )
 
@@ -95,6 +96,10 @@ func (s *Server) Routes() []string {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
+	if err := s.rawPathError(r); err != nil {
+		writeError(w, err)
+		return
+	}
 	if s.Metrics != nil {
 		s.Metrics.serve(s.mux, w, r)
 		return
@@ -237,16 +242,8 @@ func statusOf(err error, ok int) int {
 	return http.StatusInternalServerError
 }
 
-// ErrorBody is the JSON form of every error response.
-type ErrorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
 func writeError(w http.ResponseWriter, err error) {
-	var b ErrorBody
+	var b api.ErrorBody
 	b.Error.Code = tokenward.ErrorCode(err)
 	b.Error.Message = tokenward.ErrorMessage(err)
 	if b.Error.Code == tokenward.EUNAUTHORIZED {

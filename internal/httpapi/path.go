@@ -1,0 +1,79 @@
+package httpapi
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/api"
+)
+
+// pathKinds names what the wildcards of the routes hold, as the client
+// names them: by the pattern up to the wildcard, else by the wildcard.
+var pathKinds = map[string]api.Kind{
+	"{project}":              api.KindProject,
+	"{env}":                  api.KindEnv,
+	"{name}":                 api.KindSecret,
+	"/v1/bindings/{name}":    api.KindBinding,
+	"/v1/tokens/{id}":        api.KindToken,
+	"/v1/anomalies/{id}":     api.KindAnomaly,
+	"/v1/rotation/bulk/{id}": api.KindBulkRotation,
+}
+
+// rawPathError refuses a path under /v1/ with a segment the mux would
+// clean away or redirect (empty, "." or "..", percent-encoded or not) or
+// that holds an encoded '/', before the mux sees it: such a path would
+// otherwise reach another route, or none. The error is api.CheckName's for
+// the name the segment stands in for, the one the client gives before it
+// sends such a name.
+func (s *Server) rawPathError(r *http.Request) error {
+	raw := r.URL.EscapedPath()
+	if !strings.HasPrefix(raw, "/v1/") {
+		return nil
+	}
+	segs := strings.Split(raw[1:], "/")
+	for i, seg := range segs {
+		v, err := url.PathUnescape(seg)
+		if err != nil {
+			v = seg
+		}
+		if v != "" && v != "." && v != ".." && !strings.Contains(v, "/") {
+			continue
+		}
+		if kind, ok := s.pathKind(segs, i); ok {
+			return api.CheckName(kind, v)
+		}
+		return tokenward.ValidatePathSegment("path segment", v)
+	}
+	return nil
+}
+
+// pathKind finds a route that has a wildcard at segment i and matches
+// the other segments, and returns the kind of name that wildcard holds.
+func (s *Server) pathKind(segs []string, i int) (api.Kind, bool) {
+	for _, rt := range s.routes {
+		pat := strings.Split(rt.pattern[1:], "/")
+		if len(pat) != len(segs) || !isWildcard(pat[i]) {
+			continue
+		}
+		match := true
+		for j, p := range pat {
+			if j != i && !isWildcard(p) && p != segs[j] {
+				match = false
+				break
+			}
+		}
+		if !match {
+			continue
+		}
+		if kind, ok := pathKinds["/"+strings.Join(pat[:i+1], "/")]; ok {
+			return kind, true
+		}
+		kind, ok := pathKinds[pat[i]]
+		return kind, ok
+	}
+	return "", false
+}
+
+func isWildcard(seg string) bool { return strings.HasPrefix(seg, "{") }
