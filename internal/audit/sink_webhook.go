@@ -83,7 +83,7 @@ func (s *WebhookSink) Open() error {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
 	s.Logger = s.Logger.With("sink", "webhook")
-	s.Delivery.MaxAttempts, s.Delivery.SplitSignature = webhook.Forever, true
+	s.Delivery.MaxAttempts = webhook.Forever
 	if s.Delivery.Timeout <= 0 {
 		s.Delivery.Timeout = 30 * time.Second
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/tokenward/tokenward"
@@ -48,10 +46,7 @@ type Deliverer struct {
 	// Backoff is the first wait between attempts (default 1 s), doubled
 	// after each one up to MaxBackoff (default 1 min).
 	Backoff, MaxBackoff time.Duration
-	// SplitSignature sends t in TimestampHeader only and "v1=<hex>" alone
-	// in SignatureHeader: the audit sink's layout, kept for its receivers.
-	SplitSignature bool
-	Now            func() time.Time
+	Now                 func() time.Time
 	// Sleep waits d or until ctx ends. The default waits a random time
 	// between d/2 and d (jitter), so that senders that failed together do
 	// not retry together; tests replace it to record d and return at once.
@@ -125,13 +120,7 @@ func (d *Deliverer) post(ctx context.Context, rawURL string, secret, body []byte
 		if d.Now != nil {
 			now = d.Now
 		}
-		ts := strconv.FormatInt(now().Unix(), 10)
-		sig := "v1=" + hex.EncodeToString(mac(secret, ts, body))
-		if !d.SplitSignature {
-			sig = "t=" + ts + "," + sig
-		}
-		req.Header.Set(TimestampHeader, ts)
-		req.Header.Set(SignatureHeader, sig)
+		req.Header.Set(SignatureHeader, Sign(secret, now(), body))
 	}
 	client := *cmp.Or(d.Client, defaultClient)
 	client.CheckRedirect = noRedirect

@@ -17,14 +17,10 @@ import (
 	"github.com/tokenward/tokenward"
 )
 
-// The headers of a signed request. SignatureHeader is
+// SignatureHeader is the header of a signed request:
 // "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>" (the layout
-// Stripe uses), TimestampHeader repeats t. With Deliverer.SplitSignature,
-// SignatureHeader is only "v1=<hex>" and t is in TimestampHeader alone.
-const (
-	SignatureHeader = "X-Tokenward-Signature"
-	TimestampHeader = "X-Tokenward-Timestamp"
-)
+// Stripe uses), the one scheme of every webhook tokenward sends.
+const SignatureHeader = "X-Tokenward-Signature"
 
 // Verification failures; all are EUNAUTHORIZED.
 var (
@@ -50,17 +46,11 @@ func mac(secret []byte, ts string, body []byte) []byte {
 // Verify checks the signature headers of a received request against its
 // exact body: one v1 value must be the HMAC (compared in constant time) and
 // the timestamp within tolerance of now, so a captured request cannot be
-// replayed later. It accepts both header layouts (t in SignatureHeader, or
-// in TimestampHeader only) and several v1 values, for secret rollover.
+// replayed later. It accepts several v1 values, for secret rollover.
 func Verify(secret []byte, h http.Header, body []byte, now time.Time, tolerance time.Duration) error {
 	ts, sigs, err := parseSignature(h.Get(SignatureHeader))
 	if err != nil {
 		return err
-	}
-	if ts < 0 {
-		if ts, err = parseUnix(h.Get(TimestampHeader)); err != nil {
-			return err
-		}
 	}
 	want := mac(secret, strconv.FormatInt(ts, 10), body)
 	ok := false
@@ -79,8 +69,8 @@ func Verify(secret []byte, h http.Header, body []byte, now time.Time, tolerance 
 // maxSignatureHeader bounds what parseSignature reads.
 const maxSignatureHeader = 1024
 
-// parseSignature parses a SignatureHeader value into its timestamp (-1 when
-// it has no t) and its v1 signatures. Unknown keys are ignored, so a
+// parseSignature parses a SignatureHeader value into its timestamp and its
+// v1 signatures. Unknown keys are ignored, so a
 // receiver survives a future v2.
 func parseSignature(h string) (ts int64, sigs [][]byte, err error) {
 	if len(h) > maxSignatureHeader {
@@ -110,6 +100,9 @@ func parseSignature(h string) (ts int64, sigs [][]byte, err error) {
 	}
 	if len(sigs) == 0 {
 		return 0, nil, fmt.Errorf("%w: no v1", ErrMalformed)
+	}
+	if ts < 0 {
+		return 0, nil, fmt.Errorf("%w: no t", ErrMalformed)
 	}
 	return ts, sigs, nil
 }
