@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -65,10 +64,9 @@ func readHookSecret(flag, path string) ([]byte, error) {
 }
 
 // checkHookURL validates a webhook URL without echoing it (Slack URLs hold
-// a secret path): only the flag and the reason are named.
+// their secret in the path).
 func checkHookURL(flag, raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+	if webhook.CheckURL(raw) != nil {
 		return usageError("%s: want an http(s) URL", flag)
 	}
 	return nil
