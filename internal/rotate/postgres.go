@@ -219,6 +219,24 @@ func scramVerifier(password string) (string, error) {
 	return fmt.Sprintf("SCRAM-SHA-256$%d:%s$%s:%s", iterations, b64(salt), b64(storedKey[:]), b64(serverKey)), nil
 }
 
+// parsePGRequest parses a request's config and one of its values.
+func parsePGRequest(config map[string]string, value []byte) (*pgConfig, pgCredential, error) {
+	pc, err := parsePGConfig(config)
+	if err != nil {
+		return nil, pgCredential{}, err
+	}
+	cred, err := pc.decode(value)
+	return pc, cred, err
+}
+
+func roleExists(ctx context.Context, conn *pgx.Conn, role string) (bool, error) {
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&exists); err != nil {
+		return false, fmt.Errorf("look up role %s: %s", role, pgSafeError(err))
+	}
+	return exists, nil
+}
+
 // quoteLiteral quotes s as a standard-conforming SQL string literal.
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
@@ -227,11 +245,7 @@ func quoteIdent(s string) string { return pgx.Identifier{s}.Sanitize() }
 // Set implements Rotator: the pending role exists, may log in with the new
 // password and is a member of the group role. Repeating it is harmless.
 func (p *Postgres) Set(ctx context.Context, req *Request) error {
-	pc, err := parsePGConfig(req.Config)
-	if err != nil {
-		return err
-	}
-	cred, err := pc.decode(req.Pending)
+	pc, cred, err := parsePGRequest(req.Config, req.Pending)
 	if err != nil {
 		return err
 	}
@@ -247,9 +261,9 @@ func (p *Postgres) Set(ctx context.Context, req *Request) error {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	var exists bool
-	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, cred.User).Scan(&exists); err != nil {
-		return fmt.Errorf("look up role %s: %s", cred.User, pgSafeError(err))
+	exists, err := roleExists(ctx, conn, cred.User)
+	if err != nil {
+		return err
 	}
 	verb := "ALTER"
 	if !exists {
@@ -269,11 +283,7 @@ func (p *Postgres) Set(ctx context.Context, req *Request) error {
 
 // Test implements Rotator: log in with the pending credential.
 func (p *Postgres) Test(ctx context.Context, req *Request) error {
-	pc, err := parsePGConfig(req.Config)
-	if err != nil {
-		return err
-	}
-	cred, err := pc.decode(req.Pending)
+	pc, cred, err := parsePGRequest(req.Config, req.Pending)
 	if err != nil {
 		return err
 	}
@@ -297,11 +307,7 @@ func pgLogin(ctx context.Context, dsn, user string) error {
 // refuses when the previous and current value name the same role, which
 // would lock out the working credential.
 func (p *Postgres) Revoke(ctx context.Context, req *Request) error {
-	pc, err := parsePGConfig(req.Config)
-	if err != nil {
-		return err
-	}
-	old, err := pc.decode(req.Current)
+	pc, old, err := parsePGRequest(req.Config, req.Current)
 	if err != nil {
 		return err
 	}
@@ -319,9 +325,9 @@ func (p *Postgres) Revoke(ctx context.Context, req *Request) error {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	var exists bool
-	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, old.User).Scan(&exists); err != nil {
-		return fmt.Errorf("look up role %s: %s", old.User, pgSafeError(err))
+	exists, err := roleExists(ctx, conn, old.User)
+	if err != nil {
+		return err
 	}
 	if !exists {
 		return nil
