@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Cluster is a running throwaway PostgreSQL cluster. Host authentication on
@@ -282,4 +284,33 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// NewDatabase creates an empty database on c, owned by the superuser, and
+// returns its connection URL; it is dropped when the test ends. Each test
+// of a store gets its own, so tests never see each other's rows.
+func (c *Cluster) NewDatabase(tb testing.TB) string {
+	tb.Helper()
+	name := "tw_" + strings.ToLower(rand.Text()[:16])
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, c.DSN)
+	if err != nil {
+		tb.Fatalf("pgtest: connect: %v", err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		tb.Fatalf("pgtest: create database: %v", err)
+	}
+	tb.Cleanup(func() {
+		admin, err := pgx.Connect(ctx, c.DSN)
+		if err != nil {
+			tb.Errorf("pgtest: connect: %v", err)
+			return
+		}
+		defer admin.Close(ctx)
+		if _, err := admin.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			tb.Errorf("pgtest: drop database: %v", err)
+		}
+	})
+	return c.URL(c.User, c.Password, name)
 }

@@ -14,8 +14,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/pgerr"
 )
 
 // Postgres is the "postgres" rotator: the password of a PostgreSQL login
@@ -171,26 +171,9 @@ func (p *Postgres) admin(ctx context.Context, pc *pgConfig) (*pgx.Conn, error) {
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect as admin: %s", pgSafeError(err))
+		return nil, fmt.Errorf("connect as admin: %s", pgerr.Error(err))
 	}
 	return conn, nil
-}
-
-// pgSafeError describes a PostgreSQL error by its code and server message
-// only: pgx connection errors can quote the DSN.
-func pgSafeError(err error) string {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return fmt.Sprintf("%s (SQLSTATE %s)", pe.Message, pe.Code)
-	}
-	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) {
-		return "cannot connect to " + ce.Config.Host
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return "timed out"
-	}
-	return "connection failed"
 }
 
 // scramVerifier computes the SCRAM-SHA-256 verifier PostgreSQL stores
@@ -232,7 +215,7 @@ func parsePGRequest(config map[string]string, value []byte) (*pgConfig, pgCreden
 func roleExists(ctx context.Context, conn *pgx.Conn, role string) (bool, error) {
 	var exists bool
 	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&exists); err != nil {
-		return false, fmt.Errorf("look up role %s: %s", role, pgSafeError(err))
+		return false, fmt.Errorf("look up role %s: %s", role, pgerr.Error(err))
 	}
 	return exists, nil
 }
@@ -273,10 +256,10 @@ func (p *Postgres) Set(ctx context.Context, req *Request) error {
 	// verifier are quoted instead.
 	stmt := fmt.Sprintf("%s ROLE %s WITH LOGIN PASSWORD %s", verb, quoteIdent(cred.User), quoteLiteral(verifier))
 	if _, err := conn.Exec(ctx, stmt); err != nil {
-		return fmt.Errorf("%s role %s: %s", strings.ToLower(verb), cred.User, pgSafeError(err))
+		return fmt.Errorf("%s role %s: %s", strings.ToLower(verb), cred.User, pgerr.Error(err))
 	}
 	if _, err := conn.Exec(ctx, fmt.Sprintf("GRANT %s TO %s", quoteIdent(pc.group), quoteIdent(cred.User))); err != nil {
-		return fmt.Errorf("grant %s to %s: %s", pc.group, cred.User, pgSafeError(err))
+		return fmt.Errorf("grant %s to %s: %s", pc.group, cred.User, pgerr.Error(err))
 	}
 	return nil
 }
@@ -293,12 +276,12 @@ func (p *Postgres) Test(ctx context.Context, req *Request) error {
 func pgLogin(ctx context.Context, dsn, user string) error {
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
-		return fmt.Errorf("log in as %s: %s", user, pgSafeError(err))
+		return fmt.Errorf("log in as %s: %s", user, pgerr.Error(err))
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var one int
 	if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
-		return fmt.Errorf("query as %s: %s", user, pgSafeError(err))
+		return fmt.Errorf("query as %s: %s", user, pgerr.Error(err))
 	}
 	return nil
 }
@@ -333,7 +316,7 @@ func (p *Postgres) Revoke(ctx context.Context, req *Request) error {
 		return nil
 	}
 	if _, err := conn.Exec(ctx, fmt.Sprintf("ALTER ROLE %s WITH NOLOGIN PASSWORD NULL", quoteIdent(old.User))); err != nil {
-		return fmt.Errorf("revoke role %s: %s", old.User, pgSafeError(err))
+		return fmt.Errorf("revoke role %s: %s", old.User, pgerr.Error(err))
 	}
 	return nil
 }
