@@ -26,7 +26,8 @@ import (
 // server, loses nothing until the buffer holds MaxBufferBytes of undelivered
 // entries; past that, new entries are dropped, counted and logged. Delivery
 // is at least once and in Seq order: after a crash between a delivery and
-// the record of it, a batch may come again, so receivers dedupe by seq.
+// the record of it, or after a request that timed out or that Close cut
+// off, a batch may come again, so receivers dedupe by seq.
 type WebhookSink struct {
 	URL            string
 	Secret         []byte
@@ -320,7 +321,8 @@ func (s *WebhookSink) Flush(ctx context.Context) error {
 }
 
 // Close stops delivery (what is undelivered stays in the buffer for the
-// next Open) and closes the buffer.
+// next Open) and closes the buffer. It abandons a request in flight: the
+// receiver may take that batch or not, so it stays buffered too.
 func (s *WebhookSink) Close() error {
 	if s.stop == nil {
 		return nil
