@@ -296,17 +296,14 @@ func (db *DB) SecretVersion(ctx context.Context, project, env, name string, vers
 
 func (db *DB) CurrentSecret(ctx context.Context, project, env, name string) (*tokenward.Secret, *tokenward.SecretVersion, error) {
 	key := [3]string{project, env, name}
-	ver, err := db.current.dataVersion(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	if e, ok := db.current.get(key, ver); ok {
+	gen, cacheable := db.current.clock.generation()
+	if e, ok := db.current.get(key, gen); ok && cacheable {
 		s, v := e.copies()
 		return s, v, nil
 	}
 	s, v, err := db.currentSecret(ctx, project, env, name)
-	if err == nil {
-		db.current.put(key, ver, cachedCurrent{s: s, v: v})
+	if err == nil && cacheable {
+		db.current.put(key, gen, cachedCurrent{s: s, v: v})
 		s, v = cachedCurrent{s: s, v: v}.copies()
 	}
 	return s, v, err
