@@ -33,7 +33,7 @@ type auditConfig struct {
 	Syslog            string
 	CheckpointEvery   int64
 	MetricsAddr       string
-	PProf             bool // net/http/pprof on the metrics listener
+	PProf             bool          // net/http/pprof on the metrics listener
 	Sync              string        // "journal", "normal" or "full"; empty: journal
 	SyncInterval      time.Duration // zero: audit.DefaultJournalSyncEvery
 	IngestDelay       time.Duration // zero: audit.DefaultIngestDelay
