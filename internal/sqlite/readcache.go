@@ -6,20 +6,23 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/tokenward/tokenward"
 )
 
-// currentCache keeps recently read current secrets (metadata and the sealed
-// current version, never plaintext) so a read needs no SQL at all. Entries
-// are trusted only while the clock's generation is unchanged.
-type currentCache struct {
+// readCache keeps the answers of the hottest reads — a current secret
+// (metadata and the sealed current version, never plaintext), an
+// environment's secrets, an environment's current versions — so a repeated
+// read needs no SQL at all. Entries are trusted only while the clock's
+// generation is unchanged.
+type readCache struct {
 	clock changeClock
 
 	mu      sync.RWMutex
 	at      uint64 // generation the entries were read at
-	entries map[[3]string]cachedCurrent
+	entries map[cacheKey]any
 }
 
 // A changeClock tells a read cache when the database may have changed. Its
@@ -32,55 +35,116 @@ type changeClock interface {
 	close()
 }
 
-type cachedCurrent struct {
-	s *tokenward.Secret
-	v *tokenward.SecretVersion
+// cacheKey names one cached read: its kind and its arguments.
+type cacheKey struct {
+	kind                byte // 'c' CurrentSecret, 's' Secrets, 'e' EnvSecrets
+	project, env, name string
 }
 
-const maxCachedCurrent = 10_000
+const maxCached = 10_000
 
 func (db *DB) openCurrentCache(ctx context.Context) error {
 	clock, err := db.openWALClock(ctx)
 	if err != nil {
 		return err
 	}
-	db.current = &currentCache{clock: clock, entries: map[[3]string]cachedCurrent{}}
+	db.current = &readCache{clock: clock, entries: map[cacheKey]any{}}
 	return nil
 }
 
-func (c *currentCache) close() {
+func (c *readCache) close() {
 	if c != nil {
 		c.clock.close()
 	}
 }
 
-// get returns a cached entry read at generation gen.
-func (c *currentCache) get(key [3]string, gen uint64) (cachedCurrent, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.at != gen {
-		return cachedCurrent{}, false
+// cached returns load's answer, from the cache while nothing was committed
+// since it was loaded. Callers get clone's copy, so they may change it.
+func cached[T any](c *readCache, key cacheKey, load func() (T, error), clone func(T) T) (T, error) {
+	gen, ok := c.clock.generation()
+	if ok {
+		c.mu.RLock()
+		v, hit := c.entries[key]
+		hit = hit && c.at == gen
+		c.mu.RUnlock()
+		if hit {
+			return clone(v.(T)), nil
+		}
 	}
-	e, ok := c.entries[key]
-	return e, ok
-}
-
-// put stores an entry read after the clock said gen. An entry read later
-// than gen is newer, never older, than what gen promises, so it is safe.
-func (c *currentCache) put(key [3]string, gen uint64, e cachedCurrent) {
+	v, err := load()
+	if err != nil || !ok {
+		return v, err
+	}
+	// Loaded after the clock said gen: newer, never older, than what gen
+	// promises, so it is safe to serve while the generation is gen.
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.at != gen || len(c.entries) >= maxCachedCurrent {
-		c.entries = map[[3]string]cachedCurrent{}
+	if c.at != gen || len(c.entries) >= maxCached {
+		c.entries = map[cacheKey]any{}
 		c.at = gen
 	}
-	c.entries[key] = e
+	c.entries[key] = v
+	c.mu.Unlock()
+	return clone(v), nil
 }
 
-// copies returns copies, so callers may change what they get.
-func (e cachedCurrent) copies() (*tokenward.Secret, *tokenward.SecretVersion) {
-	s, v := *e.s, *e.v
-	return &s, &v
+func (db *DB) CurrentSecret(ctx context.Context, project, env, name string) (*tokenward.Secret, *tokenward.SecretVersion, error) {
+	type current struct {
+		s *tokenward.Secret
+		v *tokenward.SecretVersion
+	}
+	c, err := cached(db.current, cacheKey{'c', project, env, name}, func() (current, error) {
+		s, v, err := db.currentSecret(ctx, project, env, name)
+		return current{s, v}, err
+	}, func(c current) current { return current{cloneSecret(c.s), cloneVersion(c.v)} })
+	return c.s, c.v, err
+}
+
+func (db *DB) Secrets(ctx context.Context, project, env string) ([]*tokenward.Secret, error) {
+	return cached(db.current, cacheKey{'s', project, env, ""}, func() ([]*tokenward.Secret, error) {
+		return db.secrets(ctx, project, env)
+	}, cloneAll(cloneSecret))
+}
+
+func (db *DB) EnvSecrets(ctx context.Context, project, env string) ([]*tokenward.Secret, []*tokenward.SecretVersion, error) {
+	type envSecrets struct {
+		s []*tokenward.Secret
+		v []*tokenward.SecretVersion
+	}
+	e, err := cached(db.current, cacheKey{'e', project, env, ""}, func() (envSecrets, error) {
+		s, v, err := db.envSecrets(ctx, project, env)
+		return envSecrets{s, v}, err
+	}, func(e envSecrets) envSecrets { return envSecrets{cloneAll(cloneSecret)(e.s), cloneAll(cloneVersion)(e.v)} })
+	return e.s, e.v, err
+}
+
+func cloneSecret(s *tokenward.Secret) *tokenward.Secret {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	c.Tags = slices.Clone(s.Tags)
+	return &c
+}
+
+func cloneVersion(v *tokenward.SecretVersion) *tokenward.SecretVersion {
+	if v == nil {
+		return nil
+	}
+	c := *v // the ciphertext is shared: callers only read it (and a sealed value written to fails to open)
+	return &c
+}
+
+func cloneAll[T any](clone func(*T) *T) func([]*T) []*T {
+	return func(list []*T) []*T {
+		if list == nil {
+			return nil
+		}
+		out := make([]*T, len(list))
+		for i, x := range list {
+			out[i] = clone(x)
+		}
+		return out
+	}
 }
 
 // walClock reads SQLite's WAL-index header (the first bytes of the -shm

@@ -15,8 +15,8 @@ import (
 	"github.com/tokenward/tokenward/internal/sqlite"
 )
 
-// TestCurrentSecretCacheSeesEveryWrite: a cached current secret is never
-// served after a commit, whether the write came through this handle,
+// TestCurrentSecretCacheSeesEveryWrite: a cached current secret or
+// environment listing is never served after a commit, whether the write came through this handle,
 // another handle on the same file (another process), or raw SQL.
 func TestCurrentSecretCacheSeesEveryWrite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tokenward.db")
@@ -55,6 +55,16 @@ func TestCurrentSecretCacheSeesEveryWrite(t *testing.T) {
 				t.Fatalf("got %+v %q, %v; want version %d %q owner %q", s, v.Ciphertext, err, version, ct, owner)
 			}
 			s.Owner = "scribbled" // a caller's change must not reach the cache
+			list, err := db.Secrets(ctx, "p", "prod")
+			if err != nil || len(list) != 1 || list[0].Version != version || list[0].Owner != owner {
+				t.Fatalf("Secrets: got %v, %v; want KEY at version %d owner %q", list, err, version, owner)
+			}
+			list[0].Owner = "scribbled"
+			secrets, versions, err := db.EnvSecrets(ctx, "p", "prod")
+			if err != nil || len(secrets) != 1 || secrets[0].Version != version || secrets[0].Owner != owner || string(versions[0].Ciphertext) != ct {
+				t.Fatalf("EnvSecrets: got %v %v, %v; want KEY at version %d owner %q %q", secrets, versions, err, version, owner, ct)
+			}
+			secrets[0].Owner, versions[0].Version = "scribbled", 99
 		}
 	}
 	put(db, 0, "c1")

@@ -294,21 +294,6 @@ func (db *DB) SecretVersion(ctx context.Context, project, env, name string, vers
 	return v, err
 }
 
-func (db *DB) CurrentSecret(ctx context.Context, project, env, name string) (*tokenward.Secret, *tokenward.SecretVersion, error) {
-	key := [3]string{project, env, name}
-	gen, cacheable := db.current.clock.generation()
-	if e, ok := db.current.get(key, gen); ok && cacheable {
-		s, v := e.copies()
-		return s, v, nil
-	}
-	s, v, err := db.currentSecret(ctx, project, env, name)
-	if err == nil && cacheable {
-		db.current.put(key, gen, cachedCurrent{s: s, v: v})
-		s, v = cachedCurrent{s: s, v: v}.copies()
-	}
-	return s, v, err
-}
-
 func (db *DB) currentSecret(ctx context.Context, project, env, name string) (*tokenward.Secret, *tokenward.SecretVersion, error) {
 	v := &tokenward.SecretVersion{}
 	var at int64
@@ -323,7 +308,7 @@ func (db *DB) currentSecret(ctx context.Context, project, env, name string) (*to
 	return s, v, nil
 }
 
-func (db *DB) Secrets(ctx context.Context, project, env string) ([]*tokenward.Secret, error) {
+func (db *DB) secrets(ctx context.Context, project, env string) ([]*tokenward.Secret, error) {
 	if err := db.envExists(ctx, db.read, project, env); err != nil {
 		return nil, err
 	}
@@ -348,7 +333,7 @@ func (db *DB) querySecrets(ctx context.Context, query string, args ...any) ([]*t
 	return out, rows.Err()
 }
 
-func (db *DB) EnvSecrets(ctx context.Context, project, env string) ([]*tokenward.Secret, []*tokenward.SecretVersion, error) {
+func (db *DB) envSecrets(ctx context.Context, project, env string) ([]*tokenward.Secret, []*tokenward.SecretVersion, error) {
 	if err := db.envExists(ctx, db.read, project, env); err != nil {
 		return nil, nil, err
 	}
