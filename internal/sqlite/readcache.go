@@ -37,7 +37,7 @@ type changeClock interface {
 
 // cacheKey names one cached read: its kind and its arguments.
 type cacheKey struct {
-	kind                byte // 'c' CurrentSecret, 's' Secrets, 'e' EnvSecrets
+	kind               byte // 'c' CurrentSecret, 's' Secrets, 'e' EnvSecrets
 	project, env, name string
 }
 
@@ -113,7 +113,9 @@ func (db *DB) EnvSecrets(ctx context.Context, project, env string) ([]*tokenward
 	e, err := cached(db.current, cacheKey{'e', project, env, ""}, func() (envSecrets, error) {
 		s, v, err := db.envSecrets(ctx, project, env)
 		return envSecrets{s, v}, err
-	}, func(e envSecrets) envSecrets { return envSecrets{cloneAll(cloneSecret)(e.s), cloneAll(cloneVersion)(e.v)} })
+	}, func(e envSecrets) envSecrets {
+		return envSecrets{cloneAll(cloneSecret)(e.s), cloneAll(cloneVersion)(e.v)}
+	})
 	return e.s, e.v, err
 }
 
