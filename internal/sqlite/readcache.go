@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sync"
@@ -14,7 +15,8 @@ import (
 
 // readCache keeps the answers of the hottest reads — a current secret
 // (metadata and the sealed current version, never plaintext), an
-// environment's secrets, an environment's current versions — so a repeated
+// environment's secrets, an environment's current versions, a token by id
+// (its record: the token itself is stored only as a hash) — so a repeated
 // read needs no SQL at all. Entries are trusted only while the clock's
 // generation is unchanged.
 type readCache struct {
@@ -37,7 +39,7 @@ type changeClock interface {
 
 // cacheKey names one cached read: its kind and its arguments.
 type cacheKey struct {
-	kind               byte // 'c' CurrentSecret, 's' Secrets, 'e' EnvSecrets
+	kind               byte // 'c' CurrentSecret, 's' Secrets, 'e' EnvSecrets, 't' Token (name: id)
 	project, env, name string
 }
 
@@ -117,6 +119,18 @@ func (db *DB) EnvSecrets(ctx context.Context, project, env string) ([]*tokenward
 		return envSecrets{cloneAll(cloneSecret)(e.s), cloneAll(cloneVersion)(e.v)}
 	})
 	return e.s, e.v, err
+}
+
+// Token is read by id for every audited request the monitor looks at twice
+// (an environment fetch, a refused token).
+func (db *DB) Token(ctx context.Context, id string) (*tokenward.Token, error) {
+	return cached(db.current, cacheKey{'t', "", "", id}, func() (*tokenward.Token, error) {
+		return db.token(ctx, id)
+	}, func(t *tokenward.Token) *tokenward.Token {
+		c := *t
+		c.Grants, c.CI = slices.Clone(t.Grants), maps.Clone(t.CI)
+		return &c
+	})
 }
 
 func cloneSecret(s *tokenward.Secret) *tokenward.Secret {

@@ -199,3 +199,30 @@ func mustOpen(tb testing.TB, path string) *sqlite.DB {
 	tb.Cleanup(func() { db.Close() })
 	return db
 }
+
+// TestTokenCacheSeesRevocation: a token record read by id is served from
+// the cache until a commit, so a revocation (or suspension) through any
+// handle is seen by the very next read.
+func TestTokenCacheSeesRevocation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokenward.db")
+	db, other := mustOpen(t, path), mustOpen(t, path)
+	ctx := t.Context()
+	tok := &tokenward.Token{ID: "tok_1", Name: "ci", Kind: tokenward.TokenService, CreatedAt: time.Unix(0, 0),
+		Grants: tokenward.Grants{{Action: tokenward.ActionRead, Project: "p", Env: "prod", Name: "*"}}}
+	if err := db.CreateToken(ctx, tok, [32]byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second read is served from the cache
+		got, err := db.Token(ctx, "tok_1")
+		if err != nil || !got.RevokedAt.IsZero() || len(got.Grants) != 1 || got.Grants[0].Env != "prod" {
+			t.Fatalf("got %+v, %v; want tok_1, not revoked, reading p/prod/*", got, err)
+		}
+		got.Grants[0].Env = "scribbled" // a caller's change must not reach the cache
+	}
+	if err := other.RevokeToken(ctx, "tok_1", time.Unix(5, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := db.Token(ctx, "tok_1"); err != nil || !got.RevokedAt.Equal(time.Unix(5, 0)) {
+		t.Fatalf("after revocation by another handle: got %+v, %v; want revoked at 5s", got, err)
+	}
+}

@@ -448,7 +448,7 @@ func (db *DB) TokenByHash(ctx context.Context, hash [32]byte) (*tokenward.Token,
 	return t, err
 }
 
-func (db *DB) Token(ctx context.Context, id string) (*tokenward.Token, error) {
+func (db *DB) token(ctx context.Context, id string) (*tokenward.Token, error) {
 	t, err := scanToken(db.read.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("token %s not found", id)
