@@ -260,7 +260,8 @@ func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig) err
 //
 // With pprof, Go's profiler is served there too: CPU and heap profiles of a
 // live server show its hot paths and traffic, so they never go on the API
-// address.
+// address. Not /debug/pprof/cmdline: flags such as --audit-webhook may hold
+// a credential.
 func serveMetrics(r *serverRun, addr string, h http.Handler, pprof bool) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -273,7 +274,6 @@ func serveMetrics(r *serverRun, addr string, h http.Handler, pprof bool) error {
 	mux.Handle("GET /metrics", h)
 	if pprof {
 		mux.HandleFunc("/debug/pprof/", httppprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", httppprof.Cmdline)
 		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)

@@ -173,7 +173,8 @@ func TestSplitPathErrorsAreBounded(t *testing.T) {
 }
 
 // TestPProfOnlyOnMetricsListener: Go's profiler is served only with
-// --pprof, and only on the metrics listener, never on the API address.
+// --pprof, and only on the metrics listener, never on the API address; its
+// command line never (a flag may hold a credential).
 func TestPProfOnlyOnMetricsListener(t *testing.T) {
 	for _, pprof := range []bool{false, true} {
 		t.Run(fmt.Sprintf("pprof=%v", pprof), func(t *testing.T) {
@@ -206,7 +207,8 @@ func TestPProfOnlyOnMetricsListener(t *testing.T) {
 				{addr + "/debug/pprof/", http.StatusNotFound},
 				{addr + "/debug/pprof/cmdline", http.StatusNotFound},
 				{"http://" + metrics + "/debug/pprof/", wantMetrics},
-				{"http://" + metrics + "/debug/pprof/cmdline", wantMetrics},
+				{"http://" + metrics + "/debug/pprof/heap", wantMetrics},
+				{"http://" + metrics + "/debug/pprof/cmdline", http.StatusNotFound}, // flags may hold a credential
 				{"http://" + metrics + "/metrics", http.StatusOK},
 			} {
 				if got := status(c.url); got != c.want {
