@@ -86,7 +86,7 @@ func run() error {
 	defer bare.Close()
 	bareURL := "http://" + bare.Addr().String() + "/"
 
-	fmt.Printf("wrk -t2 -cN -d%s --latency; server pid %d; bare handler in this process (pid %d)\n", *duration, srv.cmd.Process.Pid, os.Getpid())
+	fmt.Printf("wrk -t2 -cN -d%s --latency (-t1 at c=1); server pid %d; bare handler in this process (pid %d)\n", *duration, srv.cmd.Process.Pid, os.Getpid())
 	fmt.Println("| target | c | tokenward req/s | bare req/s | ratio | tokenward p99 | bare p99 | server CPU µs/req | server RSS MiB |")
 	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	round, profiled := 0, false
@@ -379,7 +379,8 @@ var (
 )
 
 func runWrk(ctx context.Context, wrk string, c int, d time.Duration, url, script string) (wrkResult, error) {
-	args := []string{"-t2", "-c" + strconv.Itoa(c), "-d" + strconv.Itoa(int(d.Seconds())) + "s", "--latency"}
+	// wrk wants at least one connection per thread.
+	args := []string{"-t" + strconv.Itoa(min(2, c)), "-c" + strconv.Itoa(c), "-d" + strconv.Itoa(int(d.Seconds())) + "s", "--latency"}
 	if script != "" {
 		args = append(args, "-s", script)
 	}
