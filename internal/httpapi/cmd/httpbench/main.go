@@ -11,7 +11,8 @@
 //
 // -profile also starts the server with --metrics-addr and --pprof and saves
 // a CPU profile of it taken during the first tokenward run (choose which
-// with -targets and -c).
+// with -targets and -c). -soak 10m loads reads at c=64 instead and prints
+// the server's RSS and Go heap every 30 s.
 package main
 
 import (
@@ -49,6 +50,7 @@ func run() error {
 	conns := flag.String("c", "1,16,64", "concurrencies (wrk -c)")
 	only := flag.String("targets", "read,env,jit", "targets to measure: read, env, jit")
 	profile := flag.String("profile", "", "save a CPU profile of the server during its first run to this file")
+	soak := flag.Duration("soak", 0, "instead of the table: reads at c=64 for this long, printing the server's RSS and Go heap every 30s")
 	flag.Parse()
 	wrk, err := exec.LookPath("wrk")
 	if err != nil {
@@ -70,7 +72,7 @@ func run() error {
 	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv, err := startServer(ctx, dir, *profile != "")
+	srv, err := startServer(ctx, dir, *profile != "" || *soak > 0)
 	if err != nil {
 		return err
 	}
@@ -78,6 +80,9 @@ func run() error {
 	targets, err := setup(ctx, srv, dir)
 	if err != nil {
 		return err
+	}
+	if *soak > 0 {
+		return soakRun(ctx, srv, wrk, targets[0], *soak)
 	}
 	bare, err := startBare()
 	if err != nil {
@@ -87,7 +92,7 @@ func run() error {
 	bareURL := "http://" + bare.Addr().String() + "/"
 
 	fmt.Printf("wrk -t2 -cN -d%s --latency (-t1 at c=1); server pid %d; bare handler in this process (pid %d)\n", *duration, srv.cmd.Process.Pid, os.Getpid())
-	fmt.Println("| target | c | tokenward req/s | bare req/s | ratio | tokenward p99 | bare p99 | server CPU µs/req | server RSS MiB |")
+	fmt.Println("| target | c | tokenward req/s | bare req/s | ratio | tokenward p99 | bare p99 | CPU µs/req, tokenward / bare | server RSS MiB |")
 	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	round, profiled := 0, false
 	for _, c := range cs {
@@ -96,7 +101,7 @@ func run() error {
 				continue
 			}
 			var tw, b wrkResult
-			var cpu time.Duration
+			var cpu, bareCPU time.Duration
 			runTW := func() error {
 				before, err := cpuTime(srv.cmd.Process.Pid)
 				if err != nil {
@@ -120,8 +125,16 @@ func run() error {
 				}
 				return err
 			}
-			runBare := func() (err error) {
-				b, err = runWrk(ctx, wrk, c, *duration, bareURL, "")
+			runBare := func() error {
+				before, err := cpuTime(os.Getpid())
+				if err != nil {
+					return err
+				}
+				if b, err = runWrk(ctx, wrk, c, *duration, bareURL, ""); err != nil {
+					return err
+				}
+				after, err := cpuTime(os.Getpid())
+				bareCPU = after - before
 				return err
 			}
 			first, second := runBare, runTW
@@ -136,9 +149,11 @@ func run() error {
 				return err
 			}
 			rss, _ := statusField(srv.cmd.Process.Pid, "VmRSS:")
-			perReq := float64(cpu.Microseconds()) / (tw.rps * duration.Seconds())
-			fmt.Printf("| %s | %d | %.0f | %.0f | **%.2f** | %s | %s | %.0f | %.0f |\n",
-				t.name, c, tw.rps, b.rps, tw.rps/b.rps, tw.p99, b.p99, perReq, float64(rss)/1024)
+			perReq := func(cpu time.Duration, rps float64) float64 {
+				return float64(cpu.Microseconds()) / (rps * duration.Seconds())
+			}
+			fmt.Printf("| %s | %d | %.0f | %.0f | **%.2f** | %s | %s | %.0f / %.0f | %.0f |\n",
+				t.name, c, tw.rps, b.rps, tw.rps/b.rps, tw.p99, b.p99, perReq(cpu, tw.rps), perReq(bareCPU, b.rps), float64(rss)/1024)
 		}
 	}
 	hwm, _ := statusField(srv.cmd.Process.Pid, "VmHWM:")
@@ -147,6 +162,54 @@ func run() error {
 		fmt.Printf("CPU profile of the first run: %s (go tool pprof -top %s)\n", *profile, *profile)
 	}
 	return nil
+}
+
+// soakRun loads t at c=64 for d and samples the server's RSS and Go heap
+// (from /metrics) every 30s: both should stay flat.
+func soakRun(ctx context.Context, srv *server, wrk string, t target, d time.Duration) error {
+	done := make(chan error, 1)
+	var res wrkResult
+	go func() {
+		var err error
+		res, err = runWrk(ctx, wrk, 64, d, t.url, t.script)
+		done <- err
+	}()
+	fmt.Printf("soak: %s at c=64 for %s\n| elapsed | RSS MiB | Go heap in use MiB |\n| --- | --- | --- |\n", t.name, d)
+	start, tick := time.Now(), time.NewTicker(30*time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return err
+			}
+			fmt.Printf("%.0f req/s, p99 %s over the soak\n", res.rps, res.p99)
+			return nil
+		case <-tick.C:
+			rss, _ := statusField(srv.cmd.Process.Pid, "VmRSS:")
+			heap, err := srv.metric("go_memstats_heap_inuse_bytes")
+			if err != nil {
+				return err
+			}
+			fmt.Printf("| %s | %.1f | %.1f |\n", time.Since(start).Round(time.Second), float64(rss)/1024, heap/(1<<20))
+		}
+	}
+}
+
+// metric reads one unlabelled gauge from the server's /metrics.
+func (s *server) metric(name string) (float64, error) {
+	resp, err := http.Get("http://" + s.metricsAddr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s in /metrics", name)
 }
 
 // server is a running `tokenward server`.
