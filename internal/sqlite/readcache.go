@@ -197,7 +197,12 @@ func (db *DB) openWALClock(ctx context.Context) (*walClock, error) {
 		return nil, err
 	}
 	var mode string
-	if err := pin.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+	var n int
+	err = pin.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode)
+	if err == nil { // a read: the connection has the WAL index open after it
+		err = pin.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n)
+	}
+	if err != nil || mode != "wal" {
 		pin.Close()
 		return nil, fmt.Errorf("journal mode %q, %v: the read cache needs WAL", mode, err)
 	}
