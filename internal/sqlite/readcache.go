@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/tokenward/tokenward"
 )
@@ -212,11 +213,14 @@ func (db *DB) openWALClock(ctx context.Context) (*walClock, error) {
 		return nil, err
 	}
 	c := &walClock{shm: shm, pin: pin}
-	if _, ok := c.generation(); !ok {
-		c.close()
-		return nil, fmt.Errorf("%s: not a WAL index this SQLite version writes", shm.Name())
+	for range 20 { // another process may be mid-commit
+		if _, ok := c.generation(); ok {
+			return c, nil
+		}
+		time.Sleep(time.Millisecond)
 	}
-	return c, nil
+	c.close()
+	return nil, fmt.Errorf("%s: not a WAL index this SQLite version writes", shm.Name())
 }
 
 func (c *walClock) close() {
