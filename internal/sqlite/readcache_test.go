@@ -226,3 +226,37 @@ func TestTokenCacheSeesRevocation(t *testing.T) {
 		t.Fatalf("after revocation by another handle: got %+v, %v; want revoked at 5s", got, err)
 	}
 }
+
+// BenchmarkCurrentSecretCached is a current-secret read served from the
+// read cache, one reader and as many as GOMAXPROCS: what validating the
+// cache costs a read.
+func BenchmarkCurrentSecretCached(b *testing.B) {
+	db := mustOpen(b, filepath.Join(b.TempDir(), "tokenward.db"))
+	ctx := b.Context()
+	if err := db.CreateProject(ctx, &tokenward.Project{Name: "p", Envs: []string{"prod"}, CreatedAt: time.Unix(0, 0)}, &tokenward.DataKey{Project: "p", Version: 1, Wrapped: []byte("w")}); err != nil {
+		b.Fatal(err)
+	}
+	meta := &tokenward.Secret{Project: "p", Env: "prod", Name: "KEY"}
+	if err := db.PutSecret(ctx, meta, 0, &tokenward.SecretVersion{Version: 1, Ciphertext: make([]byte, 128)}); err != nil {
+		b.Fatal(err)
+	}
+	read := func(b *testing.B) {
+		if _, _, err := db.CurrentSecret(ctx, "p", "prod", "KEY"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			read(b)
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				read(b)
+			}
+		})
+	})
+}
