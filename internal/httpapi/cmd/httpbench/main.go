@@ -50,6 +50,7 @@ func run() error {
 	conns := flag.String("c", "1,16,64", "concurrencies (wrk -c)")
 	only := flag.String("targets", "read,env,jit", "targets to measure: read, env, jit")
 	profile := flag.String("profile", "", "save a CPU profile of the server during its first run to this file")
+	bin := flag.String("bin", "", "benchmark this tokenward binary instead of building ./cmd/tokenward (e.g. an older build, to compare)")
 	soak := flag.Duration("soak", 0, "instead of the table: reads at c=64 for this long, printing the server's RSS and Go heap every 30s")
 	flag.Parse()
 	wrk, err := exec.LookPath("wrk")
@@ -72,7 +73,7 @@ func run() error {
 	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv, err := startServer(ctx, dir, *profile != "" || *soak > 0)
+	srv, err := startServer(ctx, dir, *bin, *profile != "" || *soak > 0)
 	if err != nil {
 		return err
 	}
@@ -222,12 +223,15 @@ type server struct {
 	log          *os.File
 }
 
-func startServer(ctx context.Context, dir string, pprof bool) (*server, error) {
-	s := &server{bin: filepath.Join(dir, "tokenward"), dataDir: filepath.Join(dir, "data")}
-	build := exec.CommandContext(ctx, "go", "build", "-o", s.bin, "./cmd/tokenward")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return nil, fmt.Errorf("go build (run from the repository root): %w", err)
+func startServer(ctx context.Context, dir, bin string, pprof bool) (*server, error) {
+	s := &server{bin: bin, dataDir: filepath.Join(dir, "data")}
+	if bin == "" {
+		s.bin = filepath.Join(dir, "tokenward")
+		build := exec.CommandContext(ctx, "go", "build", "-o", s.bin, "./cmd/tokenward")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return nil, fmt.Errorf("go build (run from the repository root): %w", err)
+		}
 	}
 	out, err := s.cli(ctx, nil, "init", "--data-dir", s.dataDir)
 	if err != nil {
