@@ -1,7 +1,7 @@
 # tokenward: the two commands a newcomer needs are `make run` and `make test`.
 GO ?= go
 
-.PHONY: run build test lint bench fuzz clean
+.PHONY: run build test lint bench bench-http fuzz clean
 
 # Run tokenward on the embedded default: SQLite in a throwaway data directory.
 run:
@@ -40,6 +40,13 @@ bench:
 	$(GO) test -run '^$$' -bench 'PlainCopy|Redactor' -benchtime 20x ./internal/inject/
 	$(GO) run ./internal/scan/cmd/scanbench -tree "$$($(GO) env GOROOT)/src"
 	$(GO) run ./internal/scan/cmd/scanbench -git -commits 3000
+
+# The real server (audit on, SQLite) under wrk, beside a bare net/http
+# handler: reads, environment fetches and just-in-time-token reads at
+# concurrency 1/16/64. Needs wrk on PATH (it installs nothing). Not part of
+# `make test`.
+bench-http:
+	$(GO) run ./internal/httpapi/cmd/httpbench
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseToken -fuzztime 30s .

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,6 +33,7 @@ type auditConfig struct {
 	Syslog            string
 	CheckpointEvery   int64
 	MetricsAddr       string
+	PProf             bool          // net/http/pprof on the metrics listener
 	Sync              string        // "journal", "normal" or "full"; empty: journal
 	SyncInterval      time.Duration // zero: audit.DefaultJournalSyncEvery
 	IngestDelay       time.Duration // zero: audit.DefaultIngestDelay
@@ -79,6 +81,9 @@ func (c *auditConfig) Validate() error {
 			return usageError("--audit-syslog: network must be udp, tcp, unix or unixgram")
 		}
 	}
+	if c.PProf && c.MetricsAddr == "" {
+		return usageError("--pprof needs --metrics-addr: profiles are served on the metrics listener, never on the API address")
+	}
 	if c.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
 			return usageError("--metrics-addr %q: want host:port", c.MetricsAddr)
@@ -106,6 +111,7 @@ func auditServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *server
 	f.StringVar(&ac.Syslog, "audit-syslog", "", "also send audit entries to syslog (RFC 5424) at network:address, e.g. udp:127.0.0.1:514")
 	f.Int64Var(&ac.CheckpointEvery, "audit-checkpoint-every", ac.CheckpointEvery, "sign a checkpoint of the audit chain every N entries (and at shutdown)")
 	f.StringVar(&ac.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this separate address (e.g. 127.0.0.1:9464); off when empty")
+	f.BoolVar(&ac.PProf, "pprof", false, "also serve Go's profiler (net/http/pprof, /debug/pprof/) on the --metrics-addr listener")
 	return func(ctx context.Context, r *serverRun) error {
 		if err := ac.Validate(); err != nil {
 			return err
@@ -242,7 +248,7 @@ func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig) err
 	}
 	log.Info("audit trail", "key_id", audit.KeyID(signer.PublicKey()), "sinks", len(sinks)+1, "sync", sync)
 	if ac.MetricsAddr != "" {
-		return serveMetrics(r, ac.MetricsAddr, r.api.Metrics.Handler())
+		return serveMetrics(r, ac.MetricsAddr, r.api.Metrics.Handler(), ac.PProf)
 	}
 	return nil
 }
@@ -251,7 +257,12 @@ func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig) err
 // token for everything, Prometheus scrapers have none, and metrics show
 // traffic shapes worth keeping off the network the API faces. Bind it to
 // loopback or a monitoring network.
-func serveMetrics(r *serverRun, addr string, h http.Handler) error {
+//
+// With pprof, Go's profiler is served there too: CPU and heap profiles of a
+// live server show its hot paths and traffic, so they never go on the API
+// address. Not /debug/pprof/cmdline: flags such as --audit-webhook may hold
+// a credential.
+func serveMetrics(r *serverRun, addr string, h http.Handler, pprof bool) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("--metrics-addr: %w", err)
@@ -261,6 +272,12 @@ func serveMetrics(r *serverRun, addr string, h http.Handler) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
+	if pprof {
+		mux.HandleFunc("/debug/pprof/", httppprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+	}
 	srv := httpapi.NewHTTPServer(addr, mux, r.logger)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

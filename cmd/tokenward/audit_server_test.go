@@ -26,6 +26,8 @@ func TestAuditConfigValidate(t *testing.T) {
 		{"syslog form", func(c *auditConfig) { c.Syslog = "127.0.0.1" }, "want network:address"},
 		{"syslog network", func(c *auditConfig) { c.Syslog = "sctp:127.0.0.1:514" }, "network must be"},
 		{"metrics addr", func(c *auditConfig) { c.MetricsAddr = "9464" }, "--metrics-addr"},
+		{"pprof without metrics", func(c *auditConfig) { c.PProf = true }, "--pprof needs --metrics-addr"},
+		{"pprof with metrics", func(c *auditConfig) { c.PProf, c.MetricsAddr = true, "127.0.0.1:9464" }, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

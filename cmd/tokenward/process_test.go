@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -168,5 +169,52 @@ func TestSplitPathErrorsAreBounded(t *testing.T) {
 		if err == nil || len(err.Error()) > 200 {
 			t.Fatalf("splitPath(%d bytes): got %d-byte error %v; want a bounded error", len(in), len(fmt.Sprint(err)), err != nil)
 		}
+	}
+}
+
+// TestPProfOnlyOnMetricsListener: Go's profiler is served only with
+// --pprof, and only on the metrics listener, never on the API address; its
+// command line never (a flag may hold a credential).
+func TestPProfOnlyOnMetricsListener(t *testing.T) {
+	for _, pprof := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pprof=%v", pprof), func(t *testing.T) {
+			metrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+			args := []string{"--metrics-addr", metrics}
+			if pprof {
+				args = append(args, "--pprof")
+			}
+			var logs bytes.Buffer
+			_, addr, token := startServer(t, &logs, args...)
+			status := func(url string) int {
+				t.Helper()
+				req, _ := http.NewRequest("GET", url, nil)
+				req.Header.Set("Authorization", "Bearer "+token) // an admin may not profile through the API either
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			wantMetrics := http.StatusNotFound
+			if pprof {
+				wantMetrics = http.StatusOK
+			}
+			for _, c := range []struct {
+				url  string
+				want int
+			}{
+				{addr + "/debug/pprof/", http.StatusNotFound},
+				{addr + "/debug/pprof/cmdline", http.StatusNotFound},
+				{"http://" + metrics + "/debug/pprof/", wantMetrics},
+				{"http://" + metrics + "/debug/pprof/heap", wantMetrics},
+				{"http://" + metrics + "/debug/pprof/cmdline", http.StatusNotFound}, // flags may hold a credential
+				{"http://" + metrics + "/metrics", http.StatusOK},
+			} {
+				if got := status(c.url); got != c.want {
+					t.Errorf("GET %s: got %d; want %d", c.url, got, c.want)
+				}
+			}
+		})
 	}
 }

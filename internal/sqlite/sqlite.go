@@ -49,7 +49,7 @@ type DB struct {
 	stmtCurrentVersion *sql.Stmt
 	stmtAuditInsert    *sql.Stmt // on the write connection
 
-	current *currentCache
+	current *readCache
 }
 
 // NewDB returns a DB for the file at path; call Open before use.

@@ -254,24 +254,6 @@ func (db *DB) SecretVersion(ctx context.Context, project, env, name string, vers
 	return found(v, err, "secret %s/%s/%s has no version %d", project, env, name, version)
 }
 
-func (db *DB) CurrentSecret(ctx context.Context, project, env, name string) (*tokenward.Secret, *tokenward.SecretVersion, error) {
-	key := [3]string{project, env, name}
-	ver, err := db.current.dataVersion(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	if e, ok := db.current.get(key, ver); ok {
-		s, v := e.copies()
-		return s, v, nil
-	}
-	s, v, err := db.currentSecret(ctx, project, env, name)
-	if err == nil {
-		db.current.put(key, ver, cachedCurrent{s: s, v: v})
-		s, v = cachedCurrent{s: s, v: v}.copies()
-	}
-	return s, v, err
-}
-
 func (db *DB) currentSecret(ctx context.Context, project, env, name string) (*tokenward.Secret, *tokenward.SecretVersion, error) {
 	s, v, err := scanCurrent(db.stmtCurrentVersion.QueryRowContext(ctx, project, env, name))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -280,7 +262,7 @@ func (db *DB) currentSecret(ctx context.Context, project, env, name string) (*to
 	return s, v, err
 }
 
-func (db *DB) Secrets(ctx context.Context, project, env string) ([]*tokenward.Secret, error) {
+func (db *DB) secrets(ctx context.Context, project, env string) ([]*tokenward.Secret, error) {
 	if err := db.envExists(ctx, db.read, project, env); err != nil {
 		return nil, err
 	}
@@ -293,7 +275,7 @@ func (db *DB) querySecrets(ctx context.Context, where string, args ...any) ([]*t
 		`SELECT `+secretCols+` FROM secrets `+where, args...)
 }
 
-func (db *DB) EnvSecrets(ctx context.Context, project, env string) ([]*tokenward.Secret, []*tokenward.SecretVersion, error) {
+func (db *DB) envSecrets(ctx context.Context, project, env string) ([]*tokenward.Secret, []*tokenward.SecretVersion, error) {
 	if err := db.envExists(ctx, db.read, project, env); err != nil {
 		return nil, nil, err
 	}
@@ -356,7 +338,7 @@ func (db *DB) TokenByHash(ctx context.Context, hash [32]byte) (*tokenward.Token,
 	return found(t, err, "token not found")
 }
 
-func (db *DB) Token(ctx context.Context, id string) (*tokenward.Token, error) {
+func (db *DB) token(ctx context.Context, id string) (*tokenward.Token, error) {
 	t, err := scanToken(db.read.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE id = ?`, id))
 	return found(t, err, "token %s not found", id)
 }

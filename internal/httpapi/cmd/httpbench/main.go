@@ -1,0 +1,500 @@
+// Command httpbench measures the real server under an external load
+// generator: it builds tokenward, starts `tokenward server` (default flags:
+// audit on, SQLite) on a throwaway data directory, and runs wrk against
+// secret reads, environment fetches and reads with a just-in-time (OIDC)
+// token, each beside a bare net/http handler answering 100 bytes, the two
+// alternating so both see the same machine state. It installs nothing: wrk
+// must be on PATH. Everything listens on loopback.
+//
+//	go run ./internal/httpapi/cmd/httpbench            # make bench-http
+//	go run ./internal/httpapi/cmd/httpbench -profile cpu.pprof
+//
+// -profile also starts the server with --metrics-addr and --pprof and saves
+// a CPU profile of it taken during the first tokenward run (choose which
+// with -targets and -c). -soak 10m loads reads at c=64 instead and prints
+// the server's RSS and Go heap every 30 s.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokenward/tokenward/internal/oidc/oidctest"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "httpbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	duration := flag.Duration("d", 5*time.Second, "duration of each wrk run")
+	conns := flag.String("c", "1,16,64", "concurrencies (wrk -c)")
+	only := flag.String("targets", "read,env,jit", "targets to measure: read, env, jit")
+	profile := flag.String("profile", "", "save a CPU profile of the server during its first run to this file")
+	bin := flag.String("bin", "", "benchmark this tokenward binary instead of building ./cmd/tokenward (e.g. an older build, to compare)")
+	soak := flag.Duration("soak", 0, "instead of the table: reads at c=64 for this long, printing the server's RSS and Go heap every 30s")
+	flag.Parse()
+	wrk, err := exec.LookPath("wrk")
+	if err != nil {
+		return errors.New("wrk is not on PATH; install it (Debian/Ubuntu: apt-get install wrk). This benchmark installs nothing itself")
+	}
+	var cs []int
+	for _, s := range strings.Split(*conns, ",") {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return fmt.Errorf("-c %q: want comma-separated positive numbers", *conns)
+		}
+		cs = append(cs, n)
+	}
+
+	dir, err := os.MkdirTemp("", "tokenward-httpbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv, err := startServer(ctx, dir, *bin, *profile != "" || *soak > 0)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	targets, err := setup(ctx, srv, dir)
+	if err != nil {
+		return err
+	}
+	if *soak > 0 {
+		return soakRun(ctx, srv, wrk, targets[0], *soak)
+	}
+	bare, err := startBare()
+	if err != nil {
+		return err
+	}
+	defer bare.Close()
+	bareURL := "http://" + bare.Addr().String() + "/"
+
+	fmt.Printf("wrk -t2 -cN -d%s --latency (-t1 at c=1); server pid %d; bare handler in this process (pid %d)\n", *duration, srv.cmd.Process.Pid, os.Getpid())
+	fmt.Println("| target | c | tokenward req/s | bare req/s | ratio | tokenward p99 | bare p99 | CPU µs/req, tokenward / bare | server RSS MiB |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	round, profiled := 0, false
+	for _, c := range cs {
+		for _, t := range targets {
+			if !strings.Contains(*only, t.name) {
+				continue
+			}
+			var tw, b wrkResult
+			var cpu, bareCPU time.Duration
+			runTW := func() error {
+				before, err := cpuTime(srv.cmd.Process.Pid)
+				if err != nil {
+					return err
+				}
+				var profErr chan error
+				if *profile != "" && !profiled {
+					profiled = true
+					profErr = make(chan error, 1)
+					go func() { profErr <- srv.saveProfile(*profile, *duration-time.Second) }()
+				}
+				if tw, err = runWrk(ctx, wrk, c, *duration, t.url, t.script); err != nil {
+					return err
+				}
+				after, err := cpuTime(srv.cmd.Process.Pid)
+				cpu = after - before
+				if profErr != nil {
+					if perr := <-profErr; perr != nil {
+						return perr
+					}
+				}
+				return err
+			}
+			runBare := func() error {
+				before, err := cpuTime(os.Getpid())
+				if err != nil {
+					return err
+				}
+				if b, err = runWrk(ctx, wrk, c, *duration, bareURL, ""); err != nil {
+					return err
+				}
+				after, err := cpuTime(os.Getpid())
+				bareCPU = after - before
+				return err
+			}
+			first, second := runBare, runTW
+			if round%2 == 1 {
+				first, second = runTW, runBare
+			}
+			round++
+			if err := first(); err != nil {
+				return err
+			}
+			if err := second(); err != nil {
+				return err
+			}
+			rss, _ := statusField(srv.cmd.Process.Pid, "VmRSS:")
+			perReq := func(cpu time.Duration, rps float64) float64 {
+				return float64(cpu.Microseconds()) / (rps * duration.Seconds())
+			}
+			fmt.Printf("| %s | %d | %.0f | %.0f | **%.2f** | %s | %s | %.0f / %.0f | %.0f |\n",
+				t.name, c, tw.rps, b.rps, tw.rps/b.rps, tw.p99, b.p99, perReq(cpu, tw.rps), perReq(bareCPU, b.rps), float64(rss)/1024)
+		}
+	}
+	hwm, _ := statusField(srv.cmd.Process.Pid, "VmHWM:")
+	fmt.Printf("server peak RSS %.0f MiB\n", float64(hwm)/1024)
+	if *profile != "" {
+		fmt.Printf("CPU profile of the first run: %s (go tool pprof -top %s)\n", *profile, *profile)
+	}
+	return nil
+}
+
+// soakRun loads t at c=64 for d and samples the server's RSS and Go heap
+// (from /metrics) every 30s: both should stay flat.
+func soakRun(ctx context.Context, srv *server, wrk string, t target, d time.Duration) error {
+	done := make(chan error, 1)
+	var res wrkResult
+	go func() {
+		var err error
+		res, err = runWrk(ctx, wrk, 64, d, t.url, t.script)
+		done <- err
+	}()
+	fmt.Printf("soak: %s at c=64 for %s\n| elapsed | RSS MiB | Go heap in use MiB |\n| --- | --- | --- |\n", t.name, d)
+	start, tick := time.Now(), time.NewTicker(30*time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return err
+			}
+			fmt.Printf("%.0f req/s, p99 %s over the soak\n", res.rps, res.p99)
+			return nil
+		case <-tick.C:
+			rss, _ := statusField(srv.cmd.Process.Pid, "VmRSS:")
+			heap, err := srv.metric("go_memstats_heap_inuse_bytes")
+			if err != nil {
+				return err
+			}
+			fmt.Printf("| %s | %.1f | %.1f |\n", time.Since(start).Round(time.Second), float64(rss)/1024, heap/(1<<20))
+		}
+	}
+}
+
+// metric reads one unlabelled gauge from the server's /metrics.
+func (s *server) metric(name string) (float64, error) {
+	resp, err := http.Get("http://" + s.metricsAddr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s in /metrics", name)
+}
+
+// server is a running `tokenward server`.
+type server struct {
+	bin, dataDir string
+	addr         string // http://127.0.0.1:PORT
+	metricsAddr  string // host:port, with -profile only
+	admin        string // the admin token from init
+	cmd          *exec.Cmd
+	log          *os.File
+}
+
+func startServer(ctx context.Context, dir, bin string, pprof bool) (*server, error) {
+	s := &server{bin: bin, dataDir: filepath.Join(dir, "data")}
+	if bin == "" {
+		s.bin = filepath.Join(dir, "tokenward")
+		build := exec.CommandContext(ctx, "go", "build", "-o", s.bin, "./cmd/tokenward")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return nil, fmt.Errorf("go build (run from the repository root): %w", err)
+		}
+	}
+	out, err := s.cli(ctx, nil, "init", "--data-dir", s.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	s.admin = strings.TrimPrefix(strings.TrimSpace(out), "TOKENWARD_TOKEN=")
+	args := []string{"server", "--data-dir", s.dataDir, "--addr", "127.0.0.1:0", "--log-level", "warn"}
+	if pprof {
+		if s.metricsAddr, err = freeLoopbackAddr(); err != nil {
+			return nil, err
+		}
+		args = append(args, "--metrics-addr", s.metricsAddr, "--pprof")
+	}
+	s.cmd = exec.CommandContext(ctx, s.bin, args...)
+	s.cmd.Env = cleanEnv()
+	// Its log (e.g. the requests wrk leaves unfinished when it stops) is
+	// kept out of the table.
+	if s.log, err = os.Create(filepath.Join(dir, "server.log")); err != nil {
+		return nil, err
+	}
+	s.cmd.Stderr = s.log
+	stdout, err := s.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cmd.Start(); err != nil {
+		return nil, err
+	}
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if a, ok := strings.CutPrefix(sc.Text(), "TOKENWARD_ADDR="); ok {
+			s.addr = a
+			break
+		}
+	}
+	if s.addr == "" {
+		s.stop()
+		log, _ := os.ReadFile(s.log.Name())
+		return nil, fmt.Errorf("server did not print its address: %s", log)
+	}
+	go io.Copy(io.Discard, stdout)
+	return s, nil
+}
+
+func (s *server) stop() {
+	if s.cmd.Process != nil {
+		s.cmd.Process.Signal(os.Interrupt)
+		s.cmd.Wait()
+	}
+}
+
+// cli runs a tokenward command as the admin against the server.
+func (s *server) cli(ctx context.Context, stdin []byte, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, s.bin, args...)
+	cmd.Env = append(cleanEnv(), "TOKENWARD_ADDR="+s.addr, "TOKENWARD_TOKEN="+s.admin)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("tokenward %s: %v: %s", args[0], err, stderr.Bytes())
+	}
+	return string(out), nil
+}
+
+// saveProfile fetches a CPU profile of d from the server's metrics listener.
+func (s *server) saveProfile(path string, d time.Duration) error {
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.metricsAddr, int(d.Seconds())))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile: %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// cleanEnv is this process's environment without TOKENWARD_ variables, so
+// a user's own server or token cannot leak into the benchmark.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TOKENWARD_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// target is one URL wrk loads, with the Lua script that sets its token.
+type target struct {
+	name, url, script string
+}
+
+// setup creates what the targets read: bench/prod/K (100 bytes), bench/ci
+// with 20 secrets of 100 bytes, a service token reading bench/*/*, and a
+// binding whose just-in-time token reads bench/prod/*.
+func setup(ctx context.Context, s *server, dir string) ([]target, error) {
+	value := func(i int) []byte { return bytes.Repeat([]byte{byte('a' + i%26)}, 100) }
+	if _, err := s.cli(ctx, nil, "project", "create", "bench", "--envs", "prod,ci"); err != nil {
+		return nil, err
+	}
+	if _, err := s.cli(ctx, value(0), "secret", "set", "bench/prod/K"); err != nil {
+		return nil, err
+	}
+	for i := range 20 {
+		if _, err := s.cli(ctx, value(i), "secret", "set", fmt.Sprintf("bench/ci/S%02d", i)); err != nil {
+			return nil, err
+		}
+	}
+	svc, err := s.cli(ctx, nil, "token", "create", "--name", "bench", "--grant", "read:bench/*/*")
+	if err != nil {
+		return nil, err
+	}
+	jit, err := jitToken(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	script := func(name, token string) (string, error) {
+		path := filepath.Join(dir, name+".lua")
+		lua := fmt.Sprintf("wrk.headers[\"Authorization\"] = \"Bearer %s\"\n", strings.TrimSpace(token))
+		return path, os.WriteFile(path, []byte(lua), 0o600) // the token stays out of wrk's argv
+	}
+	svcScript, err := script("service", svc)
+	if err != nil {
+		return nil, err
+	}
+	jitScript, err := script("jit", jit)
+	if err != nil {
+		return nil, err
+	}
+	return []target{
+		{"read", s.addr + "/v1/secrets/bench/prod/K", svcScript},
+		{"env", s.addr + "/v1/values/bench/ci", svcScript},
+		{"jit", s.addr + "/v1/secrets/bench/prod/K", jitScript},
+	}, nil
+}
+
+// benchTB lets oidctest, written for tests, run in this program.
+type benchTB struct{ testing.TB } // nil: only the methods below are used
+
+func (benchTB) Helper()                           {}
+func (benchTB) Fatal(args ...any)                 { panic(fmt.Sprint(args...)) }
+func (benchTB) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
+func (benchTB) Cleanup(func())                    {} // the process ends with the benchmark
+
+// jitToken starts a fake OIDC issuer, binds it, and logs in with a signed
+// GitHub-shaped identity token, as a CI job would.
+func jitToken(ctx context.Context, s *server) (string, error) {
+	iss := oidctest.NewIssuer(benchTB{})
+	if _, err := s.cli(ctx, nil, "binding", "create", "bench-jit", "--issuer", iss.URL, "--audience", "tokenward",
+		"--claim", "repository=acme/payments", "--grant", "read:bench/prod/*", "--ttl", "1h"); err != nil {
+		return "", err
+	}
+	body, _ := json.Marshal(map[string]string{"binding": "bench-jit", "jwt": iss.Sign(benchTB{}, oidctest.GitHubClaims(iss.URL, "tokenward", time.Now()))})
+	resp, err := http.Post(s.addr+"/v1/auth/oidc/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Secret string `json:"secret"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK || !strings.HasPrefix(out.Secret, "twj_") {
+		return "", fmt.Errorf("oidc login: %s, %v", resp.Status, err)
+	}
+	return out.Secret, nil
+}
+
+// startBare serves 100 bytes to every request: the ceiling of net/http on
+// this machine.
+func startBare() (net.Listener, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	body := bytes.Repeat([]byte("x"), 100)
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	}))
+	return ln, nil
+}
+
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+type wrkResult struct {
+	rps float64
+	p99 time.Duration
+}
+
+var (
+	reqsRe   = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	p99Re    = regexp.MustCompile(`\s99%\s+([0-9.]+)(us|ms|s)\b`)
+	non2xxRe = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+)
+
+func runWrk(ctx context.Context, wrk string, c int, d time.Duration, url, script string) (wrkResult, error) {
+	// wrk wants at least one connection per thread.
+	args := []string{"-t" + strconv.Itoa(min(2, c)), "-c" + strconv.Itoa(c), "-d" + strconv.Itoa(int(d.Seconds())) + "s", "--latency"}
+	if script != "" {
+		args = append(args, "-s", script)
+	}
+	out, err := exec.CommandContext(ctx, wrk, append(args, url)...).CombinedOutput()
+	if err != nil {
+		return wrkResult{}, fmt.Errorf("wrk: %v: %s", err, out)
+	}
+	if m := non2xxRe.FindSubmatch(out); m != nil {
+		return wrkResult{}, fmt.Errorf("wrk against %s: %s answers were not 2xx", url, m[1])
+	}
+	m, p := reqsRe.FindSubmatch(out), p99Re.FindSubmatch(out)
+	if m == nil || p == nil {
+		return wrkResult{}, fmt.Errorf("cannot read wrk's output: %s", out)
+	}
+	var r wrkResult
+	r.rps, _ = strconv.ParseFloat(string(m[1]), 64)
+	v, _ := strconv.ParseFloat(string(p[1]), 64)
+	unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[string(p[2])]
+	r.p99 = time.Duration(v * float64(unit)).Round(10 * time.Microsecond)
+	return r, nil
+}
+
+// cpuTime is the process's user plus system time, from /proc (Linux).
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("server CPU time (needs Linux /proc): %w", err)
+	}
+	// Fields after the command name, which is in parentheses and may hold
+	// spaces: state is field 3, utime 14, stime 15.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const clockTicks = 100 // USER_HZ, 100 on every Linux
+	return time.Duration(ut+st) * time.Second / clockTicks, nil
+}
+
+// statusField returns a kB field (VmRSS:, VmHWM:) of /proc/PID/status.
+func statusField(pid int, name string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", name, pid)
+}
