@@ -75,10 +75,14 @@ func (c *Chain) Append(e *tokenward.AuditEntry, write func(*tokenward.AuditEntry
 // append is Append that, when reload is not nil, re-reads the chain's end
 // with it (under the lock) after any failed write, before linking e.
 func (c *Chain) append(e *tokenward.AuditEntry, reload func() (*tokenward.AuditEntry, error), write func(*tokenward.AuditEntry) error) error {
-	if e.Time.IsZero() {
-		return tokenward.Errorf(tokenward.EINVALID, "audit: entry has no time")
+	return c.appendBatch([]*tokenward.AuditEntry{e}, reload, func(es []*tokenward.AuditEntry) error { return write(es[0]) })
+}
+
+// appendBatch is append for consecutive entries, written by one call.
+func (c *Chain) appendBatch(es []*tokenward.AuditEntry, reload func() (*tokenward.AuditEntry, error), write func([]*tokenward.AuditEntry) error) error {
+	if err := truncateTimes(es); err != nil {
+		return err
 	}
-	e.Time = e.Time.Round(0).UTC().Truncate(time.Microsecond)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stale && reload != nil {
@@ -90,13 +94,37 @@ func (c *Chain) append(e *tokenward.AuditEntry, reload func() (*tokenward.AuditE
 			return err
 		}
 	}
-	e.Seq = c.seq + 1
-	e.PrevHash = c.hash
-	e.Hash = HashEntry(e)
-	if err := write(e); err != nil {
-		c.stale = reload != nil
-		return fmt.Errorf("audit: write entry %d: %w", e.Seq, err)
+	seq, hash := c.seq, c.hash
+	for _, e := range es {
+		seq++
+		e.Seq, e.PrevHash = seq, hash
+		e.Hash = HashEntry(e)
+		hash = e.Hash
 	}
-	c.seq, c.hash = e.Seq, e.Hash
+	if err := write(es); err != nil {
+		c.stale = reload != nil
+		return fmt.Errorf("audit: write %s: %w", entryRange(es[0].Seq, seq), err)
+	}
+	c.seq, c.hash = seq, hash
 	return nil
+}
+
+// truncateTimes checks every entry has a time and truncates it to
+// microseconds in UTC, as Append documents, before anything is hashed.
+func truncateTimes(es []*tokenward.AuditEntry) error {
+	for _, e := range es {
+		if e.Time.IsZero() {
+			return tokenward.Errorf(tokenward.EINVALID, "audit: entry has no time")
+		}
+		e.Time = e.Time.Round(0).UTC().Truncate(time.Microsecond)
+	}
+	return nil
+}
+
+// entryRange names entries first..last in an error.
+func entryRange(first, last int64) string {
+	if first == last {
+		return fmt.Sprintf("entry %d", first)
+	}
+	return fmt.Sprintf("entries %d..%d", first, last)
 }

@@ -71,37 +71,3 @@ func (b *Broker) writeGroup(ctx context.Context, bs BatchStore, es []*tokenward.
 	}
 	return nil
 }
-
-// appendBatch is append for consecutive entries, written by one call.
-func (c *Chain) appendBatch(es []*tokenward.AuditEntry, reload func() (*tokenward.AuditEntry, error), write func([]*tokenward.AuditEntry) error) error {
-	for _, e := range es {
-		if e.Time.IsZero() {
-			return tokenward.Errorf(tokenward.EINVALID, "audit: entry has no time")
-		}
-		e.Time = e.Time.Round(0).UTC().Truncate(time.Microsecond)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stale && reload != nil {
-		last, err := reload()
-		if err != nil {
-			return fmt.Errorf("audit: reload last entry: %w", err)
-		}
-		if err := c.resetLocked(last); err != nil {
-			return err
-		}
-	}
-	seq, hash := c.seq, c.hash
-	for _, e := range es {
-		seq++
-		e.Seq, e.PrevHash = seq, hash
-		e.Hash = HashEntry(e)
-		hash = e.Hash
-	}
-	if err := write(es); err != nil {
-		c.stale = reload != nil
-		return fmt.Errorf("audit: write entries %d..%d: %w", es[0].Seq, seq, err)
-	}
-	c.seq, c.hash = seq, hash
-	return nil
-}

@@ -598,11 +598,8 @@ func (j *Journal) storedEnd() (int64, string) {
 // entry's hash is computed over (encoded once). The chain advances only if
 // write succeeds.
 func (c *Chain) appendFramed(es []*tokenward.AuditEntry, write func(frames []byte) error) error {
-	for _, e := range es {
-		if e.Time.IsZero() {
-			return tokenward.Errorf(tokenward.EINVALID, "audit: entry has no time")
-		}
-		e.Time = e.Time.Round(0).UTC().Truncate(time.Microsecond)
+	if err := truncateTimes(es); err != nil {
+		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -625,7 +622,7 @@ func (c *Chain) appendFramed(es []*tokenward.AuditEntry, write func(frames []byt
 	}
 	c.frame = frames[:0]
 	if err := write(frames); err != nil {
-		return fmt.Errorf("audit: write entries %d..%d: %w", es[0].Seq, seq, err)
+		return fmt.Errorf("audit: write %s: %w", entryRange(es[0].Seq, seq), err)
 	}
 	c.seq, c.hash = seq, hash
 	return nil
