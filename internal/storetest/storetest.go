@@ -248,8 +248,10 @@ func raceWriters(t *testing.T, s tokenward.Store, meta *tokenward.Secret, prev i
 	const writers = 8
 	var wg sync.WaitGroup
 	wins := make(chan int, writers)
+	start := make(chan struct{}) // all at once, the likelier to overlap
 	for i := range writers {
 		wg.Go(func() {
+			<-start
 			if err := s.PutSecret(ctx, meta, prev, version(prev+1, fmt.Sprint("w", i))); err == nil {
 				wins <- i
 			} else if tokenward.ErrorCode(err) != tokenward.ECONFLICT {
@@ -257,6 +259,7 @@ func raceWriters(t *testing.T, s tokenward.Store, meta *tokenward.Secret, prev i
 			}
 		})
 	}
+	close(start)
 	wg.Wait()
 	close(wins)
 	if n := len(wins); n != 1 {
