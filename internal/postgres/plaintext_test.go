@@ -12,7 +12,7 @@ import (
 )
 
 // TestNoPlaintextInTheDatabase writes secrets with canary values through
-// the engine, reads them back, then searches every text and bytea column
+// the engine (plain writes and a rotation's staged version), reads one back, then searches every text and bytea column
 // of every table for the canaries and the admin token: none may be stored.
 func TestNoPlaintextInTheDatabase(t *testing.T) {
 	ctx := t.Context()
@@ -41,8 +41,22 @@ func TestNoPlaintextInTheDatabase(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, got, err := c.GetSecret(ctx, admin, "payments", "prod", "DB_URL", 0); err != nil || string(got) != canaries[1] {
-		t.Fatalf("read back: got %q, %v; want the last canary", got, err)
+	// A rotation's staged value, written through the rotation adapter and
+	// promoted, is sealed the same way.
+	canaries = append(canaries, "canary-pending-91c04e7d3b")
+	rs, err := c.RotationSecrets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := rs.PutPending(ctx, "payments/prod/DB_URL", "rot_1", []byte(canaries[2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.Promote(ctx, "payments/prod/DB_URL", n); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := c.GetSecret(ctx, admin, "payments", "prod", "DB_URL", 0); err != nil || string(got) != canaries[2] {
+		t.Fatalf("read back: got %v; want the promoted canary", err)
 	}
 	c.Close() // flushes token uses, so their columns are searched too
 
