@@ -28,6 +28,7 @@ func RunLabels(t *testing.T, newStore func(t *testing.T) LabelledStore) {
 		{"PendingPromoteRestore", testPendingPromoteRestore},
 		{"PlainWriteAbovePending", testPlainWriteAbovePending},
 		{"LabelConflicts", testLabelConflicts},
+		{"PendingRacesWriter", testPendingRacesWriter},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -141,6 +142,44 @@ func testLabelConflicts(t *testing.T, s LabelledStore) {
 	// Restore needs PREVIOUS; a PENDING version is not one.
 	wantCode(t, s.RestoreVersion(ctx, "p", "prod", "KEY", 2, base), tokenward.ECONFLICT)
 	wantLabels(t, s, tokenward.VersionLabels{Current: 1, Pending: 2, Latest: 2, PendingRotation: "rot_1"})
+}
+
+// testPendingRacesWriter races rotations staging version 2 against plain
+// writers of version 2: exactly one wins, the others get ECONFLICT.
+func testPendingRacesWriter(t *testing.T, s LabelledStore) {
+	newProject(t, s, "p", "prod")
+	meta := &tokenward.Secret{Project: "p", Env: "prod", Name: "KEY"}
+	must(t, s.PutSecret(ctx, meta, 0, version(1, "c1")))
+	var wg sync.WaitGroup
+	var wins atomic.Int32
+	start := make(chan struct{}) // all at once, the likelier to overlap
+	for i := range 8 {
+		wg.Go(func() {
+			<-start
+			var err error
+			if i%2 == 0 {
+				err = s.PutPendingVersion(ctx, "p", "prod", "KEY", fmt.Sprint("rot_", i), version(2, fmt.Sprint("r", i)))
+			} else {
+				err = s.PutSecret(ctx, meta, 1, version(2, fmt.Sprint("w", i)))
+			}
+			switch {
+			case err == nil:
+				wins.Add(1)
+			case tokenward.ErrorCode(err) != tokenward.ECONFLICT:
+				t.Errorf("racer %d: got %v; want conflict or success", i, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("got %d winners for version 2; want 1", wins.Load())
+	}
+	l, err := s.SecretLabels(ctx, "p", "prod", "KEY")
+	must(t, err)
+	if l.Latest != 2 || (l.Current == 2) == (l.Pending == 2) {
+		t.Fatalf("labels: got %+v; want version 2 either CURRENT or PENDING", *l)
+	}
 }
 
 // RunRotation runs the rotation record and policy conformance tests.

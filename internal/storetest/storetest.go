@@ -225,30 +225,45 @@ func testSecretConflicts(t *testing.T, s tokenward.Store) {
 	}
 }
 
-// testConcurrentWriters races writers on one secret: each version number is
-// won by exactly one writer.
+// testConcurrentWriters races writers on one secret, on its creation and on
+// each next version: each version number is won by exactly one writer, and
+// the losers get ECONFLICT (not a backend error), whether the writers share
+// a process or a database.
 func testConcurrentWriters(t *testing.T, s tokenward.Store) {
 	newProject(t, s, "p", "prod")
 	meta := &tokenward.Secret{Project: "p", Env: "prod", Name: "KEY"}
-	must(t, s.PutSecret(ctx, meta, 0, version(1, "c1")))
+	for prev := range 3 {
+		raceWriters(t, s, meta, prev)
+	}
+	v, err := s.SecretVersions(ctx, "p", "prod", "KEY")
+	must(t, err)
+	if len(v) != 3 {
+		t.Fatalf("got %d versions; want 3, one per race", len(v))
+	}
+}
+
+// raceWriters races 8 writers of version prev+1 and wants one winner.
+func raceWriters(t *testing.T, s tokenward.Store, meta *tokenward.Secret, prev int) {
+	t.Helper()
 	const writers = 8
 	var wg sync.WaitGroup
 	wins := make(chan int, writers)
+	start := make(chan struct{}) // all at once, the likelier to overlap
 	for i := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := s.PutSecret(ctx, meta, 1, version(2, fmt.Sprint("w", i))); err == nil {
+		wg.Go(func() {
+			<-start
+			if err := s.PutSecret(ctx, meta, prev, version(prev+1, fmt.Sprint("w", i))); err == nil {
 				wins <- i
 			} else if tokenward.ErrorCode(err) != tokenward.ECONFLICT {
-				t.Errorf("writer %d: got %v; want conflict or success", i, err)
+				t.Errorf("writer %d of version %d: got %v; want conflict or success", i, prev+1, err)
 			}
-		}()
+		})
 	}
+	close(start)
 	wg.Wait()
 	close(wins)
 	if n := len(wins); n != 1 {
-		t.Fatalf("got %d winners for version 2; want 1", n)
+		t.Fatalf("got %d winners for version %d; want 1", n, prev+1)
 	}
 }
 
