@@ -13,10 +13,11 @@ import (
 	"github.com/tokenward/tokenward/internal/oidc"
 )
 
-// OIDCStore is a store that also keeps OIDC bindings and replay records.
+// OIDCStore is what a backend provides for OIDC bindings and replay
+// records: the suite needs no other part of a tokenward.Store.
 type OIDCStore interface {
-	tokenward.Store
 	core.BindingStore
+	Close() error
 }
 
 // RunOIDC runs the OIDC part of the suite: binding CRUD and the atomic
