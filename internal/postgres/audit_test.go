@@ -159,3 +159,55 @@ func TestAuditBatchAllOrNone(t *testing.T) {
 		t.Fatalf("sync: got %v; want nil", err)
 	}
 }
+
+// TestAuditTwoServersOneChain: two servers (two pools, two brokers, one
+// audit key) recording in turn. Each server's chain head is stale every
+// time the other wrote last, so every append but the first conflicts on
+// its seq (ECONFLICT) and the broker re-chains from the database: the
+// result is one chain holding every entry, which verifies in full.
+func TestAuditTwoServersOneChain(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Shared(t).NewDatabase(t)
+	key, err := audit.LoadOrCreateKey(t.TempDir() + "/audit.key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := audit.NewSigner(key)
+	db := mustOpenURL(t, url)
+	var brokers []*audit.Broker
+	for _, s := range []audit.Store{db, mustOpenURL(t, url)} {
+		b := audit.NewBroker(s, signer)
+		b.CheckpointEvery = 4
+		if err := b.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		brokers = append(brokers, b)
+	}
+	const n = 10
+	for i := range n {
+		e := &tokenward.AuditEntry{Time: time.Date(2026, 12, 4, 10, 0, i, 0, time.UTC), Action: "secret.read", Outcome: tokenward.OutcomeAllowed,
+			RequestID: fmt.Sprint("server-", i%2, "-", i)}
+		if err := brokers[i%2].Record(ctx, e); err != nil {
+			t.Fatalf("record %d on server %d: %v", i, i%2, err)
+		}
+		if e.Seq != int64(i+1) {
+			t.Fatalf("record %d on server %d: got seq %d; want %d", i, i%2, e.Seq, i+1)
+		}
+	}
+	for _, b := range brokers {
+		if err := b.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cps, err := db.AuditCheckpoints(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := audit.Verify(db.AuditEntries(ctx), cps, signer.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() || r.Entries != n || r.LastSeq != n {
+		t.Fatalf("got ok=%v entries=%d last=%d problems=%v; want ok, %d, %d", r.OK(), r.Entries, r.LastSeq, r.Problems, n, n)
+	}
+}

@@ -15,8 +15,9 @@ import (
 )
 
 // Row helpers of the audit, OIDC and monitor stores, written beside the
-// core store's rows.go (a parallel branch) with internal/sqlite/rows.go's
-// names and meaning: fold them into rows.go when both are merged.
+// core store's rows.go (a parallel branch) with its names and meaning:
+// when both are merged, every declaration here but dbError and safeError
+// is a duplicate of rows.go's, to delete.
 
 // rowScanner is one row to scan: pgx.Row or pgx.Rows.
 type rowScanner interface{ Scan(dest ...any) error }
@@ -99,6 +100,31 @@ func (t *nanoTime) Scan(src any) error {
 		*t = nanoTime(time.Unix(0, n).UTC())
 	default:
 		return fmt.Errorf("time column holds %T, not Unix nanoseconds", src)
+	}
+	return nil
+}
+
+// boolArg is a boolean column's argument: 1 or 0, as SQLite stores it.
+func boolArg(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// boolCol is the scan destination of a boolean column of 0 and 1.
+func boolCol(b *bool) sql.Scanner { return (*intBool)(b) }
+
+type intBool bool
+
+func (b *intBool) Scan(src any) error {
+	switch n := src.(type) {
+	case int64:
+		*b = n != 0
+	case int32:
+		*b = n != 0
+	default:
+		return fmt.Errorf("boolean column holds %T, not 0 or 1", src)
 	}
 	return nil
 }

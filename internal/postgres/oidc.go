@@ -17,19 +17,8 @@ const bindingCols = `name, issuer, audiences, conditions, grants, ttl, enabled, 
 
 func scanBinding(r rowScanner) (*oidc.Binding, error) {
 	b := &oidc.Binding{}
-	var enabled int
-	err := r.Scan(&b.Name, &b.Issuer, jsonCol(&b.Audiences), jsonCol(&b.Claims), jsonCol(&b.Grants), &b.TTL, &enabled,
+	return b, r.Scan(&b.Name, &b.Issuer, jsonCol(&b.Audiences), jsonCol(&b.Claims), jsonCol(&b.Grants), &b.TTL, boolCol(&b.Enabled),
 		timeCol(&b.CreatedAt), timeCol(&b.UpdatedAt), &b.CreatedBy)
-	b.Enabled = enabled != 0
-	return b, err
-}
-
-// flag is a bool as the integer column stores it (0 or 1, as in SQLite).
-func flag(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // CreateBinding stores a new binding; ECONFLICT if the name is taken. The
@@ -43,7 +32,7 @@ func (db *DB) CreateBinding(ctx context.Context, b *oidc.Binding) error {
 		}
 	}
 	_, err := db.pool.Exec(ctx, `INSERT INTO oidc_bindings (`+bindingCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		b.Name, b.Issuer, cols[0], cols[1], cols[2], int64(b.TTL), flag(b.Enabled),
+		b.Name, b.Issuer, cols[0], cols[1], cols[2], int64(b.TTL), boolArg(b.Enabled),
 		b.CreatedAt.UnixNano(), b.UpdatedAt.UnixNano(), b.CreatedBy)
 	if isConstraint(err) {
 		return tokenward.Errorf(tokenward.ECONFLICT, "binding %s exists already", b.Name)
@@ -66,7 +55,7 @@ func (db *DB) Bindings(ctx context.Context) ([]*oidc.Binding, error) {
 
 // SetBindingEnabled enables or disables a binding; ENOTFOUND if none.
 func (db *DB) SetBindingEnabled(ctx context.Context, name string, enabled bool, at time.Time) error {
-	tag, err := db.pool.Exec(ctx, `UPDATE oidc_bindings SET enabled = $1, updated_at = $2 WHERE name = $3`, flag(enabled), at.UnixNano(), name)
+	tag, err := db.pool.Exec(ctx, `UPDATE oidc_bindings SET enabled = $1, updated_at = $2 WHERE name = $3`, boolArg(enabled), at.UnixNano(), name)
 	return dbError("set binding enabled", changedRow(tag, err, "binding %s not found", name))
 }
 
