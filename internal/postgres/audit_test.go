@@ -9,6 +9,7 @@ import (
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/audit"
 	"github.com/tokenward/tokenward/internal/pgtest"
+	"github.com/tokenward/tokenward/internal/postgres"
 	"github.com/tokenward/tokenward/internal/storetest"
 )
 
@@ -40,16 +41,8 @@ func TestAuditTamperedRowDetected(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			url := pgtest.Shared(t).NewDatabase(t)
 			db := mustOpenURL(t, url)
-			key, err := audit.LoadOrCreateKey(t.TempDir() + "/audit.key")
-			if err != nil {
-				t.Fatal(err)
-			}
-			signer, _ := audit.NewSigner(key)
-			b := audit.NewBroker(db, signer)
-			b.CheckpointEvery = 3
-			if err := b.Open(ctx); err != nil {
-				t.Fatal(err)
-			}
+			signer := mustSigner(t)
+			b := mustBroker(t, db, signer, 3)
 			for i := range 6 {
 				e := &tokenward.AuditEntry{Time: time.Date(2026, 12, 4, 10, 0, i, 0, time.UTC), Action: "secret.read", Resource: "payments/prod/KEY",
 					Outcome: tokenward.OutcomeAllowed, TokenID: fmt.Sprint("tok_", i), CI: map[string]string{"repository": "acme/api"}}
@@ -68,14 +61,7 @@ func TestAuditTamperedRowDetected(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			cps, err := db.AuditCheckpoints(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, err := audit.Verify(db.AuditEntries(ctx), cps, signer.PublicKey())
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := mustVerify(t, db, signer)
 			if tt.wantKind == "" {
 				if !r.OK() || r.LastSeq != 6 {
 					t.Fatalf("got ok=%v last=%d problems %v; want ok, 6", r.OK(), r.LastSeq, r.Problems)
@@ -168,21 +154,9 @@ func TestAuditBatchAllOrNone(t *testing.T) {
 func TestAuditTwoServersOneChain(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.Shared(t).NewDatabase(t)
-	key, err := audit.LoadOrCreateKey(t.TempDir() + "/audit.key")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, _ := audit.NewSigner(key)
+	signer := mustSigner(t)
 	db := mustOpenURL(t, url)
-	var brokers []*audit.Broker
-	for _, s := range []audit.Store{db, mustOpenURL(t, url)} {
-		b := audit.NewBroker(s, signer)
-		b.CheckpointEvery = 4
-		if err := b.Open(ctx); err != nil {
-			t.Fatal(err)
-		}
-		brokers = append(brokers, b)
-	}
+	brokers := []*audit.Broker{mustBroker(t, db, signer, 4), mustBroker(t, mustOpenURL(t, url), signer, 4)}
 	const n = 10
 	for i := range n {
 		e := &tokenward.AuditEntry{Time: time.Date(2026, 12, 4, 10, 0, i, 0, time.UTC), Action: "secret.read", Outcome: tokenward.OutcomeAllowed,
@@ -199,15 +173,46 @@ func TestAuditTwoServersOneChain(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if r := mustVerify(t, db, signer); !r.OK() || r.Entries != n || r.LastSeq != n {
+		t.Fatalf("got ok=%v entries=%d last=%d problems=%v; want ok, %d, %d", r.OK(), r.Entries, r.LastSeq, r.Problems, n, n)
+	}
+}
+
+func mustSigner(tb testing.TB) *audit.Signer {
+	tb.Helper()
+	key, err := audit.LoadOrCreateKey(tb.TempDir() + "/audit.key")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	signer, err := audit.NewSigner(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return signer
+}
+
+// mustBroker opens a broker on s that checkpoints every `every` entries.
+func mustBroker(tb testing.TB, s audit.Store, signer *audit.Signer, every int64) *audit.Broker {
+	tb.Helper()
+	b := audit.NewBroker(s, signer)
+	b.CheckpointEvery = every
+	if err := b.Open(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// mustVerify verifies the whole trail stored in db.
+func mustVerify(tb testing.TB, db *postgres.DB, signer *audit.Signer) *audit.Report {
+	tb.Helper()
+	ctx := context.Background()
 	cps, err := db.AuditCheckpoints(ctx)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	r, err := audit.Verify(db.AuditEntries(ctx), cps, signer.PublicKey())
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	if !r.OK() || r.Entries != n || r.LastSeq != n {
-		t.Fatalf("got ok=%v entries=%d last=%d problems=%v; want ok, %d, %d", r.OK(), r.Entries, r.LastSeq, r.Problems, n, n)
-	}
+	return r
 }
