@@ -1,0 +1,220 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"iter"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/audit"
+)
+
+// The audit trail: DB is the broker's primary store (audit.Store, with
+// group commits as an audit.BatchStore), the source of exports and
+// verification (audit.Source), and answers searches (audit.Searcher).
+var (
+	_ audit.Store       = (*DB)(nil)
+	_ audit.BatchStore  = (*DB)(nil)
+	_ audit.StoreSyncer = (*DB)(nil)
+	_ audit.Source      = (*DB)(nil)
+	_ audit.Searcher    = (*DB)(nil)
+)
+
+const auditCols = `seq, time, request_id, token_id, token_name, action, resource, outcome, reason, status, source_ip, user_agent, ci, meta, prev_hash, hash`
+
+// auditInsert stores a group of entries, of any size, in one statement
+// (atomic, one round trip, one prepared statement): one array per column,
+// unnested in the group's order so the identity id — the insertion order
+// verify walks — follows seq. Across servers it does too: a server chains
+// seq n+1 only after reading seq n committed, and a seq taken meanwhile is
+// a unique violation (ECONFLICT), after which the broker re-chains.
+const auditInsert = `INSERT INTO audit_entries (` + auditCols + `)
+SELECT ` + auditCols + ` FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+	$9::text[], $10::integer[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[])
+	WITH ORDINALITY AS e (` + auditCols + `, n)
+ORDER BY n`
+
+// AppendAudit stores e; ECONFLICT if its seq is taken.
+func (db *DB) AppendAudit(ctx context.Context, e *tokenward.AuditEntry) error {
+	return db.AppendAuditBatch(ctx, []*tokenward.AuditEntry{e})
+}
+
+// AppendAuditBatch stores es in one statement, all or none; ECONFLICT if
+// any seq is taken.
+func (db *DB) AppendAuditBatch(ctx context.Context, es []*tokenward.AuditEntry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	n := len(es)
+	seq, tm := make([]int64, n), make([]int64, n)
+	status := make([]int32, n)
+	var text [13][]string // the text columns, in auditCols' order
+	for i := range text {
+		text[i] = make([]string, n)
+	}
+	for i, e := range es {
+		seq[i], tm[i], status[i] = e.Seq, e.Time.UnixNano(), int32(e.Status)
+		for j, v := range [...]string{e.RequestID, e.TokenID, e.TokenName, e.Action, e.Resource, e.Outcome, e.Reason,
+			e.SourceIP, e.UserAgent, jsonObject(e.CI), jsonObject(e.Meta), e.PrevHash, e.Hash} {
+			text[j][i] = v
+		}
+	}
+	_, err := db.pool.Exec(ctx, auditInsert, seq, tm, text[0], text[1], text[2], text[3], text[4], text[5], text[6],
+		status, text[7], text[8], text[9], text[10], text[11], text[12])
+	what := "audit entry " + strconv.FormatInt(es[0].Seq, 10)
+	if n > 1 {
+		what = "audit entries " + strconv.FormatInt(es[0].Seq, 10) + ".." + strconv.FormatInt(es[n-1].Seq, 10)
+	}
+	if isConstraint(err) {
+		if n == 1 {
+			return tokenward.Errorf(tokenward.ECONFLICT, "%s exists already", what)
+		}
+		return tokenward.Errorf(tokenward.ECONFLICT, "%s: one exists already", what)
+	}
+	return dbError("append "+what, err)
+}
+
+// SyncAudit is a no-op: a PostgreSQL commit is durable when it returns
+// (synchronous_commit is on by default; a database configured otherwise
+// has chosen to lose recent commits on a crash, and its operator says so),
+// so there is nothing left for the journal to wait for.
+func (db *DB) SyncAudit() error { return nil }
+
+func scanAudit(r rowScanner) (*tokenward.AuditEntry, error) {
+	e := &tokenward.AuditEntry{}
+	var ci, meta string
+	if err := r.Scan(&e.Seq, timeCol(&e.Time), &e.RequestID, &e.TokenID, &e.TokenName, &e.Action, &e.Resource, &e.Outcome, &e.Reason,
+		&e.Status, &e.SourceIP, &e.UserAgent, &ci, &meta, &e.PrevHash, &e.Hash); err != nil {
+		return nil, err
+	}
+	// A row whose JSON was tampered with still loads (with the maps empty),
+	// so verify reports the entry as modified instead of failing to read.
+	if json.Unmarshal([]byte(ci), &e.CI) != nil || len(e.CI) == 0 {
+		e.CI = nil
+	}
+	if json.Unmarshal([]byte(meta), &e.Meta) != nil || len(e.Meta) == 0 {
+		e.Meta = nil
+	}
+	return e, nil
+}
+
+// LastAudit returns the entry with the highest seq, or nil when there is
+// none.
+func (db *DB) LastAudit(ctx context.Context) (*tokenward.AuditEntry, error) {
+	e, err := scanAudit(db.pool.QueryRow(ctx, `SELECT `+auditCols+` FROM audit_entries ORDER BY seq DESC LIMIT 1`))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return e, dbError("last audit entry", err)
+}
+
+// AppendCheckpoint stores a signed checkpoint.
+func (db *DB) AppendCheckpoint(ctx context.Context, cp *audit.Checkpoint) error {
+	_, err := db.pool.Exec(ctx, `INSERT INTO audit_checkpoints (seq, hash, time, key_id, signature) VALUES ($1, $2, $3, $4, $5)`,
+		cp.Seq, cp.Hash, cp.Time.UnixNano(), cp.KeyID, cp.Signature)
+	return dbError("append audit checkpoint "+strconv.FormatInt(cp.Seq, 10), err)
+}
+
+// auditPage is how many rows AuditEntries reads per query, so a long walk
+// neither holds one snapshot open throughout nor loads the whole trail.
+const auditPage = 1000
+
+// AuditEntries yields every entry in insertion order (id, not seq).
+func (db *DB) AuditEntries(ctx context.Context) iter.Seq2[*tokenward.AuditEntry, error] {
+	return func(yield func(*tokenward.AuditEntry, error) bool) {
+		var after int64
+		for {
+			page, err := queryAll(ctx, db.pool, func(r rowScanner) (*tokenward.AuditEntry, error) {
+				return scanAudit(rowWithID{r, &after})
+			}, `SELECT id, `+auditCols+` FROM audit_entries WHERE id > $1 ORDER BY id LIMIT $2`, after, auditPage)
+			if err != nil {
+				yield(nil, dbError("audit entries", err))
+				return
+			}
+			for _, e := range page {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if len(page) < auditPage {
+				return
+			}
+		}
+	}
+}
+
+// rowWithID scans a leading id column before the entry's columns.
+type rowWithID struct {
+	row rowScanner
+	id  *int64
+}
+
+func (r rowWithID) Scan(dest ...any) error { return r.row.Scan(append([]any{r.id}, dest...)...) }
+
+// AuditCheckpoints returns every checkpoint in insertion order.
+func (db *DB) AuditCheckpoints(ctx context.Context) ([]*audit.Checkpoint, error) {
+	out, err := queryAll(ctx, db.pool, func(r rowScanner) (*audit.Checkpoint, error) {
+		cp := &audit.Checkpoint{}
+		return cp, r.Scan(&cp.Seq, &cp.Hash, timeCol(&cp.Time), &cp.KeyID, &cp.Signature)
+	}, `SELECT seq, hash, time, key_id, signature FROM audit_checkpoints ORDER BY id`)
+	return out, dbError("audit checkpoints", err)
+}
+
+// likePattern turns a '*'-only glob into a LIKE pattern (escape '\'), in
+// which '%' and '_' are wildcards too.
+func likePattern(glob string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`, `*`, `%`)
+	return r.Replace(glob)
+}
+
+// SearchAudit returns the entries matching q, by seq.
+func (db *DB) SearchAudit(ctx context.Context, q audit.Query) ([]*tokenward.AuditEntry, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	var where []string
+	var args []any
+	// add appends a condition whose one parameter is written $.
+	add := func(cond string, a any) {
+		args = append(args, a)
+		where = append(where, strings.ReplaceAll(cond, "$", "$"+strconv.Itoa(len(args))))
+	}
+	if q.After > 0 {
+		add(`seq > $`, q.After)
+	}
+	if q.Token != "" {
+		add(`(token_id = $ OR token_name = $)`, q.Token)
+	}
+	if q.Outcome != "" {
+		add(`outcome = $`, q.Outcome)
+	}
+	if !q.Since.IsZero() {
+		add(`time >= $`, q.Since.UnixNano())
+	}
+	if !q.Until.IsZero() {
+		add(`time < $`, q.Until.UnixNano())
+	}
+	if q.Action != "" {
+		add(`action LIKE $ ESCAPE '\'`, likePattern(q.Action))
+	}
+	if q.Resource != "" {
+		add(`resource LIKE $ ESCAPE '\'`, likePattern(q.Resource))
+	}
+	query := `SELECT ` + auditCols + ` FROM audit_entries`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	if q.Newest {
+		query += ` ORDER BY seq DESC`
+	} else {
+		query += ` ORDER BY seq`
+	}
+	args = append(args, q.EffectiveLimit())
+	query += ` LIMIT $` + strconv.Itoa(len(args))
+	out, err := queryAll(ctx, db.pool, scanAudit, query, args...)
+	return out, dbError("search audit", err)
+}
