@@ -111,7 +111,7 @@ func (db *DB) RestoreVersion(ctx context.Context, project, env, name string, n i
 func setCurrent(ctx context.Context, tx pgx.Tx, project, env, name string, n int, at time.Time) error {
 	_, err := tx.Exec(ctx, `UPDATE secrets SET version = $1, updated_at = $2 WHERE project = $3 AND env = $4 AND name = $5`,
 		n, at.UnixNano(), project, env, name)
-	return err
+	return dbError("write", err)
 }
 
 // UnlabelVersion implements tokenward.LabelStore.
@@ -121,7 +121,7 @@ func (db *DB) UnlabelVersion(ctx context.Context, project, env, name, label stri
 	}
 	_, err := db.pool.Exec(ctx, `DELETE FROM secret_labels WHERE project = $1 AND env = $2 AND name = $3 AND label = $4 AND version = $5`,
 		project, env, name, label, n)
-	return err
+	return dbError("write", err)
 }
 
 // AllSecrets lists every secret of every project (metadata only), by path:

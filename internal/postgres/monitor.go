@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -177,17 +178,13 @@ func (db *DB) ArchiveEnv(ctx context.Context, a *monitor.Archive) (int, error) {
 func lockEnv(ctx context.Context, tx pgx.Tx, project, env string) error {
 	var one int
 	err := tx.QueryRow(ctx, `SELECT 1 FROM environments WHERE project = $1 AND name = $2 FOR UPDATE`, project, env).Scan(&one)
-	if _, err := found(one, err, "environment %s/%s not found", project, env); tokenward.ErrorCode(err) != tokenward.ENOTFOUND {
-		return err
+	if errors.Is(err, pgx.ErrNoRows) {
+		if err := envExists(ctx, tx, project, env); err != nil {
+			return err // names the project when that is what is missing
+		}
+		return notFound("environment %s/%s not found", project, env)
 	}
-	var p int
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM projects WHERE name = $1`, project).Scan(&p); err != nil {
-		return err
-	}
-	if p == 0 {
-		return notFound("project %s not found", project)
-	}
-	return notFound("environment %s/%s not found", project, env)
+	return err
 }
 
 // RestoreEnv moves an archived environment's secrets back; ENOTFOUND if it

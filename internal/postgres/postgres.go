@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/pgerr"
@@ -171,7 +172,7 @@ func (db *DB) migrate(ctx context.Context) error {
 
 // tx runs fn in a transaction, committing if it returns nil.
 func (db *DB) tx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, db.pool, fn)
+	return dbError("transaction", pgx.BeginFunc(ctx, db.pool, fn))
 }
 
 // PostgreSQL error codes the stores branch on.
@@ -188,3 +189,32 @@ func isForeignKey(err error) bool { return pgerr.Code(err) == codeForeignKeyViol
 func notFound(format string, args ...any) error {
 	return tokenward.Errorf(tokenward.ENOTFOUND, format, args...)
 }
+
+// dbError describes a failed operation without pgx's own text for errors
+// from the server or a connection, which can quote the connection string;
+// the cause stays reachable for errors.Is (context ends) and pgerr.Code.
+// Domain errors, and errors dbError made, pass as they are.
+func dbError(op string, err error) error {
+	var te *tokenward.Error
+	var de *opError
+	if err == nil || errors.As(err, &te) || errors.As(err, &de) {
+		return err
+	}
+	var ce *pgconn.ConnectError
+	return &opError{op: op, err: err, fromServer: pgerr.Code(err) != "" || errors.As(err, &ce)}
+}
+
+type opError struct {
+	op         string
+	err        error
+	fromServer bool // describe by pgerr.Error, never by err.Error()
+}
+
+func (e *opError) Error() string {
+	if e.fromServer {
+		return "postgres: " + e.op + ": " + pgerr.Error(e.err)
+	}
+	return "postgres: " + e.op + ": " + e.err.Error()
+}
+
+func (e *opError) Unwrap() error { return e.err }

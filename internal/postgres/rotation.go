@@ -36,7 +36,7 @@ func (s *Rotations) CreateRotation(ctx context.Context, r *rotate.Rotation) erro
 		}
 		return rotate.ErrInFlight
 	}
-	return err
+	return dbError("write", err)
 }
 
 // UpdateRotation implements rotate.Store.
@@ -102,7 +102,7 @@ func (s *Rotations) PutPolicy(ctx context.Context, p *rotate.Policy) error {
 		last_at = excluded.last_at, next_at = excluded.next_at`,
 		p.Path, int64(p.Every), p.Cron, int64(p.Jitter), int64(p.Grace), p.Rotator, jsonObject(p.Config), boolArg(p.Disabled),
 		nanos(p.LastAt), nanos(p.NextAt))
-	return err
+	return dbError("write", err)
 }
 
 const policyCols = `path, every, cron, jitter, grace, rotator, config, disabled, last_at, next_at`

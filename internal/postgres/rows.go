@@ -35,15 +35,15 @@ type queryer interface {
 func queryEach(ctx context.Context, q queryer, fn func(rowScanner) error, query string, args ...any) error {
 	rows, err := q.Query(ctx, query, args...)
 	if err != nil {
-		return err
+		return dbError("query", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		if err := fn(rows); err != nil {
-			return err
+			return dbError("scan", err)
 		}
 	}
-	return rows.Err()
+	return dbError("query", rows.Err())
 }
 
 // queryAll runs query and scans every row; no rows is an empty, non-nil
@@ -51,9 +51,10 @@ func queryEach(ctx context.Context, q queryer, fn func(rowScanner) error, query 
 func queryAll[T any](ctx context.Context, q queryer, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
 	rows, err := q.Query(ctx, query, args...)
 	if err != nil {
-		return nil, err
+		return nil, dbError("query", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
+	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
+	return all, dbError("query", err)
 }
 
 // found returns v, or with an error the zero value and the error, where
@@ -63,9 +64,9 @@ func found[T any](v T, err error, format string, args ...any) (T, error) {
 	if err != nil {
 		var zero T
 		if errors.Is(err, pgx.ErrNoRows) {
-			err = notFound(format, args...)
+			return zero, notFound(format, args...)
 		}
-		return zero, err
+		return zero, dbError("query", err)
 	}
 	return v, nil
 }
@@ -74,7 +75,7 @@ func found[T any](v T, err error, format string, args ...any) (T, error) {
 // or ENOTFOUND with the message given when it changed none.
 func changedRow(tag pgconn.CommandTag, err error, format string, args ...any) error {
 	if err != nil {
-		return err
+		return dbError("exec", err)
 	}
 	if tag.RowsAffected() == 0 {
 		return notFound(format, args...)

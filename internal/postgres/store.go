@@ -31,7 +31,7 @@ func (db *DB) InitKeyring(ctx context.Context, sealed []byte) error {
 	if isConstraint(err) {
 		return tokenward.Errorf(tokenward.ECONFLICT, "keyring exists already")
 	}
-	return err
+	return dbError("write", err)
 }
 
 func (db *DB) RotateKeyring(ctx context.Context, sealed []byte, keys []*tokenward.DataKey) error {
@@ -132,7 +132,7 @@ func (db *DB) CreateEnv(ctx context.Context, project, env string, at time.Time) 
 	case isForeignKey(err):
 		return notFound("project %s not found", project)
 	}
-	return err
+	return dbError("write", err)
 }
 
 func scanDataKey(r rowScanner) (*tokenward.DataKey, error) {
@@ -185,7 +185,7 @@ func (db *DB) PutSecret(ctx context.Context, meta *tokenward.Secret, prev int, v
 	if isConstraint(err) { // a writer on another connection created it first
 		return tokenward.Errorf(tokenward.ECONFLICT, "secret %s: version %d was written by another writer", meta.Path(), v.Version)
 	}
-	return err
+	return dbError("write", err)
 }
 
 func putSecret(ctx context.Context, tx pgx.Tx, meta *tokenward.Secret, prev int, v *tokenward.SecretVersion, tags string) error {
@@ -230,7 +230,7 @@ func putSecret(ctx context.Context, tx pgx.Tx, meta *tokenward.Secret, prev int,
 func insertVersion(ctx context.Context, tx pgx.Tx, project, env, name string, v *tokenward.SecretVersion) error {
 	_, err := tx.Exec(ctx, `INSERT INTO secret_versions (project, env, name, version, ciphertext, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		project, env, name, v.Version, v.Ciphertext, v.CreatedAt.UnixNano(), v.CreatedBy)
-	return err
+	return dbError("write", err)
 }
 
 func nonNil(s []string) []string {
@@ -358,7 +358,7 @@ func (db *DB) CreateToken(ctx context.Context, t *tokenward.Token, hash [32]byte
 	if isConstraint(err) {
 		return tokenward.Errorf(tokenward.ECONFLICT, "an active token named %s exists already", t.Name)
 	}
-	return err
+	return dbError("write", err)
 }
 
 func (db *DB) TokenByHash(ctx context.Context, hash [32]byte) (*tokenward.Token, error) {
