@@ -19,7 +19,6 @@ import (
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/audit"
 	"github.com/tokenward/tokenward/internal/httpapi"
-	"github.com/tokenward/tokenward/internal/sqlite"
 )
 
 // auditConfig is the audit trail's and metrics' server configuration.
@@ -174,19 +173,14 @@ func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig) err
 	sync := cmp.Or(ac.Sync, "journal")
 	journal := &audit.Journal{Path: filepath.Join(r.cfg.DataDir, "audit.journal"), RecoverOnly: sync != "journal",
 		SyncEvery: cmp.Or(ac.SyncInterval, audit.DefaultJournalSyncEvery), IngestDelay: ac.IngestDelay}
-	mode := sqlite.AuditSyncNormal
-	if sync == "full" {
-		mode = sqlite.AuditSyncFull
-	}
-	store := sqlite.NewAuditStore(r.db, mode)
-	store.SyncEvery = journal.SyncEvery
+	syncEvery := journal.SyncEvery
 	if !journal.RecoverOnly {
 		// The journal keeps every entry until the database's copy is
 		// fsynced (it asks for that before it empties itself), so the
 		// database's own background fsync can be rare.
-		store.SyncEvery = time.Second
+		syncEvery = time.Second
 	}
-	store.Logger = log
+	store := auditStoreOf(r.db, sync, syncEvery, log)
 	if err := store.Open(); err != nil {
 		for _, s := range sinks {
 			s.Close()

@@ -37,7 +37,7 @@ func startInProcessServer(t *testing.T) map[string]string {
 	ctx := context.Background()
 	m := &Main{Getenv: func(string) string { return "" }}
 	dir := filepath.Join(t.TempDir(), "data")
-	token, err := m.initDataDir(ctx, dir)
+	token, err := m.initDataDir(ctx, dir, storageConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

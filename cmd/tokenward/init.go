@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/core"
 	"github.com/tokenward/tokenward/internal/seal"
-	"github.com/tokenward/tokenward/internal/sqlite"
 )
 
 const (
@@ -21,16 +21,23 @@ const (
 
 func (m *Main) newInitCommand() *cobra.Command {
 	var dataDir string
+	var sc storageConfig
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Create a data directory, its master key and the first admin token",
 		Long: `init creates the data directory (0700), a master key file (0600) unless
-TOKENWARD_MASTER_KEY is set, the SQLite store, and the first admin token,
-which it prints once.`,
-		Example: "  tokenward init --data-dir /var/lib/tokenward > admin.env",
-		Args:    noArgs,
+TOKENWARD_MASTER_KEY is set, the store (SQLite in the data directory, or the
+PostgreSQL database --storage names), and the first admin token, which it
+prints once. The master key never goes into the database: every server of
+a PostgreSQL install needs the key file or TOKENWARD_MASTER_KEY.`,
+		Example: "  tokenward init --data-dir /var/lib/tokenward > admin.env\n" +
+			"  TOKENWARD_STORAGE='postgres://tokenward:…@db:5432/tokenward?sslmode=verify-full' tokenward init --data-dir /var/lib/tokenward > admin.env",
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			token, err := m.initDataDir(cmd.Context(), dataDir)
+			if err := sc.validate(); err != nil {
+				return err
+			}
+			token, err := m.initDataDir(cmd.Context(), dataDir, sc)
 			if err != nil {
 				return err
 			}
@@ -40,12 +47,13 @@ which it prints once.`,
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", "./data", "data directory to create")
+	sc.register(m, cmd.Flags())
 	return cmd
 }
 
 // initDataDir creates and initialises dir. On any failure it removes what
 // it made, so nothing is half-written.
-func (m *Main) initDataDir(ctx context.Context, dir string) (token string, err error) {
+func (m *Main) initDataDir(ctx context.Context, dir string, sc storageConfig) (token string, err error) {
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 		return "", fmt.Errorf("data directory %s exists and is not empty", dir)
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -77,12 +85,16 @@ func (m *Main) initDataDir(ctx context.Context, dir string) (token string, err e
 	} else if key, err = seal.WriteKeyFile(filepath.Join(dir, keyFileName)); err != nil {
 		return "", err
 	}
-	db := sqlite.NewDB(filepath.Join(dir, dbFileName))
-	if err := db.Open(); err != nil {
+	db, err := sc.open(ctx, dir, true)
+	if err != nil {
 		return "", err
 	}
 	defer db.Close()
-	return core.Init(ctx, db, key, time.Now())
+	token, err = core.Init(ctx, db, key, time.Now())
+	if tokenward.ErrorCode(err) == tokenward.ECONFLICT && sc.isPostgres() {
+		return "", errors.New("the PostgreSQL database is initialised already: give every server that install's master key (its key file or TOKENWARD_MASTER_KEY) instead of running init again")
+	}
+	return token, err
 }
 
 // loadMasterKey finds the unseal key: TOKENWARD_MASTER_KEY, else the key

@@ -24,7 +24,7 @@ func TestMonitorConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	r := &serverRun{db: db, logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	r := &serverRun{db: sqliteStorage{db}, logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	const secret = "s3cr3t-hook-key-0123456789"
 	const slackURL = "https://hooks.slack.example/services/T000/B000/XXXXSECRETPATH"
 	good := filepath.Join(dir, "hook.secret")

@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/tokenward/tokenward/internal/core"
 	"github.com/tokenward/tokenward/internal/httpapi"
-	"github.com/tokenward/tokenward/internal/sqlite"
 )
 
 // serverConfig is the server's configuration, from flags.
@@ -30,6 +29,7 @@ type serverConfig struct {
 	MaxValueSize int
 	LogLevel     string
 	LogFormat    string
+	Storage      storageConfig
 }
 
 func defaultServerConfig() serverConfig {
@@ -56,7 +56,10 @@ func (c *serverConfig) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return usageError("--addr %q: want host:port", c.Addr)
 	}
-	return nil
+	if c.Dev && c.Storage.URL != "" {
+		return usageError("--dev runs on a throwaway SQLite file; drop --storage (or unset TOKENWARD_STORAGE)")
+	}
+	return c.Storage.validate()
 }
 
 func (c *serverConfig) logger(m *Main) *slog.Logger {
@@ -72,7 +75,7 @@ func (c *serverConfig) logger(m *Main) *slog.Logger {
 // serverRun is what a feature needs to attach itself to a starting server.
 type serverRun struct {
 	cfg    *serverConfig
-	db     *sqlite.DB
+	db     storage
 	core   *core.Core
 	api    *httpapi.Server
 	logger *slog.Logger
@@ -129,6 +132,7 @@ func (m *Main) newServerCommand() *cobra.Command {
 	f.IntVar(&cfg.MaxValueSize, "max-value-size", cfg.MaxValueSize, "largest secret value in bytes")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	f.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
+	cfg.Storage.register(m, f)
 	return cmd
 }
 
@@ -142,7 +146,7 @@ func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(
 		}
 		defer os.RemoveAll(dir)
 		cfg.DataDir = filepath.Join(dir, "data")
-		if devToken, err = m.initDataDir(ctx, cfg.DataDir); err != nil {
+		if devToken, err = m.initDataDir(ctx, cfg.DataDir, storageConfig{}); err != nil {
 			return err
 		}
 		cfg.KeyFile = ""
@@ -151,15 +155,23 @@ func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(
 	if err != nil {
 		return err
 	}
-	dbPath := filepath.Join(cfg.DataDir, dbFileName)
-	if _, err := os.Stat(dbPath); err != nil {
-		return fmt.Errorf("no store at %s (run `tokenward init --data-dir %s` first)", dbPath, cfg.DataDir)
+	if cfg.Storage.isPostgres() {
+		if _, err := os.Stat(cfg.DataDir); err != nil {
+			return fmt.Errorf("no data directory %s for the audit key and journal (run `tokenward init --storage … --data-dir %s` first)", cfg.DataDir, cfg.DataDir)
+		}
 	}
-	db := sqlite.NewDB(dbPath)
-	if err := db.Open(); err != nil {
+	db, err := cfg.Storage.open(ctx, cfg.DataDir, false)
+	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if pg, ok := db.(pgStorage); ok {
+		release, err := pg.LockServer(ctx)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	c, err := core.New(ctx, db, key)
 	if err != nil {
 		return err

@@ -218,3 +218,36 @@ func (e *opError) Error() string {
 }
 
 func (e *opError) Unwrap() error { return e.err }
+
+// serverLock is the advisory lock a serving tokenward holds on its
+// database ("twserve" in ASCII, as a bigint).
+const serverLock int64 = 0x74777365727665
+
+// ErrServerRunning is LockServer's refusal: another server holds the
+// database.
+var ErrServerRunning = tokenward.Errorf(tokenward.ECONFLICT,
+	"another tokenward server is serving this PostgreSQL database; several servers on one database are not supported yet (they need one audit chain, shared caches and one scheduler)")
+
+// LockServer takes the database for this server until release: a session
+// advisory lock on a connection of its own, so a second server on the same
+// database is refused (ErrServerRunning) rather than forking the audit chain
+// and running every background job twice.
+func (db *DB) LockServer(ctx context.Context) (release func(), err error) {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return nil, dbError("lock", err)
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, serverLock).Scan(&ok); err != nil {
+		conn.Release()
+		return nil, dbError("lock", err)
+	}
+	if !ok {
+		conn.Release()
+		return nil, ErrServerRunning
+	}
+	return func() {
+		conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, serverLock)
+		conn.Release()
+	}, nil
+}
