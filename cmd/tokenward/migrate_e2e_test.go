@@ -94,19 +94,22 @@ func checkInstall(t *testing.T, e *rotEnv, want installState, ciToken, seedToken
 	}
 }
 
-func decodeMigrate(t *testing.T, out string) migrateOut {
+// mustMigrate runs migrate -o json and wants every table's checksum to
+// match, the tables the test populated to hold rows, and the audit chain
+// verified with its checkpoints.
+func mustMigrate(t *testing.T, from, to string) {
 	t.Helper()
+	out, errs, err := runBin(nil, "migrate", "--from", from, "--to", to, "-o", "json")
+	if err != nil {
+		t.Fatalf("migrate --from %s: %v\n%s", from, err, errs)
+	}
 	var m migrateOut
 	if err := json.Unmarshal([]byte(out), &m); err != nil {
 		t.Fatalf("migrate -o json: %v\n%s", err, out)
 	}
-	return m
-}
-
-// checkCopied wants every table's checksum to match, the populated tables
-// to hold rows, and the audit chain verified with its checkpoints.
-func checkCopied(t *testing.T, m migrateOut, populated ...string) {
-	t.Helper()
+	populated := []string{"keyring", "projects", "environments", "data_keys", "secrets", "secret_versions", "tokens",
+		"secret_labels", "rotations", "rotation_policies", "oidc_bindings", "audit_entries", "audit_checkpoints",
+		"archived_envs", "archived_secrets", "archived_secret_versions", "monitor_state"}
 	rows := map[string]int64{}
 	for _, tb := range m.Tables {
 		rows[tb.Table] = tb.Rows
@@ -165,14 +168,7 @@ func TestMigrateSQLiteToPostgresAndBack(t *testing.T) {
 
 	// SQLite → PostgreSQL.
 	url := pg.NewDatabase(t)
-	out, errs, err := runBin(nil, "migrate", "--from", data, "--to", url, "-o", "json")
-	if err != nil {
-		t.Fatalf("migrate to PostgreSQL: %v\n%s", err, errs)
-	}
-	populated := []string{"keyring", "projects", "environments", "data_keys", "secrets", "secret_versions", "tokens",
-		"secret_labels", "rotations", "rotation_policies", "oidc_bindings", "audit_entries", "audit_checkpoints",
-		"archived_envs", "archived_secrets", "archived_secret_versions", "monitor_state"}
-	checkCopied(t, decodeMigrate(t, out), populated...)
+	mustMigrate(t, data, url)
 	e.args = append(e.args, "--storage", url)
 	e.start()
 	checkInstall(t, e, want, ciToken, seed)
@@ -193,19 +189,9 @@ func TestMigrateSQLiteToPostgresAndBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range []string{keyFileName, "audit.key"} {
-		b, err := os.ReadFile(filepath.Join(data, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(newData, f), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		copyFile(t, filepath.Join(data, f), filepath.Join(newData, f))
 	}
-	out, errs, err = runBin(nil, "migrate", "--from", url, "--to", newData, "-o", "json")
-	if err != nil {
-		t.Fatalf("migrate to SQLite: %v\n%s", err, errs)
-	}
-	checkCopied(t, decodeMigrate(t, out), populated...)
+	mustMigrate(t, url, newData)
 	back.start()
 	checkInstall(t, back, want, ciToken, seed)
 	// The archive went through both copies: it restores whole.
@@ -216,7 +202,7 @@ func TestMigrateSQLiteToPostgresAndBack(t *testing.T) {
 
 	// The table output names every table with its checksum verdict.
 	third := pg.NewDatabase(t)
-	out, errs, err = runBin(nil, "migrate", "--from", newData, "--to", third)
+	out, errs, err := runBin(nil, "migrate", "--from", newData, "--to", third)
 	if err != nil {
 		t.Fatalf("migrate, table output: %v\n%s", err, errs)
 	}

@@ -95,21 +95,26 @@ func (e *sqliteEnd) tables(ctx context.Context) (map[string]*table, error) {
 }
 
 func (e *sqliteEnd) strings(ctx context.Context, q string, args ...any) ([]string, error) {
+	return sqliteColumn[string](ctx, e, "read the schema", q, args...)
+}
+
+// sqliteColumn reads the one column q selects.
+func sqliteColumn[T any](ctx context.Context, e *sqliteEnd, op, q string, args ...any) ([]T, error) {
 	rs, err := e.tx.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, e.fail("read the schema", err)
+		return nil, e.fail(op, err)
 	}
 	defer rs.Close()
-	var out []string
+	var out []T
 	for rs.Next() {
-		var s string
-		if err := rs.Scan(&s); err != nil {
-			return nil, e.fail("read the schema", err)
+		var v T
+		if err := rs.Scan(&v); err != nil {
+			return nil, e.fail(op, err)
 		}
-		out = append(out, s)
+		out = append(out, v)
 	}
 	if err := rs.Err(); err != nil {
-		return nil, e.fail("read the schema", err)
+		return nil, e.fail(op, err)
 	}
 	return out, nil
 }
@@ -122,23 +127,7 @@ func (e *sqliteEnd) versions(ctx context.Context) ([]int64, error) {
 	if n == 0 {
 		return nil, fmt.Errorf("sqlite: %s is not a tokenward database (no schema_migrations table)", e.path)
 	}
-	rs, err := e.tx.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
-	if err != nil {
-		return nil, e.fail("read the schema version", err)
-	}
-	defer rs.Close()
-	var vs []int64
-	for rs.Next() {
-		var v int64
-		if err := rs.Scan(&v); err != nil {
-			return nil, e.fail("read the schema version", err)
-		}
-		vs = append(vs, v)
-	}
-	if err := rs.Err(); err != nil {
-		return nil, e.fail("read the schema version", err)
-	}
-	return vs, nil
+	return sqliteColumn[int64](ctx, e, "read the schema version", `SELECT version FROM schema_migrations ORDER BY version`)
 }
 
 func (e *sqliteEnd) count(ctx context.Context, t string) (int64, error) {
