@@ -97,11 +97,16 @@ func checkInstall(t *testing.T, e *rotEnv, want installState, ciToken, seedToken
 // mustMigrate runs migrate -o json and wants every table's checksum to
 // match, the tables the test populated to hold rows, and the audit chain
 // verified with its checkpoints.
-func mustMigrate(t *testing.T, from, to string) {
+func mustMigrate(t *testing.T, from, to string, values map[string]string) {
 	t.Helper()
 	out, errs, err := runBin(nil, "migrate", "--from", from, "--to", to, "-o", "json")
 	if err != nil {
 		t.Fatalf("migrate --from %s: %v\n%s", from, err, errs)
+	}
+	for path, v := range values {
+		if strings.Contains(out+errs, v) {
+			t.Errorf("migrate's output holds the value of %s", path)
+		}
 	}
 	var m migrateOut
 	if err := json.Unmarshal([]byte(out), &m); err != nil {
@@ -148,8 +153,8 @@ func TestMigrateSQLiteToPostgresAndBack(t *testing.T) {
 		e.mustCLI(v, "secret", "set", "payments/prod/STRIPE_KEY")
 		want.values["payments/prod/STRIPE_KEY"] = v
 	}
-	e.mustCLI("postgres://app:db-pass-migrate@db/app", "secret", "set", "payments/prod/DB_URL")
-	want.values["payments/prod/DB_URL"] = "postgres://app:db-pass-migrate@db/app"
+	e.mustCLI("db-url-value-7c2e", "secret", "set", "payments/prod/DB_URL")
+	want.values["payments/prod/DB_URL"] = "db-url-value-7c2e"
 	e.mustCLI("staging-only-value", "secret", "set", "payments/staging/OLD_KEY")
 	ciToken := strings.TrimSpace(e.mustCLI("", "token", "create", "--name", "ci", "--grant", "read:payments/prod/*"))
 	e.mustCLI("", "binding", "create", "deploy-prod", "--issuer", "https://token.actions.githubusercontent.com", "--audience", "tokenward",
@@ -168,7 +173,14 @@ func TestMigrateSQLiteToPostgresAndBack(t *testing.T) {
 
 	// SQLite → PostgreSQL.
 	url := pg.NewDatabase(t)
-	mustMigrate(t, data, url)
+	mustMigrate(t, data, url, want.values)
+	// Still sealed in PostgreSQL: no value in plaintext anywhere.
+	for path, v := range want.values {
+		if n := pgCount(t, url, `SELECT count(*) FROM secret_versions WHERE position($1::bytea in ciphertext) > 0`, []byte(v)) +
+			pgCount(t, url, `SELECT count(*) FROM audit_entries WHERE position($1 in row_to_json(audit_entries)::text) > 0`, v); n != 0 {
+			t.Errorf("PostgreSQL holds the value of %s in plaintext (%d rows)", path, n)
+		}
+	}
 	e.args = append(e.args, "--storage", url)
 	e.start()
 	checkInstall(t, e, want, ciToken, seed)
@@ -191,7 +203,15 @@ func TestMigrateSQLiteToPostgresAndBack(t *testing.T) {
 	for _, f := range []string{keyFileName, "audit.key"} {
 		copyFile(t, filepath.Join(data, f), filepath.Join(newData, f))
 	}
-	mustMigrate(t, url, newData)
+	mustMigrate(t, url, newData, want.values)
+	for _, f := range []string{dbFileName, dbFileName + "-wal"} {
+		b, _ := os.ReadFile(filepath.Join(newData, f))
+		for path, v := range want.values {
+			if strings.Contains(string(b), v) {
+				t.Errorf("%s holds the value of %s in plaintext", f, path)
+			}
+		}
+	}
 	back.start()
 	checkInstall(t, back, want, ciToken, seed)
 	// The archive went through both copies: it restores whole.
@@ -270,8 +290,14 @@ func TestMigrateSQLiteToPostgresAndBack(t *testing.T) {
 	}
 }
 
-// pgRows counts the rows of every tokenward table in the database at url.
+// pgRows counts the rows of the main tokenward tables at url.
 func pgRows(t *testing.T, url string) int64 {
+	t.Helper()
+	return pgCount(t, url, `SELECT (SELECT count(*) FROM tokens) + (SELECT count(*) FROM keyring) + (SELECT count(*) FROM audit_entries) + (SELECT count(*) FROM secrets)`)
+}
+
+// pgCount runs a count query on the database at url.
+func pgCount(t *testing.T, url, q string, args ...any) int64 {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
@@ -280,7 +306,7 @@ func pgRows(t *testing.T, url string) int64 {
 	}
 	defer conn.Close(ctx)
 	var n int64
-	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM tokens) + (SELECT count(*) FROM keyring) + (SELECT count(*) FROM audit_entries) + (SELECT count(*) FROM secrets)`).Scan(&n); err != nil {
+	if err := conn.QueryRow(ctx, q, args...).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
