@@ -315,6 +315,26 @@ func TestRevokedTokenUseAlerts(t *testing.T) {
 	}
 }
 
+// TestRevokedTokenOnEventStream: the event stream audits itself, and a
+// revoked token refused there is named like on every other route, so its
+// use is the same leak signal (revoked_token_use).
+func TestRevokedTokenOnEventStream(t *testing.T) {
+	e := mustServeMonitor(t)
+	id, tok := e.mustToken(t, e.admin, "watcher", "", "read:*/*/*")
+	e.mustDo(t, e.admin, "POST", "/v1/tokens/"+id+"/revoke", nil, 200)
+	if got := streamStatus(t, e.env, tok); got != 401 {
+		t.Fatalf("got %d; want 401", got)
+	}
+	entries := e.entries("events.stream")
+	if len(entries) != 1 || entries[0].TokenID != id || entries[0].Status != 401 || entries[0].Outcome != tokenward.OutcomeDenied {
+		t.Fatalf("got entries %+v; want one denied 401 naming %s", entries, id)
+	}
+	list := e.anomalies(t, false)
+	if len(list) != 1 || list[0].Rule != monitor.RuleRevokedUse || list[0].TokenID != id {
+		t.Fatalf("got anomalies %+v; want one %s for %s", list, monitor.RuleRevokedUse, id)
+	}
+}
+
 // TestReportLeak: a valid token is revoked at once, the answer is the same
 // for known, unknown and malformed tokens, the report is audited and
 // suspends (leak_reported), and the route is rate-limited per IP.
