@@ -342,33 +342,13 @@ type authzResult struct {
 	p                 *authzPrincipal
 }
 
-// send sends one request and returns its status, request id and body.
+// send sends one request and returns its status, request id and body
+// (none for an event stream that opened: it does not end).
 func (e *authzEnv) send(t *testing.T, token, method, path string, body any, stream bool) (int, string, []byte) {
 	t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r = bytes.NewReader(b)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, e.srv.URL+path, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := e.request(t, ctx, token, method, path, body)
 	defer resp.Body.Close()
 	var b []byte
 	if !stream || resp.StatusCode != http.StatusOK {

@@ -261,14 +261,7 @@ func streamStatus(tb testing.TB, e *env, token string) int {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/v1/events/stream", nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	resp := e.request(tb, ctx, token, "GET", "/v1/events/stream", nil)
 	defer resp.Body.Close()
 	return resp.StatusCode
 }
