@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/core"
 	"github.com/tokenward/tokenward/internal/oidc"
 )
@@ -38,8 +39,9 @@ func bodyRoutes(e *monEnv, tokenID string) []string {
 // FuzzRequestBodies sends arbitrary bodies to every route that decodes
 // one, on a server with every feature on: the answer is a success or a
 // client error, never a server error (no decoding path panics or falls
-// through to 500), and no secret the body carries (a value, key, JWT or
-// token) comes back in the answer or reaches the audit trail.
+// through to 500), an error's message is bounded whatever the body (it is
+// also the audit entry's reason), and no secret the body carries (a value,
+// key, JWT or token) comes back in the answer or reaches the audit trail.
 func FuzzRequestBodies(f *testing.F) {
 	e := mustServeMonitor(f)
 	enableRotation(f, e.env, nil)
@@ -94,6 +96,10 @@ func FuzzRequestBodies(f *testing.F) {
 		resp.Body.Close()
 		if resp.StatusCode >= 500 {
 			t.Fatalf("%s %s %q: got %d %s; want no server error", method, path, body, resp.StatusCode, b)
+		}
+		var answer api.ErrorBody
+		if resp.StatusCode >= 400 && (json.Unmarshal(b, &answer) != nil || len(answer.Error.Message) > 300) {
+			t.Fatalf("%s %s: got %d %.400s; want an error body with a bounded message", method, path, resp.StatusCode, b)
 		}
 		e.mu.Lock()
 		trail, _ := json.Marshal(e.audit[before:])
