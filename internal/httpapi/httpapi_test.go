@@ -71,17 +71,22 @@ func MustServe(tb testing.TB) *env {
 // do sends a request with an optional JSON body and returns status and body.
 func (e *env) do(tb testing.TB, token, method, path string, body any) (int, []byte) {
 	tb.Helper()
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		r = bytes.NewReader(b)
+	if body == nil {
+		return e.send(tb, token, method, path, "", nil)
 	}
-	req, _ := http.NewRequest(method, e.srv.URL+path, r)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	b, err := json.Marshal(body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e.send(tb, token, method, path, "application/json", bytes.NewReader(b))
+}
+
+// send sends a request and returns the answer's status and body.
+func (e *env) send(tb testing.TB, token, method, path, contentType string, body io.Reader) (int, []byte) {
+	tb.Helper()
+	req, _ := http.NewRequest(method, e.srv.URL+path, body)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

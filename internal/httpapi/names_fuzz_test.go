@@ -3,8 +3,6 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -60,25 +58,18 @@ func FuzzNamesInPaths(f *testing.F) {
 				t.Fatalf("client, %s %q: got %v; want %v", tg.kind, name, got, want)
 			}
 		}
-		req, _ := http.NewRequest("GET", e.srv.URL+tg.path(url.PathEscape(name)), nil)
-		req.Header.Set("Authorization", "Bearer "+e.admin)
-		resp, err := e.srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		status, b := e.doRaw(t, e.admin, "GET", tg.path(url.PathEscape(name)), "")
 		var body api.ErrorBody
 		json.Unmarshal(b, &body)
 		switch {
 		case want != nil:
-			if resp.StatusCode != 400 || body.Error.Message != tokenward.ErrorMessage(want) {
-				t.Fatalf("server, %s %q: got %d %s; want 400 %q", tg.kind, name, resp.StatusCode, b, tokenward.ErrorMessage(want))
+			if status != 400 || body.Error.Message != tokenward.ErrorMessage(want) {
+				t.Fatalf("server, %s %q: got %d %s; want 400 %q", tg.kind, name, status, b, tokenward.ErrorMessage(want))
 			}
-		case resp.StatusCode >= 500 || resp.StatusCode >= 300 && resp.StatusCode < 400 || resp.StatusCode == 405 || strings.HasPrefix(body.Error.Message, "no such route"):
-			t.Fatalf("server, %s %q accepted by api.CheckName: got %d %s; want its route to answer", tg.kind, name, resp.StatusCode, b)
-		case (got == nil) != (resp.StatusCode < 300) || got != nil && tokenward.ErrorCode(got) != body.Error.Code:
-			t.Fatalf("client, %s %q: got %v; want the server's %d %s", tg.kind, name, got, resp.StatusCode, b)
+		case status >= 500 || status >= 300 && status < 400 || status == 405 || strings.HasPrefix(body.Error.Message, "no such route"):
+			t.Fatalf("server, %s %q accepted by api.CheckName: got %d %s; want its route to answer", tg.kind, name, status, b)
+		case (got == nil) != (status < 300) || got != nil && tokenward.ErrorCode(got) != body.Error.Code:
+			t.Fatalf("client, %s %q: got %v; want the server's %d %s", tg.kind, name, got, status, b)
 		}
 	})
 }
