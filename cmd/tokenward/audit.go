@@ -123,7 +123,7 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
-	return time.Time{}, fmt.Errorf("%q: want a duration back from now (1h, 7d), YYYY-MM-DD or RFC 3339", s)
+	return time.Time{}, fmt.Errorf("%q: want a duration back from now (1h, 7d), YYYY-MM-DD or RFC 3339", tokenward.Printable(s))
 }
 
 // auditQueryFlags are the filters search and tail share.

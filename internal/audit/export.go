@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"strings"
 
 	"github.com/tokenward/tokenward"
 )
@@ -110,7 +111,7 @@ func ReadExport(r io.Reader) (*ExportData, error) {
 		if line == 1 {
 			var h exportHeader
 			if err := strictUnmarshal(b, &h); err != nil {
-				return nil, tokenward.Errorf(tokenward.EINVALID, "audit export: line 1: not an export header: %v", err)
+				return nil, tokenward.Errorf(tokenward.EINVALID, "audit export: line 1: not an export header: %s", clipError(err))
 			}
 			if h.Format != ExportFormat || h.Version != ExportVersion {
 				return nil, tokenward.Errorf(tokenward.EINVALID, "audit export: line 1: format %q version %d; want %q version %d", clip(h.Format), h.Version, ExportFormat, ExportVersion)
@@ -122,7 +123,7 @@ func ReadExport(r io.Reader) (*ExportData, error) {
 		}
 		var l exportLine
 		if err := strictUnmarshal(b, &l); err != nil {
-			return nil, tokenward.Errorf(tokenward.EINVALID, "audit export: line %d: %v", line, err)
+			return nil, tokenward.Errorf(tokenward.EINVALID, "audit export: line %d: %s", line, clipError(err))
 		}
 		switch {
 		case l.Entry != nil && l.Checkpoint == nil:
@@ -159,6 +160,15 @@ func strictUnmarshal(b []byte, v any) error {
 		return errors.New("trailing data after the JSON value")
 	}
 	return nil
+}
+
+// clipError bounds a decoding error, which can quote a field name of the
+// file's (an unknown field) at any length.
+func clipError(err error) string {
+	if s := err.Error(); len(s) > 160 {
+		return strings.ToValidUTF8(s[:160], "") + "..."
+	}
+	return err.Error()
 }
 
 // clip shortens outside input quoted in an error message.

@@ -71,30 +71,38 @@ func MustServe(tb testing.TB) *env {
 // do sends a request with an optional JSON body and returns status and body.
 func (e *env) do(tb testing.TB, token, method, path string, body any) (int, []byte) {
 	tb.Helper()
-	resp := e.request(tb, context.Background(), token, method, path, body)
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return readAnswer(e.request(tb, context.Background(), token, method, path, body))
+}
+
+// send sends a raw body of contentType and returns status and body.
+func (e *env) send(tb testing.TB, token, method, path, contentType string, body io.Reader) (int, []byte) {
+	tb.Helper()
+	return readAnswer(e.bodyRequest(tb, context.Background(), token, method, path, contentType, body))
 }
 
 // request sends a request with an optional JSON body and returns the
 // response, whose body the caller closes.
 func (e *env) request(tb testing.TB, ctx context.Context, token, method, path string, body any) *http.Response {
 	tb.Helper()
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		r = bytes.NewReader(b)
+	if body == nil {
+		return e.bodyRequest(tb, ctx, token, method, path, "", nil)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, e.srv.URL+path, r)
+	b, err := json.Marshal(body)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	return e.bodyRequest(tb, ctx, token, method, path, "application/json", bytes.NewReader(b))
+}
+
+// bodyRequest is request with a raw body of contentType.
+func (e *env) bodyRequest(tb testing.TB, ctx context.Context, token, method, path, contentType string, body io.Reader) *http.Response {
+	tb.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, e.srv.URL+path, body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -104,6 +112,12 @@ func (e *env) request(tb testing.TB, ctx context.Context, token, method, path st
 		tb.Fatal(err)
 	}
 	return resp
+}
+
+func readAnswer(resp *http.Response) (int, []byte) {
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
 }
 
 func (e *env) mustDo(tb testing.TB, token, method, path string, body any, want int) []byte {

@@ -38,7 +38,7 @@ func (g *gate) Revoke(context.Context, *rotate.Request) error { return nil }
 
 // enableRotation wires rotation into e's engine as the server does, with
 // the random rotator and extra test rotators.
-func enableRotation(t *testing.T, e *env, extra map[string]rotate.Rotator) {
+func enableRotation(t testing.TB, e *env, extra map[string]rotate.Rotator) {
 	t.Helper()
 	db := e.core.Store.(*sqlite.DB)
 	secrets, err := e.core.RotationSecrets()

@@ -14,6 +14,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -304,7 +305,13 @@ func decodeError(err error) error {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return tokenward.Errorf(tokenward.EINVALID, "malformed JSON: unexpected end")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return tokenward.Errorf(tokenward.EINVALID, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		// The field name is the client's text: bounded and printable, as
+		// the message is also the audit entry's reason.
+		name := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		if n, err := strconv.Unquote(name); err == nil {
+			name = n
+		}
+		return tokenward.Errorf(tokenward.EINVALID, "unknown field %q", tokenward.Printable(name))
 	}
 	return tokenward.Errorf(tokenward.EINVALID, "malformed JSON")
 }

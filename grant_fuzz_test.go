@@ -1,0 +1,52 @@
+package tokenward
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// FuzzGrantJSON checks the JSON form of grants, which tokens, bindings and
+// stored records carry: a grant decodes from JSON exactly when its string
+// parses with ParseGrant, to the same grant, and encodes back to that
+// string; a list of grants survives encode → decode.
+func FuzzGrantJSON(f *testing.F) {
+	for _, s := range []string{`"read:payments/prod/STRIPE_*"`, `"admin:*/*/*"`, `"read:payments/prod/*/x"`, `"READ:a/b/C"`, `"read:a/b/**"`, `"read:a\u002fb/c/D"`, `"read:a/b/C"x`, `1`, `null`, `["read:a/b/C"]`, `"\ud800"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var g Grant
+		err := json.Unmarshal(b, &g)
+		var s string
+		if json.Unmarshal(b, &s) != nil {
+			if err == nil && string(b) != "null" {
+				t.Fatalf("decoded %s, which is not a JSON string, to %v", b, g)
+			}
+			return
+		}
+		p, perr := ParseGrant(s)
+		if (err == nil) != (perr == nil) {
+			t.Fatalf("%s: UnmarshalJSON says %v; ParseGrant(%q) says %v", b, err, s, perr)
+		}
+		if err != nil {
+			if ErrorCode(err) != EINVALID {
+				t.Fatalf("%s: got code %q; want %q", b, ErrorCode(err), EINVALID)
+			}
+			return
+		}
+		if g != p {
+			t.Fatalf("%s: got %+v; want ParseGrant's %+v", b, g, p)
+		}
+		out, err := json.Marshal(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want, _ := json.Marshal(g.String()); string(out) != string(want) {
+			t.Fatalf("got %s; want the string form %s", out, want)
+		}
+		list, _ := json.Marshal(Grants{g, g})
+		var back Grants
+		if err := json.Unmarshal(list, &back); err != nil || len(back) != 2 || back[0] != g || back[1] != g {
+			t.Fatalf("list round trip of %s: got %v, %v; want two of %v", list, back, err, g)
+		}
+	})
+}
