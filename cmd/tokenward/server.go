@@ -199,6 +199,9 @@ func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(
 			return err
 		}
 	}
+	if run.metrics != nil {
+		run.metrics.MustRegister(api.ReadinessCollector())
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -38,6 +39,7 @@ type Server struct {
 
 	monitor monitorState // state of the monitoring routes (monitor.go)
 	bulk    bulkJobs     // bulk rotations running or recently finished (rotation_bulk.go)
+	unready atomic.Bool  // the last readiness check failed (ready.go)
 
 	routes []route
 	mux    *http.ServeMux
