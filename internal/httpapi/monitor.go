@@ -256,7 +256,7 @@ func (s *Server) eventsStream(w http.ResponseWriter, r *http.Request) {
 		}
 		if aerr := s.Audit(r.Context(), e); aerr != nil {
 			s.Logger.Error("audit record failed; refusing request", "request_id", reqID, "err", aerr)
-			writeError(w, tokenward.Errorf(tokenward.EUNAVAILABLE, "the audit log cannot record this request; refused"))
+			writeError(w, auditRefused(aerr))
 			return
 		}
 	}

@@ -1,13 +1,18 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/api"
 )
 
 // TestReadiness: /v1/ready and /readyz answer 200 while the store's
@@ -62,5 +67,34 @@ func TestReadiness(t *testing.T) {
 	check("/healthz", 200, map[string]string{"status": "ok"})
 	if got, want := up(), "tokenward_database_up 0"; got != want {
 		t.Errorf("got %q; want %q", got, want)
+	}
+}
+
+// TestAuditRefusedNamesUnreachableDatabase: a request the audit hook
+// cannot record is refused with 503 (fail-closed); when the hook's cause
+// is a database that cannot be reached, the message says so.
+func TestAuditRefusedNamesUnreachableDatabase(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"database unreachable", fmt.Errorf("the audit store is not recording entries: %w", tokenward.Errorf(tokenward.EUNAVAILABLE, "database unavailable; retry")),
+			"the audit log cannot record this request; refused: database unavailable; retry"},
+		{"anything else", errors.New("audit_entries refuses inserts"), "the audit log cannot record this request; refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := MustServe(t)
+			e.api.Audit = func(context.Context, *tokenward.AuditEntry) error { return tt.err }
+			got, b := e.do(t, e.admin, "GET", "/v1/projects", nil)
+			var body api.ErrorBody
+			if err := json.Unmarshal(b, &body); err != nil {
+				t.Fatalf("body %q: %v", b, err)
+			}
+			if got != http.StatusServiceUnavailable || body.Error.Code != tokenward.EUNAVAILABLE || body.Error.Message != tt.want {
+				t.Errorf("got %d %+v; want 503 unavailable %q", got, body.Error, tt.want)
+			}
+		})
 	}
 }

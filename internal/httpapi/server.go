@@ -175,7 +175,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 			if aerr := s.Audit(r.Context(), e); aerr != nil {
 				s.Logger.Error("audit record failed; refusing request", "request_id", reqID, "err", aerr)
-				writeError(w, tokenward.Errorf(tokenward.EUNAVAILABLE, "the audit log cannot record this request; refused"))
+				writeError(w, auditRefused(aerr))
 				return
 			}
 		}
@@ -189,6 +189,17 @@ func (s *Server) wrap(rt route) http.Handler {
 		}
 		s.Logger.Debug("request", "method", r.Method, "route", rt.pattern, "status", statusOf(err, status), "request_id", reqID, "duration", time.Since(start))
 	})
+}
+
+// auditRefused is the answer to a request the audit hook could not record
+// (fail-closed). When the trail's store is a database that cannot be
+// reached, the message says so: that is what a client waits out.
+func auditRefused(aerr error) error {
+	const refused = "the audit log cannot record this request; refused"
+	if tokenward.ErrorCode(aerr) == tokenward.EUNAVAILABLE {
+		return tokenward.Errorf(tokenward.EUNAVAILABLE, "%s: %s", refused, tokenward.ErrorMessage(aerr))
+	}
+	return tokenward.Errorf(tokenward.EUNAVAILABLE, refused)
 }
 
 func trunc(s string, n int) string {
