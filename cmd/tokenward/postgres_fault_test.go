@@ -72,7 +72,9 @@ type ackedWrite struct {
 // 500, not a hang), /v1/ready says 503 while /v1/health says 200; after it
 // returns the same server process serves again by itself, every
 // acknowledged write is there with its audit entry, the audit chain
-// verifies, and the server log holds no value, token or password.
+// verifies, and the server log holds no value, token or password. Last,
+// a server whose lock another session took while its lock connection was
+// down stops with an error.
 func TestPostgresRestartUnderLoad(t *testing.T) {
 	pg := pgtest.Start(t) // a cluster of its own: this test stops it
 	url := pg.NewDatabase(t)
@@ -272,5 +274,43 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 	case err := <-e.exit:
 		t.Fatalf("the server exited: %v", err)
 	default:
+	}
+
+	// Another session takes the server lock while this server's lock
+	// connection is gone (its session ended, the other one waiting): the
+	// server stops rather than serve beside another.
+	other, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(context.Background())
+	took := make(chan error, 1)
+	go func() {
+		_, err := other.Exec(context.Background(), `SELECT pg_advisory_lock(x'74777365727665'::bigint)`)
+		took <- err
+	}()
+	var holder int64
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var waiting int
+		if err := conn.QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE NOT granted AND pid = $1), coalesce(min(pid) FILTER (WHERE granted), 0)
+			FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+			int64(other.PgConn().PID())).Scan(&waiting, &holder); err != nil {
+			t.Fatal(err)
+		}
+		if waiting == 1 && holder != 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other session does not wait for the server lock")
+		}
+	}
+	if _, err := conn.Exec(context.Background(), `SELECT pg_terminate_backend($1)`, holder); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-took; err != nil {
+		t.Fatal(err)
+	}
+	if err := e.waitExit(); err == nil || !strings.Contains(e.logs.String(), "another tokenward server took this database") {
+		t.Errorf("server after losing its lock: got exit %v; want an error exit naming the other server\n%s", err, e.logs)
 	}
 }
