@@ -33,8 +33,9 @@ func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock()
 func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // lockedDB opens url, takes the server lock with checks every 20 ms, and
-// returns the DB, its log and the channel lost reports on.
-func lockedDB(t *testing.T, url string) (*postgres.DB, *logBuf, <-chan error) {
+// returns its release (also called when the test ends), its log and the
+// channel lost reports on.
+func lockedDB(t *testing.T, url string) (func(), *logBuf, <-chan error) {
 	t.Helper()
 	db := mustOpenURL(t, url)
 	db.LockCheckInterval = 20 * time.Millisecond
@@ -46,7 +47,7 @@ func lockedDB(t *testing.T, url string) (*postgres.DB, *logBuf, <-chan error) {
 		t.Fatal(err)
 	}
 	t.Cleanup(release)
-	return db, logs, lost
+	return release, logs, lost
 }
 
 // holder is the pid of the session that holds the server lock, 0 for none.
@@ -57,6 +58,22 @@ func holder(t *testing.T, conn *pgx.Conn) uint32 {
 		t.Fatal(err)
 	}
 	return uint32(pid)
+}
+
+// wantKept checks the lock was never reported lost and the log says each
+// of wants.
+func wantKept(t *testing.T, logs *logBuf, lost <-chan error, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log: got %q; want %q", logs, want)
+		}
+	}
+	select {
+	case err := <-lost:
+		t.Fatalf("lost: got %v; want the lock kept", err)
+	default:
+	}
 }
 
 // waitFor polls cond until it holds, failing after a generous deadline.
@@ -75,7 +92,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // refused; after release it is not.
 func TestLockServerTakenAgain(t *testing.T) {
 	url := pgtest.Shared(t).NewDatabase(t)
-	_, logs, lost := lockedDB(t, url)
+	release, logs, lost := lockedDB(t, url)
 	admin := mustConn(t, url)
 	old := holder(t, admin)
 	if old == 0 {
@@ -85,20 +102,17 @@ func TestLockServerTakenAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the lock taken again", func() bool { p := holder(t, admin); return p != 0 && p != old })
-	for _, want := range []string{"database unreachable: the connection holding the server lock failed", "server lock taken again"} {
-		if !strings.Contains(logs.String(), want) {
-			t.Errorf("log: got %q; want %q", logs, want)
-		}
-	}
-	select {
-	case err := <-lost:
-		t.Fatalf("lost: got %v; want the lock kept", err)
-	default:
-	}
+	wantKept(t, logs, lost, "database unreachable: the connection holding the server lock failed", "server lock taken again")
 	second := mustOpenURL(t, url)
 	if _, err := second.LockServer(t.Context(), nil); !errors.Is(err, postgres.ErrServerRunning) {
 		t.Fatalf("second server: got %v; want ErrServerRunning", err)
 	}
+	release()
+	releaseSecond, err := second.LockServer(t.Context(), nil)
+	if err != nil {
+		t.Fatalf("second server after release: got %v; want the lock", err)
+	}
+	releaseSecond()
 }
 
 // TestLockServerLostToAnother: when another session takes the lock while
@@ -161,16 +175,7 @@ func TestLockServerOwnOldSession(t *testing.T) {
 	old := holder(t, admin)
 	p.cut() // the client side goes; the database's sessions stay
 	waitFor(t, "the lock taken again", func() bool { pid := holder(t, admin); return pid != 0 && pid != old })
-	for _, want := range []string{"database unreachable", "ended this server's old database session", "server lock taken again"} {
-		if !strings.Contains(logs.String(), want) {
-			t.Errorf("log: got %q; want %q", logs, want)
-		}
-	}
-	select {
-	case err := <-lost:
-		t.Fatalf("lost: got %v; want the lock kept", err)
-	default:
-	}
+	wantKept(t, logs, lost, "database unreachable", "ended this server's old database session", "server lock taken again")
 }
 
 // cutProxy forwards loopback TCP connections to a target; cut closes the
