@@ -265,6 +265,10 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 			t.Errorf("server log: want %q", want)
 		}
 	}
+	// The outage is logged where it is seen, not once per refused request.
+	if n := strings.Count(logs, "level=ERROR"); n > 10 {
+		t.Errorf("server log: got %d error lines; want the outage logged a few times, not per request", n)
+	}
 	for _, secret := range []string{canary, pg.Password, e.token} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the server log holds a secret (%.12q...)", secret)

@@ -255,8 +255,7 @@ func (s *Server) eventsStream(w http.ResponseWriter, r *http.Request) {
 			e.TokenID, e.TokenName, e.CI = tok.ID, tok.Name, tok.CI
 		}
 		if aerr := s.Audit(r.Context(), e); aerr != nil {
-			s.Logger.Error("audit record failed; refusing request", "request_id", reqID, "err", aerr)
-			writeError(w, auditRefused(aerr))
+			writeError(w, s.auditRefused(reqID, aerr))
 			return
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -75,17 +76,20 @@ func TestReadiness(t *testing.T) {
 // is a database that cannot be reached, the message says so.
 func TestAuditRefusedNamesUnreachableDatabase(t *testing.T) {
 	tests := []struct {
-		name string
-		err  error
-		want string
+		name      string
+		err       error
+		want      string
+		wantLevel string // of the log line; an outage is logged once elsewhere
 	}{
 		{"database unreachable", fmt.Errorf("the audit store is not recording entries: %w", tokenward.Errorf(tokenward.EUNAVAILABLE, "database unavailable; retry")),
-			"the audit log cannot record this request; refused: database unavailable; retry"},
-		{"anything else", errors.New("audit_entries refuses inserts"), "the audit log cannot record this request; refused"},
+			"the audit log cannot record this request; refused: database unavailable; retry", "DEBUG"},
+		{"anything else", errors.New("audit_entries refuses inserts"), "the audit log cannot record this request; refused", "ERROR"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := MustServe(t)
+			var logs strings.Builder
+			e.api.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			e.api.Audit = func(context.Context, *tokenward.AuditEntry) error { return tt.err }
 			got, b := e.do(t, e.admin, "GET", "/v1/projects", nil)
 			var body api.ErrorBody
@@ -94,6 +98,9 @@ func TestAuditRefusedNamesUnreachableDatabase(t *testing.T) {
 			}
 			if got != http.StatusServiceUnavailable || body.Error.Code != tokenward.EUNAVAILABLE || body.Error.Message != tt.want {
 				t.Errorf("got %d %+v; want 503 unavailable %q", got, body.Error, tt.want)
+			}
+			if want := "level=" + tt.wantLevel + ` msg="audit record failed; refusing request"`; !strings.Contains(logs.String(), want) {
+				t.Errorf("log: got %q; want %q", logs.String(), want)
 			}
 		})
 	}

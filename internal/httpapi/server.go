@@ -174,8 +174,7 @@ func (s *Server) wrap(rt route) http.Handler {
 				c.audit(e)
 			}
 			if aerr := s.Audit(r.Context(), e); aerr != nil {
-				s.Logger.Error("audit record failed; refusing request", "request_id", reqID, "err", aerr)
-				writeError(w, auditRefused(aerr))
+				writeError(w, s.auditRefused(reqID, aerr))
 				return
 			}
 		}
@@ -191,14 +190,18 @@ func (s *Server) wrap(rt route) http.Handler {
 	})
 }
 
-// auditRefused is the answer to a request the audit hook could not record
-// (fail-closed). When the trail's store is a database that cannot be
-// reached, the message says so: that is what a client waits out.
-func auditRefused(aerr error) error {
+// auditRefused logs and answers a request the audit hook could not record
+// (fail-closed). When the cause is a database that cannot be reached, the
+// message says so — that is what a client waits out — and the line is at
+// debug level: the outage is logged once where it is seen (the audit
+// ingester, the PostgreSQL server lock), not once per refused request.
+func (s *Server) auditRefused(reqID string, aerr error) error {
 	const refused = "the audit log cannot record this request; refused"
 	if tokenward.ErrorCode(aerr) == tokenward.EUNAVAILABLE {
+		s.Logger.Debug("audit record failed; refusing request", "request_id", reqID, "err", aerr)
 		return tokenward.Errorf(tokenward.EUNAVAILABLE, "%s: %s", refused, tokenward.ErrorMessage(aerr))
 	}
+	s.Logger.Error("audit record failed; refusing request", "request_id", reqID, "err", aerr)
 	return tokenward.Errorf(tokenward.EUNAVAILABLE, refused)
 }
 
