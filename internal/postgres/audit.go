@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"iter"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/audit"
+	"github.com/tokenward/tokenward/internal/sqlrow"
 )
 
 // The audit trail: DB is the broker's primary store (audit.Store, with
@@ -24,18 +24,16 @@ var (
 	_ audit.Searcher    = (*DB)(nil)
 )
 
-const auditCols = `seq, time, request_id, token_id, token_name, action, resource, outcome, reason, status, source_ip, user_agent, ci, meta, prev_hash, hash`
-
 // auditInsert stores a group of entries, of any size, in one statement
 // (atomic, one round trip, one prepared statement): one array per column,
 // unnested in the group's order so the identity id — the insertion order
 // verify walks — follows seq. Across servers it does too: a server chains
 // seq n+1 only after reading seq n committed, and a seq taken meanwhile is
 // a unique violation (ECONFLICT), after which the broker re-chains.
-const auditInsert = `INSERT INTO audit_entries (` + auditCols + `)
-SELECT ` + auditCols + ` FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+const auditInsert = `INSERT INTO audit_entries (` + sqlrow.AuditCols + `)
+SELECT ` + sqlrow.AuditCols + ` FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
 	$9::text[], $10::integer[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[])
-	WITH ORDINALITY AS e (` + auditCols + `, n)
+	WITH ORDINALITY AS e (` + sqlrow.AuditCols + `, n)
 ORDER BY n`
 
 // AppendAudit stores e; ECONFLICT if its seq is taken.
@@ -52,14 +50,14 @@ func (db *DB) AppendAuditBatch(ctx context.Context, es []*tokenward.AuditEntry) 
 	n := len(es)
 	seq, tm := make([]int64, n), make([]int64, n)
 	status := make([]int32, n)
-	var text [13][]string // the text columns, in auditCols' order
+	var text [13][]string // the text columns, in sqlrow.AuditCols' order
 	for i := range text {
 		text[i] = make([]string, n)
 	}
 	for i, e := range es {
 		seq[i], tm[i], status[i] = e.Seq, e.Time.UnixNano(), int32(e.Status)
 		for j, v := range [...]string{e.RequestID, e.TokenID, e.TokenName, e.Action, e.Resource, e.Outcome, e.Reason,
-			e.SourceIP, e.UserAgent, jsonObject(e.CI), jsonObject(e.Meta), e.PrevHash, e.Hash} {
+			e.SourceIP, e.UserAgent, sqlrow.JSONObject(e.CI), sqlrow.JSONObject(e.Meta), e.PrevHash, e.Hash} {
 			text[j][i] = v
 		}
 	}
@@ -84,28 +82,10 @@ func (db *DB) AppendAuditBatch(ctx context.Context, es []*tokenward.AuditEntry) 
 // so there is nothing left for the journal to wait for.
 func (db *DB) SyncAudit() error { return nil }
 
-func scanAudit(r rowScanner) (*tokenward.AuditEntry, error) {
-	e := &tokenward.AuditEntry{}
-	var ci, meta string
-	if err := r.Scan(&e.Seq, timeCol(&e.Time), &e.RequestID, &e.TokenID, &e.TokenName, &e.Action, &e.Resource, &e.Outcome, &e.Reason,
-		&e.Status, &e.SourceIP, &e.UserAgent, &ci, &meta, &e.PrevHash, &e.Hash); err != nil {
-		return nil, err
-	}
-	// A row whose JSON was tampered with still loads (with the maps empty),
-	// so verify reports the entry as modified instead of failing to read.
-	if json.Unmarshal([]byte(ci), &e.CI) != nil || len(e.CI) == 0 {
-		e.CI = nil
-	}
-	if json.Unmarshal([]byte(meta), &e.Meta) != nil || len(e.Meta) == 0 {
-		e.Meta = nil
-	}
-	return e, nil
-}
-
 // LastAudit returns the entry with the highest seq, or nil when there is
 // none.
 func (db *DB) LastAudit(ctx context.Context) (*tokenward.AuditEntry, error) {
-	e, err := scanAudit(db.pool.QueryRow(ctx, `SELECT `+auditCols+` FROM audit_entries ORDER BY seq DESC LIMIT 1`))
+	e, err := sqlrow.ScanAudit(db.pool.QueryRow(ctx, `SELECT `+sqlrow.AuditCols+` FROM audit_entries ORDER BY seq DESC LIMIT 1`))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -129,8 +109,8 @@ func (db *DB) AuditEntries(ctx context.Context) iter.Seq2[*tokenward.AuditEntry,
 		var after int64
 		for {
 			page, err := queryAll(ctx, db.pool, func(r rowScanner) (*tokenward.AuditEntry, error) {
-				return scanAudit(rowWithID{r, &after})
-			}, `SELECT id, `+auditCols+` FROM audit_entries WHERE id > $1 ORDER BY id LIMIT $2`, after, auditPage)
+				return sqlrow.ScanAudit(rowWithID{r, &after})
+			}, `SELECT id, `+sqlrow.AuditCols+` FROM audit_entries WHERE id > $1 ORDER BY id LIMIT $2`, after, auditPage)
 			if err != nil {
 				yield(nil, dbError("audit entries", err))
 				return
@@ -159,7 +139,7 @@ func (r rowWithID) Scan(dest ...any) error { return r.row.Scan(append([]any{r.id
 func (db *DB) AuditCheckpoints(ctx context.Context) ([]*audit.Checkpoint, error) {
 	out, err := queryAll(ctx, db.pool, func(r rowScanner) (*audit.Checkpoint, error) {
 		cp := &audit.Checkpoint{}
-		return cp, r.Scan(&cp.Seq, &cp.Hash, timeCol(&cp.Time), &cp.KeyID, &cp.Signature)
+		return cp, r.Scan(&cp.Seq, &cp.Hash, sqlrow.TimeCol(&cp.Time), &cp.KeyID, &cp.Signature)
 	}, `SELECT seq, hash, time, key_id, signature FROM audit_checkpoints ORDER BY id`)
 	return out, dbError("audit checkpoints", err)
 }
@@ -204,7 +184,7 @@ func (db *DB) SearchAudit(ctx context.Context, q audit.Query) ([]*tokenward.Audi
 	if q.Resource != "" {
 		add(`resource LIKE $ ESCAPE '\'`, likePattern(q.Resource))
 	}
-	query := `SELECT ` + auditCols + ` FROM audit_entries`
+	query := `SELECT ` + sqlrow.AuditCols + ` FROM audit_entries`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, ` AND `)
 	}
@@ -215,6 +195,6 @@ func (db *DB) SearchAudit(ctx context.Context, q audit.Query) ([]*tokenward.Audi
 	}
 	args = append(args, q.EffectiveLimit())
 	query += ` LIMIT $` + strconv.Itoa(len(args))
-	out, err := queryAll(ctx, db.pool, scanAudit, query, args...)
+	out, err := queryAll(ctx, db.pool, sqlrow.ScanAudit, query, args...)
 	return out, dbError("search audit", err)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/core"
 	"github.com/tokenward/tokenward/internal/monitor"
+	"github.com/tokenward/tokenward/internal/sqlrow"
 )
 
 // This file implements core.MonitorStore: anomalies, the monitor's
@@ -17,7 +18,7 @@ import (
 var _ core.MonitorStore = (*DB)(nil)
 
 func (db *DB) AddAnomaly(ctx context.Context, r *monitor.Record) error {
-	body, err := jsonText(r.Anomaly)
+	body, err := sqlrow.JSONText(r.Anomaly)
 	if err != nil {
 		return err
 	}
@@ -29,17 +30,10 @@ func (db *DB) AddAnomaly(ctx context.Context, r *monitor.Record) error {
 	return dbError("add anomaly", err)
 }
 
-const anomalyCols = `id, body, acked_at, acked_by`
-
-func scanAnomaly(row rowScanner) (*monitor.Record, error) {
-	r := &monitor.Record{}
-	return r, row.Scan(&r.ID, jsonCol(&r.Anomaly), timeCol(&r.AckedAt), &r.AckedBy)
-}
-
 // Anomalies lists anomalies, newest first, at most limit (0: no limit);
 // only the unacknowledged ones when openOnly.
 func (db *DB) Anomalies(ctx context.Context, openOnly bool, limit int) ([]*monitor.Record, error) {
-	q := `SELECT ` + anomalyCols + ` FROM anomalies`
+	q := `SELECT ` + sqlrow.AnomalyCols + ` FROM anomalies`
 	if openOnly {
 		q += ` WHERE acked_at IS NULL`
 	}
@@ -47,12 +41,12 @@ func (db *DB) Anomalies(ctx context.Context, openOnly bool, limit int) ([]*monit
 	if limit > 0 {
 		max = limit
 	}
-	out, err := queryAll(ctx, db.pool, scanAnomaly, q+` ORDER BY created_at DESC, id LIMIT $1`, max)
+	out, err := queryAll(ctx, db.pool, sqlrow.ScanAnomaly, q+` ORDER BY created_at DESC, id LIMIT $1`, max)
 	return out, dbError("anomalies", err)
 }
 
 func (db *DB) Anomaly(ctx context.Context, id string) (*monitor.Record, error) {
-	r, err := scanAnomaly(db.pool.QueryRow(ctx, `SELECT `+anomalyCols+` FROM anomalies WHERE id = $1`, id))
+	r, err := sqlrow.ScanAnomaly(db.pool.QueryRow(ctx, `SELECT `+sqlrow.AnomalyCols+` FROM anomalies WHERE id = $1`, id))
 	r, err = found(r, err, "anomaly %s not found", id)
 	return r, dbError("anomaly", err)
 }
@@ -82,7 +76,7 @@ func (db *DB) StaleNotices(ctx context.Context) (map[string]time.Time, error) {
 		at time.Time
 	}
 	list, err := queryAll(ctx, db.pool, func(r rowScanner) (n notice, err error) {
-		return n, r.Scan(&n.id, timeCol(&n.at))
+		return n, r.Scan(&n.id, sqlrow.TimeCol(&n.at))
 	}, `SELECT token_id, notified_at FROM stale_notices`)
 	if err != nil {
 		return nil, dbError("stale notices", err)
@@ -110,7 +104,7 @@ func (db *DB) ReplaceTokenGrants(ctx context.Context, id string, gs tokenward.Gr
 	if len(gs) == 0 {
 		return tokenward.Errorf(tokenward.EINVALID, "a token needs at least one grant; revoke it instead")
 	}
-	b, err := jsonText(gs)
+	b, err := sqlrow.JSONText(gs)
 	if err != nil {
 		return err
 	}
@@ -233,7 +227,7 @@ func (db *DB) RestoreEnv(ctx context.Context, project, env string) (int, error) 
 
 func scanArchive(r rowScanner) (*monitor.Archive, error) {
 	a := &monitor.Archive{}
-	return a, r.Scan(&a.Project, &a.Env, &a.Secrets, timeCol(&a.ArchivedAt), &a.ArchivedBy, timeCol(&a.PurgeAt))
+	return a, r.Scan(&a.Project, &a.Env, &a.Secrets, sqlrow.TimeCol(&a.ArchivedAt), &a.ArchivedBy, sqlrow.TimeCol(&a.PurgeAt))
 }
 
 // Archives lists the archived environments, oldest first.

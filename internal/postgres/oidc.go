@@ -7,19 +7,12 @@ import (
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/core"
 	"github.com/tokenward/tokenward/internal/oidc"
+	"github.com/tokenward/tokenward/internal/sqlrow"
 )
 
 // OIDC trust bindings and the replay record of exchanged identity tokens
 // (core.BindingStore).
 var _ core.BindingStore = (*DB)(nil)
-
-const bindingCols = `name, issuer, audiences, conditions, grants, ttl, enabled, created_at, updated_at, created_by`
-
-func scanBinding(r rowScanner) (*oidc.Binding, error) {
-	b := &oidc.Binding{}
-	return b, r.Scan(&b.Name, &b.Issuer, jsonCol(&b.Audiences), jsonCol(&b.Claims), jsonCol(&b.Grants), &b.TTL, boolCol(&b.Enabled),
-		timeCol(&b.CreatedAt), timeCol(&b.UpdatedAt), &b.CreatedBy)
-}
 
 // CreateBinding stores a new binding; ECONFLICT if the name is taken. The
 // binding's JWKSFile is not stored: key files are server configuration.
@@ -27,12 +20,12 @@ func (db *DB) CreateBinding(ctx context.Context, b *oidc.Binding) error {
 	var cols [3]string
 	for i, v := range []any{b.Audiences, b.Claims, b.Grants} {
 		var err error
-		if cols[i], err = jsonText(v); err != nil {
+		if cols[i], err = sqlrow.JSONText(v); err != nil {
 			return err
 		}
 	}
-	_, err := db.pool.Exec(ctx, `INSERT INTO oidc_bindings (`+bindingCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		b.Name, b.Issuer, cols[0], cols[1], cols[2], int64(b.TTL), boolArg(b.Enabled),
+	_, err := db.pool.Exec(ctx, `INSERT INTO oidc_bindings (`+sqlrow.BindingCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		b.Name, b.Issuer, cols[0], cols[1], cols[2], int64(b.TTL), sqlrow.BoolArg(b.Enabled),
 		b.CreatedAt.UnixNano(), b.UpdatedAt.UnixNano(), b.CreatedBy)
 	if isConstraint(err) {
 		return tokenward.Errorf(tokenward.ECONFLICT, "binding %s exists already", b.Name)
@@ -42,20 +35,20 @@ func (db *DB) CreateBinding(ctx context.Context, b *oidc.Binding) error {
 
 // Binding returns one binding, or ENOTFOUND.
 func (db *DB) Binding(ctx context.Context, name string) (*oidc.Binding, error) {
-	b, err := scanBinding(db.pool.QueryRow(ctx, `SELECT `+bindingCols+` FROM oidc_bindings WHERE name = $1`, name))
+	b, err := sqlrow.ScanBinding(db.pool.QueryRow(ctx, `SELECT `+sqlrow.BindingCols+` FROM oidc_bindings WHERE name = $1`, name))
 	b, err = found(b, err, "binding %s not found", name)
 	return b, dbError("binding", err)
 }
 
 // Bindings lists every binding, by name.
 func (db *DB) Bindings(ctx context.Context) ([]*oidc.Binding, error) {
-	out, err := queryAll(ctx, db.pool, scanBinding, `SELECT `+bindingCols+` FROM oidc_bindings ORDER BY name`)
+	out, err := queryAll(ctx, db.pool, sqlrow.ScanBinding, `SELECT `+sqlrow.BindingCols+` FROM oidc_bindings ORDER BY name`)
 	return out, dbError("bindings", err)
 }
 
 // SetBindingEnabled enables or disables a binding; ENOTFOUND if none.
 func (db *DB) SetBindingEnabled(ctx context.Context, name string, enabled bool, at time.Time) error {
-	tag, err := db.pool.Exec(ctx, `UPDATE oidc_bindings SET enabled = $1, updated_at = $2 WHERE name = $3`, boolArg(enabled), at.UnixNano(), name)
+	tag, err := db.pool.Exec(ctx, `UPDATE oidc_bindings SET enabled = $1, updated_at = $2 WHERE name = $3`, sqlrow.BoolArg(enabled), at.UnixNano(), name)
 	return dbError("set binding enabled", changedRow(tag, err, "binding %s not found", name))
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/rotate"
+	"github.com/tokenward/tokenward/internal/sqlrow"
 )
 
 // Rotations is the rotation records and policies of a DB: a rotate.Store.
@@ -26,9 +27,9 @@ func (s *Rotations) CreateRotation(ctx context.Context, r *rotate.Rotation) erro
 	_, err := s.db.pool.Exec(ctx, `INSERT INTO rotations (id, path, rotator, config, grace, reason, step, attempt,
 		current_version, pending_version, created_at, updated_at, next_at, finished_at, error, rev)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-		r.ID, r.Path, r.Rotator, jsonObject(r.Config), int64(r.Grace), r.Reason, string(r.Step), r.Attempt,
-		r.CurrentVersion, r.PendingVersion, nanos(r.CreatedAt), nanos(r.UpdatedAt), nanos(r.NextAt),
-		nanos(r.FinishedAt), r.Error, r.Rev)
+		r.ID, r.Path, r.Rotator, sqlrow.JSONObject(r.Config), int64(r.Grace), r.Reason, string(r.Step), r.Attempt,
+		r.CurrentVersion, r.PendingVersion, sqlrow.Nanos(r.CreatedAt), sqlrow.Nanos(r.UpdatedAt), sqlrow.Nanos(r.NextAt),
+		sqlrow.Nanos(r.FinishedAt), r.Error, r.Rev)
 	if isConstraint(err) {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.ConstraintName == "rotations_pkey" {
@@ -44,8 +45,8 @@ func (s *Rotations) UpdateRotation(ctx context.Context, r *rotate.Rotation) erro
 	tag, err := s.db.pool.Exec(ctx, `UPDATE rotations SET step = $1, attempt = $2, current_version = $3,
 		pending_version = $4, updated_at = $5, next_at = $6, finished_at = $7, error = $8, rev = rev + 1
 		WHERE id = $9 AND rev = $10`,
-		string(r.Step), r.Attempt, r.CurrentVersion, r.PendingVersion, nanos(r.UpdatedAt), nanos(r.NextAt),
-		nanos(r.FinishedAt), r.Error, r.ID, r.Rev)
+		string(r.Step), r.Attempt, r.CurrentVersion, r.PendingVersion, sqlrow.Nanos(r.UpdatedAt), sqlrow.Nanos(r.NextAt),
+		sqlrow.Nanos(r.FinishedAt), r.Error, r.ID, r.Rev)
 	if err != nil {
 		return dbError("write", err)
 	}
@@ -56,27 +57,14 @@ func (s *Rotations) UpdateRotation(ctx context.Context, r *rotate.Rotation) erro
 	return nil
 }
 
-const rotationCols = `id, path, rotator, config, grace, reason, step, attempt, current_version, pending_version,
-	created_at, updated_at, next_at, finished_at, error, rev`
-
-func scanRotation(row rowScanner) (*rotate.Rotation, error) {
-	r := &rotate.Rotation{}
-	if err := row.Scan(&r.ID, &r.Path, &r.Rotator, jsonCol(&r.Config), &r.Grace, &r.Reason, &r.Step, &r.Attempt, &r.CurrentVersion, &r.PendingVersion,
-		timeCol0(&r.CreatedAt), timeCol0(&r.UpdatedAt), timeCol0(&r.NextAt), timeCol0(&r.FinishedAt), &r.Error, &r.Rev); err != nil {
-		return nil, err
-	}
-	r.Config = orNilMap(r.Config)
-	return r, nil
-}
-
 // Rotation implements rotate.Store.
 func (s *Rotations) Rotation(ctx context.Context, id string) (*rotate.Rotation, error) {
-	r, err := scanRotation(s.db.pool.QueryRow(ctx, `SELECT `+rotationCols+` FROM rotations WHERE id = $1`, id))
+	r, err := sqlrow.ScanRotation(s.db.pool.QueryRow(ctx, `SELECT `+sqlrow.RotationCols+` FROM rotations WHERE id = $1`, id))
 	return found(r, err, "no rotation %q", tokenward.Printable(id))
 }
 
 func (s *Rotations) rotations(ctx context.Context, query string, args ...any) ([]*rotate.Rotation, error) {
-	return queryAll(ctx, s.db.pool, scanRotation, `SELECT `+rotationCols+` FROM rotations `+query, args...)
+	return queryAll(ctx, s.db.pool, sqlrow.ScanRotation, `SELECT `+sqlrow.RotationCols+` FROM rotations `+query, args...)
 }
 
 // InFlight implements rotate.Store.
@@ -100,31 +88,19 @@ func (s *Rotations) PutPolicy(ctx context.Context, p *rotate.Policy) error {
 		ON CONFLICT (path) DO UPDATE SET every = excluded.every, cron = excluded.cron, jitter = excluded.jitter,
 		grace = excluded.grace, rotator = excluded.rotator, config = excluded.config, disabled = excluded.disabled,
 		last_at = excluded.last_at, next_at = excluded.next_at`,
-		p.Path, int64(p.Every), p.Cron, int64(p.Jitter), int64(p.Grace), p.Rotator, jsonObject(p.Config), boolArg(p.Disabled),
-		nanos(p.LastAt), nanos(p.NextAt))
+		p.Path, int64(p.Every), p.Cron, int64(p.Jitter), int64(p.Grace), p.Rotator, sqlrow.JSONObject(p.Config), sqlrow.BoolArg(p.Disabled),
+		sqlrow.Nanos(p.LastAt), sqlrow.Nanos(p.NextAt))
 	return dbError("write", err)
-}
-
-const policyCols = `path, every, cron, jitter, grace, rotator, config, disabled, last_at, next_at`
-
-func scanPolicy(row rowScanner) (*rotate.Policy, error) {
-	p := &rotate.Policy{}
-	if err := row.Scan(&p.Path, &p.Every, &p.Cron, &p.Jitter, &p.Grace, &p.Rotator, jsonCol(&p.Config), boolCol(&p.Disabled),
-		timeCol0(&p.LastAt), timeCol0(&p.NextAt)); err != nil {
-		return nil, err
-	}
-	p.Config = orNilMap(p.Config)
-	return p, nil
 }
 
 // Policy implements rotate.Store.
 func (s *Rotations) Policy(ctx context.Context, path string) (*rotate.Policy, error) {
-	p, err := scanPolicy(s.db.pool.QueryRow(ctx, `SELECT `+policyCols+` FROM rotation_policies WHERE path = $1`, path))
+	p, err := sqlrow.ScanPolicy(s.db.pool.QueryRow(ctx, `SELECT `+sqlrow.PolicyCols+` FROM rotation_policies WHERE path = $1`, path))
 	return found(p, err, "no rotation policy for %s", tokenward.Printable(path))
 }
 
 func (s *Rotations) policies(ctx context.Context, query string, args ...any) ([]*rotate.Policy, error) {
-	return queryAll(ctx, s.db.pool, scanPolicy, `SELECT `+policyCols+` FROM rotation_policies `+query, args...)
+	return queryAll(ctx, s.db.pool, sqlrow.ScanPolicy, `SELECT `+sqlrow.PolicyCols+` FROM rotation_policies `+query, args...)
 }
 
 // Policies implements rotate.Store.

@@ -2,14 +2,11 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/tokenward/tokenward/internal/sqlrow"
 )
 
 // The one way this package turns rows into values, as internal/sqlite's
@@ -20,8 +17,8 @@ import (
 // or 0 in the rotation tables, for the zero time), JSON is text, booleans
 // are the integers 0 and 1.
 
-// rowScanner is one row to scan: a pgx.Row or pgx.Rows.
-type rowScanner interface{ Scan(dest ...any) error }
+// rowScanner is one row to scan, as the shared scan functions take it.
+type rowScanner = sqlrow.Row
 
 // queryer is what statements run on: the pool or a transaction.
 type queryer interface {
@@ -81,122 +78,4 @@ func changedRow(tag pgconn.CommandTag, err error, format string, args ...any) er
 		return notFound(format, args...)
 	}
 	return nil
-}
-
-// timeArg is a nullable time column's argument: NULL for the zero time.
-func timeArg(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UnixNano()
-}
-
-// nanos is a rotation time column's argument: 0 for the zero time.
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-// timeCol is the scan destination of a time column; NULL reads as the
-// zero time.
-func timeCol(t *time.Time) sql.Scanner { return (*nanoTime)(t) }
-
-// timeCol0 is the scan destination of a rotation time column; 0 (and NULL)
-// read as the zero time.
-func timeCol0(t *time.Time) sql.Scanner { return (*nanoTime0)(t) }
-
-type (
-	nanoTime  time.Time
-	nanoTime0 time.Time
-)
-
-func (t *nanoTime) Scan(src any) error { return scanNanos((*time.Time)(t), src, false) }
-
-func (t *nanoTime0) Scan(src any) error { return scanNanos((*time.Time)(t), src, true) }
-
-func scanNanos(t *time.Time, src any, zero0 bool) error {
-	switch n := src.(type) {
-	case nil:
-		*t = time.Time{}
-	case int64:
-		if n == 0 && zero0 {
-			*t = time.Time{}
-		} else {
-			*t = time.Unix(0, n).UTC()
-		}
-	default:
-		return fmt.Errorf("time column holds %T, not Unix nanoseconds", src)
-	}
-	return nil
-}
-
-// boolArg is a boolean column's argument: 1 or 0, as SQLite stores it.
-func boolArg(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// boolCol is the scan destination of a boolean column of 0 and 1.
-func boolCol(b *bool) sql.Scanner { return (*intBool)(b) }
-
-type intBool bool
-
-func (b *intBool) Scan(src any) error {
-	switch n := src.(type) {
-	case int64:
-		*b = n != 0
-	case int32:
-		*b = n != 0
-	default:
-		return fmt.Errorf("boolean column holds %T, not 0 or 1", src)
-	}
-	return nil
-}
-
-// jsonText is a JSON column's argument.
-func jsonText(v any) (string, error) {
-	b, err := json.Marshal(v)
-	return string(b), err
-}
-
-// jsonObject is the argument of a JSON column of string pairs: {} when m
-// is empty, so a column never holds null for "none".
-func jsonObject(m map[string]string) string {
-	if len(m) == 0 {
-		return "{}"
-	}
-	b, _ := json.Marshal(m) // a map of strings always marshals
-	return string(b)
-}
-
-// jsonCol is the scan destination of a JSON column decoded into v.
-func jsonCol(v any) sql.Scanner { return jsonDest{v} }
-
-type jsonDest struct{ v any }
-
-func (d jsonDest) Scan(src any) error {
-	if s, ok := src.(string); ok {
-		return json.Unmarshal([]byte(s), d.v)
-	}
-	return fmt.Errorf("JSON column holds %T, not text", src)
-}
-
-// orNilMap and orNilSlice read an empty JSON collection as nil, the zero
-// value callers compare with after a round trip.
-func orNilMap[M ~map[K]V, K comparable, V any](m M) M {
-	if len(m) == 0 {
-		return nil
-	}
-	return m
-}
-
-func orNilSlice[S ~[]E, E any](s S) S {
-	if len(s) == 0 {
-		return nil
-	}
-	return s
 }

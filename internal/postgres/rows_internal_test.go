@@ -11,6 +11,7 @@ import (
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/pgtest"
 	"github.com/tokenward/tokenward/internal/rotate"
+	"github.com/tokenward/tokenward/internal/sqlrow"
 )
 
 func mustOpen(tb testing.TB) *DB {
@@ -104,40 +105,6 @@ func mustQuery(tb testing.TB, db *DB, q string) pgx.Rows {
 	return rows
 }
 
-func TestTimeCol(t *testing.T) {
-	at := time.Date(2026, 11, 22, 10, 0, 0, 5, time.UTC)
-	tests := []struct {
-		name      string
-		src       any
-		want      time.Time
-		want0     time.Time // through timeCol0
-		wantError bool
-	}{
-		{name: "NULL", src: nil},
-		{name: "nanos", src: at.UnixNano(), want: at, want0: at},
-		{name: "0", src: int64(0), want: time.Unix(0, 0).UTC()},
-		{name: "text", src: "2026-11-22", wantError: true},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, got0 := time.Now(), time.Now()
-			err, err0 := timeCol(&got).Scan(tc.src), timeCol0(&got0).Scan(tc.src)
-			if tc.wantError {
-				if err == nil || err0 == nil {
-					t.Fatalf("got errors %v, %v; want both", err, err0)
-				}
-				return
-			}
-			if err != nil || err0 != nil {
-				t.Fatal(err, err0)
-			}
-			if !got.Equal(tc.want) || got.Location() != time.UTC || !got0.Equal(tc.want0) {
-				t.Errorf("got %v, %v; want %v, %v in UTC", got, got0, tc.want, tc.want0)
-			}
-		})
-	}
-}
-
 // TestHelpersOnTheServer reads the helpers' edge cases back through
 // PostgreSQL: NULL and 0 times, booleans, empty JSON, no rows.
 func TestHelpersOnTheServer(t *testing.T) {
@@ -147,15 +114,15 @@ func TestHelpersOnTheServer(t *testing.T) {
 	var yes, no bool
 	var m map[string]string
 	err := db.pool.QueryRow(ctx, `SELECT NULL::bigint, 0::bigint, 0::bigint, 1::integer, 0::integer, '{}'::text`).
-		Scan(timeCol(&null), timeCol(&zero), timeCol0(&zero0), boolCol(&yes), boolCol(&no), jsonCol(&m))
+		Scan(sqlrow.TimeCol(&null), sqlrow.TimeCol(&zero), sqlrow.TimeCol0(&zero0), sqlrow.BoolCol(&yes), sqlrow.BoolCol(&no), sqlrow.JSONCol(&m))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !null.IsZero() || !zero.Equal(time.Unix(0, 0)) || !zero0.IsZero() || !yes || no || m == nil || orNilMap(m) != nil {
+	if !null.IsZero() || !zero.Equal(time.Unix(0, 0)) || !zero0.IsZero() || !yes || no || m == nil || sqlrow.OrNilMap(m) != nil {
 		t.Errorf("got %v %v %v %v %v %#v; want zero, epoch, zero, true, false, empty map", null, zero, zero0, yes, no, m)
 	}
-	if err := db.pool.QueryRow(ctx, `SELECT 'x'::text`).Scan(boolCol(&yes)); err == nil {
-		t.Error("boolCol of text: got no error; want one")
+	if err := db.pool.QueryRow(ctx, `SELECT 'x'::text`).Scan(sqlrow.BoolCol(&yes)); err == nil {
+		t.Error("sqlrow.BoolCol of text: got no error; want one")
 	}
 	if _, err := found(1, db.pool.QueryRow(ctx, `SELECT 1 WHERE false`).Scan(new(int)), "thing %d", 7); tokenward.ErrorCode(err) != tokenward.ENOTFOUND || tokenward.ErrorMessage(err) != "thing 7" {
 		t.Errorf("found(no rows): got %v; want ENOTFOUND thing 7", err)
@@ -164,11 +131,11 @@ func TestHelpersOnTheServer(t *testing.T) {
 	if err := changedRow(tag, err, "no token"); tokenward.ErrorCode(err) != tokenward.ENOTFOUND {
 		t.Errorf("changedRow(0 rows): got %v; want ENOTFOUND", err)
 	}
-	got, err := queryAll(ctx, db.pool, scanToken, `SELECT `+tokenCols+` FROM tokens`)
+	got, err := queryAll(ctx, db.pool, sqlrow.ScanToken, `SELECT `+sqlrow.TokenCols+` FROM tokens`)
 	if err != nil || got == nil || len(got) != 0 {
 		t.Errorf("queryAll of nothing: got %#v, %v; want an empty slice", got, err)
 	}
-	if boolArg(true) != 1 || boolArg(false) != 0 || timeArg(time.Time{}) != nil || nanos(time.Time{}) != 0 {
-		t.Error("boolArg/timeArg/nanos: wrong encoding of true, false or the zero time")
+	if sqlrow.BoolArg(true) != 1 || sqlrow.BoolArg(false) != 0 || sqlrow.TimeArg(time.Time{}) != nil || sqlrow.Nanos(time.Time{}) != 0 {
+		t.Error("sqlrow.BoolArg/sqlrow.TimeArg/sqlrow.Nanos: wrong encoding of true, false or the zero time")
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/sqlrow"
 )
 
 var _ tokenward.Store = (*DB)(nil)
@@ -108,7 +109,7 @@ func (db *DB) projects(ctx context.Context, where string, args ...any) ([]*token
 	err := queryEach(ctx, db.pool, func(r rowScanner) error {
 		var p tokenward.Project
 		var env *string
-		if err := r.Scan(&p.Name, timeCol(&p.CreatedAt), &env); err != nil {
+		if err := r.Scan(&p.Name, sqlrow.TimeCol(&p.CreatedAt), &env); err != nil {
 			return err
 		}
 		if len(out) == 0 || out[len(out)-1].Name != p.Name {
@@ -135,17 +136,12 @@ func (db *DB) CreateEnv(ctx context.Context, project, env string, at time.Time) 
 	return dbError("write", err)
 }
 
-func scanDataKey(r rowScanner) (*tokenward.DataKey, error) {
-	k := &tokenward.DataKey{}
-	return k, r.Scan(&k.Project, &k.Version, &k.Wrapped)
-}
-
 func (db *DB) DataKeys(ctx context.Context) ([]*tokenward.DataKey, error) {
-	return queryAll(ctx, db.pool, scanDataKey, `SELECT project, version, wrapped FROM data_keys ORDER BY project, version`)
+	return queryAll(ctx, db.pool, sqlrow.ScanDataKey, `SELECT project, version, wrapped FROM data_keys ORDER BY project, version`)
 }
 
 func (db *DB) DataKey(ctx context.Context, project string, version int) (*tokenward.DataKey, error) {
-	k, err := scanDataKey(db.pool.QueryRow(ctx, `SELECT project, version, wrapped FROM data_keys WHERE project = $1 AND version = $2`, project, version))
+	k, err := sqlrow.ScanDataKey(db.pool.QueryRow(ctx, `SELECT project, version, wrapped FROM data_keys WHERE project = $1 AND version = $2`, project, version))
 	return found(k, err, "data key %s/%d not found", project, version)
 }
 
@@ -177,7 +173,7 @@ func (db *DB) PutSecret(ctx context.Context, meta *tokenward.Secret, prev int, v
 	if v.Version <= prev {
 		return tokenward.Errorf(tokenward.EINVALID, "new version must be above %d", prev)
 	}
-	tags, err := jsonText(nonNil(meta.Tags))
+	tags, err := sqlrow.JSONText(nonNil(meta.Tags))
 	if err != nil {
 		return err
 	}
@@ -201,8 +197,8 @@ func putSecret(ctx context.Context, tx pgx.Tx, meta *tokenward.Secret, prev int,
 		if err := envExists(ctx, tx, meta.Project, meta.Env); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO secrets (`+secretCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-			meta.Project, meta.Env, meta.Name, meta.Owner, meta.Description, tags, timeArg(meta.ExpiresAt), v.Version, v.CreatedAt.UnixNano(), v.CreatedAt.UnixNano(), v.CreatedBy); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO secrets (`+sqlrow.SecretCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			meta.Project, meta.Env, meta.Name, meta.Owner, meta.Description, tags, sqlrow.TimeArg(meta.ExpiresAt), v.Version, v.CreatedAt.UnixNano(), v.CreatedAt.UnixNano(), v.CreatedBy); err != nil {
 			return err
 		}
 	case err != nil:
@@ -220,7 +216,7 @@ func putSecret(ctx context.Context, tx pgx.Tx, meta *tokenward.Secret, prev int,
 			return tokenward.Errorf(tokenward.ECONFLICT, "secret %s: version %d is taken; the next is %d", meta.Path(), v.Version, latest+1)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE secrets SET owner = $1, description = $2, tags = $3, expires_at = $4, version = $5, updated_at = $6, updated_by = $7 WHERE project = $8 AND env = $9 AND name = $10`,
-			meta.Owner, meta.Description, tags, timeArg(meta.ExpiresAt), v.Version, v.CreatedAt.UnixNano(), v.CreatedBy, meta.Project, meta.Env, meta.Name); err != nil {
+			meta.Owner, meta.Description, tags, sqlrow.TimeArg(meta.ExpiresAt), v.Version, v.CreatedAt.UnixNano(), v.CreatedBy, meta.Project, meta.Env, meta.Name); err != nil {
 			return err
 		}
 	}
@@ -241,51 +237,27 @@ func nonNil(s []string) []string {
 }
 
 const (
-	secretCols  = `project, env, name, owner, description, tags, expires_at, version, created_at, updated_at, updated_by`
-	secretColsS = `s.project, s.env, s.name, s.owner, s.description, s.tags, s.expires_at, s.version, s.created_at, s.updated_at, s.updated_by`
-	// currentJoin reads secretColsS and the current version's ciphertext,
-	// created_at and created_by (scanCurrent).
-	currentJoin = `SELECT ` + secretColsS + `, v.ciphertext, v.created_at, v.created_by
+	// currentJoin reads sqlrow.SecretColsS and the current version's ciphertext,
+	// created_at and created_by (sqlrow.ScanCurrent).
+	currentJoin = `SELECT ` + sqlrow.SecretColsS + `, v.ciphertext, v.created_at, v.created_by
 		FROM secrets s JOIN secret_versions v ON v.project = s.project AND v.env = s.env AND v.name = s.name AND v.version = s.version `
 )
 
-// scanSecret reads a row of secretCols, then extra.
-func scanSecret(r rowScanner, extra ...any) (*tokenward.Secret, error) {
-	s := &tokenward.Secret{}
-	if err := r.Scan(append([]any{&s.Project, &s.Env, &s.Name, &s.Owner, &s.Description, jsonCol(&s.Tags), timeCol(&s.ExpiresAt),
-		&s.Version, timeCol(&s.CreatedAt), timeCol(&s.UpdatedAt), &s.UpdatedBy}, extra...)...); err != nil {
-		return nil, err
-	}
-	s.Tags = orNilSlice(s.Tags)
-	return s, nil
-}
-
-// scanCurrent reads a row of currentJoin.
-func scanCurrent(r rowScanner) (*tokenward.Secret, *tokenward.SecretVersion, error) {
-	v := &tokenward.SecretVersion{}
-	s, err := scanSecret(r, &v.Ciphertext, timeCol(&v.CreatedAt), &v.CreatedBy)
-	if err != nil {
-		return nil, nil, err
-	}
-	v.Version = s.Version
-	return s, v, nil
-}
-
 func (db *DB) Secret(ctx context.Context, project, env, name string) (*tokenward.Secret, error) {
-	s, err := scanSecret(db.pool.QueryRow(ctx, `SELECT `+secretCols+` FROM secrets WHERE project = $1 AND env = $2 AND name = $3`, project, env, name))
+	s, err := sqlrow.ScanSecret(db.pool.QueryRow(ctx, `SELECT `+sqlrow.SecretCols+` FROM secrets WHERE project = $1 AND env = $2 AND name = $3`, project, env, name))
 	return found(s, err, "secret %s/%s/%s not found", project, env, name)
 }
 
 func (db *DB) SecretVersion(ctx context.Context, project, env, name string, version int) (*tokenward.SecretVersion, error) {
 	v := &tokenward.SecretVersion{Version: version}
 	err := db.pool.QueryRow(ctx, `SELECT ciphertext, created_at, created_by FROM secret_versions WHERE project = $1 AND env = $2 AND name = $3 AND version = $4`,
-		project, env, name, version).Scan(&v.Ciphertext, timeCol(&v.CreatedAt), &v.CreatedBy)
+		project, env, name, version).Scan(&v.Ciphertext, sqlrow.TimeCol(&v.CreatedAt), &v.CreatedBy)
 	return found(v, err, "secret %s/%s/%s has no version %d", project, env, name, version)
 }
 
 // CurrentSecret reads the database every time: see the top of this file.
 func (db *DB) CurrentSecret(ctx context.Context, project, env, name string) (*tokenward.Secret, *tokenward.SecretVersion, error) {
-	s, v, err := scanCurrent(db.pool.QueryRow(ctx, currentJoin+`WHERE s.project = $1 AND s.env = $2 AND s.name = $3`, project, env, name))
+	s, v, err := sqlrow.ScanCurrent(db.pool.QueryRow(ctx, currentJoin+`WHERE s.project = $1 AND s.env = $2 AND s.name = $3`, project, env, name))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil, notFound("secret %s/%s/%s not found", project, env, name)
 	}
@@ -301,8 +273,8 @@ func (db *DB) Secrets(ctx context.Context, project, env string) ([]*tokenward.Se
 
 // querySecrets reads the secrets where picks.
 func (db *DB) querySecrets(ctx context.Context, where string, args ...any) ([]*tokenward.Secret, error) {
-	return queryAll(ctx, db.pool, func(r rowScanner) (*tokenward.Secret, error) { return scanSecret(r) },
-		`SELECT `+secretCols+` FROM secrets `+where, args...)
+	return queryAll(ctx, db.pool, func(r rowScanner) (*tokenward.Secret, error) { return sqlrow.ScanSecret(r) },
+		`SELECT `+sqlrow.SecretCols+` FROM secrets `+where, args...)
 }
 
 func (db *DB) EnvSecrets(ctx context.Context, project, env string) ([]*tokenward.Secret, []*tokenward.SecretVersion, error) {
@@ -312,7 +284,7 @@ func (db *DB) EnvSecrets(ctx context.Context, project, env string) ([]*tokenward
 	var secrets []*tokenward.Secret
 	var versions []*tokenward.SecretVersion
 	err := queryEach(ctx, db.pool, func(r rowScanner) error {
-		s, v, err := scanCurrent(r)
+		s, v, err := sqlrow.ScanCurrent(r)
 		if err != nil {
 			return err
 		}
@@ -328,7 +300,7 @@ func (db *DB) EnvSecrets(ctx context.Context, project, env string) ([]*tokenward
 func (db *DB) SecretVersions(ctx context.Context, project, env, name string) ([]*tokenward.SecretVersion, error) {
 	out, err := queryAll(ctx, db.pool, func(r rowScanner) (*tokenward.SecretVersion, error) {
 		v := &tokenward.SecretVersion{}
-		return v, r.Scan(&v.Version, timeCol(&v.CreatedAt), &v.CreatedBy)
+		return v, r.Scan(&v.Version, sqlrow.TimeCol(&v.CreatedAt), &v.CreatedBy)
 	}, `SELECT version, created_at, created_by FROM secret_versions WHERE project = $1 AND env = $2 AND name = $3 ORDER BY version`, project, env, name)
 	if err == nil && len(out) == 0 {
 		return nil, notFound("secret %s/%s/%s not found", project, env, name)
@@ -336,25 +308,13 @@ func (db *DB) SecretVersions(ctx context.Context, project, env, name string) ([]
 	return out, err
 }
 
-const tokenCols = `id, name, kind, owner, created_by, grants, ci, created_at, expires_at, revoked_at, last_used_at, last_used_ip`
-
-func scanToken(r rowScanner) (*tokenward.Token, error) {
-	t := &tokenward.Token{}
-	if err := r.Scan(&t.ID, &t.Name, &t.Kind, &t.Owner, &t.CreatedBy, jsonCol(&t.Grants), jsonCol(&t.CI),
-		timeCol(&t.CreatedAt), timeCol(&t.ExpiresAt), timeCol(&t.RevokedAt), timeCol(&t.LastUsedAt), &t.LastUsedIP); err != nil {
-		return nil, err
-	}
-	t.CI = orNilMap(t.CI)
-	return t, nil
-}
-
 func (db *DB) CreateToken(ctx context.Context, t *tokenward.Token, hash [32]byte) error {
-	grants, err := jsonText(t.Grants)
+	grants, err := sqlrow.JSONText(t.Grants)
 	if err != nil {
 		return err
 	}
 	_, err = db.pool.Exec(ctx, `INSERT INTO tokens (id, hash, name, kind, owner, created_by, grants, ci, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		t.ID, hash[:], t.Name, string(t.Kind), t.Owner, t.CreatedBy, grants, jsonObject(t.CI), t.CreatedAt.UnixNano(), timeArg(t.ExpiresAt))
+		t.ID, hash[:], t.Name, string(t.Kind), t.Owner, t.CreatedBy, grants, sqlrow.JSONObject(t.CI), t.CreatedAt.UnixNano(), sqlrow.TimeArg(t.ExpiresAt))
 	if isConstraint(err) {
 		return tokenward.Errorf(tokenward.ECONFLICT, "an active token named %s exists already", t.Name)
 	}
@@ -362,22 +322,22 @@ func (db *DB) CreateToken(ctx context.Context, t *tokenward.Token, hash [32]byte
 }
 
 func (db *DB) TokenByHash(ctx context.Context, hash [32]byte) (*tokenward.Token, error) {
-	t, err := scanToken(db.pool.QueryRow(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = $1`, hash[:]))
+	t, err := sqlrow.ScanToken(db.pool.QueryRow(ctx, `SELECT `+sqlrow.TokenCols+` FROM tokens WHERE hash = $1`, hash[:]))
 	return found(t, err, "token not found")
 }
 
 func (db *DB) Token(ctx context.Context, id string) (*tokenward.Token, error) {
-	t, err := scanToken(db.pool.QueryRow(ctx, `SELECT `+tokenCols+` FROM tokens WHERE id = $1`, id))
+	t, err := sqlrow.ScanToken(db.pool.QueryRow(ctx, `SELECT `+sqlrow.TokenCols+` FROM tokens WHERE id = $1`, id))
 	return found(t, err, "token %s not found", id)
 }
 
 func (db *DB) TokenByName(ctx context.Context, name string) (*tokenward.Token, error) {
-	t, err := scanToken(db.pool.QueryRow(ctx, `SELECT `+tokenCols+` FROM tokens WHERE name = $1 AND revoked_at IS NULL`, name))
+	t, err := sqlrow.ScanToken(db.pool.QueryRow(ctx, `SELECT `+sqlrow.TokenCols+` FROM tokens WHERE name = $1 AND revoked_at IS NULL`, name))
 	return found(t, err, "no active token named %s", name)
 }
 
 func (db *DB) Tokens(ctx context.Context) ([]*tokenward.Token, error) {
-	return queryAll(ctx, db.pool, scanToken, `SELECT `+tokenCols+` FROM tokens ORDER BY created_at, id`)
+	return queryAll(ctx, db.pool, sqlrow.ScanToken, `SELECT `+sqlrow.TokenCols+` FROM tokens ORDER BY created_at, id`)
 }
 
 func (db *DB) RevokeToken(ctx context.Context, id string, at time.Time) error {

@@ -3,13 +3,13 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"iter"
 	"strings"
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/audit"
+	"github.com/tokenward/tokenward/internal/sqlrow"
 )
 
 // The audit trail: DB is the broker's primary store (audit.Store), the
@@ -21,29 +21,9 @@ var (
 	_ audit.Searcher = (*DB)(nil)
 )
 
-const auditCols = `seq, time, request_id, token_id, token_name, action, resource, outcome, reason, status, source_ip, user_agent, ci, meta, prev_hash, hash`
-
 // AppendAudit stores e; ECONFLICT if its seq is taken.
 func (db *DB) AppendAudit(ctx context.Context, e *tokenward.AuditEntry) error {
 	return insertAudit(ctx, db.stmtAuditInsert, e)
-}
-
-func scanAudit(r rowScanner) (*tokenward.AuditEntry, error) {
-	e := &tokenward.AuditEntry{}
-	var ci, meta string
-	if err := r.Scan(&e.Seq, timeCol(&e.Time), &e.RequestID, &e.TokenID, &e.TokenName, &e.Action, &e.Resource, &e.Outcome, &e.Reason,
-		&e.Status, &e.SourceIP, &e.UserAgent, &ci, &meta, &e.PrevHash, &e.Hash); err != nil {
-		return nil, err
-	}
-	// A row whose JSON was tampered with still loads (with the maps empty),
-	// so verify reports the entry as modified instead of failing to read.
-	if json.Unmarshal([]byte(ci), &e.CI) != nil || len(e.CI) == 0 {
-		e.CI = nil
-	}
-	if json.Unmarshal([]byte(meta), &e.Meta) != nil || len(e.Meta) == 0 {
-		e.Meta = nil
-	}
-	return e, nil
 }
 
 // LastAudit returns the entry with the highest seq, or nil when there is
@@ -51,7 +31,7 @@ func scanAudit(r rowScanner) (*tokenward.AuditEntry, error) {
 func (db *DB) LastAudit(ctx context.Context) (*tokenward.AuditEntry, error) {
 	// The write connection: after a failed append the broker must see the
 	// latest commit, whichever connection made it.
-	e, err := scanAudit(db.write.QueryRowContext(ctx, `SELECT `+auditCols+` FROM audit_entries ORDER BY seq DESC LIMIT 1`))
+	e, err := sqlrow.ScanAudit(db.write.QueryRowContext(ctx, `SELECT `+sqlrow.AuditCols+` FROM audit_entries ORDER BY seq DESC LIMIT 1`))
 	if err == sql.ErrNoRows {
 		return nil, nil
 	}
@@ -103,13 +83,13 @@ func (db *DB) auditPageAfter(ctx context.Context, after int64) ([]*tokenward.Aud
 	var ids []int64
 	err := queryEach(ctx, db.read, func(r rowScanner) error {
 		var id int64
-		e, err := scanAudit(rowWithID{r, &id})
+		e, err := sqlrow.ScanAudit(rowWithID{r, &id})
 		if err != nil {
 			return err
 		}
 		out, ids = append(out, e), append(ids, id)
 		return nil
-	}, `SELECT id, `+auditCols+` FROM audit_entries WHERE id > ? ORDER BY id LIMIT ?`, after, auditPage)
+	}, `SELECT id, `+sqlrow.AuditCols+` FROM audit_entries WHERE id > ? ORDER BY id LIMIT ?`, after, auditPage)
 	if err != nil {
 		return nil, nil, fmt.Errorf("sqlite: audit entries: %w", err)
 	}
@@ -128,7 +108,7 @@ func (r rowWithID) Scan(dest ...any) error { return r.row.Scan(append([]any{r.id
 func (db *DB) AuditCheckpoints(ctx context.Context) ([]*audit.Checkpoint, error) {
 	out, err := queryAll(ctx, db.read, func(r rowScanner) (*audit.Checkpoint, error) {
 		cp := &audit.Checkpoint{}
-		return cp, r.Scan(&cp.Seq, &cp.Hash, timeCol(&cp.Time), &cp.KeyID, &cp.Signature)
+		return cp, r.Scan(&cp.Seq, &cp.Hash, sqlrow.TimeCol(&cp.Time), &cp.KeyID, &cp.Signature)
 	}, `SELECT seq, hash, time, key_id, signature FROM audit_checkpoints ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: audit checkpoints: %w", err)
@@ -172,7 +152,7 @@ func (db *DB) SearchAudit(ctx context.Context, q audit.Query) ([]*tokenward.Audi
 	if q.Resource != "" {
 		add(`resource GLOB ?`, globEscape(q.Resource))
 	}
-	query := `SELECT ` + auditCols + ` FROM audit_entries`
+	query := `SELECT ` + sqlrow.AuditCols + ` FROM audit_entries`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, ` AND `)
 	}
@@ -183,7 +163,7 @@ func (db *DB) SearchAudit(ctx context.Context, q audit.Query) ([]*tokenward.Audi
 	}
 	query += ` LIMIT ?`
 	args = append(args, q.EffectiveLimit())
-	out, err := queryAll(ctx, db.read, scanAudit, query, args...)
+	out, err := queryAll(ctx, db.read, sqlrow.ScanAudit, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search audit: %w", err)
 	}
@@ -208,7 +188,7 @@ func (db *DB) AppendAuditBatch(ctx context.Context, es []*tokenward.AuditEntry) 
 func insertAudit(ctx context.Context, stmt *sql.Stmt, es ...*tokenward.AuditEntry) error {
 	for _, e := range es {
 		_, err := stmt.ExecContext(ctx, e.Seq, e.Time.UnixNano(), e.RequestID, e.TokenID, e.TokenName, e.Action, e.Resource, e.Outcome, e.Reason,
-			e.Status, e.SourceIP, e.UserAgent, jsonObject(e.CI), jsonObject(e.Meta), e.PrevHash, e.Hash)
+			e.Status, e.SourceIP, e.UserAgent, sqlrow.JSONObject(e.CI), sqlrow.JSONObject(e.Meta), e.PrevHash, e.Hash)
 		if isConstraint(err) {
 			return tokenward.Errorf(tokenward.ECONFLICT, "audit entry %d exists already", e.Seq)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/audit"
+	"github.com/tokenward/tokenward/internal/sqlrow"
 )
 
 // AuditSync is how an audit group commit reaches the disk.
@@ -338,8 +339,8 @@ func (s *AuditStore) stmtsFor(ctx context.Context, dc any) (*auditConnStmts, err
 		{&st.full, `PRAGMA synchronous=FULL`},
 		{&st.noAutoCkpt, `PRAGMA wal_autocheckpoint=0`},
 		{&st.autoCkpt, `PRAGMA wal_autocheckpoint=1000`}, // sqlite.go does not change the default
-		{&st.insert, `INSERT INTO audit_entries (` + auditCols + `) VALUES ` + auditRowParams},
-		{&st.insertMany, `INSERT INTO audit_entries (` + auditCols + `) VALUES ` + strings.Repeat(auditRowParams+", ", insertRows-1) + auditRowParams},
+		{&st.insert, `INSERT INTO audit_entries (` + sqlrow.AuditCols + `) VALUES ` + auditRowParams},
+		{&st.insertMany, `INSERT INTO audit_entries (` + sqlrow.AuditCols + `) VALUES ` + strings.Repeat(auditRowParams+", ", insertRows-1) + auditRowParams},
 	} {
 		ds, err := pc.PrepareContext(ctx, p.q)
 		if err != nil {
@@ -400,7 +401,7 @@ const (
 // auditArgs appends e's row to args.
 func auditArgs(args []driver.NamedValue, e *tokenward.AuditEntry) []driver.NamedValue {
 	for _, v := range [auditRowArgs]driver.Value{e.Seq, e.Time.UnixNano(), e.RequestID, e.TokenID, e.TokenName, e.Action, e.Resource, e.Outcome, e.Reason,
-		int64(e.Status), e.SourceIP, e.UserAgent, jsonObject(e.CI), jsonObject(e.Meta), e.PrevHash, e.Hash} {
+		int64(e.Status), e.SourceIP, e.UserAgent, sqlrow.JSONObject(e.CI), sqlrow.JSONObject(e.Meta), e.PrevHash, e.Hash} {
 		args = append(args, driver.NamedValue{Ordinal: len(args) + 1, Value: v})
 	}
 	return args

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/monitor"
+	"github.com/tokenward/tokenward/internal/sqlrow"
 )
 
 // This file implements core.MonitorStore: anomalies, the monitor's
@@ -14,7 +15,7 @@ import (
 // retired environments.
 
 func (db *DB) AddAnomaly(ctx context.Context, r *monitor.Record) error {
-	body, err := jsonText(r.Anomaly)
+	body, err := sqlrow.JSONText(r.Anomaly)
 	if err != nil {
 		return err
 	}
@@ -26,17 +27,10 @@ func (db *DB) AddAnomaly(ctx context.Context, r *monitor.Record) error {
 	return err
 }
 
-const anomalyCols = `id, body, acked_at, acked_by`
-
-func scanAnomaly(row rowScanner) (*monitor.Record, error) {
-	r := &monitor.Record{}
-	return r, row.Scan(&r.ID, jsonCol(&r.Anomaly), timeCol(&r.AckedAt), &r.AckedBy)
-}
-
 // Anomalies lists anomalies, newest first, at most limit (0: no limit);
 // only the unacknowledged ones when openOnly.
 func (db *DB) Anomalies(ctx context.Context, openOnly bool, limit int) ([]*monitor.Record, error) {
-	q := `SELECT ` + anomalyCols + ` FROM anomalies`
+	q := `SELECT ` + sqlrow.AnomalyCols + ` FROM anomalies`
 	if openOnly {
 		q += ` WHERE acked_at IS NULL`
 	}
@@ -47,11 +41,11 @@ func (db *DB) Anomalies(ctx context.Context, openOnly bool, limit int) ([]*monit
 		q += ` LIMIT -1 OFFSET ?`
 		limit = 0
 	}
-	return queryAll(ctx, db.read, scanAnomaly, q, limit)
+	return queryAll(ctx, db.read, sqlrow.ScanAnomaly, q, limit)
 }
 
 func (db *DB) Anomaly(ctx context.Context, id string) (*monitor.Record, error) {
-	r, err := scanAnomaly(db.read.QueryRowContext(ctx, `SELECT `+anomalyCols+` FROM anomalies WHERE id = ?`, id))
+	r, err := sqlrow.ScanAnomaly(db.read.QueryRowContext(ctx, `SELECT `+sqlrow.AnomalyCols+` FROM anomalies WHERE id = ?`, id))
 	return found(r, err, "anomaly %s not found", id)
 }
 
@@ -78,7 +72,7 @@ func (db *DB) StaleNotices(ctx context.Context) (map[string]time.Time, error) {
 	err := queryEach(ctx, db.read, func(r rowScanner) error {
 		var id string
 		var at time.Time
-		if err := r.Scan(&id, timeCol(&at)); err != nil {
+		if err := r.Scan(&id, sqlrow.TimeCol(&at)); err != nil {
 			return err
 		}
 		out[id] = at
@@ -106,7 +100,7 @@ func (db *DB) ReplaceTokenGrants(ctx context.Context, id string, gs tokenward.Gr
 	if len(gs) == 0 {
 		return tokenward.Errorf(tokenward.EINVALID, "a token needs at least one grant; revoke it instead")
 	}
-	b, err := jsonText(gs)
+	b, err := sqlrow.JSONText(gs)
 	if err != nil {
 		return err
 	}
@@ -198,7 +192,7 @@ func (db *DB) RestoreEnv(ctx context.Context, project, env string) (int, error) 
 func (db *DB) Archives(ctx context.Context) ([]*monitor.Archive, error) {
 	return queryAll(ctx, db.read, func(r rowScanner) (*monitor.Archive, error) {
 		a := &monitor.Archive{}
-		return a, r.Scan(&a.Project, &a.Env, &a.Secrets, timeCol(&a.ArchivedAt), &a.ArchivedBy, timeCol(&a.PurgeAt))
+		return a, r.Scan(&a.Project, &a.Env, &a.Secrets, sqlrow.TimeCol(&a.ArchivedAt), &a.ArchivedBy, sqlrow.TimeCol(&a.PurgeAt))
 	}, `SELECT project, env, secrets, archived_at, archived_by, purge_at FROM archived_envs ORDER BY archived_at, project, env`)
 }
 

@@ -7,18 +7,11 @@ import (
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/oidc"
+	"github.com/tokenward/tokenward/internal/sqlrow"
 )
 
 // OIDC trust bindings and the replay record of exchanged identity tokens
 // (core.BindingStore).
-
-const bindingCols = `name, issuer, audiences, conditions, grants, ttl, enabled, created_at, updated_at, created_by`
-
-func scanBinding(r rowScanner) (*oidc.Binding, error) {
-	b := &oidc.Binding{}
-	return b, r.Scan(&b.Name, &b.Issuer, jsonCol(&b.Audiences), jsonCol(&b.Claims), jsonCol(&b.Grants), &b.TTL, &b.Enabled,
-		timeCol(&b.CreatedAt), timeCol(&b.UpdatedAt), &b.CreatedBy)
-}
 
 // CreateBinding stores a new binding; ECONFLICT if the name is taken. The
 // binding's JWKSFile is not stored: key files are server configuration.
@@ -26,11 +19,11 @@ func (db *DB) CreateBinding(ctx context.Context, b *oidc.Binding) error {
 	var cols [3]string
 	for i, v := range []any{b.Audiences, b.Claims, b.Grants} {
 		var err error
-		if cols[i], err = jsonText(v); err != nil {
+		if cols[i], err = sqlrow.JSONText(v); err != nil {
 			return err
 		}
 	}
-	_, err := db.write.ExecContext(ctx, `INSERT INTO oidc_bindings (`+bindingCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := db.write.ExecContext(ctx, `INSERT INTO oidc_bindings (`+sqlrow.BindingCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		b.Name, b.Issuer, cols[0], cols[1], cols[2], int64(b.TTL), b.Enabled,
 		b.CreatedAt.UnixNano(), b.UpdatedAt.UnixNano(), b.CreatedBy)
 	if isConstraint(err) {
@@ -41,13 +34,13 @@ func (db *DB) CreateBinding(ctx context.Context, b *oidc.Binding) error {
 
 // Binding returns one binding, or ENOTFOUND.
 func (db *DB) Binding(ctx context.Context, name string) (*oidc.Binding, error) {
-	b, err := scanBinding(db.read.QueryRowContext(ctx, `SELECT `+bindingCols+` FROM oidc_bindings WHERE name = ?`, name))
+	b, err := sqlrow.ScanBinding(db.read.QueryRowContext(ctx, `SELECT `+sqlrow.BindingCols+` FROM oidc_bindings WHERE name = ?`, name))
 	return found(b, err, "binding %s not found", name)
 }
 
 // Bindings lists every binding, by name.
 func (db *DB) Bindings(ctx context.Context) ([]*oidc.Binding, error) {
-	return queryAll(ctx, db.read, scanBinding, `SELECT `+bindingCols+` FROM oidc_bindings ORDER BY name`)
+	return queryAll(ctx, db.read, sqlrow.ScanBinding, `SELECT `+sqlrow.BindingCols+` FROM oidc_bindings ORDER BY name`)
 }
 
 // SetBindingEnabled enables or disables a binding; ENOTFOUND if none.

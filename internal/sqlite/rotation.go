@@ -8,6 +8,7 @@ import (
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/rotate"
+	"github.com/tokenward/tokenward/internal/sqlrow"
 )
 
 var _ tokenward.LabelStore = (*DB)(nil)
@@ -141,9 +142,9 @@ func (s *Rotations) CreateRotation(ctx context.Context, r *rotate.Rotation) erro
 	_, err := s.db.write.ExecContext(ctx, `INSERT INTO rotations (id, path, rotator, config, grace, reason, step, attempt,
 		current_version, pending_version, created_at, updated_at, next_at, finished_at, error, rev)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.Path, r.Rotator, jsonObject(r.Config), int64(r.Grace), r.Reason, string(r.Step), r.Attempt,
-		r.CurrentVersion, r.PendingVersion, nanos(r.CreatedAt), nanos(r.UpdatedAt), nanos(r.NextAt),
-		nanos(r.FinishedAt), r.Error, r.Rev)
+		r.ID, r.Path, r.Rotator, sqlrow.JSONObject(r.Config), int64(r.Grace), r.Reason, string(r.Step), r.Attempt,
+		r.CurrentVersion, r.PendingVersion, sqlrow.Nanos(r.CreatedAt), sqlrow.Nanos(r.UpdatedAt), sqlrow.Nanos(r.NextAt),
+		sqlrow.Nanos(r.FinishedAt), r.Error, r.Rev)
 	if isConstraint(err) {
 		var n int
 		if qerr := s.db.write.QueryRowContext(ctx, `SELECT count(*) FROM rotations WHERE id = ?`, r.ID).Scan(&n); qerr == nil && n > 0 {
@@ -159,8 +160,8 @@ func (s *Rotations) UpdateRotation(ctx context.Context, r *rotate.Rotation) erro
 	res, err := s.db.write.ExecContext(ctx, `UPDATE rotations SET step = ?, attempt = ?, current_version = ?,
 		pending_version = ?, updated_at = ?, next_at = ?, finished_at = ?, error = ?, rev = rev + 1
 		WHERE id = ? AND rev = ?`,
-		string(r.Step), r.Attempt, r.CurrentVersion, r.PendingVersion, nanos(r.UpdatedAt), nanos(r.NextAt),
-		nanos(r.FinishedAt), r.Error, r.ID, r.Rev)
+		string(r.Step), r.Attempt, r.CurrentVersion, r.PendingVersion, sqlrow.Nanos(r.UpdatedAt), sqlrow.Nanos(r.NextAt),
+		sqlrow.Nanos(r.FinishedAt), r.Error, r.ID, r.Rev)
 	if err != nil {
 		return err
 	}
@@ -171,28 +172,15 @@ func (s *Rotations) UpdateRotation(ctx context.Context, r *rotate.Rotation) erro
 	return nil
 }
 
-const rotationCols = `id, path, rotator, config, grace, reason, step, attempt, current_version, pending_version,
-	created_at, updated_at, next_at, finished_at, error, rev`
-
-func scanRotation(row rowScanner) (*rotate.Rotation, error) {
-	r := &rotate.Rotation{}
-	if err := row.Scan(&r.ID, &r.Path, &r.Rotator, jsonCol(&r.Config), &r.Grace, &r.Reason, &r.Step, &r.Attempt, &r.CurrentVersion, &r.PendingVersion,
-		timeCol0(&r.CreatedAt), timeCol0(&r.UpdatedAt), timeCol0(&r.NextAt), timeCol0(&r.FinishedAt), &r.Error, &r.Rev); err != nil {
-		return nil, err
-	}
-	r.Config = orNilMap(r.Config)
-	return r, nil
-}
-
 // Rotation implements rotate.Store. It reads through the write connection
 // so a runner always sees the last recorded step.
 func (s *Rotations) Rotation(ctx context.Context, id string) (*rotate.Rotation, error) {
-	r, err := scanRotation(s.db.write.QueryRowContext(ctx, `SELECT `+rotationCols+` FROM rotations WHERE id = ?`, id))
+	r, err := sqlrow.ScanRotation(s.db.write.QueryRowContext(ctx, `SELECT `+sqlrow.RotationCols+` FROM rotations WHERE id = ?`, id))
 	return found(r, err, "no rotation %q", printable(id))
 }
 
 func (s *Rotations) rotations(ctx context.Context, query string, args ...any) ([]*rotate.Rotation, error) {
-	return queryAll(ctx, s.db.read, scanRotation, `SELECT `+rotationCols+` FROM rotations `+query, args...)
+	return queryAll(ctx, s.db.read, sqlrow.ScanRotation, `SELECT `+sqlrow.RotationCols+` FROM rotations `+query, args...)
 }
 
 // InFlight implements rotate.Store.
@@ -215,31 +203,19 @@ func (s *Rotations) PutPolicy(ctx context.Context, p *rotate.Policy) error {
 		ON CONFLICT (path) DO UPDATE SET every = excluded.every, cron = excluded.cron, jitter = excluded.jitter,
 		grace = excluded.grace, rotator = excluded.rotator, config = excluded.config, disabled = excluded.disabled,
 		last_at = excluded.last_at, next_at = excluded.next_at`,
-		p.Path, int64(p.Every), p.Cron, int64(p.Jitter), int64(p.Grace), p.Rotator, jsonObject(p.Config), p.Disabled,
-		nanos(p.LastAt), nanos(p.NextAt))
+		p.Path, int64(p.Every), p.Cron, int64(p.Jitter), int64(p.Grace), p.Rotator, sqlrow.JSONObject(p.Config), p.Disabled,
+		sqlrow.Nanos(p.LastAt), sqlrow.Nanos(p.NextAt))
 	return err
-}
-
-const policyCols = `path, every, cron, jitter, grace, rotator, config, disabled, last_at, next_at`
-
-func scanPolicy(row rowScanner) (*rotate.Policy, error) {
-	p := &rotate.Policy{}
-	if err := row.Scan(&p.Path, &p.Every, &p.Cron, &p.Jitter, &p.Grace, &p.Rotator, jsonCol(&p.Config), &p.Disabled,
-		timeCol0(&p.LastAt), timeCol0(&p.NextAt)); err != nil {
-		return nil, err
-	}
-	p.Config = orNilMap(p.Config)
-	return p, nil
 }
 
 // Policy implements rotate.Store.
 func (s *Rotations) Policy(ctx context.Context, path string) (*rotate.Policy, error) {
-	p, err := scanPolicy(s.db.write.QueryRowContext(ctx, `SELECT `+policyCols+` FROM rotation_policies WHERE path = ?`, path))
+	p, err := sqlrow.ScanPolicy(s.db.write.QueryRowContext(ctx, `SELECT `+sqlrow.PolicyCols+` FROM rotation_policies WHERE path = ?`, path))
 	return found(p, err, "no rotation policy for %s", printable(path))
 }
 
 func (s *Rotations) policies(ctx context.Context, query string, args ...any) ([]*rotate.Policy, error) {
-	return queryAll(ctx, s.db.read, scanPolicy, `SELECT `+policyCols+` FROM rotation_policies `+query, args...)
+	return queryAll(ctx, s.db.read, sqlrow.ScanPolicy, `SELECT `+sqlrow.PolicyCols+` FROM rotation_policies `+query, args...)
 }
 
 // Policies implements rotate.Store.

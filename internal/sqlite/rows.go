@@ -3,10 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"time"
+
+	"github.com/tokenward/tokenward/internal/sqlrow"
 )
 
 // The one way this package turns rows into values. A store method is a
@@ -14,8 +13,8 @@ import (
 // queryAll collects them, found maps no row to ENOTFOUND. Column
 // encodings (times, JSON) each have one pair of helpers below.
 
-// rowScanner is one row to scan: *sql.Row or *sql.Rows.
-type rowScanner interface{ Scan(dest ...any) error }
+// rowScanner is one row to scan, as the shared scan functions take it.
+type rowScanner = sqlrow.Row
 
 // queryer is what reads run on: the read pool, the write connection or a
 // transaction.
@@ -86,108 +85,4 @@ func changedRow(res sql.Result, err error, format string, args ...any) error {
 		return notFound(format, args...)
 	}
 	return nil
-}
-
-// Times are stored as Unix nanoseconds and read back in UTC. A nullable
-// column holds the zero time as NULL (timeArg, timeCol); the rotation
-// tables, NOT NULL throughout, hold it as 0 (nanos, timeCol0). Other
-// columns always hold a time and are written with UnixNano.
-
-// timeArg is a nullable time column's argument.
-func timeArg(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UnixNano()
-}
-
-// nanos is a rotation time column's argument.
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-// timeCol is the scan destination of a time column; NULL reads as the
-// zero time.
-func timeCol(t *time.Time) sql.Scanner { return (*nanoTime)(t) }
-
-// timeCol0 is the scan destination of a rotation time column; 0 (and NULL)
-// read as the zero time.
-func timeCol0(t *time.Time) sql.Scanner { return (*nanoTime0)(t) }
-
-type (
-	nanoTime  time.Time
-	nanoTime0 time.Time
-)
-
-func (t *nanoTime) Scan(src any) error { return scanNanos((*time.Time)(t), src, false) }
-
-func (t *nanoTime0) Scan(src any) error { return scanNanos((*time.Time)(t), src, true) }
-
-func scanNanos(t *time.Time, src any, zero0 bool) error {
-	switch n := src.(type) {
-	case nil:
-		*t = time.Time{}
-	case int64:
-		if n == 0 && zero0 {
-			*t = time.Time{}
-		} else {
-			*t = time.Unix(0, n).UTC()
-		}
-	default:
-		return fmt.Errorf("time column holds %T, not Unix nanoseconds", src)
-	}
-	return nil
-}
-
-// JSON columns hold text. Maps are written as {} when empty, so a column
-// never holds null for "none".
-
-// jsonText is a JSON column's argument.
-func jsonText(v any) (string, error) {
-	b, err := json.Marshal(v)
-	return string(b), err
-}
-
-// jsonObject is the argument of a JSON column of string pairs: {} when m
-// is empty.
-func jsonObject(m map[string]string) string {
-	if len(m) == 0 {
-		return "{}"
-	}
-	b, _ := json.Marshal(m) // a map of strings always marshals
-	return string(b)
-}
-
-// jsonCol is the scan destination of a JSON column decoded into v.
-func jsonCol(v any) sql.Scanner { return jsonDest{v} }
-
-type jsonDest struct{ v any }
-
-func (d jsonDest) Scan(src any) error {
-	switch b := src.(type) {
-	case string:
-		return json.Unmarshal([]byte(b), d.v)
-	case []byte:
-		return json.Unmarshal(b, d.v)
-	}
-	return fmt.Errorf("JSON column holds %T, not text", src)
-}
-
-// orNilMap and orNilSlice read an empty JSON collection as nil, the zero
-// value callers compare with after a round trip.
-func orNilMap[M ~map[K]V, K comparable, V any](m M) M {
-	if len(m) == 0 {
-		return nil
-	}
-	return m
-}
-
-func orNilSlice[S ~[]E, E any](s S) S {
-	if len(s) == 0 {
-		return nil
-	}
-	return s
 }

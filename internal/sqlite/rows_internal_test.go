@@ -11,6 +11,7 @@ import (
 	"github.com/tokenward/tokenward/internal/monitor"
 	"github.com/tokenward/tokenward/internal/oidc"
 	"github.com/tokenward/tokenward/internal/rotate"
+	"github.com/tokenward/tokenward/internal/sqlrow"
 )
 
 func mustOpen(tb testing.TB) *DB {
@@ -69,67 +70,6 @@ func TestStoredFormat(t *testing.T) {
 	}
 }
 
-func TestTimeCol(t *testing.T) {
-	at := time.Date(2026, 11, 22, 10, 0, 0, 5, time.UTC)
-	tests := []struct {
-		name      string
-		src       any
-		want      time.Time
-		want0     time.Time // through timeCol0
-		wantError bool
-	}{
-		{name: "NULL", src: nil},
-		{name: "nanos", src: at.UnixNano(), want: at, want0: at},
-		{name: "0", src: int64(0), want: time.Unix(0, 0).UTC()},
-		{name: "text", src: "2026-11-22", wantError: true},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, got0 := time.Now(), time.Now()
-			err, err0 := timeCol(&got).Scan(tc.src), timeCol0(&got0).Scan(tc.src)
-			if tc.wantError {
-				if err == nil || err0 == nil {
-					t.Fatalf("got errors %v, %v; want both", err, err0)
-				}
-				return
-			}
-			if err != nil || err0 != nil {
-				t.Fatal(err, err0)
-			}
-			if !got.Equal(tc.want) || got.Location() != time.UTC || !got0.Equal(tc.want0) {
-				t.Errorf("got %v, %v; want %v, %v in UTC", got, got0, tc.want, tc.want0)
-			}
-		})
-	}
-	if timeArg(time.Time{}) != nil || timeArg(at) != at.UnixNano() || nanos(time.Time{}) != 0 || nanos(at) != at.UnixNano() {
-		t.Errorf("timeArg/nanos: got %v, %v, %v, %v", timeArg(time.Time{}), timeArg(at), nanos(time.Time{}), nanos(at))
-	}
-}
-
-func TestJSONHelpers(t *testing.T) {
-	for _, tc := range []struct {
-		m    map[string]string
-		want string
-	}{{nil, "{}"}, {map[string]string{}, "{}"}, {map[string]string{"a": "b"}, `{"a":"b"}`}} {
-		if got := jsonObject(tc.m); got != tc.want {
-			t.Errorf("jsonObject(%v): got %s; want %s", tc.m, got, tc.want)
-		}
-	}
-	var m map[string]string
-	for _, src := range []any{`{"a":"b"}`, []byte(`{"a":"b"}`)} {
-		m = nil
-		if err := jsonCol(&m).Scan(src); err != nil || m["a"] != "b" {
-			t.Errorf("jsonCol(%T): got %v, %v; want a=b", src, m, err)
-		}
-	}
-	if err := jsonCol(&m).Scan(int64(1)); err == nil {
-		t.Error("jsonCol(int64): got no error; want one")
-	}
-	if orNilMap(map[string]string{}) != nil || orNilSlice([]string{}) != nil || orNilSlice([]string{"x"}) == nil {
-		t.Error("orNilMap/orNilSlice: empty must be nil, non-empty kept")
-	}
-}
-
 func TestFoundAndChangedRow(t *testing.T) {
 	db := mustOpen(t)
 	ctx := t.Context()
@@ -151,11 +91,11 @@ func TestFoundAndChangedRow(t *testing.T) {
 		t.Errorf("changedRow(boom): got %v; want boom", err)
 	}
 	// No rows is an empty slice, not nil: JSON answers hold [].
-	got, err := queryAll(ctx, db.read, scanToken, `SELECT `+tokenCols+` FROM tokens`)
+	got, err := queryAll(ctx, db.read, sqlrow.ScanToken, `SELECT `+sqlrow.TokenCols+` FROM tokens`)
 	if err != nil || got == nil || len(got) != 0 {
 		t.Errorf("queryAll of nothing: got %#v, %v; want an empty slice", got, err)
 	}
-	if _, err := queryAll(ctx, db.read, scanToken, `SELECT 1`); err == nil {
+	if _, err := queryAll(ctx, db.read, sqlrow.ScanToken, `SELECT 1`); err == nil {
 		t.Error("queryAll with a failing scan: got no error; want one")
 	}
 }

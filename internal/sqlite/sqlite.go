@@ -18,10 +18,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tokenward/tokenward"
-	"github.com/tokenward/tokenward/internal/groupcommit"
 	sqlite3 "modernc.org/sqlite"
 	sqlite3lib "modernc.org/sqlite/lib"
+
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/groupcommit"
+	"github.com/tokenward/tokenward/internal/sqlrow"
 )
 
 //go:embed migrations/*.sql
@@ -97,7 +99,7 @@ func (db *DB) Open() error {
 	db.read.SetMaxOpenConns(n)
 	db.read.SetMaxIdleConns(n)
 	db.read.SetConnMaxLifetime(0)
-	if db.stmtAuditInsert, err = db.write.Prepare(`INSERT INTO audit_entries (` + auditCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+	if db.stmtAuditInsert, err = db.write.Prepare(`INSERT INTO audit_entries (` + sqlrow.AuditCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
 		db.Close()
 		return fmt.Errorf("sqlite: prepare: %w", err)
 	}
@@ -105,10 +107,10 @@ func (db *DB) Open() error {
 		stmt **sql.Stmt
 		q    string
 	}{
-		{&db.stmtTokenByHash, `SELECT ` + tokenCols + ` FROM tokens WHERE hash = ?`},
-		{&db.stmtSecret, `SELECT ` + secretCols + ` FROM secrets WHERE project = ? AND env = ? AND name = ?`},
+		{&db.stmtTokenByHash, `SELECT ` + sqlrow.TokenCols + ` FROM tokens WHERE hash = ?`},
+		{&db.stmtSecret, `SELECT ` + sqlrow.SecretCols + ` FROM secrets WHERE project = ? AND env = ? AND name = ?`},
 		{&db.stmtSecretVersion, `SELECT ciphertext, created_at, created_by FROM secret_versions WHERE project = ? AND env = ? AND name = ? AND version = ?`},
-		{&db.stmtCurrentVersion, `SELECT ` + secretColsS + `, v.ciphertext, v.created_at, v.created_by FROM secrets s JOIN secret_versions v
+		{&db.stmtCurrentVersion, `SELECT ` + sqlrow.SecretColsS + `, v.ciphertext, v.created_at, v.created_by FROM secrets s JOIN secret_versions v
 			ON v.project = s.project AND v.env = s.env AND v.name = s.name AND v.version = s.version
 			WHERE s.project = ? AND s.env = ? AND s.name = ?`},
 	} {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/sqlrow"
 )
 
 var _ tokenward.Store = (*DB)(nil)
@@ -94,7 +95,7 @@ func (db *DB) projects(ctx context.Context, where string, args ...any) ([]*token
 	err := queryEach(ctx, db.read, func(r rowScanner) error {
 		var p tokenward.Project
 		var env sql.NullString
-		if err := r.Scan(&p.Name, timeCol(&p.CreatedAt), &env); err != nil {
+		if err := r.Scan(&p.Name, sqlrow.TimeCol(&p.CreatedAt), &env); err != nil {
 			return err
 		}
 		if len(out) == 0 || out[len(out)-1].Name != p.Name {
@@ -121,17 +122,12 @@ func (db *DB) CreateEnv(ctx context.Context, project, env string, at time.Time) 
 	return err
 }
 
-func scanDataKey(r rowScanner) (*tokenward.DataKey, error) {
-	k := &tokenward.DataKey{}
-	return k, r.Scan(&k.Project, &k.Version, &k.Wrapped)
-}
-
 func (db *DB) DataKeys(ctx context.Context) ([]*tokenward.DataKey, error) {
-	return queryAll(ctx, db.read, scanDataKey, `SELECT project, version, wrapped FROM data_keys ORDER BY project, version`)
+	return queryAll(ctx, db.read, sqlrow.ScanDataKey, `SELECT project, version, wrapped FROM data_keys ORDER BY project, version`)
 }
 
 func (db *DB) DataKey(ctx context.Context, project string, version int) (*tokenward.DataKey, error) {
-	k, err := scanDataKey(db.read.QueryRowContext(ctx, `SELECT project, version, wrapped FROM data_keys WHERE project = ? AND version = ?`, project, version))
+	k, err := sqlrow.ScanDataKey(db.read.QueryRowContext(ctx, `SELECT project, version, wrapped FROM data_keys WHERE project = ? AND version = ?`, project, version))
 	return found(k, err, "data key %s/%d not found", project, version)
 }
 
@@ -157,7 +153,7 @@ func (db *DB) PutSecret(ctx context.Context, meta *tokenward.Secret, prev int, v
 	if v.Version <= prev {
 		return tokenward.Errorf(tokenward.EINVALID, "new version must be above %d", prev)
 	}
-	tags, err := jsonText(nonNil(meta.Tags))
+	tags, err := sqlrow.JSONText(nonNil(meta.Tags))
 	if err != nil {
 		return err
 	}
@@ -181,7 +177,7 @@ func (db *DB) putSecret(ctx context.Context, tx *sql.Tx, r *putReq) error {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO secrets (project, env, name, owner, description, tags, expires_at, version, created_at, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			meta.Project, meta.Env, meta.Name, meta.Owner, meta.Description, r.tags, timeArg(meta.ExpiresAt), v.Version, v.CreatedAt.UnixNano(), v.CreatedAt.UnixNano(), v.CreatedBy); err != nil {
+			meta.Project, meta.Env, meta.Name, meta.Owner, meta.Description, r.tags, sqlrow.TimeArg(meta.ExpiresAt), v.Version, v.CreatedAt.UnixNano(), v.CreatedAt.UnixNano(), v.CreatedBy); err != nil {
 			return err
 		}
 	case err != nil:
@@ -199,7 +195,7 @@ func (db *DB) putSecret(ctx context.Context, tx *sql.Tx, r *putReq) error {
 			return tokenward.Errorf(tokenward.ECONFLICT, "secret %s: version %d is taken; the next is %d", meta.Path(), v.Version, latest+1)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE secrets SET owner = ?, description = ?, tags = ?, expires_at = ?, version = ?, updated_at = ?, updated_by = ? WHERE project = ? AND env = ? AND name = ?`,
-			meta.Owner, meta.Description, r.tags, timeArg(meta.ExpiresAt), v.Version, v.CreatedAt.UnixNano(), v.CreatedBy, meta.Project, meta.Env, meta.Name); err != nil {
+			meta.Owner, meta.Description, r.tags, sqlrow.TimeArg(meta.ExpiresAt), v.Version, v.CreatedAt.UnixNano(), v.CreatedBy, meta.Project, meta.Env, meta.Name); err != nil {
 			return err
 		}
 	}
@@ -215,47 +211,19 @@ func nonNil(s []string) []string {
 	return s
 }
 
-const (
-	secretCols  = `project, env, name, owner, description, tags, expires_at, version, created_at, updated_at, updated_by`
-	secretColsS = `s.project, s.env, s.name, s.owner, s.description, s.tags, s.expires_at, s.version, s.created_at, s.updated_at, s.updated_by`
-)
-
-// scanSecret reads a row of secretCols, then extra.
-func scanSecret(r rowScanner, extra ...any) (*tokenward.Secret, error) {
-	s := &tokenward.Secret{}
-	if err := r.Scan(append([]any{&s.Project, &s.Env, &s.Name, &s.Owner, &s.Description, jsonCol(&s.Tags), timeCol(&s.ExpiresAt),
-		&s.Version, timeCol(&s.CreatedAt), timeCol(&s.UpdatedAt), &s.UpdatedBy}, extra...)...); err != nil {
-		return nil, err
-	}
-	s.Tags = orNilSlice(s.Tags)
-	return s, nil
-}
-
-// scanCurrent reads a row of secretColsS and the current version's
-// ciphertext, created_at and created_by.
-func scanCurrent(r rowScanner) (*tokenward.Secret, *tokenward.SecretVersion, error) {
-	v := &tokenward.SecretVersion{}
-	s, err := scanSecret(r, &v.Ciphertext, timeCol(&v.CreatedAt), &v.CreatedBy)
-	if err != nil {
-		return nil, nil, err
-	}
-	v.Version = s.Version
-	return s, v, nil
-}
-
 func (db *DB) Secret(ctx context.Context, project, env, name string) (*tokenward.Secret, error) {
-	s, err := scanSecret(db.stmtSecret.QueryRowContext(ctx, project, env, name))
+	s, err := sqlrow.ScanSecret(db.stmtSecret.QueryRowContext(ctx, project, env, name))
 	return found(s, err, "secret %s/%s/%s not found", project, env, name)
 }
 
 func (db *DB) SecretVersion(ctx context.Context, project, env, name string, version int) (*tokenward.SecretVersion, error) {
 	v := &tokenward.SecretVersion{Version: version}
-	err := db.stmtSecretVersion.QueryRowContext(ctx, project, env, name, version).Scan(&v.Ciphertext, timeCol(&v.CreatedAt), &v.CreatedBy)
+	err := db.stmtSecretVersion.QueryRowContext(ctx, project, env, name, version).Scan(&v.Ciphertext, sqlrow.TimeCol(&v.CreatedAt), &v.CreatedBy)
 	return found(v, err, "secret %s/%s/%s has no version %d", project, env, name, version)
 }
 
 func (db *DB) currentSecret(ctx context.Context, project, env, name string) (*tokenward.Secret, *tokenward.SecretVersion, error) {
-	s, v, err := scanCurrent(db.stmtCurrentVersion.QueryRowContext(ctx, project, env, name))
+	s, v, err := sqlrow.ScanCurrent(db.stmtCurrentVersion.QueryRowContext(ctx, project, env, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, notFound("secret %s/%s/%s not found", project, env, name)
 	}
@@ -271,8 +239,8 @@ func (db *DB) secrets(ctx context.Context, project, env string) ([]*tokenward.Se
 
 // querySecrets reads the secrets where picks.
 func (db *DB) querySecrets(ctx context.Context, where string, args ...any) ([]*tokenward.Secret, error) {
-	return queryAll(ctx, db.read, func(r rowScanner) (*tokenward.Secret, error) { return scanSecret(r) },
-		`SELECT `+secretCols+` FROM secrets `+where, args...)
+	return queryAll(ctx, db.read, func(r rowScanner) (*tokenward.Secret, error) { return sqlrow.ScanSecret(r) },
+		`SELECT `+sqlrow.SecretCols+` FROM secrets `+where, args...)
 }
 
 func (db *DB) envSecrets(ctx context.Context, project, env string) ([]*tokenward.Secret, []*tokenward.SecretVersion, error) {
@@ -282,13 +250,13 @@ func (db *DB) envSecrets(ctx context.Context, project, env string) ([]*tokenward
 	var secrets []*tokenward.Secret
 	var versions []*tokenward.SecretVersion
 	err := queryEach(ctx, db.read, func(r rowScanner) error {
-		s, v, err := scanCurrent(r)
+		s, v, err := sqlrow.ScanCurrent(r)
 		if err != nil {
 			return err
 		}
 		secrets, versions = append(secrets, s), append(versions, v)
 		return nil
-	}, `SELECT `+secretColsS+`, v.ciphertext, v.created_at, v.created_by
+	}, `SELECT `+sqlrow.SecretColsS+`, v.ciphertext, v.created_at, v.created_by
 		FROM secrets s JOIN secret_versions v ON v.project = s.project AND v.env = s.env AND v.name = s.name AND v.version = s.version
 		WHERE s.project = ? AND s.env = ? ORDER BY s.name`, project, env)
 	if err != nil {
@@ -300,7 +268,7 @@ func (db *DB) envSecrets(ctx context.Context, project, env string) ([]*tokenward
 func (db *DB) SecretVersions(ctx context.Context, project, env, name string) ([]*tokenward.SecretVersion, error) {
 	out, err := queryAll(ctx, db.read, func(r rowScanner) (*tokenward.SecretVersion, error) {
 		v := &tokenward.SecretVersion{}
-		return v, r.Scan(&v.Version, timeCol(&v.CreatedAt), &v.CreatedBy)
+		return v, r.Scan(&v.Version, sqlrow.TimeCol(&v.CreatedAt), &v.CreatedBy)
 	}, `SELECT version, created_at, created_by FROM secret_versions WHERE project = ? AND env = ? AND name = ? ORDER BY version`, project, env, name)
 	if err == nil && len(out) == 0 {
 		return nil, notFound("secret %s/%s/%s not found", project, env, name)
@@ -308,25 +276,13 @@ func (db *DB) SecretVersions(ctx context.Context, project, env, name string) ([]
 	return out, err
 }
 
-const tokenCols = `id, name, kind, owner, created_by, grants, ci, created_at, expires_at, revoked_at, last_used_at, last_used_ip`
-
-func scanToken(r rowScanner) (*tokenward.Token, error) {
-	t := &tokenward.Token{}
-	if err := r.Scan(&t.ID, &t.Name, &t.Kind, &t.Owner, &t.CreatedBy, jsonCol(&t.Grants), jsonCol(&t.CI),
-		timeCol(&t.CreatedAt), timeCol(&t.ExpiresAt), timeCol(&t.RevokedAt), timeCol(&t.LastUsedAt), &t.LastUsedIP); err != nil {
-		return nil, err
-	}
-	t.CI = orNilMap(t.CI)
-	return t, nil
-}
-
 func (db *DB) CreateToken(ctx context.Context, t *tokenward.Token, hash [32]byte) error {
-	grants, err := jsonText(t.Grants)
+	grants, err := sqlrow.JSONText(t.Grants)
 	if err != nil {
 		return err
 	}
 	_, err = db.write.ExecContext(ctx, `INSERT INTO tokens (id, hash, name, kind, owner, created_by, grants, ci, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, hash[:], t.Name, string(t.Kind), t.Owner, t.CreatedBy, grants, jsonObject(t.CI), t.CreatedAt.UnixNano(), timeArg(t.ExpiresAt))
+		t.ID, hash[:], t.Name, string(t.Kind), t.Owner, t.CreatedBy, grants, sqlrow.JSONObject(t.CI), t.CreatedAt.UnixNano(), sqlrow.TimeArg(t.ExpiresAt))
 	if isConstraint(err) {
 		return tokenward.Errorf(tokenward.ECONFLICT, "an active token named %s exists already", t.Name)
 	}
@@ -334,22 +290,22 @@ func (db *DB) CreateToken(ctx context.Context, t *tokenward.Token, hash [32]byte
 }
 
 func (db *DB) TokenByHash(ctx context.Context, hash [32]byte) (*tokenward.Token, error) {
-	t, err := scanToken(db.stmtTokenByHash.QueryRowContext(ctx, hash[:]))
+	t, err := sqlrow.ScanToken(db.stmtTokenByHash.QueryRowContext(ctx, hash[:]))
 	return found(t, err, "token not found")
 }
 
 func (db *DB) token(ctx context.Context, id string) (*tokenward.Token, error) {
-	t, err := scanToken(db.read.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE id = ?`, id))
+	t, err := sqlrow.ScanToken(db.read.QueryRowContext(ctx, `SELECT `+sqlrow.TokenCols+` FROM tokens WHERE id = ?`, id))
 	return found(t, err, "token %s not found", id)
 }
 
 func (db *DB) TokenByName(ctx context.Context, name string) (*tokenward.Token, error) {
-	t, err := scanToken(db.read.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE name = ? AND revoked_at IS NULL`, name))
+	t, err := sqlrow.ScanToken(db.read.QueryRowContext(ctx, `SELECT `+sqlrow.TokenCols+` FROM tokens WHERE name = ? AND revoked_at IS NULL`, name))
 	return found(t, err, "no active token named %s", name)
 }
 
 func (db *DB) Tokens(ctx context.Context) ([]*tokenward.Token, error) {
-	return queryAll(ctx, db.read, scanToken, `SELECT `+tokenCols+` FROM tokens ORDER BY created_at, id`)
+	return queryAll(ctx, db.read, sqlrow.ScanToken, `SELECT `+sqlrow.TokenCols+` FROM tokens ORDER BY created_at, id`)
 }
 
 func (db *DB) RevokeToken(ctx context.Context, id string, at time.Time) error {
