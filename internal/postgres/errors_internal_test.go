@@ -7,10 +7,12 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/pgtest"
 )
 
 // TestDBErrorUnavailable: failures to reach the database are EUNAVAILABLE
@@ -64,6 +66,43 @@ func TestDBErrorUnavailable(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), password) {
 				t.Errorf("the error repeats the password: %q", err)
+			}
+		})
+	}
+}
+
+// TestConnectTimeout: a connection attempt is bounded by the URL's
+// connect_timeout, or DB.ConnectTimeout (default 5 s) when it has none,
+// never by pgxpool's two minutes; an idle connection's liveness ping by
+// a second.
+func TestConnectTimeout(t *testing.T) {
+	url := pgtest.Shared(t).NewDatabase(t)
+	tests := []struct {
+		name string
+		url  string
+		set  time.Duration
+		want time.Duration
+	}{
+		{"default", url, 0, DefaultConnectTimeout},
+		{"DB.ConnectTimeout", url, 2 * time.Second, 2 * time.Second},
+		{"connect_timeout in the URL wins", url + "&connect_timeout=3", 2 * time.Second, 3 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := NewDB(tt.url)
+			if tt.set != 0 {
+				db.ConnectTimeout = tt.set
+			}
+			if err := db.Open(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			cfg := db.pool.Config()
+			if got := cfg.ConnConfig.ConnectTimeout; got != tt.want {
+				t.Errorf("connect timeout: got %s; want %s", got, tt.want)
+			}
+			if got := cfg.PingTimeout; got != time.Second {
+				t.Errorf("ping timeout: got %s; want 1s", got)
 			}
 		})
 	}
