@@ -14,6 +14,7 @@ import (
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/audit"
 	"github.com/tokenward/tokenward/internal/migrate"
+	"github.com/tokenward/tokenward/internal/postgres"
 )
 
 func (m *Main) newMigrateCommand() *cobra.Command {
@@ -92,6 +93,13 @@ func (m *Main) migrate(ctx context.Context, from, to, keyFile string, asJSON boo
 		return fmt.Errorf("--from: %w", err)
 	}
 	defer src.Close()
+	if fromSC.isPostgres() {
+		release, err := lockPostgres(ctx, fromSC, "--from")
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 
 	// The target's schema, made the way a server makes it.
 	if !toSC.isPostgres() {
@@ -113,6 +121,13 @@ func (m *Main) migrate(ctx context.Context, from, to, keyFile string, asJSON boo
 		return fmt.Errorf("--to: %w", err)
 	}
 	store.Close()
+	if toSC.isPostgres() {
+		release, err := lockPostgres(ctx, toSC, "--to")
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	var dst migrate.End
 	if toSC.isPostgres() {
 		dst, err = migrate.OpenPostgres(ctx, to, true)
@@ -234,4 +249,26 @@ func verifyMigratedAudit(ctx context.Context, sc storageConfig, dataDir string, 
 		a.Problem = fmt.Sprintf("%s at seq %d: %s", p.Kind, p.Seq, p.Detail)
 	}
 	return a, nil
+}
+
+// lockPostgres takes a PostgreSQL side's server lock for the copy: it
+// refuses while a server runs there, and no server can start until the
+// copy is done.
+func lockPostgres(ctx context.Context, sc storageConfig, flag string) (release func(), err error) {
+	db, err := sc.open(ctx, "", false)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	// No lost callback: a restart that ends the lock's session also breaks
+	// the copy's one transaction, so nothing half-copied is committed.
+	unlock, err := db.(pgStorage).LockServer(ctx, nil)
+	if errors.Is(err, postgres.ErrServerRunning) {
+		db.Close()
+		return nil, fmt.Errorf("%s: a tokenward server is running on this database: stop it before migrating", flag)
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	return func() { unlock(); db.Close() }, nil
 }

@@ -189,6 +189,11 @@ func TestMigrateSQLiteToPostgresAndBack(t *testing.T) {
 	e.mustCLI("sk_live_migrate_v4", "secret", "set", "payments/prod/STRIPE_KEY")
 	want.values["payments/prod/STRIPE_KEY"] = "sk_live_migrate_v4"
 	checkInstall(t, e, want, ciToken, seed)
+	// While a server runs on the database, migrate refuses to read it.
+	busy := filepath.Join(t.TempDir(), "busy")
+	if _, errs, err := runBin(nil, "migrate", "--from", url, "--to", busy); err == nil || !strings.Contains(errs, "a tokenward server is running on this database") {
+		t.Errorf("migrate from a served database: got %v, %q; want a refusal", err, errs)
+	}
 	e.stopGracefully()
 
 	// PostgreSQL → a new data directory, holding the same keys.

@@ -71,6 +71,16 @@ func MustServe(tb testing.TB) *env {
 // do sends a request with an optional JSON body and returns status and body.
 func (e *env) do(tb testing.TB, token, method, path string, body any) (int, []byte) {
 	tb.Helper()
+	resp := e.request(tb, context.Background(), token, method, path, body)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// request sends a request with an optional JSON body and returns the
+// response, whose body the caller closes.
+func (e *env) request(tb testing.TB, ctx context.Context, token, method, path string, body any) *http.Response {
+	tb.Helper()
 	var r io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -79,7 +89,10 @@ func (e *env) do(tb testing.TB, token, method, path string, body any) (int, []by
 		}
 		r = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequest(method, e.srv.URL+path, r)
+	req, err := http.NewRequestWithContext(ctx, method, e.srv.URL+path, r)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -90,9 +103,7 @@ func (e *env) do(tb testing.TB, token, method, path string, body any) (int, []by
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return resp
 }
 
 func (e *env) mustDo(tb testing.TB, token, method, path string, body any, want int) []byte {

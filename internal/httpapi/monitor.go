@@ -251,9 +251,9 @@ func (s *Server) eventsStream(w http.ResponseWriter, r *http.Request) {
 			Time: start.UTC(), RequestID: reqID, Action: "events.stream", Outcome: outcome(err), Reason: reason(err),
 			Status: statusOf(err, http.StatusOK), SourceIP: ip, UserAgent: trunc(r.UserAgent(), 256),
 		}
-		if tok != nil {
-			e.TokenID, e.TokenName, e.CI = tok.ID, tok.Name, tok.CI
-		}
+		// As every route does: a revoked or expired token refused here is
+		// named too (a leak signal for the monitor).
+		fillAuditToken(e, tok, err, nil)
 		if aerr := s.Audit(r.Context(), e); aerr != nil {
 			writeError(w, s.auditRefused(reqID, aerr))
 			return

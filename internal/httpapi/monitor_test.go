@@ -261,14 +261,7 @@ func streamStatus(tb testing.TB, e *env, token string) int {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/v1/events/stream", nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	resp := e.request(tb, ctx, token, "GET", "/v1/events/stream", nil)
 	defer resp.Body.Close()
 	return resp.StatusCode
 }
@@ -312,6 +305,26 @@ func TestRevokedTokenUseAlerts(t *testing.T) {
 	}
 	if got, _ := e.do(t, e.admin, "POST", "/v1/anomalies/anm_0123456789abcdef/ack", nil); got != 404 {
 		t.Errorf("ack unknown: got %d; want 404", got)
+	}
+}
+
+// TestRevokedTokenOnEventStream: the event stream audits itself, and a
+// revoked token refused there is named like on every other route, so its
+// use is the same leak signal (revoked_token_use).
+func TestRevokedTokenOnEventStream(t *testing.T) {
+	e := mustServeMonitor(t)
+	id, tok := e.mustToken(t, e.admin, "watcher", "", "read:*/*/*")
+	e.mustDo(t, e.admin, "POST", "/v1/tokens/"+id+"/revoke", nil, 200)
+	if got := streamStatus(t, e.env, tok); got != 401 {
+		t.Fatalf("got %d; want 401", got)
+	}
+	entries := e.entries("events.stream")
+	if len(entries) != 1 || entries[0].TokenID != id || entries[0].Status != 401 || entries[0].Outcome != tokenward.OutcomeDenied {
+		t.Fatalf("got entries %+v; want one denied 401 naming %s", entries, id)
+	}
+	list := e.anomalies(t, false)
+	if len(list) != 1 || list[0].Rule != monitor.RuleRevokedUse || list[0].TokenID != id {
+		t.Fatalf("got anomalies %+v; want one %s for %s", list, monitor.RuleRevokedUse, id)
 	}
 }
 
