@@ -259,7 +259,9 @@ func lockPostgres(ctx context.Context, sc storageConfig, flag string) (release f
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
-	unlock, err := db.(pgStorage).LockServer(ctx)
+	// No lost callback: a restart that ends the lock's session also breaks
+	// the copy's one transaction, so nothing half-copied is committed.
+	unlock, err := db.(pgStorage).LockServer(ctx, nil)
 	if errors.Is(err, postgres.ErrServerRunning) {
 		db.Close()
 		return nil, fmt.Errorf("%s: a tokenward server is running on this database: stop it before migrating", flag)

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/tokenward/tokenward/internal/core"
 	"github.com/tokenward/tokenward/internal/httpapi"
+	"github.com/tokenward/tokenward/internal/postgres"
 )
 
 // serverConfig is the server's configuration, from flags.
@@ -165,8 +166,13 @@ func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(
 		return err
 	}
 	defer db.Close()
+	// A server that loses its PostgreSQL lock to another server stops
+	// (postgres.DB.LockServer); ctx's cause says why.
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	if pg, ok := db.(pgStorage); ok {
-		release, err := pg.LockServer(ctx)
+		pg.Logger = logger.WithGroup("postgres")
+		release, err := pg.LockServer(ctx, stop)
 		if err != nil {
 			return err
 		}
@@ -192,6 +198,9 @@ func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(
 		if err := start(ctx, run); err != nil {
 			return err
 		}
+	}
+	if run.metrics != nil {
+		run.metrics.MustRegister(api.ReadinessCollector())
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -229,6 +238,9 @@ func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	if err := context.Cause(ctx); errors.Is(err, postgres.ErrServerRunning) {
 		return err
 	}
 	return nil

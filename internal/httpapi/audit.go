@@ -271,8 +271,7 @@ func (s *Server) rawAudited(w http.ResponseWriter, r *http.Request, action strin
 		}
 		fillAuditToken(e, tok, err, nil)
 		if aerr := s.Audit(r.Context(), e); aerr != nil {
-			s.Logger.Error("audit record failed; refusing request", "request_id", reqID, "err", aerr)
-			writeError(w, tokenward.Errorf(tokenward.EUNAVAILABLE, "the audit log cannot record this request; refused"))
+			writeError(w, s.auditRefused(reqID, aerr))
 			return false
 		}
 	}

@@ -540,6 +540,9 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 	secretAt := "/v1/secrets/" + sp
 	table := map[string]authzCase{
 		"GET /v1/health":       {need: authzNeed{public: true}, req: fixed("/v1/health", nil)},
+		"GET /healthz":         {need: authzNeed{public: true}, req: fixed("/healthz", nil)},
+		"GET /v1/ready":        {need: authzNeed{public: true}, req: fixed("/v1/ready", nil)},
+		"GET /readyz":          {need: authzNeed{public: true}, req: fixed("/readyz", nil)},
 		"GET /v1/openapi.yaml": {need: authzNeed{public: true}, req: fixed("/v1/openapi.yaml", nil)},
 		"GET /v1/projects":     {need: authzNeed{anyToken: true}, req: fixed("/v1/projects", nil)},
 		"POST /v1/projects": {need: authzNeed{action: "admin", on: "fresh/*/*"}, ok: []int{201},

@@ -255,8 +255,7 @@ func (s *Server) eventsStream(w http.ResponseWriter, r *http.Request) {
 		// named too (a leak signal for the monitor).
 		fillAuditToken(e, tok, err, nil)
 		if aerr := s.Audit(r.Context(), e); aerr != nil {
-			s.Logger.Error("audit record failed; refusing request", "request_id", reqID, "err", aerr)
-			writeError(w, tokenward.Errorf(tokenward.EUNAVAILABLE, "the audit log cannot record this request; refused"))
+			writeError(w, s.auditRefused(reqID, aerr))
 			return
 		}
 	}

@@ -32,6 +32,9 @@ func (s *Server) apiRoutes() []route {
 func (s *Server) coreRoutes() []route {
 	return []route{
 		{method: "GET", pattern: "/v1/health", action: "health", public: true, handle: s.health},
+		{method: "GET", pattern: "/v1/ready", action: "ready", public: true, handle: s.ready},
+		{method: "GET", pattern: "/healthz", action: "health", public: true, handle: s.health},
+		{method: "GET", pattern: "/readyz", action: "ready", public: true, handle: s.ready},
 		{method: "GET", pattern: "/v1/openapi.yaml", public: true, raw: serveOpenAPI},
 		{method: "GET", pattern: "/v1/projects", action: "project.list", public: false, handle: s.listProjects},
 		{method: "POST", pattern: "/v1/projects", action: "project.create", public: false, handle: s.createProject},

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -39,6 +40,7 @@ type Server struct {
 
 	monitor monitorState // state of the monitoring routes (monitor.go)
 	bulk    bulkJobs     // bulk rotations running or recently finished (rotation_bulk.go)
+	unready atomic.Bool  // the last readiness check failed (ready.go)
 
 	routes []route
 	mux    *http.ServeMux
@@ -173,8 +175,7 @@ func (s *Server) wrap(rt route) http.Handler {
 				c.audit(e)
 			}
 			if aerr := s.Audit(r.Context(), e); aerr != nil {
-				s.Logger.Error("audit record failed; refusing request", "request_id", reqID, "err", aerr)
-				writeError(w, tokenward.Errorf(tokenward.EUNAVAILABLE, "the audit log cannot record this request; refused"))
+				writeError(w, s.auditRefused(reqID, aerr))
 				return
 			}
 		}
@@ -188,6 +189,21 @@ func (s *Server) wrap(rt route) http.Handler {
 		}
 		s.Logger.Debug("request", "method", r.Method, "route", rt.pattern, "status", statusOf(err, status), "request_id", reqID, "duration", time.Since(start))
 	})
+}
+
+// auditRefused logs and answers a request the audit hook could not record
+// (fail-closed). When the cause is a database that cannot be reached, the
+// message says so — that is what a client waits out — and the line is at
+// debug level: the outage is logged once where it is seen (the audit
+// ingester, the PostgreSQL server lock), not once per refused request.
+func (s *Server) auditRefused(reqID string, aerr error) error {
+	const refused = "the audit log cannot record this request; refused"
+	if tokenward.ErrorCode(aerr) == tokenward.EUNAVAILABLE {
+		s.Logger.Debug("audit record failed; refusing request", "request_id", reqID, "err", aerr)
+		return tokenward.Errorf(tokenward.EUNAVAILABLE, "%s: %s", refused, tokenward.ErrorMessage(aerr))
+	}
+	s.Logger.Error("audit record failed; refusing request", "request_id", reqID, "err", aerr)
+	return tokenward.Errorf(tokenward.EUNAVAILABLE, refused)
 }
 
 func trunc(s string, n int) string {

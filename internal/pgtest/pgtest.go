@@ -261,6 +261,34 @@ func (c *Cluster) Stop() {
 	})
 }
 
+// StopServer stops the server the way an operator restarting it would
+// (pg_ctl stop -m fast: sessions are ended, then it shuts down cleanly),
+// keeping its files; StartServer starts it again on the same port. For
+// tests of what clients do while the database is down.
+func (c *Cluster) StopServer() error {
+	if out, err := c.run(c.pgCtl, "-D", c.dataDir, "-m", "fast", "-w", "-t", "60", "stop"); err != nil {
+		return fmt.Errorf("pg_ctl stop: %w: %s", err, out)
+	}
+	return nil
+}
+
+// StartServer starts a server StopServer stopped, on the same port, and
+// returns when it accepts connections.
+func (c *Cluster) StartServer() error {
+	if out, err := c.run(c.pgCtl, "-D", c.dataDir, "-l", c.LogFile, "-w", "-t", "60", "start"); err != nil {
+		return fmt.Errorf("pg_ctl start: %w: %s", err, out)
+	}
+	return nil
+}
+
+// Restart stops and starts the server (StopServer, StartServer).
+func (c *Cluster) Restart() error {
+	if err := c.StopServer(); err != nil {
+		return err
+	}
+	return c.StartServer()
+}
+
 // run runs a PostgreSQL binary, as the postgres user when we are root. The
 // argv never holds a password (initdb reads it from a file).
 func (c *Cluster) run(bin string, args ...string) ([]byte, error) {

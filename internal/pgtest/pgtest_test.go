@@ -62,3 +62,48 @@ func TestStartStopsAndRemovesCluster(t *testing.T) {
 		t.Fatalf("stat socket dir after cleanup: got %v; want not exist", err)
 	}
 }
+
+// TestStopServerStartServer: a stopped server refuses connections, and
+// started again it listens on the same port with the same data.
+func TestStopServerStartServer(t *testing.T) {
+	c := pgtest.Start(t)
+	ctx := context.Background()
+	url := c.NewDatabase(t)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `CREATE TABLE kept (v TEXT); INSERT INTO kept VALUES ('before')`); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	port := c.Port
+	if err := c.StopServer(); err != nil {
+		t.Fatal(err)
+	}
+	if conn, err := pgx.Connect(ctx, url+"&connect_timeout=2"); err == nil {
+		conn.Close(ctx)
+		t.Fatal("connect while stopped: got nil error; want a refusal")
+	}
+	if err := c.StartServer(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != port {
+		t.Fatalf("port: got %d; want %d", c.Port, port)
+	}
+	conn, err = pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("connect after StartServer: %v", err)
+	}
+	defer conn.Close(ctx)
+	var v string
+	if err := conn.QueryRow(ctx, `SELECT v FROM kept`).Scan(&v); err != nil || v != "before" {
+		t.Fatalf("after restart: got %q, %v; want the row written before", v, err)
+	}
+	if err := c.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Ping(ctx); err == nil {
+		t.Fatal("ping on a connection from before Restart: got nil; want it ended")
+	}
+}

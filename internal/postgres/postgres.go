@@ -7,14 +7,19 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -39,15 +44,35 @@ type DB struct {
 	URL string
 	// MaxConns is the pool size; 0 means pgxpool's default.
 	MaxConns int32
+	// ConnectTimeout bounds each connection attempt when the URL sets no
+	// connect_timeout (default DefaultConnectTimeout), so that a request
+	// fails within it while the database is unreachable instead of
+	// waiting for the operating system to give up on the dial.
+	ConnectTimeout time.Duration
+	// LockCheckInterval is how often the server lock's connection is
+	// checked, and how often a lost lock is tried again (LockServer).
+	LockCheckInterval time.Duration
+	// Logger receives the server lock's losses and recoveries; nil
+	// discards them. Never a URL or a password.
+	Logger *slog.Logger
 	// Now is the clock, replaceable in tests.
 	Now func() time.Time
 
 	pool *pgxpool.Pool
 }
 
+// DefaultConnectTimeout bounds a connection attempt when neither the URL
+// (connect_timeout) nor DB.ConnectTimeout says otherwise.
+const DefaultConnectTimeout = 5 * time.Second
+
+// pingTimeout bounds the liveness check pgxpool runs on a connection idle
+// for more than a second before handing it out: a connection to a
+// database that went away is dropped within it and a new one dialled.
+const pingTimeout = time.Second
+
 // NewDB returns a DB for the database at url; call Open before use.
 func NewDB(url string) *DB {
-	return &DB{URL: url, Now: time.Now}
+	return &DB{URL: url, Now: time.Now, ConnectTimeout: DefaultConnectTimeout, LockCheckInterval: time.Second}
 }
 
 // Open connects, checks the database is reachable and applies migrations.
@@ -60,6 +85,11 @@ func (db *DB) Open(ctx context.Context) error {
 	if db.MaxConns > 0 {
 		cfg.MaxConns = db.MaxConns
 	}
+	if cfg.ConnConfig.ConnectTimeout <= 0 {
+		// pgxpool would wait up to two minutes for a dial that hangs.
+		cfg.ConnConfig.ConnectTimeout = cmp.Or(db.ConnectTimeout, DefaultConnectTimeout)
+	}
+	cfg.PingTimeout = pingTimeout
 	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return fmt.Errorf("postgres: %s", pgerr.Error(err))
 	}
@@ -190,10 +220,18 @@ func notFound(format string, args ...any) error {
 	return tokenward.Errorf(tokenward.ENOTFOUND, format, args...)
 }
 
+// ErrUnavailable is what a client is told when the database cannot be
+// reached or dropped the connection (EUNAVAILABLE, answered 503): every
+// store method's error carries it then, through dbError, so a request
+// fails at once with a reason to retry rather than a 500. The cause stays
+// in the error for the server's log.
+var ErrUnavailable = tokenward.Errorf(tokenward.EUNAVAILABLE, "database unavailable; retry")
+
 // dbError describes a failed operation without pgx's own text for errors
 // from the server or a connection, which can quote the connection string;
 // the cause stays reachable for errors.Is (context ends) and pgerr.Code.
-// Domain errors, and errors dbError made, pass as they are.
+// A failure to reach the database is also ErrUnavailable. Domain errors,
+// and errors dbError made, pass as they are.
 func dbError(op string, err error) error {
 	var te *tokenward.Error
 	var de *opError
@@ -201,13 +239,45 @@ func dbError(op string, err error) error {
 		return err
 	}
 	var ce *pgconn.ConnectError
-	return &opError{op: op, err: err, fromServer: pgerr.Code(err) != "" || errors.As(err, &ce)}
+	down := unreachable(err)
+	return &opError{op: op, err: err, unavailable: down, fromServer: down || pgerr.Code(err) != "" || errors.As(err, &ce)}
+}
+
+// unreachable reports whether err means the database could not be reached
+// or lost the connection — a failure of the moment that a retry may not
+// meet — rather than a refusal of the statement: a failed connection
+// attempt (refused, timed out, the server starting up or shutting down, a
+// password no longer accepted), a connection that broke or closed, the
+// server ending the session (SQLSTATE class 08, 57P01–57P03, 53300 too many
+// connections), or a deadline that ran out waiting for it. A cancelled
+// context is the caller leaving, not the database.
+func unreachable(err error) bool {
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	code := pgerr.Code(err)
+	switch {
+	case errors.As(err, &ce):
+		return true
+	case errors.Is(err, context.Canceled):
+		return false
+	case code != "":
+		switch code {
+		case "57P01", "57P02", "57P03", "53300":
+			return true
+		}
+		return strings.HasPrefix(code, "08")
+	}
+	return pgconn.SafeToRetry(err) || pgconn.Timeout(err) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.As(err, &ne)
 }
 
 type opError struct {
-	op         string
-	err        error
-	fromServer bool // describe by pgerr.Error, never by err.Error()
+	op          string
+	err         error
+	fromServer  bool // describe by pgerr.Error, never by err.Error()
+	unavailable bool // the chain holds ErrUnavailable too
 }
 
 func (e *opError) Error() string {
@@ -217,7 +287,18 @@ func (e *opError) Error() string {
 	return "postgres: " + e.op + ": " + e.err.Error()
 }
 
-func (e *opError) Unwrap() error { return e.err }
+func (e *opError) Unwrap() []error {
+	if e.unavailable {
+		return []error{ErrUnavailable, e.err}
+	}
+	return []error{e.err}
+}
+
+// Ping reports whether the database answers within ctx (the readiness
+// check gives it a second); its error is ErrUnavailable when it does not.
+func (db *DB) Ping(ctx context.Context) error {
+	return dbError("ping", db.pool.Ping(ctx))
+}
 
 // serverLock is the advisory lock a serving tokenward holds on its
 // database ("twserve" in ASCII, as a bigint).
@@ -228,26 +309,152 @@ const serverLock int64 = 0x74777365727665
 var ErrServerRunning = tokenward.Errorf(tokenward.ECONFLICT,
 	"another tokenward server is serving this PostgreSQL database; several servers on one database are not supported yet (they need one audit chain, shared caches and one scheduler)")
 
+// lockPingTimeout is how long the server lock's connection may take to
+// answer its check before it is taken for dead.
+const lockPingTimeout = 5 * time.Second
+
 // LockServer takes the database for this server until release: a session
-// advisory lock on a connection of its own, so a second server on the same
-// database is refused (ErrServerRunning) rather than forking the audit chain
-// and running every background job twice.
-func (db *DB) LockServer(ctx context.Context) (release func(), err error) {
-	conn, err := db.pool.Acquire(ctx)
+// advisory lock on a connection of its own (outside the pool), so a second
+// server on the same database is refused (ErrServerRunning) rather than
+// forking the audit chain and running every background job twice.
+//
+// A session lock lives as long as its connection: when the database
+// restarts, or the connection breaks, the lock is gone. LockServer checks
+// the connection every LockCheckInterval; when it fails, it logs that the
+// lock is lost and takes it again as soon as the database answers. If the
+// old session is still alive on the server (the network broke, not the
+// database), it is the one holding the lock, so no other server can have
+// it: LockServer ends that session and takes the lock on the new
+// connection. If another session holds it — another server started while
+// this one's connection was down — lost is called once with
+// ErrServerRunning, and the caller must stop serving. release stops the
+// checks and gives the lock back.
+func (db *DB) LockServer(ctx context.Context, lost func(error)) (release func(), err error) {
+	l := &lockHolder{db: db, lost: lost, log: db.Logger, stop: make(chan struct{}), done: make(chan struct{})}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	if err := l.take(ctx); err != nil {
+		return nil, err
+	}
+	go l.watch()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(l.stop)
+			<-l.done
+			if l.conn != nil {
+				ctx, cancel := context.WithTimeout(context.Background(), lockPingTimeout)
+				defer cancel()
+				l.conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, serverLock)
+				l.conn.Close(ctx)
+			}
+		})
+	}, nil
+}
+
+// lockHolder keeps the server lock (LockServer).
+type lockHolder struct {
+	db   *DB
+	lost func(error)
+	log  *slog.Logger
+	stop chan struct{}
+	done chan struct{}
+
+	// conn holds the lock; nil while it is lost. Only take, watch and
+	// release (after watch ended) touch it.
+	conn *pgx.Conn
+	// pid and started name the session that held the lock, so that a
+	// session the database still keeps after its connection broke is
+	// recognised as this server's own.
+	pid     uint32
+	started time.Time
+}
+
+// take connects and takes the lock, or returns ErrServerRunning when
+// another session holds it.
+func (l *lockHolder) take(ctx context.Context) error {
+	conn, err := pgx.ConnectConfig(ctx, l.db.pool.Config().ConnConfig)
 	if err != nil {
-		return nil, dbError("lock", err)
+		return dbError("lock", err)
 	}
 	var ok bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, serverLock).Scan(&ok); err != nil {
-		conn.Release()
-		return nil, dbError("lock", err)
+	var started time.Time
+	err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1), backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()`, serverLock).Scan(&ok, &started)
+	if err != nil || !ok {
+		conn.Close(context.WithoutCancel(ctx))
+		if err != nil {
+			return dbError("lock", err)
+		}
+		return ErrServerRunning
 	}
-	if !ok {
-		conn.Release()
-		return nil, ErrServerRunning
+	l.conn, l.pid, l.started = conn, conn.PgConn().PID(), started
+	return nil
+}
+
+// watch checks the lock's connection until release, and takes the lock
+// again after it was lost.
+func (l *lockHolder) watch() {
+	defer close(l.done)
+	t := time.NewTicker(cmp.Or(l.db.LockCheckInterval, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), lockPingTimeout)
+		if l.conn != nil {
+			err := l.conn.Ping(ctx)
+			if err == nil {
+				cancel()
+				continue
+			}
+			l.log.Error("database unreachable: the connection holding the server lock failed; requests fail with 503 until the database answers again, then the lock is taken again",
+				"err", dbError("lock", err))
+			l.conn.Close(ctx)
+			l.conn = nil
+		}
+		err := l.retake(ctx)
+		cancel()
+		switch {
+		case err == nil:
+			l.log.Info("database reachable again: server lock taken again")
+		case errors.Is(err, ErrServerRunning):
+			l.log.Error("another tokenward server took this database while this server's connection was down; stopping this server")
+			if l.lost != nil {
+				l.lost(ErrServerRunning)
+			}
+			return
+		default:
+			l.log.Debug("server lock not taken yet", "err", err)
+		}
 	}
-	return func() {
-		conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, serverLock)
-		conn.Release()
-	}, nil
+}
+
+// retake takes the lock on a new connection. When another session holds
+// it, and that session is this server's old one (still alive on the
+// server after the connection broke), it ends that session and asks to be
+// called again; only a session that is not its own is ErrServerRunning.
+func (l *lockHolder) retake(ctx context.Context) error {
+	err := l.take(ctx)
+	if !errors.Is(err, ErrServerRunning) {
+		return err
+	}
+	conn, cerr := pgx.ConnectConfig(ctx, l.db.pool.Config().ConnConfig)
+	if cerr != nil {
+		return dbError("lock", cerr)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var n int
+	if cerr := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE pid = $1 AND backend_start = $2`,
+		int64(l.pid), l.started).Scan(&n); cerr != nil {
+		return dbError("lock", cerr)
+	}
+	if n > 0 {
+		l.log.Warn("ended this server's old database session, which still held the server lock after its connection broke")
+		return dbError("lock", errors.New("the old session is ending"))
+	}
+	return ErrServerRunning
 }

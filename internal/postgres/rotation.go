@@ -48,7 +48,7 @@ func (s *Rotations) UpdateRotation(ctx context.Context, r *rotate.Rotation) erro
 		string(r.Step), r.Attempt, r.CurrentVersion, r.PendingVersion, sqlrow.Nanos(r.UpdatedAt), sqlrow.Nanos(r.NextAt),
 		sqlrow.Nanos(r.FinishedAt), r.Error, r.ID, r.Rev)
 	if err != nil {
-		return err
+		return dbError("write", err)
 	}
 	if tag.RowsAffected() != 1 {
 		return rotate.ErrStale

@@ -149,7 +149,7 @@ func envExists(ctx context.Context, q queryer, project, env string) error {
 	var envs, projects int
 	if err := q.QueryRow(ctx, `SELECT (SELECT count(*) FROM environments WHERE project = $1 AND name = $2), (SELECT count(*) FROM projects WHERE name = $1)`,
 		project, env).Scan(&envs, &projects); err != nil {
-		return err
+		return dbError("query", err)
 	}
 	switch {
 	case projects == 0:
@@ -261,7 +261,7 @@ func (db *DB) CurrentSecret(ctx context.Context, project, env, name string) (*to
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil, notFound("secret %s/%s/%s not found", project, env, name)
 	}
-	return s, v, err
+	return s, v, dbError("query", err)
 }
 
 func (db *DB) Secrets(ctx context.Context, project, env string) ([]*tokenward.Secret, error) {

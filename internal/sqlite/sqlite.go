@@ -139,6 +139,24 @@ func (db *DB) Close() error {
 	return errors.Join(errs...)
 }
 
+// Ping reports whether the database can be read: a query on the read pool
+// that reads the schema (the readiness check gives it a second).
+//
+// Unlike internal/postgres, no SQLite error is made EUNAVAILABLE (503): an
+// embedded file has no outage to ride out. SQLITE_BUSY reaches a caller only
+// after busy_timeout (10 s) of another process holding the write lock —
+// this server's own writers queue in Go on one connection — which is an
+// operator's problem, not a request's; and I/O errors, a full disk or a
+// corrupt file need an operator too. Those stay internal errors: a 500
+// with a generic message, and logged, which a 503 would not be.
+func (db *DB) Ping(ctx context.Context) error {
+	var n int
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
 // migrate applies, in order and each in its own transaction, every embedded
 // migration not yet recorded.
 func (db *DB) migrate(ctx context.Context) error {

@@ -56,3 +56,18 @@ func TestReopenKeepsDataAndSkipsMigrations(t *testing.T) {
 		t.Fatalf("got %q, %v; want ring", got, err)
 	}
 }
+
+// TestPing: an open database answers; a closed one does not.
+func TestPing(t *testing.T) {
+	db := sqlite.NewDB(filepath.Join(t.TempDir(), "tokenward.db"))
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping on an open database: got %v; want nil", err)
+	}
+	db.Close()
+	if err := db.Ping(t.Context()); err == nil {
+		t.Fatal("Ping on a closed database: got nil; want an error")
+	}
+}
