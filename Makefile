@@ -36,7 +36,7 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench '^BenchmarkSecret(Read|Write)$$' -benchtime 3000x ./internal/httpapi/
 	$(GO) test -run '^$$' -bench '^BenchmarkAuditedSecretRead' -benchtime 20000x ./internal/httpapi/
-	$(GO) test -run '^$$' -bench CLISecretGet -benchtime 50x ./cmd/tokenward/
+	$(GO) test -run '^$$' -bench CLISecretGet -benchtime 200x ./cmd/tokenward/
 	$(GO) test -run '^$$' -bench 'PlainCopy|Redactor' -benchtime 20x ./internal/inject/
 	$(GO) run ./internal/scan/cmd/scanbench -tree "$$($(GO) env GOROOT)/src"
 	$(GO) run ./internal/scan/cmd/scanbench -git -commits 3000

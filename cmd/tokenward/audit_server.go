@@ -228,7 +228,7 @@ func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig) err
 		Namespace: "tokenward", Name: "audit_write_failures_total",
 		Help: "Audit entries not recorded (each refused its request).",
 	})
-	reg.MustRegister(writeLatency, writeFailures, brokerCollector{b}, activeTokens(r))
+	reg.MustRegister(writeLatency, writeFailures, newBrokerCollector(b), activeTokens(r))
 
 	r.api.AuditLog = &httpapi.AuditLog{Store: r.db, PublicKey: signer.PublicKey(), Flush: b.Flush}
 	r.api.Audit = func(ctx context.Context, e *tokenward.AuditEntry) error {
@@ -287,37 +287,46 @@ func serveMetrics(r *serverRun, addr string, h http.Handler, pprof bool) error {
 	return nil
 }
 
-// brokerCollector exports the broker's counters at scrape time.
-type brokerCollector struct{ b *audit.Broker }
+// brokerCollector exports the broker's counters at scrape time. Its
+// descriptions are made with it, by the server, not at every start of the
+// binary.
+type brokerCollector struct {
+	b                                                *audit.Broker
+	recorded, checkpoint, journal, ingestFail        *prometheus.Desc
+	sinkWritten, sinkFailed, sinkDropped, sinkQueued *prometheus.Desc
+}
 
-var (
-	descRecorded    = prometheus.NewDesc("tokenward_audit_entries_total", "Audit entries stored in the database.", nil, nil)
-	descCheckpoint  = prometheus.NewDesc("tokenward_audit_checkpoint_failures_total", "Signed checkpoints that could not be stored.", nil, nil)
-	descSinkWritten = prometheus.NewDesc("tokenward_audit_sink_written_total", "Audit entries written to a secondary sink (webhook: buffered on disk).", []string{"sink"}, nil)
-	descSinkFailed  = prometheus.NewDesc("tokenward_audit_sink_failed_attempts_total", "Failed write attempts to a secondary sink.", []string{"sink"}, nil)
-	descSinkDropped = prometheus.NewDesc("tokenward_audit_sink_dropped_total", "Audit entries a secondary sink lost (queue full, retries exhausted, buffer full).", []string{"sink"}, nil)
-	descSinkQueued  = prometheus.NewDesc("tokenward_audit_sink_queued", "Audit entries waiting for a secondary sink.", []string{"sink"}, nil)
-	descJournal     = prometheus.NewDesc("tokenward_audit_journal_pending", "Audit entries in the journal not yet stored in the database.", nil, nil)
-	descIngestFail  = prometheus.NewDesc("tokenward_audit_ingest_failures_total", "Batches of journal entries the database refused (requests are refused until it accepts them).", nil, nil)
-)
+func newBrokerCollector(b *audit.Broker) *brokerCollector {
+	sink := []string{"sink"}
+	return &brokerCollector{b: b,
+		recorded:    prometheus.NewDesc("tokenward_audit_entries_total", "Audit entries stored in the database.", nil, nil),
+		checkpoint:  prometheus.NewDesc("tokenward_audit_checkpoint_failures_total", "Signed checkpoints that could not be stored.", nil, nil),
+		journal:     prometheus.NewDesc("tokenward_audit_journal_pending", "Audit entries in the journal not yet stored in the database.", nil, nil),
+		ingestFail:  prometheus.NewDesc("tokenward_audit_ingest_failures_total", "Batches of journal entries the database refused (requests are refused until it accepts them).", nil, nil),
+		sinkWritten: prometheus.NewDesc("tokenward_audit_sink_written_total", "Audit entries written to a secondary sink (webhook: buffered on disk).", sink, nil),
+		sinkFailed:  prometheus.NewDesc("tokenward_audit_sink_failed_attempts_total", "Failed write attempts to a secondary sink.", sink, nil),
+		sinkDropped: prometheus.NewDesc("tokenward_audit_sink_dropped_total", "Audit entries a secondary sink lost (queue full, retries exhausted, buffer full).", sink, nil),
+		sinkQueued:  prometheus.NewDesc("tokenward_audit_sink_queued", "Audit entries waiting for a secondary sink.", sink, nil),
+	}
+}
 
-func (c brokerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRecorded, descCheckpoint, descSinkWritten, descSinkFailed, descSinkDropped, descSinkQueued, descJournal, descIngestFail} {
+func (c *brokerCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.recorded, c.checkpoint, c.journal, c.ingestFail, c.sinkWritten, c.sinkFailed, c.sinkDropped, c.sinkQueued} {
 		ch <- d
 	}
 }
 
-func (c brokerCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.b.Stats()
-	ch <- prometheus.MustNewConstMetric(descRecorded, prometheus.CounterValue, float64(s.Recorded))
-	ch <- prometheus.MustNewConstMetric(descCheckpoint, prometheus.CounterValue, float64(s.CheckpointFailures))
-	ch <- prometheus.MustNewConstMetric(descJournal, prometheus.GaugeValue, float64(s.JournalPending))
-	ch <- prometheus.MustNewConstMetric(descIngestFail, prometheus.CounterValue, float64(s.IngestFailures))
+	ch <- prometheus.MustNewConstMetric(c.recorded, prometheus.CounterValue, float64(s.Recorded))
+	ch <- prometheus.MustNewConstMetric(c.checkpoint, prometheus.CounterValue, float64(s.CheckpointFailures))
+	ch <- prometheus.MustNewConstMetric(c.journal, prometheus.GaugeValue, float64(s.JournalPending))
+	ch <- prometheus.MustNewConstMetric(c.ingestFail, prometheus.CounterValue, float64(s.IngestFailures))
 	for _, k := range s.Sinks {
-		ch <- prometheus.MustNewConstMetric(descSinkWritten, prometheus.CounterValue, float64(k.Written), k.Name)
-		ch <- prometheus.MustNewConstMetric(descSinkFailed, prometheus.CounterValue, float64(k.Failed), k.Name)
-		ch <- prometheus.MustNewConstMetric(descSinkDropped, prometheus.CounterValue, float64(k.Dropped), k.Name)
-		ch <- prometheus.MustNewConstMetric(descSinkQueued, prometheus.GaugeValue, float64(k.Queued), k.Name)
+		ch <- prometheus.MustNewConstMetric(c.sinkWritten, prometheus.CounterValue, float64(k.Written), k.Name)
+		ch <- prometheus.MustNewConstMetric(c.sinkFailed, prometheus.CounterValue, float64(k.Failed), k.Name)
+		ch <- prometheus.MustNewConstMetric(c.sinkDropped, prometheus.CounterValue, float64(k.Dropped), k.Name)
+		ch <- prometheus.MustNewConstMetric(c.sinkQueued, prometheus.GaugeValue, float64(k.Queued), k.Name)
 	}
 }
 

@@ -166,34 +166,37 @@ const rotationPoll = 2 * time.Second
 // monitorCollector exports the monitor's counters at scrape time. Labels
 // are rule ids and event outcomes only: never a secret or token name.
 type monitorCollector struct {
-	mon    *monitor.Monitor
-	events *monitor.Events
+	mon                                     *monitor.Monitor
+	events                                  *monitor.Events
+	anomalies, observed, trackedTokens, evs *prometheus.Desc
 }
 
-var (
-	descAnomalies     = prometheus.NewDesc("tokenward_anomalies_total", "Anomalies detected since the server started, by rule.", []string{"rule"}, nil)
-	descObserved      = prometheus.NewDesc("tokenward_monitor_observed_total", "Audit entries the monitor observed since the server started.", nil, nil)
-	descTrackedTokens = prometheus.NewDesc("tokenward_monitor_tracked_tokens", "Tokens the monitor keeps baselines for.", nil, nil)
-	descEvents        = prometheus.NewDesc("tokenward_change_events_total", "Change events by outcome: published, delivered, failed, dropped_queue_full, dropped_subscribers.", []string{"outcome"}, nil)
-)
-
-func (monitorCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descAnomalies
-	ch <- descObserved
-	ch <- descTrackedTokens
-	ch <- descEvents
-}
-
-func (c monitorCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, rule := range monitor.Rules {
-		ch <- prometheus.MustNewConstMetric(descAnomalies, prometheus.CounterValue, float64(c.mon.AnomalyCount(rule)), string(rule))
+func newMonitorCollector(mon *monitor.Monitor, events *monitor.Events) *monitorCollector {
+	return &monitorCollector{mon: mon, events: events,
+		anomalies:     prometheus.NewDesc("tokenward_anomalies_total", "Anomalies detected since the server started, by rule.", []string{"rule"}, nil),
+		observed:      prometheus.NewDesc("tokenward_monitor_observed_total", "Audit entries the monitor observed since the server started.", nil, nil),
+		trackedTokens: prometheus.NewDesc("tokenward_monitor_tracked_tokens", "Tokens the monitor keeps baselines for.", nil, nil),
+		evs:           prometheus.NewDesc("tokenward_change_events_total", "Change events by outcome: published, delivered, failed, dropped_queue_full, dropped_subscribers.", []string{"outcome"}, nil),
 	}
-	ch <- prometheus.MustNewConstMetric(descObserved, prometheus.CounterValue, float64(c.mon.Observed()))
-	ch <- prometheus.MustNewConstMetric(descTrackedTokens, prometheus.GaugeValue, float64(c.mon.TrackedTokens()))
+}
+
+func (c *monitorCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.anomalies
+	ch <- c.observed
+	ch <- c.trackedTokens
+	ch <- c.evs
+}
+
+func (c *monitorCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, rule := range monitor.Rules {
+		ch <- prometheus.MustNewConstMetric(c.anomalies, prometheus.CounterValue, float64(c.mon.AnomalyCount(rule)), string(rule))
+	}
+	ch <- prometheus.MustNewConstMetric(c.observed, prometheus.CounterValue, float64(c.mon.Observed()))
+	ch <- prometheus.MustNewConstMetric(c.trackedTokens, prometheus.GaugeValue, float64(c.mon.TrackedTokens()))
 	st := c.events.Stats()
 	for outcome, n := range map[string]uint64{"published": st.Published, "delivered": st.Delivered, "failed": st.Failed,
 		"dropped_queue_full": st.DroppedQueueFull, "dropped_subscribers": st.DroppedSubscribers} {
-		ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(n), outcome)
+		ch <- prometheus.MustNewConstMetric(c.evs, prometheus.CounterValue, float64(n), outcome)
 	}
 }
 
@@ -228,7 +231,7 @@ func monitorServerFeature(m *Main, f *pflag.FlagSet) func(ctx context.Context, r
 		mg.Record = hook
 
 		if r.metrics != nil {
-			r.metrics.MustRegister(monitorCollector{mon: mg.Monitor, events: mg.Events})
+			r.metrics.MustRegister(newMonitorCollector(mg.Monitor, mg.Events))
 		}
 
 		// The rotation machine has no completion hook: secret.rotated

@@ -69,46 +69,6 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 }
 
-// BenchmarkCLISecretGet runs `tokenward secret get` as a whole process
-// against a real server (target: under 20 ms), beside `tokenward --help`
-// (process start-up alone) and /bin/true, in the same run.
-func BenchmarkCLISecretGet(b *testing.B) {
-	var logs bytes.Buffer
-	_, addr, token := startServer(b, &logs)
-	bin := filepath.Join(binDir, "tokenward")
-	env := append(os.Environ(), "TOKENWARD_ADDR="+addr, "TOKENWARD_TOKEN="+token)
-	run := func(name string, args ...string) {
-		c := exec.Command(name, args...)
-		c.Env = env
-		if out, err := c.CombinedOutput(); err != nil {
-			b.Fatalf("%s %v: %v\n%s", name, args, err, out)
-		}
-	}
-	run(bin, "project", "create", "payments", "--envs", "prod")
-	set := exec.Command(bin, "secret", "set", "payments/prod/KEY")
-	set.Env, set.Stdin = env, strings.NewReader(strings.Repeat("v", 100))
-	if out, err := set.CombinedOutput(); err != nil {
-		b.Fatalf("secret set: %v\n%s", err, out)
-	}
-	for _, tc := range []struct {
-		name string
-		argv []string
-	}{
-		{"secret-get", []string{bin, "secret", "get", "payments/prod/KEY"}},
-		{"help", []string{bin, "--help"}},
-		{"true", []string{"/bin/true"}},
-	} {
-		b.Run(tc.name, func(b *testing.B) {
-			start := time.Now()
-			for range b.N {
-				run(tc.argv[0], tc.argv[1:]...)
-			}
-			b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), "ms/process")
-		})
-	}
-	fmt.Fprint(io.Discard, logs.String())
-}
-
 // TestTLS serves over TLS with a certificate signed by a test CA; the CLI
 // trusts it through TOKENWARD_CACERT and refuses it without.
 func TestTLS(t *testing.T) {

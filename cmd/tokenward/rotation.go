@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 	"github.com/tokenward/tokenward/internal/api"
@@ -21,7 +22,7 @@ func (m *Main) newRotationCommand() *cobra.Command {
 
 // configKeyStart finds where a new key=value pair starts in a --config list,
 // so values may hold commas (exec args, URLs).
-var configKeyStart = regexp.MustCompile(`,([a-z][a-z0-9_]*)=`)
+var configKeyStart = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`,([a-z][a-z0-9_]*)=`) })
 
 // parseRotationConfig reads "k=v,k2=v2" (and repeated flags) into a map.
 func parseRotationConfig(list []string) (map[string]string, error) {
@@ -29,7 +30,7 @@ func parseRotationConfig(list []string) (map[string]string, error) {
 	for _, s := range list {
 		var parts []string
 		last := 0
-		for _, loc := range configKeyStart.FindAllStringIndex(s, -1) {
+		for _, loc := range configKeyStart().FindAllStringIndex(s, -1) {
 			parts = append(parts, s[last:loc[0]])
 			last = loc[0] + 1
 		}

@@ -88,7 +88,7 @@ func rotationServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *ser
 		sched := &rotate.Scheduler{Machine: mach, Concurrency: cfg.Concurrency}
 		r.core.Rotation = &core.Rotation{Machine: mach, Scheduler: sched, Catalog: r.db, BulkConcurrency: cfg.Concurrency}
 		if r.metrics != nil {
-			r.metrics.MustRegister(rotationCollector{store: r.db.Rotations(), m: mach})
+			r.metrics.MustRegister(newRotationCollector(r.db.Rotations(), mach))
 		}
 
 		rctx, cancel := context.WithCancel(context.Background())
@@ -110,24 +110,27 @@ func rotationServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *ser
 // rotationCollector exports rotations by state and failed steps at scrape
 // time.
 type rotationCollector struct {
-	store rotate.Store
-	m     *rotate.Machine
+	store               rotate.Store
+	m                   *rotate.Machine
+	rotations, failures *prometheus.Desc
 }
 
-var (
-	descRotations        = prometheus.NewDesc("tokenward_rotations", "Rotations by state: in_flight, done, failed (failed includes rolled back).", []string{"state"}, nil)
-	descRotationFailures = prometheus.NewDesc("tokenward_rotation_step_failures_total", "Failed rotation steps since the server started (each alerted).", nil, nil)
-)
-
-func (rotationCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descRotations
-	ch <- descRotationFailures
+func newRotationCollector(store rotate.Store, m *rotate.Machine) *rotationCollector {
+	return &rotationCollector{store: store, m: m,
+		rotations: prometheus.NewDesc("tokenward_rotations", "Rotations by state: in_flight, done, failed (failed includes rolled back).", []string{"state"}, nil),
+		failures:  prometheus.NewDesc("tokenward_rotation_step_failures_total", "Failed rotation steps since the server started (each alerted).", nil, nil),
+	}
 }
 
-func (c rotationCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *rotationCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.rotations
+	ch <- c.failures
+}
+
+func (c *rotationCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ch <- prometheus.MustNewConstMetric(descRotationFailures, prometheus.CounterValue, float64(c.m.Failures.Load()))
+	ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(c.m.Failures.Load()))
 	hist, err := c.store.History(ctx, "", 0)
 	if err != nil {
 		return
@@ -144,7 +147,7 @@ func (c rotationCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	for state, n := range counts {
-		ch <- prometheus.MustNewConstMetric(descRotations, prometheus.GaugeValue, n, state)
+		ch <- prometheus.MustNewConstMetric(c.rotations, prometheus.GaugeValue, n, state)
 	}
 }
 

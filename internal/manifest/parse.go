@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -117,7 +118,9 @@ func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
 func pos(n *yaml.Node) Pos { return Pos{Line: n.Line, Column: n.Column} }
 
 // yamlLine finds the line in a yaml.v3 syntax error ("yaml: line 3: ...").
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+// This package's patterns are compiled on first use, not at every start of
+// the binary.
+var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^yaml: line (\d+): (.*)$`) })
 
 func (p *parser) parse(data []byte) *Manifest {
 	if len(data) > MaxSize {
@@ -153,7 +156,7 @@ func (p *parser) parse(data []byte) *Manifest {
 // complaint, not the document's text, so they are safe to pass on.
 func (p *parser) yamlError(err error) {
 	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+	if m := yamlLine().FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		p.errAt(line, 0, "invalid YAML: %s", m[2])
 		return
@@ -491,7 +494,7 @@ func (p *parser) secret(m *Manifest, kv pair) *Secret {
 }
 
 // claimName is the form of a claim name: JWT claims in practice.
-var claimName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$`)
+var claimName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$`) })
 
 func (p *parser) pipeline(m *Manifest, kv pair) *Pipeline {
 	what := "pipeline " + shortKey(kv.key)
@@ -544,7 +547,7 @@ func (p *parser) pipeline(m *Manifest, kv pair) *Pipeline {
 	}
 	if v, has := f["claims"]; has {
 		for _, c := range p.pairs(v.v, what+": claims") {
-			if !claimName.MatchString(c.key) {
+			if !claimName().MatchString(c.key) {
 				p.errorf(c.k, "%s: claims: not a claim name", what)
 				continue
 			}
@@ -615,7 +618,7 @@ func (p *parser) pipeline(m *Manifest, kv pair) *Pipeline {
 }
 
 // rotatorName is the form of a rotator's name (random, postgres, ...).
-var rotatorName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+var rotatorName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`) })
 
 func (p *parser) rotation(m *Manifest, kv pair) *RotationPolicy {
 	what := "rotation " + shortKey(kv.key)
@@ -658,7 +661,7 @@ func (p *parser) rotation(m *Manifest, kv pair) *RotationPolicy {
 	}
 	if v, has := f["rotator"]; has {
 		if s, ok := p.str(v.v, what+": rotator"); ok {
-			if !rotatorName.MatchString(s) {
+			if !rotatorName().MatchString(s) {
 				p.errorf(v.v, "%s: rotator: not a rotator name (like random, tokenward, postgres, webhook, exec)", what)
 			}
 			r.Rotator = s

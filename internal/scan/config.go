@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/BurntSushi/toml"
 )
@@ -203,10 +204,14 @@ func firstLine(s string) string {
 	return s
 }
 
-var ruleIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+// ruleIDPattern is compiled on first use: its {0,127} makes it the costliest
+// thing in the package's start-up, and most commands never load rules.
+var ruleIDPattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+})
 
 func compileRule(file string, fr *fileRule) (*Rule, error) {
-	if !ruleIDPattern.MatchString(fr.ID) {
+	if !ruleIDPattern().MatchString(fr.ID) {
 		return nil, &ConfigError{File: file, RuleID: fr.ID, Msg: "rule id must be 1-128 characters of [A-Za-z0-9._-]"}
 	}
 	bad := func(format string, args ...any) error {

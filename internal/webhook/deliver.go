@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/tokenward/tokenward"
@@ -54,8 +55,9 @@ type Deliverer struct {
 	Logger *slog.Logger
 }
 
-// defaultClient is shared so that connections are reused.
-var defaultClient = &http.Client{Transport: egress.Transport()}
+// defaultClient is shared so that connections are reused, and made on first
+// use, not at every start of the binary.
+var defaultClient = sync.OnceValue(func() *http.Client { return &http.Client{Transport: egress.Transport()} })
 
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
@@ -122,7 +124,7 @@ func (d *Deliverer) post(ctx context.Context, rawURL string, secret, body []byte
 		}
 		req.Header.Set(SignatureHeader, Sign(secret, now(), body))
 	}
-	client := *cmp.Or(d.Client, defaultClient)
+	client := *cmp.Or(d.Client, defaultClient())
 	client.CheckRedirect = noRedirect
 	resp, err := client.Do(req)
 	if err != nil {
