@@ -109,7 +109,7 @@ func (db *DB) AuditEntries(ctx context.Context) iter.Seq2[*tokenward.AuditEntry,
 		var after int64
 		for {
 			page, err := queryAll(ctx, db.pool, func(r rowScanner) (*tokenward.AuditEntry, error) {
-				return sqlrow.ScanAudit(rowWithID{r, &after})
+				return sqlrow.ScanAudit(sqlrow.WithID(r, &after))
 			}, `SELECT id, `+sqlrow.AuditCols+` FROM audit_entries WHERE id > $1 ORDER BY id LIMIT $2`, after, auditPage)
 			if err != nil {
 				yield(nil, dbError("audit entries", err))
@@ -127,20 +127,9 @@ func (db *DB) AuditEntries(ctx context.Context) iter.Seq2[*tokenward.AuditEntry,
 	}
 }
 
-// rowWithID scans a leading id column before the entry's columns.
-type rowWithID struct {
-	row rowScanner
-	id  *int64
-}
-
-func (r rowWithID) Scan(dest ...any) error { return r.row.Scan(append([]any{r.id}, dest...)...) }
-
 // AuditCheckpoints returns every checkpoint in insertion order.
 func (db *DB) AuditCheckpoints(ctx context.Context) ([]*audit.Checkpoint, error) {
-	out, err := queryAll(ctx, db.pool, func(r rowScanner) (*audit.Checkpoint, error) {
-		cp := &audit.Checkpoint{}
-		return cp, r.Scan(&cp.Seq, &cp.Hash, sqlrow.TimeCol(&cp.Time), &cp.KeyID, &cp.Signature)
-	}, `SELECT seq, hash, time, key_id, signature FROM audit_checkpoints ORDER BY id`)
+	out, err := queryAll(ctx, db.pool, sqlrow.ScanCheckpoint, `SELECT `+sqlrow.CheckpointCols+` FROM audit_checkpoints ORDER BY id`)
 	return out, dbError("audit checkpoints", err)
 }
 

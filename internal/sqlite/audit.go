@@ -83,7 +83,7 @@ func (db *DB) auditPageAfter(ctx context.Context, after int64) ([]*tokenward.Aud
 	var ids []int64
 	err := queryEach(ctx, db.read, func(r rowScanner) error {
 		var id int64
-		e, err := sqlrow.ScanAudit(rowWithID{r, &id})
+		e, err := sqlrow.ScanAudit(sqlrow.WithID(r, &id))
 		if err != nil {
 			return err
 		}
@@ -96,20 +96,9 @@ func (db *DB) auditPageAfter(ctx context.Context, after int64) ([]*tokenward.Aud
 	return out, ids, nil
 }
 
-// rowWithID scans a leading id column before the entry's columns.
-type rowWithID struct {
-	row rowScanner
-	id  *int64
-}
-
-func (r rowWithID) Scan(dest ...any) error { return r.row.Scan(append([]any{r.id}, dest...)...) }
-
 // AuditCheckpoints returns every checkpoint in insertion order.
 func (db *DB) AuditCheckpoints(ctx context.Context) ([]*audit.Checkpoint, error) {
-	out, err := queryAll(ctx, db.read, func(r rowScanner) (*audit.Checkpoint, error) {
-		cp := &audit.Checkpoint{}
-		return cp, r.Scan(&cp.Seq, &cp.Hash, sqlrow.TimeCol(&cp.Time), &cp.KeyID, &cp.Signature)
-	}, `SELECT seq, hash, time, key_id, signature FROM audit_checkpoints ORDER BY id`)
+	out, err := queryAll(ctx, db.read, sqlrow.ScanCheckpoint, `SELECT `+sqlrow.CheckpointCols+` FROM audit_checkpoints ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: audit checkpoints: %w", err)
 	}

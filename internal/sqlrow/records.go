@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/audit"
 	"github.com/tokenward/tokenward/internal/monitor"
 	"github.com/tokenward/tokenward/internal/oidc"
 	"github.com/tokenward/tokenward/internal/rotate"
@@ -113,3 +114,23 @@ func ScanPolicy(row Row) (*rotate.Policy, error) {
 	p.Config = OrNilMap(p.Config)
 	return p, nil
 }
+
+// CheckpointCols are the columns ScanCheckpoint reads.
+const CheckpointCols = `seq, hash, time, key_id, signature`
+
+// ScanCheckpoint reads one row of CheckpointCols.
+func ScanCheckpoint(r Row) (*audit.Checkpoint, error) {
+	cp := &audit.Checkpoint{}
+	return cp, r.Scan(&cp.Seq, &cp.Hash, TimeCol(&cp.Time), &cp.KeyID, &cp.Signature)
+}
+
+// WithID is row with a leading id column scanned into id before the
+// columns a scan function reads.
+func WithID(row Row, id *int64) Row { return withID{row, id} }
+
+type withID struct {
+	row Row
+	id  *int64
+}
+
+func (r withID) Scan(dest ...any) error { return r.row.Scan(append([]any{r.id}, dest...)...) }
