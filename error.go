@@ -18,6 +18,7 @@ const (
 	EUNSUPPORTED  = "unsupported"  // 415: wrong content type
 	ERATELIMITED  = "rate_limited" // 429
 	ENOTALLOWED   = "not_allowed"  // 405
+	ECANCELED     = "canceled"     // 499 (nginx's "client closed request"): the client went away mid-request
 )
 
 // Error is the one error type the application returns to callers it does not

@@ -64,6 +64,11 @@ type Journal struct {
 	progress     chan struct{}
 	ingestFailed int64
 
+	// While the store fails, the ingester retries after a backoff growing
+	// from retryBase to retryMax, and sooner when woken (a refused Record,
+	// a Flush), but no sooner than retryGap after its last failed attempt.
+	retryBase, retryMax, retryGap time.Duration
+
 	wake       chan struct{}
 	stop, done chan struct{}
 	syncStop   chan struct{}
@@ -105,6 +110,9 @@ func (b *Broker) openJournal(ctx context.Context, last *tokenward.AuditEntry) (*
 	}
 	if j.TruncateAt <= 0 {
 		j.TruncateAt = defaultTruncateAt
+	}
+	if j.retryBase <= 0 {
+		j.retryBase, j.retryMax, j.retryGap = defaultRetryBase, defaultRetryMax, defaultRetryBase
 	}
 	f, entries, torn, err := openJournalFile(j.Path)
 	if err != nil {
@@ -211,9 +219,20 @@ func (j *Journal) admit(ctx context.Context) error {
 	for {
 		j.mu.Lock()
 		err := errors.Join(j.brokenErr, j.ingestErr)
+		storeFailing := j.ingestErr != nil
 		full := len(j.pending) >= j.MaxPending
 		ch := j.progress
 		j.mu.Unlock()
+		if storeFailing {
+			// Traffic is refused: ask the ingester to retry now rather than
+			// at the end of its backoff, so the server takes requests again
+			// as soon as the store is back (at most one attempt per
+			// retryGap).
+			select {
+			case j.wake <- struct{}{}:
+			default:
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("the audit store is not recording entries: %w", err)
 		}
@@ -312,11 +331,15 @@ func (j *Journal) syncNow() error {
 }
 
 // ingestLoop stores the journal's entries in batches until stop, then
-// stores what is left.
+// stores what is left. While the store fails, it retries after a backoff
+// or when woken, whichever comes first, at most once per retryGap: a
+// server refusing traffic tries a down database ten times a second at
+// most (the default gap), an idle one every 5 s.
 func (b *Broker) ingestLoop() {
 	j := b.Journal
 	defer close(j.done)
-	retry := defaultRetryBase
+	retry := j.retryBase
+	var failedAt time.Time // the end of the last failed attempt
 	for {
 		failing := b.ingestFailing()
 		var wait <-chan time.Time
@@ -329,19 +352,38 @@ func (b *Broker) ingestLoop() {
 			return
 		case <-wait:
 		case <-j.wake:
-			if !b.ingestFailing() {
+			if !failing {
 				j.gather()
+			} else if !j.pause(time.Until(failedAt.Add(j.retryGap))) {
+				b.ingest(b.ctx)
+				return
 			}
 		}
 		if err := b.ingest(b.ctx); err != nil {
-			retry = min(2*retry, defaultRetryMax)
+			failedAt = time.Now()
+			retry = min(2*retry, j.retryMax)
 			if !failing {
-				retry = defaultRetryBase
+				retry = j.retryBase
 			}
 			continue
 		}
-		retry = defaultRetryBase
+		retry = j.retryBase
 		b.maybeTruncate()
+	}
+}
+
+// pause waits d, and returns false if the journal stops meanwhile.
+func (j *Journal) pause(d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-j.stop:
+		return false
 	}
 }
 

@@ -1234,3 +1234,80 @@ func TestJournalWriteFailureRefusesTheGroup(t *testing.T) {
 		t.Error("record after a failed undo: got nil; want refused")
 	}
 }
+
+// TestJournalRefusedRecordWakesIngester: once the store fails, Records are
+// refused until the ingester stores the pending entries again. A refused
+// Record asks for that retry at once instead of leaving the server to
+// refuse traffic until the ingester's backoff (up to 5 s) runs out. The
+// backoff here is an hour, so every retry the test sees was asked for.
+func TestJournalRefusedRecordWakesIngester(t *testing.T) {
+	store := &memStore{}
+	j := testJournal(filepath.Join(t.TempDir(), "audit.journal"))
+	j.retryBase, j.retryMax, j.retryGap = time.Hour, time.Hour, 0
+	b := mustOpenJournalBroker(t, store, j)
+	t.Cleanup(store.release) // before Close, should the test fail at the gate
+	mustRecord(t, b, 1)
+	mustFlush(t, b)
+
+	store.setFail(errDiskGone)
+	mustRecord(t, b, 2) // answered before its batch fails
+	if err := b.Flush(t.Context()); !errors.Is(err, errDiskGone) {
+		t.Fatalf("got %v from Flush; want the store's error", err)
+	}
+	// The store fails three more attempts, then comes back: each attempt
+	// is the one a refused Record asked for.
+	const down = 3
+	for i := 0; i <= down; i++ {
+		if i == down {
+			store.setFail(nil)
+		}
+		store.hold()
+		j.mu.Lock()
+		progress := j.progress
+		j.mu.Unlock()
+		if err := b.Record(t.Context(), newEntry(3)); !errors.Is(err, errDiskGone) {
+			t.Fatalf("attempt %d: got %v; want Record refused with the store's error", i, err)
+		}
+		select {
+		case <-store.entered:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("attempt %d: the refused Record did not wake the ingester; it waits for its backoff", i)
+		}
+		store.release()
+		<-progress
+	}
+	if err := b.Record(t.Context(), newEntry(3)); err != nil {
+		t.Fatalf("got %v; want Record taken once the store is back", err)
+	}
+	mustFlush(t, b)
+	checkTrail(t, store.stored(), 3)
+}
+
+// TestJournalRetryGap: wake-ups do not make the ingester retry a failing
+// store more often than retryGap, and Close does not wait the gap out.
+func TestJournalRetryGap(t *testing.T) {
+	store := &memStore{}
+	j := testJournal(filepath.Join(t.TempDir(), "audit.journal"))
+	j.retryBase, j.retryMax, j.retryGap = time.Hour, time.Hour, time.Hour
+	b := mustOpenJournalBroker(t, store, j)
+	store.setFail(errDiskGone)
+	j.mu.Lock()
+	progress := j.progress
+	j.mu.Unlock()
+	mustRecord(t, b, 1)
+	<-progress // its batch failed
+	for range 3 {
+		if err := b.Record(t.Context(), newEntry(2)); err == nil {
+			t.Fatal("got Record taken while the store fails; want it refused")
+		}
+	}
+	store.mu.Lock()
+	before := store.batchCalls
+	store.mu.Unlock()
+	if err := b.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := store.batchCalls; got != before+1 {
+		t.Errorf("got %d store attempts after the refused Records and Close; want 1 (Close's own)", got-before)
+	}
+}

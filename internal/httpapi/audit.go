@@ -247,6 +247,10 @@ func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request) {
 	if err := audit.Export(r.Context(), w, al.Store); err != nil {
 		// Headers are gone; the truncated export fails ReadExport or
 		// verify on the client side.
+		if r.Context().Err() != nil {
+			s.Logger.Debug("audit export ended: the client went away", "err", err)
+			return
+		}
 		s.Logger.Error("audit export failed", "err", err)
 	}
 }
@@ -263,6 +267,7 @@ func (s *Server) rawAudited(w http.ResponseWriter, r *http.Request, action strin
 	if err == nil {
 		err = authorize(tok)
 	}
+	err = clientGone(r, err)
 	if s.Audit != nil {
 		e := &tokenward.AuditEntry{
 			Time: start.UTC(), RequestID: reqID, Action: action,
@@ -270,7 +275,7 @@ func (s *Server) rawAudited(w http.ResponseWriter, r *http.Request, action strin
 			SourceIP: ip, UserAgent: trunc(r.UserAgent(), 256),
 		}
 		fillAuditToken(e, tok, err, nil)
-		if aerr := s.Audit(r.Context(), e); aerr != nil {
+		if aerr := s.Audit(auditContext(r), e); aerr != nil {
 			writeError(w, s.auditRefused(reqID, aerr))
 			return false
 		}

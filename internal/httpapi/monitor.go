@@ -246,6 +246,7 @@ func (s *Server) eventsStream(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = s.Core.WatchEvents(tok)
 	}
+	err = clientGone(r, err)
 	if s.Audit != nil {
 		e := &tokenward.AuditEntry{
 			Time: start.UTC(), RequestID: reqID, Action: "events.stream", Outcome: outcome(err), Reason: reason(err),
@@ -254,7 +255,7 @@ func (s *Server) eventsStream(w http.ResponseWriter, r *http.Request) {
 		// As every route does: a revoked or expired token refused here is
 		// named too (a leak signal for the monitor).
 		fillAuditToken(e, tok, err, nil)
-		if aerr := s.Audit(r.Context(), e); aerr != nil {
+		if aerr := s.Audit(auditContext(r), e); aerr != nil {
 			writeError(w, s.auditRefused(reqID, aerr))
 			return
 		}

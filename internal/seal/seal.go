@@ -205,7 +205,7 @@ func SealKeyring(unsealKey []byte, k *Keyring) ([]byte, error) {
 func OpenKeyring(unsealKey, sealed []byte) (*Keyring, error) {
 	pt, err := Open(unsealKey, sealed, keyringAAD)
 	if errors.Is(err, ErrWrongKey) {
-		return nil, errors.New("seal: the master key does not open this data directory's keyring (wrong key file or TOKENWARD_MASTER_KEY?)")
+		return nil, errors.New("seal: the master key does not open this install's keyring (wrong key file or TOKENWARD_MASTER_KEY?)")
 	}
 	if err != nil {
 		return nil, err
