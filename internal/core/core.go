@@ -49,7 +49,7 @@ type Core struct {
 	keyring   atomic.Pointer[seal.Keyring]
 	keyringMu sync.Mutex // serialises keyring reloads and rotations
 
-	dataKeys sync.Map // dataKeyID -> []byte; data keys never change once made
+	dataKeys sync.Map // dataKeyID -> *seal.Cipher; data keys never change once made
 
 	usesMu sync.Mutex
 	uses   map[string]tokenward.TokenUse
@@ -250,12 +250,13 @@ func filter[T any](all []T, ok func(T) bool) []T {
 	return out
 }
 
-// dataKey returns the unwrapped data key project/version, from the cache
+// dataKey returns the unwrapped data key project/version, ready to seal
+// and open (its cipher built once per key, not per value), from the cache
 // or the store.
-func (c *Core) dataKey(ctx context.Context, project string, version int) ([]byte, error) {
+func (c *Core) dataKey(ctx context.Context, project string, version int) (*seal.Cipher, error) {
 	id := dataKeyID{project, version}
 	if k, ok := c.dataKeys.Load(id); ok {
-		return k.([]byte), nil
+		return k.(*seal.Cipher), nil
 	}
 	dk, err := c.Store.DataKey(ctx, project, version)
 	if err != nil {
@@ -274,8 +275,12 @@ func (c *Core) dataKey(ctx context.Context, project string, version int) ([]byte
 			return nil, fmt.Errorf("data key %s/%d: %w", project, version, err)
 		}
 	}
-	c.dataKeys.Store(id, key)
-	return key, nil
+	ciph, err := seal.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("data key %s/%d: %w", project, version, err)
+	}
+	k, _ := c.dataKeys.LoadOrStore(id, ciph)
+	return k.(*seal.Cipher), nil
 }
 
 // currentDataKeyVersion is the data key version new values are sealed with.
@@ -291,7 +296,7 @@ func (c *Core) sealValue(ctx context.Context, project, env, name string, version
 	if err != nil {
 		return nil, err
 	}
-	return seal.Seal(key, currentDataKeyVersion, value, seal.ValueAAD(project, env, name, version))
+	return key.Seal(currentDataKeyVersion, value, seal.ValueAAD(project, env, name, version))
 }
 
 func (c *Core) openValue(ctx context.Context, project, env, name string, version int, ct []byte) ([]byte, error) {
@@ -303,7 +308,7 @@ func (c *Core) openValue(ctx context.Context, project, env, name string, version
 	if err != nil {
 		return nil, err
 	}
-	pt, err := seal.Open(key, ct, seal.ValueAAD(project, env, name, version))
+	pt, err := key.Open(ct, seal.ValueAAD(project, env, name, version))
 	if err != nil {
 		return nil, fmt.Errorf("open %s/%s/%s@%d: %w", project, env, name, version, err)
 	}

@@ -119,7 +119,7 @@ func (s *Server) envValues(c *call) (int, any, error) {
 		resp.Secrets = append(resp.Secrets, v.Secret)
 	}
 	c.meta = map[string]string{"count": strconv.Itoa(len(vals))}
-	return http.StatusOK, resp, nil
+	return http.StatusOK, envValuesBody{resp}, nil
 }
 
 func secretPath(c *call) (string, string, string) {
@@ -148,7 +148,7 @@ func (s *Server) getSecret(c *call) (int, any, error) {
 		version = meta.Version
 	}
 	c.meta = map[string]string{"version": strconv.Itoa(version)}
-	return http.StatusOK, &api.SecretResponse{Secret: meta, Value: string(value), ValueVersion: version}, nil
+	return http.StatusOK, secretBody{&api.SecretResponse{Secret: meta, Value: string(value), ValueVersion: version}}, nil
 }
 
 func (s *Server) putSecret(c *call) (int, any, error) {

@@ -299,6 +299,20 @@ func writeError(w http.ResponseWriter, err error) {
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", "application/json")
+	if a, ok := body.(jsonAppender); ok {
+		bp := jsonBufs.Get().(*[]byte)
+		b, ok := a.appendJSON((*bp)[:0])
+		if ok {
+			b = append(b, '\n')
+			w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+			w.WriteHeader(status)
+			w.Write(b)
+		}
+		releaseJSONBuf(bp, b)
+		if ok {
+			return
+		}
+	}
 	w.WriteHeader(status)
 	if body != nil {
 		enc := json.NewEncoder(w)

@@ -49,18 +49,11 @@ func NewKey() []byte {
 // reader knows which key opens it. aad is authenticated, not stored.
 // The output is: version byte | key id | nonce | AES-256-GCM(ciphertext+tag).
 func Seal(key []byte, keyID uint32, plaintext, aad []byte) ([]byte, error) {
-	aead, err := newGCM(key)
+	c, err := NewCipher(key)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, headerSize+nonceSize, overhead+len(plaintext))
-	out[0] = formatV1
-	binary.BigEndian.PutUint32(out[1:5], keyID)
-	if _, err := io.ReadFull(rand.Reader, out[headerSize:]); err != nil {
-		return nil, fmt.Errorf("seal: nonce: %w", err)
-	}
-	// The header is authenticated too, so the key id cannot be swapped.
-	return aead.Seal(out, out[headerSize:], plaintext, joinAAD(out[:headerSize], aad)), nil
+	return c.Seal(keyID, plaintext, aad)
 }
 
 // Open decrypts a ciphertext made by Seal with the same key and aad.
@@ -68,12 +61,49 @@ func Open(key, ciphertext, aad []byte) ([]byte, error) {
 	if _, err := KeyID(ciphertext); err != nil {
 		return nil, err
 	}
+	c, err := NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return c.Open(ciphertext, aad)
+}
+
+// Cipher is a key made ready to seal and open many values: its AES-256-GCM
+// cipher is built once, not per value. Seal and Open through it are Seal
+// and Open with its key, byte for byte. It is safe for concurrent use. It
+// holds key material: keep it only where the key itself may be kept.
+type Cipher struct {
+	aead cipher.AEAD
+}
+
+// NewCipher returns a Cipher for key, which must be KeySize bytes.
+func NewCipher(key []byte) (*Cipher, error) {
 	aead, err := newGCM(key)
 	if err != nil {
 		return nil, err
 	}
+	return &Cipher{aead: aead}, nil
+}
+
+// Seal is Seal with c's key.
+func (c *Cipher) Seal(keyID uint32, plaintext, aad []byte) ([]byte, error) {
+	out := make([]byte, headerSize+nonceSize, overhead+len(plaintext))
+	out[0] = formatV1
+	binary.BigEndian.PutUint32(out[1:5], keyID)
+	if _, err := io.ReadFull(rand.Reader, out[headerSize:]); err != nil {
+		return nil, fmt.Errorf("seal: nonce: %w", err)
+	}
+	// The header is authenticated too, so the key id cannot be swapped.
+	return c.aead.Seal(out, out[headerSize:], plaintext, joinAAD(out[:headerSize], aad)), nil
+}
+
+// Open is Open with c's key.
+func (c *Cipher) Open(ciphertext, aad []byte) ([]byte, error) {
+	if _, err := KeyID(ciphertext); err != nil {
+		return nil, err
+	}
 	nonce := ciphertext[headerSize : headerSize+nonceSize]
-	pt, err := aead.Open(nil, nonce, ciphertext[headerSize+nonceSize:], joinAAD(ciphertext[:headerSize], aad))
+	pt, err := c.aead.Open(nil, nonce, ciphertext[headerSize+nonceSize:], joinAAD(ciphertext[:headerSize], aad))
 	if err != nil {
 		return nil, ErrWrongKey
 	}

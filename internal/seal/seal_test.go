@@ -2,10 +2,16 @@ package seal
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -217,5 +223,138 @@ func TestSealBytes(t *testing.T) {
 	again, _ := SealBytes(key, []byte("s3cr3t-value"), []byte("head"))
 	if bytes.Equal(again, sealed) {
 		t.Error("two seals of one plaintext are equal; want a fresh nonce each time")
+	}
+}
+
+// goldenValue was sealed by Seal before Cipher existed: key 00 01 … 1f, key
+// id 1, ValueAAD("payments", "prod", "STRIPE_KEY", 3), plaintext
+// "sk_live_golden". Values stored then must open for ever.
+const goldenValue = "01000000011fadd997362d88f27ce6aec411ec5c5cb193c72d9995fe090e10f6cd2cf74257214b72bda8e4d6a61b9e"
+
+func goldenKey() []byte {
+	key := make([]byte, KeySize)
+	for i := range key {
+		key[i] = byte(i)
+	}
+	return key
+}
+
+// TestCipherFormat proves Cipher writes and reads exactly the format Seal
+// and Open do: it opens a value stored before it existed, and what it seals
+// is, byte for byte, header | nonce | AES-256-GCM(plaintext, header+aad)
+// computed here with the standard library alone.
+func TestCipherFormat(t *testing.T) {
+	key := goldenKey()
+	aad := ValueAAD("payments", "prod", "STRIPE_KEY", 3)
+	c, err := NewCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden, _ := hex.DecodeString(goldenValue)
+	for name, open := range map[string]func([]byte, []byte) ([]byte, error){
+		"Open":        func(ct, aad []byte) ([]byte, error) { return Open(key, ct, aad) },
+		"Cipher.Open": c.Open,
+	} {
+		pt, err := open(golden, aad)
+		if err != nil || string(pt) != "sk_live_golden" {
+			t.Fatalf("%s(golden): got %q, %v; want sk_live_golden", name, pt, err)
+		}
+	}
+
+	ct, err := c.Seal(1, []byte("sk_live_golden"), aad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := aes.NewCipher(key)
+	gcm, _ := cipher.NewGCM(block)
+	header := []byte{formatV1, 0, 0, 0, 1}
+	nonce := ct[len(header) : len(header)+gcm.NonceSize()]
+	fullAAD := binary.BigEndian.AppendUint32(bytes.Clone(header), uint32(len(aad)))
+	fullAAD = append(fullAAD, aad...)
+	want := gcm.Seal(append(bytes.Clone(header), nonce...), nonce, []byte("sk_live_golden"), fullAAD)
+	if !bytes.Equal(ct, want) {
+		t.Fatalf("Cipher.Seal: got %x; want %x", ct, want)
+	}
+	if pt, err := Open(key, ct, aad); err != nil || string(pt) != "sk_live_golden" {
+		t.Fatalf("Open(Cipher.Seal): got %q, %v; want sk_live_golden", pt, err)
+	}
+}
+
+// TestCipherRejects checks Cipher.Open refuses what Open refuses, with the
+// same errors, and NewCipher refuses a key of the wrong size.
+func TestCipherRejects(t *testing.T) {
+	key := NewKey()
+	c, err := NewCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aad := []byte("x")
+	ct, _ := c.Seal(1, []byte("value"), aad)
+	flipped := bytes.Clone(ct)
+	flipped[len(flipped)-1] ^= 1
+	otherID := bytes.Clone(ct)
+	otherID[4] ^= 1
+	other, _ := NewCipher(NewKey())
+	for _, tc := range []struct {
+		name string
+		c    *Cipher
+		ct   []byte
+		aad  []byte
+		want error
+	}{
+		{"wrong key", other, ct, aad, ErrWrongKey},
+		{"flipped tag", c, flipped, aad, ErrWrongKey},
+		{"key id changed", c, otherID, aad, ErrWrongKey},
+		{"other aad", c, ct, []byte("y"), ErrWrongKey},
+		{"truncated", c, ct[:10], aad, ErrFormat},
+		{"bad version", c, append([]byte{9}, ct[1:]...), aad, ErrFormat},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := tc.c.Open(tc.ct, tc.aad); !errors.Is(err, tc.want) {
+				t.Fatalf("got %v; want %v", err, tc.want)
+			}
+		})
+	}
+	for _, n := range []int{0, 16, 31, 33} {
+		if _, err := NewCipher(make([]byte, n)); err == nil {
+			t.Errorf("NewCipher(%d bytes): got nil error; want one", n)
+		}
+	}
+}
+
+// TestCipherConcurrent seals and opens through one Cipher from many
+// goroutines (run with -race).
+func TestCipherConcurrent(t *testing.T) {
+	c, err := NewCipher(NewKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				v := fmt.Sprintf("value-%d-%d", g, i)
+				aad := ValueAAD("p", "e", v, i)
+				ct, err := c.Seal(1, []byte(v), aad)
+				if err == nil {
+					var pt []byte
+					if pt, err = c.Open(ct, aad); err == nil && string(pt) != v {
+						err = fmt.Errorf("got %q; want %q", pt, v)
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

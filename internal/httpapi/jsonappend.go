@@ -1,0 +1,231 @@
+package httpapi
+
+import (
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/api"
+)
+
+// jsonAppender is a response body that writes its own JSON: byte for byte
+// what writeJSON's encoding/json encoder (SetEscapeHTML(false), then a
+// newline) writes for the same value, without reflection. It is for the
+// hottest answers (a secret read, an environment fetch), whose shapes are
+// fixed. ok false means the value cannot be written this way (a time
+// encoding/json refuses); writeJSON then falls back to encoding/json.
+// TestJSONAppendersMatchEncodingJSON holds each one to encoding/json.
+type jsonAppender interface {
+	appendJSON(b []byte) (_ []byte, ok bool)
+}
+
+// jsonBufs recycles response buffers. Buffers that grew past maxPooledJSON
+// are dropped rather than kept.
+var jsonBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+const maxPooledJSON = 64 << 10
+
+// releaseJSONBuf returns b, the last use of the buffer *bp, to jsonBufs. It
+// zeroes b first: an answer holds secret values, and a pooled buffer must
+// not keep them after the request.
+func releaseJSONBuf(bp *[]byte, b []byte) {
+	clear(b[:cap(b)])
+	if cap(b) > maxPooledJSON {
+		return
+	}
+	*bp = b[:0]
+	jsonBufs.Put(bp)
+}
+
+// secretBody is GET /v1/secrets/{project}/{env}/{name}'s answer.
+type secretBody struct{ *api.SecretResponse }
+
+func (s secretBody) appendJSON(b []byte) ([]byte, bool) {
+	b = append(b, '{')
+	ok := true
+	if s.Secret != nil {
+		b, ok = appendSecretFields(b, s.Secret)
+		b = append(b, ',')
+	}
+	b = append(b, `"value":`...)
+	b = appendJSONString(b, s.Value)
+	b = append(b, `,"value_version":`...)
+	b = strconv.AppendInt(b, int64(s.ValueVersion), 10)
+	return append(b, '}'), ok
+}
+
+// envValuesBody is GET /v1/values/{project}/{env}'s answer.
+type envValuesBody struct{ *api.EnvValuesResponse }
+
+func (e envValuesBody) appendJSON(b []byte) ([]byte, bool) {
+	b = append(b, `{"project":`...)
+	b = appendJSONString(b, e.Project)
+	b = append(b, `,"environment":`...)
+	b = appendJSONString(b, e.Env)
+	b = append(b, `,"values":`...)
+	if e.Values == nil {
+		b = append(b, "null"...)
+	} else {
+		// encoding/json writes a map's keys sorted.
+		names := make([]string, 0, len(e.Values))
+		for k := range e.Values {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		b = append(b, '{')
+		for i, k := range names {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			b = appendJSONString(b, e.Values[k])
+		}
+		b = append(b, '}')
+	}
+	b = append(b, `,"secrets":`...)
+	ok := true
+	if e.Secrets == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, s := range e.Secrets {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if s == nil {
+				b = append(b, "null"...)
+				continue
+			}
+			b = append(b, '{')
+			var sok bool
+			b, sok = appendSecretFields(b, s)
+			ok = ok && sok
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}'), ok
+}
+
+// appendSecretFields appends the fields of tokenward.Secret as
+// encoding/json writes them, in declaration order with its tags' omitempty
+// and omitzero, without the braces.
+func appendSecretFields(b []byte, s *tokenward.Secret) ([]byte, bool) {
+	ok := true
+	b = append(b, `"project":`...)
+	b = appendJSONString(b, s.Project)
+	b = append(b, `,"environment":`...)
+	b = appendJSONString(b, s.Env)
+	b = append(b, `,"name":`...)
+	b = appendJSONString(b, s.Name)
+	if s.Owner != "" {
+		b = append(b, `,"owner":`...)
+		b = appendJSONString(b, s.Owner)
+	}
+	if s.Description != "" {
+		b = append(b, `,"description":`...)
+		b = appendJSONString(b, s.Description)
+	}
+	if len(s.Tags) > 0 {
+		b = append(b, `,"tags":[`...)
+		for i, t := range s.Tags {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, t)
+		}
+		b = append(b, ']')
+	}
+	if !s.ExpiresAt.IsZero() {
+		b = append(b, `,"expires_at":`...)
+		b, ok = appendJSONTime(b, s.ExpiresAt, ok)
+	}
+	b = append(b, `,"version":`...)
+	b = strconv.AppendInt(b, int64(s.Version), 10)
+	b = append(b, `,"created_at":`...)
+	b, ok = appendJSONTime(b, s.CreatedAt, ok)
+	b = append(b, `,"updated_at":`...)
+	b, ok = appendJSONTime(b, s.UpdatedAt, ok)
+	if s.UpdatedBy != "" {
+		b = append(b, `,"updated_by":`...)
+		b = appendJSONString(b, s.UpdatedBy)
+	}
+	return b, ok
+}
+
+// appendJSONTime appends t as time.Time.MarshalJSON does (RFC 3339 with
+// nanoseconds, quoted). MarshalJSON refuses years outside [0, 9999]: then
+// ok becomes false and the caller falls back to encoding/json, which
+// reports the error as it always has.
+func appendJSONTime(b []byte, t time.Time, ok bool) ([]byte, bool) {
+	if y := t.Year(); y < 0 || y > 9999 {
+		return b, false
+	}
+	if _, off := t.Zone(); off <= -24*3600 || off >= 24*3600 {
+		return b, false
+	}
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"'), ok
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string exactly as encoding/json
+// does with HTML escaping off: " and \ escaped, \b \f \n \r \t short,
+// other control characters as \u00XX, invalid UTF-8 as \ufffd, and U+2028
+// and U+2029 escaped (JavaScript line terminators).
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

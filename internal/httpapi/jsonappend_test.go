@@ -1,0 +1,152 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/api"
+)
+
+// encodingJSON is what writeJSON wrote for every body before jsonAppender:
+// encoding/json with HTML escaping off, and a newline.
+func encodingJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// awkwardStrings are strings whose JSON needs each of encoding/json's
+// escaping rules.
+var awkwardStrings = []string{
+	"", "plain", "sk_live_abc123", `quote " and backslash \`, "<script>&amp;</script>",
+	"tab\tnewline\nreturn\rbackspace\bformfeed\f", "\x00\x01\x1f\x7f", "ünïcödé ✓ 日本語 🔑",
+	"line\u2028separator\u2029paragraph", "invalid \xff utf-8 \xc3", "trailing \xe2\x82",
+	"emoji at end 😀", "\\u0041 is not unescaped", "/slash/",
+}
+
+func testSecrets() []*tokenward.Secret {
+	created := time.Date(2026, 12, 4, 18, 0, 0, 123456789, time.UTC)
+	zone := time.FixedZone("x", -(5*3600 + 30*60))
+	var out []*tokenward.Secret
+	for i, s := range awkwardStrings {
+		out = append(out, &tokenward.Secret{
+			Project: "payments", Env: "prod", Name: fmt.Sprintf("K_%d", i),
+			Owner: s, Description: awkwardStrings[(i+3)%len(awkwardStrings)],
+			Tags:      [][]string{nil, {}, {s}, {"a", s, "<b>"}}[i%4],
+			ExpiresAt: []time.Time{{}, created.Add(time.Hour), created.In(zone), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)}[i%4],
+			Version:   i * 1000, CreatedAt: created, UpdatedAt: []time.Time{{}, created.Add(time.Nanosecond).In(zone)}[i%2],
+			UpdatedBy: awkwardStrings[(i+5)%len(awkwardStrings)],
+		})
+	}
+	out = append(out, &tokenward.Secret{}) // every field zero
+	return out
+}
+
+// TestJSONAppendersMatchEncodingJSON holds the hand-written encoders of the
+// secret read and the environment fetch to encoding/json, byte for byte,
+// through writeJSON.
+func TestJSONAppendersMatchEncodingJSON(t *testing.T) {
+	secrets := testSecrets()
+	values := map[string]string{}
+	for i, s := range awkwardStrings {
+		values[fmt.Sprintf("K_%d", i)] = s
+		values[s] = fmt.Sprint(i) // awkward keys too, sorted as encoding/json sorts them
+	}
+	type tc struct {
+		name string
+		body jsonAppender
+		want any
+	}
+	var cases []tc
+	for _, s := range secrets {
+		r := &api.SecretResponse{Secret: s, Value: s.Owner, ValueVersion: s.Version + 1}
+		cases = append(cases, tc{"secret " + s.Name, secretBody{r}, r})
+	}
+	noMeta := &api.SecretResponse{Value: "v", ValueVersion: 2}
+	cases = append(cases, tc{"secret without metadata", secretBody{noMeta}, noMeta})
+	for _, e := range []*api.EnvValuesResponse{
+		{Project: "payments", Env: "prod", Values: values, Secrets: secrets},
+		{Project: "p<&>", Env: "ü", Values: map[string]string{}, Secrets: []*tokenward.Secret{}},
+		{Project: "p", Env: "e"}, // nil map and slice: null
+		{Project: "p", Env: "e", Values: map[string]string{"A": "1"}, Secrets: []*tokenward.Secret{nil, secrets[1]}},
+	} {
+		cases = append(cases, tc{fmt.Sprintf("env %q with %d secrets", e.Project, len(e.Secrets)), envValuesBody{e}, e})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			writeJSON(rec, http.StatusOK, c.body)
+			got, want := rec.Body.Bytes(), encodingJSON(t, c.want)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("got  %s\nwant %s", got, want)
+			}
+			if cl := rec.Header().Get("Content-Length"); cl != fmt.Sprint(len(want)) {
+				t.Errorf("got Content-Length %q; want %d", cl, len(want))
+			}
+		})
+	}
+}
+
+// TestJSONAppenderFallsBack checks a time encoding/json refuses sends the
+// answer down encoding/json's path, which fails as it always has, rather
+// than writing a timestamp encoding/json would not.
+func TestJSONAppenderFallsBack(t *testing.T) {
+	for _, at := range []time.Time{
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("far", 24*3600)),
+	} {
+		s := &tokenward.Secret{Project: "p", Env: "e", Name: "K", CreatedAt: at}
+		for _, body := range []jsonAppender{
+			secretBody{&api.SecretResponse{Secret: s, Value: "v"}},
+			envValuesBody{&api.EnvValuesResponse{Secrets: []*tokenward.Secret{s}}},
+		} {
+			if _, ok := body.appendJSON(nil); ok {
+				t.Errorf("%T with created_at %v: got ok; want a fall back", body, at)
+			}
+			rec := httptest.NewRecorder()
+			writeJSON(rec, http.StatusOK, body)
+			if strings.Contains(rec.Body.String(), "created_at") {
+				t.Errorf("%T with created_at %v: got %s; want encoding/json's (empty) answer", body, at, rec.Body)
+			}
+		}
+	}
+}
+
+// TestReleaseJSONBufZeroes checks an answer's bytes (secret values) do not
+// outlive the request in the buffer pool.
+func TestReleaseJSONBufZeroes(t *testing.T) {
+	for _, n := range []int{10, 4096, maxPooledJSON + 1} {
+		b := make([]byte, 0, n)
+		b = append(b, strings.Repeat("s", n)...)
+		bp := &b
+		releaseJSONBuf(bp, b)
+		if i := bytes.IndexByte(b[:cap(b)], 's'); i >= 0 {
+			t.Errorf("cap %d: got byte %q left at %d; want all zero", n, b[i], i)
+		}
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range awkwardStrings {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := append(appendJSONString(nil, s), '\n')
+		if want := encodingJSON(t, s); !bytes.Equal(got, want) {
+			t.Fatalf("got %s; want %s", got, want)
+		}
+	})
+}
