@@ -57,8 +57,15 @@ type DB struct {
 	Logger *slog.Logger
 	// Now is the clock, replaceable in tests.
 	Now func() time.Time
+	// ListenCheckInterval and MaxStaleness time the change clock
+	// (notify.go); zero means DefaultListenCheckInterval and
+	// DefaultMaxStaleness.
+	ListenCheckInterval time.Duration
+	MaxStaleness        time.Duration
 
-	pool *pgxpool.Pool
+	pool     *pgxpool.Pool
+	clock    *changeClock
+	listener *listener
 }
 
 // DefaultConnectTimeout bounds a connection attempt when neither the URL
@@ -90,6 +97,8 @@ func (db *DB) Open(ctx context.Context) error {
 		cfg.ConnConfig.ConnectTimeout = cmp.Or(db.ConnectTimeout, DefaultConnectTimeout)
 	}
 	cfg.PingTimeout = pingTimeout
+	db.clock = newChangeClock()
+	cfg.ConnConfig.Tracer = changeTracer{db.clock}
 	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return fmt.Errorf("postgres: %s", pgerr.Error(err))
 	}
@@ -101,11 +110,16 @@ func (db *DB) Open(ctx context.Context) error {
 		db.pool.Close()
 		return err
 	}
+	db.startListener()
 	return nil
 }
 
-// Close closes the pool.
+// Close stops the change listener and closes the pool.
 func (db *DB) Close() error {
+	if db.listener != nil {
+		db.listener.close()
+		db.listener = nil
+	}
 	if db.pool != nil {
 		db.pool.Close()
 	}

@@ -249,3 +249,11 @@ func (c *walClock) generation() (uint64, bool) {
 	}
 	return c.gen, true
 }
+
+var _ tokenward.ChangeClock = (*DB)(nil)
+
+// Generation implements tokenward.ChangeClock with the WAL index header:
+// it moves with every commit, by any connection or process.
+func (db *DB) Generation() (uint64, bool) {
+	return db.current.clock.generation()
+}
