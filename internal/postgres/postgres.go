@@ -27,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/pgerr"
+	"github.com/tokenward/tokenward/internal/readcache"
 )
 
 //go:embed migrations/*.sql
@@ -66,6 +67,7 @@ type DB struct {
 	pool     *pgxpool.Pool
 	clock    *changeClock
 	listener *listener
+	current  *readcache.Cache
 }
 
 // DefaultConnectTimeout bounds a connection attempt when neither the URL
@@ -98,6 +100,7 @@ func (db *DB) Open(ctx context.Context) error {
 	}
 	cfg.PingTimeout = pingTimeout
 	db.clock = newChangeClock()
+	db.current = readcache.New(db)
 	cfg.ConnConfig.Tracer = changeTracer{db.clock}
 	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return fmt.Errorf("postgres: %s", pgerr.Error(err))
