@@ -67,7 +67,9 @@ type DB struct {
 	pool     *pgxpool.Pool
 	clock    *changeClock
 	listener *listener
-	current  *readcache.Cache
+	// Cache answers CurrentSecret, Secrets, EnvSecrets and Token
+	// while the change clock has not moved (notify.go).
+	*readcache.Cache
 }
 
 // DefaultConnectTimeout bounds a connection attempt when neither the URL
@@ -100,7 +102,7 @@ func (db *DB) Open(ctx context.Context) error {
 	}
 	cfg.PingTimeout = pingTimeout
 	db.clock = newChangeClock()
-	db.current = readcache.New(db)
+	db.Cache = readcache.New(db, readcache.Loaders{CurrentSecret: db.currentSecret, Secrets: db.secrets, EnvSecrets: db.envSecrets, Token: db.token})
 	cfg.ConnConfig.Tracer = changeTracer{db.clock}
 	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return fmt.Errorf("postgres: %s", pgerr.Error(err))

@@ -18,7 +18,8 @@ var _ tokenward.Store = (*DB)(nil)
 // PostgreSQL takes concurrent writers itself. Writers on several servers
 // are kept apart by row locks (SELECT … FOR UPDATE) and unique
 // constraints, whose violations are ECONFLICT. The hottest reads go
-// through the read cache (readcache.go) on the change clock (notify.go).
+// through the read cache (internal/readcache, embedded in DB) on the
+// change clock (notify.go).
 
 func (db *DB) Keyring(ctx context.Context) ([]byte, error) {
 	var b []byte

@@ -19,8 +19,11 @@ import (
 // (its record: the token itself is stored only as a hash) — so a repeated
 // read needs no query at all. Entries are trusted only while the clock's
 // generation is the one they were read at, and never while it cannot tell.
+//
+// A store embeds it, so that its methods are the store's own.
 type Cache struct {
 	clock tokenward.ChangeClock
+	load  Loaders
 
 	mu      sync.RWMutex
 	at      uint64 // generation the entries were read at
@@ -36,9 +39,9 @@ type key struct {
 // MaxEntries bounds a cache: when full, it starts over.
 const MaxEntries = 10_000
 
-// New returns an empty cache on clock.
-func New(clock tokenward.ChangeClock) *Cache {
-	return &Cache{clock: clock, entries: map[key]any{}}
+// New returns an empty cache on clock, answering misses with load.
+func New(clock tokenward.ChangeClock, load Loaders) *Cache {
+	return &Cache{clock: clock, load: load, entries: map[key]any{}}
 }
 
 // cached returns load's answer, from the cache while nothing was committed
@@ -70,42 +73,42 @@ func cached[T any](c *Cache, k key, load func() (T, error), clone func(T) T) (T,
 	return clone(v), nil
 }
 
-// The loaders are the store's own queries, called on a miss.
-type (
-	CurrentSecretFunc func(ctx context.Context, project, env, name string) (*tokenward.Secret, *tokenward.SecretVersion, error)
-	SecretsFunc       func(ctx context.Context, project, env string) ([]*tokenward.Secret, error)
-	EnvSecretsFunc    func(ctx context.Context, project, env string) ([]*tokenward.Secret, []*tokenward.SecretVersion, error)
-	TokenFunc         func(ctx context.Context, id string) (*tokenward.Token, error)
-)
+// Loaders are the store's own queries, called on a miss.
+type Loaders struct {
+	CurrentSecret func(ctx context.Context, project, env, name string) (*tokenward.Secret, *tokenward.SecretVersion, error)
+	Secrets       func(ctx context.Context, project, env string) ([]*tokenward.Secret, error)
+	EnvSecrets    func(ctx context.Context, project, env string) ([]*tokenward.Secret, []*tokenward.SecretVersion, error)
+	Token         func(ctx context.Context, id string) (*tokenward.Token, error)
+}
 
 // CurrentSecret is tokenward.Store's CurrentSecret through the cache.
-func (c *Cache) CurrentSecret(ctx context.Context, project, env, name string, load CurrentSecretFunc) (*tokenward.Secret, *tokenward.SecretVersion, error) {
+func (c *Cache) CurrentSecret(ctx context.Context, project, env, name string) (*tokenward.Secret, *tokenward.SecretVersion, error) {
 	type current struct {
 		s *tokenward.Secret
 		v *tokenward.SecretVersion
 	}
 	r, err := cached(c, key{'c', project, env, name}, func() (current, error) {
-		s, v, err := load(ctx, project, env, name)
+		s, v, err := c.load.CurrentSecret(ctx, project, env, name)
 		return current{s, v}, err
 	}, func(r current) current { return current{cloneSecret(r.s), cloneVersion(r.v)} })
 	return r.s, r.v, err
 }
 
 // Secrets is tokenward.Store's Secrets through the cache.
-func (c *Cache) Secrets(ctx context.Context, project, env string, load SecretsFunc) ([]*tokenward.Secret, error) {
+func (c *Cache) Secrets(ctx context.Context, project, env string) ([]*tokenward.Secret, error) {
 	return cached(c, key{'s', project, env, ""}, func() ([]*tokenward.Secret, error) {
-		return load(ctx, project, env)
+		return c.load.Secrets(ctx, project, env)
 	}, cloneAll(cloneSecret))
 }
 
 // EnvSecrets is tokenward.Store's EnvSecrets through the cache.
-func (c *Cache) EnvSecrets(ctx context.Context, project, env string, load EnvSecretsFunc) ([]*tokenward.Secret, []*tokenward.SecretVersion, error) {
+func (c *Cache) EnvSecrets(ctx context.Context, project, env string) ([]*tokenward.Secret, []*tokenward.SecretVersion, error) {
 	type envSecrets struct {
 		s []*tokenward.Secret
 		v []*tokenward.SecretVersion
 	}
 	r, err := cached(c, key{'e', project, env, ""}, func() (envSecrets, error) {
-		s, v, err := load(ctx, project, env)
+		s, v, err := c.load.EnvSecrets(ctx, project, env)
 		return envSecrets{s, v}, err
 	}, func(r envSecrets) envSecrets {
 		return envSecrets{cloneAll(cloneSecret)(r.s), cloneAll(cloneVersion)(r.v)}
@@ -116,16 +119,16 @@ func (c *Cache) EnvSecrets(ctx context.Context, project, env string, load EnvSec
 // Token is tokenward.Store's Token through the cache: it is read by id for
 // every audited request the monitor looks at twice (an environment fetch,
 // a refused token).
-func (c *Cache) Token(ctx context.Context, id string, load TokenFunc) (*tokenward.Token, error) {
+func (c *Cache) Token(ctx context.Context, id string) (*tokenward.Token, error) {
 	return cached(c, key{'t', "", "", id}, func() (*tokenward.Token, error) {
-		return load(ctx, id)
+		return c.load.Token(ctx, id)
 	}, func(t *tokenward.Token) *tokenward.Token {
 		if t == nil {
 			return nil
 		}
-		c := *t
-		c.Grants, c.CI = slices.Clone(t.Grants), maps.Clone(t.CI)
-		return &c
+		cp := *t
+		cp.Grants, cp.CI = slices.Clone(t.Grants), maps.Clone(t.CI)
+		return &cp
 	})
 }
 

@@ -24,7 +24,6 @@ func (c *clock) Generation() (uint64, bool) { return c.gen, c.ok }
 func TestCacheTrustsOnlyAnUnmovedClock(t *testing.T) {
 	ctx := context.Background()
 	clk := &clock{gen: 1, ok: true}
-	c := readcache.New(clk)
 	loads := 0
 	var fail error
 	load := func(_ context.Context, id string) (*tokenward.Token, error) {
@@ -34,6 +33,7 @@ func TestCacheTrustsOnlyAnUnmovedClock(t *testing.T) {
 		}
 		return &tokenward.Token{ID: id, Name: "n", Grants: tokenward.Grants{tokenward.MustParseGrant("read:p/e/*")}}, nil
 	}
+	c := readcache.New(clk, readcache.Loaders{Token: load})
 	steps := []struct {
 		name      string
 		before    func()
@@ -52,7 +52,7 @@ func TestCacheTrustsOnlyAnUnmovedClock(t *testing.T) {
 	}
 	for _, s := range steps {
 		s.before()
-		got, err := c.Token(ctx, "tok_1", load)
+		got, err := c.Token(ctx, "tok_1")
 		if (err != nil) != s.wantErr || loads != s.wantLoads {
 			t.Fatalf("%s: got %d loads, error %v; want %d loads, error %v", s.name, loads, err, s.wantLoads, s.wantErr)
 		}
@@ -66,10 +66,10 @@ func TestCacheTrustsOnlyAnUnmovedClock(t *testing.T) {
 	// A caller's change to its copy is not the next caller's answer.
 	fail = nil
 	clk.gen++
-	mine, _ := c.Token(ctx, "tok_1", load)
+	mine, _ := c.Token(ctx, "tok_1")
 	mine.Grants[0] = tokenward.MustParseGrant("admin:*/*/*")
 	mine.Name = "changed"
-	got, _ := c.Token(ctx, "tok_1", load)
+	got, _ := c.Token(ctx, "tok_1")
 	if loads != 7 {
 		t.Fatalf("got %d loads; want the second read cached", loads)
 	}

@@ -21,24 +21,8 @@ func (db *DB) openCurrentCache(ctx context.Context) error {
 		return err
 	}
 	db.clock = clock
-	db.current = readcache.New(db)
+	db.Cache = readcache.New(db, readcache.Loaders{CurrentSecret: db.currentSecret, Secrets: db.secrets, EnvSecrets: db.envSecrets, Token: db.token})
 	return nil
-}
-
-func (db *DB) CurrentSecret(ctx context.Context, project, env, name string) (*tokenward.Secret, *tokenward.SecretVersion, error) {
-	return db.current.CurrentSecret(ctx, project, env, name, db.currentSecret)
-}
-
-func (db *DB) Secrets(ctx context.Context, project, env string) ([]*tokenward.Secret, error) {
-	return db.current.Secrets(ctx, project, env, db.secrets)
-}
-
-func (db *DB) EnvSecrets(ctx context.Context, project, env string) ([]*tokenward.Secret, []*tokenward.SecretVersion, error) {
-	return db.current.EnvSecrets(ctx, project, env, db.envSecrets)
-}
-
-func (db *DB) Token(ctx context.Context, id string) (*tokenward.Token, error) {
-	return db.current.Token(ctx, id, db.token)
 }
 
 var _ tokenward.ChangeClock = (*DB)(nil)

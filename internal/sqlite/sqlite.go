@@ -52,8 +52,10 @@ type DB struct {
 	stmtCurrentVersion *sql.Stmt
 	stmtAuditInsert    *sql.Stmt // on the write connection
 
-	clock   *walClock
-	current *readcache.Cache
+	clock *walClock
+	// Cache answers CurrentSecret, Secrets, EnvSecrets and Token
+	// (readcache.go).
+	*readcache.Cache
 }
 
 // NewDB returns a DB for the file at path; call Open before use.

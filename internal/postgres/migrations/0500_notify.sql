@@ -12,22 +12,16 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER keyring_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON keyring
-	FOR EACH STATEMENT EXECUTE FUNCTION tokenward_notify_change();
-CREATE TRIGGER projects_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON projects
-	FOR EACH STATEMENT EXECUTE FUNCTION tokenward_notify_change();
-CREATE TRIGGER environments_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON environments
-	FOR EACH STATEMENT EXECUTE FUNCTION tokenward_notify_change();
-CREATE TRIGGER data_keys_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON data_keys
-	FOR EACH STATEMENT EXECUTE FUNCTION tokenward_notify_change();
-CREATE TRIGGER secrets_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON secrets
-	FOR EACH STATEMENT EXECUTE FUNCTION tokenward_notify_change();
-CREATE TRIGGER secret_versions_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON secret_versions
-	FOR EACH STATEMENT EXECUTE FUNCTION tokenward_notify_change();
-CREATE TRIGGER secret_labels_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON secret_labels
-	FOR EACH STATEMENT EXECUTE FUNCTION tokenward_notify_change();
-CREATE TRIGGER oidc_bindings_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON oidc_bindings
-	FOR EACH STATEMENT EXECUTE FUNCTION tokenward_notify_change();
+DO $$
+DECLARE
+	t TEXT;
+BEGIN
+	FOREACH t IN ARRAY ARRAY['keyring', 'projects', 'environments', 'data_keys', 'secrets', 'secret_versions', 'secret_labels', 'oidc_bindings'] LOOP
+		EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %I FOR EACH STATEMENT EXECUTE FUNCTION tokenward_notify_change()', t || '_change', t);
+	END LOOP;
+END
+$$;
+
 -- Every column but last_used_at and last_used_ip.
 CREATE TRIGGER tokens_change AFTER INSERT OR DELETE OR TRUNCATE ON tokens
 	FOR EACH STATEMENT EXECUTE FUNCTION tokenward_notify_change();
