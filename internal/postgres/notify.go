@@ -24,7 +24,7 @@ const (
 	// DefaultListenCheckInterval is how long the listener waits for a
 	// notification before it pings its connection: a listener whose
 	// connection died without a word (a network cut) is taken for down —
-	// and caches bypassed — within about twice this.
+	// and caches bypassed — within this plus pingTimeout (1 s).
 	DefaultListenCheckInterval = 500 * time.Millisecond
 	// DefaultMaxStaleness is the last-resort bound on how long anything
 	// cached on the clock is trusted while no notification arrives: the
@@ -219,8 +219,8 @@ func (l *listener) run(ctx context.Context, conn *pgx.Conn) {
 }
 
 // wait returns nil when a notification arrived within check, and an error
-// when none did and the connection does not answer a ping within check
-// either.
+// when none did and the connection does not answer a ping within
+// pingTimeout.
 func (l *listener) wait(ctx context.Context, conn *pgx.Conn, check time.Duration) error {
 	wctx, cancel := context.WithTimeout(ctx, check)
 	_, err := conn.WaitForNotification(wctx)
@@ -228,7 +228,7 @@ func (l *listener) wait(ctx context.Context, conn *pgx.Conn, check time.Duration
 	if err == nil || ctx.Err() != nil || !errors.Is(wctx.Err(), context.DeadlineExceeded) || conn.IsClosed() {
 		return err
 	}
-	pctx, cancel := context.WithTimeout(ctx, check)
+	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
 	if err := conn.Ping(pctx); err != nil {
 		return err

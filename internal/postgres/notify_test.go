@@ -345,3 +345,33 @@ func TestNotifyTriggersCoverCachedColumns(t *testing.T) {
 		t.Errorf("tables that notify: got %v; want %v", tables, want)
 	}
 }
+
+// TestListenerSurvivesQuietSpells: a listener that waited in vain and
+// pinged many times (every 5 ms here) still gets the next notification,
+// on the same session.
+func TestListenerSurvivesQuietSpells(t *testing.T) {
+	ctx := t.Context()
+	a := MustOpenDB(t)
+	b := postgres.NewDB(a.URL)
+	b.ListenCheckInterval = 5 * time.Millisecond
+	if err := b.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	pid := b.ListenerPID()
+	time.Sleep(100 * time.Millisecond) // quiet spells, not an assertion
+	before, ok := b.Generation()
+	if !ok {
+		t.Fatal("B's clock down after quiet spells; want up")
+	}
+	if err := a.CreateProject(ctx, &tokenward.Project{Name: "p", Envs: []string{}, CreatedAt: time.Now()}, &tokenward.DataKey{Project: "p", Version: 1, Wrapped: []byte{1}}); err != nil {
+		t.Fatal(err)
+	}
+	within(t, crossServer, "B notified of A's commit", func() bool {
+		gen, ok := b.Generation()
+		return ok && gen > before
+	})
+	if got := b.ListenerPID(); got != pid {
+		t.Errorf("listener session: got pid %d; want the same %d (no reconnect)", got, pid)
+	}
+}
