@@ -116,10 +116,10 @@ func (c *Core) loadKeyring(ctx context.Context) error {
 
 // freshKeyring returns the keyring as the store has it now: the one in
 // memory while the store's clock says nothing changed since it was read,
-// else read again — another server may have rotated the master key, and a
-// data key wrapped under a retired keyring would stay behind at the next
-// rotation. A store without a clock is read every time (only rare
-// operations need this).
+// else read again: another server may have rotated the master key (say,
+// because the old one was exposed), and a new data key must be wrapped
+// under the current one, not the one this server read at start. A store
+// without a clock is read every time (only rare operations need this).
 func (c *Core) freshKeyring(ctx context.Context) (*seal.Keyring, error) {
 	if c.clock != nil {
 		if gen, ok := c.clock.Generation(); ok && c.keyringAt.Load() == gen+1 {
