@@ -279,3 +279,45 @@ func TestTokenCache(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyringRotatedElsewhere: after another process rotates the master
+// key, this engine wraps a new project's data key under the new one (it
+// reads the keyring again because the store's clock moved), with a store
+// clock or without one, and reads every value either way.
+func TestKeyringRotatedElsewhere(t *testing.T) {
+	f := mustFixture(t)
+	f.put(t, "prod", "KEY", "before")
+	other := sqlite.NewDB(f.path)
+	if err := other.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	rotator, err := core.New(t.Context(), other, f.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noClock, err := core.New(t.Context(), struct{ tokenward.Store }{f.db}, f.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, engine := range []*core.Core{f.core, noClock} {
+		term, err := rotator.RotateKeys(t.Context(), f.admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprint("p", i)
+		if _, err := engine.CreateProject(t.Context(), f.admin, name, []string{"prod"}); err != nil {
+			t.Fatal(err)
+		}
+		dk, err := f.db.DataKey(t.Context(), name, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := seal.KeyID(dk.Wrapped); err != nil || got != term {
+			t.Errorf("engine %d: new data key wrapped by master key %d (%v); want %d, the one rotated in elsewhere", i, got, err, term)
+		}
+		if _, got, err := engine.GetSecret(t.Context(), f.admin, "payments", "prod", "KEY", 0); err != nil || string(got) != "before" {
+			t.Errorf("engine %d: got %q, %v; want the value from before the rotations", i, got, err)
+		}
+	}
+}
