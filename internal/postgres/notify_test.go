@@ -375,3 +375,35 @@ func TestListenerSurvivesQuietSpells(t *testing.T) {
 		t.Errorf("listener session: got pid %d; want the same %d (no reconnect)", got, pid)
 	}
 }
+
+// TestNotificationsCarryNothing: a notification says only that something
+// changed — no name, no token, no value — whatever the write held.
+func TestNotificationsCarryNothing(t *testing.T) {
+	ctx := t.Context()
+	s := mustServers(t, 1)[0]
+	listen := mustConn(t, s.db.URL)
+	if _, err := listen.Exec(ctx, `LISTEN tokenward_change`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.core.CreateProject(ctx, s.admin, "payments", []string{"prod"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.core.PutSecret(ctx, s.admin, core.PutSecretInput{Project: "payments", Env: "prod", Name: "KEY", Value: []byte("canary-notify-5e1f")}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := s.core.CreateToken(ctx, s.admin, core.CreateTokenInput{Name: "n", Grants: tokenward.Grants{tokenward.MustParseGrant("read:payments/*/*")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 { // one per transaction: the project, the secret, the token
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		n, err := listen.WaitForNotification(wctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("notification %d: %v", i, err)
+		}
+		if n.Payload != "" {
+			t.Errorf("notification %d: got payload %q; want none", i, n.Payload)
+		}
+	}
+}
