@@ -23,6 +23,7 @@ import (
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/groupcommit"
+	"github.com/tokenward/tokenward/internal/readcache"
 	"github.com/tokenward/tokenward/internal/sqlrow"
 )
 
@@ -51,7 +52,10 @@ type DB struct {
 	stmtCurrentVersion *sql.Stmt
 	stmtAuditInsert    *sql.Stmt // on the write connection
 
-	current *readCache
+	clock *walClock
+	// Cache answers CurrentSecret, Secrets, EnvSecrets and Token
+	// (readcache.go).
+	*readcache.Cache
 }
 
 // NewDB returns a DB for the file at path; call Open before use.
@@ -128,7 +132,10 @@ func (db *DB) Open() error {
 
 // Close closes the database.
 func (db *DB) Close() error {
-	db.current.close()
+	if db.clock != nil {
+		db.clock.close()
+		db.clock = nil
+	}
 	var errs []error
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
