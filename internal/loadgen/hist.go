@@ -92,9 +92,9 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 	var seen uint64
 	for i := range h.buckets {
 		seen += h.buckets[i].Load()
-		if seen >= rank {
+		if seen >= rank && i < numBuckets-1 {
 			return min(time.Duration(bucketTop(i)), h.Max())
 		}
 	}
-	return h.Max()
+	return h.Max() // the last bucket holds everything past the tracked range
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -207,7 +208,11 @@ func WriteText(w io.Writer, r *Report) error {
 		if o.RatioToBaseline != nil {
 			ratio = fmt.Sprintf("%.3f", *o.RatioToBaseline)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", o.Op, o.Weight, o.Requests, o.Errors, o.RPS,
+		weight := strconv.Itoa(o.Weight)
+		if o.Op == OpBaseline {
+			weight = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", o.Op, weight, o.Requests, o.Errors, o.RPS,
 			fmtUS(o.Latency.P50), fmtUS(o.Latency.P90), fmtUS(o.Latency.P99), fmtUS(o.Latency.Max), ratio)
 	}
 	for _, o := range r.Operations {

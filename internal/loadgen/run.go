@@ -35,8 +35,10 @@ type Config struct {
 
 // NewHTTPClient returns a client tuned for load on few hosts: keep-alives
 // with up to concurrency idle connections per host (the default of 2 would
-// close and redial most connections under load), no proxy, no transparent
-// gzip, HTTP/1.1, a 30 s bound on each request.
+// close and redial most connections under load) and at most concurrency
+// open (a request waits for a connection to come back rather than dialling
+// one more), no proxy, no transparent gzip, HTTP/1.1, a 30 s bound on each
+// request.
 func NewHTTPClient(concurrency int) *http.Client {
 	return &http.Client{
 		Timeout: 30 * time.Second,
@@ -44,6 +46,7 @@ func NewHTTPClient(concurrency int) *http.Client {
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			MaxIdleConns:        0, // no limit overall
 			MaxIdleConnsPerHost: concurrency,
+			MaxConnsPerHost:     concurrency,
 			IdleConnTimeout:     90 * time.Second,
 			DisableCompression:  true,
 			ForceAttemptHTTP2:   false,
