@@ -92,9 +92,9 @@ func TestReportNumbers(t *testing.T) {
 		name      string
 		got, want float64
 	}{
-		{"read rps", read.RPS, 45},         // 90 successes in 2 s
-		{"write rps", write.RPS, 4.5},      // 9 of 10 succeeded
-		{"total rps", r.Total.RPS, 49.5},   // both
+		{"read rps", read.RPS, 45},       // 90 successes in 2 s
+		{"write rps", write.RPS, 4.5},    // 9 of 10 succeeded
+		{"total rps", r.Total.RPS, 49.5}, // both
 		{"baseline rps", r.Baseline.RPS, 500},
 		{"read ratio", *read.RatioToBaseline, 0.09},
 		{"total ratio", *r.Total.RatioToBaseline, 0.099},
