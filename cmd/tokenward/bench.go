@@ -125,8 +125,9 @@ weighted mix of operations (--mix op=weight,...):
 for --duration or --requests, and prints requests/s, p50/p90/p99/max
 latency and errors per operation (text, or --json with a stable schema to
 compare commits). It sets up its own project, tokens and binding under a
-unique bench-XXXXXXXX prefix and removes them at the end (the project is
-retired, restorable for a day).
+unique bench-XXXXXXXX prefix and removes them at the end: tokens revoked,
+binding deleted, project retired (its secrets archived for a day, then
+purged; the empty project stays).
 
 The server is TOKENWARD_ADDR with TOKENWARD_TOKEN (an admin token, which
 creates the fixture; the load itself uses a narrower token), or the
@@ -149,6 +150,11 @@ prints every operation's requests/s as a ratio to it.`,
 			return m.bench(cmd.Context(), f, p)
 		},
 	}
+	f.register(cmd)
+	return cmd
+}
+
+func (f *benchFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.DurationVar(&f.duration, "duration", 30*time.Second, "how long to send requests")
 	fl.Int64Var(&f.requests, "requests", 0, "send this many requests in all instead of running for --duration")
@@ -160,7 +166,6 @@ prints every operation's requests/s as a ratio to it.`,
 	fl.BoolVar(&f.baseline, "baseline", false, "also measure a bare net/http handler and print ratios to it")
 	fl.BoolVar(&f.json, "json", false, "print the report as JSON")
 	f.client.register(cmd, false)
-	return cmd
 }
 
 // bench runs the plan and prints its report. Failed requests make the

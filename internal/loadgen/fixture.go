@@ -111,9 +111,11 @@ func value(i int) string {
 }
 
 // Cleanup removes the fixture: the binding, the load token, and the
-// project, retired (docs/monitoring.md), which also revokes every token the
-// token operation minted. Retired projects stay restorable for a day, then
-// go. It tries every step and returns the errors together.
+// project's secrets: the project is retired (docs/monitoring.md), which
+// archives its secrets (restorable for a day, then purged) and revokes
+// every token the token and oidc operations minted. The empty project
+// stays: there is no project delete. It tries every step and returns the
+// errors together.
 func (f *Fixture) Cleanup(ctx context.Context) error {
 	var errs []error
 	if f.issuer != nil {
