@@ -249,6 +249,7 @@ func TestBenchStartPostgres(t *testing.T) {
 	checkStopped(t, r)
 
 	r, out, errs, err = runBench(t, []string{"TOKENWARD_STORAGE=" + pg.NewDatabase(t)}, "--start", "postgres", "--servers", "2", "--requests", "20", "--concurrency", "2", "--mix", "read=1", "--json")
+	t.Logf("two servers: %v, %s", err, errs)
 	switch {
 	case err != nil && !strings.Contains(errs, "server 2 of 2") && !strings.Contains(errs, "another tokenward server"):
 		t.Errorf("two servers: got %v, %q; want them to serve or the second refused clearly", err, errs)
