@@ -227,6 +227,12 @@ func (m *Main) bench(ctx context.Context, f *benchFlags, p *benchPlan) (err erro
 		Requests:    p.requests,
 		Build:       fixture.Builders(p.mix, targets),
 	}
+	var before *loadgen.Result
+	if f.baseline {
+		if before, err = runBaseline(ctx, cfg, false); err != nil {
+			return fmt.Errorf("baseline: %w", err)
+		}
+	}
 	cpuBefore := make([]time.Duration, len(servers))
 	for i, s := range servers {
 		if cpuBefore[i], err = loadgen.ProcCPU(s.pid()); err != nil {
@@ -260,8 +266,14 @@ func (m *Main) bench(ctx context.Context, f *benchFlags, p *benchPlan) (err erro
 
 	var base *loadgen.Result
 	if f.baseline {
-		if base, err = runBaseline(ctx, cfg); err != nil {
+		if base, err = runBaseline(ctx, cfg, true); err != nil {
 			return fmt.Errorf("baseline: %w", err)
+		}
+		if before != nil {
+			base = loadgen.Merge(before, base)
+		}
+		if base.Ops[loadgen.OpBaseline].Errors.Load() > 0 {
+			return errors.New("baseline: the bare handler answered errors")
 		}
 	}
 
@@ -296,18 +308,24 @@ func (m *Main) bench(ctx context.Context, f *benchFlags, p *benchPlan) (err erro
 	return nil
 }
 
-// runBaseline drives the bare handler with the clients, duration or
-// request count of cfg.
-func runBaseline(ctx context.Context, cfg loadgen.Config) (*loadgen.Result, error) {
+// runBaseline drives the bare handler with the clients of cfg for the first
+// half of its duration or requests, or with second the rest: the baseline
+// runs half before the load and half after, so a change in the machine's
+// load during the run weighs on both. A first half of no request is nil.
+func runBaseline(ctx context.Context, cfg loadgen.Config, second bool) (*loadgen.Result, error) {
+	d, n := cfg.Duration/2, cfg.Requests/2
+	if second {
+		d, n = cfg.Duration-d, cfg.Requests-n
+	}
+	if d == 0 && n == 0 {
+		return nil, nil
+	}
 	b, err := loadgen.StartBaseline()
 	if err != nil {
 		return nil, err
 	}
 	defer b.Close()
+	cfg.Duration, cfg.Requests = d, n
 	cfg.Mix, cfg.Build = b.Mix(), b.Builders()
-	res, err := loadgen.Run(ctx, cfg)
-	if err == nil && res.Ops[loadgen.OpBaseline].Errors.Load() > 0 {
-		err = errors.New("the bare handler answered errors")
-	}
-	return res, err
+	return loadgen.Run(ctx, cfg)
 }

@@ -174,7 +174,7 @@ func TestBenchStartSQLite(t *testing.T) {
 func TestBenchTarget(t *testing.T) {
 	e := newRotEnv(t)
 	e.start()
-	cmd := exec.Command(filepath.Join(binDir, "tokenward"), "bench", "--requests", "40", "--concurrency", "2", "--mix", "read=1,token=1,oidc=1,write=1")
+	cmd := exec.Command(filepath.Join(binDir, "tokenward"), "bench", "--requests", "41", "--concurrency", "2", "--mix", "read=1,token=1,oidc=1,write=1", "--baseline")
 	cmd.Env = append(benchServerEnv(os.Environ(), ""), "TOKENWARD_ADDR="+e.addr, "TOKENWARD_TOKEN="+e.token)
 	var outb, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &outb, &errb
@@ -182,10 +182,14 @@ func TestBenchTarget(t *testing.T) {
 		t.Fatalf("bench: %v\n%s\n%s\nserver log:\n%s", err, outb.String(), errb.String(), e.logs)
 	}
 	out := outb.String()
-	for _, want := range []string{"40 requests", "read", "token", "oidc", "write", "all", "1 target(s)", "machine: "} {
+	for _, want := range []string{"41 requests", "read", "token", "oidc", "write", "all", "1 target(s)", "machine: "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("text report lacks %q:\n%s", want, out)
 		}
+	}
+	// The baseline's halves, before and after the load, add up.
+	if !regexp.MustCompile(`(?m)^\s*baseline\s+-\s+41\s+0\s`).MatchString(out) {
+		t.Errorf("no baseline row of 41 requests, 0 errors:\n%s", out)
 	}
 	if m := tokenShaped.FindString(out + errb.String()); m != "" {
 		t.Errorf("bench printed a token: %s…", m[:8])

@@ -111,6 +111,21 @@ type Result struct {
 	Ops     map[Op]*Stats
 }
 
+// Merge returns the measurements of a and b together, as one run of their
+// combined wall time (for a baseline measured in two halves).
+func Merge(a, b *Result) *Result {
+	out := &Result{Elapsed: a.Elapsed + b.Elapsed, Ops: map[Op]*Stats{}}
+	for _, r := range []*Result{a, b} {
+		for op, st := range r.Ops {
+			if out.Ops[op] == nil {
+				out.Ops[op] = &Stats{}
+			}
+			out.Ops[op].add(st)
+		}
+	}
+	return out
+}
+
 // Run sends the mix from cfg.Concurrency workers until the duration is up
 // or the requests are sent, and waits for the last answers. Each worker
 // cycles through the mix's schedule from its own offset, so the proportions

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -205,5 +206,28 @@ func TestSamplesBounded(t *testing.T) {
 	s := st.ErrorSamples()
 	if st.Errors.Load() != 21 || len(s) != maxSamples || s[0] != (ErrorSample{"e", 2}) {
 		t.Errorf("got %d errors, samples %v; want 21 and %d samples, {e 2} first", st.Errors.Load(), s, maxSamples)
+	}
+}
+
+// TestMerge: two runs merged count as one run of their combined time.
+func TestMerge(t *testing.T) {
+	a := &Result{Elapsed: time.Second, Ops: map[Op]*Stats{OpRead: {}}}
+	b := &Result{Elapsed: 3 * time.Second, Ops: map[Op]*Stats{OpRead: {}, OpEnv: {}}}
+	for i, r := range []*Result{a, b} {
+		r.Ops[OpRead].Requests.Store(int64(10 * (i + 1)))
+		r.Ops[OpRead].Latency.Record(time.Duration(i+1) * time.Millisecond)
+		r.Ops[OpRead].fail("HTTP 500 Internal Server Error")
+	}
+	m := Merge(a, b)
+	st := m.Ops[OpRead]
+	got := []int64{int64(m.Elapsed / time.Second), st.Requests.Load(), st.Errors.Load(), int64(st.Latency.Count()), int64(st.Latency.Max() / time.Millisecond)}
+	if want := []int64{4, 30, 2, 2, 2}; !slices.Equal(got, want) {
+		t.Errorf("elapsed s, requests, errors, timed, max ms: got %v; want %v", got, want)
+	}
+	if s := st.ErrorSamples(); len(s) != 1 || s[0].Count != 2 {
+		t.Errorf("samples: got %v; want one with count 2", s)
+	}
+	if m.Ops[OpEnv] == nil {
+		t.Errorf("an op of one side only is missing")
 	}
 }
