@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -226,6 +228,7 @@ func (m *Main) bench(ctx context.Context, f *benchFlags, p *benchPlan) (err erro
 		Duration:    p.duration,
 		Requests:    p.requests,
 		Build:       fixture.Builders(p.mix, targets),
+		Client:      loadgen.NewHTTPClient(p.concurrency, tlsConfigOf(admin)),
 	}
 	var before *loadgen.Result
 	if f.baseline {
@@ -304,6 +307,18 @@ func (m *Main) bench(ctx context.Context, f *benchFlags, p *benchPlan) (err erro
 	}
 	if r.Total.Errors > 0 {
 		return fmt.Errorf("%d of %d requests failed", r.Total.Errors, r.Total.Requests)
+	}
+	return nil
+}
+
+// tlsConfigOf is the TLS configuration of c's HTTP client (the private CA
+// of TOKENWARD_CACERT), for the load's own client; nil for the defaults.
+func tlsConfigOf(c *client.Client) *tls.Config {
+	if c.HTTP == nil {
+		return nil
+	}
+	if t, ok := c.HTTP.Transport.(*http.Transport); ok {
+		return t.TLSClientConfig
 	}
 	return nil
 }

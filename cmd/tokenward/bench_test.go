@@ -264,3 +264,18 @@ func TestBenchStartPostgres(t *testing.T) {
 		t.Errorf("bench printed the database password")
 	}
 }
+
+// TestBenchTLS loads an https server whose certificate a private CA
+// signed: the load's own client trusts TOKENWARD_CACERT as the CLI does.
+func TestBenchTLS(t *testing.T) {
+	certFile, keyFile, caFile := writeTestCert(t, t.TempDir())
+	var logs bytes.Buffer
+	_, addr, token := startServer(t, &logs, "--tls-cert", certFile, "--tls-key", keyFile)
+	const mix = "read=1,write=1"
+	r, out, errs, err := runBench(t, []string{"TOKENWARD_ADDR=" + addr, "TOKENWARD_TOKEN=" + token, "TOKENWARD_CACERT=" + caFile},
+		"--requests", "20", "--concurrency", "2", "--mix", mix, "--json")
+	if err != nil {
+		t.Fatalf("bench over TLS: %v\n%s\n%s", err, out, errs)
+	}
+	checkReport(t, r, mix)
+}

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,7 +30,7 @@ type Config struct {
 	Requests int64
 	// Build holds a Builder for every operation of Mix.
 	Build map[Op]Builder
-	// Client sends the requests; nil means NewHTTPClient(Concurrency).
+	// Client sends the requests; nil means NewHTTPClient(Concurrency, nil).
 	Client *http.Client
 }
 
@@ -38,8 +39,9 @@ type Config struct {
 // close and redial most connections under load) and at most concurrency
 // open (a request waits for a connection to come back rather than dialling
 // one more), no proxy, no transparent gzip, HTTP/1.1, a 30 s bound on each
-// request.
-func NewHTTPClient(concurrency int) *http.Client {
+// request. tlsConfig (nil: the defaults) is for https servers whose
+// certificate a private CA signed.
+func NewHTTPClient(concurrency int, tlsConfig *tls.Config) *http.Client {
 	return &http.Client{
 		Timeout: 30 * time.Second,
 		Transport: &http.Transport{
@@ -48,6 +50,7 @@ func NewHTTPClient(concurrency int) *http.Client {
 			MaxIdleConnsPerHost: concurrency,
 			MaxConnsPerHost:     concurrency,
 			IdleConnTimeout:     90 * time.Second,
+			TLSClientConfig:     tlsConfig,
 			DisableCompression:  true,
 			ForceAttemptHTTP2:   false,
 		},
@@ -147,7 +150,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	hc := cfg.Client
 	if hc == nil {
-		hc = NewHTTPClient(cfg.Concurrency)
+		hc = NewHTTPClient(cfg.Concurrency, nil)
 	}
 	sched := cfg.Mix.schedule()
 	var remaining atomic.Int64
