@@ -99,12 +99,16 @@ func TestRunCountsExactly(t *testing.T) {
 	}
 }
 
-// TestRunReusesConnections: N workers keep at most N connections open,
+// TestRunReusesConnections: N workers keep about N connections open,
 // whatever the number of requests, so the load measures requests rather
-// than TCP handshakes.
+// than TCP handshakes. With net/http's defaults (2 idle connections per
+// host) 32 workers open 170-200 connections for 2000 requests here; tuned,
+// 32. The bound allows twice that: net/http drops a connection instead of
+// reusing it when its write loop has not reported the request written
+// within 50 ms, which a CPU-starved machine (or -race) can cause.
 func TestRunReusesConnections(t *testing.T) {
 	ts := startTestServer(t)
-	const workers = 8
+	const workers = 32
 	res, err := Run(context.Background(), Config{
 		Mix: mustMix(t, "read=1"), Concurrency: workers, Requests: 2000,
 		Build: map[Op]Builder{OpRead: get(ts.url + "/ok")},
@@ -118,8 +122,8 @@ func TestRunReusesConnections(t *testing.T) {
 	if got := ts.requests.Load(); got != 2000 {
 		t.Errorf("server saw %d requests; want 2000", got)
 	}
-	if got := ts.conns.Load(); got > workers {
-		t.Errorf("connections: got %d; want at most %d", got, workers)
+	if got := ts.conns.Load(); got > 2*workers {
+		t.Errorf("connections: got %d; want at most %d", got, 2*workers)
 	}
 }
 
