@@ -49,7 +49,7 @@ func TestClockJumpsAroundTokenExpiry(t *testing.T) {
 	for i, s := range []step{
 		{at: t0, accepted: true},
 		{at: expiry.Add(-time.Nanosecond), accepted: true}, // cached now
-		{at: expiry, reason: "expired"},                     // cached record, refused at the boundary
+		{at: expiry, reason: "expired"},                    // cached record, refused at the boundary
 		{at: expiry.Add(time.Nanosecond), reason: "expired"},
 		{at: expiry.Add(30 * 24 * time.Hour), reason: "expired"},
 		{at: expiry.Add(-time.Nanosecond), accepted: true}, // the clock went back: not expired by it
