@@ -262,7 +262,7 @@ func corruptedRows(t *testing.T, e *rotEnv, flip func(name string, version, at i
 		{"/v1/secrets/payments/prod/C", 500, "the stored value of payments/prod/C version 1 does not open: it names data key version"},
 		{"/v1/secrets/payments/prod/D", 500, "the stored value of payments/prod/D version 1 does not open: its header is not one tokenward writes"},
 		{"/v1/values/payments/prod", 500, "version 2 does not open"}, // the first damaged row, A
-		{"/v1/secrets/payments/prod", 200, `"name":"D"`},            // metadata needs no value
+		{"/v1/secrets/payments/prod", 200, `"name":"D"`},             // metadata needs no value
 	} {
 		a := c.do("GET", tc.path, nil)
 		if a.err != nil || a.status != tc.status || !strings.Contains(string(a.body), tc.want) {
