@@ -56,7 +56,8 @@ type loadState struct {
 	tokens    map[string]string // acknowledged token id → token
 	revoked   map[string]bool   // acknowledged revocations
 	revoking  map[string]bool   // revocations sent
-	rotations map[string]bool   // acknowledged rotation ids
+	rotations map[string]bool   // acknowledged rotation ids not yet seen done
+	rotated   int               // acknowledged rotations
 	answers   []faultAnswer     // every answer received
 }
 
@@ -73,7 +74,7 @@ func killUnderLoad(t *testing.T, e *rotEnv, rng *rand.Rand, kills int) {
 	for i := range rotated {
 		name := fmt.Sprintf("payments/prod/ROT_%d", i)
 		e.mustCLI("initial-rot-value", "secret", "set", name)
-		e.mustCLI("", "rotation", "set", name, "--every", "30d", "--grace", "1s", "--rotator", "random")
+		e.mustCLI("", "rotation", "set", name, "--every", "30d", "--grace", "2s", "--rotator", "random")
 	}
 	s := &loadState{sent: map[string]map[string]bool{}, tokens: map[string]string{}, revoked: map[string]bool{},
 		revoking: map[string]bool{}, rotations: map[string]bool{}}
@@ -95,7 +96,7 @@ func killUnderLoad(t *testing.T, e *rotEnv, rng *rand.Rand, kills int) {
 		wg.Wait()
 		s.mu.Lock()
 		t.Logf("kill %d after %s: %d writes, %d tokens, %d revocations, %d rotations acknowledged so far",
-			round+1, after, len(s.acked), len(s.tokens), len(s.revoked), len(s.rotations))
+			round+1, after, len(s.acked), len(s.tokens), len(s.revoked), s.rotated)
 		for _, a := range s.answers {
 			if a.status >= 500 {
 				t.Errorf("an answer before the kill: got %d %s; want no 5xx", a.status, a.body)
@@ -105,6 +106,13 @@ func killUnderLoad(t *testing.T, e *rotEnv, rng *rand.Rand, kills int) {
 		s.mu.Unlock()
 
 		e.start()
+		inFlight := 0
+		for i := range rotated {
+			if h := e.history(fmt.Sprintf("payments/prod/ROT_%d", i)); slices.ContainsFunc(h, func(r rotate.Rotation) bool { return r.Step.InFlight() }) {
+				inFlight++
+			}
+		}
+		t.Logf("after the restart: %d of %d rotated secrets have a rotation in flight", inFlight, rotated)
 		s.verify(t, e, rotated)
 	}
 	var values []string
@@ -212,6 +220,7 @@ func (s *loadState) rotate(c *faultClient, stop chan struct{}, n int) {
 		s.answer(a)
 		if a.err == nil && a.status == 200 && json.Unmarshal(a.body, &r) == nil {
 			s.rotations[r.ID] = true
+			s.rotated++
 		}
 		s.mu.Unlock()
 	}
@@ -296,7 +305,7 @@ func (s *loadState) verify(t *testing.T, e *rotEnv, rotated int) {
 	// Rotations resume and end done.
 	for i := range rotated {
 		name := fmt.Sprintf("payments/prod/ROT_%d", i)
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		for deadline := time.Now().Add(30 * time.Second); ; {
 			h := e.history(name)
 			if !slices.ContainsFunc(h, func(r rotate.Rotation) bool { return r.Step.InFlight() }) {
 				for _, r := range h {
@@ -310,6 +319,7 @@ func (s *loadState) verify(t *testing.T, e *rotEnv, rotated int) {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s: rotations still in flight 30s after the restart: %+v", name, h)
 			}
+			time.Sleep(100 * time.Millisecond)
 		}
 		if got := get("/v1/secrets/payments/prod/ROT_"+fmt.Sprint(i)+"?version=previous", "", nil); got != 404 {
 			t.Errorf("%s: PREVIOUS after every grace ended: got %d; want 404", name, got)
