@@ -326,9 +326,9 @@ func mountTmpfs(t *testing.T, size int64) (string, error) {
 func initAt(t *testing.T, dir string) *rotEnv {
 	t.Helper()
 	e := &rotEnv{t: t, dir: dir, logs: &syncBuf{}}
-	out, err := exec.Command(filepath.Join(binDir, "tokenward"), "init", "--data-dir", filepath.Join(dir, "data")).CombinedOutput()
+	out, err := exec.Command(filepath.Join(binDir, "tokenward"), "init", "--data-dir", filepath.Join(dir, "data")).Output()
 	if err != nil {
-		t.Fatalf("init: %v\n%s", err, out)
+		t.Fatalf("init: %v", err)
 	}
 	_, e.token, _ = strings.Cut(strings.TrimSpace(string(out)), "TOKENWARD_TOKEN=")
 	e.port = freePort(t)
