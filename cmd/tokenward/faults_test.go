@@ -502,7 +502,7 @@ func integrityCheck(t *testing.T, path string) {
 // works again once the directory is writable.
 func TestReadOnlyDataDir(t *testing.T) {
 	mnt, err := mountTmpfs(t, 16<<20)
-	readOnly, writable := func() {}, func() {}
+	var readOnly, writable func()
 	switch {
 	case err == nil:
 		remount := func(mode string) {

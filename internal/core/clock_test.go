@@ -1,6 +1,8 @@
 package core_test
 
 import (
+	"bytes"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -121,6 +123,9 @@ func TestClockJumpsAroundRotationGrace(t *testing.T) {
 				"tokenward": &rotate.Tokenward{Tokens: f.core.RotationTokens()},
 			})
 			mach.Now = clk.now
+			var logs bytes.Buffer
+			f.core.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			mach.Logger = f.core.Logger
 			f.core.Rotation = &core.Rotation{Machine: mach}
 
 			const path = "payments/prod/ROTATED"
@@ -198,6 +203,14 @@ func TestClockJumpsAroundRotationGrace(t *testing.T) {
 			_, now, err := f.core.GetSecret(ctx, f.admin, "payments", "prod", "ROTATED", 0)
 			if err != nil || string(now) != string(cur) {
 				t.Fatalf("CURRENT after the clock jumps: got %v; want the rotated value", err)
+			}
+			if !strings.Contains(logs.String(), "rotation step done") {
+				t.Fatalf("the log was not captured: %q", logs.String())
+			}
+			for _, v := range []string{old, string(cur)} {
+				if strings.Contains(logs.String(), v) {
+					t.Fatalf("the log holds a value or token (%.8q...)", v)
+				}
 			}
 		})
 	}
