@@ -39,6 +39,7 @@ test-faults:
 	TOKENWARD_FAULTS=1 $(GO) test -race -count=1 -timeout 10m -run '^($(FAULTS))$$' ./cmd/tokenward/
 	$(GO) test -race -count=1 -run '^TestScripts$$/^audit_journal$$' ./cmd/tokenward/
 	$(GO) test -race -count=1 -run '^TestClockJumps' ./internal/core/
+	$(GO) test -race -count=1 -run '^TestDiskFullIsUnavailable$$' ./internal/sqlite/
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
