@@ -338,17 +338,30 @@ func (c *Core) sealValue(ctx context.Context, project, env, name string, version
 func (c *Core) openValue(ctx context.Context, project, env, name string, version int, ct []byte) ([]byte, error) {
 	kv, err := seal.KeyID(ct)
 	if err != nil {
-		return nil, fmt.Errorf("open %s/%s/%s@%d: %w", project, env, name, version, err)
+		return nil, damaged(project, env, name, version, "its header is not one tokenward writes")
 	}
 	key, err := c.dataKey(ctx, project, int(kv))
+	if tokenward.ErrorCode(err) == tokenward.ENOTFOUND {
+		// A key version no data key has: the header was altered, not the
+		// secret missing (a 404 would say the wrong thing).
+		return nil, damaged(project, env, name, version, fmt.Sprintf("it names data key version %d, which the project does not have", kv))
+	}
 	if err != nil {
 		return nil, err
 	}
 	pt, err := key.Open(ct, seal.ValueAAD(project, env, name, version))
 	if err != nil {
-		return nil, fmt.Errorf("open %s/%s/%s@%d: %w", project, env, name, version, err)
+		return nil, damaged(project, env, name, version, "it fails authentication (altered, damaged, or copied from another row)")
 	}
 	return pt, nil
+}
+
+// damaged is the error for a stored value that does not open although its
+// data key does: the row was altered or damaged in the database. It names
+// the row, never its bytes, so an operator knows which version to restore
+// or overwrite; every other value keeps opening.
+func damaged(project, env, name string, version int, why string) error {
+	return tokenward.Errorf(tokenward.EINTERNAL, "the stored value of %s/%s/%s version %d does not open: %s; restore that row from a backup or write a new version", project, env, name, version, why)
 }
 
 // RotateKeys adds a new master key and rewraps every data key under it,
