@@ -300,6 +300,10 @@ func (c *Core) sealValue(ctx context.Context, project, env, name string, version
 }
 
 func (c *Core) openValue(ctx context.Context, project, env, name string, version int, ct []byte) ([]byte, error) {
+	if len(ct) == 0 {
+		// DestroyVersions erased it (tokenward.VersionDeleteStore).
+		return nil, tokenward.Errorf(tokenward.ENOTFOUND, "version %d of %s/%s/%s was destroyed", version, project, env, name)
+	}
 	kv, err := seal.KeyID(ct)
 	if err != nil {
 		return nil, fmt.Errorf("open %s/%s/%s@%d: %w", project, env, name, version, err)
