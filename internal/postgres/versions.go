@@ -14,14 +14,10 @@ import (
 func (db *DB) VersionStates(ctx context.Context, project, env, name string) (map[int]tokenward.VersionState, error) {
 	out := map[int]tokenward.VersionState{}
 	err := queryEach(ctx, db.pool, func(r rowScanner) error {
-		var v int
-		var st tokenward.VersionState
-		if err := r.Scan(&v, sqlrow.TimeCol(&st.DeletedAt), sqlrow.TimeCol(&st.DestroyedAt)); err != nil {
-			return err
-		}
+		v, st, err := sqlrow.ScanVersionState(r)
 		out[v] = st
-		return nil
-	}, `SELECT version, deleted_at, destroyed_at FROM secret_versions
+		return err
+	}, `SELECT `+sqlrow.VersionStateCols+` FROM secret_versions
 		WHERE project = $1 AND env = $2 AND name = $3 AND (deleted_at IS NOT NULL OR destroyed_at IS NOT NULL)`, project, env, name)
 	return out, err
 }

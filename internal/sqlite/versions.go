@@ -13,14 +13,10 @@ import (
 func (db *DB) VersionStates(ctx context.Context, project, env, name string) (map[int]tokenward.VersionState, error) {
 	out := map[int]tokenward.VersionState{}
 	err := queryEach(ctx, db.read, func(r rowScanner) error {
-		var v int
-		var st tokenward.VersionState
-		if err := r.Scan(&v, sqlrow.TimeCol(&st.DeletedAt), sqlrow.TimeCol(&st.DestroyedAt)); err != nil {
-			return err
-		}
+		v, st, err := sqlrow.ScanVersionState(r)
 		out[v] = st
-		return nil
-	}, `SELECT version, deleted_at, destroyed_at FROM secret_versions
+		return err
+	}, `SELECT `+sqlrow.VersionStateCols+` FROM secret_versions
 		WHERE project = ? AND env = ? AND name = ? AND (deleted_at IS NOT NULL OR destroyed_at IS NOT NULL)`, project, env, name)
 	return out, err
 }
