@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -35,6 +37,8 @@ type vaultEnv struct {
 	issuer *oidctest.Issuer
 	admin  string
 	now    time.Time
+	dbPath string
+	logs   lockedBuffer // every log line of the server, at debug level
 
 	mu    sync.Mutex
 	audit []*tokenward.AuditEntry
@@ -42,12 +46,14 @@ type vaultEnv struct {
 
 func mustServe(t *testing.T) *vaultEnv {
 	t.Helper()
-	db := sqlite.NewDB(filepath.Join(t.TempDir(), "tokenward.db"))
+	dbPath := filepath.Join(t.TempDir(), "tokenward.db")
+	db := sqlite.NewDB(dbPath)
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	e := &vaultEnv{now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
+	e := &vaultEnv{now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC), dbPath: dbPath}
+	logger := slog.New(slog.NewJSONHandler(&e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	key := seal.NewKey()
 	var err error
 	if e.admin, err = core.Init(context.Background(), db, key, e.now); err != nil {
@@ -57,9 +63,10 @@ func mustServe(t *testing.T) *vaultEnv {
 		t.Fatal(err)
 	}
 	e.core.Now = func() time.Time { return e.now }
+	e.core.Logger = logger
 	e.core.OIDC = &core.OIDC{Store: db, Verifier: oidc.NewVerifier(), MaxTTL: time.Hour}
 	e.issuer = oidctest.NewIssuer(t)
-	e.api = httpapi.NewServer(e.core, nil)
+	e.api = httpapi.NewServer(e.core, logger)
 	e.api.Audit = func(_ context.Context, a *tokenward.AuditEntry) error {
 		e.mu.Lock()
 		defer e.mu.Unlock()
@@ -69,6 +76,51 @@ func mustServe(t *testing.T) *vaultEnv {
 	e.srv = httptest.NewServer(e.api)
 	t.Cleanup(e.srv.Close)
 	return e
+}
+
+// lockedBuffer is a log sink safe for the server's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// wantNowhere checks that no secret is in the server's logs, its audit
+// trail or its database files (values are sealed, tokens hashed).
+func (e *vaultEnv) wantNowhere(t *testing.T, secrets ...string) {
+	t.Helper()
+	e.mu.Lock()
+	trail, _ := json.Marshal(e.audit)
+	e.mu.Unlock()
+	places := map[string]string{"the log": e.logs.String(), "the audit trail": string(trail)}
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(e.dbPath + suffix)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		places["the database file "+filepath.Base(e.dbPath+suffix)] = string(b)
+	}
+	if !strings.Contains(places["the log"], `"level":"DEBUG"`) {
+		t.Fatal("no debug line was logged: the log check would see nothing")
+	}
+	for where, text := range places {
+		for _, s := range secrets {
+			if strings.Contains(text, s) {
+				t.Errorf("%s holds the secret %.12q...", where, s)
+			}
+		}
+	}
 }
 
 // client is a Vault client of the server with token.
@@ -261,17 +313,12 @@ func TestVaultClientKV(t *testing.T) {
 	}
 
 	// One audit entry per Vault request, as the native API's; never a
-	// value or the token.
+	// value or the token, there, in the log or in the database.
+	e.wantNowhere(t, "sk_live_one", "sk_live_two", "pw-one", "hunter2-plain", e.admin)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var vault int
 	for _, a := range e.audit {
-		b, _ := json.Marshal(a)
-		for _, secret := range []string{"sk_live_one", "sk_live_two", "pw-one", "hunter2-plain", e.admin} {
-			if strings.Contains(string(b), secret) {
-				t.Errorf("audit entry holds a secret: %s", b)
-			}
-		}
 		if a.Meta["api"] == "vault" {
 			vault++
 		}
@@ -347,16 +394,11 @@ func TestVaultClientJWTLogin(t *testing.T) {
 		t.Errorf("health: got %+v, %v; want initialized, unsealed", h, err)
 	}
 
+	e.wantNowhere(t, jwt, jit, "deploy-value-1", "dev-value-1", e.admin)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var logins, denied int
 	for _, a := range e.audit {
-		b, _ := json.Marshal(a)
-		for _, secret := range []string{jwt, jit, "deploy-value-1", e.admin} {
-			if strings.Contains(string(b), secret) {
-				t.Errorf("audit entry holds a secret: %s", b)
-			}
-		}
 		if a.Action == "auth.oidc_login" {
 			logins++
 		}
