@@ -98,6 +98,13 @@ func Parse(method, escapedPath, rawQuery string, native func(string) bool) (Requ
 	if !ok {
 		return Request{}, false
 	}
+	// The common case, a native request, is decided on the first two
+	// segments without splitting the path.
+	first, after, _ := strings.Cut(rest, "/")
+	second, _, _ := strings.Cut(after, "/")
+	if method != "LIST" && first != "sys" && (first != "auth" || second != "jwt" && second != "token") && (!kvOps[second] || native(first)) {
+		return Request{}, false
+	}
 	segs := strings.Split(rest, "/")
 	switch {
 	case segs[0] == "sys":
