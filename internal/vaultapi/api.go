@@ -451,6 +451,10 @@ func mount(p *tokenward.Project) map[string]any {
 	}
 }
 
+// mountable reports whether a project can be a Vault mount: its name is
+// neither Vault's sys nor a first segment of tokenward's own API.
+func (a *API) mountable(name string) bool { return name != "sys" && !a.Native(name) }
+
 func (a *API) mounts(c *Call) (int, any, error) {
 	ps, err := a.Core.Projects(c.R.Context(), c.Token)
 	if err != nil {
@@ -458,7 +462,7 @@ func (a *API) mounts(c *Call) (int, any, error) {
 	}
 	data := map[string]any{}
 	for _, p := range ps {
-		if !a.Native(p.Name) {
+		if a.mountable(p.Name) {
 			data[p.Name+"/"] = mount(p)
 		}
 	}
@@ -475,8 +479,8 @@ func (a *API) uiMount(c *Call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if a.Native(p.Name) {
-		return 0, nil, tokenward.Errorf(tokenward.ENOTFOUND, "project %s cannot be a Vault mount: its name is a path of tokenward's own API", p.Name)
+	if !a.mountable(p.Name) {
+		return 0, nil, tokenward.Errorf(tokenward.ENOTFOUND, "project %s cannot be a Vault mount: its name is a path of tokenward's own API or Vault's sys", p.Name)
 	}
 	m := mount(p)
 	m["path"] = p.Name + "/"

@@ -211,6 +211,7 @@ func TestVaultClientKV(t *testing.T) {
 	ctx := context.Background()
 	e.mustNative(t, e.admin, "POST", "/v1/projects", map[string]any{"name": "payments", "environments": []string{"prod", "dev"}}, 201)
 	e.mustNative(t, e.admin, "POST", "/v1/projects", map[string]any{"name": "audit", "environments": []string{"prod"}}, 201)
+	e.mustNative(t, e.admin, "POST", "/v1/projects", map[string]any{"name": "sys", "environments": []string{"prod"}}, 201)
 	kv := e.client(t, e.admin).KVv2("payments")
 
 	// Vault → tokenward: one "value" key is the plain value; several keys
@@ -308,8 +309,8 @@ func TestVaultClientKV(t *testing.T) {
 	// A project named like one of tokenward's own paths is not a mount.
 	mounts, err := e.client(t, e.admin).Sys().ListMounts()
 	must(t, err)
-	if p := mounts["payments/"]; p == nil || p.Type != "kv" || p.Options["version"] != "2" || mounts["audit/"] != nil {
-		t.Errorf("mounts: got %v; want payments/ as kv v2 and no audit/", mounts)
+	if p := mounts["payments/"]; p == nil || p.Type != "kv" || p.Options["version"] != "2" || mounts["audit/"] != nil || mounts["sys/"] != nil {
+		t.Errorf("mounts: got %v; want payments/ as kv v2, and neither audit/ nor sys/", mounts)
 	}
 
 	// One audit entry per Vault request, as the native API's; never a
