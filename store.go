@@ -150,3 +150,30 @@ type LabelStore interface {
 type ChangeClock interface {
 	Generation() (gen uint64, ok bool)
 }
+
+// VersionState is whether a version was deleted (soft: its ciphertext
+// kept, undone by undelete) or destroyed (its ciphertext erased, for
+// good): the version states of Vault's KV v2.
+type VersionState struct {
+	DeletedAt   time.Time `json:"deleted_at,omitzero"`
+	DestroyedAt time.Time `json:"destroyed_at,omitzero"`
+}
+
+// VersionDeleteStore is the power of a Store to delete, undelete and
+// destroy single versions of a secret. Errors are *Error: ENOTFOUND for a
+// secret or a version that does not exist (nothing is changed then).
+// internal/storetest.RunVersionDeletes is the contract.
+type VersionDeleteStore interface {
+	// VersionStates returns the states of a secret's deleted or destroyed
+	// versions, by version; versions in neither state are absent.
+	VersionStates(ctx context.Context, project, env, name string) (map[int]VersionState, error)
+	// DeleteVersions marks versions deleted at at; a version deleted or
+	// destroyed already keeps its state.
+	DeleteVersions(ctx context.Context, project, env, name string, versions []int, at time.Time) error
+	// UndeleteVersions clears the deletion of versions; a destroyed
+	// version stays destroyed.
+	UndeleteVersions(ctx context.Context, project, env, name string, versions []int) error
+	// DestroyVersions erases the ciphertext of versions (it becomes
+	// empty) and marks them destroyed at at, for good.
+	DestroyVersions(ctx context.Context, project, env, name string, versions []int, at time.Time) error
+}

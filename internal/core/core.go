@@ -336,6 +336,10 @@ func (c *Core) sealValue(ctx context.Context, project, env, name string, version
 }
 
 func (c *Core) openValue(ctx context.Context, project, env, name string, version int, ct []byte) ([]byte, error) {
+	if len(ct) == 0 {
+		// DestroyVersions erased it (tokenward.VersionDeleteStore).
+		return nil, tokenward.Errorf(tokenward.ENOTFOUND, "version %d of %s/%s/%s was destroyed", version, project, env, name)
+	}
 	kv, err := seal.KeyID(ct)
 	if err != nil {
 		return nil, damaged(project, env, name, version, "its header is not one tokenward writes")

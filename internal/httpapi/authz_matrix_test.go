@@ -96,6 +96,12 @@ type authzCase struct {
 	// it was.
 	state  func(t *testing.T) string
 	stream bool // the answer does not end: read the status only
+	// vault: a Vault API route (docs/vault.md): a refused token is 403, as
+	// Vault has no 401, and a refusal has Vault's error body.
+	vault bool
+	// self: the call acts on the caller's own token (revoke-self), so each
+	// principal calls with a fresh token of its grants.
+	self bool
 }
 
 func (n authzNeed) String() string {
@@ -538,6 +544,20 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 		return func(*testing.T, int) (string, any) { return p, body }
 	}
 	secretAt := "/v1/secrets/" + sp
+	// The Vault API's KV v2 (mount = project, path = env/name): reads and
+	// writes on STRIPE_KEY; deletions on VAULT_KEY, whose version 1 is
+	// never current (it may be destroyed).
+	const vaultKey = "payments/prod/VAULT_KEY"
+	e.mustDo(t, admin, "PUT", "/v1/secrets/"+vaultKey, map[string]any{"value": "matrix-vault-1"}, 200)
+	e.mustDo(t, admin, "PUT", "/v1/secrets/"+vaultKey, map[string]any{"value": "matrix-vault-2"}, 200)
+	versionStates := func(t *testing.T) string {
+		st, err := e.core.Store.(tokenward.VersionDeleteStore).VersionStates(ctx, "payments", "prod", "VAULT_KEY")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(st)
+	}
+	kvWrite := map[string]any{"data": map[string]any{"value": "matrix-vault-write"}}
 	table := map[string]authzCase{
 		"GET /v1/health":       {need: authzNeed{public: true}, req: fixed("/v1/health", nil)},
 		"GET /healthz":         {need: authzNeed{public: true}, req: fixed("/healthz", nil)},
@@ -708,6 +728,34 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 		// Scanning.
 		"POST /v1/scan/fingerprints": {need: authzNeed{anyToken: true},
 			req: fixed("/v1/scan/fingerprints", map[string]any{"key": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))})},
+
+		// The Vault API (docs/vault.md): the grants of the native route each
+		// stands for.
+		"GET /v1/{mount}/data/{path...}":    {vault: true, need: authzNeed{action: "read", on: sp}, req: fixed("/v1/payments/data/prod/STRIPE_KEY", nil)},
+		"POST /v1/{mount}/data/{path...}":   {vault: true, need: authzNeed{action: "write", on: sp}, state: secretVersion, req: fixed("/v1/payments/data/prod/STRIPE_KEY", kvWrite)},
+		"PUT /v1/{mount}/data/{path...}":    {vault: true, need: authzNeed{action: "write", on: sp}, state: secretVersion, req: fixed("/v1/payments/data/prod/STRIPE_KEY", kvWrite)},
+		"DELETE /v1/{mount}/data/{path...}": {vault: true, need: authzNeed{action: "write", on: vaultKey}, ok: []int{204}, state: versionStates, req: fixed("/v1/payments/data/prod/VAULT_KEY", nil)},
+		"POST /v1/{mount}/delete/{path...}": {vault: true, need: authzNeed{action: "write", on: vaultKey}, ok: []int{204}, state: versionStates,
+			req: fixed("/v1/payments/delete/prod/VAULT_KEY", map[string]any{"versions": []int{1}})},
+		"POST /v1/{mount}/undelete/{path...}": {vault: true, need: authzNeed{action: "write", on: vaultKey}, ok: []int{204}, state: versionStates,
+			req: func(t *testing.T, _ int) (string, any) {
+				e.mustDo(t, admin, "POST", "/v1/payments/delete/prod/VAULT_KEY", map[string]any{"versions": []int{2}}, 204)
+				return "/v1/payments/undelete/prod/VAULT_KEY", map[string]any{"versions": []int{2}}
+			}},
+		"POST /v1/{mount}/destroy/{path...}": {vault: true, need: authzNeed{action: "admin", on: vaultKey}, ok: []int{204}, state: versionStates,
+			req: fixed("/v1/payments/destroy/prod/VAULT_KEY", map[string]any{"versions": []int{1}})},
+		"GET /v1/{mount}/metadata/{path...}":  {vault: true, need: authzNeed{action: "read", on: sp}, req: fixed("/v1/payments/metadata/prod/STRIPE_KEY", nil)},
+		"LIST /v1/{mount}/metadata/{path...}": {vault: true, need: authzNeed{action: "read", anyIn: "payments/prod"}, req: fixed("/v1/payments/metadata/prod/", nil)},
+		"POST /v1/auth/jwt/login": {vault: true, need: authzNeed{public: true},
+			req: func(t *testing.T, _ int) (string, any) {
+				return "/v1/auth/jwt/login", map[string]any{"role": "jit-narrow", "jwt": e.jwt(t)}
+			}},
+		"GET /v1/auth/token/lookup-self":           {vault: true, need: authzNeed{anyToken: true}, req: fixed("/v1/auth/token/lookup-self", nil)},
+		"POST /v1/auth/token/renew-self":           {vault: true, need: authzNeed{anyToken: true}, req: fixed("/v1/auth/token/renew-self", map[string]any{"increment": "1h"})},
+		"POST /v1/auth/token/revoke-self":          {vault: true, self: true, need: authzNeed{anyToken: true}, ok: []int{204}, req: fixed("/v1/auth/token/revoke-self", nil)},
+		"GET /v1/sys/health":                       {vault: true, need: authzNeed{public: true}, req: fixed("/v1/sys/health", nil)},
+		"GET /v1/sys/mounts":                       {vault: true, need: authzNeed{anyToken: true}, req: fixed("/v1/sys/mounts", nil)},
+		"GET /v1/sys/internal/ui/mounts/{path...}": {vault: true, need: authzNeed{inProject: "payments"}, req: fixed("/v1/sys/internal/ui/mounts/payments/prod/STRIPE_KEY", nil)},
 	}
 
 	// The table and the route table agree, both ways.
@@ -758,12 +806,21 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 					if c.state != nil {
 						before = c.state(t)
 					}
-					got, reqID, b := e.send(t, p.secret, method, path, body, c.stream)
-					results = append(results, authzResult{route: route, who: p.name, reqID: reqID, status: got, public: c.need.public, p: p})
+					caller := p
+					if c.self && !p.refused {
+						// A token of its own, with the principal's grants, to revoke.
+						self := *p
+						self.id, self.secret = e.mustToken(t, admin, fmt.Sprintf("self-%d", n), "", p.grants...)
+						caller = &self
+					}
+					got, reqID, b := e.send(t, caller.secret, method, path, body, c.stream)
+					results = append(results, authzResult{route: route, who: p.name, reqID: reqID, status: got, public: c.need.public, p: caller})
 					var want []int
 					switch {
 					case allowed:
 						want = ok
+					case p.refused && c.vault:
+						want = []int{403}
 					case p.refused:
 						want = []int{401}
 					case c.need.owner != "":
@@ -784,12 +841,26 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 						}
 					}
 					var eb api.ErrorBody
-					if !allowed && (json.Unmarshal(b, &eb) != nil || eb.Error.Code != refusalCode[got]) {
+					var vb struct{ Errors []string }
+					switch {
+					case allowed:
+					case c.vault && (json.Unmarshal(b, &vb) != nil || len(vb.Errors) == 0 || !strings.HasPrefix(vb.Errors[0], "permission denied")):
+						t.Errorf("%s as %s: got error body %s; want Vault's errors, permission denied", path, p.name, b)
+					case !c.vault && (json.Unmarshal(b, &eb) != nil || eb.Error.Code != refusalCode[got]):
 						t.Errorf("%s as %s: got error body %s; want code %s", path, p.name, b, refusalCode[got])
 					}
-					var resp struct{ Secret string }
-					if json.Unmarshal(b, &resp) == nil && tokenward.TokenChecksumValid(resp.Secret) {
-						minted = append(minted, resp.Secret) // checked against the trail below
+					var resp struct {
+						Secret string
+						Auth   struct {
+							ClientToken string `json:"client_token"`
+						}
+					}
+					if json.Unmarshal(b, &resp) == nil {
+						for _, s := range []string{resp.Secret, resp.Auth.ClientToken, caller.secret} {
+							if s != p.secret && tokenward.TokenChecksumValid(s) {
+								minted = append(minted, s) // checked against the trail below
+							}
+						}
 					}
 				}
 				var who []string

@@ -166,10 +166,21 @@ func (s *Server) loginOIDC(c *call) (int, any, error) {
 	if err := decode(c.r, &req); err != nil {
 		return 0, nil, err
 	}
-	if oidc.ValidateBindingName(req.Binding) == nil {
-		c.resource = "binding:" + req.Binding
+	tok, secret, err := s.exchangeOIDC(c, req.Binding, strings.TrimSpace(req.JWT))
+	if err != nil {
+		return 0, nil, err
 	}
-	tok, secret, err := s.Core.LoginOIDC(c.r.Context(), req.Binding, strings.TrimSpace(req.JWT), clientIP(c.r))
+	return http.StatusOK, &api.CreateTokenResponse{Token: tok, Secret: secret}, nil
+}
+
+// exchangeOIDC exchanges a CI identity token for a just-in-time token
+// under binding, filling in the request's audit entry (for the native
+// login and Vault's auth/jwt/login).
+func (s *Server) exchangeOIDC(c *call, binding, jwt string) (*tokenward.Token, string, error) {
+	if oidc.ValidateBindingName(binding) == nil {
+		c.resource = "binding:" + binding
+	}
+	tok, secret, err := s.Core.LoginOIDC(c.r.Context(), binding, jwt, clientIP(c.r))
 	var d *oidc.Denial
 	switch {
 	case errors.As(err, &d):
@@ -181,18 +192,26 @@ func (s *Server) loginOIDC(c *call) (int, any, error) {
 				e.Resource = "binding:" + d.Binding
 			}
 			if d.Replay {
-				e.Meta = map[string]string{"suspicious": "replay"}
+				e.Meta = addMeta(e.Meta, "suspicious", "replay")
 			}
 		}
-		return 0, nil, err
+		return nil, "", err
 	case err != nil:
-		return 0, nil, err
+		return nil, "", err
 	}
-	binding := strings.TrimPrefix(tok.CreatedBy, "binding:")
-	c.resource = "binding:" + binding
+	c.resource = "binding:" + strings.TrimPrefix(tok.CreatedBy, "binding:")
 	c.audit = func(e *tokenward.AuditEntry) {
 		e.TokenID, e.TokenName, e.CI = tok.ID, tok.Name, tok.CI
-		e.Meta = map[string]string{"minted": "token:" + tok.ID, "expires_at": tok.ExpiresAt.Format(time.RFC3339)}
+		e.Meta = addMeta(addMeta(e.Meta, "minted", "token:"+tok.ID), "expires_at", tok.ExpiresAt.Format(time.RFC3339))
 	}
-	return http.StatusOK, &api.CreateTokenResponse{Token: tok, Secret: secret}, nil
+	return tok, secret, nil
+}
+
+// addMeta sets k to v in m, making m when nil.
+func addMeta(m map[string]string, k, v string) map[string]string {
+	if m == nil {
+		m = map[string]string{}
+	}
+	m[k] = v
+	return m
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/core"
+	"github.com/tokenward/tokenward/internal/vaultapi"
 )
 
 // Server serves the API over a core.Core.
@@ -44,6 +45,7 @@ type Server struct {
 
 	routes []route
 	mux    *http.ServeMux
+	vault  vaultRoutes // the Vault API (vault.go)
 }
 
 // route is one API operation.
@@ -54,11 +56,13 @@ type route struct {
 	audited         bool   // public, but audited all the same (OIDC login)
 	handle          func(*call) (int, any, error)
 	raw             http.HandlerFunc // served as is, for non-JSON routes
+	vault           bool             // a Vault API route (vault.go): matched by vaultapi.Parse, Vault's token header, statuses and errors
 }
 
 // call is one request as a handler sees it.
 type call struct {
 	r        *http.Request
+	reqID    string
 	tok      *tokenward.Token
 	resource string                      // what the request touched, for the audit entry
 	meta     map[string]string           // non-secret facts for the audit entry
@@ -74,12 +78,16 @@ func NewServer(c *core.Core, logger *slog.Logger) *Server {
 	s.routes = s.apiRoutes()
 	s.mux = http.NewServeMux()
 	for _, rt := range s.routes {
+		if rt.vault {
+			continue // vault.go serves them
+		}
 		if rt.raw != nil {
 			s.mux.Handle(rt.method+" "+rt.pattern, rt.raw)
 			continue
 		}
 		s.mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
 	}
+	s.vault = s.newVaultRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, tokenward.Errorf(tokenward.ENOTFOUND, "no such route: %s %s", r.Method, r.URL.Path))
 	})
@@ -99,15 +107,23 @@ func (s *Server) Routes() []string {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
+	if h, ok := s.vaultHandler(r); ok {
+		s.serveWith(h, w, r)
+		return
+	}
 	if err := s.rawPathError(r); err != nil {
 		writeError(w, err)
 		return
 	}
+	s.serveWith(s.mux, w, r)
+}
+
+func (s *Server) serveWith(h http.Handler, w http.ResponseWriter, r *http.Request) {
 	if s.Metrics != nil {
-		s.Metrics.serve(s.mux, w, r)
+		s.Metrics.serve(h, w, r)
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	h.ServeHTTP(w, r)
 }
 
 func (s *Server) maxBody() int64 {
@@ -146,29 +162,33 @@ func (s *Server) wrap(rt route) http.Handler {
 		reqID := newRequestID()
 		w.Header().Set("X-Request-Id", reqID)
 		ip := clientIP(r)
-		c := &call{r: r}
-		var status int
+		c := &call{r: r, reqID: reqID}
+		status, writeErr, token := statusOf, writeError, bearer
+		if rt.vault {
+			status, writeErr, token = vaultStatus, writeVaultError, vaultapi.Token
+		}
+		var ok int
 		var body any
 		var err error
 		defer func() {
 			if p := recover(); p != nil {
 				// The panic value is not logged: it could hold request data.
 				s.Logger.Error("panic in handler", "route", rt.pattern, "request_id", reqID)
-				writeError(w, errors.New("panic"))
+				writeErr(w, errors.New("panic"))
 			}
 		}()
 		if !rt.public {
-			c.tok, err = s.Core.Authenticate(r.Context(), bearer(r), ip)
+			c.tok, err = s.Core.Authenticate(r.Context(), token(r), ip)
 		}
 		if err == nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.maxBody())
-			status, body, err = rt.handle(c)
+			ok, body, err = rt.handle(c)
 		}
 		err = clientGone(r, err)
 		if s.Audit != nil && (!rt.public || rt.audited) {
 			e := &tokenward.AuditEntry{
 				Time: s.Core.Now().UTC(), RequestID: reqID, Action: rt.action, Resource: c.resource,
-				Outcome: outcome(err), Reason: reason(err), Status: statusOf(err, status),
+				Outcome: outcome(err), Reason: reason(err), Status: status(err, ok),
 				SourceIP: ip, UserAgent: trunc(r.UserAgent(), 256), Meta: c.meta,
 			}
 			fillAuditToken(e, c.tok, err, r)
@@ -176,7 +196,7 @@ func (s *Server) wrap(rt route) http.Handler {
 				c.audit(e)
 			}
 			if aerr := s.Audit(auditContext(r), e); aerr != nil {
-				writeError(w, s.auditRefused(reqID, aerr))
+				writeErr(w, s.auditRefused(reqID, aerr))
 				return
 			}
 		}
@@ -184,11 +204,11 @@ func (s *Server) wrap(rt route) http.Handler {
 			if tokenward.ErrorCode(err) == tokenward.EINTERNAL {
 				s.Logger.Error("request failed", "route", rt.pattern, "request_id", reqID, "err", err)
 			}
-			writeError(w, err)
+			writeErr(w, err)
 		} else {
-			writeJSON(w, status, body)
+			writeJSON(w, ok, body)
 		}
-		s.Logger.Debug("request", "method", r.Method, "route", rt.pattern, "status", statusOf(err, status), "request_id", reqID, "duration", time.Since(start))
+		s.Logger.Debug("request", "method", r.Method, "route", rt.pattern, "status", status(err, ok), "request_id", reqID, "duration", time.Since(start))
 	})
 }
 

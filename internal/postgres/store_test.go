@@ -23,6 +23,10 @@ func TestLabelsConformance(t *testing.T) {
 	storetest.RunLabels(t, func(t *testing.T) storetest.LabelledStore { return MustOpenDB(t) })
 }
 
+func TestVersionDeletesConformance(t *testing.T) {
+	storetest.RunVersionDeletes(t, func(t *testing.T) storetest.VersionDeletingStore { return MustOpenDB(t) })
+}
+
 func TestRotationConformance(t *testing.T) {
 	storetest.RunRotation(t, func(t *testing.T) rotate.Store { return MustOpenDB(t).Rotations() })
 }

@@ -109,7 +109,7 @@ func (db *DB) ReplaceTokenGrants(ctx context.Context, id string, gs tokenward.Gr
 }
 
 const archivedSecretCols = `project, env, name, owner, description, tags, expires_at, version, created_at, updated_at, updated_by`
-const archivedVersionCols = `project, env, name, version, ciphertext, created_at, created_by`
+const archivedVersionCols = `project, env, name, version, ciphertext, created_at, created_by, deleted_at, destroyed_at`
 const archivedLabelCols = `project, env, name, label, version, rotation_id`
 
 // ArchiveEnv moves every secret of project/env (with its versions) into the

@@ -18,3 +18,7 @@ func TestRotationConformance(t *testing.T) {
 		return db.Rotations()
 	})
 }
+
+func TestVersionDeletesConformance(t *testing.T) {
+	storetest.RunVersionDeletes(t, func(t *testing.T) storetest.VersionDeletingStore { return MustOpenDB(t) })
+}

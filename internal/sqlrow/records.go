@@ -61,6 +61,18 @@ func ScanCurrent(r Row) (*tokenward.Secret, *tokenward.SecretVersion, error) {
 	return s, v, nil
 }
 
+// VersionStateCols are the columns ScanVersionState reads from
+// secret_versions.
+const VersionStateCols = `version, deleted_at, destroyed_at`
+
+// ScanVersionState reads a version's number and state (VersionStateCols).
+func ScanVersionState(r Row) (int, tokenward.VersionState, error) {
+	var v int
+	var st tokenward.VersionState
+	err := r.Scan(&v, TimeCol(&st.DeletedAt), TimeCol(&st.DestroyedAt))
+	return v, st, err
+}
+
 func ScanDataKey(r Row) (*tokenward.DataKey, error) {
 	k := &tokenward.DataKey{}
 	return k, r.Scan(&k.Project, &k.Version, &k.Wrapped)

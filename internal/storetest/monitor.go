@@ -161,6 +161,11 @@ func testArchiveRestorePurge(t *testing.T, s MonitorStore) {
 	if hasLabels {
 		must(t, ls.PutPendingVersion(ctx, "p", "b", "Z", "rot_1", &tokenward.SecretVersion{Version: 2, CreatedAt: base, Ciphertext: []byte("Z2-ct")}))
 	}
+	// So does a version's deletion mark (the Vault API's soft delete).
+	ds, hasStates := s.(tokenward.VersionDeleteStore)
+	if hasStates {
+		must(t, ds.DeleteVersions(ctx, "p", "b", "Z", []int{1}, base))
+	}
 	if _, err := s.ArchiveEnv(ctx, &monitor.Archive{Project: "p", Env: "b", ArchivedAt: base, PurgeAt: base.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
@@ -181,6 +186,13 @@ func testArchiveRestorePurge(t *testing.T, s MonitorStore) {
 		must(t, err)
 		if l.Current != 1 || l.Pending != 2 || l.PendingRotation != "rot_1" {
 			t.Fatalf("got labels %+v after restore; want current 1, pending 2 of rot_1", l)
+		}
+	}
+	if hasStates {
+		st, err := ds.VersionStates(ctx, "p", "b", "Z")
+		must(t, err)
+		if !st[1].DeletedAt.Equal(base) {
+			t.Fatalf("got version states %+v after restore; want version 1 deleted", st)
 		}
 	}
 	_, err = s.RestoreEnv(ctx, "p", "b")
