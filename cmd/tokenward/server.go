@@ -166,8 +166,9 @@ func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(
 		return err
 	}
 	defer db.Close()
-	// A server that loses its PostgreSQL lock to another server stops
-	// (postgres.DB.LockServer); ctx's cause says why.
+	// Every server on a PostgreSQL database holds its server lock shared;
+	// a server whose lock a migration took while its connection was down
+	// stops (postgres.DB.LockServer); ctx's cause says why.
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	if pg, ok := db.(pgStorage); ok {
@@ -240,7 +241,7 @@ func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	if err := context.Cause(ctx); errors.Is(err, postgres.ErrServerRunning) {
+	if err := context.Cause(ctx); errors.Is(err, postgres.ErrMigrating) {
 		return err
 	}
 	return nil

@@ -1,0 +1,171 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/tokenward/tokenward/internal/pgtest"
+	"github.com/tokenward/tokenward/internal/postgres"
+)
+
+// leaderQuery is the pid of the session holding the leader lock, 0 for
+// none (the key 0x74776c656164 as pg_locks shows it).
+const leaderQuery = `SELECT coalesce(min(pid), 0) FROM pg_locks WHERE locktype = 'advisory' AND granted
+	AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+	AND classid = 29815 AND objid = 1818583396 AND objsubid = 1`
+
+func leaderPID(t *testing.T, conn *pgx.Conn) uint32 {
+	t.Helper()
+	var pid int64
+	if err := conn.QueryRow(context.Background(), leaderQuery).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	return uint32(pid)
+}
+
+// elector opens url as a server would, checking its locks every 20 ms.
+func elector(t *testing.T, url string) (*postgres.DB, *logBuf) {
+	t.Helper()
+	db := mustOpenURL(t, url)
+	db.LockCheckInterval = 20 * time.Millisecond
+	logs := &logBuf{}
+	db.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return db, logs
+}
+
+type leadResult struct {
+	ctx    context.Context
+	resign func()
+	err    error
+}
+
+// campaign runs db.Lead in the background; the result arrives once it
+// leads (or ctx ends). A leadership won is resigned when the test ends.
+func campaign(t *testing.T, ctx context.Context, db *postgres.DB) <-chan leadResult {
+	t.Helper()
+	ch := make(chan leadResult, 1)
+	go func() {
+		lctx, resign, err := db.Lead(ctx)
+		ch <- leadResult{lctx, resign, err}
+	}()
+	return ch
+}
+
+// won waits for a campaign to lead, failing after a generous deadline.
+func won(t *testing.T, ch <-chan leadResult, who string) leadResult {
+	t.Helper()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			t.Fatalf("%s: Lead: %v", who, r.err)
+		}
+		t.Cleanup(r.resign)
+		return r
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s: did not lead", who)
+	}
+	return leadResult{}
+}
+
+// TestLeadOneLeader: of two servers on one database, one leads; the
+// other waits for as long as the first leads, here 50 of its tries.
+func TestLeadOneLeader(t *testing.T) {
+	url := pgtest.Shared(t).NewDatabase(t)
+	a, _ := elector(t, url)
+	b, _ := elector(t, url)
+	first := won(t, campaign(t, t.Context(), a), "first server")
+	ctx, cancel := context.WithTimeout(t.Context(), 50*b.LockCheckInterval)
+	defer cancel()
+	r := <-campaign(t, ctx, b)
+	if r.err == nil {
+		r.resign()
+		t.Fatal("second server: leads beside the first")
+	}
+	if !errors.Is(r.err, context.DeadlineExceeded) {
+		t.Fatalf("second server: got %v; want it still waiting when its context ended", r.err)
+	}
+	if first.ctx.Err() != nil {
+		t.Fatalf("first server: leadership ended: %v", context.Cause(first.ctx))
+	}
+}
+
+// TestLeadHandover: the other server leads once the leader resigns, or its
+// session ends (the database or an administrator ended it, the process
+// died); the old leader's context ends with ErrLeadershipLost when its
+// connection failed.
+func TestLeadHandover(t *testing.T) {
+	tests := []struct {
+		name      string
+		end       func(t *testing.T, admin *pgx.Conn, leader leadResult)
+		wantCause error
+	}{
+		{"resign", func(t *testing.T, _ *pgx.Conn, l leadResult) { l.resign() }, context.Canceled},
+		{"session ended", func(t *testing.T, admin *pgx.Conn, _ leadResult) {
+			if _, err := admin.Exec(context.Background(), `SELECT pg_terminate_backend($1)`, int64(leaderPID(t, admin))); err != nil {
+				t.Fatal(err)
+			}
+		}, postgres.ErrLeadershipLost},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			url := pgtest.Shared(t).NewDatabase(t)
+			admin := mustConn(t, url)
+			a, _ := elector(t, url)
+			b, logsB := elector(t, url)
+			leader := won(t, campaign(t, t.Context(), a), "first server")
+			pidA := leaderPID(t, admin)
+			waiting := campaign(t, t.Context(), b)
+			tc.end(t, admin, leader)
+			<-leader.ctx.Done()
+			if got := context.Cause(leader.ctx); !errors.Is(got, tc.wantCause) {
+				t.Errorf("old leader's cause: got %v; want %v", got, tc.wantCause)
+			}
+			next := won(t, waiting, "second server")
+			if next.ctx.Err() != nil {
+				t.Fatalf("second server: leadership ended at once: %v", context.Cause(next.ctx))
+			}
+			if pid := leaderPID(t, admin); pid == 0 || pid == pidA {
+				t.Fatalf("leader lock held by pid %d; want the second server's session (the first was %d)", pid, pidA)
+			}
+			if strings.Contains(logsB.String(), "ended this server's old") {
+				t.Errorf("second server's log: got %q; want no session of its own ended", logsB)
+			}
+		})
+	}
+}
+
+// TestLeadOwnOldSession: when the leader's connection breaks but the
+// database keeps its session (and the lock), the leadership ends; the
+// same server ends that session when it campaigns again, and leads.
+func TestLeadOwnOldSession(t *testing.T) {
+	c := pgtest.Shared(t)
+	url := c.NewDatabase(t)
+	p := startCutProxy(t, net.JoinHostPort(c.Host, strconv.Itoa(c.Port)))
+	viaProxy := strings.Replace(url, ":"+strconv.Itoa(c.Port)+"/", ":"+strconv.Itoa(p.port())+"/", 1)
+	a, logs := elector(t, viaProxy)
+	admin := mustConn(t, url)
+	first := won(t, campaign(t, t.Context(), a), "leader")
+	old := leaderPID(t, admin)
+	p.cut() // the client side goes; the database's session stays
+	<-first.ctx.Done()
+	if got := context.Cause(first.ctx); !errors.Is(got, postgres.ErrLeadershipLost) {
+		t.Fatalf("cause: got %v; want ErrLeadershipLost", got)
+	}
+	first.resign()
+	won(t, campaign(t, t.Context(), a), "leader again")
+	if pid := leaderPID(t, admin); pid == 0 || pid == old {
+		t.Fatalf("leader lock held by pid %d; want a new session (the old was %d)", pid, old)
+	}
+	for _, want := range []string{"leadership lost", "ended this server's old database session, which still held the leader lock"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log: got %q; want %q", logs, want)
+		}
+	}
+}
