@@ -85,6 +85,10 @@ type serverRun struct {
 	metrics *prometheus.Registry
 	// closers run in reverse order at shutdown, after the HTTP server stops.
 	closers []func()
+	// lead runs the jobs that must run once across the servers sharing a
+	// database (the rotation scheduler, hygiene, announcements) while this
+	// server leads; features add them.
+	lead *leadership
 }
 
 // onClose registers fn to run at shutdown.
@@ -189,7 +193,7 @@ func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(
 	defer c.Close()
 
 	api := httpapi.NewServer(c, logger)
-	run := &serverRun{cfg: &cfg, db: db, core: c, api: api, logger: logger}
+	run := &serverRun{cfg: &cfg, db: db, core: c, api: api, logger: logger, lead: &leadership{log: logger.WithGroup("leader")}}
 	defer func() {
 		for i := len(run.closers) - 1; i >= 0; i-- {
 			run.closers[i]()
@@ -201,8 +205,16 @@ func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(
 		}
 	}
 	if run.metrics != nil {
-		run.metrics.MustRegister(api.ReadinessCollector())
+		run.metrics.MustRegister(api.ReadinessCollector(), run.lead.collector())
 	}
+	// The leader's jobs stop, and are waited for, before the closers run.
+	leadCtx, stopLeading := context.WithCancel(ctx)
+	leadDone := make(chan struct{})
+	go func() {
+		defer close(leadDone)
+		run.lead.run(leadCtx, electorOf(db))
+	}()
+	defer func() { stopLeading(); <-leadDone }()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err

@@ -4,10 +4,12 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"hash/fnv"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/tokenward/tokenward/internal/rotate"
 )
 
 // leaderLock is the advisory lock the leading server holds ("twlead" in
@@ -37,7 +39,7 @@ func (db *DB) Lead(ctx context.Context) (leading context.Context, resign func(),
 	for {
 		conn, err := db.tryLead(ctx)
 		if conn != nil {
-			return db.leading(ctx, conn, interval)
+			return db.leading(ctx, conn)
 		}
 		if err != nil && ctx.Err() == nil {
 			db.logger().Debug("leader lock not taken", "err", err)
@@ -81,42 +83,99 @@ func (db *DB) tryLead(ctx context.Context) (*pgx.Conn, error) {
 	return conn, nil
 }
 
-// leading watches conn, which holds the leader lock, until the leadership
-// ends.
-func (db *DB) leading(ctx context.Context, conn *pgx.Conn, interval time.Duration) (context.Context, func(), error) {
-	lctx, cancel := context.WithCancelCause(ctx)
+// watchSession checks conn every LockCheckInterval until ctx ends; the
+// first failure calls lost and ends the watch. The channel is closed when
+// the watch has ended.
+func (db *DB) watchSession(ctx context.Context, conn *pgx.Conn, lost func(error)) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(interval)
+		t := time.NewTicker(cmp.Or(db.LockCheckInterval, time.Second))
 		defer t.Stop()
 		for {
 			select {
-			case <-lctx.Done():
+			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
-			pctx, pcancel := context.WithTimeout(lctx, lockPingTimeout)
+			pctx, cancel := context.WithTimeout(ctx, lockPingTimeout)
 			err := conn.Ping(pctx)
-			pcancel()
-			if err != nil && lctx.Err() == nil {
-				db.logger().Error("leadership lost: the connection holding the leader lock failed", "err", dbError("leader lock", err))
-				cancel(ErrLeadershipLost)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				lost(err)
 				return
 			}
 		}
 	}()
+	return done
+}
+
+// leading watches conn, which holds the leader lock, until the leadership
+// ends.
+func (db *DB) leading(ctx context.Context, conn *pgx.Conn) (context.Context, func(), error) {
+	lctx, cancel := context.WithCancelCause(ctx)
+	done := db.watchSession(lctx, conn, func(err error) {
+		db.logger().Error("leadership lost: the connection holding the leader lock failed", "err", dbError("leader lock", err))
+		cancel(ErrLeadershipLost)
+	})
+	return lctx, releaser(cancel, done, conn, `SELECT pg_advisory_unlock($1)`, leaderLock), nil
+}
+
+// releaser returns the release of a lock held on conn under a watch
+// (watchSession): it ends the watch, unlocks and closes the session.
+// Closing the session frees the lock too; unlocking first frees it even
+// if the close is slow to reach the database.
+func releaser(cancel context.CancelCauseFunc, watched <-chan struct{}, conn *pgx.Conn, unlock string, args ...any) func() {
 	var once sync.Once
-	return lctx, func() {
+	return func() {
 		once.Do(func() {
 			cancel(nil)
-			<-done
+			<-watched
 			ctx, c := context.WithTimeout(context.Background(), lockPingTimeout)
 			defer c()
-			// Closing the session frees the lock too; unlocking first
-			// frees it even if the close is slow to reach the database.
-			conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, leaderLock)
+			conn.Exec(ctx, unlock, args...)
 			conn.Close(ctx)
 		})
-	}, nil
+	}
 }
+
+// claimLocks is the first key of the two-key advisory locks that claim
+// rotations ("twrc" in ASCII); the second is a hash of the rotation id.
+const claimLocks int32 = 0x74777263
+
+// claimKey is rotation id's second lock key. Two ids with one hash share
+// a claim, which only makes one wait for the other.
+func claimKey(id string) int32 {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return int32(h.Sum32())
+}
+
+var _ rotate.Claimer = (*Rotations)(nil)
+
+// ClaimRotation implements rotate.Claimer: a session advisory lock keyed
+// by the rotation's id, on a connection of its own, so a runner that dies
+// frees it with its session, and the rotation can be resumed at once by
+// another server. It waits for the claim while another session holds it.
+// The connection is checked every LockCheckInterval; the returned context
+// ends, cause ErrClaimLost, when the check fails.
+func (s *Rotations) ClaimRotation(ctx context.Context, id string) (context.Context, func(), error) {
+	conn, err := pgx.ConnectConfig(ctx, s.db.sessionConfig())
+	if err != nil {
+		return nil, nil, dbError("claim rotation", err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, claimLocks, claimKey(id)); err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, nil, dbError("claim rotation", err)
+	}
+	cctx, cancel := context.WithCancelCause(ctx)
+	done := s.db.watchSession(cctx, conn, func(err error) {
+		s.db.logger().Error("rotation claim lost: its connection failed; the rotation's step stops", "rotation", id, "err", dbError("claim rotation", err))
+		cancel(ErrClaimLost)
+	})
+	return cctx, releaser(cancel, done, conn, `SELECT pg_advisory_unlock($1, $2)`, claimLocks, claimKey(id)), nil
+}
+
+// ErrClaimLost is the cause of a rotation claim's context that ended
+// because the connection holding the claim failed its check.
+var ErrClaimLost = errors.New("postgres: the connection holding the rotation claim failed")
