@@ -169,3 +169,61 @@ func TestLeadOwnOldSession(t *testing.T) {
 		}
 	}
 }
+
+// TestClaimRotation: a rotation's claim is held by one session at a time
+// (a second claimer waits for it, a claim on another rotation does not);
+// when the holder's session ends, its context ends with ErrClaimLost and
+// the waiter gets the claim.
+func TestClaimRotation(t *testing.T) {
+	url := pgtest.Shared(t).NewDatabase(t)
+	a, _ := elector(t, url)
+	b, _ := elector(t, url)
+	admin := mustConn(t, url)
+	ctx := t.Context()
+	held, releaseA, err := a.Rotations().ClaimRotation(ctx, "rot_one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer releaseA()
+	_, releaseOther, err := b.Rotations().ClaimRotation(ctx, "rot_two")
+	if err != nil {
+		t.Fatalf("claim of another rotation: %v", err)
+	}
+	releaseOther()
+	type claim struct {
+		ctx     context.Context
+		release func()
+		err     error
+	}
+	waiting := make(chan claim, 1)
+	go func() {
+		c, r, err := b.Rotations().ClaimRotation(ctx, "rot_one")
+		waiting <- claim{c, r, err}
+	}()
+	var holderPID, waiterPID int64
+	waitFor(t, "the second claimer to wait", func() bool {
+		admin.QueryRow(context.Background(), `SELECT coalesce(min(pid) FILTER (WHERE granted), 0), coalesce(min(pid) FILTER (WHERE NOT granted), 0)
+			FROM pg_locks WHERE locktype = 'advisory' AND classid = x'74777263'::int::oid AND objsubid = 2`).Scan(&holderPID, &waiterPID)
+		return holderPID != 0 && waiterPID != 0
+	})
+	select {
+	case c := <-waiting:
+		t.Fatalf("second claimer: got %v; want it waiting", c.err)
+	default:
+	}
+	if _, err := admin.Exec(context.Background(), `SELECT pg_terminate_backend($1)`, holderPID); err != nil {
+		t.Fatal(err)
+	}
+	<-held.Done()
+	if got := context.Cause(held); !errors.Is(got, postgres.ErrClaimLost) {
+		t.Errorf("lost claim's cause: got %v; want ErrClaimLost", got)
+	}
+	c := <-waiting
+	if c.err != nil {
+		t.Fatalf("second claimer after the holder's session ended: %v", c.err)
+	}
+	defer c.release()
+	if c.ctx.Err() != nil {
+		t.Fatalf("second claim ended at once: %v", context.Cause(c.ctx))
+	}
+}
