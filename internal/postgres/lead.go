@@ -36,51 +36,60 @@ var ErrLeadershipLost = errors.New("postgres: the connection holding the leader 
 // up at once; call it in every case.
 func (db *DB) Lead(ctx context.Context) (leading context.Context, resign func(), err error) {
 	interval := cmp.Or(db.LockCheckInterval, time.Second)
+	// One connection campaigns, kept between tries.
+	var conn *pgx.Conn
+	var s session
 	for {
-		conn, err := db.tryLead(ctx)
-		if conn != nil {
-			return db.leading(ctx, conn)
+		if conn == nil {
+			conn, s, err = db.connectSession(ctx)
 		}
-		if err != nil && ctx.Err() == nil {
-			db.logger().Debug("leader lock not taken", "err", err)
+		if err == nil {
+			var ok bool
+			if ok, err = db.tryLead(ctx, conn); ok {
+				db.leadMu.Lock()
+				db.leadSession = s
+				db.leadMu.Unlock()
+				return db.leading(ctx, conn)
+			}
+		}
+		if err != nil {
+			if conn != nil {
+				conn.Close(context.WithoutCancel(ctx))
+				conn = nil
+			}
+			if ctx.Err() == nil {
+				db.logger().Debug("leader lock not taken", "err", dbError("leader lock", err))
+			}
 		}
 		select {
 		case <-ctx.Done():
+			if conn != nil {
+				conn.Close(context.WithoutCancel(ctx))
+			}
 			return nil, nil, ctx.Err()
 		case <-time.After(interval):
 		}
 	}
 }
 
-// tryLead connects and tries the leader lock once. It returns the
-// connection holding it, or nil and why not (nil error: another server
-// leads). A session this DB led from before and that the database still
-// keeps — its connection broke without the database noticing — is ended,
-// so that it does not keep the lock from every server until the keepalive
-// ends it.
-func (db *DB) tryLead(ctx context.Context) (*pgx.Conn, error) {
-	conn, s, err := db.connectSession(ctx)
-	if err != nil {
-		return nil, dbError("leader lock", err)
-	}
+// tryLead tries the leader lock once on conn. When another session holds
+// it and that session is one this DB led from before, which the database
+// still keeps because its connection broke without the database noticing,
+// it ends that session, so that it does not keep the lock from every
+// server until the keepalive ends it.
+func (db *DB) tryLead(ctx context.Context, conn *pgx.Conn) (bool, error) {
 	var ok bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, leaderLock).Scan(&ok); err != nil || !ok {
-		if err == nil {
-			db.leadMu.Lock()
-			old := db.leadSession
-			db.leadMu.Unlock()
-			var ended bool
-			if ended, err = endSession(ctx, conn, old); ended {
-				db.logger().Warn("ended this server's old database session, which still held the leader lock after its connection broke")
-			}
-		}
-		conn.Close(context.WithoutCancel(ctx))
-		return nil, dbError("leader lock", err)
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, leaderLock).Scan(&ok); err != nil || ok {
+		return ok, err
 	}
 	db.leadMu.Lock()
-	db.leadSession = s
+	old := db.leadSession
 	db.leadMu.Unlock()
-	return conn, nil
+	ended, err := endSession(ctx, conn, old)
+	if ended {
+		db.logger().Warn("ended this server's old database session, which still held the leader lock after its connection broke")
+	}
+	return false, err
 }
 
 // watchSession checks conn every LockCheckInterval until ctx ends; the
