@@ -15,19 +15,10 @@ import (
 	"github.com/tokenward/tokenward/internal/postgres"
 )
 
-// leaderQuery is the pid of the session holding the leader lock, 0 for
-// none (the key 0x74776c656164 as pg_locks shows it).
-const leaderQuery = `SELECT coalesce(min(pid), 0) FROM pg_locks WHERE locktype = 'advisory' AND granted
-	AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-	AND classid = 29815 AND objid = 1818583396 AND objsubid = 1`
-
+// leaderPID is the pid of the session holding the leader lock, 0 for none.
 func leaderPID(t *testing.T, conn *pgx.Conn) uint32 {
 	t.Helper()
-	var pid int64
-	if err := conn.QueryRow(context.Background(), leaderQuery).Scan(&pid); err != nil {
-		t.Fatal(err)
-	}
-	return uint32(pid)
+	return lockHolderPID(t, conn, leaderLockKey)
 }
 
 // elector opens url as a server would, checking its locks every 20 ms.

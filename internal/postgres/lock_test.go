@@ -18,11 +18,19 @@ import (
 	"github.com/tokenward/tokenward/internal/postgres"
 )
 
-// The server lock's key as pg_locks shows it: classid is the high and
-// objid the low 32 bits of the bigint, objsubid 1.
+// Keys of advisory locks on one bigint: the server lock ("twserve") and
+// the leader lock ("twlead").
+const (
+	serverLockKey int64 = 0x74777365727665
+	leaderLockKey int64 = 0x74776c656164
+)
+
+// lockHolderQuery is the pid of a session holding the advisory lock on
+// the bigint $1, 0 for none: pg_locks shows its high 32 bits as classid,
+// its low ones as objid, and objsubid 1.
 const lockHolderQuery = `SELECT coalesce(min(pid), 0) FROM pg_locks WHERE locktype = 'advisory' AND granted
 	AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-	AND classid = 7632755 AND objid = 1702000229 AND objsubid = 1`
+	AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid AND objsubid = 1`
 
 type logBuf struct {
 	mu sync.Mutex
@@ -50,11 +58,16 @@ func lockedDB(t *testing.T, url string) (func(), *logBuf, <-chan error) {
 	return release, logs, lost
 }
 
-// holder is the pid of the session that holds the server lock, 0 for none.
+// holder is the pid of a session that holds the server lock, 0 for none.
 func holder(t *testing.T, conn *pgx.Conn) uint32 {
 	t.Helper()
+	return lockHolderPID(t, conn, serverLockKey)
+}
+
+func lockHolderPID(t *testing.T, conn *pgx.Conn, key int64) uint32 {
+	t.Helper()
 	var pid int64
-	if err := conn.QueryRow(context.Background(), lockHolderQuery).Scan(&pid); err != nil {
+	if err := conn.QueryRow(context.Background(), lockHolderQuery, key).Scan(&pid); err != nil {
 		t.Fatal(err)
 	}
 	return uint32(pid)
