@@ -2,9 +2,11 @@ package postgres_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -216,5 +218,58 @@ func TestClaimRotation(t *testing.T) {
 	defer c.release()
 	if c.ctx.Err() != nil {
 		t.Fatalf("second claim ended at once: %v", context.Cause(c.ctx))
+	}
+}
+
+// TestSessionLocksKeepThePasswordOut: when the database refuses the
+// password (it was changed after the server started), the server lock,
+// the leader's campaign and rotation claims fail without the password in
+// their errors or logs.
+func TestSessionLocksKeepThePasswordOut(t *testing.T) {
+	c := pgtest.Shared(t)
+	dbURL := c.NewDatabase(t)
+	admin := mustConn(t, dbURL)
+	role, password := "twlock_"+strings.ToLower(rand.Text()[:8]), "pw-"+rand.Text()
+	if _, err := admin.Exec(t.Context(), `CREATE ROLE `+role+` LOGIN SUPERUSER PASSWORD '`+password+`'`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mustConn(t, c.DSN).Exec(context.Background(), `DROP ROLE IF EXISTS `+role) })
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, logs := elector(t, c.URL(role, password, strings.TrimPrefix(u.Path, "/")))
+	if _, err := admin.Exec(t.Context(), `ALTER ROLE `+role+` PASSWORD 'changed-`+rand.Text()+`'`); err != nil {
+		t.Fatal(err)
+	}
+	var errs []error
+	_, err = db.LockServer(t.Context(), nil)
+	errs = append(errs, err)
+	_, err = db.LockMigration(t.Context(), nil)
+	errs = append(errs, err)
+	_, _, err = db.Rotations().ClaimRotation(t.Context(), "rot_1")
+	errs = append(errs, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*db.LockCheckInterval)
+	defer cancel()
+	_, _, err = db.Lead(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Lead: got %v; want it still campaigning when its context ended", err)
+	}
+	for i, err := range errs {
+		if err == nil {
+			t.Fatalf("call %d: got no error; want the password refused", i)
+		}
+		if !strings.Contains(err.Error(), "password authentication failed") {
+			t.Errorf("call %d: got %q; want the refusal described", i, err)
+		}
+		if strings.Contains(err.Error(), password) {
+			t.Errorf("call %d: the error holds the password: %q", i, err)
+		}
+	}
+	if !strings.Contains(logs.String(), "leader lock not taken") {
+		t.Errorf("log: got %q; want the campaign's failures logged", logs)
+	}
+	if strings.Contains(logs.String(), password) {
+		t.Errorf("log holds the password: %q", logs)
 	}
 }
