@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -86,19 +83,8 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 
 func restartUnderLoad(t *testing.T, pg *pgtest.Cluster, auditSync string) {
 	url := pg.NewDatabase(t)
-	bin := filepath.Join(binDir, "tokenward")
-	e := &rotEnv{t: t, dir: t.TempDir(), logs: &syncBuf{}}
-	cmd := exec.Command(bin, "init", "--data-dir", filepath.Join(e.dir, "data"))
-	cmd.Env = append(os.Environ(), "TOKENWARD_STORAGE="+url)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("init --storage: %v", err)
-	}
-	_, e.token, _ = strings.Cut(strings.TrimSpace(string(out)), "TOKENWARD_TOKEN=")
-	e.port = freePort(t)
-	e.addr = fmt.Sprintf("http://127.0.0.1:%d", e.port)
-	e.args = []string{"--storage", url, "--audit-sync", auditSync}
-	t.Cleanup(e.stop)
+	e := newPGEnv(t, url)
+	e.args = append(e.args, "--audit-sync", auditSync)
 	e.start()
 	e.mustCLI("", "project", "create", "payments", "--envs", "prod")
 
@@ -242,15 +228,7 @@ func restartUnderLoad(t *testing.T, pg *pgtest.Cluster, auditSync string) {
 		upAt.Sub(downAt).Round(time.Millisecond), len(down), statuses, byDatabase, maxDown.Round(time.Millisecond), readyAfter.Round(time.Millisecond), writingAfter.Round(time.Millisecond), len(acked))
 
 	// Every acknowledged write is there, with its audit entry.
-	for _, w := range acked {
-		a := c.do("GET", fmt.Sprintf("/v1/secrets/payments/prod/%s?version=%d", w.name, w.version), nil)
-		var got struct {
-			Value string `json:"value"`
-		}
-		if a.status != 200 || json.Unmarshal(a.body, &got) != nil || got.Value != w.value {
-			t.Fatalf("%s version %d: got %d %s; want the acknowledged value", w.name, w.version, a.status, a.body)
-		}
-	}
+	checkAcked(t, e, acked)
 	// verify first waits for the journal's entries to reach the database.
 	if out := e.mustCLI("", "audit", "verify"); !strings.Contains(out, "audit trail OK") {
 		t.Errorf("audit verify: got %q; want the chain verified", out)
