@@ -251,9 +251,9 @@ func verifyMigratedAudit(ctx context.Context, sc storageConfig, dataDir string, 
 	return a, nil
 }
 
-// lockPostgres takes a PostgreSQL side's server lock for the copy: it
-// refuses while a server runs there, and no server can start until the
-// copy is done.
+// lockPostgres takes a PostgreSQL side's server lock exclusively for the
+// copy: it refuses while any server runs there (servers hold it shared),
+// and no server can start until the copy is done.
 func lockPostgres(ctx context.Context, sc storageConfig, flag string) (release func(), err error) {
 	db, err := sc.open(ctx, "", false)
 	if err != nil {
@@ -261,10 +261,14 @@ func lockPostgres(ctx context.Context, sc storageConfig, flag string) (release f
 	}
 	// No lost callback: a restart that ends the lock's session also breaks
 	// the copy's one transaction, so nothing half-copied is committed.
-	unlock, err := db.(pgStorage).LockServer(ctx, nil)
-	if errors.Is(err, postgres.ErrServerRunning) {
+	unlock, err := db.(pgStorage).LockMigration(ctx, nil)
+	switch {
+	case errors.Is(err, postgres.ErrServerRunning):
 		db.Close()
-		return nil, fmt.Errorf("%s: a tokenward server is running on this database: stop it before migrating", flag)
+		return nil, fmt.Errorf("%s: a tokenward server is running on this database: stop every server on it before migrating", flag)
+	case errors.Is(err, postgres.ErrMigrating):
+		db.Close()
+		return nil, fmt.Errorf("%s: another tokenward migrate is copying this database", flag)
 	}
 	if err != nil {
 		db.Close()

@@ -163,6 +163,54 @@ func (c *monitorConfig) monitoring(r *serverRun) (*core.Monitoring, time.Duratio
 // secret.rotated.
 const rotationPoll = 2 * time.Second
 
+// announceCatchUp is how far back a new leader of several servers
+// announces finished rotations: the old leader may have died before it
+// polled them.
+const announceCatchUp = 5 * rotationPoll
+
+// leaderMonitorJobs runs the hygiene job every interval and announces
+// finished rotations (secret.rotated) every rotationPoll, until ctx ends:
+// the leader's part of monitoring. The rotation machine has no completion
+// hook, and runs on whichever server was asked, so announcements come
+// from polling the shared history, primed when the leadership begins.
+func leaderMonitorJobs(ctx context.Context, r *serverRun, interval time.Duration, shared bool) {
+	mg := r.core.Monitoring
+	rotations := r.db.Rotations()
+	seen := map[string]bool{}
+	primeBefore := r.lead.wonAt()
+	if shared {
+		primeBefore = primeBefore.Add(-announceCatchUp)
+	}
+	announce := func() {
+		if err := r.core.AnnounceRotations(ctx, rotations, seen, primeBefore); err != nil && ctx.Err() == nil {
+			mg.Logger.Warn("announce rotations", "err", err)
+		}
+	}
+	announce()
+	primeBefore = time.Time{}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	poll := time.NewTicker(rotationPoll)
+	defer poll.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-poll.C:
+			announce()
+		case <-t.C:
+			res, err := r.core.RunHygiene(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					mg.Logger.Error("hygiene job", "err", err)
+				}
+				continue
+			}
+			mg.Logger.Debug("hygiene job", "notified", res.Notified, "revoked", res.Revoked, "cleared", res.Cleared, "expiry_alerts", res.ExpiryAlerts, "purged", res.Purged)
+		}
+	}
+}
+
 // monitorCollector exports the monitor's counters at scrape time. Labels
 // are rule ids and event outcomes only: never a secret or token name.
 type monitorCollector struct {
@@ -234,15 +282,6 @@ func monitorServerFeature(m *Main, f *pflag.FlagSet) func(ctx context.Context, r
 			r.metrics.MustRegister(newMonitorCollector(mg.Monitor, mg.Events))
 		}
 
-		// The rotation machine has no completion hook: secret.rotated
-		// events come from polling its history (primed now, so a restart
-		// announces nothing twice).
-		rotations := r.db.Rotations()
-		seen := map[string]bool{}
-		if err := r.core.AnnounceRotations(ctx, rotations, seen, true); err != nil {
-			mg.Logger.Warn("rotation history not read; secret.rotated events start with the next rotation", "err", err)
-		}
-
 		// Event streams never end on their own: end them when shutdown
 		// begins (ctx is cancelled by SIGTERM/SIGINT before the HTTP server
 		// drains), or the drain would wait for every `events tail`.
@@ -251,34 +290,13 @@ func monitorServerFeature(m *Main, f *pflag.FlagSet) func(ctx context.Context, r
 			r.api.StopStreams()
 		}()
 
-		stop, done := make(chan struct{}), make(chan struct{})
-		go func() {
-			defer close(done)
-			t := time.NewTicker(interval)
-			defer t.Stop()
-			poll := time.NewTicker(rotationPoll)
-			defer poll.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-poll.C:
-					if err := r.core.AnnounceRotations(context.Background(), rotations, seen, false); err != nil {
-						mg.Logger.Warn("announce rotations", "err", err)
-					}
-				case <-t.C:
-					res, err := r.core.RunHygiene(context.Background())
-					if err != nil {
-						mg.Logger.Error("hygiene job", "err", err)
-						continue
-					}
-					mg.Logger.Debug("hygiene job", "notified", res.Notified, "revoked", res.Revoked, "cleared", res.Cleared, "expiry_alerts", res.ExpiryAlerts, "purged", res.Purged)
-				}
-			}
-		}()
+		// Hygiene and secret.rotated announcements run once across the
+		// servers sharing a database: on the leader.
+		_, shared := r.db.(pgStorage)
+		r.lead.add("hygiene and rotation announcements", func(ctx context.Context) {
+			leaderMonitorJobs(ctx, r, interval, shared)
+		})
 		r.onClose(func() {
-			close(stop)
-			<-done
 			if err := r.core.SaveMonitorState(context.Background()); err != nil {
 				mg.Logger.Error("save monitor state", "err", err)
 			}

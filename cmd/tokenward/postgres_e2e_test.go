@@ -15,9 +15,9 @@ import (
 
 // TestPostgresStorage drives the real binary on a real PostgreSQL: init
 // and server with --storage, secrets and tokens that survive a restart, an
-// audit trail that verifies, and the clear refusals — a second init, a
-// second server on the same database, a wrong master key, a bad URL — none
-// of which repeats the password in the URL.
+// audit trail that verifies, a second server beside the first, and the
+// clear refusals — a second init, a migration while a server runs, a wrong
+// master key, a bad URL — none of which repeats the password in the URL.
 func TestPostgresStorage(t *testing.T) {
 	pg := pgtest.Start(t)
 	url := pg.NewDatabase(t)
@@ -52,15 +52,30 @@ func TestPostgresStorage(t *testing.T) {
 		t.Fatalf("secret get: got %q; want the second value", got)
 	}
 
-	// A second server on the same database is refused, clearly.
-	other := filepath.Join(e.dir, "other")
-	if err := os.MkdirAll(other, 0o700); err != nil {
+	// A second server on the same database starts beside the first (its
+	// own data directory, the same keys) and serves the same secrets; one
+	// of the two leads the background jobs.
+	second := &rotEnv{t: t, dir: t.TempDir(), logs: &syncBuf{}, token: e.token, args: []string{"--storage", url}}
+	if err := os.MkdirAll(filepath.Join(second.dir, "data"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	key, _ := os.ReadFile(filepath.Join(data, keyFileName))
-	_, errs, err = run([]string{"TOKENWARD_MASTER_KEY=" + strings.TrimSpace(string(key))}, "server", "--storage", url, "--data-dir", other, "--addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
-	if err == nil || !strings.Contains(errs, "another tokenward server is serving this PostgreSQL database") {
-		t.Errorf("second server: got %v, %q; want a refusal naming the other server", err, errs)
+	for _, f := range []string{keyFileName, "audit.key"} {
+		copyFile(t, filepath.Join(data, f), filepath.Join(second.dir, "data", f))
+	}
+	second.port = freePort(t)
+	second.addr = fmt.Sprintf("http://127.0.0.1:%d", second.port)
+	t.Cleanup(second.stop)
+	second.start()
+	if got := second.mustCLI("", "secret", "get", "payments/prod/STRIPE_KEY"); strings.TrimSpace(got) != canary+"-v2" {
+		t.Fatalf("second server: got %q; want the second value", got)
+	}
+	if got := strings.Count(e.logs.String()+second.logs.String(), "leading: this server runs the background jobs"); got != 1 {
+		t.Errorf("leaders: got %d; want 1\nfirst:\n%s\nsecond:\n%s", got, e.logs, second.logs)
+	}
+	second.stopGracefully()
+	// migrate refuses a database a server runs on.
+	if _, errs, err := run(nil, "migrate", "--from", url, "--to", filepath.Join(e.dir, "copy")); err == nil || !strings.Contains(errs, "a tokenward server is running on this database") {
+		t.Errorf("migrate from a served database: got %v, %q; want a refusal", err, errs)
 	}
 
 	// Restart: everything is still there, and the audit trail verifies.

@@ -45,7 +45,8 @@ const crashEnv = "TOKENWARD_TEST_CRASH_AT"
 
 // rotationServerFeature runs the rotation machine and scheduler in the
 // server: due rotations (with jitter), retries with backoff, revocation
-// when grace ends, and Resume of whatever a crash interrupted.
+// when grace ends, and Resume of whatever a crash interrupted — the last
+// three on the leader only.
 func rotationServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *serverRun) error {
 	cfg := rotationServerConfig{Interval: 30 * time.Second, Concurrency: 4, Backoff: time.Minute, MaxAttempts: 5}
 	f.DurationVar(&cfg.Interval, "rotation-interval", cfg.Interval, "how often the scheduler looks for due rotations, retries and grace ends")
@@ -78,6 +79,10 @@ func rotationServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *ser
 		mach := rotate.NewMachine(store, sec, rotators)
 		mach.Logger = r.logger
 		mach.Backoff, mach.MaxAttempts = cfg.Backoff, cfg.MaxAttempts
+		if pg, ok := r.db.(pgStorage); ok {
+			// Servers sharing the database take turns on a rotation.
+			mach.Claims = pg.DB.Rotations()
+		}
 		var alerts atomic.Int64
 		mach.Alert = func(ctx context.Context, rot *rotate.Rotation) {
 			alerts.Add(1)
@@ -91,17 +96,18 @@ func rotationServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *ser
 			r.metrics.MustRegister(newRotationCollector(r.db.Rotations(), mach))
 		}
 
-		rctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			// Resume first: a crash may have left rotations mid-step.
-			if err := mach.Resume(rctx); err != nil && rctx.Err() == nil {
+		// Resume and the scheduler run on the leader only; a rotation
+		// asked for through the API runs on the server that got the
+		// request, and the store's claim keeps two servers from running
+		// one rotation at once.
+		r.lead.add("rotation scheduler", func(ctx context.Context) {
+			// Resume first: a crash (of this server, or of the old
+			// leader) may have left rotations mid-step.
+			if err := mach.Resume(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("resume in-flight rotations", "error", tokenward.ErrorMessage(err))
 			}
-			sched.Run(rctx, cfg.Interval)
-		}()
-		r.onClose(func() { cancel(); <-done })
+			sched.Run(ctx, cfg.Interval)
+		})
 		log.Info("rotation scheduler", "interval", cfg.Interval, "concurrency", cfg.Concurrency)
 		return nil
 	}

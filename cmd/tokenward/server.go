@@ -85,6 +85,10 @@ type serverRun struct {
 	metrics *prometheus.Registry
 	// closers run in reverse order at shutdown, after the HTTP server stops.
 	closers []func()
+	// lead runs the jobs that must run once across the servers sharing a
+	// database (the rotation scheduler, hygiene, announcements) while this
+	// server leads; features add them.
+	lead *leadership
 }
 
 // onClose registers fn to run at shutdown.
@@ -166,8 +170,9 @@ func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(
 		return err
 	}
 	defer db.Close()
-	// A server that loses its PostgreSQL lock to another server stops
-	// (postgres.DB.LockServer); ctx's cause says why.
+	// Every server on a PostgreSQL database holds its server lock shared;
+	// a server whose lock a migration took while its connection was down
+	// stops (postgres.DB.LockServer); ctx's cause says why.
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	if pg, ok := db.(pgStorage); ok {
@@ -188,7 +193,7 @@ func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(
 	defer c.Close()
 
 	api := httpapi.NewServer(c, logger)
-	run := &serverRun{cfg: &cfg, db: db, core: c, api: api, logger: logger}
+	run := &serverRun{cfg: &cfg, db: db, core: c, api: api, logger: logger, lead: &leadership{log: logger.WithGroup("leader")}}
 	defer func() {
 		for i := len(run.closers) - 1; i >= 0; i-- {
 			run.closers[i]()
@@ -200,8 +205,16 @@ func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(
 		}
 	}
 	if run.metrics != nil {
-		run.metrics.MustRegister(api.ReadinessCollector())
+		run.metrics.MustRegister(api.ReadinessCollector(), run.lead.collector())
 	}
+	// The leader's jobs stop, and are waited for, before the closers run.
+	leadCtx, stopLeading := context.WithCancel(ctx)
+	leadDone := make(chan struct{})
+	go func() {
+		defer close(leadDone)
+		run.lead.run(leadCtx, electorOf(db))
+	}()
+	defer func() { stopLeading(); <-leadDone }()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
@@ -240,7 +253,7 @@ func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	if err := context.Cause(ctx); errors.Is(err, postgres.ErrServerRunning) {
+	if err := context.Cause(ctx); errors.Is(err, postgres.ErrMigrating) {
 		return err
 	}
 	return nil

@@ -100,6 +100,15 @@ type sqliteStorage struct{ *sqlite.DB }
 // pgStorage adds what the server needs of PostgreSQL beyond its stores.
 type pgStorage struct{ *postgres.DB }
 
+// electorOf is how the servers on s pick their leader: PostgreSQL's
+// leader lock, or, on SQLite (one server per data directory), this server.
+func electorOf(s storage) elector {
+	if pg, ok := s.(pgStorage); ok {
+		return pg.DB
+	}
+	return soleServer{}
+}
+
 // auditStore returns the audit trail's store for --audit-sync sync.
 func auditStoreOf(s storage, sync string, syncEvery time.Duration, log *slog.Logger) auditStore {
 	switch s := s.(type) {

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/monitor"
@@ -139,10 +140,14 @@ func (c *Core) refreshToken(ctx context.Context, resource string) {
 
 // AnnounceRotations publishes secret.rotated for every rotation in the
 // recent history of store whose new value became CURRENT (its next step is
-// revoke or done) and whose id is not in seen, and adds it to seen. With
-// prime it only fills seen (at start-up, so a restart announces nothing
-// twice). The server polls it: the rotation machine has no completion hook.
-func (c *Core) AnnounceRotations(ctx context.Context, store rotate.Store, seen map[string]bool, prime bool) error {
+// revoke or done) and whose id is not in seen, and adds it to seen. A
+// rotation last updated before primeBefore only fills seen: when the
+// announcing server starts (time.Now(), so a restart announces nothing
+// twice), or when it becomes the leader of several servers (a little
+// before, so what the old leader finished just before it died is
+// announced, at least once). The leader polls it: the rotation machine
+// has no completion hook, and may run on any server.
+func (c *Core) AnnounceRotations(ctx context.Context, store rotate.Store, seen map[string]bool, primeBefore time.Time) error {
 	if c.Monitoring == nil {
 		return nil
 	}
@@ -156,7 +161,7 @@ func (c *Core) AnnounceRotations(ctx context.Context, store rotate.Store, seen m
 			continue
 		}
 		seen[r.ID] = true
-		if prime {
+		if r.UpdatedAt.Before(primeBefore) {
 			continue
 		}
 		c.Monitoring.publish(monitor.Event{Type: monitor.EventSecretRotated, Resource: r.Path, Version: r.PendingVersion,

@@ -18,11 +18,19 @@ import (
 	"github.com/tokenward/tokenward/internal/postgres"
 )
 
-// The server lock's key as pg_locks shows it: classid is the high and
-// objid the low 32 bits of the bigint, objsubid 1.
+// Keys of advisory locks on one bigint: the server lock ("twserve") and
+// the leader lock ("twlead").
+const (
+	serverLockKey int64 = 0x74777365727665
+	leaderLockKey int64 = 0x74776c656164
+)
+
+// lockHolderQuery is the pid of a session holding the advisory lock on
+// the bigint $1, 0 for none: pg_locks shows its high 32 bits as classid,
+// its low ones as objid, and objsubid 1.
 const lockHolderQuery = `SELECT coalesce(min(pid), 0) FROM pg_locks WHERE locktype = 'advisory' AND granted
 	AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-	AND classid = 7632755 AND objid = 1702000229 AND objsubid = 1`
+	AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid AND objsubid = 1`
 
 type logBuf struct {
 	mu sync.Mutex
@@ -50,11 +58,16 @@ func lockedDB(t *testing.T, url string) (func(), *logBuf, <-chan error) {
 	return release, logs, lost
 }
 
-// holder is the pid of the session that holds the server lock, 0 for none.
+// holder is the pid of a session that holds the server lock, 0 for none.
 func holder(t *testing.T, conn *pgx.Conn) uint32 {
 	t.Helper()
+	return lockHolderPID(t, conn, serverLockKey)
+}
+
+func lockHolderPID(t *testing.T, conn *pgx.Conn, key int64) uint32 {
+	t.Helper()
 	var pid int64
-	if err := conn.QueryRow(context.Background(), lockHolderQuery).Scan(&pid); err != nil {
+	if err := conn.QueryRow(context.Background(), lockHolderQuery, key).Scan(&pid); err != nil {
 		t.Fatal(err)
 	}
 	return uint32(pid)
@@ -88,8 +101,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // TestLockServerTakenAgain: when the session holding the server lock ends
 // (the database restarted it, or an administrator), the lock is logged as
-// lost and taken again on a new connection; a second server is still
-// refused; after release it is not.
+// lost and taken again on a new connection; a second server takes it
+// beside the first, and a migration is still refused; after both release
+// it is not.
 func TestLockServerTakenAgain(t *testing.T) {
 	url := pgtest.Shared(t).NewDatabase(t)
 	release, logs, lost := lockedDB(t, url)
@@ -101,23 +115,70 @@ func TestLockServerTakenAgain(t *testing.T) {
 	if _, err := admin.Exec(context.Background(), `SELECT pg_terminate_backend($1)`, int64(old)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the lock taken again", func() bool { p := holder(t, admin); return p != 0 && p != old })
+	// The log line follows the lock: wait for both.
+	waitFor(t, "the lock taken again", func() bool {
+		p := holder(t, admin)
+		return p != 0 && p != old && strings.Contains(logs.String(), "server lock taken again")
+	})
 	wantKept(t, logs, lost, "database unreachable: the connection holding the server lock failed", "server lock taken again")
 	second := mustOpenURL(t, url)
-	if _, err := second.LockServer(t.Context(), nil); !errors.Is(err, postgres.ErrServerRunning) {
-		t.Fatalf("second server: got %v; want ErrServerRunning", err)
-	}
-	release()
 	releaseSecond, err := second.LockServer(t.Context(), nil)
 	if err != nil {
-		t.Fatalf("second server after release: got %v; want the lock", err)
+		t.Fatalf("second server: got %v; want the lock shared", err)
+	}
+	migration := mustOpenURL(t, url)
+	if _, err := migration.LockMigration(t.Context(), nil); !errors.Is(err, postgres.ErrServerRunning) {
+		t.Fatalf("migration beside two servers: got %v; want ErrServerRunning", err)
+	}
+	release()
+	if _, err := migration.LockMigration(t.Context(), nil); !errors.Is(err, postgres.ErrServerRunning) {
+		t.Fatalf("migration beside the second server: got %v; want ErrServerRunning", err)
 	}
 	releaseSecond()
+	releaseMigration, err := migration.LockMigration(t.Context(), nil)
+	if err != nil {
+		t.Fatalf("migration after both servers released: got %v; want the lock", err)
+	}
+	releaseMigration()
 }
 
-// TestLockServerLostToAnother: when another session takes the lock while
-// this server's connection is down, lost is called with ErrServerRunning.
-func TestLockServerLostToAnother(t *testing.T) {
+// TestLockModes: servers share the lock; a migration takes it alone.
+func TestLockModes(t *testing.T) {
+	server := func(db *postgres.DB) (func(), error) { return db.LockServer(t.Context(), nil) }
+	migration := func(db *postgres.DB) (func(), error) { return db.LockMigration(t.Context(), nil) }
+	type locker func(*postgres.DB) (func(), error)
+	tests := []struct {
+		name         string
+		first, again locker
+		want         error
+	}{
+		{"server beside server", server, server, nil},
+		{"migration beside server", server, migration, postgres.ErrServerRunning},
+		{"server beside migration", migration, server, postgres.ErrMigrating},
+		{"migration beside migration", migration, migration, postgres.ErrMigrating},
+	}
+	url := pgtest.Shared(t).NewDatabase(t)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			release, err := tc.first(mustOpenURL(t, url))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer release()
+			releaseAgain, err := tc.again(mustOpenURL(t, url))
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got %v; want %v", err, tc.want)
+			}
+			if err == nil {
+				releaseAgain()
+			}
+		})
+	}
+}
+
+// TestLockServerLostToMigration: when a migration takes the lock while
+// this server's connection is down, lost is called with ErrMigrating.
+func TestLockServerLostToMigration(t *testing.T) {
 	url := pgtest.Shared(t).NewDatabase(t)
 	_, logs, lost := lockedDB(t, url)
 	admin := mustConn(t, url)
@@ -144,14 +205,14 @@ func TestLockServerLostToAnother(t *testing.T) {
 	}
 	select {
 	case err := <-lost:
-		if !errors.Is(err, postgres.ErrServerRunning) {
-			t.Fatalf("lost: got %v; want ErrServerRunning", err)
+		if !errors.Is(err, postgres.ErrMigrating) {
+			t.Fatalf("lost: got %v; want ErrMigrating", err)
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatalf("lost was not called\n%s", logs)
 	}
-	if !strings.Contains(logs.String(), "another tokenward server took this database") {
-		t.Errorf("log: got %q; want the other server named", logs)
+	if !strings.Contains(logs.String(), "tokenward migrate took this database") {
+		t.Errorf("log: got %q; want the migration named", logs)
 	}
 	if got := holder(t, admin); got != otherPID {
 		t.Errorf("holder: got pid %d; want the other session's %d", got, otherPID)
@@ -174,7 +235,10 @@ func TestLockServerOwnOldSession(t *testing.T) {
 	admin := mustConn(t, url)
 	old := holder(t, admin)
 	p.cut() // the client side goes; the database's sessions stay
-	waitFor(t, "the lock taken again", func() bool { pid := holder(t, admin); return pid != 0 && pid != old })
+	waitFor(t, "the lock taken again", func() bool {
+		pid := holder(t, admin)
+		return pid != 0 && pid != old && strings.Contains(logs.String(), "server lock taken again")
+	})
 	wantKept(t, logs, lost, "database unreachable", "ended this server's old database session", "server lock taken again")
 }
 

@@ -50,8 +50,10 @@ type DB struct {
 	// fails within it while the database is unreachable instead of
 	// waiting for the operating system to give up on the dial.
 	ConnectTimeout time.Duration
-	// LockCheckInterval is how often the server lock's connection is
-	// checked, and how often a lost lock is tried again (LockServer).
+	// LockCheckInterval is how often the server and leader locks'
+	// connections are checked, and how often a lost server lock or a
+	// leader lock held by another server is tried again (LockServer,
+	// Lead).
 	LockCheckInterval time.Duration
 	// Logger receives the server lock's losses and recoveries; nil
 	// discards them. Never a URL or a password.
@@ -70,6 +72,12 @@ type DB struct {
 	// Cache answers CurrentSecret, Secrets, EnvSecrets and Token
 	// while the change clock has not moved (notify.go).
 	*readcache.Cache
+
+	// leadSession is the session the leader lock was last taken on
+	// (Lead), so that one the database keeps after its connection broke
+	// is recognised as this DB's own.
+	leadMu      sync.Mutex
+	leadSession session
 }
 
 // DefaultConnectTimeout bounds a connection attempt when neither the URL
@@ -319,40 +327,55 @@ func (db *DB) Ping(ctx context.Context) error {
 	return dbError("ping", db.pool.Ping(ctx))
 }
 
-// serverLock is the advisory lock a serving tokenward holds on its
-// database ("twserve" in ASCII, as a bigint).
+// serverLock is the advisory lock on a database that every serving
+// tokenward holds shared and `tokenward migrate` holds exclusively
+// ("twserve" in ASCII, as a bigint).
 const serverLock int64 = 0x74777365727665
 
-// ErrServerRunning is LockServer's refusal: another server holds the
-// database.
+// ErrServerRunning is LockMigration's refusal: a tokenward server serves
+// the database.
 var ErrServerRunning = tokenward.Errorf(tokenward.ECONFLICT,
-	"another tokenward server is serving this PostgreSQL database; several servers on one database are not supported yet (they need one audit chain, shared caches and one scheduler)")
+	"a tokenward server is serving this PostgreSQL database")
 
-// lockPingTimeout is how long the server lock's connection may take to
-// answer its check before it is taken for dead.
+// ErrMigrating is LockServer's refusal: `tokenward migrate` holds the
+// database.
+var ErrMigrating = tokenward.Errorf(tokenward.ECONFLICT,
+	"tokenward migrate is copying this PostgreSQL database; start the server once it is done")
+
+// lockPingTimeout is how long a lock's connection may take to answer its
+// check before it is taken for dead.
 const lockPingTimeout = 5 * time.Second
 
-// LockServer takes the database for this server until release: a session
-// advisory lock on a connection of its own (outside the pool), so a second
-// server on the same database is refused (ErrServerRunning) rather than
-// forking the audit chain and running every background job twice.
+// LockServer takes the server lock shared, until release: a session
+// advisory lock on a connection of its own (outside the pool). Every
+// server on a database holds it, so servers start beside each other, but
+// `tokenward migrate` (LockMigration, exclusive) is refused while any
+// server runs, and a server is refused (ErrMigrating) while a migration
+// runs.
 //
 // A session lock lives as long as its connection: when the database
 // restarts, or the connection breaks, the lock is gone. LockServer checks
 // the connection every LockCheckInterval; when it fails, it logs that the
 // lock is lost and takes it again as soon as the database answers. If the
 // old session is still alive on the server (the network broke, not the
-// database), it is the one holding the lock, so no other server can have
-// it: LockServer ends that session and takes the lock on the new
-// connection. If another session holds it — another server started while
-// this one's connection was down — lost is called once with
-// ErrServerRunning, and the caller must stop serving. release stops the
-// checks and gives the lock back.
+// database), LockServer ends it, so it does not hold the lock on after
+// this server moved on. If a migration took the lock while this server's
+// connection was down, lost is called once with ErrMigrating, and the
+// caller must stop serving. release stops the checks and gives the lock
+// back.
 func (db *DB) LockServer(ctx context.Context, lost func(error)) (release func(), err error) {
-	l := &lockHolder{db: db, lost: lost, log: db.Logger, stop: make(chan struct{}), done: make(chan struct{})}
-	if l.log == nil {
-		l.log = slog.New(slog.DiscardHandler)
-	}
+	return db.lock(ctx, false, lost)
+}
+
+// LockMigration takes the server lock exclusively, as LockServer does
+// shared: it is refused with ErrServerRunning while any server holds the
+// database, and no server starts until release.
+func (db *DB) LockMigration(ctx context.Context, lost func(error)) (release func(), err error) {
+	return db.lock(ctx, true, lost)
+}
+
+func (db *DB) lock(ctx context.Context, exclusive bool, lost func(error)) (release func(), err error) {
+	l := &lockHolder{db: db, exclusive: exclusive, lost: lost, log: db.logger(), stop: make(chan struct{}), done: make(chan struct{})}
 	if err := l.take(ctx); err != nil {
 		return nil, err
 	}
@@ -365,49 +388,130 @@ func (db *DB) LockServer(ctx context.Context, lost func(error)) (release func(),
 			if l.conn != nil {
 				ctx, cancel := context.WithTimeout(context.Background(), lockPingTimeout)
 				defer cancel()
-				l.conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, serverLock)
+				l.conn.Exec(ctx, `SELECT pg_advisory_unlock`+l.suffix()+`($1)`, serverLock)
 				l.conn.Close(ctx)
 			}
 		})
 	}, nil
 }
 
-// lockHolder keeps the server lock (LockServer).
-type lockHolder struct {
-	db   *DB
-	lost func(error)
-	log  *slog.Logger
-	stop chan struct{}
-	done chan struct{}
+func (db *DB) logger() *slog.Logger {
+	if db.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return db.Logger
+}
 
-	// conn holds the lock; nil while it is lost. Only take, watch and
-	// release (after watch ended) touch it.
-	conn *pgx.Conn
-	// pid and started name the session that held the lock, so that a
-	// session the database still keeps after its connection broke is
-	// recognised as this server's own.
+// sessionConfig is the configuration of a connection that holds a session
+// lock (server lock, leader lock, rotation claims): the pool's, with TCP
+// keepalives short enough that the database ends the session, and frees
+// its locks, within about 15 s of its client vanishing without closing
+// the connection (a machine that lost power, a network that broke). Over a
+// Unix socket the keepalive settings are ignored, and not needed.
+func (db *DB) sessionConfig() *pgx.ConnConfig {
+	cfg := db.pool.Config().ConnConfig.Copy()
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	cfg.RuntimeParams["tcp_keepalives_idle"] = "5"
+	cfg.RuntimeParams["tcp_keepalives_interval"] = "2"
+	cfg.RuntimeParams["tcp_keepalives_count"] = "3"
+	return cfg
+}
+
+// session names a database session: its pid and start time, since a pid
+// is reused.
+type session struct {
 	pid     uint32
 	started time.Time
 }
 
-// take connects and takes the lock, or returns ErrServerRunning when
-// another session holds it.
+// connectSession connects with sessionConfig and names the session.
+func (db *DB) connectSession(ctx context.Context) (*pgx.Conn, session, error) {
+	conn, err := pgx.ConnectConfig(ctx, db.sessionConfig())
+	if err != nil {
+		return nil, session{}, err
+	}
+	s := session{pid: conn.PgConn().PID()}
+	if err := conn.QueryRow(ctx, `SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()`).Scan(&s.started); err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, session{}, err
+	}
+	return conn, s, nil
+}
+
+// endSession ends old through conn if the database still keeps it, and
+// reports whether it did. A session whose client's connection broke lives
+// on in the database, holding its locks, until the database notices.
+func endSession(ctx context.Context, conn *pgx.Conn, old session) (bool, error) {
+	if old.pid == 0 {
+		return false, nil
+	}
+	var n int
+	err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE pid = $1 AND backend_start = $2`,
+		int64(old.pid), old.started).Scan(&n)
+	return n > 0, err
+}
+
+// lockHolder keeps the server lock (LockServer, LockMigration).
+type lockHolder struct {
+	db        *DB
+	exclusive bool
+	lost      func(error)
+	log       *slog.Logger
+	stop      chan struct{}
+	done      chan struct{}
+
+	// conn holds the lock; nil while it is lost. Only take, watch and
+	// release (after watch ended) touch it.
+	conn *pgx.Conn
+	// held names the session that holds (or held) the lock, so that a
+	// session the database still keeps after its connection broke is
+	// recognised as this holder's own.
+	held session
+}
+
+// suffix selects the advisory lock functions of the holder's mode.
+func (l *lockHolder) suffix() string {
+	if l.exclusive {
+		return ""
+	}
+	return "_shared"
+}
+
+// refused reports whether err is a refusal of the lock: ErrMigrating or
+// ErrServerRunning.
+func refused(err error) bool {
+	return errors.Is(err, ErrMigrating) || errors.Is(err, ErrServerRunning)
+}
+
+// take connects and takes the lock, or returns why it cannot: ErrMigrating
+// when a migration holds it, ErrServerRunning when servers do.
 func (l *lockHolder) take(ctx context.Context) error {
-	conn, err := pgx.ConnectConfig(ctx, l.db.pool.Config().ConnConfig)
+	conn, s, err := l.db.connectSession(ctx)
 	if err != nil {
 		return dbError("lock", err)
 	}
-	var ok bool
-	var started time.Time
-	err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1), backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()`, serverLock).Scan(&ok, &started)
+	var ok, migrating bool
+	err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock`+l.suffix()+`($1)`, serverLock).Scan(&ok)
+	if err == nil && !ok {
+		// Which holder refused: the exclusive one is a migration.
+		err = conn.QueryRow(ctx, `SELECT coalesce(bool_or(mode = 'ExclusiveLock'), false) FROM pg_locks
+			WHERE locktype = 'advisory' AND granted AND objsubid = 1
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+			AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid`, serverLock).Scan(&migrating)
+	}
 	if err != nil || !ok {
 		conn.Close(context.WithoutCancel(ctx))
-		if err != nil {
+		switch {
+		case err != nil:
 			return dbError("lock", err)
+		case migrating:
+			return ErrMigrating
 		}
 		return ErrServerRunning
 	}
-	l.conn, l.pid, l.started = conn, conn.PgConn().PID(), started
+	l.conn, l.held = conn, s
 	return nil
 }
 
@@ -440,10 +544,14 @@ func (l *lockHolder) watch() {
 		switch {
 		case err == nil:
 			l.log.Info("database reachable again: server lock taken again")
-		case errors.Is(err, ErrServerRunning):
-			l.log.Error("another tokenward server took this database while this server's connection was down; stopping this server")
+		case refused(err):
+			if errors.Is(err, ErrMigrating) {
+				l.log.Error("tokenward migrate took this database while this process's connection was down; stopping")
+			} else {
+				l.log.Error("a tokenward server started on this database while this migration's connection was down; stopping")
+			}
 			if l.lost != nil {
-				l.lost(ErrServerRunning)
+				l.lost(err)
 			}
 			return
 		default:
@@ -452,28 +560,35 @@ func (l *lockHolder) watch() {
 	}
 }
 
-// retake takes the lock on a new connection. When another session holds
-// it, and that session is this server's old one (still alive on the
-// server after the connection broke), it ends that session and asks to be
-// called again; only a session that is not its own is ErrServerRunning.
+// retake takes the lock on a new connection, and ends this holder's old
+// session if the database still keeps it: beside the new one when the
+// lock is shared, and before the lock can be had when it is exclusive
+// (then it asks to be called again). Only a holder that is not its own
+// old session is a refusal.
 func (l *lockHolder) retake(ctx context.Context) error {
+	old := l.held
 	err := l.take(ctx)
-	if !errors.Is(err, ErrServerRunning) {
+	if err != nil && !refused(err) {
 		return err
 	}
-	conn, cerr := pgx.ConnectConfig(ctx, l.db.pool.Config().ConnConfig)
-	if cerr != nil {
-		return dbError("lock", cerr)
+	conn := l.conn
+	if err != nil {
+		c, cerr := pgx.ConnectConfig(ctx, l.db.sessionConfig())
+		if cerr != nil {
+			return dbError("lock", cerr)
+		}
+		defer c.Close(context.WithoutCancel(ctx))
+		conn = c
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	var n int
-	if cerr := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE pid = $1 AND backend_start = $2`,
-		int64(l.pid), l.started).Scan(&n); cerr != nil {
-		return dbError("lock", cerr)
+	ended, eerr := endSession(ctx, conn, old)
+	if eerr != nil && err != nil {
+		return dbError("lock", eerr)
 	}
-	if n > 0 {
+	if ended {
 		l.log.Warn("ended this server's old database session, which still held the server lock after its connection broke")
-		return dbError("lock", errors.New("the old session is ending"))
+		if err != nil {
+			return dbError("lock", errors.New("the old session is ending"))
+		}
 	}
-	return ErrServerRunning
+	return err
 }

@@ -36,6 +36,9 @@ type Machine struct {
 	Alert func(ctx context.Context, r *Rotation)
 	// Failures counts failed steps, for a metric.
 	Failures atomic.Int64
+	// Claims, when set, is claimed around every run of a rotation's steps
+	// (Advance, Rollback), for a store several servers share.
+	Claims Claimer
 
 	mu sync.Mutex
 	// running holds, per rotation id advanced in this process, a channel
@@ -162,6 +165,13 @@ func (m *Machine) Advance(ctx context.Context, id string) (*Rotation, error) {
 		close(done)
 	}()
 
+	// Another server may be running it: wait for its claim, then read
+	// where it got to.
+	ctx, release, err := m.claim(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	r, err := m.Store.Rotation(ctx, id)
 	if err != nil {
 		return nil, err
@@ -183,6 +193,15 @@ func (m *Machine) Advance(ctx context.Context, id string) (*Rotation, error) {
 		}
 	}
 	return r, nil
+}
+
+// claim takes the store's claim on rotation id when the machine has a
+// Claimer; the returned context ends if the claim is lost.
+func (m *Machine) claim(ctx context.Context, id string) (context.Context, func(), error) {
+	if m.Claims == nil {
+		return ctx, func() {}, nil
+	}
+	return m.Claims.ClaimRotation(ctx, id)
 }
 
 func (m *Machine) hit(point string) error {
@@ -332,6 +351,17 @@ func (m *Machine) Rollback(ctx context.Context, path string) (*Rotation, error) 
 	for _, r := range rs {
 		if r.Path != path {
 			continue
+		}
+		ctx, release, err := m.claim(ctx, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		if r, err = m.Store.Rotation(ctx, r.ID); err != nil { // as the last runner left it
+			return nil, err
+		}
+		if !r.Step.InFlight() {
+			break
 		}
 		if r.Step != StepRevoke || r.CurrentVersion == 0 {
 			return nil, tokenward.Errorf(tokenward.ECONFLICT, "the rotation of %s is at step %s; only a finished rotation within grace can be rolled back", tokenward.Printable(path), r.Step)

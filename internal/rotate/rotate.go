@@ -172,6 +172,21 @@ type Store interface {
 	DuePolicies(ctx context.Context, now time.Time) ([]*Policy, error)
 }
 
+// Claimer is an optional power of a Store that several servers share
+// (Machine.Claims): it makes one runner at a time, across every server,
+// run a rotation's steps. Without it the Machine's runners in one process
+// take turns, which is enough for a store only one server uses.
+// UpdateRotation's check of Rev stays the backstop: a step's record never
+// overwrites another runner's.
+type Claimer interface {
+	// ClaimRotation waits until this process holds the claim on rotation
+	// id, or ctx ends. The claim lasts until release is called, or until
+	// it is lost (the connection holding it failed); the returned context
+	// ends then, so steps run under it stop. A runner that dies loses its
+	// claim with it, and the rotation can be resumed at once.
+	ClaimRotation(ctx context.Context, id string) (claimed context.Context, release func(), err error)
+}
+
 // ErrStale is returned by Store.UpdateRotation when the stored record moved
 // on since it was read: another runner advanced the rotation.
 var ErrStale = &tokenward.Error{Code: tokenward.ECONFLICT, Message: "rotation was changed concurrently"}
