@@ -13,11 +13,13 @@ import (
 	"github.com/tokenward/tokenward/internal/sqlrow"
 )
 
-// The audit trail: DB is the broker's primary store (audit.Store, with
-// group commits as an audit.BatchStore), the source of exports and
-// verification (audit.Source), and answers searches (audit.Searcher).
+// The audit trail: DB is the broker's primary store (audit.Store, chaining
+// in the database as an audit.ChainStore so that several servers keep one
+// chain), the source of exports and verification (audit.Source), and
+// answers searches (audit.Searcher).
 var (
 	_ audit.Store       = (*DB)(nil)
+	_ audit.ChainStore  = (*DB)(nil)
 	_ audit.BatchStore  = (*DB)(nil)
 	_ audit.StoreSyncer = (*DB)(nil)
 	_ audit.Source      = (*DB)(nil)
@@ -27,26 +29,67 @@ var (
 // auditInsert stores a group of entries, of any size, in one statement
 // (atomic, one round trip, one prepared statement): one array per column,
 // unnested in the group's order so the identity id — the insertion order
-// verify walks — follows seq. Across servers it does too: a server chains
-// seq n+1 only after reading seq n committed, and a seq taken meanwhile is
-// a unique violation (ECONFLICT), after which the broker re-chains.
+// verify walks — follows seq. Across servers it does too: every writer
+// inserts under auditChainLock, after reading the head the last one
+// committed.
 const auditInsert = `INSERT INTO audit_entries (` + sqlrow.AuditCols + `)
 SELECT ` + sqlrow.AuditCols + ` FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
 	$9::text[], $10::integer[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[])
 	WITH ORDINALITY AS e (` + sqlrow.AuditCols + `, n)
 ORDER BY n`
 
+// auditChainLock is the transaction-scoped advisory lock that every writer
+// of the audit trail holds from reading the chain's head to commit
+// ("twaudit" in ASCII, as a bigint): servers take turns at the head, so
+// entries are chained, and their identity ids assigned, one writer at a
+// time, in seq order.
+const auditChainLock int64 = 0x74776175646974
+
+// AppendChained stores es after the last stored entry, in one transaction
+// under auditChainLock: it reads the head (the lock was granted after the
+// previous writer's commit, so the head is that commit's last entry),
+// links es to it in Go (audit.Link) and inserts them. A connection lost
+// before the commit rolls everything back.
+func (db *DB) AppendChained(ctx context.Context, es []*tokenward.AuditEntry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, auditChainLock); err != nil {
+			return dbError("lock the audit chain", err)
+		}
+		seq, hash := int64(0), audit.GenesisHash
+		err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return dbError("read the audit chain's head", err)
+		}
+		audit.Link(seq, hash, es)
+		return insertAudit(ctx, tx, es)
+	})
+}
+
 // AppendAudit stores e; ECONFLICT if its seq is taken.
 func (db *DB) AppendAudit(ctx context.Context, e *tokenward.AuditEntry) error {
 	return db.AppendAuditBatch(ctx, []*tokenward.AuditEntry{e})
 }
 
-// AppendAuditBatch stores es in one statement, all or none; ECONFLICT if
+// AppendAuditBatch stores es, chained by the caller (a journal's replay, a
+// copy), in one transaction under auditChainLock, all or none; ECONFLICT if
 // any seq is taken.
 func (db *DB) AppendAuditBatch(ctx context.Context, es []*tokenward.AuditEntry) error {
 	if len(es) == 0 {
 		return nil
 	}
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, auditChainLock); err != nil {
+			return dbError("lock the audit chain", err)
+		}
+		return insertAudit(ctx, tx, es)
+	})
+}
+
+// insertAudit inserts es in one statement.
+func insertAudit(ctx context.Context, tx pgx.Tx, es []*tokenward.AuditEntry) error {
 	n := len(es)
 	seq, tm := make([]int64, n), make([]int64, n)
 	status := make([]int32, n)
@@ -61,7 +104,7 @@ func (db *DB) AppendAuditBatch(ctx context.Context, es []*tokenward.AuditEntry) 
 			text[j][i] = v
 		}
 	}
-	_, err := db.pool.Exec(ctx, auditInsert, seq, tm, text[0], text[1], text[2], text[3], text[4], text[5], text[6],
+	_, err := tx.Exec(ctx, auditInsert, seq, tm, text[0], text[1], text[2], text[3], text[4], text[5], text[6],
 		status, text[7], text[8], text[9], text[10], text[11], text[12])
 	what := "audit entry " + strconv.FormatInt(es[0].Seq, 10)
 	if n > 1 {
