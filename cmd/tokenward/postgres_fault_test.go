@@ -74,17 +74,14 @@ type ackedWrite struct {
 // acknowledged write is there with its audit entry, the audit chain
 // verifies, and the server log holds no value, token or password. Last,
 // a server whose lock another session took while its lock connection was
-// down stops with an error. With --audit-sync journal (the default) the
-// entries of a request wait in the journal and the database gets them in
-// batches; with normal each request's entry is committed before its answer.
+// down stops with an error. Each request's audit entry is committed to the
+// database before its answer (the only --audit-sync on PostgreSQL).
 func TestPostgresRestartUnderLoad(t *testing.T) {
 	pg := pgtest.Start(t) // a cluster of its own: this test stops it
-	for _, mode := range []string{"journal", "normal"} {
-		t.Run("audit-sync="+mode, func(t *testing.T) { restartUnderLoad(t, pg, mode) })
-	}
+	restartUnderLoad(t, pg)
 }
 
-func restartUnderLoad(t *testing.T, pg *pgtest.Cluster, auditSync string) {
+func restartUnderLoad(t *testing.T, pg *pgtest.Cluster) {
 	url := pg.NewDatabase(t)
 	bin := filepath.Join(binDir, "tokenward")
 	e := &rotEnv{t: t, dir: t.TempDir(), logs: &syncBuf{}}
@@ -97,7 +94,7 @@ func restartUnderLoad(t *testing.T, pg *pgtest.Cluster, auditSync string) {
 	_, e.token, _ = strings.Cut(strings.TrimSpace(string(out)), "TOKENWARD_TOKEN=")
 	e.port = freePort(t)
 	e.addr = fmt.Sprintf("http://127.0.0.1:%d", e.port)
-	e.args = []string{"--storage", url, "--audit-sync", auditSync}
+	e.args = []string{"--storage", url}
 	t.Cleanup(e.stop)
 	e.start()
 	e.mustCLI("", "project", "create", "payments", "--envs", "prod")
@@ -251,7 +248,6 @@ func restartUnderLoad(t *testing.T, pg *pgtest.Cluster, auditSync string) {
 			t.Fatalf("%s version %d: got %d %s; want the acknowledged value", w.name, w.version, a.status, a.body)
 		}
 	}
-	// verify first waits for the journal's entries to reach the database.
 	if out := e.mustCLI("", "audit", "verify"); !strings.Contains(out, "audit trail OK") {
 		t.Errorf("audit verify: got %q; want the chain verified", out)
 	}
@@ -276,8 +272,7 @@ func restartUnderLoad(t *testing.T, pg *pgtest.Cluster, auditSync string) {
 		}
 	}
 	// The outage is logged where it is seen, not once per refused request.
-	// (With normal, internal/audit's group commit logs each failed group.)
-	if n := strings.Count(logs, "level=ERROR"); n > 10 && auditSync == "journal" {
+	if n := strings.Count(logs, "level=ERROR"); n > 10 {
 		t.Errorf("server log: got %d error lines; want the outage logged a few times, not per request", n)
 	}
 	for _, secret := range []string{canary, pg.Password, e.token} {
