@@ -6,8 +6,11 @@ import (
 	"iter"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/audit"
 	"github.com/tokenward/tokenward/internal/sqlrow"
@@ -48,24 +51,63 @@ const auditChainLock int64 = 0x74776175646974
 // AppendChained stores es after the last stored entry, in one transaction
 // under auditChainLock: it reads the head (the lock was granted after the
 // previous writer's commit, so the head is that commit's last entry),
-// links es to it in Go (audit.Link) and inserts them. A connection lost
-// before the commit rolls everything back.
+// links es to it in Go (audit.Link) and inserts them. It takes two round
+// trips, pipelined — BEGIN, the lock and the head; then the insert and
+// COMMIT — so the lock is held for about one and a half round trips. A
+// connection lost before the commit rolls everything back.
 func (db *DB) AppendChained(ctx context.Context, es []*tokenward.AuditEntry) error {
 	if len(es) == 0 {
 		return nil
 	}
-	return db.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, auditChainLock); err != nil {
-			return dbError("lock the audit chain", err)
+	what := auditRange(es)
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return dbError("append "+what, err)
+	}
+	// A connection left inside the transaction (an error below whose
+	// ROLLBACK failed too) is closed by the pool rather than reused.
+	defer conn.Release()
+	seq, hash := int64(0), audit.GenesisHash
+	head := &pgx.Batch{}
+	head.Queue(`BEGIN`)
+	head.Queue(`SELECT pg_advisory_xact_lock($1)`, auditChainLock)
+	head.Queue(`SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1`).QueryRow(func(r pgx.Row) error {
+		if err := r.Scan(&seq, &hash); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
 		}
-		seq, hash := int64(0), audit.GenesisHash
-		err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return dbError("read the audit chain's head", err)
-		}
-		audit.Link(seq, hash, es)
-		return insertAudit(ctx, tx, es)
+		return nil
 	})
+	if err := conn.SendBatch(ctx, head).Close(); err != nil {
+		rollback(ctx, conn)
+		return dbError("read the audit chain's head", err)
+	}
+	audit.Link(seq, hash, es)
+	insert := &pgx.Batch{}
+	insert.Queue(auditInsert, auditInsertArgs(es)...)
+	insert.Queue(`COMMIT`).Exec(func(ct pgconn.CommandTag) error {
+		if ct.String() != "COMMIT" {
+			return errors.New("transaction rolled back")
+		}
+		return nil
+	})
+	if err := conn.SendBatch(ctx, insert).Close(); err != nil {
+		rollback(ctx, conn)
+		if isConstraint(err) {
+			return tokenward.Errorf(tokenward.ECONFLICT, "%s: one exists already", what)
+		}
+		return dbError("append "+what, err)
+	}
+	return nil
+}
+
+// rollback ends a failed transaction on conn, if conn still works.
+func rollback(ctx context.Context, conn *pgxpool.Conn) {
+	if conn.Conn().PgConn().TxStatus() == 'I' || conn.Conn().IsClosed() {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	conn.Exec(rctx, `ROLLBACK`)
 }
 
 // AppendAudit stores e; ECONFLICT if its seq is taken.
@@ -80,16 +122,34 @@ func (db *DB) AppendAuditBatch(ctx context.Context, es []*tokenward.AuditEntry) 
 	if len(es) == 0 {
 		return nil
 	}
-	return db.tx(ctx, func(tx pgx.Tx) error {
+	what := auditRange(es)
+	err := db.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, auditChainLock); err != nil {
-			return dbError("lock the audit chain", err)
+			return err
 		}
-		return insertAudit(ctx, tx, es)
+		_, err := tx.Exec(ctx, auditInsert, auditInsertArgs(es)...)
+		return err
 	})
+	if isConstraint(err) {
+		if len(es) == 1 {
+			return tokenward.Errorf(tokenward.ECONFLICT, "%s exists already", what)
+		}
+		return tokenward.Errorf(tokenward.ECONFLICT, "%s: one exists already", what)
+	}
+	return dbError("append "+what, err)
 }
 
-// insertAudit inserts es in one statement.
-func insertAudit(ctx context.Context, tx pgx.Tx, es []*tokenward.AuditEntry) error {
+// auditRange names es in an error.
+func auditRange(es []*tokenward.AuditEntry) string {
+	if len(es) == 1 {
+		return "audit entry " + strconv.FormatInt(es[0].Seq, 10)
+	}
+	return "audit entries " + strconv.FormatInt(es[0].Seq, 10) + ".." + strconv.FormatInt(es[len(es)-1].Seq, 10)
+}
+
+// auditInsertArgs returns auditInsert's arguments for es: one array per
+// column.
+func auditInsertArgs(es []*tokenward.AuditEntry) []any {
 	n := len(es)
 	seq, tm := make([]int64, n), make([]int64, n)
 	status := make([]int32, n)
@@ -104,19 +164,8 @@ func insertAudit(ctx context.Context, tx pgx.Tx, es []*tokenward.AuditEntry) err
 			text[j][i] = v
 		}
 	}
-	_, err := tx.Exec(ctx, auditInsert, seq, tm, text[0], text[1], text[2], text[3], text[4], text[5], text[6],
-		status, text[7], text[8], text[9], text[10], text[11], text[12])
-	what := "audit entry " + strconv.FormatInt(es[0].Seq, 10)
-	if n > 1 {
-		what = "audit entries " + strconv.FormatInt(es[0].Seq, 10) + ".." + strconv.FormatInt(es[n-1].Seq, 10)
-	}
-	if isConstraint(err) {
-		if n == 1 {
-			return tokenward.Errorf(tokenward.ECONFLICT, "%s exists already", what)
-		}
-		return tokenward.Errorf(tokenward.ECONFLICT, "%s: one exists already", what)
-	}
-	return dbError("append "+what, err)
+	return []any{seq, tm, text[0], text[1], text[2], text[3], text[4], text[5], text[6],
+		status, text[7], text[8], text[9], text[10], text[11], text[12]}
 }
 
 // SyncAudit is a no-op: a PostgreSQL commit is durable when it returns
