@@ -53,8 +53,9 @@ const auditChainLock int64 = 0x74776175646974
 // previous writer's commit, so the head is that commit's last entry),
 // links es to it in Go (audit.Link) and inserts them. It takes two round
 // trips, pipelined — BEGIN, the lock and the head; then the insert and
-// COMMIT — so the lock is held for about one and a half round trips. A
-// connection lost before the commit rolls everything back.
+// COMMIT — so the lock is held for about one round trip plus the insert
+// and the commit. A connection lost before the commit rolls everything
+// back.
 func (db *DB) AppendChained(ctx context.Context, es []*tokenward.AuditEntry) error {
 	if len(es) == 0 {
 		return nil
