@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -83,18 +80,7 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 
 func restartUnderLoad(t *testing.T, pg *pgtest.Cluster) {
 	url := pg.NewDatabase(t)
-	bin := filepath.Join(binDir, "tokenward")
-	e := &rotEnv{t: t, dir: t.TempDir(), logs: &syncBuf{}}
-	cmd := exec.Command(bin, "init", "--data-dir", filepath.Join(e.dir, "data"))
-	cmd.Env = append(os.Environ(), "TOKENWARD_STORAGE="+url)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("init --storage: %v", err)
-	}
-	_, e.token, _ = strings.Cut(strings.TrimSpace(string(out)), "TOKENWARD_TOKEN=")
-	e.port = freePort(t)
-	e.addr = fmt.Sprintf("http://127.0.0.1:%d", e.port)
-	e.args = []string{"--storage", url}
+	e := newPostgresEnv(t, url)
 	t.Cleanup(e.stop)
 	e.start()
 	e.mustCLI("", "project", "create", "payments", "--envs", "prod")

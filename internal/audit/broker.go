@@ -197,11 +197,12 @@ func (b *Broker) Record(ctx context.Context, e *tokenward.AuditEntry) error {
 	if j := b.Journal; j != nil && !j.RecoverOnly {
 		return b.recordJournaled(ctx, e)
 	}
+	// Group commits: e is stored with whatever other entries are queued.
 	if cs, ok := b.Store.(ChainStore); ok {
-		return b.recordChained(ctx, cs, e)
+		return b.group.Do(ctx, e, func(ctx context.Context, es []*tokenward.AuditEntry) error { return b.writeChained(ctx, cs, es) })
 	}
 	if bs, ok := b.Store.(BatchStore); ok {
-		return b.recordGroup(ctx, bs, e)
+		return b.group.Do(ctx, e, func(ctx context.Context, es []*tokenward.AuditEntry) error { return b.writeGroup(ctx, bs, es) })
 	}
 	reload := func() (*tokenward.AuditEntry, error) { return b.Store.LastAudit(ctx) }
 	var err error

@@ -34,14 +34,6 @@ func Link(seq int64, hash string, es []*tokenward.AuditEntry) {
 	}
 }
 
-// recordChained commits e with whatever other entries are queued, through
-// the store's own chain.
-func (b *Broker) recordChained(ctx context.Context, cs ChainStore, e *tokenward.AuditEntry) error {
-	return b.group.Do(ctx, e, func(ctx context.Context, es []*tokenward.AuditEntry) error {
-		return b.writeChained(ctx, cs, es)
-	})
-}
-
 // writeChained stores a group with AppendChained. The database serialises
 // the servers, so there is nothing to retry: an error means the group is not
 // stored (the transaction rolled back) or, if the commit's acknowledgement
