@@ -211,22 +211,19 @@ func TestAuditChainConnectionKilled(t *testing.T) {
 		}
 	})
 	t.Run("broker refuses", func(t *testing.T) {
-		e := chainEntry(2, 1)
-		e.RequestID = "hold"
-		err := hold(t, func() error { return b.Record(ctx, e) })
-		if err == nil {
-			t.Fatal("Record on a killed connection: got nil; want the request refused")
-		}
-		logMu.Lock()
-		out := logs.String()
-		logMu.Unlock()
-		for _, s := range []string{err.Error(), out} {
-			if strings.Contains(s, pg.Password) || strings.Contains(s, url) {
-				t.Errorf("the database password reached an error or the log: %q", s)
+		for i := range 2 {
+			e := chainEntry(2, i)
+			e.RequestID = "hold"
+			err := hold(t, func() error { return b.Record(ctx, e) })
+			if err == nil {
+				t.Fatal("Record on a killed connection: got nil; want the request refused")
 			}
-		}
-		if !strings.Contains(out, "requests refused") {
-			t.Errorf("log: got %q; want the refusal logged", out)
+			if e.Seq != 0 || e.Hash != "" {
+				t.Errorf("refused entry: got seq %d hash %q; want none", e.Seq, e.Hash)
+			}
+			if strings.Contains(err.Error(), pg.Password) || strings.Contains(err.Error(), url) {
+				t.Errorf("the database password reached the error: %q", err)
+			}
 		}
 	})
 
@@ -236,6 +233,28 @@ func TestAuditChainConnectionKilled(t *testing.T) {
 	}
 	if e.Seq != 2 {
 		t.Errorf("record after the killed connection: got seq %d; want 2 (nothing of the killed batches stored)", e.Seq)
+	}
+	// The outage is logged at error where it starts, its second refusal at
+	// debug, its end at info; never with the password.
+	logMu.Lock()
+	out := logs.String()
+	logMu.Unlock()
+	if strings.Contains(out, pg.Password) || strings.Contains(out, url) {
+		t.Errorf("the database password reached the log: %q", out)
+	}
+	for _, want := range []struct {
+		level, msg string
+		n          int
+	}{{"ERROR", "requests refused", 1}, {"DEBUG", "requests refused", 1}, {"INFO", "records entries again", 1}} {
+		n := 0
+		for line := range strings.Lines(out) {
+			if strings.Contains(line, "level="+want.level) && strings.Contains(line, want.msg) {
+				n++
+			}
+		}
+		if n != want.n {
+			t.Errorf("log lines at %s saying %q: got %d; want %d\n%s", want.level, want.msg, n, want.n, out)
+		}
 	}
 	if r := mustVerify(t, db, mustSigner(t)); !r.OK() || r.Entries != 2 {
 		t.Errorf("verify: got ok=%v entries=%d problems=%v; want ok, 2", r.OK(), r.Entries, r.Problems)
