@@ -48,6 +48,13 @@ ORDER BY n`
 // time, in seq order.
 const auditChainLock int64 = 0x74776175646974
 
+// auditChainIdle bounds how long a writer holding auditChainLock may leave
+// its transaction idle — between reading the head and sending the insert it
+// only hashes, for milliseconds — before PostgreSQL ends its session and so
+// frees the lock: a server that stalls or whose network breaks there stops
+// every server's audit for seconds, not until TCP gives up on it.
+const auditChainIdle = "5s"
+
 // AppendChained stores es after the last stored entry, in one transaction
 // under auditChainLock: it reads the head (the lock was granted after the
 // previous writer's commit, so the head is that commit's last entry),
@@ -71,6 +78,7 @@ func (db *DB) AppendChained(ctx context.Context, es []*tokenward.AuditEntry) err
 	seq, hash := int64(0), audit.GenesisHash
 	head := &pgx.Batch{}
 	head.Queue(`BEGIN`)
+	head.Queue(`SELECT set_config('idle_in_transaction_session_timeout', $1, true)`, auditChainIdle)
 	head.Queue(`SELECT pg_advisory_xact_lock($1)`, auditChainLock)
 	head.Queue(`SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1`).QueryRow(func(r pgx.Row) error {
 		if err := r.Scan(&seq, &hash); err != nil && !errors.Is(err, pgx.ErrNoRows) {

@@ -261,6 +261,37 @@ func TestAuditChainConnectionKilled(t *testing.T) {
 	}
 }
 
+// TestAuditChainIdleBound: the transaction that holds the chain's lock
+// runs with a bound on its idle time, so a server that stalls holding it
+// loses its session (and the lock) instead of stopping every server.
+func TestAuditChainIdleBound(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Shared(t).NewDatabase(t)
+	db := mustOpenURL(t, url)
+	admin := mustConn(t, url)
+	for _, q := range []string{
+		`CREATE TABLE seen (setting TEXT)`,
+		`CREATE FUNCTION note_idle() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN INSERT INTO seen VALUES (current_setting('idle_in_transaction_session_timeout')); RETURN NEW; END $$`,
+		`CREATE TRIGGER note_idle BEFORE INSERT ON audit_entries FOR EACH ROW EXECUTE FUNCTION note_idle()`,
+	} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := mustBroker(t, db, mustSigner(t), 100)
+	if err := b.Record(ctx, chainEntry(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := admin.QueryRow(ctx, `SELECT string_agg(setting, ',') FROM seen`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != "5s" {
+		t.Errorf("idle_in_transaction_session_timeout in the chain's transaction: got %q; want 5s", got)
+	}
+}
+
 type lockedWriter struct {
 	w  *bytes.Buffer
 	mu *sync.Mutex
