@@ -67,10 +67,9 @@ func (db *DB) AppendChained(ctx context.Context, es []*tokenward.AuditEntry) err
 	if len(es) == 0 {
 		return nil
 	}
-	what := auditRange(es)
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
-		return dbError("append "+what, err)
+		return dbError("append audit entries", err)
 	}
 	// A connection left inside the transaction (an error below whose
 	// ROLLBACK failed too) is closed by the pool rather than reused.
@@ -91,6 +90,7 @@ func (db *DB) AppendChained(ctx context.Context, es []*tokenward.AuditEntry) err
 		return dbError("read the audit chain's head", err)
 	}
 	audit.Link(seq, hash, es)
+	what := auditRange(es)
 	insert := &pgx.Batch{}
 	insert.Queue(auditInsert, auditInsertArgs(es)...)
 	insert.Queue(`COMMIT`).Exec(func(ct pgconn.CommandTag) error {
