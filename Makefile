@@ -1,7 +1,7 @@
 # tokenward: the two commands a newcomer needs are `make run` and `make test`.
 GO ?= go
 
-.PHONY: run build test lint bench bench-http fuzz clean
+.PHONY: run build test test-faults lint bench bench-http fuzz clean
 
 # Run tokenward on the embedded default: SQLite in a throwaway data directory.
 run:
@@ -23,8 +23,23 @@ build:
 
 # The whole test suite, as CI runs it: format, vet, staticcheck, then every
 # test with the race detector (PostgreSQL tests start their own cluster).
+# TOKENWARD_FAULTS=1 includes the slow fault-injection tests (about 30 s),
+# which a plain `go test` skips.
 test: lint
-	$(GO) test -race -count=1 -timeout 20m ./...
+	TOKENWARD_FAULTS=1 $(GO) test -race -count=1 -timeout 20m ./...
+
+# The fault-injection tests alone (docs/faults.md): the server killed under
+# load, PostgreSQL restarted, a rotation crashed at every step, the audit
+# journal after kill -9, disk full, a read-only data directory, the master
+# key missing or wrong, damaged ciphertext rows, clock jumps. Disk full and
+# the read-only mount need root (mount -t tmpfs) and are skipped without it.
+# TOKENWARD_FAULT_SEED=N repeats a kill test's kill points (its log says N).
+FAULTS = TestKillUnderMixedLoad|TestPostgresRestartUnderLoad|TestRotationSurvivesServerCrashAtEveryStep|TestDiskFull|TestReadOnlyDataDir|TestMasterKeyAtStart|TestCorruptedCiphertextRow
+test-faults:
+	TOKENWARD_FAULTS=1 $(GO) test -race -count=1 -timeout 10m -run '^($(FAULTS))$$' ./cmd/tokenward/
+	$(GO) test -race -count=1 -run '^TestScripts$$/^audit_journal$$' ./cmd/tokenward/
+	$(GO) test -race -count=1 -run '^TestClockJumps' ./internal/core/
+	$(GO) test -race -count=1 -run '^TestDiskFullIsUnavailable$$' ./internal/sqlite/
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -138,3 +138,15 @@ type LabelStore interface {
 	// carries it.
 	UnlabelVersion(ctx context.Context, project, env, name, label string, n int) error
 }
+
+// ChangeClock is the power of a Store to say when what it stores may have
+// changed, so that caches above it (the engine's token records and
+// keyring, a store's own read cache) are trusted exactly as long as
+// nothing changed. Generation moves on with every commit that changes a
+// cached record — by this process before the commit's caller gets control
+// back, by another process or server as soon as the store learns of it —
+// and never goes back. ok is false when the store cannot tell (a
+// PostgreSQL listener reconnecting): a cache is then bypassed, not trusted.
+type ChangeClock interface {
+	Generation() (gen uint64, ok bool)
+}

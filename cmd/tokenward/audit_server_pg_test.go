@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -22,7 +21,7 @@ func TestPostgresAuditSync(t *testing.T) {
 	pg := pgtest.Start(t)
 	url := pg.NewDatabase(t)
 	bin := filepath.Join(binDir, "tokenward")
-	e := newPostgresEnv(t, url)
+	e := newPGEnv(t, url)
 	data := filepath.Join(e.dir, "data")
 
 	t.Run("journal refused", func(t *testing.T) {
@@ -44,7 +43,6 @@ func TestPostgresAuditSync(t *testing.T) {
 	})
 
 	t.Run("default commits before the answer", func(t *testing.T) {
-		t.Cleanup(e.stop)
 		e.start()
 		e.mustCLI("", "project", "create", "payments", "--envs", "prod")
 		if !strings.Contains(e.logs.String(), "sync=normal") {
@@ -65,22 +63,4 @@ func TestPostgresAuditSync(t *testing.T) {
 			t.Errorf("audit entries of the answered project.create: got %d; want 1", n)
 		}
 	})
-}
-
-// newPostgresEnv runs `tokenward init` on the PostgreSQL database url and
-// returns an environment whose server (not started) serves it.
-func newPostgresEnv(t *testing.T, url string) *rotEnv {
-	t.Helper()
-	e := &rotEnv{t: t, dir: t.TempDir(), logs: &syncBuf{}}
-	cmd := exec.Command(filepath.Join(binDir, "tokenward"), "init", "--data-dir", filepath.Join(e.dir, "data"))
-	cmd.Env = append(os.Environ(), "TOKENWARD_STORAGE="+url)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("init --storage: %v", err)
-	}
-	_, e.token, _ = strings.Cut(strings.TrimSpace(string(out)), "TOKENWARD_TOKEN=")
-	e.port = freePort(t)
-	e.addr = fmt.Sprintf("http://127.0.0.1:%d", e.port)
-	e.args = []string{"--storage", url}
-	return e
 }

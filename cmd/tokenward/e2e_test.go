@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/tokenward/tokenward/internal/pgtest"
 )
 
 // binDir holds the real tokenward binary, built once by TestMain.
@@ -36,7 +37,7 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := pgtest.Main(m) // stops the cluster pgtest.Shared started, if any
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

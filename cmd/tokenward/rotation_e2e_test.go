@@ -47,16 +47,7 @@ func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(
 
 func newRotEnv(t *testing.T) *rotEnv {
 	t.Helper()
-	e := &rotEnv{t: t, dir: t.TempDir(), logs: &syncBuf{}}
-	out, err := exec.Command(filepath.Join(binDir, "tokenward"), "init", "--data-dir", filepath.Join(e.dir, "data")).Output()
-	if err != nil {
-		t.Fatalf("init: %v", err)
-	}
-	_, e.token, _ = strings.Cut(strings.TrimSpace(string(out)), "TOKENWARD_TOKEN=")
-	e.port = freePort(t)
-	e.addr = fmt.Sprintf("http://127.0.0.1:%d", e.port)
-	t.Cleanup(e.stop)
-	return e
+	return initAt(t, t.TempDir())
 }
 
 // start runs the server with extra environment variables and waits until

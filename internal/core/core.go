@@ -31,10 +31,13 @@ type Core struct {
 	MaxValueSize int
 	// TouchInterval is how often last-used times are written in a batch.
 	TouchInterval time.Duration
-	// TokenCacheTTL is how long a token record is trusted without reading
-	// the store again; it bounds how late a revocation made by another server
-	// sharing the store is seen (revocations through this server and expiry
-	// take effect at once). Zero disables the cache.
+	// TokenCacheTTL is the longest a token record is trusted without
+	// reading the store again. With a store that has a
+	// tokenward.ChangeClock (SQLite's and PostgreSQL's have), a record is
+	// also dropped as soon as the clock moves, so a revocation made by
+	// another server is seen within the clock's delay; the TTL bounds it
+	// for a store without one. Revocations through this server and expiry
+	// take effect at once. Zero disables the cache.
 	TokenCacheTTL time.Duration
 	// OIDC enables just-in-time CI credentials (bindings and exchange); nil disables them.
 	OIDC *OIDC
@@ -48,6 +51,10 @@ type Core struct {
 	unsealKey []byte
 	keyring   atomic.Pointer[seal.Keyring]
 	keyringMu sync.Mutex // serialises keyring reloads and rotations
+	// keyringAt is the store's change generation plus one when the keyring
+	// was read; 0 when the store could not tell (freshKeyring).
+	keyringAt atomic.Uint64
+	clock     tokenward.ChangeClock // the store's, or nil
 
 	dataKeys sync.Map // dataKeyID -> *seal.Cipher; data keys never change once made
 
@@ -76,14 +83,21 @@ func New(ctx context.Context, store tokenward.Store, unsealKey []byte) (*Core, e
 		unsealKey:     unsealKey,
 		uses:          map[string]tokenward.TokenUse{},
 	}
+	c.clock, _ = store.(tokenward.ChangeClock)
 	if err := c.loadKeyring(ctx); err != nil {
 		return nil, err
 	}
-	c.tokens = newTokenCache(100_000)
+	c.tokens = newTokenCache(100_000, c.clock)
 	return c, nil
 }
 
 func (c *Core) loadKeyring(ctx context.Context) error {
+	var at uint64
+	if c.clock != nil {
+		if gen, ok := c.clock.Generation(); ok {
+			at = gen + 1
+		}
+	}
 	sealed, err := c.Store.Keyring(ctx)
 	if tokenward.ErrorCode(err) == tokenward.ENOTFOUND {
 		return errors.New("the data directory is not initialised: run `tokenward init` first")
@@ -96,7 +110,28 @@ func (c *Core) loadKeyring(ctx context.Context) error {
 		return err
 	}
 	c.keyring.Store(kr)
+	c.keyringAt.Store(at)
 	return nil
+}
+
+// freshKeyring returns the keyring as the store has it now: the one in
+// memory while the store's clock says nothing changed since it was read,
+// else read again: another server may have rotated the master key (say,
+// because the old one was exposed), and a new data key must be wrapped
+// under the current one, not the one this server read at start. A store
+// without a clock is read every time (only rare operations need this).
+func (c *Core) freshKeyring(ctx context.Context) (*seal.Keyring, error) {
+	if c.clock != nil {
+		if gen, ok := c.clock.Generation(); ok && c.keyringAt.Load() == gen+1 {
+			return c.keyring.Load(), nil
+		}
+	}
+	c.keyringMu.Lock()
+	defer c.keyringMu.Unlock()
+	if err := c.loadKeyring(ctx); err != nil {
+		return nil, err
+	}
+	return c.keyring.Load(), nil
 }
 
 // Init prepares an empty store: a new keyring sealed by unsealKey and the
@@ -189,7 +224,8 @@ func (c *Core) Authenticate(ctx context.Context, raw, ip string) (*tokenward.Tok
 	// token, and the lookup does not compare the token itself byte by byte.
 	now := c.Now()
 	hash := tokenward.HashToken(raw)
-	tok := c.tokens.get(hash, now, c.TokenCacheTTL)
+	stamp := c.tokens.stamp(now, c.TokenCacheTTL)
+	tok := c.tokens.get(hash, stamp, c.TokenCacheTTL)
 	if tok == nil {
 		var err error
 		tok, err = c.Store.TokenByHash(ctx, hash)
@@ -199,7 +235,7 @@ func (c *Core) Authenticate(ctx context.Context, raw, ip string) (*tokenward.Tok
 		if err != nil {
 			return nil, err
 		}
-		c.tokens.put(hash, tok, now, c.TokenCacheTTL)
+		c.tokens.put(hash, tok, stamp)
 	}
 	switch {
 	case !tok.RevokedAt.IsZero():
@@ -302,17 +338,30 @@ func (c *Core) sealValue(ctx context.Context, project, env, name string, version
 func (c *Core) openValue(ctx context.Context, project, env, name string, version int, ct []byte) ([]byte, error) {
 	kv, err := seal.KeyID(ct)
 	if err != nil {
-		return nil, fmt.Errorf("open %s/%s/%s@%d: %w", project, env, name, version, err)
+		return nil, damaged(project, env, name, version, "its header is not one tokenward writes")
 	}
 	key, err := c.dataKey(ctx, project, int(kv))
+	if tokenward.ErrorCode(err) == tokenward.ENOTFOUND {
+		// A key version no data key has: the header was altered, not the
+		// secret missing (a 404 would say the wrong thing).
+		return nil, damaged(project, env, name, version, fmt.Sprintf("it names data key version %d, which the project does not have", kv))
+	}
 	if err != nil {
 		return nil, err
 	}
 	pt, err := key.Open(ct, seal.ValueAAD(project, env, name, version))
 	if err != nil {
-		return nil, fmt.Errorf("open %s/%s/%s@%d: %w", project, env, name, version, err)
+		return nil, damaged(project, env, name, version, "it fails authentication (altered, damaged, or copied from another row)")
 	}
 	return pt, nil
+}
+
+// damaged is the error for a stored value that does not open although its
+// data key does: the row was altered or damaged in the database. It names
+// the row, never its bytes, so an operator knows which version to restore
+// or overwrite; every other value keeps opening.
+func damaged(project, env, name string, version int, why string) error {
+	return tokenward.Errorf(tokenward.EINTERNAL, "the stored value of %s/%s/%s version %d does not open: %s; restore that row from a backup or write a new version", project, env, name, version, why)
 }
 
 // RotateKeys adds a new master key and rewraps every data key under it,

@@ -228,37 +228,96 @@ func TestAuthenticate(t *testing.T) {
 }
 
 // TestTokenCache: a revocation through the engine takes effect at once
-// despite the cache; one made behind its back (another server) within the
-// TTL.
+// despite the cache; so does one behind its back (another server or
+// process) when the store has a change clock, as SQLite's has. A store
+// without one is trusted for the TTL.
 func TestTokenCache(t *testing.T) {
 	f := mustFixture(t)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	f.core.Now = func() time.Time { return now }
-	f.core.TokenCacheTTL = 2 * time.Second
+	noClock, err := core.New(t.Context(), struct{ tokenward.Store }{f.db}, f.key) // the store without its ChangeClock
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := sqlite.NewDB(f.path) // a second handle on the file, as another process has
+	if err := other.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	for _, c := range []*core.Core{f.core, noClock} {
+		c.Now = func() time.Time { return now }
+		c.TokenCacheTTL = 2 * time.Second
+	}
 	for _, tc := range []struct {
 		name     string
+		engine   *core.Core
 		revoke   func(id string)
 		advance  time.Duration
 		accepted bool
 	}{
-		{"through the engine", func(id string) { f.core.RevokeToken(t.Context(), f.admin, id) }, 0, false},
-		{"behind its back, within ttl", func(id string) { f.db.RevokeToken(t.Context(), id, now) }, time.Second, true},
-		{"behind its back, after ttl", func(id string) { f.db.RevokeToken(t.Context(), id, now) }, 2 * time.Second, false},
+		{"through the engine", f.core, func(id string) { f.core.RevokeToken(t.Context(), f.admin, id) }, 0, false},
+		{"behind its back", f.core, func(id string) { f.db.RevokeToken(t.Context(), id, now) }, 0, false},
+		{"by another handle", f.core, func(id string) { other.RevokeToken(t.Context(), id, now) }, 0, false},
+		{"no clock, within ttl", noClock, func(id string) { f.db.RevokeToken(t.Context(), id, now) }, time.Second, true},
+		{"no clock, after ttl", noClock, func(id string) { f.db.RevokeToken(t.Context(), id, now) }, 2 * time.Second, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tok, secret, err := f.core.CreateToken(t.Context(), f.admin, core.CreateTokenInput{Name: "c-" + strings.ReplaceAll(tc.name, " ", "-")[:10] + fmt.Sprint(tc.advance), Grants: tokenward.Grants{tokenward.MustParseGrant("read:payments/prod/*")}})
+			tok, secret, err := f.core.CreateToken(t.Context(), f.admin, core.CreateTokenInput{Name: "c-" + strings.NewReplacer(" ", "-", ",", "").Replace(tc.name), Grants: tokenward.Grants{tokenward.MustParseGrant("read:payments/prod/*")}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := f.core.Authenticate(t.Context(), secret, ""); err != nil {
-				t.Fatal(err)
+			for range 2 { // the second is answered from the cache
+				if _, err := tc.engine.Authenticate(t.Context(), secret, ""); err != nil {
+					t.Fatal(err)
+				}
 			}
 			tc.revoke(tok.ID)
 			now = now.Add(tc.advance)
-			_, err = f.core.Authenticate(t.Context(), secret, "")
+			_, err = tc.engine.Authenticate(t.Context(), secret, "")
 			if (err == nil) != tc.accepted {
 				t.Fatalf("got %v; want accepted=%v", err, tc.accepted)
 			}
 		})
+	}
+}
+
+// TestKeyringRotatedElsewhere: after another process rotates the master
+// key, this engine wraps a new project's data key under the new one (it
+// reads the keyring again because the store's clock moved), with a store
+// clock or without one, and reads every value either way.
+func TestKeyringRotatedElsewhere(t *testing.T) {
+	f := mustFixture(t)
+	f.put(t, "prod", "KEY", "before")
+	other := sqlite.NewDB(f.path)
+	if err := other.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	rotator, err := core.New(t.Context(), other, f.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noClock, err := core.New(t.Context(), struct{ tokenward.Store }{f.db}, f.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, engine := range []*core.Core{f.core, noClock} {
+		term, err := rotator.RotateKeys(t.Context(), f.admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprint("p", i)
+		if _, err := engine.CreateProject(t.Context(), f.admin, name, []string{"prod"}); err != nil {
+			t.Fatal(err)
+		}
+		dk, err := f.db.DataKey(t.Context(), name, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := seal.KeyID(dk.Wrapped); err != nil || got != term {
+			t.Errorf("engine %d: new data key wrapped by master key %d (%v); want %d, the one rotated in elsewhere", i, got, err, term)
+		}
+		if _, got, err := engine.GetSecret(t.Context(), f.admin, "payments", "prod", "KEY", 0); err != nil || string(got) != "before" {
+			t.Errorf("engine %d: got %q, %v; want the value from before the rotations", i, got, err)
+		}
 	}
 }

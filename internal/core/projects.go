@@ -30,7 +30,11 @@ func (c *Core) CreateProject(ctx context.Context, tok *tokenward.Token, name str
 	if err := require(tok, tokenward.ActionAdmin, name, "*", "*"); err != nil {
 		return nil, err
 	}
-	wrapped, err := c.keyring.Load().WrapDataKey(name, currentDataKeyVersion, seal.NewKey())
+	kr, err := c.freshKeyring(ctx)
+	if err != nil {
+		return nil, err
+	}
+	wrapped, err := kr.WrapDataKey(name, currentDataKeyVersion, seal.NewKey())
 	if err != nil {
 		return nil, err
 	}

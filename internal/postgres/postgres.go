@@ -27,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/pgerr"
+	"github.com/tokenward/tokenward/internal/readcache"
 )
 
 //go:embed migrations/*.sql
@@ -57,8 +58,18 @@ type DB struct {
 	Logger *slog.Logger
 	// Now is the clock, replaceable in tests.
 	Now func() time.Time
+	// ListenCheckInterval and MaxStaleness time the change clock
+	// (notify.go); zero means DefaultListenCheckInterval and
+	// DefaultMaxStaleness.
+	ListenCheckInterval time.Duration
+	MaxStaleness        time.Duration
 
-	pool *pgxpool.Pool
+	pool     *pgxpool.Pool
+	clock    *changeClock
+	listener *listener
+	// Cache answers CurrentSecret, Secrets, EnvSecrets and Token
+	// while the change clock has not moved (notify.go).
+	*readcache.Cache
 }
 
 // DefaultConnectTimeout bounds a connection attempt when neither the URL
@@ -90,6 +101,9 @@ func (db *DB) Open(ctx context.Context) error {
 		cfg.ConnConfig.ConnectTimeout = cmp.Or(db.ConnectTimeout, DefaultConnectTimeout)
 	}
 	cfg.PingTimeout = pingTimeout
+	db.clock = newChangeClock()
+	db.Cache = readcache.New(db, readcache.Loaders{CurrentSecret: db.currentSecret, Secrets: db.secrets, EnvSecrets: db.envSecrets, Token: db.token})
+	cfg.ConnConfig.Tracer = changeTracer{db.clock}
 	if db.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return fmt.Errorf("postgres: %s", pgerr.Error(err))
 	}
@@ -101,11 +115,16 @@ func (db *DB) Open(ctx context.Context) error {
 		db.pool.Close()
 		return err
 	}
+	db.startListener()
 	return nil
 }
 
-// Close closes the pool.
+// Close stops the change listener and closes the pool.
 func (db *DB) Close() error {
+	if db.listener != nil {
+		db.listener.close()
+		db.listener = nil
+	}
 	if db.pool != nil {
 		db.pool.Close()
 	}

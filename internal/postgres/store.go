@@ -14,12 +14,12 @@ import (
 
 var _ tokenward.Store = (*DB)(nil)
 
-// Unlike internal/sqlite, this store has no read cache of current secrets
-// and no group commit of secret writes: PostgreSQL takes concurrent writers
-// itself, and a cache shared by several servers needs invalidation across
-// them (LISTEN/NOTIFY), which comes with the multi-server work. Writers on
-// several servers are kept apart by row locks (SELECT … FOR UPDATE) and
-// unique constraints, whose violations are ECONFLICT.
+// Unlike internal/sqlite, this store has no group commit of secret writes:
+// PostgreSQL takes concurrent writers itself. Writers on several servers
+// are kept apart by row locks (SELECT … FOR UPDATE) and unique
+// constraints, whose violations are ECONFLICT. The hottest reads go
+// through the read cache (internal/readcache, embedded in DB) on the
+// change clock (notify.go).
 
 func (db *DB) Keyring(ctx context.Context) ([]byte, error) {
 	var b []byte
@@ -255,8 +255,7 @@ func (db *DB) SecretVersion(ctx context.Context, project, env, name string, vers
 	return found(v, err, "secret %s/%s/%s has no version %d", project, env, name, version)
 }
 
-// CurrentSecret reads the database every time: see the top of this file.
-func (db *DB) CurrentSecret(ctx context.Context, project, env, name string) (*tokenward.Secret, *tokenward.SecretVersion, error) {
+func (db *DB) currentSecret(ctx context.Context, project, env, name string) (*tokenward.Secret, *tokenward.SecretVersion, error) {
 	s, v, err := sqlrow.ScanCurrent(db.pool.QueryRow(ctx, currentJoin+`WHERE s.project = $1 AND s.env = $2 AND s.name = $3`, project, env, name))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil, notFound("secret %s/%s/%s not found", project, env, name)
@@ -264,7 +263,7 @@ func (db *DB) CurrentSecret(ctx context.Context, project, env, name string) (*to
 	return s, v, dbError("query", err)
 }
 
-func (db *DB) Secrets(ctx context.Context, project, env string) ([]*tokenward.Secret, error) {
+func (db *DB) secrets(ctx context.Context, project, env string) ([]*tokenward.Secret, error) {
 	if err := envExists(ctx, db.pool, project, env); err != nil {
 		return nil, err
 	}
@@ -277,7 +276,7 @@ func (db *DB) querySecrets(ctx context.Context, where string, args ...any) ([]*t
 		`SELECT `+sqlrow.SecretCols+` FROM secrets `+where, args...)
 }
 
-func (db *DB) EnvSecrets(ctx context.Context, project, env string) ([]*tokenward.Secret, []*tokenward.SecretVersion, error) {
+func (db *DB) envSecrets(ctx context.Context, project, env string) ([]*tokenward.Secret, []*tokenward.SecretVersion, error) {
 	if err := envExists(ctx, db.pool, project, env); err != nil {
 		return nil, nil, err
 	}
@@ -326,7 +325,7 @@ func (db *DB) TokenByHash(ctx context.Context, hash [32]byte) (*tokenward.Token,
 	return found(t, err, "token not found")
 }
 
-func (db *DB) Token(ctx context.Context, id string) (*tokenward.Token, error) {
+func (db *DB) token(ctx context.Context, id string) (*tokenward.Token, error) {
 	t, err := sqlrow.ScanToken(db.pool.QueryRow(ctx, `SELECT `+sqlrow.TokenCols+` FROM tokens WHERE id = $1`, id))
 	return found(t, err, "token %s not found", id)
 }

@@ -239,7 +239,7 @@ func (s *AuditStore) AppendAuditBatch(ctx context.Context, es []*tokenward.Audit
 	full := !s.running || s.syncErr != nil
 	s.mu.Unlock()
 	if err := s.appendDirect(ctx, es, !full); err != nil {
-		return err
+		return diskFull(err)
 	}
 	s.mu.Lock()
 	if full {

@@ -35,9 +35,9 @@ type putReq struct {
 // putGroup commits r with whatever other writes are queued.
 func (db *DB) putGroup(ctx context.Context, r *putReq) error {
 	if err := db.puts.Do(ctx, r, db.commitPuts); err != nil {
-		return err
+		return diskFull(err)
 	}
-	return r.err
+	return diskFull(r.err)
 }
 
 // commitPuts writes batch in one transaction. The error is the

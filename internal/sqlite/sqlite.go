@@ -23,6 +23,7 @@ import (
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/groupcommit"
+	"github.com/tokenward/tokenward/internal/readcache"
 	"github.com/tokenward/tokenward/internal/sqlrow"
 )
 
@@ -51,7 +52,10 @@ type DB struct {
 	stmtCurrentVersion *sql.Stmt
 	stmtAuditInsert    *sql.Stmt // on the write connection
 
-	current *readCache
+	clock *walClock
+	// Cache answers CurrentSecret, Secrets, EnvSecrets and Token
+	// (readcache.go).
+	*readcache.Cache
 }
 
 // NewDB returns a DB for the file at path; call Open before use.
@@ -128,7 +132,10 @@ func (db *DB) Open() error {
 
 // Close closes the database.
 func (db *DB) Close() error {
-	db.current.close()
+	if db.clock != nil {
+		db.clock.close()
+		db.clock = nil
+	}
 	var errs []error
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
@@ -142,13 +149,14 @@ func (db *DB) Close() error {
 // Ping reports whether the database can be read: a query on the read pool
 // that reads the schema (the readiness check gives it a second).
 //
-// Unlike internal/postgres, no SQLite error is made EUNAVAILABLE (503): an
-// embedded file has no outage to ride out. SQLITE_BUSY reaches a caller only
-// after busy_timeout (10 s) of another process holding the write lock —
-// this server's own writers queue in Go on one connection — which is an
-// operator's problem, not a request's; and I/O errors, a full disk or a
-// corrupt file need an operator too. Those stay internal errors: a 500
-// with a generic message, and logged, which a 503 would not be.
+// Unlike internal/postgres, no SQLite error but a full disk is made
+// EUNAVAILABLE (503): an embedded file has no outage to ride out.
+// SQLITE_BUSY reaches a caller only after busy_timeout (10 s) of another
+// process holding the write lock — this server's own writers queue in Go on
+// one connection — which is an operator's problem, not a request's; and I/O
+// errors or a corrupt file need an operator too. Those stay internal
+// errors: a 500 with a generic message, and logged, which a 503 would not
+// be. A full disk (SQLITE_FULL) is the exception, see diskFull.
 func (db *DB) Ping(ctx context.Context) error {
 	var n int
 	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
@@ -203,13 +211,29 @@ func (db *DB) migrate(ctx context.Context) error {
 func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return diskFull(err)
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return err
+		return diskFull(err)
 	}
-	return tx.Commit()
+	return diskFull(tx.Commit())
+}
+
+// errDiskFull is a write refused because the database's filesystem is
+// full: a 503 whose message says what to do, rather than a 500 "internal
+// error". SQLite rolls the write back and its files stay consistent, so
+// writes succeed again, in the same process, once space is freed
+// (cmd/tokenward's TestDiskFull). The driver's error stays in the chain.
+var errDiskFull = &tokenward.Error{Code: tokenward.EUNAVAILABLE, Message: "the database's disk is full: writes are refused until space is freed"}
+
+// diskFull returns err with errDiskFull in front when it is SQLITE_FULL.
+func diskFull(err error) error {
+	var se *sqlite3.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqlite3lib.SQLITE_FULL {
+		return fmt.Errorf("%w (%w)", errDiskFull, err)
+	}
+	return err
 }
 
 // isConstraint reports whether err is a uniqueness or primary-key violation.

@@ -1,0 +1,96 @@
+package loadgen
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseStatCPU(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     time.Duration
+		wantErr  string
+	}{
+		{"plain", "1234 (tokenward) S 1 1234 1234 0 -1 4194560 1000 0 0 0 250 75 0 0 20 0 8 0 100 0 0", 3250 * time.Millisecond, ""},
+		// The name is chosen by the process and may hold ") (" and spaces.
+		{"hostile name", "99 (a) b) (c d) R 1 99 99 0 -1 0 0 0 0 0 7 3 0 0 20 0 1 0 5 0 0", 100 * time.Millisecond, ""},
+		{"no name", "99 a R 1", 0, "no command name"},
+		{"short", "99 (x) R 1 2 3", 0, "fields after the command name"},
+		{"not numbers", "99 (x) R 1 2 3 4 5 6 7 8 9 10 u s", 0, "not numbers"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseStatCPU([]byte(tc.in))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("got %v, %v; want an error containing %q", got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("got %v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseStatusMemory(t *testing.T) {
+	status := "Name:\ttokenward\nVmPeak:\t 900000 kB\nVmHWM:\t   51200 kB\nVmRSS:\t   40960 kB\nThreads:\t8\n"
+	rss, peak, err := parseStatusMemory([]byte(status))
+	if err != nil || rss != 40<<20 || peak != 50<<20 {
+		t.Fatalf("got %d, %d, %v; want %d, %d", rss, peak, err, 40<<20, 50<<20)
+	}
+	if _, _, err := parseStatusMemory([]byte("Name:\tx\nVmHWM:\t1 kB\n")); err == nil || !strings.Contains(err.Error(), "no VmRSS") {
+		t.Errorf("without VmRSS: got %v; want an error naming it", err)
+	}
+	if _, _, err := parseStatusMemory([]byte("VmRSS:\tlots kB\nVmHWM:\t1 kB\n")); err == nil {
+		t.Errorf("VmRSS not a number: got no error")
+	}
+}
+
+// TestProcOfThisProcess reads the real /proc of the test process.
+func TestProcOfThisProcess(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	before, err := ProcCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Burn CPU until the counter moves (it counts 10 ms ticks).
+	for after := before; after == before; {
+		x := 0
+		for i := range 10_000_000 {
+			x += i
+		}
+		_ = x
+		if after, err = ProcCPU(os.Getpid()); err != nil {
+			t.Fatal(err)
+		}
+		if after < before {
+			t.Fatalf("CPU time went back: %v then %v", before, after)
+		}
+	}
+	rss, peak, err := ProcMemory(os.Getpid())
+	if err != nil || rss <= 0 || peak < rss {
+		t.Fatalf("memory: got rss %d, peak %d, %v; want 0 < rss <= peak", rss, peak, err)
+	}
+	if _, err := ProcCPU(1 << 30); err == nil {
+		t.Errorf("a process that does not exist: got no error")
+	}
+}
+
+func TestMachineParsers(t *testing.T) {
+	cpuinfo := "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu\n\nprocessor\t: 1\nmodel name\t: AMD EPYC 7B13\n"
+	if got := cpuModel([]byte(cpuinfo)); got != "AMD EPYC 7B13" {
+		t.Errorf("cpuModel: got %q; want %q", got, "AMD EPYC 7B13")
+	}
+	if got := cpuModel([]byte("processor: 0\n")); got != "" {
+		t.Errorf("cpuModel without a model name: got %q; want empty", got)
+	}
+	if got := loadAvg([]byte("3.14 2.50 1.00 3/512 12345\n")); got != [3]float64{3.14, 2.5, 1} {
+		t.Errorf("loadAvg: got %v", got)
+	}
+}

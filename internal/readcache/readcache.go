@@ -1,0 +1,163 @@
+// Package readcache keeps the answers of a store's hottest reads while the
+// store's change clock says nothing changed, for every storage backend
+// alike: internal/sqlite's clock reads the WAL index, internal/postgres's
+// follows LISTEN/NOTIFY.
+package readcache
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/tokenward/tokenward"
+)
+
+// Cache keeps the answers of the hottest reads — a current secret
+// (metadata and the sealed current version, never plaintext), an
+// environment's secrets, an environment's current versions, a token by id
+// (its record: the token itself is stored only as a hash) — so a repeated
+// read needs no query at all. Entries are trusted only while the clock's
+// generation is the one they were read at, and never while it cannot tell.
+//
+// A store embeds it, so that its methods are the store's own.
+type Cache struct {
+	clock tokenward.ChangeClock
+	load  Loaders
+
+	mu      sync.RWMutex
+	at      uint64 // generation the entries were read at
+	entries map[key]any
+}
+
+// key names one cached read: its kind and its arguments.
+type key struct {
+	kind               byte // 'c' CurrentSecret, 's' Secrets, 'e' EnvSecrets, 't' Token (name: id)
+	project, env, name string
+}
+
+// MaxEntries bounds a cache: when full, it starts over.
+const MaxEntries = 10_000
+
+// New returns an empty cache on clock, answering misses with load.
+func New(clock tokenward.ChangeClock, load Loaders) *Cache {
+	return &Cache{clock: clock, load: load, entries: map[key]any{}}
+}
+
+// cached returns load's answer, from the cache while nothing was committed
+// since it was loaded. Callers get clone's copy, so they may change it.
+func cached[T any](c *Cache, k key, load func() (T, error), clone func(T) T) (T, error) {
+	gen, ok := c.clock.Generation()
+	if ok {
+		c.mu.RLock()
+		v, hit := c.entries[k]
+		hit = hit && c.at == gen
+		c.mu.RUnlock()
+		if hit {
+			return clone(v.(T)), nil
+		}
+	}
+	v, err := load()
+	if err != nil || !ok {
+		return v, err
+	}
+	// Loaded after the clock said gen: newer, never older, than what gen
+	// promises, so it is safe to serve while the generation is gen.
+	c.mu.Lock()
+	if c.at != gen || len(c.entries) >= MaxEntries {
+		c.entries = map[key]any{}
+		c.at = gen
+	}
+	c.entries[k] = v
+	c.mu.Unlock()
+	return clone(v), nil
+}
+
+// Loaders are the store's own queries, called on a miss.
+type Loaders struct {
+	CurrentSecret func(ctx context.Context, project, env, name string) (*tokenward.Secret, *tokenward.SecretVersion, error)
+	Secrets       func(ctx context.Context, project, env string) ([]*tokenward.Secret, error)
+	EnvSecrets    func(ctx context.Context, project, env string) ([]*tokenward.Secret, []*tokenward.SecretVersion, error)
+	Token         func(ctx context.Context, id string) (*tokenward.Token, error)
+}
+
+// CurrentSecret is tokenward.Store's CurrentSecret through the cache.
+func (c *Cache) CurrentSecret(ctx context.Context, project, env, name string) (*tokenward.Secret, *tokenward.SecretVersion, error) {
+	type current struct {
+		s *tokenward.Secret
+		v *tokenward.SecretVersion
+	}
+	r, err := cached(c, key{'c', project, env, name}, func() (current, error) {
+		s, v, err := c.load.CurrentSecret(ctx, project, env, name)
+		return current{s, v}, err
+	}, func(r current) current { return current{cloneSecret(r.s), cloneVersion(r.v)} })
+	return r.s, r.v, err
+}
+
+// Secrets is tokenward.Store's Secrets through the cache.
+func (c *Cache) Secrets(ctx context.Context, project, env string) ([]*tokenward.Secret, error) {
+	return cached(c, key{'s', project, env, ""}, func() ([]*tokenward.Secret, error) {
+		return c.load.Secrets(ctx, project, env)
+	}, cloneAll(cloneSecret))
+}
+
+// EnvSecrets is tokenward.Store's EnvSecrets through the cache.
+func (c *Cache) EnvSecrets(ctx context.Context, project, env string) ([]*tokenward.Secret, []*tokenward.SecretVersion, error) {
+	type envSecrets struct {
+		s []*tokenward.Secret
+		v []*tokenward.SecretVersion
+	}
+	r, err := cached(c, key{'e', project, env, ""}, func() (envSecrets, error) {
+		s, v, err := c.load.EnvSecrets(ctx, project, env)
+		return envSecrets{s, v}, err
+	}, func(r envSecrets) envSecrets {
+		return envSecrets{cloneAll(cloneSecret)(r.s), cloneAll(cloneVersion)(r.v)}
+	})
+	return r.s, r.v, err
+}
+
+// Token is tokenward.Store's Token through the cache: it is read by id for
+// every audited request the monitor looks at twice (an environment fetch,
+// a refused token).
+func (c *Cache) Token(ctx context.Context, id string) (*tokenward.Token, error) {
+	return cached(c, key{'t', "", "", id}, func() (*tokenward.Token, error) {
+		return c.load.Token(ctx, id)
+	}, func(t *tokenward.Token) *tokenward.Token {
+		if t == nil {
+			return nil
+		}
+		cp := *t
+		cp.Grants, cp.CI = slices.Clone(t.Grants), maps.Clone(t.CI)
+		return &cp
+	})
+}
+
+func cloneSecret(s *tokenward.Secret) *tokenward.Secret {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	c.Tags = slices.Clone(s.Tags)
+	return &c
+}
+
+func cloneVersion(v *tokenward.SecretVersion) *tokenward.SecretVersion {
+	if v == nil {
+		return nil
+	}
+	c := *v // the ciphertext is shared: callers only read it (and a sealed value written to fails to open)
+	return &c
+}
+
+func cloneAll[T any](clone func(*T) *T) func([]*T) []*T {
+	return func(list []*T) []*T {
+		if list == nil {
+			return nil
+		}
+		out := make([]*T, len(list))
+		for i, x := range list {
+			out[i] = clone(x)
+		}
+		return out
+	}
+}

@@ -1,0 +1,79 @@
+package readcache_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/readcache"
+)
+
+// clock is a ChangeClock the test moves by hand; the real ones (SQLite's
+// WAL index, PostgreSQL's listener) are tested with their stores.
+type clock struct {
+	gen uint64
+	ok  bool
+}
+
+func (c *clock) Generation() (uint64, bool) { return c.gen, c.ok }
+
+// TestCacheTrustsOnlyAnUnmovedClock: a read is answered from the cache
+// while the generation it was loaded at holds, loaded again when the
+// generation moves, never cached while the clock cannot tell, and never
+// cached when it fails; callers get copies.
+func TestCacheTrustsOnlyAnUnmovedClock(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{gen: 1, ok: true}
+	loads := 0
+	var fail error
+	load := func(_ context.Context, id string) (*tokenward.Token, error) {
+		loads++
+		if fail != nil {
+			return nil, fail
+		}
+		return &tokenward.Token{ID: id, Name: "n", Grants: tokenward.Grants{tokenward.MustParseGrant("read:p/e/*")}}, nil
+	}
+	c := readcache.New(clk, readcache.Loaders{Token: load})
+	steps := []struct {
+		name      string
+		before    func()
+		wantLoads int
+		wantErr   bool
+	}{
+		{"first read loads", func() {}, 1, false},
+		{"second read is cached", func() {}, 1, false},
+		{"the clock moves", func() { clk.gen++ }, 2, false},
+		{"cached again", func() {}, 2, false},
+		{"the clock cannot tell", func() { clk.ok = false }, 3, false},
+		{"still cannot tell", func() {}, 4, false},
+		{"back, same generation: what was read while down was not kept", func() { clk.ok = true }, 4, false},
+		{"a failed load", func() { clk.gen++; fail = tokenward.Errorf(tokenward.ENOTFOUND, "gone") }, 5, true},
+		{"failures are not cached", func() {}, 6, true},
+	}
+	for _, s := range steps {
+		s.before()
+		got, err := c.Token(ctx, "tok_1")
+		if (err != nil) != s.wantErr || loads != s.wantLoads {
+			t.Fatalf("%s: got %d loads, error %v; want %d loads, error %v", s.name, loads, err, s.wantLoads, s.wantErr)
+		}
+		if err == nil {
+			continue
+		}
+		if got != nil {
+			t.Fatalf("%s: got %v; want no token with the error", s.name, got)
+		}
+	}
+	// A caller's change to its copy is not the next caller's answer.
+	fail = nil
+	clk.gen++
+	mine, _ := c.Token(ctx, "tok_1")
+	mine.Grants[0] = tokenward.MustParseGrant("admin:*/*/*")
+	mine.Name = "changed"
+	got, _ := c.Token(ctx, "tok_1")
+	if loads != 7 {
+		t.Fatalf("got %d loads; want the second read cached", loads)
+	}
+	if got.Name != "n" || got.Grants[0].String() != "read:p/e/*" {
+		t.Errorf("after a caller changed its copy: got %s %v; want the stored record", got.Name, got.Grants)
+	}
+}
