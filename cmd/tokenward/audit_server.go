@@ -33,7 +33,7 @@ type auditConfig struct {
 	CheckpointEvery   int64
 	MetricsAddr       string
 	PProf             bool          // net/http/pprof on the metrics listener
-	Sync              string        // "journal", "normal" or "full"; empty: journal
+	Sync              string        // "journal", "normal" or "full"; empty: journal on SQLite, normal on PostgreSQL
 	SyncInterval      time.Duration // zero: audit.DefaultJournalSyncEvery
 	IngestDelay       time.Duration // zero: audit.DefaultIngestDelay
 }
@@ -97,8 +97,8 @@ func (c *auditConfig) Validate() error {
 // audit hook and the registry in place.
 func auditServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *serverRun) error {
 	ac := auditConfig{FileMaxMB: 100, FileKeep: 5, CheckpointEvery: audit.DefaultCheckpointEvery,
-		Sync: "journal", SyncInterval: audit.DefaultJournalSyncEvery, IngestDelay: audit.DefaultIngestDelay}
-	f.StringVar(&ac.Sync, "audit-sync", ac.Sync, "where an audit entry is before the answer: journal (appended to the audit journal, in the database within --audit-ingest-delay), normal (committed to the database) or full (committed and fsynced); journal and normal fsync within --audit-sync-interval")
+		SyncInterval: audit.DefaultJournalSyncEvery, IngestDelay: audit.DefaultIngestDelay}
+	f.StringVar(&ac.Sync, "audit-sync", ac.Sync, "where an audit entry is before the answer: journal (appended to the audit journal, in the database within --audit-ingest-delay; SQLite only), normal (committed to the database) or full (committed and fsynced); journal and normal fsync within --audit-sync-interval (default journal on SQLite, normal on PostgreSQL)")
 	f.DurationVar(&ac.SyncInterval, "audit-sync-interval", ac.SyncInterval, "with --audit-sync journal or normal, the longest an entry waits for its fsync (1ms to 1s)")
 	f.DurationVar(&ac.IngestDelay, "audit-ingest-delay", ac.IngestDelay, "with --audit-sync journal, how long journal entries gather before one database commit stores them (1ms to 10s)")
 	f.StringVar(&ac.File, "audit-file", "", "also write audit entries to this JSON-lines file (rotated by size)")
@@ -121,6 +121,10 @@ func auditServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *server
 
 func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig) error {
 	log := r.logger.WithGroup("audit")
+	sync, err := auditSyncFor(r.db, ac.Sync)
+	if err != nil {
+		return err
+	}
 	key, err := audit.LoadOrCreateKey(filepath.Join(r.cfg.DataDir, "audit.key"))
 	if err != nil {
 		return err
@@ -170,7 +174,6 @@ func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig) err
 	}
 	// The journal is replayed at start in every mode, so a switch away
 	// from journal after a crash loses nothing.
-	sync := cmp.Or(ac.Sync, "journal")
 	journal := &audit.Journal{Path: filepath.Join(r.cfg.DataDir, "audit.journal"), RecoverOnly: sync != "journal",
 		SyncEvery: cmp.Or(ac.SyncInterval, audit.DefaultJournalSyncEvery), IngestDelay: ac.IngestDelay}
 	syncEvery := journal.SyncEvery
@@ -245,6 +248,22 @@ func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig) err
 		return serveMetrics(r, ac.MetricsAddr, r.api.Metrics.Handler(), ac.PProf)
 	}
 	return nil
+}
+
+// auditSyncFor returns the --audit-sync mode for the storage: journal by
+// default on SQLite; on PostgreSQL normal, the only mode there is (a
+// committed transaction is durable, so full is normal), and journal is
+// refused: servers sharing a database chain their entries in it (one chain
+// for all, audit.ChainStore), and a journal on one machine's disk would keep
+// answered entries out of that chain, lost with the machine.
+func auditSyncFor(s storage, sync string) (string, error) {
+	if _, ok := s.(pgStorage); !ok {
+		return cmp.Or(sync, "journal"), nil
+	}
+	if sync == "journal" {
+		return "", usageError("--audit-sync journal is for SQLite: on PostgreSQL every audit entry is committed to the database before the answer, so that servers sharing it keep one audit chain and a lost machine loses no entry; leave --audit-sync out (or say normal)")
+	}
+	return cmp.Or(sync, "normal"), nil
 }
 
 // serveMetrics serves /metrics on its own listener: the API port needs a

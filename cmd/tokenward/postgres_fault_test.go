@@ -71,20 +71,16 @@ type ackedWrite struct {
 // acknowledged write is there with its audit entry, the audit chain
 // verifies, and the server log holds no value, token or password. Last,
 // a server whose lock a migration took while its lock connection was down
-// stops with an error. With --audit-sync journal (the default) the
-// entries of a request wait in the journal and the database gets them in
-// batches; with normal each request's entry is committed before its answer.
+// stops with an error. Each request's audit entry is committed to the
+// database before its answer (the only --audit-sync on PostgreSQL).
 func TestPostgresRestartUnderLoad(t *testing.T) {
 	pg := pgtest.Start(t) // a cluster of its own: this test stops it
-	for _, mode := range []string{"journal", "normal"} {
-		t.Run("audit-sync="+mode, func(t *testing.T) { restartUnderLoad(t, pg, mode) })
-	}
+	restartUnderLoad(t, pg)
 }
 
-func restartUnderLoad(t *testing.T, pg *pgtest.Cluster, auditSync string) {
+func restartUnderLoad(t *testing.T, pg *pgtest.Cluster) {
 	url := pg.NewDatabase(t)
 	e := newPGEnv(t, url)
-	e.args = append(e.args, "--audit-sync", auditSync)
 	e.start()
 	e.mustCLI("", "project", "create", "payments", "--envs", "prod")
 
@@ -229,7 +225,6 @@ func restartUnderLoad(t *testing.T, pg *pgtest.Cluster, auditSync string) {
 
 	// Every acknowledged write is there, with its audit entry.
 	checkAcked(t, e, acked)
-	// verify first waits for the journal's entries to reach the database.
 	if out := e.mustCLI("", "audit", "verify"); !strings.Contains(out, "audit trail OK") {
 		t.Errorf("audit verify: got %q; want the chain verified", out)
 	}
@@ -254,8 +249,7 @@ func restartUnderLoad(t *testing.T, pg *pgtest.Cluster, auditSync string) {
 		}
 	}
 	// The outage is logged where it is seen, not once per refused request.
-	// (With normal, internal/audit's group commit logs each failed group.)
-	if n := strings.Count(logs, "level=ERROR"); n > 10 && auditSync == "journal" {
+	if n := strings.Count(logs, "level=ERROR"); n > 10 {
 		t.Errorf("server log: got %d error lines; want the outage logged a few times, not per request", n)
 	}
 	for _, secret := range []string{canary, pg.Password, e.token} {

@@ -17,8 +17,9 @@ import (
 // is one transaction.
 type Store interface {
 	// AppendAudit stores e. It returns an *Error with ECONFLICT if an entry
-	// with e.Seq exists (another server appended first): the broker then
-	// reloads the last entry and re-chains.
+	// with e.Seq exists (another writer appended first): the broker then
+	// reloads the last entry and re-chains. A store shared by several
+	// servers implements ChainStore, which the broker uses instead.
 	AppendAudit(ctx context.Context, e *tokenward.AuditEntry) error
 	// LastAudit returns the entry with the highest Seq, or nil, nil when
 	// there is none.
@@ -78,6 +79,7 @@ type Broker struct {
 
 	group groupcommit.Group[*tokenward.AuditEntry] // group commit, for a BatchStore (group.go)
 
+	storeFailing       atomic.Bool // the last chained group failed (chainstore.go)
 	recorded           atomic.Int64
 	primaryFailures    atomic.Int64
 	checkpointFailures atomic.Int64
@@ -195,8 +197,12 @@ func (b *Broker) Record(ctx context.Context, e *tokenward.AuditEntry) error {
 	if j := b.Journal; j != nil && !j.RecoverOnly {
 		return b.recordJournaled(ctx, e)
 	}
+	// Group commits: e is stored with whatever other entries are queued.
+	if cs, ok := b.Store.(ChainStore); ok {
+		return b.group.Do(ctx, e, func(ctx context.Context, es []*tokenward.AuditEntry) error { return b.writeChained(ctx, cs, es) })
+	}
 	if bs, ok := b.Store.(BatchStore); ok {
-		return b.recordGroup(ctx, bs, e)
+		return b.group.Do(ctx, e, func(ctx context.Context, es []*tokenward.AuditEntry) error { return b.writeGroup(ctx, bs, es) })
 	}
 	reload := func() (*tokenward.AuditEntry, error) { return b.Store.LastAudit(ctx) }
 	var err error

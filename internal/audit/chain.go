@@ -94,13 +94,8 @@ func (c *Chain) appendBatch(es []*tokenward.AuditEntry, reload func() (*tokenwar
 			return err
 		}
 	}
-	seq, hash := c.seq, c.hash
-	for _, e := range es {
-		seq++
-		e.Seq, e.PrevHash = seq, hash
-		e.Hash = HashEntry(e)
-		hash = e.Hash
-	}
+	Link(c.seq, c.hash, es)
+	seq, hash := es[len(es)-1].Seq, es[len(es)-1].Hash
 	if err := write(es); err != nil {
 		c.stale = reload != nil
 		return fmt.Errorf("audit: write %s: %w", entryRange(es[0].Seq, seq), err)

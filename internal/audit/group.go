@@ -25,13 +25,6 @@ const maxGroup = 512
 // leader's request context, since the group holds other requests' entries.
 const groupWriteTimeout = 30 * time.Second
 
-// recordGroup commits e with whatever other entries are queued.
-func (b *Broker) recordGroup(ctx context.Context, bs BatchStore, e *tokenward.AuditEntry) error {
-	return b.group.Do(ctx, e, func(ctx context.Context, es []*tokenward.AuditEntry) error {
-		return b.writeGroup(ctx, bs, es)
-	})
-}
-
 // writeGroup chains and stores a group in one transaction; on a conflict
 // (another server appended) it re-reads the store's end and re-chains.
 func (b *Broker) writeGroup(ctx context.Context, bs BatchStore, es []*tokenward.AuditEntry) error {

@@ -84,7 +84,9 @@ func Verify(entries iter.Seq2[*tokenward.AuditEntry, error], checkpoints []*Chec
 		return nil, tokenward.Errorf(tokenward.EINVALID, "audit: verify: checkpoints given without a valid Ed25519 public key")
 	}
 	r := &Report{Checkpoints: len(checkpoints), LastHash: GenesisHash}
-	trusted := map[int64]*Checkpoint{}
+	// Checkpoints come in any order, and several servers may sign the same
+	// seq (each at its own shutdown): every one of them must match.
+	trusted := map[int64][]*Checkpoint{}
 	var maxTrusted int64
 	for _, cp := range checkpoints {
 		if cp == nil || !VerifyCheckpoint(cp, pub) {
@@ -96,7 +98,7 @@ func Verify(entries iter.Seq2[*tokenward.AuditEntry, error], checkpoints []*Chec
 				Detail: fmt.Sprintf("checkpoint for seq %d has no valid signature by key %s", seq, KeyID(pub))})
 			continue
 		}
-		trusted[cp.Seq] = cp
+		trusted[cp.Seq] = append(trusted[cp.Seq], cp)
 		maxTrusted = max(maxTrusted, cp.Seq)
 	}
 
@@ -118,7 +120,7 @@ func Verify(entries iter.Seq2[*tokenward.AuditEntry, error], checkpoints []*Chec
 }
 
 // walk checks the entries in order and returns the first problem.
-func walk(p *peeker, r *Report, trusted map[int64]*Checkpoint) (*Problem, error) {
+func walk(p *peeker, r *Report, trusted map[int64][]*Checkpoint) (*Problem, error) {
 	expSeq, prevHash := int64(1), GenesisHash
 	var lastGoodCP int64
 	for i := int64(0); ; i++ {
@@ -145,10 +147,12 @@ func walk(p *peeker, r *Report, trusted map[int64]*Checkpoint) (*Problem, error)
 				return &Problem{Kind: KindModified, Seq: e.Seq - 1, Index: i - 1,
 					Detail: fmt.Sprintf("entry %d is not chained to entry %d as stored: entry %d was rewritten and re-hashed (or an entry near it was removed or added and the rest renumbered)", e.Seq, e.Seq-1, e.Seq-1)}, nil
 			}
-			if cp, ok := trusted[e.Seq]; ok {
-				if cp.Hash != e.Hash {
-					return &Problem{Kind: KindModified, Seq: lastGoodCP + 1, Index: -1,
-						Detail: fmt.Sprintf("the checkpoint signed at seq %d names another hash than entry %d holds: entries %d..%d were rewritten and re-chained", e.Seq, e.Seq, lastGoodCP+1, e.Seq)}, nil
+			if cps, ok := trusted[e.Seq]; ok {
+				for _, cp := range cps {
+					if cp.Hash != e.Hash {
+						return &Problem{Kind: KindModified, Seq: lastGoodCP + 1, Index: -1,
+							Detail: fmt.Sprintf("the checkpoint signed at seq %d names another hash than entry %d holds: entries %d..%d were rewritten and re-chained", e.Seq, e.Seq, lastGoodCP+1, e.Seq)}, nil
+					}
 				}
 				lastGoodCP = e.Seq
 				r.LastCheckpointSeq = e.Seq

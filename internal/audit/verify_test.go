@@ -102,6 +102,16 @@ func TestVerify(t *testing.T) {
 			c.cps = append(c.cps, other.Sign(22, at(c, 22).Hash, testEpoch))
 		}, KindCheckpoint, 22, 0},
 		{"checkpoint hash altered", func(c *chain) { c.cps[1].Hash = at(c, 9).Hash }, KindCheckpoint, 10, 0},
+		{"checkpoints of several servers in any order", func(c *chain) {
+			// Servers sign when their batch crosses a multiple, and each at
+			// its shutdown, at the head it knows: one seq may have several.
+			slices.Reverse(c.cps)
+			c.cps = append(c.cps, signer.Sign(7, at(c, 7).Hash, testEpoch), signer.Sign(7, at(c, 7).Hash, testEpoch.Add(time.Second)), signer.Sign(23, at(c, 23).Hash, testEpoch))
+		}, "", 0, 0},
+		{"one of two checkpoints at a seq names another hash", func(c *chain) {
+			bad := signer.Sign(10, at(c, 9).Hash, testEpoch)
+			c.cps = append([]*Checkpoint{bad}, c.cps...)
+		}, KindModified, 6, 0},
 		{"checkpoint signature cut", func(c *chain) { c.cps[0].Signature = c.cps[0].Signature[:10] }, KindCheckpoint, 5, 0},
 	}
 	for _, tt := range tests {

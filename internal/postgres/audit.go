@@ -6,18 +6,23 @@ import (
 	"iter"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/audit"
 	"github.com/tokenward/tokenward/internal/sqlrow"
 )
 
-// The audit trail: DB is the broker's primary store (audit.Store, with
-// group commits as an audit.BatchStore), the source of exports and
-// verification (audit.Source), and answers searches (audit.Searcher).
+// The audit trail: DB is the broker's primary store (audit.Store, chaining
+// in the database as an audit.ChainStore so that several servers keep one
+// chain), the source of exports and verification (audit.Source), and
+// answers searches (audit.Searcher).
 var (
 	_ audit.Store       = (*DB)(nil)
+	_ audit.ChainStore  = (*DB)(nil)
 	_ audit.BatchStore  = (*DB)(nil)
 	_ audit.StoreSyncer = (*DB)(nil)
 	_ audit.Source      = (*DB)(nil)
@@ -27,26 +32,133 @@ var (
 // auditInsert stores a group of entries, of any size, in one statement
 // (atomic, one round trip, one prepared statement): one array per column,
 // unnested in the group's order so the identity id — the insertion order
-// verify walks — follows seq. Across servers it does too: a server chains
-// seq n+1 only after reading seq n committed, and a seq taken meanwhile is
-// a unique violation (ECONFLICT), after which the broker re-chains.
+// verify walks — follows seq. Across servers it does too: every writer
+// inserts under auditChainLock, after reading the head the last one
+// committed.
 const auditInsert = `INSERT INTO audit_entries (` + sqlrow.AuditCols + `)
 SELECT ` + sqlrow.AuditCols + ` FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
 	$9::text[], $10::integer[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[])
 	WITH ORDINALITY AS e (` + sqlrow.AuditCols + `, n)
 ORDER BY n`
 
+// auditChainLock is the transaction-scoped advisory lock that every writer
+// of the audit trail holds from reading the chain's head to commit
+// ("twaudit" in ASCII, as a bigint): servers take turns at the head, so
+// entries are chained, and their identity ids assigned, one writer at a
+// time, in seq order.
+const auditChainLock int64 = 0x74776175646974
+
+// auditChainIdle bounds how long a writer holding auditChainLock may leave
+// its transaction idle — between reading the head and sending the insert it
+// only hashes, for milliseconds — before PostgreSQL ends its session and so
+// frees the lock: a server that stalls or whose network breaks there stops
+// every server's audit for seconds, not until TCP gives up on it.
+const auditChainIdle = "5s"
+
+// AppendChained stores es after the last stored entry, in one transaction
+// under auditChainLock: it reads the head (the lock was granted after the
+// previous writer's commit, so the head is that commit's last entry),
+// links es to it in Go (audit.Link) and inserts them. It takes two round
+// trips, pipelined — BEGIN, the lock and the head; then the insert and
+// COMMIT — so the lock is held for about one round trip plus the insert
+// and the commit. A connection lost before the commit rolls everything
+// back.
+func (db *DB) AppendChained(ctx context.Context, es []*tokenward.AuditEntry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return dbError("append audit entries", err)
+	}
+	// A connection left inside the transaction (an error below whose
+	// ROLLBACK failed too) is closed by the pool rather than reused.
+	defer conn.Release()
+	seq, hash := int64(0), audit.GenesisHash
+	head := &pgx.Batch{}
+	head.Queue(`BEGIN`)
+	head.Queue(`SELECT set_config('idle_in_transaction_session_timeout', $1, true)`, auditChainIdle)
+	head.Queue(`SELECT pg_advisory_xact_lock($1)`, auditChainLock)
+	head.Queue(`SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1`).QueryRow(func(r pgx.Row) error {
+		if err := r.Scan(&seq, &hash); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		return nil
+	})
+	if err := conn.SendBatch(ctx, head).Close(); err != nil {
+		rollback(ctx, conn)
+		return dbError("read the audit chain's head", err)
+	}
+	audit.Link(seq, hash, es)
+	what := auditRange(es)
+	insert := &pgx.Batch{}
+	insert.Queue(auditInsert, auditInsertArgs(es)...)
+	insert.Queue(`COMMIT`).Exec(func(ct pgconn.CommandTag) error {
+		if ct.String() != "COMMIT" {
+			return errors.New("transaction rolled back")
+		}
+		return nil
+	})
+	if err := conn.SendBatch(ctx, insert).Close(); err != nil {
+		rollback(ctx, conn)
+		if isConstraint(err) {
+			return tokenward.Errorf(tokenward.ECONFLICT, "%s: one exists already", what)
+		}
+		return dbError("append "+what, err)
+	}
+	return nil
+}
+
+// rollback ends a failed transaction on conn, if conn still works.
+func rollback(ctx context.Context, conn *pgxpool.Conn) {
+	if conn.Conn().PgConn().TxStatus() == 'I' || conn.Conn().IsClosed() {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	conn.Exec(rctx, `ROLLBACK`)
+}
+
 // AppendAudit stores e; ECONFLICT if its seq is taken.
 func (db *DB) AppendAudit(ctx context.Context, e *tokenward.AuditEntry) error {
 	return db.AppendAuditBatch(ctx, []*tokenward.AuditEntry{e})
 }
 
-// AppendAuditBatch stores es in one statement, all or none; ECONFLICT if
+// AppendAuditBatch stores es, chained by the caller (a journal's replay, a
+// copy), in one transaction under auditChainLock, all or none; ECONFLICT if
 // any seq is taken.
 func (db *DB) AppendAuditBatch(ctx context.Context, es []*tokenward.AuditEntry) error {
 	if len(es) == 0 {
 		return nil
 	}
+	what := auditRange(es)
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, auditChainLock); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, auditInsert, auditInsertArgs(es)...)
+		return err
+	})
+	if isConstraint(err) {
+		if len(es) == 1 {
+			return tokenward.Errorf(tokenward.ECONFLICT, "%s exists already", what)
+		}
+		return tokenward.Errorf(tokenward.ECONFLICT, "%s: one exists already", what)
+	}
+	return dbError("append "+what, err)
+}
+
+// auditRange names es in an error.
+func auditRange(es []*tokenward.AuditEntry) string {
+	if len(es) == 1 {
+		return "audit entry " + strconv.FormatInt(es[0].Seq, 10)
+	}
+	return "audit entries " + strconv.FormatInt(es[0].Seq, 10) + ".." + strconv.FormatInt(es[len(es)-1].Seq, 10)
+}
+
+// auditInsertArgs returns auditInsert's arguments for es: one array per
+// column.
+func auditInsertArgs(es []*tokenward.AuditEntry) []any {
 	n := len(es)
 	seq, tm := make([]int64, n), make([]int64, n)
 	status := make([]int32, n)
@@ -61,19 +173,8 @@ func (db *DB) AppendAuditBatch(ctx context.Context, es []*tokenward.AuditEntry) 
 			text[j][i] = v
 		}
 	}
-	_, err := db.pool.Exec(ctx, auditInsert, seq, tm, text[0], text[1], text[2], text[3], text[4], text[5], text[6],
-		status, text[7], text[8], text[9], text[10], text[11], text[12])
-	what := "audit entry " + strconv.FormatInt(es[0].Seq, 10)
-	if n > 1 {
-		what = "audit entries " + strconv.FormatInt(es[0].Seq, 10) + ".." + strconv.FormatInt(es[n-1].Seq, 10)
-	}
-	if isConstraint(err) {
-		if n == 1 {
-			return tokenward.Errorf(tokenward.ECONFLICT, "%s exists already", what)
-		}
-		return tokenward.Errorf(tokenward.ECONFLICT, "%s: one exists already", what)
-	}
-	return dbError("append "+what, err)
+	return []any{seq, tm, text[0], text[1], text[2], text[3], text[4], text[5], text[6],
+		status, text[7], text[8], text[9], text[10], text[11], text[12]}
 }
 
 // SyncAudit is a no-op: a PostgreSQL commit is durable when it returns

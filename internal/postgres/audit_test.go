@@ -147,10 +147,10 @@ func TestAuditBatchAllOrNone(t *testing.T) {
 }
 
 // TestAuditTwoServersOneChain: two servers (two pools, two brokers, one
-// audit key) recording in turn. Each server's chain head is stale every
-// time the other wrote last, so every append but the first conflicts on
-// its seq (ECONFLICT) and the broker re-chains from the database: the
-// result is one chain holding every entry, which verifies in full.
+// audit key) recording in turn. Each server's own idea of the head is stale
+// every time the other wrote last; the database chains (AppendChained), so
+// each entry still gets the next seq: one chain holding every entry, which
+// verifies in full.
 func TestAuditTwoServersOneChain(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.Shared(t).NewDatabase(t)
