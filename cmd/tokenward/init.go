@@ -10,13 +10,15 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/audit"
 	"github.com/tokenward/tokenward/internal/core"
 	"github.com/tokenward/tokenward/internal/seal"
 )
 
 const (
-	keyFileName = "master.key"
-	dbFileName  = "tokenward.db"
+	keyFileName      = "master.key"
+	auditKeyFileName = "audit.key"
+	dbFileName       = "tokenward.db"
 )
 
 func (m *Main) newInitCommand() *cobra.Command {
@@ -26,10 +28,11 @@ func (m *Main) newInitCommand() *cobra.Command {
 		Use:   "init",
 		Short: "Create a data directory, its master key and the first admin token",
 		Long: `init creates the data directory (0700), a master key file (0600) unless
-TOKENWARD_MASTER_KEY is set, the store (SQLite in the data directory, or the
-PostgreSQL database --storage names), and the first admin token, which it
-prints once. The master key never goes into the database: every server of
-a PostgreSQL install needs the key file or TOKENWARD_MASTER_KEY.`,
+TOKENWARD_MASTER_KEY is set, the audit signing key audit.key (0600), the store
+(SQLite in the data directory, or the PostgreSQL database --storage names),
+and the first admin token, which it prints once. The keys never go into the
+database: every server of a PostgreSQL install needs a copy of this
+directory (or audit.key and TOKENWARD_MASTER_KEY).`,
 		Example: "  tokenward init --data-dir /var/lib/tokenward > admin.env\n" +
 			"  TOKENWARD_STORAGE='postgres://tokenward:…@db:5432/tokenward?sslmode=verify-full' tokenward init --data-dir /var/lib/tokenward > admin.env",
 		Args: noArgs,
@@ -69,6 +72,7 @@ func (m *Main) initDataDir(ctx context.Context, dir string, sc storageConfig) (t
 	defer func() {
 		if err != nil {
 			os.Remove(filepath.Join(dir, keyFileName))
+			os.Remove(filepath.Join(dir, auditKeyFileName))
 			for _, f := range []string{dbFileName, dbFileName + "-wal", dbFileName + "-shm"} {
 				os.Remove(filepath.Join(dir, f))
 			}
@@ -83,6 +87,12 @@ func (m *Main) initDataDir(ctx context.Context, dir string, sc storageConfig) (t
 			return "", fmt.Errorf("TOKENWARD_MASTER_KEY: %w", err)
 		}
 	} else if key, err = seal.WriteKeyFile(filepath.Join(dir, keyFileName)); err != nil {
+		return "", err
+	}
+	// The audit signing key is made now, not at the first start, so a copy
+	// of this directory is all another server on the same database needs:
+	// every server must sign checkpoints with the same key.
+	if _, err := audit.LoadOrCreateKey(filepath.Join(dir, auditKeyFileName)); err != nil {
 		return "", err
 	}
 	db, err := sc.open(ctx, dir, true)
