@@ -66,7 +66,7 @@ func readCorpusLabels(tb testing.TB, name string) map[corpusLine]string {
 
 // ruleScore is one row of the evaluation table.
 type ruleScore struct {
-	labels, recalled  int // positives labelled with the rule, and found by it
+	labels, recalled   int // positives labelled with the rule, and found by it
 	negatives, tempted int // negatives labelled with the rule, and flagged by any rule
 	findings, fps      int // the rule's findings, and those on unlabelled lines
 }

@@ -1,0 +1,802 @@
+package scan
+
+import (
+	"bytes"
+	"path"
+	"strings"
+)
+
+// The assignment grammar: a hand-written parser, run at keyword hits, that
+// finds name → value pairs the way credentials are written in code and
+// configuration of most languages and formats, and judges the value by the
+// name's meaning. It is what the detector rules (`detector = "password"`
+// or `"secret"` in a rule file) run instead of a regex:
+//
+//	password = "v"   password: v   "password": "v"   'password' => 'v'
+//	$password = "v"  export PASSWORD=v   ENV PASSWORD v   --password v
+//	<password>v</password>   password="v" (XML attribute)
+//	setPassword("v")   .password("v")   {"password", "v"}
+//	SetBasicAuth("user", "v")   auth=("user", "v")   new PDO(dsn, "user", "v")
+//	Server=x;Password=v;   ?user=u&password=v   (key=value inside a string)
+//	<add key="ApiKey" value="v"/>   - name: API_TOKEN / value: v
+//	IDENTIFIED BY 'v'   WITH PASSWORD 'v'   ConvertTo-SecureString "v"
+//
+// Names are split into words (snake, kebab, dotted, camelCase), so a name's
+// meaning does not depend on its naming style.
+
+// Detector kinds a rule may name in its `detector` field.
+const (
+	DetectorPassword = "password"
+	DetectorSecret   = "secret"
+)
+
+// assignment is one name → value pair found in a buffer: offsets of the
+// name and of the value (without its quotes).
+type assignment struct {
+	nameStart, nameEnd int
+	valStart, valEnd   int
+	end                int  // end of the whole construct (after a closing quote)
+	matchStart         int  // start of the text allowlists see as the match
+	weak               bool // a key name without a credential qualifier: the value must look random
+	name               string
+	quoted             bool
+	meaning            string // DetectorPassword, DetectorSecret or ""
+}
+
+const (
+	maxNameLen  = 96
+	maxValueLen = 400
+)
+
+func isNameByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.'
+}
+
+func isQuote(c byte) bool { return c == '"' || c == '\'' || c == '`' }
+
+func isBlank(c byte) bool { return c == ' ' || c == '\t' }
+
+// codeExts are languages in which an unquoted value is an expression, not a
+// literal.
+var codeExts = map[string]bool{
+	".go": true, ".java": true, ".kt": true, ".kts": true, ".scala": true, ".js": true, ".jsx": true,
+	".mjs": true, ".cjs": true, ".ts": true, ".tsx": true, ".py": true, ".rb": true, ".php": true,
+	".cs": true, ".c": true, ".h": true, ".cc": true, ".cpp": true, ".hpp": true, ".rs": true,
+	".swift": true, ".m": true, ".dart": true, ".lua": true, ".groovy": true, ".ps1": true,
+	".psm1": true, ".ipynb": true, ".vue": true, ".svelte": true, ".r": true, ".pl": true, ".ex": true,
+	".exs": true, ".clj": true, ".fs": true, ".vb": true, ".sql": true, ".gradle": true,
+}
+
+func isCodePath(p string) bool { return codeExts[strings.ToLower(path.Ext(p))] }
+
+// isTestPath reports files that hold fixtures by convention: the assignment
+// grammar, which has no format to check a value against, skips them.
+func isTestPath(p string) bool {
+	l := strings.ToLower(p)
+	base := path.Base(l)
+	if strings.HasSuffix(base, "_test.go") || strings.HasPrefix(base, "test_") || strings.Contains(base, "_test.") ||
+		strings.Contains(base, ".test.") || strings.Contains(base, ".spec.") || strings.Contains(base, "_spec.") ||
+		strings.HasSuffix(base, "test.java") || strings.HasSuffix(base, "tests.cs") || strings.HasSuffix(base, "test.kt") {
+		return true
+	}
+	for _, d := range []string{"test/", "tests/", "testdata/", "__tests__/", "spec/", "fixtures/", "fixture/", "mocks/", "testing/"} {
+		if strings.HasPrefix(l, d) || strings.Contains(l, "/"+d) {
+			return true
+		}
+	}
+	return false
+}
+
+// nameWords splits a name into lower-case words: snake_case, kebab-case,
+// dotted.names, camelCase and HTTPHeader styles.
+func nameWords(name string, out []string) []string {
+	out = out[:0]
+	start := -1
+	flush := func(i int) {
+		if start >= 0 && i > start {
+			out = append(out, strings.ToLower(name[start:i]))
+		}
+		start = -1
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		isUp := c >= 'A' && c <= 'Z'
+		isLow := c >= 'a' && c <= 'z'
+		isDig := c >= '0' && c <= '9'
+		if !isUp && !isLow && !isDig {
+			flush(i)
+			continue
+		}
+		if start < 0 {
+			start = i
+			continue
+		}
+		p := name[i-1]
+		switch {
+		case isUp && p >= 'a' && p <= 'z':
+			flush(i) // camelCase
+			start = i
+		case isUp && p >= 'A' && p <= 'Z' && i+1 < len(name) && name[i+1] >= 'a' && name[i+1] <= 'z':
+			flush(i) // HTTPHeader → http, header
+			start = i
+		}
+	}
+	flush(len(name))
+	return out
+}
+
+var passwordWords = map[string]bool{
+	"password": true, "passwd": true, "pass": true, "pwd": true, "pw": true, "passphrase": true,
+	"pword": true, "passwort": true, "passwords": true, "kennwort": true, "contrasena": true, "contraseña": true,
+	"clave": true, "senha": true, "wachtwoord": true, "haslo": true, "hasło": true, "parola": true,
+	"lozinka": true, "salasana": true, "losenord": true, "adgangskode": true, "passord": true, "heslo": true,
+	"jelszo": true, "sifre": true, "mdp": true, "motdepasse": true,
+}
+
+// passwordJoined are password words found inside one-word names
+// (dbpassword, SMTPPASS, bindpw).
+var passwordJoined = []string{"password", "passwd", "passphrase", "passwort", "pwd"}
+
+var secretWords = map[string]bool{
+	"secret": true, "secrets": true, "token": true, "apikey": true, "secretkey": true, "accesskey": true,
+	"privatekey": true, "authtoken": true, "accesstoken": true, "apitoken": true, "clientsecret": true,
+	"credential": true, "credentials": true, "bearer": true, "signingkey": true, "masterkey": true,
+	"encryptionkey": true, "authkey": true, "appsecret": true, "apisecret": true,
+}
+
+// keyQualifiers make "key" a credential: api key, access key, signing key.
+var keyQualifiers = map[string]bool{
+	"api": true, "access": true, "secret": true, "private": true, "client": true, "app": true,
+	"auth": true, "master": true, "signing": true, "sign": true, "encryption": true, "encrypt": true,
+	"license": true, "account": true, "subscription": true, "consumer": true, "service": true,
+	"shared": true, "session": true, "hmac": true, "webhook": true, "aes": true, "crypto": true,
+	"jwt": true, "storage": true, "admin": true, "write": true, "deploy": true, "integration": true,
+	"merchant": true, "partner": true, "developer": true, "dev": true, "mgmt": true, "management": true,
+	"ingest": true, "ingestion": true, "server": true, "primary": true, "secondary": true, "cipher": true,
+}
+
+// notSecretWords are name words that say the value is about a credential,
+// not the credential: token_ttl, password_hash, api_key_header.
+var notSecretWords = map[string]bool{
+	"hash": true, "hashed": true, "digest": true, "checksum": true, "sha": true, "sha1": true, "sha256": true,
+	"md5": true, "salt": true, "header": true, "name": true, "names": true, "type": true, "path": true, "file": true,
+	"filename": true, "dir": true, "url": true, "uri": true, "endpoint": true, "prefix": true, "suffix": true,
+	"length": true, "len": true, "size": true, "ttl": true, "expiry": true, "expires": true, "expiration": true,
+	"lifetime": true, "timeout": true, "format": true, "field": true, "id": true, "ids": true, "policy": true,
+	"min": true, "max": true, "regex": true, "pattern": true, "label": true, "placeholder": true, "prompt": true,
+	"env": true, "var": true, "param": true, "parameter": true, "ref": true, "arn": true, "version": true,
+	"count": true, "enabled": true, "required": true, "mode": true, "algorithm": true, "alg": true, "kind": true,
+	"public": true, "pub": true, "fingerprint": true, "encrypted": true, "input": true, "validator": true,
+	"validators": true, "hasher": true, "hashers": true, "reset": true, "confirm": true, "confirmation": true,
+	"location": true, "store": true, "provider": true, "class": true, "method": true, "scope": true, "scopes": true,
+	"issuer": true, "audience": true, "kid": true, "index": true, "key_id": true, "column": true, "table": true,
+	"message": true, "msg": true, "error": true, "err": true, "text": true, "title": true, "help": true,
+	"description": true, "desc": true, "usage": true, "example": true, "sample": true, "test": true, "mock": true,
+	"fake": true, "dummy": true, "default": false, "command": true, "cmd": true, "script": true, "handler": true,
+	"service": false, "callback": true, "cache": false, "request": true, "response": true, "event": true,
+	"authenticity": true, "csrf": true, "xsrf": true, "nonce": true, "captcha": true, "csrftoken": true,
+}
+
+// nameMeaning classifies a name: DetectorPassword, DetectorSecret or "".
+func nameMeaning(name string, buf []string) string {
+	words := nameWords(name, buf)
+	if len(words) == 0 {
+		return ""
+	}
+	for _, w := range words {
+		if notSecretWords[w] {
+			return ""
+		}
+	}
+	for _, w := range words {
+		if passwordWords[w] {
+			return DetectorPassword
+		}
+		for _, j := range passwordJoined {
+			if strings.Contains(w, j) {
+				return DetectorPassword
+			}
+		}
+		// SMTPPASS, rootpw, become_pass as one word.
+		if len(w) > 4 && (strings.HasSuffix(w, "pass") || strings.HasSuffix(w, "pw")) && !strings.HasSuffix(w, "bypass") &&
+			!strings.HasSuffix(w, "compass") && !strings.HasSuffix(w, "surpass") {
+			return DetectorPassword
+		}
+	}
+	for i, w := range words {
+		if secretWords[w] {
+			return DetectorSecret
+		}
+		if strings.HasSuffix(w, "secret") || strings.HasSuffix(w, "token") && w != "csrftoken" || strings.HasSuffix(w, "apikey") {
+			return DetectorSecret
+		}
+		if w == "key" && i > 0 && keyQualifiers[words[i-1]] {
+			return DetectorSecret
+		}
+		if strings.HasSuffix(w, "key") && len(w) > 3 && keyQualifiers[w[:len(w)-3]] {
+			return DetectorSecret // apikey, accesskey, signingkey as one word
+		}
+	}
+	return ""
+}
+
+// keyDeny are words before "key" that make it a lookup key, not a
+// credential: primary_key, cache_key, public_key.
+var keyDeny = map[string]bool{
+	"primary": true, "foreign": true, "cache": true, "sort": true, "partition": true, "map": true,
+	"lookup": true, "object": true, "s3": true, "public": true, "pub": true, "idempotency": true,
+	"hash": true, "row": true, "range": true, "translation": true, "i18n": true, "unique": true,
+	"composite": true, "natural": true, "table": true, "column": true, "field": true, "dict": true,
+	"registry": true, "group": true, "shard": true, "routing": true, "message": true, "list": true,
+	"item": true, "index": true, "search": true, "query": true, "hot": true, "short": true,
+	"shortcut": true, "keyboard": true, "press": true, "cursor": true, "next": true, "prev": true,
+	"last": true, "first": true, "config": true, "setting": true, "settings": true, "metadata": true,
+	"label": true, "tag": true, "string": true, "json": true, "yaml": true, "my": true, "this": true,
+	"new": true, "old": true, "other": true, "local": true, "global": true, "ssh": true, "gpg": true,
+	"pgp": true, "host": true, "dedup": true, "dedupe": true, "bucket": true, "storage": false, "event": true,
+	"context": true, "ctx": true, "state": true, "store": true, "redis": true, "memcache": true, "lock": true,
+	"sharding": true, "group_by": true, "order": true, "version": true, "schema": true, "route": true,
+	"locale": true, "lang": true, "language": true, "theme": true, "color": true, "style": true, "type": true,
+	"named": true, "unnamed": true, "default": true, "env": true, "var": true, "property": true, "prop": true,
+	"i": true, "k": true, "x": true, "a": true, "b": true, "the": true, "by": true, "as": true, "on": true,
+}
+
+// weakKeyName reports NAME_KEY where NAME is not a qualifier and not a
+// lookup word: STRIPE_KEY, mailgunKey. Its value must look random.
+func weakKeyName(name string, buf []string) bool {
+	words := nameWords(name, buf)
+	n := len(words)
+	if n < 2 || words[n-1] != "key" {
+		return false
+	}
+	for _, w := range words[:n-1] {
+		if keyDeny[w] || notSecretWords[w] {
+			return false
+		}
+	}
+	return true
+}
+
+// parseAssignment parses the assignment around a keyword hit at [hs, he):
+// the name holding the hit, an operator, and the value. code says the
+// buffer is source code, where unquoted values are expressions.
+func parseAssignment(data []byte, hs, he int, code bool, buf []string) (assignment, bool) {
+	var a assignment
+	n := len(data)
+	// The name: the run of name bytes holding the hit.
+	s := hs
+	for s > 0 && isNameByte(data[s-1]) && hs-s < maxNameLen {
+		s--
+	}
+	e := he
+	for e < n && isNameByte(data[e]) && e-he < maxNameLen {
+		e++
+	}
+	for s < e && (data[s] == '.' || data[s] == '-') {
+		s++ // a leading "--" of a flag, ".password(" of a call
+	}
+	for e > s && data[e-1] == '.' {
+		e--
+	}
+	if s >= e {
+		return a, false
+	}
+	a.nameStart, a.nameEnd = s, e
+	a.name = string(data[s:e])
+	lower := strings.ToLower(a.name)
+	switch {
+	case lower == "identified" && hasPrefixFold(data[e:], " by"):
+		a.name, a.nameEnd, e = "IDENTIFIED BY", e+3, e+3
+		a.meaning = DetectorPassword
+		return spaceQuotedValue(data, a, e)
+	case lower == "convertto-securestring":
+		a.meaning = DetectorPassword
+		return spaceQuotedValue(data, a, e)
+	}
+	var before byte = '\n'
+	if s > 0 {
+		before = data[s-1]
+	}
+	a.meaning = nameMeaning(a.name, buf)
+	i := e
+	nameQuoted := false
+	if isQuote(before) && i < n && data[i] == before {
+		nameQuoted = true
+		i++
+	} else if before == '"' && i+1 < n && data[i] == '\\' && data[i+1] == '"' {
+		nameQuoted = true // \"password\": in an escaped string
+		i += 2
+	}
+	// Argument-position credentials: SetBasicAuth("u", "p"), new PDO(dsn, "u", "p").
+	a.matchStart = s
+	if keyField(data, s, before) {
+		// <add key="ApiKey" value="…"/>, - name: API_TOKEN / value: …
+		return indirectValue(data, a, buf)
+	}
+	if argN := credentialArg(a.name, buf); argN > 0 {
+		j := i
+		for j < n && isBlank(data[j]) {
+			j++
+		}
+		if j < n && data[j] == '=' {
+			j++
+			for j < n && isBlank(data[j]) {
+				j++
+			}
+		}
+		if j < n && data[j] == '(' {
+			if vs, ve, end, ok := nthStringArg(data, j+1, argN); ok {
+				a.meaning = DetectorPassword
+				a.valStart, a.valEnd, a.end, a.quoted = vs, ve, end, true
+				a.matchStart = vs - 1 // the call's other arguments are not the allowlists' business
+				return a, true
+			}
+		}
+	}
+	if a.meaning == "" && weakKeyName(a.name, buf) {
+		a.meaning, a.weak = DetectorSecret, true
+	}
+	if a.meaning == "" {
+		return a, false
+	}
+	blanks := 0
+	for i < n && isBlank(data[i]) && blanks <= 10 {
+		i++
+		blanks++
+	}
+	if i >= n {
+		return a, false
+	}
+	var op byte
+	switch c := data[i]; c {
+	case '=':
+		op = '='
+		i++
+		if i < n && (data[i] == '=' || data[i] == '~') {
+			return a, false // comparison, =~
+		}
+		if i < n && data[i] == '>' {
+			i++ // =>
+		}
+	case ':':
+		op = ':'
+		i++
+		if i < n && data[i] == '=' {
+			i++
+		} else if i < n && data[i] == ':' {
+			return a, false // Rust/C++ paths
+		} else if i < n && !isBlank(data[i]) && !isQuote(data[i]) && data[i] != '\\' {
+			return a, false // a:b (URLs, times) needs a blank or quote after ':'
+		}
+	case '?':
+		if i+1 < n && data[i+1] == '=' {
+			op, i = '=', i+2
+		} else {
+			return a, false
+		}
+	case ',':
+		if !nameQuoted {
+			return a, false
+		}
+		op = ','
+		i++
+	case '(':
+		op = '('
+		i++
+	case '>':
+		if before != '<' || nameQuoted {
+			return a, false
+		}
+		// <password>v</password>
+		vs := i + 1
+		ve := vs
+		for ve < n && data[ve] != '<' && data[ve] != '\n' && ve-vs < maxValueLen {
+			ve++
+		}
+		if ve+1 >= n || data[ve] != '<' || data[ve+1] != '/' {
+			return a, false
+		}
+		a.valStart, a.valEnd, a.end = vs, ve, ve
+		return a, true
+	default:
+		// A blank as the operator: ENV NAME value, --password value, netrc.
+		if blanks == 0 || nameQuoted {
+			return a, false
+		}
+		op = ' '
+	}
+	for j := 0; j < 10 && i < n && isBlank(data[i]); j++ {
+		i++
+	}
+	if i >= n {
+		return a, false
+	}
+	// The value.
+	q := byte(0)
+	escaped := false
+	switch c := data[i]; {
+	case isQuote(c):
+		q = c
+		i++
+	case c == '\\' && i+1 < n && (data[i+1] == '"' || data[i+1] == '\''):
+		q, escaped = data[i+1], true
+		i += 2
+	case (c == '@' || c == 'r' || c == 'b' || c == 'u' || c == 'R') && i+1 < n && isQuote(data[i+1]) && op != ' ':
+		q = data[i+1]
+		i += 2
+	}
+	if q == 0 {
+		if op == ',' || op == '(' {
+			return a, false // f(password, x), {"password", x}: not literals
+		}
+		if code && !strings.ContainsRune(";\"'?&", rune(before)) {
+			return a, false // an expression; unless inside a string: "Server=x;Password=v"
+		}
+		if code && op == ' ' {
+			return a, false
+		}
+		vs := i
+		for i < n && i-vs < maxValueLen {
+			c := data[i]
+			if c <= ' ' || c == ';' || c == ',' && op != ' ' || c == '&' || c == '"' || c == '\'' || c == '`' ||
+				c == '<' || c == ')' || c == ']' || c == '}' || c == '\\' {
+				break
+			}
+			i++
+		}
+		a.valStart, a.valEnd, a.end = vs, i, i
+		if op == ' ' {
+			// A blank operator takes one word at the end of its line or
+			// before another blank: not prose.
+			j := i
+			for j < n && isBlank(data[j]) {
+				j++
+			}
+			if j < n && data[j] != '\n' && data[j] != '\r' && before != '-' {
+				if !isNetrcLine(data, s) {
+					return a, false
+				}
+			}
+		}
+		return a, a.valEnd > a.valStart
+	}
+	vs := i
+	for i < n && data[i] != '\n' && i-vs < maxValueLen {
+		c := data[i]
+		if escaped {
+			if c == '\\' && i+1 < n && data[i+1] == q {
+				break
+			}
+		} else if c == q {
+			break
+		} else if c == '\\' {
+			i++ // an escaped character
+		}
+		i++
+	}
+	if i >= n || data[i] == '\n' || i-vs >= maxValueLen {
+		return a, false
+	}
+	a.valStart, a.valEnd, a.quoted = vs, i, true
+	a.end = i + 1
+	if escaped {
+		a.end++
+	}
+	if op == ' ' && code && before != '\n' && !isBlank(before) {
+		return a, false // Ruby's `password "v"` is a call; x.password "v" is not
+	}
+	return a, true
+}
+
+func hasPrefixFold(b []byte, p string) bool {
+	return len(b) >= len(p) && strings.EqualFold(string(b[:len(p)]), p)
+}
+
+// spaceQuotedValue takes a quoted value after blanks: IDENTIFIED BY 'v',
+// ConvertTo-SecureString "v".
+func spaceQuotedValue(data []byte, a assignment, i int) (assignment, bool) {
+	n := len(data)
+	for j := 0; j < 10 && i < n && isBlank(data[i]); j++ {
+		i++
+	}
+	if i >= n || !isQuote(data[i]) {
+		return a, false
+	}
+	q := data[i]
+	vs := i + 1
+	ve := bytes.IndexByte(data[vs:min(n, vs+maxValueLen)], q)
+	if ve < 0 || bytes.IndexByte(data[vs:vs+ve], '\n') >= 0 {
+		return a, false
+	}
+	a.valStart, a.valEnd, a.end, a.quoted = vs, vs+ve, vs+ve+1, true
+	return a, true
+}
+
+// credentialArg says which string argument of a call named lower is a
+// password: 2 for (user, password) calls, 3 for (dsn, user, password).
+func credentialArg(name string, buf []string) int {
+	switch strings.ToLower(name) {
+	case "pdo", "mysqli", "mysql_connect", "mysqli_connect":
+		return 3
+	}
+	for _, w := range nameWords(name, buf) {
+		switch w {
+		case "basicauth", "setbasicauth", "basic", "networkcredential", "pscredential", "login", "auth", "creds", "credentials", "credential", "usernamepasswordcredentials", "usernamepasswordauthenticationtoken":
+			return 2
+		}
+	}
+	return 0
+}
+
+// nthStringArg returns the nth (1-based) argument of a call whose arguments
+// start at i, if every argument up to it is a string literal (Some("v") and
+// (ConvertTo-SecureString "v" …) count as literals too).
+func nthStringArg(data []byte, i, nth int) (vs, ve, end int, ok bool) {
+	n := len(data)
+	for k := 1; k <= nth; k++ {
+		for i < n && isBlank(data[i]) {
+			i++
+		}
+		if hasPrefixFold(data[i:], "Some(") {
+			i += 5
+		}
+		if i >= n || !isQuote(data[i]) {
+			return 0, 0, 0, false
+		}
+		q := data[i]
+		s := i + 1
+		j := bytes.IndexByte(data[s:min(n, s+maxValueLen)], q)
+		if j < 0 || bytes.IndexByte(data[s:s+j], '\n') >= 0 {
+			return 0, 0, 0, false
+		}
+		if k == nth {
+			return s, s + j, s + j + 1, true
+		}
+		i = s + j + 1
+		if i < n && data[i] == ')' {
+			i++ // Some("u")
+		}
+		for i < n && isBlank(data[i]) {
+			i++
+		}
+		if i >= n || data[i] != ',' {
+			return 0, 0, 0, false
+		}
+		i++
+	}
+	return 0, 0, 0, false
+}
+
+// isNetrcLine reports whether the line holding off reads "machine … login
+// … password …", where a blank operator is followed by more words.
+func isNetrcLine(data []byte, off int) bool {
+	ls := bytes.LastIndexByte(data[:off], '\n') + 1
+	line := data[ls:off]
+	return bytes.Contains(line, []byte("machine ")) || bytes.Contains(line, []byte("login "))
+}
+
+// keyField reports whether the name at s is the value of a key or name
+// field: <add key="ApiKey" …>, - name: API_TOKEN, {"key": "password", …}.
+func keyField(data []byte, s int, before byte) bool {
+	if !isQuote(before) && !isBlank(before) {
+		return false
+	}
+	ls := bytes.LastIndexByte(data[:s], '\n') + 1
+	head := bytes.TrimRight(data[ls:s], "\"' \t")
+	if len(head) == 0 || head[len(head)-1] != ':' && head[len(head)-1] != '=' {
+		return false
+	}
+	head = bytes.TrimRight(head[:len(head)-1], "\"' \t")
+	e := len(head)
+	b := e
+	for b > 0 && isNameByte(head[b-1]) {
+		b--
+	}
+	w := strings.ToLower(string(head[b:e]))
+	return w == "key" || w == "name"
+}
+
+// indirectValue finds the value field beside a name held in a key or name
+// field: value="v" on the same line or value: v on the next.
+func indirectValue(data []byte, a assignment, buf []string) (assignment, bool) {
+	if a.meaning == "" {
+		return a, false
+	}
+	// The value field: on this line or the next.
+	n := len(data)
+	end := a.nameEnd
+	stop := bytes.IndexByte(data[end:min(n, end+512)], '\n')
+	if stop >= 0 {
+		if next := bytes.IndexByte(data[end+stop+1:min(n, end+stop+1+512)], '\n'); next >= 0 {
+			stop = stop + 1 + next
+		} else {
+			stop = min(n, end+512) - end
+		}
+	} else {
+		stop = min(n, end+512) - end
+	}
+	region := data[end : end+stop]
+	k := bytes.Index(region, []byte("value"))
+	if k < 0 {
+		return a, false
+	}
+	i := end + k + len("value")
+	if i < n && (data[i] == '"' || data[i] == '\'') {
+		i++
+	}
+	for i < n && isBlank(data[i]) {
+		i++
+	}
+	if i >= n || data[i] != '=' && data[i] != ':' {
+		return a, false
+	}
+	i++
+	for i < n && isBlank(data[i]) {
+		i++
+	}
+	if i >= n {
+		return a, false
+	}
+	if isQuote(data[i]) {
+		q := data[i]
+		vs := i + 1
+		ve := bytes.IndexByte(data[vs:min(n, vs+maxValueLen)], q)
+		if ve < 0 || bytes.IndexByte(data[vs:vs+ve], '\n') >= 0 {
+			return a, false
+		}
+		a.valStart, a.valEnd, a.end, a.quoted = vs, vs+ve, vs+ve+1, true
+	} else {
+		vs := i
+		for i < n && data[i] > ' ' && data[i] != ',' && data[i] != '}' {
+			i++
+		}
+		a.valStart, a.valEnd, a.end = vs, i, i
+	}
+	a.matchStart = a.valStart
+	return a, a.valEnd > a.valStart
+}
+
+// valueClasses counts the character classes in v: lower, upper, digit,
+// other (symbols).
+func valueClasses(v string) (lower, upper, digit, other bool) {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c >= 'a' && c <= 'z':
+			lower = true
+		case c >= 'A' && c <= 'Z':
+			upper = true
+		case c >= '0' && c <= '9':
+			digit = true
+		default:
+			other = true
+		}
+	}
+	return
+}
+
+// Shape describes a value without revealing it: its alphabet and length,
+// e.g. "hex, 40 chars" or "lower+upper+digit+symbol, 13 chars".
+func Shape(v string) string {
+	if v == "" {
+		return ""
+	}
+	hex, b64, b64url := true, true, true
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !isHex(c) {
+			hex = false
+		}
+		if !alnum && c != '+' && c != '/' && c != '=' {
+			b64 = false
+		}
+		if !alnum && c != '-' && c != '_' && c != '=' {
+			b64url = false
+		}
+	}
+	lo, up, dg, ot := valueClasses(v)
+	var kind string
+	switch {
+	case hex && len(v) >= 16:
+		kind = "hex"
+	case !ot:
+		kind = "alphanumeric"
+	case b64 && len(v) >= 16:
+		kind = "base64"
+	case b64url && len(v) >= 16:
+		kind = "base64url"
+	default:
+		var parts []string
+		for _, p := range []struct {
+			ok   bool
+			name string
+		}{{lo, "lower"}, {up, "upper"}, {dg, "digit"}, {ot, "symbol"}} {
+			if p.ok {
+				parts = append(parts, p.name)
+			}
+		}
+		kind = strings.Join(parts, "+")
+	}
+	return kind + ", " + itoa(len(v)) + " chars"
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}
+
+// weakValues are values that say "no real password here".
+var weakValues = map[string]bool{
+	"password": true, "passwd": true, "secret": true, "changeit": true, "changeme": true, "admin": true,
+	"root": true, "guest": true, "default": true, "required": true, "optional": true, "string": true,
+	"true": true, "false": true, "null": true, "none": true, "nil": true, "undefined": true, "empty": true,
+}
+
+// credibleValue judges a value by the meaning of its name: what a
+// password or a secret key looks like, and what a reference, expression,
+// placeholder or setting looks like instead.
+func credibleValue(meaning, v string, weak bool) bool {
+	if len(v) < 6 || len(v) > maxValueLen {
+		return false
+	}
+	lv := strings.ToLower(v)
+	if weakValues[lv] {
+		return false
+	}
+	switch v[0] {
+	case '$', '%', '{', '<', '@', '!', '&', '*', '#', '[', '(', '/', '~', '.', '-', '+', '=', ':', '\\', '?':
+		return false // variables, templates, YAML tags and anchors, paths, options
+	}
+	for _, bad := range []string{"${", "{{", "#{", "%(", "$(", "://", "(", ")", " ", "\t", "\\n", "..", "enc(", "enc[", "vault:", "arn:", "secretsmanager", "keyvault", "op://"} {
+		if strings.Contains(lv, bad) {
+			return false
+		}
+	}
+	if isPlaceholder(v) || isUUID(v) {
+		return false
+	}
+	lo, up, dg, ot := valueClasses(v)
+	classes := 0
+	for _, b := range []bool{lo, up, dg, ot} {
+		if b {
+			classes++
+		}
+	}
+	if !lo && !up {
+		return false // numbers, dates, versions
+	}
+	if meaning == DetectorPassword {
+		// People's passwords: at least 8 characters of two classes, or 12
+		// of one class with enough entropy.
+		if len(v) >= 8 && classes >= 2 {
+			return shannonEntropy(v) >= 2.5
+		}
+		return len(v) >= 12 && shannonEntropy(v) >= 3.2
+	}
+	// Keys and tokens: 16+ characters of a key alphabet, random looking;
+	// 20+ under a name that is only probably a credential's.
+	if len(v) < 16 || weak && (len(v) < 20 || !dg || shannonEntropy(v) < 3.5) {
+		return false
+	}
+	if classes < 2 {
+		return false
+	}
+	if ot {
+		for i := 0; i < len(v); i++ {
+			if c := v[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("+/=_-.~:", c) >= 0) {
+				return false // prose, code or markup, not a key alphabet
+			}
+		}
+	}
+	return shannonEntropy(v) >= 3.0
+}

@@ -1,0 +1,150 @@
+package scan
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestDetectorSamples runs the tps and fps of every detector rule (the
+// assignment grammar, which the rules package cannot run) through the
+// engine with the built-in rules.
+func TestDetectorSamples(t *testing.T) {
+	s := MustBuiltinScanner(t)
+	n := 0
+	for _, r := range s.Rules() {
+		if r.Detector == "" {
+			continue
+		}
+		n++
+		t.Run(r.ID, func(t *testing.T) {
+			// The rule alone: on its own tps another rule's finding would
+			// win over its own.
+			alone, err := New(&Config{Rules: []*Rule{r}}, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.TPs) < 3 || len(r.FPs) < 3 {
+				t.Errorf("got %d tps and %d fps; want at least 3 of each", len(r.TPs), len(r.FPs))
+			}
+			for _, tp := range r.TPs {
+				if !hasRule(alone.ScanBytes("sample.txt", []byte(tp)), r.ID) {
+					t.Errorf("tp: got no %s finding in %q", r.ID, tp)
+				}
+			}
+			for _, fp := range r.FPs {
+				if fs := s.ScanBytes("sample.txt", []byte(fp)); len(fs) > 0 {
+					t.Errorf("fp: got %s (%s) in %q; want nothing", fs[0].RuleID, fs[0].Redacted, fp)
+				}
+			}
+		})
+	}
+	if n < 2 {
+		t.Errorf("got %d detector rules; want password-assignment and secret-assignment", n)
+	}
+}
+
+func TestNameWords(t *testing.T) {
+	tests := []struct{ name, want string }{
+		{"DB_PASSWORD", "db password"},
+		{"smtpPassword", "smtp password"},
+		{"spring.datasource.password", "spring datasource password"},
+		{"x-api-key", "x api key"},
+		{"HTTPHeaderToken", "http header token"},
+		{"ApiKey", "api key"},
+		{"mot_de_passe", "mot de passe"},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := strings.Join(nameWords(tt.name, nil), " "); got != tt.want {
+			t.Errorf("nameWords(%q) = %q; want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestNameMeaning(t *testing.T) {
+	tests := []struct{ name, want string }{
+		{"DB_PASSWORD", DetectorPassword},
+		{"passwort", DetectorPassword},
+		{"ansible_become_pass", DetectorPassword},
+		{"bindpw", DetectorPassword},
+		{"MYSQL_ROOT_PASSWORD", DetectorPassword},
+		{"bypass", ""},
+		{"compass", ""},
+		{"password_hash", ""},
+		{"PASSWORD_MIN_LENGTH", ""},
+		{"api_key", DetectorSecret},
+		{"ApiKey", DetectorSecret},
+		{"clientSecret", DetectorSecret},
+		{"AUTH_TOKEN", DetectorSecret},
+		{"key", ""},
+		{"primary_key_column", ""},
+		{"token_ttl", ""},
+		{"TOKEN_HEADER", ""},
+		{"monkey", ""},
+	}
+	for _, tt := range tests {
+		if got := nameMeaning(tt.name, nil); got != tt.want {
+			t.Errorf("nameMeaning(%q) = %q; want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestShape(t *testing.T) {
+	tests := []struct{ v, want string }{
+		{"9f2c4e6a8b0d1f3e5a7c9b2d4f6e8a0c", "hex, 32 chars"},
+		{"rnmRPSgeoaPNv8c6DWgJ0vHG", "alphanumeric, 24 chars"},
+		{"uT6D+wpVffXbqbxLILQs/FJOXa==", "base64, 28 chars"},
+		{"Zephyr#5982", "lower+upper+digit+symbol, 11 chars"},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := Shape(tt.v); got != tt.want {
+			t.Errorf("Shape(%q) = %q; want %q", tt.v, got, tt.want)
+		}
+	}
+}
+
+// FuzzParseAssignment parses arbitrary input at every hit of a few
+// keywords: no panic, offsets inside the input and in order, and a
+// reported value never holds a line break.
+func FuzzParseAssignment(f *testing.F) {
+	for _, s := range []string{
+		"password = \"Cobalt88cobalt?\"",
+		"<password>Harbor#4471</password>",
+		"$db = new PDO('mysql:host=db', 'shop', 'Tr4nsit!Q9x');",
+		"- name: DB_PASSWORD\n  value: \"Thistle#7781\"",
+		"<add key=\"ApiKey\" value=\"Hq3bN7xKp2LmR9vT4wYz8cD1fG6jS5aE\" />",
+		"ALTER USER app IDENTIFIED BY \"Quasar55nimbus&\";",
+		"{\\\"password\\\":\\\"x\\\"}",
+		"password",
+		"key=",
+		"machine h login u password p",
+	} {
+		f.Add(s)
+	}
+	kws := []string{"pass", "key", "token", "secret", "auth", "identified", "pdo", "pw"}
+	d, err := newKeywordDFA(kws)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		data := []byte(s)
+		d.scan(data, func(k, hs, he int) {
+			for _, code := range []bool{false, true} {
+				a, ok := parseAssignment(data, hs, he, code, nil)
+				if !ok {
+					continue
+				}
+				if a.nameStart < 0 || a.nameStart >= a.nameEnd || a.nameEnd > len(data) ||
+					a.valStart < 0 || a.valStart > a.valEnd || a.valEnd > a.end || a.end > len(data) ||
+					a.matchStart < 0 || a.matchStart > a.valStart {
+					t.Fatalf("bad offsets %+v for %q", a, s)
+				}
+				if strings.ContainsAny(s[a.valStart:a.valEnd], "\n") {
+					t.Fatalf("value %q spans lines in %q", s[a.valStart:a.valEnd], s)
+				}
+				_ = credibleValue(a.meaning, s[a.valStart:a.valEnd], a.weak)
+			}
+		})
+	})
+}
