@@ -130,7 +130,7 @@ var passwordWords = map[string]bool{
 	"pword": true, "passwort": true, "passwords": true, "kennwort": true, "contrasena": true, "contraseña": true,
 	"clave": true, "senha": true, "wachtwoord": true, "haslo": true, "hasło": true, "parola": true,
 	"lozinka": true, "salasana": true, "losenord": true, "adgangskode": true, "passord": true, "heslo": true,
-	"jelszo": true, "sifre": true, "mdp": true, "motdepasse": true,
+	"jelszo": true, "sifre": true, "mdp": true, "motdepasse": true, "passe": true,
 }
 
 // passwordJoined are password words found inside one-word names
@@ -367,6 +367,8 @@ func parseAssignment(data []byte, hs, he int, code bool, buf []string) (assignme
 			return a, false // Rust/C++ paths
 		} else if i < n && !isBlank(data[i]) && !isQuote(data[i]) && data[i] != '\\' {
 			return a, false // a:b (URLs, times) needs a blank or quote after ':'
+		} else if code {
+			i = skipTypeAnnotation(data, i) // apiKey: string = "v", API_TOKEN: &str = "v"
 		}
 	case '?':
 		if i+1 < n && data[i+1] == '=' {
@@ -438,7 +440,7 @@ func parseAssignment(data []byte, hs, he int, code bool, buf []string) (assignme
 		vs := i
 		for i < n && i-vs < maxValueLen {
 			c := data[i]
-			if c <= ' ' || c == ';' || c == ',' && op != ' ' || c == '&' || c == '"' || c == '\'' || c == '`' ||
+			if c <= ' ' || c == ';' || c == ',' && op != ' ' || c == '&' && (before == '?' || before == '&') || c == '"' || c == '\'' || c == '`' ||
 				c == '<' || c == ')' || c == ']' || c == '}' || c == '\\' {
 				break
 			}
@@ -446,16 +448,19 @@ func parseAssignment(data []byte, hs, he int, code bool, buf []string) (assignme
 		}
 		a.valStart, a.valEnd, a.end = vs, i, i
 		if op == ' ' {
-			// A blank operator takes one word at the end of its line or
-			// before another blank: not prose.
+			// A blank operator is a directive (ENV NAME v, bindpw v, a
+			// netrc line) or a flag (--password v), not prose: the name
+			// leads its line or follows a dash, the value ends it (netrc
+			// lines go on).
+			if before != '-' && !leadsLine(data, s) && !isNetrcLine(data, s) {
+				return a, false
+			}
 			j := i
 			for j < n && isBlank(data[j]) {
 				j++
 			}
-			if j < n && data[j] != '\n' && data[j] != '\r' && before != '-' {
-				if !isNetrcLine(data, s) {
-					return a, false
-				}
+			if j < n && data[j] != '\n' && data[j] != '\r' && before != '-' && !isNetrcLine(data, s) {
+				return a, false
 			}
 		}
 		return a, a.valEnd > a.valStart
@@ -565,6 +570,36 @@ func nthStringArg(data []byte, i, nth int) (vs, ve, end int, ok bool) {
 		i++
 	}
 	return 0, 0, 0, false
+}
+
+// skipTypeAnnotation returns the offset after "Type =" when data[i:] is a
+// type annotation followed by an assignment (TypeScript, Kotlin, Rust,
+// Swift, Python), else i.
+func skipTypeAnnotation(data []byte, i int) int {
+	j := i
+	for j < len(data) && isBlank(data[j]) {
+		j++
+	}
+	t := j
+	for j < len(data) && j-t < 48 && (isNameByte(data[j]) || strings.IndexByte("<>[]&?*' ", data[j]) >= 0) {
+		j++
+	}
+	if j == t || j+1 >= len(data) || data[j] != '=' || data[j+1] == '=' || data[j+1] == '>' {
+		return i
+	}
+	return j + 1
+}
+
+// leadsLine reports whether only indentation and a directive word (ENV,
+// ARG, export, set) precede offset s on its line.
+func leadsLine(data []byte, s int) bool {
+	ls := bytes.LastIndexByte(data[:s], '\n') + 1
+	lead := string(bytes.TrimSpace(data[ls:s]))
+	switch lead {
+	case "", "ENV", "ARG", "export", "set", "SET", "setenv":
+		return true
+	}
+	return false
 }
 
 // isNetrcLine reports whether the line holding off reads "machine … login
@@ -754,8 +789,13 @@ func credibleValue(meaning, v string, weak bool) bool {
 		return false
 	}
 	switch v[0] {
-	case '$', '%', '{', '<', '@', '!', '&', '*', '#', '[', '(', '/', '~', '.', '-', '+', '=', ':', '\\', '?':
-		return false // variables, templates, YAML tags and anchors, paths, options
+	case '$', '%', '{', '<', '@', '!', '&', '*', '#', '[', '(', '~', '.', '-', '+', '=', ':', '\\', '?':
+		return false // variables, templates, YAML tags and anchors, options
+	case '/':
+		// A path, unless it is base64 that happens to start with '/'.
+		if lo, up, dg, _ := valueClasses(v); len(v) < 20 || !lo || !up || !dg || shannonEntropy(v) < 4.2 {
+			return false
+		}
 	}
 	for _, bad := range []string{"${", "{{", "#{", "%(", "$(", "://", "(", ")", " ", "\t", "\\n", "..", "enc(", "enc[", "vault:", "arn:", "secretsmanager", "keyvault", "op://"} {
 		if strings.Contains(lv, bad) {
