@@ -52,8 +52,10 @@ bench-http:
 # (testdata/scan/corpus), per rule, compared with testdata/scan/eval.golden;
 # a rule whose recall falls below its golden value fails. UPDATE=1 rewrites
 # the golden file after a rule change (review its diff: gains and losses).
+# RULES=DIR evaluates the rule files in DIR instead (say, the rules before a
+# change), without the golden comparison.
 scan-eval:
-	$(GO) test -count=1 -run '^TestCorpusEval$$' -v ./internal/scan/ $(if $(UPDATE),-args -update)
+	SCAN_EVAL_RULES=$(RULES) $(GO) test -count=1 -run '^TestCorpusEval$$' -v ./internal/scan/ $(if $(UPDATE),-args -update)
 
 # Every fuzz target of every package, FUZZTIME each (FUZZ=regexp picks
 # targets by name). The list comes from `go test -list`, so a new target is
