@@ -508,7 +508,10 @@ func referenceScan(tb testing.TB, rs []*rule) map[string][]finding {
 		}
 		rel, _ := filepath.Rel(corpusDir, p)
 		rel = filepath.ToSlash(rel)
-		if rel == "labels.tsv" || rel == "README.md" {
+		if rel == "labels.tsv" || rel == "negatives.tsv" || rel == "README.md" || strings.HasPrefix(rel, "rules/") {
+			// rules/ is generated from the rules' own samples, and its
+			// placeholder negatives need the engine's heuristics: the
+			// engine's TestCorpusEval scores it.
 			return nil
 		}
 		data, err := os.ReadFile(p)
@@ -567,6 +570,9 @@ func TestCorpusAgainstRules(t *testing.T) {
 	}
 	labelled := map[key][]string{}
 	for _, l := range labels {
+		if strings.HasPrefix(l.path, "rules/") {
+			continue // see referenceScan
+		}
 		if l.rule != "*" && !ruleIDs[l.rule] {
 			t.Errorf("label %s:%d: got unknown rule %q", l.path, l.line, l.rule)
 		}
@@ -596,6 +602,9 @@ func TestCorpusAgainstRules(t *testing.T) {
 	}
 	missed, checked := 0, 0
 	for _, l := range labels {
+		if strings.HasPrefix(l.path, "rules/") {
+			continue // see referenceScan
+		}
 		if strings.HasPrefix(l.path, "encoded/") || strings.HasPrefix(l.path, "wild/") || strings.HasPrefix(l.path, "holdout/") {
 			continue // only the engine (decoder, assignment grammar) can see these
 		}
