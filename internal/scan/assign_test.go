@@ -148,3 +148,59 @@ func FuzzParseAssignment(f *testing.F) {
 		})
 	})
 }
+
+// TestAssignmentFindingsRedacted scans credentials the assignment grammar
+// finds and renders every report format: the value never appears, the name
+// and shape do.
+func TestAssignmentFindingsRedacted(t *testing.T) {
+	s := MustBuiltinScanner(t)
+	secrets := []string{"Harbor#4471xq", "Quasar55nimbus&", "Hq3bN7xKp2LmR9vT4wYz8cD1fG6jS5aE"}
+	data := "db:\n  passwort: " + secrets[0] + "\n" +
+		"ALTER USER app IDENTIFIED BY \"" + secrets[1] + "\";\n" +
+		"<add key=\"ApiKey\" value=\"" + secrets[2] + "\" />\n"
+	fs := s.ScanBytes("conf/app.txt", []byte(data))
+	if len(fs) != 3 {
+		t.Fatalf("got %d findings; want 3: %v", len(fs), fs)
+	}
+	wantNames := []string{"passwort", "IDENTIFIED BY", "ApiKey"}
+	for i, f := range fs {
+		if f.Name != wantNames[i] || f.Shape == "" {
+			t.Errorf("finding %d: got name %q, shape %q; want name %q and a shape", i, f.Name, f.Shape, wantNames[i])
+		}
+	}
+	for _, format := range Formats {
+		var b strings.Builder
+		if err := WriteReport(&b, format, fs, ReportInfo{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, sec := range secrets {
+			if strings.Contains(b.String(), sec[4:]) {
+				t.Errorf("%s report holds the value %.4s… in plaintext", format, sec)
+			}
+		}
+		if format == "text" && !strings.Contains(b.String(), "[name passwort; lower+upper+digit+symbol, 13 chars; entropy") {
+			t.Errorf("text report: got %q; want the name, shape and entropy of the first finding", b.String())
+		}
+	}
+}
+
+// A name that holds the value (which no real assignment has) is dropped
+// rather than shown beside the redacted value.
+func TestFindingNameNeverHoldsTheSecret(t *testing.T) {
+	s := MustBuiltinScanner(t)
+	w := s.NewWorker()
+	data := []byte("x = Zq8Lm3Vt9Wc2Xb7N")
+	r := s.Rules()[0]
+	w.consider(r, "a.txt", data, 0, len(data), 4, len(data), nil, "prefix_Zq8Lm3Vt9Wc2Xb7N")
+	clear(w.seen) // the same match again, on purpose
+	w.consider(r, "a.txt", data, 0, len(data), 4, len(data), nil, "x")
+	if len(w.out) != 2 {
+		t.Fatalf("got %d findings; want 2", len(w.out))
+	}
+	if got := w.out[0].Name; got != "" {
+		t.Errorf("got name %q; want it dropped", got)
+	}
+	if got := w.out[1].Name; got != "x" {
+		t.Errorf("got name %q; want x", got)
+	}
+}

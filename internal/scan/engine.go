@@ -484,7 +484,9 @@ func (w *Worker) consider(r *Rule, path string, data []byte, ms, me, ss, se int,
 		f = w.newFinding(r, path, secret, l, c, el, ec-1, ent)
 	}
 	f.Confirmed = confirmed
-	f.Name = cleanName(name)
+	if f.Name = cleanName(name); f.Name != "" && strings.Contains(f.Name, secret) {
+		f.Name = "" // never a way around the redaction
+	}
 	f.detector = r.Detector != ""
 	w.out = append(w.out, f)
 }
