@@ -177,6 +177,31 @@ var notSecretWords = map[string]bool{
 	"authenticity": true, "csrf": true, "xsrf": true, "nonce": true, "captcha": true, "csrftoken": true,
 }
 
+// passwordSettingWords name settings about passwords, not passwords.
+var passwordSettingWords = map[string]bool{
+	"encryption": true, "algorithm": true, "algo": true, "strength": true, "complexity": true,
+	"rules": true, "rule": true, "hashing": true, "storage": true, "manager": true, "reset": true,
+}
+
+func hasPasswordWord(words []string) bool {
+	for _, w := range words {
+		if passwordWords[w] {
+			return true
+		}
+		for _, j := range passwordJoined {
+			if strings.Contains(w, j) {
+				return true
+			}
+		}
+		// SMTPPASS, rootpw, become_pass as one word.
+		if len(w) > 4 && (strings.HasSuffix(w, "pass") || strings.HasSuffix(w, "pw")) && !strings.HasSuffix(w, "bypass") &&
+			!strings.HasSuffix(w, "compass") && !strings.HasSuffix(w, "surpass") {
+			return true
+		}
+	}
+	return false
+}
+
 // nameMeaning classifies a name: DetectorPassword, DetectorSecret or "".
 func nameMeaning(name string, buf []string) string {
 	words := nameWords(name, buf)
@@ -188,20 +213,13 @@ func nameMeaning(name string, buf []string) string {
 			return ""
 		}
 	}
-	for _, w := range words {
-		if passwordWords[w] {
-			return DetectorPassword
-		}
-		for _, j := range passwordJoined {
-			if strings.Contains(w, j) {
-				return DetectorPassword
+	if hasPasswordWord(words) {
+		for _, w := range words {
+			if passwordSettingWords[w] {
+				return "" // password_encryption, password_algorithm: settings
 			}
 		}
-		// SMTPPASS, rootpw, become_pass as one word.
-		if len(w) > 4 && (strings.HasSuffix(w, "pass") || strings.HasSuffix(w, "pw")) && !strings.HasSuffix(w, "bypass") &&
-			!strings.HasSuffix(w, "compass") && !strings.HasSuffix(w, "surpass") {
-			return DetectorPassword
-		}
+		return DetectorPassword
 	}
 	for i, w := range words {
 		if secretWords[w] {
@@ -271,6 +289,9 @@ func parseAssignment(data []byte, hs, he int, code bool, buf []string) (assignme
 	e := he
 	for e < n && isNameByte(data[e]) && e-he < maxNameLen {
 		e++
+	}
+	if s > 0 && data[s-1] == '\\' && s < e && (data[s] == 'n' || data[s] == 't' || data[s] == 'r') {
+		s++ // "\npassword = …" in a string literal
 	}
 	for s < e && (data[s] == '.' || data[s] == '-') {
 		s++ // a leading "--" of a flag, ".password(" of a call
@@ -816,6 +837,11 @@ func credibleValue(meaning, v string, weak bool) bool {
 		return false // numbers, dates, versions
 	}
 	if meaning == DetectorPassword {
+		for _, alg := range []string{"sha-", "sha1", "sha256", "sha512", "md5", "aes-", "bcrypt", "argon2", "pbkdf2", "scram"} {
+			if strings.Contains(lv, alg) {
+				return false // an algorithm name: a setting's value
+			}
+		}
 		// People's passwords: at least 8 characters of two classes, or 12
 		// of one class with enough entropy.
 		if len(v) >= 8 && classes >= 2 {

@@ -81,6 +81,9 @@ func TestNameMeaning(t *testing.T) {
 		{"token_ttl", ""},
 		{"TOKEN_HEADER", ""},
 		{"monkey", ""},
+		{"password_encryption", ""},
+		{"encryption_key", DetectorSecret},
+		{"STORAGE_ACCOUNT_KEY", DetectorSecret},
 	}
 	for _, tt := range tests {
 		if got := nameMeaning(tt.name, nil); got != tt.want {
