@@ -18,8 +18,42 @@ import (
 // corpusRoot is the labelled corpus; README.md there documents the labels.
 var corpusRoot = filepath.Join("..", "..", "testdata", "scan", "corpus")
 
-// corpusGolden holds the evaluation table TestCorpusEval compares against.
-var corpusGolden = filepath.Join("..", "..", "testdata", "scan", "eval.golden")
+// corpusGolden holds the evaluation table TestCorpusEval compares against;
+// evalDoc is the same table as a documentation page.
+var (
+	corpusGolden = filepath.Join("..", "..", "testdata", "scan", "eval.golden")
+	evalDoc      = filepath.Join("..", "..", "docs", "scan-eval.md")
+)
+
+const evalDocHead = `# Leak-scan corpus evaluation, per rule
+
+The table ` + "`make scan-eval`" + ` checks (testdata/scan/eval.golden), written here by
+` + "`make scan-eval UPDATE=1`" + `. See [scanning.md](scanning.md#corpus-evaluation) for the
+corpus and the scoring. ` + "`*`" + ` are positives any rule may find (wild/, holdout/);
+` + "`dir:`" + ` rows are the top-level corpus directories. Precision counts a rule's findings
+on labelled lines; "flagged" counts hard negatives (labelled for that rule) that any rule
+reported.
+
+| rule | positives | recalled | recall | findings | unlabelled | precision | negatives | flagged |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|
+`
+
+// markdown renders the golden table as the documentation page.
+func markdown(table string) string {
+	var b strings.Builder
+	b.WriteString(evalDocHead)
+	for _, line := range strings.Split(table, "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Split(line, "\t")
+		if f[0] == "TOTAL" {
+			f[0] = "**TOTAL**"
+		}
+		b.WriteString("| " + strings.Join(f, " | ") + " |\n")
+	}
+	return b.String()
+}
 
 // Floors the whole corpus must stay above, whatever the golden says.
 const (
@@ -251,7 +285,13 @@ func TestCorpusEval(t *testing.T) {
 		if err := os.WriteFile(corpusGolden, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
+		if err := os.WriteFile(evalDoc, []byte(markdown(got)), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		return
+	}
+	if doc, err := os.ReadFile(evalDoc); err != nil || string(doc) != markdown(got) {
+		t.Errorf("docs/scan-eval.md is not the current table (make scan-eval UPDATE=1 rewrites it): %v", err)
 	}
 	want, err := os.ReadFile(corpusGolden)
 	if err != nil {
