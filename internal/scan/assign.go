@@ -141,7 +141,8 @@ var secretWords = map[string]bool{
 	"secret": true, "secrets": true, "token": true, "apikey": true, "secretkey": true, "accesskey": true,
 	"privatekey": true, "authtoken": true, "accesstoken": true, "apitoken": true, "clientsecret": true,
 	"credential": true, "credentials": true, "bearer": true, "signingkey": true, "masterkey": true,
-	"encryptionkey": true, "authkey": true, "appsecret": true, "apisecret": true,
+	"encryptionkey": true, "authkey": true, "appsecret": true, "apisecret": true, "secreto": true,
+	"secrete": true, "privkey": true,
 }
 
 // keyQualifiers make "key" a credential: api key, access key, signing key.
@@ -153,6 +154,7 @@ var keyQualifiers = map[string]bool{
 	"jwt": true, "storage": true, "admin": true, "write": true, "deploy": true, "integration": true,
 	"merchant": true, "partner": true, "developer": true, "dev": true, "mgmt": true, "management": true,
 	"ingest": true, "ingestion": true, "server": true, "primary": true, "secondary": true, "cipher": true,
+	"priv": true, "db": true, "database": true, "application": true,
 }
 
 // notSecretWords are name words that say the value is about a credential,
@@ -360,6 +362,9 @@ func parseAssignment(data []byte, hs, he int, code bool, buf []string) (assignme
 	if a.meaning == "" {
 		return a, false
 	}
+	if i+1 < n && data[i] == '[' && data[i+1] == ']' {
+		i += 2 // my_password[] = "v" (Objective-C, PHP)
+	}
 	blanks := 0
 	for i < n && isBlank(data[i]) && blanks <= 10 {
 		i++
@@ -373,8 +378,15 @@ func parseAssignment(data []byte, hs, he int, code bool, buf []string) (assignme
 	case '=':
 		op = '='
 		i++
-		if i < n && (data[i] == '=' || data[i] == '~') {
-			return a, false // comparison, =~
+		if i < n && data[i] == '=' {
+			// password == "v": a hard-coded credential checked in code.
+			// Only a string literal counts (below).
+			op = 'c'
+			for i < n && data[i] == '=' {
+				i++
+			}
+		} else if i < n && data[i] == '~' {
+			return a, false // =~
 		}
 		if i < n && data[i] == '>' {
 			i++ // =>
@@ -390,6 +402,15 @@ func parseAssignment(data []byte, hs, he int, code bool, buf []string) (assignme
 			return a, false // a:b (URLs, times) needs a blank or quote after ':'
 		} else if code {
 			i = skipTypeAnnotation(data, i) // apiKey: string = "v", API_TOKEN: &str = "v"
+		}
+	case '!':
+		if i+1 < n && data[i+1] == '=' {
+			op, i = 'c', i+2 // password != "v"
+			if i < n && data[i] == '=' {
+				i++
+			}
+		} else {
+			return a, false
 		}
 	case '?':
 		if i+1 < n && data[i+1] == '=' {
@@ -449,8 +470,8 @@ func parseAssignment(data []byte, hs, he int, code bool, buf []string) (assignme
 		i += 2
 	}
 	if q == 0 {
-		if op == ',' || op == '(' {
-			return a, false // f(password, x), {"password", x}: not literals
+		if op == ',' || op == '(' || op == 'c' {
+			return a, false // f(password, x), {"password", x}, password == x: not literals
 		}
 		if code && !strings.ContainsRune(";\"'?&", rune(before)) {
 			return a, false // an expression; unless inside a string: "Server=x;Password=v"
