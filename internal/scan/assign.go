@@ -49,7 +49,8 @@ const (
 )
 
 func isNameByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.'
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' ||
+		c >= 0x80 // UTF-8: contraseña, hasło
 }
 
 func isQuote(c byte) bool { return c == '"' || c == '\'' || c == '`' }
@@ -101,7 +102,7 @@ func nameWords(name string, out []string) []string {
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		isUp := c >= 'A' && c <= 'Z'
-		isLow := c >= 'a' && c <= 'z'
+		isLow := c >= 'a' && c <= 'z' || c >= 0x80 // UTF-8 letters: contraseña, hasło
 		isDig := c >= '0' && c <= '9'
 		if !isUp && !isLow && !isDig {
 			flush(i)
@@ -125,65 +126,52 @@ func nameWords(name string, out []string) []string {
 	return out
 }
 
-var passwordWords = map[string]bool{
-	"password": true, "passwd": true, "pass": true, "pwd": true, "pw": true, "passphrase": true,
-	"pword": true, "passwort": true, "passwords": true, "kennwort": true, "contrasena": true, "contraseña": true,
-	"clave": true, "senha": true, "wachtwoord": true, "haslo": true, "hasło": true, "parola": true,
-	"lozinka": true, "salasana": true, "losenord": true, "adgangskode": true, "passord": true, "heslo": true,
-	"jelszo": true, "sifre": true, "mdp": true, "motdepasse": true, "passe": true,
+var passwordWords = wordSet(`
+	password passwd pass pwd pw passphrase pword passwort passwords kennwort contrasena
+	contraseña clave senha wachtwoord haslo hasło parola lozinka salasana losenord
+	adgangskode passord heslo jelszo sifre mdp motdepasse passe`)
+
+// wordSet makes a set of the blank-separated words in list.
+func wordSet(list string) map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(list) {
+		m[w] = true
+	}
+	return m
 }
 
 // passwordJoined are password words found inside one-word names
 // (dbpassword, SMTPPASS, bindpw).
 var passwordJoined = []string{"password", "passwd", "passphrase", "passwort", "pwd"}
 
-var secretWords = map[string]bool{
-	"secret": true, "secrets": true, "token": true, "apikey": true, "secretkey": true, "accesskey": true,
-	"privatekey": true, "authtoken": true, "accesstoken": true, "apitoken": true, "clientsecret": true,
-	"credential": true, "credentials": true, "bearer": true, "signingkey": true, "masterkey": true,
-	"encryptionkey": true, "authkey": true, "appsecret": true, "apisecret": true, "secreto": true,
-	"secrete": true, "privkey": true,
-}
+var secretWords = wordSet(`
+	secret secrets token apikey secretkey accesskey privatekey authtoken accesstoken
+	apitoken clientsecret credential credentials bearer signingkey masterkey encryptionkey
+	authkey appsecret apisecret secreto secrete privkey`)
 
 // keyQualifiers make "key" a credential: api key, access key, signing key.
-var keyQualifiers = map[string]bool{
-	"api": true, "access": true, "secret": true, "private": true, "client": true, "app": true,
-	"auth": true, "master": true, "signing": true, "sign": true, "encryption": true, "encrypt": true,
-	"license": true, "account": true, "subscription": true, "consumer": true, "service": true,
-	"shared": true, "session": true, "hmac": true, "webhook": true, "aes": true, "crypto": true,
-	"jwt": true, "storage": true, "admin": true, "write": true, "deploy": true, "integration": true,
-	"merchant": true, "partner": true, "developer": true, "dev": true, "mgmt": true, "management": true,
-	"ingest": true, "ingestion": true, "server": true, "primary": true, "secondary": true, "cipher": true,
-	"priv": true, "db": true, "database": true, "application": true,
-}
+var keyQualifiers = wordSet(`
+	api access secret private client app auth master signing sign encryption encrypt license
+	account subscription consumer service shared session hmac webhook aes crypto jwt storage
+	admin write deploy integration merchant partner developer dev mgmt management ingest
+	ingestion server primary secondary cipher priv db database application`)
 
 // notSecretWords are name words that say the value is about a credential,
 // not the credential: token_ttl, password_hash, api_key_header.
-var notSecretWords = map[string]bool{
-	"hash": true, "hashed": true, "digest": true, "checksum": true, "sha": true, "sha1": true, "sha256": true,
-	"md5": true, "salt": true, "header": true, "name": true, "names": true, "type": true, "path": true, "file": true,
-	"filename": true, "dir": true, "url": true, "uri": true, "endpoint": true, "prefix": true, "suffix": true,
-	"length": true, "len": true, "size": true, "ttl": true, "expiry": true, "expires": true, "expiration": true,
-	"lifetime": true, "timeout": true, "format": true, "field": true, "id": true, "ids": true, "policy": true,
-	"min": true, "max": true, "regex": true, "pattern": true, "label": true, "placeholder": true, "prompt": true,
-	"env": true, "var": true, "param": true, "parameter": true, "ref": true, "arn": true, "version": true,
-	"count": true, "enabled": true, "required": true, "mode": true, "algorithm": true, "alg": true, "kind": true,
-	"public": true, "pub": true, "fingerprint": true, "encrypted": true, "input": true, "validator": true,
-	"validators": true, "hasher": true, "hashers": true, "reset": true, "confirm": true, "confirmation": true,
-	"location": true, "store": true, "provider": true, "class": true, "method": true, "scope": true, "scopes": true,
-	"issuer": true, "audience": true, "kid": true, "index": true, "key_id": true, "column": true, "table": true,
-	"message": true, "msg": true, "error": true, "err": true, "text": true, "title": true, "help": true,
-	"description": true, "desc": true, "usage": true, "example": true, "sample": true, "test": true, "mock": true,
-	"fake": true, "dummy": true, "default": false, "command": true, "cmd": true, "script": true, "handler": true,
-	"service": false, "callback": true, "cache": false, "request": true, "response": true, "event": true,
-	"authenticity": true, "csrf": true, "xsrf": true, "nonce": true, "captcha": true, "csrftoken": true,
-}
+var notSecretWords = wordSet(`
+	hash hashed digest checksum sha sha1 sha256 md5 salt header name names type path file
+	filename dir url uri endpoint prefix suffix length len size ttl expiry expires
+	expiration lifetime timeout format field id ids policy min max regex pattern label
+	placeholder prompt env var param parameter ref arn version count enabled required mode
+	algorithm alg kind public pub fingerprint encrypted input validator validators hasher
+	hashers reset confirm confirmation location store provider class method scope scopes
+	issuer audience kid index key_id column table message msg error err text title help
+	description desc usage example sample test mock fake dummy command cmd script handler
+	callback request response event authenticity csrf xsrf nonce captcha csrftoken`)
 
 // passwordSettingWords name settings about passwords, not passwords.
-var passwordSettingWords = map[string]bool{
-	"encryption": true, "algorithm": true, "algo": true, "strength": true, "complexity": true,
-	"rules": true, "rule": true, "hashing": true, "storage": true, "manager": true, "reset": true,
-}
+var passwordSettingWords = wordSet(`
+	encryption algorithm algo strength complexity rules rule hashing storage manager reset`)
 
 func hasPasswordWord(words []string) bool {
 	for _, w := range words {
@@ -242,24 +230,15 @@ func nameMeaning(name string, buf []string) string {
 
 // keyDeny are words before "key" that make it a lookup key, not a
 // credential: primary_key, cache_key, public_key.
-var keyDeny = map[string]bool{
-	"primary": true, "foreign": true, "cache": true, "sort": true, "partition": true, "map": true,
-	"lookup": true, "object": true, "s3": true, "public": true, "pub": true, "idempotency": true,
-	"hash": true, "row": true, "range": true, "translation": true, "i18n": true, "unique": true,
-	"composite": true, "natural": true, "table": true, "column": true, "field": true, "dict": true,
-	"registry": true, "group": true, "shard": true, "routing": true, "message": true, "list": true,
-	"item": true, "index": true, "search": true, "query": true, "hot": true, "short": true,
-	"shortcut": true, "keyboard": true, "press": true, "cursor": true, "next": true, "prev": true,
-	"last": true, "first": true, "config": true, "setting": true, "settings": true, "metadata": true,
-	"label": true, "tag": true, "string": true, "json": true, "yaml": true, "my": true, "this": true,
-	"new": true, "old": true, "other": true, "local": true, "global": true, "ssh": true, "gpg": true,
-	"pgp": true, "host": true, "dedup": true, "dedupe": true, "bucket": true, "storage": false, "event": true,
-	"context": true, "ctx": true, "state": true, "store": true, "redis": true, "memcache": true, "lock": true,
-	"sharding": true, "group_by": true, "order": true, "version": true, "schema": true, "route": true,
-	"locale": true, "lang": true, "language": true, "theme": true, "color": true, "style": true, "type": true,
-	"named": true, "unnamed": true, "default": true, "env": true, "var": true, "property": true, "prop": true,
-	"i": true, "k": true, "x": true, "a": true, "b": true, "the": true, "by": true, "as": true, "on": true,
-}
+var keyDeny = wordSet(`
+	primary foreign cache sort partition map lookup object s3 public pub idempotency hash
+	row range translation i18n unique composite natural table column field dict registry
+	group shard routing message list item index search query hot short shortcut keyboard
+	press cursor next prev last first config setting settings metadata label tag string json
+	yaml my this new old other local global ssh gpg pgp host dedup dedupe bucket event
+	context ctx state store redis memcache lock sharding group_by order version schema route
+	locale lang language theme color style type named unnamed default env var property prop
+	i k x a b the by as on`)
 
 // weakKeyName reports NAME_KEY where NAME is not a qualifier and not a
 // lookup word: STRIPE_KEY, mailgunKey. Its value must look random.
@@ -546,16 +525,30 @@ func spaceQuotedValue(data []byte, a assignment, i int) (assignment, bool) {
 	for j := 0; j < 10 && i < n && isBlank(data[i]); j++ {
 		i++
 	}
-	if i >= n || !isQuote(data[i]) {
+	return a.quotedValue(data, i)
+}
+
+// quotedAt returns the bounds of the string literal opening at data[i]
+// (a quote), closed on the same line.
+func quotedAt(data []byte, i int) (vs, ve int, ok bool) {
+	if i >= len(data) || !isQuote(data[i]) {
+		return 0, 0, false
+	}
+	vs = i + 1
+	j := bytes.IndexByte(data[vs:min(len(data), vs+maxValueLen)], data[i])
+	if j < 0 || bytes.IndexByte(data[vs:vs+j], '\n') >= 0 {
+		return 0, 0, false
+	}
+	return vs, vs + j, true
+}
+
+// quotedValue takes the string literal at data[i] as the value.
+func (a assignment) quotedValue(data []byte, i int) (assignment, bool) {
+	vs, ve, ok := quotedAt(data, i)
+	if !ok {
 		return a, false
 	}
-	q := data[i]
-	vs := i + 1
-	ve := bytes.IndexByte(data[vs:min(n, vs+maxValueLen)], q)
-	if ve < 0 || bytes.IndexByte(data[vs:vs+ve], '\n') >= 0 {
-		return a, false
-	}
-	a.valStart, a.valEnd, a.end, a.quoted = vs, vs+ve, vs+ve+1, true
+	a.valStart, a.valEnd, a.end, a.quoted = vs, ve, ve+1, true
 	return a, true
 }
 
@@ -587,19 +580,14 @@ func nthStringArg(data []byte, i, nth int) (vs, ve, end int, ok bool) {
 		if hasPrefixFold(data[i:], "Some(") {
 			i += 5
 		}
-		if i >= n || !isQuote(data[i]) {
-			return 0, 0, 0, false
-		}
-		q := data[i]
-		s := i + 1
-		j := bytes.IndexByte(data[s:min(n, s+maxValueLen)], q)
-		if j < 0 || bytes.IndexByte(data[s:s+j], '\n') >= 0 {
+		s, e, ok := quotedAt(data, i)
+		if !ok {
 			return 0, 0, 0, false
 		}
 		if k == nth {
-			return s, s + j, s + j + 1, true
+			return s, e, e + 1, true
 		}
-		i = s + j + 1
+		i = e + 1
 		if i < n && data[i] == ')' {
 			i++ // Some("u")
 		}
@@ -715,13 +703,10 @@ func indirectValue(data []byte, a assignment, buf []string) (assignment, bool) {
 		return a, false
 	}
 	if isQuote(data[i]) {
-		q := data[i]
-		vs := i + 1
-		ve := bytes.IndexByte(data[vs:min(n, vs+maxValueLen)], q)
-		if ve < 0 || bytes.IndexByte(data[vs:vs+ve], '\n') >= 0 {
+		var ok bool
+		if a, ok = a.quotedValue(data, i); !ok {
 			return a, false
 		}
-		a.valStart, a.valEnd, a.end, a.quoted = vs, vs+ve, vs+ve+1, true
 	} else {
 		vs := i
 		for i < n && data[i] > ' ' && data[i] != ',' && data[i] != '}' {
@@ -813,11 +798,9 @@ func itoa(n int) string {
 }
 
 // weakValues are values that say "no real password here".
-var weakValues = map[string]bool{
-	"password": true, "passwd": true, "secret": true, "changeit": true, "changeme": true, "admin": true,
-	"root": true, "guest": true, "default": true, "required": true, "optional": true, "string": true,
-	"true": true, "false": true, "null": true, "none": true, "nil": true, "undefined": true, "empty": true,
-}
+var weakValues = wordSet(`
+	password passwd secret changeit changeme admin root guest default required optional
+	string true false null none nil undefined empty`)
 
 // credibleValue judges a value by the meaning of its name: what a
 // password or a secret key looks like, and what a reference, expression,

@@ -82,6 +82,8 @@ func TestNameMeaning(t *testing.T) {
 		{"TOKEN_HEADER", ""},
 		{"monkey", ""},
 		{"password_encryption", ""},
+		{"contraseña", DetectorPassword},
+		{"db_hasło", DetectorPassword},
 		{"encryption_key", DetectorSecret},
 		{"STORAGE_ACCOUNT_KEY", DetectorSecret},
 	}

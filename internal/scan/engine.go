@@ -649,26 +649,22 @@ func dropShadowedGeneric(fs []Finding) []Finding {
 		return fs
 	}
 	type lineKey struct{ line int }
-	var specific map[lineKey][]int
-	for i := range fs {
-		if !fs[i].generic {
-			if specific == nil {
-				specific = map[lineKey][]int{}
+	// byLine indexes the findings that pass keep by line.
+	byLine := func(keep func(*Finding) bool) map[lineKey][]int {
+		var m map[lineKey][]int
+		for i := range fs {
+			if keep(&fs[i]) {
+				if m == nil {
+					m = map[lineKey][]int{}
+				}
+				k := lineKey{fs[i].Line}
+				m[k] = append(m[k], i)
 			}
-			k := lineKey{fs[i].Line}
-			specific[k] = append(specific[k], i)
 		}
+		return m
 	}
-	var others map[lineKey][]int // findings not made by the assignment grammar
-	for i := range fs {
-		if !fs[i].detector {
-			if others == nil {
-				others = map[lineKey][]int{}
-			}
-			k := lineKey{fs[i].Line}
-			others[k] = append(others[k], i)
-		}
-	}
+	specific := byLine(func(f *Finding) bool { return !f.generic })
+	others := byLine(func(f *Finding) bool { return !f.detector }) // not made by the assignment grammar
 	if specific == nil && others == nil {
 		return fs
 	}

@@ -23,7 +23,11 @@ func open() (*sql.DB, error) {
 
 var password = os.Getenv("APP_PASSWORD")
 var tokenFile = flag.String("token-file", "", "file with the API token")
+
 const passwordEnv = "APP_PASSWORD"
+
 var errBadPassword = errors.New("bad password")
+
 func (c *Client) SetToken(token string) { c.token = token }
+
 var secretRef = "vault:secret/data/app#password"
