@@ -209,3 +209,34 @@ func TestFindingNameNeverHoldsTheSecret(t *testing.T) {
 		t.Errorf("got name %q; want x", got)
 	}
 }
+
+// FuzzScanAssignments runs the built-in rules, assignment grammar
+// included, over arbitrary input as code and as configuration: no panic,
+// every undecoded secret lies in the input on the line reported, and no
+// name holds its secret.
+func FuzzScanAssignments(f *testing.F) {
+	f.Add("password = \"Cobalt88cobalt?\"\n- name: API_TOKEN\n  value: Hq3bN7xKp2LmR9vT4wYz8cD1fG6jS5aE\n")
+	f.Add("define('DB_PASSWORD', 'granite@2046');\n$db = new PDO('mysql:host=db', 'u', 'Tr4nsit!Q9x');")
+	f.Add("<password>Harbor#4471</password>\nif (pwd != \"Gr4nite!Kx9Lynx\") {}")
+	s := MustBuiltinScanner(f)
+	f.Fuzz(func(t *testing.T, in string) {
+		for _, p := range []string{"a.py", "a.yaml"} {
+			for _, fd := range s.ScanBytes(p, []byte(in)) {
+				sec := fd.Secret()
+				if fd.Name != "" && sec != "" && strings.Contains(fd.Name, sec) {
+					t.Fatalf("%s: name %q holds the secret", fd.RuleID, fd.Name)
+				}
+				if fd.Decoded != "" || sec == "" {
+					continue
+				}
+				lines := strings.Split(in, "\n")
+				if fd.Line < 1 || fd.Line > len(lines) {
+					t.Fatalf("%s: line %d outside the input", fd.RuleID, fd.Line)
+				}
+				if !strings.Contains(in, sec) {
+					t.Fatalf("%s: secret not in the input", fd.RuleID)
+				}
+			}
+		}
+	})
+}
