@@ -65,7 +65,7 @@ var codeExts = map[string]bool{
 	".cs": true, ".c": true, ".h": true, ".cc": true, ".cpp": true, ".hpp": true, ".rs": true,
 	".swift": true, ".m": true, ".dart": true, ".lua": true, ".groovy": true, ".ps1": true,
 	".psm1": true, ".ipynb": true, ".vue": true, ".svelte": true, ".r": true, ".pl": true, ".ex": true,
-	".exs": true, ".clj": true, ".fs": true, ".vb": true, ".sql": true, ".gradle": true,
+	".exs": true, ".clj": true, ".fs": true, ".vb": true, ".sql": true, ".gradle": true, ".pyi": true,
 }
 
 func isCodePath(p string) bool { return codeExts[strings.ToLower(path.Ext(p))] }
@@ -114,8 +114,8 @@ func nameWords(name string, out []string) []string {
 		}
 		p := name[i-1]
 		switch {
-		case isUp && p >= 'a' && p <= 'z':
-			flush(i) // camelCase
+		case isUp && (p >= 'a' && p <= 'z' || p >= '0' && p <= '9'):
+			flush(i) // camelCase, S3Object
 			start = i
 		case isUp && p >= 'A' && p <= 'Z' && i+1 < len(name) && name[i+1] >= 'a' && name[i+1] <= 'z':
 			flush(i) // HTTPHeader → http, header
@@ -167,30 +167,42 @@ var notSecretWords = wordSet(`
 	hashers reset confirm confirmation location store provider class method scope scopes
 	issuer audience kid index key_id column table message msg error err text title help
 	description desc usage example sample test mock fake dummy command cmd script handler
-	callback request response event authenticity csrf xsrf nonce captcha csrftoken`)
+	callback request response event authenticity csrf xsrf nonce captcha csrftoken func
+	function fn oid source stdin change starting next continuation pagination paging page sync
+	result results marker attr attribute`)
 
 // passwordSettingWords name settings about passwords, not passwords.
 var passwordSettingWords = wordSet(`
 	encryption algorithm algo strength complexity rules rule hashing storage manager reset`)
 
 func hasPasswordWord(words []string) bool {
-	for _, w := range words {
-		if passwordWords[w] {
-			return true
+	for i, w := range words {
+		last := i == len(words)-1
+		if passwordWords[w] && (last || !shortPasswordWords[w]) {
+			return true // pass and pw only end a name: MAIL_PASS, not pass_fds
 		}
 		for _, j := range passwordJoined {
 			if strings.Contains(w, j) {
 				return true
 			}
 		}
-		// SMTPPASS, rootpw, become_pass as one word.
-		if len(w) > 4 && (strings.HasSuffix(w, "pass") || strings.HasSuffix(w, "pw")) && !strings.HasSuffix(w, "bypass") &&
-			!strings.HasSuffix(w, "compass") && !strings.HasSuffix(w, "surpass") {
-			return true
+		// SMTPPASS, rootpw, keypass as one word.
+		for _, suf := range []string{"pass", "pw"} {
+			if last && strings.HasSuffix(w, suf) && passPrefixes[strings.TrimSuffix(w, suf)] {
+				return true
+			}
 		}
 	}
 	return false
 }
+
+// shortPasswordWords mean a password only as a name's last word.
+var shortPasswordWords = wordSet(`pass pw`)
+
+// passPrefixes are what joins "pass" or "pw" into one password word.
+var passPrefixes = wordSet(`
+	smtp mail db root admin user become ssh sudo key irc ftp proxy redis mysql ldap master bind
+	store trust vault sa app web api`)
 
 // nameMeaning classifies a name: DetectorPassword, DetectorSecret or "".
 func nameMeaning(name string, buf []string) string {
@@ -226,6 +238,18 @@ func nameMeaning(name string, buf []string) string {
 		}
 	}
 	return ""
+}
+
+// lastWordMeans reports whether a name's last word carries its meaning:
+// db_password, api_key, but not PasswordField.
+func lastWordMeans(name string, buf []string) bool {
+	words := nameWords(name, buf)
+	if len(words) == 0 {
+		return false
+	}
+	w := words[len(words)-1]
+	return passwordWords[w] || secretWords[w] || w == "key" || strings.HasSuffix(w, "password") ||
+		strings.HasSuffix(w, "secret") || strings.HasSuffix(w, "token")
 }
 
 // keyDeny are words before "key" that make it a lookup key, not a
@@ -398,7 +422,9 @@ func parseAssignment(data []byte, hs, he int, code bool, buf []string) (assignme
 			return a, false
 		}
 	case ',':
-		if !nameQuoted {
+		// {"password", "v"}: the quoted name is a credential's own name,
+		// not one item of a list of names ('PasswordField', 'x').
+		if !nameQuoted || !lastWordMeans(a.name, buf) {
 			return a, false
 		}
 		op = ','
@@ -508,8 +534,18 @@ func parseAssignment(data []byte, hs, he int, code bool, buf []string) (assignme
 	if escaped {
 		a.end++
 	}
-	if op == ' ' && code && before != '\n' && !isBlank(before) {
-		return a, false // Ruby's `password "v"` is a call; x.password "v" is not
+	if op == ',' {
+		// {"password", "v"} closes after the value; a list of names goes on.
+		j := a.end
+		for j < n && isBlank(data[j]) {
+			j++
+		}
+		if j >= n || data[j] != '}' && data[j] != ')' && data[j] != ']' {
+			return a, false
+		}
+	}
+	if op == ' ' && before != '-' && !leadsLine(data, s) && !proseCredential(data, s, lower) {
+		return a, false // password "v" as a directive (Ruby, nginx), not "pass `x`" in prose
 	}
 	return a, true
 }
@@ -620,13 +656,24 @@ func skipTypeAnnotation(data []byte, i int) int {
 	return j + 1
 }
 
+// proseCredential reports a quoted value after a blank that a sentence or
+// statement gives as a password: "password `v`", WITH PASSWORD 'v'. Only
+// the full words count (not pass or pw, which prose uses as verbs).
+func proseCredential(data []byte, s int, lower string) bool {
+	if strings.Contains(lower, "password") || strings.Contains(lower, "passwd") || strings.Contains(lower, "passphrase") {
+		return true
+	}
+	ls := bytes.LastIndexByte(data[:s], '\n') + 1
+	return bytes.HasSuffix(bytes.ToLower(bytes.TrimRight(data[ls:s], " \t")), []byte("with"))
+}
+
 // leadsLine reports whether only indentation and a directive word (ENV,
 // ARG, export, set) precede offset s on its line.
 func leadsLine(data []byte, s int) bool {
 	ls := bytes.LastIndexByte(data[:s], '\n') + 1
 	lead := string(bytes.TrimSpace(data[ls:s]))
 	switch lead {
-	case "", "ENV", "ARG", "export", "set", "SET", "setenv":
+	case "", "ENV", "ARG", "export", "set", "SET", "setenv", "#define", "define":
 		return true
 	}
 	return false
@@ -797,6 +844,68 @@ func itoa(n int) string {
 	return string(b[i:])
 }
 
+// identifierLike reports a value written as a name is
+// (CryptMsgDllCNGGenContentEncryptKey, orders-secret-name,
+// pipeline_definition_s3_location, Ipv6CidrAssociations): identifier
+// characters that split into two or more words, none of one letter and
+// half of them pronounceable. Random keys split into one-letter and
+// vowelless pieces, and mix digits into words.
+func identifierLike(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	var buf [16]string
+	words := nameWords(v, buf[:0])
+	if len(words) < 2 {
+		return false
+	}
+	good := 0
+	for _, w := range words {
+		if len(w) < 2 || !wordThenDigits(w) {
+			return false
+		}
+		if len(w) >= 3 && strings.ContainsAny(w, "aeiouy") {
+			good++
+		}
+	}
+	return 2*good >= len(words)
+}
+
+// wordThenDigits reports letters followed by digits only (s3, ipv6,
+// content), as in names; random keys mix them (utc2b1).
+func wordThenDigits(w string) bool {
+	i := 0
+	for i < len(w) && (w[i] < '0' || w[i] > '9') {
+		i++
+	}
+	if i == 0 {
+		return false
+	}
+	for ; i < len(w); i++ {
+		if w[i] < '0' || w[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// fileNameLike reports a value ending in a file extension (.zip, .json).
+func fileNameLike(v string) bool {
+	i := strings.LastIndexByte(v, '.')
+	if i < 1 || len(v)-i-1 < 2 || len(v)-i-1 > 4 {
+		return false
+	}
+	for _, c := range v[i+1:] {
+		if c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
 // weakValues are values that say "no real password here".
 var weakValues = wordSet(`
 	password passwd secret changeit changeme admin root guest default required optional
@@ -841,6 +950,9 @@ func credibleValue(meaning, v string, weak bool) bool {
 		return false // numbers, dates, versions
 	}
 	if meaning == DetectorPassword {
+		if strings.Contains(lv, "passw") || strings.Contains(lv, "pass@w") || strings.Contains(lv, "a1b2c3") || identifierLike(v) && !ot {
+			return false // 'user:passwd', a name rather than a password
+		}
 		for _, alg := range []string{"sha-", "sha1", "sha256", "sha512", "md5", "aes-", "bcrypt", "argon2", "pbkdf2", "scram"} {
 			if strings.Contains(lv, alg) {
 				return false // an algorithm name: a setting's value
@@ -858,12 +970,12 @@ func credibleValue(meaning, v string, weak bool) bool {
 	if len(v) < 16 || weak && (len(v) < 20 || !dg || shannonEntropy(v) < 3.5) {
 		return false
 	}
-	if classes < 2 {
+	if classes < 2 || identifierLike(v) || fileNameLike(v) {
 		return false
 	}
 	if ot {
 		for i := 0; i < len(v); i++ {
-			if c := v[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("+/=_-.~:", c) >= 0) {
+			if c := v[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("+/=_-.~", c) >= 0) {
 				return false // prose, code or markup, not a key alphabet
 			}
 		}

@@ -81,6 +81,12 @@ func TestNameMeaning(t *testing.T) {
 		{"token_ttl", ""},
 		{"TOKEN_HEADER", ""},
 		{"monkey", ""},
+		{"pass_fds", ""},
+		{"TBN_GETINFOTIPW", ""},
+		{"MAIL_PASS", DetectorPassword},
+		{"keypass", DetectorPassword},
+		{"S3ObjectKey", ""},
+		{"credential_source", ""},
 		{"password_encryption", ""},
 		{"contraseña", DetectorPassword},
 		{"db_hasło", DetectorPassword},
@@ -90,6 +96,39 @@ func TestNameMeaning(t *testing.T) {
 	for _, tt := range tests {
 		if got := nameMeaning(tt.name, nil); got != tt.want {
 			t.Errorf("nameMeaning(%q) = %q; want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestCredibleValue(t *testing.T) {
+	tests := []struct {
+		meaning, v string
+		weak       bool
+		want       bool
+	}{
+		{DetectorSecret, "rnmRPSgeoaPNv8c6DWgJ0vHGNG7h1ntY", false, true},
+		{DetectorSecret, "CryptMsgDllCNGGenContentEncryptKey", false, false},
+		{DetectorSecret, "pipeline_definition_s3_location", false, false},
+		{DetectorSecret, "aws-codepipeline-s3-aws-codedeploy_linux.zip", false, false},
+		{DetectorSecret, "EmbnjUtc2b1FhJwohOo9w9AkjqQ6pY4NERBhX3wi", false, true},
+		{DetectorSecret, "0iFvDwyKOCMTSe3qWgxPqUYDYh75mM2v", false, true},
+		{DetectorSecret, "serverlessrepo:applicationId", false, false},
+		{DetectorSecret, "9f2c4e6a8b0d1f3e5a7c9b2d4f6e8a0c", false, true},
+		{DetectorSecret, "orders-secret-name", false, false},
+		{DetectorSecret, "rnmRPSgeoaPNv8c6", true, false},
+		{DetectorPassword, "Zephyr#5982", false, true},
+		{DetectorPassword, "scram-sha-256", false, false},
+		{DetectorPassword, "${DB_PASSWORD}", false, false},
+		{DetectorPassword, "changeme", false, false},
+		{DetectorPassword, "cambiame", false, false},
+		{DetectorPassword, "/run/secrets/db", false, false},
+		{DetectorPassword, "ENC[AES256_GCM,data:x]", false, false},
+		{DetectorPassword, "falcon_2196", false, true},
+		{DetectorPassword, "user:passwd", false, false},
+	}
+	for _, tt := range tests {
+		if got := credibleValue(tt.meaning, tt.v, tt.weak); got != tt.want {
+			t.Errorf("credibleValue(%s, %q, %v) = %v; want %v", tt.meaning, tt.v, tt.weak, got, tt.want)
 		}
 	}
 }
