@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"path"
 	"strings"
+	"sync"
 )
 
 // The assignment grammar: a hand-written parser, run at keyword hits, that
@@ -57,18 +58,7 @@ func isQuote(c byte) bool { return c == '"' || c == '\'' || c == '`' }
 
 func isBlank(c byte) bool { return c == ' ' || c == '\t' }
 
-// codeExts are languages in which an unquoted value is an expression, not a
-// literal.
-var codeExts = map[string]bool{
-	".go": true, ".java": true, ".kt": true, ".kts": true, ".scala": true, ".js": true, ".jsx": true,
-	".mjs": true, ".cjs": true, ".ts": true, ".tsx": true, ".py": true, ".rb": true, ".php": true,
-	".cs": true, ".c": true, ".h": true, ".cc": true, ".cpp": true, ".hpp": true, ".rs": true,
-	".swift": true, ".m": true, ".dart": true, ".lua": true, ".groovy": true, ".ps1": true,
-	".psm1": true, ".ipynb": true, ".vue": true, ".svelte": true, ".r": true, ".pl": true, ".ex": true,
-	".exs": true, ".clj": true, ".fs": true, ".vb": true, ".sql": true, ".gradle": true, ".pyi": true,
-}
-
-func isCodePath(p string) bool { return codeExts[strings.ToLower(path.Ext(p))] }
+func isCodePath(p string) bool { return sets().codeExt[strings.ToLower(path.Ext(p))] }
 
 // isTestPath reports files that hold fixtures by convention: the assignment
 // grammar, which has no format to check a value against, skips them.
@@ -126,10 +116,69 @@ func nameWords(name string, out []string) []string {
 	return out
 }
 
-var passwordWords = wordSet(`
+// wordSets are the grammar's vocabularies, built on first use (package
+// initialisation does no work: TestStartupDoesNoEagerWork).
+type wordSets struct {
+	password        map[string]bool // name words meaning a password
+	shortPassword   map[string]bool // ... only as a name's last word (MAIL_PASS, not pass_fds)
+	passPrefix      map[string]bool // what joins pass or pw into one word (smtppass, bindpw)
+	secret          map[string]bool // name words meaning a secret, token or key
+	keyQualifier    map[string]bool // words that make "key" a credential: api key, signing key
+	notSecret       map[string]bool // words saying a name is about a credential: token_ttl, password_hash
+	passwordSetting map[string]bool // password settings, not passwords: password_encryption
+	keyDeny         map[string]bool // words making NAME_KEY a lookup key: primary_key, cache_key
+	weakValue       map[string]bool // values that say "no real password here"
+	codeExt         map[string]bool // languages where an unquoted value is an expression
+}
+
+var sets = sync.OnceValue(func() *wordSets {
+	return &wordSets{
+		password: wordSet(`
 	password passwd pass pwd pw passphrase pword passwort passwords kennwort contrasena
 	contraseña clave senha wachtwoord haslo hasło parola lozinka salasana losenord
-	adgangskode passord heslo jelszo sifre mdp motdepasse passe`)
+	adgangskode passord heslo jelszo sifre mdp motdepasse passe`),
+		shortPassword: wordSet(`pass pw`),
+		passPrefix: wordSet(`
+	smtp mail db root admin user become ssh sudo key irc ftp proxy redis mysql ldap master bind
+	store trust vault sa app web api`),
+		secret: wordSet(`
+	secret secrets token apikey secretkey accesskey privatekey authtoken accesstoken
+	apitoken clientsecret credential credentials bearer signingkey masterkey encryptionkey
+	authkey appsecret apisecret secreto secrete privkey`),
+		keyQualifier: wordSet(`
+	api access secret private client app auth master signing sign encryption encrypt license
+	account subscription consumer service shared session hmac webhook aes crypto jwt storage
+	admin write deploy integration merchant partner developer dev mgmt management ingest
+	ingestion server primary secondary cipher priv db database application`),
+		notSecret: wordSet(`
+	hash hashed digest checksum sha sha1 sha256 md5 salt header name names type path file
+	filename dir url uri endpoint prefix suffix length len size ttl expiry expires
+	expiration lifetime timeout format field id ids policy min max regex pattern label
+	placeholder prompt env var param parameter ref arn version count enabled required mode
+	algorithm alg kind public pub fingerprint encrypted input validator validators hasher
+	hashers reset confirm confirmation location store provider class method scope scopes
+	issuer audience kid index key_id column table message msg error err text title help
+	description desc usage example sample test mock fake dummy command cmd script handler
+	callback request response event authenticity csrf xsrf nonce captcha csrftoken func
+	function fn oid source stdin change starting next continuation pagination paging page sync
+	result results marker attr attribute`),
+		passwordSetting: wordSet(`
+	encryption algorithm algo strength complexity rules rule hashing storage manager reset`),
+		keyDeny: wordSet(`
+	primary foreign cache sort partition map lookup object s3 public pub idempotency hash
+	row range translation i18n unique composite natural table column field dict registry
+	group shard routing message list item index search query hot short shortcut keyboard
+	press cursor next prev last first config setting settings metadata label tag string json
+	yaml my this new old other local global ssh gpg pgp host dedup dedupe bucket event
+	context ctx state store redis memcache lock sharding group_by order version schema route
+	locale lang language theme color style type named unnamed default env var property prop
+	i k x a b the by as on`),
+		weakValue: wordSet(`
+	password passwd secret changeit changeme admin root guest default required optional
+	string true false null none nil undefined empty`),
+		codeExt: wordSet(`.go .java .kt .kts .scala .js .jsx .mjs .cjs .ts .tsx .py .rb .php .cs .c .h .cc .cpp .hpp .rs .swift .m .dart .lua .groovy .ps1 .psm1 .ipynb .vue .svelte .r .pl .ex .exs .clj .fs .vb .sql .gradle .pyi`),
+	}
+})
 
 // wordSet makes a set of the blank-separated words in list.
 func wordSet(list string) map[string]bool {
@@ -144,41 +193,10 @@ func wordSet(list string) map[string]bool {
 // (dbpassword, SMTPPASS, bindpw).
 var passwordJoined = []string{"password", "passwd", "passphrase", "passwort", "pwd"}
 
-var secretWords = wordSet(`
-	secret secrets token apikey secretkey accesskey privatekey authtoken accesstoken
-	apitoken clientsecret credential credentials bearer signingkey masterkey encryptionkey
-	authkey appsecret apisecret secreto secrete privkey`)
-
-// keyQualifiers make "key" a credential: api key, access key, signing key.
-var keyQualifiers = wordSet(`
-	api access secret private client app auth master signing sign encryption encrypt license
-	account subscription consumer service shared session hmac webhook aes crypto jwt storage
-	admin write deploy integration merchant partner developer dev mgmt management ingest
-	ingestion server primary secondary cipher priv db database application`)
-
-// notSecretWords are name words that say the value is about a credential,
-// not the credential: token_ttl, password_hash, api_key_header.
-var notSecretWords = wordSet(`
-	hash hashed digest checksum sha sha1 sha256 md5 salt header name names type path file
-	filename dir url uri endpoint prefix suffix length len size ttl expiry expires
-	expiration lifetime timeout format field id ids policy min max regex pattern label
-	placeholder prompt env var param parameter ref arn version count enabled required mode
-	algorithm alg kind public pub fingerprint encrypted input validator validators hasher
-	hashers reset confirm confirmation location store provider class method scope scopes
-	issuer audience kid index key_id column table message msg error err text title help
-	description desc usage example sample test mock fake dummy command cmd script handler
-	callback request response event authenticity csrf xsrf nonce captcha csrftoken func
-	function fn oid source stdin change starting next continuation pagination paging page sync
-	result results marker attr attribute`)
-
-// passwordSettingWords name settings about passwords, not passwords.
-var passwordSettingWords = wordSet(`
-	encryption algorithm algo strength complexity rules rule hashing storage manager reset`)
-
 func hasPasswordWord(words []string) bool {
 	for i, w := range words {
 		last := i == len(words)-1
-		if passwordWords[w] && (last || !shortPasswordWords[w]) {
+		if sets().password[w] && (last || !sets().shortPassword[w]) {
 			return true // pass and pw only end a name: MAIL_PASS, not pass_fds
 		}
 		for _, j := range passwordJoined {
@@ -188,21 +206,13 @@ func hasPasswordWord(words []string) bool {
 		}
 		// SMTPPASS, rootpw, keypass as one word.
 		for _, suf := range []string{"pass", "pw"} {
-			if last && strings.HasSuffix(w, suf) && passPrefixes[strings.TrimSuffix(w, suf)] {
+			if last && strings.HasSuffix(w, suf) && sets().passPrefix[strings.TrimSuffix(w, suf)] {
 				return true
 			}
 		}
 	}
 	return false
 }
-
-// shortPasswordWords mean a password only as a name's last word.
-var shortPasswordWords = wordSet(`pass pw`)
-
-// passPrefixes are what joins "pass" or "pw" into one password word.
-var passPrefixes = wordSet(`
-	smtp mail db root admin user become ssh sudo key irc ftp proxy redis mysql ldap master bind
-	store trust vault sa app web api`)
 
 // nameMeaning classifies a name: DetectorPassword, DetectorSecret or "".
 func nameMeaning(name string, buf []string) string {
@@ -211,29 +221,29 @@ func nameMeaning(name string, buf []string) string {
 		return ""
 	}
 	for _, w := range words {
-		if notSecretWords[w] {
+		if sets().notSecret[w] {
 			return ""
 		}
 	}
 	if hasPasswordWord(words) {
 		for _, w := range words {
-			if passwordSettingWords[w] {
+			if sets().passwordSetting[w] {
 				return "" // password_encryption, password_algorithm: settings
 			}
 		}
 		return DetectorPassword
 	}
 	for i, w := range words {
-		if secretWords[w] {
+		if sets().secret[w] {
 			return DetectorSecret
 		}
 		if strings.HasSuffix(w, "secret") || strings.HasSuffix(w, "token") && w != "csrftoken" || strings.HasSuffix(w, "apikey") {
 			return DetectorSecret
 		}
-		if w == "key" && i > 0 && keyQualifiers[words[i-1]] {
+		if w == "key" && i > 0 && sets().keyQualifier[words[i-1]] {
 			return DetectorSecret
 		}
-		if strings.HasSuffix(w, "key") && len(w) > 3 && keyQualifiers[w[:len(w)-3]] {
+		if strings.HasSuffix(w, "key") && len(w) > 3 && sets().keyQualifier[w[:len(w)-3]] {
 			return DetectorSecret // apikey, accesskey, signingkey as one word
 		}
 	}
@@ -248,21 +258,9 @@ func lastWordMeans(name string, buf []string) bool {
 		return false
 	}
 	w := words[len(words)-1]
-	return passwordWords[w] || secretWords[w] || w == "key" || strings.HasSuffix(w, "password") ||
+	return sets().password[w] || sets().secret[w] || w == "key" || strings.HasSuffix(w, "password") ||
 		strings.HasSuffix(w, "secret") || strings.HasSuffix(w, "token")
 }
-
-// keyDeny are words before "key" that make it a lookup key, not a
-// credential: primary_key, cache_key, public_key.
-var keyDeny = wordSet(`
-	primary foreign cache sort partition map lookup object s3 public pub idempotency hash
-	row range translation i18n unique composite natural table column field dict registry
-	group shard routing message list item index search query hot short shortcut keyboard
-	press cursor next prev last first config setting settings metadata label tag string json
-	yaml my this new old other local global ssh gpg pgp host dedup dedupe bucket event
-	context ctx state store redis memcache lock sharding group_by order version schema route
-	locale lang language theme color style type named unnamed default env var property prop
-	i k x a b the by as on`)
 
 // weakKeyName reports NAME_KEY where NAME is not a qualifier and not a
 // lookup word: STRIPE_KEY, mailgunKey. Its value must look random.
@@ -273,7 +271,7 @@ func weakKeyName(name string, buf []string) bool {
 		return false
 	}
 	for _, w := range words[:n-1] {
-		if keyDeny[w] || notSecretWords[w] {
+		if sets().keyDeny[w] || sets().notSecret[w] {
 			return false
 		}
 	}
@@ -906,11 +904,6 @@ func fileNameLike(v string) bool {
 	return true
 }
 
-// weakValues are values that say "no real password here".
-var weakValues = wordSet(`
-	password passwd secret changeit changeme admin root guest default required optional
-	string true false null none nil undefined empty`)
-
 // credibleValue judges a value by the meaning of its name: what a
 // password or a secret key looks like, and what a reference, expression,
 // placeholder or setting looks like instead.
@@ -919,7 +912,7 @@ func credibleValue(meaning, v string, weak bool) bool {
 		return false
 	}
 	lv := strings.ToLower(v)
-	if weakValues[lv] {
+	if sets().weakValue[lv] {
 		return false
 	}
 	switch v[0] {
