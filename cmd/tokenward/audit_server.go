@@ -125,12 +125,15 @@ func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig) err
 	if err != nil {
 		return err
 	}
-	key, err := audit.LoadOrCreateKey(filepath.Join(r.cfg.DataDir, "audit.key"))
+	key, err := audit.LoadOrCreateKey(filepath.Join(r.cfg.DataDir, auditKeyFileName))
 	if err != nil {
 		return err
 	}
 	signer, err := audit.NewSigner(key)
 	if err != nil {
+		return err
+	}
+	if err := sameAuditKey(ctx, r, signer); err != nil {
 		return err
 	}
 	var sinks []audit.Sink
@@ -264,6 +267,35 @@ func auditSyncFor(s storage, sync string) (string, error) {
 		return "", usageError("--audit-sync journal is for SQLite: on PostgreSQL every audit entry is committed to the database before the answer, so that servers sharing it keep one audit chain and a lost machine loses no entry; leave --audit-sync out (or say normal)")
 	}
 	return cmp.Or(sync, "normal"), nil
+}
+
+// sameAuditKey refuses a server on PostgreSQL whose audit.key is not the
+// key that signed the install's checkpoints: several servers sign the one
+// chain, and checkpoints by another key fail `audit verify` (a data
+// directory copied without audit.key makes a new one at start).
+func sameAuditKey(ctx context.Context, r *serverRun, signer *audit.Signer) error {
+	if !r.cfg.Storage.isPostgres() {
+		return nil
+	}
+	cs, ok := r.db.(interface {
+		AuditCheckpoints(context.Context) ([]*audit.Checkpoint, error)
+	})
+	if !ok {
+		return nil
+	}
+	cps, err := cs.AuditCheckpoints(ctx)
+	if err != nil {
+		return fmt.Errorf("audit checkpoints: %w", err)
+	}
+	if len(cps) == 0 {
+		return nil
+	}
+	mine, theirs := audit.KeyID(signer.PublicKey()), cps[len(cps)-1].KeyID
+	if mine != theirs {
+		return fmt.Errorf("%s is audit key %s, but this install's checkpoints are signed by key %s: every server of one database needs the same audit.key (copy it from the data directory `tokenward init` made)",
+			filepath.Join(r.cfg.DataDir, auditKeyFileName), mine, theirs)
+	}
+	return nil
 }
 
 // serveMetrics serves /metrics on its own listener: the API port needs a

@@ -118,7 +118,8 @@ func (c *scaleCluster) client(i int, token string) *faultClient {
 // three; denied requests spread over three servers are one burst; the
 // leader dies during a rotation and another finishes it, once; a server
 // killed under write load loses no acknowledged write or audit entry; and
-// the one audit chain verifies from every server.
+// the one audit chain verifies from every server; a fourth server without
+// the install's audit key is refused.
 func TestScaleOutThreeServers(t *testing.T) {
 	pg := pgtest.Start(t)
 	c := newScaleCluster(t, pg, 3)
@@ -392,6 +393,23 @@ func TestScaleOutThreeServers(t *testing.T) {
 			if out := e.mustCLI("", "audit", "verify"); !strings.Contains(out, "audit trail OK") {
 				t.Errorf("audit verify on server %d: got %q", i, out)
 			}
+		}
+	})
+
+	t.Run("a server with another audit key is refused", func(t *testing.T) {
+		a.stopGracefully() // signs a checkpoint at the head it knows
+		dir := t.TempDir()
+		copyDataDir(t, filepath.Join(c.servers[1].dir, "data"), filepath.Join(dir, "data"))
+		os.Remove(filepath.Join(dir, "data", auditKeyFileName)) // forgotten: the server would make a new one
+		cmd := exec.Command(filepath.Join(binDir, "tokenward"), "server", "--data-dir", filepath.Join(dir, "data"),
+			"--storage", c.url, "--addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "every server of one database needs the same audit.key") {
+			t.Errorf("server with another audit key: got %v, %s; want a refusal", err, out)
+		}
+		a.start()
+		if out := b.mustCLI("", "audit", "verify"); !strings.Contains(out, "audit trail OK") {
+			t.Errorf("audit verify after the checkpoint: got %q", out)
 		}
 	})
 
