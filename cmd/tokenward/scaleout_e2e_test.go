@@ -107,6 +107,15 @@ func parseCreated(t *testing.T, out string) api.CreateTokenResponse {
 	return created
 }
 
+// seenWithinSecond fails t unless cond holds on server i within a second.
+func seenWithinSecond(t *testing.T, what string, i int, cond func() bool) {
+	t.Helper()
+	took, ok := within(5*time.Second, cond)
+	if !ok || took > time.Second {
+		t.Errorf("%s: seen by server %d after %s (ok=%v); want within 1s", what, i, took, ok)
+	}
+}
+
 func (c *scaleCluster) client(i int, token string) *faultClient {
 	return &faultClient{addr: c.servers[i].addr, token: token, http: &http.Client{Timeout: 10 * time.Second}}
 }
@@ -133,10 +142,13 @@ func TestScaleOutThreeServers(t *testing.T) {
 		for i := range 5 {
 			value := fmt.Sprintf("spread-value-%d-5c1f", i)
 			c.servers[i%3].mustCLI(value, "secret", "set", "payments/prod/SPREAD")
-			for _, e := range c.servers {
-				if got := strings.TrimSpace(e.mustCLI("", "secret", "get", "payments/prod/SPREAD")); got != value {
-					t.Fatalf("server %s right after the write: got %q; want %q", e.addr, got, value)
-				}
+			// Seen at once in practice (a notification takes well under a
+			// millisecond, a CLI call far longer); docs/scale-out.md states
+			// milliseconds, the test allows a second.
+			for j, e := range c.servers {
+				seenWithinSecond(t, "a write", j, func() bool {
+					return strings.TrimSpace(e.mustCLI("", "secret", "get", "payments/prod/SPREAD")) == value
+				})
 			}
 		}
 	})
@@ -171,10 +183,7 @@ func TestScaleOutThreeServers(t *testing.T) {
 			}
 			tc.change(id)
 			for i := range c.servers {
-				took, ok := within(5*time.Second, func() bool { return read(i, tok) == 401 })
-				if !ok || took > time.Second {
-					t.Errorf("%s on server %d: refused by server %d after %s (ok=%v); want within 1s", tc.name, tc.on, i, took, ok)
-				}
+				seenWithinSecond(t, fmt.Sprintf("%s on server %d", tc.name, tc.on), i, func() bool { return read(i, tok) == 401 })
 			}
 		}
 	})
@@ -186,13 +195,10 @@ func TestScaleOutThreeServers(t *testing.T) {
 		}
 		cc.mustCLI("new-value-2", "secret", "set", "payments/prod/CHANGING")
 		for i, e := range c.servers {
-			took, ok := within(5*time.Second, func() bool {
+			seenWithinSecond(t, "new version", i, func() bool {
 				out, _, err := e.cli("", "secret", "get", "payments/prod/CHANGING")
 				return err == nil && strings.TrimSpace(out) == "new-value-2"
 			})
-			if !ok || took > time.Second {
-				t.Errorf("new version on server %d after %s (ok=%v); want within 1s", i, took, ok)
-			}
 		}
 		// Retiring an environment on one server archives its secrets
 		// for all.
@@ -203,13 +209,10 @@ func TestScaleOutThreeServers(t *testing.T) {
 		}
 		b.mustCLI("", "env", "retire", "payments/old")
 		for i, e := range c.servers {
-			took, ok := within(5*time.Second, func() bool {
+			seenWithinSecond(t, "retirement", i, func() bool {
 				_, _, err := e.cli("", "secret", "get", "payments/old/LEGACY")
 				return err != nil
 			})
-			if !ok || took > time.Second {
-				t.Errorf("retirement on server %d after %s (ok=%v); want within 1s", i, took, ok)
-			}
 		}
 	})
 
