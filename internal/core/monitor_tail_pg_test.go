@@ -3,8 +3,11 @@ package core_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -40,6 +43,65 @@ func (l *syncLog) String() string {
 	return l.b.String()
 }
 
+var hookSecret = []byte("tail-test-hook-secret-0123456789")
+
+// hookReceiver counts the webhook deliveries of every server: events by
+// type and resource, alerts by rule and token.
+type hookReceiver struct {
+	*httptest.Server
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	h := &hookReceiver{counts: map[string]int{}}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var body struct {
+			Type, Resource string
+			Anomaly        struct { // alerts
+				Rule    string
+				TokenID string `json:"token_id"`
+			}
+		}
+		if err := json.NewDecoder(req.Body).Decode(&body); err != nil {
+			http.Error(w, "bad json", http.StatusBadRequest)
+			return
+		}
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if req.URL.Path == "/events" {
+			h.counts["event "+body.Type+" "+body.Resource]++
+		} else {
+			h.counts["alert "+body.Anomaly.Rule+" "+body.Anomaly.TokenID]++
+		}
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+func (h *hookReceiver) count(key string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.counts[key]
+}
+
+// initPG makes a database on the shared cluster, initialised, and returns
+// its URL, master key and admin token.
+func initPG(t *testing.T) (url string, key []byte, admin string) {
+	t.Helper()
+	url, key = pgtest.Shared(t).NewDatabase(t), seal.NewKey()
+	db := postgres.NewDB(url)
+	if err := db.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	admin, err := core.Init(t.Context(), db, key, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return url, key, admin
+}
+
 // tailServer is one of several servers on one PostgreSQL database, wired
 // as cmd/tokenward wires them: audit entries appended to the shared chain,
 // the monitor fed by the tail.
@@ -49,7 +111,7 @@ type tailServer struct {
 	sub  *monitor.Subscription
 }
 
-func newTailServer(t *testing.T, url string, key []byte, log *syncLog) *tailServer {
+func newTailServer(t *testing.T, url string, key []byte, log *syncLog, hooks *hookReceiver) *tailServer {
 	t.Helper()
 	ctx := t.Context()
 	db := postgres.NewDB(url)
@@ -66,16 +128,18 @@ func newTailServer(t *testing.T, url string, key []byte, log *syncLog) *tailServ
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	events := monitor.NewEvents(monitor.NewSender(logger), nil, logger)
+	sender := monitor.NewSender(logger)
+	events := monitor.NewEvents(sender, []monitor.Webhook{{URL: hooks.URL + "/events", Format: monitor.FormatSigned, Secret: hookSecret}}, logger)
 	if err := events.Open(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { events.Close(context.Background()) })
+	alerter := &monitor.Alerter{Sender: sender, Hooks: []monitor.Webhook{{URL: hooks.URL + "/alerts", Format: monitor.FormatSigned, Secret: hookSecret}}}
 	sub, err := events.Subscribe(64)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Monitoring = &core.Monitoring{Store: db, Monitor: mon, Events: events, Logger: logger, Tail: core.NewAuditTail(db)}
+	c.Monitoring = &core.Monitoring{Store: db, Monitor: mon, Events: events, Alerter: alerter, Logger: logger, Tail: core.NewAuditTail(db)}
 	c.Monitoring.Record = func(ctx context.Context, e *tokenward.AuditEntry) error {
 		if err := db.AppendChained(ctx, []*tokenward.AuditEntry{e}); err != nil {
 			return err
@@ -111,7 +175,10 @@ func (s *tailServer) events() []monitor.Event {
 	var out []monitor.Event
 	for {
 		select {
-		case e := <-s.sub.C:
+		case e, ok := <-s.sub.C:
+			if !ok {
+				return out
+			}
 			out = append(out, e)
 		default:
 			return out
@@ -156,23 +223,11 @@ func requestsOf(t *testing.T, s *tailServer, tokenID string) int64 {
 // an entry twice nor loses one, nor acts twice on what the old leader
 // acted on; a server starting from the snapshot resumes at its cursor.
 func TestAuditTailServersAreOne(t *testing.T) {
-	url := pgtest.Shared(t).NewDatabase(t)
-	key := seal.NewKey()
+	url, key, admin := initPG(t)
 	ctx := t.Context()
-	var admin string
-	{
-		db := postgres.NewDB(url)
-		if err := db.Open(ctx); err != nil {
-			t.Fatal(err)
-		}
-		var err error
-		if admin, err = core.Init(ctx, db, key, time.Now()); err != nil {
-			t.Fatal(err)
-		}
-		db.Close()
-	}
 	var log syncLog
-	servers := []*tailServer{newTailServer(t, url, key, &log), newTailServer(t, url, key, &log), newTailServer(t, url, key, &log)}
+	hooks := newHookReceiver(t)
+	servers := []*tailServer{newTailServer(t, url, key, &log, hooks), newTailServer(t, url, key, &log, hooks), newTailServer(t, url, key, &log, hooks)}
 	a, b, c := servers[0], servers[1], servers[2]
 	adminTok, err := a.core.Authenticate(ctx, admin, "127.0.0.1")
 	if err != nil {
@@ -186,19 +241,23 @@ func TestAuditTailServersAreOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	var raws []string
+	ids := map[string]string{} // name → id
 	mk := func(name string) *tokenward.Token {
 		tok, raw, err := a.core.CreateToken(ctx, adminTok, core.CreateTokenInput{Name: name, Grants: grants})
 		if err != nil {
 			t.Fatal(err)
 		}
 		raws = append(raws, raw)
+		ids[name] = tok.ID
 		return tok
 	}
-	pollAll := func() {
+	pollAll := func(t *testing.T) {
+		t.Helper()
 		for _, s := range servers {
 			s.poll(t)
 		}
 	}
+	top := t
 	a.core.StartActing(ctx) // a leads
 	base := time.Now().UTC()
 
@@ -214,8 +273,8 @@ func TestAuditTailServersAreOne(t *testing.T) {
 			t.Fatalf("anomalies stored by servers that do not lead: got %d; want 0", got)
 		}
 		a.poll(t)
-		pollAll() // everyone reads the suspension
-		pollAll()
+		pollAll(t) // everyone reads the suspension
+		pollAll(t)
 		if got := anomaliesOf(t, a.db, prober.ID, monitor.RuleDeniedBurst); got != 1 {
 			t.Errorf("denied_burst anomalies: got %d; want 1", got)
 		}
@@ -263,7 +322,7 @@ func TestAuditTailServersAreOne(t *testing.T) {
 			t.Fatal(err)
 		}
 		b.core.StartActing(ctx) // b leads
-		pollAll()
+		pollAll(t)
 		if got := anomaliesOf(t, a.db, acted.ID, monitor.RuleDeniedBurst); got != 1 {
 			t.Errorf("anomalies of the burst the old leader acted on: got %d; want 1", got)
 		}
@@ -272,7 +331,7 @@ func TestAuditTailServersAreOne(t *testing.T) {
 		}
 
 		// A server started now resumes from the snapshot a saved.
-		d := newTailServer(t, url, key, &log)
+		d := newTailServer(top, url, key, &log, hooks) // lives to the end of the test
 		servers = append(servers, d)
 		d.poll(t)
 		if got, want := requestsOf(t, d, across.ID), int64(6); got != want {
@@ -282,8 +341,8 @@ func TestAuditTailServersAreOne(t *testing.T) {
 		for i := 6; i < 12; i++ {
 			servers[i%3].deny(t, across, base.Add(time.Duration(i)*time.Second))
 		}
-		pollAll()
-		pollAll()
+		pollAll(t)
+		pollAll(t)
 		if got := anomaliesOf(t, a.db, across.ID, monitor.RuleDeniedBurst); got != 1 {
 			t.Errorf("anomalies of the burst across the handover: got %d; want 1", got)
 		}
@@ -293,6 +352,50 @@ func TestAuditTailServersAreOne(t *testing.T) {
 		for i, s := range servers {
 			if got, want := requestsOf(t, s, across.ID), int64(12); got != want {
 				t.Errorf("server %d counts %d requests across the handover; want %d", i, got, want)
+			}
+		}
+	})
+
+	t.Run("change events reach every subscriber, the webhooks once", func(t *testing.T) {
+		for _, s := range servers {
+			s.events() // drop what came before
+		}
+		e := &tokenward.AuditEntry{Time: base, RequestID: "req-write", TokenID: adminTok.ID, TokenName: adminTok.Name,
+			Action: "secret.write", Resource: "payments/prod/API_KEY", Outcome: tokenward.OutcomeAllowed, Status: 200,
+			Meta: map[string]string{"version": "2"}}
+		if err := c.core.Monitoring.Record(ctx, e); err != nil { // on a server that does not lead
+			t.Fatal(err)
+		}
+		pollAll(t)
+		for i, s := range servers {
+			var got []string
+			for _, e := range s.events() {
+				got = append(got, string(e.Type)+" "+e.Resource)
+			}
+			if want := "secret.updated payments/prod/API_KEY"; len(got) != 1 || got[0] != want {
+				t.Errorf("server %d's subscriber: got %q; want [%q]", i, got, want)
+			}
+		}
+	})
+
+	t.Run("webhooks and alerts are sent once, by the leader", func(t *testing.T) {
+		for _, s := range servers {
+			if err := s.core.Monitoring.Events.Close(ctx); err != nil { // delivers what is queued
+				t.Fatal(err)
+			}
+			s.core.Monitoring.Wait()
+		}
+		for _, key := range []string{
+			"event secret.updated payments/prod/API_KEY",
+			"event token.suspended token:" + ids["prober"],
+			"event token.suspended token:" + ids["acted-by-old-leader"],
+			"event token.suspended token:" + ids["across-handover"],
+			"alert denied_burst " + ids["prober"],
+			"alert denied_burst " + ids["acted-by-old-leader"],
+			"alert denied_burst " + ids["across-handover"],
+		} {
+			if got := hooks.count(key); got != 1 {
+				t.Errorf("deliveries of %q: got %d; want 1", key, got)
 			}
 		}
 	})
@@ -313,24 +416,15 @@ func TestAuditTailServersAreOne(t *testing.T) {
 // TestAuditTailStartsAtHead: a server starting without a saved snapshot
 // counts only what is recorded after it started.
 func TestAuditTailStartsAtHead(t *testing.T) {
-	url := pgtest.Shared(t).NewDatabase(t)
-	key := seal.NewKey()
-	ctx := t.Context()
-	db := postgres.NewDB(url)
-	if err := db.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := core.Init(ctx, db, key, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	url, key, _ := initPG(t)
 	var log syncLog
-	a := newTailServer(t, url, key, &log)
+	hooks := newHookReceiver(t)
+	a := newTailServer(t, url, key, &log, hooks)
 	tok := &tokenward.Token{ID: "tok_early", Name: "early"}
 	now := time.Now().UTC()
 	a.deny(t, tok, now)
 	a.deny(t, tok, now.Add(time.Second))
-	b := newTailServer(t, url, key, &log)
+	b := newTailServer(t, url, key, &log, hooks)
 	b.deny(t, tok, now.Add(2*time.Second))
 	a.poll(t)
 	b.poll(t)
