@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"strconv"
 	"strings"
@@ -130,6 +131,10 @@ func (c *Core) changeOf(ctx context.Context, e *tokenward.AuditEntry, hooks bool
 		ev.Reason = e.Meta["rule"]
 	default:
 		return
+	}
+	if m.Tail != nil {
+		// Every server publishes this change: one id for it everywhere.
+		ev.ID = fmt.Sprintf("evt_%016x", e.Seq)
 	}
 	if hooks {
 		m.publish(ev)

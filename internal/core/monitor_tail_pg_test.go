@@ -367,14 +367,19 @@ func TestAuditTailServersAreOne(t *testing.T) {
 			t.Fatal(err)
 		}
 		pollAll(t)
+		ids := map[string]bool{}
 		for i, s := range servers {
 			var got []string
 			for _, e := range s.events() {
 				got = append(got, string(e.Type)+" "+e.Resource)
+				ids[e.ID] = true
 			}
 			if want := "secret.updated payments/prod/API_KEY"; len(got) != 1 || got[0] != want {
 				t.Errorf("server %d's subscriber: got %q; want [%q]", i, got, want)
 			}
+		}
+		if len(ids) != 1 {
+			t.Errorf("event ids of the one change on %d servers: got %v; want one id", len(servers), ids)
 		}
 	})
 
