@@ -1,7 +1,7 @@
 # tokenward: the two commands a newcomer needs are `make run` and `make test`.
 GO ?= go
 
-.PHONY: run build test test-faults lint bench bench-http fuzz clean
+.PHONY: run build test test-faults lint bench bench-http fuzz scan-eval clean
 
 # Run tokenward on the embedded default: SQLite in a throwaway data directory.
 run:
@@ -62,6 +62,15 @@ bench:
 # `make test`.
 bench-http:
 	$(GO) run ./internal/httpapi/cmd/httpbench
+
+# Precision and recall of the built-in scan rules on the labelled corpus
+# (testdata/scan/corpus), per rule, compared with testdata/scan/eval.golden;
+# a rule whose recall falls below its golden value fails. UPDATE=1 rewrites
+# the golden file after a rule change (review its diff: gains and losses).
+# RULES=DIR evaluates the rule files in DIR instead (say, the rules before a
+# change), without the golden comparison.
+scan-eval:
+	SCAN_EVAL_RULES=$(RULES) $(GO) test -count=1 -run '^TestCorpusEval$$' -v ./internal/scan/ $(if $(UPDATE),-args -update)
 
 # Every fuzz target of every package, FUZZTIME each (FUZZ=regexp picks
 # targets by name). The list comes from `go test -list`, so a new target is

@@ -225,8 +225,8 @@ func TestScaleOutThreeServers(t *testing.T) {
 		}
 		for i := 1; i < 3; i++ {
 			got := login(i)
-			if got.status != 401 || !strings.Contains(string(got.body), "replay") {
-				t.Errorf("the same identity token on server %d: got %d %s; want 401 naming a replay", i, got.status, got.body)
+			if got.status != 401 || !strings.Contains(c.servers[i].logs.String(), "identity token replay refused") {
+				t.Errorf("the same identity token on server %d: got %d %s; want 401, and the server logging a replay", i, got.status, got.body)
 			}
 		}
 	})
@@ -355,7 +355,7 @@ func TestScaleOutThreeServers(t *testing.T) {
 			e.stop()
 		}
 		a.start(crashEnv + "=after:set")
-		if _, ok := within(10*time.Second, func() bool { return strings.Contains(a.logs.String(), "leader") }); !ok {
+		if _, ok := within(10*time.Second, func() bool { return strings.Contains(a.logs.String(), "leading: this server runs the background jobs") }); !ok {
 			t.Fatalf("server 0 does not say it leads\n%s", a.logs)
 		}
 		b.start()
@@ -365,6 +365,11 @@ func TestScaleOutThreeServers(t *testing.T) {
 		}
 		if err := a.waitExit(); err == nil {
 			t.Fatal("leader exited cleanly; want it killed")
+		}
+		if _, ok := within(10*time.Second, func() bool {
+			return strings.Contains(b.logs.String(), "leading: this server runs") || strings.Contains(cc.logs.String(), "leading: this server runs")
+		}); !ok {
+			t.Fatalf("no server took over the lead\n%s", c.logs())
 		}
 		r := b.waitStep(name, rotate.StepDone)
 		if h := cc.history(name); len(h) != 1 {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -31,6 +32,9 @@ type serverConfig struct {
 	LogLevel     string
 	LogFormat    string
 	Storage      storageConfig
+	// TrustedProxies are --trusted-proxy: load balancers whose
+	// X-Forwarded-For names the client.
+	TrustedProxies []string
 }
 
 func defaultServerConfig() serverConfig {
@@ -57,10 +61,30 @@ func (c *serverConfig) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return usageError("--addr %q: want host:port", c.Addr)
 	}
+	if _, err := c.trustedProxies(); err != nil {
+		return err
+	}
 	if c.Dev && c.Storage.URL != "" {
 		return usageError("--dev runs on a throwaway SQLite file; drop --storage (or unset TOKENWARD_STORAGE)")
 	}
 	return c.Storage.validate()
+}
+
+// trustedProxies parses --trusted-proxy: CIDR prefixes or single addresses.
+func (c *serverConfig) trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range c.TrustedProxies {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return nil, usageError("--trusted-proxy %q: want an address or a CIDR prefix such as 10.0.0.0/8", v)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func (c *serverConfig) logger(m *Main) *slog.Logger {
@@ -137,6 +161,7 @@ func (m *Main) newServerCommand() *cobra.Command {
 	f.IntVar(&cfg.MaxValueSize, "max-value-size", cfg.MaxValueSize, "largest secret value in bytes")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	f.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
+	f.StringArrayVar(&cfg.TrustedProxies, "trusted-proxy", nil, "a load balancer or proxy (address or CIDR, repeatable) whose X-Forwarded-For names the client; default: none, the peer is the client")
 	cfg.Storage.register(m, f)
 	return cmd
 }
@@ -193,6 +218,7 @@ func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(
 	defer c.Close()
 
 	api := httpapi.NewServer(c, logger)
+	api.TrustedProxies, _ = cfg.trustedProxies() // checked by Validate
 	run := &serverRun{cfg: &cfg, db: db, core: c, api: api, logger: logger, lead: &leadership{log: logger.WithGroup("leader")}}
 	defer func() {
 		for i := len(run.closers) - 1; i >= 0; i-- {

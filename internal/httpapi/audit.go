@@ -262,7 +262,7 @@ func (s *Server) rawAudited(w http.ResponseWriter, r *http.Request, action strin
 	start := time.Now()
 	reqID := newRequestID()
 	w.Header().Set("X-Request-Id", reqID)
-	ip := clientIP(r)
+	ip := s.clientIP(r)
 	tok, err := s.Core.Authenticate(r.Context(), bearer(r), ip)
 	if err == nil {
 		err = authorize(tok)

@@ -124,7 +124,7 @@ func (s *Server) hygieneReport(c *call) (int, any, error) {
 // reportLeak answers 202 with the same body whether the token exists or
 // not, so the route cannot be used to test tokens.
 func (s *Server) reportLeak(c *call) (int, any, error) {
-	if !s.leakLimiter().allow(clientIP(c.r), s.Core.Now()) {
+	if !s.leakLimiter().allow(s.clientIP(c.r), s.Core.Now()) {
 		return 0, nil, tokenward.Errorf(tokenward.ERATELIMITED, "too many leak reports from this address; try again in a minute")
 	}
 	var req api.ReportLeakRequest
@@ -240,7 +240,7 @@ func (s *Server) eventsStream(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	reqID := newRequestID()
 	w.Header().Set("X-Request-Id", reqID)
-	ip := clientIP(r)
+	ip := s.clientIP(r)
 	raw := bearer(r)
 	tok, err := s.Core.Authenticate(r.Context(), raw, ip)
 	if err == nil {

@@ -180,7 +180,7 @@ func (s *Server) exchangeOIDC(c *call, binding, jwt string) (*tokenward.Token, s
 	if oidc.ValidateBindingName(binding) == nil {
 		c.resource = "binding:" + binding
 	}
-	tok, secret, err := s.Core.LoginOIDC(c.r.Context(), binding, jwt, clientIP(c.r))
+	tok, secret, err := s.Core.LoginOIDC(c.r.Context(), binding, jwt, s.clientIP(c.r))
 	var d *oidc.Denial
 	switch {
 	case errors.As(err, &d):

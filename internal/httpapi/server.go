@@ -14,6 +14,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -38,6 +39,10 @@ type Server struct {
 	Audit    func(ctx context.Context, e *tokenward.AuditEntry) error
 	AuditLog *AuditLog // the trail the audit routes read (audit.go)
 	Metrics  *Metrics  // request metrics, when set (metrics.go)
+	// TrustedProxies are the load balancers and proxies whose
+	// X-Forwarded-For is believed (clientIP); empty: none, the peer is the
+	// client.
+	TrustedProxies []netip.Prefix
 
 	monitor monitorState // state of the monitoring routes (monitor.go)
 	bulk    bulkJobs     // bulk rotations running or recently finished (rotation_bulk.go)
@@ -139,13 +144,53 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// clientIP is the peer address. Proxy headers are not trusted.
-func clientIP(r *http.Request) string {
+// clientIP is the address of the client: the peer, unless the peer is a
+// trusted proxy (TrustedProxies), and then the right-most address of
+// X-Forwarded-For that is not one — the one the nearest trusted proxy
+// saw. Addresses left of it are the client's own say and not believed. A
+// trusted peer that sends no usable header is the client.
+func (s *Server) clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if len(s.TrustedProxies) == 0 || !s.trusted(host) {
+		return host
+	}
+	hops := r.Header.Values("X-Forwarded-For")
+	for i := len(hops) - 1; i >= 0; i-- {
+		list := hops[i]
+		for list != "" {
+			var hop string
+			if j := strings.LastIndexByte(list, ','); j >= 0 {
+				hop, list = list[j+1:], list[:j]
+			} else {
+				hop, list = list, ""
+			}
+			addr, err := netip.ParseAddr(strings.TrimSpace(hop))
+			if err != nil {
+				return host // a malformed hop: believe only the peer
+			}
+			if !s.trusted(addr.Unmap().String()) {
+				return addr.Unmap().String()
+			}
+		}
 	}
 	return host
+}
+
+func (s *Server) trusted(ip string) bool {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	addr = addr.Unmap()
+	for _, p := range s.TrustedProxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 func bearer(r *http.Request) string {
@@ -161,7 +206,7 @@ func (s *Server) wrap(rt route) http.Handler {
 		start := time.Now()
 		reqID := newRequestID()
 		w.Header().Set("X-Request-Id", reqID)
-		ip := clientIP(r)
+		ip := s.clientIP(r)
 		c := &call{r: r, reqID: reqID}
 		status, writeErr, token := statusOf, writeError, bearer
 		if rt.vault {

@@ -67,6 +67,7 @@ func (db *DB) AppendChained(ctx context.Context, es []*tokenward.AuditEntry) err
 	if len(es) == 0 {
 		return nil
 	}
+	ctx = uncached(ctx) // the audit trail: no cache reads it
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return dbError("append audit entries", err)
@@ -131,6 +132,7 @@ func (db *DB) AppendAuditBatch(ctx context.Context, es []*tokenward.AuditEntry) 
 	if len(es) == 0 {
 		return nil
 	}
+	ctx = uncached(ctx) // the audit trail: no cache reads it
 	what := auditRange(es)
 	err := db.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, auditChainLock); err != nil {
@@ -195,7 +197,7 @@ func (db *DB) LastAudit(ctx context.Context) (*tokenward.AuditEntry, error) {
 
 // AppendCheckpoint stores a signed checkpoint.
 func (db *DB) AppendCheckpoint(ctx context.Context, cp *audit.Checkpoint) error {
-	_, err := db.pool.Exec(ctx, `INSERT INTO audit_checkpoints (seq, hash, time, key_id, signature) VALUES ($1, $2, $3, $4, $5)`,
+	_, err := db.pool.Exec(uncached(ctx), `INSERT INTO audit_checkpoints (seq, hash, time, key_id, signature) VALUES ($1, $2, $3, $4, $5)`,
 		cp.Seq, cp.Hash, cp.Time.UnixNano(), cp.KeyID, cp.Signature)
 	return dbError("append audit checkpoint "+strconv.FormatInt(cp.Seq, 10), err)
 }

@@ -84,14 +84,35 @@ func (db *DB) Generation() (uint64, bool) {
 // have committed. A write inside a transaction moves it twice (the
 // statement, the COMMIT); only the second matters, and an extra move
 // merely costs a re-read.
+//
+// Statements run under an uncached context (the audit trail's appends:
+// one per request) do not move it: no cache reads what they write, and
+// moving the clock on every request would empty the read cache as fast
+// as it fills.
 type changeTracer struct{ clock *changeClock }
+
+// uncachedKey marks a context whose statements write only tables that no
+// cache reads (uncached).
+type uncachedKey struct{}
+
+// uncached returns ctx marked so that its statements do not move the
+// change clock. Use it only for writes to tables no cache reads, and that
+// the notify triggers leave out (the audit trail).
+func uncached(ctx context.Context) context.Context {
+	return context.WithValue(ctx, uncachedKey{}, true)
+}
+
+func isUncached(ctx context.Context) bool {
+	v, _ := ctx.Value(uncachedKey{}).(bool)
+	return v
+}
 
 func (t changeTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
 	return ctx
 }
 
-func (t changeTracer) TraceQueryEnd(_ context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
-	if data.Err != nil || !data.CommandTag.Select() {
+func (t changeTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+	if (data.Err != nil || !data.CommandTag.Select()) && !isUncached(ctx) {
 		t.clock.changed()
 	}
 }
@@ -102,8 +123,10 @@ func (t changeTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.Tr
 
 func (t changeTracer) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
 
-func (t changeTracer) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {
-	t.clock.changed()
+func (t changeTracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchEndData) {
+	if !isUncached(ctx) {
+		t.clock.changed()
+	}
 }
 
 func (t changeTracer) TraceCopyFromStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceCopyFromStartData) context.Context {

@@ -5,13 +5,15 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/audit"
 )
 
 // TestOwnWritesWithoutNotifications: with no listener at all, every kind
 // of write this process makes — a statement on its own, a transaction, a
 // batch in a transaction, a failed write — moves the clock before it
 // returns, so the read cache answers the next read with it (#20). A read
-// does not move it.
+// does not move it, nor does an audit append: one per request would empty
+// the read cache as fast as it fills.
 func TestOwnWritesWithoutNotifications(t *testing.T) {
 	ctx := t.Context()
 	db := mustOpen(t)
@@ -36,6 +38,12 @@ func TestOwnWritesWithoutNotifications(t *testing.T) {
 				&tokenward.SecretVersion{Version: 1, Ciphertext: []byte{1}, CreatedAt: now})
 		}, true},
 		{"batch", func() error { return db.TouchTokens(ctx, []tokenward.TokenUse{{ID: "tok_1", At: now}}) }, true},
+		{"audit append (no cache reads the trail)", func() error {
+			return db.AppendChained(ctx, []*tokenward.AuditEntry{{Time: now, Action: "secret.read", Outcome: tokenward.OutcomeAllowed, Status: 200}})
+		}, false},
+		{"audit checkpoint", func() error {
+			return db.AppendCheckpoint(ctx, &audit.Checkpoint{Seq: 1, Hash: "h", Time: now, KeyID: "k", Signature: []byte{1}})
+		}, false},
 		{"failed write", func() error {
 			if db.CreateToken(ctx, tok, [32]byte{1}) == nil {
 				t.Fatal("a second token with the same id: got no error")

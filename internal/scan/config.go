@@ -51,6 +51,11 @@ type Rule struct {
 	// generic key = value rules, whose keywords are common words.
 	AssignAfterKeyword bool
 
+	// Detector names the built-in assignment grammar (DetectorPassword or
+	// DetectorSecret) a rule runs at its keyword hits instead of a regex:
+	// see assign.go.
+	Detector string
+
 	multiline bool // the regex may span lines: give it a wider window
 	generic   bool // a keyword-context rule: placeholder/UUID/hash heuristics apply
 }
@@ -123,6 +128,9 @@ type fileRule struct {
 	// an assignment (: = => := ?=): keyword hits not followed so are
 	// skipped without running the regex.
 	AssignAfterKeyword bool `toml:"assignAfterKeyword"`
+	// Detector (tokenward only) runs the assignment grammar for names of
+	// this meaning ("password" or "secret") instead of a regex.
+	Detector string `toml:"detector"`
 }
 
 type fileConfig struct {
@@ -217,13 +225,21 @@ func compileRule(file string, fr *fileRule) (*Rule, error) {
 	bad := func(format string, args ...any) error {
 		return &ConfigError{File: file, RuleID: fr.ID, Msg: fmt.Sprintf(format, args...)}
 	}
-	if fr.Regex == "" && fr.Path == "" {
-		return nil, bad("needs a regex or a path")
+	if fr.Regex == "" && fr.Path == "" && fr.Detector == "" {
+		return nil, bad("needs a regex, a path or a detector")
+	}
+	switch fr.Detector {
+	case "", DetectorPassword, DetectorSecret:
+	default:
+		return nil, bad("unknown detector %q (want password or secret)", fr.Detector)
+	}
+	if fr.Detector != "" && (fr.Regex != "" || len(fr.Keywords) == 0 || fr.AssignAfterKeyword) {
+		return nil, bad("a detector rule has keywords and no regex or assignAfterKeyword")
 	}
 	r := &Rule{
 		ID: fr.ID, Description: fr.Description, SecretGroup: fr.SecretGroup, Entropy: fr.Entropy,
 		Tags: fr.Tags, Checksum: fr.Checksum, TPs: fr.TPs, FPs: fr.FPs, Source: file,
-		AssignAfterKeyword: fr.AssignAfterKeyword,
+		AssignAfterKeyword: fr.AssignAfterKeyword, Detector: fr.Detector,
 	}
 	if fr.Regex != "" {
 		re, err := regexp.Compile(fr.Regex)
@@ -262,7 +278,7 @@ func compileRule(file string, fr *fileRule) (*Rule, error) {
 	if r.AssignAfterKeyword && len(r.Keywords) == 0 {
 		return nil, bad("assignAfterKeyword needs keywords")
 	}
-	r.generic = strings.Contains(strings.ToLower(fr.ID), "generic")
+	r.generic = strings.Contains(strings.ToLower(fr.ID), "generic") || fr.Detector != ""
 	als := fr.Allowlists
 	if fr.Allowlist != nil {
 		als = append([]fileAllowlist{*fr.Allowlist}, als...)

@@ -36,7 +36,11 @@ func TestBuiltinRulesSamples(t *testing.T) {
 				path = samplePathFor(r)
 			}
 			for i, tp := range r.TPs {
-				if !hasRule(w.Scan(path, []byte(tp)), r.ID) {
+				fs := w.Scan(path, []byte(tp))
+				if r.Detector != "" && len(fs) > 0 {
+					continue // another rule's finding of the value wins; TestDetectorSamples runs the rule alone
+				}
+				if !hasRule(fs, r.ID) {
 					t.Errorf("tps[%d] (%d bytes): got no %s finding; want one", i, len(tp), r.ID)
 				}
 			}
@@ -144,7 +148,10 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad checksum", "[[rules]]\nid = \"a\"\nregex = 'x'\nchecksum = \"crc\"\n", `rule "a": unknown checksum "crc"`},
 		{"secret group too big", "[[rules]]\nid = \"a\"\nregex = '(x)'\nsecretGroup = 2\n", `rule "a": secretGroup 2`},
 		{"bad id", "[[rules]]\nid = \"a b\"\nregex = 'x'\n", `rule "a b": rule id must be`},
-		{"no regex", "[[rules]]\nid = \"a\"\n", `rule "a": needs a regex or a path`},
+		{"no regex", "[[rules]]\nid = \"a\"\n", `rule "a": needs a regex, a path or a detector`},
+		{"unknown detector", "[[rules]]\nid = \"a\"\ndetector = \"pin\"\nkeywords = [\"pin\"]\n", `rule "a": unknown detector "pin"`},
+		{"detector with regex", "[[rules]]\nid = \"a\"\ndetector = \"password\"\nregex = 'x'\nkeywords = [\"pass\"]\n", `rule "a": a detector rule has keywords and no regex`},
+		{"detector without keywords", "[[rules]]\nid = \"a\"\ndetector = \"secret\"\n", `rule "a": a detector rule has keywords and no regex`},
 		{"bad regexTarget", "[[rules]]\nid = \"a\"\nregex = 'x'\n[[rules.allowlists]]\nregexTarget = \"file\"\nregexes = ['y']\n", `rule "a": allowlist: unknown regexTarget "file"`},
 		{"empty allowlist", "[allowlist]\ndescription = \"x\"\n", `global allowlist: allowlist has no`},
 		{"invalid toml", "[[rules]\n", `f.toml: invalid TOML`},

@@ -73,9 +73,14 @@ type Finding struct {
 	Date          time.Time `json:"date,omitzero"`
 	Fingerprint   string    `json:"fingerprint"` // stable id for baselines; a hash, not the secret
 	Tags          []string  `json:"tags,omitempty"`
+	// Why it was reported, beside the rule and entropy: the name the value
+	// was assigned to (when there is one) and the value's shape.
+	Name  string `json:"name,omitempty"`
+	Shape string `json:"shape,omitempty"`
 
-	secret  string
-	generic bool
+	secret   string
+	generic  bool
+	detector bool // found by the assignment grammar: any other finding of the value wins
 }
 
 // Secret returns the detected value itself, for remediation; "" for managed
@@ -115,7 +120,7 @@ func New(cfg *Config, opts Options) (*Scanner, error) {
 	kwIndex := map[string]int{}
 	var patterns []string
 	for i, r := range s.rules {
-		if r.Regex == nil {
+		if r.Regex == nil && r.Detector == "" {
 			s.pathRules = append(s.pathRules, i)
 			continue
 		}
@@ -136,7 +141,11 @@ func New(cfg *Config, opts Options) (*Scanner, error) {
 			}
 		}
 	}
-	s.kw = newKeywordDFA(patterns)
+	kw, err := newKeywordDFA(patterns)
+	if err != nil {
+		return nil, fmt.Errorf("scan: %w", err)
+	}
+	s.kw = kw
 	return s, nil
 }
 
@@ -181,6 +190,9 @@ type Worker struct {
 	lcLine      int
 	lcLineStart int
 	seen        map[seenKey]bool // findings at depth 0, to drop the same match reached twice
+	// The current buffer's kind, for the assignment grammar.
+	code, testPath bool
+	words          []string // scratch for nameWords
 }
 
 type seenKey struct {
@@ -232,6 +244,7 @@ func (w *Worker) Scan(path string, data []byte) []Finding {
 	if IsBinary(data) {
 		return w.out
 	}
+	w.code, w.testPath = isCodePath(path), isTestPath(path)
 	w.scanLayer(path, data, 0, nil)
 	w.out = dropShadowedGeneric(w.out)
 	return w.out
@@ -252,10 +265,10 @@ func (w *Worker) scanLayer(path string, data []byte, depth int, org *origin) {
 	w.lcData = nil
 	if d := s.kw; len(d.lens) > 0 {
 		// The keyword DFA loop, inlined: one table load per byte.
-		trans, class, nclass, has := d.trans, &d.class, int32(d.nclass), d.hasOuts
-		st := int32(0)
+		trans, class, nclass, has := d.trans, &d.class, d.nclass, d.hasOuts
+		st := 0
 		for i, c := range data {
-			st = trans[st*nclass+int32(class[c])]
+			st = int(trans[st*nclass+int(class[c])])
 			if !has[st] {
 				continue
 			}
@@ -267,6 +280,12 @@ func (w *Worker) scanLayer(path string, data []byte, depth int, org *origin) {
 						continue // already inside this rule's last window
 					}
 					r := s.rules[ri]
+					if r.Detector != "" {
+						if !w.testPath && (r.Path == nil || r.Path.MatchString(path)) {
+							w.applyDetector(r, path, data, start, end, org)
+						}
+						continue
+					}
 					if r.AssignAfterKeyword && !assignmentFollows(data, end) {
 						continue // "key" in prose or code, not key = value
 					}
@@ -370,11 +389,43 @@ func (w *Worker) applyRule(r *Rule, path string, data []byte, a, b int, org *ori
 		if se <= ss {
 			continue
 		}
-		w.consider(r, path, data, ms, me, ss, se, org)
+		w.consider(r, path, data, ms, me, ss, se, org, nameBefore(data[ms:ss]))
 	}
 }
 
-func (w *Worker) consider(r *Rule, path string, data []byte, ms, me, ss, se int, org *origin) {
+// applyDetector runs the assignment grammar at a keyword hit.
+func (w *Worker) applyDetector(r *Rule, path string, data []byte, start, end int, org *origin) {
+	a, ok := parseAssignment(data, start, end, w.code, w.words)
+	if !ok || a.meaning != r.Detector || !credibleValue(r.Detector, string(data[a.valStart:a.valEnd]), a.weak) {
+		return
+	}
+	w.consider(r, path, data, a.matchStart, a.end, a.valStart, a.valEnd, org, a.name)
+}
+
+// nameBefore returns the name a regex match assigns its secret to: the last
+// name-like run before the operator in the match's text before the secret.
+func nameBefore(prefix []byte) string {
+	e := len(prefix)
+	for e > 0 && !isNameByte(prefix[e-1]) {
+		e--
+	}
+	if e == len(prefix) {
+		return "" // no operator: the secret starts the match
+	}
+	if op := prefix[e:]; bytes.ContainsAny(op, "/@") || !bytes.ContainsAny(op, "=:") {
+		return "" // user:pass@ in a URL, not name = value
+	}
+	s := e
+	for s > 0 && isNameByte(prefix[s-1]) && e-s < maxNameLen {
+		s--
+	}
+	if s > 0 && (prefix[s-1] == '/' || prefix[s-1] == '@') {
+		return ""
+	}
+	return string(prefix[s:e])
+}
+
+func (w *Worker) consider(r *Rule, path string, data []byte, ms, me, ss, se int, org *origin, name string) {
 	secretB := data[ss:se]
 	confirmed := false
 	if r.Checksum != "" {
@@ -392,7 +443,9 @@ func (w *Worker) consider(r *Rule, path string, data []byte, ms, me, ss, se int,
 		if isPlaceholder(secret) {
 			return
 		}
-		if r.generic && (isUUID(secret) || isHexHash(secret) || isLockFile(path)) {
+		// Hex values under a key name are keys (the assignment grammar
+		// has judged the name); elsewhere they are digests.
+		if r.generic && (isUUID(secret) || isHexHash(secret) && r.Detector == "" || isLockFile(path)) {
 			return
 		}
 	}
@@ -431,6 +484,10 @@ func (w *Worker) consider(r *Rule, path string, data []byte, ms, me, ss, se int,
 		f = w.newFinding(r, path, secret, l, c, el, ec-1, ent)
 	}
 	f.Confirmed = confirmed
+	if f.Name = cleanName(name); f.Name != "" && strings.Contains(f.Name, secret) {
+		f.Name = "" // never a way around the redaction
+	}
+	f.detector = r.Detector != ""
 	w.out = append(w.out, f)
 }
 
@@ -438,8 +495,22 @@ func (w *Worker) newFinding(r *Rule, path, secret string, l, c, el, ec int, ent 
 	return Finding{
 		RuleID: r.ID, Description: r.Description, Path: path, Line: l, Column: c, EndLine: el,
 		EndColumn: ec, Redacted: Redact(secret), Entropy: roundEntropy(ent), Tags: r.Tags,
-		Fingerprint: fingerprint(r.ID, path, secret), secret: secret, generic: r.generic,
+		Fingerprint: fingerprint(r.ID, path, secret), secret: secret, generic: r.generic, Shape: Shape(secret),
 	}
+}
+
+// cleanName keeps a reported name printable and short: it comes from the
+// scanned content.
+func cleanName(name string) string {
+	if len(name) > maxNameLen {
+		name = name[:maxNameLen]
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] < 0x20 || name[i] >= 0x7f {
+			return ""
+		}
+	}
+	return name
 }
 
 func roundEntropy(e float64) float64 { return float64(int(e*1000+0.5)) / 1000 }
@@ -578,22 +649,42 @@ func dropShadowedGeneric(fs []Finding) []Finding {
 		return fs
 	}
 	type lineKey struct{ line int }
-	var specific map[lineKey][]int
-	for i := range fs {
-		if !fs[i].generic {
-			if specific == nil {
-				specific = map[lineKey][]int{}
+	// byLine indexes the findings that pass keep by line.
+	byLine := func(keep func(*Finding) bool) map[lineKey][]int {
+		var m map[lineKey][]int
+		for i := range fs {
+			if keep(&fs[i]) {
+				if m == nil {
+					m = map[lineKey][]int{}
+				}
+				k := lineKey{fs[i].Line}
+				m[k] = append(m[k], i)
 			}
-			k := lineKey{fs[i].Line}
-			specific[k] = append(specific[k], i)
 		}
+		return m
 	}
-	if specific == nil {
+	specific := byLine(func(f *Finding) bool { return !f.generic })
+	others := byLine(func(f *Finding) bool { return !f.detector }) // not made by the assignment grammar
+	if specific == nil && others == nil {
 		return fs
 	}
-	out := fs[:0]
+	// A new slice: the loop reads fs[j] for any j while it appends.
+	out := make([]Finding, 0, len(fs))
 	for i := range fs {
 		f := fs[i]
+		if f.detector {
+			dup := false
+			for _, j := range others[lineKey{f.Line}] {
+				g := &fs[j]
+				if g.Decoded == f.Decoded && (strings.Contains(g.secret, f.secret) || strings.Contains(f.secret, g.secret)) {
+					dup = true
+					break
+				}
+			}
+			if dup {
+				continue
+			}
+		}
 		if f.generic {
 			shadowed := false
 			for _, j := range specific[lineKey{f.Line}] {

@@ -1,14 +1,17 @@
 package scan
 
+import "fmt"
+
 // keywordDFA is an Aho-Corasick automaton compiled to a dense,
 // ASCII-case-insensitive DFA over byte classes. The scanning loop is one table
 // load per byte with no calls: the library automaton dispatches through an
 // interface per byte and was measured 3-4x slower on source trees
 // (BenchmarkKeywords).
 type keywordDFA struct {
-	class   [256]uint8 // byte → class; class 0 is "no keyword has this byte"
-	nclass  int
-	trans   []int32   // state*nclass + class → next state
+	class  [256]uint8 // byte → class; class 0 is "no keyword has this byte"
+	nclass int
+	trans  []uint16 // state*nclass + class → next state; uint16 halves the cache footprint
+
 	outs    [][]int32 // state → keyword indexes ending here (incl. via suffix links)
 	lens    []int     // keyword index → length
 	hasOuts []bool
@@ -21,7 +24,10 @@ func lowerASCII(c byte) byte {
 	return c
 }
 
-func newKeywordDFA(keywords []string) *keywordDFA {
+// maxKeywordStates bounds the automaton so a state fits the uint16 table.
+const maxKeywordStates = 1 << 16
+
+func newKeywordDFA(keywords []string) (*keywordDFA, error) {
 	d := &keywordDFA{}
 	// Byte classes: one per distinct (lower-cased) keyword byte.
 	next := uint8(1)
@@ -61,12 +67,15 @@ func newKeywordDFA(keywords []string) *keywordDFA {
 		d.lens = append(d.lens, len(k))
 	}
 	// Breadth-first failure links and the dense table.
-	d.trans = make([]int32, len(nodes)*d.nclass)
+	if len(nodes) > maxKeywordStates {
+		return nil, fmt.Errorf("rule keywords need %d automaton states; at most %d are supported (fewer or shorter keywords)", len(nodes), maxKeywordStates)
+	}
+	d.trans = make([]uint16, len(nodes)*d.nclass)
 	queue := []int32{}
 	for cl := 0; cl < d.nclass; cl++ {
 		if n, ok := nodes[0].next[uint8(cl)]; ok && cl != 0 {
 			nodes[n].fail = 0
-			d.trans[cl] = n
+			d.trans[cl] = uint16(n)
 			queue = append(queue, n)
 		}
 	}
@@ -79,8 +88,8 @@ func newKeywordDFA(keywords []string) *keywordDFA {
 				continue // class 0 always returns to the root (trans is 0)
 			}
 			if n, ok := nodes[s].next[uint8(cl)]; ok {
-				nodes[n].fail = d.trans[int(nodes[s].fail)*d.nclass+cl]
-				d.trans[int(s)*d.nclass+cl] = n
+				nodes[n].fail = int32(d.trans[int(nodes[s].fail)*d.nclass+cl])
+				d.trans[int(s)*d.nclass+cl] = uint16(n)
 				queue = append(queue, n)
 			} else {
 				d.trans[int(s)*d.nclass+cl] = d.trans[int(nodes[s].fail)*d.nclass+cl]
@@ -93,7 +102,7 @@ func newKeywordDFA(keywords []string) *keywordDFA {
 		d.outs[i] = nodes[i].out
 		d.hasOuts[i] = len(nodes[i].out) > 0
 	}
-	return d
+	return d, nil
 }
 
 // scan calls hit(keyword, start, end) for every occurrence of every keyword
@@ -102,10 +111,10 @@ func (d *keywordDFA) scan(data []byte, hit func(k, start, end int)) {
 	if len(d.lens) == 0 {
 		return
 	}
-	trans, class, nclass, has := d.trans, &d.class, int32(d.nclass), d.hasOuts
-	s := int32(0)
+	trans, class, nclass, has := d.trans, &d.class, d.nclass, d.hasOuts
+	s := 0
 	for i, c := range data {
-		s = trans[s*nclass+int32(class[c])]
+		s = int(trans[s*nclass+int(class[c])])
 		if has[s] {
 			for _, k := range d.outs[s] {
 				hit(int(k), i+1-d.lens[k], i+1)

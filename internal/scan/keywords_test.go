@@ -28,7 +28,11 @@ func naiveHits(keywords []string, data string) []string {
 
 func dfaHits(keywords []string, data string) []string {
 	var out []string
-	newKeywordDFA(keywords).scan([]byte(data), func(k, start, end int) {
+	d, err := newKeywordDFA(keywords)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	d.scan([]byte(data), func(k, start, end int) {
 		if end-start != len(keywords[k]) {
 			out = append(out, "bad-span")
 		}
@@ -97,7 +101,10 @@ func BenchmarkKeywords(b *testing.B) {
 		}
 	}
 	b.Run("dfa", func(b *testing.B) {
-		d := newKeywordDFA(kws)
+		d, err := newKeywordDFA(kws)
+		if err != nil {
+			b.Fatal(err)
+		}
 		b.SetBytes(int64(len(data)))
 		for b.Loop() {
 			n := 0
@@ -124,4 +131,18 @@ func asciiLower(s string) string {
 		b[i] = lowerASCII(c)
 	}
 	return string(b)
+}
+
+func TestKeywordDFATooManyStates(t *testing.T) {
+	// 70,000 distinct 4-byte keywords need more states than a uint16 holds.
+	var kws []string
+	for i := 0; i < 70000; i++ {
+		kws = append(kws, fmt.Sprintf("%04x", i)+"z")
+	}
+	if _, err := newKeywordDFA(kws); err == nil || !strings.Contains(err.Error(), "automaton states") {
+		t.Errorf("got %v; want an error about automaton states", err)
+	}
+	if _, err := newKeywordDFA(kws[:1000]); err != nil {
+		t.Errorf("got %v for 1,000 keywords; want none", err)
+	}
 }

@@ -50,6 +50,9 @@ func writeText(w io.Writer, fs []Finding) error {
 		if f.Decoded != "" {
 			fmt.Fprintf(&b, " (decoded %s)", f.Decoded)
 		}
+		if why := f.Why(); why != "" {
+			fmt.Fprintf(&b, " [%s]", clean(why))
+		}
 		if f.ManagedSecret != "" {
 			fmt.Fprintf(&b, " managed secret %s", clean(f.ManagedSecret))
 		}
@@ -63,6 +66,23 @@ func writeText(w io.Writer, fs []Finding) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// Why says what made a value a finding besides its rule: the name it was
+// assigned to, its shape and its entropy ("" for managed secrets, which
+// are matched exactly).
+func (f Finding) Why() string {
+	var parts []string
+	if f.Name != "" {
+		parts = append(parts, "name "+f.Name)
+	}
+	if f.Shape != "" {
+		parts = append(parts, f.Shape)
+	}
+	if f.Entropy > 0 {
+		parts = append(parts, "entropy "+strconv.FormatFloat(f.Entropy, 'f', 2, 64))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func clean(s string) string {
@@ -91,7 +111,7 @@ func writeJSON(w io.Writer, fs []Finding) error {
 }
 
 var csvHeader = []string{"rule_id", "path", "line", "column", "end_line", "end_column", "secret", "confirmed",
-	"decoded", "managed_secret", "commit", "author", "email", "date", "fingerprint", "description"}
+	"decoded", "managed_secret", "commit", "author", "email", "date", "fingerprint", "description", "name", "shape", "entropy"}
 
 func writeCSV(w io.Writer, fs []Finding) error {
 	cw := csv.NewWriter(w)
@@ -105,7 +125,8 @@ func writeCSV(w io.Writer, fs []Finding) error {
 		}
 		rec := []string{f.RuleID, f.Path, strconv.Itoa(f.Line), strconv.Itoa(f.Column), strconv.Itoa(f.EndLine),
 			strconv.Itoa(f.EndColumn), f.Redacted, strconv.FormatBool(f.Confirmed), f.Decoded, f.ManagedSecret,
-			f.Commit, f.Author, f.Email, date, f.Fingerprint, f.Description}
+			f.Commit, f.Author, f.Email, date, f.Fingerprint, f.Description, f.Name, f.Shape,
+			strconv.FormatFloat(f.Entropy, 'f', 3, 64)}
 		for i, v := range rec {
 			rec[i] = csvSafe(v)
 		}
@@ -158,6 +179,9 @@ func writeJUnit(w io.Writer, fs []Finding) error {
 	for _, f := range fs {
 		loc := fmt.Sprintf("%s:%d:%d", f.Path, f.Line, f.Column)
 		text := fmt.Sprintf("%s at %s: %s", f.RuleID, loc, f.Redacted)
+		if why := f.Why(); why != "" {
+			text += " [" + why + "]"
+		}
 		if f.Commit != "" {
 			text += " in commit " + f.Commit
 		}
@@ -288,6 +312,9 @@ func writeSARIF(w io.Writer, fs []Finding, info ReportInfo) error {
 		}
 		if f.Confirmed {
 			msg += " (confirmed)"
+		}
+		if why := f.Why(); why != "" {
+			msg += " [" + why + "]"
 		}
 		res := sarifResult{
 			RuleID: f.RuleID, RuleIndex: index[f.RuleID], Level: "error", Message: sarifMessage{msg},

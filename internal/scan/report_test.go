@@ -23,7 +23,7 @@ func goldenFindings() []Finding {
 			Commit: "3f2c1b0a9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b", Author: "Ada Lovelace", Email: "ada@example.org",
 			Date: time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)},
 		{RuleID: "generic-api-key", Description: "A high-entropy value, \"quoted\" & <escaped>", Path: "src/app,config.js", Line: 3, Column: 14,
-			EndLine: 3, EndColumn: 33, Redacted: "=Zk3****", Entropy: 4.2, Decoded: "base64",
+			EndLine: 3, EndColumn: 33, Redacted: "=Zk3****", Entropy: 4.2, Decoded: "base64", Name: "apiKey", Shape: Shape("=Zk3q9XvT2mLp8RwY4nBc"),
 			Fingerprint: fingerprint("generic-api-key", "src/app,config.js", "=Zk3q9XvT2mLp8RwY4nBc"), secret: "=Zk3q9XvT2mLp8RwY4nBc"},
 		{RuleID: ManagedRuleID, Description: "leak of managed secret prod/db/password", Path: ".env", Line: 1, Column: 13,
 			EndLine: 1, EndColumn: 40, Redacted: "S3cr****", Confirmed: true, ManagedSecret: "prod/db/password",
