@@ -261,6 +261,12 @@ func monitorServerFeature(m *Main, f *pflag.FlagSet) func(ctx context.Context, r
 			return err
 		}
 		r.core.Monitoring = mg
+		// Servers sharing PostgreSQL tail its audit table instead of
+		// observing in line, so each sees every server's traffic.
+		pg, shared := r.db.(pgStorage)
+		if shared {
+			mg.Tail = core.NewAuditTail(pg)
+		}
 		if err := r.core.LoadMonitorState(ctx); err != nil {
 			mg.Events.Close(context.Background())
 			return err
@@ -292,19 +298,41 @@ func monitorServerFeature(m *Main, f *pflag.FlagSet) func(ctx context.Context, r
 
 		// Hygiene and secret.rotated announcements run once across the
 		// servers sharing a database: on the leader.
-		_, shared := r.db.(pgStorage)
 		r.lead.add("hygiene and rotation announcements", func(ctx context.Context) {
 			leaderMonitorJobs(ctx, r, interval, shared)
 		})
+		if shared {
+			// The leader acts on what every server's tail reads, and
+			// saves the snapshot with its cursor when its leadership ends.
+			r.lead.add("anomaly actions", func(ctx context.Context) {
+				if err := r.core.LeadAuditTail(ctx); err != nil {
+					mg.Logger.Error("save monitor state at the end of the leadership", "err", err)
+				}
+			})
+		}
 		r.onClose(func() {
-			if err := r.core.SaveMonitorState(context.Background()); err != nil {
-				mg.Logger.Error("save monitor state", "err", err)
+			// With a tail, the leader saved the snapshot when it stopped
+			// leading (before the closers run); the others do not save.
+			if !shared {
+				if err := r.core.SaveMonitorState(context.Background()); err != nil {
+					mg.Logger.Error("save monitor state", "err", err)
+				}
 			}
 			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			mg.Events.Close(cctx)
 			mg.Wait()
 		})
+		if shared {
+			// Registered last, so it stops first: before the events close.
+			tctx, stopTail := context.WithCancel(context.WithoutCancel(ctx))
+			tailDone := make(chan struct{})
+			go func() {
+				defer close(tailDone)
+				r.core.RunAuditTail(tctx, core.DefaultTailInterval)
+			}()
+			r.onClose(func() { stopTail(); <-tailDone })
+		}
 		return nil
 	}
 }

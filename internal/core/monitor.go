@@ -74,6 +74,11 @@ type Monitoring struct {
 	// (OIDC bindings and rotation policies are disabled by Retire itself).
 	RetireHooks []RetireHook
 	Logger      *slog.Logger
+	// Tail, when set, feeds the monitor from the audit table that several
+	// servers share instead of in line, and only the leader acts
+	// (monitor_tail.go). Nil (SQLite): every entry is observed, and acted
+	// on, as it is recorded.
+	Tail *AuditTail
 
 	mu            sync.Mutex
 	expiryAlerted map[string]time.Time
@@ -110,6 +115,16 @@ func (m *Monitoring) publish(e monitor.Event) {
 		return
 	}
 	if err := m.Events.Publish(e); err != nil {
+		m.logger().Warn("change event not published", "type", e.Type, "err", err)
+	}
+}
+
+// publishLocal publishes to this server's subscribers only.
+func (m *Monitoring) publishLocal(e monitor.Event) {
+	if m.Events == nil {
+		return
+	}
+	if err := m.Events.PublishLocal(e); err != nil {
 		m.logger().Warn("change event not published", "type", e.Type, "err", err)
 	}
 }
@@ -157,16 +172,26 @@ func (c *Core) record(ctx context.Context, e *tokenward.AuditEntry) error {
 	return nil
 }
 
-// SaveMonitorState stores the monitor's baselines and usage summaries.
+// SaveMonitorState stores the monitor's baselines and usage summaries
+// (with a Tail, and the seq they count up to).
 func (c *Core) SaveMonitorState(ctx context.Context) error {
-	if c.Monitoring == nil {
+	m := c.Monitoring
+	if m == nil {
 		return nil
 	}
-	snap, err := c.Monitoring.Monitor.Snapshot()
+	var snap []byte
+	var err error
+	if m.Tail != nil {
+		m.Tail.mu.Lock()
+		snap, err = m.Monitor.Snapshot()
+		m.Tail.mu.Unlock()
+	} else {
+		snap, err = m.Monitor.Snapshot()
+	}
 	if err != nil {
 		return err
 	}
-	return c.Monitoring.Store.SaveMonitorState(ctx, snap, c.Now().UTC())
+	return m.Store.SaveMonitorState(ctx, snap, c.Now().UTC())
 }
 
 // LoadMonitorState restores the saved snapshot and tells the monitor every
@@ -190,6 +215,9 @@ func (c *Core) LoadMonitorState(ctx context.Context) error {
 	}
 	for _, t := range tokens {
 		m.Monitor.SetToken(t)
+	}
+	if m.Tail != nil {
+		return c.startTail(ctx)
 	}
 	return nil
 }

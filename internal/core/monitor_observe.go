@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"strconv"
 	"strings"
@@ -18,19 +19,40 @@ import (
 // ObserveAudit is called with every audit entry once it is recorded: it
 // feeds the monitor, stores and alerts anomalies, suspends tokens, and
 // publishes the change events the entry implies. It never fails the
-// request: the entry is recorded already.
+// request: the entry is recorded already. With a Tail (servers sharing
+// PostgreSQL) it only wakes the tail, which observes the entry when it
+// reads it from the shared table (monitor_tail.go).
 func (c *Core) ObserveAudit(ctx context.Context, e *tokenward.AuditEntry) {
 	m := c.Monitoring
 	if m == nil {
 		return
 	}
+	if m.Tail != nil {
+		m.Tail.wakeUp()
+		return
+	}
+	c.observe(ctx, e, true)
+}
+
+// observe feeds e to the monitor (baselines, usage counters, token
+// records) and publishes its change event. With act it also stores,
+// alerts and acts on the anomalies found, and publishes to the webhooks
+// as well as to this server's subscribers; without (a server that does
+// not lead the ones sharing the database) it publishes to its
+// subscribers only.
+func (c *Core) observe(ctx context.Context, e *tokenward.AuditEntry, act bool) {
+	m := c.Monitoring
 	if e.Outcome == tokenward.OutcomeAllowed {
-		c.changeOf(ctx, e)
+		c.changeOf(ctx, e, act)
 		if e.Action == "secret.read_env" {
 			c.countEnvRead(ctx, e)
 		}
 	}
 	for _, an := range m.Monitor.Observe(c.leakSignal(ctx, e)) {
+		if !act {
+			m.logger().Debug("anomaly left to the leader", "rule", an.Rule, "token_id", an.TokenID, "seq", e.Seq)
+			continue
+		}
 		rec := &monitor.Record{ID: monitor.NewRecordID(), Anomaly: an}
 		if err := m.Store.AddAnomaly(context.WithoutCancel(ctx), rec); err != nil {
 			m.logger().Error("store anomaly", "rule", an.Rule, "err", err)
@@ -72,8 +94,9 @@ func (c *Core) leakSignal(ctx context.Context, e *tokenward.AuditEntry) *tokenwa
 }
 
 // changeOf keeps the monitor's token records current and publishes the
-// change event an allowed entry stands for.
-func (c *Core) changeOf(ctx context.Context, e *tokenward.AuditEntry) {
+// change event an allowed entry stands for (with hooks, to the webhooks
+// too).
+func (c *Core) changeOf(ctx context.Context, e *tokenward.AuditEntry, hooks bool) {
 	m := c.Monitoring
 	ev := monitor.Event{Time: e.Time, Resource: e.Resource, Actor: e.TokenID}
 	switch e.Action {
@@ -97,10 +120,27 @@ func (c *Core) changeOf(ctx context.Context, e *tokenward.AuditEntry) {
 		c.refreshToken(ctx, e.Resource)
 		ev.Type = monitor.EventTokenRevoked
 		ev.Reason = e.Reason
+	case "token.suspend":
+		// In line, suspend publishes token.suspended itself; from the
+		// tail, every server learns of the leader's suspension here.
+		if m.Tail == nil {
+			return
+		}
+		c.refreshToken(ctx, e.Resource)
+		ev.Type = monitor.EventTokenSuspended
+		ev.Reason = e.Meta["rule"]
 	default:
 		return
 	}
-	m.publish(ev)
+	if m.Tail != nil {
+		// Every server publishes this change: one id for it everywhere.
+		ev.ID = fmt.Sprintf("evt_%016x", e.Seq)
+	}
+	if hooks {
+		m.publish(ev)
+	} else {
+		m.publishLocal(ev)
+	}
 }
 
 // countEnvRead counts an environment-wide read (run, export) as a read of

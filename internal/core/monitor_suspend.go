@@ -23,7 +23,8 @@ func (c *Core) systemRevoke(ctx context.Context, id string) (*tokenward.Token, e
 }
 
 // suspend revokes a token because an anomaly rule says so, audited, and
-// publishes token.suspended.
+// publishes token.suspended (with a Tail, every server does when it reads
+// the audit entry).
 func (c *Core) suspend(ctx context.Context, id string, rule monitor.RuleID, anomalyID string) error {
 	if _, err := c.systemRevoke(ctx, id); err != nil {
 		return err
@@ -32,7 +33,9 @@ func (c *Core) suspend(ctx context.Context, id string, rule monitor.RuleID, anom
 		Reason: "anomaly " + string(rule), Meta: map[string]string{"rule": string(rule), "anomaly": anomalyID}}); err != nil {
 		return err
 	}
-	c.Monitoring.publish(monitor.Event{Type: monitor.EventTokenSuspended, Resource: "token:" + id, Reason: string(rule)})
+	if c.Monitoring.Tail == nil {
+		c.Monitoring.publish(monitor.Event{Type: monitor.EventTokenSuspended, Resource: "token:" + id, Reason: string(rule)})
+	}
 	return nil
 }
 

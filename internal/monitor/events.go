@@ -193,7 +193,16 @@ func (ev *Events) remove(s *Subscription, slow bool) {
 // subscriber and queues it for the webhooks. It never blocks: a subscriber
 // whose channel is full is dropped (with a log notice), and an event that
 // finds the webhook queue full is dropped and counted.
-func (ev *Events) Publish(e Event) error {
+func (ev *Events) Publish(e Event) error { return ev.publish(e, true) }
+
+// PublishLocal is Publish without the webhooks: it hands e to this
+// process's subscribers only. Of several servers that each learn of the
+// same change (by reading a shared audit table), one publishes it and the
+// others publish it locally, so every subscriber sees it and every webhook
+// receives it once.
+func (ev *Events) PublishLocal(e Event) error { return ev.publish(e, false) }
+
+func (ev *Events) publish(e Event, hooks bool) error {
 	if err := e.Validate(); err != nil {
 		return err
 	}
@@ -222,7 +231,7 @@ func (ev *Events) Publish(e Event) error {
 			ev.Logger.Warn("dropped a slow event subscriber", "buffer", cap(s.c))
 		}
 	}
-	if len(ev.Hooks) > 0 {
+	if hooks && len(ev.Hooks) > 0 {
 		select {
 		case ev.queue <- e:
 		default:

@@ -85,6 +85,50 @@ func TestEventsWebhookAndSubscribers(t *testing.T) {
 	}
 }
 
+// TestPublishLocal: a local publish reaches this process's subscribers and
+// never a webhook.
+func TestPublishLocal(t *testing.T) {
+	r := newReceiver(t, signingSecret, t0)
+	s, _ := testSender(t0, io.Discard)
+	ev := NewEvents(s, []Webhook{{URL: r.URL, Format: FormatSigned, Secret: signingSecret}}, nil)
+	if err := ev.Open(); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := ev.Subscribe(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := Event{Type: EventTokenSuspended, Resource: "token:tok_local"}
+	if err := ev.PublishLocal(local); err != nil {
+		t.Fatal(err)
+	}
+	if err := ev.Publish(Event{Type: EventTokenRevoked, Resource: "token:tok_everywhere"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ev.PublishLocal(Event{Type: "nope", Resource: "x"}); err == nil {
+		t.Errorf("PublishLocal of an unknown type: got nil; want an error")
+	}
+	for _, want := range []string{"token:tok_local", "token:tok_everywhere"} {
+		if got := <-sub.C; got.Resource != want || got.ID == "" {
+			t.Errorf("subscriber: got %+v; want %s with an id", got, want)
+		}
+	}
+	if err := ev.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	bodies := r.received()
+	if len(bodies) != 1 {
+		t.Fatalf("webhook got %d events; want 1 (the local one stays local)", len(bodies))
+	}
+	var got Event
+	if err := json.Unmarshal(bodies[0], &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Resource != "token:tok_everywhere" {
+		t.Errorf("webhook event: got %s; want token:tok_everywhere", got.Resource)
+	}
+}
+
 // TestPublishNeverBlocks fills the webhook queue while the receiver stalls:
 // Publish must keep returning and count the drops.
 func TestPublishNeverBlocks(t *testing.T) {

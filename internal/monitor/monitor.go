@@ -240,6 +240,7 @@ type Monitor struct {
 	ips    map[netip.Addr]*ipState
 	// secrets counts reads per secret path, at most MaxSecrets paths.
 	secrets map[string]*secretUsage
+	cursor  int64 // SetCursor
 
 	observed atomic.Uint64
 	fired    [numRules]atomic.Uint64

@@ -340,6 +340,7 @@ func TestSnapshotRestore(t *testing.T) {
 	var tr trace
 	tr.learn("tok_svc", "p/prod/A", "10.0.1.5", 30, 8*24*time.Hour)
 	replay(m, tr.entries)
+	m.SetCursor(4242)
 	snap, err := m.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -351,6 +352,12 @@ func TestSnapshotRestore(t *testing.T) {
 	snap2, _ := m2.Snapshot()
 	if string(snap) != string(snap2) {
 		t.Errorf("snapshot after restore differs:\ngot  %s\nwant %s", snap2, snap)
+	}
+	if got := m2.Cursor(); got != 4242 {
+		t.Errorf("cursor after restore: got %d; want 4242", got)
+	}
+	if got, err := SnapshotCursor(snap); got != 4242 || err != nil {
+		t.Errorf("SnapshotCursor: got %d, %v; want 4242, nil", got, err)
 	}
 	// The restored baseline still knows the token is stable on 10.0.1.0/24.
 	e := tr.add(t0.Add(9*24*time.Hour), "tok_svc", "secret.read", "p/prod/A", allowed, "10.0.7.1")
@@ -367,6 +374,7 @@ func TestSnapshotRestore(t *testing.T) {
 		{"unknown rule", `{"version":1,"tokens":{"tok_a":{"fired":[{"rule":"x","at":"2026-01-01T00:00:00Z"}]}}}`},
 		{"negative", `{"version":1,"tokens":{"tok_a":{"requests":-1}}}`},
 		{"null token", `{"version":1,"tokens":{"tok_a":null}}`},
+		{"negative cursor", `{"version":1,"tokens":{},"cursor":-1}`},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

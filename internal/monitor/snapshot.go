@@ -23,6 +23,9 @@ type snapshot struct {
 	Version int                        `json:"version"`
 	Tokens  map[string]*tokenSnapshot  `json:"tokens"`
 	Secrets map[string]*secretSnapshot `json:"secrets,omitempty"`
+	// Cursor is the seq of the last audit entry the state counts (see
+	// SetCursor); absent in snapshots of a monitor fed in line.
+	Cursor int64 `json:"cursor,omitempty"`
 }
 
 type secretSnapshot struct {
@@ -103,7 +106,7 @@ type Use struct {
 // (the current minute, denied-request rings, per-IP state) are not kept.
 func (m *Monitor) Snapshot() ([]byte, error) {
 	m.mu.Lock()
-	snap := snapshot{Version: snapshotVersion, Tokens: make(map[string]*tokenSnapshot, len(m.state))}
+	snap := snapshot{Version: snapshotVersion, Tokens: make(map[string]*tokenSnapshot, len(m.state)), Cursor: m.cursor}
 	for id, s := range m.state {
 		ts := &tokenSnapshot{
 			FirstSeen: s.FirstSeen, LastSeen: s.LastSeen, LastIP: s.LastIP, Requests: s.Requests,
@@ -157,6 +160,9 @@ func (m *Monitor) Restore(data []byte) error {
 	}
 	if snap.Version != snapshotVersion {
 		return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: version %d, want %d", snap.Version, snapshotVersion)
+	}
+	if snap.Cursor < 0 {
+		return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: negative cursor")
 	}
 	if len(snap.Tokens) > maxSnapshotTokens {
 		return tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: %d tokens, more than %d", len(snap.Tokens), maxSnapshotTokens)
@@ -226,8 +232,27 @@ func (m *Monitor) Restore(data []byte) error {
 	m.mu.Lock()
 	m.state = state
 	m.secrets = secrets
+	m.cursor = snap.Cursor
 	m.mu.Unlock()
 	return nil
+}
+
+// SetCursor records the seq of the last audit entry the monitor was fed,
+// for a monitor that reads a shared audit table: Snapshot saves it with
+// the state and Restore brings it back, so the reader resumes after it and
+// counts nothing twice. The caller keeps it consistent with the state (it
+// feeds an entry and then sets the cursor, and snapshots between entries).
+func (m *Monitor) SetCursor(seq int64) {
+	m.mu.Lock()
+	m.cursor = seq
+	m.mu.Unlock()
+}
+
+// Cursor returns what SetCursor or Restore set (0: none).
+func (m *Monitor) Cursor() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cursor
 }
 
 // parseNetwork accepts only the masked /24 (IPv4) or /48 (IPv6) form that
@@ -270,4 +295,16 @@ func (m *Monitor) Usage(id string) (TokenUsage, bool) {
 		return TokenUsage{TokenID: id}, false
 	}
 	return TokenUsage{TokenID: id, LastAt: s.LastSeen, LastIP: s.LastIP, Requests: s.Requests, Daily: s.Days.list(), Uses: usesOf(s)}, true
+}
+
+// SnapshotCursor returns the cursor a Snapshot holds (0: none), without
+// restoring it.
+func SnapshotCursor(data []byte) (int64, error) {
+	var snap struct {
+		Cursor int64 `json:"cursor"`
+	}
+	if err := json.Unmarshal(data, &snap); err != nil || snap.Cursor < 0 {
+		return 0, tokenward.Errorf(tokenward.EINVALID, "monitor snapshot: no valid cursor")
+	}
+	return snap.Cursor, nil
 }
