@@ -128,7 +128,8 @@ func (c *scaleCluster) client(i int, token string) *faultClient {
 // leader dies during a rotation and another finishes it, once; a server
 // killed under write load loses no acknowledged write or audit entry; and
 // the one audit chain verifies from every server; a fourth server without
-// the install's audit key is refused.
+// the install's audit key is refused; PostgreSQL restarted under them
+// gives 503s, then every server serves again by itself.
 func TestScaleOutThreeServers(t *testing.T) {
 	pg := pgtest.Start(t)
 	c := newScaleCluster(t, pg, 3)
@@ -413,6 +414,33 @@ func TestScaleOutThreeServers(t *testing.T) {
 		a.start()
 		if out := b.mustCLI("", "audit", "verify"); !strings.Contains(out, "audit trail OK") {
 			t.Errorf("audit verify after the checkpoint: got %q", out)
+		}
+	})
+
+	t.Run("PostgreSQL restarted: 503 from every server, then each serves again by itself", func(t *testing.T) {
+		if err := pg.StopServer(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range c.servers {
+			if got := c.client(i, c.token).do("GET", "/v1/secrets/payments/prod/READ_ME", nil); got.status != 503 {
+				t.Errorf("server %d while PostgreSQL is down: got %d %s; want 503", i, got.status, got.body)
+			}
+			if got := c.client(i, "").do("GET", "/readyz", nil); got.status != 503 {
+				t.Errorf("server %d /readyz while PostgreSQL is down: got %d; want 503", i, got.status)
+			}
+		}
+		if err := pg.StartServer(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range c.servers {
+			if _, ok := within(30*time.Second, func() bool {
+				return c.client(i, c.token).do("PUT", "/v1/secrets/payments/prod/AFTER_RESTART", map[string]any{"value": fmt.Sprintf("after-%d", i)}).status == 200
+			}); !ok {
+				t.Errorf("server %d does not write again after PostgreSQL returned\n%s", i, c.logs())
+			}
+		}
+		if out := cc.mustCLI("", "audit", "verify"); !strings.Contains(out, "audit trail OK") {
+			t.Errorf("audit verify after the restart: got %q", out)
 		}
 	})
 
