@@ -299,7 +299,7 @@ func TestAbuseTokenRateLimit(t *testing.T) {
 	}{
 		{"read", get},
 		{"write", jsonReq("PUT", "/v1/secrets/payments/prod/KEY", e.admin, `{"value":"new-`+e.canary+`"}`)},
-		{"vault route", "GET /v1/secret/data/payments/prod/KEY HTTP/1.1\r\nHost: t\r\nConnection: close\r\nX-Vault-Token: " + e.admin + "\r\n\r\n"},
+		{"vault route", "GET /v1/payments/data/prod/KEY HTTP/1.1\r\nHost: t\r\nConnection: close\r\nX-Vault-Token: " + e.admin + "\r\n\r\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, body := e.raw(t, tc.req)
