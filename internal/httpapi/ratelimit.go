@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -138,15 +139,16 @@ func (s *Server) limits() *limiters {
 // refused token is returned with the error, so the audit entry names it.
 func (s *Server) authenticate(ctx context.Context, w http.ResponseWriter, raw, ip string) (*tokenward.Token, error) {
 	lim := s.limits()
+	addr := failureKey(ip)
 	if lim.failures != nil && raw != "" {
-		if ok, wait := lim.failures.allowed(ip, s.Core.Now()); !ok {
+		if ok, wait := lim.failures.allowed(addr, s.Core.Now()); !ok {
 			return nil, rateLimited(w, wait, "too many failed authentications from this address")
 		}
 	}
 	tok, err := s.Core.Authenticate(ctx, raw, ip)
 	if err != nil {
 		if lim.failures != nil && raw != "" && tokenward.ErrorCode(err) == tokenward.EUNAUTHORIZED {
-			lim.failures.take(ip, s.Core.Now())
+			lim.failures.take(addr, s.Core.Now())
 		}
 		return nil, err
 	}
@@ -156,6 +158,22 @@ func (s *Server) authenticate(ctx context.Context, w http.ResponseWriter, raw, i
 		}
 	}
 	return tok, nil
+}
+
+// failureKey is the bucket of failed authentications ip spends from: the
+// address itself for IPv4, its /64 for IPv6 — one host commonly holds a
+// whole /64, and would otherwise get a fresh budget per address.
+func failureKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.WithZone("").Prefix(64)
+	return p.String()
 }
 
 // rateLimited sets Retry-After (whole seconds, rounded up, at least 1) and

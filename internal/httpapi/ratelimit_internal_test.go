@@ -116,3 +116,18 @@ func FuzzParseLimit(f *testing.F) {
 		}
 	})
 }
+
+func TestFailureKey(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"192.0.2.7", "192.0.2.7"},
+		{"::ffff:192.0.2.7", "192.0.2.7"},
+		{"2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:bbbb::9", "2001:db8:1:2::/64"},
+		{"fe80::1%eth0", "fe80::/64"},
+		{"not-an-ip", "not-an-ip"},
+	} {
+		if got := failureKey(tc.in); got != tc.want {
+			t.Errorf("failureKey(%q): got %q; want %q", tc.in, got, tc.want)
+		}
+	}
+}
