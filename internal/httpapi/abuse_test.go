@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,10 +16,7 @@ import (
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/api"
-	"github.com/tokenward/tokenward/internal/core"
 	"github.com/tokenward/tokenward/internal/httpapi"
-	"github.com/tokenward/tokenward/internal/seal"
-	"github.com/tokenward/tokenward/internal/sqlite"
 )
 
 // The HTTP abuse test (issue #15, "Hostile input"): hostile requests
@@ -42,22 +38,7 @@ type abuseEnv struct {
 
 func mustServeAbuse(tb testing.TB, tokenLimit, failureLimit httpapi.Limit) *abuseEnv {
 	tb.Helper()
-	db := sqlite.NewDB(filepath.Join(tb.TempDir(), "tokenward.db"))
-	if err := db.Open(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	clk := &clock{t: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)}
-	key := seal.NewKey()
-	admin, err := core.Init(context.Background(), db, key, clk.Now())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c, err := core.New(context.Background(), db, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c.Now = clk.Now
+	c, clk, admin := mustCore(tb)
 	e := &abuseEnv{clock: clk, admin: admin, canary: "canary-Zq8vX2mKp4"}
 	a := httpapi.NewServer(c, nil)
 	a.TokenLimit, a.AuthFailureLimit = tokenLimit, failureLimit
