@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/core"
 	"github.com/tokenward/tokenward/internal/httpapi"
 	"github.com/tokenward/tokenward/internal/postgres"
@@ -35,6 +36,8 @@ type serverConfig struct {
 	// TrustedProxies are --trusted-proxy: load balancers whose
 	// X-Forwarded-For names the client.
 	TrustedProxies []string
+	// RateLimit is --rate-limit: each token's request rate ("" or "0": none).
+	RateLimit string
 }
 
 func defaultServerConfig() serverConfig {
@@ -63,6 +66,9 @@ func (c *serverConfig) Validate() error {
 	}
 	if _, err := c.trustedProxies(); err != nil {
 		return err
+	}
+	if _, err := httpapi.ParseLimit(c.RateLimit); err != nil {
+		return usageError("--rate-limit: %s", tokenward.ErrorMessage(err))
 	}
 	if c.Dev && c.Storage.URL != "" {
 		return usageError("--dev runs on a throwaway SQLite file; drop --storage (or unset TOKENWARD_STORAGE)")
@@ -162,6 +168,7 @@ func (m *Main) newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	f.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
 	f.StringArrayVar(&cfg.TrustedProxies, "trusted-proxy", nil, "a load balancer or proxy (address or CIDR, repeatable) whose X-Forwarded-For names the client; default: none, the peer is the client")
+	f.StringVar(&cfg.RateLimit, "rate-limit", "0", "each token's requests per server, as N/s or N/m with an optional ,burst=B (e.g. 50/s,burst=100); 0: no limit")
 	cfg.Storage.register(m, f)
 	return cmd
 }
@@ -218,7 +225,9 @@ func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(
 	defer c.Close()
 
 	api := httpapi.NewServer(c, logger)
-	api.TrustedProxies, _ = cfg.trustedProxies() // checked by Validate
+	api.TrustedProxies, _ = cfg.trustedProxies()          // checked by Validate
+	api.TokenLimit, _ = httpapi.ParseLimit(cfg.RateLimit) // checked by Validate
+	api.AuthFailureLimit = httpapi.DefaultAuthFailureLimit
 	run := &serverRun{cfg: &cfg, db: db, core: c, api: api, logger: logger, lead: &leadership{log: logger.WithGroup("leader")}}
 	defer func() {
 		for i := len(run.closers) - 1; i >= 0; i-- {

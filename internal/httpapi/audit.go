@@ -263,7 +263,7 @@ func (s *Server) rawAudited(w http.ResponseWriter, r *http.Request, action strin
 	reqID := newRequestID()
 	w.Header().Set("X-Request-Id", reqID)
 	ip := s.clientIP(r)
-	tok, err := s.Core.Authenticate(r.Context(), bearer(r), ip)
+	tok, err := s.authenticate(r.Context(), w, bearer(r), ip)
 	if err == nil {
 		err = authorize(tok)
 	}

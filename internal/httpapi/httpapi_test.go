@@ -46,6 +46,17 @@ type env struct {
 // admin token in env.admin.
 func MustServe(tb testing.TB) *env {
 	tb.Helper()
+	c, clk, admin := mustCore(tb)
+	api := httpapi.NewServer(c, nil)
+	srv := httptest.NewServer(api)
+	tb.Cleanup(srv.Close)
+	return &env{srv: srv, api: api, core: c, clock: clk, admin: admin}
+}
+
+// mustCore opens a core on a fresh SQLite store, initialised, on a test
+// clock, and returns it with the clock and the admin token.
+func mustCore(tb testing.TB) (*core.Core, *clock, string) {
+	tb.Helper()
 	db := sqlite.NewDB(filepath.Join(tb.TempDir(), "tokenward.db"))
 	if err := db.Open(); err != nil {
 		tb.Fatal(err)
@@ -62,10 +73,7 @@ func MustServe(tb testing.TB) *env {
 		tb.Fatal(err)
 	}
 	c.Now = clk.Now
-	api := httpapi.NewServer(c, nil)
-	srv := httptest.NewServer(api)
-	tb.Cleanup(srv.Close)
-	return &env{srv: srv, api: api, core: c, clock: clk, admin: admin}
+	return c, clk, admin
 }
 
 // do sends a request with an optional JSON body and returns status and body.

@@ -242,7 +242,7 @@ func (s *Server) eventsStream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", reqID)
 	ip := s.clientIP(r)
 	raw := bearer(r)
-	tok, err := s.Core.Authenticate(r.Context(), raw, ip)
+	tok, err := s.authenticate(r.Context(), w, raw, ip)
 	if err == nil {
 		err = s.Core.WatchEvents(tok)
 	}

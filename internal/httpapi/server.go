@@ -43,10 +43,14 @@ type Server struct {
 	// X-Forwarded-For is believed (clientIP); empty: none, the peer is the
 	// client.
 	TrustedProxies []netip.Prefix
+	// TokenLimit bounds each token's requests, AuthFailureLimit each
+	// client address's failed authentications (ratelimit.go); zero: none.
+	TokenLimit, AuthFailureLimit Limit
 
 	monitor monitorState // state of the monitoring routes (monitor.go)
 	bulk    bulkJobs     // bulk rotations running or recently finished (rotation_bulk.go)
 	unready atomic.Bool  // the last readiness check failed (ready.go)
+	limiter limiters     // TokenLimit and AuthFailureLimit's buckets (ratelimit.go)
 
 	routes []route
 	mux    *http.ServeMux
@@ -223,7 +227,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 		}()
 		if !rt.public {
-			c.tok, err = s.Core.Authenticate(r.Context(), token(r), ip)
+			c.tok, err = s.authenticate(r.Context(), w, token(r), ip)
 		}
 		if err == nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.maxBody())
@@ -305,7 +309,7 @@ func outcome(err error) string {
 	switch tokenward.ErrorCode(err) {
 	case "":
 		return tokenward.OutcomeAllowed
-	case tokenward.EUNAUTHORIZED, tokenward.EFORBIDDEN:
+	case tokenward.EUNAUTHORIZED, tokenward.EFORBIDDEN, tokenward.ERATELIMITED:
 		return tokenward.OutcomeDenied
 	}
 	return tokenward.OutcomeError
