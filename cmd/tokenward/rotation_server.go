@@ -91,7 +91,7 @@ func rotationServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *ser
 				"attempt", rot.Attempt, "next_at", rot.NextAt, "error", rot.Error)
 		}
 		sched := &rotate.Scheduler{Machine: mach, Concurrency: cfg.Concurrency}
-		r.core.Rotation = &core.Rotation{Machine: mach, Scheduler: sched, Catalog: r.db, BulkConcurrency: cfg.Concurrency}
+		r.core.Rotation = &core.Rotation{Machine: mach, Scheduler: sched, Catalog: r.db, BulkConcurrency: cfg.Concurrency, BulkJobs: r.db.BulkJobs()}
 		if r.metrics != nil {
 			r.metrics.MustRegister(newRotationCollector(r.db.Rotations(), mach))
 		}

@@ -392,6 +392,38 @@ func TestScaleOutThreeServers(t *testing.T) {
 		a.start()
 	})
 
+	t.Run("a bulk rotation started on one is reported by the others, across a restart", func(t *testing.T) {
+		for _, name := range []string{"payments/dev/BULK_1", "payments/dev/BULK_2"} {
+			a.mustCLI("bulk-initial-value-"+name, "secret", "set", name)
+			a.mustCLI("", "rotation", "set", name, "--every", "30d", "--rotator", "random")
+		}
+		started := c.client(0, c.token).do("POST", "/v1/rotation/bulk", map[string]any{"scope": "payments/dev/*"})
+		var job api.BulkJob[rotate.BulkItem]
+		if started.status != 202 || json.Unmarshal(started.body, &job) != nil {
+			t.Fatalf("start on server 0: got %d %s; want 202 with a job", started.status, started.body)
+		}
+		for job.Status == api.BulkRunning {
+			got := c.client(1, c.token).do("GET", "/v1/rotation/bulk/"+job.ID+"?wait=25s", nil)
+			if got.status != 200 || json.Unmarshal(got.body, &job) != nil {
+				t.Fatalf("read on server 1: got %d %s; want 200 with the job", got.status, got.body)
+			}
+		}
+		if job.Status != api.BulkFinished || len(job.Items) != 2 || job.Items[0].Status != "rotated" || job.Items[1].Status != "rotated" {
+			t.Fatalf("got %+v; want finished with 2 rotated", job)
+		}
+		cc.stop()
+		cc.start()
+		got := c.client(2, c.token).do("GET", "/v1/rotation/bulk/"+job.ID, nil)
+		var again api.BulkJob[rotate.BulkItem]
+		if got.status != 200 || json.Unmarshal(got.body, &again) != nil || again.Status != api.BulkFinished || len(again.Items) != 2 {
+			t.Fatalf("read on server 2 after its restart: got %d %s; want the finished job", got.status, got.body)
+		}
+		rotated := strings.TrimSpace(cc.mustCLI("", "secret", "get", "payments/dev/BULK_1"))
+		if strings.HasPrefix(rotated, "bulk-initial-value-") || strings.Contains(string(got.body), rotated) {
+			t.Fatalf("BULK_1 not rotated, or its value in the job's report: %s", got.body)
+		}
+	})
+
 	t.Run("one audit chain verifies from every server", func(t *testing.T) {
 		for i, e := range c.servers {
 			if out := e.mustCLI("", "audit", "verify"); !strings.Contains(out, "audit trail OK") {

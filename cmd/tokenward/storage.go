@@ -28,6 +28,7 @@ type storage interface {
 	audit.Source
 	audit.Searcher
 	Rotations() rotate.Store
+	BulkJobs() rotate.BulkJobStore
 	Close() error
 }
 
@@ -136,3 +137,6 @@ func (pgAuditStore) Close() error { return nil } // the server closes the DB
 
 func (s sqliteStorage) Rotations() rotate.Store { return s.DB.Rotations() }
 func (s pgStorage) Rotations() rotate.Store     { return s.DB.Rotations() }
+
+func (s sqliteStorage) BulkJobs() rotate.BulkJobStore { return s.DB.Rotations() }
+func (s pgStorage) BulkJobs() rotate.BulkJobStore     { return s.DB.Rotations() }

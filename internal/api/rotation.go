@@ -59,6 +59,9 @@ const (
 	BulkRunning  = "running"
 	BulkFinished = "finished" // see items
 	BulkFailed   = "failed"   // see error
+	// BulkAbandoned: the server running it stopped reporting (it died);
+	// the rotations it started are persisted and resumed by the leader.
+	BulkAbandoned = "abandoned"
 )
 
 // BulkJob is the answer of POST /v1/rotation/bulk (a run, which goes on in

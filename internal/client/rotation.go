@@ -78,8 +78,11 @@ func (c *Client) BulkRotate(ctx context.Context, in api.BulkRotateRequest) ([]ro
 			return nil, fmt.Errorf("bulk rotation %s (it goes on on the server): %w", job.ID, err)
 		}
 	}
-	if job.Status == api.BulkFailed {
+	switch job.Status {
+	case api.BulkFailed:
 		return job.Items, fmt.Errorf("bulk rotation %s failed: %s", job.ID, job.Error)
+	case api.BulkAbandoned:
+		return job.Items, fmt.Errorf("bulk rotation %s was abandoned: the server running it stopped; the leader resumes the rotations it started (see rotate status)", job.ID)
 	}
 	return job.Items, nil
 }

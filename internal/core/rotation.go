@@ -35,6 +35,9 @@ type Rotation struct {
 	// BulkConcurrency bounds a bulk rotation's concurrent rotations when
 	// the request does not say (default 4, at most 32).
 	BulkConcurrency int
+	// BulkJobs keeps the reports of bulk rotations run in the background,
+	// read by every server sharing the store; nil: runs are refused.
+	BulkJobs rotate.BulkJobStore
 }
 
 // RotationSecrets is the sealing-aware adapter rotation runs on: it
@@ -280,6 +283,18 @@ func (c *Core) rotation() (*Rotation, error) {
 		return nil, tokenward.Errorf(tokenward.EUNAVAILABLE, "rotation is not enabled on this server")
 	}
 	return c.Rotation, nil
+}
+
+// BulkJobs is the store of bulk rotation jobs.
+func (c *Core) BulkJobs() (rotate.BulkJobStore, error) {
+	rot, err := c.rotation()
+	if err != nil {
+		return nil, err
+	}
+	if rot.BulkJobs == nil {
+		return nil, tokenward.Errorf(tokenward.EUNAVAILABLE, "bulk rotation is not enabled on this server")
+	}
+	return rot.BulkJobs, nil
 }
 
 // rotationOf is the rotation feature, once tok may rotate the secret at p.

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -19,97 +18,87 @@ import (
 // of secrets outlasts any HTTP write timeout, and a client that lost the
 // answer would not know what happened. POST /v1/rotation/bulk starts it and
 // answers 202 with an id; GET /v1/rotation/bulk/{id} reports it, waiting
-// up to ?wait= for the end. Jobs live in the server's memory: each rotation
-// they run is persisted by the rotation machine as always, but the report of
-// a job does not survive a restart.
+// up to ?wait= for the end. Jobs live in the store (rotate.BulkJobStore),
+// so any server sharing it reports them, and a restart keeps them. The
+// server running a job beats its heart into the record; a running job whose
+// heart stopped (its server died) reads as abandoned: the rotations it
+// started are persisted and resumed by the leader as always.
 
-// Bounds of the job table.
+// Bounds and pace of bulk jobs.
 const (
-	maxBulkJobs = 100
-	bulkJobKeep = time.Hour // a finished job stays readable this long
-	maxBulkWait = 30 * time.Second
+	maxBulkJobs      = 100              // running at once, across every server
+	bulkJobKeep      = time.Hour        // a finished job stays readable this long
+	maxBulkWait      = 30 * time.Second // longest ?wait=
+	bulkHeartbeat    = 30 * time.Second // a running job's record is touched this often
+	bulkAbandonAfter = 2 * time.Minute  // a running job not touched this long is abandoned
+	bulkPoll         = 200 * time.Millisecond
 )
 
-// bulkJob is a job as the API shows it (api.BulkJob) and who may see it.
-type bulkJob struct {
-	api.BulkJob[rotate.BulkItem]
-	owner string        // the token that started it
-	done  chan struct{} // closed when it ends
-}
-
+// bulkJobs tells a waiting request that a job this server runs has ended,
+// sooner than its next poll of the store.
 type bulkJobs struct {
 	mu   sync.Mutex
-	jobs map[string]*bulkJob
+	done map[string]chan struct{}
 }
 
-// start registers a job for tok, refusing when the table is full of
-// running jobs.
-func (b *bulkJobs) start(tok *tokenward.Token, planned int, now time.Time) (*bulkJob, error) {
+func (b *bulkJobs) started(id string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.jobs == nil {
-		b.jobs = map[string]*bulkJob{}
+	if b.done == nil {
+		b.done = map[string]chan struct{}{}
 	}
-	for id, j := range b.jobs {
-		if j.Status != api.BulkRunning && now.Sub(j.FinishedAt) > bulkJobKeep {
-			delete(b.jobs, id)
-		}
-	}
-	if len(b.jobs) >= maxBulkJobs {
-		// Forget the oldest finished job, if any.
-		var oldest *bulkJob
-		for _, j := range b.jobs {
-			if j.Status != api.BulkRunning && (oldest == nil || j.FinishedAt.Before(oldest.FinishedAt)) {
-				oldest = j
-			}
-		}
-		if oldest == nil {
-			return nil, tokenward.Errorf(tokenward.ECONFLICT, "%d bulk rotations are running; wait for one to finish", maxBulkJobs)
-		}
-		delete(b.jobs, oldest.ID)
-	}
-	var raw [12]byte
-	rand.Read(raw[:])
-	j := &bulkJob{BulkJob: api.BulkJob[rotate.BulkItem]{ID: "bulk_" + hex.EncodeToString(raw[:]), Status: api.BulkRunning,
-		Planned: planned, StartedAt: now, Items: []rotate.BulkItem{}}, owner: tok.ID, done: make(chan struct{})}
-	b.jobs[j.ID] = j
-	return j, nil
+	b.done[id] = make(chan struct{})
 }
 
-// finish records a job's outcome.
-func (b *bulkJobs) finish(j *bulkJob, items []rotate.BulkItem, err error, now time.Time) {
+func (b *bulkJobs) ended(id string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	j.FinishedAt = now
-	if items != nil {
-		j.Items = items
+	close(b.done[id])
+	delete(b.done, id)
+}
+
+// ending returns a channel closed when job id ends, if this server runs it.
+func (b *bulkJobs) ending(id string) <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.done[id] // nil: not ours, or over; a nil channel never fires
+}
+
+// bulkView is job j as the API shows it at now.
+func bulkView(j *rotate.BulkJob, now time.Time) *api.BulkJob[rotate.BulkItem] {
+	v := &api.BulkJob[rotate.BulkItem]{ID: j.ID, Status: j.Status, Planned: j.Planned, StartedAt: j.StartedAt,
+		FinishedAt: j.FinishedAt, Items: j.Items, Error: j.Error}
+	if v.Status == api.BulkRunning && now.Sub(j.UpdatedAt) > bulkAbandonAfter {
+		v.Status = api.BulkAbandoned
+	}
+	if v.Items == nil {
+		v.Items = []rotate.BulkItem{}
+	}
+	return v
+}
+
+// readBulk returns job id as tok may see it: its own jobs, or any with
+// admin on everything. Others' jobs are not found (not forbidden: their
+// ids are nobody else's business).
+func (s *Server) readBulk(ctx context.Context, store rotate.BulkJobStore, tok *tokenward.Token, id string) (*api.BulkJob[rotate.BulkItem], error) {
+	j, err := store.BulkJob(ctx, id)
+	if tokenward.ErrorCode(err) == tokenward.ENOTFOUND ||
+		(err == nil && j.Owner != tok.ID && !tok.Grants.Allows(tokenward.ActionAdmin, "*", "*", "*")) {
+		return nil, tokenward.Errorf(tokenward.ENOTFOUND, "bulk rotation %s not found", tokenward.Printable(id))
 	}
 	if err != nil {
-		j.Status, j.Error = api.BulkFailed, tokenward.ErrorMessage(err)
-	} else {
-		j.Status = api.BulkFinished
+		return nil, err
 	}
-	close(j.done)
-}
-
-// view returns a copy of job id as tok may see it: its own jobs, or any
-// with admin on everything. Others' jobs are not found (not forbidden:
-// their ids are nobody else's business).
-func (b *bulkJobs) view(tok *tokenward.Token, id string) (api.BulkJob[rotate.BulkItem], <-chan struct{}, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	j, ok := b.jobs[id]
-	if !ok || (j.owner != tok.ID && !tok.Grants.Allows(tokenward.ActionAdmin, "*", "*", "*")) {
-		return api.BulkJob[rotate.BulkItem]{}, nil, tokenward.Errorf(tokenward.ENOTFOUND, "bulk rotation %s not found", tokenward.Printable(id))
-	}
-	v := j.BulkJob
-	v.Items = slices.Clone(j.Items)
-	return v, j.done, nil
+	return bulkView(j, s.Core.Now().UTC()), nil
 }
 
 // runBulk starts the rotation of sel in the background after planning it
 // (which validates the request and the token's reach) and answers 202.
 func (s *Server) runBulk(c *call, sel rotate.Selector, concurrency int, reason string) (int, any, error) {
+	store, err := s.Core.BulkJobs()
+	if err != nil {
+		return 0, nil, err
+	}
 	plan, err := s.Core.BulkRotate(c.r.Context(), c.tok, sel, true, concurrency, reason)
 	if err != nil {
 		return 0, nil, err
@@ -120,27 +109,72 @@ func (s *Server) runBulk(c *call, sel rotate.Selector, concurrency int, reason s
 			planned++
 		}
 	}
-	now := time.Now().UTC()
-	job, err := s.bulk.start(c.tok, planned, now)
-	if err != nil {
+	ctx := c.r.Context()
+	now := s.Core.Now().UTC()
+	if _, err := store.PruneBulkJobs(ctx, now.Add(-bulkJobKeep)); err != nil {
 		return 0, nil, err
 	}
-	tok := c.tok
+	var raw [12]byte
+	rand.Read(raw[:])
+	job := &rotate.BulkJob{ID: "bulk_" + hex.EncodeToString(raw[:]), Owner: c.tok.ID, Status: api.BulkRunning,
+		Planned: planned, StartedAt: now, UpdatedAt: now, Items: []rotate.BulkItem{}}
+	if err := store.CreateBulkJob(ctx, job, maxBulkJobs, now.Add(-bulkAbandonAfter)); err != nil {
+		return 0, nil, err
+	}
+	s.bulk.started(job.ID)
 	// The job outlives the request: not its cancellation.
-	ctx := context.WithoutCancel(c.r.Context())
-	go func() {
-		items, err := s.Core.BulkRotate(ctx, tok, sel, false, concurrency, reason)
-		if err != nil {
-			s.Logger.Error("bulk rotation failed", "bulk_id", job.ID, "err", err)
-		}
-		s.bulk.finish(job, items, err, time.Now().UTC())
-	}()
+	go s.bulkJob(context.WithoutCancel(ctx), store, job, c.tok, sel, concurrency, reason)
 	c.meta = map[string]string{"dry_run": "false", "bulk_id": job.ID, "planned": strconv.Itoa(planned)}
-	v, _, _ := s.bulk.view(tok, job.ID)
-	return http.StatusAccepted, &v, nil
+	return http.StatusAccepted, bulkView(job, now), nil
 }
 
-// bulkStatus reports a bulk rotation, waiting up to ?wait= for its end.
+// bulkJob runs job, beating its heart into the store until it ends, then
+// records the outcome. Heartbeats and the outcome are written from here
+// alone, so a late heartbeat never turns a finished job back to running.
+func (s *Server) bulkJob(ctx context.Context, store rotate.BulkJobStore, job *rotate.BulkJob, tok *tokenward.Token,
+	sel rotate.Selector, concurrency int, reason string) {
+	defer s.bulk.ended(job.ID)
+	type result struct {
+		items []rotate.BulkItem
+		err   error
+	}
+	res := make(chan result, 1)
+	go func() {
+		items, err := s.Core.BulkRotate(ctx, tok, sel, false, concurrency, reason)
+		res <- result{items, err}
+	}()
+	beat := time.NewTicker(bulkHeartbeat)
+	defer beat.Stop()
+	for {
+		select {
+		case <-beat.C:
+			job.UpdatedAt = s.Core.Now().UTC()
+			if err := store.UpdateBulkJob(ctx, job); err != nil {
+				s.Logger.Warn("bulk rotation heartbeat", "bulk_id", job.ID, "err", tokenward.ErrorMessage(err))
+			}
+		case r := <-res:
+			now := s.Core.Now().UTC()
+			job.UpdatedAt, job.FinishedAt = now, now
+			if r.items != nil {
+				job.Items = r.items
+			}
+			if r.err != nil {
+				s.Logger.Error("bulk rotation failed", "bulk_id", job.ID, "err", r.err)
+				job.Status, job.Error = api.BulkFailed, tokenward.ErrorMessage(r.err)
+			} else {
+				job.Status = api.BulkFinished
+			}
+			if err := store.UpdateBulkJob(ctx, job); err != nil {
+				// The record stays running and reads as abandoned.
+				s.Logger.Error("bulk rotation report not stored", "bulk_id", job.ID, "err", tokenward.ErrorMessage(err))
+			}
+			return
+		}
+	}
+}
+
+// bulkStatus reports a bulk rotation, waiting up to ?wait= for its end: it
+// polls the store, since another server may run the job.
 func (s *Server) bulkStatus(c *call) (int, any, error) {
 	id := c.r.PathValue("id")
 	var wait time.Duration
@@ -152,22 +186,36 @@ func (s *Server) bulkStatus(c *call) (int, any, error) {
 		wait = d
 	}
 	c.resource = "bulk:" + tokenward.Printable(id)
-	v, done, err := s.bulk.view(c.tok, id)
+	store, err := s.Core.BulkJobs()
+	if err != nil {
+		return 0, nil, err
+	}
+	ctx := c.r.Context()
+	v, err := s.readBulk(ctx, store, c.tok, id)
 	if err != nil {
 		return 0, nil, err
 	}
 	if v.Status == api.BulkRunning && wait > 0 {
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		select {
-		case <-done:
-		case <-t.C:
-		case <-c.r.Context().Done():
-		}
-		if v, _, err = s.bulk.view(c.tok, id); err != nil {
-			return 0, nil, err
+		deadline := time.NewTimer(wait)
+		defer deadline.Stop()
+		poll := time.NewTicker(bulkPoll)
+		defer poll.Stop()
+		ending := s.bulk.ending(id)
+		for over := false; v.Status == api.BulkRunning && !over; {
+			select {
+			case <-ending:
+				ending = nil
+			case <-poll.C:
+			case <-deadline.C:
+				over = true // one last look
+			case <-ctx.Done():
+				return 0, nil, ctx.Err() // the client left
+			}
+			if v, err = s.readBulk(ctx, store, c.tok, id); err != nil {
+				return 0, nil, err
+			}
 		}
 	}
 	c.meta = map[string]string{"status": v.Status}
-	return http.StatusOK, &v, nil
+	return http.StatusOK, v, nil
 }

@@ -51,7 +51,7 @@ func enableRotation(t testing.TB, e *env, extra map[string]rotate.Rotator) {
 	}
 	m := rotate.NewMachine(db.Rotations(), secrets, rotators)
 	m.Now = e.clock.Now
-	e.core.Rotation = &core.Rotation{Machine: m, Scheduler: &rotate.Scheduler{Machine: m}, Catalog: db}
+	e.core.Rotation = &core.Rotation{Machine: m, Scheduler: &rotate.Scheduler{Machine: m}, Catalog: db, BulkJobs: db.Rotations()}
 }
 
 func decodeAs[T any](t *testing.T, b []byte) T {

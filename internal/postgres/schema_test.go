@@ -58,7 +58,7 @@ func TestSchemaMatchesSQLite(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, table := range []string{"keyring", "projects", "environments", "data_keys", "secrets", "secret_versions", "tokens",
-		"secret_labels", "rotations", "rotation_policies", "schema_migrations"} {
+		"secret_labels", "rotations", "rotation_policies", "bulk_jobs", "schema_migrations"} {
 		if got[table] == nil {
 			t.Errorf("table %s: missing in PostgreSQL", table)
 		}

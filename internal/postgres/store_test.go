@@ -31,6 +31,10 @@ func TestRotationConformance(t *testing.T) {
 	storetest.RunRotation(t, func(t *testing.T) rotate.Store { return MustOpenDB(t).Rotations() })
 }
 
+func TestBulkJobsConformance(t *testing.T) {
+	storetest.RunBulkJobs(t, func(t *testing.T) rotate.BulkJobStore { return MustOpenDB(t).Rotations() })
+}
+
 // TestTwoServersOneDatabase races two servers' stores on one database: a
 // secret's next version and a secret's rotation are each won once.
 func TestTwoServersOneDatabase(t *testing.T) {

@@ -22,3 +22,11 @@ func TestRotationConformance(t *testing.T) {
 func TestVersionDeletesConformance(t *testing.T) {
 	storetest.RunVersionDeletes(t, func(t *testing.T) storetest.VersionDeletingStore { return MustOpenDB(t) })
 }
+
+func TestBulkJobsConformance(t *testing.T) {
+	storetest.RunBulkJobs(t, func(t *testing.T) rotate.BulkJobStore {
+		db := MustOpenDB(t)
+		t.Cleanup(func() { db.Close() })
+		return db.Rotations()
+	})
+}

@@ -40,6 +40,7 @@ func TestStoredFormat(t *testing.T) {
 		db.CreateBinding(ctx, &oidc.Binding{Name: "deploy", Issuer: "https://issuer", TTL: time.Minute, Enabled: true, CreatedAt: at, UpdatedAt: at}),
 		db.Rotations().CreateRotation(ctx, &rotate.Rotation{ID: "rot_1", Path: "payments/prod/DB_URL", Rotator: "random", Step: rotate.StepCreate, CreatedAt: at, UpdatedAt: at}),
 		db.Rotations().PutPolicy(ctx, &rotate.Policy{Path: "payments/prod/DB_URL", Every: time.Hour, Rotator: "random", Disabled: true}),
+		db.Rotations().CreateBulkJob(ctx, &rotate.BulkJob{ID: "bulk_1", Owner: "tok_a", Status: "running", Planned: 2, StartedAt: at, UpdatedAt: at}, 100, at),
 		db.AddAnomaly(ctx, &monitor.Record{ID: "anm_1", Anomaly: monitor.Anomaly{Rule: monitor.RuleRateBurst, Severity: monitor.SeverityLow, Time: at}}),
 		db.AppendAudit(ctx, &tokenward.AuditEntry{Seq: 1, Time: at, Action: "secret.read", Outcome: tokenward.OutcomeAllowed}),
 	}
@@ -56,6 +57,7 @@ func TestStoredFormat(t *testing.T) {
 			`'null''null''null'60000000000` + `1` + n},
 		{`SELECT quote(config) || quote(grace) || quote(created_at) || quote(next_at) || quote(finished_at) FROM rotations`, `'{}'0` + n + `00`},
 		{`SELECT quote(every) || quote(config) || quote(disabled) || quote(last_at) || quote(next_at) FROM rotation_policies`, `3600000000000'{}'100`},
+		{`SELECT quote(planned) || quote(started_at) || quote(updated_at) || quote(finished_at) || quote(items) || quote(error) FROM bulk_jobs`, `2` + n + n + `0'[]'''`},
 		{`SELECT quote(created_at) || quote(acked_at) FROM anomalies`, n + `NULL`},
 		{`SELECT quote(time) || quote(ci) || quote(meta) FROM audit_entries`, n + `'{}''{}'`},
 	}

@@ -146,3 +146,26 @@ type withID struct {
 }
 
 func (r withID) Scan(dest ...any) error { return r.row.Scan(append([]any{r.id}, dest...)...) }
+
+const BulkJobCols = `id, owner, status, planned, started_at, updated_at, finished_at, items, error`
+
+func ScanBulkJob(row Row) (*rotate.BulkJob, error) {
+	j := &rotate.BulkJob{}
+	if err := row.Scan(&j.ID, &j.Owner, &j.Status, &j.Planned, TimeCol0(&j.StartedAt), TimeCol0(&j.UpdatedAt), TimeCol0(&j.FinishedAt),
+		JSONCol(&j.Items), &j.Error); err != nil {
+		return nil, err
+	}
+	if j.Items == nil {
+		j.Items = []rotate.BulkItem{}
+	}
+	return j, nil
+}
+
+// BulkItems is the items column's argument: [] when there are none.
+func BulkItems(items []rotate.BulkItem) string {
+	if len(items) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(items) // strings only: it cannot fail
+	return string(b)
+}

@@ -1,0 +1,18 @@
+-- Bulk rotation jobs, as internal/sqlite/migrations/0301_bulk_jobs.sql has
+-- them (rotate.BulkJobStore): the report of a bulk rotation, read by every
+-- server sharing the database. Never a value: items are JSON of
+-- rotate.BulkItem (paths, statuses, reasons), error an API error message.
+-- Times are Unix nanoseconds, 0 for none; updated_at is the running
+-- server's heartbeat.
+CREATE TABLE bulk_jobs (
+	id          TEXT PRIMARY KEY,
+	owner       TEXT NOT NULL,
+	status      TEXT NOT NULL,
+	planned     INTEGER NOT NULL,
+	started_at  BIGINT NOT NULL,
+	updated_at  BIGINT NOT NULL,
+	finished_at BIGINT NOT NULL,
+	items       TEXT NOT NULL,
+	error       TEXT NOT NULL
+);
+CREATE INDEX bulk_jobs_by_status ON bulk_jobs (status, updated_at);
