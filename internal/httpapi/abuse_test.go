@@ -384,6 +384,21 @@ func TestAbuseBruteForce(t *testing.T) {
 	}
 	guesses = append(guesses, e.admin[:len(e.admin)-1]+last)
 	e.clock.Add(time.Minute)
+	// A revoked token (a stale CI setting) is no guess: used far past the
+	// limit, it stays 401 and spends nothing (a NAT's other clients are
+	// not locked out).
+	var created struct {
+		Token  struct{ ID string } `json:"token"`
+		Secret string              `json:"secret"`
+	}
+	body := e.mustRaw(t, jsonReq("POST", "/v1/tokens", e.admin, `{"name":"stale","grants":["read:payments/prod/*"]}`), 201)
+	if err := json.Unmarshal([]byte(body), &created); err != nil {
+		t.Fatal(err)
+	}
+	e.mustRaw(t, jsonReq("POST", "/v1/tokens/"+created.Token.ID+"/revoke", e.admin, ""), 200)
+	for range 10 {
+		e.mustRaw(t, jsonReq("GET", "/v1/secrets/payments/prod/KEY", created.Secret, ""), 401)
+	}
 	get := func(token, xff string) string {
 		r := jsonReq("GET", "/v1/secrets/payments/prod/KEY", token, "")
 		if xff != "" {

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/core"
 )
 
 // Limit is a token-bucket rate: Rate requests a second on average, Burst at
@@ -133,8 +134,9 @@ func (s *Server) limits() *limiters {
 
 // authenticate is Core.Authenticate behind the server's rate limits: a
 // client address over AuthFailureLimit is refused before its token is
-// looked at, a token that does not authenticate spends one of its
-// address's failures, and a token over TokenLimit is refused. A refusal is
+// looked at, a token that matches no token (a guess; not a revoked or
+// expired one) spends one of its address's failures, and a token over
+// TokenLimit is refused. A refusal is
 // ERATELIMITED (429, audited as denied) with Retry-After set on w. The
 // refused token is returned with the error, so the audit entry names it.
 func (s *Server) authenticate(ctx context.Context, w http.ResponseWriter, raw, ip string) (*tokenward.Token, error) {
@@ -147,7 +149,11 @@ func (s *Server) authenticate(ctx context.Context, w http.ResponseWriter, raw, i
 	}
 	tok, err := s.Core.Authenticate(ctx, raw, ip)
 	if err != nil {
-		if lim.failures != nil && raw != "" && tokenward.ErrorCode(err) == tokenward.EUNAUTHORIZED {
+		// Only guesses count: a token that matches no token at all. A
+		// known token that is revoked or expired (a stale CI setting) is
+		// no guess, and must not lock everyone behind the same address
+		// (a NAT, a CI provider's egress) out.
+		if _, known := core.PresentedToken(err); lim.failures != nil && raw != "" && !known && tokenward.ErrorCode(err) == tokenward.EUNAUTHORIZED {
 			lim.failures.take(addr, s.Core.Now())
 		}
 		return nil, err
