@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/tokenward/tokenward/internal/oidc/oidctest"
 	"github.com/tokenward/tokenward/internal/pgtest"
 	"github.com/tokenward/tokenward/internal/rotate"
 )
@@ -147,6 +148,22 @@ func runCanaryScenario(t *testing.T, e *rotEnv) *canaries {
 	auditFile := filepath.Join(e.dir, "audit.jsonl")
 	e.args = append(e.args, "--audit-file", auditFile, "--metrics-addr", fmt.Sprintf("127.0.0.1:%d", metricsPort))
 	e.start()
+
+	// The change events stream, read from the start to the end.
+	evCtx, cancelEvents := context.WithCancel(context.Background())
+	defer cancelEvents()
+	events, eventsDone := &syncBuf{}, make(chan struct{})
+	evReq, _ := http.NewRequestWithContext(evCtx, "GET", e.addr+"/v1/events/stream", nil)
+	evReq.Header.Set("Authorization", "Bearer "+e.token)
+	evResp, err := http.DefaultClient.Do(evReq)
+	if err != nil || evResp.StatusCode != 200 {
+		t.Fatalf("events stream: %v %v", err, evResp)
+	}
+	go func() {
+		defer close(eventsDone)
+		io.Copy(events, evResp.Body)
+		evResp.Body.Close()
+	}()
 
 	// cli runs a command and keeps its stderr (always) and its stdout
 	// (when it is not meant to deliver a value) as surfaces.
@@ -283,14 +300,36 @@ func runCanaryScenario(t *testing.T, e *rotEnv) *canaries {
 	}
 	cli(true, true, "", "rotate", "status")
 
-	// An OIDC login with a forged JWT whose signature is a canary.
+	// OIDC logins through a binding of a real (loopback) issuer: one that
+	// matches, whose just-in-time token is a canary too; one signed but
+	// not matching the binding; one whose signature is forged (a canary);
+	// one from an unknown issuer.
+	iss := oidctest.NewIssuer(t)
+	cli(true, true, "", "binding", "create", "deploy", "--issuer", iss.URL, "--audience", "tokenward",
+		"--claim", "repository=acme/payments", "--grant", "read:payments/prod/*", "--ttl", "15m")
+	claims := func(repo string) map[string]any {
+		now := time.Now().Unix()
+		return map[string]any{"iss": iss.URL, "aud": "tokenward", "sub": "repo:" + repo, "repository": repo,
+			"iat": now, "nbf": now - 5, "exp": now + 300, "jti": rnd()}
+	}
+	good := c.secret("matching JWT", iss.Sign(t, claims("acme/payments")))
+	jit := c.secret("just-in-time token", strings.TrimSpace(cli(true, false, "", "login", "--oidc", "--jwt-file", writeFile("good.jwt", good, 0o600))))
+	if got := strings.TrimSpace(cli(true, false, "", "secret", "get", "payments/prod/API_KEY", "--token-file", writeFile("jit.token", jit, 0o600))); got != apiKey {
+		t.Fatalf("secret get with the just-in-time token: got %.8q...; want the value", got)
+	}
+	other := c.secret("JWT of another repository", iss.Sign(t, claims("acme/other")))
+	cli(false, true, "", "login", "--oidc", "--jwt-file", writeFile("other.jwt", other, 0o600))
+	api("POST", "/v1/auth/oidc/login", "", `{"jwt":"`+other+`"}`)
 	sig := c.secret("forged JWT signature", "cnF_"+rnd())
 	b64 := base64.RawURLEncoding.EncodeToString
-	jwt := c.secret("forged JWT", b64([]byte(`{"alg":"RS256","typ":"JWT","kid":"k1"}`))+"."+
-		b64([]byte(`{"iss":"https://issuer.invalid","aud":"tokenward","sub":"repo:acme/x","exp":4102444800}`))+"."+b64([]byte(sig)))
-	api("POST", "/v1/auth/oidc/login", "", `{"jwt":"`+jwt+`"}`)
-	api("POST", "/v1/auth/oidc/login", "", `{"binding":"nope","jwt":"`+jwt+`"}`)
-	cli(false, true, "", "login", "--oidc", "--jwt-file", writeFile("forged.jwt", jwt, 0o600))
+	forgedFrom := iss.Sign(t, claims("acme/payments"))
+	forged := c.secret("forged JWT", forgedFrom[:strings.LastIndex(forgedFrom, ".")+1]+b64([]byte(sig)))
+	api("POST", "/v1/auth/oidc/login", "", `{"jwt":"`+forged+`"}`)
+	api("POST", "/v1/auth/oidc/login", "", `{"binding":"deploy","jwt":"`+forged+`"}`)
+	cli(false, true, "", "login", "--oidc", "--jwt-file", writeFile("forged.jwt", forged, 0o600))
+	stranger := c.secret("JWT of an unknown issuer", b64([]byte(`{"alg":"RS256","typ":"JWT","kid":"k1"}`))+"."+
+		b64([]byte(`{"iss":"https://issuer.invalid","aud":"tokenward","sub":"repo:acme/x","exp":4102444800}`))+"."+b64([]byte("cnG_"+rnd())))
+	api("POST", "/v1/auth/oidc/login", "", `{"jwt":"`+stranger+`"}`)
 
 	// scan over a file that holds a managed secret's value: reported by
 	// name, the value not repeated.
@@ -310,16 +349,12 @@ func runCanaryScenario(t *testing.T, e *rotEnv) *canaries {
 	cli(true, true, "", "audit", "export")
 	api("GET", "/v1/usage/tokens", e.token, "")
 	api("GET", "/v1/report", e.token, "")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if req, err := http.NewRequestWithContext(ctx, "GET", e.addr+"/v1/events/stream", nil); err == nil {
-		req.Header.Set("Authorization", "Bearer "+e.token)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			b, _ := io.ReadAll(resp.Body) // until the timeout
-			resp.Body.Close()
-			c.surface("events stream", string(b))
-		}
+	cancelEvents()
+	<-eventsDone
+	if !strings.Contains(events.String(), "payments/prod") {
+		t.Fatalf("the events stream saw no secret event; the test would check nothing:\n%.500s", events.String())
 	}
+	c.surface("events stream", events.String())
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
 	if err != nil {
 		t.Fatal(err)
