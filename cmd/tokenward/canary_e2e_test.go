@@ -51,7 +51,7 @@ func TestCanariesNeverEscape(t *testing.T) {
 		_, e.token, _ = strings.Cut(strings.TrimSpace(out), "TOKENWARD_TOKEN=")
 		e.port = freePort(t)
 		e.addr = fmt.Sprintf("http://127.0.0.1:%d", e.port)
-		e.args = []string{"--storage", dbURL}
+		e.args = []string{"--storage", dbURL, "--log-format", "json"} // the other log format
 		t.Cleanup(e.stop)
 		c := runCanaryScenario(t, e)
 		if u, err := url.Parse(dbURL); err == nil {
@@ -368,7 +368,7 @@ func runCanaryScenario(t *testing.T, e *rotEnv) *canaries {
 
 	e.stopGracefully()
 	logs := e.logs.String()
-	if !strings.Contains(logs, "level=DEBUG") {
+	if !strings.Contains(logs, "level=DEBUG") && !strings.Contains(logs, `"level":"DEBUG"`) {
 		t.Fatalf("no debug lines in the server log; the test would miss them")
 	}
 	c.surface("server log", logs)
