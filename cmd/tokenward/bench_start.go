@@ -39,7 +39,7 @@ func startBenchServers(ctx context.Context, dir, storage string, n int) ([]*benc
 	}
 	env := benchServerEnv(os.Environ(), storage)
 	first := filepath.Join(dir, "server1")
-	initCmd := exec.CommandContext(ctx, exe, "init", "--data-dir", first)
+	initCmd := exec.CommandContext(ctx, exe, "init", "--data-dir", first) // #nosec G204 -- runs this same binary (os.Executable) as the server to measure
 	initCmd.Env = env
 	var stdout, stderr bytes.Buffer
 	initCmd.Stdout, initCmd.Stderr = &stdout, &stderr
@@ -100,7 +100,7 @@ func copyKeys(from, data string) error {
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(data, name), b, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(data, name), b, 0o600); err != nil { // #nosec G703 -- the names are the fixed key file names; data is a directory this command made
 			return err
 		}
 	}
@@ -116,8 +116,8 @@ func startBenchServer(ctx context.Context, exe string, env []string, data string
 	if err != nil {
 		return nil, err
 	}
-	defer logFile.Close() // the child holds its own descriptor
-	s.cmd = exec.Command(exe, "server", "--data-dir", data, "--addr", "127.0.0.1:0", "--log-level", "warn")
+	defer logFile.Close()                                                                                   // the child holds its own descriptor
+	s.cmd = exec.Command(exe, "server", "--data-dir", data, "--addr", "127.0.0.1:0", "--log-level", "warn") // #nosec G204 -- runs this same binary (os.Executable) as the server to measure
 	s.cmd.Env = env
 	s.cmd.Stderr = logFile
 	out, err := s.cmd.StdoutPipe()

@@ -76,7 +76,7 @@ func (c *storageConfig) isPostgres() bool {
 func (c *storageConfig) open(ctx context.Context, dataDir string, create bool) (storage, error) {
 	if c.isPostgres() {
 		db := postgres.NewDB(c.URL)
-		db.MaxConns = int32(c.MaxConns)
+		db.MaxConns = int32(c.MaxConns) // #nosec G115 -- validate() bounds MaxConns to 0..1000
 		if err := db.Open(ctx); err != nil {
 			return nil, err
 		}

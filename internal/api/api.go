@@ -33,7 +33,7 @@ const (
 	KindProject      Kind = "project"
 	KindEnv          Kind = "environment"
 	KindSecret       Kind = "secret"
-	KindToken        Kind = "token name or id"
+	KindToken        Kind = "token name or id" // #nosec G101 -- a label for error messages, not a credential
 	KindBinding      Kind = "binding name"
 	KindAnomaly      Kind = "anomaly id"
 	KindBulkRotation Kind = "bulk rotation id"

@@ -276,7 +276,7 @@ func (m *Masker) build(pats []string) {
 	m.ncls = 1
 	for b := range 256 {
 		if used[b] {
-			m.cls[b] = uint16(m.ncls)
+			m.cls[b] = uint16(m.ncls) // #nosec G115 -- ncls counts byte classes: at most 256
 			m.ncls++
 		}
 	}
@@ -302,7 +302,7 @@ func (m *Masker) build(pats []string) {
 		path = path[:l+1]
 		for d := l; d < len(p); d++ {
 			parent := path[d]
-			id := int32(len(nodes))
+			id := int32(len(nodes)) // #nosec G115 -- nodes number at most the masked values' total bytes, far below 2^31
 			nodes = append(nodes, node{firstKid: -1, lastKid: -1, nextSib: -1, cls: m.cls[p[d]], depth: int32(d + 1)})
 			if nodes[parent].lastKid < 0 {
 				nodes[parent].firstKid = id
@@ -371,7 +371,7 @@ func (m *Masker) build(pats []string) {
 	m.kidCls = make([]uint16, 0, n)
 	m.kidTo = make([]uint32, 0, n)
 	for i, old := range order {
-		m.kidStart[i] = uint32(len(m.kidCls))
+		m.kidStart[i] = uint32(len(m.kidCls)) // #nosec G115 -- bounded by the node count, at most the masked values' total bytes
 		depth[i] = nodes[old].depth
 		for k := nodes[old].firstKid; k >= 0; k = nodes[k].nextSib {
 			m.kidCls = append(m.kidCls, nodes[k].cls)
@@ -381,13 +381,13 @@ func (m *Masker) build(pats []string) {
 			m.out[i] = depth[i]
 		}
 	}
-	m.kidStart[n] = uint32(len(m.kidCls))
+	m.kidStart[n] = uint32(len(m.kidCls)) // #nosec G115 -- bounded by the node count, at most the masked values' total bytes
 	// Dense rows for as many shallow states as the budget allows (at least
 	// the root, so every failure chain ends in a dense row).
-	m.nDense = uint32(max(1, min(n, maxDenseEntries/m.ncls)))
+	m.nDense = uint32(max(1, min(n, maxDenseEntries/m.ncls))) // #nosec G115 -- min(n, maxDenseEntries/ncls) is small and positive
 	m.dense = make([]uint32, int(m.nDense)*m.ncls)
 	// Breadth-first: failure links, outputs, hold, dense rows.
-	for s := range uint32(n) {
+	for s := range uint32(n) { // #nosec G115 -- n is the node count, at most the masked values' total bytes
 		if s != 0 {
 			// out: own terminal length, else the longest via the failure link
 			// (which has a smaller id, so it is final already).

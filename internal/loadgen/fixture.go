@@ -153,7 +153,7 @@ func (f *Fixture) Builders(mix Mix, targets []string) map[Op]Builder {
 		// One secret per worker: writers of one secret would queue on it
 		// and retry lost races, which measures contention, not writes.
 		OpWrite: func(w int, seq uint64) (*http.Request, error) {
-			body := `{"value":"` + value(int(seq)) + `"}`
+			body := `{"value":"` + value(int(seq)) + `"}` // #nosec G115 -- seq counts requests of one run; only used to vary a value
 			return f.request("PUT", base(w)+"/v1/secrets/"+f.Prefix+"/w/W"+strconv.Itoa(w), []byte(body))
 		},
 		OpToken: func(w int, seq uint64) (*http.Request, error) {
@@ -184,7 +184,7 @@ func (f *Fixture) Builders(mix Mix, targets []string) map[Op]Builder {
 			if err != nil {
 				return nil, err
 			}
-			body, err := json.Marshal(api.OIDCLoginRequest{Binding: f.binding, JWT: jwt})
+			body, err := json.Marshal(api.OIDCLoginRequest{Binding: f.binding, JWT: jwt}) // #nosec G117 -- the benchmark's own test JWT, sent to the login route it measures
 			if err != nil {
 				return nil, err
 			}

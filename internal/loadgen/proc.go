@@ -41,7 +41,7 @@ func parseStatCPU(b []byte) (time.Duration, error) {
 	if err1 != nil || err2 != nil {
 		return 0, fmt.Errorf("/proc stat: utime %q, stime %q are not numbers", f[11], f[12])
 	}
-	return time.Duration(ut+st) * time.Second / clockTicks, nil
+	return time.Duration(ut+st) * time.Second / clockTicks, nil // #nosec G115 -- CPU clock ticks of one process, far below 2^63
 }
 
 // ProcMemory returns the resident set size of process pid now and at its

@@ -169,7 +169,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				} else if !time.Now().Before(end) {
 					return
 				}
-				op := sched[(offset+int(seq%uint64(len(sched))))%len(sched)]
+				op := sched[(offset+int(seq%uint64(len(sched))))%len(sched)] // #nosec G115 -- the modulo is below len(sched)
 				send(ctx, hc, cfg.Build[op], res.Ops[op], w, seq)
 			}
 		})

@@ -175,7 +175,7 @@ func start() (*Cluster, error) {
 		}
 	}()
 	// The postgres user must reach its data and socket dirs under our temp dir.
-	if err := os.Chmod(c.dir, 0o755); err != nil {
+	if err := os.Chmod(c.dir, 0o755); err != nil { // #nosec G302 -- test helper: as root the postgres user must traverse the throwaway cluster's directory
 		return nil, err
 	}
 	c.dataDir = filepath.Join(c.dir, "data")
@@ -296,9 +296,9 @@ func (c *Cluster) run(bin string, args ...string) ([]byte, error) {
 	defer cancel()
 	var cmd *exec.Cmd
 	if c.asUser != "" {
-		cmd = exec.CommandContext(ctx, "runuser", append([]string{"-u", c.asUser, "--", bin}, args...)...)
+		cmd = exec.CommandContext(ctx, "runuser", append([]string{"-u", c.asUser, "--", bin}, args...)...) // #nosec G204 -- test helper: runs initdb/pg_ctl found on PATH
 	} else {
-		cmd = exec.CommandContext(ctx, bin, args...)
+		cmd = exec.CommandContext(ctx, bin, args...) // #nosec G204 -- test helper: runs initdb/pg_ctl found on PATH
 	}
 	cmd.Dir = c.dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LC_ALL=C"}

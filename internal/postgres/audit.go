@@ -169,7 +169,7 @@ func auditInsertArgs(es []*tokenward.AuditEntry) []any {
 		text[i] = make([]string, n)
 	}
 	for i, e := range es {
-		seq[i], tm[i], status[i] = e.Seq, e.Time.UnixNano(), int32(e.Status)
+		seq[i], tm[i], status[i] = e.Seq, e.Time.UnixNano(), int32(e.Status) // #nosec G115 -- HTTP status codes fit int32
 		for j, v := range [...]string{e.RequestID, e.TokenID, e.TokenName, e.Action, e.Resource, e.Outcome, e.Reason,
 			e.SourceIP, e.UserAgent, sqlrow.JSONObject(e.CI), sqlrow.JSONObject(e.Meta), e.PrevHash, e.Hash} {
 			text[j][i] = v

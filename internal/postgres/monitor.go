@@ -112,7 +112,7 @@ func (db *DB) ReplaceTokenGrants(ctx context.Context, id string, gs tokenward.Gr
 	return dbError("replace token grants", changedRow(tag, err, "no active token %s", id))
 }
 
-const archivedSecretCols = `project, env, name, owner, description, tags, expires_at, version, created_at, updated_at, updated_by`
+const archivedSecretCols = `project, env, name, owner, description, tags, expires_at, version, created_at, updated_at, updated_by` // #nosec G101 -- a SQL column list, not a credential
 const archivedVersionCols = `project, env, name, version, ciphertext, created_at, created_by, deleted_at, destroyed_at`
 const archivedLabelCols = `project, env, name, label, version, rotation_id`
 const archiveCols = `project, env, secrets, archived_at, archived_by, purge_at`

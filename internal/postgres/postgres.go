@@ -379,7 +379,7 @@ func (db *DB) lock(ctx context.Context, exclusive bool, lost func(error)) (relea
 	if err := l.take(ctx); err != nil {
 		return nil, err
 	}
-	go l.watch()
+	go l.watch() // #nosec G118 -- the lock watcher outlives the call that took the lock; release stops it
 	var once sync.Once
 	return func() {
 		once.Do(func() {

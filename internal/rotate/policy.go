@@ -99,7 +99,7 @@ func JitterFor(path string, max time.Duration) time.Duration {
 		return 0
 	}
 	h := sha256.Sum256([]byte("tokenward-rotation-jitter\x00" + path))
-	return time.Duration(binary.BigEndian.Uint64(h[:8]) % uint64(max))
+	return time.Duration(binary.BigEndian.Uint64(h[:8]) % uint64(max)) // #nosec G115 -- the modulo is below max, an int64 duration
 }
 
 // ParseDuration parses a Go duration ("36h", "90m") or whole days and weeks

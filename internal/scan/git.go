@@ -35,7 +35,7 @@ func (o GitOptions) git() string {
 }
 
 func gitOutput(ctx context.Context, bin, repo string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, bin, append([]string{"-C", repo}, args...)...)
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-C", repo}, args...)...) // #nosec G204 -- runs git with argv (no shell); revisions are passed after --end-of-options or validated
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -184,7 +184,7 @@ func (s *Scanner) gitIntroductions(ctx context.Context, bin, repo string, not []
 	// resolution introduced (differing from every parent).
 	args := append([]string{"log", "--all", "--raw", "-c", "--no-abbrev", "--no-renames", "--no-color",
 		"--format=%x01%H%x00%an%x00%ae%x00%aI"}, not...)
-	cmd := exec.CommandContext(ctx, bin, append([]string{"-C", repo}, args...)...)
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-C", repo}, args...)...) // #nosec G204 -- runs git with argv (no shell)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -266,7 +266,7 @@ func (s *Scanner) catFile(ctx context.Context, bin, repo string, names, paths []
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-C", repo, "cat-file", "--batch")
+	cmd := exec.CommandContext(ctx, bin, "-C", repo, "cat-file", "--batch") // #nosec G204 -- runs git with argv (no shell)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return err

@@ -57,7 +57,7 @@ func newKeywordDFA(keywords []string) (*keywordDFA, error) {
 			cl := d.class[lowerASCII(k[i])]
 			n, ok := nodes[s].next[cl]
 			if !ok {
-				n = int32(len(nodes))
+				n = int32(len(nodes)) // #nosec G115 -- len(nodes) is checked against maxKeywordStates (1<<16) below; 2^31 states would not fit in memory first
 				nodes = append(nodes, node{next: map[uint8]int32{}})
 				nodes[s].next[cl] = n
 			}
@@ -75,7 +75,7 @@ func newKeywordDFA(keywords []string) (*keywordDFA, error) {
 	for cl := 0; cl < d.nclass; cl++ {
 		if n, ok := nodes[0].next[uint8(cl)]; ok && cl != 0 {
 			nodes[n].fail = 0
-			d.trans[cl] = uint16(n)
+			d.trans[cl] = uint16(n) // #nosec G115 -- len(nodes) <= maxKeywordStates (1<<16) is checked above, so ids fit uint16
 			queue = append(queue, n)
 		}
 	}
@@ -89,7 +89,7 @@ func newKeywordDFA(keywords []string) (*keywordDFA, error) {
 			}
 			if n, ok := nodes[s].next[uint8(cl)]; ok {
 				nodes[n].fail = int32(d.trans[int(nodes[s].fail)*d.nclass+cl])
-				d.trans[int(s)*d.nclass+cl] = uint16(n)
+				d.trans[int(s)*d.nclass+cl] = uint16(n) // #nosec G115 -- len(nodes) <= maxKeywordStates (1<<16) is checked above, so ids fit uint16
 				queue = append(queue, n)
 			} else {
 				d.trans[int(s)*d.nclass+cl] = d.trans[int(nodes[s].fail)*d.nclass+cl]

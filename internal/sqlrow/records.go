@@ -12,11 +12,11 @@ import (
 
 // Column lists, in the order the scan functions read them.
 const (
-	SecretCols  = `project, env, name, owner, description, tags, expires_at, version, created_at, updated_at, updated_by`
-	SecretColsS = `s.project, s.env, s.name, s.owner, s.description, s.tags, s.expires_at, s.version, s.created_at, s.updated_at, s.updated_by`
+	SecretCols  = `project, env, name, owner, description, tags, expires_at, version, created_at, updated_at, updated_by`                       // #nosec G101 -- SQL column lists, not credentials
+	SecretColsS = `s.project, s.env, s.name, s.owner, s.description, s.tags, s.expires_at, s.version, s.created_at, s.updated_at, s.updated_by` // #nosec G101 -- a SQL column list, not a credential
 )
 
-const TokenCols = `id, name, kind, owner, created_by, grants, ci, created_at, expires_at, revoked_at, last_used_at, last_used_ip`
+const TokenCols = `id, name, kind, owner, created_by, grants, ci, created_at, expires_at, revoked_at, last_used_at, last_used_ip` // #nosec G101 -- a SQL column list, not a credential
 
 const AuditCols = `seq, time, request_id, token_id, token_name, action, resource, outcome, reason, status, source_ip, user_agent, ci, meta, prev_hash, hash`
 

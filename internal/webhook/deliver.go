@@ -154,7 +154,7 @@ func (d *Deliverer) post(ctx context.Context, rawURL string, secret, body []byte
 }
 
 func sleepJittered(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(jitter(d, rand.Float64()))
+	t := time.NewTimer(jitter(d, rand.Float64())) // #nosec G404 -- retry jitter, not a secret
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

@@ -227,7 +227,7 @@ func startServer(ctx context.Context, dir, bin string, pprof bool) (*server, err
 	s := &server{bin: bin, dataDir: filepath.Join(dir, "data")}
 	if bin == "" {
 		s.bin = filepath.Join(dir, "tokenward")
-		build := exec.CommandContext(ctx, "go", "build", "-o", s.bin, "./cmd/tokenward")
+		build := exec.CommandContext(ctx, "go", "build", "-o", s.bin, "./cmd/tokenward") // #nosec G204 -- a benchmark builds and runs the server and wrk it measures with
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			return nil, fmt.Errorf("go build (run from the repository root): %w", err)
@@ -245,7 +245,7 @@ func startServer(ctx context.Context, dir, bin string, pprof bool) (*server, err
 		}
 		args = append(args, "--metrics-addr", s.metricsAddr, "--pprof")
 	}
-	s.cmd = exec.CommandContext(ctx, s.bin, args...)
+	s.cmd = exec.CommandContext(ctx, s.bin, args...) // #nosec G204 -- a benchmark builds and runs the server and wrk it measures with
 	s.cmd.Env = cleanEnv()
 	// Its log (e.g. the requests wrk leaves unfinished when it stops) is
 	// kept out of the table.
@@ -285,7 +285,7 @@ func (s *server) stop() {
 
 // cli runs a tokenward command as the admin against the server.
 func (s *server) cli(ctx context.Context, stdin []byte, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, s.bin, args...)
+	cmd := exec.CommandContext(ctx, s.bin, args...) // #nosec G204 -- a benchmark builds and runs the server and wrk it measures with
 	cmd.Env = append(cleanEnv(), "TOKENWARD_ADDR="+s.addr, "TOKENWARD_TOKEN="+s.admin)
 	cmd.Stdin = bytes.NewReader(stdin)
 	var stderr bytes.Buffer
@@ -418,7 +418,7 @@ func startBare() (net.Listener, error) {
 		return nil, err
 	}
 	body := bytes.Repeat([]byte("x"), 100)
-	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { // #nosec G114 -- the bare net/http baseline of a loopback benchmark; timeouts would skew the baseline
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(body)
 	}))
@@ -451,7 +451,7 @@ func runWrk(ctx context.Context, wrk string, c int, d time.Duration, url, script
 	if script != "" {
 		args = append(args, "-s", script)
 	}
-	out, err := exec.CommandContext(ctx, wrk, append(args, url)...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, wrk, append(args, url)...).CombinedOutput() // #nosec G204 -- a benchmark builds and runs the server and wrk it measures with
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk: %v: %s", err, out)
 	}

@@ -92,13 +92,13 @@ func main() {
 		time.Sleep(time.Hour)
 	case "mount": // describe the mount file, then wait for a signal
 		path := args[0]
-		st, err := os.Stat(path)
+		st, err := os.Stat(path) // #nosec G703 -- test child program: reads the path its test passes
 		if err != nil {
 			fmt.Println("mount missing")
 			os.Exit(3)
 		}
 		fmt.Printf("mode=%o\n", st.Mode().Perm())
-		data, _ := os.ReadFile(path)
+		data, _ := os.ReadFile(path) // #nosec G703 -- test child program: reads the path its test passes
 		format := inject.Format(args[1])
 		vals, err := inject.Decode(format, data)
 		if err != nil {
