@@ -4,8 +4,9 @@ GO ?= go
 .PHONY: run build test test-faults lint bench bench-http fuzz scan-eval clean
 
 # Run tokenward on the embedded default: SQLite in a throwaway data directory.
+# ARGS adds server flags (the README test passes --addr 127.0.0.1:0).
 run:
-	$(GO) run ./cmd/tokenward server --dev
+	$(GO) run ./cmd/tokenward server --dev $(ARGS)
 
 # `tokenward version`, /v1/health and tokenward_build_info read these,
 # linked in with -X (internal/buildinfo). Without them the binary reports
