@@ -122,10 +122,13 @@ func (s *Server) runBulk(c *call, sel rotate.Selector, concurrency int, reason s
 		return 0, nil, err
 	}
 	s.bulk.started(job.ID)
+	// The answer is made before the job starts: from then on the job's
+	// goroutine alone touches job.
+	view := bulkView(job, now)
+	c.meta = map[string]string{"dry_run": "false", "bulk_id": job.ID, "planned": strconv.Itoa(planned)}
 	// The job outlives the request: not its cancellation.
 	go s.bulkJob(context.WithoutCancel(ctx), store, job, c.tok, sel, concurrency, reason)
-	c.meta = map[string]string{"dry_run": "false", "bulk_id": job.ID, "planned": strconv.Itoa(planned)}
-	return http.StatusAccepted, bulkView(job, now), nil
+	return http.StatusAccepted, view, nil
 }
 
 // bulkJob runs job, beating its heart into the store until it ends, then
