@@ -79,6 +79,9 @@ func (f Finding) Why() string {
 	if f.Shape != "" {
 		parts = append(parts, f.Shape)
 	}
+	if f.Detail != "" {
+		parts = append(parts, f.Detail)
+	}
 	if f.Entropy > 0 {
 		parts = append(parts, "entropy "+strconv.FormatFloat(f.Entropy, 'f', 2, 64))
 	}
