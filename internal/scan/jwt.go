@@ -42,13 +42,9 @@ func DecodeJWT(tok string) (JWTInfo, error) {
 	if len(parts) != 3 || parts[2] == "" {
 		return JWTInfo{}, ErrJWTShape
 	}
-	h, err := decodeJWTPart(parts[0])
+	header, err := decodeJWTObject(parts[0], ErrJWTHeader)
 	if err != nil {
 		return JWTInfo{}, err
-	}
-	var header map[string]any
-	if json.Unmarshal(h, &header) != nil {
-		return JWTInfo{}, ErrJWTHeader
 	}
 	alg, _ := header["alg"].(string)
 	if alg == "" {
@@ -57,13 +53,9 @@ func DecodeJWT(tok string) (JWTInfo, error) {
 	if strings.EqualFold(alg, "none") {
 		return JWTInfo{}, ErrJWTUnsigned
 	}
-	p, err := decodeJWTPart(parts[1])
+	claims, err := decodeJWTObject(parts[1], ErrJWTPayload)
 	if err != nil {
 		return JWTInfo{}, err
-	}
-	var claims map[string]any
-	if json.Unmarshal(p, &claims) != nil {
-		return JWTInfo{}, ErrJWTPayload
 	}
 	if exampleClaims(claims) {
 		return JWTInfo{}, ErrJWTExample
@@ -76,7 +68,10 @@ func DecodeJWT(tok string) (JWTInfo, error) {
 	return info, nil
 }
 
-func decodeJWTPart(s string) ([]byte, error) {
+// decodeJWTObject base64url-decodes one part (padding allowed) and reads
+// it as a JSON object: ErrJWTShape if it is not base64url, notObject if it
+// is not a JSON object.
+func decodeJWTObject(s string, notObject error) (map[string]any, error) {
 	s = strings.TrimRight(s, "=")
 	if s == "" || base64.RawURLEncoding.DecodedLen(len(s)) > maxJWTPart {
 		return nil, ErrJWTShape
@@ -85,7 +80,11 @@ func decodeJWTPart(s string) ([]byte, error) {
 	if err != nil {
 		return nil, ErrJWTShape
 	}
-	return b, nil
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil || m == nil {
+		return nil, notObject
+	}
+	return m, nil
 }
 
 // exampleClaims reports whether a payload is a documentation example: the

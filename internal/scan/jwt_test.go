@@ -42,6 +42,8 @@ func TestDecodeJWT(t *testing.T) {
 		{"header not JSON", jwtOf(`{"alg":"HS256"`, `{"sub":"u-81"}`), ErrJWTHeader, JWTInfo{}},
 		{"payload not JSON", jwtOf(hs, "{\"sub\":\"ypka\",\"isvl!\xf5q\x8dPrk'"), ErrJWTPayload, JWTInfo{}},
 		{"payload an array", jwtOf(hs, `["a"]`), ErrJWTPayload, JWTInfo{}},
+		{"payload null", jwtOf(hs, `null`), ErrJWTPayload, JWTInfo{}},
+		{"header null", jwtOf(`null`, `{"sub":"u-81"}`), ErrJWTHeader, JWTInfo{}},
 		{"no signature", strings.TrimSuffix(jwtOf(hs, `{"sub":"u-81"}`), "fkzS_qkDbvwa_hNx50U5QpaNm1xZaG8noPoql67RTFE"), ErrJWTShape, JWTInfo{}},
 		{"two parts", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1LTgxIn0", ErrJWTShape, JWTInfo{}},
 		{"not base64url", "eyJhbGci+iJIUzI1NiJ9.eyJzdWIiOiJ1LTgxIn0.abc", ErrJWTShape, JWTInfo{}},
