@@ -16,6 +16,9 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
+// ValidateJWT is the one structural check a rule may name in `validate`.
+const ValidateJWT = "jwt"
+
 // Checksum names a rule may carry in its `checksum` field.
 const (
 	ChecksumTokenward = "tokenward"
@@ -42,6 +45,7 @@ type Rule struct {
 	Tags        []string
 	Allowlists  []*Allowlist
 	Checksum    string
+	Validate    string // "" or ValidateJWT
 	TPs         []string
 	FPs         []string
 	Source      string // file the rule came from
@@ -121,8 +125,11 @@ type fileRule struct {
 	Allowlist   *fileAllowlist  `toml:"allowlist"` // gitleaks v8 before 8.21
 	Allowlists  []fileAllowlist `toml:"allowlists"`
 	Checksum    string          `toml:"checksum"`
-	TPs         []string        `toml:"tps"`
-	FPs         []string        `toml:"fps"`
+	// Validate (tokenward only) names a structural check the secret must
+	// pass: "jwt" decodes a JSON Web Token's header and payload (DecodeJWT).
+	Validate string   `toml:"validate"`
+	TPs      []string `toml:"tps"`
+	FPs      []string `toml:"fps"`
 	// AssignAfterKeyword (tokenward only) promises that every match ends a
 	// keyword, then has [\w.-]*, an optional quote, at most 10 blanks and
 	// an assignment (: = => := ?=): keyword hits not followed so are
@@ -238,7 +245,7 @@ func compileRule(file string, fr *fileRule) (*Rule, error) {
 	}
 	r := &Rule{
 		ID: fr.ID, Description: fr.Description, SecretGroup: fr.SecretGroup, Entropy: fr.Entropy,
-		Tags: fr.Tags, Checksum: fr.Checksum, TPs: fr.TPs, FPs: fr.FPs, Source: file,
+		Tags: fr.Tags, Checksum: fr.Checksum, Validate: fr.Validate, TPs: fr.TPs, FPs: fr.FPs, Source: file,
 		AssignAfterKeyword: fr.AssignAfterKeyword, Detector: fr.Detector,
 	}
 	if fr.Regex != "" {
@@ -267,6 +274,9 @@ func compileRule(file string, fr *fileRule) (*Rule, error) {
 	case "", ChecksumTokenward, ChecksumGitHub, ChecksumNPM:
 	default:
 		return nil, bad("unknown checksum %q (want tokenward, github or npm)", fr.Checksum)
+	}
+	if fr.Validate != "" && fr.Validate != ValidateJWT {
+		return nil, bad("unknown validate %q (want jwt)", fr.Validate)
 	}
 	for _, k := range fr.Keywords {
 		k = strings.ToLower(strings.TrimSpace(k))

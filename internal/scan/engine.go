@@ -50,6 +50,8 @@ type Options struct {
 	// value the server manages; an exact occurrence of one is a finding.
 	Managed    map[[32]byte]string
 	ManagedKey []byte
+	// Now tells whether a decoded JWT has expired; nil: time.Now.
+	Now func() time.Time
 }
 
 // Finding is one detected secret. It never holds the secret in plaintext in
@@ -77,6 +79,9 @@ type Finding struct {
 	// was assigned to (when there is one) and the value's shape.
 	Name  string `json:"name,omitempty"`
 	Shape string `json:"shape,omitempty"`
+	// Detail is what a structural check learned, e.g. a JWT's alg, issuer
+	// and expiry; never any part of the secret.
+	Detail string `json:"detail,omitempty"`
 
 	secret   string
 	generic  bool
@@ -97,6 +102,13 @@ type Scanner struct {
 	alwaysRules []int   // rules without keywords: tried on every buffer
 	pathRules   []int   // rules with a path and no regex: report the file
 	opts        Options
+}
+
+func (s *Scanner) now() time.Time {
+	if s.opts.Now != nil {
+		return s.opts.Now()
+	}
+	return time.Now()
 }
 
 // New compiles cfg into a Scanner.
@@ -435,6 +447,14 @@ func (w *Worker) consider(r *Rule, path string, data []byte, ms, me, ss, se int,
 		confirmed = true
 	}
 	secret := string(secretB)
+	var detail string
+	if r.Validate == ValidateJWT {
+		info, err := DecodeJWT(secret)
+		if err != nil {
+			return
+		}
+		detail = info.reason(w.s.now())
+	}
 	ent := shannonEntropy(secret)
 	if r.Entropy > 0 && ent < r.Entropy {
 		return
@@ -484,6 +504,7 @@ func (w *Worker) consider(r *Rule, path string, data []byte, ms, me, ss, se int,
 		f = w.newFinding(r, path, secret, l, c, el, ec-1, ent)
 	}
 	f.Confirmed = confirmed
+	f.Detail = detail
 	if f.Name = cleanName(name); f.Name != "" && strings.Contains(f.Name, secret) {
 		f.Name = "" // never a way around the redaction
 	}

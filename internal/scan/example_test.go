@@ -30,5 +30,5 @@ keywords = ["akia", "asia"]
 	_ = scan.WriteReport(os.Stdout, "csv", nil, scan.ReportInfo{})
 	// Output:
 	// config.ini:2:21: aws-access-key-id AKIA****
-	// rule_id,path,line,column,end_line,end_column,secret,confirmed,decoded,managed_secret,commit,author,email,date,fingerprint,description,name,shape,entropy
+	// rule_id,path,line,column,end_line,end_column,secret,confirmed,decoded,managed_secret,commit,author,email,date,fingerprint,description,name,shape,entropy,detail
 }

@@ -79,6 +79,9 @@ func (f Finding) Why() string {
 	if f.Shape != "" {
 		parts = append(parts, f.Shape)
 	}
+	if f.Detail != "" {
+		parts = append(parts, f.Detail)
+	}
 	if f.Entropy > 0 {
 		parts = append(parts, "entropy "+strconv.FormatFloat(f.Entropy, 'f', 2, 64))
 	}
@@ -111,7 +114,7 @@ func writeJSON(w io.Writer, fs []Finding) error {
 }
 
 var csvHeader = []string{"rule_id", "path", "line", "column", "end_line", "end_column", "secret", "confirmed",
-	"decoded", "managed_secret", "commit", "author", "email", "date", "fingerprint", "description", "name", "shape", "entropy"}
+	"decoded", "managed_secret", "commit", "author", "email", "date", "fingerprint", "description", "name", "shape", "entropy", "detail"}
 
 func writeCSV(w io.Writer, fs []Finding) error {
 	cw := csv.NewWriter(w)
@@ -126,7 +129,7 @@ func writeCSV(w io.Writer, fs []Finding) error {
 		rec := []string{f.RuleID, f.Path, strconv.Itoa(f.Line), strconv.Itoa(f.Column), strconv.Itoa(f.EndLine),
 			strconv.Itoa(f.EndColumn), f.Redacted, strconv.FormatBool(f.Confirmed), f.Decoded, f.ManagedSecret,
 			f.Commit, f.Author, f.Email, date, f.Fingerprint, f.Description, f.Name, f.Shape,
-			strconv.FormatFloat(f.Entropy, 'f', 3, 64)}
+			strconv.FormatFloat(f.Entropy, 'f', 3, 64), f.Detail}
 		for i, v := range rec {
 			rec[i] = csvSafe(v)
 		}

@@ -3,6 +3,8 @@ package rules_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"hash/crc32"
 	"io/fs"
@@ -52,6 +54,9 @@ type rule struct {
 	// Detector rules run the engine's assignment grammar, not a regex:
 	// their samples are checked through the engine (scan.TestDetectorSamples).
 	Detector string `toml:"detector"`
+	// Validate "jwt": the secret must decode as a JWT (jwtValid, this
+	// test's own reading of scan.DecodeJWT's contract).
+	Validate string `toml:"validate"`
 
 	file     string
 	re       *regexp.Regexp
@@ -230,6 +235,9 @@ func (r *rule) findings(path, text string) []finding {
 		}
 		secret := text[ss:se]
 		if r.Checksum != "" && !checksumValid(r.Checksum, secret) {
+			continue
+		}
+		if r.Validate == "jwt" && !jwtValid(secret) {
 			continue
 		}
 		if r.Entropy > 0 && entropy(secret) < r.Entropy {
@@ -626,6 +634,39 @@ func TestCorpusAgainstRules(t *testing.T) {
 		precision = float64(total-len(fps)) / float64(total)
 	}
 	t.Logf("corpus: %d labels, %d findings, recall %.3f, precision %.3f", len(labels), total, recall, precision)
+}
+
+// jwtValid: three dot-separated base64url parts, the last not empty; a
+// JSON header whose alg is a string other than none; a JSON object payload
+// that is neither the jwt.io sample (sub 1234567890) nor holds a string
+// claim with a placeholder word.
+func jwtValid(tok string) bool {
+	p := strings.Split(tok, ".")
+	if len(p) != 3 || p[2] == "" {
+		return false
+	}
+	var h, c map[string]any
+	hb, err1 := base64.RawURLEncoding.DecodeString(strings.TrimRight(p[0], "="))
+	cb, err2 := base64.RawURLEncoding.DecodeString(strings.TrimRight(p[1], "="))
+	if err1 != nil || err2 != nil || json.Unmarshal(hb, &h) != nil || json.Unmarshal(cb, &c) != nil {
+		return false
+	}
+	if alg, _ := h["alg"].(string); alg == "" || strings.EqualFold(alg, "none") {
+		return false
+	}
+	for k, v := range c {
+		s, _ := v.(string)
+		l := strings.ToLower(s)
+		if k == "sub" && s == "1234567890" || l == "john doe" || l == "jane doe" {
+			return false
+		}
+		for _, w := range []string{"example", "placeholder", "changeme", "change_me", "your_", "your-", "dummy", "redacted", "${", "{{", "xxxx", "foobar"} {
+			if strings.Contains(l, w) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // FuzzRules runs every rule over arbitrary input: no panic, and every
