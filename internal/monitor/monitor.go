@@ -352,7 +352,9 @@ func (m *Monitor) Observe(e *tokenward.AuditEntry) []Anomaly {
 	defer m.mu.Unlock()
 	var out []Anomaly
 	addr, net, hasNet := networkOf(e.SourceIP)
-	denied := e.Outcome == tokenward.OutcomeDenied
+	// A request throttled by a rate limit (429) is refused but probes
+	// nothing: a busy token over its limit is not an attacker.
+	denied := e.Outcome == tokenward.OutcomeDenied && e.Status != 429
 
 	if e.Action == ActionReportLeak {
 		target := strings.TrimPrefix(e.Resource, "token:")

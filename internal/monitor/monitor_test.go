@@ -165,6 +165,11 @@ func TestRules(t *testing.T) {
 				tr.add(t0.Add(time.Duration(i)*20*time.Second), "tok_svc", "secret.read", fmt.Sprintf("p/prod/S%d", i), denied, "10.0.1.5")
 			}
 		}, []firing{{9, RuleDeniedBurst}}},
+		{"12 throttled (429) in 4 minutes: nothing, a rate limit is no probe", func(tr *trace) {
+			for i := range 12 {
+				tr.add(t0.Add(time.Duration(i)*20*time.Second), "tok_svc", "secret.read", "p/prod/A", denied, "10.0.1.5").Status = 429
+			}
+		}, nil},
 		{"10 denied over 9 minutes: nothing", func(tr *trace) {
 			for i := range 10 {
 				tr.add(t0.Add(time.Duration(i)*time.Minute), "tok_svc", "secret.read", "p/prod/A", denied, "10.0.1.5")
