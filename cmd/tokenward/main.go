@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/tokenward/tokenward"
 )
 
 func main() {
@@ -15,9 +17,19 @@ func main() {
 	m := NewMain()
 	if err := m.Run(ctx, os.Args[1:]); err != nil {
 		code := exitCode(err)
-		if msg := err.Error(); msg != "" {
+		if msg := errorLine(err); msg != "" {
 			fmt.Fprintln(os.Stderr, "tokenward:", msg)
 		}
 		os.Exit(code)
 	}
+}
+
+// errorLine is what follows "tokenward: " on stderr: a bare
+// *tokenward.Error as the CLI shows one ("message (code)"), not with its
+// own "tokenward: code: " prefix a second time.
+func errorLine(err error) string {
+	if e, ok := err.(*tokenward.Error); ok {
+		return cliError(e).Error()
+	}
+	return err.Error()
 }
