@@ -35,6 +35,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenward/tokenward/internal/loadgen"
 	"github.com/tokenward/tokenward/internal/oidc/oidctest"
 )
 
@@ -104,7 +105,7 @@ func run() error {
 			var tw, b wrkResult
 			var cpu, bareCPU time.Duration
 			runTW := func() error {
-				before, err := cpuTime(srv.cmd.Process.Pid)
+				before, err := loadgen.ProcCPU(srv.cmd.Process.Pid)
 				if err != nil {
 					return err
 				}
@@ -117,7 +118,7 @@ func run() error {
 				if tw, err = runWrk(ctx, wrk, c, *duration, t.url, t.script); err != nil {
 					return err
 				}
-				after, err := cpuTime(srv.cmd.Process.Pid)
+				after, err := loadgen.ProcCPU(srv.cmd.Process.Pid)
 				cpu = after - before
 				if profErr != nil {
 					if perr := <-profErr; perr != nil {
@@ -127,14 +128,14 @@ func run() error {
 				return err
 			}
 			runBare := func() error {
-				before, err := cpuTime(os.Getpid())
+				before, err := loadgen.ProcCPU(os.Getpid())
 				if err != nil {
 					return err
 				}
 				if b, err = runWrk(ctx, wrk, c, *duration, bareURL, ""); err != nil {
 					return err
 				}
-				after, err := cpuTime(os.Getpid())
+				after, err := loadgen.ProcCPU(os.Getpid())
 				bareCPU = after - before
 				return err
 			}
@@ -149,16 +150,16 @@ func run() error {
 			if err := second(); err != nil {
 				return err
 			}
-			rss, _ := statusField(srv.cmd.Process.Pid, "VmRSS:")
+			rss, _, _ := loadgen.ProcMemory(srv.cmd.Process.Pid)
 			perReq := func(cpu time.Duration, rps float64) float64 {
 				return float64(cpu.Microseconds()) / (rps * duration.Seconds())
 			}
 			fmt.Printf("| %s | %d | %.0f | %.0f | **%.2f** | %s | %s | %.0f / %.0f | %.0f |\n",
-				t.name, c, tw.rps, b.rps, tw.rps/b.rps, tw.p99, b.p99, perReq(cpu, tw.rps), perReq(bareCPU, b.rps), float64(rss)/1024)
+				t.name, c, tw.rps, b.rps, tw.rps/b.rps, tw.p99, b.p99, perReq(cpu, tw.rps), perReq(bareCPU, b.rps), float64(rss)/(1<<20))
 		}
 	}
-	hwm, _ := statusField(srv.cmd.Process.Pid, "VmHWM:")
-	fmt.Printf("server peak RSS %.0f MiB\n", float64(hwm)/1024)
+	_, hwm, _ := loadgen.ProcMemory(srv.cmd.Process.Pid)
+	fmt.Printf("server peak RSS %.0f MiB\n", float64(hwm)/(1<<20))
 	if *profile != "" {
 		fmt.Printf("CPU profile of the first run: %s (go tool pprof -top %s)\n", *profile, *profile)
 	}
@@ -187,12 +188,12 @@ func soakRun(ctx context.Context, srv *server, wrk string, t target, d time.Dura
 			fmt.Printf("%.0f req/s, p99 %s over the soak\n", res.rps, res.p99)
 			return nil
 		case <-tick.C:
-			rss, _ := statusField(srv.cmd.Process.Pid, "VmRSS:")
+			rss, _, _ := loadgen.ProcMemory(srv.cmd.Process.Pid)
 			heap, err := srv.metric("go_memstats_heap_inuse_bytes")
 			if err != nil {
 				return err
 			}
-			fmt.Printf("| %s | %.1f | %.1f |\n", time.Since(start).Round(time.Second), float64(rss)/1024, heap/(1<<20))
+			fmt.Printf("| %s | %.1f | %.1f |\n", time.Since(start).Round(time.Second), float64(rss)/(1<<20), heap/(1<<20))
 		}
 	}
 }
@@ -468,33 +469,4 @@ func runWrk(ctx context.Context, wrk string, c int, d time.Duration, url, script
 	unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[string(p[2])]
 	r.p99 = time.Duration(v * float64(unit)).Round(10 * time.Microsecond)
 	return r, nil
-}
-
-// cpuTime is the process's user plus system time, from /proc (Linux).
-func cpuTime(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, fmt.Errorf("server CPU time (needs Linux /proc): %w", err)
-	}
-	// Fields after the command name, which is in parentheses and may hold
-	// spaces: state is field 3, utime 14, stime 15.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	const clockTicks = 100 // USER_HZ, 100 on every Linux
-	return time.Duration(ut+st) * time.Second / clockTicks, nil
-}
-
-// statusField returns a kB field (VmRSS:, VmHWM:) of /proc/PID/status.
-func statusField(pid int, name string) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, name); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no %s in /proc/%d/status", name, pid)
 }
