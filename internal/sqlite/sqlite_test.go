@@ -71,3 +71,7 @@ func TestPing(t *testing.T) {
 		t.Fatal("Ping on a closed database: got nil; want an error")
 	}
 }
+
+func TestLeaseConformance(t *testing.T) {
+	storetest.RunLeases(t, func(t *testing.T) storetest.LeasingStore { return MustOpenDB(t) })
+}
