@@ -553,7 +553,6 @@ func (e *Engine) record(ctx context.Context, l *tokenward.Lease) {
 	}
 }
 
-
 func sweepReason(l *tokenward.Lease, now time.Time) string {
 	switch {
 	case l.State == tokenward.LeaseCreating:

@@ -24,6 +24,7 @@ import (
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/core"
+	"github.com/tokenward/tokenward/internal/dynamic"
 	"github.com/tokenward/tokenward/internal/vaultapi"
 )
 
@@ -46,6 +47,8 @@ type Server struct {
 	// TokenLimit bounds each token's requests, AuthFailureLimit each
 	// client address's failed authentications (ratelimit.go); zero: none.
 	TokenLimit, AuthFailureLimit Limit
+	// Dynamic serves dynamic sources and leases (dynamic.go); nil: off.
+	Dynamic *dynamic.Engine
 
 	monitor monitorState // state of the monitoring routes (monitor.go)
 	bulk    bulkJobs     // bulk rotations running or recently finished (rotation_bulk.go)
