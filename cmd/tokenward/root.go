@@ -58,6 +58,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		newScanCommand(m), newHookCommand(m),
 		m.newRotationCommand(),
 		m.newRotateCommand(),
+		m.newDynamicCommand(), m.newLeaseCommand(),
 		m.newMigrateCommand(),
 		m.newBenchCommand(),
 		newCompletionCommand(),

@@ -60,3 +60,6 @@ type RenewLeaseRequest struct {
 type RevokeLeasesRequest struct {
 	Prefix string `json:"prefix"`
 }
+
+// KindLease is a lease id in a request path.
+const KindLease Kind = "lease id"

@@ -21,7 +21,6 @@ import (
 	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/audit"
 	"github.com/tokenward/tokenward/internal/core"
-	"github.com/tokenward/tokenward/internal/dynamic"
 	"github.com/tokenward/tokenward/internal/httpapi"
 	"github.com/tokenward/tokenward/internal/oidc"
 	"github.com/tokenward/tokenward/internal/oidc/oidctest"
@@ -499,11 +498,7 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 	adminURL := pg.NewDatabase(t)
 	pgExec(t, adminURL, "CREATE ROLE matrix_app NOLOGIN")
 	e.mustDo(t, admin, "PUT", "/v1/secrets/payments/dev/PG_ADMIN_URL", map[string]any{"value": adminURL}, 200)
-	rs, err := e.core.RotationSecrets()
-	must(t, err)
-	pgKind := &dynamic.Postgres{Secrets: rs}
-	t.Cleanup(pgKind.Close)
-	e.api.Dynamic = dynamic.New(e.db, map[string]dynamic.Kind{"postgres": pgKind})
+	enableDynamic(t, e.env)
 	sourceBody := func(ttl string) map[string]any {
 		return map[string]any{"kind": "postgres", "ttl": ttl, "max_ttl": "2h", "config": map[string]string{"admin_secret": "payments/dev/PG_ADMIN_URL", "group": "matrix_app"}}
 	}
