@@ -1,11 +1,13 @@
 package main
 
 import (
+	"maps"
 	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/tokenward/tokenward/internal/api"
+	"github.com/tokenward/tokenward/internal/manifest"
 )
 
 // argSource is a dynamic source's path.
@@ -126,4 +128,17 @@ func (m *Main) newDynamicDeleteCommand() *cobra.Command {
 		}
 		return x.done(nil, "Deleted dynamic source %s.", x.args[0])
 	})
+}
+
+// dynamicSourceInput is the API form of a manifest's dynamic source in
+// the action's environment.
+func dynamicSourceInput(a manifest.Action) api.DynamicSourceRequest {
+	d := a.Dynamic
+	in := api.DynamicSourceRequest{Kind: d.Kind, TTL: d.TTL.String(), MaxLeases: d.MaxLeases,
+		Config: map[string]string{"admin_secret": a.Project + "/" + a.Env + "/" + d.AdminSecret}}
+	if d.MaxTTL > 0 {
+		in.MaxTTL = d.MaxTTL.String()
+	}
+	maps.Copy(in.Config, d.Config)
+	return in
 }
