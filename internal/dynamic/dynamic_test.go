@@ -66,7 +66,7 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	return w.w.Write(p)
 }
 
-func newFixture(t *testing.T, c *pgtest.Cluster) *fixture {
+func newFixture(t testing.TB, c *pgtest.Cluster) *fixture {
 	t.Helper()
 	ctx := t.Context()
 	f := &fixture{path: filepath.Join(t.TempDir(), "tokenward.db"), now: time.Now().UTC().Truncate(time.Second)}
@@ -98,7 +98,12 @@ func newFixture(t *testing.T, c *pgtest.Cluster) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.conn.Close(context.Background()) })
-	f.group = "app_" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "_"))
+	f.group = "app_" + strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, strings.ToLower(t.Name()))
 	if len(f.group) > 40 {
 		f.group = f.group[:40]
 	}
@@ -132,7 +137,7 @@ func newFixture(t *testing.T, c *pgtest.Cluster) *fixture {
 	return f
 }
 
-func (f *fixture) exec(t *testing.T, stmts ...string) {
+func (f *fixture) exec(t testing.TB, stmts ...string) {
 	t.Helper()
 	for _, s := range stmts {
 		if _, err := f.conn.Exec(t.Context(), s); err != nil {
@@ -141,7 +146,7 @@ func (f *fixture) exec(t *testing.T, stmts ...string) {
 	}
 }
 
-func (f *fixture) source(t *testing.T, ttl, maxTTL time.Duration) *tokenward.DynamicSource {
+func (f *fixture) source(t testing.TB, ttl, maxTTL time.Duration) *tokenward.DynamicSource {
 	t.Helper()
 	src, err := f.engine.PutSource(t.Context(), f.admin, &tokenward.DynamicSource{Project: "acme", Env: "prod", Name: "db", Kind: "postgres",
 		Config: map[string]string{"admin_secret": "acme/prod/PG_ADMIN_URL", "group": f.group}, TTL: ttl, MaxTTL: maxTTL})
@@ -153,7 +158,7 @@ func (f *fixture) source(t *testing.T, ttl, maxTTL time.Duration) *tokenward.Dyn
 
 // token mints a service token (with expiry ttl, 0: none) that may read
 // the source.
-func (f *fixture) token(t *testing.T, name string, ttl time.Duration, grants ...string) *tokenward.Token {
+func (f *fixture) token(t testing.TB, name string, ttl time.Duration, grants ...string) *tokenward.Token {
 	t.Helper()
 	if len(grants) == 0 {
 		grants = []string{"read:acme/prod/db"}
