@@ -18,6 +18,7 @@ import (
 	"github.com/tokenward/tokenward/internal/core"
 	"github.com/tokenward/tokenward/internal/dynamic"
 	"github.com/tokenward/tokenward/internal/pgtest"
+	"github.com/tokenward/tokenward/internal/postgres"
 	"github.com/tokenward/tokenward/internal/seal"
 	"github.com/tokenward/tokenward/internal/sqlite"
 )
@@ -28,8 +29,10 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // URL is a sealed secret), a PostgreSQL database as the target, a group
 // role with SELECT on one table and nothing on another.
 type fixture struct {
-	path     string
-	db       *sqlite.DB
+	db fixtureStore
+	// stored returns every byte the store holds (the SQLite files, or
+	// every text and bytea column of the PostgreSQL store's tables).
+	stored   func(t *testing.T) []byte
 	core     *core.Core
 	admin    *tokenward.Token
 	engine   *dynamic.Engine
@@ -66,15 +69,84 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	return w.w.Write(p)
 }
 
+// fixtureStore is what the fixture needs of a store: both backends have it.
+type fixtureStore interface {
+	tokenward.Store
+	tokenward.LeaseStore
+}
+
 func newFixture(t testing.TB, c *pgtest.Cluster) *fixture {
 	t.Helper()
-	ctx := t.Context()
-	f := &fixture{path: filepath.Join(t.TempDir(), "tokenward.db"), now: time.Now().UTC().Truncate(time.Second)}
-	f.db = sqlite.NewDB(f.path)
-	if err := f.db.Open(); err != nil {
+	path := filepath.Join(t.TempDir(), "tokenward.db")
+	db := sqlite.NewDB(path)
+	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { f.db.Close() })
+	t.Cleanup(func() { db.Close() })
+	f := newFixtureOn(t, c, db)
+	f.stored = func(t *testing.T) []byte {
+		db.Close()
+		file, _ := os.ReadFile(path)
+		wal, _ := os.ReadFile(path + "-wal")
+		return append(file, wal...)
+	}
+	return f
+}
+
+// newPGFixture is the fixture with its store on PostgreSQL too.
+func newPGFixture(t testing.TB, c *pgtest.Cluster) *fixture {
+	t.Helper()
+	url := c.NewDatabase(t)
+	db := postgres.NewDB(url)
+	db.MaxConns = 4
+	if err := db.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	f := newFixtureOn(t, c, db)
+	f.stored = func(t *testing.T) []byte {
+		conn, err := pgx.Connect(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		rows, err := conn.Query(context.Background(), `SELECT table_name, column_name, data_type FROM information_schema.columns
+			WHERE table_schema = 'public' AND data_type IN ('text', 'bytea')`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct{ Table, Column, Type string }])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []byte
+		for _, col := range cols {
+			expr := pgx.Identifier{col.Column}.Sanitize()
+			if col.Type == "text" {
+				expr = "convert_to(" + expr + ", 'UTF8')"
+			}
+			rows, err := conn.Query(context.Background(), "SELECT "+expr+" FROM "+pgx.Identifier{col.Table}.Sanitize())
+			if err != nil {
+				t.Fatal(err)
+			}
+			vals, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range vals {
+				out = append(out, v...)
+				out = append(out, 0)
+			}
+		}
+		return out
+	}
+	return f
+}
+
+func newFixtureOn(t testing.TB, c *pgtest.Cluster, db fixtureStore) *fixture {
+	t.Helper()
+	ctx := t.Context()
+	f := &fixture{db: db, now: time.Now().UTC().Truncate(time.Second)}
 	key := seal.NewKey()
 	secret, err := core.Init(ctx, f.db, key, f.now)
 	if err != nil {
@@ -444,8 +516,16 @@ func TestRevocationRetriedWhileTheDatabaseIsDown(t *testing.T) {
 	}
 }
 
+// TestConcurrentLeasesAreDistinctAndAllRevoked, with the lease store on
+// SQLite and on PostgreSQL (whose caps are counted under row and advisory
+// locks).
 func TestConcurrentLeasesAreDistinctAndAllRevoked(t *testing.T) {
-	f := newFixture(t, pgtest.Shared(t))
+	c := pgtest.Shared(t)
+	t.Run("sqlite", func(t *testing.T) { testConcurrentLeases(t, newFixture(t, c)) })
+	t.Run("postgres", func(t *testing.T) { testConcurrentLeases(t, newPGFixture(t, c)) })
+}
+
+func testConcurrentLeases(t *testing.T, f *fixture) {
 	f.source(t, 15*time.Minute, time.Hour)
 	tok := f.token(t, "job", 0, "read:acme/prod/db", "revoke:acme/prod/*")
 	const n = 200
@@ -503,7 +583,11 @@ func TestConcurrentLeasesAreDistinctAndAllRevoked(t *testing.T) {
 // the PostgreSQL server's statement log.
 func TestNoPlaintextAnywhere(t *testing.T) {
 	c := pgtest.Shared(t)
-	f := newFixture(t, c)
+	t.Run("sqlite", func(t *testing.T) { testNoPlaintext(t, c, newFixture(t, c)) })
+	t.Run("postgres", func(t *testing.T) { testNoPlaintext(t, c, newPGFixture(t, c)) })
+}
+
+func testNoPlaintext(t *testing.T, c *pgtest.Cluster, f *fixture) {
 	f.exec(t, "ALTER SYSTEM SET log_statement = 'all'", "SELECT pg_reload_conf()")
 	t.Cleanup(func() {
 		for _, s := range []string{"ALTER SYSTEM RESET log_statement", "SELECT pg_reload_conf()"} {
@@ -539,15 +623,16 @@ func TestNoPlaintextAnywhere(t *testing.T) {
 	if err == nil {
 		t.Fatal("a failing creation SQL succeeded")
 	}
-	f.db.Close()
-	file, _ := os.ReadFile(f.path)
-	wal, _ := os.ReadFile(f.path + "-wal")
+	stored := f.stored(t)
+	if !bytes.Contains(stored, []byte(dynamic.RolePrefix)) {
+		t.Fatal("the store holds no role name: the search reads nothing")
+	}
 	pglog, _ := os.ReadFile(c.LogFile)
 	if !bytes.Contains(pglog, []byte("CREATE ROLE")) {
 		t.Fatal("the server's log holds no CREATE ROLE: the search reads nothing")
 	}
 	audit := fmt.Sprintf("%+v", f.audit)
-	haystacks := map[string][]byte{"store": append(file, wal...), "engine log": f.logs.Bytes(), "audit": []byte(audit),
+	haystacks := map[string][]byte{"store": stored, "engine log": f.logs.Bytes(), "audit": []byte(audit),
 		"postgres log": pglog, "error": []byte(err.Error())}
 	needles := append([]string{c.Password}, passwords...)
 	for where, hay := range haystacks {
