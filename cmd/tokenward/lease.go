@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/client"
+	"github.com/tokenward/tokenward/internal/dynamic"
 )
 
 var argLease = argument{"ID", "lease_…", 0}
@@ -120,13 +121,8 @@ func (m *Main) newLeaseRevokeCommand() *cobra.Command {
 			if x.json() {
 				return x.printLeases(ls)
 			}
-			pending := 0
-			for _, l := range ls {
-				if l.State != tokenward.LeaseRevoked {
-					pending++
-				}
-			}
-			return x.done(ls, "Revoked %d leases under %s (%d still being revoked: retried until the database answers).", len(ls)-pending, prefix, pending)
+			revoked := dynamic.Revoked(ls)
+			return x.done(ls, "Revoked %d leases under %s (%d still being revoked: retried until the database answers).", revoked, prefix, len(ls)-revoked)
 		}
 		l, err := x.c.RevokeLease(x.ctx, x.args[0])
 		if err != nil {

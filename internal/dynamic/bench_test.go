@@ -20,7 +20,6 @@ func BenchmarkLeases(b *testing.B) {
 	for _, workers := range []int{1, 8} {
 		b.Run("workers="+itoa(workers), func(b *testing.B) {
 			f := newFixture(b, pgtest.Shared(b))
-			f.now = time.Now().UTC()
 			f.engine.Now = time.Now
 			f.source(b, 15*time.Minute, time.Hour)
 			tok := f.token(b, "bench", 0, "read:acme/prod/db", "revoke:acme/prod/db")

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,23 +40,26 @@ type fixture struct {
 	pg       *dynamic.Postgres
 	adminURL string
 	group    string
-	conn     *pgx.Conn // superuser, on the target database
-	now      time.Time
+	conn     *pgx.Conn    // superuser, on the target database
+	nanos    atomic.Int64 // the clock
 	mu       sync.Mutex
 	logs     bytes.Buffer
 	audit    []*tokenward.AuditEntry
 }
 
-func (f *fixture) clock() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
+// clock is the engine's and the core's time: f.nanos, moved by advance.
+func (f *fixture) clock() time.Time { return time.Unix(0, f.nanos.Load()).UTC() }
 
-func (f *fixture) advance(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.now = f.now.Add(d)
+func (f *fixture) advance(d time.Duration) { f.nanos.Add(int64(d)) }
+
+// lease makes a lease of acme/prod/db for tok.
+func (f *fixture) lease(t testing.TB, tok *tokenward.Token) (*tokenward.Lease, *dynamic.Credential) {
+	t.Helper()
+	l, cred, err := f.engine.Lease(t.Context(), tok, "acme", "prod", "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, cred
 }
 
 type lockedWriter struct {
@@ -146,9 +150,10 @@ func newPGFixture(t testing.TB, c *pgtest.Cluster) *fixture {
 func newFixtureOn(t testing.TB, c *pgtest.Cluster, db fixtureStore) *fixture {
 	t.Helper()
 	ctx := t.Context()
-	f := &fixture{db: db, now: time.Now().UTC().Truncate(time.Second)}
+	f := &fixture{db: db}
+	f.nanos.Store(time.Now().Truncate(time.Second).UnixNano())
 	key := seal.NewKey()
-	secret, err := core.Init(ctx, f.db, key, f.now)
+	secret, err := core.Init(ctx, f.db, key, f.clock())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,12 +272,9 @@ func TestLeaseConnectsWithTheGroupsPrivilegesOnly(t *testing.T) {
 	f := newFixture(t, pgtest.Shared(t))
 	f.source(t, 15*time.Minute, 2*time.Hour)
 	tok := f.token(t, "job", 0)
-	l, cred, err := f.engine.Lease(t.Context(), tok, "acme", "prod", "db")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, cred := f.lease(t, tok)
 	if l.State != tokenward.LeaseActive || !strings.HasPrefix(l.Role, dynamic.RolePrefix) || l.TokenID != tok.ID || l.Job != "acme/app#42" ||
-		!l.ExpiresAt.Equal(f.now.Add(15*time.Minute)) || !l.MaxExpiresAt.Equal(f.now.Add(2*time.Hour)) || cred.User != l.Role {
+		!l.ExpiresAt.Equal(f.clock().Add(15*time.Minute)) || !l.MaxExpiresAt.Equal(f.clock().Add(2*time.Hour)) || cred.User != l.Role {
 		t.Fatalf("got lease %+v (user %s); want an active tw_ role of the token, 15m, max 2h", l, cred.User)
 	}
 	conn, err := connectAs(t, cred.Value)
@@ -305,10 +307,7 @@ func TestRenewWithinMaxTTLOnly(t *testing.T) {
 	f := newFixture(t, pgtest.Shared(t))
 	f.source(t, 15*time.Minute, 30*time.Minute)
 	tok := f.token(t, "job", 0)
-	l, _, err := f.engine.Lease(t.Context(), tok, "acme", "prod", "db")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, _ := f.lease(t, tok)
 	f.advance(10 * time.Minute)
 	r, err := f.engine.Renew(t.Context(), tok, l.ID, 0)
 	if err != nil || !r.ExpiresAt.Equal(f.clock().Add(15*time.Minute)) {
@@ -336,10 +335,7 @@ func TestRevokeEndsOpenSessionsAndDropsTheRole(t *testing.T) {
 	f := newFixture(t, pgtest.Shared(t))
 	f.source(t, 15*time.Minute, time.Hour)
 	tok := f.token(t, "job", 0)
-	l, cred, err := f.engine.Lease(t.Context(), tok, "acme", "prod", "db")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, cred := f.lease(t, tok)
 	conn, err := connectAs(t, cred.Value)
 	if err != nil {
 		t.Fatal(err)
@@ -381,23 +377,14 @@ func TestTokenRevocationAndExpiryRevokeItsLeases(t *testing.T) {
 	f.source(t, time.Hour, 2*time.Hour)
 	// A just-in-time token lives 10 minutes: its lease no longer.
 	jit := f.token(t, "jit", 10*time.Minute)
-	l, _, err := f.engine.Lease(t.Context(), jit, "acme", "prod", "db")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, _ := f.lease(t, jit)
 	if !l.ExpiresAt.Equal(jit.ExpiresAt) || !l.MaxExpiresAt.Equal(jit.ExpiresAt) {
 		t.Fatalf("lease expiry %v (max %v); want the token's %v", l.ExpiresAt, l.MaxExpiresAt, jit.ExpiresAt)
 	}
 	revoked := f.token(t, "revoked", 0)
-	l2, _, err := f.engine.Lease(t.Context(), revoked, "acme", "prod", "db")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l2, _ := f.lease(t, revoked)
 	keep := f.token(t, "keep", 0)
-	l3, _, err := f.engine.Lease(t.Context(), keep, "acme", "prod", "db")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l3, _ := f.lease(t, keep)
 	// The hook revokes a revoked token's leases at once.
 	if _, err := f.core.RevokeToken(t.Context(), f.admin, revoked.ID); err != nil {
 		t.Fatal(err)
@@ -475,10 +462,7 @@ func TestRevocationRetriedWhileTheDatabaseIsDown(t *testing.T) {
 	f := newFixture(t, c)
 	f.source(t, 15*time.Minute, time.Hour)
 	tok := f.token(t, "job", 0)
-	l, _, err := f.engine.Lease(t.Context(), tok, "acme", "prod", "db")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, _ := f.lease(t, tok)
 	f.conn.Close(context.Background())
 	if err := c.StopServer(); err != nil {
 		t.Fatal(err)
@@ -600,10 +584,7 @@ func testNoPlaintext(t *testing.T, c *pgtest.Cluster, f *fixture) {
 	tok := f.token(t, "job", 0)
 	var passwords []string
 	for range 3 {
-		l, cred, err := f.engine.Lease(t.Context(), tok, "acme", "prod", "db")
-		if err != nil {
-			t.Fatal(err)
-		}
+		l, cred := f.lease(t, tok)
 		passwords = append(passwords, cred.Password)
 		if _, err := f.engine.Renew(t.Context(), tok, l.ID, time.Minute); err != nil {
 			t.Fatal(err)

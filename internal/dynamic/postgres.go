@@ -156,20 +156,24 @@ func (pc *pgConfig) values(role string, expires time.Time) map[string]string {
 
 // pool returns the source's admin pool, made from the admin URL's current
 // value. The URL never appears in an error.
-func (p *Postgres) pool(ctx context.Context, src *tokenward.DynamicSource, pc *pgConfig) (*pgxpool.Pool, string, error) {
+func (p *Postgres) pool(ctx context.Context, src *tokenward.DynamicSource) (*pgConfig, *pgxpool.Pool, string, error) {
+	pc, err := parsePGConfig(src.Config)
+	if err != nil {
+		return nil, nil, "", err
+	}
 	if p.Secrets == nil {
-		return nil, "", tokenward.Errorf(tokenward.EINTERNAL, "postgres source: no secret reader configured")
+		return nil, nil, "", tokenward.Errorf(tokenward.EINTERNAL, "postgres source: no secret reader configured")
 	}
 	dsn, err := p.Secrets.ReadSecret(ctx, pc.adminSecret)
 	if err != nil {
-		return nil, "", fmt.Errorf("read admin secret %s: %w", pc.adminSecret, err)
+		return nil, nil, "", fmt.Errorf("read admin secret %s: %w", pc.adminSecret, err)
 	}
 	key := sha256.Sum256(dsn)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if ap := p.pools[src.Path()]; ap != nil {
 		if ap.key == key {
-			return ap.pool, string(dsn), nil
+			return pc, ap.pool, string(dsn), nil
 		}
 		ap.pool.Close()
 		delete(p.pools, src.Path())
@@ -177,7 +181,7 @@ func (p *Postgres) pool(ctx context.Context, src *tokenward.DynamicSource, pc *p
 	cfg, err := pgxpool.ParseConfig(string(dsn))
 	if err != nil {
 		// never wrap err: it quotes the connection string
-		return nil, "", tokenward.Errorf(tokenward.EINVALID, "postgres source %s: admin secret %s is not a valid connection URL", src.Path(), pc.adminSecret)
+		return nil, nil, "", tokenward.Errorf(tokenward.EINVALID, "postgres source %s: admin secret %s is not a valid connection URL", src.Path(), pc.adminSecret)
 	}
 	cfg.MaxConns = p.MaxConns
 	if cfg.MaxConns <= 0 {
@@ -186,13 +190,13 @@ func (p *Postgres) pool(ctx context.Context, src *tokenward.DynamicSource, pc *p
 	cfg.MinConns = 0
 	pool, err := pgxpool.NewWithConfig(context.WithoutCancel(ctx), cfg)
 	if err != nil {
-		return nil, "", fmt.Errorf("postgres source %s: admin pool: %s", src.Path(), pgerr.Error(err))
+		return nil, nil, "", fmt.Errorf("postgres source %s: admin pool: %s", src.Path(), pgerr.Error(err))
 	}
 	if p.pools == nil {
 		p.pools = map[string]*adminPool{}
 	}
 	p.pools[src.Path()] = &adminPool{key: key, pool: pool}
-	return pool, string(dsn), nil
+	return pc, pool, string(dsn), nil
 }
 
 // Close closes every admin pool.
@@ -227,11 +231,7 @@ func (pc *pgConfig) clientURL(src *tokenward.DynamicSource, adminDSN string) (*u
 // Create implements Kind: CREATE ROLE through the creation SQL, with a
 // fresh password sent as its SCRAM verifier.
 func (p *Postgres) Create(ctx context.Context, src *tokenward.DynamicSource, l *tokenward.Lease) (*Credential, error) {
-	pc, err := parsePGConfig(src.Config)
-	if err != nil {
-		return nil, err
-	}
-	pool, dsn, err := p.pool(ctx, src, pc)
+	pc, pool, dsn, err := p.pool(ctx, src)
 	if err != nil {
 		return nil, err
 	}
@@ -268,11 +268,7 @@ func (p *Postgres) Create(ctx context.Context, src *tokenward.DynamicSource, l *
 
 // Renew implements Kind: the role is valid until l.ExpiresAt.
 func (p *Postgres) Renew(ctx context.Context, src *tokenward.DynamicSource, l *tokenward.Lease) error {
-	pc, err := parsePGConfig(src.Config)
-	if err != nil {
-		return err
-	}
-	pool, _, err := p.pool(ctx, src, pc)
+	pc, pool, _, err := p.pool(ctx, src)
 	if err != nil {
 		return err
 	}
@@ -286,11 +282,7 @@ func (p *Postgres) Renew(ctx context.Context, src *tokenward.DynamicSource, l *t
 // Revoke implements Kind: no login, no session, then the revocation SQL.
 // A role that does not exist is revoked already.
 func (p *Postgres) Revoke(ctx context.Context, src *tokenward.DynamicSource, l *tokenward.Lease) error {
-	pc, err := parsePGConfig(src.Config)
-	if err != nil {
-		return err
-	}
-	pool, _, err := p.pool(ctx, src, pc)
+	pc, pool, _, err := p.pool(ctx, src)
 	if err != nil {
 		return err
 	}

@@ -52,6 +52,14 @@ func parseLeaseDuration(field, s string) (time.Duration, error) {
 	return d, nil
 }
 
+// sourceCall is the start of a route on one source: the engine and the
+// source's path (the request's resource).
+func (s *Server) sourceCall(c *call) (*dynamic.Engine, string, string, string, error) {
+	p, en, n := secretPath(c)
+	e, err := s.dynamic()
+	return e, p, en, n, err
+}
+
 func (s *Server) listDynamicSources(c *call) (int, any, error) {
 	e, err := s.dynamic()
 	if err != nil {
@@ -69,8 +77,7 @@ func (s *Server) listDynamicSources(c *call) (int, any, error) {
 }
 
 func (s *Server) putDynamicSource(c *call) (int, any, error) {
-	p, en, n := secretPath(c)
-	e, err := s.dynamic()
+	e, p, en, n, err := s.sourceCall(c)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -94,8 +101,7 @@ func (s *Server) putDynamicSource(c *call) (int, any, error) {
 }
 
 func (s *Server) getDynamicSource(c *call) (int, any, error) {
-	p, en, n := secretPath(c)
-	e, err := s.dynamic()
+	e, p, en, n, err := s.sourceCall(c)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -107,8 +113,7 @@ func (s *Server) getDynamicSource(c *call) (int, any, error) {
 }
 
 func (s *Server) deleteDynamicSource(c *call) (int, any, error) {
-	p, en, n := secretPath(c)
-	e, err := s.dynamic()
+	e, p, en, n, err := s.sourceCall(c)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -128,8 +133,7 @@ func leaseMeta(l *tokenward.Lease) map[string]string {
 }
 
 func (s *Server) createLease(c *call) (int, any, error) {
-	p, en, n := secretPath(c)
-	e, err := s.dynamic()
+	e, p, en, n, err := s.sourceCall(c)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -160,10 +164,17 @@ func (s *Server) listLeases(c *call) (int, any, error) {
 	return http.StatusOK, &api.LeaseList{Leases: ls}, nil
 }
 
-func (s *Server) getLease(c *call) (int, any, error) {
+// leaseCall is the start of a route on one lease: its id (the resource
+// until the lease's source is known) and the engine.
+func (s *Server) leaseCall(c *call) (string, *dynamic.Engine, error) {
 	id := c.r.PathValue("id")
 	c.resource = "lease:" + id
 	e, err := s.dynamic()
+	return id, e, err
+}
+
+func (s *Server) getLease(c *call) (int, any, error) {
+	id, e, err := s.leaseCall(c)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -176,9 +187,7 @@ func (s *Server) getLease(c *call) (int, any, error) {
 }
 
 func (s *Server) renewLease(c *call) (int, any, error) {
-	id := c.r.PathValue("id")
-	c.resource = "lease:" + id
-	e, err := s.dynamic()
+	id, e, err := s.leaseCall(c)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -201,9 +210,7 @@ func (s *Server) renewLease(c *call) (int, any, error) {
 }
 
 func (s *Server) revokeLease(c *call) (int, any, error) {
-	id := c.r.PathValue("id")
-	c.resource = "lease:" + id
-	e, err := s.dynamic()
+	id, e, err := s.leaseCall(c)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -229,12 +236,6 @@ func (s *Server) revokeLeasePrefix(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	revoked := 0
-	for _, l := range ls {
-		if l.State == tokenward.LeaseRevoked {
-			revoked++
-		}
-	}
-	c.meta = map[string]string{"leases": strconv.Itoa(len(ls)), "revoked": strconv.Itoa(revoked)}
+	c.meta = map[string]string{"leases": strconv.Itoa(len(ls)), "revoked": strconv.Itoa(dynamic.Revoked(ls))}
 	return http.StatusOK, &api.LeaseList{Leases: ls}, nil
 }

@@ -22,15 +22,22 @@ type LeasingStore interface {
 // their caps (also by many writers at once), updated only from the state
 // the caller saw, filtered, found by the sweep when due, and pruned.
 func RunLeases(t *testing.T, newStore func(t *testing.T) LeasingStore) {
-	tests := []struct {
-		name string
-		fn   func(*testing.T, LeasingStore)
-	}{
-		{"Sources", testDynamicSources},
-		{"Leases", testLeases},
-		{"DueLeases", testDueLeases},
-		{"ConcurrentCaps", testLeaseCapsConcurrent},
-	}
+	runEach(t, newStore,
+		named[LeasingStore]{"Sources", testDynamicSources},
+		named[LeasingStore]{"Leases", testLeases},
+		named[LeasingStore]{"DueLeases", testDueLeases},
+		named[LeasingStore]{"ConcurrentCaps", testLeaseCapsConcurrent})
+}
+
+// named is one test of a suite.
+type named[S any] struct {
+	name string
+	fn   func(*testing.T, S)
+}
+
+// runEach runs every test as a subtest on a fresh store of its own,
+// closed when the subtest ends.
+func runEach[S interface{ Close() error }](t *testing.T, newStore func(*testing.T) S, tests ...named[S]) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStore(t)
