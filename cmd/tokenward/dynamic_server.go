@@ -63,9 +63,10 @@ func dynamicServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *serv
 		}
 		r.api.Dynamic = e
 		r.core.TokenRevoked = func(ctx context.Context, id string) {
-			// The sweep catches what this misses (another server's
-			// revocation, a database down).
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			// Bounded: the token is revoked already, and what does not
+			// finish here (a database down, another server's revocation)
+			// the sweep catches.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 			defer cancel()
 			if n, err := e.RevokeToken(ctx, id); err != nil {
 				log.Warn("revoke the leases of a revoked token", "token", id, "error", tokenward.ErrorMessage(err))
