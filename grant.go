@@ -17,12 +17,20 @@ const (
 	// ActionAdmin allows every other action on the resources it covers, and
 	// managing projects, environments and keys.
 	ActionAdmin Action = "admin"
+	// ActionGateway allows calls through one gateway route (internal/gateway):
+	// the grant "gateway:<route>", whose route may be a glob ("gateway:*").
+	// It is not in Actions: it names a route, not secrets, and only a
+	// full admin ("admin:*/*/*") covers it besides a gateway grant.
+	ActionGateway Action = "gateway"
 )
 
 // Actions lists every action.
 var Actions = []Action{ActionRead, ActionWrite, ActionRotate, ActionRevoke, ActionAudit, ActionAdmin}
 
 func (a Action) valid() bool {
+	if a == ActionGateway {
+		return true
+	}
 	for _, b := range Actions {
 		if a == b {
 			return true
@@ -36,7 +44,9 @@ const MaxGrants = 64
 
 // Grant allows one action on the secrets matched by project/env/name. A
 // segment is "*" (any), a literal name, or, for the name, a glob in which
-// "*" matches any run of characters (STRIPE_*).
+// "*" matches any run of characters (STRIPE_*). A gateway grant
+// ("gateway:<route>") has Action ActionGateway, the route glob in Name and
+// Project and Env empty.
 type Grant struct {
 	Action  Action
 	Project string
@@ -44,7 +54,7 @@ type Grant struct {
 	Name    string
 }
 
-// ParseGrant parses "action:project/env/name".
+// ParseGrant parses "action:project/env/name", or "gateway:<route>".
 func ParseGrant(s string) (Grant, error) {
 	action, res, ok := strings.Cut(s, ":")
 	if !ok {
@@ -52,7 +62,18 @@ func ParseGrant(s string) (Grant, error) {
 	}
 	g := Grant{Action: Action(action)}
 	if !g.Action.valid() {
-		return Grant{}, Errorf(EINVALID, "grant %q: unknown action %q (want read, write, rotate, revoke, audit or admin)", Printable(s), Printable(action))
+		return Grant{}, Errorf(EINVALID, "grant %q: unknown action %q (want read, write, rotate, revoke, audit, admin or gateway)", Printable(s), Printable(action))
+	}
+	if g.Action == ActionGateway {
+		if res != "*" {
+			// A route glob is a route name in which '*' may stand anywhere.
+			lit := strings.ReplaceAll(res, "*", "")
+			if lit == "" || strings.Contains(res, "**") || ValidateRouteName(strings.ReplaceAll(res, "*", "a")) != nil {
+				return Grant{}, Errorf(EINVALID, "grant %q: want gateway:<route>, a route name or glob", Printable(s))
+			}
+		}
+		g.Name = res
+		return g, nil
 	}
 	parts := strings.Split(res, "/")
 	if len(parts) != 3 {
@@ -93,6 +114,9 @@ func MustParseGrant(s string) Grant {
 }
 
 func (g Grant) String() string {
+	if g.Action == ActionGateway {
+		return string(g.Action) + ":" + g.Name
+	}
 	return string(g.Action) + ":" + g.Project + "/" + g.Env + "/" + g.Name
 }
 
@@ -117,10 +141,24 @@ func (g *Grant) UnmarshalJSON(b []byte) error {
 // resource of o may itself hold globs: the check is conservative and only
 // says true when coverage is certain.
 func (g Grant) Covers(o Grant) bool {
+	if g.Action == ActionGateway || o.Action == ActionGateway {
+		if o.Action != ActionGateway {
+			return false
+		}
+		if g.Action == ActionAdmin {
+			return g.Project == "*" && g.Env == "*" && g.Name == "*"
+		}
+		return g.Action == ActionGateway && GlobMatch(g.Name, o.Name)
+	}
 	if g.Action != o.Action && g.Action != ActionAdmin {
 		return false
 	}
 	return GlobMatch(g.Project, o.Project) && GlobMatch(g.Env, o.Env) && GlobMatch(g.Name, o.Name)
+}
+
+// AllowsRoute reports whether g allows calls through gateway route.
+func (g Grant) AllowsRoute(route string) bool {
+	return g.Covers(Grant{Action: ActionGateway, Name: route})
 }
 
 // Allows reports whether g allows action on the secret project/env/name.
@@ -179,6 +217,17 @@ func ParseGrants(ss []string) (Grants, error) {
 func (gs Grants) Allows(action Action, project, env, name string) bool {
 	for _, g := range gs {
 		if g.Allows(action, project, env, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowsRoute reports whether any grant allows calls through gateway
+// route.
+func (gs Grants) AllowsRoute(route string) bool {
+	for _, g := range gs {
+		if g.AllowsRoute(route) {
 			return true
 		}
 	}
