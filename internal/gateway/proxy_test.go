@@ -459,5 +459,3 @@ func TestRouteCache(t *testing.T) {
 type fakeClock struct{ gen uint64 }
 
 func (c *fakeClock) Generation() (uint64, bool) { return c.gen, true }
-
-
