@@ -142,7 +142,9 @@ func (g *Grant) UnmarshalJSON(b []byte) error {
 // says true when coverage is certain.
 func (g Grant) Covers(o Grant) bool {
 	if g.Action == ActionGateway || o.Action == ActionGateway {
-		if o.Action != ActionGateway {
+		// A gateway grant's resource is a route alone: one naming a
+		// project or environment is no gateway grant.
+		if o.Action != ActionGateway || o.Project != "" || o.Env != "" {
 			return false
 		}
 		if g.Action == ActionAdmin {

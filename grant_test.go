@@ -208,6 +208,9 @@ func TestGatewayGrants(t *testing.T) {
 	if !gs.AllowsRoute("github") || gs.AllowsRoute("gitlab") {
 		t.Errorf("gateway:github: AllowsRoute(github)=%v, AllowsRoute(gitlab)=%v; want true, false", gs.AllowsRoute("github"), gs.AllowsRoute("gitlab"))
 	}
+	if (Grant{Action: ActionGateway, Name: "*"}).Covers(Grant{Action: ActionGateway, Project: "payments", Name: "*"}) {
+		t.Error("gateway:* covers a grant naming a project; want not")
+	}
 	if gs.Allows(ActionRead, "github", "*", "*") || gs.AllowsAnyIn(ActionGateway, "github", "x") || gs.Allows(ActionAdmin, "", "", "github") {
 		t.Error("a gateway grant allows something on secrets; want nothing")
 	}

@@ -1,0 +1,129 @@
+package core
+
+import (
+	"context"
+
+	"github.com/tokenward/tokenward"
+)
+
+// The gateway's routes (internal/gateway serves them). A route injects
+// secrets on the server's authority into calls by tokens granted
+// "gateway:<route>", so managing one needs admin over every secret it
+// injects; seeing one needs that or the route's gateway grant.
+
+func (c *Core) gatewayRoutes() (tokenward.GatewayRouteStore, error) {
+	s, ok := c.Store.(tokenward.GatewayRouteStore)
+	if !ok {
+		return nil, tokenward.Errorf(tokenward.EUNAVAILABLE, "this store keeps no gateway routes")
+	}
+	return s, nil
+}
+
+// requireRouteAdmin checks tok has admin over every secret r injects.
+func requireRouteAdmin(tok *tokenward.Token, r *tokenward.GatewayRoute) error {
+	for _, p := range r.SecretPaths() {
+		project, env, name, err := splitSecretPath(p)
+		if err != nil {
+			return err
+		}
+		if err := require(tok, tokenward.ActionAdmin, project, env, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mayViewRoute: the route's users and its administrators see it.
+func mayViewRoute(tok *tokenward.Token, r *tokenward.GatewayRoute) bool {
+	return tok.Grants.AllowsRoute(r.Name) || requireRouteAdmin(tok, r) == nil
+}
+
+// CreateGatewayRoute stores r, which the caller has checked
+// (gateway.Compile), made by tok.
+func (c *Core) CreateGatewayRoute(ctx context.Context, tok *tokenward.Token, r *tokenward.GatewayRoute) (*tokenward.GatewayRoute, error) {
+	store, err := c.gatewayRoutes()
+	if err != nil {
+		return nil, err
+	}
+	if err := requireRouteAdmin(tok, r); err != nil {
+		return nil, err
+	}
+	r.CreatedAt, r.CreatedBy = c.Now().UTC(), tok.ID
+	if err := store.CreateGatewayRoute(ctx, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// GatewayRoute returns one route tok may see (EFORBIDDEN otherwise).
+func (c *Core) GatewayRoute(ctx context.Context, tok *tokenward.Token, name string) (*tokenward.GatewayRoute, error) {
+	store, err := c.gatewayRoutes()
+	if err != nil {
+		return nil, err
+	}
+	r, err := store.GatewayRoute(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if !mayViewRoute(tok, r) {
+		return nil, tokenward.Errorf(tokenward.EFORBIDDEN, "not granted: gateway:%s, or admin on the secrets it injects", name)
+	}
+	return r, nil
+}
+
+// GatewayRoutes lists the routes tok may see.
+func (c *Core) GatewayRoutes(ctx context.Context, tok *tokenward.Token) ([]*tokenward.GatewayRoute, error) {
+	store, err := c.gatewayRoutes()
+	if err != nil {
+		return nil, err
+	}
+	all, err := store.GatewayRoutes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return filter(all, func(r *tokenward.GatewayRoute) bool { return mayViewRoute(tok, r) }), nil
+}
+
+// DeleteGatewayRoute removes a route; tok needs admin over its secrets.
+func (c *Core) DeleteGatewayRoute(ctx context.Context, tok *tokenward.Token, name string) (*tokenward.GatewayRoute, error) {
+	store, err := c.gatewayRoutes()
+	if err != nil {
+		return nil, err
+	}
+	r, err := store.GatewayRoute(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := requireRouteAdmin(tok, r); err != nil {
+		return nil, err
+	}
+	return r, store.DeleteGatewayRoute(ctx, name)
+}
+
+// GatewaySecrets opens the secrets a route injects, on the server's own
+// authority: the caller holds the route's gateway grant, which the HTTP
+// layer checked, not a read grant. It is a gateway.SecretSource.
+type GatewaySecrets struct{ c *Core }
+
+// GatewaySecrets returns the gateway's secret reader.
+func (c *Core) GatewaySecrets() GatewaySecrets { return GatewaySecrets{c} }
+
+// GatewaySecret returns the CURRENT value of project/env/NAME.
+func (s GatewaySecrets) GatewaySecret(ctx context.Context, p string) ([]byte, error) {
+	return s.c.currentValue(ctx, p)
+}
+
+// currentValue opens the CURRENT value of the secret at p, checking no
+// grant: for the server's own uses (a rotator's admin DSN, a gateway
+// route's credential).
+func (c *Core) currentValue(ctx context.Context, p string) ([]byte, error) {
+	project, env, name, err := splitSecretPath(p)
+	if err != nil {
+		return nil, err
+	}
+	_, v, err := c.Store.CurrentSecret(ctx, project, env, name)
+	if err != nil {
+		return nil, err
+	}
+	return c.openValue(ctx, project, env, name, v.Version, v.Ciphertext)
+}
