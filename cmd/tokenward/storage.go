@@ -25,6 +25,7 @@ type storage interface {
 	core.BindingStore
 	core.MonitorStore
 	core.SecretCatalog
+	tokenward.GatewayRouteStore
 	audit.Source
 	audit.Searcher
 	Rotations() rotate.Store
