@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -150,4 +152,61 @@ func gatewayServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *serv
 		r.onClose(g.Close)
 		return nil
 	}
+}
+
+// gatewayRecipe is what common tools of one API read to find it and
+// authenticate: `run --gateway ROUTE` points urlVars at the route and puts
+// the job's tokenward token in tokenVars, when the route's upstream is on
+// host (and its path ends in path, when set).
+type gatewayRecipe struct {
+	host, path string
+	urlVars    []string
+	tokenVars  []string
+}
+
+var gatewayRecipes = []gatewayRecipe{
+	{host: "api.github.com", urlVars: []string{"GITHUB_API_URL"}, tokenVars: []string{"GITHUB_TOKEN", "GH_TOKEN"}},
+	{host: "gitlab.com", path: "/api/v4", urlVars: []string{"CI_API_V4_URL"}, tokenVars: []string{"GITLAB_TOKEN", "CI_JOB_TOKEN"}},
+	{host: "api.openai.com", path: "/v1", urlVars: []string{"OPENAI_BASE_URL"}, tokenVars: []string{"OPENAI_API_KEY"}},
+}
+
+// gatewayEnv returns the variables `run --gateway` sets for routes:
+// TOKENWARD_GATEWAY_<ROUTE>_URL for every route, and a recipe's variables
+// when the route's upstream is an API it knows. The token is the job's
+// own tokenward token (the one the call uses), never an upstream
+// credential.
+func gatewayEnv(ctx context.Context, c gatewayRouteReader, addr, token string, routes []string) ([]string, error) {
+	var env []string
+	for _, name := range routes {
+		if err := tokenward.ValidateRouteName(name); err != nil {
+			return nil, usageError("--gateway: %s", tokenward.ErrorMessage(err))
+		}
+		r, err := c.GatewayRoute(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("gateway route %s: %w", name, err)
+		}
+		base := strings.TrimRight(addr, "/") + "/gw/" + name
+		env = append(env, "TOKENWARD_GATEWAY_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_"))+"_URL="+base)
+		u, err := url.Parse(r.Upstream)
+		if err != nil {
+			continue
+		}
+		for _, rc := range gatewayRecipes {
+			if !strings.EqualFold(u.Hostname(), rc.host) || (rc.path != "" && strings.TrimSuffix(u.Path, "/") != rc.path) {
+				continue
+			}
+			for _, v := range rc.urlVars {
+				env = append(env, v+"="+base)
+			}
+			for _, v := range rc.tokenVars {
+				env = append(env, v+"="+token)
+			}
+		}
+	}
+	return env, nil
+}
+
+// gatewayRouteReader is the client's power run --gateway needs.
+type gatewayRouteReader interface {
+	GatewayRoute(ctx context.Context, name string) (*api.GatewayRoute, error)
 }
