@@ -10,6 +10,7 @@ import (
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/gateway"
+	"github.com/tokenward/tokenward/internal/monitor"
 )
 
 // The credential-injecting gateway (docs/gateway.md): route management
@@ -174,7 +175,7 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 	}
 	entry := func(status int, err error, c *gateway.Call) *tokenward.AuditEntry {
 		e := &tokenward.AuditEntry{
-			Time: s.Core.Now().UTC(), RequestID: reqID, Action: "gateway.call", Resource: "gateway:" + trunc(tokenward.Printable(name), 64),
+			Time: s.Core.Now().UTC(), RequestID: reqID, Action: monitor.ActionGatewayCall, Resource: "gateway:" + trunc(tokenward.Printable(name), 64),
 			Outcome: outcome(err), Reason: reason(err), Status: status, SourceIP: ip, UserAgent: trunc(r.UserAgent(), 256),
 			Meta: map[string]string{"route": tokenward.Printable(name), "method": tokenward.Printable(r.Method), "path": trunc(rest, 256),
 				"latency_ms": strconv.FormatInt(time.Since(start).Milliseconds(), 10)},

@@ -327,3 +327,35 @@ func TestGatewayAuditFailClosed(t *testing.T) {
 		t.Fatalf("got a complete %d response although the trail refused the entry; want it cut off", resp.StatusCode)
 	}
 }
+
+// TestGatewayFeedsMonitor: gateway calls reach anomaly detection like any
+// request: a revoked token presented at a route is a revoked_token_use
+// anomaly naming the route.
+func TestGatewayFeedsMonitor(t *testing.T) {
+	e := mustServeMonitor(t)
+	db := e.core.Store.(*sqlite.DB)
+	e.api.Gateway = &gateway.Gateway{Routes: db, Secrets: e.core.GatewaySecrets(), Clock: db}
+	t.Cleanup(e.api.Gateway.Close)
+	e.mustDo(t, e.admin, "POST", "/v1/projects", map[string]any{"name": "acme", "environments": []string{"prod"}}, 201)
+	e.mustDo(t, e.admin, "PUT", "/v1/secrets/acme/prod/GITHUB_TOKEN", map[string]any{"value": gwValue}, 200)
+	e.mustDo(t, e.admin, "POST", "/v1/gateway/routes", map[string]any{"name": "github", "upstream": "https://api.github.com",
+		"secret": "acme/prod/GITHUB_TOKEN", "inject": "query:k", "allow": []string{"GET /**"}}, 201)
+	id, tok := e.mustToken(t, e.admin, "ci", "", "gateway:github")
+	e.mustDo(t, e.admin, "POST", "/v1/tokens/"+id+"/revoke", nil, 200)
+	req, _ := http.NewRequest("GET", e.srv.URL+"/gw/github/repos/acme/x", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("revoked token: got %d; want 401", resp.StatusCode)
+	}
+	for _, a := range e.anomalies(t, true) {
+		if a.TokenID == id && a.Rule == "revoked_token_use" && a.Resource == "gateway:github" {
+			return
+		}
+	}
+	t.Fatalf("no revoked_token_use anomaly for %s at gateway:github: %+v", id, e.anomalies(t, true))
+}
