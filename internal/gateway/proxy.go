@@ -3,16 +3,21 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -211,8 +216,32 @@ func (g *Gateway) prepare(ctx context.Context, method string, c *Call) (*callSta
 			out.URL.RawQuery = q.Encode()
 		}
 	}
-	st.masker = inject.NewMasker(values, 0)
+	st.masker = rt.maskerFor(values)
 	return st, nil
+}
+
+// maskedValues is a masker with the digest of the values it masks.
+type maskedValues struct {
+	digest [sha256.Size]byte
+	masker *inject.Masker
+}
+
+// maskerFor returns the masker of values, built once per set of values
+// (building one is most of a call's cost otherwise): the route keeps the
+// last one, and a rotation's new value makes a new one.
+func (c *Route) maskerFor(values map[string]string) *inject.Masker {
+	h := sha256.New()
+	for _, k := range slices.Sorted(maps.Keys(values)) {
+		fmt.Fprintf(h, "%d:%s=%d:%s;", len(k), k, len(values[k]), values[k])
+	}
+	var d [sha256.Size]byte
+	h.Sum(d[:0])
+	if mv := c.masker.Load(); mv != nil && subtle.ConstantTimeCompare(mv.digest[:], d[:]) == 1 {
+		return mv.masker
+	}
+	mv := &maskedValues{digest: d, masker: inject.NewMasker(values, 0)}
+	c.masker.Store(mv)
+	return mv.masker
 }
 
 func secretError(path string, err error) error {
@@ -234,6 +263,7 @@ func (c *Route) init() {
 		Rewrite:        c.rewrite,
 		Transport:      c.tr,
 		FlushInterval:  -1, // server-sent events and chunked streams pass at once
+		BufferPool:     buffers{},
 		ModifyResponse: modifyResponse,
 		ErrorHandler:   proxyError,
 		// The proxy's own log lines (a body copy error) would name
@@ -300,7 +330,7 @@ func modifyResponse(resp *http.Response) error {
 	// Masking may change the length: the answer goes chunked.
 	resp.ContentLength = -1
 	resp.Header.Del("Content-Length")
-	mb := &maskedBody{src: resp.Body, resp: resp, st: st, buf: make([]byte, 32<<10)}
+	mb := &maskedBody{src: resp.Body, resp: resp, st: st, buf: buffers{}.Get()}
 	mb.red = st.masker.NewRedactor(countWriter{&mb.out, &st.c.BytesOut})
 	resp.Body = mb
 	return nil
@@ -376,7 +406,23 @@ func (b *maskedBody) finish() error {
 	return io.EOF
 }
 
-func (b *maskedBody) Close() error { return b.src.Close() }
+func (b *maskedBody) Close() error {
+	if b.buf != nil {
+		buffers{}.Put(b.buf)
+		b.buf = nil
+	}
+	return b.src.Close()
+}
+
+// bufPool holds the copy buffers of bodies: one call's worth of garbage
+// otherwise, twice (the proxy's copy and the masked read).
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// buffers is an httputil.BufferPool over bufPool.
+type buffers struct{}
+
+func (buffers) Get() []byte  { return *bufPool.Get().(*[]byte) }
+func (buffers) Put(b []byte) { bufPool.Put(&b) }
 
 // proxyError records why a call failed before its response started. The
 // message never holds the upstream error's text: a URL in it may carry an

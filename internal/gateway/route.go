@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokenward/tokenward"
@@ -49,6 +50,8 @@ type Route struct {
 	Burst int
 	nets  []netip.Prefix
 	roots *x509.CertPool // nil: the system's
+
+	masker atomic.Pointer[maskedValues] // the masker of the last values injected
 
 	once sync.Once // makes tr and rp on first use
 	tr   *http.Transport

@@ -33,7 +33,7 @@ type gwEnv struct {
 	log      bytes.Buffer
 }
 
-func mustServeGateway(t *testing.T) *gwEnv {
+func mustServeGateway(t testing.TB) *gwEnv {
 	t.Helper()
 	c, clk, admin := mustCore(t)
 	g := &gwEnv{seen: make(chan http.Header, 100)}
