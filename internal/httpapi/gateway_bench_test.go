@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
@@ -42,6 +43,31 @@ func BenchmarkGateway(b *testing.B) {
 		if resp.StatusCode != 200 {
 			b.Fatalf("%s: got %d; want 200", url, resp.StatusCode)
 		}
+	}
+	// A 64 MiB download, for throughput of a body streamed through the
+	// masker.
+	const size = 64 << 20
+	big := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		buf := make([]byte, 32<<10)
+		for i := range buf {
+			buf[i] = byte('a' + i%26)
+		}
+		for n := 0; n < size; n += len(buf) {
+			w.Write(buf)
+		}
+	}))
+	defer big.Close()
+	g.mustDo(b, g.admin, "POST", "/v1/gateway/routes", map[string]any{
+		"name": "big", "upstream": big.URL, "secret": "acme/prod/GITHUB_TOKEN", "inject": "header:Authorization=Bearer {{value}}",
+		"allow": []string{"GET /**"}, "allow_nets": []string{"127.0.0.0/8"}}, 201)
+	_, bigTok := g.mustToken(b, g.admin, "big", "", "gateway:big")
+	for _, tt := range []struct{ name, url, auth string }{{"direct", big.URL + "/file", ""}, {"gateway", g.srv.URL + "/gw/big/file", "Bearer " + bigTok}} {
+		b.Run(tt.name+"/stream64MiB", func(b *testing.B) {
+			b.SetBytes(size)
+			for b.Loop() {
+				call(b, tt.url, tt.auth)
+			}
+		})
 	}
 	for _, tt := range targets {
 		b.Run(tt.name+"/serial", func(b *testing.B) {
