@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/gateway"
@@ -459,3 +460,34 @@ func TestRouteCache(t *testing.T) {
 type fakeClock struct{ gen uint64 }
 
 func (c *fakeClock) Generation() (uint64, bool) { return c.gen, true }
+
+// TestTimeoutAndResponseHops: an upstream that does not answer within the
+// route's timeout is a 504; hop-by-hop headers of an answer are not
+// passed on.
+func TestTimeoutAndResponseHops(t *testing.T) {
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		w.Header().Set("Connection", "X-Hop-Answer")
+		w.Header().Set("X-Hop-Answer", "1")
+		w.Header().Set("Keep-Alive", "timeout=5")
+		w.Header().Set("X-Kept", "1")
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(up.Close)
+	defer close(release)
+	rt := route("slow", up.URL, "query:k")
+	rt.Timeout = 50 * time.Millisecond
+	g, _ := newGateway(t, rt)
+	srv, _ := front(t, g)
+	resp, body := get(t, srv.URL+"/gw/slow/slow", nil)
+	if resp.StatusCode != 504 || !strings.Contains(body, "in time") {
+		t.Errorf("slow upstream: got %d %q; want 504", resp.StatusCode, body)
+	}
+	resp, _ = get(t, srv.URL+"/gw/slow/fast", nil)
+	if resp.Header.Get("X-Hop-Answer") != "" || resp.Header.Get("Keep-Alive") != "" || resp.Header.Get("X-Kept") != "1" {
+		t.Errorf("answer headers: got %v; want the hop-by-hop ones dropped, X-Kept kept", resp.Header)
+	}
+}
