@@ -19,6 +19,16 @@ func (c *Core) gatewayRoutes() (tokenward.GatewayRouteStore, error) {
 	return s, nil
 }
 
+// storedRoute returns the store and the route name, or ENOTFOUND.
+func (c *Core) storedRoute(ctx context.Context, name string) (tokenward.GatewayRouteStore, *tokenward.GatewayRoute, error) {
+	store, err := c.gatewayRoutes()
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := store.GatewayRoute(ctx, name)
+	return store, r, err
+}
+
 // requireRouteAdmin checks tok has admin over every secret r injects.
 func requireRouteAdmin(tok *tokenward.Token, r *tokenward.GatewayRoute) error {
 	for _, p := range r.SecretPaths() {
@@ -57,11 +67,7 @@ func (c *Core) CreateGatewayRoute(ctx context.Context, tok *tokenward.Token, r *
 
 // GatewayRoute returns one route tok may see (EFORBIDDEN otherwise).
 func (c *Core) GatewayRoute(ctx context.Context, tok *tokenward.Token, name string) (*tokenward.GatewayRoute, error) {
-	store, err := c.gatewayRoutes()
-	if err != nil {
-		return nil, err
-	}
-	r, err := store.GatewayRoute(ctx, name)
+	_, r, err := c.storedRoute(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -86,11 +92,7 @@ func (c *Core) GatewayRoutes(ctx context.Context, tok *tokenward.Token) ([]*toke
 
 // DeleteGatewayRoute removes a route; tok needs admin over its secrets.
 func (c *Core) DeleteGatewayRoute(ctx context.Context, tok *tokenward.Token, name string) (*tokenward.GatewayRoute, error) {
-	store, err := c.gatewayRoutes()
-	if err != nil {
-		return nil, err
-	}
-	r, err := store.GatewayRoute(ctx, name)
+	store, r, err := c.storedRoute(ctx, name)
 	if err != nil {
 		return nil, err
 	}
