@@ -145,6 +145,16 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	reqID := newRequestID()
 	w.Header().Set("X-Request-Id", reqID)
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p) // a response cut off on purpose
+			}
+			// The panic value is not logged: it could hold request data.
+			s.Logger.Error("panic in gateway call", "request_id", reqID)
+			panic(http.ErrAbortHandler)
+		}
+	}()
 	ip := s.clientIP(r)
 	name, rest := splitGatewayPath(r.URL.EscapedPath())
 	ctx := r.Context()
@@ -197,6 +207,8 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 		return s.Audit(auditContext(r), e)
 	}
 	if err = clientGone(r, err); err != nil {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Cache-Control", "no-store")
 		if aerr := record(entry(statusOf(err, 0), err, nil)); aerr != nil {
 			err = s.auditRefused(reqID, aerr)
 		}
