@@ -19,7 +19,7 @@ import (
 )
 
 const (
-	secretValue = "ghp_S3cretUpstreamCredential0123456789"
+	injectedValue = "ghp_S3cretUpstreamCredential0123456789"
 	userValue   = "deploy-bot-user"
 )
 
@@ -79,7 +79,7 @@ func front(t *testing.T, g *gateway.Gateway) (*httptest.Server, chan *gateway.Ca
 }
 
 func newGateway(t *testing.T, rts ...*tokenward.GatewayRoute) (*gateway.Gateway, *secrets) {
-	s := &secrets{m: map[string]string{"acme/prod/TOKEN": secretValue, "acme/prod/USER": userValue}}
+	s := &secrets{m: map[string]string{"acme/prod/TOKEN": injectedValue, "acme/prod/USER": userValue}}
 	m := routes{}
 	for _, r := range rts {
 		m[r.Name] = r
@@ -160,10 +160,10 @@ func TestInjectionStyles(t *testing.T) {
 		{"basic", func(s seen) string { return s.header.Get("Authorization") }},
 	}
 	want := map[string]string{
-		"header:Authorization=Bearer {{value}}": "Bearer " + secretValue,
-		"header:X-Api-Key={{value}}":            secretValue,
-		"query:api_key":                         "/base/repos/acme/x?api_key=" + secretValue + "&q=1",
-		"basic":                                 "Basic " + basicOf(userValue, secretValue),
+		"header:Authorization=Bearer {{value}}": "Bearer " + injectedValue,
+		"header:X-Api-Key={{value}}":            injectedValue,
+		"query:api_key":                         "/base/repos/acme/x?api_key=" + injectedValue + "&q=1",
+		"basic":                                 "Basic " + basicOf(userValue, injectedValue),
 	}
 	for i, tt := range tests {
 		t.Run(tt.inject, func(t *testing.T) {
@@ -237,7 +237,7 @@ func TestEgressAndTLS(t *testing.T) {
 				t.Fatalf("got %d %q; want %d with %q", resp.StatusCode, body, tt.status, tt.msgContain)
 			}
 			c := <-calls
-			if c.Err != nil && strings.Contains(c.Err.Error(), secretValue) {
+			if c.Err != nil && strings.Contains(c.Err.Error(), injectedValue) {
 				t.Fatalf("the error holds the secret: %v", c.Err)
 			}
 		})
@@ -250,11 +250,11 @@ func TestEchoMasked(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Trailer", "X-Echo-Trailer")
 		w.Header().Set("X-Echo", r.Header.Get("Authorization"))
-		half := len(secretValue) / 2
-		io.WriteString(w, "start "+secretValue[:half])
+		half := len(injectedValue) / 2
+		io.WriteString(w, "start "+injectedValue[:half])
 		w.(http.Flusher).Flush()
-		io.WriteString(w, secretValue[half:]+" end "+basicOf(userValue, secretValue))
-		w.Header().Set("X-Echo-Trailer", secretValue)
+		io.WriteString(w, injectedValue[half:]+" end "+basicOf(userValue, injectedValue))
+		w.Header().Set("X-Echo-Trailer", injectedValue)
 	}))
 	t.Cleanup(up.Close)
 	for _, inj := range []string{"header:Authorization=token {{value}}", "basic"} {
@@ -263,7 +263,7 @@ func TestEchoMasked(t *testing.T) {
 			srv, _ := front(t, g)
 			resp, body := get(t, srv.URL+"/gw/echo/x", nil)
 			all := body + fmt.Sprint(resp.Header) + fmt.Sprint(resp.Trailer)
-			if strings.Contains(all, secretValue) || strings.Contains(all, basicOf(userValue, secretValue)) {
+			if strings.Contains(all, injectedValue) || strings.Contains(all, basicOf(userValue, injectedValue)) {
 				t.Fatalf("the credential came back: %s", all)
 			}
 			if !strings.HasPrefix(body, "start ***") || !strings.Contains(body, " end ") {
@@ -336,7 +336,7 @@ func TestRotationInvisible(t *testing.T) {
 		t.Errorf("a call failed during the rotation: %s", e)
 	}
 	for range 40 {
-		if v := (<-got).header.Get("X-Key"); v != secretValue && v != "rotated-value-0123456789" {
+		if v := (<-got).header.Get("X-Key"); v != injectedValue && v != "rotated-value-0123456789" {
 			t.Errorf("injected %q; want the old or the new value", v)
 		}
 	}
