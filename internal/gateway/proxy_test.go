@@ -20,7 +20,7 @@ import (
 
 const (
 	injectedValue = "ghp_S3cretUpstreamCredential0123456789"
-	userValue   = "deploy-bot-user"
+	userValue     = "deploy-bot-user"
 )
 
 // secrets is a SecretSource over a map the test changes (a rotation).
