@@ -19,11 +19,13 @@ type fuzzConn struct {
 	out bytes.Buffer
 }
 
-func (c *fuzzConn) Read(b []byte) (int, error)       { return c.in.Read(b) }
-func (c *fuzzConn) Write(b []byte) (int, error)      { return c.out.Write(b) }
-func (c *fuzzConn) Close() error                     { return nil }
-func (c *fuzzConn) LocalAddr() net.Addr              { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 6543} }
-func (c *fuzzConn) RemoteAddr() net.Addr             { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000} }
+func (c *fuzzConn) Read(b []byte) (int, error)  { return c.in.Read(b) }
+func (c *fuzzConn) Write(b []byte) (int, error) { return c.out.Write(b) }
+func (c *fuzzConn) Close() error                { return nil }
+func (c *fuzzConn) LocalAddr() net.Addr         { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 6543} }
+func (c *fuzzConn) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+}
 func (c *fuzzConn) SetDeadline(time.Time) error      { return nil }
 func (c *fuzzConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *fuzzConn) SetWriteDeadline(time.Time) error { return nil }
