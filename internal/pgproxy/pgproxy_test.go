@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -24,7 +25,13 @@ import (
 	"github.com/tokenward/tokenward/internal/sqlite"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	if upstreamTLS.dir != "" {
+		os.RemoveAll(upstreamTLS.dir)
+	}
+	os.Exit(code)
+}
 
 // fixture is a real engine on SQLite with a route pgprod to a real
 // PostgreSQL database, signed in there as a role of its own, and a proxy
@@ -41,6 +48,7 @@ type fixture struct {
 	addr     string
 	stop     func() // stops the proxy and waits for every session's end
 
+	logs    syncBuf // the proxy's log, at debug level
 	mu      sync.Mutex
 	entries []*tokenward.AuditEntry
 	auditFn func(*tokenward.AuditEntry) error
@@ -50,6 +58,7 @@ func newFixture(t *testing.T, configure ...func(*pgproxy.Proxy)) *fixture {
 	t.Helper()
 	ctx := t.Context()
 	f := &fixture{cluster: pgtest.Shared(t)}
+	enableUpstreamTLS(t, f.cluster)
 	f.superURL = f.cluster.NewDatabase(t)
 	f.dbName = f.superURL[strings.LastIndexByte(f.superURL, '/')+1 : strings.IndexByte(f.superURL, '?')]
 	f.role = "gw_" + strings.ToLower(rand.Text()[:12])
@@ -89,7 +98,7 @@ func newFixture(t *testing.T, configure ...func(*pgproxy.Proxy)) *fixture {
 		t.Fatal(err)
 	}
 
-	f.proxy = &pgproxy.Proxy{Opener: f.core, Audit: f.audit}
+	f.proxy = &pgproxy.Proxy{Opener: f.core, Audit: f.audit, Logger: slog.New(slog.NewTextHandler(&f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for _, c := range configure {
 		c(f.proxy)
 	}
@@ -231,18 +240,31 @@ func TestQueryThroughProxy(t *testing.T) {
 	f.noLeak(t, secret)
 }
 
-// noLeak checks no audit entry holds the token or the upstream password.
+// noLeak checks neither the audit entries nor the proxy's log hold the
+// token or the upstream password.
 func (f *fixture) noLeak(t *testing.T, token string) {
 	t.Helper()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	b, _ := json.Marshal(f.entries)
+	logs := f.logs.String()
 	for _, s := range []string{token, f.password} {
 		if strings.Contains(string(b), s) {
 			t.Fatalf("an audit entry holds a token or password: %s", b)
 		}
+		if strings.Contains(logs, s) {
+			t.Fatalf("the proxy's log holds a token or password: %s", logs)
+		}
 	}
 }
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // TestRefusals: a client is refused with a clean PostgreSQL error and an
 // audit entry, and neither holds what the client presented.
@@ -317,7 +339,7 @@ func TestRotation(t *testing.T) {
 	}
 	defer old.Close(context.Background())
 
-	newPassword := "pw-" + rand.Text()
+	oldPassword, newPassword := f.password, "pw-"+rand.Text()
 	f.super(t, fmt.Sprintf("ALTER ROLE %s PASSWORD '%s'", f.role, newPassword))
 	_, err = f.connect(t, "pgprod", secret)
 	var pe *pgconn.PgError
@@ -342,6 +364,9 @@ func TestRotation(t *testing.T) {
 	if err := old.QueryRow(t.Context(), "SELECT 1").Scan(&one); err != nil {
 		t.Fatalf("the old session: %v", err)
 	}
+	f.noLeak(t, secret)
+	f.password = oldPassword
+	f.noLeak(t, secret)
 }
 
 // TestCancel: a cancel request sent to the proxy with the key it issued

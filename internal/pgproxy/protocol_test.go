@@ -310,18 +310,25 @@ func TestAuditFailClosed(t *testing.T) {
 	}
 }
 
-// TestUpstreamSSLMode: the URL's sslmode holds: require against an
-// upstream without TLS is refused, and the client learns no more than
-// that the sign-in failed.
+// TestUpstreamSSLMode: the URL's sslmode holds: verify-full refuses an
+// upstream whose certificate is not trusted, and the client learns no more
+// than that the sign-in failed; with the certificate as sslrootcert it
+// signs in.
 func TestUpstreamSSLMode(t *testing.T) {
 	f := newFixture(t)
 	_, secret := f.token(t, "ci-job", "gateway:pgprod")
-	f.putURL(t, f.password, "?sslmode=require")
+	f.putURL(t, f.password, "?sslmode=verify-full")
 	_, err := f.connect(t, "pgprod", secret)
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || pe.Code != "08006" || pe.Message != "tokenward: cannot sign in to the route's upstream database" {
 		t.Fatalf("got %v; want 08006 cannot sign in", err)
 	}
+	f.putURL(t, f.password, "?sslmode=verify-full&sslrootcert="+upstreamTLS.dir+"/server.crt")
+	conn, err := f.connect(t, "pgprod", secret)
+	if err != nil {
+		t.Fatalf("verify-full with the upstream's certificate: %v", err)
+	}
+	conn.Close(context.Background())
 	// Settings that would read the server's files or go elsewhere are
 	// refused before anything is dialed.
 	for _, q := range []string{"?passfile=/etc/passwd", "?host=/var/run/postgresql", "?sslkey=/etc/ssl/private/k.pem", "?servicefile=/tmp/x&service=y"} {
@@ -332,7 +339,7 @@ func TestUpstreamSSLMode(t *testing.T) {
 		}
 	}
 	f.putURL(t, f.password, "?sslmode=disable&application_name=ok")
-	conn, err := f.connect(t, "pgprod", secret)
+	conn, err = f.connect(t, "pgprod", secret)
 	if err != nil {
 		t.Fatal(err)
 	}
