@@ -54,7 +54,7 @@ type fixture struct {
 	auditFn func(*tokenward.AuditEntry) error
 }
 
-func newFixture(t *testing.T, configure ...func(*pgproxy.Proxy)) *fixture {
+func newFixture(t testing.TB, configure ...func(*pgproxy.Proxy)) *fixture {
 	t.Helper()
 	ctx := t.Context()
 	f := &fixture{cluster: pgtest.Shared(t)}
@@ -111,7 +111,7 @@ func newFixture(t *testing.T, configure ...func(*pgproxy.Proxy)) *fixture {
 	return f
 }
 
-func (f *fixture) serve(t *testing.T, ln net.Listener) {
+func (f *fixture) serve(t testing.TB, ln net.Listener) {
 	sctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.proxy.Serve(sctx, ln) }()
@@ -152,7 +152,7 @@ func (f *fixture) audited(action string) []*tokenward.AuditEntry {
 }
 
 // super runs sql directly on the database as the superuser.
-func (f *fixture) super(t *testing.T, sql string) {
+func (f *fixture) super(t testing.TB, sql string) {
 	t.Helper()
 	conn, err := pgx.Connect(t.Context(), f.superURL)
 	if err != nil {
@@ -166,7 +166,7 @@ func (f *fixture) super(t *testing.T, sql string) {
 
 // putURL writes a new version of the route's secret: the role's URL with
 // password, on a host the route's upstream replaces.
-func (f *fixture) putURL(t *testing.T, password, query string) {
+func (f *fixture) putURL(t testing.TB, password, query string) {
 	t.Helper()
 	v := fmt.Sprintf("postgres://%s:%s@db.invalid:1/%s%s", f.role, password, f.dbName, query)
 	if _, err := f.core.PutSecret(t.Context(), f.admin, core.PutSecretInput{Project: "acme", Env: "prod", Name: "DATABASE_URL", Value: []byte(v)}); err != nil {
@@ -174,7 +174,7 @@ func (f *fixture) putURL(t *testing.T, password, query string) {
 	}
 }
 
-func (f *fixture) token(t *testing.T, name string, grants ...string) (*tokenward.Token, string) {
+func (f *fixture) token(t testing.TB, name string, grants ...string) (*tokenward.Token, string) {
 	t.Helper()
 	gs, err := tokenward.ParseGrants(grants)
 	if err != nil {
