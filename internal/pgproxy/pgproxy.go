@@ -123,19 +123,24 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	})
 	defer stop()
 	defer p.wg.Wait()
+	backoff := 5 * time.Millisecond
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return err
 			}
-			return err
+			// Out of file descriptors and the like: wait, as net/http
+			// does, rather than stop serving.
+			p.Logger.Warn("accept failed; retrying", "err", err, "in", backoff)
+			time.Sleep(backoff)
+			backoff = min(2*backoff, time.Second)
+			continue
 		}
+		backoff = 5 * time.Millisecond
 		select {
 		case p.slots <- struct{}{}:
 		default:
