@@ -38,14 +38,21 @@ func enableUpstreamTLS(t testing.TB, c *pgtest.Cluster) {
 	}
 }
 
-func writeUpstreamCert(c *pgtest.Cluster) (string, error) {
+// newCert makes a self-signed server certificate for 127.0.0.1, valid for
+// a day.
+func newCert() ([]byte, *ecdsa.PrivateKey, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return "", err
+		return nil, nil, err
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	return der, key, err
+}
+
+func writeUpstreamCert(c *pgtest.Cluster) (string, error) {
+	der, key, err := newCert()
 	if err != nil {
 		return "", err
 	}
