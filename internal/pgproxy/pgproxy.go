@@ -237,7 +237,6 @@ func (p *Proxy) serveConn(ctx context.Context, conn net.Conn) {
 		return // io.EOF: psql asks for the password and comes back
 	}
 	up, err := p.open(ctx, s, st.params, password)
-	password = ""
 	if err != nil {
 		code, msg := fatalOf(err)
 		writeFatal(client, code, msg)
@@ -291,7 +290,7 @@ func (p *Proxy) open(ctx context.Context, s *session, params map[string]string, 
 		p.refuse(ctx, s, uerr)
 		return nil, errUpstream
 	}
-	if err := p.record(ctx, s, tokenward.OutcomeAllowed, "", map[string]string{"upstream": route.Upstream}); err != nil {
+	if err := p.record(ctx, s, nil, map[string]string{"upstream": route.Upstream}); err != nil {
 		up.conn.Close()
 		p.Logger.Error("audit record failed; refusing session", "route", s.route, "session", s.id, "err", err)
 		return nil, errAuditRefused
@@ -320,19 +319,34 @@ func fatalOf(err error) (string, string) {
 
 // refuse audits a refused session.
 func (p *Proxy) refuse(ctx context.Context, s *session, err error) {
-	outcome := tokenward.OutcomeError
-	switch tokenward.ErrorCode(err) {
-	case tokenward.EUNAUTHORIZED, tokenward.EFORBIDDEN:
-		outcome = tokenward.OutcomeDenied
-	}
-	reason := tokenward.ErrorMessage(err)
 	if tokenward.ErrorCode(err) == tokenward.EINTERNAL {
 		p.Logger.Error("session failed", "route", s.route, "session", s.id, "err", err)
-		reason = "internal error"
 	}
-	if err := p.record(ctx, s, outcome, reason, nil); err != nil {
+	if err := p.record(ctx, s, err, nil); err != nil {
 		p.Logger.Error("audit record failed", "route", s.route, "session", s.id, "err", err)
 	}
+}
+
+// statusOf is the HTTP status an API request refused with err would have
+// had: audit entries carry it so that the monitor reads a refused session
+// as it reads a refused request (a revoked token presented is a leak
+// signal wherever it is presented).
+func statusOf(err error) int {
+	switch tokenward.ErrorCode(err) {
+	case "":
+		return 200
+	case tokenward.EINVALID:
+		return 400
+	case tokenward.EUNAUTHORIZED:
+		return 401
+	case tokenward.EFORBIDDEN:
+		return 403
+	case tokenward.ENOTFOUND:
+		return 404
+	case tokenward.EUNAVAILABLE:
+		return 503
+	}
+	return 500
 }
 
 // ended audits a session's end with its duration and bytes: in from the
@@ -343,7 +357,7 @@ func (p *Proxy) ended(s *session, start time.Time, in, out int64) {
 		"bytes_in":    strconv.FormatInt(in, 10),
 		"bytes_out":   strconv.FormatInt(out, 10),
 	}
-	e := p.entry(s, ActionSession, tokenward.OutcomeAllowed, "", meta)
+	e := p.entry(s, ActionSession, nil, meta)
 	if p.Audit != nil {
 		if err := p.Audit(context.Background(), e); err != nil {
 			p.Logger.Error("audit record of a session's end failed", "route", s.route, "session", s.id, "err", err)
@@ -352,15 +366,29 @@ func (p *Proxy) ended(s *session, start time.Time, in, out int64) {
 	p.Logger.Debug("session ended", "route", s.route, "session", s.id, "bytes_in", in, "bytes_out", out)
 }
 
-func (p *Proxy) record(ctx context.Context, s *session, outcome, reason string, meta map[string]string) error {
+// record audits a session's opening (err nil) or refusal.
+func (p *Proxy) record(ctx context.Context, s *session, err error, meta map[string]string) error {
 	if p.Audit == nil {
 		return nil
 	}
-	return p.Audit(context.WithoutCancel(ctx), p.entry(s, ActionConnect, outcome, reason, meta))
+	return p.Audit(context.WithoutCancel(ctx), p.entry(s, ActionConnect, err, meta))
 }
 
-func (p *Proxy) entry(s *session, action, outcome, reason string, meta map[string]string) *tokenward.AuditEntry {
-	e := &tokenward.AuditEntry{Time: p.Now().UTC(), RequestID: s.id, Action: action, Outcome: outcome, Reason: reason, SourceIP: s.ip, Meta: meta}
+// entry is an audit entry of s; err is the refusal, nil for an allowed
+// action. An internal error's reason is generic.
+func (p *Proxy) entry(s *session, action string, err error, meta map[string]string) *tokenward.AuditEntry {
+	outcome, reason := tokenward.OutcomeAllowed, ""
+	switch tokenward.ErrorCode(err) {
+	case "":
+	case tokenward.EUNAUTHORIZED, tokenward.EFORBIDDEN:
+		outcome, reason = tokenward.OutcomeDenied, tokenward.ErrorMessage(err)
+	case tokenward.EINTERNAL:
+		outcome, reason = tokenward.OutcomeError, "internal error"
+	default:
+		outcome, reason = tokenward.OutcomeError, tokenward.ErrorMessage(err)
+	}
+	e := &tokenward.AuditEntry{Time: p.Now().UTC(), RequestID: s.id, Action: action, Outcome: outcome, Reason: reason,
+		Status: statusOf(err), SourceIP: s.ip, Meta: meta}
 	if tokenward.ValidateDBRouteName(s.route) == nil {
 		e.Resource = "gateway:" + s.route
 	}

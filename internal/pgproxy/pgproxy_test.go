@@ -225,7 +225,7 @@ func TestQueryThroughProxy(t *testing.T) {
 	f.stop()
 
 	opened := f.audited(pgproxy.ActionConnect)
-	if len(opened) != 1 || opened[0].Outcome != tokenward.OutcomeAllowed || opened[0].TokenID != tok.ID || opened[0].Resource != "gateway:pgprod" || opened[0].SourceIP != "127.0.0.1" {
+	if len(opened) != 1 || opened[0].Outcome != tokenward.OutcomeAllowed || opened[0].Status != 200 || opened[0].TokenID != tok.ID || opened[0].Resource != "gateway:pgprod" || opened[0].SourceIP != "127.0.0.1" {
 		t.Fatalf("got connect entries %+v; want one allowed for %s on gateway:pgprod from 127.0.0.1", opened, tok.ID)
 	}
 	ended := f.audited(pgproxy.ActionSession)
@@ -319,8 +319,10 @@ func TestRefusals(t *testing.T) {
 			}
 		})
 	}
-	if got := f.audited(pgproxy.ActionConnect); got[2].TokenID != revokedTok.ID {
-		t.Errorf("the revoked token's refusal names %q; want %s", got[2].TokenID, revokedTok.ID)
+	// As the API's: the monitor reads a revoked token presented here as
+	// a leak signal.
+	if got := f.audited(pgproxy.ActionConnect); got[2].TokenID != revokedTok.ID || got[2].Status != 401 || got[3].Status != 403 {
+		t.Errorf("the revoked token's refusal: got %s status %d, then status %d; want %s 401, then 403", got[2].TokenID, got[2].Status, got[3].Status, revokedTok.ID)
 	}
 	f.noLeak(t, revoked)
 	f.noLeak(t, other)
