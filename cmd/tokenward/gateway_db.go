@@ -13,7 +13,7 @@ var argDBRoute = argument{"NAME", "pgprod", 0}
 // gateway (docs/gateway-db.md).
 func (m *Main) newGatewayDBCmd() *cobra.Command {
 	return group("db", "Manage database gateway routes: clients sign in to PostgreSQL with their token, never the password",
-		m.newGatewayDBCreateCommand(), m.newGatewayDBListCommand(), m.newGatewayDBShowCommand(), m.newGatewayDBDeleteCommand())
+		m.newGatewayDBCreateCommand(), m.newGatewayDBListCommand(), m.newGatewayDBNameCommand("show"), m.newGatewayDBNameCommand("delete"))
 }
 
 func checkDBRouteName(name string) error {
@@ -83,24 +83,23 @@ func (m *Main) newGatewayDBListCommand() *cobra.Command {
 	})
 }
 
-func (m *Main) newGatewayDBShowCommand() *cobra.Command {
+// newGatewayDBNameCommand is gateway db show or delete.
+func (m *Main) newGatewayDBNameCommand(verb string) *cobra.Command {
+	short := map[string]string{
+		"show":   "Show one database route",
+		"delete": "Delete a database route (open sessions live on; new ones are refused)",
+	}[verb]
 	return m.clientCommand(&cobra.Command{
-		Use: "show NAME", Short: "Show one database route", Example: "  tokenward gateway db show pgprod", Args: exactArgs(argDBRoute),
+		Use: verb + " NAME", Short: short, Example: "  tokenward gateway db " + verb + " pgprod", Args: exactArgs(argDBRoute),
 		PreRunE: func(cmd *cobra.Command, args []string) error { return checkDBRouteName(args[0]) },
 	}, true, func(x *call) error {
-		r, err := x.c.DBRoute(x.ctx, x.args[0])
-		if err != nil {
-			return cliError(err)
+		if verb == "show" {
+			r, err := x.c.DBRoute(x.ctx, x.args[0])
+			if err != nil {
+				return cliError(err)
+			}
+			return x.printDBRoutes([]*tokenward.DBRoute{r})
 		}
-		return x.printDBRoutes([]*tokenward.DBRoute{r})
-	})
-}
-
-func (m *Main) newGatewayDBDeleteCommand() *cobra.Command {
-	return m.clientCommand(&cobra.Command{
-		Use: "delete NAME", Short: "Delete a database route (open sessions live on; new ones are refused)", Example: "  tokenward gateway db delete pgprod", Args: exactArgs(argDBRoute),
-		PreRunE: func(cmd *cobra.Command, args []string) error { return checkDBRouteName(args[0]) },
-	}, true, func(x *call) error {
 		r, err := x.c.DeleteDBRoute(x.ctx, x.args[0])
 		if err != nil {
 			return cliError(err)

@@ -57,6 +57,10 @@ func TestGatewayDB(t *testing.T) {
 	if out := e.mustCLI("", "gateway", "db", "list"); !strings.Contains(out, "pgprod") || !strings.Contains(out, upstream) || !strings.Contains(out, "acme/prod/DATABASE_URL") {
 		t.Fatalf("gateway db list: got %q; want the route", out)
 	}
+	var shown []tokenward.DBRoute
+	if err := json.Unmarshal([]byte(e.mustCLI("", "gateway", "db", "show", "pgprod", "-o", "json")), &shown); err != nil || len(shown) != 1 || shown[0].Upstream != upstream || shown[0].SecretPath() != "acme/prod/DATABASE_URL" {
+		t.Fatalf("gateway db show: got %+v, %v; want the route", shown, err)
+	}
 	if _, errs, err := e.cli("", "gateway", "db", "create", "Bad_Name", "--upstream", upstream, "--secret", "acme/prod/DATABASE_URL"); err == nil || !strings.Contains(errs, "route name") {
 		t.Fatalf("a bad name: got %v, %q; want a usage error", err, errs)
 	}
