@@ -50,6 +50,9 @@ func ParseGrant(s string) (Grant, error) {
 	if !ok {
 		return Grant{}, Errorf(EINVALID, "grant %q: want action:project/env/name", Printable(s))
 	}
+	if Action(action) == ActionGateway {
+		return parseGatewayGrant(s, res)
+	}
 	g := Grant{Action: Action(action)}
 	if !g.Action.valid() {
 		return Grant{}, Errorf(EINVALID, "grant %q: unknown action %q (want read, write, rotate, revoke, audit or admin)", Printable(s), Printable(action))
@@ -93,6 +96,9 @@ func MustParseGrant(s string) Grant {
 }
 
 func (g Grant) String() string {
+	if g.Action == ActionGateway {
+		return string(ActionGateway) + ":" + g.Name
+	}
 	return string(g.Action) + ":" + g.Project + "/" + g.Env + "/" + g.Name
 }
 

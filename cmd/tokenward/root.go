@@ -59,6 +59,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.newRotationCommand(),
 		m.newRotateCommand(),
 		m.newMigrateCommand(),
+		m.newGatewayParentCommand(),
 		m.newBenchCommand(),
 		newCompletionCommand(),
 	)

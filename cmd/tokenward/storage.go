@@ -23,6 +23,7 @@ import (
 type storage interface {
 	tokenward.Store
 	core.BindingStore
+	tokenward.DBRouteStore
 	core.MonitorStore
 	core.SecretCatalog
 	audit.Source

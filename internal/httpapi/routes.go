@@ -24,6 +24,7 @@ func (s *Server) apiRoutes() []route {
 		s.rotationRoutes(),
 		s.scanRoutes(),
 		s.vaultRouteTable(),
+		s.gatewayDBRoutes(),
 	} {
 		routes = append(routes, group...)
 	}
