@@ -16,6 +16,7 @@ var auditKeys = []string{"token", "action", "resource", "outcome", "since", "unt
 
 type auditPage struct {
 	Filter, FilterError string
+	SearchError         string
 	Keys                []string
 	Entries             []*tokenward.AuditEntry
 	Verified            *auditVerify
@@ -63,7 +64,7 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *session) erro
 		return err
 	}
 	if err != nil {
-		p.FilterError = errText(err)
+		p.SearchError = errText(err)
 	}
 	p.Entries = res.Entries
 	if n := len(p.Entries); n == c.PageSize {

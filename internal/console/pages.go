@@ -63,8 +63,8 @@ var funcs = template.FuncMap{
 		return t.UTC().Format("2006-01-02")
 	},
 	"stamp": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
-	"seg": url.PathEscape,
-	"join": strings.Join,
+	"seg":   url.PathEscape,
+	"join":  strings.Join,
 }
 
 func parsePages() map[string]*template.Template {
