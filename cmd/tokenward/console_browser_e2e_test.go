@@ -320,6 +320,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	// Sign out.
 	run("sign out", chromedp.Navigate(e.addr+"/ui/"), chromedp.WaitVisible(chromedp.CSS(".signout")),
 		chromedp.Click(chromedp.CSS(".signout button")), chromedp.WaitVisible(chromedp.ID("token")))
+
+	// The server's log (at debug level) holds none of them either.
+	logs := e.logs.String()
+	for what, v := range map[string]string{"value": value, "admin token": e.token, "revoked token": victim.Secret, "session id": cookies[0].Value} {
+		if strings.Contains(logs, v) {
+			t.Errorf("the server log holds the %s", what)
+		}
+	}
 }
 
 func regexpCSRF(t *testing.T, page string) string {

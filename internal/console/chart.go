@@ -52,7 +52,8 @@ func newBarChart(label string, values []int, labels []string, tickEvery int) *ba
 			h = 2 // a non-zero bar stays visible
 		}
 		ch.Bars = append(ch.Bars, bar{X: i*slot + 1, Y: plot - h, W: max(slot-2, 1), H: h, Title: labels[i] + ": " + strconv.Itoa(v)})
-		if tickEvery > 0 && i%tickEvery == 0 {
+		// A tick label needs about 80 units: none that would run off the end.
+		if tickEvery > 0 && i%tickEvery == 0 && i*slot+80 <= chartWidth {
 			ch.Ticks = append(ch.Ticks, tick{X: i*slot + 1, Text: labels[i]})
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -47,6 +48,23 @@ type env struct {
 
 	mu      sync.Mutex
 	entries []*tokenward.AuditEntry
+	logs    bytes.Buffer // the API's and the console's logs, at debug level
+	never   []string     // what must never reach a log: tokens, values, session ids
+}
+
+// Write makes env the log sink (under mu: handlers log concurrently).
+func (e *env) Write(p []byte) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.logs.Write(p)
+}
+
+// secret notes a string that must never reach a log.
+func (e *env) secret(s string) string {
+	e.mu.Lock()
+	e.never = append(e.never, s)
+	e.mu.Unlock()
+	return s
 }
 
 const secretValue = "sk_live_console_test_value_Zq81"
@@ -69,14 +87,25 @@ func mustEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.core.Now = e.clock.Now
-	api := httpapi.NewServer(e.core, nil)
+	logger := slog.New(slog.NewTextHandler(e, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.secret(e.admin)
+	t.Cleanup(func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for _, v := range e.never {
+			if strings.Contains(e.logs.String(), v) {
+				t.Errorf("a log line holds a token, a value or a session id (%d bytes)", len(v))
+			}
+		}
+	})
+	api := httpapi.NewServer(e.core, logger)
 	api.Audit = func(_ context.Context, a *tokenward.AuditEntry) error {
 		e.mu.Lock()
 		e.entries = append(e.entries, a)
 		e.mu.Unlock()
 		return nil
 	}
-	e.ui = New(api, e.db, nil)
+	e.ui = New(api, e.db, logger)
 	e.ui.Now = e.clock.Now
 	mux := http.NewServeMux()
 	mux.Handle(Prefix+"/", e.ui)
@@ -90,7 +119,7 @@ func mustEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"STRIPE_KEY", "OTHER"} {
-		if _, err := e.core.PutSecret(ctx, adm, core.PutSecretInput{Project: "payments", Env: "prod", Name: name, Value: []byte(secretValue + name)}); err != nil {
+		if _, err := e.core.PutSecret(ctx, adm, core.PutSecretInput{Project: "payments", Env: "prod", Name: name, Value: []byte(e.secret(secretValue + name))}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -117,7 +146,7 @@ func (e *env) mustToken(t *testing.T, name string, grants ...string) (string, st
 	if err != nil {
 		t.Fatal(err)
 	}
-	return secret, tok.ID
+	return e.secret(secret), tok.ID
 }
 
 // noRedirect is a client that shows redirects instead of following them;
@@ -168,6 +197,7 @@ func (e *env) signIn(t *testing.T, token string) *http.Cookie {
 	}
 	for _, c := range (&http.Response{Header: r.header}).Cookies() {
 		if c.Name == cookiePlain {
+			e.secret(c.Value)
 			return c
 		}
 	}

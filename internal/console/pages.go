@@ -36,18 +36,30 @@ func (c *Console) routes() []route {
 	return []route{
 		{"GET " + Prefix + "/{$}", c.overview},
 		{"GET " + Prefix + "/projects", c.projects},
-		{"GET " + Prefix + "/projects/{project}", c.project},
+		{"GET " + Prefix + "/projects/{project}", show(c, "project", c.projectData)},
 		{"GET " + Prefix + "/projects/{project}/{env}", c.env},
-		{"GET " + Prefix + "/projects/{project}/{env}/{name}", c.secret},
+		{"GET " + Prefix + "/projects/{project}/{env}/{name}", show(c, "secret", c.secretData)},
 		{"POST " + Prefix + "/projects/{project}/{env}/{name}/reveal", c.reveal},
 		{"GET " + Prefix + "/tokens", c.tokens},
-		{"GET " + Prefix + "/tokens/{id}", c.token},
+		{"GET " + Prefix + "/tokens/{id}", show(c, "token", c.tokenData)},
 		{"GET " + Prefix + "/tokens/{id}/revoke", c.confirmRevoke},
 		{"POST " + Prefix + "/tokens/{id}/revoke", c.revoke},
 		{"GET " + Prefix + "/bindings", c.bindings},
 		{"GET " + Prefix + "/audit", c.audit},
 		{"GET " + Prefix + "/anomalies", c.anomalies},
 		{"POST " + Prefix + "/anomalies/{id}/ack", c.ack},
+	}
+}
+
+// show is a page that renders template name with what load returns.
+func show[T any](c *Console, name string, load func(*http.Request, *session) (T, error)) func(http.ResponseWriter, *http.Request, *session) error {
+	return func(w http.ResponseWriter, r *http.Request, s *session) error {
+		p, err := load(r, s)
+		if err != nil {
+			return err
+		}
+		c.render(w, r, http.StatusOK, name, s, p)
+		return nil
 	}
 }
 
@@ -144,6 +156,13 @@ func flash(done string) string {
 // session's CSRF token.
 func (c *Console) session(h func(http.ResponseWriter, *http.Request, *session) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				// The panic value is not logged: it could hold request data.
+				c.Logger.Error("panic in a console page", "path", r.URL.Path)
+				c.render(w, r, http.StatusInternalServerError, "error", nil, &errorPage{Title: "Error", Message: "Something went wrong; it was logged."})
+			}
+		}()
 		s, err := c.load(r)
 		var ns errNoSession
 		if errors.As(err, &ns) {

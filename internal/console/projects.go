@@ -32,13 +32,10 @@ type projectPage struct{ Project *tokenward.Project }
 
 func (p *projectPage) title() string { return "Project " + p.Project.Name }
 
-func (c *Console) project(w http.ResponseWriter, r *http.Request, s *session) error {
+func (c *Console) projectData(r *http.Request, s *session) (*projectPage, error) {
 	var p tokenward.Project
-	if err := c.call(r, s.token, "GET", path("projects", r.PathValue("project")), nil, &p); err != nil {
-		return err
-	}
-	c.render(w, r, http.StatusOK, "project", s, &projectPage{Project: &p})
-	return nil
+	err := c.call(r, s.token, "GET", path("projects", r.PathValue("project")), nil, &p)
+	return &projectPage{Project: &p}, err
 }
 
 type envPage struct {
@@ -142,15 +139,6 @@ func errText(err error) string {
 		return ae.Message
 	}
 	return "not available"
-}
-
-func (c *Console) secret(w http.ResponseWriter, r *http.Request, s *session) error {
-	p, err := c.secretData(r, s)
-	if err != nil {
-		return err
-	}
-	c.render(w, r, http.StatusOK, "secret", s, p)
-	return nil
 }
 
 // reveal shows a secret's current value in this answer only: the API's

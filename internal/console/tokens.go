@@ -80,15 +80,6 @@ func (c *Console) tokenData(r *http.Request, s *session) (*tokenPage, error) {
 	return &tokenPage{tokenRow: &tokenRow{Token: &t, Status: c.tokenStatus(&t)}, Self: t.ID == s.rec.TokenID}, nil
 }
 
-func (c *Console) token(w http.ResponseWriter, r *http.Request, s *session) error {
-	p, err := c.tokenData(r, s)
-	if err != nil {
-		return err
-	}
-	c.render(w, r, http.StatusOK, "token", s, p)
-	return nil
-}
-
 // confirmPage asks before an action that cannot be undone.
 type confirmPage struct {
 	Heading, Question, Action, Button, Cancel string
