@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -21,6 +22,7 @@ import (
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/core"
 	"github.com/tokenward/tokenward/internal/httpapi"
+	"github.com/tokenward/tokenward/internal/rotate"
 	"github.com/tokenward/tokenward/internal/seal"
 	"github.com/tokenward/tokenward/internal/sqlite"
 )
@@ -45,6 +47,7 @@ type env struct {
 	clock   *clock
 	admin   string
 	adminID string
+	key     []byte
 
 	mu      sync.Mutex
 	entries []*tokenward.AuditEntry
@@ -77,7 +80,8 @@ func mustEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.db.Close() })
-	key := seal.NewKey()
+	e.key = seal.NewKey()
+	key := e.key
 	ctx := context.Background()
 	var err error
 	if e.admin, err = core.Init(ctx, e.db, key, e.clock.Now()); err != nil {
@@ -577,5 +581,58 @@ func TestSafeNext(t *testing.T) {
 		if got := safeNext(tc.in); got != tc.want {
 			t.Errorf("safeNext(%q): got %q; want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+func TestVersionLabels(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		current   int
+		rotations []*rotate.Rotation // newest first, as the API lists them
+		want      map[int]string
+	}{
+		{"no rotation", 3, nil, map[int]string{3: "CURRENT"}},
+		{"pending", 3, []*rotate.Rotation{{Step: rotate.StepTest, CurrentVersion: 3, PendingVersion: 4}}, map[int]string{3: "CURRENT", 4: "PENDING"}},
+		{"in grace", 4, []*rotate.Rotation{{Step: rotate.StepRevoke, CurrentVersion: 3, PendingVersion: 4}}, map[int]string{3: "PREVIOUS", 4: "CURRENT"}},
+		{"done, then failed", 4, []*rotate.Rotation{
+			{Step: rotate.StepFailed, CurrentVersion: 4, PendingVersion: 5},
+			{Step: rotate.StepDone, CurrentVersion: 3, PendingVersion: 4},
+		}, map[int]string{4: "CURRENT"}},
+		{"a new rotation while the last is in grace", 4, []*rotate.Rotation{
+			{Step: rotate.StepCreate, CurrentVersion: 4, PendingVersion: 5},
+			{Step: rotate.StepRevoke, CurrentVersion: 3, PendingVersion: 4},
+		}, map[int]string{3: "PREVIOUS", 4: "CURRENT", 5: "PENDING"}},
+	} {
+		if got := versionLabels(tc.current, tc.rotations); !maps.Equal(got, tc.want) {
+			t.Errorf("%s: got %v; want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestSessionsSharedAcrossServers: two servers (engines, API servers and
+// consoles of their own) on one database act as one — a session made on
+// one is good on the other, and ended on one it is ended on both.
+func TestSessionsSharedAcrossServers(t *testing.T) {
+	a := mustEnv(t)
+	c2, err := core.New(context.Background(), a.db, a.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.Now = a.clock.Now
+	ui2 := New(httpapi.NewServer(c2, nil), a.db, nil)
+	ui2.Now = a.clock.Now
+	b := &env{srv: httptest.NewServer(ui2)}
+	t.Cleanup(b.srv.Close)
+
+	ck := a.signIn(t, a.admin)
+	page := b.do(t, "GET", Prefix+"/tokens", ck, nil)
+	if page.status != http.StatusOK {
+		t.Fatalf("a session made on server A, used on server B: got %d; want 200", page.status)
+	}
+	if r := b.do(t, "POST", Prefix+"/signout", ck, url.Values{"csrf": {csrfOf(t, page.body)}}); r.status != http.StatusSeeOther {
+		t.Fatalf("sign out on B: got %d", r.status)
+	}
+	if r := a.do(t, "GET", Prefix+"/tokens", ck, nil); r.status != http.StatusUnauthorized {
+		t.Errorf("after signing out on B, the session on A: got %d; want 401", r.status)
 	}
 }

@@ -76,6 +76,9 @@ type secretPage struct {
 	Policy    *api.RotationPolicy
 	Rotations []*rotate.Rotation
 	Usage     *monitor.SecretUsage
+	// Labels are the versions' labels: CURRENT from the secret, PENDING
+	// and PREVIOUS from its rotations (no API route lists labels).
+	Labels map[int]string
 	// Unavailable names the parts this token may not read, with why.
 	Unavailable []string
 	Revealed    bool
@@ -131,7 +134,28 @@ func (c *Console) secretData(r *http.Request, s *session) (*secretPage, error) {
 			p.Unavailable = append(p.Unavailable, part.name+": "+errText(err))
 		}
 	}
+	p.Labels = versionLabels(p.Secret.Version, p.Rotations)
 	return p, nil
+}
+
+// versionLabels names the labelled versions: CURRENT, PENDING while a
+// rotation is before its finish step, PREVIOUS while one is in its grace
+// period (the revoke step waits for its end).
+func versionLabels(current int, rotations []*rotate.Rotation) map[int]string {
+	labels := map[int]string{current: tokenward.LabelCurrent}
+	for _, rot := range rotations {
+		switch rot.Step {
+		case rotate.StepCreate, rotate.StepSet, rotate.StepTest:
+			if rot.PendingVersion > 0 && labels[rot.PendingVersion] == "" {
+				labels[rot.PendingVersion] = tokenward.LabelPending
+			}
+		case rotate.StepRevoke:
+			if rot.CurrentVersion > 0 && labels[rot.CurrentVersion] == "" {
+				labels[rot.CurrentVersion] = tokenward.LabelPrevious
+			}
+		}
+	}
+	return labels
 }
 
 func errText(err error) string {
