@@ -206,8 +206,17 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("session cookie in Chromium: got %+v; want one Secure, HttpOnly, SameSite=Strict tokenward_console", cookies)
 	}
 
-	// Every page.
+	// Every page. The first Tab reaches the skip link, which moves focus
+	// to the content.
 	page("02-overview", "/ui/")
+	run("tab to the skip link", chromedp.KeyEvent("\t"))
+	if got := get("focused", chromedp.Evaluate[string]("document.activeElement.className")); got != "skip" {
+		t.Errorf("the first Tab focuses %q; want the skip link", got)
+	}
+	run("follow the skip link", chromedp.KeyEvent("\r"))
+	if got := get("focused", chromedp.Evaluate[string]("document.activeElement.id")); got != "main" {
+		t.Errorf("after the skip link, focus is on %q; want main", got)
+	}
 	page("03-projects", "/ui/projects")
 	page("04-project", "/ui/projects/payments")
 	page("05-env", "/ui/projects/payments/prod")
