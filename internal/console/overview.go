@@ -3,6 +3,7 @@ package console
 import (
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/tokenward/tokenward"
@@ -76,7 +77,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) e
 		}
 	}
 	var report monitor.Report
-	if get("hygiene report", path("report"), &report) {
+	if get("hygiene report", path("report")+"?expiry_days="+strconv.Itoa(horizonDays), &report) {
 		for _, e := range report.Expiring {
 			if e.Kind == "secret" && e.ExpiresAt.Before(horizon) {
 				p.Expiring = append(p.Expiring, expiring{Kind: "secret", Name: e.ID, Link: Prefix + "/projects/" + e.ID, At: e.ExpiresAt})
