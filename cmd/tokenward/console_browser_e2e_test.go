@@ -115,7 +115,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if st := apiJSON(t, e.addr, e.token, "POST", "/v1/projects", map[string]any{"name": "payments", "environments": []string{"prod", "dev"}}, nil); st != 201 {
 		t.Fatalf("create project: %d", st)
 	}
-	if st := apiJSON(t, e.addr, e.token, "PUT", "/v1/secrets/payments/prod/STRIPE_KEY", map[string]any{"value": value, "owner": "team-payments"}, nil); st != 200 {
+	if st := apiJSON(t, e.addr, e.token, "PUT", "/v1/secrets/payments/prod/STRIPE_KEY", map[string]any{"value": value, "owner": "team-payments", "expires_at": time.Now().Add(12 * time.Hour)}, nil); st != 200 {
 		t.Fatalf("put secret: %d", st)
 	}
 	var victim struct {
@@ -208,7 +208,9 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// Every page. The first Tab reaches the skip link, which moves focus
 	// to the content.
-	page("02-overview", "/ui/")
+	if src := page("02-overview", "/ui/"); !strings.Contains(src, `href="/ui/projects/payments/prod/STRIPE_KEY"`) {
+		t.Error("the overview does not list the secret that expires in 12 hours")
+	}
 	run("tab to the skip link", chromedp.KeyEvent("\t"))
 	if got := get("focused", chromedp.Evaluate[string]("document.activeElement.className")); got != "skip" {
 		t.Errorf("the first Tab focuses %q; want the skip link", got)
