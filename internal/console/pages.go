@@ -151,6 +151,10 @@ func flash(done string) string {
 	}[done]
 }
 
+// maxFormBytes bounds a form's body: the console's forms hold a CSRF
+// token and a few short fields.
+const maxFormBytes = 8 << 10
+
 // session wraps a signed-in page: no session, an expired one or one whose
 // token the API no longer takes goes to the sign-in page; a POST needs the
 // session's CSRF token.
@@ -163,6 +167,7 @@ func (c *Console) session(h func(http.ResponseWriter, *http.Request, *session) e
 				c.render(w, r, http.StatusInternalServerError, "error", nil, &errorPage{Title: "Error", Message: "Something went wrong; it was logged."})
 			}
 		}()
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 		s, err := c.load(r)
 		var ns errNoSession
 		if errors.As(err, &ns) {

@@ -31,7 +31,7 @@ func safeNext(next string) string {
 // itself (GET /v1/tokens/self, audited as token.self), so a wrong one
 // counts against the address's failed-authentication budget like any.
 func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	token := strings.TrimSpace(r.PostFormValue("token"))
 	next := safeNext(r.PostFormValue("next"))
 	if token == "" {
