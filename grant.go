@@ -17,20 +17,12 @@ const (
 	// ActionAdmin allows every other action on the resources it covers, and
 	// managing projects, environments and keys.
 	ActionAdmin Action = "admin"
-	// ActionGateway allows calls through one gateway route (internal/gateway):
-	// the grant "gateway:<route>", whose route may be a glob ("gateway:*").
-	// It is not in Actions: it names a route, not secrets, and only a
-	// full admin ("admin:*/*/*") covers it besides a gateway grant.
-	ActionGateway Action = "gateway"
 )
 
 // Actions lists every action.
 var Actions = []Action{ActionRead, ActionWrite, ActionRotate, ActionRevoke, ActionAudit, ActionAdmin}
 
 func (a Action) valid() bool {
-	if a == ActionGateway {
-		return true
-	}
 	for _, b := range Actions {
 		if a == b {
 			return true
@@ -60,20 +52,12 @@ func ParseGrant(s string) (Grant, error) {
 	if !ok {
 		return Grant{}, Errorf(EINVALID, "grant %q: want action:project/env/name", Printable(s))
 	}
+	if Action(action) == ActionGateway {
+		return parseGatewayGrant(s, res)
+	}
 	g := Grant{Action: Action(action)}
 	if !g.Action.valid() {
-		return Grant{}, Errorf(EINVALID, "grant %q: unknown action %q (want read, write, rotate, revoke, audit, admin or gateway)", Printable(s), Printable(action))
-	}
-	if g.Action == ActionGateway {
-		if res != "*" {
-			// A route glob is a route name in which '*' may stand anywhere.
-			lit := strings.ReplaceAll(res, "*", "")
-			if lit == "" || strings.Contains(res, "**") || ValidateRouteName(strings.ReplaceAll(res, "*", "a")) != nil {
-				return Grant{}, Errorf(EINVALID, "grant %q: want gateway:<route>, a route name or glob", Printable(s))
-			}
-		}
-		g.Name = res
-		return g, nil
+		return Grant{}, Errorf(EINVALID, "grant %q: unknown action %q (want read, write, rotate, revoke, audit or admin)", Printable(s), Printable(action))
 	}
 	parts := strings.Split(res, "/")
 	if len(parts) != 3 {
@@ -115,7 +99,7 @@ func MustParseGrant(s string) Grant {
 
 func (g Grant) String() string {
 	if g.Action == ActionGateway {
-		return string(g.Action) + ":" + g.Name
+		return string(ActionGateway) + ":" + g.Name
 	}
 	return string(g.Action) + ":" + g.Project + "/" + g.Env + "/" + g.Name
 }

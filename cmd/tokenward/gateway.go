@@ -18,11 +18,12 @@ import (
 // argRoute is a gateway route's NAME argument.
 var argRoute = argument{"NAME", "github", 0}
 
-// newGatewayCmd is the gateway's parent command: a plain group, to which
-// each kind of gateway adds its subcommand (route: the HTTP gateway).
+// newGatewayCmd is the gateway's parent command: a plain group of each
+// kind of gateway's commands (route: the HTTP gateway; db, gateway_db.go:
+// the PostgreSQL one).
 func (m *Main) newGatewayCmd() *cobra.Command {
-	return group("gateway", "The credential-injecting gateway: pipelines call upstream APIs through tokenward and never hold the upstream credential",
-		m.newGatewayRouteCommand())
+	return group("gateway", "The credential-injecting gateway: pipelines call upstream APIs and databases through tokenward and never hold the upstream credential",
+		m.newGatewayRouteCommand(), m.newGatewayDBCmd())
 }
 
 func (m *Main) newGatewayRouteCommand() *cobra.Command {

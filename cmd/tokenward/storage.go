@@ -22,7 +22,9 @@ import (
 // storageConfig.open is the one list of backends.
 type storage interface {
 	tokenward.Store
+	tokenward.ConsoleSessionStore
 	core.BindingStore
+	tokenward.DBRouteStore
 	core.MonitorStore
 	core.SecretCatalog
 	tokenward.GatewayRouteStore

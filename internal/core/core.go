@@ -45,6 +45,8 @@ type Core struct {
 	Rotation *Rotation
 	// Monitoring, when set, observes audit entries, stores anomalies and retires scopes (monitor.go).
 	Monitoring *Monitoring
+	// DBGateway enables database gateway routes (gateway_db.go); nil disables them.
+	DBGateway *DBGateway
 
 	tokens *tokenCache
 

@@ -29,8 +29,12 @@ func (c *Core) storedRoute(ctx context.Context, name string) (tokenward.GatewayR
 	return store, r, err
 }
 
-// requireRouteAdmin checks tok has admin over every secret r injects.
-func requireRouteAdmin(tok *tokenward.Token, r *tokenward.GatewayRoute) error {
+// requireGatewayRouteAdmin checks tok has admin over every secret r
+// injects, and is no just-in-time token (as for database routes).
+func requireGatewayRouteAdmin(tok *tokenward.Token, r *tokenward.GatewayRoute) error {
+	if tok.Kind == tokenward.TokenJIT {
+		return tokenward.Errorf(tokenward.EFORBIDDEN, "just-in-time tokens cannot manage gateway routes")
+	}
 	for _, p := range r.SecretPaths() {
 		project, env, name, err := splitSecretPath(p)
 		if err != nil {
@@ -45,7 +49,7 @@ func requireRouteAdmin(tok *tokenward.Token, r *tokenward.GatewayRoute) error {
 
 // mayViewRoute: the route's users and its administrators see it.
 func mayViewRoute(tok *tokenward.Token, r *tokenward.GatewayRoute) bool {
-	return tok.Grants.AllowsRoute(r.Name) || requireRouteAdmin(tok, r) == nil
+	return tok.Grants.AllowsRoute(r.Name) || requireGatewayRouteAdmin(tok, r) == nil
 }
 
 // CreateGatewayRoute stores r, which the caller has checked
@@ -55,7 +59,10 @@ func (c *Core) CreateGatewayRoute(ctx context.Context, tok *tokenward.Token, r *
 	if err != nil {
 		return nil, err
 	}
-	if err := requireRouteAdmin(tok, r); err != nil {
+	if err := requireGatewayRouteAdmin(tok, r); err != nil {
+		return nil, err
+	}
+	if err := c.routeNameFree(ctx, r.Name, false); err != nil {
 		return nil, err
 	}
 	r.CreatedAt, r.CreatedBy = c.Now().UTC(), tok.ID
@@ -96,7 +103,7 @@ func (c *Core) DeleteGatewayRoute(ctx context.Context, tok *tokenward.Token, nam
 	if err != nil {
 		return nil, err
 	}
-	if err := requireRouteAdmin(tok, r); err != nil {
+	if err := requireGatewayRouteAdmin(tok, r); err != nil {
 		return nil, err
 	}
 	return r, store.DeleteGatewayRoute(ctx, name)
@@ -128,4 +135,32 @@ func (c *Core) currentValue(ctx context.Context, p string) ([]byte, error) {
 		return nil, err
 	}
 	return c.openValue(ctx, project, env, name, v.Version, v.Ciphertext)
+}
+
+// routeNameFree refuses a route name the other kind of gateway route
+// holds (db: the name of a database route is being made): the grant
+// gateway:<route> names a route of either kind, so one name must not
+// stand for two routes.
+func (c *Core) routeNameFree(ctx context.Context, name string, db bool) error {
+	var err error
+	switch {
+	case db:
+		if s, ok := c.Store.(tokenward.GatewayRouteStore); ok {
+			_, err = s.GatewayRoute(ctx, name)
+		}
+	case c.DBGateway != nil && c.DBGateway.Store != nil:
+		_, err = c.DBGateway.Store.DBRoute(ctx, name)
+	default:
+		return nil
+	}
+	switch tokenward.ErrorCode(err) {
+	case tokenward.ENOTFOUND:
+		return nil
+	case "":
+		if db {
+			return tokenward.Errorf(tokenward.ECONFLICT, "route %s exists already as an HTTP gateway route (gateway:%s would name both)", name, name)
+		}
+		return tokenward.Errorf(tokenward.ECONFLICT, "route %s exists already as a database gateway route (gateway:%s would name both)", name, name)
+	}
+	return err
 }

@@ -113,6 +113,8 @@ func (n authzNeed) String() string {
 		return "public"
 	case n.anyToken:
 		return "any token" + map[bool]string{true: " but JIT"}[n.noJIT]
+	case n.routeUse != "":
+		return "gateway:" + n.routeUse + " or admin:" + n.on
 	case n.on != "":
 		return string(n.action) + ":" + n.on
 	case n.anyIn != "":
@@ -129,8 +131,6 @@ func (n authzNeed) String() string {
 		return "creator of, or revoke over, " + n.manage.name
 	case n.owner != "":
 		return "owner " + n.owner + " or admin:*/*/*"
-	case n.routeUse != "":
-		return "gateway:" + n.routeUse + " or admin:" + n.on
 	}
 	return "?"
 }
@@ -346,6 +346,7 @@ func mustServeAuthz(t *testing.T) *authzEnv {
 	m.api.Audit, m.mg.Record = hook, hook
 	issuer := oidctest.NewIssuer(t)
 	m.core.OIDC = &core.OIDC{Store: m.core.Store.(core.BindingStore), Verifier: oidc.NewVerifier(), MaxTTL: time.Hour}
+	m.core.DBGateway = &core.DBGateway{Store: db}
 	enableRotation(t, m.env, nil)
 	return &authzEnv{monEnv: m, db: db, broker: b, issuer: issuer, oe: &oidcEnv{env: m.env, issuer: issuer}}
 }
@@ -405,6 +406,10 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 	e.mustDo(t, admin, "PUT", "/v1/rotation/policies/"+sp, basePolicy, 200)
 	e.mustDo(t, admin, "POST", "/v1/bindings", e.oe.bindingBody("deploy-prod", "read:payments/prod/*"), 201)
 	e.mustDo(t, admin, "POST", "/v1/bindings", e.oe.bindingBody("jit-narrow", "read:payments/prod/STRIPE_*"), 201)
+	dbRoute := func(name string) map[string]any {
+		return map[string]any{"name": name, "upstream": "db.internal:5432", "secret": "payments/prod/DB_URL"}
+	}
+	e.mustDo(t, admin, "POST", "/v1/gateway/db/routes", dbRoute("pgprod"), 201)
 
 	// The principals.
 	var adminSelf tokenward.Token
@@ -564,7 +569,7 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 	}
 
 	// Per-call targets: fresh names, victims to revoke or delete.
-	var fresh, victimID, victimBinding string
+	var fresh, victimID, victimBinding, victimRoute string
 	fixed := func(p string, body any) func(*testing.T, int) (string, any) {
 		return func(*testing.T, int) (string, any) { return p, body }
 	}
@@ -588,7 +593,7 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 		return map[string]any{"name": name, "upstream": "https://api.example.com", "secret": sp, "inject": "header:Authorization=Bearer {{value}}", "allow": []string{"GET /**"}}
 	}
 	e.mustDo(t, admin, "POST", "/v1/gateway/routes", gwRoute("matrix"), 201)
-	var victimRoute string
+	var victimGWRoute string
 	routeExists := func(name *string) func(t *testing.T) string {
 		return exists(func() error { _, err := e.db.GatewayRoute(ctx, *name); return err })
 	}
@@ -686,6 +691,28 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 			},
 			state: bindingState("deploy-prod")},
 
+		// The database gateway (docs/gateway-db.md): a route is managed by
+		// who administers its secret, never by a JIT token.
+		"GET /v1/gateway/db/routes": {need: authzNeed{anyToken: true, noJIT: true}, req: fixed("/v1/gateway/db/routes", nil)},
+		"POST /v1/gateway/db/routes": {need: authzNeed{binding: []string{"read:payments/prod/DB_URL"}}, ok: []int{201},
+			req: func(_ *testing.T, i int) (string, any) {
+				fresh = fmt.Sprint("fresh-", i)
+				return "/v1/gateway/db/routes", dbRoute(fresh)
+			},
+			state: func(t *testing.T) string {
+				return exists(func() error { _, err := e.db.DBRoute(ctx, fresh); return err })(t)
+			}},
+		"GET /v1/gateway/db/routes/{name}": {need: authzNeed{binding: []string{"read:payments/prod/DB_URL"}}, req: fixed("/v1/gateway/db/routes/pgprod", nil)},
+		"DELETE /v1/gateway/db/routes/{name}": {need: authzNeed{binding: []string{"read:payments/prod/DB_URL"}},
+			req: func(t *testing.T, i int) (string, any) {
+				victimRoute = fmt.Sprint("victim-", i)
+				e.mustDo(t, admin, "POST", "/v1/gateway/db/routes", dbRoute(victimRoute), 201)
+				return "/v1/gateway/db/routes/" + victimRoute, nil
+			},
+			state: func(t *testing.T) string {
+				return exists(func() error { _, err := e.db.DBRoute(ctx, victimRoute); return err })(t)
+			}},
+
 		// Pipelines.
 		"GET /v1/projects/{project}/duplicates": {need: authzNeed{inProject: "payments"}, req: fixed("/v1/projects/payments/duplicates", nil)},
 
@@ -762,20 +789,20 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 		// The gateway's routes: managed with admin on the secrets a route
 		// injects, seen by its users too; lists filter.
 		"GET /v1/gateway/routes": {need: authzNeed{anyToken: true}, req: fixed("/v1/gateway/routes", nil)},
-		"POST /v1/gateway/routes": {need: authzNeed{action: "admin", on: sp}, ok: []int{201},
+		"POST /v1/gateway/routes": {need: authzNeed{action: "admin", on: sp, noJIT: true}, ok: []int{201},
 			req: func(_ *testing.T, i int) (string, any) {
-				fresh = fmt.Sprint("fresh-", i)
+				fresh = fmt.Sprint("gw-fresh-", i)
 				return "/v1/gateway/routes", gwRoute(fresh)
 			},
 			state: routeExists(&fresh)},
 		"GET /v1/gateway/routes/{route}": {need: authzNeed{routeUse: "matrix", on: sp}, req: fixed("/v1/gateway/routes/matrix", nil)},
-		"DELETE /v1/gateway/routes/{route}": {need: authzNeed{action: "admin", on: sp},
+		"DELETE /v1/gateway/routes/{route}": {need: authzNeed{action: "admin", on: sp, noJIT: true},
 			req: func(t *testing.T, i int) (string, any) {
-				victimRoute = fmt.Sprint("victim-", i)
-				e.mustDo(t, admin, "POST", "/v1/gateway/routes", gwRoute(victimRoute), 201)
-				return "/v1/gateway/routes/" + victimRoute, nil
+				victimGWRoute = fmt.Sprint("gw-victim-", i)
+				e.mustDo(t, admin, "POST", "/v1/gateway/routes", gwRoute(victimGWRoute), 201)
+				return "/v1/gateway/routes/" + victimGWRoute, nil
 			},
-			state: routeExists(&victimRoute)},
+			state: routeExists(&victimGWRoute)},
 
 		// Scanning.
 		"POST /v1/scan/fingerprints": {need: authzNeed{anyToken: true},

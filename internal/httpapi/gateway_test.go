@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/core"
 	"github.com/tokenward/tokenward/internal/gateway"
 	"github.com/tokenward/tokenward/internal/httpapi"
 	"github.com/tokenward/tokenward/internal/sqlite"
@@ -41,6 +42,7 @@ func mustServeGateway(t testing.TB) *gwEnv {
 	db := c.Store.(*sqlite.DB)
 	api.Gateway = &gateway.Gateway{Routes: db, Secrets: c.GatewaySecrets(), Clock: db}
 	t.Cleanup(api.Gateway.Close)
+	c.DBGateway = &core.DBGateway{Store: db}
 	api.Audit = func(_ context.Context, a *tokenward.AuditEntry) error {
 		g.mu.Lock()
 		defer g.mu.Unlock()
@@ -358,4 +360,21 @@ func TestGatewayFeedsMonitor(t *testing.T) {
 		}
 	}
 	t.Fatalf("no revoked_token_use anomaly for %s at gateway:github: %+v", id, e.anomalies(t, true))
+}
+
+// TestGatewayRouteNamesShared: gateway:<route> names an HTTP route and a
+// database route alike, so one name cannot be both.
+func TestGatewayRouteNamesShared(t *testing.T) {
+	g := mustServeGateway(t)
+	g.mustDo(t, g.admin, "PUT", "/v1/secrets/acme/prod/DATABASE_URL", map[string]any{"value": "postgres://u:p@db/x"}, 200)
+	g.mustDo(t, g.admin, "POST", "/v1/gateway/db/routes", map[string]any{"name": "pgprod", "upstream": "127.0.0.1:5432", "secret": "acme/prod/DATABASE_URL"}, 201)
+	b := g.mustDo(t, g.admin, "POST", "/v1/gateway/routes", map[string]any{"name": "pgprod", "upstream": "https://x.example", "secret": "acme/prod/GITHUB_TOKEN",
+		"inject": "query:k", "allow": []string{"GET /"}}, 409)
+	if !strings.Contains(string(b), "database gateway route") {
+		t.Errorf("HTTP route over a database route's name: got %s; want the conflict named", b)
+	}
+	b = g.mustDo(t, g.admin, "POST", "/v1/gateway/db/routes", map[string]any{"name": "github", "upstream": "127.0.0.1:5432", "secret": "acme/prod/DATABASE_URL"}, 409)
+	if !strings.Contains(string(b), "HTTP gateway route") {
+		t.Errorf("database route over an HTTP route's name: got %s; want the conflict named", b)
+	}
 }

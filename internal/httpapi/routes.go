@@ -25,6 +25,7 @@ func (s *Server) apiRoutes() []route {
 		s.scanRoutes(),
 		s.gatewayRoutes(),
 		s.vaultRouteTable(),
+		s.gatewayDBRoutes(),
 	} {
 		routes = append(routes, group...)
 	}

@@ -66,6 +66,7 @@ func TestStoredFormat(t *testing.T) {
 		db.Rotations().PutPolicy(ctx, &rotate.Policy{Path: "payments/prod/DB_URL", Every: time.Hour, Rotator: "random", Disabled: true}),
 		db.Rotations().CreateBulkJob(ctx, &rotate.BulkJob{ID: "bulk_1", Owner: "tok_a", Status: "running", Planned: 2, StartedAt: at, UpdatedAt: at}, 100, at),
 		db.CreateGatewayRoute(ctx, &tokenward.GatewayRoute{Name: "gh", Upstream: "https://x", Secret: "a/b/C", Inject: "basic", Allow: []string{"GET /*"}, Timeout: time.Second, CreatedAt: at}),
+		db.CreateConsoleSession(ctx, [32]byte{6}, &tokenward.ConsoleSession{TokenID: "tok_a", SealedToken: []byte{7}, CreatedAt: at, LastSeenAt: at, ExpiresAt: at}),
 	}
 	if err := errors.Join(steps...); err != nil {
 		t.Fatal(err)
@@ -84,6 +85,7 @@ func TestStoredFormat(t *testing.T) {
 		{`SELECT config, grace, created_at, next_at, finished_at FROM rotations`, `'{}'0` + n + `00`},
 		{`SELECT every, config, disabled, last_at, next_at FROM rotation_policies`, `3600000000000'{}'100`},
 		{`SELECT planned, started_at, updated_at, finished_at, items, error FROM bulk_jobs`, `2` + n + n + `0'[]'''`},
+		{`SELECT hash, token_id, sealed_token, created_at, last_seen_at, expires_at FROM console_sessions`, `X'06` + strings.Repeat("00", 31) + `''tok_a'X'07'` + n + n + n},
 	}
 	for _, tc := range tests {
 		vals, err := pgx.CollectOneRow(mustQuery(t, db, tc.query), func(r pgx.CollectableRow) ([]any, error) { return r.Values() })

@@ -75,3 +75,7 @@ func TestPing(t *testing.T) {
 		t.Fatal("Ping on a closed database: got nil; want an error")
 	}
 }
+
+func TestConsoleSessions(t *testing.T) {
+	storetest.RunConsoleSessions(t, func(t *testing.T) storetest.ConsoleStore { return MustOpenDB(t) })
+}

@@ -27,6 +27,8 @@ const BindingCols = `name, issuer, audiences, conditions, grants, ttl, enabled, 
 const RotationCols = `id, path, rotator, config, grace, reason, step, attempt, current_version, pending_version,
 	created_at, updated_at, next_at, finished_at, error, rev`
 
+const ConsoleSessionCols = `token_id, sealed_token, created_at, last_seen_at, expires_at`
+
 const PolicyCols = `path, every, cron, jitter, grace, rotator, config, disabled, last_at, next_at`
 
 func ScanToken(r Row) (*tokenward.Token, error) {
@@ -199,4 +201,9 @@ func OrEmpty(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+func ScanConsoleSession(r Row) (*tokenward.ConsoleSession, error) {
+	s := &tokenward.ConsoleSession{}
+	return s, r.Scan(&s.TokenID, &s.SealedToken, TimeCol(&s.CreatedAt), TimeCol(&s.LastSeenAt), TimeCol(&s.ExpiresAt))
 }
