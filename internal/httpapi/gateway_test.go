@@ -378,3 +378,71 @@ func TestGatewayRouteNamesShared(t *testing.T) {
 		t.Errorf("database route over an HTTP route's name: got %s; want the conflict named", b)
 	}
 }
+
+// TestGatewayRotationDuringTraffic: new versions of the secret written
+// while calls are in flight fail no call, and each call carries a whole
+// version (the old or a new one), never a mix or nothing.
+func TestGatewayRotationDuringTraffic(t *testing.T) {
+	g := mustServeGateway(t)
+	g.mustDo(t, g.admin, "POST", "/v1/gateway/routes", map[string]any{
+		"name": "busy", "upstream": g.upstream.URL, "secret": "acme/prod/GITHUB_TOKEN", "inject": "header:Authorization=Bearer {{value}}",
+		"allow": []string{"GET /**"}, "allow_nets": []string{"127.0.0.0/8"}}, 201)
+	_, tok := g.mustToken(t, g.admin, "ci", "", "gateway:busy")
+	versions := []string{gwValue}
+	for i := range 5 {
+		versions = append(versions, "ghp_Rotated_"+strings.Repeat(string(rune('a'+i)), 24))
+	}
+	whole := map[string]bool{}
+	for _, v := range versions {
+		whole["Bearer "+v] = true
+	}
+	const workers, calls = 4, 25
+	done := make(chan []string)
+	go func() {
+		var bad []string
+		for range workers * calls {
+			if a := (<-g.seen).Get("Authorization"); !whole[a] {
+				bad = append(bad, a)
+			}
+		}
+		done <- bad
+	}()
+	var wg sync.WaitGroup
+	failed := make(chan string, workers*calls)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range calls {
+				req, _ := http.NewRequest("GET", g.srv.URL+"/gw/busy/x", nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					failed <- err.Error()
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failed <- resp.Status
+				}
+			}
+		}()
+	}
+	for _, v := range versions[1:] {
+		g.mustDo(t, g.admin, "PUT", "/v1/secrets/acme/prod/GITHUB_TOKEN", map[string]any{"value": v}, 200)
+	}
+	wg.Wait()
+	close(failed)
+	for f := range failed {
+		t.Errorf("a call failed during rotation: %s", f)
+	}
+	if bad := <-done; len(bad) > 0 {
+		t.Errorf("%d calls carried no whole version: %q", len(bad), bad)
+	}
+	// After the last write, the next call carries the last version.
+	g.call(t, tok, "GET", "/gw/busy/x")
+	if got := (<-g.seen).Get("Authorization"); got != "Bearer "+versions[len(versions)-1] {
+		t.Errorf("after the rotations: upstream got %q; want the last version", got)
+	}
+}
