@@ -178,6 +178,23 @@ type VersionDeleteStore interface {
 	DestroyVersions(ctx context.Context, project, env, name string, versions []int, at time.Time) error
 }
 
+// GatewayRouteStore is the power of a Store to keep the gateway's routes,
+// so that every server sharing the store serves the same routes. Errors
+// are *Error: ENOTFOUND and ECONFLICT as noted. A store with a
+// ChangeClock moves it on every change of a route, so a server may cache
+// routes behind the clock. internal/storetest.RunGatewayRoutes is the
+// contract.
+type GatewayRouteStore interface {
+	// CreateGatewayRoute stores r; ECONFLICT if its name is taken.
+	CreateGatewayRoute(ctx context.Context, r *GatewayRoute) error
+	// GatewayRoute returns one route, or ENOTFOUND.
+	GatewayRoute(ctx context.Context, name string) (*GatewayRoute, error)
+	// GatewayRoutes lists every route, by name.
+	GatewayRoutes(ctx context.Context) ([]*GatewayRoute, error)
+	// DeleteGatewayRoute removes a route; ENOTFOUND if none.
+	DeleteGatewayRoute(ctx context.Context, name string) error
+}
+
 // ConsoleSession is one signed-in browser of the web console
 // (internal/console). It is stored under the SHA-256 of its id — the
 // random value in the browser's cookie — never under the id itself, and

@@ -57,9 +57,9 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.newAnomaliesCommand(), m.newReportCommand(), m.newEventsCommand(),
 		newScanCommand(m), newHookCommand(m),
 		m.newRotationCommand(),
+		m.newGatewayCmd(),
 		m.newRotateCommand(),
 		m.newMigrateCommand(),
-		m.newGatewayParentCommand(),
 		m.newBenchCommand(),
 		newCompletionCommand(),
 	)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"syscall"
 	"time"
 
@@ -27,6 +28,7 @@ type runOptions struct {
 	fallbackMaxAge time.Duration
 	oidc           bool
 	login          oidcLoginOptions
+	gateways       []string // routes whose variables are set (gateway.go)
 }
 
 var stopSignals = map[string]syscall.Signal{
@@ -77,6 +79,7 @@ and SIGQUIT are forwarded to the command.`,
 	f.StringVar(&o.login.Audience, "audience", "tokenward", "with --oidc: audience to request from the CI runner")
 	f.StringVar(&o.login.JWTEnv, "jwt-env", "", "with --oidc: variable holding the identity token (default TOKENWARD_ID_TOKEN)")
 	f.StringVar(&o.login.JWTFile, "jwt-file", "", "with --oidc: file holding the identity token")
+	f.StringArrayVar(&o.gateways, "gateway", nil, "a gateway route: set the variables tools read to call its API through it with this job's token (repeatable; docs/gateway.md)")
 	return cmd
 }
 
@@ -141,6 +144,14 @@ func (m *Main) run(ctx context.Context, cmd *cobra.Command, cf *clientFlags, o *
 	if err != nil {
 		return cliError(err)
 	}
+	var baseEnv []string
+	if len(o.gateways) > 0 {
+		vars, err := gatewayEnv(ctx, c, c.Addr, c.Token, o.gateways)
+		if err != nil {
+			return cliError(err)
+		}
+		baseEnv = append(os.Environ(), vars...)
+	}
 
 	// The child gets the signals, forwarded by inject.Run; the command's
 	// own context (cancelled on SIGINT/SIGTERM by main) must not also stop
@@ -150,7 +161,7 @@ func (m *Main) run(ctx context.Context, cmd *cobra.Command, cf *clientFlags, o *
 	env := o.sel.options()
 	env.NoOverride = o.noOverride
 	cfg := inject.RunConfig{
-		Command: args, Secrets: secrets, Env: env,
+		Command: args, Secrets: secrets, Env: env, BaseEnv: baseEnv,
 		Stdin: m.Stdin, Stdout: m.Stdout, Stderr: m.Stderr,
 		NoMask: o.noMask, MinMaskLen: o.maskMin,
 		MountPath: o.mount, MountFormat: format,

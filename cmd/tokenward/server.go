@@ -137,6 +137,7 @@ var serverFeatures = []serverFeature{
 	oidcServerFeature,
 	monitorServerFeature, // after the audit feature: it wraps api.Audit
 	rotationServerFeature,
+	gatewayServerFeature,
 	gatewayDBServerFeature,
 }
 

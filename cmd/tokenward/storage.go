@@ -27,6 +27,7 @@ type storage interface {
 	tokenward.DBRouteStore
 	core.MonitorStore
 	core.SecretCatalog
+	tokenward.GatewayRouteStore
 	audit.Source
 	audit.Searcher
 	Rotations() rotate.Store

@@ -49,6 +49,9 @@ func (c *Core) CreateDBRoute(ctx context.Context, tok *tokenward.Token, r *token
 	if err := requireRouteAdmin(tok, &nr); err != nil {
 		return nil, err
 	}
+	if err := c.routeNameFree(ctx, nr.Name, true); err != nil {
+		return nil, err
+	}
 	nr.CreatedAt, nr.CreatedBy = c.Now().UTC(), tok.ID
 	if err := s.CreateDBRoute(ctx, &nr); err != nil {
 		return nil, err

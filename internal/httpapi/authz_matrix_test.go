@@ -81,7 +81,10 @@ type authzNeed struct {
 	binding   []string // admin over every grant a binding gives, and not a JIT token
 	manage    *authzPrincipal
 	owner     string // that principal, or admin over */*/*; others get 404 (not 403): the thing's existence is not disclosed
-	noJIT     bool   // and never a just-in-time token
+	// routeUse: a gateway grant covering that route, or admin over
+	// */*/* (docs/gateway.md); with on, also admin covering on.
+	routeUse string
+	noJIT    bool // and never a just-in-time token
 }
 
 // authzCase is one route's entry: who may call it, how to call it, and
@@ -110,6 +113,8 @@ func (n authzNeed) String() string {
 		return "public"
 	case n.anyToken:
 		return "any token" + map[bool]string{true: " but JIT"}[n.noJIT]
+	case n.routeUse != "":
+		return "gateway:" + n.routeUse + " or admin:" + n.on
 	case n.on != "":
 		return string(n.action) + ":" + n.on
 	case n.anyIn != "":
@@ -139,6 +144,10 @@ type authzGrant struct {
 func parseAuthzGrant(t *testing.T, s string) authzGrant {
 	t.Helper()
 	action, res, ok := strings.Cut(s, ":")
+	if ok && tokenward.Action(action) == tokenward.ActionGateway {
+		// A route, not a secret: no project or environment it reaches.
+		return authzGrant{tokenward.ActionGateway, [3]string{"", "", res}}
+	}
 	segs := strings.Split(res, "/")
 	if !ok || len(segs) != 3 {
 		t.Fatalf("bad grant %q in the matrix", s)
@@ -194,6 +203,12 @@ func (n authzNeed) allows(t *testing.T, p *authzPrincipal) bool {
 	switch {
 	case n.anyToken:
 		return true
+	case n.routeUse != "":
+		return anyCovers(tokenward.ActionAdmin, [3]string{"*", "*", "*"}) || (n.on != "" && anyCovers(tokenward.ActionAdmin, splitRes(t, n.on, 3))) ||
+			slices.ContainsFunc(gs, func(g authzGrant) bool {
+				ok, _ := path.Match(g.seg[2], n.routeUse)
+				return g.action == tokenward.ActionGateway && ok
+			})
 	case n.on != "":
 		return anyCovers(n.action, splitRes(t, n.on, 3))
 	case n.anyIn != "":
@@ -258,6 +273,12 @@ func (n authzNeed) crossCheck(t *testing.T, p *authzPrincipal, verdict bool) {
 	}
 	var product bool
 	switch {
+	case n.routeUse != "":
+		product = gs.AllowsRoute(n.routeUse)
+		if n.on != "" {
+			r := splitRes(t, n.on, 3)
+			product = product || gs.Allows(tokenward.ActionAdmin, r[0], r[1], r[2])
+		}
 	case n.on != "":
 		r := splitRes(t, n.on, 3)
 		product = gs.Allows(n.action, r[0], r[1], r[2])
@@ -409,6 +430,10 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 		}
 	}
 	mint("nothing", "", "read:nowhere/none/NOTHING")
+	mint("gateway-route", "", "gateway:matrix")
+	mint("gateway-glob", "", "gateway:mat*")
+	mint("gateway-all", "", "gateway:*")
+	mint("gateway-other", "", "gateway:other")
 	expired := mint("expired", "1h", "admin:*/*/*")
 	expired.refused = true
 	revoked := mint("revoked", "", "admin:*/*/*")
@@ -563,6 +588,15 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 		return fmt.Sprint(st)
 	}
 	kvWrite := map[string]any{"data": map[string]any{"value": "matrix-vault-write"}}
+	// Gateway routes (docs/gateway.md): "matrix" injects STRIPE_KEY.
+	gwRoute := func(name string) map[string]any {
+		return map[string]any{"name": name, "upstream": "https://api.example.com", "secret": sp, "inject": "header:Authorization=Bearer {{value}}", "allow": []string{"GET /**"}}
+	}
+	e.mustDo(t, admin, "POST", "/v1/gateway/routes", gwRoute("matrix"), 201)
+	var victimGWRoute string
+	routeExists := func(name *string) func(t *testing.T) string {
+		return exists(func() error { _, err := e.db.GatewayRoute(ctx, *name); return err })
+	}
 	table := map[string]authzCase{
 		"GET /v1/health":       {need: authzNeed{public: true}, req: fixed("/v1/health", nil)},
 		"GET /healthz":         {need: authzNeed{public: true}, req: fixed("/healthz", nil)},
@@ -751,6 +785,24 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 				return "/v1/rotation/rollback/" + sp, nil
 			},
 			state: func(t *testing.T) string { return fmt.Sprint(secretVersion(t), " in flight ", inflight(t)) }},
+
+		// The gateway's routes: managed with admin on the secrets a route
+		// injects, seen by its users too; lists filter.
+		"GET /v1/gateway/routes": {need: authzNeed{anyToken: true}, req: fixed("/v1/gateway/routes", nil)},
+		"POST /v1/gateway/routes": {need: authzNeed{action: "admin", on: sp, noJIT: true}, ok: []int{201},
+			req: func(_ *testing.T, i int) (string, any) {
+				fresh = fmt.Sprint("gw-fresh-", i)
+				return "/v1/gateway/routes", gwRoute(fresh)
+			},
+			state: routeExists(&fresh)},
+		"GET /v1/gateway/routes/{route}": {need: authzNeed{routeUse: "matrix", on: sp}, req: fixed("/v1/gateway/routes/matrix", nil)},
+		"DELETE /v1/gateway/routes/{route}": {need: authzNeed{action: "admin", on: sp, noJIT: true},
+			req: func(t *testing.T, i int) (string, any) {
+				victimGWRoute = fmt.Sprint("gw-victim-", i)
+				e.mustDo(t, admin, "POST", "/v1/gateway/routes", gwRoute(victimGWRoute), 201)
+				return "/v1/gateway/routes/" + victimGWRoute, nil
+			},
+			state: routeExists(&victimGWRoute)},
 
 		// Scanning.
 		"POST /v1/scan/fingerprints": {need: authzNeed{anyToken: true},

@@ -23,6 +23,7 @@ func (s *Server) apiRoutes() []route {
 		s.auditRoutes(),
 		s.rotationRoutes(),
 		s.scanRoutes(),
+		s.gatewayRoutes(),
 		s.vaultRouteTable(),
 		s.gatewayDBRoutes(),
 	} {

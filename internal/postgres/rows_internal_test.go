@@ -65,6 +65,7 @@ func TestStoredFormat(t *testing.T) {
 		db.Rotations().CreateRotation(ctx, &rotate.Rotation{ID: "rot_1", Path: "payments/prod/DB_URL", Rotator: "random", Step: rotate.StepCreate, CreatedAt: at, UpdatedAt: at}),
 		db.Rotations().PutPolicy(ctx, &rotate.Policy{Path: "payments/prod/DB_URL", Every: time.Hour, Rotator: "random", Disabled: true}),
 		db.Rotations().CreateBulkJob(ctx, &rotate.BulkJob{ID: "bulk_1", Owner: "tok_a", Status: "running", Planned: 2, StartedAt: at, UpdatedAt: at}, 100, at),
+		db.CreateGatewayRoute(ctx, &tokenward.GatewayRoute{Name: "gh", Upstream: "https://x", Secret: "a/b/C", Inject: "basic", Allow: []string{"GET /*"}, Timeout: time.Second, CreatedAt: at}),
 		db.CreateConsoleSession(ctx, [32]byte{6}, &tokenward.ConsoleSession{TokenID: "tok_a", SealedToken: []byte{7}, CreatedAt: at, LastSeenAt: at, ExpiresAt: at}),
 	}
 	if err := errors.Join(steps...); err != nil {
@@ -73,6 +74,7 @@ func TestStoredFormat(t *testing.T) {
 	tests := []struct{ query, want string }{
 		{`SELECT sealed FROM keyring`, `X'05'`},
 		{`SELECT created_at FROM projects`, n},
+		{`SELECT allow, allow_nets, rate, timeout, created_at FROM gateway_routes`, `'["GET /*"]''[]'''1000000000` + n},
 		{`SELECT created_at FROM environments`, n},
 		{`SELECT version, wrapped FROM data_keys`, `1X'01'`},
 		{`SELECT tags, expires_at, created_at, updated_at FROM secrets`, `'[]'NULL` + n + n},

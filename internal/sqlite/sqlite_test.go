@@ -23,6 +23,10 @@ func TestMonitorConformance(t *testing.T) {
 	storetest.RunMonitor(t, func(t *testing.T) storetest.MonitorStore { return MustOpenDB(t) })
 }
 
+func TestGatewayConformance(t *testing.T) {
+	storetest.RunGatewayRoutes(t, func(t *testing.T) storetest.GatewayStore { return MustOpenDB(t) })
+}
+
 func TestAuditConformance(t *testing.T) {
 	storetest.RunAudit(t, func(t *testing.T) storetest.AuditStore { return MustOpenDB(t) })
 }

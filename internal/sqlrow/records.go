@@ -173,6 +173,36 @@ func BulkItems(items []rotate.BulkItem) string {
 	return string(b)
 }
 
+const GatewayRouteCols = `name, upstream, secret, user_secret, inject, allow, rate, allow_nets, ca_bundle, timeout, created_at, created_by`
+
+// GatewayRouteArgs are the values of GatewayRouteCols for r: the lists as
+// JSON arrays ([] when empty), the timeout in nanoseconds.
+func GatewayRouteArgs(r *tokenward.GatewayRoute) []any {
+	allow, _ := json.Marshal(OrEmpty(r.Allow)) // a []string always marshals
+	nets, _ := json.Marshal(OrEmpty(r.AllowNets))
+	return []any{r.Name, r.Upstream, r.Secret, r.UserSecret, r.Inject, string(allow), r.Rate, string(nets), r.CABundle,
+		int64(r.Timeout), r.CreatedAt.UnixNano(), r.CreatedBy}
+}
+
+func ScanGatewayRoute(row Row) (*tokenward.GatewayRoute, error) {
+	r := &tokenward.GatewayRoute{}
+	if err := row.Scan(&r.Name, &r.Upstream, &r.Secret, &r.UserSecret, &r.Inject, JSONCol(&r.Allow), &r.Rate, JSONCol(&r.AllowNets),
+		&r.CABundle, &r.Timeout, TimeCol(&r.CreatedAt), &r.CreatedBy); err != nil {
+		return nil, err
+	}
+	r.Allow = OrNilSlice(r.Allow)
+	r.AllowNets = OrNilSlice(r.AllowNets)
+	return r, nil
+}
+
+// OrEmpty returns s, or an empty slice for nil.
+func OrEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
 func ScanConsoleSession(r Row) (*tokenward.ConsoleSession, error) {
 	s := &tokenward.ConsoleSession{}
 	return s, r.Scan(&s.TokenID, &s.SealedToken, TimeCol(&s.CreatedAt), TimeCol(&s.LastSeenAt), TimeCol(&s.ExpiresAt))
