@@ -18,17 +18,13 @@ const ActionGateway Action = "gateway"
 // a route name or a glob over route names.
 func parseGatewayGrant(s, route string) (Grant, error) {
 	lit := strings.ReplaceAll(route, "*", "")
-	if route != "*" && (lit == "" || strings.Contains(route, "**") || ValidateDBRouteName(strings.ReplaceAll(route, "*", "a")) != nil) {
+	if route != "*" && (lit == "" || strings.Contains(route, "**") || ValidateRouteName(strings.ReplaceAll(route, "*", "a")) != nil) {
 		return Grant{}, Errorf(EINVALID, "grant %q: want gateway:ROUTE (a route name or glob)", Printable(s))
 	}
 	// The route is the grant's Name; Project and Env stay empty, so a
 	// gateway grant reaches into no project and covers no secret.
 	return Grant{Action: ActionGateway, Name: route}, nil
 }
-
-// ValidateDBRouteName checks that s can name a database gateway route: a
-// lowercase DNS label, like a project name.
-func ValidateDBRouteName(s string) error { return validateLabel("route", s) }
 
 // DBRoute is a database gateway route: clients that connect to the
 // gateway with a token holding gateway:<Name> are relayed to Upstream,
@@ -50,7 +46,7 @@ func (r *DBRoute) SecretPath() string { return r.Project + "/" + r.Env + "/" + r
 
 // Validate checks the route's name, upstream address and secret path.
 func (r *DBRoute) Validate() error {
-	if err := ValidateDBRouteName(r.Name); err != nil {
+	if err := ValidateRouteName(r.Name); err != nil {
 		return err
 	}
 	if err := ValidateUpstream(r.Upstream); err != nil {

@@ -17,7 +17,7 @@ func (m *Main) newGatewayDBCmd() *cobra.Command {
 }
 
 func checkDBRouteName(name string) error {
-	if err := tokenward.ValidateDBRouteName(name); err != nil {
+	if err := tokenward.ValidateRouteName(name); err != nil {
 		return usageError("NAME: %s", tokenward.ErrorMessage(err))
 	}
 	return nil

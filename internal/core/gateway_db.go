@@ -81,7 +81,7 @@ func (c *Core) DBRoute(ctx context.Context, tok *tokenward.Token, name string) (
 	if err != nil {
 		return nil, err
 	}
-	if err := tokenward.ValidateDBRouteName(name); err != nil {
+	if err := tokenward.ValidateRouteName(name); err != nil {
 		return nil, err
 	}
 	r, err := s.DBRoute(ctx, name)
@@ -130,7 +130,7 @@ func (c *Core) OpenDBRoute(ctx context.Context, route, raw, ip string) (*tokenwa
 		who, _ := PresentedToken(err)
 		return who, nil, nil, err
 	}
-	if err := tokenward.ValidateDBRouteName(route); err != nil {
+	if err := tokenward.ValidateRouteName(route); err != nil {
 		return tok, nil, nil, err
 	}
 	if !tok.Grants.Allows(tokenward.ActionGateway, "", "", route) {

@@ -32,7 +32,7 @@ func (s *Server) createDBRoute(c *call) (int, any, error) {
 	if err := decode(c.r, &req); err != nil {
 		return 0, nil, err
 	}
-	if tokenward.ValidateDBRouteName(req.Name) == nil {
+	if tokenward.ValidateRouteName(req.Name) == nil {
 		c.resource = "gateway:" + req.Name
 	}
 	parts := strings.Split(req.Secret, "/")
@@ -53,7 +53,7 @@ func (s *Server) createDBRoute(c *call) (int, any, error) {
 // valid (an invalid name never reaches the audit log).
 func dbRouteName(c *call) string {
 	name := c.r.PathValue("name")
-	if tokenward.ValidateDBRouteName(name) == nil {
+	if tokenward.ValidateRouteName(name) == nil {
 		c.resource = "gateway:" + name
 	}
 	return name

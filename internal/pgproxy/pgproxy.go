@@ -213,7 +213,7 @@ func (p *Proxy) serveConn(ctx context.Context, conn net.Conn) {
 		send(client, &pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: 0, UnrecognizedOptions: st.unrecognized})
 	}
 	s.route = st.params["user"]
-	if tokenward.ValidateDBRouteName(s.route) != nil {
+	if tokenward.ValidateRouteName(s.route) != nil {
 		writeFatal(client, "28000", "tokenward: the user name must be the name of a gateway route")
 		return
 	}
@@ -389,7 +389,7 @@ func (p *Proxy) entry(s *session, action string, err error, meta map[string]stri
 	}
 	e := &tokenward.AuditEntry{Time: p.Now().UTC(), RequestID: s.id, Action: action, Outcome: outcome, Reason: reason,
 		Status: statusOf(err), SourceIP: s.ip, Meta: meta}
-	if tokenward.ValidateDBRouteName(s.route) == nil {
+	if tokenward.ValidateRouteName(s.route) == nil {
 		e.Resource = "gateway:" + s.route
 	}
 	if s.tok != nil {
