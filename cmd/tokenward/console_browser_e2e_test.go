@@ -241,6 +241,31 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	page("10-token", "/ui/tokens/"+victim.Token.ID)
 	page("11-bindings", "/ui/bindings")
+	// One gateway route of each kind, listed on one page.
+	if st := apiJSON(t, e.addr, e.token, "PUT", "/v1/secrets/payments/prod/GH_TOKEN", map[string]any{"value": "ghp_console_gateway_VALUE_1"}, nil); st != 200 {
+		t.Fatalf("put GH_TOKEN: %d", st)
+	}
+	if st := apiJSON(t, e.addr, e.token, "POST", "/v1/gateway/routes", map[string]any{"name": "github", "upstream": "https://api.github.com",
+		"secret": "payments/prod/GH_TOKEN", "inject": "header:Authorization=Bearer {{value}}", "allow": []string{"GET /repos/acme/*"}}, nil); st != 201 {
+		t.Fatalf("create gateway route: %d", st)
+	}
+	if st := apiJSON(t, e.addr, e.token, "PUT", "/v1/secrets/payments/prod/DB_URL", map[string]any{"value": "postgres://app:db_console_VALUE_2@db.internal:5432/app"}, nil); st != 200 {
+		t.Fatalf("put DB_URL: %d", st)
+	}
+	if st := apiJSON(t, e.addr, e.token, "POST", "/v1/gateway/db/routes", map[string]any{"name": "pgprod", "upstream": "db.internal:5432", "secret": "payments/prod/DB_URL"}, nil); st != 201 {
+		t.Fatalf("create db route: %d", st)
+	}
+	src = page("12-gateway", "/ui/gateway")
+	for _, want := range []string{"github", "https://api.github.com", "GET /repos/acme/*", "pgprod", "db.internal:5432", "payments/prod/DB_URL"} {
+		if !strings.Contains(src, want) {
+			t.Errorf("gateway page: lacks %q", want)
+		}
+	}
+	for _, value := range []string{"ghp_console_gateway_VALUE_1", "db_console_VALUE_2"} {
+		if strings.Contains(src, value) {
+			t.Errorf("gateway page: holds the secret value %q", value)
+		}
+	}
 	page("13-audit", "/ui/audit")
 
 	// Reveal: the value in that answer only, and an audit entry.

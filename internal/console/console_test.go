@@ -547,6 +547,7 @@ func TestPagesAndPagination(t *testing.T) {
 		// This server runs without the OIDC, audit and monitoring
 		// features: their pages say so (the browser test has them all).
 		{Prefix + "/bindings", []string{"not enabled on this server"}},
+		{Prefix + "/gateway", []string{"Gateway routes", "No gateway routes you may see.", "not enabled on this server."}},
 		{Prefix + "/audit?q=bogus", []string{"is not key:value"}},
 		{Prefix + "/anomalies", []string{"monitoring is not enabled"}},
 	} {

@@ -22,6 +22,7 @@ var nav = []navItem{
 	{"Projects", Prefix + "/projects"},
 	{"Tokens", Prefix + "/tokens"},
 	{"Bindings", Prefix + "/bindings"},
+	{"Gateway", Prefix + "/gateway"},
 	{"Audit", Prefix + "/audit"},
 	{"Anomalies", Prefix + "/anomalies"},
 }
@@ -45,6 +46,7 @@ func (c *Console) routes() []route {
 		{"GET " + Prefix + "/tokens/{id}/revoke", c.confirmRevoke},
 		{"POST " + Prefix + "/tokens/{id}/revoke", c.revoke},
 		{"GET " + Prefix + "/bindings", c.bindings},
+		{"GET " + Prefix + "/gateway", c.gateway},
 		{"GET " + Prefix + "/audit", c.audit},
 		{"GET " + Prefix + "/anomalies", c.anomalies},
 		{"POST " + Prefix + "/anomalies/{id}/ack", c.ack},
