@@ -36,7 +36,9 @@ const MaxGrants = 64
 
 // Grant allows one action on the secrets matched by project/env/name. A
 // segment is "*" (any), a literal name, or, for the name, a glob in which
-// "*" matches any run of characters (STRIPE_*).
+// "*" matches any run of characters (STRIPE_*). A gateway grant
+// ("gateway:<route>") has Action ActionGateway, the route glob in Name and
+// Project and Env empty.
 type Grant struct {
 	Action  Action
 	Project string
@@ -44,11 +46,14 @@ type Grant struct {
 	Name    string
 }
 
-// ParseGrant parses "action:project/env/name".
+// ParseGrant parses "action:project/env/name", or "gateway:<route>".
 func ParseGrant(s string) (Grant, error) {
 	action, res, ok := strings.Cut(s, ":")
 	if !ok {
 		return Grant{}, Errorf(EINVALID, "grant %q: want action:project/env/name", Printable(s))
+	}
+	if Action(action) == ActionGateway {
+		return parseGatewayGrant(s, res)
 	}
 	g := Grant{Action: Action(action)}
 	if !g.Action.valid() {
@@ -93,6 +98,9 @@ func MustParseGrant(s string) Grant {
 }
 
 func (g Grant) String() string {
+	if g.Action == ActionGateway {
+		return string(ActionGateway) + ":" + g.Name
+	}
 	return string(g.Action) + ":" + g.Project + "/" + g.Env + "/" + g.Name
 }
 
@@ -117,10 +125,26 @@ func (g *Grant) UnmarshalJSON(b []byte) error {
 // resource of o may itself hold globs: the check is conservative and only
 // says true when coverage is certain.
 func (g Grant) Covers(o Grant) bool {
+	if g.Action == ActionGateway || o.Action == ActionGateway {
+		// A gateway grant's resource is a route alone: one naming a
+		// project or environment is no gateway grant.
+		if o.Action != ActionGateway || o.Project != "" || o.Env != "" {
+			return false
+		}
+		if g.Action == ActionAdmin {
+			return g.Project == "*" && g.Env == "*" && g.Name == "*"
+		}
+		return g.Action == ActionGateway && GlobMatch(g.Name, o.Name)
+	}
 	if g.Action != o.Action && g.Action != ActionAdmin {
 		return false
 	}
 	return GlobMatch(g.Project, o.Project) && GlobMatch(g.Env, o.Env) && GlobMatch(g.Name, o.Name)
+}
+
+// AllowsRoute reports whether g allows calls through gateway route.
+func (g Grant) AllowsRoute(route string) bool {
+	return g.Covers(Grant{Action: ActionGateway, Name: route})
 }
 
 // Allows reports whether g allows action on the secret project/env/name.
@@ -179,6 +203,17 @@ func ParseGrants(ss []string) (Grants, error) {
 func (gs Grants) Allows(action Action, project, env, name string) bool {
 	for _, g := range gs {
 		if g.Allows(action, project, env, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// AllowsRoute reports whether any grant allows calls through gateway
+// route.
+func (gs Grants) AllowsRoute(route string) bool {
+	for _, g := range gs {
+		if g.AllowsRoute(route) {
 			return true
 		}
 	}

@@ -10,7 +10,7 @@ import (
 // parses with ParseGrant, to the same grant, and encodes back to that
 // string; a list of grants survives encode → decode.
 func FuzzGrantJSON(f *testing.F) {
-	for _, s := range []string{`"read:payments/prod/STRIPE_*"`, `"admin:*/*/*"`, `"read:payments/prod/*/x"`, `"READ:a/b/C"`, `"read:a/b/**"`, `"read:a\u002fb/c/D"`, `"read:a/b/C"x`, `1`, `null`, `["read:a/b/C"]`, `"\ud800"`} {
+	for _, s := range []string{`"read:payments/prod/STRIPE_*"`, `"admin:*/*/*"`, `"read:payments/prod/*/x"`, `"READ:a/b/C"`, `"read:a/b/**"`, `"read:a\u002fb/c/D"`, `"read:a/b/C"x`, `1`, `null`, `["read:a/b/C"]`, `"\ud800"`, `"gateway:github"`, `"gateway:*"`, `"gateway:a/b/c"`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -24,6 +24,14 @@ func TestParseGrant(t *testing.T) {
 		{"read:payments/prod/**", ""},
 		{"read:payments/prod/A-B", ""},
 		{"read://", ""},
+		{"gateway:github", "gateway:github"},
+		{"gateway:*", "gateway:*"},
+		{"gateway:git*", "gateway:git*"},
+		{"gateway:", ""},
+		{"gateway:**", ""},
+		{"gateway:GitHub", ""},
+		{"gateway:a/b/c", ""},
+		{"gateway:-x", ""},
 	} {
 		g, err := ParseGrant(tc.in)
 		switch {
@@ -169,4 +177,41 @@ func FuzzValidateNames(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestGatewayGrants: a gateway grant allows its routes and nothing else,
+// and only a gateway grant or a full admin covers one.
+func TestGatewayGrants(t *testing.T) {
+	for _, tc := range []struct {
+		have, want string
+		covers     bool
+	}{
+		{"gateway:github", "gateway:github", true},
+		{"gateway:*", "gateway:github", true},
+		{"gateway:git*", "gateway:github", true},
+		{"gateway:github", "gateway:gitlab", false},
+		{"gateway:github", "gateway:*", false},
+		{"admin:*/*/*", "gateway:github", true},
+		{"admin:*/*/*", "gateway:*", true},
+		{"admin:payments/*/*", "gateway:github", false},
+		{"admin:*/*/git*", "gateway:github", false},
+		{"read:*/*/*", "gateway:github", false},
+		{"gateway:*", "read:payments/prod/KEY", false},
+		{"gateway:*", "admin:*/*/*", false},
+	} {
+		got := MustParseGrant(tc.have).Covers(MustParseGrant(tc.want))
+		if got != tc.covers {
+			t.Errorf("%s covers %s: got %v; want %v", tc.have, tc.want, got, tc.covers)
+		}
+	}
+	gs := Grants{MustParseGrant("gateway:github")}
+	if !gs.AllowsRoute("github") || gs.AllowsRoute("gitlab") {
+		t.Errorf("gateway:github: AllowsRoute(github)=%v, AllowsRoute(gitlab)=%v; want true, false", gs.AllowsRoute("github"), gs.AllowsRoute("gitlab"))
+	}
+	if (Grant{Action: ActionGateway, Name: "*"}).Covers(Grant{Action: ActionGateway, Project: "payments", Name: "*"}) {
+		t.Error("gateway:* covers a grant naming a project; want not")
+	}
+	if gs.Allows(ActionRead, "github", "*", "*") || gs.AllowsAnyIn(ActionGateway, "github", "x") || gs.Allows(ActionAdmin, "", "", "github") {
+		t.Error("a gateway grant allows something on secrets; want nothing")
+	}
 }

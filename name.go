@@ -12,6 +12,10 @@ func ValidateProjectName(s string) error { return validateLabel("project", s) }
 // ValidateEnvName checks that s is a lowercase DNS label.
 func ValidateEnvName(s string) error { return validateLabel("environment", s) }
 
+// ValidateRouteName checks that s is a lowercase DNS label, the form of
+// gateway route names.
+func ValidateRouteName(s string) error { return validateLabel("route", s) }
+
 func validateLabel(kind, s string) error {
 	if s == "" {
 		return Errorf(EINVALID, "%s name is empty", kind)

@@ -214,3 +214,58 @@ type LeaseStore interface {
 	// returns how many.
 	PruneLeases(ctx context.Context, before time.Time) (int, error)
 }
+
+// GatewayRouteStore is the power of a Store to keep the gateway's routes,
+// so that every server sharing the store serves the same routes. Errors
+// are *Error: ENOTFOUND and ECONFLICT as noted. A store with a
+// ChangeClock moves it on every change of a route, so a server may cache
+// routes behind the clock. internal/storetest.RunGatewayRoutes is the
+// contract.
+type GatewayRouteStore interface {
+	// CreateGatewayRoute stores r; ECONFLICT if its name is taken.
+	CreateGatewayRoute(ctx context.Context, r *GatewayRoute) error
+	// GatewayRoute returns one route, or ENOTFOUND.
+	GatewayRoute(ctx context.Context, name string) (*GatewayRoute, error)
+	// GatewayRoutes lists every route, by name.
+	GatewayRoutes(ctx context.Context) ([]*GatewayRoute, error)
+	// DeleteGatewayRoute removes a route; ENOTFOUND if none.
+	DeleteGatewayRoute(ctx context.Context, name string) error
+}
+
+// ConsoleSession is one signed-in browser of the web console
+// (internal/console). It is stored under the SHA-256 of its id — the
+// random value in the browser's cookie — never under the id itself, and
+// SealedToken is the token it signed in with, sealed under a key derived
+// from the id: the database alone can neither resume a session nor read
+// the token.
+type ConsoleSession struct {
+	TokenID     string
+	SealedToken []byte
+	CreatedAt   time.Time
+	LastSeenAt  time.Time // the idle expiry counts from here
+	ExpiresAt   time.Time // the absolute expiry
+}
+
+// ConsoleSessionStore is the power of a Store to keep the web console's
+// sessions, so that every server sharing the database knows every
+// session. Errors are *Error: ENOTFOUND and ECONFLICT as noted.
+// internal/storetest.RunConsoleSessions is the contract.
+type ConsoleSessionStore interface {
+	// CreateConsoleSession stores s under hash; ECONFLICT if a session
+	// has that hash.
+	CreateConsoleSession(ctx context.Context, hash [32]byte, s *ConsoleSession) error
+	// ConsoleSession returns the session stored under hash, or ENOTFOUND.
+	ConsoleSession(ctx context.Context, hash [32]byte) (*ConsoleSession, error)
+	// TouchConsoleSession moves a session's LastSeenAt forward to at (a
+	// time before it changes nothing); ENOTFOUND for no session.
+	TouchConsoleSession(ctx context.Context, hash [32]byte, at time.Time) error
+	// DeleteConsoleSession removes a session; removing none is no error.
+	DeleteConsoleSession(ctx context.Context, hash [32]byte) error
+	// DeleteTokenConsoleSessions removes every session of a token and
+	// returns how many it removed.
+	DeleteTokenConsoleSessions(ctx context.Context, tokenID string) (int, error)
+	// SweepConsoleSessions removes every session whose ExpiresAt is not
+	// after now or whose LastSeenAt is before idleSince, and returns how
+	// many it removed.
+	SweepConsoleSessions(ctx context.Context, now, idleSince time.Time) (int, error)
+}

@@ -82,6 +82,7 @@ func TestScripts(t *testing.T) {
 			"hooks":        cmdHooks,
 			"rotwait":      cmdRotWait,
 			"tlscert":      cmdTLSCert,
+			"upstream":     cmdUpstream,
 		},
 	})
 }

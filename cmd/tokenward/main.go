@@ -3,9 +3,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/tokenward/tokenward"
@@ -24,12 +26,20 @@ func main() {
 	}
 }
 
-// errorLine is what follows "tokenward: " on stderr: a bare
-// *tokenward.Error as the CLI shows one ("message (code)"), not with its
-// own "tokenward: code: " prefix a second time.
+// errorLine is what follows "tokenward: " on stderr: a *tokenward.Error as
+// the CLI shows one ("message (code)"), not with its own "tokenward: code: "
+// prefix a second time — bare, or at the end of a wrapping chain ("read
+// keyring: message (code)").
 func errorLine(err error) string {
 	if e, ok := err.(*tokenward.Error); ok {
 		return cliError(e).Error()
 	}
-	return err.Error()
+	line := err.Error()
+	var e *tokenward.Error
+	if errors.As(err, &e) {
+		if prefix, ok := strings.CutSuffix(line, e.Error()); ok {
+			return prefix + cliError(e).Error()
+		}
+	}
+	return line
 }

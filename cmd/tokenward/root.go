@@ -57,6 +57,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.newAnomaliesCommand(), m.newReportCommand(), m.newEventsCommand(),
 		newScanCommand(m), newHookCommand(m),
 		m.newRotationCommand(),
+		m.newGatewayCmd(),
 		m.newRotateCommand(),
 		m.newDynamicCommand(), m.newLeaseCommand(),
 		m.newMigrateCommand(),

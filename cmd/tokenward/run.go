@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"syscall"
 	"time"
 
@@ -28,6 +29,7 @@ type runOptions struct {
 	oidc           bool
 	dynamic        []string
 	login          oidcLoginOptions
+	gateways       []string // routes whose variables are set (gateway.go)
 }
 
 var stopSignals = map[string]syscall.Signal{
@@ -79,6 +81,7 @@ and SIGQUIT are forwarded to the command.`,
 	f.StringVar(&o.login.Audience, "audience", "tokenward", "with --oidc: audience to request from the CI runner")
 	f.StringVar(&o.login.JWTEnv, "jwt-env", "", "with --oidc: variable holding the identity token (default TOKENWARD_ID_TOKEN)")
 	f.StringVar(&o.login.JWTFile, "jwt-file", "", "with --oidc: file holding the identity token")
+	f.StringArrayVar(&o.gateways, "gateway", nil, "a gateway route: set the variables tools read to call its API through it with this job's token (repeatable; docs/gateway.md)")
 	return cmd
 }
 
@@ -155,6 +158,15 @@ func (m *Main) run(ctx context.Context, cmd *cobra.Command, cf *clientFlags, o *
 	}
 	defer revokeAll(c, leases, warn)
 
+	var baseEnv []string
+	if len(o.gateways) > 0 {
+		vars, err := gatewayEnv(ctx, c, c.Addr, c.Token, o.gateways)
+		if err != nil {
+			return cliError(err)
+		}
+		baseEnv = append(os.Environ(), vars...)
+	}
+
 	// The child gets the signals, forwarded by inject.Run; the command's
 	// own context (cancelled on SIGINT/SIGTERM by main) must not also stop
 	// it, or one Ctrl-C would reach the child twice.
@@ -163,7 +175,7 @@ func (m *Main) run(ctx context.Context, cmd *cobra.Command, cf *clientFlags, o *
 	env := o.sel.options()
 	env.NoOverride = o.noOverride
 	cfg := inject.RunConfig{
-		Command: args, Secrets: secrets, Env: env,
+		Command: args, Secrets: secrets, Env: env, BaseEnv: baseEnv,
 		Stdin: m.Stdin, Stdout: m.Stdout, Stderr: m.Stderr,
 		NoMask: o.noMask, MinMaskLen: o.maskMin,
 		MountPath: o.mount, MountFormat: format,

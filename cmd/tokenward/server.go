@@ -138,6 +138,8 @@ var serverFeatures = []serverFeature{
 	monitorServerFeature, // after the audit feature: it wraps api.Audit
 	rotationServerFeature,
 	dynamicServerFeature, // after the audit feature: it records the sweep's revocations
+	gatewayServerFeature,
+	gatewayDBServerFeature,
 }
 
 func (m *Main) newServerCommand() *cobra.Command {
@@ -263,7 +265,7 @@ func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(
 	if host, _, _ := net.SplitHostPort(ln.Addr().String()); scheme == "http" && !isLoopback(host) {
 		logger.Warn("SERVING PLAIN HTTP ON A NON-LOOPBACK ADDRESS: tokens and secrets cross the network unencrypted; use --tls-cert/--tls-key or a TLS proxy", "addr", ln.Addr().String())
 	}
-	srv := httpapi.NewHTTPServer(cfg.Addr, api, logger)
+	srv := httpapi.NewHTTPServer(cfg.Addr, withConsole(api, db, logger), logger)
 	errc := make(chan error, 1)
 	go func() {
 		if cfg.TLSCert != "" {

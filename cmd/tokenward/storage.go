@@ -22,10 +22,13 @@ import (
 // storageConfig.open is the one list of backends.
 type storage interface {
 	tokenward.Store
+	tokenward.ConsoleSessionStore
 	core.BindingStore
+	tokenward.DBRouteStore
 	core.MonitorStore
 	core.SecretCatalog
 	tokenward.LeaseStore
+	tokenward.GatewayRouteStore
 	audit.Source
 	audit.Searcher
 	Rotations() rotate.Store

@@ -37,6 +37,7 @@ const (
 	KindBinding      Kind = "binding name"
 	KindAnomaly      Kind = "anomaly id"
 	KindBulkRotation Kind = "bulk rotation id"
+	KindRoute        Kind = "route"
 )
 
 // CheckName checks value as a name of kind in a request path. Projects,
@@ -53,6 +54,8 @@ func CheckName(kind Kind, value string) error {
 		return tokenward.ValidateEnvName(value)
 	case KindSecret:
 		return tokenward.ValidateSecretName(value)
+	case KindRoute:
+		return tokenward.ValidateRouteName(value)
 	}
 	return tokenward.ValidatePathSegment(string(kind), value)
 }

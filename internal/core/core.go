@@ -49,6 +49,8 @@ type Core struct {
 	// request or on the server's own authority) with the token's id: the
 	// dynamic sources revoke the token's leases.
 	TokenRevoked func(ctx context.Context, id string)
+	// DBGateway enables database gateway routes (gateway_db.go); nil disables them.
+	DBGateway *DBGateway
 
 	tokens *tokenCache
 

@@ -13,7 +13,7 @@ import (
 // The hygiene report and the background job that acts on it.
 
 // buildReport computes the hygiene report from the store and the monitor.
-func (c *Core) buildReport(ctx context.Context) (*monitor.Report, error) {
+func (c *Core) buildReport(ctx context.Context, opts monitor.ReportOptions) (*monitor.Report, error) {
 	m := c.Monitoring
 	tokens, err := c.Store.Tokens(ctx)
 	if err != nil {
@@ -53,7 +53,7 @@ func (c *Core) buildReport(ctx context.Context) (*monitor.Report, error) {
 	}
 	return monitor.BuildReport(monitor.ReportInput{
 		Now: c.Now().UTC(), Tokens: tokens, Secrets: secrets, Rotations: rotations,
-		Usage: usage, Anomalies: anomalies, Options: m.ReportOptions,
+		Usage: usage, Anomalies: anomalies, Options: opts,
 	}), nil
 }
 
@@ -96,10 +96,21 @@ func (c *Core) rotationPolicies(ctx context.Context) ([]monitor.RotationPolicy, 
 // Report returns the hygiene report: expiring, overdue rotations, stale and
 // over-privileged tokens, open anomalies.
 func (c *Core) Report(ctx context.Context, tok *tokenward.Token) (*monitor.Report, error) {
+	return c.ReportExpiringWithin(ctx, tok, 0)
+}
+
+// ReportExpiringWithin is Report with the expiry window set to window
+// instead of the server's (0: the server's), e.g. the web console's 90
+// days.
+func (c *Core) ReportExpiringWithin(ctx context.Context, tok *tokenward.Token, window time.Duration) (*monitor.Report, error) {
 	if err := c.needMonitoringAudit(tok); err != nil {
 		return nil, err
 	}
-	return c.buildReport(ctx)
+	opts := c.Monitoring.ReportOptions
+	if window > 0 {
+		opts.ExpiryWindow = window
+	}
+	return c.buildReport(ctx, opts)
 }
 
 // HygieneResult says what one hygiene run did.
@@ -118,7 +129,7 @@ func (c *Core) RunHygiene(ctx context.Context) (HygieneResult, error) {
 	}
 	m := c.Monitoring
 	now := c.Now().UTC()
-	rep, err := c.buildReport(ctx)
+	rep, err := c.buildReport(ctx, m.ReportOptions)
 	if err != nil {
 		return res, err
 	}

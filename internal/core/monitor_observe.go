@@ -155,7 +155,7 @@ func (c *Core) countEnvRead(ctx context.Context, e *tokenward.AuditEntry) {
 	if err != nil {
 		return
 	}
-	list, err := c.Store.Secrets(ctx, project, env)
+	list, err := c.secretsRO(ctx, project, env)
 	if err != nil {
 		return
 	}

@@ -183,15 +183,7 @@ func (s *RotationSecrets) Restore(ctx context.Context, p string, n int) error {
 // ReadSecret implements rotate.SecretReader: the CURRENT value of p (an
 // admin DSN, a webhook key), read by the server itself for a rotator.
 func (s *RotationSecrets) ReadSecret(ctx context.Context, p string) ([]byte, error) {
-	project, env, name, err := splitSecretPath(p)
-	if err != nil {
-		return nil, err
-	}
-	_, v, err := s.c.Store.CurrentSecret(ctx, project, env, name)
-	if err != nil {
-		return nil, err
-	}
-	return s.c.openValue(ctx, project, env, name, v.Version, v.Ciphertext)
+	return s.c.currentValue(ctx, p)
 }
 
 // RotationTokens is the "tokenward" rotator's minter: a rotated service

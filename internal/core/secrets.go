@@ -198,7 +198,7 @@ func (c *Core) RollbackSecret(ctx context.Context, tok *tokenward.Token, project
 
 // EnvValue is one secret of an environment with its current value.
 type EnvValue struct {
-	Secret *tokenward.Secret
+	Secret *tokenward.Secret // may be shared with the store's read cache: do not modify
 	Value  []byte
 }
 
@@ -208,11 +208,11 @@ func (c *Core) EnvValues(ctx context.Context, tok *tokenward.Token, project, env
 	if err := requireAnyIn(tok, tokenward.ActionRead, project, env); err != nil {
 		return nil, err
 	}
-	secrets, versions, err := c.Store.EnvSecrets(ctx, project, env)
+	secrets, versions, err := c.envSecretsRO(ctx, project, env)
 	if err != nil {
 		return nil, err
 	}
-	out := []EnvValue{}
+	out := make([]EnvValue, 0, len(secrets))
 	for i, s := range secrets {
 		if !tok.Grants.Allows(tokenward.ActionRead, project, env, s.Name) {
 			continue

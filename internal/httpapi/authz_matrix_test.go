@@ -97,7 +97,10 @@ type authzNeed struct {
 	manage    *authzPrincipal
 	owner     string // that principal, or admin over */*/*; others get 404 (not 403): the thing's existence is not disclosed
 	lessee    string // that principal (a lease's holder), or action (revoke) covering on; others get 404
-	noJIT     bool   // and never a just-in-time token
+	// routeUse: a gateway grant covering that route, or admin over
+	// */*/* (docs/gateway.md); with on, also admin covering on.
+	routeUse string
+	noJIT    bool // and never a just-in-time token
 }
 
 // authzCase is one route's entry: who may call it, how to call it, and
@@ -126,6 +129,8 @@ func (n authzNeed) String() string {
 		return "public"
 	case n.anyToken:
 		return "any token" + map[bool]string{true: " but JIT"}[n.noJIT]
+	case n.routeUse != "":
+		return "gateway:" + n.routeUse + " or admin:" + n.on
 	case n.on != "":
 		return string(n.action) + ":" + n.on
 	case n.anyIn != "":
@@ -157,6 +162,10 @@ type authzGrant struct {
 func parseAuthzGrant(t *testing.T, s string) authzGrant {
 	t.Helper()
 	action, res, ok := strings.Cut(s, ":")
+	if ok && tokenward.Action(action) == tokenward.ActionGateway {
+		// A route, not a secret: no project or environment it reaches.
+		return authzGrant{tokenward.ActionGateway, [3]string{"", "", res}}
+	}
 	segs := strings.Split(res, "/")
 	if !ok || len(segs) != 3 {
 		t.Fatalf("bad grant %q in the matrix", s)
@@ -214,6 +223,12 @@ func (n authzNeed) allows(t *testing.T, p *authzPrincipal) bool {
 		return true
 	case n.lessee != "":
 		return p.name == n.lessee || anyCovers(n.action, splitRes(t, n.on, 3))
+	case n.routeUse != "":
+		return anyCovers(tokenward.ActionAdmin, [3]string{"*", "*", "*"}) || (n.on != "" && anyCovers(tokenward.ActionAdmin, splitRes(t, n.on, 3))) ||
+			slices.ContainsFunc(gs, func(g authzGrant) bool {
+				ok, _ := path.Match(g.seg[2], n.routeUse)
+				return g.action == tokenward.ActionGateway && ok
+			})
 	case n.on != "":
 		return anyCovers(n.action, splitRes(t, n.on, 3))
 	case n.anyIn != "":
@@ -281,6 +296,12 @@ func (n authzNeed) crossCheck(t *testing.T, p *authzPrincipal, verdict bool) {
 	case n.lessee != "":
 		r := splitRes(t, n.on, 3)
 		product = p.name == n.lessee || gs.Allows(n.action, r[0], r[1], r[2])
+	case n.routeUse != "":
+		product = gs.AllowsRoute(n.routeUse)
+		if n.on != "" {
+			r := splitRes(t, n.on, 3)
+			product = product || gs.Allows(tokenward.ActionAdmin, r[0], r[1], r[2])
+		}
 	case n.on != "":
 		r := splitRes(t, n.on, 3)
 		product = gs.Allows(n.action, r[0], r[1], r[2])
@@ -348,6 +369,7 @@ func mustServeAuthz(t *testing.T) *authzEnv {
 	m.api.Audit, m.mg.Record = hook, hook
 	issuer := oidctest.NewIssuer(t)
 	m.core.OIDC = &core.OIDC{Store: m.core.Store.(core.BindingStore), Verifier: oidc.NewVerifier(), MaxTTL: time.Hour}
+	m.core.DBGateway = &core.DBGateway{Store: db}
 	enableRotation(t, m.env, nil)
 	return &authzEnv{monEnv: m, db: db, broker: b, issuer: issuer, oe: &oidcEnv{env: m.env, issuer: issuer}}
 }
@@ -407,6 +429,10 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 	e.mustDo(t, admin, "PUT", "/v1/rotation/policies/"+sp, basePolicy, 200)
 	e.mustDo(t, admin, "POST", "/v1/bindings", e.oe.bindingBody("deploy-prod", "read:payments/prod/*"), 201)
 	e.mustDo(t, admin, "POST", "/v1/bindings", e.oe.bindingBody("jit-narrow", "read:payments/prod/STRIPE_*"), 201)
+	dbRoute := func(name string) map[string]any {
+		return map[string]any{"name": name, "upstream": "db.internal:5432", "secret": "payments/prod/DB_URL"}
+	}
+	e.mustDo(t, admin, "POST", "/v1/gateway/db/routes", dbRoute("pgprod"), 201)
 
 	// The principals.
 	var adminSelf tokenward.Token
@@ -428,6 +454,10 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 	}
 	mint("nothing", "", "read:nowhere/none/NOTHING")
 	lessee := mint("lessee", "", "read:payments/prod/D*") // D*: DB, and DB_URL (a stored secret, so it may list payments/prod)
+	mint("gateway-route", "", "gateway:matrix")
+	mint("gateway-glob", "", "gateway:mat*")
+	mint("gateway-all", "", "gateway:*")
+	mint("gateway-other", "", "gateway:other")
 	expired := mint("expired", "1h", "admin:*/*/*")
 	expired.refused = true
 	revoked := mint("revoked", "", "admin:*/*/*")
@@ -593,7 +623,7 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 	}
 
 	// Per-call targets: fresh names, victims to revoke or delete.
-	var fresh, victimID, victimBinding string
+	var fresh, victimID, victimBinding, victimRoute string
 	fixed := func(p string, body any) func(*testing.T, int) (string, any) {
 		return func(*testing.T, int) (string, any) { return p, body }
 	}
@@ -612,6 +642,15 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 		return fmt.Sprint(st)
 	}
 	kvWrite := map[string]any{"data": map[string]any{"value": "matrix-vault-write"}}
+	// Gateway routes (docs/gateway.md): "matrix" injects STRIPE_KEY.
+	gwRoute := func(name string) map[string]any {
+		return map[string]any{"name": name, "upstream": "https://api.example.com", "secret": sp, "inject": "header:Authorization=Bearer {{value}}", "allow": []string{"GET /**"}}
+	}
+	e.mustDo(t, admin, "POST", "/v1/gateway/routes", gwRoute("matrix"), 201)
+	var victimGWRoute string
+	routeExists := func(name *string) func(t *testing.T) string {
+		return exists(func() error { _, err := e.db.GatewayRoute(ctx, *name); return err })
+	}
 	table := map[string]authzCase{
 		"GET /v1/health":       {need: authzNeed{public: true}, req: fixed("/v1/health", nil)},
 		"GET /healthz":         {need: authzNeed{public: true}, req: fixed("/healthz", nil)},
@@ -705,6 +744,28 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 				return "/v1/bindings/deploy-prod/disable", nil
 			},
 			state: bindingState("deploy-prod")},
+
+		// The database gateway (docs/gateway-db.md): a route is managed by
+		// who administers its secret, never by a JIT token.
+		"GET /v1/gateway/db/routes": {need: authzNeed{anyToken: true, noJIT: true}, req: fixed("/v1/gateway/db/routes", nil)},
+		"POST /v1/gateway/db/routes": {need: authzNeed{binding: []string{"read:payments/prod/DB_URL"}}, ok: []int{201},
+			req: func(_ *testing.T, i int) (string, any) {
+				fresh = fmt.Sprint("fresh-", i)
+				return "/v1/gateway/db/routes", dbRoute(fresh)
+			},
+			state: func(t *testing.T) string {
+				return exists(func() error { _, err := e.db.DBRoute(ctx, fresh); return err })(t)
+			}},
+		"GET /v1/gateway/db/routes/{name}": {need: authzNeed{binding: []string{"read:payments/prod/DB_URL"}}, req: fixed("/v1/gateway/db/routes/pgprod", nil)},
+		"DELETE /v1/gateway/db/routes/{name}": {need: authzNeed{binding: []string{"read:payments/prod/DB_URL"}},
+			req: func(t *testing.T, i int) (string, any) {
+				victimRoute = fmt.Sprint("victim-", i)
+				e.mustDo(t, admin, "POST", "/v1/gateway/db/routes", dbRoute(victimRoute), 201)
+				return "/v1/gateway/db/routes/" + victimRoute, nil
+			},
+			state: func(t *testing.T) string {
+				return exists(func() error { _, err := e.db.DBRoute(ctx, victimRoute); return err })(t)
+			}},
 
 		// Pipelines.
 		"GET /v1/projects/{project}/duplicates": {need: authzNeed{inProject: "payments"}, req: fixed("/v1/projects/payments/duplicates", nil)},
@@ -811,6 +872,23 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 				must(t, err)
 				return string(l.State)
 			}},
+		// The gateway's routes: managed with admin on the secrets a route
+		// injects, seen by its users too; lists filter.
+		"GET /v1/gateway/routes": {need: authzNeed{anyToken: true}, req: fixed("/v1/gateway/routes", nil)},
+		"POST /v1/gateway/routes": {need: authzNeed{action: "admin", on: sp, noJIT: true}, ok: []int{201},
+			req: func(_ *testing.T, i int) (string, any) {
+				fresh = fmt.Sprint("gw-fresh-", i)
+				return "/v1/gateway/routes", gwRoute(fresh)
+			},
+			state: routeExists(&fresh)},
+		"GET /v1/gateway/routes/{route}": {need: authzNeed{routeUse: "matrix", on: sp}, req: fixed("/v1/gateway/routes/matrix", nil)},
+		"DELETE /v1/gateway/routes/{route}": {need: authzNeed{action: "admin", on: sp, noJIT: true},
+			req: func(t *testing.T, i int) (string, any) {
+				victimGWRoute = fmt.Sprint("gw-victim-", i)
+				e.mustDo(t, admin, "POST", "/v1/gateway/routes", gwRoute(victimGWRoute), 201)
+				return "/v1/gateway/routes/" + victimGWRoute, nil
+			},
+			state: routeExists(&victimGWRoute)},
 
 		// Scanning.
 		"POST /v1/scan/fingerprints": {need: authzNeed{anyToken: true},

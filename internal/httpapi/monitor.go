@@ -117,7 +117,15 @@ func (s *Server) ackAnomaly(c *call) (int, any, error) {
 }
 
 func (s *Server) hygieneReport(c *call) (int, any, error) {
-	rep, err := s.Core.Report(c.r.Context(), c.tok)
+	var window time.Duration
+	if v := c.r.URL.Query().Get("expiry_days"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 366 {
+			return 0, nil, tokenward.Errorf(tokenward.EINVALID, "expiry_days must be a whole number from 1 to 366")
+		}
+		window = time.Duration(n) * 24 * time.Hour
+	}
+	rep, err := s.Core.ReportExpiringWithin(c.r.Context(), c.tok, window)
 	return http.StatusOK, rep, err
 }
 

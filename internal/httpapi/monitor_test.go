@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -849,5 +850,41 @@ func TestSlackAlert(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no Slack alert")
+	}
+}
+
+// TestReportExpiryDays: ?expiry_days= widens (or narrows) the report's
+// expiry window for one request; a bad value is a 400.
+func TestReportExpiryDays(t *testing.T) {
+	e := mustServeMonitor(t)
+	e.mustDo(t, e.admin, "POST", "/v1/projects", map[string]any{"name": "payments", "environments": []string{"prod"}}, 201)
+	for name, in := range map[string]time.Duration{"SOON": 5 * 24 * time.Hour, "LATER": 60 * 24 * time.Hour} {
+		e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/prod/"+name, map[string]any{"value": "v", "expires_at": e.clock.Now().Add(in)}, 200)
+	}
+	for _, tc := range []struct {
+		query string
+		want  []string
+	}{
+		{"", []string{"payments/prod/SOON"}}, // the server's window: 14 days
+		{"?expiry_days=90", []string{"payments/prod/SOON", "payments/prod/LATER"}},
+		{"?expiry_days=1", nil},
+	} {
+		var rep monitor.Report
+		json.Unmarshal(e.mustDo(t, e.admin, "GET", "/v1/report"+tc.query, nil, 200), &rep)
+		var got []string
+		for _, x := range rep.Expiring {
+			if x.Kind == "secret" {
+				got = append(got, x.ID)
+			}
+		}
+		sort.Strings(got)
+		want := slices.Clone(tc.want)
+		sort.Strings(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("report%s: got expiring %v; want %v", tc.query, got, want)
+		}
+	}
+	for _, bad := range []string{"0", "367", "x", "-1"} {
+		e.mustDo(t, e.admin, "GET", "/v1/report?expiry_days="+bad, nil, 400)
 	}
 }

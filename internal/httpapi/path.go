@@ -15,6 +15,7 @@ var pathKinds = map[string]api.Kind{
 	"{project}":              api.KindProject,
 	"{env}":                  api.KindEnv,
 	"{name}":                 api.KindSecret,
+	"{route}":                api.KindRoute,
 	"/v1/bindings/{name}":    api.KindBinding,
 	"/v1/tokens/{id}":        api.KindToken,
 	"/v1/anomalies/{id}":     api.KindAnomaly,

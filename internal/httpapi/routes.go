@@ -24,7 +24,9 @@ func (s *Server) apiRoutes() []route {
 		s.rotationRoutes(),
 		s.dynamicRoutes(),
 		s.scanRoutes(),
+		s.gatewayRoutes(),
 		s.vaultRouteTable(),
+		s.gatewayDBRoutes(),
 	} {
 		routes = append(routes, group...)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/core"
 	"github.com/tokenward/tokenward/internal/dynamic"
+	"github.com/tokenward/tokenward/internal/gateway"
 	"github.com/tokenward/tokenward/internal/vaultapi"
 )
 
@@ -49,11 +50,15 @@ type Server struct {
 	TokenLimit, AuthFailureLimit Limit
 	// Dynamic serves dynamic sources and leases (dynamic.go); nil: off.
 	Dynamic *dynamic.Engine
+	// Gateway serves calls through gateway routes under /gw/ (gateway.go);
+	// nil: such calls are refused.
+	Gateway *gateway.Gateway
 
-	monitor monitorState // state of the monitoring routes (monitor.go)
-	bulk    bulkJobs     // bulk rotations running or recently finished (rotation_bulk.go)
-	unready atomic.Bool  // the last readiness check failed (ready.go)
-	limiter limiters     // TokenLimit and AuthFailureLimit's buckets (ratelimit.go)
+	monitor  monitorState // state of the monitoring routes (monitor.go)
+	bulk     bulkJobs     // bulk rotations running or recently finished (rotation_bulk.go)
+	unready  atomic.Bool  // the last readiness check failed (ready.go)
+	limiter  limiters     // TokenLimit and AuthFailureLimit's buckets (ratelimit.go)
+	gwLimits routeLimits  // gateway routes' per-token buckets (gateway.go)
 
 	routes []route
 	mux    *http.ServeMux
@@ -117,6 +122,13 @@ func (s *Server) Routes() []string {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, gatewayPrefix) {
+		// The upstream's answer, with its own caching headers; the raw
+		// path is judged by gateway.CheckPath, not cleaned by the mux.
+		r.Pattern = gatewayPattern
+		s.serveWith(http.HandlerFunc(s.serveGateway), w, r)
+		return
+	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
 	if h, ok := s.vaultHandler(r); ok {

@@ -593,6 +593,13 @@ func (p *parser) pipeline(m *Manifest, kv pair) *Pipeline {
 				p.errorf(nodes[i], "%s: %s", what, tokenward.ErrorMessage(err))
 				continue
 			}
+			// A gateway grant names a route, not a project's secrets: whoever
+			// applies the manifest must hold it (or admin:*/*/*) to put it in
+			// a binding, as core checks for every grant of a binding.
+			if g.Action == tokenward.ActionGateway {
+				pl.Grants = append(pl.Grants, g)
+				continue
+			}
 			// A repository's manifest speaks for its own project only.
 			if g.Project != m.Project {
 				p.errorf(nodes[i], "%s: grant %s is outside project %q", what, g, m.Project)

@@ -338,3 +338,19 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestPipelineGatewayGrant: a pipeline may be granted a gateway route
+// (gateway:<route>), which is in no project; core decides at apply time
+// whether the applier may grant it.
+func TestPipelineGatewayGrant(t *testing.T) {
+	m, err := Parse("m.yaml", []byte(base+"pipelines:\n  deploy:\n    preset: github\n    claims: {ref: main}\n    grants: ['read:payments/prod/*', 'gateway:github', 'gateway:ci-*']\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := m.Pipelines[0].Grants.Strings(), []string{"read:payments/prod/*", "gateway:github", "gateway:ci-*"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("grants: got %v; want %v", got, want)
+	}
+	if _, err := Parse("m.yaml", []byte(base+"pipelines:\n  deploy:\n    preset: github\n    claims: {ref: main}\n    grants: ['gateway:Not_A_Route']\n")); err == nil {
+		t.Error("a malformed gateway grant parsed; want an error")
+	}
+}

@@ -230,6 +230,10 @@ func BuildReport(in ReportInput) *Report {
 // (audit action, resource) pairs with their last time; a grant is exercised
 // when some pair inside the window maps to an action the grant allows on a
 // resource it covers.
+// ActionGatewayCall is the audit action of a call through a gateway
+// route (internal/httpapi); its Resource is "gateway:<route>".
+const ActionGatewayCall = "gateway.call"
+
 func grantActionOf(auditAction string) (tokenward.Action, bool) {
 	switch auditAction {
 	case "secret.read", "secret.read_env", "secret.export", "secret.list", "secret.history":
@@ -252,6 +256,15 @@ func unusedGrants(gs tokenward.Grants, u TokenUsage, since time.Time) []string {
 		used := false
 		for _, x := range u.Uses {
 			if x.LastAt.Before(since) {
+				continue
+			}
+			if x.Action == ActionGatewayCall {
+				// A call through a gateway route exercises the grants that
+				// allow the route (its resource is "gateway:<route>").
+				if g.AllowsRoute(strings.TrimPrefix(x.Resource, "gateway:")) {
+					used = true
+					break
+				}
 				continue
 			}
 			act, ok := grantActionOf(x.Action)

@@ -197,3 +197,15 @@ func TestReportEmpty(t *testing.T) {
 		}
 	}
 }
+
+// TestUnusedGatewayGrants: a call through a route exercises the gateway
+// grants that allow it, and no other grant.
+func TestUnusedGatewayGrants(t *testing.T) {
+	now := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	gs := tokenward.Grants{tokenward.MustParseGrant("gateway:github"), tokenward.MustParseGrant("gateway:gitlab"), tokenward.MustParseGrant("read:a/b/*")}
+	u := TokenUsage{Uses: []Use{{Action: ActionGatewayCall, Resource: "gateway:github", LastAt: now}}}
+	got := unusedGrants(gs, u, now.Add(-time.Hour))
+	if want := []string{"gateway:gitlab", "read:a/b/*"}; !slices.Equal(got, want) {
+		t.Errorf("got %q; want %q", got, want)
+	}
+}

@@ -164,6 +164,7 @@ func start() (*Cluster, error) {
 			return nil, missingError{fmt.Errorf("running as root and no %q user: %w", c.asUser, err)}
 		}
 	}
+	sweepOrphans(os.TempDir(), pgCtl, c.asUser)
 	c.dir, err = os.MkdirTemp("", "pgtest-")
 	if err != nil {
 		return nil, err
@@ -176,6 +177,9 @@ func start() (*Cluster, error) {
 	}()
 	// The postgres user must reach its data and socket dirs under our temp dir.
 	if err := os.Chmod(c.dir, 0o755); err != nil { // #nosec G302 -- test helper: as root the postgres user must traverse the throwaway cluster's directory
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(c.dir, ownerFile), []byte(ownerLine()), 0o600); err != nil {
 		return nil, err
 	}
 	c.dataDir = filepath.Join(c.dir, "data")

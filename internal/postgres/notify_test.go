@@ -340,7 +340,7 @@ func TestNotifyTriggersCoverCachedColumns(t *testing.T) {
 	if _, err := pgx.ForEachRow(rows, []any{&col}, func() error { tables = append(tables, col); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"data_keys", "environments", "keyring", "oidc_bindings", "projects", "secret_labels", "secret_versions", "secrets", "tokens"}
+	want := []string{"data_keys", "environments", "gateway_routes", "keyring", "oidc_bindings", "projects", "secret_labels", "secret_versions", "secrets", "tokens"}
 	if !slices.Equal(tables, want) {
 		t.Errorf("tables that notify: got %v; want %v", tables, want)
 	}

@@ -65,6 +65,8 @@ func TestStoredFormat(t *testing.T) {
 		db.Rotations().CreateRotation(ctx, &rotate.Rotation{ID: "rot_1", Path: "payments/prod/DB_URL", Rotator: "random", Step: rotate.StepCreate, CreatedAt: at, UpdatedAt: at}),
 		db.Rotations().PutPolicy(ctx, &rotate.Policy{Path: "payments/prod/DB_URL", Every: time.Hour, Rotator: "random", Disabled: true}),
 		db.Rotations().CreateBulkJob(ctx, &rotate.BulkJob{ID: "bulk_1", Owner: "tok_a", Status: "running", Planned: 2, StartedAt: at, UpdatedAt: at}, 100, at),
+		db.CreateGatewayRoute(ctx, &tokenward.GatewayRoute{Name: "gh", Upstream: "https://x", Secret: "a/b/C", Inject: "basic", Allow: []string{"GET /*"}, Timeout: time.Second, CreatedAt: at}),
+		db.CreateConsoleSession(ctx, [32]byte{6}, &tokenward.ConsoleSession{TokenID: "tok_a", SealedToken: []byte{7}, CreatedAt: at, LastSeenAt: at, ExpiresAt: at}),
 	}
 	if err := errors.Join(steps...); err != nil {
 		t.Fatal(err)
@@ -72,6 +74,7 @@ func TestStoredFormat(t *testing.T) {
 	tests := []struct{ query, want string }{
 		{`SELECT sealed FROM keyring`, `X'05'`},
 		{`SELECT created_at FROM projects`, n},
+		{`SELECT allow, allow_nets, rate, timeout, created_at FROM gateway_routes`, `'["GET /*"]''[]'''1000000000` + n},
 		{`SELECT created_at FROM environments`, n},
 		{`SELECT version, wrapped FROM data_keys`, `1X'01'`},
 		{`SELECT tags, expires_at, created_at, updated_at FROM secrets`, `'[]'NULL` + n + n},
@@ -82,6 +85,7 @@ func TestStoredFormat(t *testing.T) {
 		{`SELECT config, grace, created_at, next_at, finished_at FROM rotations`, `'{}'0` + n + `00`},
 		{`SELECT every, config, disabled, last_at, next_at FROM rotation_policies`, `3600000000000'{}'100`},
 		{`SELECT planned, started_at, updated_at, finished_at, items, error FROM bulk_jobs`, `2` + n + n + `0'[]'''`},
+		{`SELECT hash, token_id, sealed_token, created_at, last_seen_at, expires_at FROM console_sessions`, `X'06` + strings.Repeat("00", 31) + `''tok_a'X'07'` + n + n + n},
 	}
 	for _, tc := range tests {
 		vals, err := pgx.CollectOneRow(mustQuery(t, db, tc.query), func(r pgx.CollectableRow) ([]any, error) { return r.Values() })

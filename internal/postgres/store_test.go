@@ -23,6 +23,10 @@ func TestLabelsConformance(t *testing.T) {
 	storetest.RunLabels(t, func(t *testing.T) storetest.LabelledStore { return MustOpenDB(t) })
 }
 
+func TestGatewayConformance(t *testing.T) {
+	storetest.RunGatewayRoutes(t, func(t *testing.T) storetest.GatewayStore { return MustOpenDB(t) })
+}
+
 func TestVersionDeletesConformance(t *testing.T) {
 	storetest.RunVersionDeletes(t, func(t *testing.T) storetest.VersionDeletingStore { return MustOpenDB(t) })
 }

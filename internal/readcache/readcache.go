@@ -103,10 +103,6 @@ func (c *Cache) Secrets(ctx context.Context, project, env string) ([]*tokenward.
 
 // EnvSecrets is tokenward.Store's EnvSecrets through the cache.
 func (c *Cache) EnvSecrets(ctx context.Context, project, env string) ([]*tokenward.Secret, []*tokenward.SecretVersion, error) {
-	type envSecrets struct {
-		s []*tokenward.Secret
-		v []*tokenward.SecretVersion
-	}
 	r, err := cached(c, key{'e', project, env, ""}, func() (envSecrets, error) {
 		s, v, err := c.load.EnvSecrets(ctx, project, env)
 		return envSecrets{s, v}, err
@@ -114,6 +110,34 @@ func (c *Cache) EnvSecrets(ctx context.Context, project, env string) ([]*tokenwa
 		return envSecrets{cloneAll(cloneSecret)(r.s), cloneAll(cloneVersion)(r.v)}
 	})
 	return r.s, r.v, err
+}
+
+// SharedEnvSecrets is EnvSecrets without the copies: the slices and
+// records it returns may be the cache's own, shared with every other
+// caller, so the caller must not modify them (nor keep them past its
+// request). It is for the hottest read-only paths, an environment fetch and
+// the monitor counting one, where copying twenty records twice was a tenth
+// of the request.
+func (c *Cache) SharedEnvSecrets(ctx context.Context, project, env string) ([]*tokenward.Secret, []*tokenward.SecretVersion, error) {
+	r, err := cached(c, key{'e', project, env, ""}, func() (envSecrets, error) {
+		s, v, err := c.load.EnvSecrets(ctx, project, env)
+		return envSecrets{s, v}, err
+	}, func(r envSecrets) envSecrets { return r })
+	return r.s, r.v, err
+}
+
+// SharedSecrets is Secrets without the copies, on SharedEnvSecrets' terms.
+func (c *Cache) SharedSecrets(ctx context.Context, project, env string) ([]*tokenward.Secret, error) {
+	return cached(c, key{'s', project, env, ""}, func() ([]*tokenward.Secret, error) {
+		return c.load.Secrets(ctx, project, env)
+	}, func(s []*tokenward.Secret) []*tokenward.Secret { return s })
+}
+
+// envSecrets is EnvSecrets' answer as cached (one type for both methods
+// that read it: an entry is asserted back to its type).
+type envSecrets struct {
+	s []*tokenward.Secret
+	v []*tokenward.SecretVersion
 }
 
 // Token is tokenward.Store's Token through the cache: it is read by id for

@@ -77,3 +77,54 @@ func TestCacheTrustsOnlyAnUnmovedClock(t *testing.T) {
 		t.Errorf("after a caller changed its copy: got %s %v; want the stored record", got.Name, got.Grants)
 	}
 }
+
+// TestSharedReadsShareOneEntry: the shared reads are served from the same
+// entries as the copying ones, in any order (one load for both), return
+// the cache's own records, and leave the copying reads' answers copies.
+func TestSharedReadsShareOneEntry(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{gen: 1, ok: true}
+	envLoads, listLoads := 0, 0
+	c := readcache.New(clk, readcache.Loaders{
+		EnvSecrets: func(_ context.Context, project, env string) ([]*tokenward.Secret, []*tokenward.SecretVersion, error) {
+			envLoads++
+			return []*tokenward.Secret{{Project: project, Env: env, Name: "A", Tags: []string{"t"}}}, []*tokenward.SecretVersion{{Version: 1}}, nil
+		},
+		Secrets: func(_ context.Context, project, env string) ([]*tokenward.Secret, error) {
+			listLoads++
+			return []*tokenward.Secret{{Project: project, Env: env, Name: "A"}}, nil
+		},
+	})
+	for _, sharedFirst := range []bool{true, false} {
+		clk.gen++
+		var copied, shared1, shared2 []*tokenward.Secret
+		if sharedFirst {
+			shared1, _, _ = c.SharedEnvSecrets(ctx, "p", "e")
+			copied, _, _ = c.EnvSecrets(ctx, "p", "e")
+		} else {
+			copied, _, _ = c.EnvSecrets(ctx, "p", "e")
+			shared1, _, _ = c.SharedEnvSecrets(ctx, "p", "e")
+		}
+		shared2, v, err := c.SharedEnvSecrets(ctx, "p", "e")
+		if err != nil || len(shared2) != 1 || len(v) != 1 {
+			t.Fatalf("shared first %v: got %v %v %v", sharedFirst, shared2, v, err)
+		}
+		if shared1[0] != shared2[0] {
+			t.Errorf("shared first %v: two shared reads got different records; want the cache's own", sharedFirst)
+		}
+		if copied[0] == shared1[0] {
+			t.Errorf("shared first %v: EnvSecrets answered the cache's own record; want a copy", sharedFirst)
+		}
+		s1, _ := c.SharedSecrets(ctx, "p", "e")
+		s2, _ := c.SharedSecrets(ctx, "p", "e")
+		if s1[0] != s2[0] {
+			t.Errorf("shared first %v: SharedSecrets got different records", sharedFirst)
+		}
+		if l, _ := c.Secrets(ctx, "p", "e"); l[0] == s1[0] {
+			t.Errorf("shared first %v: Secrets answered the cache's own record; want a copy", sharedFirst)
+		}
+	}
+	if envLoads != 2 || listLoads != 2 {
+		t.Errorf("got %d environment and %d list loads; want 2 each (one per generation)", envLoads, listLoads)
+	}
+}

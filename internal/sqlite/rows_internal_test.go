@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,12 +44,15 @@ func TestStoredFormat(t *testing.T) {
 		db.Rotations().CreateBulkJob(ctx, &rotate.BulkJob{ID: "bulk_1", Owner: "tok_a", Status: "running", Planned: 2, StartedAt: at, UpdatedAt: at}, 100, at),
 		db.AddAnomaly(ctx, &monitor.Record{ID: "anm_1", Anomaly: monitor.Anomaly{Rule: monitor.RuleRateBurst, Severity: monitor.SeverityLow, Time: at}}),
 		db.AppendAudit(ctx, &tokenward.AuditEntry{Seq: 1, Time: at, Action: "secret.read", Outcome: tokenward.OutcomeAllowed}),
+		db.CreateGatewayRoute(ctx, &tokenward.GatewayRoute{Name: "gh", Upstream: "https://x", Secret: "a/b/C", Inject: "basic", Allow: []string{"GET /*"}, Timeout: time.Second, CreatedAt: at}),
+		db.CreateConsoleSession(ctx, [32]byte{6}, &tokenward.ConsoleSession{TokenID: "tok_a", SealedToken: []byte{7}, CreatedAt: at, LastSeenAt: at, ExpiresAt: at}),
 	}
 	if err := errors.Join(steps...); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct{ query, want string }{
 		{`SELECT quote(created_at) FROM projects`, n},
+		{`SELECT quote(allow) || quote(allow_nets) || quote(rate) || quote(timeout) || quote(created_at) FROM gateway_routes`, `'["GET /*"]''[]'''1000000000` + n},
 		{`SELECT quote(tags) || quote(expires_at) || quote(created_at) || quote(updated_at) FROM secrets`, `'[]'NULL` + n + n},
 		{`SELECT quote(created_at) FROM secret_versions`, n},
 		{`SELECT quote(grants) || quote(ci) || quote(created_at) || quote(expires_at) || quote(revoked_at) || quote(last_used_at) FROM tokens`,
@@ -60,6 +64,7 @@ func TestStoredFormat(t *testing.T) {
 		{`SELECT quote(planned) || quote(started_at) || quote(updated_at) || quote(finished_at) || quote(items) || quote(error) FROM bulk_jobs`, `2` + n + n + `0'[]'''`},
 		{`SELECT quote(created_at) || quote(acked_at) FROM anomalies`, n + `NULL`},
 		{`SELECT quote(time) || quote(ci) || quote(meta) FROM audit_entries`, n + `'{}''{}'`},
+		{`SELECT quote(hash) || quote(token_id) || quote(sealed_token) || quote(created_at) || quote(last_seen_at) || quote(expires_at) FROM console_sessions`, `X'06` + strings.Repeat("00", 31) + `''tok_a'X'07'` + n + n + n},
 	}
 	for _, tc := range tests {
 		var got string

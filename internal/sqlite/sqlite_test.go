@@ -23,6 +23,10 @@ func TestMonitorConformance(t *testing.T) {
 	storetest.RunMonitor(t, func(t *testing.T) storetest.MonitorStore { return MustOpenDB(t) })
 }
 
+func TestGatewayConformance(t *testing.T) {
+	storetest.RunGatewayRoutes(t, func(t *testing.T) storetest.GatewayStore { return MustOpenDB(t) })
+}
+
 func TestAuditConformance(t *testing.T) {
 	storetest.RunAudit(t, func(t *testing.T) storetest.AuditStore { return MustOpenDB(t) })
 }
@@ -74,4 +78,8 @@ func TestPing(t *testing.T) {
 
 func TestLeaseConformance(t *testing.T) {
 	storetest.RunLeases(t, func(t *testing.T) storetest.LeasingStore { return MustOpenDB(t) })
+}
+
+func TestConsoleSessions(t *testing.T) {
+	storetest.RunConsoleSessions(t, func(t *testing.T) storetest.ConsoleStore { return MustOpenDB(t) })
 }

@@ -29,6 +29,8 @@ const BindingCols = `name, issuer, audiences, conditions, grants, ttl, enabled, 
 const RotationCols = `id, path, rotator, config, grace, reason, step, attempt, current_version, pending_version,
 	created_at, updated_at, next_at, finished_at, error, rev`
 
+const ConsoleSessionCols = `token_id, sealed_token, created_at, last_seen_at, expires_at`
+
 const PolicyCols = `path, every, cron, jitter, grace, rotator, config, disabled, last_at, next_at`
 
 func ScanToken(r Row) (*tokenward.Token, error) {
@@ -295,4 +297,39 @@ func LeaseUpdateError(id string, from tokenward.LeaseState, exists bool) error {
 		return tokenward.Errorf(tokenward.ENOTFOUND, "lease %s not found", tokenward.Printable(id))
 	}
 	return tokenward.Errorf(tokenward.ECONFLICT, "lease %s is no longer %s", tokenward.Printable(id), from)
+}
+
+const GatewayRouteCols = `name, upstream, secret, user_secret, inject, allow, rate, allow_nets, ca_bundle, timeout, created_at, created_by`
+
+// GatewayRouteArgs are the values of GatewayRouteCols for r: the lists as
+// JSON arrays ([] when empty), the timeout in nanoseconds.
+func GatewayRouteArgs(r *tokenward.GatewayRoute) []any {
+	allow, _ := json.Marshal(OrEmpty(r.Allow)) // a []string always marshals
+	nets, _ := json.Marshal(OrEmpty(r.AllowNets))
+	return []any{r.Name, r.Upstream, r.Secret, r.UserSecret, r.Inject, string(allow), r.Rate, string(nets), r.CABundle,
+		int64(r.Timeout), r.CreatedAt.UnixNano(), r.CreatedBy}
+}
+
+func ScanGatewayRoute(row Row) (*tokenward.GatewayRoute, error) {
+	r := &tokenward.GatewayRoute{}
+	if err := row.Scan(&r.Name, &r.Upstream, &r.Secret, &r.UserSecret, &r.Inject, JSONCol(&r.Allow), &r.Rate, JSONCol(&r.AllowNets),
+		&r.CABundle, &r.Timeout, TimeCol(&r.CreatedAt), &r.CreatedBy); err != nil {
+		return nil, err
+	}
+	r.Allow = OrNilSlice(r.Allow)
+	r.AllowNets = OrNilSlice(r.AllowNets)
+	return r, nil
+}
+
+// OrEmpty returns s, or an empty slice for nil.
+func OrEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func ScanConsoleSession(r Row) (*tokenward.ConsoleSession, error) {
+	s := &tokenward.ConsoleSession{}
+	return s, r.Scan(&s.TokenID, &s.SealedToken, TimeCol(&s.CreatedAt), TimeCol(&s.LastSeenAt), TimeCol(&s.ExpiresAt))
 }

@@ -2,8 +2,9 @@
 // generator: it builds tokenward, starts `tokenward server` (default flags:
 // audit on, SQLite) on a throwaway data directory, and runs wrk against
 // secret reads, environment fetches and reads with a just-in-time (OIDC)
-// token, each beside a bare net/http handler answering 100 bytes, the two
-// alternating so both see the same machine state. It installs nothing: wrk
+// token, each beside a bare net/http handler answering as many bytes as
+// tokenward's answer, the two alternating so both see the same machine
+// state. It installs nothing: wrk
 // must be on PATH. Everything listens on loopback.
 //
 //	go run ./internal/httpapi/cmd/httpbench            # make bench-http
@@ -94,8 +95,8 @@ func run() error {
 	bareURL := "http://" + bare.Addr().String() + "/"
 
 	fmt.Printf("wrk -t2 -cN -d%s --latency (-t1 at c=1); server pid %d; bare handler in this process (pid %d)\n", *duration, srv.cmd.Process.Pid, os.Getpid())
-	fmt.Println("| target | c | tokenward req/s | bare req/s | ratio | tokenward p99 | bare p99 | CPU µs/req, tokenward / bare | server RSS MiB |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Println("| target | answer bytes | c | tokenward req/s | bare req/s | ratio | tokenward p99 | bare p99 | CPU µs/req, tokenward / bare | server RSS MiB |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	round, profiled := 0, false
 	for _, c := range cs {
 		for _, t := range targets {
@@ -132,7 +133,7 @@ func run() error {
 				if err != nil {
 					return err
 				}
-				if b, err = runWrk(ctx, wrk, c, *duration, bareURL, ""); err != nil {
+				if b, err = runWrk(ctx, wrk, c, *duration, bareURL+strconv.Itoa(t.size), ""); err != nil {
 					return err
 				}
 				after, err := loadgen.ProcCPU(os.Getpid())
@@ -154,8 +155,8 @@ func run() error {
 			perReq := func(cpu time.Duration, rps float64) float64 {
 				return float64(cpu.Microseconds()) / (rps * duration.Seconds())
 			}
-			fmt.Printf("| %s | %d | %.0f | %.0f | **%.2f** | %s | %s | %.0f / %.0f | %.0f |\n",
-				t.name, c, tw.rps, b.rps, tw.rps/b.rps, tw.p99, b.p99, perReq(cpu, tw.rps), perReq(bareCPU, b.rps), float64(rss)/(1<<20))
+			fmt.Printf("| %s | %d | %d | %.0f | %.0f | **%.2f** | %s | %s | %.0f / %.0f | %.0f |\n",
+				t.name, t.size, c, tw.rps, b.rps, tw.rps/b.rps, tw.p99, b.p99, perReq(cpu, tw.rps), perReq(bareCPU, b.rps), float64(rss)/(1<<20))
 		}
 	}
 	_, hwm, _ := loadgen.ProcMemory(srv.cmd.Process.Pid)
@@ -334,6 +335,7 @@ func cleanEnv() []string {
 // target is one URL wrk loads, with the Lua script that sets its token.
 type target struct {
 	name, url, script string
+	size              int // bytes of tokenward's answer, which the bare handler matches
 }
 
 // setup creates what the targets read: bench/prod/K (100 bytes), bench/ci
@@ -373,11 +375,18 @@ func setup(ctx context.Context, s *server, dir string) ([]target, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []target{
-		{"read", s.addr + "/v1/secrets/bench/prod/K", svcScript},
-		{"env", s.addr + "/v1/values/bench/ci", svcScript},
-		{"jit", s.addr + "/v1/secrets/bench/prod/K", jitScript},
-	}, nil
+	ts := []target{
+		{name: "read", url: s.addr + "/v1/secrets/bench/prod/K", script: svcScript},
+		{name: "env", url: s.addr + "/v1/values/bench/ci", script: svcScript},
+		{name: "jit", url: s.addr + "/v1/secrets/bench/prod/K", script: jitScript},
+	}
+	tokens := map[string]string{svcScript: svc, jitScript: jit}
+	for i := range ts {
+		if ts[i].size, err = answerSize(ctx, ts[i].url, strings.TrimSpace(tokens[ts[i].script])); err != nil {
+			return nil, fmt.Errorf("%s: %w", ts[i].name, err)
+		}
+	}
+	return ts, nil
 }
 
 // benchTB lets oidctest, written for tests, run in this program.
@@ -411,17 +420,47 @@ func jitToken(ctx context.Context, s *server) (string, error) {
 	return out.Secret, nil
 }
 
-// startBare serves 100 bytes to every request: the ceiling of net/http on
-// this machine.
+// answerSize is the length of tokenward's answer to a GET of url.
+func answerSize(ctx context.Context, url, token string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET answered %s", resp.Status)
+	}
+	return int(n), err
+}
+
+// maxBare is the largest answer the bare handler makes.
+const maxBare = 1 << 20
+
+// startBare answers GET /N with N bytes (at most maxBare; 100 for any other
+// path): the ceiling of net/http on this machine for an answer of that
+// size. Each target is compared with the bare handler answering as many
+// bytes as tokenward does, so a 6 kB environment is not set against 100
+// bytes.
 func startBare() (net.Listener, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	body := bytes.Repeat([]byte("x"), 100)
+	body := bytes.Repeat([]byte("x"), maxBare)
 	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { // #nosec G114 -- the bare net/http baseline of a loopback benchmark; timeouts would skew the baseline
+		n, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/"))
+		if err != nil || n < 0 || n > maxBare {
+			n = 100
+		}
 		w.Header().Set("Content-Type", "application/json")
-		w.Write(body)
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		w.Write(body[:n])
 	}))
 	return ln, nil
 }

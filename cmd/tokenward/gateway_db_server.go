@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/tokenward/tokenward/internal/core"
+	"github.com/tokenward/tokenward/internal/pgproxy"
+)
+
+// gatewayDBServerConfig is the database gateway's server configuration.
+type gatewayDBServerConfig struct {
+	Listen         string
+	MaxSessions    int
+	StartupTimeout time.Duration
+}
+
+func (c *gatewayDBServerConfig) Validate() error {
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			return usageError("--gateway-db-listen %q: want host:port", c.Listen)
+		}
+	}
+	if c.MaxSessions < 1 || c.MaxSessions > 100_000 {
+		return usageError("--gateway-db-max-sessions must be from 1 to 100000")
+	}
+	if c.StartupTimeout < time.Second || c.StartupTimeout > 5*time.Minute {
+		return usageError("--gateway-db-startup-timeout must be from 1s to 5m")
+	}
+	return nil
+}
+
+// gatewayDBServerFeature enables database routes (their management on every
+// server, in the shared database) and, with --gateway-db-listen, serves
+// them: a PostgreSQL wire-protocol listener where clients sign in with
+// their token (internal/pgproxy).
+func gatewayDBServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *serverRun) error {
+	cfg := gatewayDBServerConfig{MaxSessions: pgproxy.DefaultMaxSessions, StartupTimeout: pgproxy.DefaultStartupTimeout}
+	f.StringVar(&cfg.Listen, "gateway-db-listen", "", "serve database gateway routes (PostgreSQL protocol) on this host:port; TLS with --tls-cert, else loopback clients only")
+	f.IntVar(&cfg.MaxSessions, "gateway-db-max-sessions", cfg.MaxSessions, "database gateway connections served at once")
+	f.DurationVar(&cfg.StartupTimeout, "gateway-db-startup-timeout", cfg.StartupTimeout, "time a database client has to sign in (upstream sign-in included)")
+	return func(ctx context.Context, r *serverRun) error {
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
+		r.core.DBGateway = &core.DBGateway{Store: r.db}
+		if cfg.Listen == "" {
+			return nil
+		}
+		p := &pgproxy.Proxy{Opener: r.core, Audit: r.api.Record, Logger: r.logger.WithGroup("gateway_db"),
+			Now: r.core.Now, MaxSessions: cfg.MaxSessions, StartupTimeout: cfg.StartupTimeout}
+		if r.cfg.TLSCert != "" {
+			cert, err := tls.LoadX509KeyPair(r.cfg.TLSCert, r.cfg.TLSKey)
+			if err != nil {
+				return err
+			}
+			p.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return err
+		}
+		sctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := p.Serve(sctx, ln); err != nil {
+				r.logger.Error("database gateway stopped", "err", err)
+			}
+		}()
+		r.onClose(func() { stop(); <-done })
+		if host, _, _ := net.SplitHostPort(ln.Addr().String()); p.TLSConfig == nil && !isLoopback(host) {
+			r.logger.Warn("database gateway without TLS on a non-loopback address: only loopback clients can sign in; use --tls-cert/--tls-key", "addr", ln.Addr().String())
+		}
+		r.logger.Info("database gateway listening", "addr", ln.Addr().String(), "tls", p.TLSConfig != nil)
+		return nil
+	}
+}

@@ -1,0 +1,93 @@
+package console
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/api"
+)
+
+// auditKeys are the audit page's filter keys; each is the API's query
+// parameter of the same name.
+var auditKeys = []string{"token", "action", "resource", "outcome", "since", "until"}
+
+type auditPage struct {
+	Filter, FilterError string
+	SearchError         string
+	Keys                []string
+	Entries             []*tokenward.AuditEntry
+	Verified            *auditVerify
+	VerifyError         string
+	Newer, Older        string
+	VerifyURL           string
+}
+
+func (p *auditPage) title() string { return "Audit" }
+
+// auditVerify is what the console shows of GET /v1/audit/verify.
+type auditVerify struct {
+	OK          bool             `json:"ok"`
+	KeyID       string           `json:"key_id"`
+	Entries     int64            `json:"entries"`
+	Checkpoints int              `json:"checkpoints"`
+	LastSeq     int64            `json:"last_seq"`
+	Problems    []map[string]any `json:"problems"`
+}
+
+// audit searches the trail newest first, a page at a time: "older" asks for
+// entries before the last one shown (until=its time).
+func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *session) error {
+	p := &auditPage{Filter: r.URL.Query().Get("q"), Keys: auditKeys}
+	f, err := parseFilter(p.Filter, auditKeys)
+	if err != nil {
+		p.FilterError = err.Error()
+		f = filter{}
+	}
+	q := url.Values{"order": {"newest"}, "limit": {strconv.Itoa(c.PageSize)}}
+	for k, v := range f {
+		q.Set(k, v)
+	}
+	if until := r.URL.Query().Get("until"); until != "" {
+		q.Set("until", until)
+	}
+	// ?seq=N shows entry N alone (an anomaly's evidence).
+	if seq, err := strconv.ParseInt(r.URL.Query().Get("seq"), 10, 64); err == nil && seq > 0 {
+		q = url.Values{"after": {strconv.FormatInt(seq-1, 10)}, "limit": {"1"}}
+		p.Newer = Prefix + "/audit"
+	}
+	var res api.AuditEntriesResponse
+	err = c.call(r, s.token, "GET", path("audit", "entries")+"?"+q.Encode(), nil, &res)
+	if unauthorized(err) {
+		return err
+	}
+	if err != nil {
+		p.SearchError = errText(err)
+	}
+	p.Entries = res.Entries
+	if n := len(p.Entries); n == c.PageSize {
+		p.Older = withQuery(r, "until", p.Entries[n-1].Time.UTC().Format(time.RFC3339Nano))
+	}
+	if r.URL.Query().Get("until") != "" {
+		p.Newer = Prefix + "/audit?" + url.Values{"q": {p.Filter}}.Encode()
+	}
+	p.VerifyURL = withQuery(r, "verify", "1")
+	if r.URL.Query().Get("verify") != "1" {
+		c.render(w, r, http.StatusOK, "audit", s, p)
+		return nil
+	}
+	// Verification reads the whole chain: on request, not on every view.
+	var v auditVerify
+	if err := c.call(r, s.token, "GET", path("audit", "verify"), nil, &v); err != nil {
+		if unauthorized(err) {
+			return err
+		}
+		p.VerifyError = errText(err)
+	} else {
+		p.Verified = &v
+	}
+	c.render(w, r, http.StatusOK, "audit", s, p)
+	return nil
+}

@@ -1,0 +1,510 @@
+// Package pgproxy is the database gateway: a PostgreSQL wire-protocol
+// proxy that lets a client sign in with its tokenward token as the
+// password and relays it to a route's upstream database, signed in there
+// with the credentials of the route's secret, which the client never sees
+// (docs/gateway-db.md).
+package pgproxy
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/pgerr"
+)
+
+// Opener opens a route for a client: it authenticates the token, checks
+// the grant gateway:<route> and returns the token, the route and the
+// current value of the route's secret (core.Core.OpenDBRoute). Its errors
+// never hold the token or the value.
+type Opener interface {
+	OpenDBRoute(ctx context.Context, route, token, ip string) (*tokenward.Token, *tokenward.DBRoute, []byte, error)
+}
+
+// Defaults of the Proxy's limits.
+const (
+	DefaultMaxSessions    = 100
+	DefaultStartupTimeout = 10 * time.Second
+)
+
+// Audit actions.
+const (
+	ActionConnect = "gateway.db.connect" // a session opened, or refused
+	ActionSession = "gateway.db.session" // a session ended: duration and bytes
+)
+
+// Proxy serves the PostgreSQL wire protocol on a listener. Set its fields,
+// then call Serve.
+type Proxy struct {
+	Opener Opener
+	// TLSConfig, when set, is offered to clients that ask for TLS. Without
+	// it only clients on loopback may sign in: the password is a token.
+	TLSConfig *tls.Config
+	// Audit records each session's opening (before the session is relayed:
+	// when it fails, the session is refused) and end, and each refusal.
+	Audit  func(ctx context.Context, e *tokenward.AuditEntry) error
+	Logger *slog.Logger
+	Now    func() time.Time
+	// MaxSessions bounds the connections served at once (sessions and
+	// clients still in the startup phase); more are refused with 53300.
+	MaxSessions int
+	// StartupTimeout bounds the startup phase, from accepting the
+	// connection to the first relayed byte (upstream sign-in included).
+	StartupTimeout time.Duration
+
+	setup   sync.Once
+	slots   chan struct{}
+	mu      sync.Mutex
+	cancels map[uint32]cancelKey  // proxy-issued process id -> the upstream's key
+	conns   map[net.Conn]struct{} // live client connections, closed at shutdown
+	wg      sync.WaitGroup        // connection goroutines
+	active  atomic.Int64          // sessions being relayed (for tests and metrics)
+}
+
+// cancelKey is a proxy-issued BackendKeyData and where its cancel goes.
+type cancelKey struct {
+	secret []byte // what the client was given
+	to     string // the upstream's address
+	pid    uint32 // the upstream's process id
+	key    []byte // the upstream's secret key
+}
+
+func (p *Proxy) init() {
+	p.setup.Do(func() {
+		if p.MaxSessions <= 0 {
+			p.MaxSessions = DefaultMaxSessions
+		}
+		if p.StartupTimeout <= 0 {
+			p.StartupTimeout = DefaultStartupTimeout
+		}
+		if p.Logger == nil {
+			p.Logger = slog.New(slog.DiscardHandler)
+		}
+		if p.Now == nil {
+			p.Now = time.Now
+		}
+		p.slots = make(chan struct{}, p.MaxSessions)
+		p.cancels = map[uint32]cancelKey{}
+		p.conns = map[net.Conn]struct{}{}
+	})
+}
+
+// Active returns how many sessions are being relayed.
+func (p *Proxy) Active() int { return int(p.active.Load()) }
+
+// Serve accepts connections on ln until ctx ends, then closes ln and every
+// connection and waits for their goroutines (each session's end is
+// audited). It returns nil after ctx ended, else the accept error.
+func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
+	p.init()
+	stop := context.AfterFunc(ctx, func() {
+		ln.Close()
+		p.mu.Lock()
+		for c := range p.conns {
+			c.Close()
+		}
+		p.conns = nil // no more
+		p.mu.Unlock()
+	})
+	defer stop()
+	defer p.wg.Wait()
+	backoff := 5 * time.Millisecond
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			// Out of file descriptors and the like: wait, as net/http
+			// does, rather than stop serving.
+			p.Logger.Warn("accept failed; retrying", "err", err, "in", backoff)
+			time.Sleep(backoff)
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		select {
+		case p.slots <- struct{}{}:
+		default:
+			// Over the limit: refused at once, without reading.
+			conn.SetDeadline(time.Now().Add(time.Second))
+			writeFatal(conn, "53300", "tokenward: too many database gateway connections; try again later")
+			conn.Close()
+			continue
+		}
+		if !p.track(conn, true) {
+			conn.Close()
+			<-p.slots
+			continue
+		}
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			defer func() { <-p.slots }()
+			defer p.track(conn, false)
+			defer conn.Close()
+			p.serveConn(ctx, conn)
+		}()
+	}
+}
+
+// track adds or removes a live connection; adding fails once shutdown
+// began.
+func (p *Proxy) track(conn net.Conn, add bool) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !add {
+		delete(p.conns, conn)
+		return true
+	}
+	if p.conns == nil {
+		return false
+	}
+	p.conns[conn] = struct{}{}
+	return true
+}
+
+// session is one client's connection through the startup phase and relay.
+type session struct {
+	id    string // the audit entries' request id
+	ip    string
+	route string
+	tok   *tokenward.Token
+}
+
+func (p *Proxy) serveConn(ctx context.Context, conn net.Conn) {
+	start := p.Now()
+	conn.SetDeadline(time.Now().Add(p.StartupTimeout))
+	s := &session{id: newID(), ip: hostOf(conn.RemoteAddr())}
+	st, err := negotiate(conn, p.TLSConfig)
+	if err != nil {
+		if errors.Is(err, errProtocol) {
+			writeFatal(conn, "08P01", "tokenward: protocol violation")
+		}
+		p.Logger.Debug("startup failed", "session", s.id, "source_ip", s.ip, "err", err)
+		return
+	}
+	if st.cancel != nil {
+		p.cancel(st.cancel)
+		return
+	}
+	client := st.conn
+	if st.minor != 0 || len(st.unrecognized) > 0 {
+		// This proxy speaks protocol 3.0 to both sides.
+		slices.Sort(st.unrecognized)
+		send(client, &pgproto3.NegotiateProtocolVersion{NewestMinorProtocol: 0, UnrecognizedOptions: st.unrecognized})
+	}
+	s.route = st.params["user"]
+	if tokenward.ValidateRouteName(s.route) != nil {
+		writeFatal(client, "28000", "tokenward: the user name must be the name of a gateway route")
+		return
+	}
+	if r := st.params["replication"]; r != "" && r != "false" && r != "off" && r != "no" && r != "0" {
+		writeFatal(client, "28000", "tokenward: replication connections are not relayed")
+		return
+	}
+	if !st.tls && !isLoopback(conn.RemoteAddr()) {
+		p.refuse(ctx, s, tokenward.Errorf(tokenward.EFORBIDDEN, "TLS is required from a non-loopback address: the password is a token"))
+		writeFatal(client, "28000", "tokenward: connect with TLS (sslmode=require): the password is a tokenward token")
+		return
+	}
+	if err := send(client, &pgproto3.AuthenticationCleartextPassword{}); err != nil {
+		return
+	}
+	password, err := readPassword(client)
+	if err != nil {
+		if errors.Is(err, errProtocol) {
+			writeFatal(client, "08P01", "tokenward: protocol violation")
+		}
+		return // io.EOF: psql asks for the password and comes back
+	}
+	up, err := p.open(ctx, s, st.params, password)
+	if err != nil {
+		code, msg := fatalOf(err)
+		writeFatal(client, code, msg)
+		return
+	}
+	defer up.conn.Close()
+	pid, secret := p.issueKey(up)
+	defer p.dropKey(pid)
+	msgs := []pgproto3.BackendMessage{&pgproto3.AuthenticationOk{}}
+	for _, k := range slices.Sorted(maps.Keys(up.params)) {
+		msgs = append(msgs, &pgproto3.ParameterStatus{Name: k, Value: up.params[k]})
+	}
+	msgs = append(msgs, &pgproto3.BackendKeyData{ProcessID: pid, SecretKey: secret}, &pgproto3.ReadyForQuery{TxStatus: up.txStatus})
+	if err := send(client, msgs...); err != nil {
+		p.ended(s, start, 0, 0)
+		return
+	}
+	conn.SetDeadline(time.Time{})
+	up.conn.SetDeadline(time.Time{})
+	p.active.Add(1)
+	in, out := relay(client, up.conn, func() { conn.Close(); up.conn.Close() })
+	p.active.Add(-1)
+	p.ended(s, start, in, out)
+}
+
+// open authenticates the client, signs in to the upstream and audits the
+// session's opening; the audit entry must be recorded for the session to
+// go on.
+func (p *Proxy) open(ctx context.Context, s *session, params map[string]string, password string) (*upstream, error) {
+	tok, route, value, err := p.Opener.OpenDBRoute(ctx, s.route, password, s.ip)
+	s.tok = tok
+	if err != nil {
+		p.refuse(ctx, s, err)
+		return nil, err
+	}
+	cfg, err := upstreamConfig(route, value, params)
+	clear(value)
+	if err != nil {
+		p.refuse(ctx, s, err)
+		return nil, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, p.StartupTimeout)
+	defer cancel()
+	up, err := dial(dctx, cfg)
+	cfg.Password = ""
+	if err != nil {
+		// Described by its message and SQLSTATE (or the host), never by
+		// err.Error(), which may quote the connection settings.
+		p.Logger.Warn("upstream sign-in failed", "route", s.route, "session", s.id, "err", pgerr.Error(err))
+		uerr := tokenward.Errorf(tokenward.EUNAVAILABLE, "upstream: %s", pgerr.Error(err))
+		p.refuse(ctx, s, uerr)
+		return nil, errUpstream
+	}
+	if err := p.record(ctx, s, nil, map[string]string{"upstream": route.Upstream}); err != nil {
+		up.conn.Close()
+		p.Logger.Error("audit record failed; refusing session", "route", s.route, "session", s.id, "err", err)
+		return nil, errAuditRefused
+	}
+	return up, nil
+}
+
+var (
+	errUpstream     = tokenward.Errorf(tokenward.EUNAVAILABLE, "cannot sign in to the route's upstream database")
+	errAuditRefused = tokenward.Errorf(tokenward.EUNAVAILABLE, "the audit log cannot record this session; refused")
+)
+
+// fatalOf is the SQLSTATE and message a refused client reads.
+func fatalOf(err error) (string, string) {
+	msg := "tokenward: " + tokenward.ErrorMessage(err)
+	switch tokenward.ErrorCode(err) {
+	case tokenward.EUNAUTHORIZED:
+		return "28P01", msg
+	case tokenward.EFORBIDDEN, tokenward.ENOTFOUND, tokenward.EINVALID:
+		return "28000", msg
+	case tokenward.EUNAVAILABLE:
+		return "08006", msg
+	}
+	return "XX000", "tokenward: internal error"
+}
+
+// refuse audits a refused session.
+func (p *Proxy) refuse(ctx context.Context, s *session, err error) {
+	if tokenward.ErrorCode(err) == tokenward.EINTERNAL {
+		p.Logger.Error("session failed", "route", s.route, "session", s.id, "err", err)
+	}
+	if err := p.record(ctx, s, err, nil); err != nil {
+		p.Logger.Error("audit record failed", "route", s.route, "session", s.id, "err", err)
+	}
+}
+
+// statusOf is the HTTP status an API request refused with err would have
+// had: audit entries carry it so that the monitor reads a refused session
+// as it reads a refused request (a revoked token presented is a leak
+// signal wherever it is presented).
+func statusOf(err error) int {
+	switch tokenward.ErrorCode(err) {
+	case "":
+		return 200
+	case tokenward.EINVALID:
+		return 400
+	case tokenward.EUNAUTHORIZED:
+		return 401
+	case tokenward.EFORBIDDEN:
+		return 403
+	case tokenward.ENOTFOUND:
+		return 404
+	case tokenward.EUNAVAILABLE:
+		return 503
+	}
+	return 500
+}
+
+// ended audits a session's end with its duration and bytes: in from the
+// client, out to it.
+func (p *Proxy) ended(s *session, start time.Time, in, out int64) {
+	meta := map[string]string{
+		"duration_ms": strconv.FormatInt(p.Now().Sub(start).Milliseconds(), 10),
+		"bytes_in":    strconv.FormatInt(in, 10),
+		"bytes_out":   strconv.FormatInt(out, 10),
+	}
+	e := p.entry(s, ActionSession, nil, meta)
+	if p.Audit != nil {
+		if err := p.Audit(context.Background(), e); err != nil {
+			p.Logger.Error("audit record of a session's end failed", "route", s.route, "session", s.id, "err", err)
+		}
+	}
+	p.Logger.Debug("session ended", "route", s.route, "session", s.id, "bytes_in", in, "bytes_out", out)
+}
+
+// record audits a session's opening (err nil) or refusal.
+func (p *Proxy) record(ctx context.Context, s *session, err error, meta map[string]string) error {
+	if p.Audit == nil {
+		return nil
+	}
+	return p.Audit(context.WithoutCancel(ctx), p.entry(s, ActionConnect, err, meta))
+}
+
+// entry is an audit entry of s; err is the refusal, nil for an allowed
+// action. An internal error's reason is generic.
+func (p *Proxy) entry(s *session, action string, err error, meta map[string]string) *tokenward.AuditEntry {
+	outcome, reason := tokenward.OutcomeAllowed, ""
+	switch tokenward.ErrorCode(err) {
+	case "":
+	case tokenward.EUNAUTHORIZED, tokenward.EFORBIDDEN:
+		outcome, reason = tokenward.OutcomeDenied, tokenward.ErrorMessage(err)
+	case tokenward.EINTERNAL:
+		outcome, reason = tokenward.OutcomeError, "internal error"
+	default:
+		outcome, reason = tokenward.OutcomeError, tokenward.ErrorMessage(err)
+	}
+	e := &tokenward.AuditEntry{Time: p.Now().UTC(), RequestID: s.id, Action: action, Outcome: outcome, Reason: reason,
+		Status: statusOf(err), SourceIP: s.ip, Meta: meta}
+	if tokenward.ValidateRouteName(s.route) == nil {
+		e.Resource = "gateway:" + s.route
+	}
+	if s.tok != nil {
+		e.TokenID, e.TokenName, e.CI = s.tok.ID, s.tok.Name, s.tok.CI
+	}
+	return e
+}
+
+// issueKey gives the session a BackendKeyData of the proxy's own and
+// remembers the upstream's behind it: a client never learns the upstream's
+// process id or key.
+func (p *Proxy) issueKey(up *upstream) (uint32, []byte) {
+	secret := make([]byte, 4)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		var b [4]byte
+		rand.Read(b[:])
+		rand.Read(secret)
+		pid := binary.BigEndian.Uint32(b[:])
+		if _, taken := p.cancels[pid]; pid != 0 && !taken {
+			p.cancels[pid] = cancelKey{secret: secret, to: up.cancelTo, pid: up.pid, key: up.key}
+			return pid, secret
+		}
+	}
+}
+
+func (p *Proxy) dropKey(pid uint32) {
+	p.mu.Lock()
+	delete(p.cancels, pid)
+	p.mu.Unlock()
+}
+
+// cancel passes a client's cancel request on to the upstream of the
+// session it names, when its key is the one the proxy issued.
+func (p *Proxy) cancel(req *pgproto3.CancelRequest) {
+	p.mu.Lock()
+	k, ok := p.cancels[req.ProcessID]
+	p.mu.Unlock()
+	if !ok || subtle.ConstantTimeCompare(k.secret, req.SecretKey) != 1 {
+		p.Logger.Debug("cancel request for no session")
+		return
+	}
+	d := net.Dialer{Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", k.to)
+	if err != nil {
+		p.Logger.Warn("cancel request: cannot reach the upstream", "err", err)
+		return
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	buf, err := (&pgproto3.CancelRequest{ProcessID: k.pid, SecretKey: k.key}).Encode(nil)
+	if err == nil {
+		_, err = c.Write(buf)
+	}
+	if err != nil {
+		p.Logger.Warn("cancel request: cannot send it upstream", "err", err)
+		return
+	}
+	// The server closes the connection when it has read the request.
+	io.Copy(io.Discard, c)
+}
+
+// relay copies bytes both ways until either side closes, then closes both
+// (closeBoth closes the underlying connections: a TLS Close could wait on
+// a stalled peer); in is what the client sent, out what it was sent.
+func relay(client, upstream net.Conn, closeBoth func()) (in, out int64) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		in, _ = io.Copy(upstream, client)
+		closeBoth()
+	}()
+	out, _ = io.Copy(client, upstream)
+	closeBoth()
+	<-done
+	return in, out
+}
+
+// send writes msgs to w in one write.
+func send(w io.Writer, msgs ...pgproto3.BackendMessage) error {
+	var buf []byte
+	for _, m := range msgs {
+		var err error
+		if buf, err = m.Encode(buf); err != nil {
+			return err
+		}
+	}
+	_, err := w.Write(buf)
+	return err
+}
+
+// writeFatal sends a FATAL error; the caller closes the connection.
+func writeFatal(w io.Writer, code, msg string) {
+	send(w, &pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: code, Message: msg})
+}
+
+func newID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func hostOf(a net.Addr) string {
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
+}
+
+func isLoopback(a net.Addr) bool {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.IsLoopback()
+	}
+	ip := net.ParseIP(hostOf(a))
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,424 @@
+package pgproxy_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/core"
+	"github.com/tokenward/tokenward/internal/pgproxy"
+	"github.com/tokenward/tokenward/internal/pgtest"
+	"github.com/tokenward/tokenward/internal/seal"
+	"github.com/tokenward/tokenward/internal/sqlite"
+)
+
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	if upstreamTLS.dir != "" {
+		os.RemoveAll(upstreamTLS.dir)
+	}
+	os.Exit(code)
+}
+
+// fixture is a real engine on SQLite with a route pgprod to a real
+// PostgreSQL database, signed in there as a role of its own, and a proxy
+// on loopback in front of it.
+type fixture struct {
+	cluster  *pgtest.Cluster
+	superURL string // the database, as the superuser (direct)
+	role     string
+	password string // the role's current password: must never reach a client
+	dbName   string
+	core     *core.Core
+	admin    *tokenward.Token
+	proxy    *pgproxy.Proxy
+	addr     string
+	stop     func() // stops the proxy and waits for every session's end
+
+	logs    syncBuf // the proxy's log, at debug level
+	mu      sync.Mutex
+	entries []*tokenward.AuditEntry
+	auditFn func(*tokenward.AuditEntry) error
+}
+
+func newFixture(t testing.TB, configure ...func(*pgproxy.Proxy)) *fixture {
+	t.Helper()
+	ctx := t.Context()
+	f := &fixture{cluster: pgtest.Shared(t)}
+	enableUpstreamTLS(t, f.cluster)
+	f.superURL = f.cluster.NewDatabase(t)
+	f.dbName = f.superURL[strings.LastIndexByte(f.superURL, '/')+1 : strings.IndexByte(f.superURL, '?')]
+	f.role = "gw_" + strings.ToLower(rand.Text()[:12])
+	f.password = "pw-" + rand.Text()
+	f.super(t, fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", f.role, f.password))
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), f.cluster.DSN)
+		if err == nil {
+			conn.Exec(context.Background(), "DROP ROLE IF EXISTS "+f.role)
+			conn.Close(context.Background())
+		}
+	})
+
+	db := sqlite.NewDB(t.TempDir() + "/tokenward.db")
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	key := seal.NewKey()
+	secret, err := core.Init(ctx, db, key, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.core, err = core.New(ctx, db, key); err != nil {
+		t.Fatal(err)
+	}
+	f.core.DBGateway = &core.DBGateway{Store: db}
+	if f.admin, err = f.core.Authenticate(ctx, secret, "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.core.CreateProject(ctx, f.admin, "acme", []string{"prod"}); err != nil {
+		t.Fatal(err)
+	}
+	f.putURL(t, f.password, "")
+	upstream := net.JoinHostPort(f.cluster.Host, strconv.Itoa(f.cluster.Port))
+	if _, err := f.core.CreateDBRoute(ctx, f.admin, &tokenward.DBRoute{Name: "pgprod", Upstream: upstream, Project: "acme", Env: "prod", Secret: "DATABASE_URL"}); err != nil {
+		t.Fatal(err)
+	}
+
+	f.proxy = &pgproxy.Proxy{Opener: f.core, Audit: f.audit, Logger: slog.New(slog.NewTextHandler(&f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	for _, c := range configure {
+		c(f.proxy)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.addr = ln.Addr().String()
+	f.serve(t, ln)
+	return f
+}
+
+func (f *fixture) serve(t testing.TB, ln net.Listener) {
+	sctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.proxy.Serve(sctx, ln) }()
+	var once sync.Once
+	f.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Serve: got %v; want nil after shutdown", err)
+			}
+		})
+	}
+	t.Cleanup(f.stop)
+}
+
+func (f *fixture) audit(_ context.Context, e *tokenward.AuditEntry) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.auditFn != nil {
+		if err := f.auditFn(e); err != nil {
+			return err
+		}
+	}
+	f.entries = append(f.entries, e)
+	return nil
+}
+
+func (f *fixture) audited(action string) []*tokenward.AuditEntry {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*tokenward.AuditEntry
+	for _, e := range f.entries {
+		if e.Action == action {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// super runs sql directly on the database as the superuser.
+func (f *fixture) super(t testing.TB, sql string) {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), f.superURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), sql); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// putURL writes a new version of the route's secret: the role's URL with
+// password, on a host the route's upstream replaces.
+func (f *fixture) putURL(t testing.TB, password, query string) {
+	t.Helper()
+	v := fmt.Sprintf("postgres://%s:%s@db.invalid:1/%s%s", f.role, password, f.dbName, query)
+	if _, err := f.core.PutSecret(t.Context(), f.admin, core.PutSecretInput{Project: "acme", Env: "prod", Name: "DATABASE_URL", Value: []byte(v)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) token(t testing.TB, name string, grants ...string) (*tokenward.Token, string) {
+	t.Helper()
+	gs, err := tokenward.ParseGrants(grants)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, secret, err := f.core.CreateToken(t.Context(), f.admin, core.CreateTokenInput{Name: name, Kind: tokenward.TokenService, Grants: gs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok, secret
+}
+
+// connURL is how a client reaches the proxy: the route as the user name,
+// the token as the password.
+func (f *fixture) connURL(user, token, sslmode string) string {
+	return fmt.Sprintf("postgres://%s:%s@%s/anything?sslmode=%s", user, token, f.addr, sslmode)
+}
+
+func (f *fixture) connect(t *testing.T, user, token string) (*pgx.Conn, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	return pgx.Connect(ctx, f.connURL(user, token, "disable"))
+}
+
+// TestQueryThroughProxy: a pgx client signs in with its token and queries
+// the upstream as the route's role; the session is audited with its bytes.
+func TestQueryThroughProxy(t *testing.T) {
+	f := newFixture(t)
+	tok, secret := f.token(t, "ci-job", "gateway:pgprod")
+	conn, err := f.connect(t, "pgprod", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var user, db string
+	if err := conn.QueryRow(t.Context(), "SELECT current_user::text, current_database()::text").Scan(&user, &db); err != nil {
+		t.Fatal(err)
+	}
+	if user != f.role || db != f.dbName {
+		t.Fatalf("got user %s on %s; want %s on %s", user, db, f.role, f.dbName)
+	}
+	// A larger answer, so bytes out clearly exceed bytes in.
+	var big string
+	if err := conn.QueryRow(t.Context(), "SELECT repeat('x', 100000)").Scan(&big); err != nil || len(big) != 100_000 {
+		t.Fatalf("got %d bytes, %v; want 100000, nil", len(big), err)
+	}
+	conn.Close(context.Background())
+	f.stop()
+
+	opened := f.audited(pgproxy.ActionConnect)
+	if len(opened) != 1 || opened[0].Outcome != tokenward.OutcomeAllowed || opened[0].Status != 200 || opened[0].TokenID != tok.ID || opened[0].Resource != "gateway:pgprod" || opened[0].SourceIP != "127.0.0.1" {
+		t.Fatalf("got connect entries %+v; want one allowed for %s on gateway:pgprod from 127.0.0.1", opened, tok.ID)
+	}
+	ended := f.audited(pgproxy.ActionSession)
+	if len(ended) != 1 || ended[0].TokenID != tok.ID || ended[0].TokenName != "ci-job" || ended[0].RequestID != opened[0].RequestID {
+		t.Fatalf("got session entries %+v; want one for %s, with the connect entry's request id", ended, tok.ID)
+	}
+	in, _ := strconv.Atoi(ended[0].Meta["bytes_in"])
+	out, _ := strconv.Atoi(ended[0].Meta["bytes_out"])
+	if in <= 0 || out < 100_000 || ended[0].Meta["duration_ms"] == "" {
+		t.Fatalf("got meta %v; want bytes in > 0, bytes out >= 100000 and a duration", ended[0].Meta)
+	}
+	f.noLeak(t, secret)
+}
+
+// noLeak checks neither the audit entries nor the proxy's log hold the
+// token or the upstream password.
+func (f *fixture) noLeak(t *testing.T, token string) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, _ := json.Marshal(f.entries)
+	logs := f.logs.String()
+	for _, s := range []string{token, f.password} {
+		if strings.Contains(string(b), s) {
+			t.Fatalf("an audit entry holds a token or password: %s", b)
+		}
+		if strings.Contains(logs, s) {
+			t.Fatalf("the proxy's log holds a token or password: %s", logs)
+		}
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestRefusals: a client is refused with a clean PostgreSQL error and an
+// audit entry, and neither holds what the client presented.
+func TestRefusals(t *testing.T) {
+	f := newFixture(t)
+	revokedTok, revoked := f.token(t, "revoked", "gateway:pgprod")
+	if _, err := f.core.RevokeToken(t.Context(), f.admin, revokedTok.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, other := f.token(t, "other-route", "gateway:pgstaging", "read:acme/prod/*")
+	_, all := f.token(t, "all-routes", "gateway:*")
+	unknown := strings.Replace(other, other[5:15], "AAAAAAAAAA", 1)
+	tests := []struct {
+		name, user, token string
+		wantCode, wantMsg string
+		wantOutcome       string
+	}{
+		{"wrong token", "pgprod", unknown, "28P01", "tokenward: ", tokenward.OutcomeDenied},
+		{"not a token", "pgprod", "hunter2", "28P01", "tokenward: ", tokenward.OutcomeDenied},
+		{"revoked token", "pgprod", revoked, "28P01", "is revoked", tokenward.OutcomeDenied},
+		{"no grant", "pgprod", other, "28000", "not granted: gateway:pgprod", tokenward.OutcomeDenied},
+		{"no such route", "pgnone", all, "28000", "route pgnone not found", tokenward.OutcomeError},
+		{"bad route name", "PG;drop", all, "28000", "user name must be the name of a gateway route", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(f.audited(pgproxy.ActionConnect))
+			conn, err := f.connect(t, tt.user, tt.token)
+			if err == nil {
+				conn.Close(context.Background())
+				t.Fatal("connected; want a refusal")
+			}
+			var pe *pgconn.PgError
+			if !errors.As(err, &pe) {
+				t.Fatalf("got %v; want a PostgreSQL error", err)
+			}
+			if pe.Code != tt.wantCode || pe.Severity != "FATAL" || !strings.Contains(pe.Message, tt.wantMsg) {
+				t.Fatalf("got %s %s %q; want FATAL %s holding %q", pe.Severity, pe.Code, pe.Message, tt.wantCode, tt.wantMsg)
+			}
+			if strings.Contains(pe.Message, tt.token) || strings.Contains(pe.Message, f.password) {
+				t.Fatalf("the error %q holds the token or the upstream password", pe.Message)
+			}
+			got := f.audited(pgproxy.ActionConnect)[before:]
+			if tt.wantOutcome == "" {
+				if len(got) != 0 {
+					t.Fatalf("got entries %+v; want none (no password was asked)", got)
+				}
+				return
+			}
+			if len(got) != 1 || got[0].Outcome != tt.wantOutcome || got[0].Reason == "" {
+				t.Fatalf("got entries %+v; want one %s with a reason", got, tt.wantOutcome)
+			}
+		})
+	}
+	// As the API's: the monitor reads a revoked token presented here as
+	// a leak signal.
+	if got := f.audited(pgproxy.ActionConnect); got[2].TokenID != revokedTok.ID || got[2].Status != 401 || got[3].Status != 403 {
+		t.Errorf("the revoked token's refusal: got %s status %d, then status %d; want %s 401, then 403", got[2].TokenID, got[2].Status, got[3].Status, revokedTok.ID)
+	}
+	f.noLeak(t, revoked)
+	f.noLeak(t, other)
+}
+
+// TestRotation: after the upstream password changes (ALTER ROLE and a new
+// secret version) a new session signs in with the new one; between the
+// two steps the gateway cannot, which shows it uses the secret's current
+// version.
+func TestRotation(t *testing.T) {
+	f := newFixture(t)
+	_, secret := f.token(t, "ci-job", "gateway:pgprod")
+	old, err := f.connect(t, "pgprod", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close(context.Background())
+
+	oldPassword, newPassword := f.password, "pw-"+rand.Text()
+	f.super(t, fmt.Sprintf("ALTER ROLE %s PASSWORD '%s'", f.role, newPassword))
+	_, err = f.connect(t, "pgprod", secret)
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "08006" || strings.Contains(pe.Message, newPassword) || strings.Contains(pe.Message, f.password) {
+		t.Fatalf("before the new version: got %v; want FATAL 08006 without a password", err)
+	}
+	if got := f.audited(pgproxy.ActionConnect); !strings.Contains(got[len(got)-1].Reason, "28P01") {
+		t.Fatalf("got reason %q; want the upstream's SQLSTATE 28P01", got[len(got)-1].Reason)
+	}
+	f.putURL(t, newPassword, "")
+	f.password = newPassword
+	conn, err := f.connect(t, "pgprod", secret)
+	if err != nil {
+		t.Fatalf("after the new version: %v", err)
+	}
+	defer conn.Close(context.Background())
+	var one int
+	if err := conn.QueryRow(t.Context(), "SELECT 1").Scan(&one); err != nil || one != 1 {
+		t.Fatalf("got %d, %v; want 1, nil", one, err)
+	}
+	// The session opened before the rotation lives on.
+	if err := old.QueryRow(t.Context(), "SELECT 1").Scan(&one); err != nil {
+		t.Fatalf("the old session: %v", err)
+	}
+	f.noLeak(t, secret)
+	f.password = oldPassword
+	f.noLeak(t, secret)
+}
+
+// TestCancel: a cancel request sent to the proxy with the key it issued
+// cancels the upstream's running query.
+func TestCancel(t *testing.T) {
+	f := newFixture(t)
+	_, secret := f.token(t, "ci-job", "gateway:pgprod")
+	conn, err := pgconn.Connect(t.Context(), f.connURL("pgprod", secret, "disable"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	upstreamPID := func() uint32 {
+		res, err := conn.Exec(t.Context(), "SELECT pg_backend_pid()").ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := strconv.ParseUint(string(res[0].Rows[0][0]), 10, 32)
+		return uint32(n)
+	}()
+	if conn.PID() == upstreamPID {
+		t.Fatalf("the client was given the upstream's process id %d; want one of the proxy's", upstreamPID)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := conn.Exec(context.Background(), "SELECT pg_sleep(60)").ReadAll()
+		errc <- err
+	}()
+	// Wait until the upstream runs the sleep, then cancel it.
+	direct, err := pgx.Connect(t.Context(), f.superURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close(context.Background())
+	for {
+		var n int
+		if err := direct.QueryRow(t.Context(), "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active' AND query LIKE '%pg_sleep%'", upstreamPID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := conn.CancelRequest(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	err = <-errc
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "57014" {
+		t.Fatalf("got %v; want the query cancelled (57014)", err)
+	}
+}
