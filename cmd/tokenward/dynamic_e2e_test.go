@@ -107,6 +107,18 @@ func TestDynamicSourceThroughServer(t *testing.T) {
 	if len(ls) != 1 || ls[0].State != tokenward.LeaseActive || !e.roleExists(ls[0].Role) {
 		t.Fatalf("leases: got %+v; want one active", ls)
 	}
+	// Renewal within the max TTL moves the expiry; past it, refused.
+	var renewed tokenward.Lease
+	if err := json.Unmarshal([]byte(e.mustCLI("", "lease", "renew", ls[0].ID, "--increment", "30m", "-o", "json")), &renewed); err != nil ||
+		!renewed.ExpiresAt.After(ls[0].ExpiresAt) {
+		t.Fatalf("lease renew: %+v, %v; want a later expiry than %v", renewed, err, ls[0].ExpiresAt)
+	}
+	if _, errs, err := e.cli("", "lease", "renew", ls[0].ID, "--increment", "2h"); err == nil || !strings.Contains(errs, "max ttl") {
+		t.Fatalf("lease renew past the max ttl: %v %s; want refused", err, errs)
+	}
+	if out := e.mustCLI("", "lease", "show", ls[0].ID); !strings.Contains(out, ls[0].Role) || !strings.Contains(out, "active") {
+		t.Fatalf("lease show: %s", out)
+	}
 	// Revoke by prefix (an incident): the open session ends, the role goes.
 	e.mustCLI("", "lease", "revoke", "--prefix", "acme/prod/db")
 	if _, err := conn.Exec(t.Context(), "SELECT 1"); err == nil {
