@@ -178,6 +178,43 @@ type VersionDeleteStore interface {
 	DestroyVersions(ctx context.Context, project, env, name string, versions []int, at time.Time) error
 }
 
+// LeaseStore is the power of a Store to keep dynamic sources and their
+// leases. Errors are *Error: ENOTFOUND for a source or lease that does not
+// exist, others as noted. internal/storetest.RunLeases is the contract.
+type LeaseStore interface {
+	// PutDynamicSource creates a source, or replaces one (keeping its
+	// CreatedAt and CreatedBy).
+	PutDynamicSource(ctx context.Context, s *DynamicSource) error
+	// DynamicSource returns one source.
+	DynamicSource(ctx context.Context, project, env, name string) (*DynamicSource, error)
+	// DynamicSources lists every source, by path.
+	DynamicSources(ctx context.Context) ([]*DynamicSource, error)
+	// DeleteDynamicSource deletes a source; ECONFLICT while it has live
+	// leases.
+	DeleteDynamicSource(ctx context.Context, project, env, name string) error
+
+	// CreateLease records l, whose source must exist (else ENOTFOUND),
+	// counting live leases in the same transaction: ERATELIMITED when
+	// the source or the token is at its cap; ECONFLICT for a duplicate id.
+	CreateLease(ctx context.Context, l *Lease, limits LeaseLimits) error
+	// UpdateLease writes l's state, times, reason and retry fields if the
+	// stored lease is in state from (else ECONFLICT): concurrent
+	// renewals and revocations of one lease take turns.
+	UpdateLease(ctx context.Context, l *Lease, from LeaseState) error
+	// Lease returns one lease.
+	Lease(ctx context.Context, id string) (*Lease, error)
+	// Leases lists the leases f selects, oldest first.
+	Leases(ctx context.Context, f LeaseFilter) ([]*Lease, error)
+	// DueLeases returns at most limit leases the sweep must revoke, oldest
+	// first: active ones expired at now or whose token is revoked or
+	// expired; creating ones created before staleBefore (their maker died
+	// or gave up); revoking ones whose next attempt is due at now.
+	DueLeases(ctx context.Context, now, staleBefore time.Time, limit int) ([]*Lease, error)
+	// PruneLeases deletes revoked leases revoked before before and
+	// returns how many.
+	PruneLeases(ctx context.Context, before time.Time) (int, error)
+}
+
 // GatewayRouteStore is the power of a Store to keep the gateway's routes,
 // so that every server sharing the store serves the same routes. Errors
 // are *Error: ENOTFOUND and ECONFLICT as noted. A store with a

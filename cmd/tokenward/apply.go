@@ -79,6 +79,15 @@ func gatherState(ctx context.Context, c *client.Client, man *manifest.Manifest) 
 			state.RotationPolicies = append(state.RotationPolicies, rp.Secret)
 		}
 	}
+	if len(man.Dynamic) > 0 {
+		ss, err := c.DynamicSources(ctx, man.Project+"/")
+		if err != nil {
+			return state, fmt.Errorf("list dynamic sources: %v", cliError(err))
+		}
+		for _, s := range ss {
+			state.DynamicSources = append(state.DynamicSources, s.Path)
+		}
+	}
 	if len(man.Pipelines) > 0 {
 		names, err := c.BindingNames(ctx)
 		if err != nil {
@@ -145,6 +154,14 @@ func (x *call) applyPlan(plan manifest.Plan) error {
 				continue
 			}
 			fmt.Fprintf(x.Stderr, "Created rotation policy for %s\n", a.Path())
+			done++
+		case manifest.CreateDynamicSource:
+			if _, err := c.PutDynamicSource(ctx, a.Path(), dynamicSourceInput(a)); err != nil {
+				failed++
+				fmt.Fprintf(x.Stderr, "Failed: dynamic source %s: %v\n", a.Path(), cliError(err))
+				continue
+			}
+			fmt.Fprintf(x.Stderr, "Created dynamic source %s\n", a.Path())
 			done++
 		default:
 			skip("%s (unknown action)", a.Kind)

@@ -9,6 +9,8 @@ func (m *Main) newExportCommand() *cobra.Command {
 	var sel selectFlags
 	var format, output string
 	var refs []envRef
+	var dynamic []string
+	var dyn []dynamicRef
 	var f inject.Format
 	cmd := m.clientCommand(&cobra.Command{
 		Use:   "export --env PROJECT/ENV --format dotenv|json|shell|github|gitlab [--output FILE]",
@@ -21,6 +23,9 @@ random heredoc delimiter per value and prints ::add-mask:: for every value first
 		Args:    noArgs,
 		PreRunE: func(cmd *cobra.Command, args []string) (err error) {
 			if refs, err = parseEnvRefs(sel.envs); err != nil {
+				return err
+			}
+			if dyn, err = parseDynamicRefs(dynamic); err != nil {
 				return err
 			}
 			if f, err = inject.ParseFormat(format); err != nil {
@@ -38,6 +43,11 @@ random heredoc delimiter per value and prints ::add-mask:: for every value first
 		if err != nil {
 			return cliError(err)
 		}
+		// Exported credentials outlive this command: their leases expire
+		// (or are revoked with tokenward lease revoke, or with the token).
+		if _, err := leaseAll(x.ctx, x.c, dyn, secrets, x.Stderr); err != nil {
+			return cliError(err)
+		}
 		// The same selection and hijack refusal as run: a variable
 		// exported to later CI steps can hijack them just as well.
 		_, values, warnings, err := inject.BuildEnv([]string{}, secrets, sel.options())
@@ -51,6 +61,7 @@ random heredoc delimiter per value and prints ::add-mask:: for every value first
 		return cliError(inject.Export(f, values, output, x.Stdout))
 	})
 	sel.register(cmd)
+	cmd.Flags().StringArrayVar(&dynamic, "dynamic", nil, "also a credential of this dynamic source, [VAR=]PROJECT/ENV/NAME (repeatable); its lease expires on its own")
 	cmd.Flags().StringVar(&format, "format", "dotenv", "dotenv, json, shell, github or gitlab")
 	cmd.Flags().StringVar(&output, "output", "", "write to this file (0600) instead of stdout; for github, the $GITHUB_ENV file")
 	return cmd

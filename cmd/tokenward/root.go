@@ -59,6 +59,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.newRotationCommand(),
 		m.newGatewayCmd(),
 		m.newRotateCommand(),
+		m.newDynamicCommand(), m.newLeaseCommand(),
 		m.newMigrateCommand(),
 		m.newBenchCommand(),
 		newCompletionCommand(),

@@ -27,6 +27,7 @@ type runOptions struct {
 	fallback       string
 	fallbackMaxAge time.Duration
 	oidc           bool
+	dynamic        []string
 	login          oidcLoginOptions
 	gateways       []string // routes whose variables are set (gateway.go)
 }
@@ -74,6 +75,7 @@ and SIGQUIT are forwarded to the command.`,
 	f.DurationVar(&o.stopTimeout, "stop-timeout", 10*time.Second, "time the command has to stop before it is killed")
 	f.StringVar(&o.fallback, "fallback", "", "keep an encrypted snapshot of the secrets here, used when the server cannot be reached")
 	f.DurationVar(&o.fallbackMaxAge, "fallback-max-age", 24*time.Hour, "oldest snapshot --fallback may use")
+	f.StringArrayVar(&o.dynamic, "dynamic", nil, "also a credential of this dynamic source, [VAR=]PROJECT/ENV/NAME (repeatable), revoked when the command exits")
 	f.BoolVar(&o.oidc, "oidc", false, "log in with the CI job's OIDC identity token (no stored token)")
 	f.StringVar(&o.login.Binding, "binding", "", "with --oidc: the trust binding to use")
 	f.StringVar(&o.login.Audience, "audience", "tokenward", "with --oidc: audience to request from the CI runner")
@@ -91,6 +93,10 @@ func (m *Main) run(ctx context.Context, cmd *cobra.Command, cf *clientFlags, o *
 	format, err := inject.ParseFormat(o.mountFormat)
 	if err != nil || (format != inject.FormatDotenv && format != inject.FormatJSON) {
 		return usageError("--mount-format must be dotenv or json")
+	}
+	dyn, err := parseDynamicRefs(o.dynamic)
+	if err != nil {
+		return err
 	}
 	sig, ok := stopSignals[o.stopSignal]
 	if !ok {
@@ -144,6 +150,14 @@ func (m *Main) run(ctx context.Context, cmd *cobra.Command, cf *clientFlags, o *
 	if err != nil {
 		return cliError(err)
 	}
+	// Credentials made for this run: revoked when the command exits (a
+	// killed run leaves them to expire).
+	leases, err := leaseAll(ctx, c, dyn, secrets, m.Stderr)
+	if err != nil {
+		return cliError(err)
+	}
+	defer revokeAll(c, leases, warn)
+
 	var baseEnv []string
 	if len(o.gateways) > 0 {
 		vars, err := gatewayEnv(ctx, c, c.Addr, c.Token, o.gateways)

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/api"
 )
 
@@ -126,6 +127,12 @@ func (m *Main) newSecretGetCommand() *cobra.Command {
 			s, err = x.c.GetSecretLabel(x.ctx, p[0], p[1], p[2], label)
 		} else {
 			s, err = x.c.GetSecret(x.ctx, p[0], p[1], p[2], v)
+		}
+		if tokenward.ErrorCode(err) == tokenward.ENOTFOUND && version == "" {
+			// Not a stored secret: perhaps a dynamic source (lease.go).
+			if done, lerr := x.printLease(p); done {
+				return lerr
+			}
 		}
 		if err != nil {
 			return cliError(err)

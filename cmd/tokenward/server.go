@@ -137,6 +137,7 @@ var serverFeatures = []serverFeature{
 	oidcServerFeature,
 	monitorServerFeature, // after the audit feature: it wraps api.Audit
 	rotationServerFeature,
+	dynamicServerFeature, // after the audit feature: it records the sweep's revocations
 	gatewayServerFeature,
 	gatewayDBServerFeature,
 }

@@ -27,6 +27,7 @@ type storage interface {
 	tokenward.DBRouteStore
 	core.MonitorStore
 	core.SecretCatalog
+	tokenward.LeaseStore
 	tokenward.GatewayRouteStore
 	audit.Source
 	audit.Searcher

@@ -45,6 +45,10 @@ type Core struct {
 	Rotation *Rotation
 	// Monitoring, when set, observes audit entries, stores anomalies and retires scopes (monitor.go).
 	Monitoring *Monitoring
+	// TokenRevoked, when set, is called after every revocation (by a
+	// request or on the server's own authority) with the token's id: the
+	// dynamic sources revoke the token's leases.
+	TokenRevoked func(ctx context.Context, id string)
 	// DBGateway enables database gateway routes (gateway_db.go); nil disables them.
 	DBGateway *DBGateway
 

@@ -159,5 +159,8 @@ func (c *Core) RevokeToken(ctx context.Context, tok *tokenward.Token, idOrName s
 func (c *Core) revoke(ctx context.Context, id string) error {
 	err := c.Store.RevokeToken(ctx, id, c.Now().UTC())
 	c.tokens.drop(id)
+	if err == nil && c.TokenRevoked != nil {
+		c.TokenRevoked(ctx, id)
+	}
 	return err
 }

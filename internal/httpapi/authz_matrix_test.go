@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/audit"
@@ -23,8 +24,22 @@ import (
 	"github.com/tokenward/tokenward/internal/httpapi"
 	"github.com/tokenward/tokenward/internal/oidc"
 	"github.com/tokenward/tokenward/internal/oidc/oidctest"
+	"github.com/tokenward/tokenward/internal/pgtest"
 	"github.com/tokenward/tokenward/internal/sqlite"
 )
+
+// pgExec runs statements on a PostgreSQL database.
+func pgExec(t *testing.T, url string, stmts ...string) {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), url)
+	must(t, err)
+	defer conn.Close(context.Background())
+	for _, s := range stmts {
+		if _, err := conn.Exec(t.Context(), s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
 
 // The generated authorization matrix: every route the server has (from its
 // own route table, e.api.Routes()), against principals of every kind and
@@ -81,6 +96,7 @@ type authzNeed struct {
 	binding   []string // admin over every grant a binding gives, and not a JIT token
 	manage    *authzPrincipal
 	owner     string // that principal, or admin over */*/*; others get 404 (not 403): the thing's existence is not disclosed
+	lessee    string // that principal (a lease's holder), or action (revoke) covering on; others get 404
 	// routeUse: a gateway grant covering that route, or admin over
 	// */*/* (docs/gateway.md); with on, also admin covering on.
 	routeUse string
@@ -131,6 +147,8 @@ func (n authzNeed) String() string {
 		return "creator of, or revoke over, " + n.manage.name
 	case n.owner != "":
 		return "owner " + n.owner + " or admin:*/*/*"
+	case n.lessee != "":
+		return "holder " + n.lessee + " or " + string(n.action) + ":" + n.on
 	}
 	return "?"
 }
@@ -203,6 +221,8 @@ func (n authzNeed) allows(t *testing.T, p *authzPrincipal) bool {
 	switch {
 	case n.anyToken:
 		return true
+	case n.lessee != "":
+		return p.name == n.lessee || anyCovers(n.action, splitRes(t, n.on, 3))
 	case n.routeUse != "":
 		return anyCovers(tokenward.ActionAdmin, [3]string{"*", "*", "*"}) || (n.on != "" && anyCovers(tokenward.ActionAdmin, splitRes(t, n.on, 3))) ||
 			slices.ContainsFunc(gs, func(g authzGrant) bool {
@@ -273,6 +293,9 @@ func (n authzNeed) crossCheck(t *testing.T, p *authzPrincipal, verdict bool) {
 	}
 	var product bool
 	switch {
+	case n.lessee != "":
+		r := splitRes(t, n.on, 3)
+		product = p.name == n.lessee || gs.Allows(n.action, r[0], r[1], r[2])
 	case n.routeUse != "":
 		product = gs.AllowsRoute(n.routeUse)
 		if n.on != "" {
@@ -430,6 +453,7 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 		}
 	}
 	mint("nothing", "", "read:nowhere/none/NOTHING")
+	lessee := mint("lessee", "", "read:payments/prod/D*") // D*: DB, and DB_URL (a stored secret, so it may list payments/prod)
 	mint("gateway-route", "", "gateway:matrix")
 	mint("gateway-glob", "", "gateway:mat*")
 	mint("gateway-all", "", "gateway:*")
@@ -495,6 +519,36 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 	victim.id, _ = e.mustToken(t, admin, "victim", "", victim.grants...)
 	var job api.BulkJob[json.RawMessage]
 	must(t, json.Unmarshal(e.mustDo(t, byName["rotate-env"].secret, "POST", "/v1/rotation/bulk", map[string]any{"scope": "nowhere/*/*"}, 202), &job))
+
+	// Dynamic sources (docs/dynamic.md), on a real PostgreSQL to make roles
+	// in: DB in payments/prod, its admin URL a secret in payments/dev; a
+	// lease of the lessee's that outlives the calls.
+	const dsp = "payments/prod/DB"
+	pg := pgtest.Start(t)
+	adminURL := pg.NewDatabase(t)
+	pgExec(t, adminURL, "CREATE ROLE matrix_app NOLOGIN")
+	e.mustDo(t, admin, "PUT", "/v1/secrets/payments/dev/PG_ADMIN_URL", map[string]any{"value": adminURL}, 200)
+	enableDynamic(t, e.env)
+	sourceBody := func(ttl string) map[string]any {
+		return map[string]any{"kind": "postgres", "ttl": ttl, "max_ttl": "2h", "config": map[string]string{"admin_secret": "payments/dev/PG_ADMIN_URL", "group": "matrix_app"}}
+	}
+	e.mustDo(t, admin, "PUT", "/v1/dynamic/"+dsp, sourceBody("15m"), 200)
+	newLease := func(t *testing.T) string {
+		var lr api.LeaseResponse
+		must(t, json.Unmarshal(e.mustDo(t, lessee.secret, "POST", "/v1/dynamic/"+dsp+"/lease", nil, 201), &lr))
+		return lr.Lease.ID
+	}
+	standingLease, victimLease := newLease(t), ""
+	sourceTTL := func(t *testing.T) string {
+		src, err := e.db.DynamicSource(ctx, "payments", "prod", "DB")
+		must(t, err)
+		return src.TTL.String()
+	}
+	leaseCount := func(t *testing.T) string {
+		ls, err := e.db.Leases(ctx, tokenward.LeaseFilter{})
+		must(t, err)
+		return fmt.Sprint(len(ls), " leases")
+	}
 
 	// State readers, straight from the stores.
 	secretVersion := func(t *testing.T) string {
@@ -786,6 +840,38 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 			},
 			state: func(t *testing.T) string { return fmt.Sprint(secretVersion(t), " in flight ", inflight(t)) }},
 
+		// Dynamic sources and leases (docs/dynamic.md): admin on a source
+		// and read on its admin secret to write it, read to see and lease
+		// it; a lease is its token's, or under a revoke grant.
+		"GET /v1/dynamic": {need: authzNeed{anyToken: true}, req: fixed("/v1/dynamic", nil)},
+		"PUT /v1/dynamic/{project}/{env}/{name}": {need: authzNeed{delegate: []string{"admin:" + dsp, "read:payments/dev/PG_ADMIN_URL"}}, state: sourceTTL,
+			req: func(_ *testing.T, i int) (string, any) {
+				return "/v1/dynamic/" + dsp, sourceBody(fmt.Sprintf("%ds", 60+i))
+			}},
+		"GET /v1/dynamic/{project}/{env}/{name}": {need: authzNeed{action: "read", on: dsp}, req: fixed("/v1/dynamic/"+dsp, nil)},
+		"DELETE /v1/dynamic/{project}/{env}/{name}": {need: authzNeed{action: "admin", on: "payments/prod/DBV"},
+			req: func(t *testing.T, _ int) (string, any) {
+				e.mustDo(t, admin, "PUT", "/v1/dynamic/payments/prod/DBV", sourceBody("15m"), 200)
+				return "/v1/dynamic/payments/prod/DBV", nil
+			},
+			state: exists(func() error { _, err := e.db.DynamicSource(ctx, "payments", "prod", "DBV"); return err })},
+		"POST /v1/dynamic/{project}/{env}/{name}/lease": {need: authzNeed{action: "read", on: dsp}, ok: []int{201}, state: leaseCount,
+			req: fixed("/v1/dynamic/"+dsp+"/lease", nil)},
+		"GET /v1/leases":         {need: authzNeed{anyToken: true}, req: fixed("/v1/leases?live=true", nil)},
+		"POST /v1/leases/revoke": {need: authzNeed{anyToken: true}, req: fixed("/v1/leases/revoke", map[string]any{"prefix": "payments/prod/NOLEASE"})},
+		"GET /v1/leases/{id}":    {need: authzNeed{lessee: "lessee", action: "revoke", on: dsp}, req: fixed("/v1/leases/"+standingLease, nil)},
+		"POST /v1/leases/{id}/renew": {need: authzNeed{lessee: "lessee", action: "revoke", on: dsp},
+			req: fixed("/v1/leases/"+standingLease+"/renew", map[string]any{"increment": "10m"})},
+		"POST /v1/leases/{id}/revoke": {need: authzNeed{lessee: "lessee", action: "revoke", on: dsp},
+			req: func(t *testing.T, _ int) (string, any) {
+				victimLease = newLease(t)
+				return "/v1/leases/" + victimLease + "/revoke", nil
+			},
+			state: func(t *testing.T) string {
+				l, err := e.db.Lease(ctx, victimLease)
+				must(t, err)
+				return string(l.State)
+			}},
 		// The gateway's routes: managed with admin on the secrets a route
 		// injects, seen by its users too; lists filter.
 		"GET /v1/gateway/routes": {need: authzNeed{anyToken: true}, req: fixed("/v1/gateway/routes", nil)},
@@ -902,7 +988,7 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 						want = []int{403}
 					case p.refused:
 						want = []int{401}
-					case c.need.owner != "":
+					case c.need.owner != "", c.need.lessee != "":
 						want = []int{404}
 					default:
 						want = []int{403}

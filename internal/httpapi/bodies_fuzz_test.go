@@ -46,6 +46,7 @@ func bodyRoutes(e *monEnv, tokenID string) []string {
 func FuzzRequestBodies(f *testing.F) {
 	e := mustServeMonitor(f)
 	enableRotation(f, e.env, nil)
+	enableDynamic(f, e.env)
 	e.core.OIDC = &core.OIDC{Store: e.core.Store.(core.BindingStore), Verifier: oidc.NewVerifier(), MaxTTL: time.Hour}
 	e.mustDo(f, e.admin, "POST", "/v1/projects", map[string]any{"name": "payments", "environments": []string{"prod", "dev"}}, 201)
 	e.mustDo(f, e.admin, "PUT", "/v1/secrets/payments/prod/API_KEY", map[string]any{"value": "sk_live_seed0123456789"}, 200)

@@ -20,6 +20,7 @@ var pathKinds = map[string]api.Kind{
 	"/v1/tokens/{id}":        api.KindToken,
 	"/v1/anomalies/{id}":     api.KindAnomaly,
 	"/v1/rotation/bulk/{id}": api.KindBulkRotation,
+	"/v1/leases/{id}":        api.KindLease,
 }
 
 // rawPathError refuses a path under /v1/ with a segment the mux would

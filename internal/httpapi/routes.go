@@ -22,6 +22,7 @@ func (s *Server) apiRoutes() []route {
 		s.monitorRoutes(),
 		s.auditRoutes(),
 		s.rotationRoutes(),
+		s.dynamicRoutes(),
 		s.scanRoutes(),
 		s.gatewayRoutes(),
 		s.vaultRouteTable(),

@@ -24,6 +24,7 @@ import (
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/core"
+	"github.com/tokenward/tokenward/internal/dynamic"
 	"github.com/tokenward/tokenward/internal/gateway"
 	"github.com/tokenward/tokenward/internal/vaultapi"
 )
@@ -47,6 +48,8 @@ type Server struct {
 	// TokenLimit bounds each token's requests, AuthFailureLimit each
 	// client address's failed authentications (ratelimit.go); zero: none.
 	TokenLimit, AuthFailureLimit Limit
+	// Dynamic serves dynamic sources and leases (dynamic.go); nil: off.
+	Dynamic *dynamic.Engine
 	// Gateway serves calls through gateway routes under /gw/ (gateway.go);
 	// nil: such calls are refused.
 	Gateway *gateway.Gateway

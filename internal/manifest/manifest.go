@@ -60,6 +60,7 @@ type Manifest struct {
 	Secrets      []*Secret
 	Pipelines    []*Pipeline
 	Rotation     []*RotationPolicy
+	Dynamic      []*DynamicSource
 }
 
 // Env is a declared environment.
@@ -134,6 +135,23 @@ type RotationPolicy struct {
 	// Config is the rotator's configuration. It should name secrets by path
 	// (dsn_secret: payments/prod/DB_ADMIN_URL), never hold one.
 	Config map[string]string
+}
+
+// DynamicSource is a declared dynamic source (docs/dynamic.md), in each
+// of its environments: every read makes a credential with a lease.
+type DynamicSource struct {
+	Name         string
+	Pos          Pos
+	Environments []string
+	Kind         string
+	// AdminSecret is the NAME of the secret, in each environment, that
+	// holds the admin connection URL.
+	AdminSecret string
+	// Config is the rest of the kind's settings (group, creation_sql,
+	// revocation_sql, url, format); never a credential.
+	Config      map[string]string
+	TTL, MaxTTL time.Duration
+	MaxLeases   int
 }
 
 // HasEnv reports whether env is declared.

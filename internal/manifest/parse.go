@@ -341,7 +341,7 @@ func (p *parser) boolean(n *yaml.Node, what string) (bool, bool) {
 
 func (p *parser) manifest(root *yaml.Node) *Manifest {
 	m := &Manifest{}
-	top := p.fields(root, "manifest", "project", "environments", "secrets", "pipelines", "rotation")
+	top := p.fields(root, "manifest", "project", "environments", "secrets", "pipelines", "rotation", "dynamic")
 	if root = deref(root); root.Kind != yaml.MappingNode {
 		return m
 	}
@@ -378,6 +378,13 @@ func (p *parser) manifest(root *yaml.Node) *Manifest {
 		for _, s := range p.pairs(kv.v, "rotation") {
 			if r := p.rotation(m, s); r != nil {
 				m.Rotation = append(m.Rotation, r)
+			}
+		}
+	}
+	if kv, ok := top["dynamic"]; ok && !isNull(kv.v) {
+		for _, s := range p.pairs(kv.v, "dynamic") {
+			if d := p.dynamic(m, s); d != nil {
+				m.Dynamic = append(m.Dynamic, d)
 			}
 		}
 	}
@@ -685,4 +692,80 @@ func (p *parser) rotation(m *Manifest, kv pair) *RotationPolicy {
 		}
 	}
 	return r
+}
+
+// dynamic parses a dynamic source: its name is a secret name of its own
+// (run --dynamic sets a variable of that name), admin_secret the NAME of a
+// secret in the same environment.
+func (p *parser) dynamic(m *Manifest, kv pair) *DynamicSource {
+	what := "dynamic " + shortKey(kv.key)
+	if tokenward.ValidateSecretName(kv.key) != nil {
+		p.errorf(kv.k, "dynamic: key is not a valid name (an environment variable name: [A-Za-z_][A-Za-z0-9_]*)")
+		return nil
+	}
+	if m.Secret(kv.key) != nil {
+		p.errorf(kv.k, "%s: also declared under secrets; a dynamic source needs a name of its own", what)
+		return nil
+	}
+	d := &DynamicSource{Name: kv.key, Pos: pos(kv.k), Config: map[string]string{}}
+	f := p.fields(kv.v, what, "kind", "environments", "admin_secret", "group", "creation_sql", "revocation_sql", "url", "format", "ttl", "max_ttl", "max_leases")
+	if deref(kv.v).Kind != yaml.MappingNode {
+		return nil
+	}
+	ok := true
+	if e, has := f["environments"]; has {
+		d.Environments, ok = p.envList(m, e.v, what+": environments")
+	}
+	if v, has := f["kind"]; has {
+		if s, good := p.str(v.v, what+": kind"); good {
+			if s != "postgres" {
+				p.errorf(v.v, "%s: kind: %q is not supported (want postgres)", what, tokenward.Printable(s))
+			}
+			d.Kind = s
+		}
+	} else {
+		p.errorf(kv.k, "%s: missing key \"kind\"", what)
+	}
+	if v, has := f["admin_secret"]; has {
+		if s, good := p.str(v.v, what+": admin_secret"); good {
+			if tokenward.ValidateSecretName(s) != nil {
+				p.errorf(v.v, "%s: admin_secret: want the NAME of a secret in the same environment", what)
+			}
+			d.AdminSecret = s
+		}
+	} else {
+		p.errorf(kv.k, "%s: missing key \"admin_secret\"", what)
+	}
+	for _, k := range []string{"group", "creation_sql", "revocation_sql", "url", "format"} {
+		if v, has := f[k]; has {
+			if s, good := p.str(v.v, what+": "+k); good {
+				d.Config[k] = s
+			}
+		}
+	}
+	if v, has := f["ttl"]; has {
+		d.TTL, _ = p.duration(v.v, what+": ttl")
+	} else {
+		p.errorf(kv.k, "%s: missing key \"ttl\" (like 15m)", what)
+	}
+	if v, has := f["max_ttl"]; has {
+		if d.MaxTTL, _ = p.duration(v.v, what+": max_ttl"); d.MaxTTL > 0 && d.MaxTTL < d.TTL {
+			p.errorf(deref(v.v), "%s: max_ttl: shorter than ttl", what)
+		}
+	}
+	if v, has := f["max_leases"]; has {
+		n := deref(v.v)
+		if i, err := strconv.Atoi(n.Value); n.Kind != yaml.ScalarNode || n.Tag != "!!int" || err != nil || i < 0 {
+			p.errorf(n, "%s: max_leases: want a whole number of 0 or more", what)
+		} else {
+			d.MaxLeases = i
+		}
+	}
+	if !ok {
+		return nil
+	}
+	if d.Environments == nil {
+		d.Environments = m.EnvNames()
+	}
+	return d
 }

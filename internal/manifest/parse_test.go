@@ -113,7 +113,7 @@ func TestParseErrors(t *testing.T) {
 			`m.yaml:1:1: manifest: missing key "environments"`,
 		}},
 		{"unknown top key", base + "secret: {}\n", []string{
-			`m.yaml:3:1: manifest: unknown key "secret" (want one of project, environments, secrets, pipelines, rotation)`,
+			`m.yaml:3:1: manifest: unknown key "secret" (want one of project, environments, secrets, pipelines, rotation, dynamic)`,
 		}},
 		{"duplicate top key", base + "project: other\n", []string{
 			`m.yaml:3:1: manifest: duplicate key "project" (first at line 1)`,

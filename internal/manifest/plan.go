@@ -20,6 +20,8 @@ type State struct {
 	Bindings []string
 	// RotationPolicies are the paths (project/env/NAME) that have a policy.
 	RotationPolicies []string
+	// DynamicSources are the paths (project/env/name) of dynamic sources.
+	DynamicSources []string
 }
 
 // ActionKind is what one step of a plan does.
@@ -34,6 +36,7 @@ const (
 	NeedsValue           ActionKind = "needs-value"            // for a person or a rotator to set; apply does nothing
 	CreateBinding        ActionKind = "create-binding"
 	CreateRotationPolicy ActionKind = "create-rotation-policy"
+	CreateDynamicSource  ActionKind = "create-dynamic-source"
 )
 
 // Action is one step of a plan. Only the fields its kind needs are set.
@@ -53,6 +56,8 @@ type Action struct {
 	Binding *Pipeline `json:"-"`
 	// Rotation is the declared policy (CreateRotationPolicy).
 	Rotation *RotationPolicy `json:"-"`
+	// Dynamic is the declared dynamic source (CreateDynamicSource).
+	Dynamic *DynamicSource `json:"-"`
 	// Pos is where the manifest declares what the action is for.
 	Pos Pos `json:"pos"`
 }
@@ -168,6 +173,14 @@ func (m *Manifest) Plan(state State) Plan {
 			}
 		}
 	}
+	for _, d := range m.Dynamic {
+		for _, env := range d.Environments {
+			a := Action{Kind: CreateDynamicSource, Project: m.Project, Env: env, Secret: d.Name, Dynamic: d, Pos: d.Pos}
+			if !slices.Contains(state.DynamicSources, a.Path()) {
+				add(a)
+			}
+		}
+	}
 	return plan
 }
 
@@ -251,6 +264,16 @@ func (a Action) text() string {
 			parts = append(parts, "config "+strings.Join(keys, ","))
 		}
 		return fmt.Sprintf("+ rotation %s: %s %s", a.Path(), strings.Join(parts, ", "), line)
+	case CreateDynamicSource:
+		d := a.Dynamic
+		parts := []string{d.Kind, "admin secret " + a.Project + "/" + a.Env + "/" + d.AdminSecret, "ttl " + FormatDuration(d.TTL)}
+		if d.MaxTTL > 0 {
+			parts = append(parts, "max ttl "+FormatDuration(d.MaxTTL))
+		}
+		if g := d.Config["group"]; g != "" {
+			parts = append(parts, "group "+g)
+		}
+		return fmt.Sprintf("+ dynamic %s: %s %s", a.Path(), strings.Join(parts, ", "), line)
 	}
 	return string(a.Kind)
 }

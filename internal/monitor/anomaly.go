@@ -25,16 +25,18 @@ const (
 	RuleRevokedUse      RuleID = "revoked_token_use" // any use of a revoked token
 	RuleExpiredUse      RuleID = "expired_token_use" // any use of an expired token
 	RuleLeakReported    RuleID = "leak_reported"     // a token reported as leaked
+	RuleLeaseBurst      RuleID = "lease_burst"       // many dynamic-source leases by one token
 )
 
 // Rules lists every rule, in a fixed order (for metrics registration).
 var Rules = []RuleID{
 	RuleNewNetwork, RuleRateBurst, RuleNewSecretRead, RuleJITAfterJob, RuleJITSecondSource,
 	RuleDeniedBurst, RuleDeniedBurstIP, RuleRevokedUse, RuleExpiredUse, RuleLeakReported,
+	RuleLeaseBurst,
 }
 
 // numRules sizes the per-rule arrays; a test checks it equals len(Rules).
-const numRules = 10
+const numRules = 11
 
 func ruleIndex(r RuleID) int {
 	for i, x := range Rules {
@@ -67,6 +69,7 @@ var ruleSeverity = map[RuleID]Severity{
 	RuleRevokedUse:      SeverityCritical,
 	RuleExpiredUse:      SeverityHigh,
 	RuleLeakReported:    SeverityCritical,
+	RuleLeaseBurst:      SeverityHigh,
 }
 
 // Action is what the policy says to do when a rule fires.

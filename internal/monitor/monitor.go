@@ -23,6 +23,10 @@ const (
 // "token:<id>" of the leaked token.
 const ActionReportLeak = "token.report_leak"
 
+// ActionLeaseCreate is the audit action of a dynamic-source lease made
+// (docs/dynamic.md): each is a database role created for the token.
+const ActionLeaseCreate = "lease.create"
+
 // Config tunes the rules. Zero fields take the defaults of DefaultConfig.
 type Config struct {
 	// LearningPeriod and LearningActiveHours: a token's baselines (networks,
@@ -52,6 +56,11 @@ type Config struct {
 	DeniedWindow   time.Duration
 	DeniedPerToken int
 	DeniedPerIP    int
+	// LeaseWindow and LeaseBurst: that many leases of dynamic sources
+	// made for one token within LeaseWindow fire RuleLeaseBurst (a job
+	// asking for hundreds of database roles is not a job).
+	LeaseWindow time.Duration
+	LeaseBurst  int
 	// Cooldown: a rule fires at most once per token (or IP) per Cooldown.
 	Cooldown time.Duration
 	// Policy overrides DefaultPolicy per rule.
@@ -80,6 +89,8 @@ func DefaultConfig() Config {
 		DeniedWindow:        5 * time.Minute,
 		DeniedPerToken:      10,
 		DeniedPerIP:         20,
+		LeaseWindow:         time.Hour,
+		LeaseBurst:          100,
 		Cooldown:            time.Hour,
 		StateTTL:            90 * 24 * time.Hour,
 		JITStateTTL:         24 * time.Hour,
@@ -99,6 +110,8 @@ func (c *Config) Validate() error {
 		return tokenward.Errorf(tokenward.EINVALID, "monitor: rate alpha %v: want in (0, 1]", c.RateAlpha)
 	case c.DeniedPerToken < 2 || c.DeniedPerIP < 2 || c.DeniedPerToken > 10000 || c.DeniedPerIP > 10000:
 		return tokenward.Errorf(tokenward.EINVALID, "monitor: denied thresholds must be in [2, 10000]")
+	case c.LeaseBurst < 2 || c.LeaseBurst > 100000:
+		return tokenward.Errorf(tokenward.EINVALID, "monitor: lease burst must be in [2, 100000]")
 	}
 	for r, a := range c.Policy {
 		if ruleIndex(r) < 0 {
@@ -143,6 +156,8 @@ func (c *Config) fill() {
 	setDur(&c.DeniedWindow, d.DeniedWindow)
 	setInt(&c.DeniedPerToken, d.DeniedPerToken)
 	setInt(&c.DeniedPerIP, d.DeniedPerIP)
+	setDur(&c.LeaseWindow, d.LeaseWindow)
+	setInt(&c.LeaseBurst, d.LeaseBurst)
 	setDur(&c.Cooldown, d.Cooldown)
 	setDur(&c.StateTTL, d.StateTTL)
 	setDur(&c.JITStateTTL, d.JITStateTTL)
@@ -190,7 +205,11 @@ type tokenState struct {
 	FirstNet netip.Prefix
 	Leaked   bool
 	Denied   ring
-	Fired    [numRules]time.Time // last firing per rule, by ruleIndex
+	// Leases counts the leases made for the token; LeaseRing the latest
+	// ones, for RuleLeaseBurst.
+	Leases    int64
+	LeaseRing ring
+	Fired     [numRules]time.Time // last firing per rule, by ruleIndex
 }
 
 // ring keeps the last n denied requests, to test "n within a window" in O(1).
@@ -410,6 +429,15 @@ func (m *Monitor) Observe(e *tokenward.AuditEntry) []Anomaly {
 		if s.Denied.push(m.cfg.DeniedPerToken, e.Time, evidenceOf(e), m.cfg.DeniedWindow) {
 			out = m.fire(out, s, RuleDeniedBurst, e, e.TokenID, "",
 				fmt.Sprintf("%d denied requests within %s: the token is probing for what it may reach", m.cfg.DeniedPerToken, m.cfg.DeniedWindow), s.Denied.evidence()...)
+		}
+	}
+
+	if e.Action == ActionLeaseCreate && e.Outcome == tokenward.OutcomeAllowed {
+		s.Leases++
+		if s.LeaseRing.push(m.cfg.LeaseBurst, e.Time, evidenceOf(e), m.cfg.LeaseWindow) {
+			out = m.fire(out, s, RuleLeaseBurst, e, e.TokenID, e.Resource,
+				fmt.Sprintf("%d leases of dynamic sources (database roles) within %s: more than a job needs", m.cfg.LeaseBurst, m.cfg.LeaseWindow),
+				s.LeaseRing.evidence()...)
 		}
 	}
 

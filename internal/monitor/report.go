@@ -50,7 +50,21 @@ type Report struct {
 	StaleTokens      []StaleToken     `json:"stale_tokens"`
 	OverPrivileged   []OverPrivileged `json:"over_privileged"`
 	OpenAnomalies    []Anomaly        `json:"open_anomalies"`
+	// LeaseVolume lists the tokens that had leases of dynamic sources
+	// made (database roles), most first, at most MaxLeaseVolume.
+	LeaseVolume []LeaseVolume `json:"lease_volume,omitempty"`
 }
+
+// LeaseVolume is how many leases of dynamic sources a token had made.
+type LeaseVolume struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Kind   string `json:"kind"`
+	Leases int64  `json:"leases"`
+}
+
+// MaxLeaseVolume bounds the report's lease volume list.
+const MaxLeaseVolume = 20
 
 // ReportWindows are the windows a report was built with, in days.
 type ReportWindows struct {
@@ -183,6 +197,16 @@ func BuildReport(in ReportInput) *Report {
 		}
 	}
 	r.OpenAnomalies = append(r.OpenAnomalies, in.Anomalies...)
+	for _, t := range in.Tokens {
+		// Every kind, JIT above all: a job's leases are its database roles.
+		if n := in.Usage[t.ID].Leases; n > 0 {
+			r.LeaseVolume = append(r.LeaseVolume, LeaseVolume{ID: t.ID, Name: t.Name, Kind: string(t.Kind), Leases: n})
+		}
+	}
+	slices.SortFunc(r.LeaseVolume, func(a, b LeaseVolume) int {
+		return cmp.Or(cmp.Compare(b.Leases, a.Leases), strings.Compare(a.ID, b.ID))
+	})
+	r.LeaseVolume = r.LeaseVolume[:min(len(r.LeaseVolume), MaxLeaseVolume)]
 
 	slices.SortFunc(r.Expiring, func(a, b ExpiringItem) int {
 		return cmp.Or(a.ExpiresAt.Compare(b.ExpiresAt), strings.Compare(a.ID, b.ID))
@@ -355,6 +379,14 @@ func (r *Report) WriteText(w io.Writer) error {
 			tok = a.TokenID
 		}
 		p("  %s\t%s\t%s\t%s\t%s\n", a.Severity, a.Rule, a.Time.UTC().Format(time.RFC3339), dash(tok), dash(a.Explanation))
+	}
+
+	if len(r.LeaseVolume) > 0 {
+		p("\nLeases of dynamic sources, by token (%d)\n", len(r.LeaseVolume))
+		p("  NAME\tID\tKIND\tLEASES\n")
+	}
+	for _, x := range r.LeaseVolume {
+		p("  %s\t%s\t%s\t%d\n", dash(x.Name), x.ID, x.Kind, x.Leases)
 	}
 	return tw.Flush()
 }

@@ -84,6 +84,7 @@ type tokenSnapshot struct {
 	Days         []dayN     `json:"days,omitempty"`
 	FirstNet     string     `json:"first_net,omitempty"`
 	Leaked       bool       `json:"leaked,omitempty"`
+	Leases       int64      `json:"leases,omitempty"`
 	Fired        []ruleTime `json:"fired,omitempty"`
 }
 
@@ -111,7 +112,7 @@ func (m *Monitor) Snapshot() ([]byte, error) {
 		ts := &tokenSnapshot{
 			FirstSeen: s.FirstSeen, LastSeen: s.LastSeen, LastIP: s.LastIP, Requests: s.Requests,
 			ActiveHours: s.ActiveHours, LastHour: s.LastHour,
-			Uses: usesOf(s), RateEWMA: s.RateEWMA, ActiveMinute: s.ActiveMinute, Leaked: s.Leaked,
+			Uses: usesOf(s), RateEWMA: s.RateEWMA, ActiveMinute: s.ActiveMinute, Leaked: s.Leaked, Leases: s.Leases,
 		}
 		for _, p := range s.Networks {
 			ts.Networks = append(ts.Networks, p.String())
@@ -181,7 +182,7 @@ func (m *Monitor) Restore(data []byte) error {
 		s := &tokenState{
 			FirstSeen: ts.FirstSeen, LastSeen: ts.LastSeen, LastIP: ts.LastIP, Requests: ts.Requests,
 			ActiveHours: ts.ActiveHours, LastHour: ts.LastHour,
-			RateEWMA: ts.RateEWMA, ActiveMinute: ts.ActiveMinute, Leaked: ts.Leaked,
+			RateEWMA: ts.RateEWMA, ActiveMinute: ts.ActiveMinute, Leaked: ts.Leaked, Leases: ts.Leases,
 			Uses: make(map[useKey]time.Time, len(ts.Uses)),
 		}
 		days, err := restoreDays(ts.Days)
@@ -283,6 +284,8 @@ type TokenUsage struct {
 	// Uses are the allowed (action, resource) pairs, sorted, each with its
 	// last time; at most Config.MaxUsesPerToken distinct pairs are kept.
 	Uses []Use `json:"uses"`
+	// Leases is how many leases of dynamic sources were made for it.
+	Leases int64 `json:"leases,omitempty"`
 }
 
 // Usage returns what the monitor knows of token id's use, for the
@@ -294,7 +297,7 @@ func (m *Monitor) Usage(id string) (TokenUsage, bool) {
 	if s == nil {
 		return TokenUsage{TokenID: id}, false
 	}
-	return TokenUsage{TokenID: id, LastAt: s.LastSeen, LastIP: s.LastIP, Requests: s.Requests, Daily: s.Days.list(), Uses: usesOf(s)}, true
+	return TokenUsage{TokenID: id, LastAt: s.LastSeen, LastIP: s.LastIP, Requests: s.Requests, Daily: s.Days.list(), Uses: usesOf(s), Leases: s.Leases}, true
 }
 
 // SnapshotCursor returns the cursor a Snapshot holds (0: none), without

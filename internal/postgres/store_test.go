@@ -97,3 +97,7 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestLeaseConformance(t *testing.T) {
+	storetest.RunLeases(t, func(t *testing.T) storetest.LeasingStore { return MustOpenDB(t) })
+}

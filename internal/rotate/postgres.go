@@ -2,11 +2,7 @@ package rotate
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/pbkdf2"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/pgerr"
+	"github.com/tokenward/tokenward/internal/pgrole"
 )
 
 // Postgres is the "postgres" rotator: the password of a PostgreSQL login
@@ -176,32 +173,6 @@ func (p *Postgres) admin(ctx context.Context, pc *pgConfig) (*pgx.Conn, error) {
 	return conn, nil
 }
 
-// scramVerifier computes the SCRAM-SHA-256 verifier PostgreSQL stores
-// (RFC 5802/7677 as in PostgreSQL's scram_build_secret), so ALTER ROLE never
-// carries the plaintext. Generated passwords are ASCII, so SASLprep is the
-// identity.
-func scramVerifier(password string) (string, error) {
-	const iterations = 4096
-	salt := make([]byte, 16)
-	if _, err := rand.Read(salt); err != nil {
-		return "", err
-	}
-	salted, err := pbkdf2.Key(sha256.New, password, salt, iterations, sha256.Size)
-	if err != nil {
-		return "", err
-	}
-	mac := func(key []byte, msg string) []byte {
-		h := hmac.New(sha256.New, key)
-		h.Write([]byte(msg))
-		return h.Sum(nil)
-	}
-	clientKey := mac(salted, "Client Key")
-	storedKey := sha256.Sum256(clientKey)
-	serverKey := mac(salted, "Server Key")
-	b64 := base64.StdEncoding.EncodeToString
-	return fmt.Sprintf("SCRAM-SHA-256$%d:%s$%s:%s", iterations, b64(salt), b64(storedKey[:]), b64(serverKey)), nil
-}
-
 // parsePGRequest parses a request's config and one of its values.
 func parsePGRequest(config map[string]string, value []byte) (*pgConfig, pgCredential, error) {
 	pc, err := parsePGConfig(config)
@@ -211,19 +182,6 @@ func parsePGRequest(config map[string]string, value []byte) (*pgConfig, pgCreden
 	cred, err := pc.decode(value)
 	return pc, cred, err
 }
-
-func roleExists(ctx context.Context, conn *pgx.Conn, role string) (bool, error) {
-	var exists bool
-	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&exists); err != nil {
-		return false, fmt.Errorf("look up role %s: %s", role, pgerr.Error(err))
-	}
-	return exists, nil
-}
-
-// quoteLiteral quotes s as a standard-conforming SQL string literal.
-func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-
-func quoteIdent(s string) string { return pgx.Identifier{s}.Sanitize() }
 
 // Set implements Rotator: the pending role exists, may log in with the new
 // password and is a member of the group role. Repeating it is harmless.
@@ -235,7 +193,7 @@ func (p *Postgres) Set(ctx context.Context, req *Request) error {
 	if cred.User != pc.roles[0] && cred.User != pc.roles[1] {
 		return errInvalid("postgres rotator: pending user %q is not one of the configured roles", tokenward.Printable(cred.User))
 	}
-	verifier, err := scramVerifier(cred.Password)
+	verifier, err := pgrole.Verifier(cred.Password)
 	if err != nil {
 		return err
 	}
@@ -244,7 +202,7 @@ func (p *Postgres) Set(ctx context.Context, req *Request) error {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	exists, err := roleExists(ctx, conn, cred.User)
+	exists, err := pgrole.Exists(ctx, conn, cred.User)
 	if err != nil {
 		return err
 	}
@@ -254,11 +212,11 @@ func (p *Postgres) Set(ctx context.Context, req *Request) error {
 	}
 	// Utility statements take no bind parameters: identifiers and the
 	// verifier are quoted instead.
-	stmt := fmt.Sprintf("%s ROLE %s WITH LOGIN PASSWORD %s", verb, quoteIdent(cred.User), quoteLiteral(verifier))
+	stmt := fmt.Sprintf("%s ROLE %s WITH LOGIN PASSWORD %s", verb, pgrole.QuoteIdent(cred.User), pgrole.QuoteLiteral(verifier))
 	if _, err := conn.Exec(ctx, stmt); err != nil {
 		return fmt.Errorf("%s role %s: %s", strings.ToLower(verb), cred.User, pgerr.Error(err))
 	}
-	if _, err := conn.Exec(ctx, fmt.Sprintf("GRANT %s TO %s", quoteIdent(pc.group), quoteIdent(cred.User))); err != nil {
+	if _, err := conn.Exec(ctx, fmt.Sprintf("GRANT %s TO %s", pgrole.QuoteIdent(pc.group), pgrole.QuoteIdent(cred.User))); err != nil {
 		return fmt.Errorf("grant %s to %s: %s", pc.group, cred.User, pgerr.Error(err))
 	}
 	return nil
@@ -308,14 +266,14 @@ func (p *Postgres) Revoke(ctx context.Context, req *Request) error {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	exists, err := roleExists(ctx, conn, old.User)
+	exists, err := pgrole.Exists(ctx, conn, old.User)
 	if err != nil {
 		return err
 	}
 	if !exists {
 		return nil
 	}
-	if _, err := conn.Exec(ctx, fmt.Sprintf("ALTER ROLE %s WITH NOLOGIN PASSWORD NULL", quoteIdent(old.User))); err != nil {
+	if _, err := conn.Exec(ctx, fmt.Sprintf("ALTER ROLE %s WITH NOLOGIN PASSWORD NULL", pgrole.QuoteIdent(old.User))); err != nil {
 		return fmt.Errorf("revoke role %s: %s", old.User, pgerr.Error(err))
 	}
 	return nil

@@ -1,35 +1,8 @@
 package rotate
 
 import (
-	"strings"
 	"testing"
 )
-
-func TestScramVerifierFormat(t *testing.T) {
-	// The real-cluster test logs in with passwords set by verifier; here the
-	// format itself is checked.
-	v, err := scramVerifier("pencil")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(v, "SCRAM-SHA-256$4096:") || strings.Count(v, "$") != 2 || strings.Contains(v, "pencil") {
-		t.Fatalf("verifier: got %q; want SCRAM-SHA-256$4096:<salt>$<stored>:<server> without the password", v)
-	}
-}
-
-func TestQuoteLiteral(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"abc", "'abc'"},
-		{"a'b", "'a''b'"},
-		{`a\b`, `'a\b'`},
-		{"''", "''''''"},
-	}
-	for _, tt := range tests {
-		if got := quoteLiteral(tt.in); got != tt.want {
-			t.Errorf("quoteLiteral(%q): got %s; want %s", tt.in, got, tt.want)
-		}
-	}
-}
 
 func TestPostgresCreateTakesTheRoleNotInUse(t *testing.T) {
 	cfg := map[string]string{"dsn_secret": "p/e/ADMIN", "role": "app", "url": "postgres://db:5432/app"}

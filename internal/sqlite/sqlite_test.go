@@ -76,6 +76,10 @@ func TestPing(t *testing.T) {
 	}
 }
 
+func TestLeaseConformance(t *testing.T) {
+	storetest.RunLeases(t, func(t *testing.T) storetest.LeasingStore { return MustOpenDB(t) })
+}
+
 func TestConsoleSessions(t *testing.T) {
 	storetest.RunConsoleSessions(t, func(t *testing.T) storetest.ConsoleStore { return MustOpenDB(t) })
 }

@@ -2,6 +2,8 @@ package sqlrow
 
 import (
 	"encoding/json"
+	"strings"
+	"time"
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/audit"
@@ -171,6 +173,130 @@ func BulkItems(items []rotate.BulkItem) string {
 	// #nosec G117 -- BulkItem.Secret is the secret's path (project/env/name), never its value
 	b, _ := json.Marshal(items) // strings only: it cannot fail
 	return string(b)
+}
+
+const DynamicSourceCols = `project, env, name, kind, config, ttl, max_ttl, max_leases, created_by, created_at, updated_at`
+
+func ScanDynamicSource(r Row) (*tokenward.DynamicSource, error) {
+	s := &tokenward.DynamicSource{}
+	var ttl, maxTTL int64
+	if err := r.Scan(&s.Project, &s.Env, &s.Name, &s.Kind, JSONCol(&s.Config), &ttl, &maxTTL, &s.MaxLeases, &s.CreatedBy,
+		TimeCol0(&s.CreatedAt), TimeCol0(&s.UpdatedAt)); err != nil {
+		return nil, err
+	}
+	s.TTL, s.MaxTTL = time.Duration(ttl), time.Duration(maxTTL)
+	if s.Config == nil {
+		s.Config = map[string]string{}
+	}
+	return s, nil
+}
+
+// DynamicSourceArgs are s's columns in DynamicSourceCols order.
+func DynamicSourceArgs(s *tokenward.DynamicSource) []any {
+	return []any{s.Project, s.Env, s.Name, s.Kind, JSONObject(s.Config), int64(s.TTL), int64(s.MaxTTL), s.MaxLeases, s.CreatedBy,
+		Nanos(s.CreatedAt), Nanos(s.UpdatedAt)}
+}
+
+const LeaseCols = `id, project, env, name, kind, role, token_id, job, state, created_at, expires_at, max_expires_at, revoked_at,
+	reason, attempts, next_attempt_at, error`
+
+func ScanLease(r Row) (*tokenward.Lease, error) {
+	l := &tokenward.Lease{}
+	if err := r.Scan(&l.ID, &l.Project, &l.Env, &l.Name, &l.Kind, &l.Role, &l.TokenID, &l.Job, &l.State,
+		TimeCol0(&l.CreatedAt), TimeCol0(&l.ExpiresAt), TimeCol0(&l.MaxExpiresAt), TimeCol0(&l.RevokedAt),
+		&l.Reason, &l.Attempts, TimeCol0(&l.NextAttemptAt), &l.Error); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// LeaseArgs are l's columns in LeaseCols order.
+func LeaseArgs(l *tokenward.Lease) []any {
+	return []any{l.ID, l.Project, l.Env, l.Name, l.Kind, l.Role, l.TokenID, l.Job, string(l.State),
+		Nanos(l.CreatedAt), Nanos(l.ExpiresAt), Nanos(l.MaxExpiresAt), Nanos(l.RevokedAt),
+		l.Reason, l.Attempts, Nanos(l.NextAttemptAt), l.Error}
+}
+
+// LeaseUpdateArgs are the columns UPDATE leases SET writes, in the order
+// of LeaseUpdateSet, then the id.
+func LeaseUpdateArgs(l *tokenward.Lease) []any {
+	return []any{string(l.State), Nanos(l.ExpiresAt), Nanos(l.RevokedAt), l.Reason, l.Attempts, Nanos(l.NextAttemptAt), l.Error, l.ID}
+}
+
+// LeaseUpdateSet names what UpdateLease writes, with ? placeholders.
+const LeaseUpdateSet = `state = ?, expires_at = ?, revoked_at = ?, reason = ?, attempts = ?, next_attempt_at = ?, error = ?`
+
+// LeaseFilterWhere is the WHERE clause (with ? placeholders, always
+// non-empty) and arguments of f, over leases' own columns.
+func LeaseFilterWhere(f tokenward.LeaseFilter) (string, []any) {
+	where, args := []string{"1 = 1"}, []any{}
+	if f.Prefix != "" {
+		// A prefix match without LIKE, whose wildcards a path may hold.
+		where = append(where, "substr(project || '/' || env || '/' || name, 1, ?) = ?")
+		args = append(args, len(f.Prefix), f.Prefix)
+	}
+	if f.TokenID != "" {
+		where = append(where, "token_id = ?")
+		args = append(args, f.TokenID)
+	}
+	if f.Live {
+		where = append(where, "state <> 'revoked'")
+	}
+	return strings.Join(where, " AND "), args
+}
+
+// The lease store's statements, with ? placeholders (PostgreSQL numbers
+// them), shared by both backends.
+const (
+	PutDynamicSourceSQL = `INSERT INTO dynamic_sources (` + DynamicSourceCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (project, env, name) DO UPDATE SET kind = excluded.kind, config = excluded.config, ttl = excluded.ttl,
+		max_ttl = excluded.max_ttl, max_leases = excluded.max_leases, updated_at = excluded.updated_at`
+	DynamicSourceSQL  = `SELECT ` + DynamicSourceCols + ` FROM dynamic_sources WHERE project = ? AND env = ? AND name = ?`
+	DynamicSourcesSQL = `SELECT ` + DynamicSourceCols + ` FROM dynamic_sources ORDER BY project, env, name`
+	LiveBySourceSQL   = `SELECT count(*) FROM leases WHERE project = ? AND env = ? AND name = ? AND state <> 'revoked'`
+	LiveByTokenSQL    = `SELECT count(*) FROM leases WHERE token_id = ? AND state <> 'revoked'`
+	DeleteSourceSQL   = `DELETE FROM dynamic_sources WHERE project = ? AND env = ? AND name = ?`
+	InsertLeaseSQL    = `INSERT INTO leases (` + LeaseCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	UpdateLeaseSQL    = `UPDATE leases SET ` + LeaseUpdateSet + ` WHERE id = ? AND state = ?`
+	LeaseSQL          = `SELECT ` + LeaseCols + ` FROM leases WHERE id = ?`
+	LeaseExistsSQL    = `SELECT count(*) FROM leases WHERE id = ?`
+	// DueLeasesSQL takes now, now, staleBefore, now, limit.
+	DueLeasesSQL = `SELECT ` + LeaseCols + ` FROM leases l WHERE
+		(l.state = 'active' AND (l.expires_at <= ? OR EXISTS (SELECT 1 FROM tokens t WHERE t.id = l.token_id
+			AND (t.revoked_at IS NOT NULL OR (t.expires_at IS NOT NULL AND t.expires_at <= ?)))))
+		OR (l.state = 'creating' AND l.created_at <= ?)
+		OR (l.state = 'revoking' AND l.next_attempt_at <= ?)
+		ORDER BY l.created_at, l.id LIMIT ?`
+	PruneLeasesSQL = `DELETE FROM leases WHERE state = 'revoked' AND revoked_at < ?`
+)
+
+// LeasesSQL is the query of Leases for f, and its arguments.
+func LeasesSQL(f tokenward.LeaseFilter) (string, []any) {
+	where, args := LeaseFilterWhere(f)
+	return `SELECT ` + LeaseCols + ` FROM leases WHERE ` + where + ` ORDER BY created_at, id`, args
+}
+
+// LeaseLimitError is CreateLease's refusal when l's source or token holds
+// as many live leases as limits allow, else nil.
+func LeaseLimitError(l *tokenward.Lease, limits tokenward.LeaseLimits, bySource, byToken int) error {
+	switch {
+	case limits.PerSource > 0 && bySource >= limits.PerSource:
+		return tokenward.Errorf(tokenward.ERATELIMITED, "dynamic source %s has %d live leases (at most %d); revoke some or let them expire",
+			tokenward.Printable(l.Source()), bySource, limits.PerSource)
+	case limits.PerToken > 0 && byToken >= limits.PerToken:
+		return tokenward.Errorf(tokenward.ERATELIMITED, "token %s holds %d live leases (at most %d); revoke some or let them expire",
+			tokenward.Printable(l.TokenID), byToken, limits.PerToken)
+	}
+	return nil
+}
+
+// LeaseUpdateError is UpdateLease's error when no row changed: the lease
+// is missing, or not in state from.
+func LeaseUpdateError(id string, from tokenward.LeaseState, exists bool) error {
+	if !exists {
+		return tokenward.Errorf(tokenward.ENOTFOUND, "lease %s not found", tokenward.Printable(id))
+	}
+	return tokenward.Errorf(tokenward.ECONFLICT, "lease %s is no longer %s", tokenward.Printable(id), from)
 }
 
 const GatewayRouteCols = `name, upstream, secret, user_secret, inject, allow, rate, allow_nets, ca_bundle, timeout, created_at, created_by`
