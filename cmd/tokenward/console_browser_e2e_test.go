@@ -249,7 +249,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		"secret": "payments/prod/GH_TOKEN", "inject": "header:Authorization=Bearer {{value}}", "allow": []string{"GET /repos/acme/*"}}, nil); st != 201 {
 		t.Fatalf("create gateway route: %d", st)
 	}
-	if st := apiJSON(t, e.addr, e.token, "PUT", "/v1/secrets/payments/prod/DB_URL", map[string]any{"value": "postgres://app:db_console_VALUE_2@db.internal:5432/app"}, nil); st != 200 {
+	if st := apiJSON(t, e.addr, e.token, "PUT", "/v1/secrets/payments/prod/DB_URL", map[string]any{"value": "postgres://app:db_console_VALUE_2@db.internal:5432/app"}, nil); st != 200 { // tokenward:allow (a fake test value)
 		t.Fatalf("put DB_URL: %d", st)
 	}
 	if st := apiJSON(t, e.addr, e.token, "POST", "/v1/gateway/db/routes", map[string]any{"name": "pgprod", "upstream": "db.internal:5432", "secret": "payments/prod/DB_URL"}, nil); st != 201 {
