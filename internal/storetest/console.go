@@ -17,21 +17,11 @@ type ConsoleStore interface {
 
 // RunConsoleSessions runs the console-session part of the suite.
 func RunConsoleSessions(t *testing.T, newStore func(t *testing.T) ConsoleStore) {
-	tests := []struct {
-		name string
-		fn   func(*testing.T, ConsoleStore)
-	}{
+	runEach(t, newStore, []named[ConsoleStore]{
 		{"CreateReadDelete", testConsoleSessions},
 		{"Touch", testConsoleTouch},
 		{"EndByTokenAndSweep", testConsoleSweep},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newStore(t)
-			t.Cleanup(func() { s.Close() })
-			tc.fn(t, s)
-		})
-	}
+	}...)
 }
 
 func consoleSession(tokenID string, created time.Time) *tokenward.ConsoleSession {

@@ -30,22 +30,6 @@ func RunLeases(t *testing.T, newStore func(t *testing.T) LeasingStore) {
 }
 
 // named is one test of a suite.
-type named[S any] struct {
-	name string
-	fn   func(*testing.T, S)
-}
-
-// runEach runs every test as a subtest on a fresh store of its own,
-// closed when the subtest ends.
-func runEach[S interface{ Close() error }](t *testing.T, newStore func(*testing.T) S, tests ...named[S]) {
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newStore(t)
-			t.Cleanup(func() { s.Close() })
-			tc.fn(t, s)
-		})
-	}
-}
 
 func dynSource(name string) *tokenward.DynamicSource {
 	return &tokenward.DynamicSource{Project: "acme", Env: "prod", Name: name, Kind: "postgres",

@@ -19,23 +19,13 @@ type MonitorStore interface {
 
 // RunMonitor runs the monitoring part of the suite.
 func RunMonitor(t *testing.T, newStore func(t *testing.T) MonitorStore) {
-	tests := []struct {
-		name string
-		fn   func(*testing.T, MonitorStore)
-	}{
+	runEach(t, newStore, []named[MonitorStore]{
 		{"Anomalies", testAnomalies},
 		{"MonitorState", testMonitorState},
 		{"StaleNotices", testStaleNotices},
 		{"ReplaceTokenGrants", testReplaceTokenGrants},
 		{"ArchiveRestorePurge", testArchiveRestorePurge},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newStore(t)
-			t.Cleanup(func() { s.Close() })
-			tc.fn(t, s)
-		})
-	}
+	}...)
 }
 
 func testAnomalies(t *testing.T, s MonitorStore) {

@@ -23,21 +23,11 @@ type OIDCStore interface {
 // RunOIDC runs the OIDC part of the suite: binding CRUD and the atomic
 // replay record.
 func RunOIDC(t *testing.T, newStore func(t *testing.T) OIDCStore) {
-	tests := []struct {
-		name string
-		fn   func(*testing.T, OIDCStore)
-	}{
+	runEach(t, newStore, []named[OIDCStore]{
 		{"Bindings", testBindings},
 		{"ReplayRecord", testReplayRecord},
 		{"ReplayConcurrent", testReplayConcurrent},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newStore(t)
-			t.Cleanup(func() { s.Close() })
-			tc.fn(t, s)
-		})
-	}
+	}...)
 }
 
 func sampleBinding(name string) *oidc.Binding {

@@ -22,22 +22,12 @@ type LabelledStore interface {
 // RunLabels runs the staged-version conformance tests; newStore returns a
 // fresh, empty, open store (closed by the suite's cleanup).
 func RunLabels(t *testing.T, newStore func(t *testing.T) LabelledStore) {
-	tests := []struct {
-		name string
-		fn   func(*testing.T, LabelledStore)
-	}{
+	runEach(t, newStore, []named[LabelledStore]{
 		{"PendingPromoteRestore", testPendingPromoteRestore},
 		{"PlainWriteAbovePending", testPlainWriteAbovePending},
 		{"LabelConflicts", testLabelConflicts},
 		{"PendingRacesWriter", testPendingRacesWriter},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newStore(t)
-			t.Cleanup(func() { s.Close() })
-			tc.fn(t, s)
-		})
-	}
+	}...)
 }
 
 func wantLabels(t *testing.T, s LabelledStore, want tokenward.VersionLabels) {

@@ -18,10 +18,7 @@ import (
 // Run runs the whole suite; newStore returns a fresh, empty, open store
 // (closed by the suite's cleanup).
 func Run(t *testing.T, newStore func(t *testing.T) tokenward.Store) {
-	tests := []struct {
-		name string
-		fn   func(*testing.T, tokenward.Store)
-	}{
+	runEach(t, newStore, []named[tokenward.Store]{
 		{"Keyring", testKeyring},
 		{"Projects", testProjects},
 		{"Secrets", testSecrets},
@@ -29,7 +26,18 @@ func Run(t *testing.T, newStore func(t *testing.T) tokenward.Store) {
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"Tokens", testTokens},
 		{"TouchTokens", testTouchTokens},
-	}
+	}...)
+}
+
+// named is one test of a suite, run on a store of type S.
+type named[S any] struct {
+	name string
+	fn   func(*testing.T, S)
+}
+
+// runEach runs every test as a subtest on a fresh store of its own,
+// closed when the subtest ends.
+func runEach[S interface{ Close() error }](t *testing.T, newStore func(*testing.T) S, tests ...named[S]) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStore(t)
