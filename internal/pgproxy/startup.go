@@ -51,7 +51,7 @@ func readPacket(r io.Reader) ([]byte, error) {
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, err
 	}
-	n := int(int32(binary.BigEndian.Uint32(hdr[:])))
+	n := int(int32(binary.BigEndian.Uint32(hdr[:]))) // #nosec G115 -- read as PostgreSQL's signed Int32 on purpose: a negative length fails the range check below
 	if n < 8 || n > maxStartupPacket {
 		return nil, fmt.Errorf("%w: startup packet of %d bytes", errProtocol, n)
 	}
@@ -139,7 +139,7 @@ func readPassword(r io.Reader) (string, error) {
 	if hdr[0] == 'X' {
 		return "", io.EOF // Terminate
 	}
-	n := int(int32(binary.BigEndian.Uint32(hdr[1:])))
+	n := int(int32(binary.BigEndian.Uint32(hdr[1:]))) // #nosec G115 -- read as PostgreSQL's signed Int32 on purpose: a negative length fails the range check below
 	if hdr[0] != 'p' || n < 5 || n > maxPasswordPacket {
 		return "", fmt.Errorf("%w: want a password message", errProtocol)
 	}

@@ -37,7 +37,7 @@ const lockSourceSQL = `SELECT 1 FROM dynamic_sources WHERE project = $1 AND env 
 
 // lockTokenLeasesSQL does the same for a token's leases, without touching
 // the tokens table (whose updates notify every server).
-const lockTokenLeasesSQL = `SELECT pg_advisory_xact_lock(hashtextextended('tokenward lease token ' || $1, 0))`
+const lockTokenLeasesSQL = `SELECT pg_advisory_xact_lock(hashtextextended('tokenward lease token ' || $1, 0))` // #nosec G101 -- a SQL statement, not a credential
 
 // PutDynamicSource implements tokenward.LeaseStore.
 func (db *DB) PutDynamicSource(ctx context.Context, s *tokenward.DynamicSource) error {

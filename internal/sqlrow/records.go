@@ -254,7 +254,7 @@ const (
 	DynamicSourceSQL  = `SELECT ` + DynamicSourceCols + ` FROM dynamic_sources WHERE project = ? AND env = ? AND name = ?`
 	DynamicSourcesSQL = `SELECT ` + DynamicSourceCols + ` FROM dynamic_sources ORDER BY project, env, name`
 	LiveBySourceSQL   = `SELECT count(*) FROM leases WHERE project = ? AND env = ? AND name = ? AND state <> 'revoked'`
-	LiveByTokenSQL    = `SELECT count(*) FROM leases WHERE token_id = ? AND state <> 'revoked'`
+	LiveByTokenSQL    = `SELECT count(*) FROM leases WHERE token_id = ? AND state <> 'revoked'` // #nosec G101 -- a SQL query, not a credential
 	DeleteSourceSQL   = `DELETE FROM dynamic_sources WHERE project = ? AND env = ? AND name = ?`
 	InsertLeaseSQL    = `INSERT INTO leases (` + LeaseCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	UpdateLeaseSQL    = `UPDATE leases SET ` + LeaseUpdateSet + ` WHERE id = ? AND state = ?`

@@ -15,7 +15,7 @@ type GatewayStore interface {
 }
 
 func sampleRoute(name string) *tokenward.GatewayRoute {
-	return &tokenward.GatewayRoute{
+	return &tokenward.GatewayRoute{ // #nosec G101 -- secret paths and a placeholder template, no credential
 		Name:       name,
 		Upstream:   "https://api.github.com/base",
 		Secret:     "acme/prod/GITHUB_TOKEN",

@@ -33,7 +33,7 @@ func RunLeases(t *testing.T, newStore func(t *testing.T) LeasingStore) {
 
 func dynSource(name string) *tokenward.DynamicSource {
 	return &tokenward.DynamicSource{Project: "acme", Env: "prod", Name: name, Kind: "postgres",
-		Config: map[string]string{"admin_secret": "acme/prod/PG_ADMIN_URL", "group": "app"},
+		Config: map[string]string{"admin_secret": "acme/prod/PG_ADMIN_URL", "group": "app"}, // #nosec G101 -- a secret path, not a credential
 		TTL:    15 * time.Minute, MaxTTL: 2 * time.Hour, MaxLeases: 7, CreatedBy: "tok_admin", CreatedAt: base, UpdatedAt: base}
 }
 
