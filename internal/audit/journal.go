@@ -78,10 +78,19 @@ type Journal struct {
 // Defaults of Journal's fields.
 const (
 	DefaultJournalSyncEvery = 50 * time.Millisecond
-	DefaultIngestDelay      = 100 * time.Millisecond
-	DefaultMaxPending       = 16384
-	defaultTruncateAt       = 8 << 20
-	maxIngestBatch          = 1024
+	// DefaultIngestDelay is short: at 30k audited requests a second,
+	// 100 ms gathered 3,000 entries, whose back-to-back inserts held a core
+	// for 20 ms ten times a second, and requests queued behind them (p99 of
+	// reads under wrk: 10-12 ms at c=16 and 17-22 ms at c=64 with 100 ms,
+	// 7.5-9 and 12-16 ms with 10 ms; throughput the same within the noise,
+	// docs/benchmarks.md). At 10 ms a batch still holds hundreds of entries
+	// under load. It needs the SQLite clock's own-commit window
+	// (internal/sqlite walClock): without it, every batch emptied the read
+	// cache, ten times as often.
+	DefaultIngestDelay = 10 * time.Millisecond
+	DefaultMaxPending  = 16384
+	defaultTruncateAt  = 8 << 20
+	maxIngestBatch     = 1024
 )
 
 // StoreSyncer is a Store whose commits may reach the disk after they

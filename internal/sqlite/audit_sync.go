@@ -307,6 +307,7 @@ func (s *AuditStore) appendDirect(ctx context.Context, es []*tokenward.AuditEntr
 // connection (the write connection).
 type auditConnStmts struct {
 	conn                 any
+	clock                *walClock // the store's change clock (nil: none): audit commits keep the read cache
 	normal, full, insert driver.StmtExecContext
 	insertMany           driver.StmtExecContext // insertRows rows in one statement
 	noAutoCkpt, autoCkpt driver.StmtExecContext // wal_autocheckpoint off, and back to SQLite's default
@@ -330,7 +331,7 @@ func (s *AuditStore) stmtsFor(ctx context.Context, dc any) (*auditConnStmts, err
 	if !ok {
 		return nil, errors.New("driver connection cannot prepare statements")
 	}
-	st := &auditConnStmts{conn: dc}
+	st := &auditConnStmts{conn: dc, clock: s.DB.clock}
 	for _, p := range []struct {
 		dst *driver.StmtExecContext
 		q   string
@@ -357,10 +358,12 @@ func (s *AuditStore) stmtsFor(ctx context.Context, dc any) (*auditConnStmts, err
 	return st, nil
 }
 
-// commit inserts es in one transaction: an autocommit INSERT for one entry,
-// BEGIN (IMMEDIATE, from the connection string) … COMMIT for more.
+// commit inserts es in one transaction: BEGIN (IMMEDIATE, from the
+// connection string) … COMMIT, or an autocommit INSERT for one entry when
+// there is no change clock to keep (an own commit's window needs the write
+// lock held from before the insert).
 func (st *auditConnStmts) commit(ctx context.Context, dc any, es []*tokenward.AuditEntry) error {
-	if len(es) == 1 {
+	if len(es) == 1 && st.clock == nil {
 		return st.insertOne(ctx, es[0])
 	}
 	bc, ok := dc.(driver.ConnBeginTx)
@@ -371,22 +374,35 @@ func (st *auditConnStmts) commit(ctx context.Context, dc any, es []*tokenward.Au
 	if err != nil {
 		return fmt.Errorf("sqlite: append audit entries: %w", err)
 	}
+	// The read cache holds no audit entries: this commit need not empty it
+	// (walClock.beginOwnCommit).
+	own := st.clock != nil && st.clock.beginOwnCommit()
+	rollback := func() {
+		if own { // while the write lock is held: no other commit yet
+			st.clock.endOwnCommit(false)
+		}
+		tx.Rollback()
+	}
 	// Rows go insertRows to a statement: a statement's own overhead (the
 	// driver's call, SQLite's mutexes, reset) was half of a row's cost.
 	for len(es) >= insertRows {
 		if err := st.insertRows(ctx, es[:insertRows]); err != nil {
-			tx.Rollback()
+			rollback()
 			return err
 		}
 		es = es[insertRows:]
 	}
 	for _, e := range es {
 		if err := st.insertOne(ctx, e); err != nil {
-			tx.Rollback()
+			rollback()
 			return err
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	err = tx.Commit()
+	if own {
+		st.clock.endOwnCommit(err == nil)
+	}
+	if err != nil {
 		return fmt.Errorf("sqlite: append audit entries: %w", err)
 	}
 	return nil

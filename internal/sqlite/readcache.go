@@ -63,9 +63,11 @@ type walClock struct {
 	// last connection to close does.
 	pin *sql.Conn
 
-	mu  sync.Mutex
-	hdr [walHeaderSize]byte // the header last seen
-	gen uint64
+	mu      sync.Mutex
+	hdr     [walHeaderSize]byte // the header last seen
+	gen     uint64
+	own     bool                // an own commit's window is open (beginOwnCommit)
+	ownFrom [walHeaderSize]byte // the header its transaction found
 }
 
 const (
@@ -158,8 +160,64 @@ func (c *walClock) generation() (uint64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if hdr != c.hdr {
+		if !c.ownCommitted(hdr) {
+			c.gen++
+		}
 		c.hdr = hdr
-		c.gen++
 	}
 	return c.gen, true
 }
+
+// A commit whose writes no cached read depends on — an audit batch: the
+// read cache holds secrets, environments and tokens, never audit entries —
+// need not empty the cache, though it moves the WAL index like any other.
+// Its transaction calls beginOwnCommit after BEGIN IMMEDIATE and
+// endOwnCommit after COMMIT. Holding the write lock, no other connection or
+// process can commit in between, and SQLite adds one to the header's change
+// counter (iChange) per commit: so between the two calls, a header whose
+// counter is one more than the one the transaction found is this commit's,
+// and the clock — whichever read sees it first, a reader's or
+// endOwnCommit's — takes it as seen without moving. Any other change moves
+// the clock as usual: another commit after ours (two more), or one after a
+// failed COMMIT (endOwnCommit then moves the clock itself; the one window
+// left is between an I/O error in COMMIT, which releases the lock, and that
+// move). Before this, on a busy server every audit batch (every
+// --audit-ingest-delay) emptied the cache, and the environment fetches
+// after it went to SQL.
+
+// beginOwnCommit brings the clock up to date inside the write transaction
+// and opens the window in which that transaction's commit is absorbed.
+func (c *walClock) beginOwnCommit() bool {
+	if _, ok := c.generation(); !ok {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.own, c.ownFrom = true, c.hdr
+	return true
+}
+
+// endOwnCommit closes the window: after a COMMIT that succeeded it reads the
+// header once more (absorbing the commit if no reader did); after a
+// failure it moves the clock.
+func (c *walClock) endOwnCommit(committed bool) {
+	if committed {
+		c.generation()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.own = false
+	if !committed {
+		c.gen++
+	}
+}
+
+// ownCommitted reports whether hdr, replacing the header last seen, is the
+// open own commit's and nothing else (under mu).
+func (c *walClock) ownCommitted(hdr [walHeaderSize]byte) bool {
+	return c.own && c.hdr == c.ownFrom && walChange(hdr) == walChange(c.ownFrom)+1
+}
+
+// walChange is a WAL-index header's change counter (WalIndexHdr.iChange),
+// which every commit adds one to.
+func walChange(h [walHeaderSize]byte) uint32 { return binary.NativeEndian.Uint32(h[8:12]) }
