@@ -14,9 +14,10 @@ type Group[T any] struct {
 	// Max bounds the items of one batch (0: no bound).
 	Max int
 
-	mu      sync.Mutex
-	pending []*waiter[T]
-	leading bool
+	mu       sync.Mutex
+	pending  []*waiter[T]
+	leading  bool
+	inFlight int // items of the batch being committed
 }
 
 type waiter[T any] struct {
@@ -56,6 +57,7 @@ func (g *Group[T]) lead(ctx context.Context, commit func(context.Context, []T) e
 		}
 		batch := g.pending[:n:n]
 		g.pending = g.pending[n:]
+		g.inFlight = n
 		g.mu.Unlock()
 		if n > 0 {
 			items := make([]T, n)
@@ -68,6 +70,7 @@ func (g *Group[T]) lead(ctx context.Context, commit func(context.Context, []T) e
 			}
 		}
 		g.mu.Lock()
+		g.inFlight = 0
 		if len(g.pending) == 0 {
 			g.leading, g.pending = false, nil
 			g.mu.Unlock()
@@ -79,6 +82,14 @@ func (g *Group[T]) lead(ctx context.Context, commit func(context.Context, []T) e
 			return
 		}
 	}
+}
+
+// Waiting returns how many items are not committed yet: those queued and
+// those of the batch being committed.
+func (g *Group[T]) Waiting() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.pending) + g.inFlight
 }
 
 // Queued returns how many items wait for a batch (not counting the one

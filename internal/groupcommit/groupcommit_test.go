@@ -41,8 +41,14 @@ func TestBatches(t *testing.T) {
 		wg.Go(func() { errs[i] = g.Do(t.Context(), i, commit) })
 	}
 	waitQueued(t, g)
+	if n := g.Waiting(); n != 16 {
+		t.Errorf("got %d waiting; want 16 (15 queued and the held batch of 1)", n)
+	}
 	close(release)
 	wg.Wait()
+	if n := g.Waiting(); n != 0 {
+		t.Errorf("got %d waiting after every commit; want 0", n)
+	}
 	if len(batches) != 4 || len(batches[0]) != 1 {
 		t.Fatalf("got batches %v; want [0] then 15 items in batches of at most 5", batches)
 	}
