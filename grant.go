@@ -57,7 +57,7 @@ func ParseGrant(s string) (Grant, error) {
 	}
 	g := Grant{Action: Action(action)}
 	if !g.Action.valid() {
-		return Grant{}, Errorf(EINVALID, "grant %q: unknown action %q (want read, write, rotate, revoke, audit or admin)", Printable(s), Printable(action))
+		return Grant{}, Errorf(EINVALID, "grant %q: unknown action %q (want read, write, rotate, revoke, audit, admin or gateway)", Printable(s), Printable(action))
 	}
 	parts := strings.Split(res, "/")
 	if len(parts) != 3 {

@@ -186,7 +186,7 @@ func TestParseErrors(t *testing.T) {
 		{"pipeline grants", base + "pipelines:\n  deploy:\n    preset: github\n    claims: {ref: main}\n    grants: ['read:other/prod/*', 'read:payments/qa/*', 'fly:payments/prod/*']\n", []string{
 			`m.yaml:7:14: pipeline deploy: grant read:other/prod/* is outside project "payments"`,
 			`m.yaml:7:35: pipeline deploy: grant read:payments/qa/*: unknown environment "qa"`,
-			`m.yaml:7:57: pipeline deploy: grant "fly:payments/prod/*": unknown action "fly" (want read, write, rotate, revoke, audit or admin)`,
+			`m.yaml:7:57: pipeline deploy: grant "fly:payments/prod/*": unknown action "fly" (want read, write, rotate, revoke, audit, admin or gateway)`,
 		}},
 		{"pipeline no grants, long ttl, bad enabled", base + "pipelines:\n  deploy: {preset: github, claims: {ref: main}, ttl: 2d, enabled: yes}\n", []string{
 			"m.yaml:4:3: pipeline deploy: declare the grants the pipeline's token gets",
