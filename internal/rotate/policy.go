@@ -113,14 +113,16 @@ func ParseDuration(s string) (time.Duration, error) {
 		if err != nil || strings.HasPrefix(s, "+") {
 			return 0, errInvalid("duration %q: want a number of days or weeks, like 30d or 2w", tokenward.Printable(s))
 		}
-		day := 24 * time.Hour
+		days := n
 		if unit == 'w' {
-			day *= 7
+			days *= 7 // n < 2^32: no overflow
 		}
-		if n > uint64(100*365) {
+		// The bound is on days, weeks included: 20000w passed a bound on
+		// n and overflowed time.Duration (fuzzing found it).
+		if days > uint64(100*365) {
 			return 0, errInvalid("duration %q is longer than 100 years", tokenward.Printable(s))
 		}
-		return time.Duration(n) * day, nil
+		return time.Duration(days) * 24 * time.Hour, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
