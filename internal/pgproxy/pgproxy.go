@@ -158,9 +158,12 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			defer func() { <-p.slots }()
-			defer p.track(conn, false)
+			// The slot is free before the client sees the connection close,
+			// so a client that reconnects at once is not refused over a
+			// session that has ended (deferred calls run last first).
 			defer conn.Close()
+			defer p.track(conn, false)
+			defer func() { <-p.slots }()
 			p.serveConn(ctx, conn)
 		}()
 	}
