@@ -50,7 +50,7 @@ func main() {
 func run() error {
 	duration := flag.Duration("d", 5*time.Second, "duration of each wrk run")
 	conns := flag.String("c", "1,16,64", "concurrencies (wrk -c)")
-	only := flag.String("targets", "read,env,jit", "targets to measure: read, env, jit")
+	only := flag.String("targets", "read,env,jit,gw", "targets to measure: read, env, jit, gw")
 	profile := flag.String("profile", "", "save a CPU profile of the server during its first run to this file")
 	bin := flag.String("bin", "", "benchmark this tokenward binary instead of building ./cmd/tokenward (e.g. an older build, to compare)")
 	soak := flag.Duration("soak", 0, "instead of the table: reads at c=64 for this long, printing the server's RSS and Go heap every 30s")
@@ -80,19 +80,19 @@ func run() error {
 		return err
 	}
 	defer srv.stop()
-	targets, err := setup(ctx, srv, dir)
-	if err != nil {
-		return err
-	}
-	if *soak > 0 {
-		return soakRun(ctx, srv, wrk, targets[0], *soak)
-	}
 	bare, err := startBare()
 	if err != nil {
 		return err
 	}
 	defer bare.Close()
 	bareURL := "http://" + bare.Addr().String() + "/"
+	targets, err := setup(ctx, srv, dir, bareURL, strings.Contains(*only, "gw") && *soak == 0)
+	if err != nil {
+		return err
+	}
+	if *soak > 0 {
+		return soakRun(ctx, srv, wrk, targets[0], *soak)
+	}
 
 	fmt.Printf("wrk -t2 -cN -d%s --latency (-t1 at c=1); server pid %d; bare handler in this process (pid %d)\n", *duration, srv.cmd.Process.Pid, os.Getpid())
 	fmt.Println("| target | answer bytes | c | tokenward req/s | bare req/s | ratio | tokenward p99 | bare p99 | CPU µs/req, tokenward / bare | server RSS MiB |")
@@ -340,8 +340,11 @@ type target struct {
 
 // setup creates what the targets read: bench/prod/K (100 bytes), bench/ci
 // with 20 secrets of 100 bytes, a service token reading bench/*/*, and a
-// binding whose just-in-time token reads bench/prod/*.
-func setup(ctx context.Context, s *server, dir string) ([]target, error) {
+// binding whose just-in-time token reads bench/prod/*. With gw, also a
+// gateway route "bare" to the bare handler (bareURL), injecting
+// bench/prod/K as a bearer token, which the service token may call: the gw
+// target is a call through the gateway beside the same call made directly.
+func setup(ctx context.Context, s *server, dir, bareURL string, gw bool) ([]target, error) {
 	value := func(i int) []byte { return bytes.Repeat([]byte{byte('a' + i%26)}, 100) }
 	if _, err := s.cli(ctx, nil, "project", "create", "bench", "--envs", "prod,ci"); err != nil {
 		return nil, err
@@ -354,7 +357,15 @@ func setup(ctx context.Context, s *server, dir string) ([]target, error) {
 			return nil, err
 		}
 	}
-	svc, err := s.cli(ctx, nil, "token", "create", "--name", "bench", "--grant", "read:bench/*/*")
+	grants := []string{"token", "create", "--name", "bench", "--grant", "read:bench/*/*"}
+	if gw {
+		if _, err := s.cli(ctx, nil, "gateway", "route", "create", "bare", "--upstream", strings.TrimSuffix(bareURL, "/"),
+			"--secret", "bench/prod/K", "--inject", "header:Authorization=Bearer {{value}}", "--allow", "GET /**", "--allow-net", "127.0.0.0/8"); err != nil {
+			return nil, err
+		}
+		grants = append(grants, "--grant", "gateway:bare")
+	}
+	svc, err := s.cli(ctx, nil, grants...)
 	if err != nil {
 		return nil, err
 	}
@@ -379,6 +390,10 @@ func setup(ctx context.Context, s *server, dir string) ([]target, error) {
 		{name: "read", url: s.addr + "/v1/secrets/bench/prod/K", script: svcScript},
 		{name: "env", url: s.addr + "/v1/values/bench/ci", script: svcScript},
 		{name: "jit", url: s.addr + "/v1/secrets/bench/prod/K", script: jitScript},
+	}
+	if gw {
+		// 322 bytes from the upstream, the size of a secret read's answer.
+		ts = append(ts, target{name: "gw", url: s.addr + "/gw/bare/322", script: svcScript})
 	}
 	tokens := map[string]string{svcScript: svc, jitScript: jit}
 	for i := range ts {
