@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -176,7 +177,17 @@ func (m *Main) newServerCommand() *cobra.Command {
 	return cmd
 }
 
+// serverGCPercent is the server's GOGC when the environment sets none. A
+// server's live heap is small (tens of MiB) and its garbage is per-request,
+// so Go's default of 100 spent about a tenth of a read's CPU in the
+// collector; 400 trades some RSS (about 40 → 55 MiB under load, measured
+// with httpbench) for that CPU. GOGC and GOMEMLIMIT still win.
+const serverGCPercent = 400
+
 func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(context.Context, *serverRun) error) error {
+	if m.Getenv("GOGC") == "" {
+		debug.SetGCPercent(serverGCPercent)
+	}
 	logger := cfg.logger(m)
 	var devToken string
 	if cfg.Dev {

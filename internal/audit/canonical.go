@@ -68,7 +68,8 @@ func appendString(b []byte, s string) []byte {
 // appendMap encodes a nil and an empty map alike: JSON (omitempty) and most
 // stores cannot tell them apart either.
 func appendMap(b []byte, m map[string]string) []byte {
-	keys := make([]string, 0, len(m))
+	var small [16]string // no allocation for the usual few attributes
+	keys := small[:0]
 	for k := range m {
 		keys = append(keys, k)
 	}

@@ -1,14 +1,13 @@
 package httpapi
 
 import (
-	"slices"
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/api"
+	"github.com/tokenward/tokenward/internal/jsonw"
 )
 
 // jsonAppender is a response body that writes its own JSON: byte for byte
@@ -51,7 +50,7 @@ func (s secretBody) appendJSON(b []byte) ([]byte, bool) {
 		b = append(b, ',')
 	}
 	b = append(b, `"value":`...)
-	b = appendJSONString(b, s.Value)
+	b = jsonw.AppendString(b, s.Value)
 	b = append(b, `,"value_version":`...)
 	b = strconv.AppendInt(b, int64(s.ValueVersion), 10)
 	return append(b, '}'), ok
@@ -62,30 +61,11 @@ type envValuesBody struct{ *api.EnvValuesResponse }
 
 func (e envValuesBody) appendJSON(b []byte) ([]byte, bool) {
 	b = append(b, `{"project":`...)
-	b = appendJSONString(b, e.Project)
+	b = jsonw.AppendString(b, e.Project)
 	b = append(b, `,"environment":`...)
-	b = appendJSONString(b, e.Env)
+	b = jsonw.AppendString(b, e.Env)
 	b = append(b, `,"values":`...)
-	if e.Values == nil {
-		b = append(b, "null"...)
-	} else {
-		// encoding/json writes a map's keys sorted.
-		names := make([]string, 0, len(e.Values))
-		for k := range e.Values {
-			names = append(names, k)
-		}
-		slices.Sort(names)
-		b = append(b, '{')
-		for i, k := range names {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, k)
-			b = append(b, ':')
-			b = appendJSONString(b, e.Values[k])
-		}
-		b = append(b, '}')
-	}
+	b = jsonw.AppendStringMap(b, e.Values)
 	b = append(b, `,"secrets":`...)
 	ok := true
 	if e.Secrets == nil {
@@ -117,18 +97,18 @@ func (e envValuesBody) appendJSON(b []byte) ([]byte, bool) {
 func appendSecretFields(b []byte, s *tokenward.Secret) ([]byte, bool) {
 	ok := true
 	b = append(b, `"project":`...)
-	b = appendJSONString(b, s.Project)
+	b = jsonw.AppendString(b, s.Project)
 	b = append(b, `,"environment":`...)
-	b = appendJSONString(b, s.Env)
+	b = jsonw.AppendString(b, s.Env)
 	b = append(b, `,"name":`...)
-	b = appendJSONString(b, s.Name)
+	b = jsonw.AppendString(b, s.Name)
 	if s.Owner != "" {
 		b = append(b, `,"owner":`...)
-		b = appendJSONString(b, s.Owner)
+		b = jsonw.AppendString(b, s.Owner)
 	}
 	if s.Description != "" {
 		b = append(b, `,"description":`...)
-		b = appendJSONString(b, s.Description)
+		b = jsonw.AppendString(b, s.Description)
 	}
 	if len(s.Tags) > 0 {
 		b = append(b, `,"tags":[`...)
@@ -136,7 +116,7 @@ func appendSecretFields(b []byte, s *tokenward.Secret) ([]byte, bool) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, t)
+			b = jsonw.AppendString(b, t)
 		}
 		b = append(b, ']')
 	}
@@ -152,7 +132,7 @@ func appendSecretFields(b []byte, s *tokenward.Secret) ([]byte, bool) {
 	b, ok = appendJSONTime(b, s.UpdatedAt, ok)
 	if s.UpdatedBy != "" {
 		b = append(b, `,"updated_by":`...)
-		b = appendJSONString(b, s.UpdatedBy)
+		b = jsonw.AppendString(b, s.UpdatedBy)
 	}
 	return b, ok
 }
@@ -171,61 +151,4 @@ func appendJSONTime(b []byte, t time.Time, ok bool) ([]byte, bool) {
 	b = append(b, '"')
 	b = t.AppendFormat(b, time.RFC3339Nano)
 	return append(b, '"'), ok
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string exactly as encoding/json
-// does with HTML escaping off: " and \ escaped, \b \f \n \r \t short,
-// other control characters as \u00XX, invalid UTF-8 as \ufffd, and U+2028
-// and U+2029 escaped (JavaScript line terminators).
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

@@ -139,14 +139,3 @@ func TestReleaseJSONBufZeroes(t *testing.T) {
 	}
 }
 
-func FuzzAppendJSONString(f *testing.F) {
-	for _, s := range awkwardStrings {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		got := append(appendJSONString(nil, s), '\n')
-		if want := encodingJSON(t, s); !bytes.Equal(got, want) {
-			t.Fatalf("got %s; want %s", got, want)
-		}
-	})
-}

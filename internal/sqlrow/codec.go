@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/tokenward/tokenward/internal/jsonw"
 )
 
 // Row is one row to scan: *sql.Row, *sql.Rows, pgx.Row or pgx.Rows.
@@ -104,13 +106,15 @@ func JSONText(v any) (string, error) {
 }
 
 // JSONObject is the argument of a JSON column of string pairs: {} when m
-// is empty.
+// is empty. It is on every audit row's path (the CI and Meta columns), so it
+// writes the JSON by hand (jsonw, without HTML escaping); encoding/json reads
+// it back alike.
 func JSONObject(m map[string]string) string {
 	if len(m) == 0 {
 		return "{}"
 	}
-	b, _ := json.Marshal(m) // a map of strings always marshals
-	return string(b)
+	var buf [256]byte
+	return string(jsonw.AppendStringMap(buf[:0], m))
 }
 
 // JSONCol is the scan destination of a JSON column decoded into v.
