@@ -138,4 +138,3 @@ func TestReleaseJSONBufZeroes(t *testing.T) {
 		}
 	}
 }
-
