@@ -115,7 +115,8 @@ func applyMeta(meta *tokenward.Secret, in PutSecretInput) {
 }
 
 // GetSecret returns a secret's metadata and the value of a version (0:
-// the current one).
+// the current one). The metadata may be the read cache's own record,
+// shared with other callers: read it, never modify it.
 func (c *Core) GetSecret(ctx context.Context, tok *tokenward.Token, project, env, name string, version int) (*tokenward.Secret, []byte, error) {
 	if err := validPath(project, env, name); err != nil {
 		return nil, nil, err
@@ -130,7 +131,7 @@ func (c *Core) GetSecret(ctx context.Context, tok *tokenward.Token, project, env
 	var v *tokenward.SecretVersion
 	var err error
 	if version == 0 {
-		meta, v, err = c.Store.CurrentSecret(ctx, project, env, name)
+		meta, v, err = c.currentSecretRO(ctx, project, env, name)
 	} else if meta, err = c.Store.Secret(ctx, project, env, name); err == nil {
 		v, err = c.Store.SecretVersion(ctx, project, env, name, version)
 	}

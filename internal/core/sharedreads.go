@@ -13,6 +13,16 @@ import (
 type sharedReader interface {
 	SharedEnvSecrets(ctx context.Context, project, env string) ([]*tokenward.Secret, []*tokenward.SecretVersion, error)
 	SharedSecrets(ctx context.Context, project, env string) ([]*tokenward.Secret, error)
+	SharedCurrentSecret(ctx context.Context, project, env, name string) (*tokenward.Secret, *tokenward.SecretVersion, error)
+}
+
+// currentSecretRO is the store's CurrentSecret for a caller that only reads
+// the records (see sharedReader).
+func (c *Core) currentSecretRO(ctx context.Context, project, env, name string) (*tokenward.Secret, *tokenward.SecretVersion, error) {
+	if s, ok := c.Store.(sharedReader); ok {
+		return s.SharedCurrentSecret(ctx, project, env, name)
+	}
+	return c.Store.CurrentSecret(ctx, project, env, name)
 }
 
 // envSecretsRO is the store's EnvSecrets for a caller that only reads the

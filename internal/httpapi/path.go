@@ -34,16 +34,19 @@ func (s *Server) rawPathError(r *http.Request) error {
 	if !strings.HasPrefix(raw, "/v1/") {
 		return nil
 	}
-	segs := strings.Split(raw[1:], "/")
-	for i, seg := range segs {
-		v, err := url.PathUnescape(seg)
-		if err != nil {
-			v = seg
+	i := 0
+	for seg := range strings.SplitSeq(raw[1:], "/") { // no slice: this runs on every request
+		v := seg
+		if strings.IndexByte(seg, '%') >= 0 {
+			if u, err := url.PathUnescape(seg); err == nil {
+				v = u
+			}
 		}
 		if v != "" && v != "." && v != ".." && !strings.Contains(v, "/") {
+			i++
 			continue
 		}
-		if kind, ok := s.pathKind(segs, i); ok {
+		if kind, ok := s.pathKind(strings.Split(raw[1:], "/"), i); ok {
 			return api.CheckName(kind, v)
 		}
 		return tokenward.ValidatePathSegment("path segment", v)

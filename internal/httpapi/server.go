@@ -245,7 +245,9 @@ func (s *Server) wrap(rt route) http.Handler {
 			c.tok, err = s.authenticate(r.Context(), w, token(r), ip)
 		}
 		if err == nil {
-			r.Body = http.MaxBytesReader(w, r.Body, s.maxBody())
+			if r.Body != http.NoBody { // a GET's: nothing to limit
+				r.Body = http.MaxBytesReader(w, r.Body, s.maxBody())
+			}
 			ok, body, err = rt.handle(c)
 		}
 		err = clientGone(r, err)
@@ -272,7 +274,9 @@ func (s *Server) wrap(rt route) http.Handler {
 		} else {
 			writeJSON(w, ok, body)
 		}
-		s.Logger.Debug("request", "method", r.Method, "route", rt.pattern, "status", status(err, ok), "request_id", reqID, "duration", time.Since(start))
+		if s.Logger.Enabled(r.Context(), slog.LevelDebug) { // its arguments allocated on every request
+			s.Logger.Debug("request", "method", r.Method, "route", rt.pattern, "status", status(err, ok), "request_id", reqID, "duration", time.Since(start))
+		}
 	})
 }
 

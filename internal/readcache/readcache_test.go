@@ -84,8 +84,12 @@ func TestCacheTrustsOnlyAnUnmovedClock(t *testing.T) {
 func TestSharedReadsShareOneEntry(t *testing.T) {
 	ctx := context.Background()
 	clk := &clock{gen: 1, ok: true}
-	envLoads, listLoads := 0, 0
+	envLoads, listLoads, curLoads := 0, 0, 0
 	c := readcache.New(clk, readcache.Loaders{
+		CurrentSecret: func(_ context.Context, project, env, name string) (*tokenward.Secret, *tokenward.SecretVersion, error) {
+			curLoads++
+			return &tokenward.Secret{Project: project, Env: env, Name: name}, &tokenward.SecretVersion{Version: 1}, nil
+		},
 		EnvSecrets: func(_ context.Context, project, env string) ([]*tokenward.Secret, []*tokenward.SecretVersion, error) {
 			envLoads++
 			return []*tokenward.Secret{{Project: project, Env: env, Name: "A", Tags: []string{"t"}}}, []*tokenward.SecretVersion{{Version: 1}}, nil
@@ -123,8 +127,16 @@ func TestSharedReadsShareOneEntry(t *testing.T) {
 		if l, _ := c.Secrets(ctx, "p", "e"); l[0] == s1[0] {
 			t.Errorf("shared first %v: Secrets answered the cache's own record; want a copy", sharedFirst)
 		}
+		c1, v1, _ := c.SharedCurrentSecret(ctx, "p", "e", "A")
+		c2, v2, _ := c.SharedCurrentSecret(ctx, "p", "e", "A")
+		if c1 != c2 || v1 != v2 {
+			t.Errorf("shared first %v: SharedCurrentSecret got different records", sharedFirst)
+		}
+		if cs, cv, _ := c.CurrentSecret(ctx, "p", "e", "A"); cs == c1 || cv == v1 {
+			t.Errorf("shared first %v: CurrentSecret answered the cache's own record; want a copy", sharedFirst)
+		}
 	}
-	if envLoads != 2 || listLoads != 2 {
-		t.Errorf("got %d environment and %d list loads; want 2 each (one per generation)", envLoads, listLoads)
+	if envLoads != 2 || listLoads != 2 || curLoads != 2 {
+		t.Errorf("got %d environment, %d list and %d current-secret loads; want 2 each (one per generation)", envLoads, listLoads, curLoads)
 	}
 }
