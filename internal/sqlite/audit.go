@@ -41,10 +41,16 @@ func (db *DB) LastAudit(ctx context.Context) (*tokenward.AuditEntry, error) {
 	return e, nil
 }
 
-// AppendCheckpoint stores a signed checkpoint.
+// AppendCheckpoint stores a signed checkpoint. Its commit keeps the read
+// cache (a checkpoint is no cached read): as a plain write it emptied the
+// cache every --audit-checkpoint-every entries, and under load every
+// request in flight then went to SQL at once.
 func (db *DB) AppendCheckpoint(ctx context.Context, cp *audit.Checkpoint) error {
-	_, err := db.write.ExecContext(ctx, `INSERT INTO audit_checkpoints (seq, hash, time, key_id, signature) VALUES (?, ?, ?, ?, ?)`,
-		cp.Seq, cp.Hash, cp.Time.UnixNano(), cp.KeyID, cp.Signature)
+	err := db.ownCommit(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO audit_checkpoints (seq, hash, time, key_id, signature) VALUES (?, ?, ?, ?, ?)`,
+			cp.Seq, cp.Hash, cp.Time.UnixNano(), cp.KeyID, cp.Signature)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("sqlite: append audit checkpoint %d: %w", cp.Seq, err)
 	}

@@ -185,6 +185,29 @@ func (c *walClock) generation() (uint64, bool) {
 // --audit-ingest-delay) emptied the cache, and the environment fetches
 // after it went to SQL.
 
+// ownCommit runs fn in a write transaction (BEGIN IMMEDIATE) whose commit
+// the change clock absorbs: for a write no cached read depends on.
+func (db *DB) ownCommit(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	clock := db.clock
+	own := clock != nil && clock.beginOwnCommit()
+	if err := fn(tx); err != nil {
+		if own { // while the write lock is held: no other commit yet
+			clock.endOwnCommit(false)
+		}
+		tx.Rollback()
+		return err
+	}
+	err = tx.Commit()
+	if own {
+		clock.endOwnCommit(err == nil)
+	}
+	return err
+}
+
 // beginOwnCommit brings the clock up to date inside the write transaction
 // and opens the window in which that transaction's commit is absorbed.
 func (c *walClock) beginOwnCommit() bool {

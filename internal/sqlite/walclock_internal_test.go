@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"encoding/binary"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/audit"
 )
 
 // TestWALClockReadsTheMapping: a store's clock reads the WAL-index header
@@ -134,6 +136,19 @@ func TestAuditCommitsKeepTheClock(t *testing.T) {
 			return as.AppendAuditBatch(ctx, auditBatch(seq-3, 3))
 		}, true},
 		{"an audit batch again", func() error { seq += 2; return as.AppendAuditBatch(ctx, auditBatch(seq-2, 2)) }, false},
+		{"a signed checkpoint", func() error {
+			return db.AppendCheckpoint(ctx, &audit.Checkpoint{Seq: seq - 1, Hash: strings.Repeat("b", 64), Time: time.Unix(1, 0), KeyID: "k", Signature: []byte("s")})
+		}, false},
+		{"a unique index on checkpoints (the next step's refusal)", func() error {
+			_, err := db.write.ExecContext(ctx, `CREATE UNIQUE INDEX test_cp_seq ON audit_checkpoints (seq)`)
+			return err
+		}, true},
+		{"a checkpoint refused and rolled back (moves: the clock cannot tell what a failure left)", func() error {
+			if err := db.AppendCheckpoint(ctx, &audit.Checkpoint{Seq: seq - 1, Hash: strings.Repeat("b", 64), Time: time.Unix(1, 0), KeyID: "k", Signature: []byte("s")}); err == nil {
+				return errors.New("a second checkpoint at one seq was stored")
+			}
+			return nil
+		}, true},
 	}
 	for _, s := range steps {
 		g := gen()
