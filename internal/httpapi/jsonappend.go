@@ -1,12 +1,17 @@
 package httpapi
 
 import (
+	"bytes"
+	"encoding/json"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/api"
+	"github.com/tokenward/tokenward/internal/core"
 	"github.com/tokenward/tokenward/internal/jsonw"
 )
 
@@ -56,39 +61,78 @@ func (s secretBody) appendJSON(b []byte) ([]byte, bool) {
 	return append(b, '}'), ok
 }
 
-// envValuesBody is GET /v1/values/{project}/{env}'s answer.
-type envValuesBody struct{ *api.EnvValuesResponse }
+// envValuesBody is GET /v1/values/{project}/{env}'s answer, an
+// api.EnvValuesResponse, written from core's slice: no map of the values
+// built only to be sorted again, and no string copies of them.
+type envValuesBody struct {
+	project, env string
+	vals         []core.EnvValue
+}
+
+// response is the answer as encoding/json writes it (tests, and the
+// fall back when appendJSON cannot write it).
+func (e envValuesBody) response() *api.EnvValuesResponse {
+	r := &api.EnvValuesResponse{Project: e.project, Env: e.env, Values: make(map[string]string, len(e.vals)), Secrets: make([]*tokenward.Secret, 0, len(e.vals))}
+	for _, v := range e.vals {
+		r.Values[v.Secret.Name] = string(v.Value)
+		r.Secrets = append(r.Secrets, v.Secret)
+	}
+	return r
+}
+
+func (e envValuesBody) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(e.response())
+	return buf.Bytes(), err
+}
 
 func (e envValuesBody) appendJSON(b []byte) ([]byte, bool) {
 	b = append(b, `{"project":`...)
-	b = jsonw.AppendString(b, e.Project)
+	b = jsonw.AppendString(b, e.project)
 	b = append(b, `,"environment":`...)
-	b = jsonw.AppendString(b, e.Env)
-	b = append(b, `,"values":`...)
-	b = jsonw.AppendStringMap(b, e.Values)
-	b = append(b, `,"secrets":`...)
-	ok := true
-	if e.Secrets == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, s := range e.Secrets {
-			if i > 0 {
-				b = append(b, ',')
+	b = jsonw.AppendString(b, e.env)
+	// The values object has its keys sorted, as encoding/json sorts a
+	// map's: the store's order (SQLite's ORDER BY name) usually is already;
+	// PostgreSQL's collation may differ.
+	b = append(b, `,"values":{`...)
+	byName := func(x, y *core.EnvValue) int { return strings.Compare(x.Secret.Name, y.Secret.Name) }
+	var order []*core.EnvValue // nil: e.vals' own order is sorted
+	for i := 1; i < len(e.vals) && order == nil; i++ {
+		if byName(&e.vals[i-1], &e.vals[i]) > 0 {
+			order = make([]*core.EnvValue, len(e.vals))
+			for j := range e.vals {
+				order[j] = &e.vals[j]
 			}
-			if s == nil {
-				b = append(b, "null"...)
-				continue
-			}
-			b = append(b, '{')
-			var sok bool
-			b, sok = appendSecretFields(b, s)
-			ok = ok && sok
-			b = append(b, '}')
+			slices.SortStableFunc(order, byName)
 		}
-		b = append(b, ']')
 	}
-	return append(b, '}'), ok
+	for i := range e.vals {
+		v := &e.vals[i]
+		if order != nil {
+			v = order[i]
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = jsonw.AppendString(b, v.Secret.Name)
+		b = append(b, ':')
+		b = jsonw.AppendString(b, v.Value)
+	}
+	b = append(b, `},"secrets":[`...)
+	ok := true
+	for i, v := range e.vals {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '{')
+		var sok bool
+		b, sok = appendSecretFields(b, v.Secret)
+		ok = ok && sok
+		b = append(b, '}')
+	}
+	return append(b, "]}"...), ok
 }
 
 // appendSecretFields appends the fields of tokenward.Secret as

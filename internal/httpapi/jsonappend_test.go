@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/api"
+	"github.com/tokenward/tokenward/internal/core"
 )
 
 // encodingJSON is what writeJSON wrote for every body before jsonAppender:
@@ -59,11 +61,6 @@ func testSecrets() []*tokenward.Secret {
 // through writeJSON.
 func TestJSONAppendersMatchEncodingJSON(t *testing.T) {
 	secrets := testSecrets()
-	values := map[string]string{}
-	for i, s := range awkwardStrings {
-		values[fmt.Sprintf("K_%d", i)] = s
-		values[s] = fmt.Sprint(i) // awkward keys too, sorted as encoding/json sorts them
-	}
 	type tc struct {
 		name string
 		body jsonAppender
@@ -76,13 +73,26 @@ func TestJSONAppendersMatchEncodingJSON(t *testing.T) {
 	}
 	noMeta := &api.SecretResponse{Value: "v", ValueVersion: 2}
 	cases = append(cases, tc{"secret without metadata", secretBody{noMeta}, noMeta})
-	for _, e := range []*api.EnvValuesResponse{
-		{Project: "payments", Env: "prod", Values: values, Secrets: secrets},
-		{Project: "p<&>", Env: "ü", Values: map[string]string{}, Secrets: []*tokenward.Secret{}},
-		{Project: "p", Env: "e"}, // nil map and slice: null
-		{Project: "p", Env: "e", Values: map[string]string{"A": "1"}, Secrets: []*tokenward.Secret{nil, secrets[1]}},
+	// Environment fetches: values of every awkward kind, under awkward
+	// names, in name order (SQLite's) and not (PostgreSQL's collation may
+	// order them otherwise; the values object is sorted all the same).
+	var inOrder []core.EnvValue
+	for i, s := range awkwardStrings {
+		named := *secrets[i%len(secrets)]
+		named.Name = s + fmt.Sprint(i)
+		inOrder = append(inOrder, core.EnvValue{Secret: &named, Value: []byte(awkwardStrings[(i+2)%len(awkwardStrings)])})
+	}
+	slices.SortFunc(inOrder, func(x, y core.EnvValue) int { return strings.Compare(x.Secret.Name, y.Secret.Name) })
+	reversed := slices.Clone(inOrder)
+	slices.Reverse(reversed)
+	for _, e := range []envValuesBody{
+		{"payments", "prod", inOrder},
+		{"payments", "prod", reversed},
+		{"p<&>", "ü", []core.EnvValue{}},
+		{"p", "e", nil},
+		{"p", "e", []core.EnvValue{{Secret: secrets[1], Value: []byte("1")}}},
 	} {
-		cases = append(cases, tc{fmt.Sprintf("env %q with %d secrets", e.Project, len(e.Secrets)), envValuesBody{e}, e})
+		cases = append(cases, tc{fmt.Sprintf("env %q with %d secrets", e.project, len(e.vals)), e, e.response()})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -111,7 +121,7 @@ func TestJSONAppenderFallsBack(t *testing.T) {
 		s := &tokenward.Secret{Project: "p", Env: "e", Name: "K", CreatedAt: at}
 		for _, body := range []jsonAppender{
 			secretBody{&api.SecretResponse{Secret: s, Value: "v"}},
-			envValuesBody{&api.EnvValuesResponse{Secrets: []*tokenward.Secret{s}}},
+			envValuesBody{"p", "e", []core.EnvValue{{Secret: s, Value: []byte("v")}}},
 		} {
 			if _, ok := body.appendJSON(nil); ok {
 				t.Errorf("%T with created_at %v: got ok; want a fall back", body, at)

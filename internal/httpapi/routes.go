@@ -117,13 +117,8 @@ func (s *Server) envValues(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	resp := &api.EnvValuesResponse{Project: project, Env: env, Values: make(map[string]string, len(vals)), Secrets: make([]*tokenward.Secret, 0, len(vals))}
-	for _, v := range vals {
-		resp.Values[v.Secret.Name] = string(v.Value)
-		resp.Secrets = append(resp.Secrets, v.Secret)
-	}
 	c.meta = map[string]string{"count": strconv.Itoa(len(vals))}
-	return http.StatusOK, envValuesBody{resp}, nil
+	return http.StatusOK, envValuesBody{project, env, vals}, nil
 }
 
 func secretPath(c *call) (string, string, string) {

@@ -15,8 +15,9 @@ const hexDigits = "0123456789abcdef"
 // AppendString appends s as a JSON string exactly as encoding/json
 // does with HTML escaping off: " and \ escaped, \b \f \n \r \t short,
 // other control characters as \u00XX, invalid UTF-8 as \ufffd, and U+2028
-// and U+2029 escaped (JavaScript line terminators).
-func AppendString(b []byte, s string) []byte {
+// and U+2029 escaped (JavaScript line terminators). s may be a []byte, so
+// a secret's value is written without a string copy of it.
+func AppendString[S string | []byte](b []byte, s S) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -46,7 +47,7 @@ func AppendString(b []byte, s string) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		r, size := decodeRune(s[i:])
 		if r == utf8.RuneError && size == 1 {
 			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)
@@ -65,6 +66,13 @@ func AppendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+func decodeRune[S string | []byte](s S) (rune, int) {
+	if x, ok := any(s).(string); ok {
+		return utf8.DecodeRuneInString(x)
+	}
+	return utf8.DecodeRune(any(s).([]byte))
 }
 
 // AppendStringMap appends m as a JSON object with its keys sorted, as

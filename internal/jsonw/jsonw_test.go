@@ -56,8 +56,12 @@ func FuzzAppendString(f *testing.F) {
 		f.Add(s, s)
 	}
 	f.Fuzz(func(t *testing.T, k, v string) {
-		if got, want := AppendString(nil, v), encodingJSON(t, v); !bytes.Equal(got, want) {
+		want := encodingJSON(t, v)
+		if got := AppendString(nil, v); !bytes.Equal(got, want) {
 			t.Fatalf("string: got %s; want %s", got, want)
+		}
+		if got := AppendString(nil, []byte(v)); !bytes.Equal(got, want) {
+			t.Fatalf("[]byte: got %s; want %s", got, want)
 		}
 		m := map[string]string{k: v, v: k, "": k + v}
 		if got, want := AppendStringMap(nil, m), encodingJSON(t, m); !bytes.Equal(got, want) {
