@@ -6,6 +6,7 @@ package readcache
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
 	"sync"
@@ -28,7 +29,22 @@ type Cache struct {
 	mu      sync.RWMutex
 	at      uint64 // generation the entries were read at
 	entries map[key]any
+	flights map[key]*flight // misses being loaded
 }
+
+// flight is one miss being loaded. Callers that miss the same key at the
+// same generation meanwhile wait for it rather than each running the query:
+// a commit empties the whole cache, and under load every request in flight
+// missed at once (with PostgreSQL, each a round trip).
+type flight struct {
+	gen  uint64
+	done chan struct{} // closed when v and err are set
+	v    any
+	err  error
+}
+
+// waiting is called by a caller about to wait for another's load (tests).
+var waiting = func() {}
 
 // key names one cached read: its kind and its arguments.
 type key struct {
@@ -41,36 +57,65 @@ const MaxEntries = 10_000
 
 // New returns an empty cache on clock, answering misses with load.
 func New(clock tokenward.ChangeClock, load Loaders) *Cache {
-	return &Cache{clock: clock, load: load, entries: map[key]any{}}
+	return &Cache{clock: clock, load: load, entries: map[key]any{}, flights: map[key]*flight{}}
 }
 
 // cached returns load's answer, from the cache while nothing was committed
 // since it was loaded. Callers get clone's copy, so they may change it.
 func cached[T any](c *Cache, k key, load func() (T, error), clone func(T) T) (T, error) {
 	gen, ok := c.clock.Generation()
-	if ok {
-		c.mu.RLock()
-		v, hit := c.entries[k]
-		hit = hit && c.at == gen
-		c.mu.RUnlock()
-		if hit {
-			return clone(v.(T)), nil
+	if !ok {
+		return load()
+	}
+	c.mu.RLock()
+	v, hit := c.entries[k]
+	hit = hit && c.at == gen
+	c.mu.RUnlock()
+	if hit {
+		return clone(v.(T)), nil
+	}
+	c.mu.Lock()
+	if v, hit := c.entries[k]; hit && c.at == gen { // loaded meanwhile
+		c.mu.Unlock()
+		return clone(v.(T)), nil
+	}
+	if f := c.flights[k]; f != nil && f.gen == gen {
+		c.mu.Unlock()
+		waiting()
+		<-f.done
+		if f.err == nil {
+			return clone(f.v.(T)), nil
 		}
+		if !errors.Is(f.err, context.Canceled) && !errors.Is(f.err, context.DeadlineExceeded) {
+			var zero T
+			return zero, f.err // the store's answer (not found, say), not the loader's context's
+		}
+		return load()
 	}
-	v, err := load()
-	if err != nil || !ok {
-		return v, err
+	f := &flight{gen: gen, done: make(chan struct{})}
+	c.flights[k] = f
+	c.mu.Unlock()
+	lv, err := load()
+	c.mu.Lock()
+	if c.flights[k] == f {
+		delete(c.flights, k)
 	}
+	f.v, f.err = lv, err
 	// Loaded after the clock said gen: newer, never older, than what gen
 	// promises, so it is safe to serve while the generation is gen.
-	c.mu.Lock()
-	if c.at != gen || len(c.entries) >= MaxEntries {
-		c.entries = map[key]any{}
-		c.at = gen
+	if err == nil {
+		if c.at != gen || len(c.entries) >= MaxEntries {
+			c.entries = map[key]any{}
+			c.at = gen
+		}
+		c.entries[k] = lv
 	}
-	c.entries[k] = v
 	c.mu.Unlock()
-	return clone(v), nil
+	close(f.done)
+	if err != nil {
+		return lv, err
+	}
+	return clone(lv), nil
 }
 
 // Loaders are the store's own queries, called on a miss.
