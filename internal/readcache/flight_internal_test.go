@@ -93,4 +93,3 @@ func TestConcurrentMissesLoadOnce(t *testing.T) {
 		})
 	}
 }
-
