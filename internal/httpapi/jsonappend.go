@@ -44,21 +44,48 @@ func releaseJSONBuf(bp *[]byte, b []byte) {
 	jsonBufs.Put(bp)
 }
 
-// secretBody is GET /v1/secrets/{project}/{env}/{name}'s answer.
-type secretBody struct{ *api.SecretResponse }
+// secretBody is GET /v1/secrets/{project}/{env}/{name}'s answer, an
+// api.SecretResponse, written without a string copy of the value.
+type secretBody struct {
+	meta    *tokenward.Secret // nil: none
+	value   []byte
+	version int
+}
+
+// response is the answer as encoding/json writes it (tests, and the fall
+// back when appendJSON cannot write it).
+func (s secretBody) response() *api.SecretResponse {
+	return &api.SecretResponse{Secret: s.meta, Value: string(s.value), ValueVersion: s.version}
+}
+
+func (s secretBody) MarshalJSON() ([]byte, error) { return marshalNoEscape(s.response()) }
 
 func (s secretBody) appendJSON(b []byte) ([]byte, bool) {
 	b = append(b, '{')
 	ok := true
-	if s.Secret != nil {
-		b, ok = appendSecretFields(b, s.Secret)
+	if s.meta != nil {
+		b, ok = appendSecretFields(b, s.meta)
 		b = append(b, ',')
 	}
 	b = append(b, `"value":`...)
-	b = jsonw.AppendString(b, s.Value)
+	b = jsonw.AppendString(b, s.value)
 	b = append(b, `,"value_version":`...)
-	b = strconv.AppendInt(b, int64(s.ValueVersion), 10)
+	b = strconv.AppendInt(b, int64(s.version), 10)
 	return append(b, '}'), ok
+}
+
+// wipe zeroes the plaintext once the answer is written, so it does not
+// stay in the heap until the collector reuses the memory.
+func (s secretBody) wipe() { clear(s.value) }
+
+// marshalNoEscape is json.Marshal as writeJSON's encoder writes (HTML
+// escaping off), for the bodies' MarshalJSON.
+func marshalNoEscape(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(v)
+	return buf.Bytes(), err
 }
 
 // envValuesBody is GET /v1/values/{project}/{env}'s answer, an
@@ -80,13 +107,14 @@ func (e envValuesBody) response() *api.EnvValuesResponse {
 	return r
 }
 
-func (e envValuesBody) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	err := enc.Encode(e.response())
-	return buf.Bytes(), err
+// wipe zeroes the plaintexts once the answer is written (secretBody.wipe).
+func (e envValuesBody) wipe() {
+	for _, v := range e.vals {
+		clear(v.Value)
+	}
 }
+
+func (e envValuesBody) MarshalJSON() ([]byte, error) { return marshalNoEscape(e.response()) }
 
 func (e envValuesBody) appendJSON(b []byte) ([]byte, bool) {
 	b = append(b, `{"project":`...)

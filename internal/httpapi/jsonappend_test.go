@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
-	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/core"
 )
 
@@ -68,11 +67,11 @@ func TestJSONAppendersMatchEncodingJSON(t *testing.T) {
 	}
 	var cases []tc
 	for _, s := range secrets {
-		r := &api.SecretResponse{Secret: s, Value: s.Owner, ValueVersion: s.Version + 1}
-		cases = append(cases, tc{"secret " + s.Name, secretBody{r}, r})
+		b := secretBody{s, []byte(s.Owner), s.Version + 1}
+		cases = append(cases, tc{"secret " + s.Name, b, b.response()})
 	}
-	noMeta := &api.SecretResponse{Value: "v", ValueVersion: 2}
-	cases = append(cases, tc{"secret without metadata", secretBody{noMeta}, noMeta})
+	noMeta := secretBody{nil, []byte("v"), 2}
+	cases = append(cases, tc{"secret without metadata", noMeta, noMeta.response()})
 	// Environment fetches: values of every awkward kind, under awkward
 	// names, in name order (SQLite's) and not (PostgreSQL's collation may
 	// order them otherwise; the values object is sorted all the same).
@@ -120,7 +119,7 @@ func TestJSONAppenderFallsBack(t *testing.T) {
 	} {
 		s := &tokenward.Secret{Project: "p", Env: "e", Name: "K", CreatedAt: at}
 		for _, body := range []jsonAppender{
-			secretBody{&api.SecretResponse{Secret: s, Value: "v"}},
+			secretBody{s, []byte("v"), 0},
 			envValuesBody{"p", "e", []core.EnvValue{{Secret: s, Value: []byte("v")}}},
 		} {
 			if _, ok := body.appendJSON(nil); ok {
@@ -145,6 +144,25 @@ func TestReleaseJSONBufZeroes(t *testing.T) {
 		releaseJSONBuf(bp, b)
 		if i := bytes.IndexByte(b[:cap(b)], 's'); i >= 0 {
 			t.Errorf("cap %d: got byte %q left at %d; want all zero", n, b[i], i)
+		}
+	}
+}
+
+// TestBodiesWipePlaintext: once written, a read's and an environment
+// fetch's plaintext values are zeroed (the handler's wrapper calls wipe).
+func TestBodiesWipePlaintext(t *testing.T) {
+	one := []byte("sk_live_one")
+	a, b := []byte("value-a"), []byte("value-b")
+	for _, body := range []interface{ wipe() }{
+		secretBody{&tokenward.Secret{Name: "K"}, one, 1},
+		envValuesBody{"p", "e", []core.EnvValue{{Secret: &tokenward.Secret{Name: "A"}, Value: a}, {Secret: &tokenward.Secret{Name: "B"}, Value: b}}},
+	} {
+		writeJSON(httptest.NewRecorder(), http.StatusOK, body)
+		body.wipe()
+	}
+	for _, v := range [][]byte{one, a, b} {
+		if bytes.ContainsFunc(v, func(r rune) bool { return r != 0 }) {
+			t.Errorf("got %q after wipe; want zeroes", v)
 		}
 	}
 }

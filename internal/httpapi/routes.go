@@ -170,7 +170,7 @@ func (s *Server) getSecret(c *call) (int, any, error) {
 		version = meta.Version
 	}
 	c.meta = versionMeta(version)
-	return http.StatusOK, secretBody{&api.SecretResponse{Secret: meta, Value: string(value), ValueVersion: version}}, nil
+	return http.StatusOK, secretBody{meta, value, version}, nil
 }
 
 func (s *Server) putSecret(c *call) (int, any, error) {

@@ -273,6 +273,9 @@ func (s *Server) wrap(rt route) http.Handler {
 			writeErr(w, err)
 		} else {
 			writeJSON(w, ok, body)
+			if p, isPlain := body.(interface{ wipe() }); isPlain {
+				p.wipe()
+			}
 		}
 		if s.Logger.Enabled(r.Context(), slog.LevelDebug) { // its arguments allocated on every request
 			s.Logger.Debug("request", "method", r.Method, "route", rt.pattern, "status", status(err, ok), "request_id", reqID, "duration", time.Since(start))
