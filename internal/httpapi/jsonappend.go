@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
-	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,7 +56,7 @@ func (s secretBody) response() *api.SecretResponse {
 	return &api.SecretResponse{Secret: s.meta, Value: string(s.value), ValueVersion: s.version}
 }
 
-func (s secretBody) MarshalJSON() ([]byte, error) { return marshalNoEscape(s.response()) }
+func (s secretBody) MarshalJSON() ([]byte, error) { return jsonw.Marshal(s.response()) }
 
 func (s secretBody) appendJSON(b []byte) ([]byte, bool) {
 	b = append(b, '{')
@@ -77,16 +75,6 @@ func (s secretBody) appendJSON(b []byte) ([]byte, bool) {
 // wipe zeroes the plaintext once the answer is written, so it does not
 // stay in the heap until the collector reuses the memory.
 func (s secretBody) wipe() { clear(s.value) }
-
-// marshalNoEscape is json.Marshal as writeJSON's encoder writes (HTML
-// escaping off), for the bodies' MarshalJSON.
-func marshalNoEscape(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	err := enc.Encode(v)
-	return buf.Bytes(), err
-}
 
 // envValuesBody is GET /v1/values/{project}/{env}'s answer, an
 // api.EnvValuesResponse, written from core's slice: no map of the values
@@ -114,7 +102,7 @@ func (e envValuesBody) wipe() {
 	}
 }
 
-func (e envValuesBody) MarshalJSON() ([]byte, error) { return marshalNoEscape(e.response()) }
+func (e envValuesBody) MarshalJSON() ([]byte, error) { return jsonw.Marshal(e.response()) }
 
 func (e envValuesBody) appendJSON(b []byte) ([]byte, bool) {
 	b = append(b, `{"project":`...)

@@ -6,9 +6,23 @@
 package jsonw
 
 import (
+	"bytes"
+	"encoding/json"
 	"slices"
 	"unicode/utf8"
 )
+
+// Marshal is what AppendString and AppendStringMap match: encoding/json's
+// encoding of v with HTML escaping off, newline-terminated as an Encoder
+// writes it. It is the fall back and the reference for hand-written
+// encoders.
+func Marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(v)
+	return buf.Bytes(), err
+}
 
 const hexDigits = "0123456789abcdef"
 

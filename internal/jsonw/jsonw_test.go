@@ -2,20 +2,17 @@ package jsonw
 
 import (
 	"bytes"
-	"encoding/json"
 	"testing"
 )
 
 // encodingJSON is what AppendString and AppendStringMap must match.
 func encodingJSON(t testing.TB, v any) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	b, err := Marshal(v)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	return bytes.TrimSuffix(b, []byte("\n"))
 }
 
 // seeds need each of encoding/json's escaping rules.
