@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/tokenward/tokenward"
@@ -131,17 +132,20 @@ func secretPath(c *call) (string, string, string) {
 // len(versionMetas): a map per read was a tenth of a read's allocation.
 // They are shared, so read-only; an entry's Meta is never written after its
 // handler returns (cloneEntry copies it for the sinks).
-var versionMetas = func() (ms [64]map[string]string) {
+// Built on first use: package init stays free of work (every CLI process
+// loads this package; TestStartupDoesNoEagerWork).
+var versionMetas = sync.OnceValue(func() []map[string]string {
+	ms := make([]map[string]string, 64)
 	for i := range ms {
 		ms[i] = map[string]string{"version": strconv.Itoa(i + 1)}
 	}
 	return ms
-}()
+})
 
 // versionMeta is the audit Meta of a read of version v.
 func versionMeta(v int) map[string]string {
-	if v >= 1 && v <= len(versionMetas) {
-		return versionMetas[v-1]
+	if ms := versionMetas(); v >= 1 && v <= len(ms) {
+		return ms[v-1]
 	}
 	return map[string]string{"version": strconv.Itoa(v)}
 }
