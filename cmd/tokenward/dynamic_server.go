@@ -83,13 +83,14 @@ func dynamicServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *serv
 	}
 }
 
-// leaseMetrics writes the tokenward_leases gauge, read at scrape time.
+// leaseMetrics writes the tokenward_leases gauge, read at scrape time (its
+// # HELP and # TYPE also when no source has a lease).
 func leaseMetrics(e *dynamic.Engine) func(io.Writer) {
 	return func(w io.Writer) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		live, err := e.LiveLeases(ctx)
-		if err != nil || len(live) == 0 {
+		if err != nil {
 			return
 		}
 		values := make(map[string]float64, len(live))
