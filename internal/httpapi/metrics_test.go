@@ -49,34 +49,34 @@ func parseExposition(t testing.TB, body string) (types, help map[string]string, 
 	}
 	for line := range strings.Lines(body) {
 		line = strings.TrimSuffix(line, "\n")
-		if rest, ok := strings.CutPrefix(line, "# HELP "); ok {
+		if rest, ok := strings.CutPrefix(line, "# "); ok {
+			kind, rest, _ := strings.Cut(rest, " ")
 			name, text, _ := strings.Cut(rest, " ")
+			meta := help
+			switch {
+			case kind == "TYPE":
+				meta = types
+				switch text {
+				case "counter", "gauge", "histogram", "summary", "untyped":
+				default:
+					t.Errorf("bad TYPE: %q", line)
+				}
+			case kind != "HELP":
+				t.Errorf("unexpected comment %q", line)
+				continue
+			}
 			if !metricName.MatchString(name) {
-				t.Errorf("HELP of bad name: %q", line)
+				t.Errorf("%s of bad name: %q", kind, line)
 			}
-			if _, dup := help[name]; dup {
-				t.Errorf("second HELP of %s", name)
+			if _, dup := meta[name]; dup {
+				t.Errorf("second %s of %s", kind, name)
 			}
-			help[name] = text
+			meta[name] = text
 			enter(name, line)
 			continue
 		}
-		if rest, ok := strings.CutPrefix(line, "# TYPE "); ok {
-			name, typ, _ := strings.Cut(rest, " ")
-			switch typ {
-			case "counter", "gauge", "histogram", "summary", "untyped":
-			default:
-				t.Errorf("bad TYPE: %q", line)
-			}
-			if _, dup := types[name]; dup {
-				t.Errorf("second TYPE of %s", name)
-			}
-			types[name] = typ
-			enter(name, line)
-			continue
-		}
-		if strings.HasPrefix(line, "#") || line == "" {
-			t.Errorf("unexpected line %q", line)
+		if line == "" {
+			t.Errorf("empty line")
 			continue
 		}
 		s := parseSample(t, line)
