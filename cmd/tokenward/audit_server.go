@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	httppprof "net/http/pprof"
@@ -13,8 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/pflag"
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/audit"
@@ -221,26 +220,20 @@ func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig) err
 		}
 	})
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	r.metrics = reg
-	r.api.Metrics = httpapi.NewMetrics(reg)
-	writeLatency := prometheus.NewHistogram(prometheus.HistogramOpts{
-		Namespace: "tokenward", Name: "audit_write_duration_seconds",
-		Help:    "Time to record one audit entry before the answer: append it to the journal (--audit-sync journal) or commit it to the database.",
-		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
-	})
-	writeFailures := prometheus.NewCounter(prometheus.CounterOpts{
-		Namespace: "tokenward", Name: "audit_write_failures_total",
-		Help: "Audit entries not recorded (each refused its request).",
-	})
-	reg.MustRegister(writeLatency, writeFailures, newBrokerCollector(b), activeTokens(r))
+	metrics := httpapi.NewMetrics()
+	r.metrics, r.api.Metrics = metrics, metrics
+	writeLatency := metrics.Histogram("tokenward_audit_write_duration_seconds",
+		"Time to record one audit entry before the answer: append it to the journal (--audit-sync journal) or commit it to the database.",
+		[]float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1})
+	writeFailures := metrics.Counter("tokenward_audit_write_failures_total", "Audit entries not recorded (each refused its request).")
+	metrics.GaugeFunc("tokenward_active_tokens", "Tokens neither revoked nor expired.", activeTokens(r))
+	metrics.OnScrape(brokerMetrics(b))
 
 	r.api.AuditLog = &httpapi.AuditLog{Store: r.db, PublicKey: signer.PublicKey(), Flush: b.Flush}
 	r.api.Audit = func(ctx context.Context, e *tokenward.AuditEntry) error {
 		start := time.Now()
 		err := b.Record(ctx, e)
-		writeLatency.Observe(time.Since(start).Seconds())
+		writeLatency.Update(time.Since(start).Seconds())
 		if err != nil {
 			writeFailures.Inc()
 		}
@@ -338,55 +331,31 @@ func serveMetrics(r *serverRun, addr string, h http.Handler, pprof bool) error {
 	return nil
 }
 
-// brokerCollector exports the broker's counters at scrape time. Its
-// descriptions are made with it, by the server, not at every start of the
-// binary.
-type brokerCollector struct {
-	b                                                *audit.Broker
-	recorded, checkpoint, journal, ingestFail        *prometheus.Desc
-	sinkWritten, sinkFailed, sinkDropped, sinkQueued *prometheus.Desc
-}
-
-func newBrokerCollector(b *audit.Broker) *brokerCollector {
-	sink := []string{"sink"}
-	return &brokerCollector{b: b,
-		recorded:    prometheus.NewDesc("tokenward_audit_entries_total", "Audit entries stored in the database.", nil, nil),
-		checkpoint:  prometheus.NewDesc("tokenward_audit_checkpoint_failures_total", "Signed checkpoints that could not be stored.", nil, nil),
-		journal:     prometheus.NewDesc("tokenward_audit_journal_pending", "Audit entries in the journal not yet stored in the database.", nil, nil),
-		ingestFail:  prometheus.NewDesc("tokenward_audit_ingest_failures_total", "Batches of journal entries the database refused (requests are refused until it accepts them).", nil, nil),
-		sinkWritten: prometheus.NewDesc("tokenward_audit_sink_written_total", "Audit entries written to a secondary sink (webhook: buffered on disk).", sink, nil),
-		sinkFailed:  prometheus.NewDesc("tokenward_audit_sink_failed_attempts_total", "Failed write attempts to a secondary sink.", sink, nil),
-		sinkDropped: prometheus.NewDesc("tokenward_audit_sink_dropped_total", "Audit entries a secondary sink lost (queue full, retries exhausted, buffer full).", sink, nil),
-		sinkQueued:  prometheus.NewDesc("tokenward_audit_sink_queued", "Audit entries waiting for a secondary sink.", sink, nil),
-	}
-}
-
-func (c *brokerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.recorded, c.checkpoint, c.journal, c.ingestFail, c.sinkWritten, c.sinkFailed, c.sinkDropped, c.sinkQueued} {
-		ch <- d
-	}
-}
-
-func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.b.Stats()
-	ch <- prometheus.MustNewConstMetric(c.recorded, prometheus.CounterValue, float64(s.Recorded))
-	ch <- prometheus.MustNewConstMetric(c.checkpoint, prometheus.CounterValue, float64(s.CheckpointFailures))
-	ch <- prometheus.MustNewConstMetric(c.journal, prometheus.GaugeValue, float64(s.JournalPending))
-	ch <- prometheus.MustNewConstMetric(c.ingestFail, prometheus.CounterValue, float64(s.IngestFailures))
-	for _, k := range s.Sinks {
-		ch <- prometheus.MustNewConstMetric(c.sinkWritten, prometheus.CounterValue, float64(k.Written), k.Name)
-		ch <- prometheus.MustNewConstMetric(c.sinkFailed, prometheus.CounterValue, float64(k.Failed), k.Name)
-		ch <- prometheus.MustNewConstMetric(c.sinkDropped, prometheus.CounterValue, float64(k.Dropped), k.Name)
-		ch <- prometheus.MustNewConstMetric(c.sinkQueued, prometheus.GaugeValue, float64(k.Queued), k.Name)
+// brokerMetrics writes the broker's counters at scrape time.
+func brokerMetrics(b *audit.Broker) func(io.Writer) {
+	return func(w io.Writer) {
+		s := b.Stats()
+		httpapi.WriteValue(w, "tokenward_audit_checkpoint_failures_total", httpapi.CounterType, "Signed checkpoints that could not be stored.", float64(s.CheckpointFailures))
+		httpapi.WriteValue(w, "tokenward_audit_entries_total", httpapi.CounterType, "Audit entries stored in the database.", float64(s.Recorded))
+		httpapi.WriteValue(w, "tokenward_audit_ingest_failures_total", httpapi.CounterType, "Batches of journal entries the database refused (requests are refused until it accepts them).", float64(s.IngestFailures))
+		httpapi.WriteValue(w, "tokenward_audit_journal_pending", httpapi.GaugeType, "Audit entries in the journal not yet stored in the database.", float64(s.JournalPending))
+		if len(s.Sinks) == 0 {
+			return
+		}
+		written, failed, dropped, queued := map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]float64{}
+		for _, k := range s.Sinks {
+			written[k.Name], failed[k.Name], dropped[k.Name], queued[k.Name] = float64(k.Written), float64(k.Failed), float64(k.Dropped), float64(k.Queued)
+		}
+		httpapi.WriteFamily(w, "tokenward_audit_sink_dropped_total", httpapi.CounterType, "Audit entries a secondary sink lost (queue full, retries exhausted, buffer full).", "sink", dropped)
+		httpapi.WriteFamily(w, "tokenward_audit_sink_failed_attempts_total", httpapi.CounterType, "Failed write attempts to a secondary sink.", "sink", failed)
+		httpapi.WriteFamily(w, "tokenward_audit_sink_queued", httpapi.GaugeType, "Audit entries waiting for a secondary sink.", "sink", queued)
+		httpapi.WriteFamily(w, "tokenward_audit_sink_written_total", httpapi.CounterType, "Audit entries written to a secondary sink (webhook: buffered on disk).", "sink", written)
 	}
 }
 
 // activeTokens counts unrevoked, unexpired tokens at scrape time.
-func activeTokens(r *serverRun) prometheus.Collector {
-	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: "tokenward", Name: "active_tokens",
-		Help: "Tokens neither revoked nor expired.",
-	}, func() float64 {
+func activeTokens(r *serverRun) func() float64 {
+	return func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		ts, err := r.db.Tokens(ctx)
@@ -401,5 +370,5 @@ func activeTokens(r *serverRun) prometheus.Collector {
 			}
 		}
 		return float64(n)
-	})
+	}
 }

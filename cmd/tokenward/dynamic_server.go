@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
+	"io"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/dynamic"
+	"github.com/tokenward/tokenward/internal/httpapi"
 )
 
 // dynamicServerConfig is the lease engine's configuration.
@@ -75,33 +76,27 @@ func dynamicServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *serv
 			}
 		}
 		if r.metrics != nil {
-			r.metrics.MustRegister(newLeaseCollector(e))
+			r.metrics.OnScrape(leaseMetrics(e))
 		}
 		r.lead.add("lease sweep", func(ctx context.Context) { e.RunSweeper(ctx, cfg.SweepInterval) })
 		return nil
 	}
 }
 
-// leaseCollector is the tokenward_leases gauge, read at scrape time.
-type leaseCollector struct {
-	e    *dynamic.Engine
-	desc *prometheus.Desc
-}
-
-func newLeaseCollector(e *dynamic.Engine) *leaseCollector {
-	return &leaseCollector{e: e, desc: prometheus.NewDesc("tokenward_leases", "Live leases of dynamic sources (creating, active or being revoked), by source.", []string{"source"}, nil)}
-}
-
-func (c *leaseCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-
-func (c *leaseCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	live, err := c.e.LiveLeases(ctx)
-	if err != nil {
-		return
-	}
-	for src, n := range live {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), src)
+// leaseMetrics writes the tokenward_leases gauge, read at scrape time (its
+// # HELP and # TYPE also when no source has a lease).
+func leaseMetrics(e *dynamic.Engine) func(io.Writer) {
+	return func(w io.Writer) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		live, err := e.LiveLeases(ctx)
+		if err != nil {
+			return
+		}
+		values := make(map[string]float64, len(live))
+		for src, n := range live {
+			values[src] = float64(n)
+		}
+		httpapi.WriteFamily(w, "tokenward_leases", httpapi.GaugeType, "Live leases of dynamic sources (creating, active or being revoked), by source.", "source", values)
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tokenward/tokenward/internal/httpapi"
 )
 
 // elector picks the one server of those sharing a store that runs the
@@ -86,15 +86,14 @@ func (l *leadership) run(ctx context.Context, e elector) {
 	}
 }
 
-// collector is the tokenward_leader gauge.
-func (l *leadership) collector() prometheus.Collector {
-	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "tokenward_leader",
-		Help: "1 while this server leads the servers sharing its database (runs the rotation scheduler, hygiene, rotation announcements), else 0.",
-	}, func() float64 {
-		if l.leading.Load() {
-			return 1
-		}
-		return 0
-	})
+// registerMetrics adds the tokenward_leader gauge to m.
+func (l *leadership) registerMetrics(m *httpapi.Metrics) {
+	m.GaugeFunc("tokenward_leader",
+		"1 while this server leads the servers sharing its database (runs the rotation scheduler, hygiene, rotation announcements), else 0.",
+		func() float64 {
+			if l.leading.Load() {
+				return 1
+			}
+			return 0
+		})
 }

@@ -3,14 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/core"
+	"github.com/tokenward/tokenward/internal/httpapi"
 	"github.com/tokenward/tokenward/internal/monitor"
 	"github.com/tokenward/tokenward/internal/webhook"
 )
@@ -211,40 +212,21 @@ func leaderMonitorJobs(ctx context.Context, r *serverRun, interval time.Duration
 	}
 }
 
-// monitorCollector exports the monitor's counters at scrape time. Labels
-// are rule ids and event outcomes only: never a secret or token name.
-type monitorCollector struct {
-	mon                                     *monitor.Monitor
-	events                                  *monitor.Events
-	anomalies, observed, trackedTokens, evs *prometheus.Desc
-}
-
-func newMonitorCollector(mon *monitor.Monitor, events *monitor.Events) *monitorCollector {
-	return &monitorCollector{mon: mon, events: events,
-		anomalies:     prometheus.NewDesc("tokenward_anomalies_total", "Anomalies detected since the server started, by rule.", []string{"rule"}, nil),
-		observed:      prometheus.NewDesc("tokenward_monitor_observed_total", "Audit entries the monitor observed since the server started.", nil, nil),
-		trackedTokens: prometheus.NewDesc("tokenward_monitor_tracked_tokens", "Tokens the monitor keeps baselines for.", nil, nil),
-		evs:           prometheus.NewDesc("tokenward_change_events_total", "Change events by outcome: published, delivered, failed, dropped_queue_full, dropped_subscribers.", []string{"outcome"}, nil),
-	}
-}
-
-func (c *monitorCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.anomalies
-	ch <- c.observed
-	ch <- c.trackedTokens
-	ch <- c.evs
-}
-
-func (c *monitorCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, rule := range monitor.Rules {
-		ch <- prometheus.MustNewConstMetric(c.anomalies, prometheus.CounterValue, float64(c.mon.AnomalyCount(rule)), string(rule))
-	}
-	ch <- prometheus.MustNewConstMetric(c.observed, prometheus.CounterValue, float64(c.mon.Observed()))
-	ch <- prometheus.MustNewConstMetric(c.trackedTokens, prometheus.GaugeValue, float64(c.mon.TrackedTokens()))
-	st := c.events.Stats()
-	for outcome, n := range map[string]uint64{"published": st.Published, "delivered": st.Delivered, "failed": st.Failed,
-		"dropped_queue_full": st.DroppedQueueFull, "dropped_subscribers": st.DroppedSubscribers} {
-		ch <- prometheus.MustNewConstMetric(c.evs, prometheus.CounterValue, float64(n), outcome)
+// monitorMetrics writes the monitor's counters at scrape time. Labels are
+// rule ids and event outcomes only: never a secret or token name.
+func monitorMetrics(mon *monitor.Monitor, events *monitor.Events) func(io.Writer) {
+	return func(w io.Writer) {
+		anomalies := make(map[string]float64, len(monitor.Rules))
+		for _, rule := range monitor.Rules {
+			anomalies[string(rule)] = float64(mon.AnomalyCount(rule))
+		}
+		httpapi.WriteFamily(w, "tokenward_anomalies_total", httpapi.CounterType, "Anomalies detected since the server started, by rule.", "rule", anomalies)
+		st := events.Stats()
+		httpapi.WriteFamily(w, "tokenward_change_events_total", httpapi.CounterType, "Change events by outcome: published, delivered, failed, dropped_queue_full, dropped_subscribers.", "outcome", map[string]float64{
+			"published": float64(st.Published), "delivered": float64(st.Delivered), "failed": float64(st.Failed),
+			"dropped_queue_full": float64(st.DroppedQueueFull), "dropped_subscribers": float64(st.DroppedSubscribers)})
+		httpapi.WriteValue(w, "tokenward_monitor_observed_total", httpapi.CounterType, "Audit entries the monitor observed since the server started.", float64(mon.Observed()))
+		httpapi.WriteValue(w, "tokenward_monitor_tracked_tokens", httpapi.GaugeType, "Tokens the monitor keeps baselines for.", float64(mon.TrackedTokens()))
 	}
 }
 
@@ -285,7 +267,7 @@ func monitorServerFeature(m *Main, f *pflag.FlagSet) func(ctx context.Context, r
 		mg.Record = hook
 
 		if r.metrics != nil {
-			r.metrics.MustRegister(newMonitorCollector(mg.Monitor, mg.Events))
+			r.metrics.OnScrape(monitorMetrics(mg.Monitor, mg.Events))
 		}
 
 		// Event streams never end on their own: end them when shutdown

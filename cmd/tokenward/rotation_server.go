@@ -2,14 +2,15 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/core"
+	"github.com/tokenward/tokenward/internal/httpapi"
 	"github.com/tokenward/tokenward/internal/rotate"
 )
 
@@ -93,7 +94,7 @@ func rotationServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *ser
 		sched := &rotate.Scheduler{Machine: mach, Concurrency: cfg.Concurrency}
 		r.core.Rotation = &core.Rotation{Machine: mach, Scheduler: sched, Catalog: r.db, BulkConcurrency: cfg.Concurrency, BulkJobs: r.db.BulkJobs()}
 		if r.metrics != nil {
-			r.metrics.MustRegister(newRotationCollector(r.db.Rotations(), mach))
+			r.metrics.OnScrape(rotationMetrics(r.db.Rotations(), mach))
 		}
 
 		// Resume and the scheduler run on the leader only; a rotation
@@ -113,47 +114,29 @@ func rotationServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *ser
 	}
 }
 
-// rotationCollector exports rotations by state and failed steps at scrape
+// rotationMetrics writes rotations by state and failed steps at scrape
 // time.
-type rotationCollector struct {
-	store               rotate.Store
-	m                   *rotate.Machine
-	rotations, failures *prometheus.Desc
-}
-
-func newRotationCollector(store rotate.Store, m *rotate.Machine) *rotationCollector {
-	return &rotationCollector{store: store, m: m,
-		rotations: prometheus.NewDesc("tokenward_rotations", "Rotations by state: in_flight, done, failed (failed includes rolled back).", []string{"state"}, nil),
-		failures:  prometheus.NewDesc("tokenward_rotation_step_failures_total", "Failed rotation steps since the server started (each alerted).", nil, nil),
-	}
-}
-
-func (c *rotationCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.rotations
-	ch <- c.failures
-}
-
-func (c *rotationCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(c.m.Failures.Load()))
-	hist, err := c.store.History(ctx, "", 0)
-	if err != nil {
-		return
-	}
-	counts := map[string]float64{"in_flight": 0, "done": 0, "failed": 0}
-	for _, r := range hist {
-		switch {
-		case r.Step.InFlight():
-			counts["in_flight"]++
-		case r.Step == rotate.StepDone:
-			counts["done"]++
-		default:
-			counts["failed"]++
+func rotationMetrics(store rotate.Store, m *rotate.Machine) func(io.Writer) {
+	return func(w io.Writer) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		httpapi.WriteValue(w, "tokenward_rotation_step_failures_total", httpapi.CounterType, "Failed rotation steps since the server started (each alerted).", float64(m.Failures.Load()))
+		hist, err := store.History(ctx, "", 0)
+		if err != nil {
+			return
 		}
-	}
-	for state, n := range counts {
-		ch <- prometheus.MustNewConstMetric(c.rotations, prometheus.GaugeValue, n, state)
+		counts := map[string]float64{"in_flight": 0, "done": 0, "failed": 0}
+		for _, r := range hist {
+			switch {
+			case r.Step.InFlight():
+				counts["in_flight"]++
+			case r.Step == rotate.StepDone:
+				counts["done"]++
+			default:
+				counts["failed"]++
+			}
+		}
+		httpapi.WriteFamily(w, "tokenward_rotations", httpapi.GaugeType, "Rotations by state: in_flight, done, failed (failed includes rolled back).", "state", counts)
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/tokenward/tokenward"
@@ -111,9 +110,9 @@ type serverRun struct {
 	core   *core.Core
 	api    *httpapi.Server
 	logger *slog.Logger
-	// metrics is the Prometheus registry of /metrics (set by the audit
-	// feature, which runs first); features register their own collectors.
-	metrics *prometheus.Registry
+	// metrics is what /metrics serves (set by the audit feature, which
+	// runs first); features add their own metrics to it.
+	metrics *httpapi.Metrics
 	// closers run in reverse order at shutdown, after the HTTP server stops.
 	closers []func()
 	// lead runs the jobs that must run once across the servers sharing a
@@ -254,7 +253,8 @@ func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(
 		}
 	}
 	if run.metrics != nil {
-		run.metrics.MustRegister(api.ReadinessCollector(), run.lead.collector())
+		api.RegisterReadiness(run.metrics)
+		run.lead.registerMetrics(run.metrics)
 	}
 	// The leader's jobs stop, and are waited for, before the closers run.
 	leadCtx, stopLeading := context.WithCancel(ctx)

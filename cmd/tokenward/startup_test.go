@@ -74,6 +74,19 @@ func TestStartupDoesNoEagerWork(t *testing.T) {
 	}
 }
 
+// TestStartupRunsNoPrometheusInit: every command pays for the package
+// initialisation of everything linked in, and client_golang's (a default
+// registry with Go and process collectors, procfs, protobuf, expvar) was
+// 0.5 to 0.9 ms of it; the server's metrics use VictoriaMetrics/metrics.
+// This fails if a github.com/prometheus package is linked in again.
+func TestStartupRunsNoPrometheusInit(t *testing.T) {
+	for _, r := range inittrace(t) {
+		if strings.HasPrefix(r.pkg, "github.com/prometheus/") || strings.HasPrefix(r.pkg, "google.golang.org/protobuf") {
+			t.Errorf("init %s runs in every tokenward process; want no prometheus client (docs/metrics.md)", r.pkg)
+		}
+	}
+}
+
 // BenchmarkCLISecretGet times whole processes against a real server:
 // `tokenward secret get` beside testdata/minget, the same authenticated GET
 // by a minimal Go program (goal: ratio at most 1.2), `tokenward --help`

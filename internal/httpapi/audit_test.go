@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/audit"
@@ -351,8 +350,7 @@ func TestAuditKeyAndExport(t *testing.T) {
 // holds secret names).
 func TestMetrics(t *testing.T) {
 	e := MustServe(t)
-	reg := prometheus.NewRegistry()
-	e.api.Metrics = httpapi.NewMetrics(reg)
+	e.api.Metrics = httpapi.NewMetrics()
 	e.mustDo(t, e.admin, "POST", "/v1/projects", map[string]any{"name": "payments", "environments": []string{"prod"}}, 201)
 	e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/prod/SECRET_NAME_X", map[string]any{"value": "v"}, 200)
 	e.mustDo(t, e.admin, "GET", "/v1/secrets/payments/prod/SECRET_NAME_X", nil, 200)
@@ -379,5 +377,19 @@ func TestMetrics(t *testing.T) {
 	}
 	if strings.Contains(string(body), "SECRET_NAME_X") || strings.Contains(string(body), "payments") {
 		t.Errorf("metrics hold a secret or project name")
+	}
+	// Prometheus-style buckets with the bounds dashboards were built on.
+	types, _, samples := parseExposition(t, string(body))
+	if types["tokenward_http_requests_total"] != "counter" || types["tokenward_http_request_duration_seconds"] != "histogram" {
+		t.Errorf("types: got %v; want the requests counter and the latency histogram", types)
+	}
+	var les []string
+	for _, s := range samples {
+		if s.name == "tokenward_http_request_duration_seconds_bucket" && s.labels["route"] == "POST /v1/projects" {
+			les = append(les, s.labels["le"])
+		}
+	}
+	if got, want := strings.Join(les, " "), "0.0005 0.001 0.0025 0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5 10 30 +Inf"; got != want {
+		t.Errorf("latency buckets: got %s; want %s", got, want)
 	}
 }

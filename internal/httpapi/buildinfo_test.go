@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/tokenward/tokenward/internal/buildinfo"
 	"github.com/tokenward/tokenward/internal/httpapi"
 )
@@ -32,7 +30,7 @@ func TestHealthVersion(t *testing.T) {
 
 // TestMetricsBuildInfo: the metrics listener exposes tokenward_build_info.
 func TestMetricsBuildInfo(t *testing.T) {
-	m := httpapi.NewMetrics(prometheus.NewRegistry())
+	m := httpapi.NewMetrics()
 	srv := httptest.NewServer(m.Handler())
 	defer srv.Close()
 	resp, err := http.Get(srv.URL)

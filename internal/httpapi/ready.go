@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/http"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // pinger is a store that can tell whether its database answers; the
@@ -50,16 +48,15 @@ func (s *Server) ready(c *call) (int, any, error) {
 	return http.StatusOK, map[string]string{"status": "ready"}, nil
 }
 
-// ReadinessCollector is the gauge tokenward_database_up: 1 when the store's
-// database answers within a second at scrape time, else 0.
-func (s *Server) ReadinessCollector() prometheus.Collector {
-	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: "tokenward", Name: "database_up",
-		Help: "1 when the store's database answers a ping within a second at scrape time (as GET /v1/ready), else 0.",
-	}, func() float64 {
-		if s.checkReady(context.Background()) {
-			return 1
-		}
-		return 0
-	})
+// RegisterReadiness adds the gauge tokenward_database_up to m: 1 when the
+// store's database answers within a second at scrape time, else 0.
+func (s *Server) RegisterReadiness(m *Metrics) {
+	m.GaugeFunc("tokenward_database_up",
+		"1 when the store's database answers a ping within a second at scrape time (as GET /v1/ready), else 0.",
+		func() float64 {
+			if s.checkReady(context.Background()) {
+				return 1
+			}
+			return 0
+		})
 }

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/api"
+	"github.com/tokenward/tokenward/internal/httpapi"
 )
 
 // TestReadiness: /v1/ready and /readyz answer 200 while the store's
@@ -22,14 +22,22 @@ import (
 // tokenward_database_up gauge follows.
 func TestReadiness(t *testing.T) {
 	e := MustServe(t)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(e.api.ReadinessCollector())
+	m := httpapi.NewMetrics()
+	e.api.RegisterReadiness(m)
 	up := func() string {
-		mfs, err := reg.Gather()
-		if err != nil || len(mfs) != 1 {
-			t.Fatalf("gather: got %d families, %v; want tokenward_database_up", len(mfs), err)
+		t.Helper()
+		var b strings.Builder
+		m.Expose(&b)
+		var got []string
+		for line := range strings.Lines(b.String()) {
+			if strings.HasPrefix(line, "tokenward_database_up") {
+				got = append(got, strings.TrimSuffix(line, "\n"))
+			}
 		}
-		return mfs[0].GetName() + " " + strings.TrimSuffix(strings.TrimPrefix(mfs[0].GetMetric()[0].GetGauge().String(), "value:"), " ")
+		if len(got) != 1 {
+			t.Fatalf("got %q; want one tokenward_database_up sample in:\n%s", got, b.String())
+		}
+		return got[0]
 	}
 	check := func(path string, want int, wantBody map[string]string) {
 		t.Helper()
