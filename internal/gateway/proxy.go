@@ -12,12 +12,14 @@ import (
 	"log"
 	"log/slog"
 	"maps"
+	"mime"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -260,9 +262,12 @@ func (c *Route) proxy() *httputil.ReverseProxy {
 func (c *Route) init() {
 	c.tr = c.transport()
 	c.rp = &httputil.ReverseProxy{
-		Rewrite:        c.rewrite,
-		Transport:      c.tr,
-		FlushInterval:  -1, // server-sent events and chunked streams pass at once
+		Rewrite:   c.rewrite,
+		Transport: c.tr,
+		// 0: ReverseProxy flushes event streams and answers of unknown
+		// length (every streamed one: see modifyResponse) after every
+		// write, and an answer of known length once, at its end.
+		FlushInterval:  0,
 		BufferPool:     buffers{},
 		ModifyResponse: modifyResponse,
 		ErrorHandler:   proxyError,
@@ -327,13 +332,37 @@ func modifyResponse(resp *http.Response) error {
 	if st.method == http.MethodHead || resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified {
 		return nil
 	}
-	// Masking may change the length: the answer goes chunked.
-	resp.ContentLength = -1
-	resp.Header.Del("Content-Length")
 	mb := &maskedBody{src: resp.Body, resp: resp, st: st, buf: buffers{}.Get()}
 	mb.red = st.masker.NewRedactor(countWriter{&mb.out, &st.c.BytesOut})
 	resp.Body = mb
+	if buffered(resp) {
+		// A small answer of known length is read and masked whole, and
+		// sent with its masked length in one write: flushing a streamed
+		// answer after every write was most of a small call's cost.
+		mb.readAll()
+		resp.ContentLength = int64(mb.out.Len())
+		resp.Header.Set("Content-Length", strconv.Itoa(mb.out.Len()))
+		return nil
+	}
+	// Masking may change the length: the answer goes chunked (and, of
+	// unknown length, is flushed as it comes: ReverseProxy's own rule).
+	resp.ContentLength = -1
+	resp.Header.Del("Content-Length")
 	return nil
+}
+
+// maxBuffered is the largest answer modifyResponse reads whole.
+const maxBuffered = 64 << 10
+
+// buffered reports whether resp is read whole before it is sent: of known
+// length up to maxBuffered, without trailers, and not an event stream
+// (whose events must pass as they come, whatever it declares).
+func buffered(resp *http.Response) bool {
+	if resp.ContentLength < 0 || resp.ContentLength > maxBuffered || len(resp.Trailer) > 0 {
+		return false
+	}
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	return mt != "text/event-stream"
 }
 
 func maskString(m *inject.Masker, s string) string {
@@ -366,6 +395,31 @@ type maskedBody struct {
 	buf  []byte
 	out  bytes.Buffer
 	err  error
+}
+
+// readAll reads and masks the whole body now, and runs finish (the
+// call's audit) before any of it is sent. If the upstream fails, or
+// finish does, nothing of the body is sent: the first Read returns the
+// error, and the proxy aborts the response before its header goes out.
+func (b *maskedBody) readAll() {
+	for {
+		n, err := b.src.Read(b.buf)
+		if n > 0 {
+			b.red.Write(b.buf[:n]) // into b.out, which does not fail
+		}
+		if err == nil {
+			continue
+		}
+		b.red.Close()
+		if err == io.EOF {
+			err = b.finish()
+		}
+		if err != io.EOF {
+			b.out.Reset()
+		}
+		b.err = err
+		return
+	}
 }
 
 func (b *maskedBody) Read(p []byte) (int, error) {

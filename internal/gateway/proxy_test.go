@@ -492,3 +492,64 @@ func TestTimeoutAndResponseHops(t *testing.T) {
 		t.Errorf("answer headers: got %v; want the hop-by-hop ones dropped, X-Kept kept", resp.Header)
 	}
 }
+
+// TestSmallAnswers: an answer of known length up to 64 KiB is masked whole
+// and sent with its masked length (not chunked); an event stream that
+// declares a length still passes event by event; and when the call's
+// audit (OnDone) fails, nothing of a small answer reaches the caller.
+func TestSmallAnswers(t *testing.T) {
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/echo":
+			body := "echo " + strings.TrimPrefix(r.Header.Get("Authorization"), "token ") + " end"
+			w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+			io.WriteString(w, body)
+		case "/events":
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.Header().Set("Content-Length", fmt.Sprint(len("data: one\n\ndata: two\n\n")))
+			io.WriteString(w, "data: one\n\n")
+			w.(http.Flusher).Flush()
+			<-release
+			io.WriteString(w, "data: two\n\n")
+		}
+	}))
+	t.Cleanup(up.Close)
+	defer close(release)
+	g, _ := newGateway(t, route("small", up.URL, "header:Authorization=token {{value}}"))
+	srv, _ := front(t, g)
+
+	resp, body := get(t, srv.URL+"/gw/small/echo", nil)
+	if body != "echo *** end" {
+		t.Errorf("body: got %q; want the value masked", body)
+	}
+	if resp.ContentLength != int64(len(body)) || len(resp.TransferEncoding) > 0 {
+		t.Errorf("got Content-Length %d, Transfer-Encoding %v; want %d, none", resp.ContentLength, resp.TransferEncoding, len(body))
+	}
+
+	resp, err := http.Get(srv.URL + "/gw/small/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if line, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil || line != "data: one\n" {
+		t.Fatalf("first event: got %q, %v; want it before the stream ends", line, err)
+	}
+
+	// The audit fails: the caller gets no answer, not a complete one.
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt, _ := g.Route(r.Context(), "small")
+		c := &gateway.Call{Route: rt, Path: "/echo", OnDone: func(*gateway.Call) error { return fmt.Errorf("audit refused") }}
+		g.Forward(w, r, c)
+		if !c.Aborted {
+			t.Errorf("a call whose OnDone failed is not aborted")
+		}
+		panic(http.ErrAbortHandler)
+	}))
+	t.Cleanup(failing.Close)
+	if resp, err := http.Get(failing.URL + "/gw/small/echo"); err == nil {
+		b, rerr := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Fatalf("got %s %q (read error %v); want no answer", resp.Status, b, rerr)
+	}
+}
