@@ -93,4 +93,8 @@ func TestMetricsListenerServesDocumentedMetrics(t *testing.T) {
 	if strings.Contains(string(body), token) {
 		t.Errorf("the metrics page holds the admin token")
 	}
+	// The server's own GOGC when the environment sets none (serverGCPercent).
+	if os.Getenv("GOGC") == "" && !strings.Contains(string(body), fmt.Sprintf("\ngo_gc_gogc_percent %d\n", serverGCPercent)) {
+		t.Errorf("want go_gc_gogc_percent %d (no GOGC in the environment); got:\n%s", serverGCPercent, body)
+	}
 }
