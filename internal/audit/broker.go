@@ -130,6 +130,9 @@ func (b *Broker) Open(ctx context.Context) error {
 		b.SinkAttempts = DefaultSinkAttempts
 	}
 	b.group.Max = maxGroup
+	// A journal append is a write to the page cache, a few µs: without a
+	// yield its groups are of one, a system call per audited request.
+	b.group.Gather = b.Journal != nil
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	for _, s := range b.Sinks {
 		w := &sinkWorker{sink: s, queue: make(chan *tokenward.AuditEntry, b.QueueSize)}

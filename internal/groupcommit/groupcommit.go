@@ -5,6 +5,7 @@ package groupcommit
 
 import (
 	"context"
+	"runtime"
 	"sync"
 )
 
@@ -13,6 +14,13 @@ import (
 type Group[T any] struct {
 	// Max bounds the items of one batch (0: no bound).
 	Max int
+	// Gather makes a new leader yield its processor once before it takes
+	// its batch, so that callers already running (other requests on their
+	// way to Do) join it. For a commit too cheap for callers to pile up
+	// behind it — an append to a file in the page cache — batches are
+	// otherwise of one, one system call per item. With nothing else to
+	// run, the yield returns at once.
+	Gather bool
 
 	mu       sync.Mutex
 	pending  []*waiter[T]
@@ -44,6 +52,9 @@ func (g *Group[T]) Do(ctx context.Context, item T, commit func(ctx context.Conte
 	}
 	g.leading = true
 	g.mu.Unlock()
+	if g.Gather {
+		runtime.Gosched()
+	}
 	g.lead(context.WithoutCancel(ctx), commit, true)
 	return <-w.done
 }

@@ -3,8 +3,10 @@ package groupcommit_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,4 +85,35 @@ func waitQueued(t *testing.T, g *groupcommit.Group[int]) {
 		time.Sleep(time.Millisecond)
 	}
 	t.Fatalf("got %d queued; want 15", g.Queued())
+}
+
+// TestGather: on one processor, callers already runnable when the first
+// becomes leader join its batch when Gather is set, and do not without it
+// (a batch each: the commit never blocks, so no one waits). The scheduler
+// may resume the leader early (it checks the global run queue every 61st
+// time), so with Gather the test asks for fewer batches than callers, not
+// for one.
+func TestGather(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	const callers = 8
+	for _, gather := range []bool{true, false} {
+		g := &groupcommit.Group[int]{Gather: gather}
+		var batches atomic.Int32
+		var wg sync.WaitGroup
+		for i := range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				g.Do(context.Background(), i, func(context.Context, []int) error { batches.Add(1); return nil })
+			}()
+		}
+		wg.Wait()
+		got := int(batches.Load())
+		if gather && got >= callers {
+			t.Errorf("gather: got %d batches of %d callers; want callers to share batches", got, callers)
+		}
+		if !gather && got != callers {
+			t.Errorf("no gather: got %d batches of %d callers; want one each", got, callers)
+		}
+	}
 }
