@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -25,12 +27,19 @@ func NewMain() *Main {
 
 // Run parses args and runs the command they name.
 func (m *Main) Run(ctx context.Context, args []string) error {
-	root := m.rootCommand()
+	root := m.rootFor(args)
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)
 }
 
-func (m *Main) rootCommand() *cobra.Command {
+// rootCommand is the whole command tree.
+func (m *Main) rootCommand() *cobra.Command { return m.rootFor(nil) }
+
+// rootFor builds the command tree for args: when they name a top-level
+// command, only that one (building every command and its flags was a
+// tenth of a short command's process, docs/benchmarks.md); otherwise —
+// no command, help, completion, an unknown name — all of them.
+func (m *Main) rootFor(args []string) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "tokenward",
 		Short:         "API-token lifecycle manager for CI/CD",
@@ -42,30 +51,79 @@ func (m *Main) rootCommand() *cobra.Command {
 	root.SetErr(m.Stderr)
 	root.SetFlagErrorFunc(flagError)
 	root.CompletionOptions.DisableDefaultCmd = true // ours has examples and exit codes
-	// Each subcommand is listed here explicitly (no init() registration).
-	root.AddCommand(
-		m.newInitCommand(),
-		m.newServerCommand(),
-		m.newProjectCommand(),
-		m.newEnvCommand(),
-		m.newSecretCommand(),
-		m.newTokenCommand(),
-		m.newKeysCommand(),
-		m.newAuditCommand(),
-		m.newRunCommand(), m.newExportCommand(), m.newCheckCommand(), m.newApplyCommand(),
-		m.newBindingCommand(), m.newLoginCommand(),
-		m.newAnomaliesCommand(), m.newReportCommand(), m.newEventsCommand(),
-		newScanCommand(m), newHookCommand(m),
-		m.newRotationCommand(),
-		m.newGatewayCmd(),
-		m.newRotateCommand(),
-		m.newDynamicCommand(), m.newLeaseCommand(),
-		m.newMigrateCommand(),
-		m.newBenchCommand(),
-		newCompletionCommand(),
-	)
+	tops := m.topCommands()
+	if t, ok := namedTop(tops, args); ok {
+		root.AddCommand(t.build())
+	} else {
+		for _, t := range tops {
+			root.AddCommand(t.build())
+		}
+	}
 	m.addVersion(root)
 	return root
+}
+
+// topCommand is a top-level command: the names it answers to (its name,
+// then its aliases) and how to build it. TestTopCommandNames keeps the
+// names those of the built command.
+type topCommand struct {
+	names []string
+	build func() *cobra.Command
+	all   bool // needs the whole tree (completion scripts walk it)
+}
+
+// topCommands lists each top-level command explicitly (no init()
+// registration), in the order help lists them.
+func (m *Main) topCommands() []topCommand {
+	return []topCommand{
+		{names: []string{"init"}, build: m.newInitCommand},
+		{names: []string{"server"}, build: m.newServerCommand},
+		{names: []string{"project"}, build: m.newProjectCommand},
+		{names: []string{"env"}, build: m.newEnvCommand},
+		{names: []string{"secret"}, build: m.newSecretCommand},
+		{names: []string{"token"}, build: m.newTokenCommand},
+		{names: []string{"keys"}, build: m.newKeysCommand},
+		{names: []string{"audit"}, build: m.newAuditCommand},
+		{names: []string{"run"}, build: m.newRunCommand},
+		{names: []string{"export"}, build: m.newExportCommand},
+		{names: []string{"check"}, build: m.newCheckCommand},
+		{names: []string{"apply"}, build: m.newApplyCommand},
+		{names: []string{"binding"}, build: m.newBindingCommand},
+		{names: []string{"login"}, build: m.newLoginCommand},
+		{names: []string{"anomalies"}, build: m.newAnomaliesCommand},
+		{names: []string{"report"}, build: m.newReportCommand},
+		{names: []string{"events"}, build: m.newEventsCommand},
+		{names: []string{"scan"}, build: func() *cobra.Command { return newScanCommand(m) }},
+		{names: []string{"hook"}, build: func() *cobra.Command { return newHookCommand(m) }},
+		{names: []string{"rotation"}, build: m.newRotationCommand},
+		{names: []string{"gateway"}, build: m.newGatewayCmd},
+		{names: []string{"rotate"}, build: m.newRotateCommand},
+		{names: []string{"dynamic"}, build: m.newDynamicCommand},
+		{names: []string{"lease"}, build: m.newLeaseCommand},
+		{names: []string{"migrate"}, build: m.newMigrateCommand},
+		{names: []string{"bench"}, build: m.newBenchCommand},
+		{names: []string{"completion"}, build: newCompletionCommand, all: true},
+	}
+}
+
+// namedTop finds the top-level command args name: their first argument
+// that is not a flag (the root has no flag that takes a value).
+func namedTop(tops []topCommand, args []string) (topCommand, bool) {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if strings.HasPrefix(a, "-") {
+			continue
+		}
+		for _, t := range tops {
+			if slices.Contains(t.names, a) && !t.all {
+				return t, true
+			}
+		}
+		break
+	}
+	return topCommand{}, false
 }
 
 // exitError carries a process exit code through cobra.

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"slices"
+	"testing"
+)
+
+// TestTopCommandNames: the names topCommands lists for each top-level
+// command are the built command's name and aliases, and every command of
+// the tree is listed (rootFor builds only the one its arguments name).
+func TestTopCommandNames(t *testing.T) {
+	m := NewMain()
+	listed := map[string]bool{}
+	for _, top := range m.topCommands() {
+		c := top.build()
+		if want := append([]string{c.Name()}, c.Aliases...); !slices.Equal(top.names, want) {
+			t.Errorf("topCommands lists %v; the command answers to %v", top.names, want)
+		}
+		listed[c.Name()] = true
+	}
+	for _, c := range m.rootCommand().Commands() {
+		if c.Name() != "version" && !listed[c.Name()] {
+			t.Errorf("command %s is not in topCommands", c.Name())
+		}
+	}
+}
+
+// TestRootForBuildsOnlyTheNamedCommand: arguments that name a top-level
+// command get a tree of that one (and version); anything else, all.
+func TestRootForBuildsOnlyTheNamedCommand(t *testing.T) {
+	all := len(NewMain().rootCommand().Commands())
+	for _, tc := range []struct {
+		args []string
+		want []string // nil: every command
+	}{
+		{[]string{"secret", "get", "p/e/K"}, []string{"secret", "version"}},
+		{[]string{"--help", "run", "--", "make"}, []string{"run", "version"}},
+		{[]string{"server", "--dev"}, []string{"server", "version"}},
+		{[]string{"version"}, nil},
+		{[]string{"help", "secret"}, nil},
+		{[]string{"completion", "bash"}, nil},
+		{[]string{"scret", "get"}, nil}, // unknown: cobra's suggestions need them all
+		{[]string{"--", "secret"}, nil},
+		{nil, nil},
+	} {
+		var got []string
+		for _, c := range NewMain().rootFor(tc.args).Commands() {
+			got = append(got, c.Name())
+		}
+		if tc.want == nil && len(got) != all {
+			t.Errorf("%q: got %d commands; want all %d", tc.args, len(got), all)
+		}
+		if tc.want != nil && !slices.Equal(got, tc.want) {
+			t.Errorf("%q: got %v; want %v", tc.args, got, tc.want)
+		}
+	}
+}
