@@ -273,9 +273,6 @@ func (s *Server) wrap(rt route) http.Handler {
 			writeErr(w, err)
 		} else {
 			writeJSON(w, ok, body)
-			if p, isPlain := body.(interface{ wipe() }); isPlain {
-				p.wipe()
-			}
 		}
 		if s.Logger.Enabled(r.Context(), slog.LevelDebug) { // its arguments allocated on every request
 			s.Logger.Debug("request", "method", r.Method, "route", rt.pattern, "status", status(err, ok), "request_id", reqID, "duration", time.Since(start))
@@ -389,6 +386,9 @@ func writeError(w http.ResponseWriter, err error) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
+	if p, plain := body.(interface{ wipe() }); plain {
+		defer p.wipe() // a body of plaintexts: zeroed once written
+	}
 	w.Header().Set("Content-Type", "application/json")
 	if a, ok := body.(jsonAppender); ok {
 		bp := jsonBufs.Get().(*[]byte)
