@@ -128,39 +128,44 @@ type Loaders struct {
 
 // CurrentSecret is tokenward.Store's CurrentSecret through the cache.
 func (c *Cache) CurrentSecret(ctx context.Context, project, env, name string) (*tokenward.Secret, *tokenward.SecretVersion, error) {
-	r, err := cached(c, key{'c', project, env, name}, func() (current, error) {
-		s, v, err := c.load.CurrentSecret(ctx, project, env, name)
-		return current{s, v}, err
-	}, func(r current) current { return current{cloneSecret(r.s), cloneVersion(r.v)} })
-	return r.s, r.v, err
+	return c.currentSecret(ctx, project, env, name, func(r current) current { return current{cloneSecret(r.s), cloneVersion(r.v)} })
 }
 
 // SharedCurrentSecret is CurrentSecret without the copies, on
 // SharedEnvSecrets' terms: a single secret read, the hottest path of all.
 func (c *Cache) SharedCurrentSecret(ctx context.Context, project, env, name string) (*tokenward.Secret, *tokenward.SecretVersion, error) {
+	return c.currentSecret(ctx, project, env, name, shared)
+}
+
+func (c *Cache) currentSecret(ctx context.Context, project, env, name string, clone func(current) current) (*tokenward.Secret, *tokenward.SecretVersion, error) {
 	r, err := cached(c, key{'c', project, env, name}, func() (current, error) {
 		s, v, err := c.load.CurrentSecret(ctx, project, env, name)
 		return current{s, v}, err
-	}, func(r current) current { return r })
+	}, clone)
 	return r.s, r.v, err
 }
 
 // Secrets is tokenward.Store's Secrets through the cache.
 func (c *Cache) Secrets(ctx context.Context, project, env string) ([]*tokenward.Secret, error) {
+	return c.secrets(ctx, project, env, cloneAll(cloneSecret))
+}
+
+// SharedSecrets is Secrets without the copies, on SharedEnvSecrets' terms.
+func (c *Cache) SharedSecrets(ctx context.Context, project, env string) ([]*tokenward.Secret, error) {
+	return c.secrets(ctx, project, env, shared)
+}
+
+func (c *Cache) secrets(ctx context.Context, project, env string, clone func([]*tokenward.Secret) []*tokenward.Secret) ([]*tokenward.Secret, error) {
 	return cached(c, key{'s', project, env, ""}, func() ([]*tokenward.Secret, error) {
 		return c.load.Secrets(ctx, project, env)
-	}, cloneAll(cloneSecret))
+	}, clone)
 }
 
 // EnvSecrets is tokenward.Store's EnvSecrets through the cache.
 func (c *Cache) EnvSecrets(ctx context.Context, project, env string) ([]*tokenward.Secret, []*tokenward.SecretVersion, error) {
-	r, err := cached(c, key{'e', project, env, ""}, func() (envSecrets, error) {
-		s, v, err := c.load.EnvSecrets(ctx, project, env)
-		return envSecrets{s, v}, err
-	}, func(r envSecrets) envSecrets {
+	return c.envSecrets(ctx, project, env, func(r envSecrets) envSecrets {
 		return envSecrets{cloneAll(cloneSecret)(r.s), cloneAll(cloneVersion)(r.v)}
 	})
-	return r.s, r.v, err
 }
 
 // SharedEnvSecrets is EnvSecrets without the copies: the slices and
@@ -170,19 +175,19 @@ func (c *Cache) EnvSecrets(ctx context.Context, project, env string) ([]*tokenwa
 // the monitor counting one, where copying twenty records twice was a tenth
 // of the request.
 func (c *Cache) SharedEnvSecrets(ctx context.Context, project, env string) ([]*tokenward.Secret, []*tokenward.SecretVersion, error) {
+	return c.envSecrets(ctx, project, env, shared)
+}
+
+func (c *Cache) envSecrets(ctx context.Context, project, env string, clone func(envSecrets) envSecrets) ([]*tokenward.Secret, []*tokenward.SecretVersion, error) {
 	r, err := cached(c, key{'e', project, env, ""}, func() (envSecrets, error) {
 		s, v, err := c.load.EnvSecrets(ctx, project, env)
 		return envSecrets{s, v}, err
-	}, func(r envSecrets) envSecrets { return r })
+	}, clone)
 	return r.s, r.v, err
 }
 
-// SharedSecrets is Secrets without the copies, on SharedEnvSecrets' terms.
-func (c *Cache) SharedSecrets(ctx context.Context, project, env string) ([]*tokenward.Secret, error) {
-	return cached(c, key{'s', project, env, ""}, func() ([]*tokenward.Secret, error) {
-		return c.load.Secrets(ctx, project, env)
-	}, func(s []*tokenward.Secret) []*tokenward.Secret { return s })
-}
+// shared is the clone of the Shared* reads: none.
+func shared[T any](v T) T { return v }
 
 // current is CurrentSecret's answer as cached (one type for both methods
 // that read it).
