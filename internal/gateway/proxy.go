@@ -416,6 +416,7 @@ func (b *maskedBody) readAll() {
 		}
 		if err != io.EOF {
 			b.out.Reset()
+			b.st.c.BytesOut = 0 // nothing of it is sent
 		}
 		b.err = err
 		return
