@@ -159,13 +159,13 @@ func (c *Core) countEnvRead(ctx context.Context, e *tokenward.AuditEntry) {
 	if err != nil {
 		return
 	}
-	paths := make([]string, 0, len(list))
+	names := make([]string, 0, len(list))
 	for _, s := range list {
 		if t.Grants.Allows(tokenward.ActionRead, project, env, s.Name) {
-			paths = append(paths, s.Path())
+			names = append(names, s.Name)
 		}
 	}
-	c.Monitoring.Monitor.RecordSecretReads(paths, e.Time, e.SourceIP, e.TokenID)
+	c.Monitoring.Monitor.RecordSecretReads(project, env, names, e.Time, e.SourceIP, e.TokenID)
 }
 
 func (c *Core) refreshToken(ctx context.Context, resource string) {

@@ -259,7 +259,8 @@ type Monitor struct {
 	ips    map[netip.Addr]*ipState
 	// secrets counts reads per secret path, at most MaxSecrets paths.
 	secrets map[string]*secretUsage
-	cursor  int64 // SetCursor
+	pathBuf []byte // a secret's path being counted, reused under mu
+	cursor  int64  // SetCursor
 
 	observed atomic.Uint64
 	fired    [numRules]atomic.Uint64

@@ -80,13 +80,21 @@ func (m *Monitor) SecretUsage(path string) (SecretUsage, bool) {
 }
 
 func (m *Monitor) observeSecretRead(path string, at time.Time, ip, token string) {
-	s := m.secrets[path]
+	m.pathBuf = append(m.pathBuf[:0], path...)
+	m.observeSecretKey(at, ip, token)
+}
+
+// observeSecretKey counts a read of the secret whose path is in m.pathBuf.
+// The map is indexed with string(m.pathBuf), which does not allocate: only
+// a secret seen for the first time gets its path string.
+func (m *Monitor) observeSecretKey(at time.Time, ip, token string) {
+	s := m.secrets[string(m.pathBuf)]
 	if s == nil {
 		if len(m.secrets) >= m.cfg.MaxSecrets {
 			return
 		}
 		s = &secretUsage{}
-		m.secrets[path] = s
+		m.secrets[string(m.pathBuf)] = s
 	}
 	if !at.Before(s.LastAt) {
 		s.LastAt, s.LastIP, s.LastToken = at, ip, token
@@ -94,13 +102,14 @@ func (m *Monitor) observeSecretRead(path string, at time.Time, ip, token string)
 	s.Days.add(at)
 }
 
-// RecordSecretReads counts one read of each secret (project/env/name) at
+// RecordSecretReads counts one read of each named secret of project/env at
 // at, for reads the audit entry does not itemize: an environment-wide read
 // (run, export) names only project/env in its resource.
-func (m *Monitor) RecordSecretReads(paths []string, at time.Time, ip, tokenID string) {
+func (m *Monitor) RecordSecretReads(project, env string, names []string, at time.Time, ip, tokenID string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, p := range paths {
-		m.observeSecretRead(p, at, ip, tokenID)
+	for _, n := range names {
+		m.pathBuf = append(append(append(append(append(m.pathBuf[:0], project...), '/'), env...), '/'), n...)
+		m.observeSecretKey(at, ip, tokenID)
 	}
 }

@@ -98,8 +98,8 @@ func TestRecordSecretReads(t *testing.T) {
 	if _, ok := m.SecretUsage("payments/prod"); ok {
 		t.Fatal("an environment was counted as a secret")
 	}
-	m.RecordSecretReads([]string{"payments/prod/A", "payments/prod/B"}, at, "10.0.0.1", "tok_a")
-	m.RecordSecretReads([]string{"payments/prod/A"}, at.Add(time.Hour), "10.0.0.2", "tok_b")
+	m.RecordSecretReads("payments", "prod", []string{"A", "B"}, at, "10.0.0.1", "tok_a")
+	m.RecordSecretReads("payments", "prod", []string{"A"}, at.Add(time.Hour), "10.0.0.2", "tok_b")
 	for _, tc := range []struct {
 		path, ip, token string
 		count           uint32
@@ -111,5 +111,23 @@ func TestRecordSecretReads(t *testing.T) {
 		if !ok || u.LastIP != tc.ip || u.LastTokenID != tc.token || len(u.Daily) != 1 || u.Daily[0].Count != tc.count {
 			t.Errorf("%s: got %+v; want last %s by %s, %d reads", tc.path, u, tc.ip, tc.token, tc.count)
 		}
+	}
+}
+
+// Counting reads of secrets already counted allocates nothing: an
+// environment fetch counts each of its secrets (docs/benchmarks.md).
+func TestRecordSecretReadsAllocations(t *testing.T) {
+	m, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"A", "B", "C"}
+	at := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	m.RecordSecretReads("payments", "prod", names, at, "10.0.0.1", "tok_a")
+	if n := testing.AllocsPerRun(100, func() { m.RecordSecretReads("payments", "prod", names, at, "10.0.0.1", "tok_a") }); n != 0 {
+		t.Errorf("%v allocations per call; want 0", n)
+	}
+	if u, ok := m.SecretUsage("payments/prod/C"); !ok || u.Daily[0].Count != 102 {
+		t.Errorf("payments/prod/C: got %+v; want 102 reads", u)
 	}
 }
