@@ -458,8 +458,12 @@ const (
 // auditRow is e's row of sqlrow.AuditInsertCols, its CI referenced by ciID
 // (0: inline).
 func auditRow(e *tokenward.AuditEntry, ciID int64) [auditRowArgs]any {
+	ci, ref := "{}", any(ciID)
+	if ciID <= 0 {
+		ci, ref = sqlrow.JSONObject(e.CI), nil
+	}
 	return [auditRowArgs]any{e.Seq, e.Time.UnixNano(), e.RequestID, e.TokenID, e.TokenName, e.Action, e.Resource, e.Outcome, e.Reason,
-		int64(e.Status), e.SourceIP, e.UserAgent, sqlrow.AuditCIArg(e, ciID), sqlrow.JSONObject(e.Meta), e.PrevHash, e.Hash, sqlrow.CIIDArg(ciID)}
+		int64(e.Status), e.SourceIP, e.UserAgent, ci, sqlrow.JSONObject(e.Meta), e.PrevHash, e.Hash, ref}
 }
 
 // auditArgs appends e's row to args.

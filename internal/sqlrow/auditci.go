@@ -21,11 +21,14 @@ import (
 // AuditCols and ci_id.
 const AuditInsertCols = AuditCols + `, ci_id`
 
-// AuditSelectCols is AuditCols as a query on audit_entries selects it, the
-// ci column holding the referenced facts if any (a dangling reference reads
-// as the inline '{}', which verify reports as a modified entry).
+// AuditSelectCols is AuditCols as a query on audit_entries selects it: the
+// ci column holds the referenced facts when the row's own ci is '{}', as
+// written. Anything else reads as stored, so that verify sees every edit:
+// a dangling reference reads as '{}', a row's ci edited after it was
+// written reads as the edit.
 const AuditSelectCols = `seq, time, request_id, token_id, token_name, action, resource, outcome, reason, status, source_ip, user_agent,
-	COALESCE((SELECT audit_ci.ci FROM audit_ci WHERE audit_ci.id = audit_entries.ci_id), audit_entries.ci), meta, prev_hash, hash`
+	COALESCE((SELECT audit_ci.ci FROM audit_ci WHERE audit_ci.id = audit_entries.ci_id AND audit_entries.ci = '{}'), audit_entries.ci),
+	meta, prev_hash, hash`
 
 // CIDigest is the key of a CI object in audit_ci: the SHA-256 of its
 // canonical JSON (JSONObject).
@@ -59,6 +62,9 @@ type CIBatch struct {
 	// IDs holds each entry's audit_ci id; 0 for an entry whose CI is
 	// inline (none) or is in New.
 	IDs []int64
+	// NewOf holds, for each entry, the index in New of its CI object, or
+	// -1.
+	NewOf []int
 	// New are the CI objects audit_ci may not hold yet: the transaction
 	// inserts each if missing, finds its id and calls Resolve.
 	New []NewCI
@@ -77,10 +83,11 @@ type NewCI struct {
 
 // Plan returns es's CI references: known ones resolved, others in New.
 func (r *CIRefs) Plan(es []*tokenward.AuditEntry) *CIBatch {
-	b := &CIBatch{IDs: make([]int64, len(es))}
+	b := &CIBatch{IDs: make([]int64, len(es)), NewOf: make([]int, len(es))}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i, e := range es {
+		b.NewOf[i] = -1
 		if len(e.CI) == 0 {
 			continue
 		}
@@ -91,6 +98,7 @@ func (r *CIRefs) Plan(es []*tokenward.AuditEntry) *CIBatch {
 		}
 		if j := b.newByMap(e.CI); j >= 0 {
 			b.New[j].Entries = append(b.New[j].Entries, i)
+			b.NewOf[i] = j
 			continue
 		}
 		js := JSONObject(e.CI)
@@ -103,8 +111,10 @@ func (r *CIRefs) Plan(es []*tokenward.AuditEntry) *CIBatch {
 		if j := b.newByDigest(d); j >= 0 {
 			b.New[j].Entries = append(b.New[j].Entries, i)
 			b.New[j].maps = append(b.New[j].maps, e.CI)
+			b.NewOf[i] = j
 			continue
 		}
+		b.NewOf[i] = len(b.New)
 		b.New = append(b.New, NewCI{Digest: d, JSON: js, Entries: []int{i}, maps: []map[string]string{e.CI}})
 	}
 	return b
@@ -167,19 +177,11 @@ func (r *CIRefs) Committed(b *CIBatch) {
 	}
 }
 
-// AuditCIArg is the value of an entry's inline ci column: '{}' when its
-// facts are referenced (id > 0), else its facts.
-func AuditCIArg(e *tokenward.AuditEntry, id int64) string {
-	if id > 0 {
+// InlineCI is the value of es[i]'s inline ci column: '{}' when its facts
+// are referenced, else its facts.
+func (b *CIBatch) InlineCI(es []*tokenward.AuditEntry, i int) string {
+	if b.IDs[i] > 0 || b.NewOf[i] >= 0 {
 		return "{}"
 	}
-	return JSONObject(e.CI)
-}
-
-// CIIDArg is the value of the ci_id column: NULL for inline facts.
-func CIIDArg(id int64) any {
-	if id > 0 {
-		return id
-	}
-	return nil
+	return JSONObject(es[i].CI)
 }
