@@ -40,7 +40,9 @@ func TestAuditCIConformance(t *testing.T) {
 			}
 		},
 		// A second server's pool on the same database.
-		Again: func(t *testing.T, s storetest.AuditStore) storetest.AuditStore { return mustOpenURL(t, s.(*postgres.DB).URL) },
+		Again: func(t *testing.T, s storetest.AuditStore) storetest.AuditStore {
+			return mustOpenURL(t, s.(*postgres.DB).URL)
+		},
 	})
 }
 
