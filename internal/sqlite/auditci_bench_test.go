@@ -25,10 +25,10 @@ var jitCI = map[string]string{
 }
 
 // BenchmarkAuditAppendJIT is BenchmarkAuditAppend's normal mode for a JIT
-// token's entries, which carry its CI facts: groups of one and of eight
-// (ns/op is per entry).
+// token's entries, which carry its CI facts: groups of one, of eight and of
+// 128 (the journal ingester's under load); ns/op is per entry.
 func BenchmarkAuditAppendJIT(b *testing.B) {
-	for _, n := range []int{1, 8} {
+	for _, n := range []int{1, 8, 128} {
 		b.Run("group="+strconv.Itoa(n), func(b *testing.B) {
 			s := sqlite.NewAuditStore(MustOpenDB(b), sqlite.AuditSyncNormal)
 			if err := s.Open(); err != nil {
