@@ -76,7 +76,7 @@ func TestAuditTamperedRowDetected(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			url := pgtest.Shared(t).NewDatabase(t)
 			db := mustOpenURL(t, url)
-			signer := mustSigner(t)
+			signer := storetest.MustSigner(t)
 			b := mustBroker(t, db, signer, 3)
 			for i := range 6 {
 				e := &tokenward.AuditEntry{Time: time.Date(2026, 12, 4, 10, 0, i, 0, time.UTC), Action: "secret.read", Resource: "payments/prod/KEY",
@@ -189,7 +189,7 @@ func TestAuditBatchAllOrNone(t *testing.T) {
 func TestAuditTwoServersOneChain(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.Shared(t).NewDatabase(t)
-	signer := mustSigner(t)
+	signer := storetest.MustSigner(t)
 	db := mustOpenURL(t, url)
 	brokers := []*audit.Broker{mustBroker(t, db, signer, 4), mustBroker(t, mustOpenURL(t, url), signer, 4)}
 	const n = 10
@@ -211,19 +211,6 @@ func TestAuditTwoServersOneChain(t *testing.T) {
 	if r := mustVerify(t, db, signer); !r.OK() || r.Entries != n || r.LastSeq != n {
 		t.Fatalf("got ok=%v entries=%d last=%d problems=%v; want ok, %d, %d", r.OK(), r.Entries, r.LastSeq, r.Problems, n, n)
 	}
-}
-
-func mustSigner(tb testing.TB) *audit.Signer {
-	tb.Helper()
-	key, err := audit.LoadOrCreateKey(tb.TempDir() + "/audit.key")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	signer, err := audit.NewSigner(key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return signer
 }
 
 // mustBroker opens a broker on s that checkpoints every `every` entries.

@@ -95,14 +95,7 @@ func sameCI(got []*tokenward.AuditEntry, want map[int64]map[string]string) strin
 func testAuditCIStoredOnce(t *testing.T, be AuditCIBackend) {
 	ctx := context.Background()
 	s, raw := be.open(t)
-	key, err := audit.LoadOrCreateKey(t.TempDir() + "/audit.key")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := audit.NewSigner(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer := MustSigner(t)
 	br := audit.NewBroker(s, signer)
 	br.CheckpointEvery = 10
 	if err := br.Open(ctx); err != nil {
@@ -384,4 +377,18 @@ func testAuditCITwoStores(t *testing.T, be AuditCIBackend) {
 			t.Fatalf("verify: got %v, %+v; want OK over %d entries", err, r, 2*perStore)
 		}
 	}
+}
+
+// MustSigner returns a checkpoint signer with a new key.
+func MustSigner(tb testing.TB) *audit.Signer {
+	tb.Helper()
+	key, err := audit.LoadOrCreateKey(tb.TempDir() + "/audit.key")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	signer, err := audit.NewSigner(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return signer
 }
