@@ -177,7 +177,8 @@ func TestMigrateSQLiteToPostgresAndBack(t *testing.T) {
 	// Still sealed in PostgreSQL: no value in plaintext anywhere.
 	for path, v := range want.values {
 		if n := pgCount(t, url, `SELECT count(*) FROM secret_versions WHERE position($1::bytea in ciphertext) > 0`, []byte(v)) +
-			pgCount(t, url, `SELECT count(*) FROM audit_entries WHERE position($1 in row_to_json(audit_entries)::text) > 0`, v); n != 0 {
+			pgCount(t, url, `SELECT count(*) FROM audit_entries WHERE position($1 in row_to_json(audit_entries)::text) > 0`, v) +
+			pgCount(t, url, `SELECT count(*) FROM audit_ci WHERE position($1 in ci) > 0`, v); n != 0 {
 			t.Errorf("PostgreSQL holds the value of %s in plaintext (%d rows)", path, n)
 		}
 	}

@@ -130,7 +130,8 @@ func TestPostgresStorage(t *testing.T) {
 		t.Fatalf("secret_versions: got %d rows, %v; want 2", n, err)
 	}
 	for _, q := range []string{`SELECT count(*) FROM secret_versions WHERE position($1::bytea in ciphertext) > 0`,
-		`SELECT count(*) FROM audit_entries WHERE position($1 in row_to_json(audit_entries)::text) > 0`} {
+		`SELECT count(*) FROM audit_entries WHERE position($1 in row_to_json(audit_entries)::text) > 0`,
+		`SELECT count(*) FROM audit_ci WHERE position($1 in ci) > 0`} {
 		arg := any(canary)
 		if strings.Contains(q, "bytea") {
 			arg = []byte(canary)

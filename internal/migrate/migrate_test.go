@@ -175,7 +175,10 @@ func TestCopyBothWays(t *testing.T) {
 			created_at, updated_at, next_at, finished_at, error, rev) VALUES (` + strconv.Itoa(rowid) + `, '` + id + `', 'p/e/` + id + `', 'tokenward', '{}', 0, '', 'done', 0, 1, 2, 5, 5, 0, 0, '', 1)`
 	}
 	src := newSQLite(t, project, env, rot("rot_b", 7), rot("rot_a", 3),
-		`INSERT INTO keyring (id, sealed) VALUES (1, x'00ff10')`)
+		`INSERT INTO keyring (id, sealed) VALUES (1, x'00ff10')`,
+		// An audit entry whose CI facts it refers to in audit_ci.
+		`INSERT INTO audit_ci (id, digest, ci) VALUES (5, x'00ab', '{"repository":"acme/api"}')`,
+		`INSERT INTO audit_entries (id, seq, time, action, outcome, ci, prev_hash, hash, ci_id) VALUES (1, 1, 1, 'secret.read', 'allowed', '{}', '', '', 5)`)
 	url := newPostgres(t)
 	there, err := migrate.Copy(t.Context(), open(t, src, false), open(t, url, true))
 	if err != nil {
@@ -216,6 +219,13 @@ func TestCopyBothWays(t *testing.T) {
 	var next int64
 	if err := conn.QueryRow(t.Context(), `SELECT nextval(pg_get_serial_sequence('rotations', 'seq'))`).Scan(&next); err != nil || next != 8 {
 		t.Errorf("rotations.seq's next value: got %d, %v; want 8", next, err)
+	}
+	var ci string
+	if err := conn.QueryRow(t.Context(), `SELECT c.ci FROM audit_entries e JOIN audit_ci c ON c.id = e.ci_id WHERE c.digest = '\x00ab'`).Scan(&ci); err != nil || ci != `{"repository":"acme/api"}` {
+		t.Errorf("an entry's CI facts in PostgreSQL: got %q, %v; want them by their reference", ci, err)
+	}
+	if err := conn.QueryRow(t.Context(), `SELECT nextval(pg_get_serial_sequence('audit_ci', 'id'))`).Scan(&next); err != nil || next != 6 {
+		t.Errorf("audit_ci.id's next value: got %d, %v; want 6", next, err)
 	}
 }
 

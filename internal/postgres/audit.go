@@ -35,11 +35,55 @@ var (
 // verify walks — follows seq. Across servers it does too: every writer
 // inserts under auditChainLock, after reading the head the last one
 // committed.
-const auditInsert = `INSERT INTO audit_entries (` + sqlrow.AuditCols + `)
-SELECT ` + sqlrow.AuditCols + ` FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-	$9::text[], $10::integer[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[])
-	WITH ORDINALITY AS e (` + sqlrow.AuditCols + `, n)
+//
+// An entry's CI facts are referenced by their audit_ci id, or, when the
+// group stored them (ciInsert, earlier in its transaction), by their
+// digest.
+const auditInsert = `INSERT INTO audit_entries (` + sqlrow.AuditInsertCols + `)
+SELECT ` + sqlrow.AuditCols + `, COALESCE(NULLIF(e.ci_id, 0), (SELECT c.id FROM audit_ci c WHERE c.digest = e.ci_digest))
+FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+	$9::text[], $10::integer[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::bigint[], $18::bytea[])
+	WITH ORDINALITY AS e (` + sqlrow.AuditCols + `, ci_id, ci_digest, n)
 ORDER BY n`
+
+// ciInsert stores the CI objects audit_ci does not hold yet (digests $1,
+// canonical JSON $2); ciSelect reads back their ids, which the store
+// remembers once the transaction committed. Every audit writer holds
+// auditChainLock, so no two insert at once; ON CONFLICT keeps an object
+// once all the same.
+const (
+	ciInsert = `INSERT INTO audit_ci (digest, ci) SELECT d, c FROM unnest($1::bytea[], $2::text[]) AS u (d, c) ON CONFLICT (digest) DO NOTHING`
+	ciSelect = `SELECT digest, id FROM audit_ci WHERE digest = ANY($1::bytea[])`
+)
+
+// queueCI queues, in b, the statements that store refs' new CI objects and
+// resolve their ids.
+func queueCI(b *pgx.Batch, refs *sqlrow.CIBatch) {
+	if len(refs.New) == 0 {
+		return
+	}
+	digests, texts := make([][]byte, len(refs.New)), make([]string, len(refs.New))
+	for j := range refs.New {
+		digests[j], texts[j] = refs.New[j].Digest[:], refs.New[j].JSON
+	}
+	b.Queue(ciInsert, digests, texts)
+	b.Queue(ciSelect, digests).Query(func(rows pgx.Rows) error { return resolveCI(rows, refs) })
+}
+
+// resolveCI reads ciSelect's rows into refs.
+func resolveCI(rows pgx.Rows, refs *sqlrow.CIBatch) error {
+	var d []byte
+	var id int64
+	_, err := pgx.ForEachRow(rows, []any{&d, &id}, func() error {
+		for j := range refs.New {
+			if string(refs.New[j].Digest[:]) == string(d) {
+				refs.Resolve(j, id)
+			}
+		}
+		return nil
+	})
+	return err
+}
 
 // auditChainLock is the transaction-scoped advisory lock that every writer
 // of the audit trail holds from reading the chain's head to commit
@@ -92,8 +136,10 @@ func (db *DB) AppendChained(ctx context.Context, es []*tokenward.AuditEntry) err
 	}
 	audit.Link(seq, hash, es)
 	what := auditRange(es)
+	refs := db.ciRefs.Plan(es)
 	insert := &pgx.Batch{}
-	insert.Queue(auditInsert, auditInsertArgs(es)...)
+	queueCI(insert, refs)
+	insert.Queue(auditInsert, auditInsertArgs(es, refs)...)
 	insert.Queue(`COMMIT`).Exec(func(ct pgconn.CommandTag) error {
 		if ct.String() != "COMMIT" {
 			return errors.New("transaction rolled back")
@@ -107,6 +153,7 @@ func (db *DB) AppendChained(ctx context.Context, es []*tokenward.AuditEntry) err
 		}
 		return dbError("append "+what, err)
 	}
+	db.ciRefs.Committed(refs)
 	return nil
 }
 
@@ -134,13 +181,17 @@ func (db *DB) AppendAuditBatch(ctx context.Context, es []*tokenward.AuditEntry) 
 	}
 	ctx = uncached(ctx) // the audit trail: no cache reads it
 	what := auditRange(es)
+	refs := db.ciRefs.Plan(es)
 	err := db.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, auditChainLock); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, auditInsert, auditInsertArgs(es)...)
-		return err
+		b := &pgx.Batch{}
+		b.Queue(`SELECT pg_advisory_xact_lock($1)`, auditChainLock)
+		queueCI(b, refs)
+		b.Queue(auditInsert, auditInsertArgs(es, refs)...)
+		return tx.SendBatch(ctx, b).Close()
 	})
+	if err == nil {
+		db.ciRefs.Committed(refs)
+	}
 	if isConstraint(err) {
 		if len(es) == 1 {
 			return tokenward.Errorf(tokenward.ECONFLICT, "%s exists already", what)
@@ -158,12 +209,18 @@ func auditRange(es []*tokenward.AuditEntry) string {
 	return "audit entries " + strconv.FormatInt(es[0].Seq, 10) + ".." + strconv.FormatInt(es[len(es)-1].Seq, 10)
 }
 
-// auditInsertArgs returns auditInsert's arguments for es: one array per
-// column.
-func auditInsertArgs(es []*tokenward.AuditEntry) []any {
+// auditInsertArgs returns auditInsert's arguments for es, whose CI facts
+// refs places: one array per column.
+func auditInsertArgs(es []*tokenward.AuditEntry, refs *sqlrow.CIBatch) []any {
 	n := len(es)
 	seq, tm := make([]int64, n), make([]int64, n)
 	status := make([]int32, n)
+	digests := make([][]byte, n) // nil: NULL
+	for i, j := range refs.NewOf {
+		if j >= 0 {
+			digests[i] = refs.New[j].Digest[:]
+		}
+	}
 	var text [13][]string // the text columns, in sqlrow.AuditCols' order
 	for i := range text {
 		text[i] = make([]string, n)
@@ -171,12 +228,12 @@ func auditInsertArgs(es []*tokenward.AuditEntry) []any {
 	for i, e := range es {
 		seq[i], tm[i], status[i] = e.Seq, e.Time.UnixNano(), int32(e.Status) // #nosec G115 -- HTTP status codes fit int32
 		for j, v := range [...]string{e.RequestID, e.TokenID, e.TokenName, e.Action, e.Resource, e.Outcome, e.Reason,
-			e.SourceIP, e.UserAgent, sqlrow.JSONObject(e.CI), sqlrow.JSONObject(e.Meta), e.PrevHash, e.Hash} {
+			e.SourceIP, e.UserAgent, refs.InlineCI(es, i), sqlrow.JSONObject(e.Meta), e.PrevHash, e.Hash} {
 			text[j][i] = v
 		}
 	}
 	return []any{seq, tm, text[0], text[1], text[2], text[3], text[4], text[5], text[6],
-		status, text[7], text[8], text[9], text[10], text[11], text[12]}
+		status, text[7], text[8], text[9], text[10], text[11], text[12], refs.IDs, digests}
 }
 
 // SyncAudit is a no-op: a PostgreSQL commit is durable when it returns
@@ -188,7 +245,7 @@ func (db *DB) SyncAudit() error { return nil }
 // LastAudit returns the entry with the highest seq, or nil when there is
 // none.
 func (db *DB) LastAudit(ctx context.Context) (*tokenward.AuditEntry, error) {
-	e, err := sqlrow.ScanAudit(db.pool.QueryRow(ctx, `SELECT `+sqlrow.AuditCols+` FROM audit_entries ORDER BY seq DESC LIMIT 1`))
+	e, err := sqlrow.ScanAudit(db.pool.QueryRow(ctx, `SELECT `+sqlrow.AuditSelectCols+` FROM audit_entries ORDER BY seq DESC LIMIT 1`))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -213,7 +270,7 @@ func (db *DB) AuditEntries(ctx context.Context) iter.Seq2[*tokenward.AuditEntry,
 		for {
 			page, err := queryAll(ctx, db.pool, func(r rowScanner) (*tokenward.AuditEntry, error) {
 				return sqlrow.ScanAudit(sqlrow.WithID(r, &after))
-			}, `SELECT id, `+sqlrow.AuditCols+` FROM audit_entries WHERE id > $1 ORDER BY id LIMIT $2`, after, auditPage)
+			}, `SELECT id, `+sqlrow.AuditSelectCols+` FROM audit_entries WHERE id > $1 ORDER BY id LIMIT $2`, after, auditPage)
 			if err != nil {
 				yield(nil, dbError("audit entries", err))
 				return
@@ -276,7 +333,7 @@ func (db *DB) SearchAudit(ctx context.Context, q audit.Query) ([]*tokenward.Audi
 	if q.Resource != "" {
 		add(`resource LIKE $ ESCAPE '\'`, likePattern(q.Resource))
 	}
-	query := `SELECT ` + sqlrow.AuditCols + ` FROM audit_entries`
+	query := `SELECT ` + sqlrow.AuditSelectCols + ` FROM audit_entries`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, ` AND `)
 	}

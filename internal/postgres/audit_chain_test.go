@@ -17,6 +17,7 @@ import (
 	"github.com/tokenward/tokenward/internal/audit"
 	"github.com/tokenward/tokenward/internal/pgtest"
 	"github.com/tokenward/tokenward/internal/postgres"
+	"github.com/tokenward/tokenward/internal/storetest"
 )
 
 // chainEntry is the i-th entry a test server records.
@@ -45,7 +46,7 @@ func threeServers(t *testing.T, kill bool) {
 	ctx := context.Background()
 	url := pgtest.Shared(t).NewDatabase(t)
 	admin := mustConn(t, url)
-	signer := mustSigner(t)
+	signer := storetest.MustSigner(t)
 	const servers, workers, perWorker, every, killAfter = 3, 4, 40, 7, 50
 	dbs := make([]*postgres.DB, servers)
 	brokers := make([]*audit.Broker, servers)
@@ -204,7 +205,7 @@ func TestAuditChainConnectionKilled(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	var logMu sync.Mutex
-	b := audit.NewBroker(db, mustSigner(t))
+	b := audit.NewBroker(db, storetest.MustSigner(t))
 	b.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logMu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if err := b.Open(ctx); err != nil {
 		t.Fatal(err)
@@ -301,7 +302,7 @@ func TestAuditChainConnectionKilled(t *testing.T) {
 			t.Errorf("log lines at %s saying %q: got %d; want %d\n%s", want.level, want.msg, n, want.n, out)
 		}
 	}
-	if r := mustVerify(t, db, mustSigner(t)); !r.OK() || r.Entries != 2 {
+	if r := mustVerify(t, db, storetest.MustSigner(t)); !r.OK() || r.Entries != 2 {
 		t.Errorf("verify: got ok=%v entries=%d problems=%v; want ok, 2", r.OK(), r.Entries, r.Problems)
 	}
 }
@@ -324,7 +325,7 @@ func TestAuditChainIdleBound(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b := mustBroker(t, db, mustSigner(t), 100)
+	b := mustBroker(t, db, storetest.MustSigner(t), 100)
 	if err := b.Record(ctx, chainEntry(0, 0)); err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +358,7 @@ func BenchmarkAuditRecordServers(b *testing.B) {
 		b.Run(fmt.Sprintf("servers=%d", servers), func(b *testing.B) {
 			ctx := context.Background()
 			url := pgtest.Shared(b).NewDatabase(b)
-			signer := mustSigner(b)
+			signer := storetest.MustSigner(b)
 			brokers := make([]*audit.Broker, servers)
 			for i := range brokers {
 				brokers[i] = mustBroker(b, mustOpenURL(b, url), signer, audit.DefaultCheckpointEvery)

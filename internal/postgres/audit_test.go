@@ -17,6 +17,35 @@ func TestAuditConformance(t *testing.T) {
 	storetest.RunAudit(t, func(t *testing.T) storetest.AuditStore { return MustOpenDB(t) })
 }
 
+func TestAuditCIConformance(t *testing.T) {
+	storetest.RunAuditCI(t, storetest.AuditCIBackend{
+		Open: func(t *testing.T) (storetest.AuditStore, storetest.AuditSQL) {
+			db := MustOpenDB(t)
+			conn := mustConn(t, db.URL)
+			return db, storetest.AuditSQL{
+				Exec: func(t *testing.T, q string) {
+					t.Helper()
+					if _, err := conn.Exec(t.Context(), q); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Int: func(t *testing.T, q string) int64 {
+					t.Helper()
+					var n int64
+					if err := conn.QueryRow(t.Context(), q).Scan(&n); err != nil {
+						t.Fatal(err)
+					}
+					return n
+				},
+			}
+		},
+		// A second server's pool on the same database.
+		Again: func(t *testing.T, s storetest.AuditStore) storetest.AuditStore {
+			return mustOpenURL(t, s.(*postgres.DB).URL)
+		},
+	})
+}
+
 // TestAuditTamperedRowDetected: an audit row edited, deleted or moved in
 // the database by raw SQL (by someone with database access but not the
 // signing key) is found by verify, with the entry it names.
@@ -32,6 +61,12 @@ func TestAuditTamperedRowDetected(t *testing.T) {
 		{"modified field", `UPDATE audit_entries SET outcome = 'allowed', reason = '' WHERE seq = 3`, audit.KindModified, 3},
 		{"modified CI map", `UPDATE audit_entries SET ci = '{"repository":"evil/repo"}' WHERE seq = 4`, audit.KindModified, 4},
 		{"CI no longer JSON", `UPDATE audit_entries SET ci = 'garbage' WHERE seq = 4`, audit.KindModified, 4},
+		// Every entry refers to one audit_ci row (migration 0103).
+		{"modified shared CI", `UPDATE audit_ci SET ci = '{"repository":"evil/repo"}'`, audit.KindModified, 1},
+		{"shared CI deleted", `DELETE FROM audit_ci`, audit.KindModified, 1},
+		{"CI reference dropped", `UPDATE audit_entries SET ci_id = NULL WHERE seq = 4`, audit.KindModified, 4},
+		{"CI reference moved", `INSERT INTO audit_ci (digest, ci) VALUES ('\x00', '{"repository":"evil/repo"}');
+			UPDATE audit_entries SET ci_id = (SELECT id FROM audit_ci WHERE digest = '\x00') WHERE seq = 4`, audit.KindModified, 4},
 		{"modified time", `UPDATE audit_entries SET time = time - 1000 WHERE seq = 5`, audit.KindModified, 5},
 		{"deleted", `DELETE FROM audit_entries WHERE seq = 3`, audit.KindDeleted, 3},
 		{"truncated tail", `DELETE FROM audit_entries WHERE seq >= 5`, audit.KindTruncated, 5},
@@ -41,7 +76,7 @@ func TestAuditTamperedRowDetected(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			url := pgtest.Shared(t).NewDatabase(t)
 			db := mustOpenURL(t, url)
-			signer := mustSigner(t)
+			signer := storetest.MustSigner(t)
 			b := mustBroker(t, db, signer, 3)
 			for i := range 6 {
 				e := &tokenward.AuditEntry{Time: time.Date(2026, 12, 4, 10, 0, i, 0, time.UTC), Action: "secret.read", Resource: "payments/prod/KEY",
@@ -154,7 +189,7 @@ func TestAuditBatchAllOrNone(t *testing.T) {
 func TestAuditTwoServersOneChain(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.Shared(t).NewDatabase(t)
-	signer := mustSigner(t)
+	signer := storetest.MustSigner(t)
 	db := mustOpenURL(t, url)
 	brokers := []*audit.Broker{mustBroker(t, db, signer, 4), mustBroker(t, mustOpenURL(t, url), signer, 4)}
 	const n = 10
@@ -176,19 +211,6 @@ func TestAuditTwoServersOneChain(t *testing.T) {
 	if r := mustVerify(t, db, signer); !r.OK() || r.Entries != n || r.LastSeq != n {
 		t.Fatalf("got ok=%v entries=%d last=%d problems=%v; want ok, %d, %d", r.OK(), r.Entries, r.LastSeq, r.Problems, n, n)
 	}
-}
-
-func mustSigner(tb testing.TB) *audit.Signer {
-	tb.Helper()
-	key, err := audit.LoadOrCreateKey(tb.TempDir() + "/audit.key")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	signer, err := audit.NewSigner(key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return signer
 }
 
 // mustBroker opens a broker on s that checkpoints every `every` entries.

@@ -28,6 +28,7 @@ import (
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/pgerr"
 	"github.com/tokenward/tokenward/internal/readcache"
+	"github.com/tokenward/tokenward/internal/sqlrow"
 )
 
 //go:embed migrations/*.sql
@@ -68,6 +69,7 @@ type DB struct {
 
 	pool     *pgxpool.Pool
 	clock    *changeClock
+	ciRefs   sqlrow.CIRefs // the audit_ci rows known (audit.go)
 	listener *listener
 	// Cache answers CurrentSecret, Secrets, EnvSecrets and Token
 	// while the change clock has not moved (notify.go).

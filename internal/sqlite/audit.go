@@ -23,7 +23,7 @@ var (
 
 // AppendAudit stores e; ECONFLICT if its seq is taken.
 func (db *DB) AppendAudit(ctx context.Context, e *tokenward.AuditEntry) error {
-	return insertAudit(ctx, db.stmtAuditInsert, e)
+	return db.AppendAuditBatch(ctx, []*tokenward.AuditEntry{e})
 }
 
 // LastAudit returns the entry with the highest seq, or nil when there is
@@ -31,7 +31,7 @@ func (db *DB) AppendAudit(ctx context.Context, e *tokenward.AuditEntry) error {
 func (db *DB) LastAudit(ctx context.Context) (*tokenward.AuditEntry, error) {
 	// The write connection: after a failed append the broker must see the
 	// latest commit, whichever connection made it.
-	e, err := sqlrow.ScanAudit(db.write.QueryRowContext(ctx, `SELECT `+sqlrow.AuditCols+` FROM audit_entries ORDER BY seq DESC LIMIT 1`))
+	e, err := sqlrow.ScanAudit(db.write.QueryRowContext(ctx, `SELECT `+sqlrow.AuditSelectCols+` FROM audit_entries ORDER BY seq DESC LIMIT 1`))
 	if err == sql.ErrNoRows {
 		return nil, nil
 	}
@@ -95,7 +95,7 @@ func (db *DB) auditPageAfter(ctx context.Context, after int64) ([]*tokenward.Aud
 		}
 		out, ids = append(out, e), append(ids, id)
 		return nil
-	}, `SELECT id, `+sqlrow.AuditCols+` FROM audit_entries WHERE id > ? ORDER BY id LIMIT ?`, after, auditPage)
+	}, `SELECT id, `+sqlrow.AuditSelectCols+` FROM audit_entries WHERE id > ? ORDER BY id LIMIT ?`, after, auditPage)
 	if err != nil {
 		return nil, nil, fmt.Errorf("sqlite: audit entries: %w", err)
 	}
@@ -147,7 +147,7 @@ func (db *DB) SearchAudit(ctx context.Context, q audit.Query) ([]*tokenward.Audi
 	if q.Resource != "" {
 		add(`resource GLOB ?`, globEscape(q.Resource))
 	}
-	query := `SELECT ` + sqlrow.AuditCols + ` FROM audit_entries`
+	query := `SELECT ` + sqlrow.AuditSelectCols + ` FROM audit_entries`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, ` AND `)
 	}
@@ -170,26 +170,43 @@ var _ audit.BatchStore = (*DB)(nil)
 // AppendAuditBatch stores es in one transaction (one durable commit for
 // the group); ECONFLICT if any seq is taken, and then none is stored.
 func (db *DB) AppendAuditBatch(ctx context.Context, es []*tokenward.AuditEntry) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	refs := db.ciRefs.Plan(es)
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		for j, n := range refs.New {
+			if _, err := tx.ExecContext(ctx, ciInsert, n.Digest[:], n.JSON); err != nil {
+				return fmt.Errorf("sqlite: store audit CI: %w", err)
+			}
+			var id int64
+			if err := tx.QueryRowContext(ctx, ciSelect, n.Digest[:]).Scan(&id); err != nil {
+				return fmt.Errorf("sqlite: store audit CI: %w", err)
+			}
+			refs.Resolve(j, id)
+		}
 		// The insert is prepared once on the write connection: parsing it
 		// for every group was most of an audited request's cost.
 		stmt := tx.StmtContext(ctx, db.stmtAuditInsert)
 		defer stmt.Close()
-		return insertAudit(ctx, stmt, es...)
+		for i, e := range es {
+			row := auditRow(e, refs.IDs[i])
+			_, err := stmt.ExecContext(ctx, row[:]...)
+			if isConstraint(err) {
+				return tokenward.Errorf(tokenward.ECONFLICT, "audit entry %d exists already", e.Seq)
+			}
+			if err != nil {
+				return fmt.Errorf("sqlite: append audit entry %d: %w", e.Seq, err)
+			}
+		}
+		return nil
 	})
+	if err == nil {
+		db.ciRefs.Committed(refs)
+	}
+	return err
 }
 
-// insertAudit runs the prepared insert for every entry.
-func insertAudit(ctx context.Context, stmt *sql.Stmt, es ...*tokenward.AuditEntry) error {
-	for _, e := range es {
-		_, err := stmt.ExecContext(ctx, e.Seq, e.Time.UnixNano(), e.RequestID, e.TokenID, e.TokenName, e.Action, e.Resource, e.Outcome, e.Reason,
-			e.Status, e.SourceIP, e.UserAgent, sqlrow.JSONObject(e.CI), sqlrow.JSONObject(e.Meta), e.PrevHash, e.Hash)
-		if isConstraint(err) {
-			return tokenward.Errorf(tokenward.ECONFLICT, "audit entry %d exists already", e.Seq)
-		}
-		if err != nil {
-			return fmt.Errorf("sqlite: append audit entry %d: %w", e.Seq, err)
-		}
-	}
-	return nil
-}
+// ciInsert stores a CI object unless audit_ci has it; ciSelect finds its
+// id.
+const (
+	ciInsert = `INSERT INTO audit_ci (digest, ci) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING`
+	ciSelect = `SELECT id FROM audit_ci WHERE digest = ?`
+)

@@ -310,6 +310,8 @@ type auditConnStmts struct {
 	clock                *walClock // the store's change clock (nil: none): audit commits keep the read cache
 	normal, full, insert driver.StmtExecContext
 	insertMany           driver.StmtExecContext // insertRows rows in one statement
+	ciInsert, ciSelect   driver.StmtExecContext // audit_ci's row of a CI object
+	refs                 *sqlrow.CIRefs
 	noAutoCkpt, autoCkpt driver.StmtExecContext // wal_autocheckpoint off, and back to SQLite's default
 	closers              []driver.Stmt
 	args                 []driver.NamedValue // insertRows' arguments, reused (under stmtMu)
@@ -331,7 +333,7 @@ func (s *AuditStore) stmtsFor(ctx context.Context, dc any) (*auditConnStmts, err
 	if !ok {
 		return nil, errors.New("driver connection cannot prepare statements")
 	}
-	st := &auditConnStmts{conn: dc, clock: s.DB.clock}
+	st := &auditConnStmts{conn: dc, clock: s.DB.clock, refs: &s.DB.ciRefs}
 	for _, p := range []struct {
 		dst *driver.StmtExecContext
 		q   string
@@ -340,8 +342,10 @@ func (s *AuditStore) stmtsFor(ctx context.Context, dc any) (*auditConnStmts, err
 		{&st.full, `PRAGMA synchronous=FULL`},
 		{&st.noAutoCkpt, `PRAGMA wal_autocheckpoint=0`},
 		{&st.autoCkpt, `PRAGMA wal_autocheckpoint=1000`}, // sqlite.go does not change the default
-		{&st.insert, `INSERT INTO audit_entries (` + sqlrow.AuditCols + `) VALUES ` + auditRowParams},
-		{&st.insertMany, `INSERT INTO audit_entries (` + sqlrow.AuditCols + `) VALUES ` + strings.Repeat(auditRowParams+", ", insertRows-1) + auditRowParams},
+		{&st.insert, `INSERT INTO audit_entries (` + sqlrow.AuditInsertCols + `) VALUES ` + auditRowParams},
+		{&st.insertMany, `INSERT INTO audit_entries (` + sqlrow.AuditInsertCols + `) VALUES ` + strings.Repeat(auditRowParams+", ", insertRows-1) + auditRowParams},
+		{&st.ciInsert, ciInsert},
+		{&st.ciSelect, ciSelect},
 	} {
 		ds, err := pc.PrepareContext(ctx, p.q)
 		if err != nil {
@@ -361,10 +365,12 @@ func (s *AuditStore) stmtsFor(ctx context.Context, dc any) (*auditConnStmts, err
 // commit inserts es in one transaction: BEGIN (IMMEDIATE, from the
 // connection string) … COMMIT, or an autocommit INSERT for one entry when
 // there is no change clock to keep (an own commit's window needs the write
-// lock held from before the insert).
+// lock held from before the insert) and its CI, if any, is known to be in
+// audit_ci.
 func (st *auditConnStmts) commit(ctx context.Context, dc any, es []*tokenward.AuditEntry) error {
-	if len(es) == 1 && st.clock == nil {
-		return st.insertOne(ctx, es[0])
+	refs := st.refs.Plan(es)
+	if len(es) == 1 && st.clock == nil && len(refs.New) == 0 {
+		return st.insertOne(ctx, es[0], refs.IDs[0])
 	}
 	bc, ok := dc.(driver.ConnBeginTx)
 	if !ok {
@@ -383,17 +389,26 @@ func (st *auditConnStmts) commit(ctx context.Context, dc any, es []*tokenward.Au
 		}
 		tx.Rollback()
 	}
-	// Rows go insertRows to a statement: a statement's own overhead (the
-	// driver's call, SQLite's mutexes, reset) was half of a row's cost.
-	for len(es) >= insertRows {
-		if err := st.insertRows(ctx, es[:insertRows]); err != nil {
+	for j, n := range refs.New {
+		id, err := st.storeCI(ctx, n)
+		if err != nil {
 			rollback()
 			return err
 		}
-		es = es[insertRows:]
+		refs.Resolve(j, id)
 	}
-	for _, e := range es {
-		if err := st.insertOne(ctx, e); err != nil {
+	// Rows go insertRows to a statement: a statement's own overhead (the
+	// driver's call, SQLite's mutexes, reset) was half of a row's cost.
+	ids := refs.IDs
+	for len(es) >= insertRows {
+		if err := st.insertRows(ctx, es[:insertRows], ids[:insertRows]); err != nil {
+			rollback()
+			return err
+		}
+		es, ids = es[insertRows:], ids[insertRows:]
+	}
+	for i, e := range es {
+		if err := st.insertOne(ctx, e, ids[i]); err != nil {
 			rollback()
 			return err
 		}
@@ -405,29 +420,65 @@ func (st *auditConnStmts) commit(ctx context.Context, dc any, es []*tokenward.Au
 	if err != nil {
 		return fmt.Errorf("sqlite: append audit entries: %w", err)
 	}
+	st.refs.Committed(refs)
 	return nil
 }
 
+// storeCI returns n's id in audit_ci, inserting it if missing.
+func (st *auditConnStmts) storeCI(ctx context.Context, n sqlrow.NewCI) (int64, error) {
+	if _, err := st.ciInsert.ExecContext(ctx, []driver.NamedValue{{Ordinal: 1, Value: n.Digest[:]}, {Ordinal: 2, Value: n.JSON}}); err != nil {
+		return 0, fmt.Errorf("sqlite: store audit CI: %w", err)
+	}
+	q, ok := st.ciSelect.(driver.StmtQueryContext)
+	if !ok {
+		return 0, errors.New("sqlite: store audit CI: driver statement cannot query")
+	}
+	rows, err := q.QueryContext(ctx, []driver.NamedValue{{Ordinal: 1, Value: n.Digest[:]}})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: store audit CI: %w", err)
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, 1)
+	if err := rows.Next(dest); err != nil {
+		return 0, fmt.Errorf("sqlite: store audit CI: %w", err)
+	}
+	id, ok := dest[0].(int64)
+	if !ok || id <= 0 {
+		return 0, fmt.Errorf("sqlite: store audit CI: id %v", dest[0])
+	}
+	return id, nil
+}
+
 const (
-	auditRowParams = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	auditRowArgs   = 16
+	auditRowParams = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	auditRowArgs   = 17
 	insertRows     = 32
 )
 
+// auditRow is e's row of sqlrow.AuditInsertCols, its CI referenced by ciID
+// (0: inline).
+func auditRow(e *tokenward.AuditEntry, ciID int64) [auditRowArgs]any {
+	ci, ref := "{}", any(ciID)
+	if ciID <= 0 {
+		ci, ref = sqlrow.JSONObject(e.CI), nil
+	}
+	return [auditRowArgs]any{e.Seq, e.Time.UnixNano(), e.RequestID, e.TokenID, e.TokenName, e.Action, e.Resource, e.Outcome, e.Reason,
+		int64(e.Status), e.SourceIP, e.UserAgent, ci, sqlrow.JSONObject(e.Meta), e.PrevHash, e.Hash, ref}
+}
+
 // auditArgs appends e's row to args.
-func auditArgs(args []driver.NamedValue, e *tokenward.AuditEntry) []driver.NamedValue {
-	for _, v := range [auditRowArgs]driver.Value{e.Seq, e.Time.UnixNano(), e.RequestID, e.TokenID, e.TokenName, e.Action, e.Resource, e.Outcome, e.Reason,
-		int64(e.Status), e.SourceIP, e.UserAgent, sqlrow.JSONObject(e.CI), sqlrow.JSONObject(e.Meta), e.PrevHash, e.Hash} {
+func auditArgs(args []driver.NamedValue, e *tokenward.AuditEntry, ciID int64) []driver.NamedValue {
+	for _, v := range auditRow(e, ciID) {
 		args = append(args, driver.NamedValue{Ordinal: len(args) + 1, Value: v})
 	}
 	return args
 }
 
-func (st *auditConnStmts) insertRows(ctx context.Context, es []*tokenward.AuditEntry) error {
+func (st *auditConnStmts) insertRows(ctx context.Context, es []*tokenward.AuditEntry, ids []int64) error {
 	args := st.args[:0]
 	defer func() { st.args = args[:0] }()
-	for _, e := range es {
-		args = auditArgs(args, e)
+	for i, e := range es {
+		args = auditArgs(args, e, ids[i])
 	}
 	_, err := st.insertMany.ExecContext(ctx, args)
 	if isConstraint(err) {
@@ -439,9 +490,9 @@ func (st *auditConnStmts) insertRows(ctx context.Context, es []*tokenward.AuditE
 	return nil
 }
 
-func (st *auditConnStmts) insertOne(ctx context.Context, e *tokenward.AuditEntry) error {
+func (st *auditConnStmts) insertOne(ctx context.Context, e *tokenward.AuditEntry, ciID int64) error {
 	var buf [auditRowArgs]driver.NamedValue
-	_, err := st.insert.ExecContext(ctx, auditArgs(buf[:0], e))
+	_, err := st.insert.ExecContext(ctx, auditArgs(buf[:0], e, ciID))
 	if isConstraint(err) {
 		return tokenward.Errorf(tokenward.ECONFLICT, "audit entry %d exists already", e.Seq)
 	}

@@ -52,6 +52,8 @@ type DB struct {
 	stmtCurrentVersion *sql.Stmt
 	stmtAuditInsert    *sql.Stmt // on the write connection
 
+	ciRefs sqlrow.CIRefs // the audit_ci rows known (audit.go)
+
 	clock *walClock
 	// Cache answers CurrentSecret, Secrets, EnvSecrets and Token
 	// (readcache.go).
@@ -103,7 +105,7 @@ func (db *DB) Open() error {
 	db.read.SetMaxOpenConns(n)
 	db.read.SetMaxIdleConns(n)
 	db.read.SetConnMaxLifetime(0)
-	if db.stmtAuditInsert, err = db.write.Prepare(`INSERT INTO audit_entries (` + sqlrow.AuditCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+	if db.stmtAuditInsert, err = db.write.Prepare(`INSERT INTO audit_entries (` + sqlrow.AuditInsertCols + `) VALUES ` + auditRowParams); err != nil {
 		db.Close()
 		return fmt.Errorf("sqlite: prepare: %w", err)
 	}

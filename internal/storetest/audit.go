@@ -200,11 +200,7 @@ func testAuditSearch(t *testing.T, s AuditStore) {
 // stored once, the chain verifies, and checkpoints land on their seqs.
 func testAuditConcurrent(t *testing.T, s AuditStore) {
 	ctx := context.Background()
-	key, err := audit.LoadOrCreateKey(t.TempDir() + "/audit.key")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, _ := audit.NewSigner(key)
+	signer := MustSigner(t)
 	b := audit.NewBroker(s, signer)
 	b.CheckpointEvery = 50
 	if err := b.Open(ctx); err != nil {
