@@ -18,6 +18,8 @@ type Main struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+
+	args []string // Run's, which a forwarded command passes on whole (forward.go)
 }
 
 // NewMain returns a Main on the process's own streams and environment.
@@ -27,6 +29,7 @@ func NewMain() *Main {
 
 // Run parses args and runs the command they name.
 func (m *Main) Run(ctx context.Context, args []string) error {
+	m.args = args
 	root := m.rootFor(args)
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)
