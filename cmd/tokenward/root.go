@@ -35,9 +35,6 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	return root.ExecuteContext(ctx)
 }
 
-// rootCommand is the whole command tree.
-func (m *Main) rootCommand() *cobra.Command { return m.rootFor(nil) }
-
 // rootFor builds the command tree for args: when they name a top-level
 // command, only that one (building every command and its flags was a
 // tenth of a short command's process, docs/benchmarks.md); otherwise —

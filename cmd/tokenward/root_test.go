@@ -5,7 +5,12 @@ package main
 import (
 	"slices"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
+
+// rootCommand is the whole command tree.
+func (m *Main) rootCommand() *cobra.Command { return m.rootFor(nil) }
 
 // TestTopCommandNames: the names topCommands lists for each top-level
 // command are the built command's name and aliases, and every command of
