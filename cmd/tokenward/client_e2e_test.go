@@ -80,6 +80,7 @@ func TestClientBinary(t *testing.T) {
 		{name: "forwarded completion", install: "installed", args: []string{"__complete", "server", "--de"}, asFull: true},
 		{name: "forwarded completion without descriptions", install: "installed", args: []string{"__completeNoDesc", "bench", "--con"}, asFull: true},
 		{name: "completion of command names", install: "alone", args: []string{"__complete", ""}, asFull: true},
+		{name: "completion script", install: "alone", args: []string{"completion", "bash"}, asFull: true},
 		{name: "forwarded through a symbolic link", install: "symlinked", args: []string{"init", "--help"}, asFull: true},
 		{name: "forwarded without the full build", install: "alone", args: []string{"init", "--data-dir", "DATA"},
 			wantErr: []string{"tokenward: init needs the full build, tokenward-server, which is not installed", "beside this client and in PATH", "make build"}},
@@ -127,6 +128,9 @@ func TestClientBinary(t *testing.T) {
 				if code != 0 || out != tt.wantOut {
 					t.Errorf("exit %d, stdout %q, stderr %q; want exit 0 and %q", code, out, errOut, tt.wantOut)
 				}
+			}
+			if strings.Contains(out+errOut, token) {
+				t.Errorf("the output holds the token")
 			}
 			if tt.args[0] == "--help" {
 				for _, name := range names {
