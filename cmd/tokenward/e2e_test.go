@@ -46,9 +46,12 @@ func TestMain(m *testing.M) {
 }
 
 func buildBinaries(dir string) error {
-	for _, b := range []struct{ name, tags string }{{"tokenward", ""}, {"tokenward-client", "tokenward_client"}} {
+	for _, b := range []struct{ name, tags, cgo string }{{"tokenward", "", ""}, {"tokenward-client", "tokenward_client", "0"}} {
 		build := exec.Command("go", "build", "-tags", b.tags, "-o", filepath.Join(dir, b.name), ".")
 		build.Stderr = os.Stderr
+		if b.cgo != "" { // as make build builds it
+			build.Env = append(os.Environ(), "CGO_ENABLED="+b.cgo)
+		}
 		if err := build.Run(); err != nil {
 			return fmt.Errorf("build %s: %w", b.name, err)
 		}

@@ -95,8 +95,9 @@ func TestStartupRunsNoPrometheusInit(t *testing.T) {
 // `tokenward secret get` of the client build (what `make build` installs
 // as bin/tokenward) beside testdata/minget, the same authenticated GET by
 // a minimal Go program (goal: ratio at most 1.2), the same command of the
-// full build (full-secret-get), the client's `--help` (start-up alone)
-// and /bin/true. The arms run in rounds whose order reverses every other
+// full build (full-secret-get), minget built static as the client is
+// (minimal-static: not in the ratio, for comparison), the client's
+// `--help` (start-up alone) and /bin/true. The arms run in rounds whose order reverses every other
 // round, so bursts of load on a shared machine fall on all of them; each
 // figure is the median over the rounds, and ratio is the median of the
 // rounds' secret-get/minimal ratios. init-ms is the client's package
@@ -108,8 +109,15 @@ func BenchmarkCLISecretGet(b *testing.B) {
 	bin := filepath.Join(binDir, "tokenward-client")
 	full := filepath.Join(binDir, "tokenward")
 	minget := filepath.Join(b.TempDir(), "minget")
-	if out, err := exec.Command("go", "build", "-o", minget, "./testdata/minget").CombinedOutput(); err != nil {
-		b.Fatalf("build minget: %v\n%s", err, out)
+	mingetStatic := filepath.Join(b.TempDir(), "minget-static")
+	for _, m := range []struct{ path, cgo string }{{minget, ""}, {mingetStatic, "0"}} {
+		build := exec.Command("go", "build", "-o", m.path, "./testdata/minget")
+		if m.cgo != "" {
+			build.Env = append(os.Environ(), "CGO_ENABLED="+m.cgo)
+		}
+		if out, err := build.CombinedOutput(); err != nil {
+			b.Fatalf("build minget: %v\n%s", err, out)
+		}
 	}
 	env := append(os.Environ(), "TOKENWARD_ADDR="+addr, "TOKENWARD_TOKEN="+token)
 	run := func(argv ...string) string {
@@ -135,10 +143,11 @@ func BenchmarkCLISecretGet(b *testing.B) {
 		{"secret-get", []string{bin, "secret", "get", "payments/prod/KEY"}},
 		{"minimal", []string{minget, "payments/prod/KEY"}},
 		{"full-secret-get", []string{full, "secret", "get", "payments/prod/KEY"}},
+		{"minimal-static", []string{mingetStatic, "payments/prod/KEY"}},
 		{"help", []string{bin, "--help"}},
 		{"true", []string{"/bin/true"}},
 	}
-	for _, a := range arms[:3] {
+	for _, a := range arms[:4] {
 		if got := run(a.argv...); got != value {
 			b.Fatalf("%s printed %q; want the value", a.name, got)
 		}
@@ -171,7 +180,7 @@ func BenchmarkCLISecretGet(b *testing.B) {
 		b.ReportMetric(median(ratios), "ratio")
 		b.ReportMetric(median(inits), "init-ms")
 		b.ReportMetric(median(own), "init-own-ms")
-		b.ReportMetric(0, "ns/op") // whole rounds of five processes: not a useful figure
+		b.ReportMetric(0, "ns/op") // whole rounds of six processes: not a useful figure
 	})
 }
 
