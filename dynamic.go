@@ -47,6 +47,18 @@ const (
 // Live reports whether a credential may exist for a lease in state s.
 func (s LeaseState) Live() bool { return s != LeaseRevoked }
 
+// RevokedLeases counts the leases of ls that are revoked (the others are
+// being revoked, retried until the target answers).
+func RevokedLeases(ls []*Lease) int {
+	n := 0
+	for _, l := range ls {
+		if l.State == LeaseRevoked {
+			n++
+		}
+	}
+	return n
+}
+
 // Lease is one credential made from a dynamic source, tied to the token
 // that asked for it. It never holds the credential's password: only the
 // role (user) name revocation needs.

@@ -1,3 +1,5 @@
+//go:build !tokenward_client
+
 package main
 
 import (
@@ -20,7 +22,10 @@ import (
 	"github.com/tokenward/tokenward/internal/pgtest"
 )
 
-// binDir holds the real tokenward binary, built once by TestMain.
+// binDir holds the real binaries, built once by TestMain: tokenward, the
+// full build, which the scripts and most tests drive; tokenward-server,
+// the same file under the name the client forwards to; and
+// tokenward-client, the client build (forward.go).
 var binDir string
 
 func TestMain(m *testing.M) {
@@ -30,16 +35,28 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "tokenward"), ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build tokenward:", err)
+	if err := buildBinaries(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
 	code := pgtest.Main(m) // stops the cluster pgtest.Shared started, if any
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+func buildBinaries(dir string) error {
+	for _, b := range []struct{ name, tags, cgo string }{{"tokenward", "", ""}, {"tokenward-client", "tokenward_client", "0"}} {
+		build := exec.Command("go", "build", "-tags", b.tags, "-o", filepath.Join(dir, b.name), ".")
+		build.Stderr = os.Stderr
+		if b.cgo != "" { // as make build builds it
+			build.Env = append(os.Environ(), "CGO_ENABLED="+b.cgo)
+		}
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("build %s: %w", b.name, err)
+		}
+	}
+	return os.Link(filepath.Join(dir, "tokenward"), filepath.Join(dir, serverBinaryName))
 }
 
 func freePort(tb testing.TB) int {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/api"
 	"github.com/tokenward/tokenward/internal/gateway"
@@ -138,21 +137,6 @@ func (m *Main) newRouteDeleteCommand() *cobra.Command {
 		}
 		return x.done(r, "Deleted route %s.", r.Name)
 	})
-}
-
-// gatewayServerFeature serves the gateway's routes from the server's
-// database (every server sharing it serves the same routes, each caching
-// them behind the store's change clock).
-func gatewayServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *serverRun) error {
-	return func(ctx context.Context, r *serverRun) error {
-		g := &gateway.Gateway{Routes: r.db, Secrets: r.core.GatewaySecrets(), Logger: r.logger.WithGroup("gateway")}
-		if clock, ok := r.db.(tokenward.ChangeClock); ok {
-			g.Clock = clock
-		}
-		r.api.Gateway = g
-		r.onClose(g.Close)
-		return nil
-	}
 }
 
 // gatewayRecipe is what common tools of one API read to find it and

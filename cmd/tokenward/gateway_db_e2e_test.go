@@ -1,3 +1,5 @@
+//go:build !tokenward_client
+
 package main
 
 import (

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/client"
-	"github.com/tokenward/tokenward/internal/dynamic"
 )
 
 var argLease = argument{"ID", "lease_…", 0}
@@ -121,7 +120,7 @@ func (m *Main) newLeaseRevokeCommand() *cobra.Command {
 			if x.json() {
 				return x.printLeases(ls)
 			}
-			revoked := dynamic.Revoked(ls)
+			revoked := tokenward.RevokedLeases(ls)
 			return x.done(ls, "Revoked %d leases under %s (%d still being revoked: retried until the database answers).", revoked, prefix, len(ls)-revoked)
 		}
 		l, err := x.c.RevokeLease(x.ctx, x.args[0])

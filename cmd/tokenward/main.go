@@ -1,4 +1,6 @@
-// Command tokenward is the tokenward server and its CLI in one binary.
+// Command tokenward is the tokenward server and its CLI in one binary;
+// built with -tags tokenward_client, the CLI alone, which forwards the
+// server's commands to that binary (forward.go).
 package main
 
 import (

@@ -1,3 +1,5 @@
+//go:build !tokenward_client
+
 package main
 
 import (
@@ -19,7 +21,13 @@ import (
 // its address and admin token; its stderr is collected in logs.
 func startServer(tb testing.TB, logs *bytes.Buffer, args ...string) (*exec.Cmd, string, string) {
 	tb.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "tokenward"), append([]string{"server", "--dev", "--addr", "127.0.0.1:0"}, args...)...)
+	return startServerOf(tb, filepath.Join(binDir, "tokenward"), logs, args...)
+}
+
+// startServerOf is startServer with the binary bin.
+func startServerOf(tb testing.TB, bin string, logs *bytes.Buffer, args ...string) (*exec.Cmd, string, string) {
+	tb.Helper()
+	cmd := exec.Command(bin, append([]string{"server", "--dev", "--addr", "127.0.0.1:0"}, args...)...)
 	cmd.Stderr = logs
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -18,6 +18,8 @@ type Main struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+
+	args []string // Run's, which a forwarded command passes on whole (forward.go)
 }
 
 // NewMain returns a Main on the process's own streams and environment.
@@ -27,13 +29,11 @@ func NewMain() *Main {
 
 // Run parses args and runs the command they name.
 func (m *Main) Run(ctx context.Context, args []string) error {
+	m.args = args
 	root := m.rootFor(args)
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)
 }
-
-// rootCommand is the whole command tree.
-func (m *Main) rootCommand() *cobra.Command { return m.rootFor(nil) }
 
 // rootFor builds the command tree for args: when they name a top-level
 // command, only that one (building every command and its flags was a

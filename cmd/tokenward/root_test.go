@@ -1,13 +1,23 @@
+//go:build !tokenward_client
+
 package main
 
 import (
 	"slices"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
+
+// rootCommand is the whole command tree.
+func (m *Main) rootCommand() *cobra.Command { return m.rootFor(nil) }
 
 // TestTopCommandNames: the names topCommands lists for each top-level
 // command are the built command's name and aliases, and every command of
 // the tree is listed (rootFor builds only the one its arguments name).
+// The client build's forwarded commands (forward.go) are top-level
+// commands with the Short text the client's help shows for them, and no
+// aliases (the client's stand-ins answer to the name alone).
 func TestTopCommandNames(t *testing.T) {
 	m := NewMain()
 	listed := map[string]bool{}
@@ -17,6 +27,19 @@ func TestTopCommandNames(t *testing.T) {
 			t.Errorf("topCommands lists %v; the command answers to %v", top.names, want)
 		}
 		listed[c.Name()] = true
+		if short, ok := forwardedCommands[c.Name()]; ok {
+			if short != c.Short {
+				t.Errorf("forwardedCommands[%q] = %q; the command's Short is %q", c.Name(), short, c.Short)
+			}
+			if len(c.Aliases) > 0 {
+				t.Errorf("forwarded command %s has aliases %v; the client's stand-in answers to its name alone", c.Name(), c.Aliases)
+			}
+		}
+	}
+	for name := range forwardedCommands {
+		if !listed[name] {
+			t.Errorf("forwardedCommands names %s, which is not a top-level command", name)
+		}
 	}
 	for _, c := range m.rootCommand().Commands() {
 		if c.Name() != "version" && !listed[c.Name()] {

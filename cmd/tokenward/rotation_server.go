@@ -1,3 +1,5 @@
+//go:build !tokenward_client
+
 package main
 
 import (
@@ -12,6 +14,7 @@ import (
 	"github.com/tokenward/tokenward/internal/core"
 	"github.com/tokenward/tokenward/internal/httpapi"
 	"github.com/tokenward/tokenward/internal/rotate"
+	"github.com/tokenward/tokenward/internal/rotate/pgrotate"
 )
 
 // rotationServerConfig is the rotation scheduler's configuration.
@@ -66,7 +69,7 @@ func rotationServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *ser
 		rotators := map[string]rotate.Rotator{
 			"random":    &rotate.Random{},
 			"tokenward": &rotate.Tokenward{Tokens: r.core.RotationTokens()},
-			"postgres":  &rotate.Postgres{Secrets: secrets},
+			"postgres":  &pgrotate.Rotator{Secrets: secrets},
 			"webhook":   &rotate.Webhook{Secrets: secrets},
 			"exec":      &rotate.Exec{},
 		}

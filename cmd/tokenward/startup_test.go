@@ -1,3 +1,5 @@
+//go:build !tokenward_client
+
 package main
 
 import (
@@ -20,16 +22,17 @@ type initRecord struct {
 	bytes, allocs int
 }
 
-// inittrace runs `tokenward --help` with GODEBUG=inittrace=1 and parses
-// the runtime's lines ("init PKG @T ms, C ms clock, B bytes, A allocs").
-func inittrace(tb testing.TB) []initRecord {
+// inittrace runs `BIN --help` (binDir's) with GODEBUG=inittrace=1 and
+// parses the runtime's lines ("init PKG @T ms, C ms clock, B bytes, A
+// allocs").
+func inittrace(tb testing.TB, bin string) []initRecord {
 	tb.Helper()
-	c := exec.Command(filepath.Join(binDir, "tokenward"), "--help")
+	c := exec.Command(filepath.Join(binDir, bin), "--help")
 	c.Env = append(os.Environ(), "GODEBUG=inittrace=1")
 	var stderr bytes.Buffer
 	c.Stderr = &stderr
 	if err := c.Run(); err != nil {
-		tb.Fatalf("tokenward --help: %v\n%s", err, stderr.String())
+		tb.Fatalf("%s --help: %v\n%s", bin, err, stderr.String())
 	}
 	var out []initRecord
 	for line := range strings.Lines(stderr.String()) {
@@ -56,11 +59,12 @@ func inittrace(tb testing.TB) []initRecord {
 // regexp.MustCompile costs 25 to 1,700 allocations, a CRC-32C table 9 KiB.
 // Allocation counts and bytes are deterministic for a build, unlike clock
 // times (BenchmarkCLISecretGet reports those). Make such things on first
-// use (sync.OnceValue) or in the command that needs them.
+// use (sync.OnceValue) or in the command that needs them. The full build
+// links every package the client build does.
 func TestStartupDoesNoEagerWork(t *testing.T) {
 	const maxAllocs, maxBytes = 16, 4096
 	own := 0
-	for _, r := range inittrace(t) {
+	for _, r := range inittrace(t, "tokenward") {
 		if r.pkg != "main" && !strings.HasPrefix(r.pkg, "github.com/tokenward/tokenward") {
 			continue
 		}
@@ -80,7 +84,7 @@ func TestStartupDoesNoEagerWork(t *testing.T) {
 // 0.5 to 0.9 ms of it; the server's metrics use VictoriaMetrics/metrics.
 // This fails if a github.com/prometheus package is linked in again.
 func TestStartupRunsNoPrometheusInit(t *testing.T) {
-	for _, r := range inittrace(t) {
+	for _, r := range inittrace(t, "tokenward") {
 		if strings.HasPrefix(r.pkg, "github.com/prometheus/") || strings.HasPrefix(r.pkg, "google.golang.org/protobuf") {
 			t.Errorf("init %s runs in every tokenward process; want no prometheus client (docs/metrics.md)", r.pkg)
 		}
@@ -88,21 +92,32 @@ func TestStartupRunsNoPrometheusInit(t *testing.T) {
 }
 
 // BenchmarkCLISecretGet times whole processes against a real server:
-// `tokenward secret get` beside testdata/minget, the same authenticated GET
-// by a minimal Go program (goal: ratio at most 1.2), `tokenward --help`
-// (start-up alone) and /bin/true. The arms run in rounds whose order
-// reverses every other round, so bursts of load on a shared machine fall
-// on all of them; each figure is the median over the rounds, and ratio is
-// the median of the rounds' secret-get/minimal ratios. init-ms is the
-// package initialisation before main (GODEBUG=inittrace=1 of --help,
-// summed; goal: under 2 ms), init-own-ms the part of it in our packages.
+// `tokenward secret get` of the client build (what `make build` installs
+// as bin/tokenward) beside testdata/minget, the same authenticated GET by
+// a minimal Go program (goal: ratio at most 1.2), the same command of the
+// full build (full-secret-get), minget built static as the client is
+// (minimal-static: not in the ratio, for comparison), the client's
+// `--help` (start-up alone) and /bin/true. The arms run in rounds whose order reverses every other
+// round, so bursts of load on a shared machine fall on all of them; each
+// figure is the median over the rounds, and ratio is the median of the
+// rounds' secret-get/minimal ratios. init-ms is the client's package
+// initialisation before main (GODEBUG=inittrace=1 of --help, summed;
+// goal: under 2 ms), init-own-ms the part of it in our packages.
 func BenchmarkCLISecretGet(b *testing.B) {
 	var logs bytes.Buffer
 	_, addr, token := startServer(b, &logs)
-	bin := filepath.Join(binDir, "tokenward")
+	bin := filepath.Join(binDir, "tokenward-client")
+	full := filepath.Join(binDir, "tokenward")
 	minget := filepath.Join(b.TempDir(), "minget")
-	if out, err := exec.Command("go", "build", "-o", minget, "./testdata/minget").CombinedOutput(); err != nil {
-		b.Fatalf("build minget: %v\n%s", err, out)
+	mingetStatic := filepath.Join(b.TempDir(), "minget-static")
+	for _, m := range []struct{ path, cgo string }{{minget, ""}, {mingetStatic, "0"}} {
+		build := exec.Command("go", "build", "-o", m.path, "./testdata/minget")
+		if m.cgo != "" {
+			build.Env = append(os.Environ(), "CGO_ENABLED="+m.cgo)
+		}
+		if out, err := build.CombinedOutput(); err != nil {
+			b.Fatalf("build minget: %v\n%s", err, out)
+		}
 	}
 	env := append(os.Environ(), "TOKENWARD_ADDR="+addr, "TOKENWARD_TOKEN="+token)
 	run := func(argv ...string) string {
@@ -127,10 +142,12 @@ func BenchmarkCLISecretGet(b *testing.B) {
 	}{
 		{"secret-get", []string{bin, "secret", "get", "payments/prod/KEY"}},
 		{"minimal", []string{minget, "payments/prod/KEY"}},
+		{"full-secret-get", []string{full, "secret", "get", "payments/prod/KEY"}},
+		{"minimal-static", []string{mingetStatic, "payments/prod/KEY"}},
 		{"help", []string{bin, "--help"}},
 		{"true", []string{"/bin/true"}},
 	}
-	for _, a := range arms[:2] {
+	for _, a := range arms[:4] {
 		if got := run(a.argv...); got != value {
 			b.Fatalf("%s printed %q; want the value", a.name, got)
 		}
@@ -149,7 +166,7 @@ func BenchmarkCLISecretGet(b *testing.B) {
 			}
 			ratios = append(ratios, ms[0][i]/ms[1][i])
 			var all, ours float64
-			for _, r := range inittrace(b) {
+			for _, r := range inittrace(b, "tokenward-client") {
 				all += r.ms
 				if r.pkg == "main" || strings.HasPrefix(r.pkg, "github.com/tokenward/tokenward") {
 					ours += r.ms
@@ -163,7 +180,7 @@ func BenchmarkCLISecretGet(b *testing.B) {
 		b.ReportMetric(median(ratios), "ratio")
 		b.ReportMetric(median(inits), "init-ms")
 		b.ReportMetric(median(own), "init-own-ms")
-		b.ReportMetric(0, "ns/op") // whole rounds of four processes: not a useful figure
+		b.ReportMetric(0, "ns/op") // whole rounds of six processes: not a useful figure
 	})
 }
 

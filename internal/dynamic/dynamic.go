@@ -426,19 +426,7 @@ func (e *Engine) RevokeToken(ctx context.Context, tokenID string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return Revoked(e.revokeAll(ctx, ls, "token revoked")), nil
-}
-
-// Revoked counts the leases of ls that are revoked (the others are being
-// revoked, retried until the target answers).
-func Revoked(ls []*tokenward.Lease) int {
-	n := 0
-	for _, l := range ls {
-		if l.State == tokenward.LeaseRevoked {
-			n++
-		}
-	}
-	return n
+	return tokenward.RevokedLeases(e.revokeAll(ctx, ls, "token revoked")), nil
 }
 
 // revokeAll revokes ls, SweepConcurrency at a time, and returns their
@@ -579,7 +567,7 @@ func (e *Engine) Sweep(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := Revoked(e.revokeAll(ctx, due, ""))
+	n := tokenward.RevokedLeases(e.revokeAll(ctx, due, ""))
 	if e.Retain > 0 {
 		if _, err := e.Store.PruneLeases(ctx, now.Add(-e.Retain)); err != nil {
 			return n, err

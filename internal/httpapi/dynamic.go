@@ -236,6 +236,6 @@ func (s *Server) revokeLeasePrefix(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	c.meta = map[string]string{"leases": strconv.Itoa(len(ls)), "revoked": strconv.Itoa(dynamic.Revoked(ls))}
+	c.meta = map[string]string{"leases": strconv.Itoa(len(ls)), "revoked": strconv.Itoa(tokenward.RevokedLeases(ls))}
 	return http.StatusOK, &api.LeaseList{Leases: ls}, nil
 }

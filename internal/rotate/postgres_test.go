@@ -3,6 +3,8 @@ package rotate_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -12,7 +14,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/tokenward/tokenward/internal/pgtest"
 	. "github.com/tokenward/tokenward/internal/rotate"
+	"github.com/tokenward/tokenward/internal/rotate/pgrotate"
 )
+
+// The postgres rotator (package pgrotate) driven by the machine over the
+// real store and a real cluster: these tests live here, beside the
+// machine's helpers.
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
@@ -20,7 +27,7 @@ func pgCanLogin(t *testing.T, value string, format string, base string) error {
 	t.Helper()
 	dsn := value // a url value is the DSN itself
 	if format == "json" {
-		login, _, err := PGCredential(value, format, base)
+		login, _, err := pgCredential(value, format, base)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +87,7 @@ func TestPostgresRotatorAgainstRealCluster(t *testing.T) {
 				}
 			}
 			base := "postgres://" + c.Host + ":" + itoa(c.Port) + "/postgres?sslmode=disable"
-			pg := &Postgres{}
+			pg := &pgrotate.Rotator{}
 			e := newEnv(t, map[string]Rotator{"postgres": pg})
 			pg.Secrets = e.secrets
 			e.mustPut(t, "payments/prod/DB_ADMIN_URL", c.DSN)
@@ -181,11 +188,31 @@ func TestPostgresRotatorAgainstRealCluster(t *testing.T) {
 
 func passwordOf(t *testing.T, v, format string) string {
 	t.Helper()
-	_, pw, err := PGCredential(v, format, "postgres://127.0.0.1/postgres")
+	_, pw, err := pgCredential(v, format, "postgres://127.0.0.1/postgres")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return pw
+}
+
+// pgCredential decodes a postgres rotator value in format (url or json)
+// into the URL that logs in with it at base, and its password.
+func pgCredential(value, format, base string) (login, password string, err error) {
+	u, err := url.Parse(value)
+	if format == "json" {
+		var c struct{ User, Password string }
+		if err := json.Unmarshal([]byte(value), &c); err != nil {
+			return "", "", err
+		}
+		if u, err = url.Parse(base); err == nil {
+			u.User = url.UserPassword(c.User, c.Password)
+		}
+	}
+	if err != nil || u.User == nil {
+		return "", "", errors.New("not a login URL")
+	}
+	password, _ = u.User.Password()
+	return u.String(), password, nil
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -195,7 +222,7 @@ func ident(s string) string { return pgx.Identifier{s}.Sanitize() }
 func TestPostgresSetFailsWithoutLeakingPassword(t *testing.T) {
 	c := pgtest.Shared(t)
 	ctx := context.Background()
-	pg := &Postgres{}
+	pg := &pgrotate.Rotator{}
 	e := newEnv(t, map[string]Rotator{"postgres": pg})
 	pg.Secrets = e.secrets
 	// an admin DSN with a wrong password: connecting fails

@@ -1,4 +1,7 @@
-package rotate
+// Package pgrotate is the "postgres" rotator: the password of a PostgreSQL
+// login role. It is a package of its own so that rotate, which the CLI
+// client links for its types, does not link the PostgreSQL driver.
+package pgrotate
 
 import (
 	"context"
@@ -13,9 +16,10 @@ import (
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/pgerr"
 	"github.com/tokenward/tokenward/internal/pgrole"
+	"github.com/tokenward/tokenward/internal/rotate"
 )
 
-// Postgres is the "postgres" rotator: the password of a PostgreSQL login
+// Rotator is the "postgres" rotator: the password of a PostgreSQL login
 // role, changed with ALTER ROLE over an admin connection.
 //
 // Strategy: two login roles used alternately (by default ROLE_a and ROLE_b,
@@ -35,8 +39,8 @@ import (
 // role (the group role), url (where the app connects, without user info,
 // e.g. postgres://db:5432/app?sslmode=require), roles (optional "a,b": the
 // two login roles), format (url, the default, or json).
-type Postgres struct {
-	Secrets SecretReader
+type Rotator struct {
+	Secrets rotate.SecretReader
 }
 
 type pgConfig struct {
@@ -46,7 +50,7 @@ type pgConfig struct {
 }
 
 // Validate implements Rotator.
-func (p *Postgres) Validate(config map[string]string) error {
+func (p *Rotator) Validate(config map[string]string) error {
 	_, err := parsePGConfig(config)
 	return err
 }
@@ -136,7 +140,7 @@ func (pc *pgConfig) connURL(c pgCredential) string {
 }
 
 // Create implements Rotator: a new password for the role not in use now.
-func (p *Postgres) Create(_ context.Context, req *Request) ([]byte, error) {
+func (p *Rotator) Create(_ context.Context, req *rotate.Request) ([]byte, error) {
 	pc, err := parsePGConfig(req.Config)
 	if err != nil {
 		return nil, err
@@ -154,7 +158,7 @@ func (p *Postgres) Create(_ context.Context, req *Request) ([]byte, error) {
 	return pc.encode(pgCredential{User: user, Password: rand.Text() + rand.Text()}), nil
 }
 
-func (p *Postgres) admin(ctx context.Context, pc *pgConfig) (*pgx.Conn, error) {
+func (p *Rotator) admin(ctx context.Context, pc *pgConfig) (*pgx.Conn, error) {
 	if p.Secrets == nil {
 		return nil, errors.New("postgres rotator: no secret reader configured")
 	}
@@ -185,7 +189,7 @@ func parsePGRequest(config map[string]string, value []byte) (*pgConfig, pgCreden
 
 // Set implements Rotator: the pending role exists, may log in with the new
 // password and is a member of the group role. Repeating it is harmless.
-func (p *Postgres) Set(ctx context.Context, req *Request) error {
+func (p *Rotator) Set(ctx context.Context, req *rotate.Request) error {
 	pc, cred, err := parsePGRequest(req.Config, req.Pending)
 	if err != nil {
 		return err
@@ -223,7 +227,7 @@ func (p *Postgres) Set(ctx context.Context, req *Request) error {
 }
 
 // Test implements Rotator: log in with the pending credential.
-func (p *Postgres) Test(ctx context.Context, req *Request) error {
+func (p *Rotator) Test(ctx context.Context, req *rotate.Request) error {
 	pc, cred, err := parsePGRequest(req.Config, req.Pending)
 	if err != nil {
 		return err
@@ -247,7 +251,7 @@ func pgLogin(ctx context.Context, dsn, user string) error {
 // Revoke implements Rotator: the previous role may no longer log in. It
 // refuses when the previous and current value name the same role, which
 // would lock out the working credential.
-func (p *Postgres) Revoke(ctx context.Context, req *Request) error {
+func (p *Rotator) Revoke(ctx context.Context, req *rotate.Request) error {
 	pc, old, err := parsePGRequest(req.Config, req.Current)
 	if err != nil {
 		return err
@@ -281,7 +285,11 @@ func (p *Postgres) Revoke(ctx context.Context, req *Request) error {
 
 // Discard implements Discarder: a pending role that never became CURRENT
 // loses its login again.
-func (p *Postgres) Discard(ctx context.Context, req *Request) error {
-	return p.Revoke(ctx, &Request{RotationID: req.RotationID, Path: req.Path, Config: req.Config,
+func (p *Rotator) Discard(ctx context.Context, req *rotate.Request) error {
+	return p.Revoke(ctx, &rotate.Request{RotationID: req.RotationID, Path: req.Path, Config: req.Config,
 		Current: req.Pending, Pending: req.Current})
+}
+
+func errInvalid(format string, args ...any) error {
+	return tokenward.Errorf(tokenward.EINVALID, format, args...)
 }

@@ -1,7 +1,9 @@
-package rotate
+package pgrotate
 
 import (
 	"testing"
+
+	"github.com/tokenward/tokenward/internal/rotate"
 )
 
 func TestPostgresCreateTakesTheRoleNotInUse(t *testing.T) {
@@ -22,7 +24,7 @@ func TestPostgresCreateTakesTheRoleNotInUse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v, err := (&Postgres{}).Create(t.Context(), &Request{Config: cfg, Current: tt.current})
+			v, err := (&Rotator{}).Create(t.Context(), &rotate.Request{Config: cfg, Current: tt.current})
 			if err != nil {
 				t.Fatal(err)
 			}
