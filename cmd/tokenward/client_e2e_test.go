@@ -84,6 +84,10 @@ func TestClientBinary(t *testing.T) {
 		{name: "forwarded through a symbolic link", install: "symlinked", args: []string{"init", "--help"}, asFull: true},
 		{name: "forwarded without the full build", install: "alone", args: []string{"init", "--data-dir", "DATA"},
 			wantErr: []string{"tokenward: init needs the full build, tokenward-server, which is not installed", "beside this client and in PATH", "make build"}},
+		{name: "forwarded help without the full build", install: "alone", args: []string{"help", "server"},
+			wantErr: []string{"server: Serve the API", "tokenward: server needs the full build, tokenward-server, which is not installed"}},
+		{name: "forwarded --help without the full build", install: "alone", args: []string{"migrate", "--help"},
+			wantErr: []string{"tokenward: migrate needs the full build"}},
 		{name: "forwarded to a client", install: "server is a client", args: []string{"server", "--dev"},
 			wantErr: []string{"tokenward-server is a client build too (it forwarded server back to itself)"}},
 	}

@@ -40,8 +40,10 @@ func (m *Main) forwarded(name string) *cobra.Command {
 		},
 	}
 	c.SetHelpFunc(func(c *cobra.Command, _ []string) {
-		err := m.forward(name)
-		fmt.Fprintf(c.ErrOrStderr(), "%s: %s\ntokenward: %s\n", name, c.Short, errorLine(err))
+		// A help function returns no error: Run returns this one, so the
+		// process exits non-zero as when the command itself is forwarded.
+		m.helpErr = m.forward(name)
+		fmt.Fprintf(c.ErrOrStderr(), "%s: %s\n", name, c.Short)
 	})
 	return c
 }

@@ -19,7 +19,8 @@ type Main struct {
 	Stderr io.Writer
 	Getenv func(string) string
 
-	args []string // Run's, which a forwarded command passes on whole (forward.go)
+	args    []string // Run's, which a forwarded command passes on whole (forward.go)
+	helpErr error    // why a forwarded command's help could not be shown (forward_client.go)
 }
 
 // NewMain returns a Main on the process's own streams and environment.
@@ -32,7 +33,10 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	m.args = args
 	root := m.rootFor(args)
 	root.SetArgs(args)
-	return root.ExecuteContext(ctx)
+	if err := root.ExecuteContext(ctx); err != nil {
+		return err
+	}
+	return m.helpErr
 }
 
 // rootFor builds the command tree for args: when they name a top-level
