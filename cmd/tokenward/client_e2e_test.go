@@ -66,12 +66,13 @@ func TestClientBinary(t *testing.T) {
 		name, install string
 		args          []string
 		asFull        bool     // stdout, stderr and exit code those of the full build
+		fullToClient  []string // old, new pairs: what differs in asFull's stdout
 		wantOut       string   // else stdout
 		wantErr       []string // and these in stderr, with a non-zero exit
 	}{
 		{name: "help lists every command", install: "alone", args: []string{"--help"}, asFull: true},
-		{name: "version", install: "alone", args: []string{"version"}, asFull: true},
-		{name: "version json", install: "alone", args: []string{"version", "-o", "json"}, asFull: true},
+		{name: "version", install: "alone", args: []string{"version"}, asFull: true, fullToClient: []string{"build:  full\n", "build:  client\n"}},
+		{name: "version json", install: "alone", args: []string{"version", "-o", "json"}, asFull: true, fullToClient: []string{`"build": "full"`, `"build": "client"`}},
 		{name: "secret get without the full build", install: "alone", args: []string{"secret", "get", "payments/prod/KEY"}, wantOut: value},
 		{name: "secret get installed", install: "installed", args: []string{"secret", "get", "payments/prod/KEY"}, wantOut: value},
 		{name: "forwarded --help", install: "installed", args: []string{"server", "--help"}, asFull: true},
@@ -113,6 +114,12 @@ func TestClientBinary(t *testing.T) {
 			switch {
 			case tt.asFull:
 				fout, ferr, fcode := run(full)
+				if tt.fullToClient != nil {
+					if !strings.Contains(fout, tt.fullToClient[0]) {
+						t.Errorf("the full build's stdout lacks %q:\n%s", tt.fullToClient[0], fout)
+					}
+					fout = strings.NewReplacer(tt.fullToClient...).Replace(fout)
+				}
 				if out != fout || errOut != ferr || code != fcode {
 					t.Errorf("client: exit %d, stdout:\n%s\nstderr:\n%s\nwant the full build's: exit %d, stdout:\n%s\nstderr:\n%s", code, out, errOut, fcode, fout, ferr)
 				}

@@ -19,6 +19,9 @@ func (m *Main) newServerCommand() *cobra.Command  { return m.forwarded("server")
 func (m *Main) newMigrateCommand() *cobra.Command { return m.forwarded("migrate") }
 func (m *Main) newBenchCommand() *cobra.Command   { return m.forwarded("bench") }
 
+// buildKind is the build `version` names.
+const buildKind = "client"
+
 // forwardedEnv holds the pid of a process that forwarded its command line:
 // exec keeps the pid, so a client that finds its own pid there was started
 // by itself — a tokenward-server that is a client build too.

@@ -11,13 +11,13 @@ import (
 // addVersion gives root a version subcommand and a --version flag, both
 // printing the build described by internal/buildinfo.
 func (m *Main) addVersion(root *cobra.Command) {
-	info := buildinfo.Get()
+	info := versionInfo{buildinfo.Get(), buildKind}
 	root.Version = versionText(info)
 	root.SetVersionTemplate("{{.Version}}")
 	var output string
 	cmd := &cobra.Command{
 		Use:     "version",
-		Short:   "Print the version, commit, Go version and build date",
+		Short:   "Print the version, commit, Go version, build date and which build this is",
 		Example: "  tokenward version\n  tokenward version -o json",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -32,11 +32,19 @@ func (m *Main) addVersion(root *cobra.Command) {
 	root.AddCommand(cmd)
 }
 
-func versionText(info buildinfo.Info) string {
+// versionInfo is what version prints: the build and which of the two
+// builds this is (buildKind: "full", or "client" for -tags
+// tokenward_client, forward.go).
+type versionInfo struct {
+	buildinfo.Info
+	Build string `json:"build"`
+}
+
+func versionText(info versionInfo) string {
 	commit := orDash(info.Commit)
 	if info.Modified {
 		commit += " (modified)"
 	}
-	return fmt.Sprintf("tokenward %s\ncommit: %s\ngo:     %s\nbuilt:  %s\n",
-		info.Version, commit, info.GoVersion, orDash(info.Date))
+	return fmt.Sprintf("tokenward %s\ncommit: %s\ngo:     %s\nbuilt:  %s\nbuild:  %s\n",
+		info.Version, commit, info.GoVersion, orDash(info.Date), info.Build)
 }

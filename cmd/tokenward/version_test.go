@@ -13,15 +13,15 @@ import (
 
 func TestVersionText(t *testing.T) {
 	tests := []struct {
-		info buildinfo.Info
+		info versionInfo
 		want string
 	}{
-		{buildinfo.Info{Version: "v1.2.3", Commit: "0123abc", GoVersion: "go1.99.1", Date: "2026-12-04T15:00:00Z"},
-			"tokenward v1.2.3\ncommit: 0123abc\ngo:     go1.99.1\nbuilt:  2026-12-04T15:00:00Z\n"},
-		{buildinfo.Info{Version: "v0.0.0-20261204150000-0123abc+dirty", Commit: "0123abc", Modified: true, GoVersion: "go1.99.1"},
-			"tokenward v0.0.0-20261204150000-0123abc+dirty\ncommit: 0123abc (modified)\ngo:     go1.99.1\nbuilt:  -\n"},
-		{buildinfo.Info{Version: "dev", GoVersion: "go1.99.1"},
-			"tokenward dev\ncommit: -\ngo:     go1.99.1\nbuilt:  -\n"},
+		{versionInfo{buildinfo.Info{Version: "v1.2.3", Commit: "0123abc", GoVersion: "go1.99.1", Date: "2026-12-04T15:00:00Z"}, "full"},
+			"tokenward v1.2.3\ncommit: 0123abc\ngo:     go1.99.1\nbuilt:  2026-12-04T15:00:00Z\nbuild:  full\n"},
+		{versionInfo{buildinfo.Info{Version: "v0.0.0-20261204150000-0123abc+dirty", Commit: "0123abc", Modified: true, GoVersion: "go1.99.1"}, "client"},
+			"tokenward v0.0.0-20261204150000-0123abc+dirty\ncommit: 0123abc (modified)\ngo:     go1.99.1\nbuilt:  -\nbuild:  client\n"},
+		{versionInfo{buildinfo.Info{Version: "dev", GoVersion: "go1.99.1"}, "full"},
+			"tokenward dev\ncommit: -\ngo:     go1.99.1\nbuilt:  -\nbuild:  full\n"},
 	}
 	for _, tt := range tests {
 		if got := versionText(tt.info); got != tt.want {
@@ -37,7 +37,7 @@ func TestVersionCommand(t *testing.T) {
 		err := m.Run(context.Background(), args)
 		return out.String(), err
 	}
-	text := versionText(buildinfo.Get())
+	text := versionText(versionInfo{buildinfo.Get(), "full"})
 	for _, args := range [][]string{{"version"}, {"version", "-o", "text"}, {"--version"}} {
 		got, err := run(args...)
 		if err != nil || got != text {
@@ -48,11 +48,11 @@ func TestVersionCommand(t *testing.T) {
 	if err != nil {
 		t.Fatalf("version -o json: %v", err)
 	}
-	var info buildinfo.Info
+	var info versionInfo
 	if err := json.Unmarshal([]byte(got), &info); err != nil {
 		t.Fatalf("version -o json printed %q: %v", got, err)
 	}
-	if want := buildinfo.Get(); info != want || info.Version == "" || info.GoVersion == "" {
+	if want := (versionInfo{buildinfo.Get(), "full"}); info != want || info.Version == "" || info.GoVersion == "" {
 		t.Errorf("version -o json: got %+v; want %+v, with a version and Go version", info, want)
 	}
 	if _, err := run("version", "-o", "yaml"); exitCode(err) != 2 {
