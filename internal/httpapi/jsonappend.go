@@ -197,18 +197,11 @@ func appendSecretFields(b []byte, s *tokenward.Secret) ([]byte, bool) {
 	return b, ok
 }
 
-// appendJSONTime appends t as time.Time.MarshalJSON does (RFC 3339 with
-// nanoseconds, quoted). MarshalJSON refuses years outside [0, 9999]: then
-// ok becomes false and the caller falls back to encoding/json, which
-// reports the error as it always has.
+// appendJSONTime appends t as time.Time.MarshalJSON does. Where
+// MarshalJSON fails (a year outside [0, 9999]), ok becomes false and the
+// caller falls back to encoding/json, which reports the error as it always
+// has.
 func appendJSONTime(b []byte, t time.Time, ok bool) ([]byte, bool) {
-	if y := t.Year(); y < 0 || y > 9999 {
-		return b, false
-	}
-	if _, off := t.Zone(); off <= -24*3600 || off >= 24*3600 {
-		return b, false
-	}
-	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"'), ok
+	b, tok := jsonw.AppendTime(b, t)
+	return b, ok && tok
 }
