@@ -209,6 +209,15 @@ func (gs Grants) Allows(action Action, project, env, name string) bool {
 	return false
 }
 
+// AllowsEveryName reports whether gs allow action on every secret of
+// project/env, whatever its name, so a listing there needs no check per
+// name (an environment fetch checked each of its secrets twice). It is
+// Allows of the name "*": GlobMatch matches a literal "*" only with a
+// pattern of stars alone, which matches every name.
+func (gs Grants) AllowsEveryName(action Action, project, env string) bool {
+	return gs.Allows(action, project, env, "*")
+}
+
 // AllowsRoute reports whether any grant allows calls through gateway
 // route.
 func (gs Grants) AllowsRoute(route string) bool {

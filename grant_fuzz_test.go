@@ -2,6 +2,7 @@ package tokenward
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -47,6 +48,31 @@ func FuzzGrantJSON(f *testing.F) {
 		var back Grants
 		if err := json.Unmarshal(list, &back); err != nil || len(back) != 2 || back[0] != g || back[1] != g {
 			t.Fatalf("list round trip of %s: got %v, %v; want two of %v", list, back, err, g)
+		}
+	})
+}
+
+// FuzzAllowsEveryName: where AllowsEveryName holds, Allows holds for any
+// name, and where a grant's name pattern is not stars alone it does not
+// hold by that grant.
+func FuzzAllowsEveryName(f *testing.F) {
+	for _, s := range [][2]string{{"read:p/e/*", "KEY"}, {"read:p/e/**", ""}, {"read:p/e/A*", "A"}, {"read:*/e/*", "*"}, {"admin:*/*/*", "x"}, {"read:p/*/K*Y", "KY"}, {"gateway:*", "x"}, {"write:p/e/*", "K"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, grant, name string) {
+		g, err := ParseGrant(grant)
+		if err != nil {
+			return
+		}
+		gs := Grants{g}
+		for _, a := range []Action{ActionRead, ActionWrite} {
+			every := gs.AllowsEveryName(a, "p", "e")
+			if every && !gs.Allows(a, "p", "e", name) {
+				t.Fatalf("%s: allows every name of p/e for %s, but not %q", grant, a, name)
+			}
+			if every && strings.Trim(g.Name, "*") != "" {
+				t.Fatalf("%s: allows every name of p/e for %s with a name pattern of more than stars", grant, a)
+			}
 		}
 	})
 }

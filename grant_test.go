@@ -68,6 +68,36 @@ func TestGrantAllows(t *testing.T) {
 	}
 }
 
+func TestGrantsAllowsEveryName(t *testing.T) {
+	for _, tc := range []struct {
+		grants []string
+		action string
+		want   bool
+	}{
+		{[]string{"read:payments/prod/*"}, "read", true},
+		{[]string{"read:payments/*/*"}, "read", true},
+		{[]string{"admin:*/*/*"}, "read", true},
+		{[]string{"read:payments/prod/STRIPE_*"}, "read", false},
+		{[]string{"read:payments/prod/*_KEY"}, "read", false},
+		{[]string{"read:payments/prod/KEY"}, "read", false},
+		{[]string{"read:payments/prod/STRIPE_*", "read:payments/prod/*_KEY"}, "read", false},
+		{[]string{"read:payments/prod/KEY", "read:payments/*/*"}, "read", true},
+		{[]string{"read:payments/prod/*"}, "write", false},
+		{[]string{"read:payments/dev/*"}, "read", false},
+		{[]string{"read:other/prod/*"}, "read", false},
+		{[]string{"gateway:*"}, "read", false},
+		{nil, "read", false},
+	} {
+		var gs Grants
+		for _, g := range tc.grants {
+			gs = append(gs, MustParseGrant(g))
+		}
+		if got := gs.AllowsEveryName(Action(tc.action), "payments", "prod"); got != tc.want {
+			t.Errorf("%v allows %s of every name of payments/prod: got %v; want %v", tc.grants, tc.action, got, tc.want)
+		}
+	}
+}
+
 func TestGrantCovers(t *testing.T) {
 	for _, tc := range []struct {
 		have, want string

@@ -160,8 +160,9 @@ func (c *Core) countEnvRead(ctx context.Context, e *tokenward.AuditEntry) {
 		return
 	}
 	names := make([]string, 0, len(list))
+	every := t.Grants.AllowsEveryName(tokenward.ActionRead, project, env)
 	for _, s := range list {
-		if t.Grants.Allows(tokenward.ActionRead, project, env, s.Name) {
+		if every || t.Grants.Allows(tokenward.ActionRead, project, env, s.Name) {
 			names = append(names, s.Name)
 		}
 	}

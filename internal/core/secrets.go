@@ -214,8 +214,9 @@ func (c *Core) EnvValues(ctx context.Context, tok *tokenward.Token, project, env
 		return nil, err
 	}
 	out := make([]EnvValue, 0, len(secrets))
+	every := tok.Grants.AllowsEveryName(tokenward.ActionRead, project, env)
 	for i, s := range secrets {
-		if !tok.Grants.Allows(tokenward.ActionRead, project, env, s.Name) {
+		if !every && !tok.Grants.Allows(tokenward.ActionRead, project, env, s.Name) {
 			continue
 		}
 		value, err := c.openValue(ctx, project, env, s.Name, versions[i].Version, versions[i].Ciphertext)
