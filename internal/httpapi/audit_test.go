@@ -393,3 +393,49 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("latency buckets: got %s; want %s", got, want)
 	}
 }
+
+// TestAuditMetaOfReads: a secret read's entry names its version and an
+// environment fetch's the number of values it answered. Both Metas are
+// shared between requests (a map per request was a tenth of a read's
+// allocation), so recording one must not change another.
+func TestAuditMetaOfReads(t *testing.T) {
+	e := mustServeAudited(t)
+	e.mustDo(t, e.admin, "POST", "/v1/projects", map[string]any{"name": "payments", "environments": []string{"prod", "dev"}}, 201)
+	for _, n := range []string{"A", "B", "C"} {
+		e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/prod/"+n, map[string]any{"value": "v-" + n}, 200)
+	}
+	e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/prod/A", map[string]any{"value": "v-A2"}, 200)
+	e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/dev/A", map[string]any{"value": "v-dev"}, 200)
+	_, narrow := e.mustToken(t, e.admin, "narrow", "", "read:payments/prod/A*", "read:payments/prod/B")
+	steps := []struct {
+		token, path, action, key, want string
+	}{
+		{e.admin, "/v1/secrets/payments/prod/A", "secret.read", "version", "2"},
+		{e.admin, "/v1/secrets/payments/prod/B", "secret.read", "version", "1"},
+		{e.admin, "/v1/secrets/payments/prod/A?version=1", "secret.read", "version", "1"},
+		{e.admin, "/v1/values/payments/prod", "secret.read_env", "count", "3"},
+		{narrow, "/v1/values/payments/prod", "secret.read_env", "count", "2"},
+		{e.admin, "/v1/values/payments/dev", "secret.read_env", "count", "1"},
+		{e.admin, "/v1/values/payments/prod", "secret.read_env", "count", "3"},
+	}
+	for _, s := range steps {
+		e.mustDo(t, s.token, "GET", s.path, nil, 200)
+	}
+	if err := e.broker.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var got []*tokenward.AuditEntry
+	for _, en := range e.entries(t) {
+		if en.Action == "secret.read" || en.Action == "secret.read_env" {
+			got = append(got, en)
+		}
+	}
+	if len(got) != len(steps) {
+		t.Fatalf("got %d read entries; want %d", len(got), len(steps))
+	}
+	for i, s := range steps {
+		if en := got[i]; en.Action != s.action || len(en.Meta) != 1 || en.Meta[s.key] != s.want {
+			t.Errorf("GET %s: got %s with meta %v; want %s with %s=%s", s.path, en.Action, en.Meta, s.action, s.key, s.want)
+		}
+	}
+}

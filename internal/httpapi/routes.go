@@ -118,7 +118,7 @@ func (s *Server) envValues(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	c.meta = map[string]string{"count": strconv.Itoa(len(vals))}
+	c.meta = envCountMeta(len(vals))
 	return http.StatusOK, envValuesBody{project, env, vals}, nil
 }
 
@@ -128,27 +128,34 @@ func secretPath(c *call) (string, string, string) {
 	return p, e, n
 }
 
-// versionMetas are the audit Meta of reads of versions 1 to
-// len(versionMetas): a map per read was a tenth of a read's allocation.
-// They are shared, so read-only; an entry's Meta is never written after its
-// handler returns (cloneEntry copies it for the sinks).
-// Built on first use: package init stays free of work (every CLI process
-// loads this package; TestStartupDoesNoEagerWork).
-var versionMetas = sync.OnceValue(func() []map[string]string {
-	ms := make([]map[string]string, 64)
-	for i := range ms {
-		ms[i] = map[string]string{"version": strconv.Itoa(i + 1)}
+// countMetas builds shared audit Metas {key: "1"} … {key: "n"}: a map per
+// request was a tenth of a read's allocation. They are shared, so
+// read-only; an entry's Meta is never written after its handler returns
+// (cloneEntry copies it for the sinks). Built on first use: package init
+// stays free of work (every CLI process loads this package;
+// TestStartupDoesNoEagerWork).
+func countMetas(key string, n int) func(v int) map[string]string {
+	ms := sync.OnceValue(func() []map[string]string {
+		ms := make([]map[string]string, n)
+		for i := range ms {
+			ms[i] = map[string]string{key: strconv.Itoa(i + 1)}
+		}
+		return ms
+	})
+	return func(v int) map[string]string {
+		if ms := ms(); v >= 1 && v <= len(ms) {
+			return ms[v-1]
+		}
+		return map[string]string{key: strconv.Itoa(v)}
 	}
-	return ms
-})
-
-// versionMeta is the audit Meta of a read of version v.
-func versionMeta(v int) map[string]string {
-	if ms := versionMetas(); v >= 1 && v <= len(ms) {
-		return ms[v-1]
-	}
-	return map[string]string{"version": strconv.Itoa(v)}
 }
+
+var (
+	// versionMeta is the audit Meta of a read of version v.
+	versionMeta = countMetas("version", 64)
+	// envCountMeta is the audit Meta of an environment fetch of n values.
+	envCountMeta = countMetas("count", 256)
+)
 
 func (s *Server) getSecret(c *call) (int, any, error) {
 	p, e, n := secretPath(c)
