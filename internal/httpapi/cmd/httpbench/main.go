@@ -13,7 +13,10 @@
 // -profile also starts the server with --metrics-addr and --pprof and saves
 // a CPU profile of it taken during the first tokenward run (choose which
 // with -targets and -c). -soak 10m loads reads at c=64 instead and prints
-// the server's RSS and Go heap every 30 s.
+// the server's RSS and Go heap every 30 s. -rounds 5 measures each row five
+// times, tokenward and the bare handler alternating which goes first, and
+// prints the medians with the range of the rounds' ratios: on a shared
+// 2-core machine one run's ratio swings by about ±0.05.
 package main
 
 import (
@@ -31,6 +34,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -54,7 +58,11 @@ func run() error {
 	profile := flag.String("profile", "", "save a CPU profile of the server during its first run to this file")
 	bin := flag.String("bin", "", "benchmark this tokenward binary instead of building ./cmd/tokenward (e.g. an older build, to compare)")
 	soak := flag.Duration("soak", 0, "instead of the table: reads at c=64 for this long, printing the server's RSS and Go heap every 30s")
+	rounds := flag.Int("rounds", 1, "measure each row this many times, alternating which arm goes first; print medians and the ratios' range")
 	flag.Parse()
+	if *rounds < 1 {
+		return fmt.Errorf("-rounds %d: want at least 1", *rounds)
+	}
 	wrk, err := exec.LookPath("wrk")
 	if err != nil {
 		return errors.New("wrk is not on PATH; install it (Debian/Ubuntu: apt-get install wrk). This benchmark installs nothing itself")
@@ -105,6 +113,7 @@ func run() error {
 			}
 			var tw, b wrkResult
 			var cpu, bareCPU time.Duration
+			var rs []roundResult
 			runTW := func() error {
 				before, err := loadgen.ProcCPU(srv.cmd.Process.Pid)
 				if err != nil {
@@ -140,31 +149,92 @@ func run() error {
 				bareCPU = after - before
 				return err
 			}
-			first, second := runBare, runTW
-			if round%2 == 1 {
-				first, second = runTW, runBare
-			}
-			round++
-			if err := first(); err != nil {
-				return err
-			}
-			if err := second(); err != nil {
-				return err
-			}
-			rss, _, _ := loadgen.ProcMemory(srv.cmd.Process.Pid)
 			perReq := func(cpu time.Duration, rps float64) float64 {
 				return float64(cpu.Microseconds()) / (rps * duration.Seconds())
 			}
-			fmt.Printf("| %s | %d | %d | %.0f | %.0f | **%.2f** | %s | %s | %.0f / %.0f | %.0f |\n",
-				t.name, t.size, c, tw.rps, b.rps, tw.rps/b.rps, tw.p99, b.p99, perReq(cpu, tw.rps), perReq(bareCPU, b.rps), float64(rss)/(1<<20))
+			for range *rounds {
+				first, second := runBare, runTW
+				if round%2 == 1 {
+					first, second = runTW, runBare
+				}
+				round++
+				if err := first(); err != nil {
+					return err
+				}
+				if err := second(); err != nil {
+					return err
+				}
+				rs = append(rs, roundResult{tw, b, perReq(cpu, tw.rps), perReq(bareCPU, b.rps)})
+			}
+			rss, _, _ := loadgen.ProcMemory(srv.cmd.Process.Pid)
+			m := medianRound(rs)
+			fmt.Printf("| %s | %d | %d | %.0f | %.0f | **%.2f**%s | %s | %s | %.0f / %.0f | %.0f |\n",
+				t.name, t.size, c, m.tw.rps, m.bare.rps, medianRatio(rs), ratioRange(rs), m.tw.p99, m.bare.p99, m.cpu, m.bareCPU, float64(rss)/(1<<20))
 		}
 	}
 	_, hwm, _ := loadgen.ProcMemory(srv.cmd.Process.Pid)
+	if *rounds > 1 {
+		fmt.Printf("each row: the medians of %d rounds, each figure its own (the ratio is the median of the rounds' ratios); the ratios' range in parentheses\n", *rounds)
+	}
 	fmt.Printf("server peak RSS %.0f MiB\n", float64(hwm)/(1<<20))
 	if *profile != "" {
 		fmt.Printf("CPU profile of the first run: %s (go tool pprof -top %s)\n", *profile, *profile)
 	}
 	return nil
+}
+
+// roundResult is one round of a row: both arms' wrk results and CPU
+// per request.
+type roundResult struct {
+	tw, bare     wrkResult
+	cpu, bareCPU float64
+}
+
+func (r roundResult) ratio() float64 { return r.tw.rps / r.bare.rps }
+
+// medianRatio is the median of the rounds' ratios.
+func medianRatio(rs []roundResult) float64 {
+	xs := make([]float64, len(rs))
+	for i, r := range rs {
+		xs[i] = r.ratio()
+	}
+	return median(xs)
+}
+
+// medianRound is the rounds' medians, each figure taken on its own: the
+// row's ratio is medianRatio, not the quotient of the median req/s.
+func medianRound(rs []roundResult) roundResult {
+	pick := func(f func(roundResult) float64) float64 {
+		xs := make([]float64, len(rs))
+		for i, r := range rs {
+			xs[i] = f(r)
+		}
+		return median(xs)
+	}
+	return roundResult{
+		tw:      wrkResult{rps: pick(func(r roundResult) float64 { return r.tw.rps }), p99: time.Duration(pick(func(r roundResult) float64 { return float64(r.tw.p99) }))},
+		bare:    wrkResult{rps: pick(func(r roundResult) float64 { return r.bare.rps }), p99: time.Duration(pick(func(r roundResult) float64 { return float64(r.bare.p99) }))},
+		cpu:     pick(func(r roundResult) float64 { return r.cpu }),
+		bareCPU: pick(func(r roundResult) float64 { return r.bareCPU }),
+	}
+}
+
+// median of xs, the lower middle one of an even count (xs is reordered).
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	return xs[(len(xs)-1)/2]
+}
+
+// ratioRange is " (min–max)" of the rounds' ratios, or "" for one round.
+func ratioRange(rs []roundResult) string {
+	if len(rs) < 2 {
+		return ""
+	}
+	lo, hi := rs[0].ratio(), rs[0].ratio()
+	for _, r := range rs[1:] {
+		lo, hi = min(lo, r.ratio()), max(hi, r.ratio())
+	}
+	return fmt.Sprintf(" (%.2f–%.2f)", lo, hi)
 }
 
 // soakRun loads t at c=64 for d and samples the server's RSS and Go heap
