@@ -66,3 +66,53 @@ func FuzzAppendString(f *testing.F) {
 		}
 	})
 }
+
+// plainByte is plain8's rule for one byte.
+func plainByte(c byte) bool { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\' }
+
+func naivePlain8(w uint64) bool {
+	for i := range 8 {
+		if !plainByte(byte(w >> (8 * i))) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestPlain8 tries every byte value at every position of a plain word,
+// and beside each of the others.
+func TestPlain8(t *testing.T) {
+	const plain = 0x6161616161616161 // "aaaaaaaa"
+	for p := range 8 {
+		for c := range 256 {
+			w := plain&^(0xff<<(8*p)) | uint64(c)<<(8*p)
+			if got, want := plain8(w), plainByte(byte(c)); got != want {
+				t.Errorf("byte %#x at %d: got %v; want %v", c, p, got, want)
+			}
+			for d := range 256 {
+				w2 := w&^(0xff<<(8*((p+1)%8))) | uint64(d)<<(8*((p+1)%8))
+				if got, want := plain8(w2), naivePlain8(w2); got != want {
+					t.Fatalf("word %#x: got %v; want %v", w2, got, want)
+				}
+			}
+		}
+	}
+}
+
+func FuzzPlain8(f *testing.F) {
+	f.Add(uint64(0x6161616161616161))
+	f.Add(uint64(0x2221205c7f801f00))
+	f.Fuzz(func(t *testing.T, w uint64) {
+		if got, want := plain8(w), naivePlain8(w); got != want {
+			t.Fatalf("word %#x: got %v; want %v", w, got, want)
+		}
+	})
+}
+
+func BenchmarkAppendString(b *testing.B) {
+	value := []byte("sk_live_" + string(bytes.Repeat([]byte("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"), 2))[:92])
+	buf := make([]byte, 0, 256)
+	for b.Loop() {
+		buf = AppendString(buf[:0], value)
+	}
+}
