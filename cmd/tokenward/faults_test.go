@@ -284,6 +284,11 @@ func corruptedRows(t *testing.T, e *rotEnv, flip func(name string, version, at i
 	if got := e.mustCLI("", "secret", "get", "payments/prod/A"); got != values["A1"]+"-rewritten" {
 		t.Errorf("after a new write: got %q; want the new value", got)
 	}
+	// Now A and B open with the project's data key before C, whose header
+	// names another: the fetch looks that one up rather than reuse A's.
+	if a := c.do("GET", "/v1/values/payments/prod", nil); a.status != 500 || !strings.Contains(string(a.body), "the stored value of payments/prod/C version 1 does not open: it names data key version") {
+		t.Errorf("environment fetch after rewriting A: got %d %v %s; want C's damaged header named", a.status, a.err, a.body)
+	}
 	e.alive()
 	logs := e.logs.String()
 	if !strings.Contains(logs, "payments/prod/C version 1 does not open") {

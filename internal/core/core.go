@@ -342,6 +342,21 @@ func (c *Core) sealValue(ctx context.Context, project, env, name string, version
 }
 
 func (c *Core) openValue(ctx context.Context, project, env, name string, version int, ct []byte) ([]byte, error) {
+	var k keyMemo
+	return c.openValueWith(ctx, &k, project, env, name, version, ct)
+}
+
+// keyMemo is the data key a loop over one project's values used last: they
+// share one almost always, and looking it up for each of an environment
+// fetch's values was about a seventh of opening them.
+type keyMemo struct {
+	project string
+	version uint32
+	key     *seal.Cipher
+}
+
+// openValueWith is openValue with the data key remembered in k.
+func (c *Core) openValueWith(ctx context.Context, k *keyMemo, project, env, name string, version int, ct []byte) ([]byte, error) {
 	if len(ct) == 0 {
 		// DestroyVersions erased it (tokenward.VersionDeleteStore).
 		return nil, tokenward.Errorf(tokenward.ENOTFOUND, "version %d of %s/%s/%s was destroyed", version, project, env, name)
@@ -350,16 +365,19 @@ func (c *Core) openValue(ctx context.Context, project, env, name string, version
 	if err != nil {
 		return nil, damaged(project, env, name, version, "its header is not one tokenward writes")
 	}
-	key, err := c.dataKey(ctx, project, int(kv))
-	if tokenward.ErrorCode(err) == tokenward.ENOTFOUND {
-		// A key version no data key has: the header was altered, not the
-		// secret missing (a 404 would say the wrong thing).
-		return nil, damaged(project, env, name, version, fmt.Sprintf("it names data key version %d, which the project does not have", kv))
+	if k.key == nil || k.version != kv || k.project != project {
+		key, err := c.dataKey(ctx, project, int(kv))
+		if tokenward.ErrorCode(err) == tokenward.ENOTFOUND {
+			// A key version no data key has: the header was altered, not
+			// the secret missing (a 404 would say the wrong thing).
+			return nil, damaged(project, env, name, version, fmt.Sprintf("it names data key version %d, which the project does not have", kv))
+		}
+		if err != nil {
+			return nil, err
+		}
+		*k = keyMemo{project, kv, key}
 	}
-	if err != nil {
-		return nil, err
-	}
-	pt, err := key.Open(ct, seal.ValueAAD(project, env, name, version))
+	pt, err := k.key.Open(ct, seal.ValueAAD(project, env, name, version))
 	if err != nil {
 		return nil, damaged(project, env, name, version, "it fails authentication (altered, damaged, or copied from another row)")
 	}

@@ -215,11 +215,12 @@ func (c *Core) EnvValues(ctx context.Context, tok *tokenward.Token, project, env
 	}
 	out := make([]EnvValue, 0, len(secrets))
 	every := tok.Grants.AllowsEveryName(tokenward.ActionRead, project, env)
+	var key keyMemo
 	for i, s := range secrets {
 		if !every && !tok.Grants.Allows(tokenward.ActionRead, project, env, s.Name) {
 			continue
 		}
-		value, err := c.openValue(ctx, project, env, s.Name, versions[i].Version, versions[i].Ciphertext)
+		value, err := c.openValueWith(ctx, &key, project, env, s.Name, versions[i].Version, versions[i].Ciphertext)
 		if err != nil {
 			return nil, err
 		}
