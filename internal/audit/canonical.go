@@ -5,9 +5,11 @@
 package audit
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"reflect"
 	"slices"
 	"time"
 
@@ -32,6 +34,12 @@ func Canonical(e *tokenward.AuditEntry) []byte {
 
 // appendCanonical appends Canonical(e) to b.
 func appendCanonical(b []byte, e *tokenward.AuditEntry) []byte {
+	return appendCanonicalCI(b, e, nil)
+}
+
+// appendCanonicalCI is appendCanonical with e.CI's encoding remembered in
+// ci, which may be nil.
+func appendCanonicalCI(b []byte, e *tokenward.AuditEntry, ci *ciEncodings) []byte {
 	b = append(b, canonicalMagic...)
 	b = appendInt(b, e.Seq)
 	b = appendTime(b, e.Time)
@@ -41,7 +49,7 @@ func appendCanonical(b []byte, e *tokenward.AuditEntry) []byte {
 	b = appendInt(b, int64(e.Status))
 	b = appendString(b, e.SourceIP)
 	b = appendString(b, e.UserAgent)
-	b = appendMap(b, e.CI)
+	b = ci.append(b, e.CI)
 	b = appendMap(b, e.Meta)
 	b = appendString(b, e.PrevHash)
 	return b
@@ -79,6 +87,45 @@ func appendMap(b []byte, m map[string]string) []byte {
 		b = appendString(b, k)
 		b = appendString(b, m[k])
 	}
+	return b
+}
+
+// ciEncodings remembers the canonical encoding of the CI maps entries
+// carry, by the map's identity: a just-in-time token's CI (a dozen facts)
+// is one map shared by the entries of all its requests, and sorting and
+// encoding it again was most of encoding such an entry. Keying by identity
+// relies on the broker's contract that an entry's maps are not changed once
+// recorded (sqlrow.CIRefs relies on it too; a breach would show in verify,
+// the stored facts then differing from the hashed ones); the map is kept,
+// so its address is not reused by another map while it is remembered. Not
+// safe for concurrent use: a Chain uses it under its lock.
+type ciEncodings struct {
+	byMap map[uintptr]ciEncoding
+}
+
+type ciEncoding struct {
+	m map[string]string // kept alive: its address is the key
+	b []byte
+}
+
+// ciEncodingsMax bounds ciEncodings: past it, it starts over.
+const ciEncodingsMax = 1024
+
+// append appends appendMap(b, m), remembered. A nil c remembers nothing.
+func (c *ciEncodings) append(b []byte, m map[string]string) []byte {
+	if c == nil || len(m) == 0 {
+		return appendMap(b, m)
+	}
+	p := reflect.ValueOf(m).Pointer()
+	if k, ok := c.byMap[p]; ok {
+		return append(b, k.b...)
+	}
+	start := len(b)
+	b = appendMap(b, m)
+	if c.byMap == nil || len(c.byMap) >= ciEncodingsMax {
+		c.byMap = make(map[uintptr]ciEncoding)
+	}
+	c.byMap[p] = ciEncoding{m, bytes.Clone(b[start:])}
 	return b
 }
 

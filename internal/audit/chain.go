@@ -18,7 +18,8 @@ type Chain struct {
 	// stale: a write failed, so the store may hold more than the chain
 	// knows (a commit whose acknowledgement was lost, another server).
 	stale bool
-	frame []byte // appendFramed's buffer, reused under mu
+	frame []byte      // appendFramed's buffer, reused under mu
+	ci    ciEncodings // appendFramed's, under mu
 }
 
 // NewChain returns a chain that continues after last; nil starts a new

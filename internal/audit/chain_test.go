@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -201,4 +202,71 @@ func equalInts(a, b []int64) bool {
 		}
 	}
 	return true
+}
+
+// TestAppendFramedRemembersCI: entries sharing a CI map (a JIT token's),
+// entries with maps of their own and entries without hash exactly as
+// HashEntry says, before and after the memo of encodings starts over, and
+// a remembered map's encoding is not used for another map.
+func TestAppendFramedRemembersCI(t *testing.T) {
+	c, err := NewChain(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := map[string]string{"repository": "acme/api", "run_id": "1", "workflow": "deploy"}
+	var es []*tokenward.AuditEntry
+	start := time.Date(2026, 12, 5, 4, 0, 0, 0, time.UTC)
+	for i := range 3*ciEncodingsMax + 30 { // past ciEncodingsMax maps of their own: it starts over
+		e := newEntry(i)
+		e.Time = start.Add(time.Duration(i) * time.Millisecond)
+		switch i % 3 {
+		case 0:
+			e.CI = shared
+		case 1:
+			e.CI = map[string]string{"repository": "acme/api", "run_id": fmt.Sprint(i)}
+		default:
+			e.CI = nil
+		}
+		es = append(es, e)
+	}
+	for len(es) > 0 {
+		n := min(len(es), 7)
+		if err := c.appendFramed(es[:n], func([]byte) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es[:n] {
+			if want := HashEntry(e); e.Hash != want {
+				t.Fatalf("entry %d (ci %v): hash %s; want %s", e.Seq, e.CI, e.Hash, want)
+			}
+		}
+		es = es[n:]
+	}
+	if n := len(c.ci.byMap); n == 0 || n > ciEncodingsMax {
+		t.Errorf("remembered %d maps; want some, at most %d", n, ciEncodingsMax)
+	}
+}
+
+// BenchmarkCanonicalJITEntry: encoding a JIT read's entry, whose CI map
+// (the facts of a GitHub Actions token) every request of the token shares,
+// with its encoding remembered and encoded each time.
+func BenchmarkCanonicalJITEntry(b *testing.B) {
+	e := newEntry(1)
+	e.Time = time.Date(2026, 12, 5, 4, 0, 0, 0, time.UTC)
+	e.CI = map[string]string{
+		"provider": "github", "repository": "acme/payments", "repository_owner": "acme", "ref": "refs/heads/main",
+		"sha": "0123456789abcdef0123456789abcdef01234567", "workflow": "deploy", "workflow_ref": "acme/payments/.github/workflows/deploy.yml@refs/heads/main",
+		"run_id": "9876543210", "run_attempt": "1", "actor": "octocat", "event_name": "push", "environment": "prod",
+	}
+	buf := make([]byte, 0, 2048)
+	var ci ciEncodings
+	b.Run("remembered", func(b *testing.B) {
+		for b.Loop() {
+			buf = appendCanonicalCI(buf[:0], e, &ci)
+		}
+	})
+	b.Run("encoded", func(b *testing.B) {
+		for b.Loop() {
+			buf = appendCanonicalCI(buf[:0], e, nil)
+		}
+	})
 }

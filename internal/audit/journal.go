@@ -664,7 +664,7 @@ func (c *Chain) appendFramed(es []*tokenward.AuditEntry, write func(frames []byt
 		seq++
 		e.Seq, e.PrevHash = seq, hash
 		start := len(frames)
-		frames = appendCanonical(append(frames, 0, 0, 0, 0, 0, 0, 0, 0), e) // frameHeaderSize bytes, sealed below
+		frames = appendCanonicalCI(append(frames, 0, 0, 0, 0, 0, 0, 0, 0), e, &c.ci) // frameHeaderSize bytes, sealed below
 		frame := frames[start:]
 		sealFrame(frame)
 		sum := sha256.Sum256(frame[frameHeaderSize:])
