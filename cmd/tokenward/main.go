@@ -8,18 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/tokenward/tokenward"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	m := NewMain()
-	if err := m.Run(ctx, os.Args[1:]); err != nil {
+	m.Signals = true
+	if err := m.Run(context.Background(), os.Args[1:]); err != nil {
 		code := exitCode(err)
 		if msg := errorLine(err); msg != "" {
 			fmt.Fprintln(os.Stderr, "tokenward:", msg)

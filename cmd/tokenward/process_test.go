@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -185,4 +186,70 @@ func TestPProfOnlyOnMetricsListener(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestQuickCommandEndsOnSIGINT: a quick command (TestQuickCommands) has no
+// signal handler, so SIGINT ends it at once by the signal's default action,
+// here while `secret set` waits for its value on stdin: nothing is written.
+func TestQuickCommandEndsOnSIGINT(t *testing.T) {
+	var logs bytes.Buffer
+	_, addr, token := startServer(t, &logs)
+	env := append(os.Environ(), "TOKENWARD_ADDR="+addr, "TOKENWARD_TOKEN="+token)
+	for _, bin := range []string{"tokenward", "tokenward-client"} {
+		t.Run(bin, func(t *testing.T) {
+			cmd := exec.Command(filepath.Join(binDir, bin), "secret", "set", "payments/prod/"+strings.ToUpper(strings.ReplaceAll(bin, "-", "_")))
+			cmd.Env = env
+			stdin, err := cmd.StdinPipe() // left open: the command waits for the value
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stdin.Close()
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// Past start-up, where a handler would have been installed:
+			// some thread reads stdin.
+			waitReadingStdin(t, cmd.Process.Pid)
+			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				t.Fatalf("still running 10s after SIGINT; output: %s", out.String())
+			}
+			ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+			if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGINT {
+				t.Errorf("ended with %v; want killed by SIGINT; output: %s", cmd.ProcessState, out.String())
+			}
+		})
+	}
+}
+
+// waitReadingStdin waits until a thread of process pid is in a read(2) of
+// file descriptor 0 (/proc/PID/task/TID/syscall: the call's number, then
+// its arguments).
+func waitReadingStdin(t *testing.T, pid int) {
+	t.Helper()
+	read := map[string]string{"amd64": "0", "arm64": "63"}[runtime.GOARCH]
+	if read == "" {
+		t.Skipf("no read(2) number known for %s", runtime.GOARCH)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/syscall", pid))
+		for _, f := range tasks {
+			b, _ := os.ReadFile(f)
+			if fs := strings.Fields(string(b)); len(fs) > 1 && fs[0] == read && fs[1] == "0x0" {
+				return
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("process %d never read its stdin", pid)
 }

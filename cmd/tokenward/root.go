@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -18,6 +20,11 @@ type Main struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+
+	// Signals makes Run cancel the command's context on SIGINT or
+	// SIGTERM, for the commands that stop gracefully (main sets it; tests
+	// running the CLI in process do not).
+	Signals bool
 
 	args    []string // Run's, which a forwarded command passes on whole (forward.go)
 	helpErr error    // why a forwarded command's help could not be shown (forward_client.go)
@@ -31,7 +38,12 @@ func NewMain() *Main {
 // Run parses args and runs the command they name.
 func (m *Main) Run(ctx context.Context, args []string) error {
 	m.args = args
-	root := m.rootFor(args)
+	root, top := m.rootFor(args)
+	if m.Signals && !top.quick {
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+	}
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
 		return err
@@ -41,9 +53,10 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 
 // rootFor builds the command tree for args: when they name a top-level
 // command, only that one (building every command and its flags was a
-// tenth of a short command's process, docs/benchmarks.md); otherwise —
-// no command, help, completion, an unknown name — all of them.
-func (m *Main) rootFor(args []string) *cobra.Command {
+// tenth of a short command's process, docs/benchmarks.md), which it
+// returns too; otherwise — no command, help, completion, an unknown name —
+// all of them, and a zero topCommand.
+func (m *Main) rootFor(args []string) (*cobra.Command, topCommand) {
 	root := &cobra.Command{
 		Use:           "tokenward",
 		Short:         "API-token lifecycle manager for CI/CD",
@@ -56,7 +69,8 @@ func (m *Main) rootFor(args []string) *cobra.Command {
 	root.SetFlagErrorFunc(flagError)
 	root.CompletionOptions.DisableDefaultCmd = true // ours has examples and exit codes
 	tops := m.topCommands()
-	if t, ok := namedTop(tops, args); ok {
+	t, ok := namedTop(tops, args)
+	if ok {
 		root.AddCommand(t.build())
 	} else {
 		for _, t := range tops {
@@ -64,7 +78,7 @@ func (m *Main) rootFor(args []string) *cobra.Command {
 		}
 	}
 	m.addVersion(root)
-	return root
+	return root, t
 }
 
 // topCommand is a top-level command: the names it answers to (its name,
@@ -74,6 +88,14 @@ type topCommand struct {
 	names []string
 	build func() *cobra.Command
 	all   bool // needs the whole tree (completion scripts walk it)
+	// quick: each of its commands makes a request or two and leaves
+	// nothing behind to clean up, so SIGINT and SIGTERM may end it where
+	// it stands, as their default action does, and Run installs no
+	// handler (os/signal starts a goroutine locked to a thread of its
+	// own: about a tenth of `secret get`, BenchmarkCLISecretGet).
+	// Commands that stream, wait, write files or run a child stop
+	// gracefully instead.
+	quick bool
 }
 
 // topCommands lists each top-level command explicitly (no init()
@@ -82,19 +104,19 @@ func (m *Main) topCommands() []topCommand {
 	return []topCommand{
 		{names: []string{"init"}, build: m.newInitCommand},
 		{names: []string{"server"}, build: m.newServerCommand},
-		{names: []string{"project"}, build: m.newProjectCommand},
-		{names: []string{"env"}, build: m.newEnvCommand},
-		{names: []string{"secret"}, build: m.newSecretCommand},
-		{names: []string{"token"}, build: m.newTokenCommand},
-		{names: []string{"keys"}, build: m.newKeysCommand},
+		{names: []string{"project"}, build: m.newProjectCommand, quick: true},
+		{names: []string{"env"}, build: m.newEnvCommand, quick: true},
+		{names: []string{"secret"}, build: m.newSecretCommand, quick: true},
+		{names: []string{"token"}, build: m.newTokenCommand, quick: true},
+		{names: []string{"keys"}, build: m.newKeysCommand, quick: true},
 		{names: []string{"audit"}, build: m.newAuditCommand},
 		{names: []string{"run"}, build: m.newRunCommand},
 		{names: []string{"export"}, build: m.newExportCommand},
 		{names: []string{"check"}, build: m.newCheckCommand},
 		{names: []string{"apply"}, build: m.newApplyCommand},
-		{names: []string{"binding"}, build: m.newBindingCommand},
+		{names: []string{"binding"}, build: m.newBindingCommand, quick: true},
 		{names: []string{"login"}, build: m.newLoginCommand},
-		{names: []string{"anomalies"}, build: m.newAnomaliesCommand},
+		{names: []string{"anomalies"}, build: m.newAnomaliesCommand, quick: true},
 		{names: []string{"report"}, build: m.newReportCommand},
 		{names: []string{"events"}, build: m.newEventsCommand},
 		{names: []string{"scan"}, build: func() *cobra.Command { return newScanCommand(m) }},
@@ -103,7 +125,7 @@ func (m *Main) topCommands() []topCommand {
 		{names: []string{"gateway"}, build: m.newGatewayCmd},
 		{names: []string{"rotate"}, build: m.newRotateCommand},
 		{names: []string{"dynamic"}, build: m.newDynamicCommand},
-		{names: []string{"lease"}, build: m.newLeaseCommand},
+		{names: []string{"lease"}, build: m.newLeaseCommand, quick: true},
 		{names: []string{"migrate"}, build: m.newMigrateCommand},
 		{names: []string{"bench"}, build: m.newBenchCommand},
 		{names: []string{"completion"}, build: newCompletionCommand, all: true},

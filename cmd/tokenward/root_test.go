@@ -10,7 +10,10 @@ import (
 )
 
 // rootCommand is the whole command tree.
-func (m *Main) rootCommand() *cobra.Command { return m.rootFor(nil) }
+func (m *Main) rootCommand() *cobra.Command {
+	root, _ := m.rootFor(nil)
+	return root
+}
 
 // TestTopCommandNames: the names topCommands lists for each top-level
 // command are the built command's name and aliases, and every command of
@@ -67,7 +70,8 @@ func TestRootForBuildsOnlyTheNamedCommand(t *testing.T) {
 		{nil, nil},
 	} {
 		var got []string
-		for _, c := range NewMain().rootFor(tc.args).Commands() {
+		root, _ := NewMain().rootFor(tc.args)
+		for _, c := range root.Commands() {
 			got = append(got, c.Name())
 		}
 		if tc.want == nil && len(got) != all {
@@ -75,6 +79,38 @@ func TestRootForBuildsOnlyTheNamedCommand(t *testing.T) {
 		}
 		if tc.want != nil && !slices.Equal(got, tc.want) {
 			t.Errorf("%q: got %v; want %v", tc.args, got, tc.want)
+		}
+	}
+}
+
+// TestQuickCommands: Run leaves SIGINT and SIGTERM their default action
+// (the process ends where it stands) only for the top-level commands whose
+// every command is a request or two with nothing to clean up; the rest
+// cancel their context and stop gracefully (TestGracefulShutdown; `run`
+// forwards them to its child, the pipelines scripts' `pl signal`).
+func TestQuickCommands(t *testing.T) {
+	quick := map[string]bool{"project": true, "env": true, "secret": true, "token": true, "keys": true, "binding": true, "anomalies": true, "lease": true}
+	for _, top := range NewMain().topCommands() {
+		if top.quick != quick[top.names[0]] {
+			t.Errorf("%s: quick is %v; want %v", top.names[0], top.quick, quick[top.names[0]])
+		}
+	}
+	for _, tc := range []struct {
+		args  []string
+		quick bool
+	}{
+		{[]string{"secret", "get", "p/e/K"}, true},
+		{[]string{"token", "list", "-o", "json"}, true},
+		{[]string{"run", "--", "make"}, false},
+		{[]string{"events", "tail"}, false},
+		{[]string{"audit", "export", "--output", "f"}, false},
+		{[]string{"apply", "-f", "x.yaml"}, false},
+		{[]string{"version"}, false},
+		{[]string{"--help"}, false},
+		{nil, false},
+	} {
+		if _, top := NewMain().rootFor(tc.args); top.quick != tc.quick {
+			t.Errorf("%q: quick is %v; want %v", tc.args, top.quick, tc.quick)
 		}
 	}
 }
