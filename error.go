@@ -40,27 +40,38 @@ func Errorf(code, format string, args ...any) *Error {
 // ErrorCode returns the code of the first *Error in err's chain, EINTERNAL for
 // any other error, and "" for nil.
 func ErrorCode(err error) string {
-	var e *Error
-	switch {
-	case err == nil:
+	if err == nil { // before asError: nothing allocated for the usual nil
 		return ""
-	case errors.As(err, &e):
-		return e.Code
-	default:
-		return EINTERNAL
 	}
+	if e := asError(err); e != nil {
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// asError is the first *Error in err's chain, or nil. It is apart from
+// its callers because the variable errors.As fills escapes: declared in
+// them, it was allocated on every call, nil errors included (five times
+// a secret read).
+func asError(err error) *Error {
+	if e, ok := err.(*Error); ok {
+		return e
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return nil
 }
 
 // ErrorMessage returns the client-safe message of err: the message of its
 // *Error, or a generic text for anything else.
 func ErrorMessage(err error) string {
-	var e *Error
-	switch {
-	case err == nil:
+	if err == nil {
 		return ""
-	case errors.As(err, &e):
-		return e.Message
-	default:
-		return "internal error"
 	}
+	if e := asError(err); e != nil {
+		return e.Message
+	}
+	return "internal error"
 }

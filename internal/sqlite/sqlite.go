@@ -231,8 +231,7 @@ var errDiskFull = &tokenward.Error{Code: tokenward.EUNAVAILABLE, Message: "the d
 
 // diskFull returns err with errDiskFull in front when it is SQLITE_FULL.
 func diskFull(err error) error {
-	var se *sqlite3.Error
-	if errors.As(err, &se) && se.Code()&0xff == sqlite3lib.SQLITE_FULL {
+	if code, ok := sqliteCode(err); ok && code&0xff == sqlite3lib.SQLITE_FULL {
 		return fmt.Errorf("%w (%w)", errDiskFull, err)
 	}
 	return err
@@ -240,19 +239,28 @@ func diskFull(err error) error {
 
 // isConstraint reports whether err is a uniqueness or primary-key violation.
 func isConstraint(err error) bool {
-	var se *sqlite3.Error
-	if errors.As(err, &se) {
-		switch se.Code() {
-		case sqlite3lib.SQLITE_CONSTRAINT_UNIQUE, sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY:
-			return true
-		}
-	}
-	return false
+	code, _ := sqliteCode(err)
+	return code == sqlite3lib.SQLITE_CONSTRAINT_UNIQUE || code == sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY
 }
 
 func isForeignKey(err error) bool {
+	code, _ := sqliteCode(err)
+	return code == sqlite3lib.SQLITE_CONSTRAINT_FOREIGNKEY
+}
+
+// sqliteCode is the extended result code of the driver's error in err's
+// chain. The nil check comes first: the variable errors.As fills escapes,
+// and was allocated on every call, nil errors included (every audit
+// insert).
+func sqliteCode(err error) (int, bool) {
+	if err == nil {
+		return 0, false
+	}
 	var se *sqlite3.Error
-	return errors.As(err, &se) && se.Code() == sqlite3lib.SQLITE_CONSTRAINT_FOREIGNKEY
+	if errors.As(err, &se) {
+		return se.Code(), true
+	}
+	return 0, false
 }
 
 func notFound(format string, args ...any) error {
