@@ -67,7 +67,25 @@ func newTokenSecret(k TokenKind, r io.Reader) (string, error) {
 }
 
 func tokenChecksum(body string) string {
-	return base62(new(big.Int).SetUint64(uint64(crc32.ChecksumIEEE([]byte(body)))), tokenChecksumLen)
+	sum := checksumDigits(body)
+	return string(sum[:])
+}
+
+// checksumDigits is tokenChecksum in an array: ParseToken compares it with
+// no allocation (through math/big, it was two per authenticated request).
+func checksumDigits(body string) [tokenChecksumLen]byte {
+	return base62Uint32(crc32.ChecksumIEEE([]byte(body)))
+}
+
+// base62Uint32 is base62 of n in tokenChecksumLen digits: 62^6 > 2^32, so
+// every n fits.
+func base62Uint32(n uint32) [tokenChecksumLen]byte {
+	var out [tokenChecksumLen]byte
+	for i := tokenChecksumLen - 1; i >= 0; i-- {
+		out[i] = base62Alphabet[n%62]
+		n /= 62
+	}
+	return out
 }
 
 // base62 encodes n in exactly width digits (n must fit).
@@ -105,7 +123,7 @@ func ParseToken(s string) (TokenKind, error) {
 		}
 	}
 	body := s[:len(s)-tokenChecksumLen]
-	if tokenChecksum(body) != s[len(body):] {
+	if sum := checksumDigits(body); string(sum[:]) != s[len(body):] {
 		return "", Errorf(EUNAUTHORIZED, "malformed token: checksum does not match (mistyped or truncated?)")
 	}
 	return kind, nil

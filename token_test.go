@@ -2,6 +2,9 @@ package tokenward
 
 import (
 	"bytes"
+	"hash/crc32"
+	"math/big"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -97,3 +100,47 @@ func TestTokenName(t *testing.T) {
 		}
 	}
 }
+
+// TestChecksumDigits: the checksum written with integer arithmetic is
+// base62 of the CRC through math/big, as every issued token has it, for
+// the extremes of a uint32 and many bodies.
+func TestChecksumDigits(t *testing.T) {
+	for _, n := range []uint32{0, 1, 61, 62, 62*62 - 1, 1 << 31, 1<<32 - 1} {
+		want := base62(new(big.Int).SetUint64(uint64(n)), tokenChecksumLen)
+		if got := base62Uint32(n); string(got[:]) != want {
+			t.Errorf("%d: got %s; want %s", n, base62Uint32(n), want)
+		}
+	}
+	for i := range 5000 {
+		body := "tws_" + strconv.Itoa(i*7919) + strings.Repeat("x", i%43)
+		want := base62(new(big.Int).SetUint64(uint64(crc32.ChecksumIEEE([]byte(body)))), tokenChecksumLen)
+		if got := tokenChecksum(body); got != want {
+			t.Fatalf("%q: got %s; want %s", body, got, want)
+		}
+	}
+}
+
+// TestAuthenticationPathAllocations: a bearer token is parsed on every
+// request, and ErrorCode asked of nil errors many times per request.
+func TestAuthenticationPathAllocations(t *testing.T) {
+	tok, err := NewTokenSecret(TokenService)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		max  float64
+		f    func()
+	}{
+		{"ParseToken", 1, func() { ParseToken(tok) }}, // []byte(body) for crc32
+		{"ErrorCode(nil)", 0, func() { ErrorCode(nil) }},
+		{"ErrorCode(*Error)", 0, func() { ErrorCode(errNotFoundForTest) }},
+		{"ErrorMessage(nil)", 0, func() { ErrorMessage(nil) }},
+	} {
+		if got := testing.AllocsPerRun(100, tc.f); got > tc.max {
+			t.Errorf("%s: %.0f allocations; want at most %.0f", tc.name, got, tc.max)
+		}
+	}
+}
+
+var errNotFoundForTest error = Errorf(ENOTFOUND, "x")
