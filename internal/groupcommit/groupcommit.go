@@ -26,6 +26,10 @@ type Group[T any] struct {
 	pending  []*waiter[T]
 	leading  bool
 	inFlight int // items of the batch being committed
+
+	// waiters keeps *waiter[T]s for reuse: a new one per Do, with its
+	// channel, was two allocations of every audited request.
+	waiters sync.Pool
 }
 
 type waiter[T any] struct {
@@ -43,12 +47,16 @@ type waiter[T any] struct {
 // holds other callers' items); Do itself returns only once item's batch is
 // committed, whatever ctx does, since commit may be writing it.
 func (g *Group[T]) Do(ctx context.Context, item T, commit func(ctx context.Context, batch []T) error) error {
-	w := &waiter[T]{item: item, done: make(chan error, 1)}
+	w, _ := g.waiters.Get().(*waiter[T])
+	if w == nil {
+		w = &waiter[T]{done: make(chan error, 1)}
+	}
+	w.item = item
 	g.mu.Lock()
 	g.pending = append(g.pending, w)
 	if g.leading {
 		g.mu.Unlock()
-		return <-w.done
+		return g.wait(w)
 	}
 	g.leading = true
 	g.mu.Unlock()
@@ -56,7 +64,17 @@ func (g *Group[T]) Do(ctx context.Context, item T, commit func(ctx context.Conte
 		runtime.Gosched()
 	}
 	g.lead(context.WithoutCancel(ctx), commit, true)
-	return <-w.done
+	return g.wait(w)
+}
+
+// wait returns w's result and puts w back for another Do: the leader
+// sent it as its last use of w, and w's channel is empty again.
+func (g *Group[T]) wait(w *waiter[T]) error {
+	err := <-w.done
+	var zero T
+	w.item = zero // hold no caller's item while pooled
+	g.waiters.Put(w)
+	return err
 }
 
 func (g *Group[T]) lead(ctx context.Context, commit func(context.Context, []T) error, once bool) {
