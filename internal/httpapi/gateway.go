@@ -207,8 +207,7 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 		return s.Audit(auditContext(r), e)
 	}
 	if err = clientGone(r, err); err != nil {
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("Cache-Control", "no-store")
+		setSafetyHeaders(w.Header())
 		if aerr := record(entry(statusOf(err, 0), err, nil)); aerr != nil {
 			err = s.auditRefused(reqID, aerr)
 		}

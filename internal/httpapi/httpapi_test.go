@@ -380,3 +380,36 @@ func TestTokenDelegation(t *testing.T) {
 		t.Fatalf("got expiry %v; want the parent's %v", tok.ExpiresAt, want)
 	}
 }
+
+// TestSafetyHeaders: every API answer, success or error, is JSON that is
+// neither cached nor sniffed as another type. The header values are shared
+// between answers (server.go), so a handler or middleware adding to one
+// answer's header must not show in the next.
+func TestSafetyHeaders(t *testing.T) {
+	e := MustServe(t)
+	e.mustDo(t, e.admin, "POST", "/v1/projects", map[string]any{"name": "payments", "environments": []string{"prod"}}, 201)
+	e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/prod/KEY", map[string]any{"value": "v"}, 200)
+	for _, tc := range []struct {
+		token, method, path string
+		status              int
+	}{
+		{e.admin, "GET", "/v1/secrets/payments/prod/KEY", 200},
+		{e.admin, "GET", "/v1/values/payments/prod", 200},
+		{e.admin, "GET", "/v1/secrets/payments/prod/NOPE", 404},
+		{"", "GET", "/v1/secrets/payments/prod/KEY", 401},
+		{e.admin, "GET", "/v1/no-such-route", 404},
+		{e.admin, "GET", "/gw/no-such-route/x", 503}, // the gateway is off here
+		{e.admin, "GET", "/v1/secrets/payments/prod/KEY", 200}, // after the others, unchanged
+	} {
+		resp := e.request(t, t.Context(), tc.token, tc.method, tc.path, nil)
+		status, body := readAnswer(resp)
+		if status != tc.status {
+			t.Errorf("%s %s: got %d %s; want %d", tc.method, tc.path, status, body, tc.status)
+		}
+		for k, want := range map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"} {
+			if got := resp.Header.Values(k); len(got) != 1 || got[0] != want {
+				t.Errorf("%s %s: %s is %q; want %q alone", tc.method, tc.path, k, got, want)
+			}
+		}
+	}
+}

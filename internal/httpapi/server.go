@@ -121,6 +121,24 @@ func (s *Server) Routes() []string {
 	return out
 }
 
+// The values of the headers every API answer carries, shared by all of
+// them: Header.Set made a slice for each, three allocations per request.
+// net/http only reads them, and Set and Add replace rather than write into
+// them (len == cap), so sharing is safe as long as nothing assigns to an
+// element of a header's value slice, which nothing here does.
+var (
+	headerJSON    = []string{"application/json"}
+	headerNoStore = []string{"no-store"}
+	headerNosniff = []string{"nosniff"}
+)
+
+// setSafetyHeaders marks an answer as not to be cached and not to be
+// sniffed as another type than its Content-Type.
+func setSafetyHeaders(h http.Header) {
+	h["X-Content-Type-Options"] = headerNosniff
+	h["Cache-Control"] = headerNoStore
+}
+
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, gatewayPrefix) {
 		// The upstream's answer, with its own caching headers; the raw
@@ -129,8 +147,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveWith(http.HandlerFunc(s.serveGateway), w, r)
 		return
 	}
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Cache-Control", "no-store")
+	setSafetyHeaders(w.Header())
 	if h, ok := s.vaultHandler(r); ok {
 		s.serveWith(h, w, r)
 		return
@@ -389,7 +406,7 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	if p, plain := body.(interface{ wipe() }); plain {
 		defer p.wipe() // a body of plaintexts: zeroed once written
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = headerJSON
 	if a, ok := body.(jsonAppender); ok {
 		bp := jsonBufs.Get().(*[]byte)
 		b, ok := a.appendJSON((*bp)[:0])
