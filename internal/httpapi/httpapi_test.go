@@ -398,7 +398,7 @@ func TestSafetyHeaders(t *testing.T) {
 		{e.admin, "GET", "/v1/secrets/payments/prod/NOPE", 404},
 		{"", "GET", "/v1/secrets/payments/prod/KEY", 401},
 		{e.admin, "GET", "/v1/no-such-route", 404},
-		{e.admin, "GET", "/gw/no-such-route/x", 503}, // the gateway is off here
+		{e.admin, "GET", "/gw/no-such-route/x", 503},           // the gateway is off here
 		{e.admin, "GET", "/v1/secrets/payments/prod/KEY", 200}, // after the others, unchanged
 	} {
 		resp := e.request(t, t.Context(), tc.token, tc.method, tc.path, nil)
