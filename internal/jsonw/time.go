@@ -70,7 +70,7 @@ func AppendTime(b []byte, t time.Time) ([]byte, bool) {
 
 // put2 writes v, in [0, 99], as two decimal digits.
 func put2(b []byte, v int) {
-	b[0], b[1] = byte('0'+v/10), byte('0'+v%10)
+	b[0], b[1] = byte('0'+v/10), byte('0'+v%10) // #nosec G115 -- v is in [0, 99]: both digits are in ['0', '9']
 }
 
 // appendTimeSlow is AppendTime through the standard formatter, with the
