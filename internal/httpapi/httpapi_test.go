@@ -413,3 +413,31 @@ func TestSafetyHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvFetchAfterWrite: an environment fetch writes its secrets' fields
+// from a memo of the cached records (fieldsMemo); a write replaces the
+// record, and the next fetch shows the new version and owner.
+func TestEnvFetchAfterWrite(t *testing.T) {
+	e := MustServe(t)
+	e.mustDo(t, e.admin, "POST", "/v1/projects", map[string]any{"name": "payments", "environments": []string{"prod"}}, 201)
+	e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/prod/A", map[string]any{"value": "a1"}, 200)
+	e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/prod/B", map[string]any{"value": "b1"}, 200)
+	fetch := func() api.EnvValuesResponse {
+		t.Helper()
+		var r api.EnvValuesResponse
+		if err := json.Unmarshal(e.mustDo(t, e.admin, "GET", "/v1/values/payments/prod", nil, 200), &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for range 3 {
+		if r := fetch(); r.Values["A"] != "a1" || r.Secrets[0].Version != 1 || r.Secrets[0].Owner != "" {
+			t.Fatalf("before the write: got %+v, %+v", r.Values, r.Secrets[0])
+		}
+	}
+	e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/prod/A", map[string]any{"value": "a2", "owner": "team-pay"}, 200)
+	r := fetch()
+	if r.Values["A"] != "a2" || r.Secrets[0].Version != 2 || r.Secrets[0].Owner != "team-pay" || r.Secrets[1].Version != 1 {
+		t.Errorf("after the write: got %+v, %+v, %+v; want A at version 2 owned by team-pay", r.Values, r.Secrets[0], r.Secrets[1])
+	}
+}

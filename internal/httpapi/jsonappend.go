@@ -82,6 +82,7 @@ func (s secretBody) wipe() { clear(s.value) }
 type envValuesBody struct {
 	project, env string
 	vals         []core.EnvValue
+	memo         *fieldsMemo // nil: each secret's fields written anew
 }
 
 // response is the answer as encoding/json writes it (tests, and the
@@ -144,11 +145,50 @@ func (e envValuesBody) appendJSON(b []byte) ([]byte, bool) {
 		}
 		b = append(b, '{')
 		var sok bool
-		b, sok = appendSecretFields(b, v.Secret)
+		b, sok = e.memo.appendFields(b, v.Secret)
 		ok = ok && sok
 		b = append(b, '}')
 	}
 	return append(b, "]}"...), ok
+}
+
+// fieldsMemo remembers the JSON fields (appendSecretFields) of the secret
+// records environment fetches are written from, by the record's identity.
+// Those records are the stores' read cache's (core's Shared* reads): one
+// per secret, shared by every request until a write replaces it, and never
+// changed. Writing twenty secrets' names, owners and three times each was
+// a twentieth of a fetch. Records a write replaced stay until the memo,
+// past fieldsMemoMax records, starts over. A nil memo remembers nothing.
+type fieldsMemo struct {
+	mu sync.RWMutex
+	m  map[*tokenward.Secret][]byte // the key keeps its record alive, so its address is not reused
+}
+
+const fieldsMemoMax = 2048
+
+// appendFields is appendSecretFields(b, s), remembered when it succeeds.
+func (m *fieldsMemo) appendFields(b []byte, s *tokenward.Secret) ([]byte, bool) {
+	if m == nil {
+		return appendSecretFields(b, s)
+	}
+	m.mu.RLock()
+	fields, ok := m.m[s]
+	m.mu.RUnlock()
+	if ok {
+		return append(b, fields...), true
+	}
+	start := len(b)
+	b, ok = appendSecretFields(b, s)
+	if !ok {
+		return b, false
+	}
+	m.mu.Lock()
+	if m.m == nil || len(m.m) >= fieldsMemoMax {
+		m.m = make(map[*tokenward.Secret][]byte)
+	}
+	m.m[s] = slices.Clone(b[start:])
+	m.mu.Unlock()
+	return b, true
 }
 
 // appendSecretFields appends the fields of tokenward.Secret as

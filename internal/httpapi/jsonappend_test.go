@@ -83,14 +83,19 @@ func TestJSONAppendersMatchEncodingJSON(t *testing.T) {
 	for i, v := range inOrder {
 		reversed[len(inOrder)-1-i] = core.EnvValue{Secret: v.Secret, Value: slices.Clone(v.Value)}
 	}
+	memo := &fieldsMemo{}
 	for _, e := range []envValuesBody{
-		{"payments", "prod", inOrder},
-		{"payments", "prod", reversed},
-		{"p<&>", "ü", []core.EnvValue{}},
-		{"p", "e", nil},
-		{"p", "e", []core.EnvValue{{Secret: secrets[1], Value: []byte("1")}}},
+		{"payments", "prod", inOrder, nil},
+		{"payments", "prod", reversed, nil},
+		{"p<&>", "ü", []core.EnvValue{}, nil},
+		{"p", "e", nil, nil},
+		{"p", "e", []core.EnvValue{{Secret: secrets[1], Value: []byte("1")}}, nil},
+		// Remembered: written once, then from the memo.
+		{"payments", "prod", cloneValues(inOrder), memo},
+		{"payments", "prod", cloneValues(inOrder), memo},
+		{"payments", "prod", cloneValues(reversed), memo},
 	} {
-		cases = append(cases, tc{fmt.Sprintf("env %q with %d secrets", e.project, len(e.vals)), e, e.response()})
+		cases = append(cases, tc{fmt.Sprintf("env %q with %d secrets, memo %v", e.project, len(e.vals), e.memo != nil), e, e.response()})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -107,6 +112,42 @@ func TestJSONAppendersMatchEncodingJSON(t *testing.T) {
 	}
 }
 
+// cloneValues copies vs' values (writeJSON wipes what it wrote), sharing
+// the secret records.
+func cloneValues(vs []core.EnvValue) []core.EnvValue {
+	out := make([]core.EnvValue, len(vs))
+	for i, v := range vs {
+		out[i] = core.EnvValue{Secret: v.Secret, Value: slices.Clone(v.Value)}
+	}
+	return out
+}
+
+// TestFieldsMemo: a remembered record's fields are appendSecretFields' of
+// it; another record (a write's replacement) gets its own, and the memo
+// starts over past its bound.
+func TestFieldsMemo(t *testing.T) {
+	var m fieldsMemo
+	at := time.Date(2026, 12, 5, 5, 0, 0, 123000, time.UTC)
+	v1 := &tokenward.Secret{Project: "p", Env: "e", Name: "K", Version: 1, CreatedAt: at, UpdatedAt: at}
+	v2 := &tokenward.Secret{Project: "p", Env: "e", Name: "K", Version: 2, CreatedAt: at, UpdatedAt: at.Add(time.Second), Owner: "team"}
+	for i, s := range []*tokenward.Secret{v1, v1, v2, v1, v2} {
+		want, _ := appendSecretFields([]byte("x"), s)
+		got, ok := m.appendFields([]byte("x"), s)
+		if !ok || !bytes.Equal(got, want) {
+			t.Fatalf("%d: got %s, %v; want %s", i, got, ok, want)
+		}
+	}
+	if len(m.m) != 2 {
+		t.Errorf("remembered %d records; want 2", len(m.m))
+	}
+	for i := range fieldsMemoMax + 1 {
+		m.appendFields(nil, &tokenward.Secret{Name: fmt.Sprint(i), CreatedAt: at, UpdatedAt: at})
+	}
+	if n := len(m.m); n == 0 || n > fieldsMemoMax {
+		t.Errorf("remembered %d records; want some, at most %d", n, fieldsMemoMax)
+	}
+}
+
 // TestJSONAppenderFallsBack checks a time encoding/json refuses sends the
 // answer down encoding/json's path, which fails as it always has, rather
 // than writing a timestamp encoding/json would not.
@@ -119,7 +160,8 @@ func TestJSONAppenderFallsBack(t *testing.T) {
 		s := &tokenward.Secret{Project: "p", Env: "e", Name: "K", CreatedAt: at}
 		for _, body := range []jsonAppender{
 			secretBody{s, []byte("v"), 0},
-			envValuesBody{"p", "e", []core.EnvValue{{Secret: s, Value: []byte("v")}}},
+			envValuesBody{"p", "e", []core.EnvValue{{Secret: s, Value: []byte("v")}}, nil},
+			envValuesBody{"p", "e", []core.EnvValue{{Secret: s, Value: []byte("v")}}, &fieldsMemo{}},
 		} {
 			if _, ok := body.appendJSON(nil); ok {
 				t.Errorf("%T with created_at %v: got ok; want a fall back", body, at)
@@ -154,7 +196,7 @@ func TestBodiesWipePlaintext(t *testing.T) {
 	a, b := []byte("value-a"), []byte("value-b")
 	for _, body := range []interface{ wipe() }{
 		secretBody{&tokenward.Secret{Name: "K"}, one, 1},
-		envValuesBody{"p", "e", []core.EnvValue{{Secret: &tokenward.Secret{Name: "A"}, Value: a}, {Secret: &tokenward.Secret{Name: "B"}, Value: b}}},
+		envValuesBody{"p", "e", []core.EnvValue{{Secret: &tokenward.Secret{Name: "A"}, Value: a}, {Secret: &tokenward.Secret{Name: "B"}, Value: b}}, nil},
 	} {
 		rec := httptest.NewRecorder()
 		writeJSON(rec, http.StatusOK, body)

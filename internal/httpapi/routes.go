@@ -119,7 +119,7 @@ func (s *Server) envValues(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	c.meta = envCountMeta(len(vals))
-	return http.StatusOK, envValuesBody{project, env, vals}, nil
+	return http.StatusOK, envValuesBody{project, env, vals, &s.envFields}, nil
 }
 
 func secretPath(c *call) (string, string, string) {

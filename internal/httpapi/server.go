@@ -54,11 +54,12 @@ type Server struct {
 	// nil: such calls are refused.
 	Gateway *gateway.Gateway
 
-	monitor  monitorState // state of the monitoring routes (monitor.go)
-	bulk     bulkJobs     // bulk rotations running or recently finished (rotation_bulk.go)
-	unready  atomic.Bool  // the last readiness check failed (ready.go)
-	limiter  limiters     // TokenLimit and AuthFailureLimit's buckets (ratelimit.go)
-	gwLimits routeLimits  // gateway routes' per-token buckets (gateway.go)
+	monitor   monitorState // state of the monitoring routes (monitor.go)
+	bulk      bulkJobs     // bulk rotations running or recently finished (rotation_bulk.go)
+	unready   atomic.Bool  // the last readiness check failed (ready.go)
+	limiter   limiters     // TokenLimit and AuthFailureLimit's buckets (ratelimit.go)
+	gwLimits  routeLimits  // gateway routes' per-token buckets (gateway.go)
+	envFields fieldsMemo   // environment fetches' secret fields (jsonappend.go)
 
 	routes []route
 	mux    *http.ServeMux
