@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/seal"
 )
 
 // PutSecretInput is a write of a new secret version. Nil metadata fields
@@ -216,12 +217,18 @@ func (c *Core) EnvValues(ctx context.Context, tok *tokenward.Token, project, env
 	out := make([]EnvValue, 0, len(secrets))
 	every := tok.Grants.AllowsEveryName(tokenward.ActionRead, project, env)
 	var key keyMemo
+	size := 0
+	for _, v := range versions {
+		size += seal.PlaintextLen(v.Ciphertext)
+	}
+	key.buf = make([]byte, 0, size)
 	for i, s := range secrets {
 		if !every && !tok.Grants.Allows(tokenward.ActionRead, project, env, s.Name) {
 			continue
 		}
 		value, err := c.openValueWith(ctx, &key, project, env, s.Name, versions[i].Version, versions[i].Ciphertext)
 		if err != nil {
+			clear(key.buf) // the values opened before it: nobody will wipe them
 			return nil, err
 		}
 		out = append(out, EnvValue{Secret: s, Value: value})

@@ -358,3 +358,48 @@ func TestCipherConcurrent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestValueOpener: a ValueOpener, reused, opens what was sealed with
+// ValueAAD as Open does, appending to dst, and refuses a value of another
+// row or version; its associated data is byte for byte joinAAD's of
+// ValueAAD, and PlaintextLen is the opened length.
+func TestValueOpener(t *testing.T) {
+	c, err := NewCipher(NewKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		p, e, n string
+		v       int
+		value   string
+	}
+	rows := []row{{"payments", "prod", "STRIPE_KEY", 3, "sk_live_abc"}, {"p", "e", "N", 1, ""}, {"a/b", "ü", strings.Repeat("X", 200), 1 << 40, strings.Repeat("v", 5000)}}
+	var o ValueOpener
+	dst := make([]byte, 0, 8192)
+	for _, r := range rows {
+		ct, err := c.Seal(2, []byte(r.value), ValueAAD(r.p, r.e, r.n, r.v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if PlaintextLen(ct) != len(r.value) {
+			t.Errorf("PlaintextLen: got %d; want %d", PlaintextLen(ct), len(r.value))
+		}
+		before := len(dst)
+		got, err := o.Open(c, dst, ct, r.p, r.e, r.n, r.v)
+		if err != nil || string(got[before:]) != r.value || !bytes.Equal(got[:before], dst) {
+			t.Fatalf("%s/%s/%s: got %q, %v; want %q appended", r.p, r.e, r.n, got[before:], err, r.value)
+		}
+		if want := joinAAD(ct[:headerSize], ValueAAD(r.p, r.e, r.n, r.v)); !bytes.Equal(o.aad, want) {
+			t.Errorf("associated data %x; want %x", o.aad, want)
+		}
+		dst = got
+		for _, other := range []row{{r.p, r.e, r.n + "x", r.v, ""}, {r.p, r.e, r.n, r.v + 1, ""}, {r.e, r.p, r.n, r.v, ""}} {
+			if _, err := o.Open(c, nil, ct, other.p, other.e, other.n, other.v); !errors.Is(err, ErrWrongKey) {
+				t.Errorf("%s/%s/%s v%d opened as %s/%s/%s v%d: %v", r.p, r.e, r.n, r.v, other.p, other.e, other.n, other.v, err)
+			}
+		}
+	}
+	if _, err := o.Open(c, nil, []byte("short"), "p", "e", "n", 1); !errors.Is(err, ErrFormat) {
+		t.Errorf("short ciphertext: got %v; want ErrFormat", err)
+	}
+}
