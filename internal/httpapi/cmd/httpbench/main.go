@@ -169,7 +169,7 @@ func run() error {
 			rss, _, _ := loadgen.ProcMemory(srv.cmd.Process.Pid)
 			m := medianRound(rs)
 			fmt.Printf("| %s | %d | %d | %.0f | %.0f | **%.2f**%s | %s | %s | %.0f / %.0f | %.0f |\n",
-				t.name, t.size, c, m.tw.rps, m.bare.rps, medianRatio(rs), ratioRange(rs), m.tw.p99, m.bare.p99, m.cpu, m.bareCPU, float64(rss)/(1<<20))
+				t.name, t.size, c, m.tw.rps, m.bare.rps, medianOf(rs, roundResult.ratio), ratioRange(rs), m.tw.p99, m.bare.p99, m.cpu, m.bareCPU, float64(rss)/(1<<20))
 		}
 	}
 	_, hwm, _ := loadgen.ProcMemory(srv.cmd.Process.Pid)
@@ -192,30 +192,24 @@ type roundResult struct {
 
 func (r roundResult) ratio() float64 { return r.tw.rps / r.bare.rps }
 
-// medianRatio is the median of the rounds' ratios.
-func medianRatio(rs []roundResult) float64 {
+// medianOf is the median of f over the rounds.
+func medianOf(rs []roundResult, f func(roundResult) float64) float64 {
 	xs := make([]float64, len(rs))
 	for i, r := range rs {
-		xs[i] = r.ratio()
+		xs[i] = f(r)
 	}
 	return median(xs)
 }
 
 // medianRound is the rounds' medians, each figure taken on its own: the
-// row's ratio is medianRatio, not the quotient of the median req/s.
+// row's ratio is medianOf(rs, roundResult.ratio), not the quotient of the
+// median req/s.
 func medianRound(rs []roundResult) roundResult {
-	pick := func(f func(roundResult) float64) float64 {
-		xs := make([]float64, len(rs))
-		for i, r := range rs {
-			xs[i] = f(r)
-		}
-		return median(xs)
-	}
 	return roundResult{
-		tw:      wrkResult{rps: pick(func(r roundResult) float64 { return r.tw.rps }), p99: time.Duration(pick(func(r roundResult) float64 { return float64(r.tw.p99) }))},
-		bare:    wrkResult{rps: pick(func(r roundResult) float64 { return r.bare.rps }), p99: time.Duration(pick(func(r roundResult) float64 { return float64(r.bare.p99) }))},
-		cpu:     pick(func(r roundResult) float64 { return r.cpu }),
-		bareCPU: pick(func(r roundResult) float64 { return r.bareCPU }),
+		tw:      wrkResult{rps: medianOf(rs, func(r roundResult) float64 { return r.tw.rps }), p99: time.Duration(medianOf(rs, func(r roundResult) float64 { return float64(r.tw.p99) }))},
+		bare:    wrkResult{rps: medianOf(rs, func(r roundResult) float64 { return r.bare.rps }), p99: time.Duration(medianOf(rs, func(r roundResult) float64 { return float64(r.bare.p99) }))},
+		cpu:     medianOf(rs, func(r roundResult) float64 { return r.cpu }),
+		bareCPU: medianOf(rs, func(r roundResult) float64 { return r.bareCPU }),
 	}
 }
 
