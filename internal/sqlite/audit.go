@@ -47,7 +47,7 @@ func (db *DB) LastAudit(ctx context.Context) (*tokenward.AuditEntry, error) {
 // request in flight then went to SQL at once.
 func (db *DB) AppendCheckpoint(ctx context.Context, cp *audit.Checkpoint) error {
 	err := db.ownCommit(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO audit_checkpoints (seq, hash, time, key_id, signature) VALUES (?, ?, ?, ?, ?)`,
+		_, err := tx.ExecContext(ctx, ckptInsert,
 			cp.Seq, cp.Hash, cp.Time.UnixNano(), cp.KeyID, cp.Signature)
 		return err
 	})
@@ -209,4 +209,6 @@ func (db *DB) AppendAuditBatch(ctx context.Context, es []*tokenward.AuditEntry) 
 const (
 	ciInsert = `INSERT INTO audit_ci (digest, ci) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING`
 	ciSelect = `SELECT id FROM audit_ci WHERE digest = ?`
+	// ckptInsert stores an audit.Checkpoint.
+	ckptInsert = `INSERT INTO audit_checkpoints (seq, hash, time, key_id, signature) VALUES (?, ?, ?, ?, ?)`
 )

@@ -235,10 +235,36 @@ func fsyncFile(path string) error {
 // mode after a failed background fsync, the commit is fsynced; otherwise it
 // is a WAL commit that the background fsync makes durable.
 func (s *AuditStore) AppendAuditBatch(ctx context.Context, es []*tokenward.AuditEntry) error {
+	return s.commitDirect(ctx, func(st *auditConnStmts, dc any) error { return st.commit(ctx, dc, es) })
+}
+
+// AppendCheckpoint stores cp as AppendAuditBatch stores entries: in normal
+// mode without an fsync of its own, so it reaches the disk with the
+// entries it signs, which are in the WAL before it. A checkpoint commit
+// that fsynced every --audit-checkpoint-every entries (DB.AppendCheckpoint)
+// was most of the journal ingester's blocking and a tenth of its CPU.
+func (s *AuditStore) AppendCheckpoint(ctx context.Context, cp *audit.Checkpoint) error {
+	err := s.commitDirect(ctx, func(st *auditConnStmts, dc any) error {
+		return st.inTx(ctx, dc, func() error {
+			_, err := st.ckptInsert.ExecContext(ctx, []driver.NamedValue{{Ordinal: 1, Value: cp.Seq}, {Ordinal: 2, Value: cp.Hash},
+				{Ordinal: 3, Value: cp.Time.UnixNano()}, {Ordinal: 4, Value: cp.KeyID}, {Ordinal: 5, Value: cp.Signature}})
+			return err
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: append audit checkpoint %d: %w", cp.Seq, err)
+	}
+	return nil
+}
+
+// commitDirect runs commit through appendDirect, FULL in full mode or after
+// a failed background fsync and NORMAL otherwise, and keeps the background
+// fsync's account.
+func (s *AuditStore) commitDirect(ctx context.Context, commit func(st *auditConnStmts, dc any) error) error {
 	s.mu.Lock()
 	full := !s.running || s.syncErr != nil
 	s.mu.Unlock()
-	if err := s.appendDirect(ctx, es, !full); err != nil {
+	if err := s.appendDirect(ctx, !full, commit); err != nil {
 		return diskFull(err)
 	}
 	s.mu.Lock()
@@ -252,7 +278,7 @@ func (s *AuditStore) AppendAuditBatch(ctx context.Context, es []*tokenward.Audit
 	return nil
 }
 
-// appendDirect commits es on the write connection, held for the purpose.
+// appendDirect runs commit on the write connection, held for the purpose.
 // With normal it switches the connection to synchronous=NORMAL for this
 // commit and puts it back to FULL before anyone else uses it (a connection
 // that cannot be put back is discarded).
@@ -260,7 +286,7 @@ func (s *AuditStore) AppendAuditBatch(ctx context.Context, es []*tokenward.Audit
 // It talks to the driver connection directly with statements prepared once
 // per connection: database/sql's layers and parsing BEGIN and COMMIT were a
 // third of a one-entry commit. A group of one is a single autocommit INSERT.
-func (s *AuditStore) appendDirect(ctx context.Context, es []*tokenward.AuditEntry, normal bool) error {
+func (s *AuditStore) appendDirect(ctx context.Context, normal bool, commit func(st *auditConnStmts, dc any) error) error {
 	conn, err := s.write.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("sqlite: append audit entries: %w", err)
@@ -279,7 +305,7 @@ func (s *AuditStore) appendDirect(ctx context.Context, es []*tokenward.AuditEntr
 			return fmt.Errorf("sqlite: audit sync: %w", err)
 		}
 		if !normal {
-			return st.commit(ctx, dc, es)
+			return commit(st, dc)
 		}
 		if _, err := st.normal.ExecContext(ctx, nil); err != nil {
 			return fmt.Errorf("sqlite: audit sync: %w", err)
@@ -288,7 +314,7 @@ func (s *AuditStore) appendDirect(ctx context.Context, es []*tokenward.AuditEntr
 			st.full.ExecContext(context.Background(), nil)
 			return fmt.Errorf("sqlite: audit sync: %w", err)
 		}
-		err = st.commit(ctx, dc, es)
+		err = commit(st, dc)
 		// Not ctx: the connection must go back FULL even if ctx ended.
 		_, rerr := st.full.ExecContext(context.Background(), nil)
 		if _, aerr := st.autoCkpt.ExecContext(context.Background(), nil); rerr == nil {
@@ -310,6 +336,7 @@ type auditConnStmts struct {
 	clock                *walClock // the store's change clock (nil: none): audit commits keep the read cache
 	normal, full, insert driver.StmtExecContext
 	insertMany           driver.StmtExecContext // insertRows rows in one statement
+	ckptInsert           driver.StmtExecContext // a row of audit_checkpoints
 	ciInsert, ciSelect   driver.StmtExecContext // audit_ci's row of a CI object
 	refs                 *sqlrow.CIRefs
 	noAutoCkpt, autoCkpt driver.StmtExecContext // wal_autocheckpoint off, and back to SQLite's default
@@ -346,6 +373,7 @@ func (s *AuditStore) stmtsFor(ctx context.Context, dc any) (*auditConnStmts, err
 		{&st.insertMany, `INSERT INTO audit_entries (` + sqlrow.AuditInsertCols + `) VALUES ` + strings.Repeat(auditRowParams+", ", insertRows-1) + auditRowParams},
 		{&st.ciInsert, ciInsert},
 		{&st.ciSelect, ciSelect},
+		{&st.ckptInsert, ckptInsert},
 	} {
 		ds, err := pc.PrepareContext(ctx, p.q)
 		if err != nil {
@@ -372,55 +400,66 @@ func (st *auditConnStmts) commit(ctx context.Context, dc any, es []*tokenward.Au
 	if len(es) == 1 && st.clock == nil && len(refs.New) == 0 {
 		return st.insertOne(ctx, es[0], refs.IDs[0])
 	}
+	err := st.inTx(ctx, dc, func() error {
+		for j, n := range refs.New {
+			id, err := st.storeCI(ctx, n)
+			if err != nil {
+				return err
+			}
+			refs.Resolve(j, id)
+		}
+		// Rows go insertRows to a statement: a statement's own overhead
+		// (the driver's call, SQLite's mutexes, reset) was half of a row's
+		// cost.
+		ids := refs.IDs
+		for len(es) >= insertRows {
+			if err := st.insertRows(ctx, es[:insertRows], ids[:insertRows]); err != nil {
+				return err
+			}
+			es, ids = es[insertRows:], ids[insertRows:]
+		}
+		for i, e := range es {
+			if err := st.insertOne(ctx, e, ids[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	st.refs.Committed(refs)
+	return nil
+}
+
+// inTx runs fn in one transaction on dc: BEGIN (IMMEDIATE, from the
+// connection string) … COMMIT, or a rollback if fn fails. The read cache
+// holds no audit entries or checkpoints: the commit need not empty it
+// (walClock.beginOwnCommit).
+func (st *auditConnStmts) inTx(ctx context.Context, dc any, fn func() error) error {
 	bc, ok := dc.(driver.ConnBeginTx)
 	if !ok {
-		return errors.New("sqlite: append audit entries: driver connection cannot begin")
+		return errors.New("sqlite: audit commit: driver connection cannot begin")
 	}
 	tx, err := bc.BeginTx(ctx, driver.TxOptions{})
 	if err != nil {
-		return fmt.Errorf("sqlite: append audit entries: %w", err)
+		return fmt.Errorf("sqlite: audit commit: %w", err)
 	}
-	// The read cache holds no audit entries: this commit need not empty it
-	// (walClock.beginOwnCommit).
 	own := st.clock != nil && st.clock.beginOwnCommit()
-	rollback := func() {
+	if err := fn(); err != nil {
 		if own { // while the write lock is held: no other commit yet
 			st.clock.endOwnCommit(false)
 		}
 		tx.Rollback()
-	}
-	for j, n := range refs.New {
-		id, err := st.storeCI(ctx, n)
-		if err != nil {
-			rollback()
-			return err
-		}
-		refs.Resolve(j, id)
-	}
-	// Rows go insertRows to a statement: a statement's own overhead (the
-	// driver's call, SQLite's mutexes, reset) was half of a row's cost.
-	ids := refs.IDs
-	for len(es) >= insertRows {
-		if err := st.insertRows(ctx, es[:insertRows], ids[:insertRows]); err != nil {
-			rollback()
-			return err
-		}
-		es, ids = es[insertRows:], ids[insertRows:]
-	}
-	for i, e := range es {
-		if err := st.insertOne(ctx, e, ids[i]); err != nil {
-			rollback()
-			return err
-		}
+		return err
 	}
 	err = tx.Commit()
 	if own {
 		st.clock.endOwnCommit(err == nil)
 	}
 	if err != nil {
-		return fmt.Errorf("sqlite: append audit entries: %w", err)
+		return fmt.Errorf("sqlite: audit commit: %w", err)
 	}
-	st.refs.Committed(refs)
 	return nil
 }
 

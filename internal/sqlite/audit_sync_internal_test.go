@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/audit"
 )
 
 func mustAuditStore(t *testing.T, mode AuditSync) *AuditStore {
@@ -41,7 +42,33 @@ func synchronousOf(t *testing.T, db *DB) int {
 	return n
 }
 
+// TestAuditStoreModes commits entries, and a signed checkpoint, in each
+// mode: normal leaves the fsync to the background (a checkpoint's too, which
+// used to fsync on its own), full fsyncs the commit; either way the write
+// connection is FULL again afterwards and the row is stored.
 func TestAuditStoreModes(t *testing.T) {
+	commits := []struct {
+		name   string
+		commit func(*AuditStore) error
+		stored func(*AuditStore) error
+	}{
+		{"entries", func(s *AuditStore) error {
+			return s.AppendAuditBatch(t.Context(), []*tokenward.AuditEntry{auditEntry(1), auditEntry(2)})
+		}, func(s *AuditStore) error {
+			if last, err := s.LastAudit(t.Context()); err != nil || last == nil || last.Seq != 2 {
+				return fmt.Errorf("LastAudit = %v, %v; want seq 2", last, err)
+			}
+			return nil
+		}},
+		{"checkpoint", func(s *AuditStore) error {
+			return s.AppendCheckpoint(t.Context(), &audit.Checkpoint{Seq: 7, Hash: "h", Time: time.Unix(1700000000, 0), KeyID: "k", Signature: []byte("s")})
+		}, func(s *AuditStore) error {
+			if cps, err := s.AuditCheckpoints(t.Context()); err != nil || len(cps) != 1 || cps[0].Seq != 7 || cps[0].KeyID != "k" {
+				return fmt.Errorf("AuditCheckpoints = %v, %v; want the one of seq 7", cps, err)
+			}
+			return nil
+		}},
+	}
 	tests := []struct {
 		mode      AuditSync
 		wantDirty bool
@@ -50,41 +77,42 @@ func TestAuditStoreModes(t *testing.T) {
 		{AuditSyncFull, false},
 	}
 	for _, tc := range tests {
-		t.Run(tc.mode.String(), func(t *testing.T) {
-			s := mustAuditStore(t, tc.mode)
-			var synced []string
-			s.fsync = func(path string) error { synced = append(synced, path); return fsyncFile(path) }
-			if err := s.AppendAuditBatch(t.Context(), []*tokenward.AuditEntry{auditEntry(1), auditEntry(2)}); err != nil {
-				t.Fatal(err)
-			}
-			if got := s.dirty; got != tc.wantDirty {
-				t.Errorf("dirty after a commit: got %v; want %v", got, tc.wantDirty)
-			}
-			// Secret writes share the connection: it must be FULL again.
-			if got := synchronousOf(t, s.DB); got != 2 {
-				t.Errorf("write connection synchronous after an audit commit: got %d; want 2 (FULL)", got)
-			}
-			var ckpt int
-			if err := s.write.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&ckpt); err != nil || ckpt != 1000 {
-				t.Errorf("write connection wal_autocheckpoint after an audit commit: got %d, %v; want 1000", ckpt, err)
-			}
-			if err := s.syncNow(); err != nil {
-				t.Fatal(err)
-			}
-			if tc.wantDirty && (len(synced) != 1 || synced[0] != s.Path+"-wal") {
-				t.Errorf("fsynced %q; want [%s-wal]", synced, s.Path)
-			}
-			if !tc.wantDirty && len(synced) != 0 {
-				t.Errorf("fsynced %q with nothing pending; want nothing", synced)
-			}
-			if s.dirty {
-				t.Error("dirty after syncNow; want clean")
-			}
-			last, err := s.LastAudit(t.Context())
-			if err != nil || last == nil || last.Seq != 2 {
-				t.Errorf("LastAudit = %v, %v; want seq 2", last, err)
-			}
-		})
+		for _, c := range commits {
+			t.Run(tc.mode.String()+"/"+c.name, func(t *testing.T) {
+				s := mustAuditStore(t, tc.mode)
+				var synced []string
+				s.fsync = func(path string) error { synced = append(synced, path); return fsyncFile(path) }
+				if err := c.commit(s); err != nil {
+					t.Fatal(err)
+				}
+				if got := s.dirty; got != tc.wantDirty {
+					t.Errorf("dirty after a commit: got %v; want %v", got, tc.wantDirty)
+				}
+				// Secret writes share the connection: it must be FULL again.
+				if got := synchronousOf(t, s.DB); got != 2 {
+					t.Errorf("write connection synchronous after an audit commit: got %d; want 2 (FULL)", got)
+				}
+				var ckpt int
+				if err := s.write.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&ckpt); err != nil || ckpt != 1000 {
+					t.Errorf("write connection wal_autocheckpoint after an audit commit: got %d, %v; want 1000", ckpt, err)
+				}
+				if err := s.syncNow(); err != nil {
+					t.Fatal(err)
+				}
+				if tc.wantDirty && (len(synced) != 1 || synced[0] != s.Path+"-wal") {
+					t.Errorf("fsynced %q; want [%s-wal]", synced, s.Path)
+				}
+				if !tc.wantDirty && len(synced) != 0 {
+					t.Errorf("fsynced %q with nothing pending; want nothing", synced)
+				}
+				if s.dirty {
+					t.Error("dirty after syncNow; want clean")
+				}
+				if err := c.stored(s); err != nil {
+					t.Error(err)
+				}
+			})
+		}
 	}
 }
 

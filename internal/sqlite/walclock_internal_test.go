@@ -139,12 +139,21 @@ func TestAuditCommitsKeepTheClock(t *testing.T) {
 		{"a signed checkpoint", func() error {
 			return db.AppendCheckpoint(ctx, &audit.Checkpoint{Seq: seq - 1, Hash: strings.Repeat("b", 64), Time: time.Unix(1, 0), KeyID: "k", Signature: []byte("s")})
 		}, false},
-		{"a unique index on checkpoints (the next step's refusal)", func() error {
+		{"a signed checkpoint through the audit store", func() error {
+			return as.AppendCheckpoint(ctx, &audit.Checkpoint{Seq: seq - 2, Hash: strings.Repeat("c", 64), Time: time.Unix(1, 0), KeyID: "k", Signature: []byte("s")})
+		}, false},
+		{"a unique index on checkpoints (the next steps' refusals)", func() error {
 			_, err := db.write.ExecContext(ctx, `CREATE UNIQUE INDEX test_cp_seq ON audit_checkpoints (seq)`)
 			return err
 		}, true},
 		{"a checkpoint refused and rolled back (moves: the clock cannot tell what a failure left)", func() error {
 			if err := db.AppendCheckpoint(ctx, &audit.Checkpoint{Seq: seq - 1, Hash: strings.Repeat("b", 64), Time: time.Unix(1, 0), KeyID: "k", Signature: []byte("s")}); err == nil {
+				return errors.New("a second checkpoint at one seq was stored")
+			}
+			return nil
+		}, true},
+		{"a checkpoint refused through the audit store", func() error {
+			if err := as.AppendCheckpoint(ctx, &audit.Checkpoint{Seq: seq - 1, Hash: strings.Repeat("b", 64), Time: time.Unix(1, 0), KeyID: "k", Signature: []byte("s")}); err == nil {
 				return errors.New("a second checkpoint at one seq was stored")
 			}
 			return nil
