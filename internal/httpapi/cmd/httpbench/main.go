@@ -16,12 +16,17 @@
 // the server's RSS and Go heap every 30 s. -rounds 5 measures each row five
 // times, tokenward and the bare handler alternating which goes first, and
 // prints the medians with the range of the rounds' ratios: on a shared
-// 2-core machine one run's ratio swings by about ±0.05.
+// 2-core machine one run's ratio swings by about ±0.05. -vs B starts a
+// second server from binary B and measures it in the same rounds (the
+// bare handler, A and B in turn, each round starting with the next): B/A,
+// the median of the rounds' quotients, compares two builds under the same
+// machine state, which separate runs cannot.
 package main
 
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -58,10 +63,14 @@ func run() error {
 	profile := flag.String("profile", "", "save a CPU profile of the server during its first run to this file")
 	bin := flag.String("bin", "", "benchmark this tokenward binary instead of building ./cmd/tokenward (e.g. an older build, to compare)")
 	soak := flag.Duration("soak", 0, "instead of the table: reads at c=64 for this long, printing the server's RSS and Go heap every 30s")
-	rounds := flag.Int("rounds", 1, "measure each row this many times, alternating which arm goes first; print medians and the ratios' range")
+	rounds := flag.Int("rounds", 1, "measure each row this many times, rotating which arm goes first; print medians and the ratios' range")
+	vs := flag.String("vs", "", "also benchmark this second tokenward binary (B) on its own server, in the same rounds: the table adds B's ratio and B/A")
 	flag.Parse()
 	if *rounds < 1 {
 		return fmt.Errorf("-rounds %d: want at least 1", *rounds)
+	}
+	if *vs != "" && *soak > 0 {
+		return errors.New("-vs compares two builds in a table; -soak loads one server")
 	}
 	wrk, err := exec.LookPath("wrk")
 	if err != nil {
@@ -102,34 +111,57 @@ func run() error {
 		return soakRun(ctx, srv, wrk, targets[0], *soak)
 	}
 
-	fmt.Printf("wrk -t2 -cN -d%s --latency (-t1 at c=1); server pid %d; bare handler in this process (pid %d)\n", *duration, srv.cmd.Process.Pid, os.Getpid())
-	fmt.Println("| target | answer bytes | c | tokenward req/s | bare req/s | ratio | tokenward p99 | bare p99 | CPU µs/req, tokenward / bare | server RSS MiB |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	arms := []arm{{srv: srv, targets: targets}}
+	if *vs != "" {
+		srvB, err := startServer(ctx, filepath.Join(dir, "b"), *vs, false)
+		if err != nil {
+			return err
+		}
+		defer srvB.stop()
+		tsB, err := setup(ctx, srvB, filepath.Join(dir, "b"), bareURL, strings.Contains(*only, "gw"))
+		if err != nil {
+			return err
+		}
+		arms = append(arms, arm{srv: srvB, targets: tsB})
+	}
+	pids := make([]string, len(arms))
+	for i, a := range arms {
+		pids[i] = strconv.Itoa(a.srv.cmd.Process.Pid)
+	}
+	fmt.Printf("wrk -t2 -cN -d%s --latency (-t1 at c=1); server pid %s; bare handler in this process (pid %d)\n", *duration, strings.Join(pids, ", "), os.Getpid())
+	if len(arms) == 1 {
+		fmt.Println("| target | answer bytes | c | tokenward req/s | bare req/s | ratio | tokenward p99 | bare p99 | CPU µs/req, tokenward / bare | server RSS MiB |")
+		fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	} else {
+		fmt.Printf("A: %s; B: %s\n", cmp.Or(*bin, "this checkout"), *vs)
+		fmt.Println("| target | answer bytes | c | A req/s | B req/s | bare req/s | ratio A | ratio B | B/A | p99 A / B / bare | CPU µs/req A / B / bare |")
+		fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	}
 	round, profiled := 0, false
 	for _, c := range cs {
-		for _, t := range targets {
+		for ti, t := range targets {
 			if !strings.Contains(*only, t.name) {
 				continue
 			}
-			var tw, b wrkResult
-			var cpu, bareCPU time.Duration
-			var rs []roundResult
-			runTW := func() error {
-				before, err := loadgen.ProcCPU(srv.cmd.Process.Pid)
+			// runs[0] is the bare handler, runs[1+i] arms[i]; each measures
+			// one wrk run into res[...].
+			res := make([]armResult, 1+len(arms))
+			measure := func(i int, pid int, url, script string, profile string) error {
+				before, err := loadgen.ProcCPU(pid)
 				if err != nil {
 					return err
 				}
 				var profErr chan error
-				if *profile != "" && !profiled {
-					profiled = true
+				if profile != "" {
 					profErr = make(chan error, 1)
-					go func() { profErr <- srv.saveProfile(*profile, *duration-time.Second) }()
+					go func() { profErr <- arms[0].srv.saveProfile(profile, *duration-time.Second) }()
 				}
-				if tw, err = runWrk(ctx, wrk, c, *duration, t.url, t.script); err != nil {
+				r, err := runWrk(ctx, wrk, c, *duration, url, script)
+				if err != nil {
 					return err
 				}
-				after, err := loadgen.ProcCPU(srv.cmd.Process.Pid)
-				cpu = after - before
+				after, err := loadgen.ProcCPU(pid)
+				res[i] = armResult{r, float64((after - before).Microseconds()) / (r.rps * duration.Seconds())}
 				if profErr != nil {
 					if perr := <-profErr; perr != nil {
 						return perr
@@ -137,60 +169,87 @@ func run() error {
 				}
 				return err
 			}
-			runBare := func() error {
-				before, err := loadgen.ProcCPU(os.Getpid())
-				if err != nil {
-					return err
-				}
-				if b, err = runWrk(ctx, wrk, c, *duration, bareURL+strconv.Itoa(t.size), ""); err != nil {
-					return err
-				}
-				after, err := loadgen.ProcCPU(os.Getpid())
-				bareCPU = after - before
-				return err
+			runs := []func() error{func() error { return measure(0, os.Getpid(), bareURL+strconv.Itoa(t.size), "", "") }}
+			for i, a := range arms {
+				runs = append(runs, func() error {
+					prof := ""
+					if i == 0 && *profile != "" && !profiled {
+						profiled, prof = true, *profile
+					}
+					at := a.targets[ti]
+					return measure(1+i, a.srv.cmd.Process.Pid, at.url, at.script, prof)
+				})
 			}
-			perReq := func(cpu time.Duration, rps float64) float64 {
-				return float64(cpu.Microseconds()) / (rps * duration.Seconds())
-			}
+			var rs []roundResult
 			for range *rounds {
-				first, second := runBare, runTW
-				if round%2 == 1 {
-					first, second = runTW, runBare
+				// Each round starts with the next arm, so none is always
+				// first (or always right after another).
+				for k := range runs {
+					if err := runs[(round+k)%len(runs)](); err != nil {
+						return err
+					}
 				}
 				round++
-				if err := first(); err != nil {
-					return err
-				}
-				if err := second(); err != nil {
-					return err
-				}
-				rs = append(rs, roundResult{tw, b, perReq(cpu, tw.rps), perReq(bareCPU, b.rps)})
+				rs = append(rs, roundResult{bare: res[0], tw: slices.Clone(res[1:])})
 			}
-			rss, _, _ := loadgen.ProcMemory(srv.cmd.Process.Pid)
+			rss, _, _ := loadgen.ProcMemory(arms[0].srv.cmd.Process.Pid)
 			m := medianRound(rs)
-			fmt.Printf("| %s | %d | %d | %.0f | %.0f | **%.2f**%s | %s | %s | %.0f / %.0f | %.0f |\n",
-				t.name, t.size, c, m.tw.rps, m.bare.rps, medianOf(rs, roundResult.ratio), ratioRange(rs), m.tw.p99, m.bare.p99, m.cpu, m.bareCPU, float64(rss)/(1<<20))
+			if len(arms) == 1 {
+				fmt.Printf("| %s | %d | %d | %.0f | %.0f | **%.2f**%s | %s | %s | %.0f / %.0f | %.0f |\n",
+					t.name, t.size, c, m.tw[0].rps, m.bare.rps, medianOf(rs, ratioOf(0)), ratioRange(rs, ratioOf(0)), m.tw[0].p99, m.bare.p99, m.tw[0].cpu, m.bare.cpu, float64(rss)/(1<<20))
+				continue
+			}
+			fmt.Printf("| %s | %d | %d | %.0f | %.0f | %.0f | %.2f%s | %.2f%s | **%.3f**%s | %s / %s / %s | %.0f / %.0f / %.0f |\n",
+				t.name, t.size, c, m.tw[0].rps, m.tw[1].rps, m.bare.rps,
+				medianOf(rs, ratioOf(0)), ratioRange(rs, ratioOf(0)), medianOf(rs, ratioOf(1)), ratioRange(rs, ratioOf(1)), medianOf(rs, bOverA), ratioRange(rs, bOverA),
+				m.tw[0].p99, m.tw[1].p99, m.bare.p99, m.tw[0].cpu, m.tw[1].cpu, m.bare.cpu)
 		}
 	}
-	_, hwm, _ := loadgen.ProcMemory(srv.cmd.Process.Pid)
 	if *rounds > 1 {
-		fmt.Printf("each row: the medians of %d rounds, each figure its own (the ratio is the median of the rounds' ratios); the ratios' range in parentheses\n", *rounds)
+		fmt.Printf("each row: the medians of %d rounds, each figure its own (a ratio is the median of the rounds' ratios); the ratios' range in parentheses\n", *rounds)
 	}
-	fmt.Printf("server peak RSS %.0f MiB\n", float64(hwm)/(1<<20))
+	for i, a := range arms {
+		_, hwm, _ := loadgen.ProcMemory(a.srv.cmd.Process.Pid)
+		name := ""
+		if len(arms) > 1 {
+			name = " " + "AB"[i:i+1]
+		}
+		fmt.Printf("server%s peak RSS %.0f MiB\n", name, float64(hwm)/(1<<20))
+	}
 	if *profile != "" {
 		fmt.Printf("CPU profile of the first run: %s (go tool pprof -top %s)\n", *profile, *profile)
 	}
 	return nil
 }
 
-// roundResult is one round of a row: both arms' wrk results and CPU
-// per request.
-type roundResult struct {
-	tw, bare     wrkResult
-	cpu, bareCPU float64
+// arm is one tokenward server under test, with its targets (setup's, in
+// setup's order).
+type arm struct {
+	srv     *server
+	targets []target
 }
 
-func (r roundResult) ratio() float64 { return r.tw.rps / r.bare.rps }
+// armResult is one wrk run and the CPU its server spent per request.
+type armResult struct {
+	wrkResult
+	cpu float64 // µs per request
+}
+
+// roundResult is one round of a row: the bare handler's run and each
+// arm's.
+type roundResult struct {
+	bare armResult
+	tw   []armResult
+}
+
+// ratioOf is arm i's req/s over the bare handler's, per round.
+func ratioOf(i int) func(roundResult) float64 {
+	return func(r roundResult) float64 { return r.tw[i].rps / r.bare.rps }
+}
+
+// bOverA is arm B's req/s over arm A's, per round: the two builds
+// compared under the same machine state.
+func bOverA(r roundResult) float64 { return r.tw[1].rps / r.tw[0].rps }
 
 // medianOf is the median of f over the rounds.
 func medianOf(rs []roundResult, f func(roundResult) float64) float64 {
@@ -201,16 +260,21 @@ func medianOf(rs []roundResult, f func(roundResult) float64) float64 {
 	return median(xs)
 }
 
-// medianRound is the rounds' medians, each figure taken on its own: the
-// row's ratio is medianOf(rs, roundResult.ratio), not the quotient of the
-// median req/s.
+// medianRound is the rounds' medians, each figure taken on its own: a
+// row's ratio is medianOf(rs, ratioOf(i)), not the quotient of the median
+// req/s.
 func medianRound(rs []roundResult) roundResult {
-	return roundResult{
-		tw:      wrkResult{rps: medianOf(rs, func(r roundResult) float64 { return r.tw.rps }), p99: time.Duration(medianOf(rs, func(r roundResult) float64 { return float64(r.tw.p99) }))},
-		bare:    wrkResult{rps: medianOf(rs, func(r roundResult) float64 { return r.bare.rps }), p99: time.Duration(medianOf(rs, func(r roundResult) float64 { return float64(r.bare.p99) }))},
-		cpu:     medianOf(rs, func(r roundResult) float64 { return r.cpu }),
-		bareCPU: medianOf(rs, func(r roundResult) float64 { return r.bareCPU }),
+	m := func(f func(roundResult) armResult) armResult {
+		return armResult{
+			wrkResult{rps: medianOf(rs, func(r roundResult) float64 { return f(r).rps }), p99: time.Duration(medianOf(rs, func(r roundResult) float64 { return float64(f(r).p99) }))},
+			medianOf(rs, func(r roundResult) float64 { return f(r).cpu }),
+		}
 	}
+	out := roundResult{bare: m(func(r roundResult) armResult { return r.bare })}
+	for i := range rs[0].tw {
+		out.tw = append(out.tw, m(func(r roundResult) armResult { return r.tw[i] }))
+	}
+	return out
 }
 
 // median of xs, the lower middle one of an even count (xs is reordered).
@@ -219,14 +283,14 @@ func median(xs []float64) float64 {
 	return xs[(len(xs)-1)/2]
 }
 
-// ratioRange is " (min–max)" of the rounds' ratios, or "" for one round.
-func ratioRange(rs []roundResult) string {
+// ratioRange is " (min–max)" of f over the rounds, or "" for one round.
+func ratioRange(rs []roundResult, f func(roundResult) float64) string {
 	if len(rs) < 2 {
 		return ""
 	}
-	lo, hi := rs[0].ratio(), rs[0].ratio()
+	lo, hi := f(rs[0]), f(rs[0])
 	for _, r := range rs[1:] {
-		lo, hi = min(lo, r.ratio()), max(hi, r.ratio())
+		lo, hi = min(lo, f(r)), max(hi, f(r))
 	}
 	return fmt.Sprintf(" (%.2f–%.2f)", lo, hi)
 }
@@ -291,6 +355,9 @@ type server struct {
 
 func startServer(ctx context.Context, dir, bin string, pprof bool) (*server, error) {
 	s := &server{bin: bin, dataDir: filepath.Join(dir, "data")}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
 	if bin == "" {
 		s.bin = filepath.Join(dir, "tokenward")
 		build := exec.CommandContext(ctx, "go", "build", "-o", s.bin, "./cmd/tokenward") // #nosec G204 -- a benchmark builds and runs the server and wrk it measures with
