@@ -18,9 +18,10 @@
 // prints the medians with the range of the rounds' ratios: on a shared
 // 2-core machine one run's ratio swings by about ±0.05. -vs B starts a
 // second server from binary B and measures it in the same rounds (the
-// bare handler, A and B in turn, each round starting with the next): B/A,
-// the median of the rounds' quotients, compares two builds under the same
-// machine state, which separate runs cannot.
+// bare handler, A and B in each of their six orders in turn): B/A, the
+// median of the rounds' quotients, compares two builds under the same
+// machine state, which separate runs cannot. Use -rounds 6 (or 12) with
+// -vs, so every order counts as often.
 package main
 
 import (
@@ -63,7 +64,7 @@ func run() error {
 	profile := flag.String("profile", "", "save a CPU profile of the server during its first run to this file")
 	bin := flag.String("bin", "", "benchmark this tokenward binary instead of building ./cmd/tokenward (e.g. an older build, to compare)")
 	soak := flag.Duration("soak", 0, "instead of the table: reads at c=64 for this long, printing the server's RSS and Go heap every 30s")
-	rounds := flag.Int("rounds", 1, "measure each row this many times, rotating which arm goes first; print medians and the ratios' range")
+	rounds := flag.Int("rounds", 1, "measure each row this many times, going through every order of the arms (2 orders, 6 with -vs); print medians and the ratios' range")
 	vs := flag.String("vs", "", "also benchmark this second tokenward binary (B) on its own server, in the same rounds: the table adds B's ratio and B/A")
 	flag.Parse()
 	if *rounds < 1 {
@@ -181,11 +182,15 @@ func run() error {
 				})
 			}
 			var rs []roundResult
+			orders := permutations(len(runs))
 			for range *rounds {
-				// Each round starts with the next arm, so none is always
-				// first (or always right after another).
-				for k := range runs {
-					if err := runs[(round+k)%len(runs)](); err != nil {
+				// The rounds go through every order of the arms, so each
+				// is first, and right after each other one, equally often
+				// over len(orders) rounds: a tokenward run leaves work
+				// behind (the kernel's writeback of its database) that
+				// slows whichever run comes next.
+				for _, k := range orders[round%len(orders)] {
+					if err := runs[k](); err != nil {
 						return err
 					}
 				}
@@ -277,10 +282,34 @@ func medianRound(rs []roundResult) roundResult {
 	return out
 }
 
-// median of xs, the lower middle one of an even count (xs is reordered).
+// median of xs, the mean of the two middle ones of an even count (xs is
+// reordered).
 func median(xs []float64) float64 {
 	slices.Sort(xs)
-	return xs[(len(xs)-1)/2]
+	n := len(xs)
+	return (xs[(n-1)/2] + xs[n/2]) / 2
+}
+
+// permutations are the orders of 0..n-1, those starting with 0 first:
+// [0 1] [1 0] for two arms.
+func permutations(n int) [][]int {
+	if n == 1 {
+		return [][]int{{0}}
+	}
+	var out [][]int
+	for first := range n {
+		for _, rest := range permutations(n - 1) {
+			p := []int{first}
+			for _, x := range rest {
+				if x >= first {
+					x++
+				}
+				p = append(p, x)
+			}
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // ratioRange is " (min–max)" of f over the rounds, or "" for one round.
