@@ -186,9 +186,10 @@ func run() error {
 			for range *rounds {
 				// The rounds go through every order of the arms, so each
 				// is first, and right after each other one, equally often
-				// over len(orders) rounds: a tokenward run leaves work
-				// behind (the kernel's writeback of its database) that
-				// slows whichever run comes next.
+				// over len(orders) rounds: a tokenward run can leave work
+				// behind (the kernel's writeback of its database, for
+				// one) that slows whichever run comes next, and an A/A
+				// whose rounds only rotated favoured A.
 				for _, k := range orders[round%len(orders)] {
 					if err := runs[k](); err != nil {
 						return err
