@@ -235,7 +235,7 @@ func fsyncFile(path string) error {
 // mode after a failed background fsync, the commit is fsynced; otherwise it
 // is a WAL commit that the background fsync makes durable.
 func (s *AuditStore) AppendAuditBatch(ctx context.Context, es []*tokenward.AuditEntry) error {
-	return s.commitDirect(ctx, func(st *auditConnStmts, dc any) error { return st.commit(ctx, dc, es) })
+	return s.commitDirect(ctx, func(ctx context.Context, st *auditConnStmts, dc any) error { return st.commit(ctx, dc, es) })
 }
 
 // AppendCheckpoint stores cp as AppendAuditBatch stores entries: in normal
@@ -244,7 +244,7 @@ func (s *AuditStore) AppendAuditBatch(ctx context.Context, es []*tokenward.Audit
 // that fsynced every --audit-checkpoint-every entries (DB.AppendCheckpoint)
 // was most of the journal ingester's blocking and a tenth of its CPU.
 func (s *AuditStore) AppendCheckpoint(ctx context.Context, cp *audit.Checkpoint) error {
-	err := s.commitDirect(ctx, func(st *auditConnStmts, dc any) error {
+	err := s.commitDirect(ctx, func(ctx context.Context, st *auditConnStmts, dc any) error {
 		return st.inTx(ctx, dc, func() error {
 			_, err := st.ckptInsert.ExecContext(ctx, []driver.NamedValue{{Ordinal: 1, Value: cp.Seq}, {Ordinal: 2, Value: cp.Hash},
 				{Ordinal: 3, Value: cp.Time.UnixNano()}, {Ordinal: 4, Value: cp.KeyID}, {Ordinal: 5, Value: cp.Signature}})
@@ -260,7 +260,7 @@ func (s *AuditStore) AppendCheckpoint(ctx context.Context, cp *audit.Checkpoint)
 // commitDirect runs commit through appendDirect, FULL in full mode or after
 // a failed background fsync and NORMAL otherwise, and keeps the background
 // fsync's account.
-func (s *AuditStore) commitDirect(ctx context.Context, commit func(st *auditConnStmts, dc any) error) error {
+func (s *AuditStore) commitDirect(ctx context.Context, commit func(ctx context.Context, st *auditConnStmts, dc any) error) error {
 	s.mu.Lock()
 	full := !s.running || s.syncErr != nil
 	s.mu.Unlock()
@@ -278,7 +278,8 @@ func (s *AuditStore) commitDirect(ctx context.Context, commit func(st *auditConn
 	return nil
 }
 
-// appendDirect runs commit on the write connection, held for the purpose.
+// appendDirect runs commit on the write connection, held for the purpose,
+// with ctx without its cancellation (below).
 // With normal it switches the connection to synchronous=NORMAL for this
 // commit and puts it back to FULL before anyone else uses it (a connection
 // that cannot be put back is discarded).
@@ -286,7 +287,7 @@ func (s *AuditStore) commitDirect(ctx context.Context, commit func(st *auditConn
 // It talks to the driver connection directly with statements prepared once
 // per connection: database/sql's layers and parsing BEGIN and COMMIT were a
 // third of a one-entry commit. A group of one is a single autocommit INSERT.
-func (s *AuditStore) appendDirect(ctx context.Context, normal bool, commit func(st *auditConnStmts, dc any) error) error {
+func (s *AuditStore) appendDirect(ctx context.Context, normal bool, commit func(ctx context.Context, st *auditConnStmts, dc any) error) error {
 	conn, err := s.write.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("sqlite: append audit entries: %w", err)
@@ -305,7 +306,7 @@ func (s *AuditStore) appendDirect(ctx context.Context, normal bool, commit func(
 			return fmt.Errorf("sqlite: audit sync: %w", err)
 		}
 		if !normal {
-			return commit(st, dc)
+			return commit(ctx, st, dc)
 		}
 		if _, err := st.normal.ExecContext(ctx, nil); err != nil {
 			return fmt.Errorf("sqlite: audit sync: %w", err)
@@ -314,7 +315,7 @@ func (s *AuditStore) appendDirect(ctx context.Context, normal bool, commit func(
 			st.full.ExecContext(context.Background(), nil)
 			return fmt.Errorf("sqlite: audit sync: %w", err)
 		}
-		err = commit(st, dc)
+		err = commit(ctx, st, dc)
 		// Not ctx: the connection must go back FULL even if ctx ended.
 		_, rerr := st.full.ExecContext(context.Background(), nil)
 		if _, aerr := st.autoCkpt.ExecContext(context.Background(), nil); rerr == nil {

@@ -255,3 +255,42 @@ func TestAuditStoreBackgroundSync(t *testing.T) {
 		t.Error("a commit after Close left dirty set; want a FULL commit")
 	}
 }
+
+// TestAuditCommitIgnoresCancellation: an audit commit's statements run
+// without the caller's cancellation, since the driver watches a cancellable
+// context with a goroutine per statement. So a commit (of entries, or of a
+// checkpoint) under a cancellable context allocates no more than one under
+// a context that cannot be cancelled.
+func TestAuditCommitIgnoresCancellation(t *testing.T) {
+	s := mustAuditStore(t, AuditSyncNormal)
+	seq := int64(0)
+	commits := []struct {
+		name   string
+		commit func(ctx context.Context) error
+	}{
+		{"entries", func(ctx context.Context) error {
+			seq += 2
+			return s.AppendAuditBatch(ctx, []*tokenward.AuditEntry{auditEntry(seq - 1), auditEntry(seq)})
+		}},
+		{"checkpoint", func(ctx context.Context) error {
+			seq++
+			return s.AppendCheckpoint(ctx, &audit.Checkpoint{Seq: seq, Hash: "h", Time: time.Unix(1700000000, 0), KeyID: "k", Signature: []byte("s")})
+		}},
+	}
+	for _, c := range commits {
+		allocs := func(ctx context.Context) float64 {
+			return testing.AllocsPerRun(50, func() {
+				if err := c.commit(ctx); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancellable := allocs(ctx)
+		cancel()
+		plain := allocs(context.Background())
+		if cancellable > plain+1 {
+			t.Errorf("%s: %.0f allocations under a cancellable context, %.0f under Background: the statements watch the context", c.name, cancellable, plain)
+		}
+	}
+}
