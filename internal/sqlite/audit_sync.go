@@ -290,7 +290,7 @@ func (s *AuditStore) commitDirect(ctx context.Context, commit func(ctx context.C
 func (s *AuditStore) appendDirect(ctx context.Context, normal bool, commit func(ctx context.Context, st *auditConnStmts, dc any) error) error {
 	conn, err := s.write.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("sqlite: append audit entries: %w", err)
+		return fmt.Errorf("sqlite: audit commit: %w", err)
 	}
 	defer conn.Close()
 	s.stmtMu.Lock()
