@@ -76,6 +76,57 @@ func parseStatusMemory(b []byte) (rss, peak int64, err error) {
 	return rss, peak, nil
 }
 
+// CPUTimes are the machine's CPU times since boot, in clock ticks, from the
+// first line of /proc/stat: all of them, and those spent idle (idle and
+// iowait).
+type CPUTimes struct {
+	Total, Idle uint64
+}
+
+// ReadCPUTimes reads the machine's CPU times (Linux only).
+func ReadCPUTimes() (CPUTimes, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return CPUTimes{}, fmt.Errorf("machine CPU times (needs Linux /proc): %w", err)
+	}
+	return parseProcStat(b)
+}
+
+// parseProcStat reads the "cpu" line: user nice system idle iowait irq
+// softirq steal, then guest and guest_nice, which user and nice include
+// already and are left out.
+func parseProcStat(b []byte) (CPUTimes, error) {
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) == 0 || f[0] != "cpu" {
+		return CPUTimes{}, fmt.Errorf("/proc/stat: the first line is not the cpu line")
+	}
+	if len(f) < 9 {
+		return CPUTimes{}, fmt.Errorf("/proc/stat: %d times on the cpu line; want at least 8", len(f)-1)
+	}
+	var t CPUTimes
+	for i, v := range f[1:9] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return CPUTimes{}, fmt.Errorf("/proc/stat: cpu time %q is not a number", v)
+		}
+		t.Total += n
+		if i == 3 || i == 4 {
+			t.Idle += n
+		}
+	}
+	return t, nil
+}
+
+// IdleShare is the share of the machine's CPU time spent idle from a to b,
+// 0 to 1 (0 when no time passed).
+func IdleShare(a, b CPUTimes) float64 {
+	if b.Total <= a.Total || b.Idle < a.Idle {
+		return 0
+	}
+	return float64(b.Idle-a.Idle) / float64(b.Total-a.Total)
+}
+
 // Machine describes where a run happened, so numbers are read with it.
 type Machine struct {
 	CPUs     int        `json:"cpus"`

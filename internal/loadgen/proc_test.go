@@ -50,6 +50,56 @@ func TestParseStatusMemory(t *testing.T) {
 	}
 }
 
+func TestParseProcStat(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     CPUTimes
+		wantErr  string
+	}{
+		// user nice system idle iowait irq softirq steal guest guest_nice:
+		// guest times are inside user and nice, so not added again.
+		{"plain", "cpu  100 5 50 800 20 0 15 10 7 1\ncpu0 50 2 25 400 10 0 7 5 3 0\n", CPUTimes{Total: 1000, Idle: 820}, ""},
+		{"no guest fields", "cpu 1 2 3 4 5 6 7 8\n", CPUTimes{Total: 36, Idle: 9}, ""},
+		{"per-cpu line first", "cpu0 1 2 3 4 5 6 7 8\n", CPUTimes{}, "not the cpu line"},
+		{"empty", "", CPUTimes{}, "not the cpu line"},
+		{"short", "cpu 1 2 3 4\n", CPUTimes{}, "want at least 8"},
+		{"not numbers", "cpu 1 2 3 x 5 6 7 8\n", CPUTimes{}, "not a number"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseProcStat([]byte(tc.in))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("got %+v, %v; want an error containing %q", got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("got %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestIdleShare(t *testing.T) {
+	a := CPUTimes{Total: 1000, Idle: 300}
+	tests := []struct {
+		name string
+		b    CPUTimes
+		want float64
+	}{
+		{"a quarter idle", CPUTimes{Total: 1400, Idle: 400}, 0.25},
+		{"all idle", CPUTimes{Total: 1200, Idle: 500}, 1},
+		{"no time passed", a, 0},
+		{"counters went back", CPUTimes{Total: 900, Idle: 200}, 0},
+	}
+	for _, tc := range tests {
+		if got := IdleShare(a, tc.b); got != tc.want {
+			t.Errorf("%s: IdleShare = %v; want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
 // TestProcOfThisProcess reads the real /proc of the test process.
 func TestProcOfThisProcess(t *testing.T) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
@@ -79,6 +129,10 @@ func TestProcOfThisProcess(t *testing.T) {
 	}
 	if _, err := ProcCPU(1 << 30); err == nil {
 		t.Errorf("a process that does not exist: got no error")
+	}
+	m, err := ReadCPUTimes()
+	if err != nil || m.Total == 0 || m.Idle > m.Total {
+		t.Errorf("machine CPU times: got %+v, %v; want 0 <= idle <= total, total > 0", m, err)
 	}
 }
 

@@ -131,12 +131,12 @@ func run() error {
 	}
 	fmt.Printf("wrk -t2 -cN -d%s --latency (-t1 at c=1); server pid %s; bare handler in this process (pid %d)\n", *duration, strings.Join(pids, ", "), os.Getpid())
 	if len(arms) == 1 {
-		fmt.Println("| target | answer bytes | c | tokenward req/s | bare req/s | ratio | tokenward p99 | bare p99 | CPU µs/req, tokenward / bare | server RSS MiB |")
-		fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+		fmt.Println("| target | answer bytes | c | tokenward req/s | bare req/s | ratio | tokenward p99 | bare p99 | CPU µs/req, tokenward / bare | machine idle %, tokenward / bare | server RSS MiB |")
+		fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	} else {
 		fmt.Printf("A: %s; B: %s\n", cmp.Or(*bin, "this checkout"), *vs)
-		fmt.Println("| target | answer bytes | c | A req/s | B req/s | bare req/s | ratio A | ratio B | B/A | p99 A / B / bare | CPU µs/req A / B / bare |")
-		fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+		fmt.Println("| target | answer bytes | c | A req/s | B req/s | bare req/s | ratio A | ratio B | B/A | p99 A / B / bare | CPU µs/req A / B / bare | machine idle % A / B / bare |")
+		fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	}
 	round, profiled := 0, false
 	for _, c := range cs {
@@ -152,6 +152,10 @@ func run() error {
 				if err != nil {
 					return err
 				}
+				machineBefore, err := loadgen.ReadCPUTimes()
+				if err != nil {
+					return err
+				}
 				var profErr chan error
 				if profile != "" {
 					profErr = make(chan error, 1)
@@ -161,8 +165,12 @@ func run() error {
 				if err != nil {
 					return err
 				}
+				machineAfter, err := loadgen.ReadCPUTimes()
+				if err != nil {
+					return err
+				}
 				after, err := loadgen.ProcCPU(pid)
-				res[i] = armResult{r, float64((after - before).Microseconds()) / (r.rps * duration.Seconds())}
+				res[i] = armResult{r, float64((after - before).Microseconds()) / (r.rps * duration.Seconds()), 100 * loadgen.IdleShare(machineBefore, machineAfter)}
 				if profErr != nil {
 					if perr := <-profErr; perr != nil {
 						return perr
@@ -201,14 +209,14 @@ func run() error {
 			rss, _, _ := loadgen.ProcMemory(arms[0].srv.cmd.Process.Pid)
 			m := medianRound(rs)
 			if len(arms) == 1 {
-				fmt.Printf("| %s | %d | %d | %.0f | %.0f | **%.2f**%s | %s | %s | %.0f / %.0f | %.0f |\n",
-					t.name, t.size, c, m.tw[0].rps, m.bare.rps, medianOf(rs, ratioOf(0)), ratioRange(rs, ratioOf(0)), m.tw[0].p99, m.bare.p99, m.tw[0].cpu, m.bare.cpu, float64(rss)/(1<<20))
+				fmt.Printf("| %s | %d | %d | %.0f | %.0f | **%.2f**%s | %s | %s | %.0f / %.0f | %.0f / %.0f | %.0f |\n",
+					t.name, t.size, c, m.tw[0].rps, m.bare.rps, medianOf(rs, ratioOf(0)), ratioRange(rs, ratioOf(0)), m.tw[0].p99, m.bare.p99, m.tw[0].cpu, m.bare.cpu, m.tw[0].idle, m.bare.idle, float64(rss)/(1<<20))
 				continue
 			}
-			fmt.Printf("| %s | %d | %d | %.0f | %.0f | %.0f | %.2f%s | %.2f%s | **%.3f**%s | %s / %s / %s | %.0f / %.0f / %.0f |\n",
+			fmt.Printf("| %s | %d | %d | %.0f | %.0f | %.0f | %.2f%s | %.2f%s | **%.3f**%s | %s / %s / %s | %.0f / %.0f / %.0f | %.0f / %.0f / %.0f |\n",
 				t.name, t.size, c, m.tw[0].rps, m.tw[1].rps, m.bare.rps,
 				medianOf(rs, ratioOf(0)), ratioRange(rs, ratioOf(0)), medianOf(rs, ratioOf(1)), ratioRange(rs, ratioOf(1)), medianOf(rs, bOverA), ratioRange(rs, bOverA),
-				m.tw[0].p99, m.tw[1].p99, m.bare.p99, m.tw[0].cpu, m.tw[1].cpu, m.bare.cpu)
+				m.tw[0].p99, m.tw[1].p99, m.bare.p99, m.tw[0].cpu, m.tw[1].cpu, m.bare.cpu, m.tw[0].idle, m.tw[1].idle, m.bare.idle)
 		}
 	}
 	if *rounds > 1 {
@@ -235,10 +243,14 @@ type arm struct {
 	targets []target
 }
 
-// armResult is one wrk run and the CPU its server spent per request.
+// armResult is one wrk run, the CPU its server spent per request and the
+// share of the machine's CPU time left idle meanwhile (with 16 or more
+// connections a server that keeps both CPUs busy leaves little; see
+// docs/benchmarks.md on where the rest goes).
 type armResult struct {
 	wrkResult
-	cpu float64 // µs per request
+	cpu  float64 // µs per request
+	idle float64 // % of the machine's CPU time
 }
 
 // roundResult is one round of a row: the bare handler's run and each
@@ -274,6 +286,7 @@ func medianRound(rs []roundResult) roundResult {
 		return armResult{
 			wrkResult{rps: medianOf(rs, func(r roundResult) float64 { return f(r).rps }), p99: time.Duration(medianOf(rs, func(r roundResult) float64 { return float64(f(r).p99) }))},
 			medianOf(rs, func(r roundResult) float64 { return f(r).cpu }),
+			medianOf(rs, func(r roundResult) float64 { return f(r).idle }),
 		}
 	}
 	out := roundResult{bare: m(func(r roundResult) armResult { return r.bare })}
