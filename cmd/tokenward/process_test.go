@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,10 +26,13 @@ func startServer(tb testing.TB, logs *bytes.Buffer, args ...string) (*exec.Cmd, 
 	return startServerOf(tb, filepath.Join(binDir, "tokenward"), logs, args...)
 }
 
-// startServerOf is startServer with the binary bin.
+// startServerOf is startServer with the binary bin. The dev server's data
+// directory (its keys among it) goes under the test's own temporary
+// directory: the cleanup kills the server, which then cannot remove it.
 func startServerOf(tb testing.TB, bin string, logs *bytes.Buffer, args ...string) (*exec.Cmd, string, string) {
 	tb.Helper()
 	cmd := exec.Command(bin, append([]string{"server", "--dev", "--addr", "127.0.0.1:0"}, args...)...)
+	cmd.Env = append(os.Environ(), "TMPDIR="+tb.TempDir())
 	cmd.Stderr = logs
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -75,6 +79,32 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if _, err := os.Stat(strings.TrimPrefix(addr, "http://")); err == nil {
 		t.Fatal("unexpected file")
+	}
+}
+
+// TestKilledDevServerLeavesNothing: a dev server that startServer's cleanup
+// kills cannot remove its data directory (its master and audit keys
+// among it), so that directory must be under the test's own temporary
+// directory, never left in the system's.
+func TestKilledDevServerLeavesNothing(t *testing.T) {
+	pattern := filepath.Join(os.TempDir(), "tokenward-dev-*")
+	before, err := filepath.Glob(pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("server", func(t *testing.T) {
+		var logs bytes.Buffer
+		startServer(t, &logs)
+	})
+	after, err := filepath.Glob(pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range after {
+		if !slices.Contains(before, dir) {
+			os.RemoveAll(dir)
+			t.Errorf("the killed dev server left %s behind", dir)
+		}
 	}
 }
 
