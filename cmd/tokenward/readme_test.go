@@ -47,6 +47,10 @@ func TestREADMECommands(t *testing.T) {
 	cmd := exec.Command("make", "--no-print-directory", "run", "ARGS=--addr 127.0.0.1:0")
 	cmd.Dir = root
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // make, go run and the server: stopped together
+	// go run's build directory and the dev server's data directory go here,
+	// where the cleanup below checks that both removed theirs.
+	tmp := t.TempDir()
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +61,10 @@ func TestREADMECommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		// SIGINT, as Ctrl-C in the terminal `make run` was typed in: go run
+		// then waits for the server and removes its build directory. On
+		// SIGTERM it died at once and left it (tens of MB a test run).
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
 		done := make(chan struct{})
 		go func() { cmd.Wait(); close(done) }()
 		select {
@@ -65,6 +72,11 @@ func TestREADMECommands(t *testing.T) {
 		case <-time.After(20 * time.Second):
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			<-done
+			return
+		}
+		left, _ := filepath.Glob(filepath.Join(tmp, "*"))
+		if len(left) > 0 {
+			t.Errorf("make run, stopped with Ctrl-C, left %q behind", left)
 		}
 	})
 	vars := map[string]string{}
