@@ -132,6 +132,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Kept for a person to look at: when the test fails, or runs with -v.
+	// Otherwise (make test) every run would leave another 3 MB behind.
+	t.Cleanup(func() {
+		if !t.Failed() && !testing.Verbose() {
+			os.RemoveAll(shots)
+		}
+	})
 	t.Logf("screenshots: %s", shots)
 
 	opts := []chromedp.ExecAllocatorOption{
