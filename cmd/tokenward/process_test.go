@@ -31,8 +31,15 @@ func startServer(tb testing.TB, logs *bytes.Buffer, args ...string) (*exec.Cmd, 
 // directory: the cleanup kills the server, which then cannot remove it.
 func startServerOf(tb testing.TB, bin string, logs *bytes.Buffer, args ...string) (*exec.Cmd, string, string) {
 	tb.Helper()
+	return startServerIn(tb, bin, tb.TempDir(), logs, args...)
+}
+
+// startServerIn is startServerOf with the temporary directory tmp
+// (TMPDIR), where the dev server makes its data directory.
+func startServerIn(tb testing.TB, bin, tmp string, logs *bytes.Buffer, args ...string) (*exec.Cmd, string, string) {
+	tb.Helper()
 	cmd := exec.Command(bin, append([]string{"server", "--dev", "--addr", "127.0.0.1:0"}, args...)...)
-	cmd.Env = append(os.Environ(), "TMPDIR="+tb.TempDir())
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	cmd.Stderr = logs
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -105,6 +112,96 @@ func TestKilledDevServerLeavesNothing(t *testing.T) {
 			os.RemoveAll(dir)
 			t.Errorf("the killed dev server left %s behind", dir)
 		}
+	}
+}
+
+// TestDevServerRemovesKilledDevServersDirs: a dev server that starts
+// removes the data directories (master key and all) that killed dev
+// servers left, and nothing else: not a running dev server's, not one
+// without an owner file (an older version's), not what a link points to.
+func TestDevServerRemovesKilledDevServersDirs(t *testing.T) {
+	tmp := t.TempDir()
+	bin := filepath.Join(binDir, "tokenward")
+	devDirs := func() []string {
+		t.Helper()
+		dirs, err := filepath.Glob(filepath.Join(tmp, "tokenward-dev-*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dirs
+	}
+	newDir := func(before []string) string {
+		t.Helper()
+		var added []string
+		for _, d := range devDirs() {
+			if !slices.Contains(before, d) {
+				added = append(added, d)
+			}
+		}
+		if len(added) != 1 {
+			t.Fatalf("got new dev directories %q; want one", added)
+		}
+		return added[0]
+	}
+
+	// Not to be touched: an older version's directory, and a link whose
+	// target looks like a dead server's directory.
+	legacy := filepath.Join(tmp, "tokenward-dev-legacy")
+	target := filepath.Join(t.TempDir(), "target")
+	for _, d := range []string{legacy, target} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(target, "owner.lock"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(tmp, "tokenward-dev-link")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+
+	var liveLogs, killedLogs, nextLogs bytes.Buffer
+	before := devDirs()
+	_, liveAddr, _ := startServerIn(t, bin, tmp, &liveLogs)
+	live := newDir(before)
+
+	before = devDirs()
+	killed, _, _ := startServerIn(t, bin, tmp, &killedLogs)
+	dead := newDir(before)
+	if _, err := os.Stat(filepath.Join(dead, "data", "master.key")); err != nil {
+		t.Fatalf("the dev server's master key: %v", err)
+	}
+	killed.Process.Kill()
+	killed.Wait()
+	if _, err := os.Stat(dead); err != nil {
+		t.Fatalf("the killed server's directory: %v; want it left behind until the next start", err)
+	}
+
+	before = devDirs()
+	startServerIn(t, bin, tmp, &nextLogs)
+	next := newDir(slices.DeleteFunc(before, func(d string) bool { return d == dead }))
+	got := devDirs()
+	slices.Sort(got)
+	want := []string{legacy, link, live, next}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("dev directories after the next start: got %q; want %q (the killed server's %s gone)", got, want, dead)
+	}
+	if _, err := os.Stat(filepath.Join(target, "owner.lock")); err != nil {
+		t.Errorf("the link's target was touched: %v", err)
+	}
+	if !strings.Contains(nextLogs.String(), "removed the data directory of a dev server that was killed") ||
+		!strings.Contains(nextLogs.String(), dead) {
+		t.Errorf("the next server's log does not name the directory it removed:\n%s", nextLogs.String())
+	}
+	resp, err := http.Get(liveAddr + "/v1/health")
+	if err != nil {
+		t.Fatalf("the running server after the sweep: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("the running server after the sweep: status %d", resp.StatusCode)
 	}
 }
 

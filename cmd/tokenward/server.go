@@ -192,11 +192,11 @@ func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(
 	logger := cfg.logger(m)
 	var devToken string
 	if cfg.Dev {
-		dir, err := os.MkdirTemp("", "tokenward-dev-")
+		dir, release, err := makeDevDir(logger)
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
+		defer release()
 		cfg.DataDir = filepath.Join(dir, "data")
 		if devToken, err = m.initDataDir(ctx, cfg.DataDir, storageConfig{}); err != nil {
 			return err
