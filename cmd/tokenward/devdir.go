@@ -81,9 +81,7 @@ func sweepDevDirs(tmp string, logger *slog.Logger) {
 
 // lockDevOwner locks f exclusively without waiting; the lock goes with the
 // descriptor, so a killed server never keeps it.
-func lockDevOwner(f *os.File) error {
-	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-}
+func lockDevOwner(f *os.File) error { return flockNow(f, syscall.LOCK_EX) }
 
 // ownPlainDir reports whether path is a directory (not a link to one)
 // owned by this process's user.

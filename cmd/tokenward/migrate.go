@@ -36,7 +36,10 @@ when every table's row count and checksum read back from the target match the
 source's. The target's audit chain is then verified, its checkpoints against
 --audit-key (default: the audit.key of a data directory on either side).
 
-Stop the servers first: a write made during the copy is not in it. The master
+Stop the servers first: a write made during the copy would not be in it, so
+migrate refuses an install that a server runs on (a data directory's
+server.lock, a database's server lock), and no server starts on either side
+while it copies. The master
 key and audit.key stay where they are: a server on the target needs the same
 key file (or TOKENWARD_MASTER_KEY) and audit.key in its --data-dir. Prefer
 PGPASSWORD or ~/.pgpass to a password in the URL.`,
@@ -89,6 +92,11 @@ func (m *Main) migrate(ctx context.Context, from, to, keyFile string, asJSON boo
 		if _, statErr := os.Stat(path); statErr != nil {
 			return fmt.Errorf("--from: no store at %s", path)
 		}
+		release, lockErr := lockDataDir(from, true)
+		if lockErr != nil {
+			return fmt.Errorf("--from: %w", lockErr)
+		}
+		defer release()
 		src, err = migrate.OpenSQLite(ctx, path, false)
 	}
 	if err != nil {
@@ -117,6 +125,11 @@ func (m *Main) migrate(ctx context.Context, from, to, keyFile string, asJSON boo
 				}
 			}()
 		}
+		release, lockErr := lockDataDir(to, true)
+		if lockErr != nil {
+			return fmt.Errorf("--to: %w", lockErr)
+		}
+		defer release()
 	}
 	store, err := toSC.open(ctx, to, true)
 	if err != nil {

@@ -330,3 +330,62 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestMigrateLocksSQLiteDataDirs: migrate refuses a SQLite data directory
+// that a server runs on, on either side (a write made during the copy would
+// not be in it), and a server does not start on a directory being copied:
+// what PostgreSQL's server lock does for a database.
+func TestMigrateLocksSQLiteDataDirs(t *testing.T) {
+	e := newRotEnv(t)
+	e.start()
+	data := filepath.Join(e.dir, "data")
+	e.mustCLI("", "project", "create", "payments", "--envs", "prod")
+	e.mustCLI("sk_live_locked_1", "secret", "set", "payments/prod/STRIPE_KEY")
+	copyDir := filepath.Join(t.TempDir(), "copy")
+
+	// A server runs on the data directory: refused from it, and into it
+	// (from another, stopped install).
+	other := filepath.Join(t.TempDir(), "other")
+	if _, errs, err := runBin(nil, "init", "--data-dir", other); err != nil {
+		t.Fatalf("init: %v\n%s", err, errs)
+	}
+	const served = "a tokenward server is running on this data directory"
+	for _, tc := range []struct{ name, from, to string }{
+		{"from", data, copyDir},
+		{"to", other, data},
+	} {
+		if _, errs, err := runBin(nil, "migrate", "--from", tc.from, "--to", tc.to); err == nil || !strings.Contains(errs, served) {
+			t.Errorf("migrate %s a served data directory: got %v, %q; want %q", tc.name, err, errs, served)
+		}
+	}
+	if _, err := os.Stat(copyDir); !os.IsNotExist(err) {
+		t.Errorf("the refused copy left %s: %v", copyDir, err)
+	}
+
+	// Held by a migrate: a server does not start on it, and says why.
+	e.stopGracefully()
+	lock, err := os.OpenFile(filepath.Join(data, "server.lock"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatalf("lock as migrate does, with the server stopped: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "tokenward"), "server", "--data-dir", data, "--addr", "127.0.0.1:0")
+	out, err := cmd.CombinedOutput()
+	if err == nil || ctx.Err() != nil || !strings.Contains(string(out), "a tokenward migrate is copying this data directory") {
+		t.Errorf("server on a data directory being copied: got %v (%v), %q; want it refused", err, ctx.Err(), out)
+	}
+	lock.Close()
+
+	// Stopped and unlocked: the copy goes through.
+	if _, errs, err := runBin(nil, "migrate", "--from", data, "--to", copyDir); err != nil {
+		t.Fatalf("migrate from a stopped server's data directory: %v\n%s", err, errs)
+	}
+	e.start()
+	if got := e.mustCLI("", "secret", "get", "payments/prod/STRIPE_KEY"); got != "sk_live_locked_1" {
+		t.Errorf("after the copy: got %q", got)
+	}
+}

@@ -211,6 +211,12 @@ func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(
 		if _, err := os.Stat(cfg.DataDir); err != nil {
 			return fmt.Errorf("no data directory %s for the audit key and journal (run `tokenward init --storage … --data-dir %s` first)", cfg.DataDir, cfg.DataDir)
 		}
+	} else if _, err := os.Stat(filepath.Join(cfg.DataDir, dbFileName)); err == nil {
+		release, err := lockDataDir(cfg.DataDir, false)
+		if err != nil {
+			return err
+		}
+		defer release()
 	}
 	db, err := cfg.Storage.open(ctx, cfg.DataDir, false)
 	if err != nil {
