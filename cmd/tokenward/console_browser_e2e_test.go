@@ -143,6 +143,9 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chrome), chromedp.UserDataDir(t.TempDir()),
+		// Chromium's singleton socket directory goes to TMPDIR: in the
+		// test's own, or every run leaves one in /tmp.
+		chromedp.Env("TMPDIR=" + t.TempDir()),
 		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
