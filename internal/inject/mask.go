@@ -3,6 +3,7 @@ package inject
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,8 +27,9 @@ const Mask = "***"
 // Masker is the compiled, immutable pattern set for a group of secret values:
 // each value in raw form, its base64 forms (standard and URL alphabets, with
 // and without padding, followed by nothing, \n or \r\n, and the three
-// alignments it can take inside a longer base64 stream), its URL-encoded and
-// JSON-escaped forms, and each line of a multi-line value. One Masker serves
+// alignments it can take inside a longer base64 stream), its hex (lower- and
+// upper-case), URL-encoded and JSON-escaped forms, and each line of a
+// multi-line value. One Masker serves
 // any number of Redactors (one per output stream) at once.
 //
 // Matching runs an Aho-Corasick automaton written for streaming: the state
@@ -186,6 +188,12 @@ func forms(v string) []string {
 			}
 		}
 	}
+	// Hex, as xxd -p, od's plain forms, Python's bytes.hex() and Go's
+	// hex.EncodeToString write it, and upper-case as basenc --base16 and
+	// .NET do. Each byte is two characters of its own, so a value inside a
+	// longer hex stream is matched too.
+	h := hex.EncodeToString(b)
+	out = append(out, h, strings.ToUpper(h))
 	for _, e := range []string{url.QueryEscape(v), url.PathEscape(v), strings.ReplaceAll(url.QueryEscape(v), "+", "%20")} {
 		out = append(out, e, lowerPercent(e)) // some encoders write %2f, not %2F
 	}

@@ -3,6 +3,7 @@ package inject
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -91,6 +92,9 @@ func TestRedactorMasksEveryForm(t *testing.T) {
 		{"base64 std align 2", aligned(base64.StdEncoding, 2)},
 		{"base64 url align 1", aligned(base64.URLEncoding, 1)},
 		{"base64 url align 2", aligned(base64.RawURLEncoding, 2)},
+		{"hex (xxd -p of echo's output)", hex.EncodeToString(append(b, '\n')) + "\n"},
+		{"hex upper-case (basenc --base16)", "0A" + strings.ToUpper(hex.EncodeToString(b))},
+		{"multi-line line in hex", "hex " + hex.EncodeToString([]byte("MIIBOgIBAAJBAKj34GkxFhD9"))},
 		{"query escaped", "GET /?k=" + url.QueryEscape(secret)},
 		{"path escaped", "GET /" + url.PathEscape(secret)},
 		{"query escaped lower-case hex", "GET /?k=" + strings.ToLower(url.QueryEscape(secret))},
@@ -110,7 +114,7 @@ func TestRedactorMasksEveryForm(t *testing.T) {
 				if !strings.Contains(got, Mask) {
 					t.Errorf("got %q; want a %q in it", got, Mask)
 				}
-				for _, leak := range []string{secret, "MIIBOgIBAAJBAKj34GkxFhD9", "s3cr3t", "ssw"} {
+				for _, leak := range []string{secret, "MIIBOgIBAAJBAKj34GkxFhD9", "s3cr3t", "ssw", hex.EncodeToString(b[:8]), strings.ToUpper(hex.EncodeToString(b[:8]))} {
 					if strings.Contains(got, leak) {
 						t.Errorf("got %q; want no %q in it", got, leak)
 					}
