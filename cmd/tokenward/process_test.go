@@ -179,7 +179,7 @@ func TestDevServerRemovesKilledDevServersDirs(t *testing.T) {
 	}
 
 	before = devDirs()
-	startServerIn(t, bin, tmp, &nextLogs)
+	nextCmd, _, _ := startServerIn(t, bin, tmp, &nextLogs)
 	next := newDir(slices.DeleteFunc(before, func(d string) bool { return d == dead }))
 	got := devDirs()
 	slices.Sort(got)
@@ -191,6 +191,9 @@ func TestDevServerRemovesKilledDevServersDirs(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(target, "owner.lock")); err != nil {
 		t.Errorf("the link's target was touched: %v", err)
 	}
+	// Stopped, so that its log is read after the last write to it.
+	nextCmd.Process.Kill()
+	nextCmd.Wait()
 	if !strings.Contains(nextLogs.String(), "removed the data directory of a dev server that was killed") ||
 		!strings.Contains(nextLogs.String(), dead) {
 		t.Errorf("the next server's log does not name the directory it removed:\n%s", nextLogs.String())
