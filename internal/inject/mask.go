@@ -27,9 +27,9 @@ const Mask = "***"
 // Masker is the compiled, immutable pattern set for a group of secret values:
 // each value in raw form, its base64 forms (standard and URL alphabets, with
 // and without padding, followed by nothing, \n or \r\n, and the three
-// alignments it can take inside a longer base64 stream), its hex (lower- and
-// upper-case), URL-encoded and JSON-escaped forms, and each line of a
-// multi-line value. One Masker serves
+// alignments it can take inside a longer base64 stream, and the lines of its
+// encoding wrapped at 76 and 64 columns), its hex (lower- and upper-case),
+// URL-encoded and JSON-escaped forms, and each line of a multi-line value. One Masker serves
 // any number of Redactors (one per output stream) at once.
 //
 // Matching runs an Aho-Corasick automaton written for streaming: the state
@@ -173,6 +173,10 @@ func splitLines(v string) []string {
 	return lines
 }
 
+// wrappedMin is the shortest line of a wrapped base64 encoding that is
+// masked: 8 characters carry 6 bytes.
+const wrappedMin = 8
+
 // forms lists the encodings of v a program commonly prints.
 func forms(v string) []string {
 	b := []byte(v)
@@ -185,6 +189,20 @@ func forms(v string) []string {
 			for align := range 3 {
 				inner, tail := base64Forms(enc, append(b, nl...), align)
 				out = append(out, inner, tail, strings.TrimRight(tail, "="))
+			}
+		}
+	}
+	// base64 wraps its output at 76 columns and openssl base64 at 64, so a
+	// long value encoded alone (printf '%s' or echo into base64) spans
+	// lines: each line is masked on its own. A short last line is left out
+	// (fewer than wrappedMin characters: too likely elsewhere).
+	for _, width := range []int{76, 64} {
+		for _, nl := range []string{"", "\n"} {
+			s := base64.StdEncoding.EncodeToString(append(b, nl...))
+			for i := 0; len(s) > width && i < len(s); i += width {
+				if line := s[i:min(i+width, len(s))]; len(line) >= wrappedMin {
+					out = append(out, line)
+				}
 			}
 		}
 	}

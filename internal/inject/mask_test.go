@@ -73,11 +73,34 @@ func redact(t testing.TB, m *Masker, in string, chunk ...int) string {
 func TestRedactorMasksEveryForm(t *testing.T) {
 	const secret = "s3cr3t+/value?&=\"<quoted>\\"
 	const ml = "-----BEGIN KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9\n-----END KEY-----"
-	m := NewMasker(map[string]string{"API_KEY": secret, "PEM": ml, "PIN": "123", "UNI": "pässwörd-✓-🔑"}, 0)
+	const long = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJjaS1kZXBsb3kiLCJleHAiOjE3OTk5OTk5OTl9.c2lnbmF0dXJlLXBhcnQtb2YtdGhlLWp3dA"
+	m := NewMasker(map[string]string{"API_KEY": secret, "PEM": ml, "PIN": "123", "UNI": "pässwörd-✓-🔑", "JWT": long}, 0)
+	// wrap splits s into lines of width characters, as base64 and
+	// openssl base64 print it.
+	wrap := func(s string, width int) string {
+		var b strings.Builder
+		for len(s) > width {
+			b.WriteString(s[:width] + "\n")
+			s = s[width:]
+		}
+		return b.String() + s + "\n"
+	}
 	b := []byte(secret)
 	// A longer base64 stream that carries the secret at each alignment.
 	aligned := func(enc *base64.Encoding, align int) string {
 		return enc.EncodeToString(append(append(bytes.Repeat([]byte{'x'}, 6+align), b...), "tail!"...))
+	}
+	// Every line of the long value's wrapped encodings that is long enough
+	// to be masked.
+	var wrappedLines []string
+	for _, enc := range []string{long, long + "\n"} {
+		for _, width := range []int{76, 64} {
+			for _, l := range strings.Split(wrap(base64.StdEncoding.EncodeToString([]byte(enc)), width), "\n") {
+				if len(l) >= wrappedMin {
+					wrappedLines = append(wrappedLines, l)
+				}
+			}
+		}
 	}
 	tests := []struct {
 		name, in string
@@ -92,6 +115,9 @@ func TestRedactorMasksEveryForm(t *testing.T) {
 		{"base64 std align 2", aligned(base64.StdEncoding, 2)},
 		{"base64 url align 1", aligned(base64.URLEncoding, 1)},
 		{"base64 url align 2", aligned(base64.RawURLEncoding, 2)},
+		{"base64 wrapped at 76 (base64 of a long value)", wrap(base64.StdEncoding.EncodeToString([]byte(long)), 76)},
+		{"base64 wrapped at 76 (echo's newline too)", wrap(base64.StdEncoding.EncodeToString([]byte(long+"\n")), 76)},
+		{"base64 wrapped at 64 (openssl base64)", wrap(base64.StdEncoding.EncodeToString([]byte(long+"\n")), 64)},
 		{"hex (xxd -p of echo's output)", hex.EncodeToString(append(b, '\n')) + "\n"},
 		{"hex upper-case (basenc --base16)", "0A" + strings.ToUpper(hex.EncodeToString(b))},
 		{"multi-line line in hex", "hex " + hex.EncodeToString([]byte("MIIBOgIBAAJBAKj34GkxFhD9"))},
@@ -114,7 +140,7 @@ func TestRedactorMasksEveryForm(t *testing.T) {
 				if !strings.Contains(got, Mask) {
 					t.Errorf("got %q; want a %q in it", got, Mask)
 				}
-				for _, leak := range []string{secret, "MIIBOgIBAAJBAKj34GkxFhD9", "s3cr3t", "ssw", hex.EncodeToString(b[:8]), strings.ToUpper(hex.EncodeToString(b[:8]))} {
+				for _, leak := range append([]string{secret, "MIIBOgIBAAJBAKj34GkxFhD9", "s3cr3t", "ssw", hex.EncodeToString(b[:8]), strings.ToUpper(hex.EncodeToString(b[:8]))}, wrappedLines...) {
 					if strings.Contains(got, leak) {
 						t.Errorf("got %q; want no %q in it", got, leak)
 					}
