@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -140,6 +141,52 @@ func TestRunMasksChildOutput(t *testing.T) {
 	}
 	if !slices.ContainsFunc(warns, func(w string) bool { return strings.Contains(w, "not masking PIN") }) {
 		t.Errorf("warnings %q; want one about PIN not being masked", warns)
+	}
+}
+
+// TestRunMasksRealEncoders runs coreutils' own encoders on the injected
+// values: base64 wrapping a long value at 76 columns and at 64 (openssl
+// base64's width), basenc's upper-case hex, and od's bytes joined into
+// lower-case hex (what xxd -p prints). Nothing of the values' encodings that
+// masking promises to cover gets through.
+func TestRunMasksRealEncoders(t *testing.T) {
+	for _, tool := range []string{"sh", "base64", "basenc", "od", "tr"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s: %v (coreutils)", tool, err)
+		}
+	}
+	secrets := map[string]string{
+		"JWT": "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJyZXBvOmFjbWUvYXBpIiwiYXVkIjoidG9rZW53YXJkIn0.bm90LWEtcmVhbC1zaWduYXR1cmUtYXQtYWxs",
+		"KEY": "tw_live_8c2f41d09ab3e7",
+	}
+	script := `printf %s "$JWT" | base64; echo "$JWT" | base64; echo "$JWT" | base64 -w 64; ` +
+		`printf %s "$KEY" | basenc --base16; echo; printf %s "$KEY" | od -An -tx1 -v | tr -d ' \n'; echo`
+	stdout, stderr := newSyncBuffer(), newSyncBuffer()
+	code, err := Run(context.Background(), RunConfig{Command: []string{"sh", "-c", script}, Secrets: secrets, Stdout: stdout, Stderr: stderr})
+	if err != nil || code != 0 {
+		t.Fatalf("Run: got %d, %v; want 0, nil\n%s", code, err, stderr.String())
+	}
+	out := stdout.String()
+	var clear []string
+	for _, enc := range []string{secrets["JWT"], secrets["JWT"] + "\n"} {
+		b64 := base64.StdEncoding.EncodeToString([]byte(enc))
+		for _, width := range []int{76, 64} {
+			for i := 0; i < len(b64); i += width {
+				if line := b64[i:min(i+width, len(b64))]; len(line) >= wrappedMin {
+					clear = append(clear, line)
+				}
+			}
+		}
+	}
+	h := hex.EncodeToString([]byte(secrets["KEY"]))
+	clear = append(clear, h, strings.ToUpper(h))
+	for _, c := range clear {
+		if strings.Contains(out, c) {
+			t.Errorf("output holds %q in clear:\n%s", c, out)
+		}
+	}
+	if n := strings.Count(out, Mask); n < 8 {
+		t.Errorf("got %d masks; want a line of its own masked for each wrapped line and hex dump:\n%s", n, out)
 	}
 }
 
