@@ -28,8 +28,9 @@ const Mask = "***"
 // each value in raw form, its base64 forms (standard and URL alphabets, with
 // and without padding, followed by nothing, \n or \r\n, and the three
 // alignments it can take inside a longer base64 stream, and the lines of its
-// encoding wrapped at 76 and 64 columns), its hex (lower- and upper-case),
-// URL-encoded and JSON-escaped forms, and each line of a multi-line value. One Masker serves
+// encoding wrapped at 76 and 64 columns), its hex (lower- and upper-case,
+// also wrapped at 60 columns), URL-encoded and JSON-escaped forms, and each
+// line of a multi-line value. One Masker serves
 // any number of Redactors (one per output stream) at once.
 //
 // Matching runs an Aho-Corasick automaton written for streaming: the state
@@ -173,9 +174,20 @@ func splitLines(v string) []string {
 	return lines
 }
 
-// wrappedMin is the shortest line of a wrapped base64 encoding that is
-// masked: 8 characters carry 6 bytes.
+// wrappedMin is the shortest line of a wrapped encoding that is masked: 8
+// characters carry 6 bytes of base64, 4 of hex.
 const wrappedMin = 8
+
+// appendLines appends the lines of s wrapped at width characters, those of
+// at least wrappedMin, when s is longer than one line.
+func appendLines(out []string, s string, width int) []string {
+	for i := 0; len(s) > width && i < len(s); i += width {
+		if line := s[i:min(i+width, len(s))]; len(line) >= wrappedMin {
+			out = append(out, line)
+		}
+	}
+	return out
+}
 
 // forms lists the encodings of v a program commonly prints.
 func forms(v string) []string {
@@ -198,12 +210,7 @@ func forms(v string) []string {
 	// (fewer than wrappedMin characters: too likely elsewhere).
 	for _, width := range []int{76, 64} {
 		for _, nl := range []string{"", "\n"} {
-			s := base64.StdEncoding.EncodeToString(append(b, nl...))
-			for i := 0; len(s) > width && i < len(s); i += width {
-				if line := s[i:min(i+width, len(s))]; len(line) >= wrappedMin {
-					out = append(out, line)
-				}
-			}
+			out = appendLines(out, base64.StdEncoding.EncodeToString(append(b, nl...)), width)
 		}
 	}
 	// Hex, as xxd -p, od's plain forms, Python's bytes.hex() and Go's
@@ -212,6 +219,10 @@ func forms(v string) []string {
 	// longer hex stream is matched too.
 	h := hex.EncodeToString(b)
 	out = append(out, h, strings.ToUpper(h))
+	// xxd -p wraps at 60 characters: a value of more than 30 bytes dumped
+	// alone spans lines, masked each on its own, as wrapped base64 is.
+	out = appendLines(out, h, 60)
+	out = appendLines(out, strings.ToUpper(h), 60)
 	for _, e := range []string{url.QueryEscape(v), url.PathEscape(v), strings.ReplaceAll(url.QueryEscape(v), "+", "%20")} {
 		out = append(out, e, lowerPercent(e)) // some encoders write %2f, not %2F
 	}

@@ -147,10 +147,10 @@ func TestRunMasksChildOutput(t *testing.T) {
 // TestRunMasksRealEncoders runs coreutils' own encoders on the injected
 // values: base64 wrapping a long value at 76 columns and at 64 (openssl
 // base64's width), basenc's upper-case hex, and od's bytes joined into
-// lower-case hex (what xxd -p prints). Nothing of the values' encodings that
+// lower-case hex, alone and folded at 60 columns (what xxd -p prints). Nothing of the values' encodings that
 // masking promises to cover gets through.
 func TestRunMasksRealEncoders(t *testing.T) {
-	for _, tool := range []string{"sh", "base64", "basenc", "od", "tr"} {
+	for _, tool := range []string{"sh", "base64", "basenc", "od", "tr", "fold"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s: %v (coreutils)", tool, err)
 		}
@@ -160,7 +160,8 @@ func TestRunMasksRealEncoders(t *testing.T) {
 		"KEY": "tw_live_8c2f41d09ab3e7",
 	}
 	script := `printf %s "$JWT" | base64; echo "$JWT" | base64; echo "$JWT" | base64 -w 64; ` +
-		`printf %s "$KEY" | basenc --base16; echo; printf %s "$KEY" | od -An -tx1 -v | tr -d ' \n'; echo`
+		`printf %s "$KEY" | basenc --base16; echo; printf %s "$KEY" | od -An -tx1 -v | tr -d ' \n'; echo; ` +
+		`printf %s "$JWT" | od -An -tx1 -v | tr -d ' \n' | fold -w 60; echo`
 	stdout, stderr := newSyncBuffer(), newSyncBuffer()
 	code, err := Run(context.Background(), RunConfig{Command: []string{"sh", "-c", script}, Secrets: secrets, Stdout: stdout, Stderr: stderr})
 	if err != nil || code != 0 {
@@ -180,6 +181,13 @@ func TestRunMasksRealEncoders(t *testing.T) {
 	}
 	h := hex.EncodeToString([]byte(secrets["KEY"]))
 	clear = append(clear, h, strings.ToUpper(h))
+	// xxd -p's lines of the long value's hex (od and fold stand in for it).
+	jh := hex.EncodeToString([]byte(secrets["JWT"]))
+	for i := 0; i < len(jh); i += 60 {
+		if line := jh[i:min(i+60, len(jh))]; len(line) >= wrappedMin {
+			clear = append(clear, line)
+		}
+	}
 	for _, c := range clear {
 		if strings.Contains(out, c) {
 			t.Errorf("output holds %q in clear:\n%s", c, out)
