@@ -73,8 +73,10 @@ func redact(t testing.TB, m *Masker, in string, chunk ...int) string {
 func TestRedactorMasksEveryForm(t *testing.T) {
 	const secret = "s3cr3t+/value?&=\"<quoted>\\"
 	const ml = "-----BEGIN KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9\n-----END KEY-----"
-	const long = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJjaS1kZXBsb3kiLCJleHAiOjE3OTk5OTk5OTl9.c2lnbmF0dXJlLXBhcnQtb2YtdGhlLWp3dA"
-	m := NewMasker(map[string]string{"API_KEY": secret, "PEM": ml, "PIN": "123", "UNI": "pässwörd-✓-🔑", "JWT": long}, 0)
+	// Long enough (over 57 bytes) that base64 wraps its encoding, as a PEM
+	// key's or a long JWT's.
+	const long = "a value long enough that base64 wraps its encoding across two lines or three"
+	m := NewMasker(map[string]string{"API_KEY": secret, "PEM": ml, "PIN": "123", "UNI": "pässwörd-✓-🔑", "LONG": long}, 0)
 	// wrap splits s into lines of width characters, as base64 and
 	// openssl base64 print it.
 	wrap := func(s string, width int) string {
