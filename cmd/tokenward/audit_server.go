@@ -272,20 +272,18 @@ func sameAuditKey(ctx context.Context, r *serverRun, signer *audit.Signer) error
 	if !r.cfg.Storage.isPostgres() {
 		return nil
 	}
-	cs, ok := r.db.(interface {
-		AuditCheckpoints(context.Context) ([]*audit.Checkpoint, error)
-	})
+	cs, ok := r.db.(audit.CheckpointTail)
 	if !ok {
 		return nil
 	}
-	cps, err := cs.AuditCheckpoints(ctx)
+	last, err := cs.LastAuditCheckpoint(ctx)
 	if err != nil {
 		return fmt.Errorf("audit checkpoints: %w", err)
 	}
-	if len(cps) == 0 {
+	if last == nil {
 		return nil
 	}
-	mine, theirs := audit.KeyID(signer.PublicKey()), cps[len(cps)-1].KeyID
+	mine, theirs := audit.KeyID(signer.PublicKey()), last.KeyID
 	if mine != theirs {
 		return fmt.Errorf("%s is audit key %s, but this install's checkpoints are signed by key %s: every server of one database needs the same audit.key (copy it from the data directory `tokenward init` made)",
 			filepath.Join(r.cfg.DataDir, auditKeyFileName), mine, theirs)

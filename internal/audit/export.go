@@ -23,6 +23,15 @@ type Source interface {
 	AuditCheckpoints(ctx context.Context) ([]*Checkpoint, error)
 }
 
+// CheckpointTail reads a store's newest checkpoint alone: a server starting
+// on a shared database checks its audit key against it, and reading every
+// checkpoint for that grew with the trail (one per CheckpointEvery entries).
+type CheckpointTail interface {
+	// LastAuditCheckpoint returns the newest checkpoint, or nil when there
+	// is none.
+	LastAuditCheckpoint(ctx context.Context) (*Checkpoint, error)
+}
+
 // Export format: JSON lines. The first line is a header; every other line
 // holds exactly one of "entry" or "checkpoint".
 const (

@@ -293,6 +293,16 @@ func (db *DB) AuditCheckpoints(ctx context.Context) ([]*audit.Checkpoint, error)
 	return out, dbError("audit checkpoints", err)
 }
 
+// LastAuditCheckpoint returns the newest checkpoint, or nil when there is
+// none (audit.CheckpointTail).
+func (db *DB) LastAuditCheckpoint(ctx context.Context) (*audit.Checkpoint, error) {
+	cp, err := sqlrow.ScanCheckpoint(db.pool.QueryRow(ctx, `SELECT `+sqlrow.CheckpointCols+` FROM audit_checkpoints ORDER BY id DESC LIMIT 1`))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return cp, dbError("last audit checkpoint", err)
+}
+
 // likePattern turns a '*'-only glob into a LIKE pattern (escape '\'), in
 // which '%' and '_' are wildcards too.
 func likePattern(glob string) string {

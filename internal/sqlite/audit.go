@@ -111,6 +111,19 @@ func (db *DB) AuditCheckpoints(ctx context.Context) ([]*audit.Checkpoint, error)
 	return out, nil
 }
 
+// LastAuditCheckpoint returns the newest checkpoint, or nil when there is
+// none (audit.CheckpointTail).
+func (db *DB) LastAuditCheckpoint(ctx context.Context) (*audit.Checkpoint, error) {
+	cp, err := sqlrow.ScanCheckpoint(db.read.QueryRowContext(ctx, `SELECT `+sqlrow.CheckpointCols+` FROM audit_checkpoints ORDER BY id DESC LIMIT 1`))
+	if err == sql.ErrNoRows {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: last audit checkpoint: %w", err)
+	}
+	return cp, nil
+}
+
 // globEscape turns a '*'-only glob into SQLite GLOB syntax, in which '?'
 // and '[' are wildcards too.
 func globEscape(s string) string {

@@ -17,6 +17,7 @@ type AuditStore interface {
 	audit.Store
 	audit.Source
 	audit.Searcher
+	audit.CheckpointTail
 	Close() error
 }
 
@@ -96,6 +97,9 @@ func testAuditBroker(t *testing.T, s AuditStore) {
 		t.Fatal(err)
 	}
 	signer, _ := audit.NewSigner(key)
+	if cp, err := s.LastAuditCheckpoint(ctx); err != nil || cp != nil {
+		t.Fatalf("LastAuditCheckpoint of an empty store: got %+v, %v; want nil, nil", cp, err)
+	}
 	open := func() *audit.Broker {
 		b := audit.NewBroker(s, signer)
 		b.CheckpointEvery = 3
@@ -123,6 +127,9 @@ func testAuditBroker(t *testing.T, s AuditStore) {
 	}
 	if len(cps) != 4 { // seq 3, close at 5, seq 6, close at 6
 		t.Fatalf("got %d checkpoints; want 4", len(cps))
+	}
+	if last, err := s.LastAuditCheckpoint(ctx); err != nil || !reflect.DeepEqual(last, cps[len(cps)-1]) {
+		t.Fatalf("LastAuditCheckpoint: got %+v, %v; want the last of %d: %+v", last, err, len(cps), cps[len(cps)-1])
 	}
 	r, err := audit.Verify(s.AuditEntries(ctx), cps, signer.PublicKey())
 	if err != nil {
