@@ -32,13 +32,7 @@ func (db *DB) LastAudit(ctx context.Context) (*tokenward.AuditEntry, error) {
 	// The write connection: after a failed append the broker must see the
 	// latest commit, whichever connection made it.
 	e, err := sqlrow.ScanAudit(db.write.QueryRowContext(ctx, `SELECT `+sqlrow.AuditSelectCols+` FROM audit_entries ORDER BY seq DESC LIMIT 1`))
-	if err == sql.ErrNoRows {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: last audit entry: %w", err)
-	}
-	return e, nil
+	return maybeOne(e, err, "last audit entry")
 }
 
 // AppendCheckpoint stores a signed checkpoint. Its commit keeps the read
@@ -115,13 +109,7 @@ func (db *DB) AuditCheckpoints(ctx context.Context) ([]*audit.Checkpoint, error)
 // none (audit.CheckpointTail).
 func (db *DB) LastAuditCheckpoint(ctx context.Context) (*audit.Checkpoint, error) {
 	cp, err := sqlrow.ScanCheckpoint(db.read.QueryRowContext(ctx, `SELECT `+sqlrow.CheckpointCols+` FROM audit_checkpoints ORDER BY id DESC LIMIT 1`))
-	if err == sql.ErrNoRows {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: last audit checkpoint: %w", err)
-	}
-	return cp, nil
+	return maybeOne(cp, err, "last audit checkpoint")
 }
 
 // globEscape turns a '*'-only glob into SQLite GLOB syntax, in which '?'

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 
 	"github.com/tokenward/tokenward/internal/sqlrow"
 )
@@ -55,6 +56,19 @@ func queryAll[T any](ctx context.Context, q queryer, scan func(rowScanner) (T, e
 		return nil, err
 	}
 	return out, nil
+}
+
+// maybeOne is found for a row that may be missing: no row is v's zero value
+// (nil) without an error; another error is wrapped as "sqlite: what: …".
+func maybeOne[T any](v T, err error, what string) (T, error) {
+	if err != nil {
+		var zero T
+		if errors.Is(err, sql.ErrNoRows) {
+			return zero, nil
+		}
+		return zero, fmt.Errorf("sqlite: %s: %w", what, err)
+	}
+	return v, nil
 }
 
 // found returns v, or with an error the zero value and the error, where
