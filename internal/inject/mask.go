@@ -30,8 +30,8 @@ const Mask = "***"
 // alignments it can take inside a longer base64 stream, and the lines of its
 // encoding wrapped at 76 and 64 columns), its hex (lower- and upper-case,
 // also wrapped at 60 columns), URL-encoded and JSON-escaped forms, and each
-// line of a multi-line value. One Masker serves
-// any number of Redactors (one per output stream) at once.
+// line of a multi-line value. One Masker serves any number of Redactors (one
+// per output stream) at once.
 //
 // Matching runs an Aho-Corasick automaton written for streaming: the state
 // after each byte says exactly how many trailing bytes could still begin a
@@ -213,8 +213,8 @@ func forms(v string) []string {
 			out = appendLines(out, base64.StdEncoding.EncodeToString(append(b, nl...)), width)
 		}
 	}
-	// Hex, as xxd -p, od's plain forms, Python's bytes.hex() and Go's
-	// hex.EncodeToString write it, and upper-case as basenc --base16 and
+	// Hex, as xxd -p, Python's bytes.hex() and Go's hex.EncodeToString
+	// write it, and upper-case as basenc --base16 and
 	// .NET do. Each byte is two characters of its own, so a value inside a
 	// longer hex stream is matched too.
 	h := hex.EncodeToString(b)
