@@ -214,9 +214,9 @@ func forms(v string) []string {
 		}
 	}
 	// Hex, as xxd -p, Python's bytes.hex() and Go's hex.EncodeToString
-	// write it, and upper-case as basenc --base16 and
-	// .NET do. Each byte is two characters of its own, so a value inside a
-	// longer hex stream is matched too.
+	// write it, and upper-case as basenc --base16 and .NET do. Each byte is
+	// two characters of its own, so a value inside a longer hex stream is
+	// matched too.
 	h := hex.EncodeToString(b)
 	out = append(out, h, strings.ToUpper(h))
 	// xxd -p wraps at 60 characters: a value of more than 30 bytes dumped
