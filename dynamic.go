@@ -28,6 +28,20 @@ type DynamicSource struct {
 // Path is the source's project/env/name.
 func (s *DynamicSource) Path() string { return s.Project + "/" + s.Env + "/" + s.Name }
 
+// SecretAtSourcePath is the error of a secret created at a dynamic
+// source's path, and SourceAtSecretPath of a source at a stored secret's:
+// a reader of the path would get one of the two and never know of the
+// other (a stored password where a pipeline expects a credential made for
+// it alone).
+func SecretAtSourcePath(project, env, name string) *Error {
+	return Errorf(ECONFLICT, "%s/%s/%s is a dynamic source; a stored secret needs a name of its own", Printable(project), Printable(env), Printable(name))
+}
+
+// SourceAtSecretPath: see SecretAtSourcePath.
+func SourceAtSecretPath(project, env, name string) *Error {
+	return Errorf(ECONFLICT, "%s/%s/%s is a stored secret; a dynamic source needs a name of its own", Printable(project), Printable(env), Printable(name))
+}
+
 // LeaseState is where a lease is in its life.
 type LeaseState string
 

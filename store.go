@@ -40,7 +40,9 @@ type Store interface {
 	// rotation's version took prev+1), and prev must be the secret's current
 	// version (0: it must not exist), else ECONFLICT, so writers that sealed
 	// against a stale version lose cleanly. meta's metadata fields replace
-	// the stored ones. ENOTFOUND for no project/env.
+	// the stored ones. ENOTFOUND for no project/env; ECONFLICT
+	// (SecretAtSourcePath) when creating a secret at a dynamic source's
+	// path, in a store that is also a LeaseStore.
 	PutSecret(ctx context.Context, meta *Secret, prev int, v *SecretVersion) error
 	// Secret returns a secret's metadata, or ENOTFOUND.
 	Secret(ctx context.Context, project, env, name string) (*Secret, error)
@@ -183,7 +185,10 @@ type VersionDeleteStore interface {
 // exist, others as noted. internal/storetest.RunLeases is the contract.
 type LeaseStore interface {
 	// PutDynamicSource creates a source, or replaces one (keeping its
-	// CreatedAt and CreatedBy).
+	// CreatedAt and CreatedBy); ECONFLICT (SourceAtSecretPath) at a stored
+	// secret's path. A source and a secret never share a path, checked in
+	// the write's transaction both ways, so two writers racing cannot make
+	// one of each.
 	PutDynamicSource(ctx context.Context, s *DynamicSource) error
 	// DynamicSource returns one source.
 	DynamicSource(ctx context.Context, project, env, name string) (*DynamicSource, error)

@@ -89,6 +89,16 @@ func TestDynamicSourceThroughServer(t *testing.T) {
 	e := newDynEnv(t)
 	var passwords []string
 
+	// A source and a stored secret never share a path: a stored value
+	// would stand in for the credentials made for each job.
+	if _, errs, err := e.cli("a-stored-password", "secret", "set", "acme/prod/db"); err == nil || !strings.Contains(errs, "acme/prod/db is a dynamic source") {
+		t.Fatalf("secret set at a source's path: %v %s; want refused", err, errs)
+	}
+	if _, errs, err := e.cli("", "dynamic", "create", "acme/prod/PG_ADMIN_URL", "--kind", "postgres", "--admin-secret", "acme/prod/PG_ADMIN_URL",
+		"--group", "app_rw", "--ttl", "15m"); err == nil || !strings.Contains(errs, "acme/prod/PG_ADMIN_URL is a stored secret") {
+		t.Fatalf("dynamic create at a secret's path: %v %s; want refused", err, errs)
+	}
+
 	// secret get of a dynamic source: a credential that logs in.
 	out, errs, err := e.cli("", "secret", "get", "acme/prod/db")
 	if err != nil || !strings.Contains(errs, "lease lease_") {

@@ -86,7 +86,14 @@ func (c *Core) PutSecret(ctx context.Context, tok *tokenward.Token, in PutSecret
 			return nil, err
 		}
 		err = c.Store.PutSecret(ctx, meta, prev, &tokenward.SecretVersion{Version: next, CreatedAt: now, CreatedBy: tok.ID, Ciphertext: ct})
-		if tokenward.ErrorCode(err) == tokenward.ECONFLICT && (in.IfVersion == nil || attempt == 0) && attempt < 5 {
+		// A creation that conflicts twice found no secret either time:
+		// the path is a dynamic source's (tokenward.SecretAtSourcePath),
+		// and no retry changes that.
+		retry := in.IfVersion == nil || attempt == 0
+		if cur == nil && attempt > 0 {
+			retry = false
+		}
+		if tokenward.ErrorCode(err) == tokenward.ECONFLICT && retry && attempt < 5 {
 			continue
 		}
 		if err != nil {

@@ -47,11 +47,10 @@ type Credential struct {
 	Value string
 }
 
-// Store is what the engine needs of storage: leases, and secrets'
-// metadata (a dynamic source may not shadow a stored secret).
+// Store is what the engine needs of storage: sources and their leases
+// (PutDynamicSource refuses a stored secret's path).
 type Store interface {
 	tokenward.LeaseStore
-	Secret(ctx context.Context, project, env, name string) (*tokenward.Secret, error)
 }
 
 // Engine runs dynamic sources and their leases. Create it with New.
@@ -186,11 +185,6 @@ func (e *Engine) PutSource(ctx context.Context, tok *tokenward.Token, src *token
 		return nil, tokenward.Errorf(tokenward.EINVALID, "max ttl must be at most %s", MaxTTL)
 	case src.MaxLeases < 0 || src.MaxLeases > 100_000:
 		return nil, tokenward.Errorf(tokenward.EINVALID, "max leases must be from 0 (the server's default) to 100000")
-	}
-	if _, err := e.Store.Secret(ctx, src.Project, src.Env, src.Name); err == nil {
-		return nil, tokenward.Errorf(tokenward.ECONFLICT, "%s is a stored secret; a dynamic source needs a name of its own", src.Path())
-	} else if tokenward.ErrorCode(err) != tokenward.ENOTFOUND {
-		return nil, err
 	}
 	now := e.Now().UTC()
 	src.CreatedBy, src.CreatedAt, src.UpdatedAt = tok.ID, now, now

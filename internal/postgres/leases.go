@@ -39,10 +39,40 @@ const lockSourceSQL = `SELECT 1 FROM dynamic_sources WHERE project = $1 AND env 
 // the tokens table (whose updates notify every server).
 const lockTokenLeasesSQL = `SELECT pg_advisory_xact_lock(hashtextextended('tokenward lease token ' || $1, 0))` // #nosec G101 -- a SQL statement, not a credential
 
-// PutDynamicSource implements tokenward.LeaseStore.
+// PutDynamicSource implements tokenward.LeaseStore: not at a stored
+// secret's path, checked under the path's lock (claimPath).
 func (db *DB) PutDynamicSource(ctx context.Context, s *tokenward.DynamicSource) error {
-	_, err := db.pool.Exec(ctx, dollars(sqlrow.PutDynamicSourceSQL), sqlrow.DynamicSourceArgs(s)...)
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		taken, err := claimPath(ctx, tx, sqlrow.SecretAtPathSQL, s.Project, s.Env, s.Name)
+		if err != nil {
+			return err
+		}
+		if taken {
+			return tokenward.SourceAtSecretPath(s.Project, s.Env, s.Name)
+		}
+		_, err = tx.Exec(ctx, dollars(sqlrow.PutDynamicSourceSQL), sqlrow.DynamicSourceArgs(s)...)
+		return err
+	})
 	return dbError("put dynamic source", err)
+}
+
+// pathLockClass is the first key of the advisory locks claimPath takes. Two
+// 32-bit keys are a key space apart from the 64-bit keys of serverLock and
+// migrationLock, so a path's hash never meets those.
+const pathLockClass = 0x74770001
+
+// claimPath locks a secret path until tx ends, then reports whether query
+// (sqlrow.SourceAtPathSQL, SecretAtPathSQL) counts a row at it. A secret's
+// creation and a source's write both take the lock first, so under READ
+// COMMITTED the second of two racing writers sees the first one's row
+// instead of both finding the path free.
+func claimPath(ctx context.Context, tx pgx.Tx, query, project, env, name string) (bool, error) {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, int32(pathLockClass), project+"/"+env+"/"+name); err != nil {
+		return false, err
+	}
+	var n int
+	err := tx.QueryRow(ctx, dollars(query), project, env, name).Scan(&n)
+	return n > 0, err
 }
 
 // DynamicSource implements tokenward.LeaseStore.

@@ -197,6 +197,13 @@ func putSecret(ctx context.Context, tx pgx.Tx, meta *tokenward.Secret, prev int,
 		if err := envExists(ctx, tx, meta.Project, meta.Env); err != nil {
 			return err
 		}
+		taken, err := claimPath(ctx, tx, sqlrow.SourceAtPathSQL, meta.Project, meta.Env, meta.Name)
+		if err != nil {
+			return err
+		}
+		if taken {
+			return tokenward.SecretAtSourcePath(meta.Project, meta.Env, meta.Name)
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO secrets (`+sqlrow.SecretCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 			meta.Project, meta.Env, meta.Name, meta.Owner, meta.Description, tags, sqlrow.TimeArg(meta.ExpiresAt), v.Version, v.CreatedAt.UnixNano(), v.CreatedAt.UnixNano(), v.CreatedBy); err != nil {
 			return err

@@ -11,10 +11,29 @@ import (
 
 var _ tokenward.LeaseStore = (*DB)(nil)
 
-// PutDynamicSource implements tokenward.LeaseStore.
+// PutDynamicSource implements tokenward.LeaseStore: not at a stored
+// secret's path (the write transaction is IMMEDIATE, so no secret can be
+// created between the check and the insert).
 func (db *DB) PutDynamicSource(ctx context.Context, s *tokenward.DynamicSource) error {
-	_, err := db.write.ExecContext(ctx, sqlrow.PutDynamicSourceSQL, sqlrow.DynamicSourceArgs(s)...)
-	return diskFull(err)
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		taken, err := holds(ctx, tx, sqlrow.SecretAtPathSQL, s.Project, s.Env, s.Name)
+		if err != nil {
+			return err
+		}
+		if taken {
+			return tokenward.SourceAtSecretPath(s.Project, s.Env, s.Name)
+		}
+		_, err = tx.ExecContext(ctx, sqlrow.PutDynamicSourceSQL, sqlrow.DynamicSourceArgs(s)...)
+		return err
+	})
+}
+
+// holds reports whether query (sqlrow.SourceAtPathSQL, SecretAtPathSQL)
+// counts a row at the path.
+func holds(ctx context.Context, q queryer, query, project, env, name string) (bool, error) {
+	var n int
+	err := q.QueryRowContext(ctx, query, project, env, name).Scan(&n)
+	return n > 0, err
 }
 
 // DynamicSource implements tokenward.LeaseStore.

@@ -176,6 +176,13 @@ func (db *DB) putSecret(ctx context.Context, tx *sql.Tx, r *putReq) error {
 		if err := db.envExists(ctx, tx, meta.Project, meta.Env); err != nil {
 			return err
 		}
+		taken, err := holds(ctx, tx, sqlrow.SourceAtPathSQL, meta.Project, meta.Env, meta.Name)
+		if err != nil {
+			return err
+		}
+		if taken {
+			return tokenward.SecretAtSourcePath(meta.Project, meta.Env, meta.Name)
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO secrets (project, env, name, owner, description, tags, expires_at, version, created_at, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			meta.Project, meta.Env, meta.Name, meta.Owner, meta.Description, r.tags, sqlrow.TimeArg(meta.ExpiresAt), v.Version, v.CreatedAt.UnixNano(), v.CreatedAt.UnixNano(), v.CreatedBy); err != nil {
 			return err

@@ -270,6 +270,14 @@ const (
 	PruneLeasesSQL = `DELETE FROM leases WHERE state = 'revoked' AND revoked_at < ?`
 )
 
+// SourceAtPathSQL and SecretAtPathSQL count what holds a path, in the
+// transaction that would claim it: a dynamic source and a stored secret
+// may not share one (tokenward.SecretAtSourcePath).
+const (
+	SourceAtPathSQL = `SELECT count(*) FROM dynamic_sources WHERE project = ? AND env = ? AND name = ?`
+	SecretAtPathSQL = `SELECT count(*) FROM secrets WHERE project = ? AND env = ? AND name = ?`
+)
+
 // LeasesSQL is the query of Leases for f, and its arguments.
 func LeasesSQL(f tokenward.LeaseFilter) (string, []any) {
 	where, args := LeaseFilterWhere(f)

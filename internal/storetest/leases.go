@@ -18,7 +18,8 @@ type LeasingStore interface {
 }
 
 // RunLeases runs the lease store conformance test: sources written,
-// replaced, listed and deleted (not while leased); leases created under
+// replaced, listed and deleted (not while leased), never at a stored
+// secret's path nor a secret at theirs (also when the two race); leases created under
 // their caps (also by many writers at once), updated only from the state
 // the caller saw, filtered, found by the sweep when due, and pruned.
 func RunLeases(t *testing.T, newStore func(t *testing.T) LeasingStore) {
@@ -26,7 +27,8 @@ func RunLeases(t *testing.T, newStore func(t *testing.T) LeasingStore) {
 		named[LeasingStore]{"Sources", testDynamicSources},
 		named[LeasingStore]{"Leases", testLeases},
 		named[LeasingStore]{"DueLeases", testDueLeases},
-		named[LeasingStore]{"ConcurrentCaps", testLeaseCapsConcurrent})
+		named[LeasingStore]{"ConcurrentCaps", testLeaseCapsConcurrent},
+		named[LeasingStore]{"SharedPath", testSourceSecretSharedPath})
 }
 
 // named is one test of a suite.
@@ -228,5 +230,54 @@ func testLeaseCapsConcurrent(t *testing.T, s LeasingStore) {
 	wg.Wait()
 	if ok.Load() != limit || refused.Load() != writers-limit {
 		t.Fatalf("got %d created, %d refused; want %d and %d", ok.Load(), refused.Load(), limit, writers-limit)
+	}
+}
+
+// testSourceSecretSharedPath: a dynamic source and a stored secret never
+// share a path, whichever comes first, and when the two writes race
+// exactly one wins.
+func testSourceSecretSharedPath(t *testing.T, s LeasingStore) {
+	newProject(t, s, "acme", "prod")
+	secretAt := func(name string) *tokenward.Secret {
+		return &tokenward.Secret{Project: "acme", Env: "prod", Name: name}
+	}
+	must(t, s.PutSecret(ctx, secretAt("DB_URL"), 0, version(1, "c1")))
+	wantCode(t, s.PutDynamicSource(ctx, dynSource("DB_URL")), tokenward.ECONFLICT)
+	_, err := s.DynamicSource(ctx, "acme", "prod", "DB_URL")
+	wantCode(t, err, tokenward.ENOTFOUND)
+
+	must(t, s.PutDynamicSource(ctx, dynSource("db")))
+	wantCode(t, s.PutSecret(ctx, secretAt("db"), 0, version(1, "c1")), tokenward.ECONFLICT)
+	_, err = s.Secret(ctx, "acme", "prod", "db")
+	wantCode(t, err, tokenward.ENOTFOUND)
+	must(t, s.PutDynamicSource(ctx, dynSource("db"))) // a source's replacement is no clash
+	must(t, s.PutSecret(ctx, secretAt("DB_URL"), 1, version(2, "c2")))
+
+	// Racing pairs: each path ends up a secret or a source, never both,
+	// and the loser is told ECONFLICT.
+	const pairs = 16
+	var wg sync.WaitGroup
+	errs := make([][2]error, pairs)
+	for i := range pairs {
+		name := fmt.Sprint("race", i)
+		wg.Add(2)
+		go func() { defer wg.Done(); errs[i][0] = s.PutSecret(ctx, secretAt(name), 0, version(1, "c")) }()
+		go func() { defer wg.Done(); errs[i][1] = s.PutDynamicSource(ctx, dynSource(name)) }()
+	}
+	wg.Wait()
+	for i := range pairs {
+		name := fmt.Sprint("race", i)
+		_, serr := s.Secret(ctx, "acme", "prod", name)
+		_, derr := s.DynamicSource(ctx, "acme", "prod", name)
+		secret, source := serr == nil, derr == nil
+		if secret == source {
+			t.Errorf("%s: secret stored %v, source stored %v; want exactly one", name, secret, source)
+			continue
+		}
+		loser := errs[i][1]
+		if source {
+			loser = errs[i][0]
+		}
+		wantCode(t, loser, tokenward.ECONFLICT)
 	}
 }
