@@ -194,6 +194,7 @@ func (m *Main) newAuditSearchCommand() *cobra.Command {
 	})
 	qf.register(cmd)
 	cmd.Flags().IntVar(&limit, "limit", 100, "most entries to show")
+	cmd.Flags().Int64Var(&qf.q.Before, "before", 0, "entries with a seq below this (the last SEQ shown, to page back)")
 	return cmd
 }
 

@@ -25,6 +25,10 @@ type Query struct {
 	Until   time.Time `json:"until,omitzero"` // entries before
 	// After selects entries with a seq above it (for tailing).
 	After int64 `json:"after,omitempty"`
+	// Before selects entries with a seq below it (paging back newest
+	// first: entries sharing a time are neither skipped nor repeated, as
+	// they would be with Until); 0 means no bound.
+	Before int64 `json:"before,omitempty"`
 	// Newest returns the newest matches first (search); otherwise the
 	// oldest first (tail, export).
 	Newest bool `json:"newest,omitempty"`
@@ -47,8 +51,8 @@ func (q *Query) Validate() error {
 	default:
 		return tokenward.Errorf(tokenward.EINVALID, "outcome must be allowed, denied or error")
 	}
-	if q.Limit < 0 || q.After < 0 {
-		return tokenward.Errorf(tokenward.EINVALID, "limit and after must not be negative")
+	if q.Limit < 0 || q.After < 0 || q.Before < 0 {
+		return tokenward.Errorf(tokenward.EINVALID, "limit, after and before must not be negative")
 	}
 	if i := strings.IndexByte(q.Action, '*'); i >= 0 && i != len(q.Action)-1 {
 		return tokenward.Errorf(tokenward.EINVALID, "action glob may hold '*' only at its end")
@@ -72,8 +76,8 @@ func (q *Query) EffectiveLimit() int {
 	return q.Limit
 }
 
-// Match reports whether e matches q, apart from After and Limit. Stores
-// may filter in their query language, but must agree with Match.
+// Match reports whether e matches q, apart from After, Before and Limit.
+// Stores may filter in their query language, but must agree with Match.
 func (q *Query) Match(e *tokenward.AuditEntry) bool {
 	switch {
 	case q.Token != "" && e.TokenID != q.Token && e.TokenName != q.Token:

@@ -32,6 +32,9 @@ func auditParams(q audit.Query, wait time.Duration) string {
 	if q.After > 0 {
 		v.Set("after", strconv.FormatInt(q.After, 10))
 	}
+	if q.Before > 0 {
+		v.Set("before", strconv.FormatInt(q.Before, 10))
+	}
 	if q.Limit > 0 {
 		v.Set("limit", strconv.Itoa(q.Limit))
 	}

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/api"
@@ -38,7 +37,9 @@ type auditVerify struct {
 }
 
 // audit searches the trail newest first, a page at a time: "older" asks for
-// entries before the last one shown (until=its time).
+// the entries before the last one shown (before=its seq). A seq, not the
+// last entry's time: entries can share a time (a coarse clock), and those
+// left off a page would never be shown.
 func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *session) error {
 	p := &auditPage{Filter: r.URL.Query().Get("q"), Keys: auditKeys}
 	f, err := parseFilter(p.Filter, auditKeys)
@@ -50,8 +51,11 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *session) erro
 	for k, v := range f {
 		q.Set(k, v)
 	}
-	if until := r.URL.Query().Get("until"); until != "" {
-		q.Set("until", until)
+	// until= is what the Older link carried before before= did.
+	for _, k := range []string{"before", "until"} {
+		if v := r.URL.Query().Get(k); v != "" {
+			q.Set(k, v)
+		}
 	}
 	// ?seq=N shows entry N alone (an anomaly's evidence).
 	if seq, err := strconv.ParseInt(r.URL.Query().Get("seq"), 10, 64); err == nil && seq > 0 {
@@ -68,9 +72,9 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *session) erro
 	}
 	p.Entries = res.Entries
 	if n := len(p.Entries); n == c.PageSize {
-		p.Older = withQuery(r, "until", p.Entries[n-1].Time.UTC().Format(time.RFC3339Nano))
+		p.Older = withQuery(r, "before", strconv.FormatInt(p.Entries[n-1].Seq, 10))
 	}
-	if r.URL.Query().Get("until") != "" {
+	if r.URL.Query().Get("before") != "" || r.URL.Query().Get("until") != "" {
 		p.Newer = Prefix + "/audit?" + url.Values{"q": {p.Filter}}.Encode()
 	}
 	p.VerifyURL = withQuery(r, "verify", "1")

@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"maps"
@@ -14,12 +16,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/audit"
 	"github.com/tokenward/tokenward/internal/core"
 	"github.com/tokenward/tokenward/internal/httpapi"
 	"github.com/tokenward/tokenward/internal/rotate"
@@ -72,7 +76,9 @@ func (e *env) secret(s string) string {
 
 const secretValue = "sk_live_console_test_value_Zq81"
 
-func mustEnv(t *testing.T) *env {
+// mustEnv starts the env; each option may change the API server and the
+// console before they serve.
+func mustEnv(t *testing.T, options ...func(*env, *httpapi.Server)) *env {
 	t.Helper()
 	e := &env{dbPath: filepath.Join(t.TempDir(), "tokenward.db"), clock: &clock{t: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}}
 	e.db = sqlite.NewDB(e.dbPath)
@@ -111,6 +117,9 @@ func mustEnv(t *testing.T) *env {
 	}
 	e.ui = New(api, e.db, logger)
 	e.ui.Now = e.clock.Now
+	for _, o := range options {
+		o(e, api)
+	}
 	mux := http.NewServeMux()
 	mux.Handle(Prefix+"/", e.ui)
 	mux.Handle("/", api)
@@ -567,6 +576,86 @@ func TestPagesAndPagination(t *testing.T) {
 		if strings.Contains(r.body, e.admin) {
 			t.Errorf("%s: the page holds the token", tc.target)
 		}
+	}
+}
+
+var (
+	auditRowSeq = regexp.MustCompile(`<tr id="seq-(\d+)">`)
+	olderLink   = regexp.MustCompile(`<a href="([^"]+)" rel="next">Older`)
+)
+
+// TestAuditOlder follows the audit page's Older links through entries of
+// which several share one time (as on a coarse clock) across
+// page boundaries: every entry is shown once, newest first. Paging by time
+// (until= the last entry's time) skipped those left off a page.
+func TestAuditOlder(t *testing.T) {
+	e := mustEnv(t, func(e *env, api *httpapi.Server) {
+		e.ui.PageSize = 4
+		api.AuditLog = &httpapi.AuditLog{Store: e.db}
+	})
+	// The trail: 1 and 2 a minute before at, 3 to 10 at at, 11 a minute
+	// after; odd seqs are reads.
+	at := e.clock.Now()
+	chain, err := audit.NewChain(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := 1; seq <= 11; seq++ {
+		en := &tokenward.AuditEntry{Time: at, Action: "secret.write", Resource: "payments/prod/KEY", Outcome: tokenward.OutcomeAllowed}
+		switch {
+		case seq <= 2:
+			en.Time = at.Add(-time.Minute)
+		case seq == 11:
+			en.Time = at.Add(time.Minute)
+		}
+		if seq%2 == 1 {
+			en.Action = "secret.read"
+		}
+		if err := chain.Append(en, func(en *tokenward.AuditEntry) error { return e.db.AppendAudit(t.Context(), en) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stamp := func(d time.Duration) string { return at.Add(d).Format(time.RFC3339Nano) }
+	filtered := func(q string) string { return "?" + url.Values{"q": {q}}.Encode() }
+	ck := e.signIn(t, e.admin)
+	for _, tc := range []struct {
+		name, query string
+		want        []int
+	}{
+		{"all", "", []int{11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1}},
+		{"filtered by action", filtered("action:secret.read"), []int{11, 9, 7, 5, 3, 1}},
+		{"filtered since", filtered("since:" + stamp(0)), []int{11, 10, 9, 8, 7, 6, 5, 4, 3}},
+		{"filtered until", filtered("until:" + stamp(time.Minute)), []int{10, 9, 8, 7, 6, 5, 4, 3, 2, 1}},
+		// An Older link from before the seq cursor still pages on.
+		{"an until= link", "?until=" + url.QueryEscape(stamp(time.Minute)), []int{10, 9, 8, 7, 6, 5, 4, 3, 2, 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []int
+			target := Prefix + "/audit" + tc.query
+			for page := 0; target != ""; page++ {
+				if page > len(tc.want) {
+					t.Fatalf("still an Older link after %d pages; seen %v", page, got)
+				}
+				r := e.do(t, "GET", target, ck, nil)
+				if r.status != http.StatusOK {
+					t.Fatalf("%s: got %d; want 200\n%s", target, r.status, r.body)
+				}
+				for _, m := range auditRowSeq.FindAllStringSubmatch(r.body, -1) {
+					seq, _ := strconv.Atoi(m[1])
+					got = append(got, seq)
+				}
+				if page > 0 && !strings.Contains(r.body, "← Newest") {
+					t.Errorf("%s: page %d has no Newest link", target, page+1)
+				}
+				target = ""
+				if m := olderLink.FindStringSubmatch(r.body); m != nil {
+					target = html.UnescapeString(m[1])
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("seqs shown following Older: got %v; want %v", got, tc.want)
+			}
+		})
 	}
 }
 

@@ -96,7 +96,7 @@ func parseAuditQuery(r *http.Request) (audit.Query, time.Duration, error) {
 			*dst = t
 		}
 	}
-	for name, dst := range map[string]*int64{"after": &q.After} {
+	for name, dst := range map[string]*int64{"after": &q.After, "before": &q.Before} {
 		if s := v.Get(name); s != "" {
 			n, err := strconv.ParseInt(s, 10, 64)
 			if err != nil || n < 0 {

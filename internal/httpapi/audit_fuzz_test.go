@@ -16,6 +16,7 @@ func FuzzParseAuditQuery(f *testing.F) {
 		"", "token=tok_1&resource=payments/prod/*&action=secret.*&outcome=denied",
 		"since=2026-11-22T12:00:00Z&until=2026-11-23T00:00:00Z&limit=5&order=newest",
 		"after=10&wait=30s", "wait=-1s", "limit=0", "action=a*b", "resource=[*?]", "after=99999999999999999999",
+		"after=3&before=9&order=newest&limit=2", "before=-1", "before=1e3",
 	} {
 		f.Add(s)
 	}

@@ -238,11 +238,17 @@ func TestAuditSearch(t *testing.T) {
 		}
 		return page.Entries
 	}
+	secrets := search(e.admin, "?action=secret.*") // write and read prod, write and read dev
+	if len(secrets) != 4 {
+		t.Fatalf("secret entries: got %d; want 4", len(secrets))
+	}
 	tests := []struct {
 		name, token, query string
 		want               []string // action resource
 	}{
 		{"admin secret reads", e.admin, "?action=secret.read", []string{"secret.read payments/prod/KEY", "secret.read payments/dev/KEY"}},
+		{"admin before", e.admin, fmt.Sprintf("?action=secret.*&order=newest&before=%d", secrets[3].Seq), []string{"secret.write payments/dev/KEY", "secret.read payments/prod/KEY", "secret.write payments/prod/KEY"}},
+		{"admin after and before", e.admin, fmt.Sprintf("?after=%d&before=%d", secrets[0].Seq, secrets[3].Seq), []string{"secret.read payments/prod/KEY", "secret.write payments/dev/KEY"}},
 		{"admin resource glob", e.admin, "?resource=payments/dev/*", []string{"secret.write payments/dev/KEY", "secret.read payments/dev/KEY"}},
 		{"admin newest", e.admin, "?action=secret.*&order=newest&limit=1", []string{"secret.read payments/dev/KEY"}},
 		{"narrow sees its env only", narrow, "?action=secret.*", []string{"secret.write payments/prod/KEY", "secret.read payments/prod/KEY"}},
@@ -259,7 +265,7 @@ func TestAuditSearch(t *testing.T) {
 			}
 		})
 	}
-	for _, q := range []string{"?outcome=maybe", "?limit=0", "?limit=5000", "?after=-1", "?since=yesterday", "?wait=1h", "?order=random", "?action=a*b", "?wait=1s&order=newest"} {
+	for _, q := range []string{"?outcome=maybe", "?limit=0", "?limit=5000", "?after=-1", "?before=-1", "?before=x", "?since=yesterday", "?wait=1h", "?order=random", "?action=a*b", "?wait=1s&order=newest"} {
 		if got, b := e.do(t, e.admin, "GET", "/v1/audit/entries"+q, nil); got != 400 {
 			t.Errorf("%s: got %d %s; want 400", q, got, b)
 		}

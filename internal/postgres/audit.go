@@ -325,6 +325,9 @@ func (db *DB) SearchAudit(ctx context.Context, q audit.Query) ([]*tokenward.Audi
 	if q.After > 0 {
 		add(`seq > $`, q.After)
 	}
+	if q.Before > 0 {
+		add(`seq < $`, q.Before)
+	}
 	if q.Token != "" {
 		add(`(token_id = $ OR token_name = $)`, q.Token)
 	}

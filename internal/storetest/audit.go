@@ -31,6 +31,7 @@ func RunAudit(t *testing.T, newStore func(t *testing.T) AuditStore) {
 		{"AppendAndLast", testAuditAppend},
 		{"ChainThroughBroker", testAuditBroker},
 		{"Search", testAuditSearch},
+		{"SearchPagesBack", testAuditPageBack},
 		{"ConcurrentRecords", testAuditConcurrent},
 	}
 	for _, tc := range tests {
@@ -175,6 +176,13 @@ func testAuditSearch(t *testing.T, s AuditStore) {
 		{"since", audit.Query{Since: auditT0.Add(5 * time.Minute)}, []int64{6, 7}},
 		{"until", audit.Query{Until: auditT0.Add(2 * time.Minute)}, []int64{1, 2}},
 		{"after", audit.Query{After: 5}, []int64{6, 7}},
+		{"before", audit.Query{Before: 3}, []int64{1, 2}},
+		{"before 1 is empty", audit.Query{Before: 1}, nil},
+		{"before newest", audit.Query{Before: 6, Newest: true, Limit: 2}, []int64{5, 4}},
+		{"before and filter", audit.Query{Before: 6, Action: "secret.read", Newest: true}, []int64{5, 2, 1}},
+		{"after and before", audit.Query{After: 2, Before: 6}, []int64{3, 4, 5}},
+		{"after and before newest", audit.Query{After: 2, Before: 6, Newest: true, Limit: 2}, []int64{5, 4}},
+		{"after and before empty window", audit.Query{After: 4, Before: 5}, nil},
 		{"limit", audit.Query{Limit: 2}, []int64{1, 2}},
 		{"newest", audit.Query{Newest: true, Limit: 2}, []int64{7, 6}},
 		{"combined", audit.Query{Token: "tok_a", Action: "secret.read", Outcome: tokenward.OutcomeAllowed, Resource: "payments/*"}, []int64{1, 2}},
@@ -197,8 +205,76 @@ func testAuditSearch(t *testing.T, s AuditStore) {
 			}
 		})
 	}
-	if _, err := s.SearchAudit(ctx, audit.Query{Outcome: "maybe"}); tokenward.ErrorCode(err) != tokenward.EINVALID {
-		t.Fatalf("bad outcome: got %v; want EINVALID", err)
+	for _, q := range []audit.Query{{Outcome: "maybe"}, {After: -1}, {Before: -1}} {
+		if _, err := s.SearchAudit(ctx, q); tokenward.ErrorCode(err) != tokenward.EINVALID {
+			t.Fatalf("%+v: got %v; want EINVALID", q, err)
+		}
+	}
+}
+
+// testAuditPageBack pages newest first with Before set to the last seq
+// of each page, through entries several of which share one time (a bulk
+// operation records them so): every match comes back once, in order —
+// none skipped at a page boundary, as paging by Until would.
+func testAuditPageBack(t *testing.T, s AuditStore) {
+	ctx := context.Background()
+	c, _ := audit.NewChain(nil)
+	for seq := int64(1); seq <= 9; seq++ {
+		at := auditT0 // seqs 2 to 8
+		switch seq {
+		case 1:
+			at = auditT0.Add(-time.Minute)
+		case 9:
+			at = auditT0.Add(time.Minute)
+		}
+		action := "secret.read"
+		if seq%2 == 0 {
+			action = "secret.write"
+		}
+		e := &tokenward.AuditEntry{Time: at, Action: action, Outcome: tokenward.OutcomeAllowed}
+		if err := c.Append(e, func(e *tokenward.AuditEntry) error { return s.AppendAudit(ctx, e) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name string
+		q    audit.Query // Newest and Before are set by the paging
+		want []int64
+	}{
+		{"one a page", audit.Query{Limit: 1}, []int64{9, 8, 7, 6, 5, 4, 3, 2, 1}},
+		{"two a page", audit.Query{Limit: 2}, []int64{9, 8, 7, 6, 5, 4, 3, 2, 1}},
+		{"four a page", audit.Query{Limit: 4}, []int64{9, 8, 7, 6, 5, 4, 3, 2, 1}},
+		{"one page", audit.Query{Limit: 9}, []int64{9, 8, 7, 6, 5, 4, 3, 2, 1}},
+		{"filtered", audit.Query{Action: "secret.read", Limit: 2}, []int64{9, 7, 5, 3, 1}},
+		{"since", audit.Query{Since: auditT0, Limit: 3}, []int64{9, 8, 7, 6, 5, 4, 3, 2}},
+		{"until", audit.Query{Until: auditT0.Add(time.Minute), Limit: 3}, []int64{8, 7, 6, 5, 4, 3, 2, 1}},
+		{"after", audit.Query{After: 3, Limit: 2}, []int64{9, 8, 7, 6, 5, 4}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			q := tc.q
+			q.Newest = true
+			var seqs []int64
+			for range len(tc.want) + 2 { // bounded: a store that ignores Before would page forever
+				page, err := s.SearchAudit(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range page {
+					seqs = append(seqs, e.Seq)
+					if !q.Match(e) || (q.Before > 0 && e.Seq >= q.Before) || e.Seq <= q.After {
+						t.Errorf("page before seq %d: got entry %d; want only matches below it", q.Before, e.Seq)
+					}
+				}
+				if len(page) < q.Limit {
+					break
+				}
+				q.Before = page[len(page)-1].Seq
+			}
+			if fmt.Sprint(seqs) != fmt.Sprint(tc.want) {
+				t.Fatalf("got seqs %v; want %v", seqs, tc.want)
+			}
+		})
 	}
 }
 
