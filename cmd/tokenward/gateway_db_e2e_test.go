@@ -7,9 +7,14 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,28 +29,9 @@ import (
 // refused, and neither the database password nor the token in the
 // server's log or data directory.
 func TestGatewayDB(t *testing.T) {
-	psql, err := exec.LookPath("psql")
-	if err != nil {
-		t.Skip("psql not installed")
-	}
+	psql := lookPsql(t)
 	pg := pgtest.Shared(t)
-	super := pg.NewDatabase(t)
-	dbName := super[strings.LastIndexByte(super, '/')+1 : strings.IndexByte(super, '?')]
-	role, password := "gwe2e_"+strings.ToLower(rand.Text()[:10]), "pw-"+rand.Text()
-	conn, err := pgx.Connect(t.Context(), super)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(t.Context(), fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", role, password)); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close(context.Background())
-	t.Cleanup(func() {
-		if c, err := pgx.Connect(context.Background(), pg.DSN); err == nil {
-			c.Exec(context.Background(), "DROP ROLE IF EXISTS "+role)
-			c.Close(context.Background())
-		}
-	})
+	_, dbName, role, password := newGatewayRole(t, pg)
 
 	e := newRotEnv(t)
 	gwPort := freePort(t)
@@ -110,4 +96,152 @@ func TestGatewayDB(t *testing.T) {
 		t.Fatalf("a deleted route: got %q, %v; want refused", out, err)
 	}
 	e.noLeak(password, token, other)
+}
+
+// lookPsql is psql's path: the client a user would use. In CI a missing
+// psql fails the test rather than skipping it.
+func lookPsql(t *testing.T) string {
+	t.Helper()
+	psql, err := exec.LookPath("psql")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("psql not installed (CI)")
+		}
+		t.Skip("psql not installed")
+	}
+	return psql
+}
+
+// newGatewayRole makes a database and a login role on it for a route to
+// sign in as: the database's superuser URL, its name, the role and its
+// password.
+func newGatewayRole(t *testing.T, pg *pgtest.Cluster) (super, dbName, role, password string) {
+	t.Helper()
+	super = pg.NewDatabase(t)
+	dbName = super[strings.LastIndexByte(super, '/')+1 : strings.IndexByte(super, '?')]
+	role, password = "gwe2e_"+strings.ToLower(rand.Text()[:10]), "pw-"+rand.Text()
+	conn, err := pgx.Connect(t.Context(), super)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", role, password)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if c, err := pgx.Connect(context.Background(), pg.DSN); err == nil {
+			c.Exec(context.Background(), "DROP ROLE IF EXISTS "+role)
+			c.Close(context.Background())
+		}
+	})
+	return super, dbName, role, password
+}
+
+// TestGatewayDBCancelThroughPeer drives two real servers on one
+// PostgreSQL store behind a round-robin TCP balancer, peers 1 and 2: psql's
+// session lands on server 1, and the cancel request its Ctrl-C sends (on a
+// connection of its own) on server 2, which passes it on to server 1. The
+// query is cancelled, as it would be without the balancer.
+func TestGatewayDBCancelThroughPeer(t *testing.T) {
+	psql := lookPsql(t)
+	pg := pgtest.Shared(t)
+	super, dbName, role, password := newGatewayRole(t, pg)
+	c := newScaleCluster(t, pg, 2)
+	gw := []string{fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	for i, e := range c.servers {
+		other := 1 - i
+		e.args = append(e.args, "--gateway-db-listen", gw[i], "--gateway-db-peer-id", strconv.Itoa(i+1),
+			"--gateway-db-peer", fmt.Sprintf("%d=%s", other+1, gw[other]))
+		e.start()
+	}
+	a := c.servers[0]
+	a.mustCLI("", "project", "create", "acme", "--envs", "prod")
+	a.mustCLI(fmt.Sprintf("postgres://%s:%s@db.invalid/%s", role, password, dbName), "secret", "set", "acme/prod/DATABASE_URL")
+	a.mustCLI("", "gateway", "db", "create", "pgprod", "--upstream", fmt.Sprintf("%s:%d", pg.Host, pg.Port), "--secret", "acme/prod/DATABASE_URL")
+	token := strings.TrimSpace(a.mustCLI("", "token", "create", "--name", "ci-job", "--grant", "gateway:pgprod"))
+
+	lb := newRoundRobin(t, gw)
+	cmd := exec.Command(psql, "-X", "-A", "-t", "-w", fmt.Sprintf("host=127.0.0.1 port=%d user=pgprod dbname=x sslmode=disable", lb.port), "-c", "SELECT pg_sleep(60)")
+	cmd.Env = []string{"PGPASSWORD=" + token, "PATH=/usr/bin:/bin", "HOME=" + a.dir}
+	var out syncBuf
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	conn, err := pgx.Connect(t.Context(), super)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, ok := within(20*time.Second, func() bool {
+		var n int
+		err := conn.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND state = 'active' AND query LIKE '%pg_sleep%'`, role).Scan(&n)
+		return err == nil && n == 1
+	}); !ok {
+		t.Fatalf("the upstream never ran psql's query; psql: %s\n%s", out.String(), c.logs())
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil { // Ctrl-C: psql sends a cancel request
+		t.Fatal(err)
+	}
+	select {
+	case err = <-exited:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("psql still waits 20 s after Ctrl-C; psql: %s\n%s", out.String(), c.logs())
+	}
+	if err == nil || !strings.Contains(out.String(), "canceling statement due to user request") {
+		t.Fatalf("psql: %v %s; want the query cancelled\n%s", err, out.String(), c.logs())
+	}
+	if got := lb.sent(); len(got) != 2 || got[0] != gw[0] || got[1] != gw[1] {
+		t.Fatalf("the balancer sent connections to %v; want the session to server 1 and the cancel request to server 2", got)
+	}
+}
+
+// roundRobin is a TCP load balancer on loopback: the n-th connection goes
+// to backends[n % len(backends)].
+type roundRobin struct {
+	port int
+	mu   sync.Mutex
+	to   []string // where each connection went
+}
+
+func newRoundRobin(t *testing.T, backends []string) *roundRobin {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	lb := &roundRobin{port: ln.Addr().(*net.TCPAddr).Port}
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			lb.mu.Lock()
+			addr := backends[len(lb.to)%len(backends)]
+			lb.to = append(lb.to, addr)
+			lb.mu.Unlock()
+			go func() {
+				defer client.Close()
+				backend, err := net.Dial("tcp", addr)
+				if err != nil {
+					return
+				}
+				defer backend.Close()
+				go func() { io.Copy(backend, client); backend.Close() }()
+				io.Copy(client, backend)
+			}()
+		}
+	}()
+	return lb
+}
+
+func (lb *roundRobin) sent() []string {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	return slices.Clone(lb.to)
 }

@@ -5,7 +5,10 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -18,6 +21,12 @@ type gatewayDBServerConfig struct {
 	Listen         string
 	MaxSessions    int
 	StartupTimeout time.Duration
+	// PeerID and PeerArgs (ID=HOST:PORT) number the servers behind one
+	// address, so that a cancel request reaching the wrong one is passed
+	// on (pgproxy.Proxy.PeerID); Validate fills Peers from PeerArgs.
+	PeerID   int
+	PeerArgs []string
+	Peers    map[int]string
 }
 
 func (c *gatewayDBServerConfig) Validate() error {
@@ -25,6 +34,27 @@ func (c *gatewayDBServerConfig) Validate() error {
 		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 			return usageError("--gateway-db-listen %q: want host:port", c.Listen)
 		}
+	}
+	if c.PeerID < 0 || c.PeerID > pgproxy.MaxPeerID {
+		return usageError("--gateway-db-peer-id must be from 1 to %d (0: no peers)", pgproxy.MaxPeerID)
+	}
+	if len(c.PeerArgs) > 0 && c.PeerID == 0 {
+		return usageError("--gateway-db-peer needs --gateway-db-peer-id: this server's own number")
+	}
+	c.Peers = map[int]string{}
+	for _, a := range c.PeerArgs {
+		id, addr, ok := strings.Cut(a, "=")
+		n, err := strconv.Atoi(id)
+		if !ok || err != nil || n < 1 || n > pgproxy.MaxPeerID {
+			return usageError("--gateway-db-peer %q: want ID=HOST:PORT, ID from 1 to %d", a, pgproxy.MaxPeerID)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return usageError("--gateway-db-peer %q: want ID=HOST:PORT", a)
+		}
+		if _, dup := c.Peers[n]; dup || n == c.PeerID {
+			return usageError("--gateway-db-peer %q: peer %d is named twice, or is this server (--gateway-db-peer-id)", a, n)
+		}
+		c.Peers[n] = addr
 	}
 	if c.MaxSessions < 1 || c.MaxSessions > 100_000 {
 		return usageError("--gateway-db-max-sessions must be from 1 to 100000")
@@ -44,6 +74,8 @@ func gatewayDBServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *se
 	f.StringVar(&cfg.Listen, "gateway-db-listen", "", "serve database gateway routes (PostgreSQL protocol) on this host:port; TLS with --tls-cert, else loopback clients only")
 	f.IntVar(&cfg.MaxSessions, "gateway-db-max-sessions", cfg.MaxSessions, "database gateway connections served at once")
 	f.DurationVar(&cfg.StartupTimeout, "gateway-db-startup-timeout", cfg.StartupTimeout, "time a database client has to sign in (upstream sign-in included)")
+	f.IntVar(&cfg.PeerID, "gateway-db-peer-id", 0, fmt.Sprintf("this server's number among the servers behind one database gateway address (1 to %d), for --gateway-db-peer", pgproxy.MaxPeerID))
+	f.StringArrayVar(&cfg.PeerArgs, "gateway-db-peer", nil, "another server's database gateway, ID=HOST:PORT (repeatable): a cancel request for its sessions is passed on to it")
 	return func(ctx context.Context, r *serverRun) error {
 		if err := cfg.Validate(); err != nil {
 			return err
@@ -53,7 +85,7 @@ func gatewayDBServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *se
 			return nil
 		}
 		p := &pgproxy.Proxy{Opener: r.core, Audit: r.api.Record, Logger: r.logger.WithGroup("gateway_db"),
-			Now: r.core.Now, MaxSessions: cfg.MaxSessions, StartupTimeout: cfg.StartupTimeout}
+			Now: r.core.Now, MaxSessions: cfg.MaxSessions, StartupTimeout: cfg.StartupTimeout, PeerID: cfg.PeerID, Peers: cfg.Peers}
 		if r.cfg.TLSCert != "" {
 			cert, err := tls.LoadX509KeyPair(r.cfg.TLSCert, r.cfg.TLSKey)
 			if err != nil {

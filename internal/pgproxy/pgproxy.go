@@ -66,6 +66,16 @@ type Proxy struct {
 	// StartupTimeout bounds the startup phase, from accepting the
 	// connection to the first relayed byte (upstream sign-in included).
 	StartupTimeout time.Duration
+	// PeerID numbers this server among servers that serve the same routes
+	// behind one address (1 to MaxPeerID; 0: it serves alone), and Peers
+	// are the others' gateway addresses by number. A client sends a cancel
+	// request on a connection of its own, which a load balancer may hand
+	// to any of them: every process id a peer issues carries its number,
+	// and a cancel request for another peer's session is passed on to that
+	// peer (as PgBouncer's peering does), marked so that it is never passed
+	// on again.
+	PeerID int
+	Peers  map[int]string
 
 	setup   sync.Once
 	slots   chan struct{}
@@ -206,7 +216,7 @@ func (p *Proxy) serveConn(ctx context.Context, conn net.Conn) {
 		return
 	}
 	if st.cancel != nil {
-		p.cancel(st.cancel)
+		p.cancel(st.cancel, st.passedOn)
 		return
 	}
 	client := st.conn
@@ -401,6 +411,14 @@ func (p *Proxy) entry(s *session, action string, err error, meta map[string]stri
 	return e
 }
 
+// MaxPeerID is the highest Proxy.PeerID: a peer's number takes the top
+// bits of the process ids it issues, below the sign bit (PostgreSQL's
+// process ids are positive Int32s).
+const (
+	MaxPeerID = 1<<(31-peerShift) - 1
+	peerShift = 23
+)
+
 // issueKey gives the session a BackendKeyData of the proxy's own and
 // remembers the upstream's behind it: a client never learns the upstream's
 // process id or key.
@@ -413,6 +431,9 @@ func (p *Proxy) issueKey(up *upstream) (uint32, []byte) {
 		rand.Read(b[:])
 		rand.Read(secret)
 		pid := binary.BigEndian.Uint32(b[:])
+		if p.PeerID > 0 {
+			pid = uint32(p.PeerID)<<peerShift | pid&(1<<peerShift-1) // #nosec G115 -- PeerID is checked to be 1 to MaxPeerID
+		}
 		if _, taken := p.cancels[pid]; pid != 0 && !taken {
 			p.cancels[pid] = cancelKey{secret: secret, to: up.cancelTo, pid: up.pid, key: up.key}
 			return pid, secret
@@ -427,8 +448,21 @@ func (p *Proxy) dropKey(pid uint32) {
 }
 
 // cancel passes a client's cancel request on to the upstream of the
-// session it names, when its key is the one the proxy issued.
-func (p *Proxy) cancel(req *pgproto3.CancelRequest) {
+// session it names, when its key is the one the proxy issued, or, when
+// the session is another peer's, to that peer (unless the request was
+// passed on by a peer already).
+func (p *Proxy) cancel(req *pgproto3.CancelRequest, passedOn bool) {
+	if owner := int(req.ProcessID >> peerShift); p.PeerID > 0 && owner != p.PeerID {
+		addr, ok := p.Peers[owner]
+		if passedOn || !ok {
+			p.Logger.Debug("cancel request for no session of this server or its peers", "peer", owner, "passed_on", passedOn)
+			return
+		}
+		if err := sendCancel(addr, passedOnCancelCode, req.ProcessID, req.SecretKey); err != nil {
+			p.Logger.Warn("cancel request: cannot pass it on to the peer", "peer", owner, "err", err)
+		}
+		return
+	}
 	p.mu.Lock()
 	k, ok := p.cancels[req.ProcessID]
 	p.mu.Unlock()
@@ -436,24 +470,30 @@ func (p *Proxy) cancel(req *pgproto3.CancelRequest) {
 		p.Logger.Debug("cancel request for no session")
 		return
 	}
+	if err := sendCancel(k.to, cancelRequestCode, k.pid, k.key); err != nil {
+		p.Logger.Warn("cancel request: cannot send it upstream", "err", err)
+	}
+}
+
+// sendCancel sends a cancel request (code: cancelRequestCode, or
+// passedOnCancelCode to a peer) on a connection of its own to addr, and
+// waits for addr to close it: it has read the request then.
+func sendCancel(addr string, code, pid uint32, key []byte) error {
 	d := net.Dialer{Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", k.to)
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
-		p.Logger.Warn("cancel request: cannot reach the upstream", "err", err)
-		return
+		return err
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
-	buf, err := (&pgproto3.CancelRequest{ProcessID: k.pid, SecretKey: k.key}).Encode(nil)
-	if err == nil {
-		_, err = c.Write(buf)
+	buf := binary.BigEndian.AppendUint32(nil, uint32(12+len(key))) // #nosec G115 -- a key of 4 bytes
+	buf = binary.BigEndian.AppendUint32(buf, code)
+	buf = binary.BigEndian.AppendUint32(buf, pid)
+	if _, err := c.Write(append(buf, key...)); err != nil {
+		return err
 	}
-	if err != nil {
-		p.Logger.Warn("cancel request: cannot send it upstream", "err", err)
-		return
-	}
-	// The server closes the connection when it has read the request.
 	io.Copy(io.Discard, c)
+	return nil
 }
 
 // relay copies bytes both ways until either side closes, then closes both

@@ -3,9 +3,11 @@ package pgproxy_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -375,50 +377,116 @@ func TestRotation(t *testing.T) {
 // cancels the upstream's running query.
 func TestCancel(t *testing.T) {
 	f := newFixture(t)
+	conn, upstreamPID, done := f.sleeping(t)
+	if conn.PID() == upstreamPID {
+		t.Fatalf("the client was given the upstream's process id %d; want one of the proxy's", upstreamPID)
+	}
+	if err := conn.CancelRequest(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	wantCancelled(t, done)
+}
+
+// sleeping connects a client through the proxy and has the upstream run
+// pg_sleep(60) for it: done gets the query's outcome.
+func (f *fixture) sleeping(t *testing.T) (conn *pgconn.PgConn, upstreamPID uint32, done <-chan error) {
+	t.Helper()
 	_, secret := f.token(t, "ci-job", "gateway:pgprod")
 	conn, err := pgconn.Connect(t.Context(), f.connURL("pgprod", secret, "disable"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(context.Background())
-	upstreamPID := func() uint32 {
-		res, err := conn.Exec(t.Context(), "SELECT pg_backend_pid()").ReadAll()
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, _ := strconv.ParseUint(string(res[0].Rows[0][0]), 10, 32)
-		return uint32(n)
-	}()
-	if conn.PID() == upstreamPID {
-		t.Fatalf("the client was given the upstream's process id %d; want one of the proxy's", upstreamPID)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	res, err := conn.Exec(t.Context(), "SELECT pg_backend_pid()").ReadAll()
+	if err != nil {
+		t.Fatal(err)
 	}
+	n, _ := strconv.ParseUint(string(res[0].Rows[0][0]), 10, 32)
+	upstreamPID = uint32(n)
 	errc := make(chan error, 1)
 	go func() {
 		_, err := conn.Exec(context.Background(), "SELECT pg_sleep(60)").ReadAll()
 		errc <- err
 	}()
-	// Wait until the upstream runs the sleep, then cancel it.
+	// Wait until the upstream runs the sleep.
+	for !f.running(t, upstreamPID) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return conn, upstreamPID, errc
+}
+
+// running reports whether the upstream's backend pid runs the sleep.
+func (f *fixture) running(t *testing.T, pid uint32) bool {
+	t.Helper()
 	direct, err := pgx.Connect(t.Context(), f.superURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer direct.Close(context.Background())
-	for {
-		var n int
-		if err := direct.QueryRow(t.Context(), "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active' AND query LIKE '%pg_sleep%'", upstreamPID).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n == 1 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err := conn.CancelRequest(t.Context()); err != nil {
+	var n int
+	if err := direct.QueryRow(t.Context(), "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active' AND query LIKE '%pg_sleep%'", pid).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	err = <-errc
+	return n == 1
+}
+
+// wantCancelled waits for the sleep's outcome: cancelled, within 20 s.
+func wantCancelled(t *testing.T, done <-chan error) {
+	t.Helper()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the query is still running 20 s after its cancel request")
+	}
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || pe.Code != "57014" {
 		t.Fatalf("got %v; want the query cancelled (57014)", err)
 	}
+}
+
+// TestCancelThroughPeer: behind a load balancer a client's cancel request
+// may reach another server than its session's. Two proxies on one store,
+// peers 1 and 2: a cancel request sent to peer 2 for a session of peer 1
+// is passed on and cancels the query; one that peer 2 got passed on (from
+// a peer) is not passed on again, so two servers that disagree about
+// their numbers cannot bounce a request between them.
+func TestCancelThroughPeer(t *testing.T) {
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, func(p *pgproxy.Proxy) { p.PeerID, p.Peers = 1, map[int]string{2: ln2.Addr().String()} })
+	var logs2 syncBuf
+	peer2 := &fixture{proxy: &pgproxy.Proxy{Opener: f.core, Audit: f.audit, PeerID: 2, Peers: map[int]string{1: f.addr},
+		Logger: slog.New(slog.NewTextHandler(&logs2, &slog.HandlerOptions{Level: slog.LevelDebug}))}}
+	peer2.serve(t, ln2)
+
+	conn, upstreamPID, done := f.sleeping(t)
+	if got := conn.PID() >> 23; got != 1 {
+		t.Fatalf("process id %#x carries peer %d; want 1", conn.PID(), got)
+	}
+	send := func(code uint32) {
+		t.Helper()
+		c, err := net.Dial("tcp", ln2.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		msg := binary.BigEndian.AppendUint32([]byte{0, 0, 0, 16}, code)
+		msg = binary.BigEndian.AppendUint32(msg, conn.PID())
+		if _, err := c.Write(append(msg, conn.SecretKey()...)); err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, c) // until peer 2 has handled it and closed
+	}
+	send(1234<<16 | 7477) // as if a peer had passed it on
+	if !strings.Contains(logs2.String(), "cancel request for no session of this server or its peers") {
+		t.Fatalf("peer 2's log: %s; want the passed-on request dropped", logs2.String())
+	}
+	if !f.running(t, upstreamPID) {
+		t.Fatal("a cancel request passed on twice cancelled the query")
+	}
+	send(80877102) // a client's CancelRequest
+	wantCancelled(t, done)
 }

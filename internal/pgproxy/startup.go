@@ -41,7 +41,16 @@ type startup struct {
 	unrecognized []string
 	minor        uint32
 	cancel       *pgproto3.CancelRequest // set instead of params for a cancel request
+	passedOn     bool                    // the cancel request is a peer's, passed on (passedOnCancelCode)
 }
+
+// The request codes of a cancel request: PostgreSQL's, and the one a peer
+// passes a client's on with (a code PostgreSQL does not use), which is
+// never passed on again.
+const (
+	cancelRequestCode  = 80877102
+	passedOnCancelCode = 1234<<16 | 7477
+)
 
 // readPacket reads one startup-phase packet (no type byte): its length,
 // then exactly the rest of it. The whole packet, length included, is
@@ -74,6 +83,14 @@ func negotiate(conn net.Conn, tlsConfig *tls.Config) (*startup, error) {
 		pkt, err := readPacket(st.conn)
 		if err != nil {
 			return nil, err
+		}
+		if binary.BigEndian.Uint32(pkt[4:]) == passedOnCancelCode {
+			if len(pkt) != 16 {
+				return nil, fmt.Errorf("%w: a passed-on cancel request of %d bytes", errProtocol, len(pkt))
+			}
+			st.cancel = &pgproto3.CancelRequest{ProcessID: binary.BigEndian.Uint32(pkt[8:]), SecretKey: bytes.Clone(pkt[12:])}
+			st.passedOn = true
+			return st, nil
 		}
 		msg, err := pgproto3.NewBackend(bytes.NewReader(pkt), io.Discard).ReceiveStartupMessage()
 		if err != nil {

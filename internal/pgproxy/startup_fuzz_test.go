@@ -55,6 +55,8 @@ func FuzzStartup(f *testing.F) {
 	f.Add(encode(f, &pgproto3.CancelRequest{ProcessID: 7, SecretKey: []byte{1, 2, 3, 4}}))
 	f.Add(encode(f, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion32, Parameters: map[string]string{"user": "a", "_pq_.x": "1"}}, &pgproto3.Terminate{}))
 	f.Add([]byte{0, 0, 0, 8, 4, 210, 22, 47})
+	f.Add([]byte{0, 0, 0, 16, 4, 210, 29, 53, 0, 128, 0, 7, 1, 2, 3, 4}) // a peer's passed-on cancel request
+	f.Add([]byte{0, 0, 0, 12, 4, 210, 29, 53, 0, 128, 0, 7})             // one without a key
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c := &fuzzConn{in: bytes.NewReader(b)}
@@ -74,6 +76,9 @@ func FuzzStartup(f *testing.F) {
 		if st.cancel != nil {
 			if st.params != nil {
 				t.Fatal("a cancel request with parameters")
+			}
+			if len(st.cancel.SecretKey) != 4 && st.passedOn {
+				t.Fatalf("a passed-on cancel request with a key of %d bytes", len(st.cancel.SecretKey))
 			}
 			return
 		}
