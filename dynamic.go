@@ -42,6 +42,12 @@ func SourceAtSecretPath(project, env, name string) *Error {
 	return Errorf(ECONFLICT, "%s/%s/%s is a stored secret; a dynamic source needs a name of its own", Printable(project), Printable(env), Printable(name))
 }
 
+// ArchivedAtSources is the error of restoring an environment n of whose
+// archived secrets' paths dynamic sources took while it was archived.
+func ArchivedAtSources(n int, project, env string) *Error {
+	return Errorf(ECONFLICT, "%d archived secrets of %s/%s have the paths of dynamic sources made since; delete those sources to restore", n, Printable(project), Printable(env))
+}
+
 // LeaseState is where a lease is in its life.
 type LeaseState string
 

@@ -200,6 +200,18 @@ func (db *DB) RestoreEnv(ctx context.Context, project, env string) (int, error) 
 		if clash > 0 {
 			return tokenward.Errorf(tokenward.ECONFLICT, "%d archived secrets of %s/%s were written again since; cannot restore over them", clash, project, env)
 		}
+		// Under the archived secrets' path locks (claimPath), so that no
+		// dynamic source takes one of their paths meanwhile.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext(project || '/' || env || '/' || name)) FROM archived_secrets WHERE project = $2 AND env = $3 ORDER BY name`,
+			int32(pathLockClass), project, env); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, dollars(sqlrow.ArchivedAtSourcesSQL), project, env).Scan(&clash); err != nil {
+			return err
+		}
+		if clash > 0 {
+			return tokenward.ArchivedAtSources(clash, project, env)
+		}
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM archived_secrets WHERE project = $1 AND env = $2`, project, env).Scan(&n); err != nil {
 			return err
 		}

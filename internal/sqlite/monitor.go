@@ -170,6 +170,12 @@ func (db *DB) RestoreEnv(ctx context.Context, project, env string) (int, error) 
 		if clash > 0 {
 			return tokenward.Errorf(tokenward.ECONFLICT, "%d archived secrets of %s/%s were written again since; cannot restore over them", clash, project, env)
 		}
+		if err := tx.QueryRowContext(ctx, sqlrow.ArchivedAtSourcesSQL, project, env).Scan(&clash); err != nil {
+			return err
+		}
+		if clash > 0 {
+			return tokenward.ArchivedAtSources(clash, project, env)
+		}
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM archived_secrets WHERE project = ? AND env = ?`, project, env).Scan(&n); err != nil {
 			return err
 		}

@@ -276,6 +276,9 @@ const (
 const (
 	SourceAtPathSQL = `SELECT count(*) FROM dynamic_sources WHERE project = ? AND env = ? AND name = ?`
 	SecretAtPathSQL = `SELECT count(*) FROM secrets WHERE project = ? AND env = ? AND name = ?`
+	// ArchivedAtSourcesSQL counts an archived environment's secrets whose
+	// paths dynamic sources took since: restoring it would share them.
+	ArchivedAtSourcesSQL = `SELECT count(*) FROM archived_secrets a JOIN dynamic_sources d USING (project, env, name) WHERE a.project = ? AND a.env = ?`
 )
 
 // LeasesSQL is the query of Leases for f, and its arguments.

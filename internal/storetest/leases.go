@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/monitor"
 )
 
 // LeasingStore is a Store that keeps dynamic sources and leases.
@@ -280,4 +282,26 @@ func testSourceSecretSharedPath(t *testing.T, s LeasingStore) {
 		}
 		wantCode(t, loser, tokenward.ECONFLICT)
 	}
+
+	// An archived environment is not restored over a source made at one
+	// of its secrets' paths while it was archived.
+	ar, ok := s.(interface {
+		ArchiveEnv(ctx context.Context, a *monitor.Archive) (int, error)
+		RestoreEnv(ctx context.Context, project, env string) (int, error)
+	})
+	if !ok {
+		return
+	}
+	_, err = ar.ArchiveEnv(ctx, &monitor.Archive{Project: "acme", Env: "prod", ArchivedAt: base, PurgeAt: base.Add(time.Hour)})
+	must(t, err)
+	must(t, s.PutDynamicSource(ctx, dynSource("DB_URL")))
+	_, err = ar.RestoreEnv(ctx, "acme", "prod")
+	wantCode(t, err, tokenward.ECONFLICT)
+	_, err = s.Secret(ctx, "acme", "prod", "DB_URL")
+	wantCode(t, err, tokenward.ENOTFOUND)
+	must(t, s.DeleteDynamicSource(ctx, "acme", "prod", "DB_URL"))
+	_, err = ar.RestoreEnv(ctx, "acme", "prod")
+	must(t, err)
+	_, err = s.Secret(ctx, "acme", "prod", "DB_URL")
+	must(t, err)
 }
