@@ -31,7 +31,7 @@ import (
 func TestGatewayDB(t *testing.T) {
 	psql := lookPsql(t)
 	pg := pgtest.Shared(t)
-	_, dbName, role, password := newGatewayRole(t, pg)
+	super, dbName, role, password := newGatewayRole(t, pg)
 
 	e := newRotEnv(t)
 	gwPort := freePort(t)
@@ -86,7 +86,34 @@ func TestGatewayDB(t *testing.T) {
 		t.Fatalf("got meta %v; want bytes out", session.Meta)
 	}
 
+	// A session open when its token is revoked ends within a second or
+	// so (the server checks its sessions' tokens every second), its query
+	// cancelled.
+	long := exec.Command(psql, "-X", "-A", "-t", "-w", fmt.Sprintf("host=127.0.0.1 port=%d user=pgprod dbname=x sslmode=disable", gwPort), "-c", "SELECT pg_sleep(60)")
+	long.Env = []string{"PGPASSWORD=" + token, "PATH=/usr/bin:/bin", "HOME=" + e.dir}
+	var longOut syncBuf
+	long.Stdout, long.Stderr = &longOut, &longOut
+	if err := long.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { long.Process.Kill() })
+	longDone := make(chan error, 1)
+	go func() { longDone <- long.Wait() }()
+	if _, ok := within(20*time.Second, func() bool { return sessionsOf(t, super, role, "pg_sleep") == 1 }); !ok {
+		t.Fatalf("psql's long session never started: %s", longOut.String())
+	}
 	e.mustCLI("", "token", "revoke", "ci-job")
+	select {
+	case err := <-longDone:
+		if err == nil {
+			t.Fatalf("psql's session outlived its token's revocation: %s", longOut.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("psql's session still open 10 s after its token was revoked\nserver log:\n%s", e.logs)
+	}
+	if _, ok := within(10*time.Second, func() bool { return sessionsOf(t, super, role, "") == 0 }); !ok {
+		t.Fatal("the upstream still runs the revoked token's session")
+	}
 	if out, err := run(token); err == nil || !strings.Contains(out, "is revoked") {
 		t.Fatalf("a revoked token: got %q, %v; want refused as revoked", out, err)
 	}
@@ -244,4 +271,20 @@ func (lb *roundRobin) sent() []string {
 	lb.mu.Lock()
 	defer lb.mu.Unlock()
 	return slices.Clone(lb.to)
+}
+
+// sessionsOf counts role's sessions on the database at super, those
+// whose query holds running when it is not empty.
+func sessionsOf(t *testing.T, super, role, running string) int {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), super)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND ($2 = '' OR (state = 'active' AND strpos(query, $2) > 0))`, role, running).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

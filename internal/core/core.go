@@ -243,16 +243,25 @@ func (c *Core) Authenticate(ctx context.Context, raw, ip string) (*tokenward.Tok
 		}
 		c.tokens.put(hash, tok, stamp)
 	}
-	switch {
-	case !tok.RevokedAt.IsZero():
-		return nil, denyToken(tok, tokenward.Errorf(tokenward.EUNAUTHORIZED, "token %s is revoked", tok.ID))
-	case !tok.ExpiresAt.IsZero() && !now.Before(tok.ExpiresAt):
-		return nil, denyToken(tok, tokenward.Errorf(tokenward.EUNAUTHORIZED, "token %s expired at %s", tok.ID, tok.ExpiresAt.Format(time.RFC3339)))
+	if err := unusable(tok, now); err != nil {
+		return nil, denyToken(tok, err)
 	}
 	c.usesMu.Lock()
 	c.uses[tok.ID] = tokenward.TokenUse{ID: tok.ID, At: now.UTC(), IP: ip}
 	c.usesMu.Unlock()
 	return tok, nil
+}
+
+// unusable is why tok may not be used at now (revoked, or suspended,
+// which revokes; expired), or nil.
+func unusable(tok *tokenward.Token, now time.Time) *tokenward.Error {
+	switch {
+	case !tok.RevokedAt.IsZero():
+		return tokenward.Errorf(tokenward.EUNAUTHORIZED, "token %s is revoked", tok.ID)
+	case !tok.ExpiresAt.IsZero() && !now.Before(tok.ExpiresAt):
+		return tokenward.Errorf(tokenward.EUNAUTHORIZED, "token %s expired at %s", tok.ID, tok.ExpiresAt.Format(time.RFC3339))
+	}
+	return nil
 }
 
 // forbidden is the error for a missing grant. It names what was needed, not

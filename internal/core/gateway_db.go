@@ -111,6 +111,28 @@ func (c *Core) DeleteDBRoute(ctx context.Context, tok *tokenward.Token, name str
 	return r, nil
 }
 
+// RecheckDBRoute says whether token id may still use route, for the
+// database gateway's open sessions (pgproxy.Rechecker): nil, EUNAUTHORIZED
+// when it is revoked (or suspended), expired or gone, EFORBIDDEN when it
+// no longer holds gateway:route. It reads the token from the store, so a
+// revocation on any server counts.
+func (c *Core) RecheckDBRoute(ctx context.Context, id, route string) error {
+	tok, err := c.Store.Token(ctx, id)
+	if tokenward.ErrorCode(err) == tokenward.ENOTFOUND {
+		return tokenward.Errorf(tokenward.EUNAUTHORIZED, "token %s no longer exists", tokenward.Printable(id))
+	}
+	if err != nil {
+		return err
+	}
+	if err := unusable(tok, c.Now()); err != nil {
+		return err
+	}
+	if !tok.Grants.Allows(tokenward.ActionGateway, "", "", route) {
+		return tokenward.Errorf(tokenward.EFORBIDDEN, "not granted: gateway:%s", route)
+	}
+	return nil
+}
+
 // OpenDBRoute authenticates the token raw presented by a database client at
 // ip for route, checks it holds gateway:<route>, and returns the token, the
 // route and the current value of the route's secret (the upstream's

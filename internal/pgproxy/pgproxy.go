@@ -36,10 +36,20 @@ type Opener interface {
 	OpenDBRoute(ctx context.Context, route, token, ip string) (*tokenward.Token, *tokenward.DBRoute, []byte, error)
 }
 
+// Rechecker is an Opener that says whether a session's token may still
+// use its route (core.Core.RecheckDBRoute): nil, or why not. EUNAUTHORIZED
+// (revoked, suspended, expired) and EFORBIDDEN (the grant is gone) end the
+// token's open sessions; other errors (the store cannot be reached) leave
+// them be.
+type Rechecker interface {
+	RecheckDBRoute(ctx context.Context, tokenID, route string) error
+}
+
 // Defaults of the Proxy's limits.
 const (
 	DefaultMaxSessions    = 100
 	DefaultStartupTimeout = 10 * time.Second
+	DefaultRecheckEvery   = time.Second
 )
 
 // Audit actions.
@@ -76,12 +86,18 @@ type Proxy struct {
 	// on again.
 	PeerID int
 	Peers  map[int]string
+	// RecheckEvery is how often the open sessions' tokens are checked
+	// again when the Opener is a Rechecker (default DefaultRecheckEvery):
+	// a revoked token's sessions end within it, their running queries
+	// cancelled.
+	RecheckEvery time.Duration
 
 	setup   sync.Once
 	slots   chan struct{}
 	mu      sync.Mutex
 	cancels map[uint32]cancelKey  // proxy-issued process id -> the upstream's key
 	conns   map[net.Conn]struct{} // live client connections, closed at shutdown
+	live    map[*session]*relayed // sessions being relayed, for the recheck
 	wg      sync.WaitGroup        // connection goroutines
 	active  atomic.Int64          // sessions being relayed (for tests and metrics)
 }
@@ -109,9 +125,79 @@ func (p *Proxy) init() {
 			p.Now = time.Now
 		}
 		p.slots = make(chan struct{}, p.MaxSessions)
+		if p.RecheckEvery <= 0 {
+			p.RecheckEvery = DefaultRecheckEvery
+		}
 		p.cancels = map[uint32]cancelKey{}
 		p.conns = map[net.Conn]struct{}{}
+		p.live = map[*session]*relayed{}
 	})
+}
+
+// relayed is a session being relayed: what ending it takes.
+type relayed struct {
+	up    *upstream
+	close func()
+	once  sync.Once
+	why   string // why the proxy ended it ("" if it did not)
+}
+
+// end cancels the session's running query on the upstream, then closes
+// both connections (a query that keeps running would outlive its
+// session on the upstream until it next wrote).
+func (r *relayed) end(why string) {
+	r.once.Do(func() {
+		r.why = why
+		sendCancel(r.up.cancelTo, cancelRequestCode, r.up.pid, r.up.key)
+		r.close()
+	})
+}
+
+// recheckLoop checks the open sessions' tokens every RecheckEvery until ctx
+// ends, when the Opener can (Rechecker).
+func (p *Proxy) recheckLoop(ctx context.Context) {
+	rc, ok := p.Opener.(Rechecker)
+	if !ok {
+		return
+	}
+	t := time.NewTicker(p.RecheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.recheck(ctx, rc)
+		}
+	}
+}
+
+// recheck ends the sessions whose token may no longer use their route:
+// one check per token and route.
+func (p *Proxy) recheck(ctx context.Context, rc Rechecker) {
+	type key struct{ token, route string }
+	p.mu.Lock()
+	byKey := map[key][]*relayed{}
+	for s, r := range p.live {
+		k := key{s.tok.ID, s.route}
+		byKey[k] = append(byKey[k], r)
+	}
+	p.mu.Unlock()
+	for k, rs := range byKey {
+		cctx, cancel := context.WithTimeout(ctx, p.RecheckEvery)
+		err := rc.RecheckDBRoute(cctx, k.token, k.route)
+		cancel()
+		switch tokenward.ErrorCode(err) {
+		case "":
+		case tokenward.EUNAUTHORIZED, tokenward.EFORBIDDEN:
+			p.Logger.Info("ending the sessions of a token that may no longer use the route", "route", k.route, "token", k.token, "sessions", len(rs), "reason", tokenward.ErrorMessage(err))
+			for _, r := range rs {
+				go r.end(tokenward.ErrorMessage(err))
+			}
+		default:
+			p.Logger.Warn("cannot check a session's token again; the session goes on", "route", k.route, "token", k.token, "err", tokenward.ErrorMessage(err))
+		}
+	}
 }
 
 // Active returns how many sessions are being relayed.
@@ -133,6 +219,11 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	})
 	defer stop()
 	defer p.wg.Wait()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.recheckLoop(ctx)
+	}()
 	backoff := 5 * time.Millisecond
 	for {
 		conn, err := ln.Accept()
@@ -264,15 +355,23 @@ func (p *Proxy) serveConn(ctx context.Context, conn net.Conn) {
 	}
 	msgs = append(msgs, &pgproto3.BackendKeyData{ProcessID: pid, SecretKey: secret}, &pgproto3.ReadyForQuery{TxStatus: up.txStatus})
 	if err := send(client, msgs...); err != nil {
-		p.ended(s, start, 0, 0)
+		p.ended(s, start, 0, 0, "")
 		return
 	}
 	conn.SetDeadline(time.Time{})
 	up.conn.SetDeadline(time.Time{})
+	r := &relayed{up: up, close: func() { conn.Close(); up.conn.Close() }}
+	p.mu.Lock()
+	p.live[s] = r
+	p.mu.Unlock()
 	p.active.Add(1)
-	in, out := relay(client, up.conn, func() { conn.Close(); up.conn.Close() })
+	in, out := relay(client, up.conn, r.close)
 	p.active.Add(-1)
-	p.ended(s, start, in, out)
+	p.mu.Lock()
+	delete(p.live, s)
+	p.mu.Unlock()
+	r.once.Do(func() {}) // ended by either side now: no recheck sets why
+	p.ended(s, start, in, out, r.why)
 }
 
 // open authenticates the client, signs in to the upstream and audits the
@@ -363,12 +462,15 @@ func statusOf(err error) int {
 }
 
 // ended audits a session's end with its duration and bytes: in from the
-// client, out to it.
-func (p *Proxy) ended(s *session, start time.Time, in, out int64) {
+// client, out to it; why, when the proxy ended it (meta.ended_by).
+func (p *Proxy) ended(s *session, start time.Time, in, out int64, why string) {
 	meta := map[string]string{
 		"duration_ms": strconv.FormatInt(p.Now().Sub(start).Milliseconds(), 10),
 		"bytes_in":    strconv.FormatInt(in, 10),
 		"bytes_out":   strconv.FormatInt(out, 10),
+	}
+	if why != "" {
+		meta["ended_by"] = why
 	}
 	e := p.entry(s, ActionSession, nil, meta)
 	if p.Audit != nil {

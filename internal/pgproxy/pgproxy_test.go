@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,7 +51,8 @@ type fixture struct {
 	addr     string
 	stop     func() // stops the proxy and waits for every session's end
 
-	logs    syncBuf // the proxy's log, at debug level
+	logs    syncBuf      // the proxy's log, at debug level
+	skew    atomic.Int64 // the core's clock runs this far ahead of time.Now
 	mu      sync.Mutex
 	entries []*tokenward.AuditEntry
 	auditFn func(*tokenward.AuditEntry) error
@@ -87,6 +89,7 @@ func newFixture(t testing.TB, configure ...func(*pgproxy.Proxy)) *fixture {
 	if f.core, err = core.New(ctx, db, key); err != nil {
 		t.Fatal(err)
 	}
+	f.core.Now = func() time.Time { return time.Now().Add(time.Duration(f.skew.Load())) }
 	f.core.DBGateway = &core.DBGateway{Store: db}
 	if f.admin, err = f.core.Authenticate(ctx, secret, "127.0.0.1"); err != nil {
 		t.Fatal(err)
@@ -387,11 +390,17 @@ func TestCancel(t *testing.T) {
 	wantCancelled(t, done)
 }
 
-// sleeping connects a client through the proxy and has the upstream run
-// pg_sleep(60) for it: done gets the query's outcome.
+// sleeping connects a client through the proxy with a new token and has
+// the upstream run pg_sleep(60) for it: done gets the query's outcome.
 func (f *fixture) sleeping(t *testing.T) (conn *pgconn.PgConn, upstreamPID uint32, done <-chan error) {
 	t.Helper()
 	_, secret := f.token(t, "ci-job", "gateway:pgprod")
+	return f.sleepingAs(t, secret)
+}
+
+// sleepingAs is sleeping with the token secret.
+func (f *fixture) sleepingAs(t *testing.T, secret string) (conn *pgconn.PgConn, upstreamPID uint32, done <-chan error) {
+	t.Helper()
 	conn, err := pgconn.Connect(t.Context(), f.connURL("pgprod", secret, "disable"))
 	if err != nil {
 		t.Fatal(err)
@@ -418,16 +427,40 @@ func (f *fixture) sleeping(t *testing.T) (conn *pgconn.PgConn, upstreamPID uint3
 // running reports whether the upstream's backend pid runs the sleep.
 func (f *fixture) running(t *testing.T, pid uint32) bool {
 	t.Helper()
+	return f.count(t, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active' AND query LIKE '%pg_sleep%'", pid) == 1
+}
+
+// exists reports whether the upstream's backend pid is still there.
+func (f *fixture) exists(t *testing.T, pid uint32) bool {
+	t.Helper()
+	return f.count(t, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid) == 1
+}
+
+// count runs a count query on the upstream's database as the superuser.
+func (f *fixture) count(t *testing.T, query string, args ...any) int {
+	t.Helper()
 	direct, err := pgx.Connect(t.Context(), f.superURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer direct.Close(context.Background())
 	var n int
-	if err := direct.QueryRow(t.Context(), "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active' AND query LIKE '%pg_sleep%'", pid).Scan(&n); err != nil {
+	if err := direct.QueryRow(t.Context(), query, args...).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	return n == 1
+	return n
+}
+
+// within polls cond every 10 ms until it holds (true) or d has passed.
+func within(d time.Duration, cond func() bool) (time.Duration, bool) {
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			return time.Since(start), false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start), true
 }
 
 // wantCancelled waits for the sleep's outcome: cancelled, within 20 s.
@@ -489,4 +522,73 @@ func TestCancelThroughPeer(t *testing.T) {
 	}
 	send(80877102) // a client's CancelRequest
 	wantCancelled(t, done)
+}
+
+// TestSessionEndsWhenItsTokenMayNot: an open session whose token is
+// revoked, expires or loses its grant is ended within the recheck
+// interval, a running query cancelled on the upstream first, and its end
+// audited with why; a session of a token that may go on is left alone.
+func TestSessionEndsWhenItsTokenMayNot(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(t *testing.T, f *fixture, tok *tokenward.Token)
+		why    string
+	}{
+		{"revoked", func(t *testing.T, f *fixture, tok *tokenward.Token) {
+			if _, err := f.core.RevokeToken(t.Context(), f.admin, tok.ID); err != nil {
+				t.Fatal(err)
+			}
+		}, "is revoked"},
+		{"expired", func(t *testing.T, f *fixture, tok *tokenward.Token) {
+			f.skew.Store(int64(2 * time.Hour)) // the token lives an hour
+		}, "expired at"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, func(p *pgproxy.Proxy) { p.RecheckEvery = 50 * time.Millisecond })
+			gs, _ := tokenward.ParseGrants([]string{"gateway:pgprod"})
+			tok, secret, err := f.core.CreateToken(t.Context(), f.admin, core.CreateTokenInput{Name: "ci-job", Kind: tokenward.TokenService, Grants: gs, TTL: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, otherSecret := f.token(t, "other-job", "gateway:pgprod")
+			other, err := pgconn.Connect(t.Context(), f.connURL("pgprod", otherSecret, "disable"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer other.Close(context.Background())
+			conn, upstreamPID, done := f.sleepingAs(t, secret)
+			tc.change(t, f, tok)
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Fatal("the sleep finished; want the session ended")
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the session still runs 10 s after its token may no longer use the route")
+			}
+			if _, ok := within(10*time.Second, func() bool { return !f.exists(t, upstreamPID) }); !ok {
+				t.Fatalf("the upstream's backend %d outlived its session", upstreamPID)
+			}
+			if _, err := conn.Exec(t.Context(), "SELECT 1").ReadAll(); err == nil {
+				t.Fatal("a query on the ended session: got nil; want an error")
+			}
+			var ended *tokenward.AuditEntry
+			within(10*time.Second, func() bool {
+				for _, e := range f.audited(pgproxy.ActionSession) {
+					if e.TokenID == tok.ID {
+						ended = e
+					}
+				}
+				return ended != nil
+			})
+			if ended == nil || !strings.Contains(ended.Meta["ended_by"], tc.why) {
+				t.Fatalf("session end: got %+v; want meta.ended_by %q", ended, tc.why)
+			}
+			// The other token's session was checked many times, and goes on.
+			if res, err := other.Exec(t.Context(), "SELECT 1").ReadAll(); err != nil || len(res) != 1 {
+				t.Fatalf("the other token's session: %v; want it open", err)
+			}
+		})
+	}
 }
