@@ -275,7 +275,7 @@ const (
 // may not share one (tokenward.SecretAtSourcePath).
 const (
 	SourceAtPathSQL = `SELECT count(*) FROM dynamic_sources WHERE project = ? AND env = ? AND name = ?`
-	SecretAtPathSQL = `SELECT count(*) FROM secrets WHERE project = ? AND env = ? AND name = ?`
+	SecretAtPathSQL = `SELECT count(*) FROM secrets WHERE project = ? AND env = ? AND name = ?` // #nosec G101 -- a SQL query, not a credential
 	// ArchivedAtSourcesSQL counts an archived environment's secrets whose
 	// paths dynamic sources took since: restoring it would share them.
 	ArchivedAtSourcesSQL = `SELECT count(*) FROM archived_secrets a JOIN dynamic_sources d USING (project, env, name) WHERE a.project = ? AND a.env = ?`
