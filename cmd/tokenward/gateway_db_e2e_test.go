@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/pgtest"
 )
@@ -287,4 +289,44 @@ func sessionsOf(t *testing.T, super, role, running string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestGatewayDBFailedSignInsShareTheAPILimit: token guesses through the
+// database gateway spend their address's budget of failed
+// authentications, which the API shares (one budget for both doors):
+// after the default burst of 20 the gateway refuses the address with
+// 53300, and the API refuses it too, even with a valid token, until the
+// budget refills.
+func TestGatewayDBFailedSignInsShareTheAPILimit(t *testing.T) {
+	e := newRotEnv(t)
+	gwPort := freePort(t)
+	e.args = []string{"--gateway-db-listen", fmt.Sprintf("127.0.0.1:%d", gwPort)}
+	t.Cleanup(e.stop)
+	e.start()
+	guess, err := tokenward.NewTokenSecret(tokenward.TokenService) // well formed, and nobody's
+	if err != nil {
+		t.Fatal(err)
+	}
+	signIn := func() error {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		conn, err := pgconn.Connect(ctx, fmt.Sprintf("postgres://pgprod:%s@127.0.0.1:%d/x?sslmode=disable", guess, gwPort))
+		if err == nil {
+			conn.Close(context.Background())
+		}
+		return err
+	}
+	for i := range 20 {
+		if err := signIn(); err == nil || !strings.Contains(err.Error(), "unknown token") {
+			t.Fatalf("guess %d: got %v; want unknown token", i+1, err)
+		}
+	}
+	var pe *pgconn.PgError
+	if err := signIn(); !errors.As(err, &pe) || pe.Code != "53300" || !strings.Contains(pe.Message, "too many failed authentications") {
+		t.Fatalf("guess 21: got %v; want 53300, too many failed authentications", err)
+	}
+	if _, errs, err := e.cli("", "project", "list"); err == nil || !strings.Contains(errs, "too many failed authentications") {
+		t.Fatalf("the API from the same address: got %v %s; want refused", err, errs)
+	}
+	e.noLeak(guess)
 }

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/core"
+	"github.com/tokenward/tokenward/internal/httpapi"
 	"github.com/tokenward/tokenward/internal/pgproxy"
 )
 
@@ -84,7 +86,7 @@ func gatewayDBServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *se
 		if cfg.Listen == "" {
 			return nil
 		}
-		p := &pgproxy.Proxy{Opener: r.core, Audit: r.api.Record, Logger: r.logger.WithGroup("gateway_db"),
+		p := &pgproxy.Proxy{Opener: limitedOpener{r.core, r.api}, Audit: r.api.Record, Logger: r.logger.WithGroup("gateway_db"),
 			Now: r.core.Now, MaxSessions: cfg.MaxSessions, StartupTimeout: cfg.StartupTimeout, PeerID: cfg.PeerID, Peers: cfg.Peers}
 		if r.cfg.TLSCert != "" {
 			cert, err := tls.LoadX509KeyPair(r.cfg.TLSCert, r.cfg.TLSKey)
@@ -112,4 +114,24 @@ func gatewayDBServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *se
 		r.logger.Info("database gateway listening", "addr", ln.Addr().String(), "tls", p.TLSConfig != nil)
 		return nil
 	}
+}
+
+// limitedOpener opens routes behind the API's limit on failed
+// authentications per address (httpapi.Server.AuthFailureGate): a token
+// guesser gets one budget for both doors, not one per door. It is a
+// pgproxy.Rechecker through the core.
+type limitedOpener struct {
+	*core.Core
+	api *httpapi.Server
+}
+
+func (o limitedOpener) OpenDBRoute(ctx context.Context, route, token, ip string) (*tokenward.Token, *tokenward.DBRoute, []byte, error) {
+	if err := o.api.AuthFailureGate(ip); err != nil {
+		return nil, nil, nil, err
+	}
+	tok, r, value, err := o.Core.OpenDBRoute(ctx, route, token, ip)
+	if err != nil {
+		o.api.CountAuthFailure(token, ip, err)
+	}
+	return tok, r, value, err
 }

@@ -141,21 +141,14 @@ func (s *Server) limits() *limiters {
 // refused token is returned with the error, so the audit entry names it.
 func (s *Server) authenticate(ctx context.Context, w http.ResponseWriter, raw, ip string) (*tokenward.Token, error) {
 	lim := s.limits()
-	addr := failureKey(ip)
-	if lim.failures != nil && raw != "" {
-		if ok, wait := lim.failures.allowed(addr, s.Core.Now()); !ok {
-			return nil, rateLimited(w, wait, "too many failed authentications from this address")
+	if raw != "" {
+		if wait, ok := s.failuresLeft(ip); !ok {
+			return nil, rateLimited(w, wait, tooManyFailures)
 		}
 	}
 	tok, err := s.Core.Authenticate(ctx, raw, ip)
 	if err != nil {
-		// Only guesses count: a token that matches no token at all. A
-		// known token that is revoked or expired (a stale CI setting) is
-		// no guess, and must not lock everyone behind the same address
-		// (a NAT, a CI provider's egress) out.
-		if _, known := core.PresentedToken(err); lim.failures != nil && raw != "" && !known && tokenward.ErrorCode(err) == tokenward.EUNAUTHORIZED {
-			lim.failures.take(addr, s.Core.Now())
-		}
+		s.CountAuthFailure(raw, ip, err)
 		return nil, err
 	}
 	if lim.tokens != nil {
@@ -164,6 +157,43 @@ func (s *Server) authenticate(ctx context.Context, w http.ResponseWriter, raw, i
 		}
 	}
 	return tok, nil
+}
+
+const tooManyFailures = "too many failed authentications from this address"
+
+// failuresLeft reports whether ip has a failed authentication left
+// (AuthFailureLimit), and if not how long until it has.
+func (s *Server) failuresLeft(ip string) (time.Duration, bool) {
+	lim := s.limits()
+	if lim.failures == nil {
+		return 0, true
+	}
+	ok, wait := lim.failures.allowed(failureKey(ip), s.Core.Now())
+	return wait, ok
+}
+
+// AuthFailureGate is the API's limit on failed authentications per
+// address (AuthFailureLimit) for another door into the same server (the
+// database gateway), so that both spend one budget: ERATELIMITED when ip
+// has none left, else nil. CountAuthFailure spends from it.
+func (s *Server) AuthFailureGate(ip string) error {
+	wait, ok := s.failuresLeft(ip)
+	if ok {
+		return nil
+	}
+	return tokenward.Errorf(tokenward.ERATELIMITED, "%s; retry after %d s", tooManyFailures, retryAfter(wait))
+}
+
+// CountAuthFailure spends one of ip's failed authentications when err, the
+// outcome of authenticating raw, is a guess: a token that matches no token
+// at all. A known token that is revoked or expired (a stale CI setting) is
+// no guess, and must not lock everyone behind the same address (a NAT, a
+// CI provider's egress) out.
+func (s *Server) CountAuthFailure(raw, ip string, err error) {
+	lim := s.limits()
+	if _, known := core.PresentedToken(err); lim.failures != nil && raw != "" && !known && tokenward.ErrorCode(err) == tokenward.EUNAUTHORIZED {
+		lim.failures.take(failureKey(ip), s.Core.Now())
+	}
 }
 
 // failureKey is the bucket of failed authentications ip spends from: the
@@ -185,9 +215,14 @@ func failureKey(ip string) string {
 // rateLimited sets Retry-After (whole seconds, rounded up, at least 1) and
 // returns the refusal.
 func rateLimited(w http.ResponseWriter, wait time.Duration, msg string) error {
-	secs := max(int64(math.Ceil(wait.Seconds())), 1)
+	secs := retryAfter(wait)
 	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 	return tokenward.Errorf(tokenward.ERATELIMITED, "%s; retry after %d s", msg, secs)
+}
+
+// retryAfter is wait in whole seconds, rounded up, at least 1.
+func retryAfter(wait time.Duration) int64 {
+	return max(int64(math.Ceil(wait.Seconds())), 1)
 }
 
 // ParseLimit reads a rate limit as the server's --rate-limit takes it:

@@ -425,6 +425,8 @@ func fatalOf(err error) (string, string) {
 		return "28000", msg
 	case tokenward.EUNAVAILABLE:
 		return "08006", msg
+	case tokenward.ERATELIMITED:
+		return "53300", msg // as PostgreSQL refuses a connection over a limit
 	}
 	return "XX000", "tokenward: internal error"
 }
@@ -455,6 +457,8 @@ func statusOf(err error) int {
 		return 403
 	case tokenward.ENOTFOUND:
 		return 404
+	case tokenward.ERATELIMITED:
+		return 429
 	case tokenward.EUNAVAILABLE:
 		return 503
 	}
@@ -495,7 +499,7 @@ func (p *Proxy) entry(s *session, action string, err error, meta map[string]stri
 	outcome, reason := tokenward.OutcomeAllowed, ""
 	switch tokenward.ErrorCode(err) {
 	case "":
-	case tokenward.EUNAUTHORIZED, tokenward.EFORBIDDEN:
+	case tokenward.EUNAUTHORIZED, tokenward.EFORBIDDEN, tokenward.ERATELIMITED:
 		outcome, reason = tokenward.OutcomeDenied, tokenward.ErrorMessage(err)
 	case tokenward.EINTERNAL:
 		outcome, reason = tokenward.OutcomeError, "internal error"
