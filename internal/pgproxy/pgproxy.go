@@ -219,11 +219,15 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	})
 	defer stop()
 	defer p.wg.Wait()
-	p.wg.Add(1)
+	// Each Serve rechecks (a Proxy may serve several listeners; a session
+	// ended twice ends once), and stops doing so however it returns.
+	rctx, stopRecheck := context.WithCancel(ctx)
+	rechecked := make(chan struct{})
 	go func() {
-		defer p.wg.Done()
-		p.recheckLoop(ctx)
+		defer close(rechecked)
+		p.recheckLoop(rctx)
 	}()
+	defer func() { stopRecheck(); <-rechecked }()
 	backoff := 5 * time.Millisecond
 	for {
 		conn, err := ln.Accept()
