@@ -213,8 +213,8 @@ func testAuditSearch(t *testing.T, s AuditStore) {
 }
 
 // testAuditPageBack pages newest first with Before set to the last seq
-// of each page, through entries several of which share one time (a bulk
-// operation records them so): every match comes back once, in order —
+// of each page, through entries several of which share one time (as on a
+// coarse clock): every match comes back once, in order —
 // none skipped at a page boundary, as paging by Until would.
 func testAuditPageBack(t *testing.T, s AuditStore) {
 	ctx := context.Background()
