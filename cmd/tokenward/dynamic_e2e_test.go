@@ -232,3 +232,37 @@ func TestLeaseOrphanOfACrashIsSwept(t *testing.T) {
 		t.Fatalf("leases: got %+v; want the orphan revoked", all)
 	}
 }
+
+// TestDynamicSourceRetired: retiring an environment revokes its sources'
+// live leases (the roles are dropped) and refuses new leases and sources
+// there until it is restored.
+func TestDynamicSourceRetired(t *testing.T) {
+	e := newDynEnv(t)
+	if _, errs, err := e.cli("", "secret", "get", "acme/prod/db"); err != nil {
+		t.Fatalf("secret get: %v %s", err, errs)
+	}
+	ls := e.leases()
+	if len(ls) != 1 || !e.roleExists(ls[0].Role) {
+		t.Fatalf("leases: got %+v; want one live", ls)
+	}
+	if plan := e.mustCLI("", "env", "retire", "acme/prod", "--dry-run"); !strings.Contains(plan, ls[0].ID) {
+		t.Fatalf("retire plan: %s; want the lease %s in it", plan, ls[0].ID)
+	}
+	e.mustCLI("", "env", "retire", "acme/prod")
+	e.waitGone(ls[0].Role)
+	if got := e.leases("--all"); len(got) != 1 || got[0].State != tokenward.LeaseRevoked || !strings.Contains(got[0].Reason, "retired acme/prod") {
+		t.Fatalf("after retire: got %+v; want the lease revoked for the retirement", got)
+	}
+	for _, args := range [][]string{
+		{"secret", "get", "acme/prod/db"},
+		{"dynamic", "create", "acme/prod/db2", "--kind", "postgres", "--admin-secret", "acme/prod/PG_ADMIN_URL", "--group", "app_rw", "--ttl", "15m"},
+	} {
+		if _, errs, err := e.cli("", args...); err == nil || !strings.Contains(errs, "acme/prod is retired") {
+			t.Fatalf("%s in a retired environment: %v %s; want refused", args[:2], err, errs)
+		}
+	}
+	e.mustCLI("", "env", "restore", "acme/prod")
+	if _, errs, err := e.cli("", "secret", "get", "acme/prod/db"); err != nil || !strings.Contains(errs, "lease lease_") {
+		t.Fatalf("secret get after restore: %v %s; want a lease", err, errs)
+	}
+}

@@ -65,6 +65,12 @@ func dynamicServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *serv
 			e.AfterCreate = func(*tokenward.Lease) { die() }
 		}
 		r.api.Dynamic = e
+		// A retired environment gets no new source or lease, and its
+		// sources' live leases are revoked with it.
+		e.Retired = r.core.RefuseRetired
+		if r.core.Monitoring != nil {
+			r.core.Monitoring.RetireHooks = append(r.core.Monitoring.RetireHooks, e.RevokeScope)
+		}
 		r.core.TokenRevoked = func(ctx context.Context, id string) {
 			// Bounded: the token is revoked already, and what does not
 			// finish here (a database down, another server's revocation)

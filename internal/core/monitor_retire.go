@@ -147,7 +147,16 @@ func (c *Core) Retire(ctx context.Context, tok *tokenward.Token, project, env st
 		return plan, nil
 	}
 
-	// Archive first: if it fails (archived already), nothing else changed.
+	// The hooks first: what they end may need the scope's secrets while
+	// they are live (a dynamic source's admin URL revokes its leases). The
+	// plan refused an environment archived already, so the archive below
+	// is not expected to fail.
+	for _, hook := range m.RetireHooks {
+		if _, err := hook(ctx, project, env, false); err != nil {
+			return nil, err
+		}
+	}
+	// Archive next: if it fails, no token was revoked or narrowed.
 	actor := tok.ID
 	for _, e := range plan.Envs {
 		a := monitor.Archive{Project: project, Env: e, ArchivedAt: now, ArchivedBy: actor, PurgeAt: plan.PurgeAt}
@@ -171,11 +180,6 @@ func (c *Core) Retire(ctx context.Context, tok *tokenward.Token, project, env st
 	}
 	if _, err := c.retireDependents(ctx, tok, project, env, false); err != nil {
 		return nil, err
-	}
-	for _, hook := range m.RetireHooks {
-		if _, err := hook(ctx, project, env, false); err != nil {
-			return nil, err
-		}
 	}
 	for _, pt := range plan.Revoke {
 		if _, err := c.systemRevoke(ctx, pt.ID); err != nil {
@@ -283,10 +287,11 @@ func (c *Core) RestoreEnv(ctx context.Context, tok *tokenward.Token, project, en
 	return n, err
 }
 
-// refuseRetired refuses a write into a retired (archived) environment: a
-// secret written there would be live in a scope whose tokens were revoked,
-// and would stand in the way of the archive's restore.
-func (c *Core) refuseRetired(ctx context.Context, project, env string) error {
+// RefuseRetired refuses a write into a retired (archived) environment, or
+// a dynamic credential from it (ECONFLICT): a secret written there would be
+// live in a scope whose tokens were revoked, and would stand in the way of
+// the archive's restore.
+func (c *Core) RefuseRetired(ctx context.Context, project, env string) error {
 	m := c.Monitoring
 	if m == nil || m.Store == nil {
 		return nil

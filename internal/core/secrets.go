@@ -50,7 +50,7 @@ func (c *Core) PutSecret(ctx context.Context, tok *tokenward.Token, in PutSecret
 	if len(in.Value) > c.MaxValueSize {
 		return nil, tokenward.Errorf(tokenward.ETOOLARGE, "value is %d bytes; the limit is %d", len(in.Value), c.MaxValueSize)
 	}
-	if err := c.refuseRetired(ctx, in.Project, in.Env); err != nil {
+	if err := c.RefuseRetired(ctx, in.Project, in.Env); err != nil {
 		return nil, err
 	}
 	// Writers that lose a race on the version number retry, unless the

@@ -72,7 +72,7 @@ func (c *Core) ChangeVersions(ctx context.Context, tok *tokenward.Token, change 
 	if !ok {
 		return nil, tokenward.Errorf(tokenward.ENOTALLOWED, "this storage backend cannot delete versions")
 	}
-	if err := c.refuseRetired(ctx, project, env); err != nil {
+	if err := c.RefuseRetired(ctx, project, env); err != nil {
 		return nil, err
 	}
 	meta, err := c.Store.Secret(ctx, project, env, name)

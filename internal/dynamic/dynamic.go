@@ -82,6 +82,10 @@ type Engine struct {
 	// AfterCreate, when set, is called after a credential is made and
 	// before its lease is marked active (tests crash there).
 	AfterCreate func(l *tokenward.Lease)
+	// Retired, when set, refuses a source's write or a lease in a retired
+	// environment (core.Core.RefuseRetired): nothing new comes alive in a
+	// scope that was decommissioned.
+	Retired func(ctx context.Context, project, env string) error
 }
 
 // Defaults.
@@ -145,6 +149,9 @@ func (e *Engine) PutSource(ctx context.Context, tok *tokenward.Token, src *token
 		return nil, err
 	}
 	if err := require(tok, tokenward.ActionAdmin, src.Project, src.Env, src.Name); err != nil {
+		return nil, err
+	}
+	if err := e.refuseRetired(ctx, src.Project, src.Env); err != nil {
 		return nil, err
 	}
 	k, err := e.kind(src.Kind)
@@ -254,6 +261,9 @@ func jobOf(tok *tokenward.Token) string {
 // finds; it expires after the source's TTL and never outlives tok.
 func (e *Engine) Lease(ctx context.Context, tok *tokenward.Token, project, env, name string) (*tokenward.Lease, *Credential, error) {
 	if err := require(tok, tokenward.ActionRead, project, env, name); err != nil {
+		return nil, nil, err
+	}
+	if err := e.refuseRetired(ctx, project, env); err != nil {
 		return nil, nil, err
 	}
 	src, err := e.Store.DynamicSource(ctx, project, env, name)
@@ -411,6 +421,36 @@ func (e *Engine) RevokePrefix(ctx context.Context, tok *tokenward.Token, prefix 
 		return nil, err
 	}
 	return e.revokeAll(ctx, ls, "revoked by prefix "+prefix+" by "+tok.ID), nil
+}
+
+func (e *Engine) refuseRetired(ctx context.Context, project, env string) error {
+	if e.Retired == nil {
+		return nil
+	}
+	return e.Retired(ctx, project, env)
+}
+
+// RevokeScope revokes, on the server's authority, every live lease of the
+// sources in a retired project or environment (env "": the whole
+// project), and returns a line for each; with dryRun it only lists them.
+// It is a core.RetireHook. A revocation that fails is retried by the sweep.
+func (e *Engine) RevokeScope(ctx context.Context, project, env string, dryRun bool) ([]string, error) {
+	scope := project
+	if env != "" {
+		scope += "/" + env
+	}
+	ls, err := e.Store.Leases(ctx, tokenward.LeaseFilter{Prefix: scope + "/", Live: true})
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	for _, l := range ls {
+		lines = append(lines, "lease "+l.ID+" of dynamic source "+l.Source()+" (revoked)")
+	}
+	if !dryRun {
+		e.revokeAll(ctx, ls, "retired "+scope)
+	}
+	return lines, nil
 }
 
 // RevokeToken revokes, on the server's authority, every live lease of a
