@@ -25,11 +25,11 @@ type dynEnv struct {
 	conn     *pgx.Conn
 }
 
-func newDynEnv(t *testing.T) *dynEnv {
+func newDynEnv(t *testing.T, serverArgs ...string) *dynEnv {
 	t.Helper()
 	pg := pgtest.Shared(t)
 	e := &dynEnv{rotEnv: newRotEnv(t), pg: pg, adminURL: pg.NewDatabase(t)}
-	e.args = []string{"--lease-sweep-interval", "100ms", "--lease-orphan-after", "1s"}
+	e.args = append([]string{"--lease-sweep-interval", "100ms", "--lease-orphan-after", "1s"}, serverArgs...)
 	e.start()
 	var err error
 	if e.conn, err = pgx.Connect(t.Context(), e.adminURL); err != nil {
@@ -235,9 +235,10 @@ func TestLeaseOrphanOfACrashIsSwept(t *testing.T) {
 
 // TestDynamicSourceRetired: retiring an environment revokes its sources'
 // live leases (the roles are dropped) and refuses new leases and sources
-// there until it is restored.
+// there until it is restored; once a retired environment's archive is
+// purged, its sources are deleted.
 func TestDynamicSourceRetired(t *testing.T) {
-	e := newDynEnv(t)
+	e := newDynEnv(t, "--hygiene-interval", "1s")
 	if _, errs, err := e.cli("", "secret", "get", "acme/prod/db"); err != nil {
 		t.Fatalf("secret get: %v %s", err, errs)
 	}
@@ -264,5 +265,15 @@ func TestDynamicSourceRetired(t *testing.T) {
 	e.mustCLI("", "env", "restore", "acme/prod")
 	if _, errs, err := e.cli("", "secret", "get", "acme/prod/db"); err != nil || !strings.Contains(errs, "lease lease_") {
 		t.Fatalf("secret get after restore: %v %s; want a lease", err, errs)
+	}
+
+	// Retired for a second: the hygiene job purges the archive, and the
+	// source goes with it (kept, it would lease again).
+	e.mustCLI("", "env", "retire", "acme/prod", "--retention", "1s")
+	if _, ok := within(15*time.Second, func() bool { return !strings.Contains(e.mustCLI("", "dynamic", "list"), "acme/prod/db") }); !ok {
+		t.Fatalf("the source outlived its environment's purge\nserver log:\n%s", e.logs)
+	}
+	if _, errs, err := e.cli("", "secret", "get", "acme/prod/db"); err == nil || !strings.Contains(errs, "not found") {
+		t.Fatalf("secret get after the purge: %v %s; want not found", err, errs)
 	}
 }

@@ -70,6 +70,7 @@ func dynamicServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *serv
 		e.Retired = r.core.RefuseRetired
 		if r.core.Monitoring != nil {
 			r.core.Monitoring.RetireHooks = append(r.core.Monitoring.RetireHooks, e.RevokeScope)
+			r.core.Monitoring.PurgeHooks = append(r.core.Monitoring.PurgeHooks, e.DeleteScope)
 		}
 		r.core.TokenRevoked = func(ctx context.Context, id string) {
 			// Bounded: the token is revoked already, and what does not

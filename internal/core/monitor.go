@@ -73,7 +73,11 @@ type Monitoring struct {
 	// RetireHooks run when a scope retires, beside the built-in steps
 	// (OIDC bindings and rotation policies are disabled by Retire itself).
 	RetireHooks []RetireHook
-	Logger      *slog.Logger
+	// PurgeHooks run for each retired environment whose archive the
+	// hygiene job purged: what a restore would have brought back with it
+	// (dynamic sources) goes too. An error is logged; the purge stands.
+	PurgeHooks []func(ctx context.Context, project, env string) error
+	Logger     *slog.Logger
 	// Tail, when set, feeds the monitor from the audit table that several
 	// servers share instead of in line, and only the leader acts
 	// (monitor_tail.go). Nil (SQLite): every entry is observed, and acted

@@ -193,6 +193,11 @@ func (c *Core) RunHygiene(ctx context.Context) (HygieneResult, error) {
 		if err := c.record(ctx, &tokenward.AuditEntry{Action: "env.purge", Resource: a.Project + "/" + a.Env, Reason: "retention over", Meta: map[string]string{"secrets": strconv.Itoa(a.Secrets)}}); err != nil {
 			return res, err
 		}
+		for _, hook := range m.PurgeHooks {
+			if err := hook(ctx, a.Project, a.Env); err != nil {
+				m.logger().Error("a purged environment's dependents", "project", a.Project, "env", a.Env, "err", tokenward.ErrorMessage(err))
+			}
+		}
 	}
 	m.Monitor.Prune(now)
 	return res, c.SaveMonitorState(ctx)

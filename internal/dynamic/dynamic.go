@@ -453,6 +453,36 @@ func (e *Engine) RevokeScope(ctx context.Context, project, env string, dryRun bo
 	return lines, nil
 }
 
+// DeleteScope deletes, on the server's authority, the sources of an
+// environment whose archive was purged (its retention over): kept while
+// it could be restored, they would lease again once it is gone. It is a
+// core.Monitoring purge hook. A source with a lease still being revoked
+// (its database down since the retirement) stays, and the error says so.
+func (e *Engine) DeleteScope(ctx context.Context, project, env string) error {
+	all, err := e.Store.DynamicSources(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, src := range all {
+		if src.Project != project || src.Env != env {
+			continue
+		}
+		if err := e.Store.DeleteDynamicSource(ctx, project, env, src.Name); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if e.Record != nil {
+			entry := &tokenward.AuditEntry{Time: e.Now().UTC(), Action: "dynamic.delete", Resource: src.Path(), Outcome: tokenward.OutcomeAllowed,
+				Reason: "environment purged"}
+			if err := e.Record(ctx, entry); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // RevokeToken revokes, on the server's authority, every live lease of a
 // token that was revoked.
 func (e *Engine) RevokeToken(ctx context.Context, tokenID string) (int, error) {
