@@ -445,7 +445,7 @@ func (e *Engine) RevokeScope(ctx context.Context, project, env string, dryRun bo
 	}
 	var lines []string
 	for _, l := range ls {
-		lines = append(lines, "lease "+l.ID+" of dynamic source "+l.Source()+" (revoked)")
+		lines = append(lines, "lease "+l.ID+" of dynamic source "+l.Source())
 	}
 	if !dryRun {
 		e.revokeAll(ctx, ls, "retired "+scope)
