@@ -263,11 +263,13 @@ func (e *Engine) Lease(ctx context.Context, tok *tokenward.Token, project, env, 
 	if err := require(tok, tokenward.ActionRead, project, env, name); err != nil {
 		return nil, nil, err
 	}
-	if err := e.refuseRetired(ctx, project, env); err != nil {
-		return nil, nil, err
-	}
 	src, err := e.Store.DynamicSource(ctx, project, env, name)
 	if err != nil {
+		return nil, nil, err
+	}
+	// After the lookup: a path that is no source stays not found (secret
+	// get tries a source when no secret has the path).
+	if err := e.refuseRetired(ctx, project, env); err != nil {
 		return nil, nil, err
 	}
 	k, err := e.kind(src.Kind)
