@@ -56,18 +56,26 @@ func (db *DB) PutDynamicSource(ctx context.Context, s *tokenward.DynamicSource) 
 	return dbError("put dynamic source", err)
 }
 
-// pathLockClass is the first key of the advisory locks claimPath takes. Two
-// 32-bit keys are a key space apart from the 64-bit keys of serverLock and
-// migrationLock, so a path's hash never meets those.
+// pathLock is the SQL expression that takes the advisory lock of the
+// secret path project/env/name (SQL expressions: parameters or columns)
+// until the transaction ends. claimPath and a restore build their locks
+// here, so the two always meet on a path.
+func pathLock(project, env, name string) string {
+	return "pg_advisory_xact_lock(" + strconv.Itoa(pathLockClass) + ", hashtext(" + project + " || '/' || " + env + " || '/' || " + name + "))"
+}
+
+// pathLockClass is the first key of pathLock's locks: two 32-bit keys are
+// a key space apart from the 64-bit keys of serverLock and migrationLock,
+// so a path's hash never meets those.
 const pathLockClass = 0x74770001
 
-// claimPath locks a secret path until tx ends, then reports whether query
-// (sqlrow.SourceAtPathSQL, SecretAtPathSQL) counts a row at it. A secret's
-// creation and a source's write both take the lock first, so under READ
-// COMMITTED the second of two racing writers sees the first one's row
-// instead of both finding the path free.
+// claimPath locks a secret path until tx ends (pathLock), then reports
+// whether query (sqlrow.SourceAtPathSQL, SecretAtPathSQL) counts a row at
+// it. A secret's creation and a source's write both take the lock first,
+// so under READ COMMITTED the second of two racing writers sees the first
+// one's row instead of both finding the path free.
 func claimPath(ctx context.Context, tx pgx.Tx, query, project, env, name string) (bool, error) {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, int32(pathLockClass), project+"/"+env+"/"+name); err != nil {
+	if _, err := tx.Exec(ctx, "SELECT "+pathLock("$1::text", "$2::text", "$3::text"), project, env, name); err != nil {
 		return false, err
 	}
 	var n int

@@ -202,8 +202,7 @@ func (db *DB) RestoreEnv(ctx context.Context, project, env string) (int, error) 
 		}
 		// Under the archived secrets' path locks (claimPath), so that no
 		// dynamic source takes one of their paths meanwhile.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext(project || '/' || env || '/' || name)) FROM archived_secrets WHERE project = $2 AND env = $3 ORDER BY name`,
-			int32(pathLockClass), project, env); err != nil {
+		if _, err := tx.Exec(ctx, "SELECT "+pathLock("project", "env", "name")+" FROM archived_secrets WHERE project = $1 AND env = $2 ORDER BY name", project, env); err != nil {
 			return err
 		}
 		if err := tx.QueryRow(ctx, dollars(sqlrow.ArchivedAtSourcesSQL), project, env).Scan(&clash); err != nil {
