@@ -257,16 +257,19 @@ func testSourceSecretSharedPath(t *testing.T, s LeasingStore) {
 
 	// Racing pairs: each path ends up a secret or a source, never both,
 	// and the loser is told ECONFLICT.
-	const pairs = 16
-	var wg sync.WaitGroup
+	// One pair at a time, both writes released at once, so that the two
+	// transactions overlap as often as the store lets them.
+	const pairs = 40
 	errs := make([][2]error, pairs)
 	for i := range pairs {
 		name := fmt.Sprint("race", i)
-		wg.Add(2)
-		go func() { defer wg.Done(); errs[i][0] = s.PutSecret(ctx, secretAt(name), 0, version(1, "c")) }()
-		go func() { defer wg.Done(); errs[i][1] = s.PutDynamicSource(ctx, dynSource(name)) }()
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() { <-start; errs[i][0] = s.PutSecret(ctx, secretAt(name), 0, version(1, "c")) })
+		wg.Go(func() { <-start; errs[i][1] = s.PutDynamicSource(ctx, dynSource(name)) })
+		close(start)
+		wg.Wait()
 	}
-	wg.Wait()
 	for i := range pairs {
 		name := fmt.Sprint("race", i)
 		_, serr := s.Secret(ctx, "acme", "prod", name)
