@@ -336,7 +336,9 @@ func (p *parser) boolean(n *yaml.Node, what string) (bool, bool) {
 		p.errorf(n, "%s: want true or false, got %s", what, kindName(n))
 		return false, false
 	}
-	return n.Value == "true", true
+	// YAML's booleans are also True and TRUE (tagged !!bool, spelt as written).
+	b, err := strconv.ParseBool(n.Value)
+	return b, err == nil
 }
 
 func (p *parser) manifest(root *yaml.Node) *Manifest {

@@ -244,6 +244,24 @@ func TestParseAliases(t *testing.T) {
 	}
 }
 
+// TestParseBooleans: YAML spells its booleans true, True and TRUE; each
+// means what it says (True read as false disabled a pipeline).
+func TestParseBooleans(t *testing.T) {
+	for _, tt := range []struct {
+		spelt string
+		want  bool
+	}{{"true", true}, {"True", true}, {"TRUE", true}, {"false", false}, {"False", false}, {"FALSE", false}} {
+		in := base + "pipelines:\n  deploy: {preset: github, claims: {ref: main}, grants: ['read:payments/prod/*'], enabled: " + tt.spelt + "}\n"
+		m, err := Parse("m.yaml", []byte(in))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.spelt, err)
+		}
+		if got := m.Pipelines[0].Enabled; got != tt.want {
+			t.Errorf("enabled: %s: got %v; want %v", tt.spelt, got, tt.want)
+		}
+	}
+}
+
 func TestParseTooLarge(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tokenward.yaml")
 	data := []byte(base + "# " + strings.Repeat("x", MaxSize) + "\n")
