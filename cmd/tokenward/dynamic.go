@@ -28,7 +28,13 @@ func (m *Main) newDynamicCreateCommand() *cobra.Command {
 new credential with a lease tied to the reading token: for postgres, a LOGIN role valid until the
 lease expires and a member of --group, which holds the privileges. The SQL templates take
 {{name}} (the role), {{password}} (sent as a SCRAM verifier, never in the clear), {{expiration}}
-and {{group}}, each quoted by tokenward. You need admin on the source and read on --admin-secret.`,
+and {{group}}, each quoted by tokenward. You need admin on the source and read on --admin-secret.
+
+Before it stores the source, the server checks it: it connects with the admin URL and runs the
+creation SQL, a renewal and the revocation for a throwaway role in a transaction it rolls back,
+so a missing group, a template the database refuses or an admin role without the privileges fails
+here (400; 503 when the database cannot be reached), not at a job's first read. --skip-check
+stores it unchecked, for a database the server cannot reach yet.`,
 		Example: `  tokenward dynamic create acme/prod/db --kind postgres --admin-secret acme/prod/PG_ADMIN_URL \
     --group app_migrate --ttl 15m --max-ttl 2h`,
 		Args:              exactArgs(argSource),
@@ -69,6 +75,7 @@ and {{group}}, each quoted by tokenward. You need admin on the source and read o
 	f.StringVar(&in.TTL, "ttl", "15m", "lifetime of a lease, and of each renewal")
 	f.StringVar(&in.MaxTTL, "max-ttl", "", "longest a lease may be renewed to (default: the ttl)")
 	f.IntVar(&in.MaxLeases, "max-leases", 0, "live leases at once (default: the server's)")
+	f.BoolVar(&in.SkipCheck, "skip-check", false, "store the source without checking it against its database first")
 	return cmd
 }
 
@@ -134,7 +141,7 @@ func (m *Main) newDynamicDeleteCommand() *cobra.Command {
 // the action's environment.
 func dynamicSourceInput(a manifest.Action) api.DynamicSourceRequest {
 	d := a.Dynamic
-	in := api.DynamicSourceRequest{Kind: d.Kind, TTL: d.TTL.String(), MaxLeases: d.MaxLeases,
+	in := api.DynamicSourceRequest{Kind: d.Kind, TTL: d.TTL.String(), MaxLeases: d.MaxLeases, SkipCheck: d.SkipCheck,
 		Config: map[string]string{"admin_secret": a.Project + "/" + a.Env + "/" + d.AdminSecret}}
 	if d.MaxTTL > 0 {
 		in.MaxTTL = d.MaxTTL.String()

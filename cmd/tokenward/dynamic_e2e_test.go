@@ -98,6 +98,40 @@ func TestDynamicSourceThroughServer(t *testing.T) {
 		"--group", "app_rw", "--ttl", "15m"); err == nil || !strings.Contains(errs, "acme/prod/PG_ADMIN_URL is a stored secret") {
 		t.Fatalf("dynamic create at a secret's path: %v %s; want refused", err, errs)
 	}
+	// A source is checked against its database before it is stored: a
+	// group that does not exist fails now, not at a job's first read;
+	// --skip-check stores it anyway, and the audit trail says so.
+	if _, errs, err := e.cli("", "dynamic", "create", "acme/prod/other", "--admin-secret", "acme/prod/PG_ADMIN_URL", "--group", "no_such_group",
+		"--ttl", "15m"); err == nil || !strings.Contains(errs, `check: creation_sql: role "no_such_group" does not exist`) {
+		t.Fatalf("dynamic create with a missing group: %v %s; want refused by the check", err, errs)
+	}
+	if _, errs, err := e.cli("", "dynamic", "show", "acme/prod/other"); err == nil || !strings.Contains(errs, "not found") {
+		t.Fatalf("dynamic show after a failed check: %v %s; want not found", err, errs)
+	}
+	e.mustCLI("", "dynamic", "create", "acme/prod/other", "--admin-secret", "acme/prod/PG_ADMIN_URL", "--group", "no_such_group", "--ttl", "15m", "--skip-check")
+	if out := e.mustCLI("", "audit", "search", "--action", "dynamic.write", "-o", "json"); strings.Count(out, `"checked": "false"`) != 1 ||
+		strings.Count(out, `"checked": "true"`) != 3 {
+		t.Fatalf("audit of the source writes: got %s; want one unchecked, three checked (the first source, and the two refused)", out)
+	}
+	e.mustCLI("", "dynamic", "delete", "acme/prod/other")
+	// apply checks a declared source too, unless skip_check.
+	man := filepath.Join(e.dir, "tokenward.yaml")
+	for _, tc := range []struct {
+		skip string
+		ok   bool
+	}{{"false", false}, {"true", true}} {
+		body := "project: acme\nenvironments: [prod]\nsecrets:\n  PG_ADMIN_URL:\ndynamic:\n  other:\n    kind: postgres\n" +
+			"    admin_secret: PG_ADMIN_URL\n    group: no_such_group\n    ttl: 15m\n    skip_check: " + tc.skip + "\n"
+		if err := os.WriteFile(man, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, errs, err := e.cli("", "apply", "--manifest", man)
+		_, _, showErr := e.cli("", "dynamic", "show", "acme/prod/other")
+		if (err == nil) != tc.ok || (showErr == nil) != tc.ok {
+			t.Fatalf("apply with skip_check: %s: %v (show: %v); want created %v\n%s%s", tc.skip, err, showErr, tc.ok, out, errs)
+		}
+	}
+	e.mustCLI("", "dynamic", "delete", "acme/prod/other")
 
 	// secret get of a dynamic source: a credential that logs in.
 	out, errs, err := e.cli("", "secret", "get", "acme/prod/db")

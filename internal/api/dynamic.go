@@ -15,6 +15,11 @@ type DynamicSourceRequest struct {
 	TTL       string            `json:"ttl"`
 	MaxTTL    string            `json:"max_ttl,omitempty"`
 	MaxLeases int               `json:"max_leases,omitempty"`
+	// SkipCheck stores the source without first checking it against its
+	// target (for postgres: connect with the admin URL and run its SQL for
+	// a throwaway role in a transaction rolled back), for a target the
+	// server cannot reach yet.
+	SkipCheck bool `json:"skip_check,omitempty"`
 }
 
 // DynamicSource is a source as the API shows it.

@@ -39,6 +39,14 @@ type Kind interface {
 	Revoke(ctx context.Context, src *tokenward.DynamicSource, l *tokenward.Lease) error
 }
 
+// Checker is a Kind that can prove a source works before it is stored:
+// PutSource calls Check unless told to skip it. An error is EINVALID when
+// the target refused the source's settings, EUNAVAILABLE when it could
+// not be reached; Check leaves nothing behind on the target.
+type Checker interface {
+	Check(ctx context.Context, src *tokenward.DynamicSource) error
+}
+
 // Credential is what a lease's holder gets, once: it is never stored.
 type Credential struct {
 	User     string
@@ -64,7 +72,7 @@ type Engine struct {
 	// per token.
 	Limits tokenward.LeaseLimits
 	// CreateTimeout bounds the making, renewal or revocation of one
-	// credential; StaleAfter (longer) is when a lease still 'creating'
+	// credential, and a source's check; StaleAfter (longer) is when a lease still 'creating'
 	// is taken for an orphan of a maker that died.
 	CreateTimeout, StaleAfter time.Duration
 	// Backoff is the first delay before a failed revocation is tried
@@ -143,8 +151,10 @@ func (e *Engine) kind(name string) (Kind, error) {
 
 // PutSource creates or replaces a source. It needs admin on the source's
 // path and read on every secret its config reads (an admin URL must not
-// be usable by someone who could not read it).
-func (e *Engine) PutSource(ctx context.Context, tok *tokenward.Token, src *tokenward.DynamicSource) (*tokenward.DynamicSource, error) {
+// be usable by someone who could not read it). A kind that is a Checker
+// checks the source against its target first, unless skipCheck (the
+// target is not reachable from the server yet).
+func (e *Engine) PutSource(ctx context.Context, tok *tokenward.Token, src *tokenward.DynamicSource, skipCheck bool) (*tokenward.DynamicSource, error) {
 	if err := validPath(src.Project, src.Env, src.Name); err != nil {
 		return nil, err
 	}
@@ -192,6 +202,14 @@ func (e *Engine) PutSource(ctx context.Context, tok *tokenward.Token, src *token
 		return nil, tokenward.Errorf(tokenward.EINVALID, "max ttl must be at most %s", MaxTTL)
 	case src.MaxLeases < 0 || src.MaxLeases > 100_000:
 		return nil, tokenward.Errorf(tokenward.EINVALID, "max leases must be from 0 (the server's default) to 100000")
+	}
+	if c, ok := k.(Checker); ok && !skipCheck {
+		cctx, cancel := context.WithTimeout(ctx, e.CreateTimeout)
+		err := c.Check(cctx, src)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
 	}
 	now := e.Now().UTC()
 	src.CreatedBy, src.CreatedAt, src.UpdatedAt = tok.ID, now, now

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -226,7 +228,7 @@ func (f *fixture) exec(t testing.TB, stmts ...string) {
 func (f *fixture) source(t testing.TB, ttl, maxTTL time.Duration) *tokenward.DynamicSource {
 	t.Helper()
 	src, err := f.engine.PutSource(t.Context(), f.admin, &tokenward.DynamicSource{Project: "acme", Env: "prod", Name: "db", Kind: "postgres",
-		Config: map[string]string{"admin_secret": "acme/prod/PG_ADMIN_URL", "group": f.group}, TTL: ttl, MaxTTL: maxTTL})
+		Config: map[string]string{"admin_secret": "acme/prod/PG_ADMIN_URL", "group": f.group}, TTL: ttl, MaxTTL: maxTTL}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -597,7 +599,11 @@ func testNoPlaintext(t *testing.T, c *pgtest.Cluster, f *fixture) {
 	f.exec(t, "DROP TABLE granted")
 	src := f.source(t, 15*time.Minute, time.Hour)
 	src.Config["creation_sql"] = "CREATE ROLE {{name}} LOGIN PASSWORD {{password}}; SELECT * FROM nonexistent_{{name}};"
-	if _, err := f.engine.PutSource(t.Context(), f.admin, src); err != nil {
+	_, checkErr := f.engine.PutSource(t.Context(), f.admin, src, false)
+	if checkErr == nil {
+		t.Fatal("a failing creation SQL passed the check")
+	}
+	if _, err := f.engine.PutSource(t.Context(), f.admin, src, true); err != nil {
 		t.Fatal(err)
 	}
 	_, _, err := f.engine.Lease(t.Context(), tok, "acme", "prod", "db")
@@ -614,7 +620,7 @@ func testNoPlaintext(t *testing.T, c *pgtest.Cluster, f *fixture) {
 	}
 	audit := fmt.Sprintf("%+v", f.audit)
 	haystacks := map[string][]byte{"store": stored, "engine log": f.logs.Bytes(), "audit": []byte(audit),
-		"postgres log": pglog, "error": []byte(err.Error())}
+		"postgres log": pglog, "error": []byte(err.Error()), "check's error": []byte(checkErr.Error())}
 	needles := append([]string{c.Password}, passwords...)
 	for where, hay := range haystacks {
 		for _, n := range needles {
@@ -625,5 +631,91 @@ func testNoPlaintext(t *testing.T, c *pgtest.Cluster, f *fixture) {
 		if bytes.Contains(hay, []byte(f.adminURL)) {
 			t.Errorf("%s holds the admin URL", where)
 		}
+	}
+}
+
+// TestSourceIsCheckedBeforeItIsStored: a source whose database refuses its
+// settings, or that cannot be reached, is neither stored nor replaces the
+// one stored; the check leaves no role behind, and its errors hold no
+// password. skip_check stores it anyway.
+func TestSourceIsCheckedBeforeItIsStored(t *testing.T) {
+	c := pgtest.Shared(t)
+	f := newFixture(t, c)
+	ctx := t.Context()
+	// An admin role that may log in but not create roles.
+	f.exec(t, "DROP ROLE IF EXISTS weak_admin", "CREATE ROLE weak_admin LOGIN PASSWORD 'weak-admin-password'")
+	t.Cleanup(func() { f.conn.Exec(context.Background(), "DROP ROLE IF EXISTS weak_admin") })
+	u, err := url.Parse(f.adminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword("weak_admin", "weak-admin-password")
+	for name, v := range map[string]string{"WEAK_ADMIN_URL": u.String(), "DOWN_ADMIN_URL": "postgres://admin:down-password@127.0.0.1:1/db?connect_timeout=2",
+		"NOT_A_URL": "postgres://admin:bad-url-password@db:notaport/db"} {
+		if _, err := f.core.PutSecret(ctx, f.admin, core.PutSecretInput{Project: "acme", Env: "prod", Name: name, Value: []byte(v)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tw := func() int {
+		var n int
+		if err := f.conn.QueryRow(ctx, `SELECT count(*) FROM pg_roles WHERE rolname LIKE 'tw\_%'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	rolesBefore := tw()
+	good := f.source(t, 15*time.Minute, time.Hour)
+
+	tests := []struct {
+		name   string
+		config map[string]string
+		code   string
+		want   string // in the error
+	}{
+		{"no such group", map[string]string{"group": "no_such_group"}, tokenward.EINVALID, `creation_sql: role "no_such_group" does not exist`},
+		{"creation syntax", map[string]string{"creation_sql": "CREATE ROL {{name}} LOGIN PASSWORD {{password}};"}, tokenward.EINVALID, "creation_sql: syntax error"},
+		{"creation fails later", map[string]string{"creation_sql": "CREATE ROLE {{name}} LOGIN PASSWORD {{password}}; GRANT SELECT ON no_such_table TO {{name}};"},
+			tokenward.EINVALID, `creation_sql: relation "no_such_table" does not exist`},
+		{"revocation fails", map[string]string{"revocation_sql": "DROP ROLE {{name}}; DROP TABLE no_such_table;"}, tokenward.EINVALID,
+			`revocation_sql: table "no_such_table" does not exist`},
+		{"admin may not create roles", map[string]string{"admin_secret": "acme/prod/WEAK_ADMIN_URL"}, tokenward.EINVALID, "creation_sql: permission denied"},
+		{"database down", map[string]string{"admin_secret": "acme/prod/DOWN_ADMIN_URL"}, tokenward.EUNAVAILABLE, "connect with the admin secret: cannot connect to 127.0.0.1"},
+		{"admin secret not a URL", map[string]string{"admin_secret": "acme/prod/NOT_A_URL", "url": "postgres://db.example/app"}, tokenward.EINVALID,
+			"admin secret acme/prod/NOT_A_URL is not a valid connection URL"},
+		{"admin secret not set", map[string]string{"admin_secret": "acme/prod/NO_SUCH_SECRET"}, tokenward.ENOTFOUND, "read admin secret acme/prod/NO_SUCH_SECRET"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := &tokenward.DynamicSource{Project: "acme", Env: "prod", Name: "db", Kind: "postgres", TTL: time.Minute,
+				Config: map[string]string{"admin_secret": "acme/prod/PG_ADMIN_URL", "group": f.group}}
+			maps.Copy(src.Config, tt.config)
+			_, err := f.engine.PutSource(ctx, f.admin, src, false)
+			if tokenward.ErrorCode(err) != tt.code || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("PutSource: got %v (%s); want %s with %q", err, tokenward.ErrorCode(err), tt.code, tt.want)
+			}
+			for _, secret := range []string{c.Password, "weak-admin-password", "down-password", "bad-url-password"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("the error holds a password: %v", err)
+				}
+			}
+			got, err := f.engine.Source(ctx, f.admin, "acme", "prod", "db")
+			if err != nil || !maps.Equal(got.Config, good.Config) || got.TTL != good.TTL {
+				t.Fatalf("the stored source: got %+v, %v; want it unchanged (%+v)", got, err, good)
+			}
+			if n := tw(); n != rolesBefore {
+				t.Fatalf("the check left %d tw_ roles behind", n-rolesBefore)
+			}
+		})
+	}
+	t.Run("skip_check", func(t *testing.T) {
+		src := &tokenward.DynamicSource{Project: "acme", Env: "prod", Name: "db", Kind: "postgres", TTL: time.Minute,
+			Config: map[string]string{"admin_secret": "acme/prod/DOWN_ADMIN_URL", "group": f.group}}
+		got, err := f.engine.PutSource(ctx, f.admin, src, true)
+		if err != nil || got.Config["admin_secret"] != "acme/prod/DOWN_ADMIN_URL" {
+			t.Fatalf("PutSource skipping the check: got %+v, %v; want it stored", got, err)
+		}
+	})
+	if n := tw(); n != rolesBefore {
+		t.Fatalf("the check left %d tw_ roles behind", n-rolesBefore)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/pgerr"
@@ -154,19 +155,34 @@ func (pc *pgConfig) values(role string, expires time.Time) map[string]string {
 	return v
 }
 
-// pool returns the source's admin pool, made from the admin URL's current
-// value. The URL never appears in an error.
-func (p *Postgres) pool(ctx context.Context, src *tokenward.DynamicSource) (*pgConfig, *pgxpool.Pool, string, error) {
+// admin reads the source's config and the admin URL's current value.
+func (p *Postgres) admin(ctx context.Context, src *tokenward.DynamicSource) (*pgConfig, []byte, error) {
 	pc, err := parsePGConfig(src.Config)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, err
 	}
 	if p.Secrets == nil {
-		return nil, nil, "", tokenward.Errorf(tokenward.EINTERNAL, "postgres source: no secret reader configured")
+		return nil, nil, tokenward.Errorf(tokenward.EINTERNAL, "postgres source: no secret reader configured")
 	}
 	dsn, err := p.Secrets.ReadSecret(ctx, pc.adminSecret)
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("read admin secret %s: %w", pc.adminSecret, err)
+		return nil, nil, fmt.Errorf("read admin secret %s: %w", pc.adminSecret, err)
+	}
+	return pc, dsn, nil
+}
+
+// badAdminURL is the error for an admin secret pgx cannot parse: never
+// pgx's own, which quotes the connection string.
+func badAdminURL(src *tokenward.DynamicSource, pc *pgConfig) error {
+	return tokenward.Errorf(tokenward.EINVALID, "postgres source %s: admin secret %s is not a valid connection URL", src.Path(), pc.adminSecret)
+}
+
+// pool returns the source's admin pool, made from the admin URL's current
+// value. The URL never appears in an error.
+func (p *Postgres) pool(ctx context.Context, src *tokenward.DynamicSource) (*pgConfig, *pgxpool.Pool, string, error) {
+	pc, dsn, err := p.admin(ctx, src)
+	if err != nil {
+		return nil, nil, "", err
 	}
 	key := sha256.Sum256(dsn)
 	p.mu.Lock()
@@ -180,8 +196,7 @@ func (p *Postgres) pool(ctx context.Context, src *tokenward.DynamicSource) (*pgC
 	}
 	cfg, err := pgxpool.ParseConfig(string(dsn))
 	if err != nil {
-		// never wrap err: it quotes the connection string
-		return nil, nil, "", tokenward.Errorf(tokenward.EINVALID, "postgres source %s: admin secret %s is not a valid connection URL", src.Path(), pc.adminSecret)
+		return nil, nil, "", badAdminURL(src, pc)
 	}
 	cfg.MaxConns = p.MaxConns
 	if cfg.MaxConns <= 0 {
@@ -228,6 +243,28 @@ func (pc *pgConfig) clientURL(src *tokenward.DynamicSource, adminDSN string) (*u
 	return u, nil
 }
 
+// createRole is the creation SQL for role, with a fresh password sent as
+// its SCRAM verifier.
+func (pc *pgConfig) createRole(role string, expires time.Time) (password, stmt string, err error) {
+	password = rand.Text() + rand.Text()
+	verifier, err := pgrole.Verifier(password)
+	if err != nil {
+		return "", "", err
+	}
+	vals := pc.values(role, expires)
+	vals["password"] = pgrole.QuoteLiteral(verifier)
+	stmt, err = pc.creation.Render(vals)
+	return password, stmt, err
+}
+
+// renewRole and noLogin are the renewal's and revocation's first
+// statement, for role's placeholders v.
+func renewRole(v map[string]string) string {
+	return "ALTER ROLE " + v["name"] + " VALID UNTIL " + v["expiration"]
+}
+
+func noLogin(v map[string]string) string { return "ALTER ROLE " + v["name"] + " NOLOGIN" }
+
 // Create implements Kind: CREATE ROLE through the creation SQL, with a
 // fresh password sent as its SCRAM verifier.
 func (p *Postgres) Create(ctx context.Context, src *tokenward.DynamicSource, l *tokenward.Lease) (*Credential, error) {
@@ -239,14 +276,7 @@ func (p *Postgres) Create(ctx context.Context, src *tokenward.DynamicSource, l *
 	if err != nil {
 		return nil, err
 	}
-	password := rand.Text() + rand.Text()
-	verifier, err := pgrole.Verifier(password)
-	if err != nil {
-		return nil, err
-	}
-	vals := pc.values(l.Role, l.ExpiresAt)
-	vals["password"] = pgrole.QuoteLiteral(verifier)
-	stmt, err := pc.creation.Render(vals)
+	password, stmt, err := pc.createRole(l.Role, l.ExpiresAt)
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +303,7 @@ func (p *Postgres) Renew(ctx context.Context, src *tokenward.DynamicSource, l *t
 		return err
 	}
 	v := pc.values(l.Role, l.ExpiresAt)
-	if _, err := pool.Exec(ctx, "ALTER ROLE "+v["name"]+" VALID UNTIL "+v["expiration"]); err != nil {
+	if _, err := pool.Exec(ctx, renewRole(v)); err != nil {
 		return unavailable("renew role %s: %s", l.Role, pgerr.Error(err))
 	}
 	return nil
@@ -296,7 +326,7 @@ func (p *Postgres) Revoke(ctx context.Context, src *tokenward.DynamicSource, l *
 		return unavailableErr(err)
 	}
 	v := pc.values(l.Role, l.ExpiresAt)
-	if _, err := conn.Exec(ctx, "ALTER ROLE "+v["name"]+" NOLOGIN"); err != nil {
+	if _, err := conn.Exec(ctx, noLogin(v)); err != nil {
 		return unavailable("revoke role %s: %s", l.Role, pgerr.Error(err))
 	}
 	if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()`, l.Role); err != nil {
@@ -310,6 +340,73 @@ func (p *Postgres) Revoke(ctx context.Context, src *tokenward.DynamicSource, l *
 		return unavailable("drop role %s: %s", l.Role, pgerr.Error(err))
 	}
 	return nil
+}
+
+// Check implements Checker: it connects with the admin URL (a connection
+// of its own, not the source's pool: the source may never be stored) and,
+// in a transaction it rolls back, runs for a throwaway role every
+// statement a lease's life runs: the creation SQL, the renewal, the
+// revocation's NOLOGIN and its SQL. A missing group role, a template the
+// server refuses or an admin role without the privileges is found when
+// the source is written, not at a job's first read; nothing is left in
+// the database.
+func (p *Postgres) Check(ctx context.Context, src *tokenward.DynamicSource) error {
+	pc, dsn, err := p.admin(ctx, src)
+	if err != nil {
+		return err
+	}
+	if _, err := pc.clientURL(src, string(dsn)); err != nil {
+		return err
+	}
+	cfg, err := pgx.ParseConfig(string(dsn))
+	if err != nil {
+		return badAdminURL(src, pc)
+	}
+	fail := func(step string, err error) error {
+		return checkFailed(src, step, err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fail("connect with the admin secret", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return fail("begin", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	_, role := newLeaseID()
+	_, create, err := pc.createRole(role, time.Now().Add(time.Hour))
+	if err != nil {
+		return err
+	}
+	v := pc.values(role, time.Now().Add(2*time.Hour))
+	revoke, err := pc.revocation.Render(v)
+	if err != nil {
+		return err
+	}
+	for _, st := range []struct{ step, sql string }{
+		{"creation_sql", create}, {"renewal (ALTER ROLE … VALID UNTIL)", renewRole(v)},
+		{"revocation (ALTER ROLE … NOLOGIN)", noLogin(v)}, {"revocation_sql", revoke},
+	} {
+		if _, err := tx.Exec(ctx, st.sql); err != nil {
+			return fail(st.step, err)
+		}
+	}
+	return nil
+}
+
+// checkFailed describes a failed Check: EINVALID when the database
+// answered (the source's settings do not work there), EUNAVAILABLE when
+// it could not be reached or is not taking work now. Never the statement
+// or the URL.
+func checkFailed(src *tokenward.DynamicSource, step string, err error) error {
+	code := tokenward.EINVALID
+	switch c := pgerr.Code(err); {
+	case c == "", strings.HasPrefix(c, "08"), strings.HasPrefix(c, "53"), strings.HasPrefix(c, "57"):
+		code = tokenward.EUNAVAILABLE
+	}
+	return tokenward.Errorf(code, "postgres source %s: check: %s: %s; fix the source or its database, or write it unchecked (skip_check)", src.Path(), step, pgerr.Error(err))
 }
 
 // unavailable is a failure of the target database: EUNAVAILABLE, retried.

@@ -92,11 +92,13 @@ func (s *Server) putDynamicSource(c *call) (int, any, error) {
 	if src.MaxTTL, err = parseLeaseDuration("max_ttl", req.MaxTTL); err != nil {
 		return 0, nil, err
 	}
-	got, err := e.PutSource(c.r.Context(), c.tok, src)
+	// Audited, refused or not: a source written unchecked is worth a look.
+	c.meta = map[string]string{"checked": strconv.FormatBool(!req.SkipCheck)}
+	got, err := e.PutSource(c.r.Context(), c.tok, src, req.SkipCheck)
 	if err != nil {
 		return 0, nil, err
 	}
-	c.meta = map[string]string{"kind": got.Kind}
+	c.meta["kind"] = got.Kind
 	return http.StatusOK, sourceView(got), nil
 }
 

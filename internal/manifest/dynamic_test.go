@@ -25,6 +25,7 @@ dynamic:
     admin_secret: PG_ADMIN_URL
     creation_sql: "CREATE ROLE {{name}} LOGIN PASSWORD {{password}} VALID UNTIL {{expiration}}; GRANT SELECT ON reports TO {{name}};"
     ttl: 1h
+    skip_check: true
 `
 
 func TestParseDynamic(t *testing.T) {
@@ -36,7 +37,7 @@ func TestParseDynamic(t *testing.T) {
 		{Name: "db", Pos: Pos{Line: 6, Column: 3}, Environments: []string{"staging", "prod"}, Kind: "postgres", AdminSecret: "PG_ADMIN_URL",
 			Config: map[string]string{"group": "app_migrate"}, TTL: 15 * time.Minute, MaxTTL: 2 * time.Hour, MaxLeases: 20},
 		{Name: "reports", Pos: Pos{Line: 13, Column: 3}, Environments: []string{"prod"}, Kind: "postgres", AdminSecret: "PG_ADMIN_URL",
-			Config: map[string]string{"creation_sql": "CREATE ROLE {{name}} LOGIN PASSWORD {{password}} VALID UNTIL {{expiration}}; GRANT SELECT ON reports TO {{name}};"}, TTL: time.Hour},
+			Config: map[string]string{"creation_sql": "CREATE ROLE {{name}} LOGIN PASSWORD {{password}} VALID UNTIL {{expiration}}; GRANT SELECT ON reports TO {{name}};"}, TTL: time.Hour, SkipCheck: true},
 	}
 	if !reflect.DeepEqual(m.Dynamic, want) {
 		for i := range m.Dynamic {
@@ -53,7 +54,7 @@ func TestParseDynamic(t *testing.T) {
 	}
 	wantText := []string{
 		"+ dynamic acme/prod/db: postgres, admin secret acme/prod/PG_ADMIN_URL, ttl 15m, max ttl 2h, group app_migrate (line 6)",
-		"+ dynamic acme/prod/reports: postgres, admin secret acme/prod/PG_ADMIN_URL, ttl 1h (line 13)",
+		"+ dynamic acme/prod/reports: postgres, admin secret acme/prod/PG_ADMIN_URL, ttl 1h, unchecked (line 13)",
 	}
 	if !reflect.DeepEqual(got, wantText) {
 		t.Fatalf("plan: got %q; want %q", got, wantText)
@@ -71,6 +72,7 @@ func TestParseDynamicErrors(t *testing.T) {
 		{"  db:\n    kind: postgres\n    admin_secret: A\n    ttl: 2h\n    max_ttl: 1h\n", `max_ttl: shorter than ttl`},
 		{"  db:\n    kind: postgres\n    admin_secret: A\n    ttl: 1h\n    max_leases: -1\n", `max_leases: want a whole number`},
 		{"  db:\n    kind: postgres\n    admin_secret: A\n    ttl: 1h\n    password: x\n", `unknown key "password"`},
+		{"  db:\n    kind: postgres\n    admin_secret: A\n    ttl: 1h\n    skip_check: maybe\n", `skip_check: want true or false`},
 		{"  DB:\n    kind: postgres\n    admin_secret: A\n    ttl: 1h\n", `also declared under secrets`},
 		{"  db-x:\n    kind: postgres\n", `not a valid name`},
 	}

@@ -152,6 +152,10 @@ type DynamicSource struct {
 	Config      map[string]string
 	TTL, MaxTTL time.Duration
 	MaxLeases   int
+	// SkipCheck creates the source without checking it against its
+	// database (skip_check: true), for a database the server cannot reach
+	// yet, or an admin secret the same apply has yet to see set.
+	SkipCheck bool
 }
 
 // HasEnv reports whether env is declared.

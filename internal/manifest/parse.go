@@ -710,7 +710,7 @@ func (p *parser) dynamic(m *Manifest, kv pair) *DynamicSource {
 		return nil
 	}
 	d := &DynamicSource{Name: kv.key, Pos: pos(kv.k), Config: map[string]string{}}
-	f := p.fields(kv.v, what, "kind", "environments", "admin_secret", "group", "creation_sql", "revocation_sql", "url", "format", "ttl", "max_ttl", "max_leases")
+	f := p.fields(kv.v, what, "kind", "environments", "admin_secret", "group", "creation_sql", "revocation_sql", "url", "format", "ttl", "max_ttl", "max_leases", "skip_check")
 	if deref(kv.v).Kind != yaml.MappingNode {
 		return nil
 	}
@@ -754,6 +754,9 @@ func (p *parser) dynamic(m *Manifest, kv pair) *DynamicSource {
 		if d.MaxTTL, _ = p.duration(v.v, what+": max_ttl"); d.MaxTTL > 0 && d.MaxTTL < d.TTL {
 			p.errorf(deref(v.v), "%s: max_ttl: shorter than ttl", what)
 		}
+	}
+	if v, has := f["skip_check"]; has {
+		d.SkipCheck, _ = p.boolean(v.v, what+": skip_check")
 	}
 	if v, has := f["max_leases"]; has {
 		n := deref(v.v)

@@ -251,13 +251,17 @@ func TestParseBooleans(t *testing.T) {
 		spelt string
 		want  bool
 	}{{"true", true}, {"True", true}, {"TRUE", true}, {"false", false}, {"False", false}, {"FALSE", false}} {
-		in := base + "pipelines:\n  deploy: {preset: github, claims: {ref: main}, grants: ['read:payments/prod/*'], enabled: " + tt.spelt + "}\n"
+		in := base + "pipelines:\n  deploy: {preset: github, claims: {ref: main}, grants: ['read:payments/prod/*'], enabled: " + tt.spelt + "}\n" +
+			"dynamic:\n  db: {kind: postgres, admin_secret: A, ttl: 1h, skip_check: " + tt.spelt + "}\n"
 		m, err := Parse("m.yaml", []byte(in))
 		if err != nil {
 			t.Fatalf("%s: %v", tt.spelt, err)
 		}
 		if got := m.Pipelines[0].Enabled; got != tt.want {
 			t.Errorf("enabled: %s: got %v; want %v", tt.spelt, got, tt.want)
+		}
+		if got := m.Dynamic[0].SkipCheck; got != tt.want {
+			t.Errorf("skip_check: %s: got %v; want %v", tt.spelt, got, tt.want)
 		}
 	}
 }

@@ -273,6 +273,9 @@ func (a Action) text() string {
 		if g := d.Config["group"]; g != "" {
 			parts = append(parts, "group "+g)
 		}
+		if d.SkipCheck {
+			parts = append(parts, "unchecked")
+		}
 		return fmt.Sprintf("+ dynamic %s: %s %s", a.Path(), strings.Join(parts, ", "), line)
 	}
 	return string(a.Kind)
