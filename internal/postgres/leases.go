@@ -36,8 +36,14 @@ func dollars(q string) string {
 const lockSourceSQL = `SELECT 1 FROM dynamic_sources WHERE project = $1 AND env = $2 AND name = $3 FOR UPDATE`
 
 // lockTokenLeasesSQL does the same for a token's leases, without touching
-// the tokens table (whose updates notify every server).
-const lockTokenLeasesSQL = `SELECT pg_advisory_xact_lock(hashtextextended('tokenward lease token ' || $1, 0))` // #nosec G101 -- a SQL statement, not a credential
+// the tokens table (whose updates notify every server). Its lock is in the
+// two-key space (class tokenLeasesLockClass), apart from the 64-bit keys
+// of serverLock, which every server holds for its life: a token id hashed
+// onto that key would have waited forever.
+var lockTokenLeasesSQL = "SELECT pg_advisory_xact_lock(" + strconv.Itoa(tokenLeasesLockClass) + ", hashtext($1))"
+
+// tokenLeasesLockClass is the first key of lockTokenLeasesSQL's locks.
+const tokenLeasesLockClass = 0x74770002
 
 // PutDynamicSource implements tokenward.LeaseStore: not at a stored
 // secret's path, checked under the path's lock (claimPath).
@@ -66,7 +72,8 @@ func pathLock(project, env, name string) string {
 
 // pathLockClass is the first key of pathLock's locks: two 32-bit keys are
 // a key space apart from the 64-bit keys of serverLock and migrationLock,
-// so a path's hash never meets those.
+// so a path's hash never meets those (nor a token's leases' lock, whose
+// class is tokenLeasesLockClass).
 const pathLockClass = 0x74770001
 
 // claimPath locks a secret path until tx ends (pathLock), then reports
