@@ -209,7 +209,7 @@ func leaderMonitorJobs(ctx context.Context, r *serverRun, interval time.Duration
 				}
 				continue
 			}
-			mg.Logger.Debug("hygiene job", "notified", res.Notified, "revoked", res.Revoked, "cleared", res.Cleared, "expiry_alerts", res.ExpiryAlerts, "purged", res.Purged)
+			mg.Logger.Debug("hygiene job", "notified", res.Notified, "revoked", res.Revoked, "cleared", res.Cleared, "expiry_alerts", res.ExpiryAlerts, "purged", res.Purged, "purge_held", res.PurgeHeld)
 		}
 	}
 }

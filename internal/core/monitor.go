@@ -43,8 +43,10 @@ type MonitorStore interface {
 	// RestoreEnv moves them back; ENOTFOUND if not archived.
 	RestoreEnv(ctx context.Context, project, env string) (int, error)
 	Archives(ctx context.Context) ([]*monitor.Archive, error)
-	// PurgeArchives deletes archives due at now and returns them.
-	PurgeArchives(ctx context.Context, now time.Time) ([]*monitor.Archive, error)
+	// PurgeArchive deletes project/env's archive if it is due at now (its
+	// secrets with it) and returns it; nil when it is not due or not there
+	// (another server purged it), so each purge is reported once.
+	PurgeArchive(ctx context.Context, project, env string, now time.Time) (*monitor.Archive, error)
 }
 
 // Monitoring is the usage-monitoring feature of the engine: it observes
@@ -73,9 +75,11 @@ type Monitoring struct {
 	// RetireHooks run when a scope retires, beside the built-in steps
 	// (OIDC bindings and rotation policies are disabled by Retire itself).
 	RetireHooks []RetireHook
-	// PurgeHooks run for each retired environment whose archive the
-	// hygiene job purged: what a restore would have brought back with it
-	// (dynamic sources) goes too. An error is logged; the purge stands.
+	// PurgeHooks run for each retired environment whose archive is due
+	// for purging, before the hygiene job purges it: what a restore would
+	// have brought back with it (dynamic sources) goes first. While a hook
+	// fails (a source whose lease cannot be revoked yet) the archive is
+	// kept, so the environment stays retired, and the next run tries again.
 	PurgeHooks []func(ctx context.Context, project, env string) error
 	Logger     *slog.Logger
 	// Tail, when set, feeds the monitor from the audit table that several

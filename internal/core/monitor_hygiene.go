@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -116,6 +117,8 @@ func (c *Core) ReportExpiringWithin(ctx context.Context, tok *tokenward.Token, w
 // HygieneResult says what one hygiene run did.
 type HygieneResult struct {
 	Notified, Revoked, Cleared, ExpiryAlerts, Purged int
+	// PurgeHeld counts archives due but kept: a PurgeHook failed.
+	PurgeHeld int
 }
 
 // RunHygiene is the background job: stale-token notices and (by policy)
@@ -184,23 +187,54 @@ func (c *Core) RunHygiene(ctx context.Context) (HygieneResult, error) {
 		m.alert(an)
 	}
 	m.mu.Unlock()
-	gone, err := m.Store.PurgeArchives(ctx, now)
-	if err != nil {
+	if err := c.purgeArchives(ctx, now, &res); err != nil {
 		return res, err
-	}
-	for _, a := range gone {
-		res.Purged++
-		if err := c.record(ctx, &tokenward.AuditEntry{Action: "env.purge", Resource: a.Project + "/" + a.Env, Reason: "retention over", Meta: map[string]string{"secrets": strconv.Itoa(a.Secrets)}}); err != nil {
-			return res, err
-		}
-		for _, hook := range m.PurgeHooks {
-			if err := hook(ctx, a.Project, a.Env); err != nil {
-				m.logger().Error("a purged environment's dependents", "project", a.Project, "env", a.Env, "err", tokenward.ErrorMessage(err))
-			}
-		}
 	}
 	m.Monitor.Prune(now)
 	return res, c.SaveMonitorState(ctx)
+}
+
+// purgeArchives purges the archives due at now, each once its PurgeHooks
+// have taken away what depends on it; one whose hook fails is kept (its
+// environment stays retired) and tried again at the next run.
+func (c *Core) purgeArchives(ctx context.Context, now time.Time, res *HygieneResult) error {
+	m := c.Monitoring
+	all, err := m.Store.Archives(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range all {
+		if a.PurgeAt.After(now) {
+			continue
+		}
+		if err := m.purgeHooks(ctx, a); err != nil {
+			res.PurgeHeld++
+			m.logger().Error("archive kept past its purge time: what depends on it could not be removed; trying again at the next run",
+				"project", a.Project, "env", a.Env, "err", tokenward.ErrorMessage(err))
+			continue
+		}
+		gone, err := m.Store.PurgeArchive(ctx, a.Project, a.Env, now)
+		if err != nil {
+			return err
+		}
+		if gone == nil {
+			continue // another server purged it
+		}
+		res.Purged++
+		if err := c.record(ctx, &tokenward.AuditEntry{Action: "env.purge", Resource: gone.Project + "/" + gone.Env, Reason: "retention over",
+			Meta: map[string]string{"secrets": strconv.Itoa(gone.Secrets)}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Monitoring) purgeHooks(ctx context.Context, a *monitor.Archive) error {
+	var errs []error
+	for _, hook := range m.PurgeHooks {
+		errs = append(errs, hook(ctx, a.Project, a.Env))
+	}
+	return errors.Join(errs...)
 }
 
 func orNone(s string) string {

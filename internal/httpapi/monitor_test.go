@@ -474,12 +474,29 @@ func TestRetireAndRestore(t *testing.T) {
 	}
 	e.mustDo(t, e.admin, "POST", "/v1/projects/payments/envs/staging/restore", nil, 404)
 
-	// Retired again, then purged once the retention passes.
+	// Retired again, then purged once the retention passes, but not while
+	// a purge hook (what depends on the archive) fails: the archive is
+	// kept, the environment stays retired, and the next run tries again.
 	e.mustDo(t, e.admin, "POST", "/v1/projects/payments/envs/staging/retire", map[string]any{"retention": "1d"}, 200)
 	e.clock.Add(25 * time.Hour)
+	var hooked []string
+	e.core.Monitoring.PurgeHooks = []func(ctx context.Context, project, env string) error{func(_ context.Context, project, env string) error {
+		hooked = append(hooked, project+"/"+env)
+		if len(hooked) == 1 {
+			return tokenward.Errorf(tokenward.EUNAVAILABLE, "a lease of payments/staging/db is still revoking")
+		}
+		return nil
+	}}
 	res, err := e.core.RunHygiene(context.Background())
-	if err != nil || res.Purged != 1 {
-		t.Fatalf("hygiene: got %+v, %v; want 1 purge", res, err)
+	if err != nil || res.Purged != 0 || res.PurgeHeld != 1 {
+		t.Fatalf("hygiene with a failing purge hook: got %+v, %v; want the purge held", res, err)
+	}
+	if err := e.core.RefuseRetired(context.Background(), "payments", "staging"); tokenward.ErrorCode(err) != tokenward.ECONFLICT {
+		t.Fatalf("payments/staging after a held purge: got %v; want still retired", err)
+	}
+	res, err = e.core.RunHygiene(context.Background())
+	if err != nil || res.Purged != 1 || res.PurgeHeld != 0 || strings.Join(hooked, " ") != "payments/staging payments/staging" {
+		t.Fatalf("hygiene: got %+v, %v (hooks ran for %q); want 1 purge, the hook run again first", res, err, hooked)
 	}
 	e.mustDo(t, e.admin, "POST", "/v1/projects/payments/envs/staging/restore", nil, 404)
 	if len(e.entries("env.purge")) != 1 {

@@ -247,12 +247,15 @@ func (db *DB) Archives(ctx context.Context) ([]*monitor.Archive, error) {
 	return out, dbError("archives", err)
 }
 
-// PurgeArchives deletes the archives whose purge time is at or before now
-// (their ciphertexts with them: the archived rows cascade) and returns
-// them, oldest first. One statement: of servers purging at once, each
-// archive is returned by the one that deleted it.
-func (db *DB) PurgeArchives(ctx context.Context, now time.Time) ([]*monitor.Archive, error) {
-	out, err := queryAll(ctx, db.pool, scanArchive, `WITH gone AS (DELETE FROM archived_envs WHERE purge_at <= $1 RETURNING `+archiveCols+`)
-		SELECT `+archiveCols+` FROM gone ORDER BY archived_at, project, env`, now.UnixNano())
-	return out, dbError("purge archives", err)
+// PurgeArchive deletes project/env's archive if its purge time is at or
+// before now (its ciphertexts with it: the archived rows cascade) and
+// returns it; nil when it is not due or not there. One statement: of
+// servers purging at once, the one that deleted it returns it.
+func (db *DB) PurgeArchive(ctx context.Context, project, env string, now time.Time) (*monitor.Archive, error) {
+	out, err := queryAll(ctx, db.pool, scanArchive, `DELETE FROM archived_envs WHERE project = $1 AND env = $2 AND purge_at <= $3 RETURNING `+archiveCols,
+		project, env, now.UnixNano())
+	if err != nil || len(out) == 0 {
+		return nil, dbError("purge archive", err)
+	}
+	return out[0], nil
 }

@@ -26,7 +26,7 @@ func TestPurgeArchivesAcrossServers(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.Shared(t).NewDatabase(t)
 	servers := []interface {
-		PurgeArchives(ctx context.Context, now time.Time) ([]*monitor.Archive, error)
+		PurgeArchive(ctx context.Context, project, env string, now time.Time) (*monitor.Archive, error)
 		Archives(ctx context.Context) ([]*monitor.Archive, error)
 	}{mustOpenURL(t, url), mustOpenURL(t, url)}
 	now := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
@@ -48,15 +48,17 @@ func TestPurgeArchivesAcrossServers(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 6 {
 		wg.Go(func() {
-			list, err := servers[i%2].PurgeArchives(ctx, now)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			for _, a := range list {
-				gone = append(gone, a.Env)
+			for j := range 30 {
+				a, err := servers[i%2].PurgeArchive(ctx, "p", fmt.Sprintf("env%02d", (i*7+j)%30), now)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if a != nil {
+					mu.Lock()
+					gone = append(gone, a.Env)
+					mu.Unlock()
+				}
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/tokenward/tokenward"
@@ -202,26 +203,24 @@ func (db *DB) Archives(ctx context.Context) ([]*monitor.Archive, error) {
 	}, `SELECT project, env, secrets, archived_at, archived_by, purge_at FROM archived_envs ORDER BY archived_at, project, env`)
 }
 
-// PurgeArchives deletes the archives whose purge time is at or before now
-// (their ciphertexts with them) and returns them.
-func (db *DB) PurgeArchives(ctx context.Context, now time.Time) ([]*monitor.Archive, error) {
-	all, err := db.Archives(ctx)
+// PurgeArchive deletes project/env's archive if its purge time is at or
+// before now (its ciphertexts with it: the archived rows cascade) and
+// returns it; nil when it is not due or not there.
+func (db *DB) PurgeArchive(ctx context.Context, project, env string, now time.Time) (*monitor.Archive, error) {
+	var gone *monitor.Archive
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		a := &monitor.Archive{}
+		err := tx.QueryRowContext(ctx, `DELETE FROM archived_envs WHERE project = ? AND env = ? AND purge_at <= ?
+			RETURNING project, env, secrets, archived_at, archived_by, purge_at`, project, env, now.UnixNano()).
+			Scan(&a.Project, &a.Env, &a.Secrets, sqlrow.TimeCol(&a.ArchivedAt), &a.ArchivedBy, sqlrow.TimeCol(&a.PurgeAt))
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		gone = a
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	var gone []*monitor.Archive
-	err = db.tx(ctx, func(tx *sql.Tx) error {
-		for _, a := range all {
-			if a.PurgeAt.After(now) {
-				continue
-			}
-			// Cascades to archived_secrets and archived_secret_versions.
-			if _, err := tx.ExecContext(ctx, `DELETE FROM archived_envs WHERE project = ? AND env = ? AND purge_at <= ?`, a.Project, a.Env, now.UnixNano()); err != nil {
-				return err
-			}
-			gone = append(gone, a)
-		}
-		return nil
-	})
-	return gone, err
+	return gone, nil
 }

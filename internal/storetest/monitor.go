@@ -188,16 +188,26 @@ func testArchiveRestorePurge(t *testing.T, s MonitorStore) {
 	_, err = s.RestoreEnv(ctx, "p", "b")
 	wantCode(t, err, tokenward.ENOTFOUND)
 
-	// Purge: only what is due.
-	gone, err := s.PurgeArchives(ctx, base.Add(time.Hour))
+	// Purge: only what is due, and each archive once.
+	gone, err := s.PurgeArchive(ctx, "p", "a", base.Add(time.Hour))
 	must(t, err)
-	if len(gone) != 0 {
-		t.Fatalf("purged %d before their time", len(gone))
+	if gone != nil {
+		t.Fatalf("purged %+v before its time", gone)
 	}
-	gone, err = s.PurgeArchives(ctx, base.Add(24*time.Hour))
+	gone, err = s.PurgeArchive(ctx, "p", "b", base.Add(24*time.Hour))
 	must(t, err)
-	if len(gone) != 1 || gone[0].Env != "a" {
+	if gone != nil {
+		t.Fatalf("purged %+v, which is not archived", gone)
+	}
+	gone, err = s.PurgeArchive(ctx, "p", "a", base.Add(24*time.Hour))
+	must(t, err)
+	if gone == nil || gone.Project != "p" || gone.Env != "a" || gone.Secrets != 2 || !gone.PurgeAt.Equal(base.Add(24*time.Hour)) {
 		t.Fatalf("got purged %+v; want p/a", gone)
+	}
+	gone, err = s.PurgeArchive(ctx, "p", "a", base.Add(24*time.Hour))
+	must(t, err)
+	if gone != nil {
+		t.Fatalf("purged %+v a second time", gone)
 	}
 	_, err = s.RestoreEnv(ctx, "p", "a")
 	wantCode(t, err, tokenward.ENOTFOUND)
