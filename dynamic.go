@@ -37,6 +37,12 @@ func SecretAtSourcePath(project, env, name string) *Error {
 	return Errorf(ECONFLICT, "%s/%s/%s is a dynamic source; a stored secret needs a name of its own", Printable(project), Printable(env), Printable(name))
 }
 
+// LeaseInRetiredEnv is CreateLease's refusal in an archived (retired)
+// environment: nothing new comes alive in a decommissioned scope.
+func LeaseInRetiredEnv(project, env string) *Error {
+	return Errorf(ECONFLICT, "environment %s/%s is retired; restore it first with `tokenward env restore %s/%s`", Printable(project), Printable(env), Printable(project), Printable(env))
+}
+
 // SourceAtSecretPath: see SecretAtSourcePath.
 func SourceAtSecretPath(project, env, name string) *Error {
 	return Errorf(ECONFLICT, "%s/%s/%s is a stored secret; a dynamic source needs a name of its own", Printable(project), Printable(env), Printable(name))

@@ -200,8 +200,17 @@ type LeaseStore interface {
 
 	// CreateLease records l, whose source must exist (else ENOTFOUND),
 	// counting live leases in the same transaction: ERATELIMITED when
-	// the source or the token is at its cap; ECONFLICT for a duplicate id.
+	// the source or the token is at its cap; ECONFLICT for a duplicate id,
+	// or when l's environment is archived (LeaseInRetiredEnv). It waits
+	// while HoldScope holds l's environment or project.
 	CreateLease(ctx context.Context, l *Lease, limits LeaseLimits) error
+	// HoldScope keeps leases from being created in project/env (env "":
+	// in every environment of project), on every server, until release:
+	// a retirement holds it from listing the scope's live leases to
+	// revoke them until its archive is committed, so no lease is made
+	// unseen in between (CreateLease then refuses the archived
+	// environment). It waits for the leases being created to be recorded.
+	HoldScope(ctx context.Context, project, env string) (release func(), err error)
 	// UpdateLease writes l's state, times, reason and retry fields if the
 	// stored lease is in state from (else ECONFLICT): concurrent
 	// renewals and revocations of one lease take turns.

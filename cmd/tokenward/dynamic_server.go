@@ -71,6 +71,8 @@ func dynamicServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *serv
 		if r.core.Monitoring != nil {
 			r.core.Monitoring.RetireHooks = append(r.core.Monitoring.RetireHooks, e.RevokeScope)
 			r.core.Monitoring.PurgeHooks = append(r.core.Monitoring.PurgeHooks, e.DeleteScope)
+			// No lease is made between the hook's listing and the archive.
+			r.core.Monitoring.HoldScope = r.db.HoldScope
 		}
 		r.core.TokenRevoked = func(ctx context.Context, id string) {
 			// Bounded: the token is revoked already, and what does not

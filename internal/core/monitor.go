@@ -75,6 +75,11 @@ type Monitoring struct {
 	// RetireHooks run when a scope retires, beside the built-in steps
 	// (OIDC bindings and rotation policies are disabled by Retire itself).
 	RetireHooks []RetireHook
+	// HoldScope, when set, keeps what RetireHooks end from starting anew
+	// while a scope retires (tokenward.LeaseStore.HoldScope: no lease is
+	// made between the hooks' revocations and the archive). Retire holds
+	// it from before the hooks until the archive is committed.
+	HoldScope func(ctx context.Context, project, env string) (release func(), err error)
 	// PurgeHooks run for each retired environment whose archive is due
 	// for purging, before the hygiene job purges it: what a restore would
 	// have brought back with it (dynamic sources) goes first. While a hook

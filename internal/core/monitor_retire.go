@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tokenward/tokenward"
@@ -150,7 +151,17 @@ func (c *Core) Retire(ctx context.Context, tok *tokenward.Token, project, env st
 	// The hooks first: what they end may need the scope's secrets while
 	// they are live (a dynamic source's admin URL revokes its leases). The
 	// plan refused an environment archived already, so the archive below
-	// is not expected to fail.
+	// is not expected to fail. The scope is held from before the hooks
+	// until the archive is committed, so nothing they end starts again in
+	// between.
+	release := func() {}
+	if m.HoldScope != nil {
+		if release, err = m.HoldScope(ctx, project, env); err != nil {
+			return nil, err
+		}
+		release = sync.OnceFunc(release) // after the archive, or on an error
+	}
+	defer release()
 	for _, hook := range m.RetireHooks {
 		if _, err := hook(ctx, project, env, false); err != nil {
 			return nil, err
@@ -178,6 +189,7 @@ func (c *Core) Retire(ctx context.Context, tok *tokenward.Token, project, env st
 			m.publish(monitor.Event{Type: monitor.EventSecretRetired, Resource: s.Path(), Actor: actor, Version: s.Version, Reason: "retired " + scope})
 		}
 	}
+	release()
 	if _, err := c.retireDependents(ctx, tok, project, env, false); err != nil {
 		return nil, err
 	}

@@ -519,6 +519,37 @@ func TestRetireAndRestore(t *testing.T) {
 	}
 }
 
+// TestRetireHoldsTheScope: a retirement holds its scope (no lease made)
+// from before its hooks revoke what they end until its archive is
+// committed, and lets go after, whatever the outcome.
+func TestRetireHoldsTheScope(t *testing.T) {
+	e := mustServeMonitor(t)
+	ctx := context.Background()
+	e.mustDo(t, e.admin, "POST", "/v1/projects", map[string]any{"name": "payments", "environments": []string{"prod", "staging"}}, 201)
+	var log []string
+	e.mg.HoldScope = func(_ context.Context, project, env string) (func(), error) {
+		log = append(log, "hold "+project+"/"+env)
+		return func() {
+			retired := tokenward.ErrorCode(e.core.RefuseRetired(ctx, "payments", "staging")) == tokenward.ECONFLICT
+			log = append(log, fmt.Sprintf("release (archived: %v)", retired))
+		}, nil
+	}
+	e.mg.RetireHooks = []core.RetireHook{func(_ context.Context, project, env string, dryRun bool) ([]string, error) {
+		if !dryRun {
+			log = append(log, "hook")
+		}
+		return nil, nil
+	}}
+	e.mustDo(t, e.admin, "POST", "/v1/projects/payments/envs/staging/retire", map[string]any{"dry_run": true}, 200)
+	if len(log) != 0 {
+		t.Fatalf("a dry run: got %q; want no hold", log)
+	}
+	e.mustDo(t, e.admin, "POST", "/v1/projects/payments/envs/staging/retire", map[string]any{}, 200)
+	if got, want := strings.Join(log, ", "), "hold payments/staging, hook, release (archived: true)"; got != want {
+		t.Fatalf("retire: got %q; want %q", got, want)
+	}
+}
+
 // TestEventsStream: a stream receives the secret updates its token covers
 // and nothing else.
 func TestEventsStream(t *testing.T) {

@@ -1,9 +1,11 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,6 +46,32 @@ var lockTokenLeasesSQL = "SELECT pg_advisory_xact_lock(" + strconv.Itoa(tokenLea
 
 // tokenLeasesLockClass is the first key of lockTokenLeasesSQL's locks.
 const tokenLeasesLockClass = 0x74770002
+
+// scopeLockClass is the first key of a scope's lock (the second is the
+// hashtext of project/env, or project/* for a whole project): HoldScope
+// takes it exclusively, CreateLease shared.
+const scopeLockClass = 0x74770003
+
+// HoldScope implements tokenward.LeaseStore: a session advisory lock on
+// a connection of its own, so the hold ends with its session if this
+// server dies.
+func (db *DB) HoldScope(ctx context.Context, project, env string) (func(), error) {
+	key := project + "/" + cmp.Or(env, "*")
+	conn, err := pgx.ConnectConfig(ctx, db.sessionConfig())
+	if err != nil {
+		return nil, dbError("hold scope", err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, hashtext($2))`, scopeLockClass, key); err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, dbError("hold scope", err)
+	}
+	return sync.OnceFunc(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), lockPingTimeout)
+		defer cancel()
+		conn.Exec(ctx, `SELECT pg_advisory_unlock($1, hashtext($2))`, scopeLockClass, key)
+		conn.Close(ctx)
+	}), nil
+}
 
 // PutDynamicSource implements tokenward.LeaseStore: not at a stored
 // secret's path, checked under the path's lock (claimPath).
@@ -133,6 +161,19 @@ func (db *DB) DeleteDynamicSource(ctx context.Context, project, env, name string
 // insert one step across every server.
 func (db *DB) CreateLease(ctx context.Context, l *tokenward.Lease, limits tokenward.LeaseLimits) error {
 	return db.tx(ctx, func(tx pgx.Tx) error {
+		// Shared: leases go on side by side, and wait while a retirement
+		// holds the scope (HoldScope); then the archive is seen.
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock_shared($1, hashtext($2)), pg_advisory_xact_lock_shared($1, hashtext($3))",
+			scopeLockClass, l.Project+"/*", l.Project+"/"+l.Env); err != nil {
+			return err
+		}
+		var archived int
+		if err := tx.QueryRow(ctx, dollars(sqlrow.ArchivedEnvSQL), l.Project, l.Env).Scan(&archived); err != nil {
+			return err
+		}
+		if archived > 0 {
+			return tokenward.LeaseInRetiredEnv(l.Project, l.Env)
+		}
 		if err := lockSource(ctx, tx, l.Project, l.Env, l.Name); err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"time"
@@ -65,6 +66,11 @@ func (db *DB) DeleteDynamicSource(ctx context.Context, project, env, name string
 // CreateLease implements tokenward.LeaseStore. The counts and the insert
 // share a transaction on the one write connection, so the caps hold.
 func (db *DB) CreateLease(ctx context.Context, l *tokenward.Lease, limits tokenward.LeaseLimits) error {
+	release, err := db.scopes.hold(ctx, false, l.Project+"/*", l.Project+"/"+l.Env)
+	if err != nil {
+		return err
+	}
+	defer release()
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		var n int
 		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM dynamic_sources WHERE project = ? AND env = ? AND name = ?`, l.Project, l.Env, l.Name).Scan(&n)
@@ -73,6 +79,12 @@ func (db *DB) CreateLease(ctx context.Context, l *tokenward.Lease, limits tokenw
 		}
 		if n == 0 {
 			return notFound("dynamic source %s not found", printable(l.Source()))
+		}
+		if err := tx.QueryRowContext(ctx, sqlrow.ArchivedEnvSQL, l.Project, l.Env).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return tokenward.LeaseInRetiredEnv(l.Project, l.Env)
 		}
 		if err := checkLeaseLimits(ctx, tx, l, limits); err != nil {
 			return err
@@ -83,6 +95,12 @@ func (db *DB) CreateLease(ctx context.Context, l *tokenward.Lease, limits tokenw
 		}
 		return err
 	})
+}
+
+// HoldScope implements tokenward.LeaseStore. One server uses a SQLite
+// file (the data directory's server lock), so the hold is this process's.
+func (db *DB) HoldScope(ctx context.Context, project, env string) (func(), error) {
+	return db.scopes.hold(ctx, true, project+"/"+cmp.Or(env, "*"))
 }
 
 // checkLeaseLimits counts the live leases of l's source and token.

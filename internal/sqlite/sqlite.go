@@ -54,6 +54,8 @@ type DB struct {
 
 	ciRefs sqlrow.CIRefs // the audit_ci rows known (audit.go)
 
+	scopes scopeHolds // HoldScope's holds (scopehold.go)
+
 	clock *walClock
 	// Cache answers CurrentSecret, Secrets, EnvSecrets and Token
 	// (readcache.go).

@@ -279,6 +279,9 @@ const (
 	// ArchivedAtSourcesSQL counts an archived environment's secrets whose
 	// paths dynamic sources took since: restoring it would share them.
 	ArchivedAtSourcesSQL = `SELECT count(*) FROM archived_secrets a JOIN dynamic_sources d USING (project, env, name) WHERE a.project = ? AND a.env = ?`
+	// ArchivedEnvSQL counts project/env's archive (0 or 1): CreateLease
+	// refuses an archived environment.
+	ArchivedEnvSQL = `SELECT count(*) FROM archived_envs WHERE project = ? AND env = ?`
 )
 
 // LeasesSQL is the query of Leases for f, and its arguments.

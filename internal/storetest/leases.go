@@ -23,14 +23,16 @@ type LeasingStore interface {
 // replaced, listed and deleted (not while leased), never at a stored
 // secret's path nor a secret at theirs (also when the two race); leases created under
 // their caps (also by many writers at once), updated only from the state
-// the caller saw, filtered, found by the sweep when due, and pruned.
+// the caller saw, filtered, found by the sweep when due, and pruned;
+// none created while a retirement holds its scope, nor once it is archived.
 func RunLeases(t *testing.T, newStore func(t *testing.T) LeasingStore) {
 	runEach(t, newStore,
 		named[LeasingStore]{"Sources", testDynamicSources},
 		named[LeasingStore]{"Leases", testLeases},
 		named[LeasingStore]{"DueLeases", testDueLeases},
 		named[LeasingStore]{"ConcurrentCaps", testLeaseCapsConcurrent},
-		named[LeasingStore]{"SharedPath", testSourceSecretSharedPath})
+		named[LeasingStore]{"SharedPath", testSourceSecretSharedPath},
+		named[LeasingStore]{"HoldScope", testHoldScope})
 }
 
 // named is one test of a suite.
@@ -307,4 +309,79 @@ func testSourceSecretSharedPath(t *testing.T, s LeasingStore) {
 	must(t, err)
 	_, err = s.Secret(ctx, "acme", "prod", "DB_URL")
 	must(t, err)
+}
+
+// testHoldScope: while a scope is held, its leases wait (an environment's
+// hold stops that environment, a project's every one), others go on; a
+// lease that waited through the archive is refused, as is any after it.
+func testHoldScope(t *testing.T, s LeasingStore) {
+	ar, ok := s.(interface {
+		ArchiveEnv(ctx context.Context, a *monitor.Archive) (int, error)
+	})
+	if !ok {
+		t.Skip("the store keeps no archives")
+	}
+	newProject(t, s, "acme", "prod", "staging")
+	must(t, s.PutDynamicSource(ctx, dynSource("db")))
+	staging := dynSource("db")
+	staging.Env = "staging"
+	must(t, s.PutDynamicSource(ctx, staging))
+	n := 0
+	lease := func(env string) *tokenward.Lease {
+		n++
+		l := newLease(fmt.Sprintf("lease_%d", n), "db", fmt.Sprintf("tok_%d", n), tokenward.LeaseCreating, base)
+		l.Env = env
+		return l
+	}
+	// blocked reports whether a lease in env waits (for 300 ms).
+	blocked := func(env string) bool {
+		t.Helper()
+		bctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		err := s.CreateLease(bctx, lease(env), tokenward.LeaseLimits{})
+		if err != nil && bctx.Err() == nil {
+			t.Fatalf("CreateLease in acme/%s: %v", env, err)
+		}
+		return err != nil
+	}
+
+	release, err := s.HoldScope(ctx, "acme", "prod")
+	must(t, err)
+	if !blocked("prod") || blocked("staging") {
+		t.Fatal("with acme/prod held: want a lease in prod to wait, one in staging not")
+	}
+	// A lease waiting through the archive is refused once the hold ends.
+	waited := make(chan error, 1)
+	go func() { waited <- s.CreateLease(ctx, lease("prod"), tokenward.LeaseLimits{}) }()
+	_, err = ar.ArchiveEnv(ctx, &monitor.Archive{Project: "acme", Env: "prod", ArchivedAt: base, PurgeAt: base.Add(time.Hour)})
+	must(t, err)
+	select {
+	case err := <-waited:
+		t.Fatalf("CreateLease returned %v while its scope was held", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	release()
+	release() // once is enough; twice is harmless
+	wantCode(t, <-waited, tokenward.ECONFLICT)
+	wantCode(t, s.CreateLease(ctx, lease("prod"), tokenward.LeaseLimits{}), tokenward.ECONFLICT)
+
+	// A project's hold stops every environment of it.
+	release, err = s.HoldScope(ctx, "acme", "")
+	must(t, err)
+	if !blocked("staging") {
+		t.Fatal("with the project acme held: want a lease in acme/staging to wait")
+	}
+	release()
+	must(t, s.CreateLease(ctx, lease("staging"), tokenward.LeaseLimits{}))
+	// A hold that gives up waiting lets the leases behind it go on.
+	release, err = s.HoldScope(ctx, "acme", "staging")
+	must(t, err)
+	hctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	_, err = s.HoldScope(hctx, "acme", "staging")
+	cancel()
+	if err == nil {
+		t.Fatal("a second hold of acme/staging was granted while the first was held")
+	}
+	release()
+	must(t, s.CreateLease(ctx, lease("staging"), tokenward.LeaseLimits{}))
 }
