@@ -358,16 +358,9 @@ func activeTokens(r *serverRun) func() float64 {
 	return func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		ts, err := r.db.Tokens(ctx)
+		n, err := r.db.ActiveTokens(ctx, time.Now())
 		if err != nil {
 			return -1
-		}
-		now := time.Now()
-		n := 0
-		for _, t := range ts {
-			if t.RevokedAt.IsZero() && (t.ExpiresAt.IsZero() || now.Before(t.ExpiresAt)) {
-				n++
-			}
 		}
 		return float64(n)
 	}

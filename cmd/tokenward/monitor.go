@@ -31,6 +31,7 @@ type monitorConfig struct {
 	StaleRevoke     bool
 	ExpiryWindow    string
 	Retention       string
+	TokenRetention  string
 	HygieneInterval string
 }
 
@@ -46,6 +47,7 @@ func (c *monitorConfig) register(f *pflag.FlagSet) {
 	f.BoolVar(&c.StaleRevoke, "stale-revoke", false, "revoke stale tokens once the notice period passes unanswered")
 	f.StringVar(&c.ExpiryWindow, "expiry-window", "14d", "alert on tokens and secrets expiring within this window")
 	f.StringVar(&c.Retention, "retention", "30d", "how long retired environments stay restorable before they are purged")
+	f.StringVar(&c.TokenRetention, "token-retention", "90d", "how long revoked and expired tokens stay listed before the hygiene job deletes them (their audit entries stay); 0 keeps them")
 	f.StringVar(&c.HygieneInterval, "hygiene-interval", "1h", "how often the hygiene job runs (stale tokens, expiry alerts, purges, monitor snapshot)")
 }
 
@@ -77,15 +79,18 @@ func checkHookURL(flag, raw string) error {
 
 // monitoring builds the engine's Monitoring from the flags.
 func (c *monitorConfig) monitoring(r *serverRun) (*core.Monitoring, time.Duration, error) {
-	var staleAfter, staleNotice, expiry, retention, interval time.Duration
+	var staleAfter, staleNotice, expiry, retention, tokenRetention, interval time.Duration
 	for flag, p := range map[string]struct {
 		v string
 		d *time.Duration
 	}{
 		"--stale-after": {c.StaleAfter, &staleAfter}, "--stale-notice": {c.StaleNotice, &staleNotice},
 		"--expiry-window": {c.ExpiryWindow, &expiry}, "--retention": {c.Retention, &retention},
-		"--hygiene-interval": {c.HygieneInterval, &interval},
+		"--hygiene-interval": {c.HygieneInterval, &interval}, "--token-retention": {c.TokenRetention, &tokenRetention},
 	} {
+		if flag == "--token-retention" && p.v == "0" {
+			continue
+		}
 		d, err := parseDuration(p.v)
 		if err != nil {
 			return nil, 0, usageError("%s: %v", flag, err)
@@ -158,7 +163,7 @@ func (c *monitorConfig) monitoring(r *serverRun) (*core.Monitoring, time.Duratio
 		Store: r.db, Monitor: mon, Alerter: alerter, Events: events, Logger: logger,
 		ReportOptions: monitor.ReportOptions{StaleAfter: staleAfter, ExpiryWindow: expiry},
 		StalePolicy:   monitor.StalePolicy{NoticePeriod: staleNotice, Revoke: c.StaleRevoke},
-		Retention:     retention,
+		Retention:     retention, TokenRetention: tokenRetention,
 	}, interval, nil
 }
 
@@ -209,7 +214,7 @@ func leaderMonitorJobs(ctx context.Context, r *serverRun, interval time.Duration
 				}
 				continue
 			}
-			mg.Logger.Debug("hygiene job", "notified", res.Notified, "revoked", res.Revoked, "cleared", res.Cleared, "expiry_alerts", res.ExpiryAlerts, "purged", res.Purged, "purge_held", res.PurgeHeld)
+			mg.Logger.Debug("hygiene job", "notified", res.Notified, "revoked", res.Revoked, "cleared", res.Cleared, "expiry_alerts", res.ExpiryAlerts, "purged", res.Purged, "purge_held", res.PurgeHeld, "tokens_pruned", res.TokensPruned)
 		}
 	}
 }

@@ -43,6 +43,12 @@ type MonitorStore interface {
 	// RestoreEnv moves them back; ENOTFOUND if not archived.
 	RestoreEnv(ctx context.Context, project, env string) (int, error)
 	Archives(ctx context.Context) ([]*monitor.Archive, error)
+	// PruneTokens deletes at most limit tokens revoked or expired before
+	// before that no live lease names (oldest first), with their stale
+	// notices and console sessions, and returns their ids.
+	PruneTokens(ctx context.Context, before time.Time, limit int) ([]string, error)
+	// ActiveTokens counts the tokens neither revoked nor expired at now.
+	ActiveTokens(ctx context.Context, now time.Time) (int, error)
 	// PurgeArchive deletes project/env's archive if it is due at now (its
 	// secrets with it) and returns it; nil when it is not due or not there
 	// (another server purged it), so each purge is reported once.
@@ -69,6 +75,10 @@ type Monitoring struct {
 	StalePolicy   monitor.StalePolicy
 	// Retention is how long a retired environment stays restorable.
 	Retention time.Duration
+	// TokenRetention is how long a revoked or expired token stays listed
+	// before the hygiene job deletes it (its audit entries stay); 0 keeps
+	// them all. A token a live lease names is kept.
+	TokenRetention time.Duration
 	// Rotations returns the rotation policies for the report; nil takes
 	// them from the rotation feature (Core.Rotation) when it is enabled.
 	Rotations func(ctx context.Context) ([]monitor.RotationPolicy, error)

@@ -119,6 +119,9 @@ type HygieneResult struct {
 	Notified, Revoked, Cleared, ExpiryAlerts, Purged int
 	// PurgeHeld counts archives due but kept: a PurgeHook failed.
 	PurgeHeld int
+	// TokensPruned counts tokens deleted TokenRetention after they were
+	// revoked or expired.
+	TokensPruned int
 }
 
 // RunHygiene is the background job: stale-token notices and (by policy)
@@ -132,6 +135,9 @@ func (c *Core) RunHygiene(ctx context.Context) (HygieneResult, error) {
 	}
 	m := c.Monitoring
 	now := c.Now().UTC()
+	if err := c.pruneTokens(ctx, now, &res); err != nil {
+		return res, err
+	}
 	rep, err := c.buildReport(ctx, m.ReportOptions)
 	if err != nil {
 		return res, err
@@ -192,6 +198,40 @@ func (c *Core) RunHygiene(ctx context.Context) (HygieneResult, error) {
 	}
 	m.Monitor.Prune(now)
 	return res, c.SaveMonitorState(ctx)
+}
+
+// pruneBatch bounds the tokens one statement deletes, so a first prune of
+// a large table does not hold the database's write lock for long.
+const pruneBatch = 1000
+
+// pruneTokens deletes the tokens revoked or expired TokenRetention before
+// now (every CI job's login leaves one; all of them are read by every
+// report and listing), in batches, and audits how many went.
+func (c *Core) pruneTokens(ctx context.Context, now time.Time, res *HygieneResult) error {
+	m := c.Monitoring
+	if m.TokenRetention <= 0 {
+		return nil
+	}
+	before := now.Add(-m.TokenRetention)
+	for {
+		ids, err := m.Store.PruneTokens(ctx, before, pruneBatch)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			c.tokens.drop(id)
+			m.Monitor.ForgetToken(id)
+		}
+		res.TokensPruned += len(ids)
+		if len(ids) < pruneBatch {
+			break
+		}
+	}
+	if res.TokensPruned == 0 {
+		return nil
+	}
+	return c.record(ctx, &tokenward.AuditEntry{Action: "token.prune", Reason: "revoked or expired before " + before.Format(time.RFC3339),
+		Meta: map[string]string{"tokens": strconv.Itoa(res.TokensPruned), "retention": m.TokenRetention.String()}})
 }
 
 // purgeArchives purges the archives due at now, each once its PurgeHooks

@@ -519,6 +519,54 @@ func TestRetireAndRestore(t *testing.T) {
 	}
 }
 
+// TestHygienePrunesDeadTokens: a token revoked or expired longer ago than
+// the token retention is deleted by the hygiene job (one audit entry says
+// how many); a recent or live one stays; the audit trail keeps its
+// entries.
+func TestHygienePrunesDeadTokens(t *testing.T) {
+	e := mustServeMonitor(t)
+	ctx := context.Background()
+	e.mg.TokenRetention = 7 * 24 * time.Hour
+	expiredID, expired := e.mustToken(t, e.admin, "short", "1h", "read:*/*/*")
+	revokedID, _ := e.mustToken(t, e.admin, "revoked", "", "read:*/*/*")
+	liveID, _ := e.mustToken(t, e.admin, "live", "", "read:*/*/*")
+	e.mustDo(t, expired, "GET", "/v1/tokens/self", nil, 200)
+	e.mustDo(t, e.admin, "POST", "/v1/tokens/"+revokedID+"/revoke", nil, 200)
+
+	e.clock.Add(6 * 24 * time.Hour)
+	if res, err := e.core.RunHygiene(ctx); err != nil || res.TokensPruned != 0 {
+		t.Fatalf("hygiene within the retention: got %+v, %v; want nothing pruned", res, err)
+	}
+	e.clock.Add(2 * 24 * time.Hour)
+	res, err := e.core.RunHygiene(ctx)
+	if err != nil || res.TokensPruned != 2 {
+		t.Fatalf("hygiene past the retention: got %+v, %v; want 2 pruned", res, err)
+	}
+	for _, id := range []string{expiredID, revokedID} {
+		e.mustDo(t, e.admin, "GET", "/v1/tokens/"+id, nil, 404)
+	}
+	e.mustDo(t, e.admin, "GET", "/v1/tokens/"+liveID, nil, 200)
+	e.mustDo(t, expired, "GET", "/v1/tokens/self", nil, 401)
+	pruned := e.entries("token.prune")
+	if len(pruned) != 1 || pruned[0].Meta["tokens"] != "2" {
+		t.Fatalf("token.prune entries: got %+v; want one for 2 tokens", pruned)
+	}
+	used := 0
+	e.mu.Lock()
+	for _, a := range e.audit {
+		if a.TokenID == expiredID {
+			used++
+		}
+	}
+	e.mu.Unlock()
+	if used == 0 {
+		t.Fatal("the pruned token's audit entries are gone")
+	}
+	if res, err := e.core.RunHygiene(ctx); err != nil || res.TokensPruned != 0 || len(e.entries("token.prune")) != 1 {
+		t.Fatalf("hygiene again: got %+v, %v; want nothing pruned, nothing audited", res, err)
+	}
+}
+
 // TestRetireHoldsTheScope: a retirement holds its scope (no lease made)
 // from before its hooks revoke what they end until its archive is
 // committed, and lets go after, whatever the outcome.

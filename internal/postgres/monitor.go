@@ -241,6 +241,37 @@ func scanArchive(r rowScanner) (*monitor.Archive, error) {
 	return a, r.Scan(&a.Project, &a.Env, &a.Secrets, sqlrow.TimeCol(&a.ArchivedAt), &a.ArchivedBy, sqlrow.TimeCol(&a.PurgeAt))
 }
 
+// PruneTokens implements core.MonitorStore.
+func (db *DB) PruneTokens(ctx context.Context, before time.Time, limit int) ([]string, error) {
+	var ids []string
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, dollars(sqlrow.PruneTokensSQL), before.UnixNano(), before.UnixNano(), limit)
+		if err != nil {
+			return err
+		}
+		if ids, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil || len(ids) == 0 {
+			return err
+		}
+		for _, q := range []string{sqlrow.PrunedStaleNoticesSQL, sqlrow.PrunedConsoleSessionsSQL} {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, dbError("prune tokens", err)
+	}
+	return ids, nil
+}
+
+// ActiveTokens implements core.MonitorStore.
+func (db *DB) ActiveTokens(ctx context.Context, now time.Time) (int, error) {
+	var n int
+	err := db.pool.QueryRow(ctx, dollars(sqlrow.ActiveTokensSQL), now.UnixNano()).Scan(&n)
+	return n, dbError("active tokens", err)
+}
+
 // Archives lists the archived environments, oldest first.
 func (db *DB) Archives(ctx context.Context) ([]*monitor.Archive, error) {
 	out, err := queryAll(ctx, db.pool, scanArchive, `SELECT `+archiveCols+` FROM archived_envs ORDER BY archived_at, project, env`)

@@ -196,6 +196,45 @@ func (db *DB) RestoreEnv(ctx context.Context, project, env string) (int, error) 
 }
 
 // Archives lists the archived environments, oldest first.
+// PruneTokens implements core.MonitorStore.
+func (db *DB) PruneTokens(ctx context.Context, before time.Time, limit int) ([]string, error) {
+	var ids []string
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, sqlrow.PruneTokensSQL, before.UnixNano(), before.UnixNano(), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Err(); err != nil || len(ids) == 0 {
+			return err
+		}
+		for _, q := range []string{sqlrow.PrunedStaleNoticesSQL, sqlrow.PrunedConsoleSessionsSQL} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// ActiveTokens implements core.MonitorStore.
+func (db *DB) ActiveTokens(ctx context.Context, now time.Time) (int, error) {
+	var n int
+	err := db.read.QueryRowContext(ctx, sqlrow.ActiveTokensSQL, now.UnixNano()).Scan(&n)
+	return n, err
+}
+
 func (db *DB) Archives(ctx context.Context) ([]*monitor.Archive, error) {
 	return queryAll(ctx, db.read, func(r rowScanner) (*monitor.Archive, error) {
 		a := &monitor.Archive{}

@@ -279,6 +279,18 @@ const (
 	// ArchivedAtSourcesSQL counts an archived environment's secrets whose
 	// paths dynamic sources took since: restoring it would share them.
 	ArchivedAtSourcesSQL = `SELECT count(*) FROM archived_secrets a JOIN dynamic_sources d USING (project, env, name) WHERE a.project = ? AND a.env = ?`
+	// PruneTokensSQL deletes up to the third argument's count of tokens
+	// revoked or expired before the first (and second, the same instant)
+	// that no live lease names, oldest first, returning their ids.
+	PruneTokensSQL = `DELETE FROM tokens WHERE id IN (SELECT t.id FROM tokens t WHERE (t.revoked_at < ? OR t.expires_at < ?)
+		AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.token_id = t.id AND l.state <> 'revoked') ORDER BY t.created_at, t.id LIMIT ?) RETURNING id`
+	// PrunedStaleNoticesSQL and PrunedConsoleSessionsSQL drop what named
+	// pruned tokens.
+	PrunedStaleNoticesSQL    = `DELETE FROM stale_notices WHERE token_id NOT IN (SELECT id FROM tokens)`
+	PrunedConsoleSessionsSQL = `DELETE FROM console_sessions WHERE token_id NOT IN (SELECT id FROM tokens)`
+	// ActiveTokensSQL counts the tokens neither revoked nor expired at
+	// its argument.
+	ActiveTokensSQL = `SELECT count(*) FROM tokens WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`
 	// ArchivedEnvSQL counts project/env's archive (0 or 1): CreateLease
 	// refuses an archived environment.
 	ArchivedEnvSQL = `SELECT count(*) FROM archived_envs WHERE project = ? AND env = ?`

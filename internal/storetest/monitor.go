@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
 	"time"
 
@@ -25,7 +26,89 @@ func RunMonitor(t *testing.T, newStore func(t *testing.T) MonitorStore) {
 		{"StaleNotices", testStaleNotices},
 		{"ReplaceTokenGrants", testReplaceTokenGrants},
 		{"ArchiveRestorePurge", testArchiveRestorePurge},
+		{"PruneTokens", testPruneTokens},
 	}...)
+}
+
+// testPruneTokens: only tokens revoked or expired before the cut, and
+// named by no live lease, go (oldest first, as many as the limit), with
+// their stale notices and console sessions; the active count follows.
+func testPruneTokens(t *testing.T, s MonitorStore) {
+	cut := base.Add(30 * 24 * time.Hour)
+	mk := func(id string, created, expires, revoked time.Time) {
+		t.Helper()
+		must(t, s.CreateToken(ctx, &tokenward.Token{ID: id, Name: id, Kind: tokenward.TokenJIT, CreatedAt: created, ExpiresAt: expires,
+			Grants: tokenward.Grants{tokenward.MustParseGrant("read:p/a/*")}}, tokenward.HashToken(id)))
+		if !revoked.IsZero() {
+			must(t, s.RevokeToken(ctx, id, revoked))
+		}
+		must(t, s.SetStaleNotice(ctx, id, base))
+	}
+	var none time.Time
+	mk("tok_expired_old", base, base.Add(time.Hour), none)                   // goes
+	mk("tok_revoked_old", base.Add(time.Minute), none, base)                 // goes
+	mk("tok_expired_new", base, cut.Add(time.Hour), none)                    // expired after the cut: stays
+	mk("tok_revoked_new", base, none, cut.Add(time.Minute))                  // stays
+	mk("tok_active", base, none, none)                                       // stays
+	mk("tok_active_expiring", base, cut.Add(48*time.Hour), none)             // stays
+	mk("tok_leased", base.Add(2*time.Minute), base.Add(time.Hour), none)     // a live lease names it: stays
+	mk("tok_lease_done", base.Add(3*time.Minute), base.Add(time.Hour), none) // its lease is revoked: goes
+	ls, leasing := s.(tokenward.LeaseStore)
+	if leasing {
+		newProject(t, s, "acme", "prod")
+		must(t, ls.PutDynamicSource(ctx, dynSource("db")))
+		must(t, ls.CreateLease(ctx, newLease("lease_live", "db", "tok_leased", tokenward.LeaseActive, base), tokenward.LeaseLimits{}))
+		must(t, ls.CreateLease(ctx, newLease("lease_done", "db", "tok_lease_done", tokenward.LeaseRevoked, base), tokenward.LeaseLimits{}))
+	}
+	cs, consoles := s.(tokenward.ConsoleSessionStore)
+	if consoles {
+		for _, id := range []string{"tok_expired_old", "tok_active"} {
+			must(t, cs.CreateConsoleSession(ctx, tokenward.HashToken("session of "+id), &tokenward.ConsoleSession{TokenID: id, SealedToken: []byte("sealed"),
+				CreatedAt: base, LastSeenAt: base, ExpiresAt: cut.Add(time.Hour)}))
+		}
+	}
+	if n, err := s.ActiveTokens(ctx, cut); err != nil || n != 3 {
+		t.Fatalf("active tokens at the cut: got %d, %v; want 3 (expired_new, active, active_expiring)", n, err)
+	}
+
+	// The limit takes the oldest first.
+	got, err := s.PruneTokens(ctx, cut, 1)
+	must(t, err)
+	if len(got) != 1 || got[0] != "tok_expired_old" {
+		t.Fatalf("prune with limit 1: got %v; want [tok_expired_old]", got)
+	}
+	got, err = s.PruneTokens(ctx, cut, 100)
+	must(t, err)
+	want := []string{"tok_revoked_old", "tok_lease_done"}
+	if !leasing {
+		want = []string{"tok_revoked_old", "tok_leased", "tok_lease_done"}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("prune: got %v; want %v", got, want)
+	}
+	if again, err := s.PruneTokens(ctx, cut, 100); err != nil || len(again) != 0 {
+		t.Fatalf("prune again: got %v, %v; want nothing", again, err)
+	}
+	for _, id := range append([]string{"tok_expired_old"}, want...) {
+		_, err := s.TokenByHash(ctx, tokenward.HashToken(id))
+		wantCode(t, err, tokenward.ENOTFOUND)
+	}
+	all, err := s.Tokens(ctx)
+	must(t, err)
+	if len(all) != 8-1-len(want) {
+		t.Fatalf("got %d tokens after pruning; want %d", len(all), 8-1-len(want))
+	}
+	notices, err := s.StaleNotices(ctx)
+	must(t, err)
+	if _, ok := notices["tok_expired_old"]; ok || len(notices) != len(all) {
+		t.Fatalf("stale notices after pruning: got %v; want those of the %d tokens left", notices, len(all))
+	}
+	if consoles {
+		_, err := cs.ConsoleSession(ctx, tokenward.HashToken("session of tok_expired_old"))
+		wantCode(t, err, tokenward.ENOTFOUND)
+		_, err = cs.ConsoleSession(ctx, tokenward.HashToken("session of tok_active"))
+		must(t, err)
+	}
 }
 
 func testAnomalies(t *testing.T, s MonitorStore) {
