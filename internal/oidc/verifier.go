@@ -134,7 +134,7 @@ type Result struct {
 	// printable text.
 	CI map[string]string
 	// ReplayID identifies the identity token in the ReplayCache: a hash of
-	// issuer and jti, or of the whole token when it has no jti.
+	// issuer and jti, or of its decoded payload when it has no jti.
 	ReplayID string
 	// IdentityExpiresAt is the identity token's exp.
 	IdentityExpiresAt time.Time
@@ -181,7 +181,12 @@ func (v *Verifier) Exchange(ctx context.Context, bindings []*Binding, bindingNam
 	var unverified struct {
 		Issuer string `json:"iss"`
 	}
-	if err := parsed.UnsafeClaimsWithoutVerification(&unverified); err != nil {
+	// payload is the decoded claims: the replay record of a token without
+	// jti, which must not depend on how the token is encoded (base64url
+	// decoding ignores CR, LF and the unused bits of the last character, so
+	// one signed token has many valid spellings).
+	var payload json.RawMessage
+	if err := parsed.UnsafeClaimsWithoutVerification(&unverified, &payload); err != nil {
 		return nil, v.deny(bindingName, "identity token claims are not a JSON object: %s", cleanErr(err))
 	}
 	iss := unverified.Issuer
@@ -278,7 +283,7 @@ func (v *Verifier) Exchange(ctx context.Context, bindings []*Binding, bindingNam
 	claims := claimsOf[b]
 
 	exp, _, _ := numericDate(claims["exp"])
-	replayID := replayID(iss, claims["jti"], rawJWT)
+	replayID := replayID(iss, claims["jti"], payload)
 	if v.Replay == nil {
 		return nil, &Denial{Code: tokenward.EUNAVAILABLE, Reason: "no replay cache configured", Binding: b.Name, debug: v.DebugBindings}
 	}
@@ -520,14 +525,15 @@ func cleanFact(s string) string {
 }
 
 // replayID names an identity token in the replay cache: the issuer and jti
-// when there is a jti, else the whole token; hashed either way so the cache
+// when there is a jti, else the token's decoded (signed) payload, never its
+// encoded form, which a replayer can vary; hashed either way so the cache
 // holds no token and ids have one length.
-func replayID(iss string, jti json.RawMessage, rawJWT string) string {
+func replayID(iss string, jti json.RawMessage, payload []byte) string {
 	if s, st := claimString(jti); st == claimScalar && s != "" {
 		h := sha256.Sum256([]byte(iss + "\x00" + s))
 		return "jti:" + hex.EncodeToString(h[:])
 	}
-	h := sha256.Sum256([]byte(rawJWT))
+	h := sha256.Sum256(payload)
 	return "sha256:" + hex.EncodeToString(h[:])
 }
 
