@@ -3,6 +3,7 @@ package tokenward
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Error codes. Each maps to exactly one HTTP status in internal/httpapi.
@@ -74,4 +75,17 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "internal error"
+}
+
+// VersionConflict is a write's refusal when the secret at path is at
+// version cur, not the want its writer expected (a check-and-set).
+func VersionConflict(path string, cur, want int) *Error {
+	return Errorf(ECONFLICT, "secret %s is at version %d, not %d", path, cur, want)
+}
+
+// IsVersionConflict reports whether err is a VersionConflict (the Vault
+// dialect words it as Vault words a failed check-and-set).
+func IsVersionConflict(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == ECONFLICT && strings.HasPrefix(e.Message, "secret ") && strings.Contains(e.Message, " is at version ")
 }

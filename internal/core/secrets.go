@@ -67,7 +67,7 @@ func (c *Core) PutSecret(ctx context.Context, tok *tokenward.Token, in PutSecret
 			prev = cur.Version
 		}
 		if in.IfVersion != nil && *in.IfVersion != prev {
-			return nil, tokenward.Errorf(tokenward.ECONFLICT, "secret %s is at version %d, not %d", meta.Path(), prev, *in.IfVersion)
+			return nil, tokenward.VersionConflict(meta.Path(), prev, *in.IfVersion)
 		}
 		applyMeta(meta, in)
 		if err := tokenward.ValidateSecretMeta(meta); err != nil {

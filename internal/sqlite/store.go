@@ -190,7 +190,7 @@ func (db *DB) putSecret(ctx context.Context, tx *sql.Tx, r *putReq) error {
 	case err != nil:
 		return err
 	case cur != prev:
-		return tokenward.Errorf(tokenward.ECONFLICT, "secret %s is at version %d, not %d", meta.Path(), cur, prev)
+		return tokenward.VersionConflict(meta.Path(), cur, prev)
 	default:
 		// A rotation's PENDING version (or one rolled back) may hold the
 		// numbers above CURRENT: the new version goes above them all.

@@ -70,14 +70,13 @@ type ErrorResponse struct {
 }
 
 // ErrorBody is the Vault error body for err: its client-safe message,
-// prefixed as Vault words a refusal.
+// prefixed as Vault words a refusal. (A failed check-and-set is worded by
+// kvWrite, which alone knows one was asked for.)
 func ErrorBody(err error) *ErrorResponse {
 	msg := tokenward.ErrorMessage(err)
 	switch tokenward.ErrorCode(err) {
 	case tokenward.EUNAUTHORIZED, tokenward.EFORBIDDEN:
 		msg = "permission denied: " + msg
-	case tokenward.ECONFLICT:
-		msg = "check-and-set parameter did not match the current version: " + msg
 	}
 	return &ErrorResponse{Errors: []string{msg}}
 }
@@ -246,6 +245,11 @@ func (a *API) kvWrite(c *Call) (int, any, error) {
 	q := c.Req
 	meta, err := a.Core.PutSecret(c.R.Context(), c.Token, core.PutSecretInput{Project: q.Mount, Env: q.Env, Name: q.Name, Value: value, IfVersion: req.Options.CAS})
 	if err != nil {
+		// Worded as Vault does only for core's check-and-set refusal, not for
+		// other conflicts (a retired environment).
+		if req.Options.CAS != nil && tokenward.IsVersionConflict(err) {
+			err = tokenward.Errorf(tokenward.ECONFLICT, "check-and-set parameter did not match the current version: %s", tokenward.ErrorMessage(err))
+		}
 		return 0, nil, err
 	}
 	c.Meta["version"] = strconv.Itoa(meta.Version)
