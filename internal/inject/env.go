@@ -19,6 +19,7 @@ var hijackNames = map[string]bool{
 	"RUBYOPT": true, "RUBYLIB": true,
 	"GIT_SSH_COMMAND": true, "GIT_SSH": true, "GIT_EXEC_PATH": true, "GIT_ASKPASS": true,
 	"GIT_CONFIG_GLOBAL": true, "GIT_CONFIG_SYSTEM": true, "GIT_CONFIG": true,
+	"GIT_CONFIG_COUNT": true, "GIT_CONFIG_PARAMETERS": true, // config from the environment: core.sshCommand, core.fsmonitor...
 	"SSH_ASKPASS": true, "EDITOR": true, "VISUAL": true, "PAGER": true, "GIT_PAGER": true,
 	"JAVA_TOOL_OPTIONS": true, "_JAVA_OPTIONS": true, "JDK_JAVA_OPTIONS": true, "CLASSPATH": true,
 	"DOTNET_STARTUP_HOOKS": true, "GCONV_PATH": true, "HOSTALIASES": true, "MALLOC_CHECK_": true,
@@ -27,12 +28,14 @@ var hijackNames = map[string]bool{
 
 // IsHijackName reports whether injecting a variable of this name could make
 // the child load or run code chosen by the secret's value: loader variables
-// (LD_*, DYLD_*), PATH, shell start-up hooks and interpreter option
-// variables. The check ignores case, since some platforms do.
+// (LD_*, DYLD_*), PATH, shell start-up hooks, interpreter option variables
+// and git configuration given in the environment (GIT_CONFIG_KEY_<n> and
+// GIT_CONFIG_VALUE_<n>). The check ignores case, since some platforms do.
 func IsHijackName(name string) bool {
 	u := strings.ToUpper(name)
 	return hijackNames[u] || strings.HasPrefix(u, "LD_") || strings.HasPrefix(u, "DYLD_") ||
-		strings.HasPrefix(u, "BASH_FUNC_")
+		strings.HasPrefix(u, "BASH_FUNC_") ||
+		strings.HasPrefix(u, "GIT_CONFIG_KEY_") || strings.HasPrefix(u, "GIT_CONFIG_VALUE_")
 }
 
 // EnvOptions selects and names the secrets put into the child's environment.

@@ -29,7 +29,9 @@ const (
 var Formats = []Format{FormatDotenv, FormatJSON, FormatShell, FormatGitHub, FormatGitLab}
 
 // GitLabMaxDotenvSize is GitLab's default limit on a dotenv artifact
-// (plan_limits.dotenv_size); GitLab rejects the whole artifact beyond it.
+// (plan_limits.dotenv_size). GitLab accepts an artifact only when it is
+// smaller than this (ParseDotenvArtifactService checks size < limit), and
+// rejects the whole artifact otherwise.
 const GitLabMaxDotenvSize = 5120
 
 // ParseFormat checks a --format value.
@@ -98,6 +100,10 @@ func Encode(f Format, values map[string]string) ([]byte, error) {
 	case FormatGitLab:
 		for _, n := range sortedNames(values) {
 			v := values[n]
+			if !utf8.ValidString(v) {
+				// GitLab converts the artifact to UTF-8, replacing invalid bytes.
+				return nil, tokenward.Errorf(tokenward.EINVALID, "secret %s: value is not UTF-8; GitLab reads dotenv artifacts as UTF-8, so this value would change", n)
+			}
 			if strings.ContainsAny(v, "\r\n") {
 				return nil, tokenward.Errorf(tokenward.EINVALID, "secret %s: GitLab dotenv artifacts do not support multi-line values; use another format or mount the secret as a file", n)
 			}
@@ -106,8 +112,8 @@ func Encode(f Format, values map[string]string) ([]byte, error) {
 			}
 			b.WriteString(n + "=" + v + "\n")
 		}
-		if b.Len() > GitLabMaxDotenvSize {
-			return nil, tokenward.Errorf(tokenward.ETOOLARGE, "GitLab dotenv artifact would be %d bytes; GitLab accepts at most %d", b.Len(), GitLabMaxDotenvSize)
+		if b.Len() >= GitLabMaxDotenvSize {
+			return nil, tokenward.Errorf(tokenward.ETOOLARGE, "GitLab dotenv artifact would be %d bytes; GitLab accepts only less than %d", b.Len(), GitLabMaxDotenvSize)
 		}
 	default:
 		return nil, tokenward.Errorf(tokenward.EINVALID, "unknown format %q", printable(string(f)))
@@ -119,7 +125,11 @@ func Encode(f Format, values map[string]string) ([]byte, error) {
 // file named by $GITHUB_ENV (each value in a heredoc with its own random
 // delimiter, so no value can end its block early or inject a variable), and
 // masks is printed on the job's stdout so the runner masks each value (one
-// ::add-mask:: per line of a multi-line value) in later log output.
+// ::add-mask:: per line of a multi-line value) in later log output. Lines
+// end at "\r" as well as "\n": the runner reads a step's output with .NET's
+// ReadLine, which ends a line at either, and masks each line on its own.
+// Values must be UTF-8: the runner reads $GITHUB_ENV as UTF-8 and would
+// replace other bytes.
 func EncodeGitHub(values map[string]string) (env, masks []byte, err error) {
 	if err := checkValues(values); err != nil {
 		return nil, nil, err
@@ -127,6 +137,9 @@ func EncodeGitHub(values map[string]string) (env, masks []byte, err error) {
 	var e, m bytes.Buffer
 	for _, n := range sortedNames(values) {
 		v := values[n]
+		if !utf8.ValidString(v) {
+			return nil, nil, tokenward.Errorf(tokenward.EINVALID, "secret %s: value is not UTF-8; the Actions runner reads $GITHUB_ENV as UTF-8, so this value would change", n)
+		}
 		var delim string
 		for {
 			var r [16]byte
@@ -137,7 +150,7 @@ func EncodeGitHub(values map[string]string) (env, masks []byte, err error) {
 			}
 		}
 		e.WriteString(n + "<<" + delim + "\n" + v + "\n" + delim + "\n")
-		for _, line := range splitLines(v) {
+		for _, line := range logLines(v) {
 			if strings.TrimSpace(line) == "" {
 				continue
 			}
@@ -145,6 +158,12 @@ func EncodeGitHub(values map[string]string) (env, masks []byte, err error) {
 		}
 	}
 	return e.Bytes(), m.Bytes(), nil
+}
+
+// logLines splits v where a CI runner's log splits it: at "\n", "\r\n" and
+// a bare "\r" alike.
+func logLines(v string) []string {
+	return strings.FieldsFunc(v, func(r rune) bool { return r == '\r' || r == '\n' })
 }
 
 // escapeWorkflowData escapes a workflow command's data the way the runner
@@ -416,8 +435,8 @@ func setLater(out map[string]string, line int, name, value string) error {
 // decodeGitLab reads a dotenv artifact under GitLab's rules: NAME=value per
 // line, value taken as is (quotes kept), no empty lines, no multi-line values.
 func decodeGitLab(data []byte) (map[string]string, error) {
-	if len(data) > GitLabMaxDotenvSize {
-		return nil, tokenward.Errorf(tokenward.ETOOLARGE, "dotenv artifact is %d bytes; GitLab accepts at most %d", len(data), GitLabMaxDotenvSize)
+	if len(data) >= GitLabMaxDotenvSize {
+		return nil, tokenward.Errorf(tokenward.ETOOLARGE, "dotenv artifact is %d bytes; GitLab accepts only less than %d", len(data), GitLabMaxDotenvSize)
 	}
 	out := map[string]string{}
 	s := strings.TrimSuffix(string(data), "\n")

@@ -12,9 +12,10 @@ import (
 // FuzzEncode starts from values rather than files: whatever Encode writes,
 // Decode reads back to the same values in every format; Encode refuses
 // only what a format cannot carry (a bad name, a NUL byte, non-UTF-8 in
-// JSON, a line break or edge blanks for GitLab, an oversized GitLab
-// artifact), with an error that never holds a value; and the GitHub
-// masks hold, escaped, every non-blank line of every value and nothing
+// JSON, GitHub and GitLab, a line break or edge blanks for GitLab, an
+// oversized GitLab artifact), with an error that never holds a value; and
+// the GitHub masks hold, escaped, every non-blank line (ended by \n or \r)
+// of every value and nothing
 // that could start another workflow command.
 func FuzzEncode(f *testing.F) {
 	for i := range Formats {
@@ -58,7 +59,7 @@ func FuzzEncode(f *testing.F) {
 		}
 		want := map[string]bool{}
 		for _, v := range values {
-			for _, l := range splitLines(v) {
+			for _, l := range logLines(v) {
 				if strings.TrimSpace(l) != "" {
 					want[l] = true
 				}
@@ -93,12 +94,16 @@ func allCarried(fm Format, values map[string]string) bool {
 			if !utf8.ValidString(v) {
 				return false
 			}
+		case FormatGitHub:
+			if !utf8.ValidString(v) {
+				return false
+			}
 		case FormatGitLab:
-			if strings.ContainsAny(v, "\r\n") || strings.TrimSpace(v) != v {
+			if !utf8.ValidString(v) || strings.ContainsAny(v, "\r\n") || strings.TrimSpace(v) != v {
 				return false
 			}
 			size += len(n) + len(v) + 2
 		}
 	}
-	return size <= GitLabMaxDotenvSize
+	return size < GitLabMaxDotenvSize
 }
