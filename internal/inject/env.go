@@ -20,10 +20,15 @@ var hijackNames = map[string]bool{
 	"GIT_SSH_COMMAND": true, "GIT_SSH": true, "GIT_EXEC_PATH": true, "GIT_ASKPASS": true,
 	"GIT_CONFIG_GLOBAL": true, "GIT_CONFIG_SYSTEM": true, "GIT_CONFIG": true,
 	"GIT_CONFIG_COUNT": true, "GIT_CONFIG_PARAMETERS": true, // config from the environment: core.sshCommand, core.fsmonitor...
+	"GIT_PROXY_COMMAND": true, "GIT_EXTERNAL_DIFF": true, "GIT_EDITOR": true, "GIT_SEQUENCE_EDITOR": true, // commands git runs
+	"LESSOPEN": true, "LESSCLOSE": true, // commands less runs on each file
 	"SSH_ASKPASS": true, "EDITOR": true, "VISUAL": true, "PAGER": true, "GIT_PAGER": true,
 	"JAVA_TOOL_OPTIONS": true, "_JAVA_OPTIONS": true, "JDK_JAVA_OPTIONS": true, "CLASSPATH": true,
 	"DOTNET_STARTUP_HOOKS": true, "GCONV_PATH": true, "HOSTALIASES": true, "MALLOC_CHECK_": true,
 	"GOFLAGS": true, "LUA_INIT": true, "TCLLIBPATH": true,
+	// Exported through $GITHUB_ENV, it re-enables ::set-env:: in later
+	// steps: any line a step prints could then set LD_PRELOAD for the next.
+	"ACTIONS_ALLOW_UNSECURE_COMMANDS": true,
 }
 
 // IsHijackName reports whether injecting a variable of this name could make

@@ -251,7 +251,8 @@ func TestBuildEnvHijackNames(t *testing.T) {
 	if len(warns) != 5 {
 		t.Errorf("got %d warnings %q; want 5 (4 refused, 1 allowed)", len(warns), warns)
 	}
-	for _, n := range []string{"LD_AUDIT", "LD_LIBRARY_PATH", "BASH_ENV", "ENV", "PS4", "PROMPT_COMMAND", "GIT_SSH_COMMAND", "JAVA_TOOL_OPTIONS", "PYTHONPATH", "PYTHONSTARTUP", "PERL5OPT", "RUBYOPT", "DYLD_LIBRARY_PATH"} {
+	for _, n := range []string{"LD_AUDIT", "LD_LIBRARY_PATH", "BASH_ENV", "ENV", "PS4", "PROMPT_COMMAND", "GIT_SSH_COMMAND", "JAVA_TOOL_OPTIONS", "PYTHONPATH", "PYTHONSTARTUP", "PERL5OPT", "RUBYOPT", "DYLD_LIBRARY_PATH",
+		"GIT_PROXY_COMMAND", "GIT_EXTERNAL_DIFF", "GIT_EDITOR", "GIT_SEQUENCE_EDITOR", "LESSOPEN", "LESSCLOSE", "ACTIONS_ALLOW_UNSECURE_COMMANDS"} {
 		if !IsHijackName(n) {
 			t.Errorf("IsHijackName(%q) = false; want true", n)
 		}
