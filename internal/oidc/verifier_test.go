@@ -640,6 +640,37 @@ func TestDiscoveryIssuerMismatch(t *testing.T) {
 	assertDenied(t, err, tokenward.EUNAVAILABLE, "discovery", raw)
 }
 
+// TestDiscoveryPlainJWKSOnlyForALoopbackIssuer: an https issuer whose
+// discovery document names a plain-http jwks_uri on loopback is refused:
+// plain http is for a loopback issuer (tests, local fakes), and a remote
+// issuer's document must not make the server fetch from its own loopback.
+func TestDiscoveryPlainJWKSOnlyForALoopbackIssuer(t *testing.T) {
+	f := newFixture(t)
+	var jwksHits atomic.Int64
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		jwksHits.Add(1)
+		http.Error(w, "no", http.StatusNotFound)
+	}))
+	defer jwks.Close()
+	var issuer string
+	tlsIssuer := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"issuer":%q,"jwks_uri":%q}`, issuer, jwks.URL+"/jwks")
+	}))
+	defer tlsIssuer.Close()
+	issuer = tlsIssuer.URL
+	f.v.HTTPClient = tlsIssuer.Client()
+	b := f.githubBinding(t)
+	b.Issuer = issuer
+	c := f.github()
+	c["iss"] = issuer
+	raw := f.iss.Sign(t, c)
+	_, err := f.v.Exchange(context.Background(), []*oidc.Binding{b}, "", raw)
+	assertDenied(t, err, tokenward.EUNAVAILABLE, "", raw)
+	if n := jwksHits.Load(); n != 0 {
+		t.Fatalf("the plain-http jwks_uri of an https issuer was fetched %d times; want refused before any fetch", n)
+	}
+}
+
 func TestDebugBindings(t *testing.T) {
 	f := newFixture(t)
 	f.v.DebugBindings = true
