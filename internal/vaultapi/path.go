@@ -98,11 +98,20 @@ func Parse(method, escapedPath, rawQuery string, native func(string) bool) (Requ
 	if !ok {
 		return Request{}, false
 	}
+	// A native name stays one percent-encoded (%73ecrets): no alias of it
+	// becomes a mount.
+	isNative := func(seg string) bool {
+		if native(seg) {
+			return true
+		}
+		u, err := url.PathUnescape(seg)
+		return err == nil && u != seg && native(u)
+	}
 	// The common case, a native request, is decided on the first two
 	// segments without splitting the path.
 	first, after, _ := strings.Cut(rest, "/")
 	second, _, _ := strings.Cut(after, "/")
-	if method != "LIST" && first != "sys" && (first != "auth" || second != "jwt" && second != "token") && (!kvOps[second] || native(first)) {
+	if method != "LIST" && first != "sys" && (first != "auth" || second != "jwt" && second != "token") && (!kvOps[second] || isNative(first)) {
 		return Request{}, false
 	}
 	segs := strings.Split(rest, "/")
@@ -111,7 +120,9 @@ func Parse(method, escapedPath, rawQuery string, native func(string) bool) (Requ
 		return parseSys(method, segs[1:]), true
 	case segs[0] == "auth" && len(segs) > 1 && (segs[1] == "jwt" || segs[1] == "token"):
 		return parseAuth(method, segs[1:]), true
-	case method == "LIST", len(segs) > 1 && kvOps[segs[1]] && !native(segs[0]):
+	case method == "LIST" && isNative(segs[0]):
+		return notFound(), true // no native route lists
+	case method == "LIST", len(segs) > 1 && kvOps[segs[1]] && !isNative(segs[0]):
 		return parseKV(method, segs, rawQuery), true
 	}
 	return Request{}, false

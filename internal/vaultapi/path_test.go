@@ -26,6 +26,10 @@ func TestParse(t *testing.T) {
 		{"GET", "/v1/audit/metadata/x", "", false, "", "", "", "", ""},
 		{"GET", "/v1/payments", "", false, "", "", "", "", ""},
 		{"GET", "/healthz", "", false, "", "", "", "", ""},
+		// ... also percent-encoded, or listed: tokenward's names are no mounts.
+		{"GET", "/v1/%73ecrets/data/prod/KEY", "", false, "", "", "", "", ""},
+		{"LIST", "/v1/tokens/metadata/", "", true, "", "", "", "", tokenward.ENOTFOUND},
+		{"LIST", "/v1/%74okens/metadata/", "", true, "", "", "", "", tokenward.ENOTFOUND},
 		// KV v2.
 		{"GET", "/v1/payments/data/prod/STRIPE_KEY", "", true, OpKVRead, "payments", "prod", "STRIPE_KEY", ""},
 		{"HEAD", "/v1/payments/data/prod/STRIPE_KEY", "", true, OpKVRead, "payments", "prod", "STRIPE_KEY", ""},
