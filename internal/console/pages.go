@@ -245,9 +245,18 @@ func paginate[T any](r *http.Request, items []T, size int) ([]T, pager) {
 	return items[lo:hi], p
 }
 
-// withQuery is r's path and query with key set to value.
+// oneShot are query parameters that act once and are never carried into
+// a link built from the current address: done= (a finished action's
+// message) and verify= (a verification of the whole audit trail).
+var oneShot = []string{"done", "verify"}
+
+// withQuery is r's path and query with key set to value, without the
+// one-shot parameters.
 func withQuery(r *http.Request, key, value string) string {
 	q := r.URL.Query()
+	for _, k := range oneShot {
+		q.Del(k)
+	}
 	q.Set(key, value)
 	return r.URL.Path + "?" + q.Encode()
 }

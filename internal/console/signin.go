@@ -2,6 +2,7 @@ package console
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/tokenward/tokenward"
@@ -19,10 +20,20 @@ func (c *Console) signInPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // safeNext keeps a post-sign-in destination only when it is a console
-// path on this site (no open redirect).
+// path on this site (no open redirect), and stays one in a browser: no
+// control character (a browser drops tabs and newlines), no dot segment,
+// percent-encoded or not (a browser reads %2e%2e as ..), which would lead
+// out of /ui/.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, Prefix+"/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	u, err := url.Parse(next) // refuses control characters
+	if err != nil || u.Scheme != "" || u.Host != "" || u.Opaque != "" ||
+		!strings.HasPrefix(next, Prefix+"/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n\t\x7f") {
 		return Prefix + "/"
+	}
+	for seg := range strings.SplitSeq(u.Path, "/") {
+		if seg == "." || seg == ".." {
+			return Prefix + "/"
+		}
 	}
 	return next
 }

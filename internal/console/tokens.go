@@ -97,7 +97,9 @@ func (c *Console) confirmRevoke(w http.ResponseWriter, r *http.Request, s *sessi
 	if p.Self {
 		q += " It is the token you are signed in with: you will be signed out."
 	}
-	if anomaly := r.URL.Query().Get("anomaly"); anomaly != "" {
+	// The anomaly is named only when ?anomaly= is an anomaly id: the link's
+	// own words never reach the question above the irreversible button.
+	if anomaly := r.URL.Query().Get("anomaly"); isAnomalyID(anomaly) {
 		q = "Suspend the token of anomaly " + anomaly + ": " + q
 	}
 	c.render(w, r, http.StatusOK, "confirm", s, &confirmPage{
@@ -124,4 +126,19 @@ func (c *Console) revoke(w http.ResponseWriter, r *http.Request, s *session) err
 	}
 	http.Redirect(w, r, Prefix+"/tokens/"+t.ID+"?done=revoked", http.StatusSeeOther)
 	return nil
+}
+
+// isAnomalyID reports whether s has the form of an anomaly id: "anm_" and
+// 16 lowercase hex digits (monitor.NewRecordID).
+func isAnomalyID(s string) bool {
+	hex, ok := strings.CutPrefix(s, "anm_")
+	if !ok || len(hex) != 16 {
+		return false
+	}
+	for i := 0; i < len(hex); i++ {
+		if c := hex[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
