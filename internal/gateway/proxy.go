@@ -181,8 +181,30 @@ func (g *Gateway) Forward(w http.ResponseWriter, r *http.Request, c *Call) {
 			c.Aborted = true
 		}
 	}()
-	c.Route.proxy().ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callKey{}, st)))
+	c.Route.proxy().ServeHTTP(infoMasking{w, st.masker}, r.WithContext(context.WithValue(r.Context(), callKey{}, st)))
 }
+
+// infoMasking masks the headers of the 1xx answers (103 Early Hints…)
+// that ReverseProxy passes on as they come, before ModifyResponse sees
+// anything.
+type infoMasking struct {
+	http.ResponseWriter
+	masker *inject.Masker
+}
+
+func (w infoMasking) WriteHeader(code int) {
+	if code >= 100 && code < 200 {
+		for _, vs := range w.Header() {
+			for i, v := range vs {
+				vs[i] = maskString(w.masker, v)
+			}
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController (flushes, deadlines) reach w's own.
+func (w infoMasking) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (g *Gateway) prepare(ctx context.Context, method string, c *Call) (*callState, error) {
 	rt := c.Route
@@ -298,7 +320,13 @@ func (c *Route) rewrite(pr *httputil.ProxyRequest) {
 	out.URL = &u
 	out.Host = ""
 	pr.SetXForwarded()
+	// ReverseProxy puts back the caller's Upgrade after dropping the
+	// hop-by-hop headers; upgrades are not passed through (their frames
+	// could not be masked), so the upstream gets a plain request.
+	out.Header.Del("Upgrade")
+	out.Header.Del("Connection")
 	out.Header.Del("Authorization")
+	dropConsoleCookies(out.Header)
 	// What is masked must be what is sent on: no compressed answers.
 	out.Header.Set("Accept-Encoding", "identity")
 	if out.Body != nil && out.Body != http.NoBody {
@@ -321,6 +349,11 @@ func (b *countingBody) Read(p []byte) (int, error) {
 // modifyResponse masks the injected values in the response's headers
 // and, as it streams, its body and trailers.
 func modifyResponse(resp *http.Response) error {
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// Asked for nothing of the kind (rewrite drops Upgrade): the
+		// switched connection is no body to read to its end.
+		return errSwitched
+	}
 	st := stateOf(resp.Request)
 	st.c.Status = resp.StatusCode
 	for k, vs := range resp.Header {
@@ -479,6 +512,36 @@ type buffers struct{}
 func (buffers) Get() []byte  { return *bufPool.Get().(*[]byte) }
 func (buffers) Put(b []byte) { bufPool.Put(&b) }
 
+// consoleCookies are the web console's session cookies
+// (internal/console/session.go): a caller that sends one with its bearer
+// token must not hand the upstream a session on tokenward.
+var consoleCookies = map[string]bool{"__Host-tokenward_console": true, "tokenward_console": true}
+
+// dropConsoleCookies removes the console's session cookies from h's
+// Cookie headers and keeps the rest.
+func dropConsoleCookies(h http.Header) {
+	lines := h.Values("Cookie")
+	if len(lines) == 0 {
+		return
+	}
+	var keep []string
+	for _, line := range lines {
+		for part := range strings.SplitSeq(line, ";") {
+			name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
+			if p := strings.TrimSpace(part); p != "" && !consoleCookies[name] {
+				keep = append(keep, p)
+			}
+		}
+	}
+	h.Del("Cookie")
+	if len(keep) > 0 {
+		h.Set("Cookie", strings.Join(keep, "; "))
+	}
+}
+
+// errSwitched is ModifyResponse's refusal of a 101 answer.
+var errSwitched = errors.New("gateway: the upstream switched protocols")
+
 // proxyError records why a call failed before its response started. The
 // message never holds the upstream error's text: a URL in it may carry an
 // injected query parameter.
@@ -489,6 +552,9 @@ func proxyError(_ http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, egress.ErrBlocked):
 		c.Status = http.StatusBadGateway
 		c.Err = tokenward.Errorf(tokenward.EUNAVAILABLE, "the upstream's address is refused by the gateway's egress policy (a route may allow an address range with --allow-net)")
+	case errors.Is(err, errSwitched):
+		c.Status = http.StatusBadGateway
+		c.Err = tokenward.Errorf(tokenward.EUNAVAILABLE, "the upstream switched protocols; the gateway does not pass upgrades (WebSocket) through")
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		c.Status = 499
 		c.Err = tokenward.Errorf(tokenward.ECANCELED, "the client closed the request before the answer")
