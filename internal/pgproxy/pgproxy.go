@@ -142,15 +142,31 @@ type relayed struct {
 	why   string // why the proxy ended it ("" if it did not)
 }
 
-// end cancels the session's running query on the upstream, then closes
-// both connections (a query that keeps running would outlive its
-// session on the upstream until it next wrote).
+// end closes both connections, the upstream's with a reset, then cancels
+// the session's running query on the upstream (a query that keeps running
+// would outlive its session on the upstream until it next wrote). The
+// reset comes first so that the upstream runs nothing the client queued
+// behind that query: once its socket is reset, the backend's next write
+// (the cancelled query's error) fails and it exits, where after a mere
+// close it would go on to read and run the queries already in its socket.
 func (r *relayed) end(why string) {
 	r.once.Do(func() {
 		r.why = why
-		sendCancel(r.up.cancelTo, cancelRequestCode, r.up.pid, r.up.key)
+		reset(r.up.conn)
 		r.close()
+		sendCancel(r.up.cancelTo, cancelRequestCode, r.up.pid, r.up.key)
 	})
+}
+
+// reset closes c with a TCP reset (SO_LINGER 0), below its TLS if any.
+func reset(c net.Conn) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.Close()
 }
 
 // recheckLoop checks the open sessions' tokens every RecheckEvery until ctx
@@ -305,7 +321,11 @@ func (p *Proxy) serveConn(ctx context.Context, conn net.Conn) {
 	st, err := negotiate(conn, p.TLSConfig)
 	if err != nil {
 		if errors.Is(err, errProtocol) {
-			writeFatal(conn, "08P01", "tokenward: protocol violation")
+			to := conn // inside TLS once the client is
+			if te := (*inTLSError)(nil); errors.As(err, &te) {
+				to = te.conn
+			}
+			writeFatal(to, "08P01", "tokenward: protocol violation")
 		}
 		p.Logger.Debug("startup failed", "session", s.id, "source_ip", s.ip, "err", err)
 		return

@@ -30,6 +30,16 @@ const (
 // errProtocol is a client that broke the protocol; it gets a FATAL 08P01.
 var errProtocol = errors.New("protocol violation")
 
+// inTLSError is an error of the startup phase after the TLS handshake:
+// conn is the client inside TLS, where a FATAL to it must go.
+type inTLSError struct {
+	conn net.Conn
+	err  error
+}
+
+func (e *inTLSError) Error() string { return e.err.Error() }
+func (e *inTLSError) Unwrap() error { return e.err }
+
 // startup is what the startup phase learned of a client.
 type startup struct {
 	conn   net.Conn // the client, inside TLS when it asked for it
@@ -75,9 +85,15 @@ func readPacket(r io.Reader) ([]byte, error) {
 // negotiate runs the startup phase up to the startup message: SSLRequest
 // (answered 'S' and a TLS handshake when tlsConfig is set, else 'N'),
 // GSSENCRequest ('N'), CancelRequest (returned in startup.cancel; nothing
-// is answered to it), then the StartupMessage.
-func negotiate(conn net.Conn, tlsConfig *tls.Config) (*startup, error) {
+// is answered to it), then the StartupMessage. An error after the TLS
+// handshake is an *inTLSError.
+func negotiate(conn net.Conn, tlsConfig *tls.Config) (_ *startup, err error) {
 	st := &startup{conn: conn}
+	defer func() {
+		if err != nil && st.tls {
+			err = &inTLSError{conn: st.conn, err: err}
+		}
+	}()
 	sawSSL, sawGSS := false, false
 	for range maxNegotiations + 1 {
 		pkt, err := readPacket(st.conn)
@@ -91,6 +107,14 @@ func negotiate(conn net.Conn, tlsConfig *tls.Config) (*startup, error) {
 			st.cancel = &pgproto3.CancelRequest{ProcessID: binary.BigEndian.Uint32(pkt[8:]), SecretKey: bytes.Clone(pkt[12:])}
 			st.passedOn = true
 			return st, nil
+		}
+		// A startup message of any 3.x protocol is decoded as 3.0's (the
+		// minor version is answered with NegotiateProtocolVersion, as
+		// PostgreSQL does): pgproto3 decodes 3.0 and 3.2 only.
+		var minor uint32
+		if v := binary.BigEndian.Uint32(pkt[4:]); v>>16 == 3 {
+			minor = v & 0xffff
+			binary.BigEndian.PutUint32(pkt[4:], 3<<16)
 		}
 		msg, err := pgproto3.NewBackend(bytes.NewReader(pkt), io.Discard).ReceiveStartupMessage()
 		if err != nil {
@@ -136,7 +160,7 @@ func negotiate(conn net.Conn, tlsConfig *tls.Config) (*startup, error) {
 				}
 				st.params[k] = v
 			}
-			st.minor = m.ProtocolVersion & 0xffff
+			st.minor = minor
 			return st, nil
 		default:
 			return nil, fmt.Errorf("%w: unexpected %T", errProtocol, msg)
