@@ -106,6 +106,7 @@ func (e *Exec) run(ctx context.Context, req *Request, action string) ([]byte, er
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	}
 	cmd.WaitDelay = time.Second // don't hang on grandchildren holding stdout
+	killGroupOnCancel(cmd)
 	err = cmd.Run()
 	switch {
 	case ctx.Err() != nil:

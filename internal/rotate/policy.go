@@ -56,8 +56,14 @@ func (p *Policy) Validate(rotators map[string]Rotator) error {
 		return errInvalid("policy %s: every must be at least %s", p.Path, MinEvery)
 	}
 	if p.Cron != "" {
-		if _, err := cronParser.Parse(p.Cron); err != nil {
+		s, err := cronParser.Parse(p.Cron)
+		if err != nil {
 			return errInvalid("policy %s: cron %q: %v", p.Path, p.Cron, err)
+		}
+		// A schedule like "0 0 30 2 *" parses but never fires; Next would
+		// give the zero time, which is always due.
+		if s.Next(time.Now().UTC()).IsZero() {
+			return errInvalid("policy %s: cron %q never fires", p.Path, p.Cron)
 		}
 	}
 	if p.Jitter < 0 || p.Jitter > MaxJitter {
@@ -79,18 +85,25 @@ func (p *Policy) Validate(rotators map[string]Rotator) error {
 }
 
 // Next returns when the rotation after one at from is due, jitter included.
+// It is the zero time for a cron schedule that never fires (Validate
+// refuses those).
 func (p *Policy) Next(from time.Time) time.Time {
-	var next time.Time
-	if p.Cron != "" {
-		s, err := cronParser.Parse(p.Cron)
-		if err != nil {
-			return time.Time{}
-		}
-		next = s.Next(from.UTC())
-	} else {
-		next = from.Add(p.Every)
+	j := JitterFor(p.Path, p.Jitter)
+	if p.Cron == "" {
+		return from.Add(p.Every).Add(j)
 	}
-	return next.Add(JitterFor(p.Path, p.Jitter))
+	s, err := cronParser.Parse(p.Cron)
+	if err != nil {
+		return time.Time{}
+	}
+	// A run at from was for a cron time at or after from-j: the next run
+	// is the cron time after that one, plus the same jitter. Counting from
+	// from itself would skip every cron time within j of the last one.
+	next := s.Next(from.UTC().Add(-j))
+	if next.IsZero() {
+		return time.Time{}
+	}
+	return next.Add(j)
 }
 
 // JitterFor returns the fixed offset in [0, max) of the secret at path.
