@@ -336,6 +336,15 @@ func (c *Core) SetRotationPolicy(ctx context.Context, tok *tokenward.Token, p *r
 			}
 		}
 	}
+	// The webhook receives the secret's values (the old one to revoke, the
+	// pending one to test or discard): whoever says where it goes must be
+	// able to read the secret, which rotate alone does not grant.
+	if p.Rotator == "webhook" {
+		project, env, name, _ := splitSecretPath(p.Path)
+		if err := require(tok, tokenward.ActionRead, project, env, name); err != nil {
+			return nil, tokenward.Errorf(tokenward.EFORBIDDEN, "not granted: a webhook rotator is sent the secret's values and needs read on %s", tokenward.Printable(p.Path))
+		}
+	}
 	if p.Rotator == "exec" && !isTokenAdmin(tok) {
 		return nil, tokenward.Errorf(tokenward.EFORBIDDEN, "not granted: the exec rotator runs a program on the server and needs admin on */*/*")
 	}

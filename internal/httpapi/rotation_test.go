@@ -73,6 +73,7 @@ func TestRotationAuthorizationMatrix(t *testing.T) {
 	e.mustDo(t, e.admin, "PUT", "/v1/secrets/payments/prod/API_KEY", map[string]any{"value": "initial-value-0123456789"}, 200)
 	_, rot := e.mustToken(t, e.admin, "rotator", "", "rotate:payments/prod/*", "read:payments/prod/*")
 	_, reader := e.mustToken(t, e.admin, "reader", "", "read:payments/prod/*")
+	_, rotOnly := e.mustToken(t, e.admin, "rotate-only", "", "rotate:payments/prod/*", "read:payments/prod/HMAC")
 	_, other := e.mustToken(t, e.admin, "other", "", "admin:other/*/*")
 	revokedID, revoked := e.mustToken(t, e.admin, "revoked", "", "admin:*/*/*")
 	e.mustDo(t, e.admin, "POST", "/v1/tokens/"+revokedID+"/revoke", nil, 200)
@@ -89,6 +90,10 @@ func TestRotationAuthorizationMatrix(t *testing.T) {
 		{"PUT", "/v1/rotation/policies/" + sp, map[string]any{"every": "1h", "rotator": "exec", "config": map[string]string{"command": "/bin/true"}}, map[string]int{rot: 403}},
 		{"PUT", "/v1/rotation/policies/" + sp, map[string]any{"every": "1h", "rotator": "webhook", "config": map[string]string{"url": "http://127.0.0.1:1/x", "key_secret": "payments/prod/API_KEY"}}, map[string]int{rot: 403}},
 		{"PUT", "/v1/rotation/policies/" + sp, map[string]any{"every": "1h", "rotator": "webhook", "config": map[string]string{"url": "https://example.com/x", "key_secret": "other/prod/HMAC"}}, map[string]int{rot: 403}},
+		// a webhook is sent the secret's values: rotate without read may not
+		// say where they go
+		{"PUT", "/v1/rotation/policies/" + sp, map[string]any{"every": "1h", "rotator": "webhook", "config": map[string]string{"url": "https://example.com/x", "key_secret": "payments/prod/HMAC"}}, map[string]int{rotOnly: 403}},
+		{"PUT", "/v1/rotation/policies/" + sp, policy, map[string]int{rotOnly: 200}},
 		{"PUT", "/v1/rotation/policies/" + sp, policy, map[string]int{rot: 200}},
 		{"GET", "/v1/rotation/policies/" + sp, nil, map[string]int{e.admin: 200, rot: 200, reader: 403, other: 403, revoked: 401, "": 401}},
 		{"GET", "/v1/rotation/policies", nil, map[string]int{e.admin: 200, rot: 200, reader: 200, other: 200, revoked: 401, "": 401}},
