@@ -50,6 +50,9 @@ func (c *Core) PutSecret(ctx context.Context, tok *tokenward.Token, in PutSecret
 	if len(in.Value) > c.MaxValueSize {
 		return nil, tokenward.Errorf(tokenward.ETOOLARGE, "value is %d bytes; the limit is %d", len(in.Value), c.MaxValueSize)
 	}
+	if in.ExpiresAt != nil && !storable(*in.ExpiresAt) {
+		return nil, tokenward.Errorf(tokenward.EINVALID, "expires_at must lie between %s and %s", earliestStorable.UTC().Format(time.RFC3339), latestStorable.UTC().Format(time.RFC3339))
+	}
 	if err := c.RefuseRetired(ctx, in.Project, in.Env); err != nil {
 		return nil, err
 	}

@@ -67,6 +67,9 @@ func (c *Core) CreateToken(ctx context.Context, tok *tokenward.Token, in CreateT
 			return nil, "", tokenward.Errorf(tokenward.EFORBIDDEN, "a token cannot outlive its creator (which expires at %s)", tok.ExpiresAt.Format(time.RFC3339))
 		}
 	}
+	if !storable(expires) {
+		return nil, "", tokenward.Errorf(tokenward.EINVALID, "ttl %s is too long: a token must expire by %s", in.TTL, latestStorable.UTC().Format(time.RFC3339))
+	}
 	secret, err := tokenward.NewTokenSecret(in.Kind)
 	if err != nil {
 		return nil, "", err
