@@ -101,12 +101,15 @@ func isTokenAdmin(tok *tokenward.Token) bool {
 
 // mayManage reports whether tok may see and revoke t: t is tok itself or
 // one tok created, or tok holds revoke (or admin) over all of t's grants.
+// A gateway grant names a route, not a secret: only admin over everything
+// covers it (as only that may grant it), never a revoke grant whose name
+// glob happens to match the route's name.
 func mayManage(tok, t *tokenward.Token) bool {
 	if t.ID == tok.ID || t.CreatedBy == tok.ID || isTokenAdmin(tok) {
 		return true
 	}
 	for _, g := range t.Grants {
-		if !tok.Grants.Allows(tokenward.ActionRevoke, g.Project, g.Env, g.Name) {
+		if g.Action == tokenward.ActionGateway || !tok.Grants.Allows(tokenward.ActionRevoke, g.Project, g.Env, g.Name) {
 			return false
 		}
 	}
