@@ -288,7 +288,7 @@ func (w *Worker) scanLayer(path string, data []byte, depth int, org *origin) {
 				end := i + 1
 				start := end - d.lens[k]
 				for _, ri := range s.kwRules[k] {
-					if start >= ws[ri] && end <= we[ri] {
+					if start >= ws[ri] && end <= we[ri] && !cutNear(data, we[ri], end, s.rules[ri].multiline) {
 						continue // already inside this rule's last window
 					}
 					r := s.rules[ri]
@@ -327,6 +327,22 @@ func (w *Worker) scanLayer(path string, data []byte, depth int, org *origin) {
 	if depth < s.opts.DecodeDepth {
 		w.decodeLayer(path, data, depth, org)
 	}
+}
+
+// rescanMargin: a keyword hit inside a rule's last window is scanned again
+// when that window was cut by its forward bound (not at a line end or the
+// buffer's end) less than this many bytes after the hit, since the cut may
+// have truncated the hit's secret. Each rescan moves the window's end at
+// least lineFwd-rescanMargin bytes on, so a long line stays linear.
+const rescanMargin = lineFwd / 2
+
+// cutNear reports whether a window ending at we was cut short by its bound
+// within rescanMargin bytes after a keyword hit ending at end.
+func cutNear(data []byte, we, end int, multiline bool) bool {
+	if we >= len(data) || !multiline && data[we] == '\n' {
+		return false
+	}
+	return we-end < rescanMargin
 }
 
 // assignmentFollows reports whether data[i:] starts with [\w.-]*, an
@@ -684,8 +700,20 @@ func dropShadowedGeneric(fs []Finding) []Finding {
 		}
 		return m
 	}
-	specific := byLine(func(f *Finding) bool { return !f.generic })
-	others := byLine(func(f *Finding) bool { return !f.detector }) // not made by the assignment grammar
+	// A path-only finding has no secret and shadows nothing; a managed one
+	// does not keep its secret and shadows what overlaps it (sameValue).
+	hasValue := func(f *Finding) bool { return f.secret != "" || f.ManagedSecret != "" }
+	specific := byLine(func(f *Finding) bool { return !f.generic && hasValue(f) })
+	others := byLine(func(f *Finding) bool { return !f.detector && hasValue(f) }) // not made by the assignment grammar
+	sameValue := func(g, f *Finding) bool {
+		if g.Decoded != f.Decoded {
+			return false
+		}
+		if g.secret == "" { // managed: by position
+			return g.Column <= f.EndColumn && f.Column <= g.EndColumn
+		}
+		return strings.Contains(g.secret, f.secret) || strings.Contains(f.secret, g.secret)
+	}
 	if specific == nil && others == nil {
 		return fs
 	}
@@ -697,7 +725,7 @@ func dropShadowedGeneric(fs []Finding) []Finding {
 			dup := false
 			for _, j := range others[lineKey{f.Line}] {
 				g := &fs[j]
-				if g.Decoded == f.Decoded && (strings.Contains(g.secret, f.secret) || strings.Contains(f.secret, g.secret)) {
+				if sameValue(g, &f) {
 					dup = true
 					break
 				}
@@ -712,8 +740,7 @@ func dropShadowedGeneric(fs []Finding) []Finding {
 				g := &fs[j]
 				// A generic match of an encoded run is shadowed by what its
 				// decoding revealed.
-				sameLayer := g.Decoded == f.Decoded &&
-					(strings.Contains(g.secret, f.secret) || strings.Contains(f.secret, g.secret))
+				sameLayer := sameValue(g, &f)
 				decodedHere := g.Decoded != "" && f.Decoded == "" && g.Column <= f.EndColumn && f.Column <= g.EndColumn
 				if sameLayer || decodedHere {
 					shadowed = true

@@ -113,30 +113,108 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions, sta
 	if ir.err != nil {
 		return nil, ir.err
 	}
+	// Each blob was scanned once, as the one path rev-list gave it, but
+	// what a path decides (allowlisted paths, rules limited to paths, test
+	// files, lock files) must be decided at every path the blob was added
+	// at: scan it again as one path of each other class.
+	classes := map[string]string{}
+	class := func(p string) string {
+		c, ok := classes[p]
+		if !ok {
+			c = s.pathClass(p)
+			classes[p] = c
+		}
+		return c
+	}
+	type blobClass struct{ blob, class string }
+	found := map[blobClass][]Finding{}
+	for _, bf := range raw {
+		k := blobClass{bf.blob, class(bf.f.Path)}
+		found[k] = append(found[k], bf.f)
+	}
+	var names2, paths2 []string
+	queued := map[blobClass]bool{}
+	for i, blob := range names {
+		queued[blobClass{blob, class(paths[i])}] = true
+	}
+	for _, blob := range names {
+		for _, in := range ir.m[blob] {
+			k := blobClass{blob, class(in.path)}
+			if !queued[k] {
+				queued[k] = true
+				names2 = append(names2, blob)
+				paths2 = append(paths2, in.path)
+			}
+		}
+	}
+	emit2 := func(it Item, f Finding) {
+		k := blobClass{it.Blob, class(it.Path)}
+		found[k] = append(found[k], f)
+	}
+	if err := s.catFile(ctx, bin, repo, names2, paths2, nil, &Stats{}, emit2); err != nil {
+		return nil, err
+	}
 	var out []Finding
 	for _, bf := range raw {
-		intros := ir.m[bf.blob]
-		if len(intros) == 0 {
+		if len(ir.m[bf.blob]) == 0 {
 			out = append(out, bf.f)
-			continue
 		}
-		for _, in := range intros {
-			g := bf.f
-			g.Path = in.path
-			g.Commit, g.Author, g.Email, g.Date = in.commit, in.author, in.email, in.date
-			if g.RuleID == ManagedRuleID {
-				g.Fingerprint = fingerprint(ManagedRuleID, in.path, g.ManagedSecret)
-			} else {
-				g.Fingerprint = fingerprint(g.RuleID, in.path, g.secret)
+	}
+	for _, blob := range names {
+		for _, in := range ir.m[blob] {
+			for _, f := range found[blobClass{blob, class(in.path)}] {
+				if g, ok := s.attribute(f, in); ok {
+					out = append(out, g)
+				}
 			}
-			if s.commitAllowed(g.RuleID, g.Commit) {
-				continue
-			}
-			out = append(out, g)
 		}
 	}
 	SortFindings(out)
 	return dedupe(out), nil
+}
+
+// pathClass sums up every decision the engine takes on a path alone, so two
+// paths of one class give the same findings for the same content.
+func (s *Scanner) pathClass(p string) string {
+	b := make([]byte, 0, 16)
+	bit := func(v bool) {
+		if v {
+			b = append(b, '1')
+		} else {
+			b = append(b, '0')
+		}
+	}
+	bit(isCodePath(p))
+	bit(isTestPath(p))
+	bit(isLockFile(p))
+	paths := func(als []*Allowlist) {
+		for _, al := range als {
+			for _, re := range al.Paths {
+				bit(re.MatchString(p))
+			}
+		}
+	}
+	for _, r := range s.rules {
+		if r.Path != nil {
+			bit(r.Path.MatchString(p))
+		}
+		paths(r.Allowlists)
+	}
+	paths(s.allow)
+	return string(b)
+}
+
+// attribute gives a finding in a blob the path and commit that added it;
+// false when an allowlist lists that commit.
+func (s *Scanner) attribute(f Finding, in introduction) (Finding, bool) {
+	f.Path = in.path
+	f.Commit, f.Author, f.Email, f.Date = in.commit, in.author, in.email, in.date
+	if f.RuleID == ManagedRuleID {
+		f.Fingerprint = fingerprint(ManagedRuleID, in.path, f.ManagedSecret)
+	} else {
+		f.Fingerprint = fingerprint(f.RuleID, in.path, f.secret)
+	}
+	return f, !s.commitAllowed(f.RuleID, f.Commit)
 }
 
 // commitAllowed reports whether an OR allowlist (the rule's or a global one)
@@ -367,15 +445,20 @@ func (s *Scanner) ScanStaged(ctx context.Context, repo string, opts GitOptions, 
 	}
 	bin := opts.git()
 	diff, err := gitOutput(ctx, bin, repo, "diff", "--cached", "--no-color", "--no-ext-diff", "-U0",
-		"--diff-filter=ACMR", "--src-prefix=a/", "--dst-prefix=b/", "--no-renames")
+		"--diff-filter=ACMR", "--src-prefix=a/", "--dst-prefix=b/", "--no-renames", "--full-index")
 	if err != nil {
 		return nil, err
 	}
-	added, order := parseAddedLines(diff)
+	added, order, blobs := parseStagedDiff(diff)
 	names := make([]string, len(order))
 	lines := make([]LineSet, len(order))
 	for i, p := range order {
-		names[i] = ":" + p
+		// The staged blob by id: a path may hold a newline, which the
+		// line-based cat-file protocol cannot carry.
+		names[i] = blobs[p]
+		if names[i] == "" {
+			names[i] = ":" + p
+		}
 		lines[i] = added[p]
 	}
 	var out []Finding
@@ -390,13 +473,33 @@ func (s *Scanner) ScanStaged(ctx context.Context, repo string, opts GitOptions, 
 // parseAddedLines reads a -U0 unified diff and returns, per new path, the
 // line numbers it adds, and the paths in diff order.
 func parseAddedLines(diff []byte) (map[string]LineSet, []string) {
+	added, order, _ := parseStagedDiff(diff)
+	return added, order
+}
+
+// parseStagedDiff is parseAddedLines that also returns, per new path, the
+// new blob id from the diff's "index OLD..NEW" line (with --full-index).
+func parseStagedDiff(diff []byte) (map[string]LineSet, []string, map[string]string) {
 	added := map[string]LineSet{}
+	blobs := map[string]string{}
 	var order []string
-	var cur string
+	var cur, blob string
 	for _, line := range strings.Split(string(diff), "\n") {
 		switch {
+		case strings.HasPrefix(line, "diff "):
+			blob = ""
+		case strings.HasPrefix(line, "index "):
+			blob = ""
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				if _, id, ok := strings.Cut(f[1], ".."); ok && isObjectID(id) {
+					blob = id
+				}
+			}
 		case strings.HasPrefix(line, "+++ "):
-			p := strings.TrimPrefix(line, "+++ ")
+			// git ends the name with a tab when it holds a space; a real
+			// tab in a name is quoted.
+			p := strings.TrimSuffix(strings.TrimPrefix(line, "+++ "), "\t")
 			if strings.HasPrefix(p, `"`) {
 				if u, err := strconv.Unquote(p); err == nil {
 					p = u
@@ -411,6 +514,9 @@ func parseAddedLines(diff []byte) (map[string]LineSet, []string) {
 				added[cur] = LineSet{}
 				order = append(order, cur)
 			}
+			if blob != "" {
+				blobs[cur] = blob
+			}
 		case strings.HasPrefix(line, "@@ ") && cur != "":
 			start, count, ok := parseHunkNew(line)
 			if !ok {
@@ -421,7 +527,21 @@ func parseAddedLines(diff []byte) (map[string]LineSet, []string) {
 			}
 		}
 	}
-	return added, order
+	return added, order, blobs
+}
+
+// isObjectID reports whether s is a full SHA-1 or SHA-256 object id other
+// than the null id.
+func isObjectID(s string) bool {
+	if len(s) != 40 && len(s) != 64 || strings.Trim(s, "0") == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isHex(s[i]) || s[i] >= 'A' && s[i] <= 'F' {
+			return false
+		}
+	}
+	return true
 }
 
 // parseHunkNew parses the "+c,d" part of "@@ -a,b +c,d @@".

@@ -118,9 +118,17 @@ func (s *Scanner) ScanDir(ctx context.Context, root string, stats *Stats) ([]Fin
 	if !fi.IsDir() {
 		s.sendFile(ctx, in, root, filepath.Base(root), fi.Size(), stats)
 	} else {
-		walkErr = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		// The root is followed when it is a symlink (the user named it; a
+		// walk would see a link and stop); links inside it are not.
+		walkRoot := root
+		if lfi, err := os.Lstat(root); err == nil && lfi.Mode()&fs.ModeSymlink != 0 {
+			if r, err := filepath.EvalSymlinks(root); err == nil {
+				walkRoot = r
+			}
+		}
+		walkErr = filepath.WalkDir(walkRoot, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
-				if p == root {
+				if p == walkRoot {
 					return err
 				}
 				stats.Skipped.Add(1)
@@ -130,7 +138,7 @@ func (s *Scanner) ScanDir(ctx context.Context, root string, stats *Stats) ([]Fin
 				return ctx.Err()
 			}
 			if d.IsDir() {
-				if d.Name() == ".git" && p != root {
+				if d.Name() == ".git" && p != walkRoot {
 					return filepath.SkipDir
 				}
 				return nil
@@ -143,7 +151,7 @@ func (s *Scanner) ScanDir(ctx context.Context, root string, stats *Stats) ([]Fin
 				stats.Skipped.Add(1)
 				return nil
 			}
-			rel, err := filepath.Rel(root, p)
+			rel, err := filepath.Rel(walkRoot, p)
 			if err != nil {
 				rel = p
 			}
