@@ -143,7 +143,7 @@ func (c *Client) send(ctx context.Context, hc *http.Client, method string, p pat
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	req.Header.Set("User-Agent", c.UserAgent)
-	resp, err := hc.Do(req)
+	resp, err := noRedirects(hc).Do(req)
 	if err != nil {
 		var ne net.Error
 		var ue *url.Error
@@ -156,6 +156,9 @@ func (c *Client) send(ctx context.Context, hc *http.Client, method string, p pat
 		return resp, nil
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode < 400 {
+		return nil, tokenward.Errorf(tokenward.EINVALID, "server answered %s: redirects are not followed (they would carry the token and the request body elsewhere); set the server address to the URL it redirects to", resp.Status)
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, c.Addr, err)
@@ -186,6 +189,20 @@ func (c *Client) do(ctx context.Context, method string, p path, in, out any) err
 	}
 	return nil
 }
+
+// noRedirects returns a copy of hc that does not follow
+// redirects: following one would send the bearer token (net/http keeps
+// Authorization for the same host on another port or scheme, e.g. https to
+// http) and, for a 307/308, the request body (a secret value) to wherever
+// the answer points, and would turn a PUT or POST answered 301/302/303
+// into a GET whose 200 reads as success.
+func noRedirects(hc *http.Client) *http.Client {
+	cp := *hc
+	cp.CheckRedirect = refuseRedirect
+	return &cp
+}
+
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // unwrapURL drops the request URL from a transport error (it holds no
 // token, but the inner error reads better).
