@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tokenward/tokenward"
@@ -358,13 +359,33 @@ func fillAuditToken(e *tokenward.AuditEntry, tok *tokenward.Token, err error, r 
 	}
 }
 
+// pathResourceKinds names the resource a route's wildcard holds, by the
+// route's pattern up to the wildcard, as the handlers name it (token:ID,
+// lease:ID, ...): not every {id} is a token's.
+var pathResourceKinds = []struct{ prefix, wildcard, kind string }{
+	{"/v1/tokens/{id}", "id", "token:"},
+	{"/v1/leases/{id}", "id", "lease:"},
+	{"/v1/anomalies/{id}", "id", "anomaly:"},
+	{"/v1/rotation/bulk/{id}", "id", "bulk:"},
+	{"/v1/bindings/{name}", "name", "binding:"},
+	{"/v1/gateway/routes/{route}", "route", "gateway:"},
+	{"/v1/gateway/db/routes/{name}", "name", "gateway:"},
+}
+
 // pathResource is the resource a route's path names: project[/env[/name]]
-// or token:ID, clipped (the text is the client's, unchecked).
+// or kind:ID (pathResourceKinds), clipped (the text is the client's,
+// unchecked).
 func pathResource(r *http.Request) string {
 	var res string
-	if id := r.PathValue("id"); id != "" {
-		res = "token:" + id
-	} else if p := r.PathValue("project"); p != "" {
+	_, pattern, _ := strings.Cut(r.Pattern, " ")
+	for _, k := range pathResourceKinds {
+		if strings.HasPrefix(pattern, k.prefix) {
+			if v := r.PathValue(k.wildcard); v != "" {
+				return trunc(k.kind+v, 256)
+			}
+		}
+	}
+	if p := r.PathValue("project"); p != "" {
 		res = p
 		if env := r.PathValue("env"); env != "" {
 			res += "/" + env

@@ -321,6 +321,16 @@ func (s *Server) eventsStream(w http.ResponseWriter, r *http.Request) {
 				}
 				return
 			}
+			// The token may have been revoked or expired since the last
+			// check: no event goes out on a token that is no longer valid
+			// (the heartbeat alone would leave up to eventsHeartbeat).
+			fresh, err := s.Core.Authenticate(r.Context(), raw, ip)
+			if err != nil {
+				enc.Encode(api.StreamError{Error: tokenward.ErrorMessage(err)})
+				rc.Flush()
+				return
+			}
+			tok = fresh
 			if !s.Core.EventVisible(r.Context(), tok, ev) {
 				continue
 			}
