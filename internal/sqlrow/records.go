@@ -290,7 +290,7 @@ const (
 	PrunedConsoleSessionsSQL = `DELETE FROM console_sessions WHERE token_id NOT IN (SELECT id FROM tokens)`
 	// ActiveTokensSQL counts the tokens neither revoked nor expired at
 	// its argument.
-	ActiveTokensSQL = `SELECT count(*) FROM tokens WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`
+	ActiveTokensSQL = `SELECT count(*) FROM tokens WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)` // #nosec G101 -- a SQL query, not a credential
 	// ArchivedEnvSQL counts project/env's archive (0 or 1): CreateLease
 	// refuses an archived environment.
 	ArchivedEnvSQL = `SELECT count(*) FROM archived_envs WHERE project = ? AND env = ?`
