@@ -34,7 +34,7 @@ func TestMonitorConfig(t *testing.T) {
 	os.WriteFile(good, []byte(secret+"\n"), 0o600)
 	os.WriteFile(short, []byte("tooshort"), 0o600)
 	base := func() monitorConfig {
-		return monitorConfig{AlertFormat: "signed", StaleAfter: "30d", StaleNotice: "14d", ExpiryWindow: "14d", Retention: "30d", HygieneInterval: "1h"}
+		return monitorConfig{AlertFormat: "signed", StaleAfter: "30d", StaleNotice: "14d", ExpiryWindow: "14d", Retention: "30d", TokenRetention: "90d", HygieneInterval: "1h"}
 	}
 	for _, tc := range []struct {
 		name string
@@ -62,6 +62,8 @@ func TestMonitorConfig(t *testing.T) {
 		{"bad policy action", func(c *monitorConfig) { c.Policy = []string{"new_network=ignore"} }, "--monitor-policy"},
 		{"bad stale", func(c *monitorConfig) { c.StaleAfter = "soon" }, "--stale-after"},
 		{"bad retention", func(c *monitorConfig) { c.Retention = "0d" }, "--retention"},
+		{"token retention 0 keeps tokens", func(c *monitorConfig) { c.TokenRetention = "0" }, ""},
+		{"bad token retention", func(c *monitorConfig) { c.TokenRetention = "0d" }, "--token-retention"},
 		{"tiny interval", func(c *monitorConfig) { c.HygieneInterval = "10ms" }, "--hygiene-interval must be at least 1s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
