@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -36,12 +35,7 @@ func TestEventStreamStopsWhenTokenStops(t *testing.T) {
 			id, reader := e.mustToken(t, e.admin, "reader", tc.ttl, "read:payments/prod/*")
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/v1/events/stream", nil)
-			req.Header.Set("Authorization", "Bearer "+reader)
-			resp, err := e.srv.Client().Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp := e.request(t, ctx, reader, "GET", "/v1/events/stream", nil)
 			defer resp.Body.Close()
 			if resp.StatusCode != 200 {
 				t.Fatalf("got %d; want 200", resp.StatusCode)
