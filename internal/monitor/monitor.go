@@ -256,7 +256,7 @@ type Monitor struct {
 	mu     sync.Mutex
 	tokens map[string]*tokenInfo
 	state  map[string]*tokenState
-	ips    map[netip.Addr]*ipState
+	ips    map[netip.Addr]*ipState // by IPv4 address or IPv6 /64 (observeIP)
 	// secrets counts reads per secret path, at most MaxSecrets paths.
 	secrets map[string]*secretUsage
 	pathBuf []byte // a secret's path being counted, reused under mu
@@ -376,7 +376,7 @@ func (m *Monitor) Observe(e *tokenward.AuditEntry) []Anomaly {
 	// nothing: a busy token over its limit is not an attacker.
 	denied := e.Outcome == tokenward.OutcomeDenied && e.Status != 429
 
-	if e.Action == ActionReportLeak {
+	if e.Action == ActionReportLeak && e.Outcome == tokenward.OutcomeAllowed { // a refused report proves nothing
 		target := strings.TrimPrefix(e.Resource, "token:")
 		if target == e.Resource || target == "" {
 			target = e.TokenID
@@ -416,7 +416,7 @@ func (m *Monitor) Observe(e *tokenward.AuditEntry) []Anomaly {
 	// request. The token's own revocation request is not a use after it.
 	inactive := false
 	switch {
-	case e.Reason == ReasonTokenRevoked || info != nil && !info.RevokedAt.IsZero() && e.Time.After(info.RevokedAt):
+	case e.Reason == ReasonTokenRevoked || info != nil && !info.RevokedAt.IsZero() && e.Time.After(info.RevokedAt) && !ownRevocation(e):
 		inactive = true
 		out = m.fire(out, s, RuleRevokedUse, e, e.TokenID, e.Resource,
 			fmt.Sprintf("revoked token was presented (action %s, outcome %s): whoever holds it should not", e.Action, e.Outcome), evidenceOf(e))
@@ -507,6 +507,16 @@ func (m *Monitor) Observe(e *tokenward.AuditEntry) []Anomaly {
 	return out
 }
 
+// ownRevocation reports whether e is a token's allowed request revoking
+// itself. The server sets RevokedAt while it handles that request and
+// stamps the entry when the handler returns, a little later: the request
+// is the revocation, not a use after it. A refused one (the token was
+// already revoked) is a use.
+func ownRevocation(e *tokenward.AuditEntry) bool {
+	id, ok := strings.CutPrefix(e.Resource, "token:")
+	return ok && id == e.TokenID && e.Action == "token.revoke" && e.Outcome == tokenward.OutcomeAllowed
+}
+
 func (m *Monitor) stateOf(id string, at time.Time) *tokenState {
 	s := m.state[id]
 	if s == nil {
@@ -547,8 +557,16 @@ func (m *Monitor) observeRate(out []Anomaly, s *tokenState, e *tokenward.AuditEn
 	return out
 }
 
+// observeIP counts a denied request from one source host: an IPv4
+// address, or an IPv6 /64 (a host picks any address of its /64, so
+// counting per IPv6 address lets one host probe without end).
 func (m *Monitor) observeIP(addr netip.Addr, e *tokenward.AuditEntry) *Anomaly {
-	s := m.ips[addr]
+	key := addr
+	if !addr.Is4() {
+		p, _ := addr.Prefix(64)
+		key = p.Addr()
+	}
+	s := m.ips[key]
 	if s == nil {
 		if len(m.ips) >= m.cfg.MaxIPs {
 			// Full: evict an arbitrary entry (map order) to stay bounded.
@@ -558,7 +576,7 @@ func (m *Monitor) observeIP(addr netip.Addr, e *tokenward.AuditEntry) *Anomaly {
 			}
 		}
 		s = &ipState{}
-		m.ips[addr] = s
+		m.ips[key] = s
 	}
 	s.Last = e.Time
 	if !s.Denied.push(m.cfg.DeniedPerIP, e.Time, evidenceOf(e), m.cfg.DeniedWindow) {
@@ -568,23 +586,30 @@ func (m *Monitor) observeIP(addr netip.Addr, e *tokenward.AuditEntry) *Anomaly {
 		return nil
 	}
 	s.Fired = e.Time
+	from := addr.String()
+	if !addr.Is4() {
+		from = key.String() + "/64"
+	}
 	i := ruleIndex(RuleDeniedBurstIP)
 	m.fired[i].Add(1)
 	return &Anomaly{
 		Rule: RuleDeniedBurstIP, Severity: ruleSeverity[RuleDeniedBurstIP], Time: e.Time,
 		TokenID: e.TokenID, SourceIP: addr.String(),
-		Explanation: fmt.Sprintf("%d denied requests from %s within %s: someone is probing the API", m.cfg.DeniedPerIP, addr, m.cfg.DeniedWindow),
+		Explanation: fmt.Sprintf("%d denied requests from %s within %s: someone is probing the API", m.cfg.DeniedPerIP, from, m.cfg.DeniedWindow),
 		Evidence:    s.Denied.evidence(),
 		Suspend:     false, // an IP is not a token: nothing to suspend
 	}
 }
 
 // fire appends an anomaly unless the rule fired for this token within the
-// cooldown.
+// cooldown, before or after e: entries of concurrent requests (and of
+// servers sharing an audit table) reach Observe a little out of time order.
 func (m *Monitor) fire(out []Anomaly, s *tokenState, r RuleID, e *tokenward.AuditEntry, tokenID, resource, why string, ev ...Evidence) []Anomaly {
 	i := ruleIndex(r)
-	if last := s.Fired[i]; !last.IsZero() && e.Time.Sub(last) < m.cfg.Cooldown && e.Time.Sub(last) >= 0 {
-		return out
+	if last := s.Fired[i]; !last.IsZero() {
+		if d := e.Time.Sub(last); d < m.cfg.Cooldown && d > -m.cfg.Cooldown {
+			return out
+		}
 	}
 	s.Fired[i] = e.Time
 	m.fired[i].Add(1)
