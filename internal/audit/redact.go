@@ -3,6 +3,7 @@ package audit
 import (
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tokenward/tokenward"
 )
@@ -67,27 +68,40 @@ func isBase62(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
-// redactEntry applies RedactTokens to every text field of e.
+// redactEntry applies RedactTokens to every text field of e, and makes
+// every string valid UTF-8 (each invalid byte run becomes U+FFFD): the
+// hash must be computed over what every store and the JSON of exports and
+// sinks keep, and JSON replaces invalid bytes (a User-Agent's obs-text, or
+// one cut mid-rune), so the entry read back would no longer match.
 func redactEntry(e *tokenward.AuditEntry) {
 	for _, f := range []*string{&e.RequestID, &e.TokenID, &e.TokenName, &e.Action, &e.Resource, &e.Reason, &e.SourceIP, &e.UserAgent} {
-		*f = RedactTokens(*f)
+		*f = validUTF8(RedactTokens(*f))
 	}
 	e.CI, e.Meta = redactMap(e.CI), redactMap(e.Meta)
 }
 
-// redactMap returns m, or a redacted copy when a value needs it: the map
-// may belong to the caller (a cached token's CI facts).
+// validUTF8 returns s with every run of invalid UTF-8 replaced by U+FFFD.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// redactMap returns m, or a redacted copy when a key or value needs it: the
+// map may belong to the caller (a cached token's CI facts).
 func redactMap(m map[string]string) map[string]string {
 	var out map[string]string
 	for k, v := range m {
-		if r := RedactTokens(v); r != v {
+		if rk, rv := validUTF8(k), validUTF8(RedactTokens(v)); rk != k || rv != v {
 			if out == nil {
 				out = make(map[string]string, len(m))
 				for k2, v2 := range m {
 					out[k2] = v2
 				}
 			}
-			out[k] = r
+			delete(out, k)
+			out[rk] = rv
 		}
 	}
 	if out == nil {

@@ -88,6 +88,11 @@ func (s *FileSink) Write(ctx context.Context, e *tokenward.AuditEntry) error {
 	n, err := s.f.Write(b)
 	s.size += int64(n)
 	if err != nil {
+		// Part of the line may be in the file (a full disk): the broker
+		// retries the entry, and its line must not be glued onto that
+		// part. The next Write reopens the file, which cuts it off.
+		s.f.Close()
+		s.f = nil
 		return fmt.Errorf("file sink: write: %w", err)
 	}
 	return nil
@@ -100,10 +105,16 @@ func (s *FileSink) maxBytes() int64 {
 	return s.MaxBytes
 }
 
+// open opens the file for appending and cuts off a final line without its
+// newline (a write that failed or a crash mid-write left it).
 func (s *FileSink) open() error {
-	f, err := os.OpenFile(s.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(s.Path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("file sink: %w", err)
+	}
+	if err := cutTornLine(f); err != nil {
+		f.Close()
+		return fmt.Errorf("file sink: cut torn line: %w", err)
 	}
 	fi, err := f.Stat()
 	if err != nil {

@@ -156,6 +156,14 @@ func (s *WebhookSink) Write(ctx context.Context, e *tokenward.AuditEntry) error 
 		return nil
 	}
 	n, err := s.q.Write(b)
+	if err != nil && n > 0 {
+		// Part of the line reached the buffer (a full disk): cut it, or the
+		// broker's retry of the entry is glued onto it, a line that is not
+		// JSON in a batch the receiver refuses, retried forever.
+		if terr := s.q.Truncate(s.size); terr == nil {
+			n = 0
+		}
+	}
 	s.size += int64(n)
 	s.mu.Unlock()
 	if err != nil {
