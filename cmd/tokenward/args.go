@@ -64,7 +64,17 @@ func noArgs(cmd *cobra.Command, args []string) error {
 }
 
 func unexpectedArg(cmd *cobra.Command, arg string) error {
+	if looksLikeToken(arg) {
+		// Not repeated: stderr lands in CI logs.
+		return usageError("unexpected argument: a tokenward token (a token is never a command-line value: set TOKENWARD_TOKEN or use --token-file; usage: %s %s; see --help)", cmd.Parent().CommandPath(), cmd.Use)
+	}
 	return usageError("unexpected argument %q (usage: %s %s; see --help)", tokenward.Printable(arg), cmd.Parent().CommandPath(), cmd.Use)
+}
+
+// looksLikeToken reports whether s starts like a tokenward token, also a
+// mistyped or truncated one, which an error must not repeat either.
+func looksLikeToken(s string) bool {
+	return strings.HasPrefix(s, tokenward.PrefixAdmin) || strings.HasPrefix(s, tokenward.PrefixService) || strings.HasPrefix(s, tokenward.PrefixJIT)
 }
 
 // splitPath splits "a/b" or "a/b/c" into n parts, checking each.

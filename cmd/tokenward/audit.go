@@ -297,7 +297,11 @@ func (x *call) printTail(es []*tokenward.AuditEntry) error {
 			fmt.Fprintf(x.Stdout, "%s\n", b)
 			continue
 		}
-		fmt.Fprintln(x.Stdout, strings.Join(auditRow(e), "  "))
+		row := auditRow(e)
+		for i := range row {
+			row[i] = cellText(row[i]) // a resource is the client's text
+		}
+		fmt.Fprintln(x.Stdout, strings.Join(row, "  "))
 	}
 	if f, ok := x.Stdout.(interface{ Sync() error }); ok {
 		f.Sync()
@@ -321,6 +325,9 @@ func (m *Main) newAuditExportCommand() *cobra.Command {
 			return err
 		}
 		defer f.Close()
+		if err := f.Chmod(0o600); err != nil { // an existing file keeps its mode otherwise
+			return err
+		}
 		if err := x.c.ExportAudit(x.ctx, f); err != nil {
 			return cliError(err)
 		}

@@ -79,6 +79,7 @@ type migrateAudit struct {
 }
 
 func (m *Main) migrate(ctx context.Context, from, to, keyFile string, asJSON bool) (err error) {
+	committed := false
 	fromSC, toSC := storageConfig{URL: from}, storageConfig{URL: to}
 	pub, err := migrateAuditKey(keyFile, fromSC, toSC)
 	if err != nil {
@@ -118,9 +119,10 @@ func (m *Main) migrate(ctx context.Context, from, to, keyFile string, asJSON boo
 			if err := os.MkdirAll(to, 0o700); err != nil {
 				return fmt.Errorf("--to: %w", err)
 			}
-			// A failed copy leaves no directory behind.
+			// A failed copy leaves no directory behind; a committed one
+			// stays, whatever its audit chain says.
 			defer func() {
-				if err != nil {
+				if err != nil && !committed {
 					os.RemoveAll(to)
 				}
 			}()
@@ -158,6 +160,7 @@ func (m *Main) migrate(ctx context.Context, from, to, keyFile string, asJSON boo
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	committed = true
 	rep := migrateReport{Result: res}
 	if rep.Audit, err = verifyMigratedAudit(ctx, toSC, to, pub); err != nil {
 		return fmt.Errorf("migrate: the copy is committed, but its audit chain could not be read: %w", err)

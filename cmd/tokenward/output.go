@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
@@ -142,7 +143,11 @@ func (m *Main) table(header []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = cellText(c)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	tw.Flush()
 	out := buf.Bytes()
@@ -153,6 +158,19 @@ func (m *Main) table(header []string, rows [][]string) error {
 	}
 	_, err := m.Stdout.Write(out)
 	return err
+}
+
+// cellText is s with every control character (line breaks, tabs, ANSI and
+// OSC escapes, C1 codes) as '?': a table cell holds free text others wrote
+// (a secret's owner and tags), which must neither reach the terminal as
+// commands nor break the table into forged rows.
+func cellText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // colour reports whether stdout may get ANSI colour: a terminal, and

@@ -249,7 +249,25 @@ func writeReportFile(path, format string, fs []scan.Finding, s *scan.Scanner) er
 	if err := scan.WriteReport(&buf, format, fs, scan.ReportInfo{Rules: s.Rules()}); err != nil {
 		return err
 	}
-	return os.WriteFile(path, buf.Bytes(), 0o600)
+	return writeFile0600(path, buf.Bytes())
+}
+
+// writeFile0600 writes data to path with mode 0600, also when path exists
+// with a wider mode (os.WriteFile keeps an existing file's mode).
+func writeFile0600(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // remediate revokes confirmed tokenward tokens and starts rotation of

@@ -78,7 +78,11 @@ dropped, so 'echo value | tokenward secret set ...' stores "value".`,
 		if len(b) > maxStdinValue {
 			return fmt.Errorf("value on standard input is larger than %d bytes", maxStdinValue)
 		}
-		value := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		// One trailing newline: \n, or \r\n; a bare trailing \r is the value's.
+		value := string(b)
+		if v, ok := strings.CutSuffix(value, "\n"); ok {
+			value = strings.TrimSuffix(v, "\r")
+		}
 		if value == "" {
 			return usageError("no value on standard input (pipe it in: printf '%%s' \"$VALUE\" | tokenward secret set %s)", x.args[0])
 		}
@@ -92,6 +96,15 @@ dropped, so 'echo value | tokenward secret set ...' stores "value".`,
 		}
 		return x.done(s, "Wrote %s version %d.", s.Path(), s.Version)
 	})
+	// An argument after the path is most likely the value: refused
+	// without repeating it (stderr lands in CI logs).
+	pathOnly := cmd.Args
+	cmd.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 1 {
+			return usageError("secret set takes no value argument: the value is read from standard input (an argument lands in shell history and process listings); pipe it in: printf '%%s' \"$VALUE\" | tokenward secret set PROJECT/ENV/NAME")
+		}
+		return pathOnly(cmd, args)
+	}
 	cmd.Flags().StringVar(&owner, "owner", "", "owner (team or person)")
 	cmd.Flags().StringVar(&description, "description", "", "what the secret is for")
 	cmd.Flags().StringSliceVar(&tags, "tag", nil, "tags (repeat or comma-separate)")
