@@ -152,10 +152,25 @@ func (p *parser) parse(data []byte) *Manifest {
 	return p.manifest(doc.Content[0])
 }
 
+// yamlAnchor finds yaml.v3's two messages that quote an anchor's name.
+var yamlAnchor = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^yaml: (?:unknown anchor '.*' referenced|anchor '.*' value contains itself)$`)
+})
+
 // yamlError reports a syntax error. yaml.v3's messages hold the parser's
-// complaint, not the document's text, so they are safe to pass on.
+// complaint, not the document's text, so they are safe to pass on, but for
+// an alias's name: a value that starts with '*' (a password) is an alias
+// to YAML, and its "unknown anchor" message quoted the rest of it.
 func (p *parser) yamlError(err error) {
 	msg := err.Error()
+	if yamlAnchor().MatchString(msg) {
+		if strings.HasPrefix(msg, "yaml: unknown anchor") {
+			p.errAt(1, 0, "invalid YAML: an alias (*name) refers to no anchor (&name) before it; quote a value that starts with '*'")
+		} else {
+			p.errAt(1, 0, "invalid YAML: an anchor's value contains an alias to itself")
+		}
+		return
+	}
 	if m := yamlLine().FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		p.errAt(line, 0, "invalid YAML: %s", m[2])
@@ -196,6 +211,11 @@ func kindName(n *yaml.Node) string {
 			return "a number"
 		case "!!bool":
 			return "a boolean"
+		case "!!binary":
+			return "binary data"
+		}
+		if !plainTag(n.Tag) {
+			return "a tagged value"
 		}
 		return "a string"
 	}
@@ -270,11 +290,24 @@ func shortKey(s string) string {
 	return b.String()
 }
 
+// plainTag reports whether a scalar's tag keeps its text as written:
+// YAML's core scalar tags, or the non-specific "!". Another tag (!!binary,
+// another tool's !vault or !ref) says the text means something else, which
+// the manifest would not honour: it is refused, not read as the text.
+func plainTag(tag string) bool {
+	switch tag {
+	case "", "!", "!!str", "!!int", "!!float", "!!bool", "!!timestamp":
+		return true
+	}
+	return false
+}
+
 // str returns a scalar as a string; numbers and booleans are read as their
-// text (owner: 42 is the owner "42"), null is an error.
+// text (owner: 42 is the owner "42"), null is an error, as is a tag that
+// gives the text another meaning (!!binary).
 func (p *parser) str(n *yaml.Node, what string) (string, bool) {
 	n = deref(n)
-	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" || !plainTag(n.Tag) {
 		p.errorf(n, "%s: want a string, got %s", what, kindName(n))
 		return "", false
 	}
@@ -286,7 +319,11 @@ func (p *parser) str(n *yaml.Node, what string) (string, bool) {
 func (p *parser) strs(n *yaml.Node, what string, one bool) ([]string, []*yaml.Node, bool) {
 	n = deref(n)
 	if one && n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
-		return []string{n.Value}, []*yaml.Node{n}, true
+		v, ok := p.str(n, what)
+		if !ok {
+			return nil, nil, false
+		}
+		return []string{v}, []*yaml.Node{n}, true
 	}
 	if n.Kind != yaml.SequenceNode {
 		if one {
@@ -337,8 +374,16 @@ func (p *parser) boolean(n *yaml.Node, what string) (bool, bool) {
 		return false, false
 	}
 	// YAML's booleans are also True and TRUE (tagged !!bool, spelt as written).
-	b, err := strconv.ParseBool(n.Value)
-	return b, err == nil
+	// An explicit tag on another spelling (!!bool yes) is refused: it was
+	// read as false.
+	switch n.Value {
+	case "true", "True", "TRUE":
+		return true, true
+	case "false", "False", "FALSE":
+		return false, true
+	}
+	p.errorf(n, "%s: want true or false", what)
+	return false, false
 }
 
 func (p *parser) manifest(root *yaml.Node) *Manifest {
@@ -477,8 +522,9 @@ func (p *parser) secret(m *Manifest, kv pair) *Secret {
 		if v, has := f["description"]; has {
 			s.Description, _ = p.str(v.v, what+": description")
 		}
+		var tagNodes []*yaml.Node
 		if v, has := f["tags"]; has {
-			s.Tags, _, _ = p.strs(v.v, what+": tags", false)
+			s.Tags, tagNodes, _ = p.strs(v.v, what+": tags", false)
 		}
 		if v, has := f["rotate"]; has {
 			s.Rotate, _ = p.duration(v.v, what+": rotate")
@@ -487,9 +533,20 @@ func (p *parser) secret(m *Manifest, kv pair) *Secret {
 			s.WarnBeforeExpiry, _ = p.duration(v.v, what+": warn_before_expiry")
 		}
 		meta := tokenward.Secret{Owner: s.Owner, Description: s.Description, Tags: s.Tags}
+		for i, t := range s.Tags {
+			if t == "" || len(t) > tokenward.MaxTagLen {
+				// Said here, at the tag: the domain's message quotes it,
+				// and a token pasted into tags would reach the CI log.
+				p.errorf(tagNodes[i], "%s: tags: a tag must be 1 to %d characters", what, tokenward.MaxTagLen)
+				meta.Tags = nil
+			}
+		}
+		if meta.Tags == nil && len(s.Tags) > tokenward.MaxTags {
+			p.errorf(kv.k, "%s: more than %d tags", what, tokenward.MaxTags)
+		}
 		if err := tokenward.ValidateSecretMeta(&meta); err != nil {
-			// The domain's limits (lengths, tag count); its message names
-			// no value but a bad tag's, which is a label, not a secret.
+			// The domain's limits (lengths, tag count); with the tags
+			// checked above, its message names no value.
 			p.errorf(kv.k, "%s: %s", what, tokenward.ErrorMessage(err))
 		}
 	}
@@ -544,7 +601,10 @@ func (p *parser) pipeline(m *Manifest, kv pair) *Pipeline {
 		}
 	}
 	if v, has := f["audience"]; has {
-		auds, _, _ := p.strs(v.v, what+": audience", true)
+		auds, _, ok := p.strs(v.v, what+": audience", true)
+		if ok && len(auds) == 0 {
+			p.errorf(deref(v.v), "%s: audience: an empty list (leave the key out for %s)", what, DefaultAudience)
+		}
 		for _, a := range auds {
 			if a == "" {
 				p.errorf(deref(v.v), "%s: audience: empty", what)
@@ -592,7 +652,9 @@ func (p *parser) pipeline(m *Manifest, kv pair) *Pipeline {
 		for i, s := range ss {
 			g, err := tokenward.ParseGrant(s)
 			if err != nil {
-				p.errorf(nodes[i], "%s: %s", what, tokenward.ErrorMessage(err))
+				// ParseGrant's message quotes the grant: a token pasted
+				// here would reach the CI log.
+				p.errorf(nodes[i], "%s: grants: not a grant (want action:project/env/name, like read:%s/prod/*, or gateway:ROUTE)", what, m.Project)
 				continue
 			}
 			// A gateway grant names a route, not a project's secrets: whoever
@@ -721,7 +783,13 @@ func (p *parser) dynamic(m *Manifest, kv pair) *DynamicSource {
 	if v, has := f["kind"]; has {
 		if s, good := p.str(v.v, what+": kind"); good {
 			if s != "postgres" {
-				p.errorf(v.v, "%s: kind: %q is not supported (want postgres)", what, tokenward.Printable(s))
+				// The kind is named only when it looks like one (mysql):
+				// a token pasted here must not reach the CI log.
+				if rotatorName().MatchString(s) {
+					p.errorf(v.v, "%s: kind: %q is not supported (want postgres)", what, s)
+				} else {
+					p.errorf(v.v, "%s: kind: not a supported kind (want postgres)", what)
+				}
 			}
 			d.Kind = s
 		}

@@ -106,7 +106,7 @@ func TestParseErrors(t *testing.T) {
 		// The line of a syntax error is yaml.v3's own; for some parser
 		// errors it is one early (it counts them from 0).
 		{"syntax", "project: payments\nenvironments: [dev\n", []string{"m.yaml:1: invalid YAML: did not find expected ',' or ']'"}},
-		{"syntax without a line", "a: *x\n", []string{"m.yaml:1: invalid YAML: unknown anchor 'x' referenced"}},
+		{"syntax without a line", "a: *x\n", []string{"m.yaml:1: invalid YAML: an alias (*name) refers to no anchor (&name) before it; quote a value that starts with '*'"}},
 		{"two documents", base + "---\nproject: x\n", []string{"m.yaml:3:1: manifest holds more than one YAML document"}},
 		{"missing project and envs", "secrets: {}\n", []string{
 			`m.yaml:1:1: manifest: missing key "project"`,
@@ -186,7 +186,7 @@ func TestParseErrors(t *testing.T) {
 		{"pipeline grants", base + "pipelines:\n  deploy:\n    preset: github\n    claims: {ref: main}\n    grants: ['read:other/prod/*', 'read:payments/qa/*', 'fly:payments/prod/*']\n", []string{
 			`m.yaml:7:14: pipeline deploy: grant read:other/prod/* is outside project "payments"`,
 			`m.yaml:7:35: pipeline deploy: grant read:payments/qa/*: unknown environment "qa"`,
-			`m.yaml:7:57: pipeline deploy: grant "fly:payments/prod/*": unknown action "fly" (want read, write, rotate, revoke, audit, admin or gateway)`,
+			`m.yaml:7:57: pipeline deploy: grants: not a grant (want action:project/env/name, like read:payments/prod/*, or gateway:ROUTE)`,
 		}},
 		{"pipeline no grants, long ttl, bad enabled", base + "pipelines:\n  deploy: {preset: github, claims: {ref: main}, ttl: 2d, enabled: yes}\n", []string{
 			"m.yaml:4:3: pipeline deploy: declare the grants the pipeline's token gets",

@@ -426,6 +426,12 @@ func canonical(tableName string, cols []column, vs []any) ([]any, error) {
 		case classBytes:
 			switch x := v.(type) {
 			case []byte:
+				// SQLite's driver hands back a zero-length BLOB as a nil
+				// slice, which both drivers would write as NULL: it is a
+				// value, empty.
+				if x == nil {
+					x = []byte{}
+				}
 				out[i], ok = x, true
 			case string:
 				out[i], ok = []byte(x), true
