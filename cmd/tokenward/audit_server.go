@@ -205,6 +205,22 @@ func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig) err
 		store.Close()
 		return err
 	}
+	if _, ok := r.db.(sqliteStorage); ok && journal.RecoverOnly {
+		// Without a journal to write, the broker let go of the journal's
+		// lock after the replay; this server keeps it, so that a second
+		// server on the data directory is refused at start whatever its
+		// --audit-sync, as with the journal: SQLite is one server per data
+		// directory (its elector makes every server the leader).
+		release, err := holdJournal(journal.Path, r.cfg.DataDir)
+		if err != nil {
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			b.Close(cctx)
+			store.Close()
+			return err
+		}
+		r.onClose(release) // after the broker's closer, which is registered next
+	}
 	r.onClose(func() {
 		// After the broker's final checkpoint: the last fsync.
 		defer func() {

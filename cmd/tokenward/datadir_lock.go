@@ -46,6 +46,28 @@ func lockDataDir(dir string, exclusive bool) (release func(), err error) {
 	return func() { f.Close() }, nil
 }
 
+// errDataDirServer is a second server on a SQLite data directory.
+var errDataDirServer = errors.New("another tokenward server is running on this data directory: SQLite is one server per data directory (several servers need PostgreSQL, docs/scale-out.md)")
+
+// holdJournal takes the audit journal's lock (the one audit.Journal takes,
+// an exclusive flock on the file) for a SQLite server that does not write
+// the journal, so that no other server starts on dir while it runs. It
+// goes with the descriptor, so it follows the file, not its path.
+func holdJournal(path, dir string) (release func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock data directory: %w", err)
+	}
+	if err := flockNow(f, syscall.LOCK_EX); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w (%s)", errDataDirServer, dir)
+		}
+		return nil, fmt.Errorf("lock data directory: %w", err)
+	}
+	return func() { f.Close() }, nil
+}
+
 // flockNow takes an advisory lock on f (syscall.LOCK_SH or LOCK_EX) without
 // waiting: syscall.EWOULDBLOCK if another descriptor holds a conflicting
 // one.

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -190,6 +191,17 @@ func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(
 		debug.SetGCPercent(serverGCPercent)
 	}
 	logger := cfg.logger(m)
+	// The certificate is loaded before anything starts: an unusable pair
+	// stops the server before it opens the store, leads or announces an
+	// address, not once it serves.
+	var tlsConfig *tls.Config
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
 	var devToken string
 	if cfg.Dev {
 		dir, release, err := makeDevDir(logger)
@@ -285,10 +297,11 @@ func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(
 		logger.Warn("SERVING PLAIN HTTP ON A NON-LOOPBACK ADDRESS: tokens and secrets cross the network unencrypted; use --tls-cert/--tls-key or a TLS proxy", "addr", ln.Addr().String())
 	}
 	srv := httpapi.NewHTTPServer(cfg.Addr, withConsole(api, db, logger), logger)
+	srv.TLSConfig = tlsConfig
 	errc := make(chan error, 1)
 	go func() {
-		if cfg.TLSCert != "" {
-			errc <- srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+		if tlsConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "")
 		} else {
 			errc <- srv.Serve(ln)
 		}

@@ -56,8 +56,12 @@ func (c *storageConfig) register(m *Main, flags interface {
 	StringVar(*string, string, string, string)
 	IntVar(*int, string, int, string)
 }) {
-	flags.StringVar(&c.URL, "storage", m.Getenv("TOKENWARD_STORAGE"),
+	// The flag's shown default is empty: TOKENWARD_STORAGE may hold a
+	// password, and --help prints a flag's default. The variable is the
+	// value unless --storage is given.
+	flags.StringVar(&c.URL, "storage", "",
 		"postgres://user:password@host:5432/db?sslmode=verify-full&sslrootcert=ca.pem (default: SQLite in the data directory; env TOKENWARD_STORAGE). Prefer TOKENWARD_STORAGE or a ~/.pgpass for the password")
+	c.URL = m.Getenv("TOKENWARD_STORAGE")
 	flags.IntVar(&c.MaxConns, "storage-max-conns", 0, "PostgreSQL connection pool size (default: max(4, CPUs))")
 }
 
