@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -265,18 +264,10 @@ func unusable(tok *tokenward.Token, now time.Time) *tokenward.Error {
 	return nil
 }
 
-// The stores keep times as Unix nanoseconds (internal/sqlrow), which hold
-// 1677-09-21 to 2262-04-11 only; a time outside would be stored wrapped
-// to another date, so the engine refuses it.
-var (
-	earliestStorable = time.Unix(0, math.MinInt64)
-	latestStorable   = time.Unix(0, math.MaxInt64)
-)
-
 // storable reports whether t is the zero time (none) or one the stores
-// keep as it is.
+// keep as it is (tokenward.MinTime to MaxTime); the engine refuses others.
 func storable(t time.Time) bool {
-	return t.IsZero() || !t.Before(earliestStorable) && !t.After(latestStorable)
+	return t.IsZero() || !t.Before(tokenward.MinTime) && !t.After(tokenward.MaxTime)
 }
 
 // forbidden is the error for a missing grant. It names what was needed, not

@@ -51,7 +51,7 @@ func (c *Core) PutSecret(ctx context.Context, tok *tokenward.Token, in PutSecret
 		return nil, tokenward.Errorf(tokenward.ETOOLARGE, "value is %d bytes; the limit is %d", len(in.Value), c.MaxValueSize)
 	}
 	if in.ExpiresAt != nil && !storable(*in.ExpiresAt) {
-		return nil, tokenward.Errorf(tokenward.EINVALID, "expires_at must lie between %s and %s", earliestStorable.UTC().Format(time.RFC3339), latestStorable.UTC().Format(time.RFC3339))
+		return nil, tokenward.Errorf(tokenward.EINVALID, "expires_at must lie between %s and %s", tokenward.MinTime.Format(time.RFC3339), tokenward.MaxTime.Format(time.RFC3339))
 	}
 	if err := c.RefuseRetired(ctx, in.Project, in.Env); err != nil {
 		return nil, err

@@ -68,7 +68,7 @@ func (c *Core) CreateToken(ctx context.Context, tok *tokenward.Token, in CreateT
 		}
 	}
 	if !storable(expires) {
-		return nil, "", tokenward.Errorf(tokenward.EINVALID, "ttl %s is too long: a token must expire by %s", in.TTL, latestStorable.UTC().Format(time.RFC3339))
+		return nil, "", tokenward.Errorf(tokenward.EINVALID, "ttl %s is too long: a token must expire by %s", in.TTL, tokenward.MaxTime.Format(time.RFC3339))
 	}
 	secret, err := tokenward.NewTokenSecret(in.Kind)
 	if err != nil {
