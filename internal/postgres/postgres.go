@@ -238,7 +238,14 @@ func (db *DB) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 const (
 	codeUniqueViolation     = "23505"
 	codeForeignKeyViolation = "23503"
+	// codeUnstorableText: a text parameter holds a NUL byte or invalid
+	// UTF-8, which PostgreSQL's text cannot hold (nor, so, any row).
+	codeUnstorableText = "22021"
 )
+
+// isUnstorableText reports whether err is a text parameter refused as
+// codeUnstorableText: a lookup by such a client's text matches no row.
+func isUnstorableText(err error) bool { return pgerr.Code(err) == codeUnstorableText }
 
 // isConstraint reports whether err is a uniqueness or primary-key violation.
 func isConstraint(err error) bool { return pgerr.Code(err) == codeUniqueViolation }
@@ -269,7 +276,8 @@ func dbError(op string, err error) error {
 	}
 	var ce *pgconn.ConnectError
 	down := unreachable(err)
-	return &opError{op: op, err: err, unavailable: down, fromServer: down || pgerr.Code(err) != "" || errors.As(err, &ce)}
+	return &opError{op: op, err: err, unavailable: down, invalid: isUnstorableText(err),
+		fromServer: down || pgerr.Code(err) != "" || errors.As(err, &ce)}
 }
 
 // unreachable reports whether err means the database could not be reached
@@ -307,7 +315,12 @@ type opError struct {
 	err         error
 	fromServer  bool // describe by pgerr.Error, never by err.Error()
 	unavailable bool // the chain holds ErrUnavailable too
+	invalid     bool // the chain holds errUnstorableText too
 }
+
+// errUnstorableText is a write of a client's text that PostgreSQL's text
+// cannot hold (isUnstorableText): the client's mistake, answered 400.
+var errUnstorableText = tokenward.Errorf(tokenward.EINVALID, "text holding a NUL byte or invalid UTF-8 cannot be stored")
 
 func (e *opError) Error() string {
 	if e.fromServer {
@@ -319,6 +332,9 @@ func (e *opError) Error() string {
 func (e *opError) Unwrap() []error {
 	if e.unavailable {
 		return []error{ErrUnavailable, e.err}
+	}
+	if e.invalid {
+		return []error{errUnstorableText, e.err}
 	}
 	return []error{e.err}
 }

@@ -47,20 +47,28 @@ func queryEach(ctx context.Context, q queryer, fn func(rowScanner) error, query 
 // slice (JSON []).
 func queryAll[T any](ctx context.Context, q queryer, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
 	rows, err := q.Query(ctx, query, args...)
-	if err != nil {
-		return nil, dbError("query", err)
+	if err == nil {
+		var all []T
+		all, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
+		if err == nil {
+			return all, nil
+		}
 	}
-	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
-	return all, dbError("query", err)
+	if isUnstorableText(err) {
+		// A filter by a client's text no row can hold (?prefix=%00):
+		// nothing matches, as in internal/sqlite, rather than a 500.
+		return []T{}, nil
+	}
+	return nil, dbError("query", err)
 }
 
 // found returns v, or with an error the zero value and the error, where
 // pgx.ErrNoRows (a QueryRow that matched nothing) becomes ENOTFOUND with
-// the message given.
+// the message given, as does a key no row can hold (isUnstorableText).
 func found[T any](v T, err error, format string, args ...any) (T, error) {
 	if err != nil {
 		var zero T
-		if errors.Is(err, pgx.ErrNoRows) {
+		if errors.Is(err, pgx.ErrNoRows) || isUnstorableText(err) {
 			return zero, notFound(format, args...)
 		}
 		return zero, dbError("query", err)

@@ -140,10 +140,10 @@ func (db *DB) SearchAudit(ctx context.Context, q audit.Query) ([]*tokenward.Audi
 		add(`outcome = ?`, q.Outcome)
 	}
 	if !q.Since.IsZero() {
-		add(`time >= ?`, q.Since.UnixNano())
+		add(`time >= ?`, sqlrow.BoundNanos(q.Since))
 	}
 	if !q.Until.IsZero() {
-		add(`time < ?`, q.Until.UnixNano())
+		add(`time < ?`, sqlrow.BoundNanos(q.Until))
 	}
 	if q.Action != "" {
 		add(`action GLOB ?`, globEscape(q.Action))

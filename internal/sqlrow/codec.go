@@ -9,8 +9,10 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
+	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/jsonw"
 )
 
@@ -34,6 +36,20 @@ func TimeArg(t time.Time) any {
 func Nanos(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
+	}
+	return t.UnixNano()
+}
+
+// BoundNanos is a time bound's argument, compared with a column of Unix
+// nanoseconds: t.UnixNano, clamped to what an int64 holds (the years 1678
+// to 2262). UnixNano wraps around outside them, so a bound in the year
+// 2300 would compare as one in the 1700s.
+func BoundNanos(t time.Time) int64 {
+	switch {
+	case t.Before(tokenward.MinTime):
+		return math.MinInt64
+	case t.After(tokenward.MaxTime):
+		return math.MaxInt64
 	}
 	return t.UnixNano()
 }

@@ -33,6 +33,7 @@ func RunAudit(t *testing.T, newStore func(t *testing.T) AuditStore) {
 		{"Search", testAuditSearch},
 		{"SearchPagesBack", testAuditPageBack},
 		{"ConcurrentRecords", testAuditConcurrent},
+		{"RecordsNULBytes", testAuditNULBytes},
 	}
 	for _, tc := range tests {
 		t.Run("Audit"+tc.name, func(t *testing.T) {
@@ -175,6 +176,12 @@ func testAuditSearch(t *testing.T, s AuditStore) {
 		{"outcome", audit.Query{Outcome: tokenward.OutcomeDenied}, []int64{3, 5}},
 		{"since", audit.Query{Since: auditT0.Add(5 * time.Minute)}, []int64{6, 7}},
 		{"until", audit.Query{Until: auditT0.Add(2 * time.Minute)}, []int64{1, 2}},
+		// Bounds beyond what Unix nanoseconds hold (1678 to 2262) are
+		// still bounds (?since=2300-01-01T00:00:00Z), not wrapped around.
+		{"since after 2262", audit.Query{Since: time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)}, nil},
+		{"until after 2262", audit.Query{Since: auditT0.Add(5 * time.Minute), Until: time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)}, []int64{6, 7}},
+		{"since before 1678", audit.Query{Since: time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC), Limit: 2}, []int64{1, 2}},
+		{"until before 1678", audit.Query{Until: time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)}, nil},
 		{"after", audit.Query{After: 5}, []int64{6, 7}},
 		{"before", audit.Query{Before: 3}, []int64{1, 2}},
 		{"before 1 is empty", audit.Query{Before: 1}, nil},
@@ -186,6 +193,14 @@ func testAuditSearch(t *testing.T, s AuditStore) {
 		{"limit", audit.Query{Limit: 2}, []int64{1, 2}},
 		{"newest", audit.Query{Newest: true, Limit: 2}, []int64{7, 6}},
 		{"combined", audit.Query{Token: "tok_a", Action: "secret.read", Outcome: tokenward.OutcomeAllowed, Resource: "payments/*"}, []int64{1, 2}},
+		// A client's filter text (?token=%00, ?resource=%FF*) that no stored
+		// entry holds matches nothing, on every store (PostgreSQL's text
+		// refuses NUL and invalid UTF-8 as a parameter too).
+		{"token with NUL", audit.Query{Token: "tok_a\x00"}, nil},
+		{"token not UTF-8", audit.Query{Token: "tok_\xff"}, nil},
+		{"resource with NUL", audit.Query{Resource: "payments/\x00*"}, nil},
+		{"resource not UTF-8", audit.Query{Resource: "pay\xffments/*"}, nil},
+		{"action with NUL", audit.Query{Action: "secret.\x00*"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -331,5 +346,50 @@ func testAuditConcurrent(t *testing.T, s AuditStore) {
 	}
 	if len(cps) != workers*each/50+1 {
 		t.Fatalf("got %d checkpoints; want %d", len(cps), workers*each/50+1)
+	}
+}
+
+// testAuditNULBytes records, through a broker, an entry whose text holds
+// a NUL byte — a client's text such as a request path's
+// GET /v1/tokens/%00 (resource "token:\x00"), which any caller, even one
+// refused with 401, gets into the trail — beside a clean entry: both are
+// stored, and the chain verifies. PostgreSQL's text refuses NUL, so such an
+// entry must not fail its group (and so every request in it).
+func testAuditNULBytes(t *testing.T, s AuditStore) {
+	ctx := context.Background()
+	signer := MustSigner(t)
+	b := audit.NewBroker(s, signer)
+	if err := b.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []*tokenward.AuditEntry{
+		{Time: auditT0, Action: "token.read", Resource: "token:a\x00b", RequestID: "r\x00", Reason: "not\x00found",
+			Outcome: tokenward.OutcomeDenied, Status: 401, Meta: map[string]string{"k\x00": "v\x00"}},
+		{Time: auditT0, Action: "secret.read", Resource: "payments/prod/KEY", Outcome: tokenward.OutcomeAllowed},
+	} {
+		if err := b.Record(ctx, e); err != nil {
+			t.Fatalf("record %q: got %v; want it stored", e.Resource, err)
+		}
+	}
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.SearchAudit(ctx, audit.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Action != "token.read" || got[1].Resource != "payments/prod/KEY" {
+		t.Fatalf("got %d entries %+v; want the two recorded", len(got), got)
+	}
+	cps, err := s.AuditCheckpoints(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := audit.Verify(s.AuditEntries(ctx), cps, signer.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() || r.Entries != 2 {
+		t.Fatalf("verify: got ok=%v entries=%d problems=%v; want ok, 2", r.OK(), r.Entries, r.Problems)
 	}
 }

@@ -32,7 +32,8 @@ func RunLeases(t *testing.T, newStore func(t *testing.T) LeasingStore) {
 		named[LeasingStore]{"DueLeases", testDueLeases},
 		named[LeasingStore]{"ConcurrentCaps", testLeaseCapsConcurrent},
 		named[LeasingStore]{"SharedPath", testSourceSecretSharedPath},
-		named[LeasingStore]{"HoldScope", testHoldScope})
+		named[LeasingStore]{"HoldScope", testHoldScope},
+		named[LeasingStore]{"UnstorableText", testLeaseUnstorableText})
 }
 
 // named is one test of a suite.
@@ -384,4 +385,21 @@ func testHoldScope(t *testing.T, s LeasingStore) {
 	}
 	release()
 	must(t, s.CreateLease(ctx, lease("staging"), tokenward.LeaseLimits{}))
+}
+
+// testLeaseUnstorableText looks leases up by a client's text that no
+// lease holds and PostgreSQL's text cannot hold (a NUL byte, invalid
+// UTF-8: GET /v1/leases/%00, ?prefix=%FF): not found, or an empty list,
+// as on every store — never an internal error.
+func testLeaseUnstorableText(t *testing.T, s LeasingStore) {
+	for _, bad := range []string{"lease\x00", "lease\xff"} {
+		_, err := s.Lease(ctx, bad)
+		wantCode(t, err, tokenward.ENOTFOUND)
+		for _, f := range []tokenward.LeaseFilter{{Prefix: bad}, {TokenID: bad}} {
+			ls, err := s.Leases(ctx, f)
+			if err != nil || len(ls) != 0 {
+				t.Fatalf("leases %+v: got %d, %v; want none, nil", f, len(ls), err)
+			}
+		}
+	}
 }
