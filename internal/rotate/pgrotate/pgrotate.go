@@ -120,7 +120,7 @@ func (pc *pgConfig) decode(v []byte) (pgCredential, error) {
 		if err := json.Unmarshal(v, &c); err != nil || c.User == "" {
 			return c, errInvalid("postgres rotator: value is not {\"user\":...,\"password\":...}")
 		}
-		return c, nil
+		return c, checkUser(c)
 	}
 	u, err := url.Parse(string(v))
 	if err != nil || u.User == nil || u.User.Username() == "" {
@@ -129,7 +129,18 @@ func (pc *pgConfig) decode(v []byte) (pgCredential, error) {
 	}
 	c.User = u.User.Username()
 	c.Password, _ = u.User.Password()
-	return c, nil
+	return c, checkUser(c)
+}
+
+// checkUser refuses a user no role can be named: PostgreSQL reads a longer
+// name (in ALTER ROLE and at login) as its first 63 bytes, so "<role>x"
+// would pass for a role other than <role> here while acting on <role>
+// there (the same-role guard of Revoke); a NUL cannot reach the server.
+func checkUser(c pgCredential) error {
+	if len(c.User) > 63 || strings.ContainsRune(c.User, 0) {
+		return errInvalid("postgres rotator: value's user %q: want a role name of at most 63 bytes", tokenward.Printable(c.User))
+	}
+	return nil
 }
 
 // connURL is where to log in with c, for Test.
