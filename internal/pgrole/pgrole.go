@@ -44,8 +44,18 @@ func Verifier(password string) (string, error) {
 	return fmt.Sprintf("SCRAM-SHA-256$%d:%s$%s:%s", iterations, b64(salt), b64(storedKey[:]), b64(serverKey)), nil
 }
 
-// QuoteLiteral quotes s as a standard-conforming SQL string literal.
-func QuoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+// QuoteLiteral quotes s as an SQL string literal, as PostgreSQL's own
+// quote_literal does: a string with a backslash is an escape string
+// (E'…', backslashes doubled), which reads the same whatever the
+// server's standard_conforming_strings; a plain '…' would let a backslash
+// before a quote end the literal where that setting is off.
+func QuoteLiteral(s string) string {
+	q := "'" + strings.ReplaceAll(s, "'", "''") + "'"
+	if strings.Contains(s, `\`) {
+		return "E" + strings.ReplaceAll(q, `\`, `\\`)
+	}
+	return q
+}
 
 // QuoteIdent quotes s as an SQL identifier.
 func QuoteIdent(s string) string { return pgx.Identifier{s}.Sanitize() }

@@ -25,7 +25,8 @@ func TestQuote(t *testing.T) {
 	tests := []struct{ in, literal, ident string }{
 		{"abc", "'abc'", `"abc"`},
 		{"a'b", "'a''b'", `"a'b"`},
-		{`a\b`, `'a\b'`, `"a\b"`},
+		{`a\b`, `E'a\\b'`, `"a\b"`},
+		{`a\'; CREATE ROLE x; --`, `E'a\\''; CREATE ROLE x; --'`, `"a\'; CREATE ROLE x; --"`},
 		{`a"b`, `'a"b'`, `"a""b"`},
 		{"''", "''''''", `"''"`},
 	}
