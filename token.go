@@ -172,7 +172,7 @@ const MaxTokenNameLen = 128
 
 // ValidateTokenName checks a token's name: 1-128 printable characters of
 // [A-Za-z0-9._@:-], not starting with "tok_" (the id prefix), so a name
-// never reads as an id.
+// never reads as an id, and not "self" (a route of its own).
 func ValidateTokenName(s string) error {
 	if s == "" {
 		return Errorf(EINVALID, "token name is empty")
@@ -182,6 +182,10 @@ func ValidateTokenName(s string) error {
 	}
 	if len(s) >= 4 && s[:4] == TokenIDPrefix {
 		return Errorf(EINVALID, "token name may not start with %q", TokenIDPrefix)
+	}
+	if s == "self" {
+		// /v1/tokens/self is the caller's own token, not the one named so.
+		return Errorf(EINVALID, "token name %q is reserved (/v1/tokens/self is the caller's own token)", s)
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]

@@ -94,6 +94,7 @@ func TestTokenName(t *testing.T) {
 	}{
 		{"deploy-bot", true}, {"ci@acme:prod.v2_x", true}, {"", false}, {"has space", false},
 		{"tok_lookalike", false}, {strings.Repeat("a", 129), false}, {"naïve", false},
+		{"self", false}, {"Self", true}, {"myself", true}, // /v1/tokens/self is the caller's own
 	} {
 		if err := ValidateTokenName(tc.in); (err == nil) != tc.ok {
 			t.Errorf("ValidateTokenName(%q): got %v; want ok=%v", tc.in, err, tc.ok)

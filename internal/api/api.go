@@ -45,9 +45,15 @@ const (
 // names only as path segments (not empty, ".", ".." or holding '/'), the
 // server checks the rest. The client calls it before sending a request
 // and the server before routing one, so a bad name gets the same error
-// from both, and never a different route.
+// from both, and never a different route: a token named "self" is
+// refused, since GET /v1/tokens/self is the caller's own token (it is
+// reached by its id).
 func CheckName(kind Kind, value string) error {
 	switch kind {
+	case KindToken:
+		if value == "self" {
+			return tokenward.Errorf(tokenward.EINVALID, "%s %q is the path of the caller's own token (/v1/tokens/self): give the token's id", kind, value)
+		}
 	case KindProject:
 		return tokenward.ValidateProjectName(value)
 	case KindEnv:

@@ -62,6 +62,9 @@ func FuzzNamesInPaths(f *testing.F) {
 		var body api.ErrorBody
 		json.Unmarshal(b, &body)
 		switch {
+		case want != nil && tg.kind == api.KindToken && name == "self":
+			// A route of its own (the caller's token): the client refuses
+			// the name, the server answers that route.
 		case want != nil:
 			if status != 400 || body.Error.Message != tokenward.ErrorMessage(want) {
 				t.Fatalf("server, %s %q: got %d %s; want 400 %q", tg.kind, name, status, b, tokenward.ErrorMessage(want))
