@@ -21,6 +21,8 @@ var pathKinds = map[string]api.Kind{
 	"/v1/anomalies/{id}":     api.KindAnomaly,
 	"/v1/rotation/bulk/{id}": api.KindBulkRotation,
 	"/v1/leases/{id}":        api.KindLease,
+	// A database gateway route's name, as the client checks it.
+	"/v1/gateway/db/routes/{name}": api.KindDBRoute,
 }
 
 // rawPathError refuses a path under /v1/ with a segment the mux would

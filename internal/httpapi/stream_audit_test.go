@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -110,5 +111,22 @@ func TestRefusedRequestAuditResource(t *testing.T) {
 				t.Fatalf("audited resources %q; want one %q", res, tc.want)
 			}
 		})
+	}
+}
+
+// TestDBRouteNameInPath: a database gateway route's name that the mux
+// would clean away is refused with the message the client gives for it
+// (a route name's, not a secret name's).
+func TestDBRouteNameInPath(t *testing.T) {
+	e := MustServe(t)
+	for _, seg := range []string{"%2e%2e", "%2e", "a%2Fb"} {
+		name, _ := url.PathUnescape(seg)
+		want := api.CheckName(api.KindDBRoute, name)
+		status, b := e.doRaw(t, e.admin, "GET", "/v1/gateway/db/routes/"+seg, "")
+		var body api.ErrorBody
+		json.Unmarshal(b, &body)
+		if want == nil || status != 400 || body.Error.Message != tokenward.ErrorMessage(want) {
+			t.Errorf("GET /v1/gateway/db/routes/%s: got %d %s; want 400 %q", seg, status, b, tokenward.ErrorMessage(want))
+		}
 	}
 }
