@@ -30,6 +30,19 @@ func inScope(g tokenward.Grant, project, env string) bool {
 	return g.Project == project && (env == "" || g.Env == env)
 }
 
+// splitScope splits gs into the grants kept (not in the scope) and the
+// ones dropped (in it).
+func splitScope(gs tokenward.Grants, project, env string) (keep tokenward.Grants, drop []string) {
+	for _, g := range gs {
+		if inScope(g, project, env) {
+			drop = append(drop, g.String())
+		} else {
+			keep = append(keep, g)
+		}
+	}
+	return keep, drop
+}
+
 // Retire retires project/env (env "": the whole project): it revokes every
 // active token whose grants only cover the scope, narrows the others' grants,
 // runs the retire hooks, and archives the secrets, restorable for
@@ -108,20 +121,11 @@ func (c *Core) Retire(ctx context.Context, tok *tokenward.Token, project, env st
 	if err != nil {
 		return nil, err
 	}
-	narrowTo := map[string]tokenward.Grants{}
 	for _, t := range tokens {
 		if !t.Active(now) {
 			continue
 		}
-		var keep tokenward.Grants
-		var drop []string
-		for _, g := range t.Grants {
-			if inScope(g, project, env) {
-				drop = append(drop, g.String())
-			} else {
-				keep = append(keep, g)
-			}
-		}
+		keep, drop := splitScope(t.Grants, project, env)
 		pt := monitor.PlanToken{ID: t.ID, Name: t.Name, Owner: t.Owner}
 		switch {
 		case len(drop) == 0:
@@ -129,7 +133,6 @@ func (c *Core) Retire(ctx context.Context, tok *tokenward.Token, project, env st
 			plan.Revoke = append(plan.Revoke, pt)
 		default:
 			plan.Narrow = append(plan.Narrow, monitor.PlanNarrow{PlanToken: pt, Keep: keep.Strings(), Drop: drop})
-			narrowTo[t.ID] = keep
 		}
 	}
 	deps, err := c.retireDependents(ctx, tok, project, env, true)
@@ -193,19 +196,53 @@ func (c *Core) Retire(ctx context.Context, tok *tokenward.Token, project, env st
 	if _, err := c.retireDependents(ctx, tok, project, env, false); err != nil {
 		return nil, err
 	}
-	for _, pt := range plan.Revoke {
-		if _, err := c.systemRevoke(ctx, pt.ID); err != nil {
-			return nil, err
+	revoke := func(id string) error {
+		if _, err := c.systemRevoke(ctx, id); err != nil {
+			return err
 		}
-		if err := c.record(ctx, &tokenward.AuditEntry{TokenID: actor, TokenName: tok.Name, Action: "token.revoke", Resource: "token:" + pt.ID, Reason: "retired " + scope}); err != nil {
+		return c.record(ctx, &tokenward.AuditEntry{TokenID: actor, TokenName: tok.Name, Action: "token.revoke", Resource: "token:" + id, Reason: "retired " + scope})
+	}
+	for _, pt := range plan.Revoke {
+		if err := revoke(pt.ID); err != nil {
 			return nil, err
 		}
 	}
-	for _, n := range plan.Narrow {
-		if err := m.Store.ReplaceTokenGrants(ctx, n.ID, narrowTo[n.ID]); err != nil {
+	// A token's grants may have changed since the plan (another
+	// retirement narrowed it, or it was revoked): narrow the grants it
+	// holds now, so none dropped meanwhile comes back, and pass over a
+	// token no longer active.
+	for i := range plan.Narrow {
+		n := &plan.Narrow[i]
+		t, err := c.Store.Token(ctx, n.ID)
+		if tokenward.ErrorCode(err) == tokenward.ENOTFOUND {
+			continue
+		}
+		if err != nil {
 			return nil, err
 		}
+		if !t.RevokedAt.IsZero() {
+			continue
+		}
+		keep, drop := splitScope(t.Grants, project, env)
+		if len(drop) == 0 {
+			continue
+		}
+		if len(keep) == 0 {
+			if err := revoke(n.ID); err != nil {
+				return nil, err
+			}
+			n.Keep, n.Drop = []string{}, drop
+			continue
+		}
+		err = m.Store.ReplaceTokenGrants(ctx, n.ID, keep)
 		c.tokens.drop(n.ID)
+		if tokenward.ErrorCode(err) == tokenward.ENOTFOUND {
+			continue // revoked in between
+		}
+		if err != nil {
+			return nil, err
+		}
+		n.Keep, n.Drop = keep.Strings(), drop
 		if err := c.record(ctx, &tokenward.AuditEntry{TokenID: actor, TokenName: tok.Name, Action: "token.narrow", Resource: "token:" + n.ID,
 			Reason: "retired " + scope, Meta: map[string]string{"dropped": strings.Join(n.Drop, " ")}}); err != nil {
 			return nil, err
