@@ -314,7 +314,7 @@ func (e *Engine) Lease(ctx context.Context, tok *tokenward.Token, project, env, 
 	cred, err := k.Create(cctx, src, l)
 	if err != nil {
 		// The statement may have committed before the connection broke.
-		e.revoke(ctx, l, "creation failed")
+		e.revokeMade(ctx, l, "creation failed")
 		return nil, nil, err
 	}
 	if e.AfterCreate != nil {
@@ -325,10 +325,38 @@ func (e *Engine) Lease(ctx context.Context, tok *tokenward.Token, project, env, 
 	if err := e.Store.UpdateLease(ctx, &active, tokenward.LeaseCreating); err != nil {
 		// The sweep took the lease for an orphan (this server was too
 		// slow), or the store failed: the credential is not handed out.
-		e.revoke(ctx, l, "creation not recorded")
+		e.revokeMade(ctx, l, "creation not recorded")
 		return nil, nil, err
 	}
 	return &active, cred, nil
+}
+
+// revokeMade revokes l, whose credential this server made (or may have
+// made) after recording it. A revoker that took the lease while it was
+// still creating (a token's revocation, a prefix, the sweep) found no
+// credential yet and recorded it revoked: the credential is removed once
+// more here (Revoke is idempotent), and if that fails the lease goes back
+// to revoking, for the sweep to retry.
+func (e *Engine) revokeMade(ctx context.Context, l *tokenward.Lease, reason string) {
+	ctx = context.WithoutCancel(ctx)
+	got, err := e.revoke(ctx, l, reason)
+	if err != nil || got == nil || got.State != tokenward.LeaseRevoked {
+		return // revoking: the sweep retries
+	}
+	err = e.revokeCredential(ctx, got)
+	if err == nil {
+		return
+	}
+	next := *got
+	next.State, next.RevokedAt, next.Attempts, next.Error = tokenward.LeaseRevoking, time.Time{}, 1, tokenward.ErrorMessage(err)
+	next.NextAttemptAt = e.Now().UTC().Add(e.backoff(next.Attempts))
+	if uerr := e.Store.UpdateLease(ctx, &next, tokenward.LeaseRevoked); uerr != nil {
+		e.Logger.Error("a lease's credential made after its revocation may remain", "lease", l.ID, "role", l.Role,
+			"error", tokenward.ErrorMessage(err), "store_error", tokenward.ErrorMessage(uerr))
+		return
+	}
+	e.Logger.Warn("lease revocation failed; will retry", "lease", l.ID, "source", l.Source(), "role", l.Role,
+		"attempt", next.Attempts, "next_at", next.NextAttemptAt, "error", next.Error)
 }
 
 func minTime(a, b time.Time) time.Time {
