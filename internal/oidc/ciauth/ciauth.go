@@ -166,7 +166,7 @@ func (f *Fetcher) fetchGitHub(ctx context.Context) (string, error) {
 	if err != nil || u.Host == "" {
 		return "", tokenward.Errorf(tokenward.EINVALID, "ACTIONS_ID_TOKEN_REQUEST_URL is not a URL")
 	}
-	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+	if !safeRunnerURL(u) {
 		// The request token would travel in the clear.
 		return "", tokenward.Errorf(tokenward.EINVALID, "ACTIONS_ID_TOKEN_REQUEST_URL must be https")
 	}
@@ -183,9 +183,27 @@ func (f *Fetcher) fetchGitHub(ctx context.Context) (string, error) {
 	}
 	req.Header.Set("Authorization", "bearer "+f.getenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN"))
 	req.Header.Set("Accept", "application/json; api-version=2.0")
-	client := f.HTTPClient
-	if client == nil {
-		client = &http.Client{Timeout: DefaultTimeout}
+	var client http.Client
+	if f.HTTPClient != nil {
+		client = *f.HTTPClient
+	} else {
+		client.Timeout = DefaultTimeout
+	}
+	// Go keeps the Authorization header on a redirect to the same host or a
+	// subdomain whatever the scheme, so a redirect to http would send the
+	// request token in the clear: hold redirects to the same rule.
+	next := client.CheckRedirect
+	client.CheckRedirect = func(r *http.Request, via []*http.Request) error {
+		if !safeRunnerURL(r.URL) {
+			return errors.New("redirected to a URL that is not https")
+		}
+		if next != nil {
+			return next(r, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -208,6 +226,12 @@ func (f *Fetcher) fetchGitHub(ctx context.Context) (string, error) {
 		return "", tokenward.Errorf(tokenward.EUNAVAILABLE, "the GitHub runner's answer is not JSON with a value")
 	}
 	return answer.Value, nil
+}
+
+// safeRunnerURL says whether the request token may be sent to u: https, or
+// plain http on a loopback host (tests).
+func safeRunnerURL(u *url.URL) bool {
+	return u.Scheme == "https" || (u.Scheme == "http" && isLoopback(u.Hostname()))
 }
 
 func isLoopback(host string) bool {
