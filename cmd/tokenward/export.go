@@ -45,20 +45,27 @@ random heredoc delimiter per value and prints ::add-mask:: for every value first
 		}
 		// Exported credentials outlive this command: their leases expire
 		// (or are revoked with tokenward lease revoke, or with the token).
-		if _, err := leaseAll(x.ctx, x.c, dyn, secrets, x.Stderr); err != nil {
-			return cliError(err)
-		}
-		// The same selection and hijack refusal as run: a variable
-		// exported to later CI steps can hijack them just as well.
-		_, values, warnings, err := inject.BuildEnv([]string{}, secrets, sel.options())
+		leases, err := leaseAll(x.ctx, x.c, dyn, secrets, x.Stderr)
 		if err != nil {
 			return cliError(err)
 		}
 		warn := warner(x.Stderr)
-		for _, w := range warnings {
-			warn(w)
+		// The same selection and hijack refusal as run: a variable
+		// exported to later CI steps can hijack them just as well.
+		_, values, warnings, err := inject.BuildEnv([]string{}, secrets, sel.options())
+		if err == nil {
+			for _, w := range warnings {
+				warn(w)
+			}
+			err = inject.Export(f, values, output, x.Stdout)
 		}
-		return cliError(inject.Export(f, values, output, x.Stdout))
+		if err != nil {
+			// Nothing usable was exported: the credentials made for it
+			// must not stay live until their TTL.
+			revokeAll(x.c, leases, warn)
+			return cliError(err)
+		}
+		return nil
 	})
 	sel.register(cmd)
 	cmd.Flags().StringArrayVar(&dynamic, "dynamic", nil, "also a credential of this dynamic source, [VAR=]PROJECT/ENV/NAME (repeatable); its lease expires on its own")

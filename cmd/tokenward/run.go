@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"syscall"
 	"time"
@@ -183,7 +184,7 @@ func (m *Main) run(ctx context.Context, cmd *cobra.Command, cf *clientFlags, o *
 		Warn: warn,
 	}
 	if o.watch {
-		cfg.Watch = watchSecrets(runCtx, c, refs, o.sel.only, base, o.watchInterval, warn)
+		cfg.Watch = withDynamic(runCtx, watchSecrets(runCtx, c, refs, o.sel.only, base, o.watchInterval, warn), dyn, secrets)
 	}
 	code, err := inject.Run(runCtx, cfg)
 	var se *inject.StartError
@@ -199,4 +200,30 @@ func (m *Main) run(ctx context.Context, cmd *cobra.Command, cf *clientFlags, o *
 		return &exitError{code: code}
 	}
 	return nil
+}
+
+// withDynamic adds the run's --dynamic credentials (taken from secrets, where
+// leaseAll put them) to every new set of secrets --watch delivers: their
+// leases live as long as the run, and a restarted command needs them too.
+func withDynamic(ctx context.Context, in <-chan map[string]string, dyn []dynamicRef, secrets map[string]string) <-chan map[string]string {
+	if len(dyn) == 0 {
+		return in
+	}
+	keep := make(map[string]string, len(dyn))
+	for _, r := range dyn {
+		keep[r.variable] = secrets[r.variable]
+	}
+	out := make(chan map[string]string)
+	go func() {
+		defer close(out)
+		for next := range in {
+			maps.Copy(next, keep)
+			select {
+			case out <- next:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
 }
