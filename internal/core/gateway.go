@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 
 	"github.com/tokenward/tokenward"
 )
@@ -67,6 +68,9 @@ func (c *Core) CreateGatewayRoute(ctx context.Context, tok *tokenward.Token, r *
 	}
 	r.CreatedAt, r.CreatedBy = c.Now().UTC(), tok.ID
 	if err := store.CreateGatewayRoute(ctx, r); err != nil {
+		return nil, err
+	}
+	if err := c.routeNameStillFree(ctx, r.Name, false, store.DeleteGatewayRoute); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -161,6 +165,23 @@ func (c *Core) routeNameFree(ctx context.Context, name string, db bool) error {
 			return tokenward.Errorf(tokenward.ECONFLICT, "route %s exists already as an HTTP gateway route (gateway:%s would name both)", name, name)
 		}
 		return tokenward.Errorf(tokenward.ECONFLICT, "route %s exists already as a database gateway route (gateway:%s would name both)", name, name)
+	}
+	return err
+}
+
+// routeNameStillFree checks again, once the route of name is stored, that
+// the other kind holds no route of that name: one may have been stored
+// (on another server) between routeNameFree and the insert. If so, the
+// route just stored is deleted again and the creation refused, so the
+// two never stay stored together (two such creations at once may both be
+// refused; neither is left).
+func (c *Core) routeNameStillFree(ctx context.Context, name string, db bool, undo func(context.Context, string) error) error {
+	err := c.routeNameFree(ctx, name, db)
+	if tokenward.ErrorCode(err) != tokenward.ECONFLICT {
+		return nil // free, or unknown: as before the insert
+	}
+	if uerr := undo(context.WithoutCancel(ctx), name); uerr != nil && tokenward.ErrorCode(uerr) != tokenward.ENOTFOUND {
+		return errors.Join(err, uerr)
 	}
 	return err
 }

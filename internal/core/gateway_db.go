@@ -56,6 +56,9 @@ func (c *Core) CreateDBRoute(ctx context.Context, tok *tokenward.Token, r *token
 	if err := s.CreateDBRoute(ctx, &nr); err != nil {
 		return nil, err
 	}
+	if err := c.routeNameStillFree(ctx, nr.Name, true, s.DeleteDBRoute); err != nil {
+		return nil, err
+	}
 	return &nr, nil
 }
 
