@@ -119,7 +119,7 @@ func (s *AuditStore) Open() error {
 		return tokenward.Errorf(tokenward.EINVALID, "audit sync interval %s: want from 1ns to 1s", s.SyncEvery)
 	}
 	var err error
-	if s.ckpt, err = sql.Open("sqlite", "file:"+s.Path+"?_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)"); err != nil {
+	if s.ckpt, err = sql.Open("sqlite", "file:"+uriPath(s.file)+"?_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)"); err != nil {
 		return fmt.Errorf("sqlite: audit store: %w", err)
 	}
 	s.ckpt.SetMaxOpenConns(1)
@@ -197,7 +197,7 @@ func (s *AuditStore) syncNow() error {
 	if fsync == nil {
 		fsync = fsyncFile
 	}
-	err := fsync(s.Path + "-wal")
+	err := fsync(s.file + "-wal") // the WAL SQLite writes: a link's target's
 	s.mu.Lock()
 	if err != nil {
 		// The next group commits FULL, which fsyncs these frames too, or

@@ -80,7 +80,7 @@ func (db *DB) openWALClock(ctx context.Context) (*walClock, error) {
 	if err != nil {
 		return nil, err
 	}
-	var mode string
+	var mode, file string
 	var n int
 	err = pin.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode)
 	if err == nil { // a read: the connection has the WAL index open after it
@@ -90,7 +90,14 @@ func (db *DB) openWALClock(ctx context.Context) (*walClock, error) {
 		pin.Close()
 		return nil, fmt.Errorf("journal mode %q, %v: the read cache needs WAL", mode, err)
 	}
-	shm, err := os.Open(db.Path + "-shm")
+	// The file SQLite opened, which names its -shm file: the link's target
+	// when db.Path is a symbolic link, not db.Path.
+	if err := pin.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&file); err != nil {
+		pin.Close()
+		return nil, err
+	}
+	db.file = file
+	shm, err := os.Open(file + "-shm")
 	if err != nil {
 		pin.Close()
 		return nil, err

@@ -36,6 +36,9 @@ var migrationFS embed.FS
 type DB struct {
 	// Path is the database file.
 	Path string
+	// file is the database file as SQLite opened it (Path with symbolic
+	// links resolved), which names its -wal and -shm files; set by Open.
+	file string
 	// Now is the clock, replaceable in tests.
 	Now func() time.Time
 
@@ -80,7 +83,7 @@ func (db *DB) Open() error {
 		for _, p := range append(pragmas, extra...) {
 			q.Add("_pragma", p)
 		}
-		return "file:" + db.Path + "?" + q.Encode()
+		return "file:" + uriPath(db.Path) + "?" + q.Encode()
 	}
 	// Create the file 0600 ourselves; SQLite gives its WAL and shared-memory
 	// files the same mode.
@@ -132,6 +135,14 @@ func (db *DB) Open() error {
 		return fmt.Errorf("sqlite: read cache: %w", err)
 	}
 	return nil
+}
+
+// uriPath escapes the characters of path that a SQLite URI filename would
+// read otherwise: '%' (an escape), '?' (the parameters; the driver also
+// splits the DSN at the first one) and '#' (a fragment). Unescaped, a data
+// directory named "data#1" had SQLite create its database at "data".
+func uriPath(path string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
 }
 
 // Close closes the database.
