@@ -69,10 +69,13 @@ func isBase62(c byte) bool {
 }
 
 // redactEntry applies RedactTokens to every text field of e, and makes
-// every string valid UTF-8 (each invalid byte run becomes U+FFFD): the
-// hash must be computed over what every store and the JSON of exports and
-// sinks keep, and JSON replaces invalid bytes (a User-Agent's obs-text, or
-// one cut mid-rune), so the entry read back would no longer match.
+// every string valid UTF-8 without NUL (each invalid byte run, and each
+// NUL, becomes U+FFFD): the hash must be computed over what every store
+// and the JSON of exports and sinks keep. JSON replaces invalid bytes (a
+// User-Agent's obs-text, or one cut mid-rune), so the entry read back would
+// no longer match; PostgreSQL's text refuses NUL (a request path's %00,
+// which even a refused request's entry names), which failed its whole
+// group commit, and so every request in it.
 func redactEntry(e *tokenward.AuditEntry) {
 	for _, f := range []*string{&e.RequestID, &e.TokenID, &e.TokenName, &e.Action, &e.Resource, &e.Reason, &e.SourceIP, &e.UserAgent} {
 		*f = validUTF8(RedactTokens(*f))
@@ -80,12 +83,13 @@ func redactEntry(e *tokenward.AuditEntry) {
 	e.CI, e.Meta = redactMap(e.CI), redactMap(e.Meta)
 }
 
-// validUTF8 returns s with every run of invalid UTF-8 replaced by U+FFFD.
+// validUTF8 returns s with every run of invalid UTF-8, and every NUL,
+// replaced by U+FFFD.
 func validUTF8(s string) string {
-	if utf8.ValidString(s) {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
 		return s
 	}
-	return strings.ToValidUTF8(s, "\uFFFD")
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 // redactMap returns m, or a redacted copy when a key or value needs it: the

@@ -134,7 +134,6 @@ func (db *DB) AppendChained(ctx context.Context, es []*tokenward.AuditEntry) err
 		rollback(ctx, conn)
 		return dbError("read the audit chain's head", err)
 	}
-	storableText(es)
 	audit.Link(seq, hash, es)
 	what := auditRange(es)
 	refs := db.ciRefs.Plan(es)
@@ -156,22 +155,6 @@ func (db *DB) AppendChained(ctx context.Context, es []*tokenward.AuditEntry) err
 	}
 	db.ciRefs.Committed(refs)
 	return nil
-}
-
-// storableText replaces every NUL byte in es' text columns, which
-// PostgreSQL's text refuses (SQLSTATE 22021), with U+FFFD, before the
-// entries are hashed: a client's text holding one (a request path's %00,
-// which even a refused request's entry names) would otherwise fail its
-// whole group, and so every request in it. The CI and meta maps are JSON,
-// in which NUL is escaped.
-func storableText(es []*tokenward.AuditEntry) {
-	for _, e := range es {
-		for _, f := range []*string{&e.RequestID, &e.TokenID, &e.TokenName, &e.Action, &e.Resource, &e.Outcome, &e.Reason, &e.SourceIP, &e.UserAgent} {
-			if strings.IndexByte(*f, 0) >= 0 {
-				*f = strings.ReplaceAll(*f, "\x00", "\uFFFD")
-			}
-		}
-	}
 }
 
 // rollback ends a failed transaction on conn, if conn still works.
