@@ -357,18 +357,18 @@ func (b *Broker) ingestLoop() {
 		}
 		select {
 		case <-j.stop:
-			b.ingest(b.ctx)
+			b.ingest(b.ctx, true)
 			return
 		case <-wait:
 		case <-j.wake:
 			if !failing {
 				j.gather()
 			} else if !j.pause(time.Until(failedAt.Add(j.retryGap))) {
-				b.ingest(b.ctx)
+				b.ingest(b.ctx, true)
 				return
 			}
 		}
-		if err := b.ingest(b.ctx); err != nil {
+		if err := b.ingest(b.ctx, false); err != nil {
 			failedAt = time.Now()
 			retry = min(2*retry, j.retryMax)
 			if !failing {
@@ -428,16 +428,25 @@ func (j *Journal) takeUrgent() bool {
 	return u
 }
 
-// ingest stores every pending entry, in batches.
-func (b *Broker) ingest(ctx context.Context) error {
+// ingest stores pending entries in batches: with drain, until none is
+// left; without, those pending when it starts, and more only while a full
+// batch waits. Entries that arrive while a batch commits wait for the
+// next gathering: draining until the journal was empty kept the ingester
+// committing batches of a few entries back to back (at one connection,
+// 3,300 commits a second of 4 entries each), and the gathering never ran.
+func (b *Broker) ingest(ctx context.Context, drain bool) error {
 	j := b.Journal
+	j.mu.Lock()
+	left := len(j.pending)
+	j.mu.Unlock()
 	for {
 		j.mu.Lock()
 		batch := j.pending[:min(len(j.pending), maxIngestBatch)]
 		j.mu.Unlock()
-		if len(batch) == 0 {
+		if len(batch) == 0 || !drain && left <= 0 && len(batch) < maxIngestBatch {
 			return nil
 		}
+		left -= len(batch)
 		n, err := b.storeEntries(ctx, batch)
 		j.mu.Lock()
 		if n > 0 {
@@ -546,7 +555,7 @@ func (b *Broker) maybeTruncate() {
 	if j.file.size <= j.TruncateAt {
 		return
 	}
-	if err := b.ingest(b.ctx); err != nil {
+	if err := b.ingest(b.ctx, true); err != nil {
 		return
 	}
 	if err := b.syncStore(); err != nil {

@@ -1311,3 +1311,41 @@ func TestJournalRetryGap(t *testing.T) {
 		t.Errorf("got %d store attempts after the refused Records and Close; want 1 (Close's own)", got-before)
 	}
 }
+
+// TestJournalGathersWhatArrivesDuringACommit: entries recorded while a
+// batch commits wait for the next gathering (IngestDelay) and go in one
+// batch, rather than being stored at once in batches of the few that
+// arrived meanwhile, back to back.
+func TestJournalGathersWhatArrivesDuringACommit(t *testing.T) {
+	store := &memStore{}
+	j := testJournal(filepath.Join(t.TempDir(), "audit.journal"))
+	j.IngestDelay = time.Hour // only a Flush cuts the gathering short
+	b := mustOpenJournalBroker(t, store, j)
+	store.hold()
+	mustRecord(t, b, 1)
+	flushed := make(chan error, 1)
+	go func() { flushed <- b.Flush(t.Context()) }()
+	<-store.entered // the batch of entry 1 commits
+	for i := 2; i <= 6; i++ {
+		mustRecord(t, b, i)
+	}
+	store.release()
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // room for a wrong store of 2..6
+	store.mu.Lock()
+	calls := store.batchCalls
+	store.mu.Unlock()
+	if got := entrySeqs(store.stored()); calls != 1 || !slices.Equal(got, []int64{1}) {
+		t.Fatalf("got %d commits storing %v before the next gathering ended; want 1 storing [1]", calls, got)
+	}
+	mustFlush(t, b)
+	checkTrail(t, store.stored(), 6)
+	store.mu.Lock()
+	calls = store.batchCalls
+	store.mu.Unlock()
+	if calls != 2 {
+		t.Errorf("got %d commits; want 2 (entries 2..6 in one)", calls)
+	}
+}
