@@ -49,12 +49,17 @@ func (p Problem) String() string {
 // over the entries stops at the first problem it finds there, since what
 // follows a break cannot be trusted to say more.
 type Report struct {
-	Entries           int64     `json:"entries"`     // entries read
-	Checkpoints       int       `json:"checkpoints"` // checkpoints given
-	LastSeq           int64     `json:"last_seq"`    // last entry verified
-	LastHash          string    `json:"last_hash"`
-	LastCheckpointSeq int64     `json:"last_checkpoint_seq"` // last checkpoint matched by an entry
-	Problems          []Problem `json:"problems"`
+	Entries           int64  `json:"entries"`     // entries read
+	Checkpoints       int    `json:"checkpoints"` // checkpoints given
+	LastSeq           int64  `json:"last_seq"`    // last entry verified
+	LastHash          string `json:"last_hash"`
+	LastCheckpointSeq int64  `json:"last_checkpoint_seq"` // last checkpoint matched by an entry
+	// PrunedThrough is the anchor of a trail pruned by retention: the
+	// entries up to it were deleted, as the entry at PruneRecordSeq
+	// records (0: the trail starts at seq 1).
+	PrunedThrough  int64     `json:"pruned_through,omitempty"`
+	PruneRecordSeq int64     `json:"prune_record_seq,omitempty"`
+	Problems       []Problem `json:"problems"`
 }
 
 // OK reports whether Verify found nothing wrong.
@@ -109,9 +114,16 @@ func Verify(entries iter.Seq2[*tokenward.AuditEntry, error], checkpoints []*Chec
 	if err != nil {
 		return r, fmt.Errorf("audit: verify: read entries: %w", err)
 	}
-	if walkProblem != nil {
+	switch {
+	case walkProblem != nil:
 		r.Problems = append(r.Problems, *walkProblem)
-	} else if maxTrusted > r.LastSeq {
+	case r.PrunedThrough > 0 && (r.PruneRecordSeq == 0 || r.PruneRecordSeq > r.LastCheckpointSeq):
+		// The anchor alone does not show that the server pruned: anyone
+		// may delete the head of the trail up to a checkpoint. The
+		// server records each prune first, under a signed checkpoint.
+		r.Problems = append(r.Problems, Problem{Kind: KindDeleted, Seq: 1, Index: -1,
+			Detail: fmt.Sprintf("entries 1..%d are missing, and no %s entry under a signed checkpoint records their deletion", r.PrunedThrough, PruneAction)})
+	case maxTrusted > r.LastSeq:
 		r.Problems = append(r.Problems, Problem{Kind: KindTruncated, Seq: r.LastSeq + 1, Index: -1,
 			Detail: fmt.Sprintf("a checkpoint was signed at seq %d but the chain ends at seq %d: entries from %d on were deleted", maxTrusted, r.LastSeq, r.LastSeq+1)})
 	}
@@ -137,6 +149,14 @@ func walk(p *peeker, r *Report, trusted map[int64][]*Checkpoint) (*Problem, erro
 			return &Problem{Kind: KindModified, Seq: e.Seq, Index: i,
 				Detail: fmt.Sprintf("entry %d does not match its hash", e.Seq)}, nil
 		}
+		if i == 0 && e.Seq > 1 {
+			// A trail pruned by retention starts after its anchor.
+			if prob := pruneStart(e, i, trusted); prob != nil {
+				return prob, nil
+			}
+			expSeq, prevHash = e.Seq, e.PrevHash
+			r.PrunedThrough = e.Seq - 1
+		}
 		switch {
 		case e.Seq == expSeq:
 			if e.PrevHash != prevHash {
@@ -156,6 +176,9 @@ func walk(p *peeker, r *Report, trusted map[int64][]*Checkpoint) (*Problem, erro
 				}
 				lastGoodCP = e.Seq
 				r.LastCheckpointSeq = e.Seq
+			}
+			if r.PrunedThrough > 0 && r.PruneRecordSeq == 0 && isPruneRecord(e, r.PrunedThrough) {
+				r.PruneRecordSeq = e.Seq
 			}
 			expSeq, prevHash = e.Seq+1, e.Hash
 			r.LastSeq, r.LastHash = e.Seq, e.Hash

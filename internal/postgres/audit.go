@@ -27,6 +27,7 @@ var (
 	_ audit.StoreSyncer = (*DB)(nil)
 	_ audit.Source      = (*DB)(nil)
 	_ audit.Searcher    = (*DB)(nil)
+	_ audit.PruneStore  = (*DB)(nil)
 )
 
 // auditInsert stores a group of entries, of any size, in one statement
@@ -359,4 +360,36 @@ func (db *DB) SearchAudit(ctx context.Context, q audit.Query) ([]*tokenward.Audi
 	query += ` LIMIT $` + strconv.Itoa(len(args))
 	out, err := queryAll(ctx, db.pool, sqlrow.ScanAudit, query, args...)
 	return out, dbError("search audit", err)
+}
+
+// AuditPruneAnchor implements audit.PruneStore.
+func (db *DB) AuditPruneAnchor(ctx context.Context, before time.Time) (int64, error) {
+	var seq *int64
+	if err := db.pool.QueryRow(ctx, dollars(sqlrow.AuditPruneAnchorSQL), sqlrow.BoundNanos(before)).Scan(&seq); err != nil {
+		return 0, dbError("audit prune anchor", err)
+	}
+	if seq == nil {
+		return 0, nil
+	}
+	return *seq, nil
+}
+
+// PruneAudit implements audit.PruneStore.
+func (db *DB) PruneAudit(ctx context.Context, through int64, limit int) (int, error) {
+	var n int64
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, dollars(sqlrow.PruneAuditSQL), through, limit)
+		if err != nil {
+			return err
+		}
+		if n = tag.RowsAffected(); n >= int64(limit) {
+			return nil
+		}
+		_, err = tx.Exec(ctx, dollars(sqlrow.PruneAuditCheckpointsSQL), through)
+		return err
+	})
+	if err != nil {
+		return 0, dbError("prune audit", err)
+	}
+	return int(n), nil
 }

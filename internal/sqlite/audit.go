@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"strings"
+	"time"
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/audit"
@@ -16,9 +17,10 @@ import (
 // source of exports and verification (audit.Source), and answers searches
 // (audit.Searcher).
 var (
-	_ audit.Store    = (*DB)(nil)
-	_ audit.Source   = (*DB)(nil)
-	_ audit.Searcher = (*DB)(nil)
+	_ audit.Store      = (*DB)(nil)
+	_ audit.Source     = (*DB)(nil)
+	_ audit.Searcher   = (*DB)(nil)
+	_ audit.PruneStore = (*DB)(nil)
 )
 
 // AppendAudit stores e; ECONFLICT if its seq is taken.
@@ -216,3 +218,32 @@ const (
 	// ckptInsert stores an audit.Checkpoint.
 	ckptInsert = `INSERT INTO audit_checkpoints (seq, hash, time, key_id, signature) VALUES (?, ?, ?, ?, ?)`
 )
+
+// AuditPruneAnchor implements audit.PruneStore.
+func (db *DB) AuditPruneAnchor(ctx context.Context, before time.Time) (int64, error) {
+	var seq sql.NullInt64
+	if err := db.read.QueryRowContext(ctx, sqlrow.AuditPruneAnchorSQL, sqlrow.BoundNanos(before)).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("sqlite: audit prune anchor: %w", err)
+	}
+	return seq.Int64, nil
+}
+
+// PruneAudit implements audit.PruneStore.
+func (db *DB) PruneAudit(ctx context.Context, through int64, limit int) (int, error) {
+	var n int64
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, sqlrow.PruneAuditSQL, through, limit)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil || n >= int64(limit) {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, sqlrow.PruneAuditCheckpointsSQL, through)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: prune audit: %w", err)
+	}
+	return int(n), nil
+}

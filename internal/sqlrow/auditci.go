@@ -185,3 +185,15 @@ func (b *CIBatch) InlineCI(es []*tokenward.AuditEntry, i int) string {
 	}
 	return JSONObject(es[i].CI)
 }
+
+// Retention (audit.PruneStore), the same SQL in both stores.
+const (
+	// AuditPruneAnchorSQL is the newest checkpoint whose entry is stored
+	// and older than the argument (Unix nanoseconds); NULL when none is.
+	AuditPruneAnchorSQL = `SELECT MAX(c.seq) FROM audit_checkpoints c JOIN audit_entries e ON e.seq = c.seq WHERE e.time < ?`
+	// PruneAuditSQL deletes up to the second argument's count of the
+	// oldest entries with a seq up to the first.
+	PruneAuditSQL = `DELETE FROM audit_entries WHERE id IN (SELECT id FROM audit_entries WHERE seq <= ? ORDER BY seq LIMIT ?)`
+	// PruneAuditCheckpointsSQL deletes the checkpoints before the anchor.
+	PruneAuditCheckpointsSQL = `DELETE FROM audit_checkpoints WHERE seq < ?`
+)

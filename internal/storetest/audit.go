@@ -34,6 +34,10 @@ func RunAudit(t *testing.T, newStore func(t *testing.T) AuditStore) {
 		{"SearchPagesBack", testAuditPageBack},
 		{"ConcurrentRecords", testAuditConcurrent},
 		{"RecordsNULBytes", testAuditNULBytes},
+		{"Prune", func(t *testing.T, s AuditStore) { testAuditPrune(t, s, nil) }},
+		{"PruneThroughJournal", func(t *testing.T, s AuditStore) {
+			testAuditPrune(t, s, &audit.Journal{Path: t.TempDir() + "/audit.journal", IngestDelay: time.Hour})
+		}},
 	}
 	for _, tc := range tests {
 		t.Run("Audit"+tc.name, func(t *testing.T) {
@@ -391,5 +395,84 @@ func testAuditNULBytes(t *testing.T, s AuditStore) {
 	}
 	if !r.OK() || r.Entries != 2 {
 		t.Fatalf("verify: got ok=%v entries=%d problems=%v; want ok, 2", r.OK(), r.Entries, r.Problems)
+	}
+}
+
+// testAuditPrune: retention deletes the oldest entries up to a signed
+// checkpoint, after recording the deletion under a checkpoint of its own;
+// the trail left verifies, and a second prune with the same bound deletes
+// nothing. With j, entries reach the store through that journal (the
+// SQLite server's default), which Prune flushes.
+func testAuditPrune(t *testing.T, s AuditStore, j *audit.Journal) {
+	ctx := context.Background()
+	ps, ok := s.(audit.PruneStore)
+	if !ok {
+		t.Fatalf("%T does not implement audit.PruneStore", s)
+	}
+	signer := MustSigner(t)
+	b := audit.NewBroker(s, signer)
+	b.CheckpointEvery = 3
+	b.Journal = j
+	if err := b.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(ctx)
+	if through, err := ps.AuditPruneAnchor(ctx, auditT0.Add(time.Hour)); err != nil || through != 0 {
+		t.Fatalf("anchor of an empty trail: got %d, %v; want 0, nil", through, err)
+	}
+	for i := range 10 { // seq i+1 at auditT0 + i minutes; checkpoints at 3, 6, 9
+		if err := b.Record(ctx, &tokenward.AuditEntry{Time: auditT0.Add(time.Duration(i) * time.Minute), Action: "secret.read", Outcome: tokenward.OutcomeAllowed}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := auditT0.Add(7 * time.Minute) // entries 1..7 are older; the newest checkpoint among them is 6
+	res, err := b.Prune(ctx, before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Through != 6 || res.Deleted != 6 {
+		t.Fatalf("got %+v; want through 6, 6 deleted", res)
+	}
+	var seqs []int64
+	var record *tokenward.AuditEntry
+	for e, err := range s.AuditEntries(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, e.Seq)
+		if e.Action == audit.PruneAction {
+			record = e
+		}
+	}
+	if !reflect.DeepEqual(seqs, []int64{7, 8, 9, 10, 11}) {
+		t.Fatalf("got seqs %v after the prune; want 7..11", seqs)
+	}
+	if record == nil || record.Seq != 11 || record.Meta[audit.MetaPruneThrough] != "6" {
+		t.Fatalf("got prune record %+v; want seq 11 naming through_seq 6", record)
+	}
+	cps, err := s.AuditCheckpoints(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cpSeqs []int64
+	for _, cp := range cps {
+		cpSeqs = append(cpSeqs, cp.Seq)
+	}
+	if !reflect.DeepEqual(cpSeqs, []int64{6, 9, 11}) {
+		t.Fatalf("got checkpoints at %v; want the anchor 6, 9 and the prune's own 11", cpSeqs)
+	}
+	r, err := audit.Verify(s.AuditEntries(ctx), cps, signer.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() || r.PrunedThrough != 6 || r.PruneRecordSeq != 11 || r.LastSeq != 11 {
+		t.Fatalf("verify after the prune: got %+v; want OK, pruned through 6 by entry 11", r)
+	}
+	// Nothing older is left: the same bound prunes nothing, records nothing.
+	if res, err := b.Prune(ctx, before); err != nil || res != (audit.PruneResult{}) {
+		t.Fatalf("second prune: got %+v, %v; want nothing done", res, err)
+	}
+	if last, err := s.LastAudit(ctx); err != nil || last.Seq != 11 {
+		t.Fatalf("last entry after a prune with nothing to do: got %+v, %v; want seq 11", last, err)
 	}
 }
