@@ -35,6 +35,12 @@ type MonitorStore interface {
 	StaleNotices(ctx context.Context) (map[string]time.Time, error)
 	SetStaleNotice(ctx context.Context, tokenID string, at time.Time) error
 	ClearStaleNotice(ctx context.Context, tokenID string) error
+	// ClaimExpiryAlert records an expiry alert of item at at unless one
+	// was recorded after lastBefore, and reports whether it did (the
+	// caller alerts then): one server alerts, once per period.
+	ClaimExpiryAlert(ctx context.Context, item string, at, lastBefore time.Time) (bool, error)
+	// PruneExpiryAlerts forgets the alerts recorded before before.
+	PruneExpiryAlerts(ctx context.Context, before time.Time) error
 	// ReplaceTokenGrants replaces an active token's grants.
 	ReplaceTokenGrants(ctx context.Context, id string, gs tokenward.Grants) error
 	// ArchiveEnv moves project/env's secrets into the archive (ECONFLICT if
@@ -103,9 +109,7 @@ type Monitoring struct {
 	// on, as it is recorded.
 	Tail *AuditTail
 
-	mu            sync.Mutex
-	expiryAlerted map[string]time.Time
-	alerts        sync.WaitGroup
+	alerts sync.WaitGroup
 }
 
 // Wait waits for alerts in flight (at shutdown, and in tests).

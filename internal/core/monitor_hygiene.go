@@ -174,16 +174,19 @@ func (c *Core) RunHygiene(ctx context.Context) (HygieneResult, error) {
 			res.Cleared++
 		}
 	}
-	m.mu.Lock()
-	if m.expiryAlerted == nil {
-		m.expiryAlerted = map[string]time.Time{}
+	// Each item is alerted once a day, by whichever server claims it in
+	// the store: a new leader does not alert again what the last one did.
+	if err := m.Store.PruneExpiryAlerts(ctx, now.Add(-2*expiryAlertEvery)); err != nil {
+		return res, err
 	}
 	for _, it := range rep.Expiring {
-		key := it.Kind + ":" + it.ID
-		if last, ok := m.expiryAlerted[key]; ok && now.Sub(last) < 24*time.Hour {
+		claimed, err := m.Store.ClaimExpiryAlert(ctx, it.Kind+":"+it.ID, now, now.Add(-expiryAlertEvery))
+		if err != nil {
+			return res, err
+		}
+		if !claimed {
 			continue
 		}
-		m.expiryAlerted[key] = now
 		res.ExpiryAlerts++
 		an := monitor.Anomaly{Rule: "expiring", Severity: monitor.SeverityLow, Time: now, Resource: it.ID, Evidence: []monitor.Evidence{},
 			Explanation: fmt.Sprintf("%s %s (owner %s) expires %s (in %d days)", it.Kind, it.ID, orNone(it.Owner), it.ExpiresAt.Format(time.DateOnly), it.InDays)}
@@ -192,13 +195,15 @@ func (c *Core) RunHygiene(ctx context.Context) (HygieneResult, error) {
 		}
 		m.alert(an)
 	}
-	m.mu.Unlock()
 	if err := c.purgeArchives(ctx, now, &res); err != nil {
 		return res, err
 	}
 	m.Monitor.Prune(now)
 	return res, c.SaveMonitorState(ctx)
 }
+
+// expiryAlertEvery is how often an expiring token or secret is alerted.
+const expiryAlertEvery = 24 * time.Hour
 
 // pruneBatch bounds the tokens one statement deletes, so a first prune of
 // a large table does not hold the database's write lock for long.

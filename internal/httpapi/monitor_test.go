@@ -737,6 +737,15 @@ func TestHygieneJob(t *testing.T) {
 			if res, _ := e.core.RunHygiene(context.Background()); res.Notified != 0 || res.ExpiryAlerts != 0 {
 				t.Fatalf("second run: got %+v; want nothing new", res)
 			}
+			// Nor on a new leader (another server, or this one restarted):
+			// what was alerted is in the store, not in the old one's memory.
+			mg := e.mg
+			e.core.Monitoring = &core.Monitoring{Store: mg.Store, Monitor: mg.Monitor, Alerter: mg.Alerter, Events: mg.Events, Record: mg.Record,
+				ReportOptions: mg.ReportOptions, StalePolicy: mg.StalePolicy, Retention: mg.Retention, TokenRetention: mg.TokenRetention}
+			if res, _ := e.core.RunHygiene(context.Background()); res.ExpiryAlerts != 0 {
+				t.Fatalf("a new leader's run the same day: got %+v; want no expiry alert again", res)
+			}
+			e.core.Monitoring = mg
 			e.clock.Add(15 * 24 * time.Hour)
 			res, err = e.core.RunHygiene(context.Background())
 			if err != nil {

@@ -98,6 +98,21 @@ func (db *DB) ClearStaleNotice(ctx context.Context, tokenID string) error {
 	return dbError("clear stale notice", err)
 }
 
+// ClaimExpiryAlert implements core.MonitorStore.
+func (db *DB) ClaimExpiryAlert(ctx context.Context, item string, at, lastBefore time.Time) (bool, error) {
+	tag, err := db.pool.Exec(ctx, dollars(sqlrow.ClaimExpiryAlertSQL), item, at.UnixNano(), sqlrow.BoundNanos(lastBefore))
+	if err != nil {
+		return false, dbError("claim expiry alert", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// PruneExpiryAlerts implements core.MonitorStore.
+func (db *DB) PruneExpiryAlerts(ctx context.Context, before time.Time) error {
+	_, err := db.pool.Exec(ctx, dollars(sqlrow.PruneExpiryAlertsSQL), sqlrow.BoundNanos(before))
+	return dbError("prune expiry alerts", err)
+}
+
 // ReplaceTokenGrants replaces the grants of an active token (retirement
 // narrows them); ENOTFOUND for no active token, EINVALID for no grants.
 func (db *DB) ReplaceTokenGrants(ctx context.Context, id string, gs tokenward.Grants) error {

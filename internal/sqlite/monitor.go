@@ -95,6 +95,22 @@ func (db *DB) ClearStaleNotice(ctx context.Context, tokenID string) error {
 	return err
 }
 
+// ClaimExpiryAlert implements core.MonitorStore.
+func (db *DB) ClaimExpiryAlert(ctx context.Context, item string, at, lastBefore time.Time) (bool, error) {
+	res, err := db.write.ExecContext(ctx, sqlrow.ClaimExpiryAlertSQL, item, at.UnixNano(), sqlrow.BoundNanos(lastBefore))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// PruneExpiryAlerts implements core.MonitorStore.
+func (db *DB) PruneExpiryAlerts(ctx context.Context, before time.Time) error {
+	_, err := db.write.ExecContext(ctx, sqlrow.PruneExpiryAlertsSQL, sqlrow.BoundNanos(before))
+	return err
+}
+
 // ReplaceTokenGrants replaces the grants of an active token (retirement
 // narrows them); ENOTFOUND for no active token, EINVALID for no grants.
 func (db *DB) ReplaceTokenGrants(ctx context.Context, id string, gs tokenward.Grants) error {

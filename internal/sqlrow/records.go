@@ -359,3 +359,14 @@ func ScanConsoleSession(r Row) (*tokenward.ConsoleSession, error) {
 	s := &tokenward.ConsoleSession{}
 	return s, r.Scan(&s.TokenID, &s.SealedToken, TimeCol(&s.CreatedAt), TimeCol(&s.LastSeenAt), TimeCol(&s.ExpiresAt))
 }
+
+// Expiry alerts (core.MonitorStore), the same SQL in both stores.
+const (
+	// ClaimExpiryAlertSQL records an alert of the first argument at the
+	// second unless one was recorded after the third: one row changed
+	// means the caller alerts.
+	ClaimExpiryAlertSQL = `INSERT INTO expiry_alerts (item, alerted_at) VALUES (?, ?)
+	ON CONFLICT (item) DO UPDATE SET alerted_at = excluded.alerted_at WHERE expiry_alerts.alerted_at <= ?`
+	// PruneExpiryAlertsSQL forgets alerts recorded before the argument.
+	PruneExpiryAlertsSQL = `DELETE FROM expiry_alerts WHERE alerted_at < ?`
+)

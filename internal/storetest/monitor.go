@@ -24,6 +24,7 @@ func RunMonitor(t *testing.T, newStore func(t *testing.T) MonitorStore) {
 		{"Anomalies", testAnomalies},
 		{"MonitorState", testMonitorState},
 		{"StaleNotices", testStaleNotices},
+		{"ExpiryAlerts", testExpiryAlerts},
 		{"ReplaceTokenGrants", testReplaceTokenGrants},
 		{"ArchiveRestorePurge", testArchiveRestorePurge},
 		{"PruneTokens", testPruneTokens},
@@ -172,6 +173,39 @@ func testStaleNotices(t *testing.T, s MonitorStore) {
 	must(t, err)
 	if len(got) != 1 || !got["tok_a"].Equal(base.Add(time.Hour)) {
 		t.Fatalf("got %v; want tok_a at %s", got, base.Add(time.Hour))
+	}
+}
+
+// testExpiryAlerts: an item is claimed for an alert once per period,
+// whichever caller (server) asks, and pruned claims are forgotten.
+func testExpiryAlerts(t *testing.T, s MonitorStore) {
+	day := 24 * time.Hour
+	steps := []struct {
+		item string
+		at   time.Time
+		want bool
+	}{
+		{"token:tok_a", base, true},
+		{"token:tok_a", base, false},                        // another server in the same run
+		{"token:tok_a", base.Add(day - time.Second), false}, // within the day
+		{"secret:p/a/K", base.Add(time.Hour), true},         // another item
+		{"token:tok_a", base.Add(day), true},                // a day on
+		{"token:tok_a", base.Add(day + time.Hour), false},
+	}
+	for i, st := range steps {
+		got, err := s.ClaimExpiryAlert(ctx, st.item, st.at, st.at.Add(-day))
+		must(t, err)
+		if got != st.want {
+			t.Fatalf("step %d: claim %s at %s: got %v; want %v", i, st.item, st.at, got, st.want)
+		}
+	}
+	// Pruning forgets claims made before its bound, and only those.
+	must(t, s.PruneExpiryAlerts(ctx, base.Add(2*time.Hour)))
+	if got, err := s.ClaimExpiryAlert(ctx, "secret:p/a/K", base.Add(3*time.Hour), base.Add(3*time.Hour-day)); err != nil || !got {
+		t.Fatalf("claim of a pruned item: got %v, %v; want true", got, err)
+	}
+	if got, err := s.ClaimExpiryAlert(ctx, "token:tok_a", base.Add(day+2*time.Hour), base.Add(2*time.Hour)); err != nil || got {
+		t.Fatalf("claim of a kept item within its day: got %v, %v; want false", got, err)
 	}
 }
 
