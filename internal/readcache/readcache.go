@@ -60,9 +60,14 @@ func New(clock tokenward.ChangeClock, load Loaders) *Cache {
 	return &Cache{clock: clock, load: load, entries: map[key]any{}, flights: map[key]*flight{}}
 }
 
+// errLoadPanicked is the answer of the callers that waited for a load that
+// panicked: the panic itself goes on up its own caller's stack.
+var errLoadPanicked = tokenward.Errorf(tokenward.EINTERNAL, "the read being loaded for this request failed")
+
 // cached returns load's answer, from the cache while nothing was committed
-// since it was loaded. Callers get clone's copy, so they may change it.
-func cached[T any](c *Cache, k key, load func() (T, error), clone func(T) T) (T, error) {
+// since it was loaded. Callers get clone's copy, so they may change it. A
+// caller waiting for another's load returns when ctx ends.
+func cached[T any](ctx context.Context, c *Cache, k key, load func() (T, error), clone func(T) T) (T, error) {
 	gen, ok := c.clock.Generation()
 	if !ok {
 		return load()
@@ -82,7 +87,12 @@ func cached[T any](c *Cache, k key, load func() (T, error), clone func(T) T) (T,
 	if f := c.flights[k]; f != nil && f.gen == gen {
 		c.mu.Unlock()
 		waiting()
-		<-f.done
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			var zero T
+			return zero, ctx.Err()
+		}
 		if f.err == nil {
 			return clone(f.v.(T)), nil
 		}
@@ -95,7 +105,20 @@ func cached[T any](c *Cache, k key, load func() (T, error), clone func(T) T) (T,
 	f := &flight{gen: gen, done: make(chan struct{})}
 	c.flights[k] = f
 	c.mu.Unlock()
+	landed := false
+	defer func() {
+		if !landed { // load panicked (or exited its goroutine): release the waiters, free the key, let the panic go on
+			c.mu.Lock()
+			if c.flights[k] == f {
+				delete(c.flights, k)
+			}
+			f.err = errLoadPanicked
+			c.mu.Unlock()
+			close(f.done)
+		}
+	}()
 	lv, err := load()
+	landed = true
 	c.mu.Lock()
 	if c.flights[k] == f {
 		delete(c.flights, k)
@@ -138,7 +161,7 @@ func (c *Cache) SharedCurrentSecret(ctx context.Context, project, env, name stri
 }
 
 func (c *Cache) currentSecret(ctx context.Context, project, env, name string, clone func(current) current) (*tokenward.Secret, *tokenward.SecretVersion, error) {
-	r, err := cached(c, key{'c', project, env, name}, func() (current, error) {
+	r, err := cached(ctx, c, key{'c', project, env, name}, func() (current, error) {
 		s, v, err := c.load.CurrentSecret(ctx, project, env, name)
 		return current{s, v}, err
 	}, clone)
@@ -156,7 +179,7 @@ func (c *Cache) SharedSecrets(ctx context.Context, project, env string) ([]*toke
 }
 
 func (c *Cache) secrets(ctx context.Context, project, env string, clone func([]*tokenward.Secret) []*tokenward.Secret) ([]*tokenward.Secret, error) {
-	return cached(c, key{'s', project, env, ""}, func() ([]*tokenward.Secret, error) {
+	return cached(ctx, c, key{'s', project, env, ""}, func() ([]*tokenward.Secret, error) {
 		return c.load.Secrets(ctx, project, env)
 	}, clone)
 }
@@ -179,7 +202,7 @@ func (c *Cache) SharedEnvSecrets(ctx context.Context, project, env string) ([]*t
 }
 
 func (c *Cache) envSecrets(ctx context.Context, project, env string, clone func(envSecrets) envSecrets) ([]*tokenward.Secret, []*tokenward.SecretVersion, error) {
-	r, err := cached(c, key{'e', project, env, ""}, func() (envSecrets, error) {
+	r, err := cached(ctx, c, key{'e', project, env, ""}, func() (envSecrets, error) {
 		s, v, err := c.load.EnvSecrets(ctx, project, env)
 		return envSecrets{s, v}, err
 	}, clone)
@@ -207,7 +230,7 @@ type envSecrets struct {
 // every audited request the monitor looks at twice (an environment fetch,
 // a refused token).
 func (c *Cache) Token(ctx context.Context, id string) (*tokenward.Token, error) {
-	return cached(c, key{'t', "", "", id}, func() (*tokenward.Token, error) {
+	return cached(ctx, c, key{'t', "", "", id}, func() (*tokenward.Token, error) {
 		return c.load.Token(ctx, id)
 	}, func(t *tokenward.Token) *tokenward.Token {
 		if t == nil {
