@@ -1,6 +1,10 @@
 package tokenward
 
-import "time"
+import (
+	"strings"
+	"time"
+	"unicode/utf8"
+)
 
 // Project groups environments, which group secrets.
 type Project struct {
@@ -52,13 +56,21 @@ const (
 	MaxTagLen         = 64
 )
 
-// ValidateSecretMeta checks a secret's metadata fields.
+// ValidateSecretMeta checks a secret's metadata fields, for every store
+// alike: their text is what PostgreSQL's text holds, so SQLite is given
+// nothing PostgreSQL would refuse.
 func ValidateSecretMeta(s *Secret) error {
 	if len(s.Owner) > MaxOwnerLen {
 		return Errorf(EINVALID, "owner is longer than %d characters", MaxOwnerLen)
 	}
+	if p := textProblem(s.Owner); p != "" {
+		return Errorf(EINVALID, "owner %s", p)
+	}
 	if len(s.Description) > MaxDescriptionLen {
 		return Errorf(EINVALID, "description is longer than %d characters", MaxDescriptionLen)
+	}
+	if p := textProblem(s.Description); p != "" {
+		return Errorf(EINVALID, "description %s", p)
 	}
 	if len(s.Tags) > MaxTags {
 		return Errorf(EINVALID, "more than %d tags", MaxTags)
@@ -67,6 +79,21 @@ func ValidateSecretMeta(s *Secret) error {
 		if t == "" || len(t) > MaxTagLen {
 			return Errorf(EINVALID, "tag %q: want 1 to %d characters", Printable(t), MaxTagLen)
 		}
+		if p := textProblem(t); p != "" {
+			return Errorf(EINVALID, "tag %q %s", Printable(t), p)
+		}
 	}
 	return nil
+}
+
+// textProblem says what PostgreSQL's text would refuse in s, a NUL byte
+// or bytes that are not UTF-8, or "" when it holds s.
+func textProblem(s string) string {
+	switch {
+	case strings.IndexByte(s, 0) >= 0:
+		return "has a NUL byte"
+	case !utf8.ValidString(s):
+		return "is not valid UTF-8"
+	}
+	return ""
 }
