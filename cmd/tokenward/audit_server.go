@@ -96,7 +96,7 @@ func (c *auditConfig) Validate() error {
 // the primary sink: a request whose entry it does not store is refused) and
 // the Prometheus metrics. It runs first, so every later feature finds the
 // audit hook and the registry in place.
-func auditServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *serverRun) error {
+func auditServerFeature(m *Main, f *pflag.FlagSet) (func(*serverConfig) error, func(context.Context, *serverRun) error) {
 	ac := auditConfig{FileMaxMB: 100, FileKeep: 5, CheckpointEvery: audit.DefaultCheckpointEvery,
 		SyncInterval: audit.DefaultJournalSyncEvery, IngestDelay: audit.DefaultIngestDelay}
 	f.StringVar(&ac.Sync, "audit-sync", ac.Sync, "where an audit entry is before the answer: journal (appended to the audit journal, in the database within --audit-ingest-delay; SQLite only), normal (committed to the database) or full (committed and fsynced); journal and normal fsync within --audit-sync-interval (default journal on SQLite, normal on PostgreSQL)")
@@ -112,20 +112,52 @@ func auditServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *server
 	f.Int64Var(&ac.CheckpointEvery, "audit-checkpoint-every", ac.CheckpointEvery, "sign a checkpoint of the audit chain every N entries (and at shutdown)")
 	f.StringVar(&ac.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this separate address (e.g. 127.0.0.1:9464); off when empty")
 	f.BoolVar(&ac.PProf, "pprof", false, "also serve Go's profiler (net/http/pprof, /debug/pprof/) on the --metrics-addr listener")
-	return func(ctx context.Context, r *serverRun) error {
-		if err := ac.Validate(); err != nil {
-			return err
-		}
-		return startAudit(ctx, m, r, &ac)
+	var early auditChecked
+	check := func(cfg *serverConfig) (err error) {
+		early, err = ac.check(cfg)
+		return err
+	}
+	return check, func(ctx context.Context, r *serverRun) error {
+		return startAudit(ctx, m, r, &ac, early)
 	}
 }
 
-func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig) error {
-	log := r.logger.WithGroup("audit")
-	sync, err := auditSyncFor(r.db, ac.Sync)
-	if err != nil {
-		return err
+// auditChecked is what the audit feature's check read and worked out from
+// its flags, for its start.
+type auditChecked struct {
+	sync          string // --audit-sync for the storage
+	webhookSecret []byte // --audit-webhook-secret-file's key
+}
+
+// check checks the flags before the server opens anything, with what they
+// need of the server's configuration and files.
+func (c *auditConfig) check(cfg *serverConfig) (auditChecked, error) {
+	var out auditChecked
+	if err := c.Validate(); err != nil {
+		return out, err
 	}
+	sync, err := auditSyncFor(cfg.Storage.isPostgres(), c.Sync)
+	if err != nil {
+		return out, err
+	}
+	out.sync = sync
+	if c.Webhook != "" {
+		secret, err := os.ReadFile(c.WebhookSecretFile)
+		if err != nil {
+			return out, fmt.Errorf("--audit-webhook-secret-file: %w", err)
+		}
+		secret = []byte(strings.TrimSpace(string(secret)))
+		if len(secret) < 16 {
+			return out, usageError("--audit-webhook-secret-file: the key must have 16 bytes or more")
+		}
+		out.webhookSecret = secret
+	}
+	return out, nil
+}
+
+func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig, early auditChecked) error {
+	log := r.logger.WithGroup("audit")
+	sync := early.sync
 	key, err := audit.LoadOrCreateKey(filepath.Join(r.cfg.DataDir, auditKeyFileName))
 	if err != nil {
 		return err
@@ -153,15 +185,7 @@ func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig) err
 		sinks = append(sinks, audit.NewWriterSink("stdout", m.Stdout))
 	}
 	if ac.Webhook != "" {
-		secret, err := os.ReadFile(ac.WebhookSecretFile)
-		if err != nil {
-			return fmt.Errorf("--audit-webhook-secret-file: %w", err)
-		}
-		secret = []byte(strings.TrimSpace(string(secret)))
-		if len(secret) < 16 {
-			return usageError("--audit-webhook-secret-file: the key must have 16 bytes or more")
-		}
-		wh := audit.NewWebhookSink(ac.Webhook, secret, filepath.Join(r.cfg.DataDir, "audit-webhook"))
+		wh := audit.NewWebhookSink(ac.Webhook, early.webhookSecret, filepath.Join(r.cfg.DataDir, "audit-webhook"))
 		wh.Logger = log
 		if err := wh.Open(); err != nil {
 			return err
@@ -270,8 +294,8 @@ func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig) err
 // refused: servers sharing a database chain their entries in it (one chain
 // for all, audit.ChainStore), and a journal on one machine's disk would keep
 // answered entries out of that chain, lost with the machine.
-func auditSyncFor(s storage, sync string) (string, error) {
-	if _, ok := s.(pgStorage); !ok {
+func auditSyncFor(postgres bool, sync string) (string, error) {
+	if !postgres {
 		return cmp.Or(sync, "journal"), nil
 	}
 	if sync == "journal" {

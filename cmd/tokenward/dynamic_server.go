@@ -37,16 +37,14 @@ func (c *dynamicServerConfig) Validate() error {
 // the postgres kind, revocation of a revoked token's leases, the sweep (on
 // the leader: expired leases, revoked tokens' leases, orphaned creations,
 // retries) and the tokenward_leases gauge.
-func dynamicServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *serverRun) error {
+func dynamicServerFeature(m *Main, f *pflag.FlagSet) (func(*serverConfig) error, func(context.Context, *serverRun) error) {
 	cfg := dynamicServerConfig{SweepInterval: 10 * time.Second, OrphanAfter: 2 * time.Minute, MaxPerSource: dynamic.DefaultMaxLeasesPerSource, PerToken: dynamic.DefaultMaxLeasesPerToken}
 	f.DurationVar(&cfg.SweepInterval, "lease-sweep-interval", cfg.SweepInterval, "how often the leader revokes expired and orphaned leases and retries failed revocations")
 	f.DurationVar(&cfg.OrphanAfter, "lease-orphan-after", cfg.OrphanAfter, "a lease still being created this long after it was recorded is taken for the orphan of a crash, and its role dropped")
 	f.IntVar(&cfg.MaxPerSource, "lease-max-per-source", cfg.MaxPerSource, "live leases of one dynamic source (a source's --max-leases wins)")
 	f.IntVar(&cfg.PerToken, "lease-max-per-token", cfg.PerToken, "live leases of one token")
-	return func(ctx context.Context, r *serverRun) error {
-		if err := cfg.Validate(); err != nil {
-			return err
-		}
+	check := func(*serverConfig) error { return cfg.Validate() }
+	return check, func(ctx context.Context, r *serverRun) error {
 		log := r.logger.WithGroup("dynamic")
 		secrets, err := r.core.RotationSecrets()
 		if err != nil {

@@ -71,17 +71,15 @@ func (c *gatewayDBServerConfig) Validate() error {
 // server, in the shared database) and, with --gateway-db-listen, serves
 // them: a PostgreSQL wire-protocol listener where clients sign in with
 // their token (internal/pgproxy).
-func gatewayDBServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *serverRun) error {
+func gatewayDBServerFeature(m *Main, f *pflag.FlagSet) (func(*serverConfig) error, func(context.Context, *serverRun) error) {
 	cfg := gatewayDBServerConfig{MaxSessions: pgproxy.DefaultMaxSessions, StartupTimeout: pgproxy.DefaultStartupTimeout}
 	f.StringVar(&cfg.Listen, "gateway-db-listen", "", "serve database gateway routes (PostgreSQL protocol) on this host:port; TLS with --tls-cert, else loopback clients only")
 	f.IntVar(&cfg.MaxSessions, "gateway-db-max-sessions", cfg.MaxSessions, "database gateway connections served at once")
 	f.DurationVar(&cfg.StartupTimeout, "gateway-db-startup-timeout", cfg.StartupTimeout, "time a database client has to sign in (upstream sign-in included)")
 	f.IntVar(&cfg.PeerID, "gateway-db-peer-id", 0, fmt.Sprintf("this server's number among the servers behind one database gateway address (1 to %d), for --gateway-db-peer", pgproxy.MaxPeerID))
 	f.StringArrayVar(&cfg.PeerArgs, "gateway-db-peer", nil, "another server's database gateway, ID=HOST:PORT (repeatable): a cancel request for its sessions is passed on to it")
-	return func(ctx context.Context, r *serverRun) error {
-		if err := cfg.Validate(); err != nil {
-			return err
-		}
+	check := func(*serverConfig) error { return cfg.Validate() }
+	return check, func(ctx context.Context, r *serverRun) error {
 		r.core.DBGateway = &core.DBGateway{Store: r.db}
 		if cfg.Listen == "" {
 			return nil
@@ -89,7 +87,7 @@ func gatewayDBServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *se
 		p := &pgproxy.Proxy{Opener: limitedOpener{r.core, r.api}, Audit: r.api.Record, Logger: r.logger.WithGroup("gateway_db"),
 			Now: r.core.Now, MaxSessions: cfg.MaxSessions, StartupTimeout: cfg.StartupTimeout, PeerID: cfg.PeerID, Peers: cfg.Peers}
 		if r.cfg.TLSCert != "" {
-			cert, err := tls.LoadX509KeyPair(r.cfg.TLSCert, r.cfg.TLSKey)
+			cert, err := loadTLSPair(r.cfg.TLSCert, r.cfg.TLSKey)
 			if err != nil {
 				return err
 			}

@@ -77,30 +77,47 @@ func checkHookURL(flag, raw string) error {
 	return nil
 }
 
+// monitorSettings are monitorConfig's flags, checked and parsed (webhook
+// secrets read), before the server opens anything.
+type monitorSettings struct {
+	staleAfter, staleNotice, expiry, retention, tokenRetention, interval time.Duration
+	cfg                                                                  monitor.Config
+	alertHooks, eventHooks                                               []monitor.Webhook
+}
+
 // monitoring builds the engine's Monitoring from the flags.
 func (c *monitorConfig) monitoring(r *serverRun) (*core.Monitoring, time.Duration, error) {
-	var staleAfter, staleNotice, expiry, retention, tokenRetention, interval time.Duration
+	s, err := c.check()
+	if err != nil {
+		return nil, 0, err
+	}
+	return c.build(r, s)
+}
+
+// check checks and parses the flags; it opens nothing.
+func (c *monitorConfig) check() (monitorSettings, error) {
+	var s monitorSettings
 	for flag, p := range map[string]struct {
 		v string
 		d *time.Duration
 	}{
-		"--stale-after": {c.StaleAfter, &staleAfter}, "--stale-notice": {c.StaleNotice, &staleNotice},
-		"--expiry-window": {c.ExpiryWindow, &expiry}, "--retention": {c.Retention, &retention},
-		"--hygiene-interval": {c.HygieneInterval, &interval}, "--token-retention": {c.TokenRetention, &tokenRetention},
+		"--stale-after": {c.StaleAfter, &s.staleAfter}, "--stale-notice": {c.StaleNotice, &s.staleNotice},
+		"--expiry-window": {c.ExpiryWindow, &s.expiry}, "--retention": {c.Retention, &s.retention},
+		"--hygiene-interval": {c.HygieneInterval, &s.interval}, "--token-retention": {c.TokenRetention, &s.tokenRetention},
 	} {
 		if flag == "--token-retention" && p.v == "0" {
 			continue
 		}
 		d, err := parseDuration(p.v)
 		if err != nil {
-			return nil, 0, usageError("%s: %v", flag, err)
+			return s, usageError("%s: %v", flag, err)
 		}
 		*p.d = d
 	}
-	if interval < time.Second {
-		return nil, 0, usageError("--hygiene-interval must be at least 1s")
+	if s.interval < time.Second {
+		return s, usageError("--hygiene-interval must be at least 1s")
 	}
-	cfg := monitor.Config{Policy: map[monitor.RuleID]monitor.Action{}}
+	s.cfg = monitor.Config{Policy: map[monitor.RuleID]monitor.Action{}}
 	for _, p := range c.Policy {
 		rule, action, ok := strings.Cut(p, "=")
 		known := false
@@ -108,63 +125,68 @@ func (c *monitorConfig) monitoring(r *serverRun) (*core.Monitoring, time.Duratio
 			known = known || string(r) == rule
 		}
 		if !ok || !known || (action != string(monitor.ActionAlert) && action != string(monitor.ActionSuspend)) {
-			return nil, 0, usageError("--monitor-policy %q: want RULE=alert|suspend with a rule of %v", p, monitor.Rules)
+			return s, usageError("--monitor-policy %q: want RULE=alert|suspend with a rule of %v", p, monitor.Rules)
 		}
-		cfg.Policy[monitor.RuleID(rule)] = monitor.Action(action)
+		s.cfg.Policy[monitor.RuleID(rule)] = monitor.Action(action)
 	}
-	mon, err := monitor.New(cfg)
+	if len(c.AlertWebhooks) > 0 {
+		format := monitor.Format(c.AlertFormat)
+		var secret []byte
+		var err error
+		switch format {
+		case monitor.FormatSlack:
+		case monitor.FormatSigned:
+			if secret, err = readHookSecret("--alert-secret-file", c.AlertSecretFile); err != nil {
+				return s, err
+			}
+		default:
+			return s, usageError("--alert-format must be slack or signed")
+		}
+		for _, u := range c.AlertWebhooks {
+			if err := checkHookURL("--alert-webhook", u); err != nil {
+				return s, err
+			}
+			w := monitor.Webhook{URL: u, Format: format, Secret: secret}
+			if err := w.Validate(); err != nil {
+				return s, usageError("--alert-webhook: %s", tokenward.ErrorMessage(err))
+			}
+			s.alertHooks = append(s.alertHooks, w)
+		}
+	}
+	if len(c.EventWebhooks) > 0 {
+		secret, err := readHookSecret("--events-secret-file", c.EventSecretFile)
+		if err != nil {
+			return s, err
+		}
+		for _, u := range c.EventWebhooks {
+			if err := checkHookURL("--events-webhook", u); err != nil {
+				return s, err
+			}
+			s.eventHooks = append(s.eventHooks, monitor.Webhook{URL: u, Format: monitor.FormatSigned, Secret: secret})
+		}
+	}
+	return s, nil
+}
+
+// build builds the engine's Monitoring from the checked flags.
+func (c *monitorConfig) build(r *serverRun, s monitorSettings) (*core.Monitoring, time.Duration, error) {
+	mon, err := monitor.New(s.cfg)
 	if err != nil {
 		return nil, 0, err
 	}
 	logger := r.logger.WithGroup("monitor")
 	sender := monitor.NewSender(logger)
-	alerter := &monitor.Alerter{Sender: sender}
-	if len(c.AlertWebhooks) > 0 {
-		format := monitor.Format(c.AlertFormat)
-		var secret []byte
-		switch format {
-		case monitor.FormatSlack:
-		case monitor.FormatSigned:
-			if secret, err = readHookSecret("--alert-secret-file", c.AlertSecretFile); err != nil {
-				return nil, 0, err
-			}
-		default:
-			return nil, 0, usageError("--alert-format must be slack or signed")
-		}
-		for _, u := range c.AlertWebhooks {
-			if err := checkHookURL("--alert-webhook", u); err != nil {
-				return nil, 0, err
-			}
-			w := monitor.Webhook{URL: u, Format: format, Secret: secret}
-			if err := w.Validate(); err != nil {
-				return nil, 0, usageError("--alert-webhook: %s", tokenward.ErrorMessage(err))
-			}
-			alerter.Hooks = append(alerter.Hooks, w)
-		}
-	}
-	var eventHooks []monitor.Webhook
-	if len(c.EventWebhooks) > 0 {
-		secret, err := readHookSecret("--events-secret-file", c.EventSecretFile)
-		if err != nil {
-			return nil, 0, err
-		}
-		for _, u := range c.EventWebhooks {
-			if err := checkHookURL("--events-webhook", u); err != nil {
-				return nil, 0, err
-			}
-			eventHooks = append(eventHooks, monitor.Webhook{URL: u, Format: monitor.FormatSigned, Secret: secret})
-		}
-	}
-	events := monitor.NewEvents(sender, eventHooks, logger)
+	alerter := &monitor.Alerter{Sender: sender, Hooks: s.alertHooks}
+	events := monitor.NewEvents(sender, s.eventHooks, logger)
 	if err := events.Open(); err != nil {
 		return nil, 0, usageError("--events-webhook: %s", tokenward.ErrorMessage(err))
 	}
 	return &core.Monitoring{
 		Store: r.db, Monitor: mon, Alerter: alerter, Events: events, Logger: logger,
-		ReportOptions: monitor.ReportOptions{StaleAfter: staleAfter, ExpiryWindow: expiry},
-		StalePolicy:   monitor.StalePolicy{NoticePeriod: staleNotice, Revoke: c.StaleRevoke},
-		Retention:     retention, TokenRetention: tokenRetention,
-	}, interval, nil
+		ReportOptions: monitor.ReportOptions{StaleAfter: s.staleAfter, ExpiryWindow: s.expiry},
+		StalePolicy:   monitor.StalePolicy{NoticePeriod: s.staleNotice, Revoke: c.StaleRevoke},
+		Retention:     s.retention, TokenRetention: s.tokenRetention,
+	}, s.interval, nil
 }
 
 // rotationPoll is how often finished rotations are looked for, to publish
@@ -241,11 +263,16 @@ func monitorMetrics(mon *monitor.Monitor, events *monitor.Events) func(io.Writer
 // events, the hygiene job and retirement into the server. It must come
 // after the audit feature in serverFeatures: it wraps api.Audit, so the
 // monitor sees each entry once the audit trail has recorded it.
-func monitorServerFeature(m *Main, f *pflag.FlagSet) func(ctx context.Context, r *serverRun) error {
+func monitorServerFeature(m *Main, f *pflag.FlagSet) (func(*serverConfig) error, func(ctx context.Context, r *serverRun) error) {
 	var cfg monitorConfig
 	cfg.register(f)
-	return func(ctx context.Context, r *serverRun) error {
-		mg, interval, err := cfg.monitoring(r)
+	var settings monitorSettings
+	check := func(*serverConfig) (err error) {
+		settings, err = cfg.check()
+		return err
+	}
+	return check, func(ctx context.Context, r *serverRun) error {
+		mg, interval, err := cfg.build(r, settings)
 		if err != nil {
 			return err
 		}

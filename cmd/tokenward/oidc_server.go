@@ -55,17 +55,19 @@ func (c *oidcServerConfig) Validate() (map[string]string, error) {
 // oidcServerFeature enables bindings and the identity-token exchange on
 // the server, backed by the server's database (replays are refused across
 // every server sharing it).
-func oidcServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *serverRun) error {
+func oidcServerFeature(m *Main, f *pflag.FlagSet) (func(*serverConfig) error, func(context.Context, *serverRun) error) {
 	cfg := oidcServerConfig{MaxTTL: oidc.DefaultMaxTTL, Leeway: oidc.DefaultLeeway}
 	f.StringArrayVar(&cfg.JWKSFiles, "oidc-jwks-file", nil, "ISSUER=FILE: verify ISSUER's identity tokens with this JWKS file instead of discovery (air-gapped; repeatable; re-read on key refresh)")
 	f.DurationVar(&cfg.MaxTTL, "oidc-max-ttl", cfg.MaxTTL, "cap on binding TTLs and just-in-time token lifetimes")
 	f.DurationVar(&cfg.Leeway, "oidc-leeway", cfg.Leeway, "clock skew allowed on identity tokens' exp, nbf and iat")
 	f.BoolVar(&cfg.DebugBindings, "debug-bindings", false, "tell OIDC callers why their identity token was refused (setup only: it is an oracle)")
-	return func(ctx context.Context, r *serverRun) error {
-		files, err := cfg.Validate()
-		if err != nil {
-			return err
-		}
+	var files map[string]string // issuer → JWKS file, from the check
+	check := func(*serverConfig) error {
+		var err error
+		files, err = cfg.Validate()
+		return err
+	}
+	return check, func(ctx context.Context, r *serverRun) error {
 		v := oidc.NewVerifier()
 		v.Leeway = cfg.Leeway
 		v.DebugBindings = cfg.DebugBindings

@@ -51,16 +51,14 @@ const crashEnv = "TOKENWARD_TEST_CRASH_AT"
 // server: due rotations (with jitter), retries with backoff, revocation
 // when grace ends, and Resume of whatever a crash interrupted — the last
 // three on the leader only.
-func rotationServerFeature(m *Main, f *pflag.FlagSet) func(context.Context, *serverRun) error {
+func rotationServerFeature(m *Main, f *pflag.FlagSet) (func(*serverConfig) error, func(context.Context, *serverRun) error) {
 	cfg := rotationServerConfig{Interval: 30 * time.Second, Concurrency: 4, Backoff: time.Minute, MaxAttempts: 5}
 	f.DurationVar(&cfg.Interval, "rotation-interval", cfg.Interval, "how often the scheduler looks for due rotations, retries and grace ends")
 	f.IntVar(&cfg.Concurrency, "rotation-concurrency", cfg.Concurrency, "rotations run at once by the scheduler and by default in bulk")
 	f.DurationVar(&cfg.Backoff, "rotation-retry-backoff", cfg.Backoff, "first retry delay of a failed rotation step (doubles, up to 6h)")
 	f.IntVar(&cfg.MaxAttempts, "rotation-max-attempts", cfg.MaxAttempts, "tries of a step before the rotation rolls back")
-	return func(ctx context.Context, r *serverRun) error {
-		if err := cfg.Validate(); err != nil {
-			return err
-		}
+	check := func(*serverConfig) error { return cfg.Validate() }
+	return check, func(ctx context.Context, r *serverRun) error {
 		log := r.logger.WithGroup("rotation")
 		secrets, err := r.core.RotationSecrets()
 		if err != nil {

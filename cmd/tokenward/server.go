@@ -127,10 +127,20 @@ type serverRun struct {
 // onClose registers fn to run at shutdown.
 func (r *serverRun) onClose(fn func()) { r.closers = append(r.closers, fn) }
 
-// serverFeature registers a feature's server flags and returns its starter,
-// which runs after the store and engine are open and before the listener
-// accepts requests.
-type serverFeature func(m *Main, flags *pflag.FlagSet) func(ctx context.Context, r *serverRun) error
+// serverFeature registers a feature's server flags and returns its check
+// and its starter. The check runs before the server opens anything: a bad
+// flag is a usage error (exit 2) before the master key is read or the store
+// opened. The starter runs after the store and engine are open and before
+// the listener accepts requests.
+type serverFeature func(m *Main, flags *pflag.FlagSet) (check func(cfg *serverConfig) error, start func(ctx context.Context, r *serverRun) error)
+
+// startOnly is a feature with no check of its own: it checks its flags, if
+// any, when it starts.
+func startOnly(feat func(m *Main, flags *pflag.FlagSet) func(ctx context.Context, r *serverRun) error) serverFeature {
+	return func(m *Main, flags *pflag.FlagSet) (func(*serverConfig) error, func(context.Context, *serverRun) error) {
+		return func(*serverConfig) error { return nil }, feat(m, flags)
+	}
+}
 
 // serverFeatures lists the features the server starts, in order. Each is
 // defined in its feature's own file.
@@ -141,12 +151,13 @@ var serverFeatures = []serverFeature{
 	monitorServerFeature, // after the audit feature: it wraps api.Audit
 	rotationServerFeature,
 	dynamicServerFeature, // after the audit feature: it records the sweep's revocations
-	gatewayServerFeature,
+	startOnly(gatewayServerFeature),
 	gatewayDBServerFeature,
 }
 
 func (m *Main) newServerCommand() *cobra.Command {
 	cfg := defaultServerConfig()
+	var checks []func(*serverConfig) error
 	var starters []func(context.Context, *serverRun) error
 	cmd := &cobra.Command{
 		Use:     "server",
@@ -157,12 +168,18 @@ func (m *Main) newServerCommand() *cobra.Command {
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
+			for _, check := range checks {
+				if err := check(&cfg); err != nil {
+					return err
+				}
+			}
 			return m.runServer(cmd.Context(), cfg, starters)
 		},
 	}
 	f := cmd.Flags()
 	for _, feat := range serverFeatures {
-		starters = append(starters, feat(m, f))
+		check, start := feat(m, f)
+		checks, starters = append(checks, check), append(starters, start)
 	}
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "data directory made by `tokenward init`")
 	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on")
@@ -196,7 +213,7 @@ func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(
 	// address, not once it serves.
 	var tlsConfig *tls.Config
 	if cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		cert, err := loadTLSPair(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {
 			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
 		}
@@ -327,6 +344,21 @@ func (m *Main) runServer(ctx context.Context, cfg serverConfig, starters []func(
 		return err
 	}
 	return nil
+}
+
+// loadTLSPair is tls.LoadX509KeyPair with the private key read as every
+// private file of an install is (tokenward.ReadPrivateFile: not readable
+// by group or others).
+func loadTLSPair(certFile, keyFile string) (tls.Certificate, error) {
+	keyPEM, err := tokenward.ReadPrivateFile(keyFile)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	certPEM, err := os.ReadFile(certFile) // #nosec G304 -- the operator's --tls-cert
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.X509KeyPair(certPEM, keyPEM)
 }
 
 func isLoopback(host string) bool {

@@ -132,14 +132,7 @@ func LoadOrCreateKey(path string) (ed25519.PrivateKey, error) {
 // LoadKey reads the Ed25519 private key at path (PKCS #8 PEM, mode 0600 or
 // stricter). A missing file gives an error matching fs.ErrNotExist.
 func LoadKey(path string) (ed25519.PrivateKey, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("audit: signing key: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, tokenward.Errorf(tokenward.EINVALID, "audit: signing key file %s has mode %04o; want 0600", path, fi.Mode().Perm())
-	}
-	data, err := os.ReadFile(path)
+	data, err := tokenward.ReadPrivateFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("audit: signing key: %w", err)
 	}

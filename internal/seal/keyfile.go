@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/tokenward/tokenward"
 )
 
 // keyFilePrefix labels a key file so a wrong file is recognised as such.
@@ -56,14 +58,7 @@ func WriteKeyFile(path string) ([]byte, error) {
 // ReadKeyFile reads an unseal key from path. It refuses a file that others
 // can read.
 func ReadKeyFile(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("master key file: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("master key file %s: mode %o lets others read it; want 0600", path, fi.Mode().Perm())
-	}
-	b, err := os.ReadFile(path)
+	b, err := tokenward.ReadPrivateFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("master key file: %w", err)
 	}
