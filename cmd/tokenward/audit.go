@@ -98,6 +98,9 @@ server.`,
 			} else if rep.OK() {
 				fmt.Fprintf(m.Stdout, "audit trail OK: %d entries, last seq %d, last signed checkpoint at seq %d (key %s)\n",
 					rep.Entries, rep.LastSeq, rep.LastCheckpointSeq, audit.KeyID(pub))
+				if rep.PrunedThrough > 0 {
+					fmt.Fprintf(m.Stdout, "entries 1..%d were deleted by the audit retention, as entry %d records\n", rep.PrunedThrough, rep.PruneRecordSeq)
+				}
 			}
 			if !rep.OK() {
 				p := rep.First()

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +20,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/audit"
+	"github.com/tokenward/tokenward/internal/sqlite"
 	"github.com/tokenward/tokenward/internal/webhook"
 	_ "modernc.org/sqlite"
 )
@@ -281,13 +284,14 @@ func cmdAuditNoLeak(ts *testscript.TestScript, neg bool, args []string) {
 // auditwaitfor DBFILE MIN CONDITION waits (up to 60 s) until at least MIN
 // audit entries match the SQL condition: a script's way to know a
 // background command got as far as a request. Negated, it checks once that
-// fewer than MIN match.
+// fewer than MIN match. MIN "none" waits until no entry matches.
 func cmdAuditWaitFor(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 3 {
 		ts.Fatalf("usage: auditwaitfor DBFILE MIN CONDITION")
 	}
+	none := args[1] == "none" // wait until no entry matches (one deleted in the background)
 	want, err := strconv.Atoi(args[1])
-	if err != nil {
+	if err != nil && !none {
 		ts.Fatalf("auditwaitfor: MIN %q: %v", args[1], err)
 	}
 	db, err := sql.Open("sqlite", "file:"+ts.MkAbs(args[0])+"?_pragma=busy_timeout(10000)&mode=ro")
@@ -308,7 +312,7 @@ func cmdAuditWaitFor(ts *testscript.TestScript, neg bool, args []string) {
 			}
 			return
 		}
-		if n >= want {
+		if none && n == 0 || !none && n >= want {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -335,4 +339,36 @@ func cmdAuditGet(ts *testscript.TestScript, neg bool, args []string) {
 	if err := os.WriteFile(ts.MkAbs(args[1]), b, 0o600); err != nil {
 		ts.Fatalf("%v", err)
 	}
+}
+
+// auditold DATADIR N: record N entries dated 400 days ago at the start of
+// the data directory's trail, signed with its audit key, a checkpoint every
+// 5: the trail of an install that has run for a long time (retention).
+// The server must not be running.
+func cmdAuditOld(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: auditold DATADIR N")
+	}
+	n, err := strconv.Atoi(args[1])
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	dir := ts.MkAbs(args[0])
+	key, err := audit.LoadOrCreateKey(filepath.Join(dir, auditKeyFileName))
+	ts.Check(err)
+	signer, err := audit.NewSigner(key)
+	ts.Check(err)
+	db := sqlite.NewDB(filepath.Join(dir, dbFileName))
+	ts.Check(db.Open())
+	defer db.Close()
+	ctx := context.Background()
+	b := audit.NewBroker(db, signer)
+	b.CheckpointEvery = 5
+	ts.Check(b.Open(ctx))
+	then := time.Now().Add(-400 * 24 * time.Hour)
+	for i := range n {
+		ts.Check(b.Record(ctx, &tokenward.AuditEntry{Time: then.Add(time.Duration(i) * time.Second), Action: "secret.read",
+			Resource: "payments/prod/OLD", Outcome: tokenward.OutcomeAllowed, Status: 200}))
+	}
+	ts.Check(b.Close(ctx))
 }

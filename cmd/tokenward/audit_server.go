@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	httppprof "net/http/pprof"
@@ -37,7 +38,12 @@ type auditConfig struct {
 	Sync              string        // "journal", "normal" or "full"; empty: journal on SQLite, normal on PostgreSQL
 	SyncInterval      time.Duration // zero: audit.DefaultJournalSyncEvery
 	IngestDelay       time.Duration // zero: audit.DefaultIngestDelay
+	Retention         string        // "0": keep every entry
+	retention         time.Duration // Retention, parsed by Validate
 }
+
+// auditPruneEvery is how often the leader applies --audit-retention.
+const auditPruneEvery = time.Hour
 
 // Validate checks the flags before anything starts.
 func (c *auditConfig) Validate() error {
@@ -60,6 +66,17 @@ func (c *auditConfig) Validate() error {
 	}
 	if c.CheckpointEvery < 1 {
 		return usageError("--audit-checkpoint-every must be 1 or more")
+	}
+	c.retention = 0
+	if c.Retention != "0" && c.Retention != "" {
+		d, err := parseDuration(c.Retention)
+		if err != nil {
+			return usageError("--audit-retention: %v", err)
+		}
+		if d < 24*time.Hour {
+			return usageError("--audit-retention must be 1d or more, or 0 to keep every entry")
+		}
+		c.retention = d
 	}
 	if (c.Webhook == "") != (c.WebhookSecretFile == "") {
 		return usageError("--audit-webhook and --audit-webhook-secret-file go together")
@@ -98,7 +115,7 @@ func (c *auditConfig) Validate() error {
 // audit hook and the registry in place.
 func auditServerFeature(m *Main, f *pflag.FlagSet) (func(*serverConfig) error, func(context.Context, *serverRun) error) {
 	ac := auditConfig{FileMaxMB: 100, FileKeep: 5, CheckpointEvery: audit.DefaultCheckpointEvery,
-		SyncInterval: audit.DefaultJournalSyncEvery, IngestDelay: audit.DefaultIngestDelay}
+		SyncInterval: audit.DefaultJournalSyncEvery, IngestDelay: audit.DefaultIngestDelay, Retention: "0"}
 	f.StringVar(&ac.Sync, "audit-sync", ac.Sync, "where an audit entry is before the answer: journal (appended to the audit journal, in the database within --audit-ingest-delay; SQLite only), normal (committed to the database) or full (committed and fsynced); journal and normal fsync within --audit-sync-interval (default journal on SQLite, normal on PostgreSQL)")
 	f.DurationVar(&ac.SyncInterval, "audit-sync-interval", ac.SyncInterval, "with --audit-sync journal or normal, the longest an entry waits for its fsync (1ms to 1s)")
 	f.DurationVar(&ac.IngestDelay, "audit-ingest-delay", ac.IngestDelay, "with --audit-sync journal, how long journal entries gather before one database commit stores them (1ms to 10s)")
@@ -109,6 +126,7 @@ func auditServerFeature(m *Main, f *pflag.FlagSet) (func(*serverConfig) error, f
 	f.StringVar(&ac.Webhook, "audit-webhook", "", "also POST audit entries in signed batches to this URL (buffered on disk while it is down)")
 	f.StringVar(&ac.WebhookSecretFile, "audit-webhook-secret-file", "", "file holding the HMAC key that signs webhook batches")
 	f.StringVar(&ac.Syslog, "audit-syslog", "", "also send audit entries to syslog (RFC 5424) at network:address, e.g. udp:127.0.0.1:514")
+	f.StringVar(&ac.Retention, "audit-retention", ac.Retention, "delete audit entries older than this (e.g. 400d, at least 1d), up to the newest signed checkpoint among them, recording each deletion in the trail first; 0 keeps every entry")
 	f.Int64Var(&ac.CheckpointEvery, "audit-checkpoint-every", ac.CheckpointEvery, "sign a checkpoint of the audit chain every N entries (and at shutdown)")
 	f.StringVar(&ac.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this separate address (e.g. 127.0.0.1:9464); off when empty")
 	f.BoolVar(&ac.PProf, "pprof", false, "also serve Go's profiler (net/http/pprof, /debug/pprof/) on the --metrics-addr listener")
@@ -270,6 +288,10 @@ func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig, ear
 	writeFailures := metrics.Counter("tokenward_audit_write_failures_total", "Audit entries not recorded (each refused its request).")
 	metrics.GaugeFunc("tokenward_active_tokens", "Tokens neither revoked nor expired.", activeTokens(r))
 	metrics.OnScrape(brokerMetrics(b))
+	if ac.retention > 0 {
+		pruned := metrics.Counter("tokenward_audit_pruned_entries_total", "Audit entries deleted by --audit-retention.")
+		r.lead.add("audit retention", func(ctx context.Context) { pruneAudit(ctx, b, ac.retention, pruned.Add, log) })
+	}
 
 	r.api.AuditLog = &httpapi.AuditLog{Store: r.db, PublicKey: signer.PublicKey(), Flush: b.Flush}
 	r.api.Audit = func(ctx context.Context, e *tokenward.AuditEntry) error {
@@ -403,5 +425,29 @@ func activeTokens(r *serverRun) func() float64 {
 			return -1
 		}
 		return float64(n)
+	}
+}
+
+// pruneAudit applies the audit retention now and every auditPruneEvery
+// until ctx ends (the leader's job): entries older than retention go, up
+// to the newest signed checkpoint among them (audit.Broker.Prune).
+func pruneAudit(ctx context.Context, b *audit.Broker, retention time.Duration, count func(int), log *slog.Logger) {
+	t := time.NewTicker(auditPruneEvery)
+	defer t.Stop()
+	for {
+		before := time.Now().Add(-retention)
+		res, err := b.Prune(ctx, before)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("audit retention: prune failed; the next run finishes it", "through_seq", res.Through, "deleted", res.Deleted, "err", err)
+		case res.Deleted > 0:
+			log.Info("audit retention: deleted the oldest entries", "through_seq", res.Through, "deleted", res.Deleted, "before", before.UTC().Format(time.RFC3339))
+		}
+		count(int(res.Deleted))
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }

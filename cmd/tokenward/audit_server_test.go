@@ -30,6 +30,10 @@ func TestAuditConfigValidate(t *testing.T) {
 		{"metrics addr", func(c *auditConfig) { c.MetricsAddr = "9464" }, "--metrics-addr"},
 		{"pprof without metrics", func(c *auditConfig) { c.PProf = true }, "--pprof needs --metrics-addr"},
 		{"pprof with metrics", func(c *auditConfig) { c.PProf, c.MetricsAddr = true, "127.0.0.1:9464" }, ""},
+		{"retention kept", func(c *auditConfig) { c.Retention = "0" }, ""},
+		{"retention in days", func(c *auditConfig) { c.Retention = "400d" }, ""},
+		{"retention under a day", func(c *auditConfig) { c.Retention = "23h" }, "--audit-retention must be 1d or more"},
+		{"retention unreadable", func(c *auditConfig) { c.Retention = "forever" }, "--audit-retention"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -43,6 +47,8 @@ func TestAuditConfigValidate(t *testing.T) {
 				t.Fatalf("got %v; want an error with %q", err, tc.want)
 			case err != nil && strings.Contains(err.Error(), "pw@"):
 				t.Fatalf("error %q echoes the webhook URL", err)
+			case tc.name == "retention in days" && c.retention != 400*24*time.Hour:
+				t.Fatalf("got retention %v; want 400 days", c.retention)
 			}
 		})
 	}

@@ -89,6 +89,7 @@ func TestScripts(t *testing.T) {
 			"oidc":         cmdOIDC,
 			"pl":           cmdPipelines,
 			"auditsql":     cmdAuditSQL,
+			"auditold":     cmdAuditOld,
 			"auditrecv":    cmdAuditRecv,
 			"auditsyslog":  cmdAuditSyslog,
 			"auditcount":   cmdAuditCount,

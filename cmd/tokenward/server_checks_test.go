@@ -53,6 +53,7 @@ func TestServerFeatureFlagsCheckedBeforeAnythingOpens(t *testing.T) {
 		{"rotation", []string{"--rotation-concurrency", "0"}, "--rotation-concurrency"},
 		{"dynamic", []string{"--lease-sweep-interval", "1ms"}, "--lease-sweep-interval"},
 		{"database gateway", []string{"--gateway-db-peer-id", "-1"}, "--gateway-db-peer-id"},
+		{"audit retention", []string{"--audit-retention", "1h"}, "--audit-retention"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "absent")
