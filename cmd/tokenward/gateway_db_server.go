@@ -115,21 +115,18 @@ func gatewayDBServerFeature(m *Main, f *pflag.FlagSet) (func(*serverConfig) erro
 }
 
 // limitedOpener opens routes behind the API's limit on failed
-// authentications per address (httpapi.Server.AuthFailureGate): a token
-// guesser gets one budget for both doors, not one per door. It is a
+// authentications per address (httpapi.Server.LimitAuth): a token guesser
+// gets one budget for both doors, not one per door. It is a
 // pgproxy.Rechecker through the core.
 type limitedOpener struct {
 	*core.Core
 	api *httpapi.Server
 }
 
-func (o limitedOpener) OpenDBRoute(ctx context.Context, route, token, ip string) (*tokenward.Token, *tokenward.DBRoute, []byte, error) {
-	if err := o.api.AuthFailureGate(ip); err != nil {
-		return nil, nil, nil, err
-	}
-	tok, r, value, err := o.Core.OpenDBRoute(ctx, route, token, ip)
-	if err != nil {
-		o.api.CountAuthFailure(token, ip, err)
-	}
+func (o limitedOpener) OpenDBRoute(ctx context.Context, route, token, ip string) (tok *tokenward.Token, r *tokenward.DBRoute, value []byte, err error) {
+	err = o.api.LimitAuth(ctx, token, ip, func() (err error) {
+		tok, r, value, err = o.Core.OpenDBRoute(ctx, route, token, ip)
+		return err
+	})
 	return tok, r, value, err
 }
