@@ -242,8 +242,12 @@ type GatewayRouteStore interface {
 	GatewayRoute(ctx context.Context, name string) (*GatewayRoute, error)
 	// GatewayRoutes lists every route, by name.
 	GatewayRoutes(ctx context.Context) ([]*GatewayRoute, error)
-	// DeleteGatewayRoute removes a route; ENOTFOUND if none.
-	DeleteGatewayRoute(ctx context.Context, name string) error
+	// DeleteGatewayRoute removes the route named r.Name if it is stored as
+	// r (every field, as GatewayRoute returned it or CreateGatewayRoute
+	// stored it): ENOTFOUND if none, ECONFLICT if the stored one differs
+	// (changed, or deleted and made again, since r was read), so that a
+	// delete checked against r never removes another route.
+	DeleteGatewayRoute(ctx context.Context, r *GatewayRoute) error
 }
 
 // ConsoleSession is one signed-in browser of the web console

@@ -63,6 +63,9 @@ func (c *Core) CreateGatewayRoute(ctx context.Context, tok *tokenward.Token, r *
 	if err := requireGatewayRouteAdmin(tok, r); err != nil {
 		return nil, err
 	}
+	if err := requireAllowNetsAdmin(tok, r); err != nil {
+		return nil, err
+	}
 	if err := c.routeNameFree(ctx, r.Name, false); err != nil {
 		return nil, err
 	}
@@ -70,10 +73,25 @@ func (c *Core) CreateGatewayRoute(ctx context.Context, tok *tokenward.Token, r *
 	if err := store.CreateGatewayRoute(ctx, r); err != nil {
 		return nil, err
 	}
-	if err := c.routeNameStillFree(ctx, r.Name, false, store.DeleteGatewayRoute); err != nil {
+	undo := func(ctx context.Context, _ string) error { return store.DeleteGatewayRoute(ctx, r) }
+	if err := c.routeNameStillFree(ctx, r.Name, false, undo); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// requireAllowNetsAdmin checks that tok administers everything (admin:*/*/*)
+// when r opens address ranges to its upstream (AllowNets). The gateway
+// refuses only loopback, private, shared, link-local (cloud metadata),
+// unspecified and multicast addresses, so every such range does nothing
+// but open some of those — the server's own networks and the metadata
+// service, which admin over a secret does not make the caller's. Any
+// range counts, so that this check cannot fall behind the gateway's list.
+func requireAllowNetsAdmin(tok *tokenward.Token, r *tokenward.GatewayRoute) error {
+	if len(r.AllowNets) == 0 || isTokenAdmin(tok) {
+		return nil
+	}
+	return tokenward.Errorf(tokenward.EFORBIDDEN, "not granted: admin on */*/* (a route with allow_nets opens networks the gateway refuses by default)")
 }
 
 // GatewayRoute returns one route tok may see (EFORBIDDEN otherwise).
@@ -102,6 +120,8 @@ func (c *Core) GatewayRoutes(ctx context.Context, tok *tokenward.Token) ([]*toke
 }
 
 // DeleteGatewayRoute removes a route; tok needs admin over its secrets.
+// The route deleted is the one checked: ECONFLICT if it changed in
+// between (replaced by another request or server).
 func (c *Core) DeleteGatewayRoute(ctx context.Context, tok *tokenward.Token, name string) (*tokenward.GatewayRoute, error) {
 	store, r, err := c.storedRoute(ctx, name)
 	if err != nil {
@@ -110,7 +130,10 @@ func (c *Core) DeleteGatewayRoute(ctx context.Context, tok *tokenward.Token, nam
 	if err := requireGatewayRouteAdmin(tok, r); err != nil {
 		return nil, err
 	}
-	return r, store.DeleteGatewayRoute(ctx, name)
+	if err := store.DeleteGatewayRoute(ctx, r); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // GatewaySecrets opens the secrets a route injects, on the server's own

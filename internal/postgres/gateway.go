@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"strconv"
+	"strings"
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/sqlrow"
@@ -35,8 +37,30 @@ func (db *DB) GatewayRoutes(ctx context.Context) ([]*tokenward.GatewayRoute, err
 	return out, dbError("gateway routes", err)
 }
 
-// DeleteGatewayRoute removes a route; ENOTFOUND if none.
-func (db *DB) DeleteGatewayRoute(ctx context.Context, name string) error {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM gateway_routes WHERE name = $1`, name)
-	return dbError("delete gateway route", changedRow(tag, err, "route %s not found", name))
+// gatewayRouteIs matches the row whose every column (GatewayRouteCols)
+// equals GatewayRouteArgs ($1 on).
+var gatewayRouteIs = func() string {
+	cols := strings.Split(sqlrow.GatewayRouteCols, ", ")
+	for i, c := range cols {
+		cols[i] = c + " = $" + strconv.Itoa(i+1)
+	}
+	return strings.Join(cols, " AND ")
+}()
+
+// DeleteGatewayRoute removes the route named r.Name if it is stored as r;
+// ENOTFOUND if none, ECONFLICT if another is stored under the name.
+func (db *DB) DeleteGatewayRoute(ctx context.Context, r *tokenward.GatewayRoute) error {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM gateway_routes WHERE `+gatewayRouteIs, sqlrow.GatewayRouteArgs(r)...)
+	err = changedRow(tag, err, "route %s not found", r.Name)
+	if tokenward.ErrorCode(err) != tokenward.ENOTFOUND {
+		return dbError("delete gateway route", err)
+	}
+	switch _, gerr := db.GatewayRoute(ctx, r.Name); tokenward.ErrorCode(gerr) {
+	case "":
+		return tokenward.Errorf(tokenward.ECONFLICT, "route %s changed since it was read (replaced by another request or server); read it again", r.Name)
+	case tokenward.ENOTFOUND:
+		return err
+	default:
+		return gerr
+	}
 }

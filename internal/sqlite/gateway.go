@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"strings"
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/sqlrow"
@@ -31,8 +32,24 @@ func (db *DB) GatewayRoutes(ctx context.Context) ([]*tokenward.GatewayRoute, err
 	return queryAll(ctx, db.read, sqlrow.ScanGatewayRoute, `SELECT `+sqlrow.GatewayRouteCols+` FROM gateway_routes ORDER BY name`)
 }
 
-// DeleteGatewayRoute removes a route; ENOTFOUND if none.
-func (db *DB) DeleteGatewayRoute(ctx context.Context, name string) error {
-	res, err := db.write.ExecContext(ctx, `DELETE FROM gateway_routes WHERE name = ?`, name)
-	return changedRow(res, err, "route %s not found", name)
+// gatewayRouteIs matches the row whose every column (GatewayRouteCols)
+// equals GatewayRouteArgs.
+var gatewayRouteIs = strings.Join(strings.Split(sqlrow.GatewayRouteCols, ", "), " = ? AND ") + " = ?"
+
+// DeleteGatewayRoute removes the route named r.Name if it is stored as r;
+// ENOTFOUND if none, ECONFLICT if another is stored under the name.
+func (db *DB) DeleteGatewayRoute(ctx context.Context, r *tokenward.GatewayRoute) error {
+	res, err := db.write.ExecContext(ctx, `DELETE FROM gateway_routes WHERE `+gatewayRouteIs, sqlrow.GatewayRouteArgs(r)...)
+	err = changedRow(res, err, "route %s not found", r.Name)
+	if tokenward.ErrorCode(err) != tokenward.ENOTFOUND {
+		return err
+	}
+	switch _, gerr := db.GatewayRoute(ctx, r.Name); tokenward.ErrorCode(gerr) {
+	case "":
+		return tokenward.Errorf(tokenward.ECONFLICT, "route %s changed since it was read (replaced by another request or server); read it again", r.Name)
+	case tokenward.ENOTFOUND:
+		return err
+	default:
+		return gerr
+	}
 }

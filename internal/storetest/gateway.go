@@ -32,7 +32,8 @@ func sampleRoute(name string) *tokenward.GatewayRoute {
 }
 
 // RunGatewayRoutes runs the gateway route part of the suite: create, read
-// back every field, list by name, conflicts, delete, and — for a store
+// back every field, list by name, conflicts, delete (only of the route as
+// it was read: a changed one is ECONFLICT and stays), and — for a store
 // with a change clock — the clock moving with every change, so route
 // caches behind it see changes.
 func RunGatewayRoutes(t *testing.T, newStore func(t *testing.T) GatewayStore) {
@@ -79,13 +80,40 @@ func RunGatewayRoutes(t *testing.T, newStore func(t *testing.T) GatewayStore) {
 	if !reflect.DeepEqual(list[0], bare) {
 		t.Errorf("empty optional fields: got %+v; want %+v", list[0], bare)
 	}
+
+	// A delete names the route it checked: one that differs from what is
+	// stored (another request or server replaced it since it was read)
+	// is refused and the stored one left, whichever field differs.
+	for i, change := range []func(r *tokenward.GatewayRoute){
+		func(r *tokenward.GatewayRoute) { r.Secret = "other/prod/ROOT_KEY" },
+		func(r *tokenward.GatewayRoute) { r.UserSecret = "" },
+		func(r *tokenward.GatewayRoute) { r.Upstream = "https://evil.example" },
+		func(r *tokenward.GatewayRoute) { r.AllowNets = nil },
+		func(r *tokenward.GatewayRoute) { r.Allow = append(r.Allow, "GET /**") },
+		func(r *tokenward.GatewayRoute) { r.Timeout++ },
+		func(r *tokenward.GatewayRoute) { r.CreatedAt = r.CreatedAt.Add(time.Nanosecond) },
+		func(r *tokenward.GatewayRoute) { r.CreatedBy = "tok_other" },
+	} {
+		stale := sampleRoute("github")
+		change(stale)
+		if err := s.DeleteGatewayRoute(ctx, stale); tokenward.ErrorCode(err) != tokenward.ECONFLICT {
+			t.Errorf("change %d: delete of a route other than the stored one: got %v; want ECONFLICT", i, err)
+		}
+	}
+	if got, err := s.GatewayRoute(ctx, "github"); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("after refused deletes: got %+v, %v; want %+v", got, err, want)
+	}
 	g1 := gen()
-	must(t, s.DeleteGatewayRoute(ctx, "github"))
+	must(t, s.DeleteGatewayRoute(ctx, got)) // as read back
 	moved("delete", g1)
 	if _, err := s.GatewayRoute(ctx, "github"); tokenward.ErrorCode(err) != tokenward.ENOTFOUND {
 		t.Fatalf("deleted route: got %v; want ENOTFOUND", err)
 	}
-	if err := s.DeleteGatewayRoute(ctx, "github"); tokenward.ErrorCode(err) != tokenward.ENOTFOUND {
+	if err := s.DeleteGatewayRoute(ctx, got); tokenward.ErrorCode(err) != tokenward.ENOTFOUND {
 		t.Fatalf("delete again: got %v; want ENOTFOUND", err)
+	}
+	must(t, s.DeleteGatewayRoute(ctx, bare)) // as created
+	if _, err := s.GatewayRoute(ctx, "api"); tokenward.ErrorCode(err) != tokenward.ENOTFOUND {
+		t.Fatalf("deleted route api: got %v; want ENOTFOUND", err)
 	}
 }
