@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -86,7 +87,7 @@ admin on every secret the route injects.`,
 	f.StringVar(&in.Inject, "inject", "", "header:NAME=TEMPLATE, query:PARAM[=TEMPLATE] or basic")
 	f.StringArrayVar(&in.Allow, "allow", nil, "a call let through, 'METHOD /path/pattern' (repeatable; METHOD may be *)")
 	f.StringVar(&in.Rate, "rate", "", "each token's calls through the route, N/s, N/m or N/h")
-	f.StringArrayVar(&in.AllowNets, "allow-net", nil, "an address range (CIDR) the upstream may be in although refused by default (repeatable)")
+	f.StringArrayVar(&in.AllowNets, "allow-net", nil, "an address range (CIDR) the upstream may be in although refused by default (repeatable; needs admin:*/*/*)")
 	f.StringVar(&caFile, "ca-file", "", "PEM file of the roots the upstream's certificate must chain to (default: the system's)")
 	f.DurationVar(&timeout, "timeout", 0, "how long to wait for the upstream's response headers (default 30s)")
 	return cmd
@@ -162,16 +163,24 @@ var gatewayRecipes = []gatewayRecipe{
 // credential.
 func gatewayEnv(ctx context.Context, c gatewayRouteReader, addr, token string, routes []string) ([]string, error) {
 	var env []string
+	// setBy is the route that set each variable: two routes to one API
+	// must not leave the tools' URL to whichever came last.
+	setBy := map[string]string{}
 	for _, name := range routes {
 		if err := tokenward.ValidateRouteName(name); err != nil {
 			return nil, usageError("--gateway: %s", tokenward.ErrorMessage(err))
 		}
+		urlVar := "TOKENWARD_GATEWAY_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_URL"
+		if _, ok := setBy[urlVar]; ok {
+			continue // the same route again
+		}
+		setBy[urlVar] = name
 		r, err := c.GatewayRoute(ctx, name)
 		if err != nil {
 			return nil, fmt.Errorf("gateway route %s: %w", name, err)
 		}
 		base := strings.TrimRight(addr, "/") + "/gw/" + name
-		env = append(env, "TOKENWARD_GATEWAY_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_"))+"_URL="+base)
+		env = append(env, urlVar+"="+base)
 		u, err := url.Parse(r.Upstream)
 		if err != nil {
 			continue
@@ -179,6 +188,12 @@ func gatewayEnv(ctx context.Context, c gatewayRouteReader, addr, token string, r
 		for _, rc := range gatewayRecipes {
 			if !strings.EqualFold(u.Hostname(), rc.host) || (rc.path != "" && strings.TrimSuffix(u.Path, "/") != rc.path) {
 				continue
+			}
+			for _, v := range append(slices.Clone(rc.urlVars), rc.tokenVars...) {
+				if other, ok := setBy[v]; ok {
+					return nil, usageError("--gateway %s and --gateway %s both set %s (routes to the same API): give one of them", other, name, v)
+				}
+				setBy[v] = name
 			}
 			for _, v := range rc.urlVars {
 				env = append(env, v+"="+base)

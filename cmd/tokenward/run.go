@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -159,13 +160,23 @@ func (m *Main) run(ctx context.Context, cmd *cobra.Command, cf *clientFlags, o *
 	}
 	defer revokeAll(c, leases, warn)
 
-	var baseEnv []string
+	// The run's own token reads the environment's secrets, and the
+	// command gets it (TOKENWARD_TOKEN, and the tools' variables with
+	// --gateway): masked like them.
+	masks := map[string]string{"the run's token": c.Token}
+	var baseEnv, reserved []string
 	if len(o.gateways) > 0 {
 		vars, err := gatewayEnv(ctx, c, c.Addr, c.Token, o.gateways)
 		if err != nil {
 			return cliError(err)
 		}
 		baseEnv = append(os.Environ(), vars...)
+		// A secret named like one of the tools' variables is refused
+		// rather than one replacing the other unseen.
+		for _, kv := range vars {
+			name, _, _ := strings.Cut(kv, "=")
+			reserved = append(reserved, name)
+		}
 	}
 
 	// The child gets the signals, forwarded by inject.Run; the command's
@@ -175,10 +186,11 @@ func (m *Main) run(ctx context.Context, cmd *cobra.Command, cf *clientFlags, o *
 	defer cancel()
 	env := o.sel.options()
 	env.NoOverride = o.noOverride
+	env.Reserved = reserved
 	cfg := inject.RunConfig{
 		Command: args, Secrets: secrets, Env: env, BaseEnv: baseEnv,
 		Stdin: m.Stdin, Stdout: m.Stdout, Stderr: m.Stderr,
-		NoMask: o.noMask, MinMaskLen: o.maskMin,
+		NoMask: o.noMask, MinMaskLen: o.maskMin, Masks: masks,
 		MountPath: o.mount, MountFormat: format,
 		StopSignal: sig, StopTimeout: o.stopTimeout,
 		Warn: warn,

@@ -49,6 +49,10 @@ type EnvOptions struct {
 	Prefix     string   // prepended to every injected name
 	Only       []string // if set, inject only these secret names (before Prefix)
 	Allow      []string // hijacking names (after Prefix) explicitly allowed
+	// Reserved are variables the caller sets itself (run --gateway's): a
+	// secret injected under one of these names (after Prefix) is an
+	// error, NoOverride or not, rather than one silently replacing the other.
+	Reserved []string
 }
 
 // BuildEnv returns the child's environment: base with the secrets set over
@@ -87,6 +91,16 @@ func BuildEnv(base []string, secrets map[string]string, opt EnvOptions) (env []s
 		k, _, _ := strings.Cut(kv, "=")
 		existing[k] = i
 	}
+	var clashes []string
+	for _, n := range names {
+		if slices.Contains(opt.Reserved, opt.Prefix+n) {
+			clashes = append(clashes, printable(opt.Prefix+n))
+		}
+	}
+	if len(clashes) > 0 {
+		return nil, nil, nil, tokenward.Errorf(tokenward.EINVALID, "secrets would be injected as variables --gateway sets itself: %s (leave them out with --only or rename them with --prefix)", strings.Join(clashes, ", "))
+	}
+
 	env = slices.Clone(base)
 	injected = make(map[string]string, len(names))
 	for _, n := range names {

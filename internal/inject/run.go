@@ -39,6 +39,12 @@ type RunConfig struct {
 	NoMask     bool // pass output through unmasked
 	MinMaskLen int  // values shorter than this are not masked; 0 means DefaultMinMaskLen
 
+	// Masks are more values masked in the output, name → value (the name
+	// is for warnings), that are not secrets: credentials the caller set
+	// itself in BaseEnv, such as run --gateway's token. They stay masked
+	// across Watch restarts.
+	Masks map[string]string
+
 	MountPath   string // if set, the injected secrets are also written here while the child runs
 	MountFormat Format // FormatDotenv (default) or FormatJSON
 
@@ -123,7 +129,12 @@ func Run(ctx context.Context, cfg RunConfig) (exitCode int, err error) {
 
 	// Every value ever handed to this run is masked, old ones too after a
 	// rotation: the child may still print them.
-	maskValues := maps.Clone(cfg.Secrets)
+	maskValues := make(map[string]string, len(cfg.Secrets)+len(cfg.Masks))
+	for n, v := range cfg.Masks {
+		// A name no secret has, so neither value hides the other.
+		maskValues[n+" (set by the run)"] = v
+	}
+	maps.Copy(maskValues, cfg.Secrets)
 	secrets := cfg.Secrets
 	gen := 0
 	mounted := false
