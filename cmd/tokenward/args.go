@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/tokenward/tokenward"
 )
 
@@ -68,7 +72,9 @@ func unexpectedArg(cmd *cobra.Command, arg string) error {
 		// Not repeated: stderr lands in CI logs.
 		return usageError("unexpected argument: a tokenward token (a token is never a command-line value: set TOKENWARD_TOKEN or use --token-file; usage: %s %s; see --help)", cmd.Parent().CommandPath(), cmd.Use)
 	}
-	return usageError("unexpected argument %q (usage: %s %s; see --help)", tokenward.Printable(arg), cmd.Parent().CommandPath(), cmd.Use)
+	// Not repeated either: the extra argument is often a value (secret set
+	// PATH VALUE), and stderr lands in CI logs.
+	return usageError("unexpected argument (not repeated, as it may be a value; usage: %s %s; see --help)", cmd.Parent().CommandPath(), cmd.Use)
 }
 
 // looksLikeToken reports whether s starts like a tokenward token, also a
@@ -77,14 +83,24 @@ func looksLikeToken(s string) bool {
 	return strings.HasPrefix(s, tokenward.PrefixAdmin) || strings.HasPrefix(s, tokenward.PrefixService) || strings.HasPrefix(s, tokenward.PrefixJIT)
 }
 
-// splitPath splits "a/b" or "a/b/c" into n parts, checking each.
+// splitPath splits "a/b" or "a/b/c" into n parts, checking each. A refusal
+// says what was wrong without the text: what was typed where the path
+// belongs is often a value.
 func splitPath(s string, n int) ([]string, error) {
 	a := [...]argument{2: argEnv, 3: argSecret}[n]
 	parts := strings.Split(s, "/")
-	if len(parts) != n || slices.Contains(parts, "") {
-		return nil, usageError("%s %q: want %d non-empty parts separated by /, e.g. %s", a.name, tokenward.Printable(s), n, a.example)
+	var got string
+	switch {
+	case len(parts) == 1:
+		got = "1 part"
+	case len(parts) != n:
+		got = fmt.Sprintf("%d parts", len(parts))
+	case slices.Contains(parts, ""):
+		got = "an empty part"
+	default:
+		return parts, nil
 	}
-	return parts, nil
+	return nil, usageError("%s: want %d non-empty parts separated by /, got %s (e.g. %s; the argument is not repeated, as it may be a value)", a.name, n, got, a.example)
 }
 
 // complete completes a PROJECT, PROJECT/ENV or PROJECT/ENV/NAME argument
@@ -183,5 +199,42 @@ TOKENWARD_TOKEN (nothing when either is missing). See the README for where each 
 // flagError is the root's flag error handler: a bad flag or flag value
 // is a usage error (exit 2) that points at --help.
 func flagError(cmd *cobra.Command, err error) error {
-	return usageError("%v (see %s --help)", err, cmd.CommandPath())
+	return usageError("%s (see %s --help)", flagErrorText(err), cmd.CommandPath())
+}
+
+// flagErrorText is err's message naming at most the flag: pflag's own
+// repeats the whole argument the flag came in (-xVALUE, ---VALUE), which
+// may hold a value, and stderr lands in CI logs.
+func flagErrorText(err error) string {
+	var (
+		unknown  *pflag.NotExistError
+		needsArg *pflag.ValueRequiredError
+		syntax   *pflag.InvalidSyntaxError
+	)
+	switch {
+	case errors.As(err, &unknown) && unknown.GetSpecifiedShortnames() != "":
+		return fmt.Sprintf("unknown shorthand flag: %s", shorthand(unknown.GetSpecifiedName()))
+	case errors.As(err, &unknown):
+		if name := unknown.GetSpecifiedName(); !looksLikeToken(name) {
+			return fmt.Sprintf("unknown flag: --%s", tokenward.Printable(name))
+		}
+		return "unknown flag (a tokenward token, not repeated: a token is never a command-line value)"
+	case errors.As(err, &needsArg) && needsArg.GetSpecifiedShortnames() != "":
+		return fmt.Sprintf("flag needs an argument: %s", shorthand(needsArg.GetSpecifiedName()))
+	case errors.As(err, &needsArg):
+		return fmt.Sprintf("flag needs an argument: --%s", tokenward.Printable(needsArg.GetSpecifiedName()))
+	case errors.As(err, &syntax):
+		return "bad flag syntax"
+	}
+	return err.Error()
+}
+
+// shorthand quotes a one-letter flag as pflag does ('x'), a byte that is
+// not printable ASCII as '?'.
+func shorthand(name string) string {
+	r, _ := utf8.DecodeRuneInString(name)
+	if r < 0x20 || r >= 0x7f {
+		r = '?'
+	}
+	return "'" + string(r) + "'"
 }

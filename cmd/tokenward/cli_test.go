@@ -131,14 +131,14 @@ func TestUsageErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"secret", "get"}, "missing argument PROJECT/ENV/NAME (e.g. payments/prod/STRIPE_KEY)"},
-		{[]string{"secret", "get", "payments/prod"}, `PROJECT/ENV/NAME "payments/prod": want 3 non-empty parts separated by /, e.g. payments/prod/STRIPE_KEY`},
-		{[]string{"secret", "list", "payments//"}, `PROJECT/ENV "payments//": want 2 non-empty parts`},
-		{[]string{"secret", "get", "a/b/c", "d"}, `unexpected argument "d" (usage: tokenward secret get PROJECT/ENV/NAME; see --help)`},
+		{[]string{"secret", "get", "payments/prod"}, `PROJECT/ENV/NAME: want 3 non-empty parts separated by /, got 2 parts (e.g. payments/prod/STRIPE_KEY`},
+		{[]string{"secret", "list", "payments//"}, `PROJECT/ENV: want 2 non-empty parts separated by /, got 3 parts`},
+		{[]string{"secret", "get", "a/b/c", "d"}, `unexpected argument (not repeated, as it may be a value; usage: tokenward secret get PROJECT/ENV/NAME; see --help)`},
 		{[]string{"env", "retire"}, "missing argument PROJECT/ENV (e.g. payments/prod)"},
 		{[]string{"project", "show"}, "missing argument PROJECT (e.g. payments)"},
 		{[]string{"binding", "show"}, "missing argument NAME (e.g. payments-deploy)"},
 		{[]string{"anomalies", "ack"}, "missing argument ID (e.g. anm_"},
-		{[]string{"token", "list", "extra"}, `unexpected argument "extra" (usage: tokenward token list; see --help)`},
+		{[]string{"token", "list", "extra"}, `unexpected argument (not repeated, as it may be a value; usage: tokenward token list; see --help)`},
 		{[]string{"token", "create", "--name", "bot", "--grant", "read:a/b/c", "--ttl", "3x"}, `--ttl: invalid duration "3x" (use e.g. 15m, 24h, 30d)`},
 		{[]string{"token", "create", "--name", "bot"}, "at least one --grant is required, e.g. --grant 'read:payments/prod/*'"},
 		{[]string{"env", "retire", "payments/dev", "--retention", "soon"}, `--retention: invalid duration "soon"`},

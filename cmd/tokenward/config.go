@@ -29,7 +29,11 @@ func (m *Main) client(f *clientFlags) (*client.Client, error) {
 		return nil, usageError("no token: set TOKENWARD_TOKEN or use --token-file")
 	}
 	if _, err := tokenward.ParseToken(token); err != nil {
-		return nil, fmt.Errorf("TOKENWARD_TOKEN: %s", tokenward.ErrorMessage(err))
+		source := "TOKENWARD_TOKEN"
+		if f.tokenFile != "" {
+			source = "--token-file"
+		}
+		return nil, fmt.Errorf("%s: %s", source, tokenward.ErrorMessage(err))
 	}
 	return m.newClient(token)
 }
