@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"strconv"
-	"strings"
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/sqlrow"
@@ -37,20 +35,10 @@ func (db *DB) GatewayRoutes(ctx context.Context) ([]*tokenward.GatewayRoute, err
 	return out, dbError("gateway routes", err)
 }
 
-// gatewayRouteIs matches the row whose every column (GatewayRouteCols)
-// equals GatewayRouteArgs ($1 on).
-var gatewayRouteIs = func() string {
-	cols := strings.Split(sqlrow.GatewayRouteCols, ", ")
-	for i, c := range cols {
-		cols[i] = c + " = $" + strconv.Itoa(i+1)
-	}
-	return strings.Join(cols, " AND ")
-}()
-
 // DeleteGatewayRoute removes the route named r.Name if it is stored as r;
 // ENOTFOUND if none, ECONFLICT if another is stored under the name.
 func (db *DB) DeleteGatewayRoute(ctx context.Context, r *tokenward.GatewayRoute) error {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM gateway_routes WHERE `+gatewayRouteIs, sqlrow.GatewayRouteArgs(r)...)
+	tag, err := db.pool.Exec(ctx, dollars(sqlrow.DeleteGatewayRouteAsStoredSQL), sqlrow.GatewayRouteArgs(r)...)
 	err = changedRow(tag, err, "route %s not found", r.Name)
 	if tokenward.ErrorCode(err) != tokenward.ENOTFOUND {
 		return dbError("delete gateway route", err)

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"strings"
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/sqlrow"
@@ -32,14 +31,10 @@ func (db *DB) GatewayRoutes(ctx context.Context) ([]*tokenward.GatewayRoute, err
 	return queryAll(ctx, db.read, sqlrow.ScanGatewayRoute, `SELECT `+sqlrow.GatewayRouteCols+` FROM gateway_routes ORDER BY name`)
 }
 
-// gatewayRouteIs matches the row whose every column (GatewayRouteCols)
-// equals GatewayRouteArgs.
-var gatewayRouteIs = strings.Join(strings.Split(sqlrow.GatewayRouteCols, ", "), " = ? AND ") + " = ?"
-
 // DeleteGatewayRoute removes the route named r.Name if it is stored as r;
 // ENOTFOUND if none, ECONFLICT if another is stored under the name.
 func (db *DB) DeleteGatewayRoute(ctx context.Context, r *tokenward.GatewayRoute) error {
-	res, err := db.write.ExecContext(ctx, `DELETE FROM gateway_routes WHERE `+gatewayRouteIs, sqlrow.GatewayRouteArgs(r)...)
+	res, err := db.write.ExecContext(ctx, sqlrow.DeleteGatewayRouteAsStoredSQL, sqlrow.GatewayRouteArgs(r)...)
 	err = changedRow(res, err, "route %s not found", r.Name)
 	if tokenward.ErrorCode(err) != tokenward.ENOTFOUND {
 		return err

@@ -327,6 +327,11 @@ func LeaseUpdateError(id string, from tokenward.LeaseState, exists bool) error {
 
 const GatewayRouteCols = `name, upstream, secret, user_secret, inject, allow, rate, allow_nets, ca_bundle, timeout, created_at, created_by`
 
+// DeleteGatewayRouteAsStoredSQL deletes the route whose every column
+// (GatewayRouteCols) equals GatewayRouteArgs: a route replaced since it
+// was read is left alone.
+var DeleteGatewayRouteAsStoredSQL = `DELETE FROM gateway_routes WHERE ` + strings.Join(strings.Split(GatewayRouteCols, ", "), " = ? AND ") + " = ?"
+
 // GatewayRouteArgs are the values of GatewayRouteCols for r: the lists as
 // JSON arrays ([] when empty), the timeout in nanoseconds.
 func GatewayRouteArgs(r *tokenward.GatewayRoute) []any {
