@@ -288,8 +288,8 @@ func startAudit(ctx context.Context, m *Main, r *serverRun, ac *auditConfig, ear
 	writeFailures := metrics.Counter("tokenward_audit_write_failures_total", "Audit entries not recorded (each refused its request).")
 	metrics.GaugeFunc("tokenward_active_tokens", "Tokens neither revoked nor expired.", activeTokens(r))
 	metrics.OnScrape(brokerMetrics(b))
+	pruned := metrics.Counter("tokenward_audit_pruned_entries_total", "Audit entries deleted by --audit-retention.")
 	if ac.retention > 0 {
-		pruned := metrics.Counter("tokenward_audit_pruned_entries_total", "Audit entries deleted by --audit-retention.")
 		r.lead.add("audit retention", func(ctx context.Context) { pruneAudit(ctx, b, ac.retention, pruned.Add, log) })
 	}
 
