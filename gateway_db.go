@@ -89,6 +89,10 @@ type DBRouteStore interface {
 	DBRoute(ctx context.Context, name string) (*DBRoute, error)
 	// DBRoutes lists every route, by name.
 	DBRoutes(ctx context.Context) ([]*DBRoute, error)
-	// DeleteDBRoute removes a route; ENOTFOUND if none.
-	DeleteDBRoute(ctx context.Context, name string) error
+	// DeleteDBRoute removes the route named r.Name if it is stored as r
+	// (every field, as DBRoute returned it or CreateDBRoute stored it):
+	// ENOTFOUND if none, ECONFLICT if the stored one differs (changed, or
+	// deleted and made again, since r was read), so that a delete checked
+	// against r never removes another route.
+	DeleteDBRoute(ctx context.Context, r *DBRoute) error
 }

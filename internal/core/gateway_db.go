@@ -56,7 +56,8 @@ func (c *Core) CreateDBRoute(ctx context.Context, tok *tokenward.Token, r *token
 	if err := s.CreateDBRoute(ctx, &nr); err != nil {
 		return nil, err
 	}
-	if err := c.routeNameStillFree(ctx, nr.Name, true, s.DeleteDBRoute); err != nil {
+	undo := func(ctx context.Context, _ string) error { return s.DeleteDBRoute(ctx, &nr) }
+	if err := c.routeNameStillFree(ctx, nr.Name, true, undo); err != nil {
 		return nil, err
 	}
 	return &nr, nil
@@ -98,7 +99,9 @@ func (c *Core) DBRoute(ctx context.Context, tok *tokenward.Token, name string) (
 }
 
 // DeleteDBRoute deletes a route tok administers. Sessions open through it
-// live on until their clients leave; new ones are refused.
+// live on until their clients leave; new ones are refused. The route
+// deleted is the one checked: ECONFLICT if it changed in between
+// (replaced by another request or server).
 func (c *Core) DeleteDBRoute(ctx context.Context, tok *tokenward.Token, name string) (*tokenward.DBRoute, error) {
 	s, err := c.dbRoutes()
 	if err != nil {
@@ -108,7 +111,7 @@ func (c *Core) DeleteDBRoute(ctx context.Context, tok *tokenward.Token, name str
 	if err != nil {
 		return nil, err
 	}
-	if err := s.DeleteDBRoute(ctx, name); err != nil {
+	if err := s.DeleteDBRoute(ctx, r); err != nil {
 		return nil, err
 	}
 	return r, nil

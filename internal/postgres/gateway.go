@@ -39,16 +39,6 @@ func (db *DB) GatewayRoutes(ctx context.Context) ([]*tokenward.GatewayRoute, err
 // ENOTFOUND if none, ECONFLICT if another is stored under the name.
 func (db *DB) DeleteGatewayRoute(ctx context.Context, r *tokenward.GatewayRoute) error {
 	tag, err := db.pool.Exec(ctx, dollars(sqlrow.DeleteGatewayRouteAsStoredSQL), sqlrow.GatewayRouteArgs(r)...)
-	err = changedRow(tag, err, "route %s not found", r.Name)
-	if tokenward.ErrorCode(err) != tokenward.ENOTFOUND {
-		return dbError("delete gateway route", err)
-	}
-	switch _, gerr := db.GatewayRoute(ctx, r.Name); tokenward.ErrorCode(gerr) {
-	case "":
-		return tokenward.Errorf(tokenward.ECONFLICT, "route %s changed since it was read (replaced by another request or server); read it again", r.Name)
-	case tokenward.ENOTFOUND:
-		return err
-	default:
-		return gerr
-	}
+	return dbError("delete gateway route", sqlrow.DeletedAsStored(changedRow(tag, err, "route %s not found", r.Name), r.Name,
+		func() error { _, err := db.GatewayRoute(ctx, r.Name); return err }))
 }

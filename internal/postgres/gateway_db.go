@@ -13,7 +13,7 @@ var _ tokenward.DBRouteStore = (*DB)(nil)
 // CreateDBRoute stores a new route; ECONFLICT if the name is taken.
 func (db *DB) CreateDBRoute(ctx context.Context, r *tokenward.DBRoute) error {
 	_, err := db.pool.Exec(ctx, `INSERT INTO gateway_db_routes (`+sqlrow.DBRouteCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		r.Name, r.Upstream, r.Project, r.Env, r.Secret, r.CreatedAt.UnixNano(), r.CreatedBy)
+		sqlrow.DBRouteArgs(r)...)
 	if isConstraint(err) {
 		return tokenward.Errorf(tokenward.ECONFLICT, "route %s exists already", r.Name)
 	}
@@ -33,8 +33,10 @@ func (db *DB) DBRoutes(ctx context.Context) ([]*tokenward.DBRoute, error) {
 	return out, dbError("routes", err)
 }
 
-// DeleteDBRoute removes a route; ENOTFOUND if none.
-func (db *DB) DeleteDBRoute(ctx context.Context, name string) error {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM gateway_db_routes WHERE name = $1`, name)
-	return dbError("delete route", changedRow(tag, err, "route %s not found", name))
+// DeleteDBRoute removes the route named r.Name if it is stored as r;
+// ENOTFOUND if none, ECONFLICT if another is stored under the name.
+func (db *DB) DeleteDBRoute(ctx context.Context, r *tokenward.DBRoute) error {
+	tag, err := db.pool.Exec(ctx, dollars(sqlrow.DeleteDBRouteAsStoredSQL), sqlrow.DBRouteArgs(r)...)
+	return dbError("delete route", sqlrow.DeletedAsStored(changedRow(tag, err, "route %s not found", r.Name), r.Name,
+		func() error { _, err := db.DBRoute(ctx, r.Name); return err }))
 }

@@ -35,16 +35,6 @@ func (db *DB) GatewayRoutes(ctx context.Context) ([]*tokenward.GatewayRoute, err
 // ENOTFOUND if none, ECONFLICT if another is stored under the name.
 func (db *DB) DeleteGatewayRoute(ctx context.Context, r *tokenward.GatewayRoute) error {
 	res, err := db.write.ExecContext(ctx, sqlrow.DeleteGatewayRouteAsStoredSQL, sqlrow.GatewayRouteArgs(r)...)
-	err = changedRow(res, err, "route %s not found", r.Name)
-	if tokenward.ErrorCode(err) != tokenward.ENOTFOUND {
-		return err
-	}
-	switch _, gerr := db.GatewayRoute(ctx, r.Name); tokenward.ErrorCode(gerr) {
-	case "":
-		return tokenward.Errorf(tokenward.ECONFLICT, "route %s changed since it was read (replaced by another request or server); read it again", r.Name)
-	case tokenward.ENOTFOUND:
-		return err
-	default:
-		return gerr
-	}
+	return sqlrow.DeletedAsStored(changedRow(res, err, "route %s not found", r.Name), r.Name,
+		func() error { _, err := db.GatewayRoute(ctx, r.Name); return err })
 }

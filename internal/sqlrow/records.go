@@ -330,7 +330,23 @@ const GatewayRouteCols = `name, upstream, secret, user_secret, inject, allow, ra
 // DeleteGatewayRouteAsStoredSQL deletes the route whose every column
 // (GatewayRouteCols) equals GatewayRouteArgs: a route replaced since it
 // was read is left alone.
-var DeleteGatewayRouteAsStoredSQL = `DELETE FROM gateway_routes WHERE ` + strings.Join(strings.Split(GatewayRouteCols, ", "), " = ? AND ") + " = ?"
+var DeleteGatewayRouteAsStoredSQL = deleteAsStoredSQL("gateway_routes", GatewayRouteCols)
+
+// DeleteDBRouteAsStoredSQL is the same for a database route: the row
+// whose every column (DBRouteCols) equals DBRouteArgs.
+var DeleteDBRouteAsStoredSQL = deleteAsStoredSQL("gateway_db_routes", DBRouteCols)
+
+// deleteAsStoredSQL deletes the row of table whose every column of cols
+// (", "-separated, none nullable) equals the argument in its place.
+func deleteAsStoredSQL(table, cols string) string {
+	return `DELETE FROM ` + table + ` WHERE ` + strings.Join(strings.Split(cols, ", "), " = ? AND ") + " = ?"
+}
+
+// DBRouteArgs are the values of DBRouteCols for r, the creation time in
+// Unix nanoseconds.
+func DBRouteArgs(r *tokenward.DBRoute) []any {
+	return []any{r.Name, r.Upstream, r.Project, r.Env, r.Secret, r.CreatedAt.UnixNano(), r.CreatedBy}
+}
 
 // GatewayRouteArgs are the values of GatewayRouteCols for r: the lists as
 // JSON arrays ([] when empty), the timeout in nanoseconds.
@@ -375,3 +391,22 @@ const (
 	// PruneExpiryAlertsSQL forgets alerts recorded before the argument.
 	PruneExpiryAlertsSQL = `DELETE FROM expiry_alerts WHERE alerted_at < ?`
 )
+
+// DeletedAsStored is the outcome of deleting name's row as it was read
+// (DeleteGatewayRouteAsStoredSQL, DeleteDBRouteAsStoredSQL): err is the
+// delete's, ENOTFOUND when no row matched; then lookup tells whether
+// another row holds the name now (ECONFLICT: it changed since it was
+// read) or none does (err).
+func DeletedAsStored(err error, name string, lookup func() error) error {
+	if tokenward.ErrorCode(err) != tokenward.ENOTFOUND {
+		return err
+	}
+	switch lerr := lookup(); tokenward.ErrorCode(lerr) {
+	case "":
+		return tokenward.Errorf(tokenward.ECONFLICT, "route %s changed since it was read (replaced by another request or server); read it again", name)
+	case tokenward.ENOTFOUND:
+		return err
+	default:
+		return lerr
+	}
+}

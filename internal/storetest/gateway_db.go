@@ -3,6 +3,7 @@ package storetest
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/tokenward/tokenward"
 )
@@ -14,7 +15,9 @@ type DBRouteStore interface {
 	Close() error
 }
 
-// RunDBRoutes runs the database gateway routes' part of the suite.
+// RunDBRoutes runs the database gateway routes' part of the suite: create,
+// read back, list by name, conflicts, and delete (only of the route as it
+// was read: a changed one is ECONFLICT and stays).
 func RunDBRoutes(t *testing.T, newStore func(t *testing.T) DBRouteStore) {
 	s := newStore(t)
 	t.Cleanup(func() { s.Close() })
@@ -45,10 +48,33 @@ func RunDBRoutes(t *testing.T, newStore func(t *testing.T) DBRouteStore) {
 		t.Fatalf("got %+v; want a-first, pgprod in order", list)
 	}
 
-	must(t, s.DeleteDBRoute(ctx, "pgprod"))
+	// A delete names the route it checked: one that differs from what is
+	// stored (another request or server replaced it since it was read)
+	// is refused and the stored one left, whichever field differs.
+	for i, change := range []func(r *tokenward.DBRoute){
+		func(r *tokenward.DBRoute) { r.Upstream = "evil.example:5432" },
+		func(r *tokenward.DBRoute) { r.Project = "other" },
+		func(r *tokenward.DBRoute) { r.Env = "dev" },
+		func(r *tokenward.DBRoute) { r.Secret = "ROOT_DATABASE_URL" },
+		func(r *tokenward.DBRoute) { r.CreatedAt = r.CreatedAt.Add(time.Nanosecond) },
+		func(r *tokenward.DBRoute) { r.CreatedBy = "tok_other" },
+	} {
+		stale := *r
+		change(&stale)
+		if err := s.DeleteDBRoute(ctx, &stale); tokenward.ErrorCode(err) != tokenward.ECONFLICT {
+			t.Errorf("change %d: delete of a route other than the stored one: got %v; want ECONFLICT", i, err)
+		}
+	}
+	if got, err := s.DBRoute(ctx, "pgprod"); err != nil || !reflect.DeepEqual(got, r) {
+		t.Fatalf("after refused deletes: got %+v, %v; want %+v", got, err, r)
+	}
+	must(t, s.DeleteDBRoute(ctx, got)) // as read back
 	_, err = s.DBRoute(ctx, "pgprod")
 	wantCode(t, err, tokenward.ENOTFOUND)
-	wantCode(t, s.DeleteDBRoute(ctx, "pgprod"), tokenward.ENOTFOUND)
+	wantCode(t, s.DeleteDBRoute(ctx, got), tokenward.ENOTFOUND)
+	must(t, s.DeleteDBRoute(ctx, &tokenward.DBRoute{Name: "a-first", Upstream: "[::1]:6432", Project: "p", Env: "e", Secret: "S", CreatedAt: base})) // as created
+	_, err = s.DBRoute(ctx, "a-first")
+	wantCode(t, err, tokenward.ENOTFOUND)
 	// The name is free again.
 	must(t, s.CreateDBRoute(ctx, r))
 }
