@@ -76,7 +76,11 @@ func Encode(f Format, values map[string]string) ([]byte, error) {
 	switch f {
 	case FormatDotenv:
 		for _, n := range sortedNames(values) {
-			b.WriteString(n + "=" + dotenvQuote(values[n]) + "\n")
+			q, ok := dotenvQuote(values[n])
+			if !ok {
+				return nil, tokenward.Errorf(tokenward.EINVALID, "secret %s: value ends in a backslash and also has blanks at an end, a #, a line break or a leading quote; python-dotenv cannot read such a value back from a dotenv file, so use --format json or shell", n)
+			}
+			b.WriteString(n + "=" + q + "\n")
 		}
 	case FormatShell:
 		for _, n := range sortedNames(values) {
@@ -110,7 +114,7 @@ func Encode(f Format, values map[string]string) ([]byte, error) {
 			if strings.TrimSpace(v) != v {
 				return nil, tokenward.Errorf(tokenward.EINVALID, "secret %s: GitLab strips leading and trailing blanks from dotenv values, so this value would change", n)
 			}
-			b.WriteString(n + "=" + v + "\n")
+			b.WriteString(n + "=" + gitlabEscape(v) + "\n")
 		}
 		if b.Len() >= GitLabMaxDotenvSize {
 			return nil, tokenward.Errorf(tokenward.ETOOLARGE, "GitLab dotenv artifact would be %d bytes; GitLab accepts only less than %d", b.Len(), GitLabMaxDotenvSize)
@@ -172,14 +176,47 @@ func escapeWorkflowData(s string) string {
 	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
 }
 
-// dotenvQuote single-quotes v (taken literally by dotenv readers) unless it
-// holds a quote or a line break; then it double-quotes with backslash escapes
-// and escapes $ so readers that expand variables leave it alone.
-func dotenvQuote(v string) string {
-	if !strings.ContainsAny(v, "'\n\r") {
-		return "'" + v + "'"
+// gitlabEscape writes every $ of v as $$. GitLab stores a dotenv artifact's
+// variables with raw: false (Ci::ParseDotenvArtifactService#parse! sets it
+// explicitly), and the runner expands every variable that is not raw with
+// os.Expand, whose lookup maps the name "$" to "$" (gitlab-runner
+// common/variables.go, JobVariables.Get and ExpandValue): so "$$" becomes
+// "$", "$NAME" and "${NAME}" become another variable's value, and "${"
+// without a name is dropped. With every $ doubled, os.Expand sees only
+// "$$" pairs and gives back v exactly (TestGitLabDollarArrivesUnchanged
+// runs it; GitLab issue 16442 documents $$ as the escape). The artifact
+// itself then holds $$, which is what GitLab needs.
+func gitlabEscape(v string) string {
+	return strings.ReplaceAll(v, "$", "$$")
+}
+
+// dotenvQuote writes v so that python-dotenv and tokenward's own decoder
+// read it back unchanged, and Node's dotenv does whenever v needs no
+// backslash escape (docs/run-and-export.md); ok is false for the values
+// python-dotenv cannot read back in any form.
+//
+// Single quotes are literal to every dotenv reader except python-dotenv,
+// which turns \\ into \ and \' into ' there; so v is single-quoted only
+// when it holds no quote, line break or \\. Otherwise it is double-quoted
+// with the escapes python-dotenv decodes (\\ \" \n \r); $ is written as
+// is, since python-dotenv and Node's dotenv have no \$ escape and would
+// keep the backslash. A value ending in \ cannot be quoted at all:
+// python-dotenv's patterns for quoted values take the \ before the closing
+// quote (escaped or not) with the quote for an escaped quote, and read on
+// into the next lines; so it is written unquoted, which every reader takes
+// as is when it has no blank at an end, no #, no line break and no leading
+// quote, and refused otherwise.
+func dotenvQuote(v string) (string, bool) {
+	switch {
+	case strings.HasSuffix(v, `\`):
+		if strings.TrimSpace(v) != v || strings.ContainsAny(v, "#\n\r") || strings.ContainsAny(v[:1], "'\"`") {
+			return "", false
+		}
+		return v, true
+	case !strings.ContainsAny(v, "'\n\r") && !strings.Contains(v, `\\`):
+		return "'" + v + "'", true
 	}
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "$", `\$`).Replace(v) + `"`
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`).Replace(v) + `"`, true
 }
 
 // shellQuote single-quotes v for POSIX sh: nothing inside single quotes is
@@ -433,7 +470,9 @@ func setLater(out map[string]string, line int, name, value string) error {
 }
 
 // decodeGitLab reads a dotenv artifact under GitLab's rules: NAME=value per
-// line, value taken as is (quotes kept), no empty lines, no multi-line values.
+// line, value taken as is (quotes kept) but for $$, which the runner turns
+// into $; no empty lines, no multi-line values. A single $ is refused: what
+// the job gets for it depends on its other variables.
 func decodeGitLab(data []byte) (map[string]string, error) {
 	if len(data) >= GitLabMaxDotenvSize {
 		return nil, tokenward.Errorf(tokenward.ETOOLARGE, "dotenv artifact is %d bytes; GitLab accepts only less than %d", len(data), GitLabMaxDotenvSize)
@@ -449,9 +488,31 @@ func decodeGitLab(data []byte) (map[string]string, error) {
 		if !ok {
 			return nil, lineErr(i+1, "want NAME=value (GitLab allows no empty lines or comments)")
 		}
-		if err := setValue(out, i+1, name, strings.TrimSpace(v)); err != nil {
+		v, ok = gitlabUnescape(strings.TrimSpace(v))
+		if !ok {
+			return nil, lineErr(i+1, "a single $, which GitLab would expand (tokenward writes $ as $$)")
+		}
+		if err := setValue(out, i+1, name, v); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// gitlabUnescape undoes gitlabEscape; ok is false if v holds a single $.
+func gitlabUnescape(v string) (string, bool) {
+	if !strings.Contains(v, "$") {
+		return v, true
+	}
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] == '$' {
+			if i+1 >= len(v) || v[i+1] != '$' {
+				return "", false
+			}
+			i++
+		}
+		b.WriteByte(v[i])
+	}
+	return b.String(), true
 }

@@ -13,7 +13,8 @@ import (
 // Decode reads back to the same values in every format; Encode refuses
 // only what a format cannot carry (a bad name, a NUL byte, non-UTF-8 in
 // JSON, GitHub and GitLab, a line break or edge blanks for GitLab, an
-// oversized GitLab artifact), with an error that never holds a value; and
+// oversized GitLab artifact, a dotenv value ending in a backslash that
+// cannot go unquoted), with an error that never holds a value; and
 // the GitHub masks hold, escaped, every non-blank line (ended by \n or \r)
 // of every value and nothing
 // that could start another workflow command.
@@ -98,11 +99,15 @@ func allCarried(fm Format, values map[string]string) bool {
 			if !utf8.ValidString(v) {
 				return false
 			}
+		case FormatDotenv:
+			if _, ok := dotenvQuote(v); !ok {
+				return false
+			}
 		case FormatGitLab:
 			if !utf8.ValidString(v) || strings.ContainsAny(v, "\r\n") || strings.TrimSpace(v) != v {
 				return false
 			}
-			size += len(n) + len(v) + 2
+			size += len(n) + len(v) + strings.Count(v, "$") + 2 // $ is written $$
 		}
 	}
 	return size < GitLabMaxDotenvSize
