@@ -86,6 +86,9 @@ type Finding struct {
 	secret   string
 	generic  bool
 	detector bool // found by the assignment grammar: any other finding of the value wins
+	// AND allowlists with commits whose other checks all matched: they
+	// suppress the finding once history attribution knows its commit.
+	commitAllow []*Allowlist
 }
 
 // Secret returns the detected value itself, for remediation; "" for managed
@@ -204,7 +207,10 @@ type Worker struct {
 	seen        map[seenKey]bool // findings at depth 0, to drop the same match reached twice
 	// The current buffer's kind, for the assignment grammar.
 	code, testPath bool
-	words          []string // scratch for nameWords
+	words          []string     // scratch for nameWords
+	pending        []*Allowlist // set by allowed: AND lists waiting for a commit
+	utf8           []byte       // the current buffer decoded from UTF-16
+	binary         bool         // the current buffer was skipped as binary
 }
 
 type seenKey struct {
@@ -226,12 +232,14 @@ func (s *Scanner) NewWorker() *Worker {
 }
 
 // ScanBytes scans one buffer as if it were the file at path and returns its
-// findings (without commit information). Binary content is skipped.
+// findings (without commit information). Binary content is skipped; UTF-16
+// with a byte order mark is decoded.
 func (s *Scanner) ScanBytes(path string, data []byte) []Finding {
 	return s.NewWorker().Scan(path, data)
 }
 
 // IsBinary reports whether data looks binary (a NUL byte in its first 8 KB).
+// Scan asks it after decoding UTF-16 that has a byte order mark.
 func IsBinary(data []byte) bool {
 	if len(data) > 8192 {
 		data = data[:8192]
@@ -249,11 +257,14 @@ func (w *Worker) Scan(path string, data []byte) []Finding {
 	}
 	for _, ri := range w.s.pathRules {
 		r := w.s.rules[ri]
-		if r.Path.MatchString(path) && !w.allowed(r, path, "", nil, nil, "") {
-			w.out = append(w.out, w.newFinding(r, path, "", 1, 1, 1, 1, 0))
+		if r.Path.MatchString(path) && !w.allowed(r, path, "", nil, nil) {
+			f := w.newFinding(r, path, "", 1, 1, 1, 1, 0)
+			f.commitAllow = w.takePending()
+			w.out = append(w.out, f)
 		}
 	}
-	if IsBinary(data) {
+	data, ok := w.text(data)
+	if w.binary = !ok; w.binary {
 		return w.out
 	}
 	w.code, w.testPath = isCodePath(path), isTestPath(path)
@@ -497,7 +508,7 @@ func (w *Worker) consider(r *Rule, path string, data []byte, ms, me, ss, se int,
 	if hasAllowMarker(line) {
 		return
 	}
-	if w.allowed(r, path, secret, data[ms:me], line, "") {
+	if w.allowed(r, path, secret, data[ms:me], line) {
 		return
 	}
 	if org == nil {
@@ -525,6 +536,7 @@ func (w *Worker) consider(r *Rule, path string, data []byte, ms, me, ss, se int,
 		f.Name = "" // never a way around the redaction
 	}
 	f.detector = r.Detector != ""
+	f.commitAllow = w.takePending()
 	w.out = append(w.out, f)
 }
 
@@ -588,10 +600,13 @@ func (w *Worker) lineCol(data []byte, off int) (int, int) {
 }
 
 // allowed reports whether an allowlist (the rule's, then a global one)
-// suppresses a finding.
-func (w *Worker) allowed(r *Rule, path, secret string, match, line []byte, commit string) bool {
+// suppresses a finding. The commit is not known while scanning: an AND
+// allowlist with commits whose other checks match goes to w.pending, for
+// the caller to keep on the finding (takePending) and ScanGit to decide.
+func (w *Worker) allowed(r *Rule, path, secret string, match, line []byte) bool {
+	w.pending = w.pending[:0]
 	for _, al := range r.Allowlists {
-		if al.matches(path, secret, match, line, commit) {
+		if w.allowedBy(al, path, secret, match, line) {
 			return true
 		}
 	}
@@ -599,11 +614,27 @@ func (w *Worker) allowed(r *Rule, path, secret string, match, line []byte, commi
 		if len(al.TargetRules) > 0 && !containsString(al.TargetRules, r.ID) {
 			continue
 		}
-		if al.matches(path, secret, match, line, commit) {
+		if w.allowedBy(al, path, secret, match, line) {
 			return true
 		}
 	}
 	return false
+}
+
+func (w *Worker) allowedBy(al *Allowlist, path, secret string, match, line []byte) bool {
+	ok, needCommit := al.matches(path, secret, match, line)
+	if needCommit {
+		w.pending = append(w.pending, al)
+	}
+	return ok
+}
+
+// takePending returns a copy of what the last allowed call left pending.
+func (w *Worker) takePending() []*Allowlist {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	return append([]*Allowlist(nil), w.pending...)
 }
 
 func containsString(xs []string, x string) bool {
@@ -615,12 +646,13 @@ func containsString(xs []string, x string) bool {
 	return false
 }
 
-func (al *Allowlist) matches(path, secret string, match, line []byte, commit string) bool {
+// matches reports whether al's checks other than commits suppress a finding,
+// or, for an AND allowlist with commits, whether they would if the finding's
+// commit is listed (needCommit). Commits are checked after history
+// attribution: Scanner.attribute.
+func (al *Allowlist) matches(path, secret string, match, line []byte) (suppress, needCommit bool) {
 	type check struct{ set, ok bool }
-	var checks [4]check
-	if len(al.Commits) > 0 {
-		checks[0] = check{true, commit != "" && containsString(al.Commits, commit)}
-	}
+	var checks [3]check
 	if len(al.Paths) > 0 {
 		ok := false
 		for _, re := range al.Paths {
@@ -629,7 +661,7 @@ func (al *Allowlist) matches(path, secret string, match, line []byte, commit str
 				break
 			}
 		}
-		checks[1] = check{true, ok}
+		checks[0] = check{true, ok}
 	}
 	if len(al.Regexes) > 0 {
 		target := []byte(secret)
@@ -646,7 +678,7 @@ func (al *Allowlist) matches(path, secret string, match, line []byte, commit str
 				break
 			}
 		}
-		checks[2] = check{true, ok}
+		checks[1] = check{true, ok}
 	}
 	if len(al.Stopwords) > 0 {
 		lower := strings.ToLower(secret)
@@ -657,7 +689,7 @@ func (al *Allowlist) matches(path, secret string, match, line []byte, commit str
 				break
 			}
 		}
-		checks[3] = check{true, ok}
+		checks[2] = check{true, ok}
 	}
 	if al.Condition == "AND" {
 		any := false
@@ -665,18 +697,21 @@ func (al *Allowlist) matches(path, secret string, match, line []byte, commit str
 			if c.set {
 				any = true
 				if !c.ok {
-					return false
+					return false, false
 				}
 			}
 		}
-		return any
+		if len(al.Commits) > 0 {
+			return false, true
+		}
+		return any, false
 	}
 	for _, c := range checks {
 		if c.set && c.ok {
-			return true
+			return true, false
 		}
 	}
-	return false
+	return false, false
 }
 
 // dropShadowedGeneric removes generic findings whose secret overlaps a

@@ -205,7 +205,8 @@ func (s *Scanner) pathClass(p string) string {
 }
 
 // attribute gives a finding in a blob the path and commit that added it;
-// false when an allowlist lists that commit.
+// false when an allowlist lists that commit (an OR one, or an AND one whose
+// other checks matched while scanning).
 func (s *Scanner) attribute(f Finding, in introduction) (Finding, bool) {
 	f.Path = in.path
 	f.Commit, f.Author, f.Email, f.Date = in.commit, in.author, in.email, in.date
@@ -213,6 +214,11 @@ func (s *Scanner) attribute(f Finding, in introduction) (Finding, bool) {
 		f.Fingerprint = fingerprint(ManagedRuleID, in.path, f.ManagedSecret)
 	} else {
 		f.Fingerprint = fingerprint(f.RuleID, in.path, f.secret)
+	}
+	for _, al := range f.commitAllow {
+		if containsString(al.Commits, f.Commit) {
+			return f, false
+		}
 	}
 	return f, !s.commitAllowed(f.RuleID, f.Commit)
 }
@@ -438,7 +444,8 @@ func (s *Scanner) catFile(ctx context.Context, bin, repo string, names, paths []
 
 // ScanStaged scans what `git commit` would record: the staged content of
 // every added, copied, modified or renamed file, reporting findings on the
-// lines the index adds relative to HEAD only.
+// lines the index adds relative to HEAD only (on every line of a file git
+// diffs as binary, such as UTF-16 text).
 func (s *Scanner) ScanStaged(ctx context.Context, repo string, opts GitOptions, stats *Stats) ([]Finding, error) {
 	if stats == nil {
 		stats = &Stats{}
@@ -478,7 +485,8 @@ func parseAddedLines(diff []byte) (map[string]LineSet, []string) {
 }
 
 // parseStagedDiff is parseAddedLines that also returns, per new path, the
-// new blob id from the diff's "index OLD..NEW" line (with --full-index).
+// new blob id from the diff's "index OLD..NEW" line (with --full-index). A
+// binary file's lines are nil: all of them.
 func parseStagedDiff(diff []byte) (map[string]LineSet, []string, map[string]string) {
 	added := map[string]LineSet{}
 	blobs := map[string]string{}
@@ -517,6 +525,22 @@ func parseStagedDiff(diff []byte) (map[string]LineSet, []string, map[string]stri
 			if blob != "" {
 				blobs[cur] = blob
 			}
+		case strings.HasPrefix(line, "Binary files ") && strings.HasSuffix(line, " differ"):
+			// No hunks for a file git takes for binary (UTF-16 among
+			// them): it is scanned whole (nil: every line), and the
+			// scanner decides what is text.
+			cur = ""
+			p, ok := binaryDiffPath(line[len("Binary files ") : len(line)-len(" differ")])
+			if !ok {
+				continue
+			}
+			if _, ok := added[p]; !ok {
+				order = append(order, p)
+			}
+			added[p] = nil
+			if blob != "" {
+				blobs[p] = blob
+			}
 		case strings.HasPrefix(line, "@@ ") && cur != "":
 			start, count, ok := parseHunkNew(line)
 			if !ok {
@@ -528,6 +552,43 @@ func parseStagedDiff(diff []byte) (map[string]LineSet, []string, map[string]stri
 		}
 	}
 	return added, order, blobs
+}
+
+// binaryDiffPath returns the new path of "OLD and NEW" from git's "Binary
+// files OLD and NEW differ", where OLD is /dev/null or, without renames, the
+// same name as NEW with prefix a/ instead of b/, both quoted or neither.
+func binaryDiffPath(s string) (string, bool) {
+	var name string
+	switch {
+	case strings.HasPrefix(s, "/dev/null and "):
+		name = s[len("/dev/null and "):]
+	case strings.HasPrefix(s, `"`):
+		q, err := strconv.QuotedPrefix(s)
+		if err != nil {
+			return "", false
+		}
+		rest, ok := strings.CutPrefix(s[len(q):], " and ")
+		if !ok {
+			return "", false
+		}
+		name = rest
+	default:
+		// "a/P and b/P": a name may hold " and b/", so split by length.
+		n := (len(s) - len("a/ and b/")) / 2
+		if n <= 0 || !strings.HasPrefix(s, "a/") || s[2+n:] != " and b/"+s[2:2+n] {
+			return "", false
+		}
+		name = s[len(s)-n-2:]
+	}
+	if strings.HasPrefix(name, `"`) {
+		u, err := strconv.Unquote(name)
+		if err != nil {
+			return "", false
+		}
+		name = u
+	}
+	p, ok := strings.CutPrefix(name, "b/")
+	return p, ok && p != ""
 }
 
 // isObjectID reports whether s is a full SHA-1 or SHA-256 object id other

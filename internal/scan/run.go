@@ -70,10 +70,10 @@ func (s *Scanner) run(ctx context.Context, in <-chan Item, stats *Stats, emit fu
 					buf, it.Data = data, data
 				}
 				if ctx.Err() == nil {
-					if IsBinary(it.Data) {
+					fs := w.Scan(it.Path, it.Data)
+					if w.binary {
 						stats.Skipped.Add(1)
 					}
-					fs := w.Scan(it.Path, it.Data)
 					stats.Files.Add(1)
 					stats.Bytes.Add(int64(len(it.Data)))
 					if len(fs) > 0 {
