@@ -4,16 +4,12 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tokenward/tokenward"
-	"github.com/tokenward/tokenward/internal/core"
 	"github.com/tokenward/tokenward/internal/httpapi"
-	"github.com/tokenward/tokenward/internal/seal"
-	"github.com/tokenward/tokenward/internal/sqlite"
 )
 
 // lookupStore counts token lookups by hash. Once armed with a wave of n,
@@ -63,23 +59,11 @@ func (s *lookupStore) TokenByHash(ctx context.Context, hash [32]byte) (*tokenwar
 // token lookups, on a clock that stands still (no bucket refills).
 func mustServeLookups(tb testing.TB, failures httpapi.Limit) (*httptest.Server, *lookupStore, string) {
 	tb.Helper()
-	db := sqlite.NewDB(filepath.Join(tb.TempDir(), "tokenward.db"))
-	if err := db.Open(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	clk := &clock{t: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
-	key := seal.NewKey()
-	admin, err := core.Init(context.Background(), db, key, clk.Now())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	store := &lookupStore{Store: db}
-	c, err := core.New(context.Background(), store, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c.Now = clk.Now
+	var store *lookupStore
+	c, _, admin := mustCoreOn(tb, func(s tokenward.Store) tokenward.Store {
+		store = &lookupStore{Store: s}
+		return store
+	})
 	a := httpapi.NewServer(c, nil)
 	a.AuthFailureLimit = failures
 	srv := httptest.NewServer(a)

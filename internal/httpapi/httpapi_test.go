@@ -57,6 +57,13 @@ func MustServe(tb testing.TB) *env {
 // clock, and returns it with the clock and the admin token.
 func mustCore(tb testing.TB) (*core.Core, *clock, string) {
 	tb.Helper()
+	return mustCoreOn(tb, func(s tokenward.Store) tokenward.Store { return s })
+}
+
+// mustCoreOn is mustCore with the core on wrap(the store): a test's
+// wrapper sees or changes what the core asks of it.
+func mustCoreOn(tb testing.TB, wrap func(tokenward.Store) tokenward.Store) (*core.Core, *clock, string) {
+	tb.Helper()
 	db := sqlite.NewDB(filepath.Join(tb.TempDir(), "tokenward.db"))
 	if err := db.Open(); err != nil {
 		tb.Fatal(err)
@@ -68,7 +75,7 @@ func mustCore(tb testing.TB) (*core.Core, *clock, string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c, err := core.New(context.Background(), db, key)
+	c, err := core.New(context.Background(), wrap(db), key)
 	if err != nil {
 		tb.Fatal(err)
 	}
