@@ -77,7 +77,7 @@ and SIGQUIT are forwarded to the command.`,
 	f.DurationVar(&o.stopTimeout, "stop-timeout", 10*time.Second, "time the command has to stop before it is killed")
 	f.StringVar(&o.fallback, "fallback", "", "keep an encrypted snapshot of the secrets here, used when the server cannot be reached")
 	f.DurationVar(&o.fallbackMaxAge, "fallback-max-age", 24*time.Hour, "oldest snapshot --fallback may use")
-	f.StringArrayVar(&o.dynamic, "dynamic", nil, "also a credential of this dynamic source, [VAR=]PROJECT/ENV/NAME (repeatable), revoked when the command exits")
+	f.StringArrayVar(&o.dynamic, "dynamic", nil, "also a credential of this dynamic source, [VAR=]PROJECT/ENV/NAME (repeatable), renewed while the command runs and revoked when it exits")
 	f.BoolVar(&o.oidc, "oidc", false, "log in with the CI job's OIDC identity token (no stored token)")
 	f.StringVar(&o.login.Binding, "binding", "", "with --oidc: the trust binding to use")
 	f.StringVar(&o.login.Audience, "audience", "tokenward", "with --oidc: audience to request from the CI runner")
@@ -152,13 +152,18 @@ func (m *Main) run(ctx context.Context, cmd *cobra.Command, cf *clientFlags, o *
 	if err != nil {
 		return cliError(err)
 	}
-	// Credentials made for this run: revoked when the command exits (a
-	// killed run leaves them to expire).
+	// Credentials made for this run: renewed while it runs (up to their
+	// max TTL), revoked when the command exits (a killed run leaves them
+	// to expire). The renewals stop first (defers run last to first), so
+	// none races the revocation. They run on a context of their own: the
+	// command's ends with a signal the child may outlive.
 	leases, err := leaseAll(ctx, c, dyn, secrets, m.Stderr)
 	if err != nil {
 		return cliError(err)
 	}
 	defer revokeAll(c, leases, warn)
+	stopRenewing := newLeaseRenewer(c, warn).Start(context.WithoutCancel(ctx), leases)
+	defer stopRenewing()
 
 	// The run's own token reads the environment's secrets, and the
 	// command gets it (TOKENWARD_TOKEN, and the tools' variables with
