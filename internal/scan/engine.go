@@ -250,6 +250,13 @@ func IsBinary(data []byte) bool {
 // Scan scans one buffer as the file at path. The returned slice is reused by
 // the next call.
 func (w *Worker) Scan(path string, data []byte) []Finding {
+	return w.scan(path, data, true)
+}
+
+// scan is Scan; with shadow false it keeps the findings dropShadowedGeneric
+// would hide behind others, for history, where a commit allowlist may drop
+// the others once attribution knows their commit.
+func (w *Worker) scan(path string, data []byte, shadow bool) []Finding {
 	w.out = w.out[:0]
 	w.decoded = 0
 	if len(w.seen) > 0 {
@@ -269,7 +276,9 @@ func (w *Worker) Scan(path string, data []byte) []Finding {
 	}
 	w.code, w.testPath = isCodePath(path), isTestPath(path)
 	w.scanLayer(path, data, 0, nil)
-	w.out = dropShadowedGeneric(w.out)
+	if shadow {
+		w.out = dropShadowedGeneric(w.out)
+	}
 	return w.out
 }
 

@@ -105,7 +105,7 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions, sta
 	}
 	var raw []blobFinding
 	emit := func(it Item, f Finding) { raw = append(raw, blobFinding{it.Blob, f}) }
-	if err := s.catFile(ctx, bin, repo, names, paths, nil, stats, emit); err != nil {
+	if err := s.catFile(ctx, bin, repo, names, paths, nil, true, stats, emit); err != nil {
 		<-introCh
 		return nil, err
 	}
@@ -151,22 +151,24 @@ func (s *Scanner) ScanGit(ctx context.Context, repo string, opts GitOptions, sta
 		k := blobClass{it.Blob, class(it.Path)}
 		found[k] = append(found[k], f)
 	}
-	if err := s.catFile(ctx, bin, repo, names2, paths2, nil, &Stats{}, emit2); err != nil {
+	if err := s.catFile(ctx, bin, repo, names2, paths2, nil, true, &Stats{}, emit2); err != nil {
 		return nil, err
 	}
+	// A finding is hidden behind another of its value only once commit
+	// allowlists have had their say: the other must be reported.
 	var out []Finding
-	for _, bf := range raw {
-		if len(ir.m[bf.blob]) == 0 {
-			out = append(out, bf.f)
+	for i, blob := range names {
+		if len(ir.m[blob]) == 0 { // no commit to attribute it to
+			out = append(out, dropShadowedGeneric(found[blobClass{blob, class(paths[i])}])...)
 		}
-	}
-	for _, blob := range names {
 		for _, in := range ir.m[blob] {
+			var fs []Finding
 			for _, f := range found[blobClass{blob, class(in.path)}] {
 				if g, ok := s.attribute(f, in); ok {
-					out = append(out, g)
+					fs = append(fs, g)
 				}
 			}
+			out = append(out, dropShadowedGeneric(fs)...)
 		}
 	}
 	SortFindings(out)
@@ -343,8 +345,10 @@ func (s *Scanner) gitIntroductions(ctx context.Context, bin, repo string, not []
 
 // catFile reads the named objects through one `git cat-file --batch` and
 // scans each blob as paths[i]. lines, when set, limits findings per index.
+// unattributed keeps the findings one blob's scan would hide behind others:
+// the caller hides them after attribution.
 func (s *Scanner) catFile(ctx context.Context, bin, repo string, names, paths []string, lines []LineSet,
-	stats *Stats, emit func(Item, Finding)) error {
+	unattributed bool, stats *Stats, emit func(Item, Finding)) error {
 	if len(names) == 0 {
 		return nil
 	}
@@ -416,7 +420,7 @@ func (s *Scanner) catFile(ctx context.Context, bin, repo string, names, paths []
 				return fmt.Errorf("git cat-file: %w", err)
 			}
 			*bp = buf
-			it := Item{Path: paths[i], Data: buf[:size], Blob: f[0], done: func() { bufPool.Put(bp) }}
+			it := Item{Path: paths[i], Data: buf[:size], Blob: f[0], unattributed: unattributed, done: func() { bufPool.Put(bp) }}
 			if lines != nil {
 				it.Lines = lines[i]
 			}
@@ -470,7 +474,7 @@ func (s *Scanner) ScanStaged(ctx context.Context, repo string, opts GitOptions, 
 	}
 	var out []Finding
 	emit := func(_ Item, f Finding) { out = append(out, f) }
-	if err := s.catFile(ctx, bin, repo, names, order, lines, stats, emit); err != nil {
+	if err := s.catFile(ctx, bin, repo, names, order, lines, false, stats, emit); err != nil {
 		return nil, err
 	}
 	SortFindings(out)
@@ -487,15 +491,55 @@ func parseAddedLines(diff []byte) (map[string]LineSet, []string) {
 // parseStagedDiff is parseAddedLines that also returns, per new path, the
 // new blob id from the diff's "index OLD..NEW" line (with --full-index). A
 // binary file's lines are nil: all of them.
+//
+// Headers are read only between hunks: each hunk's header says how many old
+// and new lines it holds, and until they are all read every line is content
+// whatever it starts with (an added line "++ b/x" shows as "+++ b/x").
 func parseStagedDiff(diff []byte) (map[string]LineSet, []string, map[string]string) {
 	added := map[string]LineSet{}
 	blobs := map[string]string{}
 	var order []string
 	var cur, blob string
+	var oldLeft, newLeft, newLine int // the current hunk's unread lines; the next new line's number
 	for _, line := range strings.Split(string(diff), "\n") {
+		if oldLeft > 0 || newLeft > 0 {
+			c := byte(0)
+			if line != "" {
+				c = line[0]
+			}
+			switch {
+			case c == '+' && newLeft > 0:
+				newLeft--
+				if cur != "" && added[cur] != nil {
+					ls := added[cur]
+					if n := len(ls); n > 0 && ls[n-1][1] == newLine-1 {
+						ls[n-1][1] = newLine
+					} else {
+						added[cur] = append(ls, [2]int{newLine, newLine})
+					}
+				}
+				newLine++
+				continue
+			case c == '-' && oldLeft > 0:
+				oldLeft--
+				continue
+			case (c == ' ' || line == "") && oldLeft > 0 && newLeft > 0:
+				// A context line; diff.suppressBlankEmpty prints a blank
+				// one as "". (-U0 asks for none.)
+				oldLeft--
+				newLeft--
+				newLine++
+				continue
+			case c == '\\': // "\ No newline at end of file"
+				continue
+			}
+			// Not what the hunk announced: git wrote no such diff, so the
+			// hunk is over and this line is read as a header.
+			oldLeft, newLeft = 0, 0
+		}
 		switch {
 		case strings.HasPrefix(line, "diff "):
-			blob = ""
+			cur, blob = "", ""
 		case strings.HasPrefix(line, "index "):
 			blob = ""
 			f := strings.Fields(line)
@@ -541,13 +585,11 @@ func parseStagedDiff(diff []byte) (map[string]LineSet, []string, map[string]stri
 			if blob != "" {
 				blobs[p] = blob
 			}
-		case strings.HasPrefix(line, "@@ ") && cur != "":
-			start, count, ok := parseHunkNew(line)
-			if !ok {
-				continue
-			}
-			if count > 0 {
-				added[cur] = append(added[cur], [2]int{start, start + count - 1})
+		case strings.HasPrefix(line, "@@ "):
+			// Counted even without a current file (a deleted one), so
+			// its lines are not read as headers either.
+			if o, start, n, ok := parseHunk(line); ok {
+				oldLeft, newLeft, newLine = o, n, start
 			}
 		}
 	}
@@ -605,27 +647,41 @@ func isObjectID(s string) bool {
 	return true
 }
 
-// parseHunkNew parses the "+c,d" part of "@@ -a,b +c,d @@".
-func parseHunkNew(h string) (start, count int, ok bool) {
-	i := strings.Index(h, " +")
-	if i < 0 {
-		return 0, 0, false
+// parseHunk parses "@@ -a,b +c,d @@" (a count of 1 may be left out) into
+// the old count b, the new start c and the new count d.
+func parseHunk(h string) (oldCount, newStart, newCount int, ok bool) {
+	rest, ok := strings.CutPrefix(h, "@@ -")
+	if !ok {
+		return 0, 0, 0, false
 	}
-	rest := h[i+2:]
-	if j := strings.IndexByte(rest, ' '); j >= 0 {
-		rest = rest[:j]
+	old, rest, ok := strings.Cut(rest, " +")
+	if !ok {
+		return 0, 0, 0, false
 	}
+	nw, _, ok := strings.Cut(rest, " @@")
+	if !ok {
+		return 0, 0, 0, false
+	}
+	_, oldCount, ok = parseRange(old)
+	if !ok {
+		return 0, 0, 0, false
+	}
+	newStart, newCount, ok = parseRange(nw)
+	return oldCount, newStart, newCount, ok
+}
+
+// parseRange parses "start[,count]" of a hunk header.
+func parseRange(s string) (start, count int, ok bool) {
 	count = 1
-	if c := strings.IndexByte(rest, ','); c >= 0 {
-		n, err := strconv.Atoi(rest[c+1:])
-		if err != nil {
+	if a, b, found := strings.Cut(s, ","); found {
+		n, err := strconv.Atoi(b)
+		if err != nil || n < 0 || b[0] == '+' || b[0] == '-' {
 			return 0, 0, false
 		}
-		count = n
-		rest = rest[:c]
+		count, s = n, a
 	}
-	start, err := strconv.Atoi(rest)
-	if err != nil {
+	start, err := strconv.Atoi(s)
+	if err != nil || start < 0 || s[0] == '+' || s[0] == '-' {
 		return 0, 0, false
 	}
 	return start, count, true

@@ -28,7 +28,10 @@ type Item struct {
 	// Lines, when set, limits findings to these 1-based line numbers (the
 	// added lines of a staged change).
 	Lines LineSet
-	done  func() // returns Data's buffer to its pool
+	// unattributed marks history, whose findings are hidden behind others
+	// only after attribution (see Worker.scan).
+	unattributed bool
+	done         func() // returns Data's buffer to its pool
 	// file, when set, is read by the worker (into its own reused buffer)
 	// instead of Data: reading in parallel matters on trees of small files.
 	file string
@@ -70,7 +73,7 @@ func (s *Scanner) run(ctx context.Context, in <-chan Item, stats *Stats, emit fu
 					buf, it.Data = data, data
 				}
 				if ctx.Err() == nil {
-					fs := w.Scan(it.Path, it.Data)
+					fs := w.scan(it.Path, it.Data, !it.unattributed)
 					if w.binary {
 						stats.Skipped.Add(1)
 					}
