@@ -447,7 +447,8 @@ func (s *Scanner) catFile(ctx context.Context, bin, repo string, names, paths []
 }
 
 // ScanStaged scans what `git commit` would record: the staged content of
-// every added, copied, modified or renamed file, reporting findings on the
+// every added, copied, modified, renamed or type-changed file (a symlink
+// made a regular file), reporting findings on the
 // lines the index adds relative to HEAD only (on every line of a file git
 // diffs as binary, such as UTF-16 text).
 func (s *Scanner) ScanStaged(ctx context.Context, repo string, opts GitOptions, stats *Stats) ([]Finding, error) {
@@ -456,7 +457,7 @@ func (s *Scanner) ScanStaged(ctx context.Context, repo string, opts GitOptions, 
 	}
 	bin := opts.git()
 	diff, err := gitOutput(ctx, bin, repo, "diff", "--cached", "--no-color", "--no-ext-diff", "-U0",
-		"--diff-filter=ACMR", "--src-prefix=a/", "--dst-prefix=b/", "--no-renames", "--full-index")
+		"--diff-filter=ACMRT", "--src-prefix=a/", "--dst-prefix=b/", "--no-renames", "--full-index")
 	if err != nil {
 		return nil, err
 	}

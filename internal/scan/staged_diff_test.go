@@ -299,3 +299,41 @@ func FuzzParseStagedDiff(f *testing.F) {
 		}
 	})
 }
+
+// TestStagedTypeChange: a committed symlink replaced by a regular file (git
+// status T, a type change) is scanned like an added file: the diff filter
+// left type changes out, so such a file reached the commit unscanned.
+func TestStagedTypeChange(t *testing.T) {
+	s := MustTestScanner(t, Options{})
+	repo := t.TempDir()
+	mustGitT(t, repo, "init", "-q", "-b", "main")
+	if err := os.WriteFile(filepath.Join(repo, "README"), []byte("r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("README", filepath.Join(repo, "link.env")); err != nil {
+		t.Fatal(err)
+	}
+	mustGitT(t, repo, "add", "-A")
+	mustGitT(t, repo, "commit", "-q", "-m", "one")
+	if err := os.Remove(filepath.Join(repo, "link.env")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(repo, "link.env"), []byte("x\naws_access_key_id = "+reviewKey1+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustGitT(t, repo, "add", "-A")
+	if st := mustGitT(t, repo, "diff", "--cached", "--name-status"); !strings.HasPrefix(st, "T") {
+		t.Fatalf("git status of the change: %q; want a type change (T)", st)
+	}
+	fs, err := s.ScanStaged(context.Background(), repo, GitOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range fs {
+		got = append(got, fmt.Sprintf("%s:%d:%s", f.Path, f.Line, f.RuleID))
+	}
+	if want := []string{"link.env:2:aws-access-key-id"}; !slices.Equal(got, want) {
+		t.Errorf("got %v; want %v", got, want)
+	}
+}
