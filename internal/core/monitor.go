@@ -35,6 +35,12 @@ type MonitorStore interface {
 	StaleNotices(ctx context.Context) (map[string]time.Time, error)
 	SetStaleNotice(ctx context.Context, tokenID string, at time.Time) error
 	ClearStaleNotice(ctx context.Context, tokenID string) error
+	// RevokeStaleToken revokes token id at at if it is active and its
+	// last recorded use is not after usedAfter (never used counts as not
+	// after), in one transaction, and reports whether it did: a use
+	// recorded before it, by any server, keeps the token. ENOTFOUND for no
+	// token.
+	RevokeStaleToken(ctx context.Context, id string, usedAfter, at time.Time) (bool, error)
 	// ClaimExpiryAlert records an expiry alert of item at at unless one
 	// was recorded after lastBefore, and reports whether it did (the
 	// caller alerts then): one server alerts, once per period.

@@ -157,8 +157,19 @@ func (c *Core) RunHygiene(ctx context.Context) (HygieneResult, error) {
 			m.alert(monitor.Anomaly{Rule: "stale_token", Severity: monitor.SeverityLow, Time: now, TokenID: step.TokenID,
 				TokenName: step.Name, Explanation: fmt.Sprintf("token %s (owner %s) is stale: %s", step.Name, orNone(step.Owner), step.Why), Evidence: []monitor.Evidence{}})
 		case monitor.StaleRevoke:
-			if _, err := c.systemRevoke(ctx, step.TokenID); err != nil {
+			revoked, err := c.revokeStale(ctx, step.TokenID, notices[step.TokenID])
+			if err != nil {
 				return res, err
+			}
+			if !revoked {
+				// Used since the report was built (a pipeline woke up):
+				// the use came first, so the token stays, as any used one.
+				if err := m.Store.ClearStaleNotice(ctx, step.TokenID); err != nil {
+					return res, err
+				}
+				m.logger().Info("stale token used before its revocation: kept", "token_id", step.TokenID)
+				res.Cleared++
+				continue
 			}
 			if err := c.record(ctx, &tokenward.AuditEntry{Action: "token.revoke", Resource: "token:" + step.TokenID, Reason: "stale: " + step.Why, Meta: map[string]string{"by": "hygiene"}}); err != nil {
 				return res, err
@@ -200,6 +211,35 @@ func (c *Core) RunHygiene(ctx context.Context) (HygieneResult, error) {
 	}
 	m.Monitor.Prune(now)
 	return res, c.SaveMonitorState(ctx)
+}
+
+// revokeStale revokes a stale token unless it was used after notifiedAt,
+// its notice: the report that found it stale was built a moment ago, and a
+// use since then must win. A use this server has not written yet counts,
+// and so does one the monitor has seen (with several servers, through the
+// shared audit trail); the store revokes only if none is recorded there
+// either, in the same statement, so another server's recorded use counts
+// too. It reports whether it revoked.
+func (c *Core) revokeStale(ctx context.Context, id string, notifiedAt time.Time) (bool, error) {
+	c.usesMu.Lock()
+	u, pending := c.uses[id]
+	c.usesMu.Unlock()
+	if pending && u.At.After(notifiedAt) {
+		return false, nil
+	}
+	if seen, ok := c.Monitoring.Monitor.Usage(id); ok && seen.LastAt.After(notifiedAt) {
+		return false, nil
+	}
+	revoked, err := c.Monitoring.Store.RevokeStaleToken(ctx, id, notifiedAt, c.Now().UTC())
+	c.tokens.drop(id)
+	if err != nil || !revoked {
+		return false, err
+	}
+	if c.TokenRevoked != nil {
+		c.TokenRevoked(ctx, id)
+	}
+	c.monitorRevoked(ctx, id)
+	return true, nil
 }
 
 // expiryAlertEvery is how often an expiring token or secret is alerted.

@@ -15,6 +15,12 @@ func (c *Core) systemRevoke(ctx context.Context, id string) (*tokenward.Token, e
 	if err := c.revoke(ctx, id); err != nil {
 		return nil, err
 	}
+	return c.monitorRevoked(ctx, id)
+}
+
+// monitorRevoked tells the monitor that token id is revoked now, and
+// returns the token as stored.
+func (c *Core) monitorRevoked(ctx context.Context, id string) (*tokenward.Token, error) {
 	t, err := c.Store.Token(ctx, id)
 	if err == nil && c.Monitoring != nil {
 		c.Monitoring.Monitor.SetToken(t)

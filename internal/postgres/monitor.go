@@ -127,6 +127,23 @@ func (db *DB) ReplaceTokenGrants(ctx context.Context, id string, gs tokenward.Gr
 	return dbError("replace token grants", changedRow(tag, err, "no active token %s", id))
 }
 
+// RevokeStaleToken implements core.MonitorStore: one statement, so a use
+// recorded by any server before it keeps the token.
+func (db *DB) RevokeStaleToken(ctx context.Context, id string, usedAfter, at time.Time) (bool, error) {
+	var revoked, exists bool
+	err := db.pool.QueryRow(ctx, `WITH r AS (
+		UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL AND coalesce(last_used_at, 0) <= $3 RETURNING id)
+		SELECT EXISTS (SELECT 1 FROM r), EXISTS (SELECT 1 FROM tokens WHERE id = $2)`,
+		at.UnixNano(), id, sqlrow.BoundNanos(usedAfter)).Scan(&revoked, &exists)
+	if err != nil {
+		return false, dbError("revoke stale token", err)
+	}
+	if !revoked && !exists {
+		return false, notFound("token %s not found", id)
+	}
+	return revoked, nil
+}
+
 const archivedSecretCols = `project, env, name, owner, description, tags, expires_at, version, created_at, updated_at, updated_by` // #nosec G101 -- a SQL column list, not a credential
 const archivedVersionCols = `project, env, name, version, ciphertext, created_at, created_by, deleted_at, destroyed_at`
 const archivedLabelCols = `project, env, name, label, version, rotation_id`

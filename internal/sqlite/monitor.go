@@ -125,6 +125,30 @@ func (db *DB) ReplaceTokenGrants(ctx context.Context, id string, gs tokenward.Gr
 	return changedRow(res, err, "no active token %s", id)
 }
 
+// RevokeStaleToken implements core.MonitorStore: one statement, so a use
+// recorded by any server before it keeps the token.
+func (db *DB) RevokeStaleToken(ctx context.Context, id string, usedAfter, at time.Time) (bool, error) {
+	revoked := false
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL AND coalesce(last_used_at, 0) <= ?`,
+			at.UnixNano(), id, sqlrow.BoundNanos(usedAfter))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if revoked = n == 1; revoked {
+			return nil
+		}
+		var x int
+		_, err = found(x, tx.QueryRowContext(ctx, `SELECT 1 FROM tokens WHERE id = ?`, id).Scan(&x), "token %s not found", id)
+		return err
+	})
+	return revoked, err
+}
+
 const archivedSecretCols = `project, env, name, owner, description, tags, expires_at, version, created_at, updated_at, updated_by` // #nosec G101 -- a SQL column list, not a credential
 const archivedVersionCols = `project, env, name, version, ciphertext, created_at, created_by, deleted_at, destroyed_at`
 const archivedLabelCols = `project, env, name, label, version, rotation_id`

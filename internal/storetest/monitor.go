@@ -24,6 +24,7 @@ func RunMonitor(t *testing.T, newStore func(t *testing.T) MonitorStore) {
 		{"Anomalies", testAnomalies},
 		{"MonitorState", testMonitorState},
 		{"StaleNotices", testStaleNotices},
+		{"RevokeStaleToken", testRevokeStaleToken},
 		{"ExpiryAlerts", testExpiryAlerts},
 		{"ReplaceTokenGrants", testReplaceTokenGrants},
 		{"ArchiveRestorePurge", testArchiveRestorePurge},
@@ -173,6 +174,53 @@ func testStaleNotices(t *testing.T, s MonitorStore) {
 	must(t, err)
 	if len(got) != 1 || !got["tok_a"].Equal(base.Add(time.Hour)) {
 		t.Fatalf("got %v; want tok_a at %s", got, base.Add(time.Hour))
+	}
+}
+
+// testRevokeStaleToken: a stale token is revoked only while its last
+// recorded use is not after the bound; a use recorded first keeps it, a
+// revoked token keeps its first revocation, and no token is ENOTFOUND.
+func testRevokeStaleToken(t *testing.T, s MonitorStore) {
+	notified := base.Add(time.Hour)
+	mk := func(name string) *tokenward.Token {
+		t.Helper()
+		tok := &tokenward.Token{ID: tokenward.NewTokenID(), Name: name, Kind: tokenward.TokenService,
+			Grants: tokenward.Grants{tokenward.MustParseGrant("read:p/e/*")}, CreatedAt: base}
+		must(t, s.CreateToken(ctx, tok, tokenward.HashToken(name+"-secret")))
+		return tok
+	}
+	never, before, at, after, revoked := mk("never"), mk("before"), mk("at"), mk("after"), mk("revoked")
+	must(t, s.TouchTokens(ctx, []tokenward.TokenUse{
+		{ID: before.ID, At: base.Add(time.Minute), IP: "10.0.0.1"},
+		{ID: at.ID, At: notified, IP: "10.0.0.1"},
+		{ID: after.ID, At: notified.Add(time.Nanosecond), IP: "10.0.0.1"},
+	}))
+	must(t, s.RevokeToken(ctx, revoked.ID, base.Add(2*time.Minute)))
+	revokeAt := base.Add(48 * time.Hour)
+	for _, tc := range []struct {
+		tok       *tokenward.Token
+		want      bool
+		revokedAt time.Time
+	}{
+		{never, true, revokeAt},
+		{before, true, revokeAt},
+		{at, true, revokeAt},
+		{after, false, time.Time{}},
+		{revoked, false, base.Add(2 * time.Minute)},
+	} {
+		got, err := s.RevokeStaleToken(ctx, tc.tok.ID, notified, revokeAt)
+		must(t, err)
+		if got != tc.want {
+			t.Errorf("%s: got revoked %v; want %v", tc.tok.Name, got, tc.want)
+		}
+		stored, err := s.Token(ctx, tc.tok.ID)
+		must(t, err)
+		if !stored.RevokedAt.Equal(tc.revokedAt) {
+			t.Errorf("%s: got revoked at %v; want %v", tc.tok.Name, stored.RevokedAt, tc.revokedAt)
+		}
+	}
+	if _, err := s.RevokeStaleToken(ctx, "tok_none", notified, revokeAt); tokenward.ErrorCode(err) != tokenward.ENOTFOUND {
+		t.Errorf("no token: got %v; want ENOTFOUND", err)
 	}
 }
 
