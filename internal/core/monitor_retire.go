@@ -140,6 +140,11 @@ func (c *Core) Retire(ctx context.Context, tok *tokenward.Token, project, env st
 		return nil, err
 	}
 	plan.Disable = append(plan.Disable, deps...)
+	cancels, err := c.cancelRotations(ctx, tok, project, env, true)
+	if err != nil {
+		return nil, err
+	}
+	plan.Disable = append(plan.Disable, cancels...)
 	for _, hook := range m.RetireHooks {
 		lines, err := hook(ctx, project, env, true)
 		if err != nil {
@@ -170,6 +175,11 @@ func (c *Core) Retire(ctx context.Context, tok *tokenward.Token, project, env st
 			return nil, err
 		}
 	}
+	// Rotations in flight end while the secrets are live: a rollback reads
+	// the values it discards upstream and moves labels.
+	if _, err := c.cancelRotations(ctx, tok, project, env, false); err != nil {
+		return nil, err
+	}
 	// Archive next: if it fails, no token was revoked or narrowed.
 	actor := tok.ID
 	for _, e := range plan.Envs {
@@ -194,6 +204,12 @@ func (c *Core) Retire(ctx context.Context, tok *tokenward.Token, project, env st
 	}
 	release()
 	if _, err := c.retireDependents(ctx, tok, project, env, false); err != nil {
+		return nil, err
+	}
+	// A rotation started since the cancellations (the leader's scheduler,
+	// before its policy was disabled just now) ends too: its secret is
+	// archived, so nothing of it can go on.
+	if _, err := c.cancelRotations(ctx, tok, project, env, false); err != nil {
 		return nil, err
 	}
 	revoke := func(id string) error {
@@ -311,6 +327,50 @@ func (c *Core) retireDependents(ctx context.Context, tok *tokenward.Token, proje
 			if err := c.record(ctx, &tokenward.AuditEntry{TokenID: tok.ID, TokenName: tok.Name, Action: "rotation.policy_disable", Resource: p.Path, Reason: "retired " + scope}); err != nil {
 				return nil, err
 			}
+		}
+	}
+	return out, nil
+}
+
+// cancelRotations cancels the rotations in flight of the secrets in
+// project/env (env "": the whole project), each audited as
+// rotation.cancel: what a retired environment's rotations would do next
+// (store a new version, revoke the old credential at the end of grace,
+// retry forever against archived secrets) has no place in it. With dryRun
+// it only lists them.
+func (c *Core) cancelRotations(ctx context.Context, tok *tokenward.Token, project, env string, dryRun bool) ([]string, error) {
+	if c.Rotation == nil || c.Rotation.Machine == nil || c.Rotation.Machine.Store == nil {
+		return nil, nil
+	}
+	scope := project
+	if env != "" {
+		scope += "/" + env
+	}
+	mach := c.Rotation.Machine
+	rs, err := mach.Store.InFlight(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range rs {
+		parts := strings.Split(r.Path, "/")
+		if len(parts) != 3 || parts[0] != project || (env != "" && parts[1] != env) {
+			continue
+		}
+		out = append(out, "rotation of "+r.Path+" ("+r.ID+", at step "+string(r.Step)+")")
+		if dryRun {
+			continue
+		}
+		_, cancelled, err := mach.Cancel(ctx, r.ID, "retired "+scope)
+		if err != nil {
+			return nil, err
+		}
+		if !cancelled {
+			continue // it ended meanwhile
+		}
+		if err := c.record(ctx, &tokenward.AuditEntry{TokenID: tok.ID, TokenName: tok.Name, Action: "rotation.cancel", Resource: r.Path, Reason: "retired " + scope,
+			Meta: map[string]string{"rotation": r.ID, "step": string(r.Step)}}); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

@@ -420,6 +420,12 @@ func (c *Core) RotateNow(ctx context.Context, tok *tokenward.Token, p string) (*
 	if err != nil {
 		return nil, err
 	}
+	// A retired environment's secrets are archived: a rotation would ask
+	// the rotator for a new credential it can never store.
+	project, env, _, _ := splitSecretPath(p) // valid: rotationOf checked it
+	if err := c.RefuseRetired(ctx, project, env); err != nil {
+		return nil, err
+	}
 	r, err := rot.Machine.RotateNow(ctx, p, "manual: "+tok.ID)
 	if r != nil && err != nil && tokenward.ErrorCode(err) == tokenward.EINTERNAL {
 		// A failed step is recorded in r (retry time, message without a

@@ -139,31 +139,17 @@ func (m *Machine) Resume(ctx context.Context) error {
 // (grace, retry backoff), or a step fails. A failed step is recorded with
 // its retry time and returned as the error.
 func (m *Machine) Advance(ctx context.Context, id string) (*Rotation, error) {
-	m.mu.Lock()
-	if m.running == nil {
-		m.running = map[string]chan struct{}{}
+	// Another runner in this process (the scheduler, a rotate now) may be
+	// advancing it: then wait for it, so callers see where it got to and
+	// not a step it is still running.
+	leave, err := m.enter(ctx, id, false)
+	if err != nil {
+		return nil, err
 	}
-	if ch, ok := m.running[id]; ok {
-		m.mu.Unlock()
-		// Another runner in this process (the scheduler, a rotate now) is
-		// advancing it: wait for it, so callers see where it got to and
-		// not a step it is still running.
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+	if leave == nil {
 		return m.Store.Rotation(ctx, id)
 	}
-	done := make(chan struct{})
-	m.running[id] = done
-	m.mu.Unlock()
-	defer func() {
-		m.mu.Lock()
-		delete(m.running, id)
-		m.mu.Unlock()
-		close(done)
-	}()
+	defer leave()
 
 	// Another server may be running it: wait for its claim, then read
 	// where it got to.
@@ -377,8 +363,101 @@ func (m *Machine) Rollback(ctx context.Context, path string) (*Rotation, error) 
 	return nil, errNotFound("%s has no rotation within grace to roll back", tokenward.Printable(path))
 }
 
-// rolledBack ends a rotation whose old version is CURRENT again.
-func (m *Machine) rolledBack(ctx context.Context, r *Rotation) error {
+// Cancel ends rotation id before it is done (its secret is going away,
+// e.g. its environment retires) through the transitions a rotation that
+// cannot go on takes. Before finish it rolls back as after its last failed
+// attempt: the PENDING value is discarded upstream (if the rotator can)
+// and dropped, CURRENT untouched. Once the new value is CURRENT (within
+// grace) it rolls back as Rollback does: PREVIOUS is CURRENT again, the new
+// value is discarded and the old one is never revoked; a value written by
+// hand since, or a secret that had no value before, stays CURRENT. The
+// rotation is recorded failed with "cancelled: reason". A rotation no
+// longer in flight is returned as it is, with cancelled false.
+func (m *Machine) Cancel(ctx context.Context, id, reason string) (r *Rotation, cancelled bool, err error) {
+	// No runner of this process, nor (with Claims) of another server, is
+	// in the middle of one of its steps meanwhile.
+	leave, err := m.enter(ctx, id, true)
+	if err != nil {
+		return nil, false, err
+	}
+	defer leave()
+	ctx, release, err := m.claim(ctx, id)
+	if err != nil {
+		return nil, false, err
+	}
+	defer release()
+	if r, err = m.Store.Rotation(ctx, id); err != nil || !r.Step.InFlight() {
+		return r, false, err
+	}
+	cur := 0
+	switch v, err := m.Secrets.Labeled(ctx, r.Path, LabelCurrent); {
+	case err == nil:
+		cur = v.Number
+	case tokenward.ErrorCode(err) != tokenward.ENOTFOUND:
+		return r, false, fmt.Errorf("cancel rotation of %s: read current version: %w", tokenward.Printable(r.Path), err)
+	}
+	switch {
+	case r.PendingVersion != 0 && cur == r.PendingVersion:
+		// Finished (or promoted before a crash): go back to the old value.
+		if r.CurrentVersion != 0 {
+			if err := m.Secrets.Restore(ctx, r.Path, r.CurrentVersion); err != nil {
+				return r, false, fmt.Errorf("cancel rotation of %s: %w", tokenward.Printable(r.Path), err)
+			}
+			m.discard(ctx, r)
+		}
+	case r.Step == StepRevoke:
+		if cur == r.CurrentVersion {
+			m.discard(ctx, r) // rolled back already
+		}
+	default:
+		m.rollback(ctx, r)
+	}
+	now := m.now()
+	r.Step, r.Error, r.FinishedAt, r.UpdatedAt, r.NextAt = StepFailed, "cancelled: "+reason, now, now, time.Time{}
+	if err := m.Store.UpdateRotation(ctx, r); err != nil {
+		return r, false, err
+	}
+	m.log().Info("rotation cancelled", "id", r.ID, "secret", r.Path, "reason", reason)
+	return r, true, nil
+}
+
+// enter marks rotation id as advanced by the caller until leave is
+// called. When another runner of this process has it, enter waits for
+// that runner to leave; then, with takeOver, it enters in its turn, and
+// without, it returns a nil leave (the other runner did the work).
+func (m *Machine) enter(ctx context.Context, id string, takeOver bool) (leave func(), err error) {
+	for {
+		m.mu.Lock()
+		if m.running == nil {
+			m.running = map[string]chan struct{}{}
+		}
+		ch, busy := m.running[id]
+		if !busy {
+			done := make(chan struct{})
+			m.running[id] = done
+			m.mu.Unlock()
+			return func() {
+				m.mu.Lock()
+				delete(m.running, id)
+				m.mu.Unlock()
+				close(done)
+			}, nil
+		}
+		m.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if !takeOver {
+			return nil, nil
+		}
+	}
+}
+
+// discard asks the rotator, if it can, to undo the new value of r, which
+// will never be (or is no longer) CURRENT.
+func (m *Machine) discard(ctx context.Context, r *Rotation) {
 	if d, ok := m.Rotators[r.Rotator].(Discarder); ok {
 		if req, err := m.request(ctx, r); err == nil {
 			if err := d.Discard(ctx, req); err != nil {
@@ -386,6 +465,11 @@ func (m *Machine) rolledBack(ctx context.Context, r *Rotation) error {
 			}
 		}
 	}
+}
+
+// rolledBack ends a rotation whose old version is CURRENT again.
+func (m *Machine) rolledBack(ctx context.Context, r *Rotation) error {
+	m.discard(ctx, r)
 	now := m.now()
 	r.Step, r.Error, r.FinishedAt, r.UpdatedAt, r.NextAt = StepFailed, "rolled back to the previous version", now, now, time.Time{}
 	if err := m.Store.UpdateRotation(ctx, r); err != nil {
