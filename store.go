@@ -188,7 +188,9 @@ type LeaseStore interface {
 	// CreatedAt and CreatedBy); ECONFLICT (SourceAtSecretPath) at a stored
 	// secret's path. A source and a secret never share a path, checked in
 	// the write's transaction both ways, so two writers racing cannot make
-	// one of each.
+	// one of each. ECONFLICT too for a change of kind or config while a
+	// lease of the source is live (creating, active or revoking): its
+	// credential is revoked through them.
 	PutDynamicSource(ctx context.Context, s *DynamicSource) error
 	// DynamicSource returns one source.
 	DynamicSource(ctx context.Context, project, env, name string) (*DynamicSource, error)
@@ -219,10 +221,11 @@ type LeaseStore interface {
 	Lease(ctx context.Context, id string) (*Lease, error)
 	// Leases lists the leases f selects, oldest first.
 	Leases(ctx context.Context, f LeaseFilter) ([]*Lease, error)
-	// DueLeases returns at most limit leases the sweep must revoke, oldest
-	// first: active ones expired at now or whose token is revoked or
-	// expired; creating ones created before staleBefore (their maker died
-	// or gave up); revoking ones whose next attempt is due at now.
+	// DueLeases returns at most limit leases the sweep must revoke, the
+	// least tried first, then the longest due: active ones expired at now
+	// or whose token is revoked or expired; creating ones created before
+	// staleBefore (their maker died or gave up); revoking ones whose next
+	// attempt is due at now.
 	DueLeases(ctx context.Context, now, staleBefore time.Time, limit int) ([]*Lease, error)
 	// PruneLeases deletes revoked leases revoked before before and
 	// returns how many.

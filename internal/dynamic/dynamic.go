@@ -101,6 +101,8 @@ const (
 	DefaultMaxLeasesPerSource = 1000
 	DefaultMaxLeasesPerToken  = 100
 	MaxTTL                    = 30 * 24 * time.Hour
+	// MaxSourceLeases is the most a source's MaxLeases may be.
+	MaxSourceLeases = 100_000
 )
 
 // New returns an engine with defaults.
@@ -153,7 +155,9 @@ func (e *Engine) kind(name string) (Kind, error) {
 // path and read on every secret its config reads (an admin URL must not
 // be usable by someone who could not read it). A kind that is a Checker
 // checks the source against its target first, unless skipCheck (the
-// target is not reachable from the server yet).
+// target is not reachable from the server yet). The store refuses a new
+// kind or config while a lease of the source is live (ECONFLICT): its
+// role would be revoked elsewhere, or otherwise, and stay.
 func (e *Engine) PutSource(ctx context.Context, tok *tokenward.Token, src *tokenward.DynamicSource, skipCheck bool) (*tokenward.DynamicSource, error) {
 	if err := validPath(src.Project, src.Env, src.Name); err != nil {
 		return nil, err
@@ -200,8 +204,8 @@ func (e *Engine) PutSource(ctx context.Context, tok *tokenward.Token, src *token
 		return nil, tokenward.Errorf(tokenward.EINVALID, "max ttl (%s) must not be shorter than ttl (%s)", src.MaxTTL, src.TTL)
 	case src.MaxTTL > MaxTTL:
 		return nil, tokenward.Errorf(tokenward.EINVALID, "max ttl must be at most %s", MaxTTL)
-	case src.MaxLeases < 0 || src.MaxLeases > 100_000:
-		return nil, tokenward.Errorf(tokenward.EINVALID, "max leases must be from 0 (the server's default) to 100000")
+	case src.MaxLeases < 0 || src.MaxLeases > MaxSourceLeases:
+		return nil, tokenward.Errorf(tokenward.EINVALID, "max leases must be from 0 (the server's default) to %d", MaxSourceLeases)
 	}
 	if c, ok := k.(Checker); ok && !skipCheck {
 		cctx, cancel := context.WithTimeout(ctx, e.CreateTimeout)
@@ -307,6 +311,18 @@ func (e *Engine) Lease(ctx context.Context, tok *tokenward.Token, project, env, 
 		limits.PerSource = src.MaxLeases
 	}
 	if err := e.Store.CreateLease(ctx, l, limits); err != nil {
+		return nil, nil, err
+	}
+	// The source as it is now that the lease is recorded: its kind and
+	// config no longer change while the lease lives (PutDynamicSource),
+	// so the credential is made where it will be revoked. The one read
+	// above may be older than a replacement made in between.
+	src, err = e.Store.DynamicSource(ctx, project, env, name)
+	if err == nil && src.Kind != l.Kind {
+		err = tokenward.Errorf(tokenward.ECONFLICT, "dynamic source %s was replaced while the lease was made; ask again", l.Source())
+	}
+	if err != nil {
+		e.revokeMade(ctx, l, "creation failed")
 		return nil, nil, err
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.CreateTimeout)

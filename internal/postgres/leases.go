@@ -3,6 +3,7 @@ package postgres
 import (
 	"cmp"
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,7 +75,9 @@ func (db *DB) HoldScope(ctx context.Context, project, env string) (func(), error
 }
 
 // PutDynamicSource implements tokenward.LeaseStore: not at a stored
-// secret's path, checked under the path's lock (claimPath).
+// secret's path, checked under the path's lock (claimPath), nor a change
+// of kind or config while a lease of the source is live
+// (sqlrow.SourceChangeError), checked under the source's row lock.
 func (db *DB) PutDynamicSource(ctx context.Context, s *tokenward.DynamicSource) error {
 	err := db.tx(ctx, func(tx pgx.Tx) error {
 		taken, err := claimPath(ctx, tx, sqlrow.SecretAtPathSQL, s.Project, s.Env, s.Name)
@@ -83,6 +86,22 @@ func (db *DB) PutDynamicSource(ctx context.Context, s *tokenward.DynamicSource) 
 		}
 		if taken {
 			return tokenward.SourceAtSecretPath(s.Project, s.Env, s.Name)
+		}
+		// The row lock orders this write with CreateLease, which takes it
+		// too: a lease is counted here, or made with the new config.
+		old, err := sqlrow.ScanDynamicSource(tx.QueryRow(ctx, dollars(sqlrow.DynamicSourceSQL)+" FOR UPDATE", s.Project, s.Env, s.Name))
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			old = nil
+		case err != nil:
+			return err
+		}
+		var live int
+		if err := tx.QueryRow(ctx, dollars(sqlrow.LiveBySourceSQL), s.Project, s.Env, s.Name).Scan(&live); err != nil {
+			return err
+		}
+		if err := sqlrow.SourceChangeError(old, s, live); err != nil {
+			return err
 		}
 		_, err = tx.Exec(ctx, dollars(sqlrow.PutDynamicSourceSQL), sqlrow.DynamicSourceArgs(s)...)
 		return err

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/tokenward/tokenward"
@@ -13,8 +14,10 @@ import (
 var _ tokenward.LeaseStore = (*DB)(nil)
 
 // PutDynamicSource implements tokenward.LeaseStore: not at a stored
-// secret's path (the write transaction is IMMEDIATE, so no secret can be
-// created between the check and the insert).
+// secret's path, nor a change of kind or config while a lease of the
+// source is live (sqlrow.SourceChangeError); the write transaction is
+// IMMEDIATE, so no secret or lease can be created between the checks and
+// the insert.
 func (db *DB) PutDynamicSource(ctx context.Context, s *tokenward.DynamicSource) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		taken, err := holds(ctx, tx, sqlrow.SecretAtPathSQL, s.Project, s.Env, s.Name)
@@ -23,6 +26,20 @@ func (db *DB) PutDynamicSource(ctx context.Context, s *tokenward.DynamicSource) 
 		}
 		if taken {
 			return tokenward.SourceAtSecretPath(s.Project, s.Env, s.Name)
+		}
+		old, err := sqlrow.ScanDynamicSource(tx.QueryRowContext(ctx, sqlrow.DynamicSourceSQL, s.Project, s.Env, s.Name))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			old = nil
+		case err != nil:
+			return err
+		}
+		var live int
+		if err := tx.QueryRowContext(ctx, sqlrow.LiveBySourceSQL, s.Project, s.Env, s.Name).Scan(&live); err != nil {
+			return err
+		}
+		if err := sqlrow.SourceChangeError(old, s, live); err != nil {
+			return err
 		}
 		_, err = tx.ExecContext(ctx, sqlrow.PutDynamicSourceSQL, sqlrow.DynamicSourceArgs(s)...)
 		return err

@@ -2,6 +2,7 @@ package sqlrow
 
 import (
 	"encoding/json"
+	"maps"
 	"strings"
 	"time"
 
@@ -260,13 +261,17 @@ const (
 	UpdateLeaseSQL    = `UPDATE leases SET ` + LeaseUpdateSet + ` WHERE id = ? AND state = ?`
 	LeaseSQL          = `SELECT ` + LeaseCols + ` FROM leases WHERE id = ?`
 	LeaseExistsSQL    = `SELECT count(*) FROM leases WHERE id = ?`
-	// DueLeasesSQL takes now, now, staleBefore, now, limit.
+	// DueLeasesSQL takes now, now, staleBefore, now, limit. The least
+	// tried come first (a lease not yet tried has 0 attempts and no next
+	// attempt), then the longest due: each failed attempt puts its lease
+	// behind those tried fewer times, so revocations that keep failing
+	// cannot fill every batch ahead of the rest, however old they are.
 	DueLeasesSQL = `SELECT ` + LeaseCols + ` FROM leases l WHERE
 		(l.state = 'active' AND (l.expires_at <= ? OR EXISTS (SELECT 1 FROM tokens t WHERE t.id = l.token_id
 			AND (t.revoked_at IS NOT NULL OR (t.expires_at IS NOT NULL AND t.expires_at <= ?)))))
 		OR (l.state = 'creating' AND l.created_at <= ?)
 		OR (l.state = 'revoking' AND l.next_attempt_at <= ?)
-		ORDER BY l.created_at, l.id LIMIT ?`
+		ORDER BY l.attempts, l.next_attempt_at, l.created_at, l.id LIMIT ?`
 	PruneLeasesSQL = `DELETE FROM leases WHERE state = 'revoked' AND revoked_at < ?`
 )
 
@@ -314,6 +319,22 @@ func LeaseLimitError(l *tokenward.Lease, limits tokenward.LeaseLimits, bySource,
 			tokenward.Printable(l.TokenID), byToken, limits.PerToken)
 	}
 	return nil
+}
+
+// SourceChangeError is PutDynamicSource's refusal to replace old (nil:
+// none stored) with s while live leases of it exist and s changes its kind
+// or config, else nil. These say where and how the leases' credentials are
+// revoked: changed, revocation would run against another database, or
+// other SQL, and the credentials would stay where they were made. Its
+// TTLs and cap may change.
+func SourceChangeError(old, s *tokenward.DynamicSource, live int) error {
+	if old == nil || live == 0 || (old.Kind == s.Kind && maps.Equal(old.Config, s.Config)) {
+		return nil
+	}
+	path := tokenward.Printable(s.Path())
+	return tokenward.Errorf(tokenward.ECONFLICT, "dynamic source %s has %d live leases, revoked through its current kind and config; "+
+		"revoke them first (`tokenward lease revoke --prefix %s`) and wait until `tokenward lease list --prefix %s` shows none live, "+
+		"or let them expire; its ttl, max ttl and max leases may change meanwhile", path, live, path, path)
 }
 
 // LeaseUpdateError is UpdateLease's error when no row changed: the lease

@@ -20,16 +20,19 @@ type LeasingStore interface {
 }
 
 // RunLeases runs the lease store conformance test: sources written,
-// replaced, listed and deleted (not while leased), never at a stored
+// replaced (their kind and config not while leased), listed and deleted
+// (not while leased), never at a stored
 // secret's path nor a secret at theirs (also when the two race); leases created under
 // their caps (also by many writers at once), updated only from the state
-// the caller saw, filtered, found by the sweep when due, and pruned;
+// the caller saw, filtered, found by the sweep when due (the least tried first), and pruned;
 // none created while a retirement holds its scope, nor once it is archived.
 func RunLeases(t *testing.T, newStore func(t *testing.T) LeasingStore) {
 	runEach(t, newStore,
 		named[LeasingStore]{"Sources", testDynamicSources},
 		named[LeasingStore]{"Leases", testLeases},
 		named[LeasingStore]{"DueLeases", testDueLeases},
+		named[LeasingStore]{"DueLeasesFair", testDueLeasesFair},
+		named[LeasingStore]{"SourceChangeWhileLeased", testSourceChangeWhileLeased},
 		named[LeasingStore]{"ConcurrentCaps", testLeaseCapsConcurrent},
 		named[LeasingStore]{"SharedPath", testSourceSecretSharedPath},
 		named[LeasingStore]{"HoldScope", testHoldScope},
