@@ -1,6 +1,9 @@
 package tokenward
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // DynamicSource is a path whose every read makes a new credential that
 // exists for one lease: a database role created for one CI job and
@@ -117,10 +120,19 @@ type Lease struct {
 // Source is the path of the lease's dynamic source.
 func (l *Lease) Source() string { return l.Project + "/" + l.Env + "/" + l.Name }
 
+// PathUnder reports whether path (project/env/name) is prefix or lies
+// under it, by whole segments (LeaseFilter.Prefix): acme/prod/db is under
+// acme, acme/prod, acme/prod/ and itself, not under acme/prod/d.
+func PathUnder(path, prefix string) bool {
+	p := strings.TrimSuffix(prefix, "/")
+	return p == "" || path == p || strings.HasPrefix(path, p+"/")
+}
+
 // LeaseFilter selects leases: all of them by default.
 type LeaseFilter struct {
-	// Prefix keeps leases whose source path starts with it
-	// ("acme/prod/db", "acme/prod/").
+	// Prefix keeps leases whose source path starts with its whole
+	// segments: "acme/prod/db" is that source (not acme/prod/db2),
+	// "acme/prod" or "acme/prod/" every source of acme/prod.
 	Prefix string
 	// TokenID keeps the leases of one token.
 	TokenID string

@@ -41,7 +41,7 @@ func (m *Main) newLeaseListCommand() *cobra.Command {
 		}
 		return x.printLeases(ls)
 	})
-	cmd.Flags().StringVar(&f.Prefix, "prefix", "", "leases whose source path starts with this")
+	cmd.Flags().StringVar(&f.Prefix, "prefix", "", "leases whose source path starts with these whole segments (acme/prod/db is not acme/prod/db2)")
 	cmd.Flags().StringVar(&f.TokenID, "token", "", "leases of this token id")
 	cmd.Flags().BoolVar(&all, "all", false, "revoked leases too")
 	return cmd

@@ -239,7 +239,7 @@ func (e *Engine) Sources(ctx context.Context, tok *tokenward.Token, prefix strin
 	}
 	out := []*tokenward.DynamicSource{}
 	for _, s := range all {
-		if strings.HasPrefix(s.Path(), prefix) && tok.Grants.Allows(tokenward.ActionRead, s.Project, s.Env, s.Name) {
+		if tokenward.PathUnder(s.Path(), prefix) && tok.Grants.Allows(tokenward.ActionRead, s.Project, s.Env, s.Name) {
 			out = append(out, s)
 		}
 	}
@@ -474,11 +474,12 @@ func (e *Engine) Revoke(ctx context.Context, tok *tokenward.Token, id string) (*
 	return e.revoke(ctx, l, "requested by "+tok.ID)
 }
 
-// RevokePrefix revokes every live lease under prefix that tok may manage
-// (an incident: acme/prod/db, or acme/prod/).
+// RevokePrefix revokes every live lease under prefix (whole segments:
+// tokenward.PathUnder) that tok may manage (an incident: acme/prod/db, or
+// acme/prod).
 func (e *Engine) RevokePrefix(ctx context.Context, tok *tokenward.Token, prefix string) ([]*tokenward.Lease, error) {
 	if prefix == "" {
-		return nil, tokenward.Errorf(tokenward.EINVALID, "a prefix is required (project/env/name or a start of one)")
+		return nil, tokenward.Errorf(tokenward.EINVALID, "a prefix is required: project, project/env or project/env/name")
 	}
 	ls, err := e.Leases(ctx, tok, tokenward.LeaseFilter{Prefix: prefix, Live: true})
 	if err != nil {

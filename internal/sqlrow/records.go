@@ -231,10 +231,11 @@ const LeaseUpdateSet = `state = ?, expires_at = ?, revoked_at = ?, reason = ?, a
 // non-empty) and arguments of f, over leases' own columns.
 func LeaseFilterWhere(f tokenward.LeaseFilter) (string, []any) {
 	where, args := []string{"1 = 1"}, []any{}
-	if f.Prefix != "" {
-		// A prefix match without LIKE, whose wildcards a path may hold.
-		where = append(where, "substr(project || '/' || env || '/' || name, 1, ?) = ?")
-		args = append(args, len(f.Prefix), f.Prefix)
+	if p := strings.TrimSuffix(f.Prefix, "/"); p != "" {
+		// Whole segments, without LIKE (whose wildcards a path may hold):
+		// acme/prod/db is that source, not acme/prod/db2 as well.
+		where = append(where, "(project || '/' || env || '/' || name = ? OR substr(project || '/' || env || '/' || name, 1, ?) = ?)")
+		args = append(args, p, len(p)+1, p+"/")
 	}
 	if f.TokenID != "" {
 		where = append(where, "token_id = ?")

@@ -144,8 +144,12 @@ func testLeases(t *testing.T, s LeasingStore) {
 	}{
 		{tokenward.LeaseFilter{}, "lease_1 lease_2 lease_3 lease_4 "},
 		{tokenward.LeaseFilter{Live: true}, "lease_2 lease_3 lease_4 "},
-		{tokenward.LeaseFilter{Prefix: "acme/prod/db"}, "lease_1 lease_2 lease_3 lease_4 "},
+		{tokenward.LeaseFilter{Prefix: "acme/prod/db"}, "lease_1 lease_2 lease_3 "}, // whole segments: not dbx
 		{tokenward.LeaseFilter{Prefix: "acme/prod/dbx"}, "lease_4 "},
+		{tokenward.LeaseFilter{Prefix: "acme/prod"}, "lease_1 lease_2 lease_3 lease_4 "},
+		{tokenward.LeaseFilter{Prefix: "acme/prod/"}, "lease_1 lease_2 lease_3 lease_4 "},
+		{tokenward.LeaseFilter{Prefix: "acme/pro"}, ""},
+		{tokenward.LeaseFilter{Prefix: "acme/prod/d"}, ""},
 		{tokenward.LeaseFilter{Prefix: "acme/prod/d_"}, ""},
 		{tokenward.LeaseFilter{Prefix: "acme/", TokenID: "tok_a", Live: true}, "lease_2 lease_4 "},
 		{tokenward.LeaseFilter{TokenID: "tok_b"}, "lease_3 "},
