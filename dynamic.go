@@ -120,6 +120,15 @@ type Lease struct {
 // Source is the path of the lease's dynamic source.
 func (l *Lease) Source() string { return l.Project + "/" + l.Env + "/" + l.Name }
 
+// Limits of a dynamic source, here so that what checks a source before it
+// reaches the server (the manifest) shares them without the engine.
+const (
+	// MaxLeaseTTL is the longest a source's max TTL may be.
+	MaxLeaseTTL = 30 * 24 * time.Hour
+	// MaxSourceLeases is the most a source's MaxLeases may be.
+	MaxSourceLeases = 100_000
+)
+
 // PathUnder reports whether path (project/env/name) is prefix or lies
 // under it, by whole segments (LeaseFilter.Prefix): acme/prod/db is under
 // acme, acme/prod, acme/prod/ and itself, not under acme/prod/d.

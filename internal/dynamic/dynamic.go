@@ -100,9 +100,8 @@ type Engine struct {
 const (
 	DefaultMaxLeasesPerSource = 1000
 	DefaultMaxLeasesPerToken  = 100
-	MaxTTL                    = 30 * 24 * time.Hour
-	// MaxSourceLeases is the most a source's MaxLeases may be.
-	MaxSourceLeases = 100_000
+	MaxTTL                    = tokenward.MaxLeaseTTL
+	MaxSourceLeases           = tokenward.MaxSourceLeases
 )
 
 // New returns an engine with defaults.

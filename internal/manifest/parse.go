@@ -14,8 +14,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/robfig/cron/v3"
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/oidc"
+	"github.com/tokenward/tokenward/internal/rotate"
 	"gopkg.in/yaml.v3"
 )
 
@@ -559,16 +560,20 @@ func (p *parser) secret(m *Manifest, kv pair) *Secret {
 	return s
 }
 
-// claimName is the form of a claim name: JWT claims in practice.
-var claimName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$`) })
+// claimName is the form of a claim name: JWT claims in practice, of at
+// most the server's length.
+var claimName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(fmt.Sprintf(`^[A-Za-z_][A-Za-z0-9_.:-]{0,%d}$`, oidc.MaxClaimNameLen-1))
+})
 
 func (p *parser) pipeline(m *Manifest, kv pair) *Pipeline {
 	what := "pipeline " + shortKey(kv.key)
-	if tokenward.ValidateProjectName(kv.key) != nil {
+	if oidc.ValidateBindingName(kv.key) != nil {
 		p.errorf(kv.k, "pipelines: key is not a valid pipeline name (a lowercase DNS label: a-z, 0-9, inner '-')")
 		return nil
 	}
 	pl := &Pipeline{Name: kv.key, Pos: pos(kv.k), TTL: DefaultTTL, Enabled: true}
+	errsBefore := len(p.errs)
 	f := p.fields(kv.v, what, "preset", "issuer", "audience", "claims", "grants", "ttl", "enabled")
 	if deref(kv.v).Kind != yaml.MappingNode {
 		return nil
@@ -586,7 +591,9 @@ func (p *parser) pipeline(m *Manifest, kv pair) *Pipeline {
 		// An issuer with a preset is a self-hosted instance (GitLab on
 		// gitlab.example.com): the preset still names the claims.
 		if s, ok := p.str(v.v, what+": issuer"); ok {
-			if u, err := url.Parse(s); err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			if len(s) > oidc.MaxIssuerLen {
+				p.errorf(v.v, "%s: issuer: longer than %d characters", what, oidc.MaxIssuerLen)
+			} else if u, err := url.Parse(s); err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || oidc.ValidateIssuer(s) != nil {
 				p.errorf(v.v, "%s: issuer: want an https URL with a host and no query (like %s)", what, IssuerGitHub)
 			} else {
 				pl.Issuer = s
@@ -601,13 +608,21 @@ func (p *parser) pipeline(m *Manifest, kv pair) *Pipeline {
 		}
 	}
 	if v, has := f["audience"]; has {
-		auds, _, ok := p.strs(v.v, what+": audience", true)
+		auds, nodes, ok := p.strs(v.v, what+": audience", true)
 		if ok && len(auds) == 0 {
 			p.errorf(deref(v.v), "%s: audience: an empty list (leave the key out for %s)", what, DefaultAudience)
 		}
-		for _, a := range auds {
-			if a == "" {
-				p.errorf(deref(v.v), "%s: audience: empty", what)
+		if len(auds) > oidc.MaxAudiences {
+			p.errorf(deref(v.v), "%s: audience: %d audiences (at most %d)", what, len(auds), oidc.MaxAudiences)
+		}
+		for i, a := range auds {
+			switch {
+			case a == "":
+				p.errorf(nodes[i], "%s: audience: empty", what)
+			case len(a) > oidc.MaxAudienceLen:
+				p.errorf(nodes[i], "%s: audience: longer than %d characters", what, oidc.MaxAudienceLen)
+			case !oidc.IsPrintable(a):
+				p.errorf(nodes[i], "%s: audience: holds a character that is not printable", what)
 			}
 		}
 		pl.Audiences = auds
@@ -615,7 +630,11 @@ func (p *parser) pipeline(m *Manifest, kv pair) *Pipeline {
 		pl.Audiences = []string{DefaultAudience}
 	}
 	if v, has := f["claims"]; has {
-		for _, c := range p.pairs(v.v, what+": claims") {
+		cs := p.pairs(v.v, what+": claims")
+		if len(cs) > oidc.MaxClaimConditions {
+			p.errorf(deref(v.v), "%s: claims: %d claim conditions (at most %d)", what, len(cs), oidc.MaxClaimConditions)
+		}
+		for _, c := range cs {
 			if !claimName().MatchString(c.key) {
 				p.errorf(c.k, "%s: claims: not a claim name", what)
 				continue
@@ -628,9 +647,20 @@ func (p *parser) pipeline(m *Manifest, kv pair) *Pipeline {
 				p.errorf(deref(c.v), "%s: claims: %s: an empty list matches nothing", what, c.key)
 				continue
 			}
+			if len(vals) > oidc.MaxConditionValues {
+				p.errorf(deref(c.v), "%s: claims: %s: %d values (at most %d values)", what, c.key, len(vals), oidc.MaxConditionValues)
+				ok = false
+			}
 			for i, val := range vals {
-				if val == "" || strings.Trim(val, "*") == "" {
+				switch {
+				case val == "" || strings.Trim(val, "*") == "":
 					p.errorf(nodes[i], "%s: claims: %s: a value that is empty or only '*' would match any job", what, c.key)
+					ok = false
+				case len(val) > oidc.MaxPatternLen:
+					p.errorf(nodes[i], "%s: claims: %s: a value longer than %d characters", what, c.key, oidc.MaxPatternLen)
+					ok = false
+				case !oidc.IsPrintable(val):
+					p.errorf(nodes[i], "%s: claims: %s: a value holds a character that is not printable", what, c.key)
 					ok = false
 				}
 			}
@@ -692,7 +722,30 @@ func (p *parser) pipeline(m *Manifest, kv pair) *Pipeline {
 	if v, has := f["enabled"]; has {
 		pl.Enabled, _ = p.boolean(v.v, what+": enabled")
 	}
+	if len(p.errs) == errsBefore {
+		p.serverBinding(kv.k, what, pl)
+	}
 	return pl
+}
+
+// serverBinding checks pl as the server will when apply creates it (at the
+// most TTL a server may allow: its cap may be lower), so what the checks
+// above missed is refused here, before apply creates anything, not half-way
+// through. The server's message may quote a value: it is not repeated.
+func (p *parser) serverBinding(at *yaml.Node, what string, pl *Pipeline) {
+	b := &oidc.Binding{Name: pl.Name, Issuer: pl.Issuer, Audiences: pl.Audiences, Grants: pl.Grants, TTL: pl.TTL, Enabled: pl.Enabled}
+	for _, c := range pl.Claims {
+		// The condition apply sends: values only, the op left to the server.
+		cond, err := oidc.ConditionFromValues(c.Name, c.Values)
+		if err != nil {
+			p.errAt(c.Pos.Line, c.Pos.Column, "%s: claims: %s: the server refuses this condition", what, c.Name)
+			return
+		}
+		b.Claims = append(b.Claims, cond)
+	}
+	if err := b.ValidateMaxTTL(MaxTTL); err != nil {
+		p.errorf(at, "%s: the server refuses this binding (issuer, audience, claims or grants)", what)
+	}
 }
 
 // rotatorName is the form of a rotator's name (random, postgres, ...).
@@ -719,16 +772,10 @@ func (p *parser) rotation(m *Manifest, kv pair) *RotationPolicy {
 		}
 	}
 	if v, has := f["cron"]; has {
-		if s, ok := p.str(v.v, what+": cron"); ok {
-			if _, err := cron.ParseStandard(s); err != nil {
-				p.errorf(v.v, "%s: cron: not a 5-field cron expression", what)
-			}
-			r.Cron = s
-		}
-	}
-	if _, has := f["every"]; !has {
-		if _, has := f["cron"]; !has {
-			p.errorf(kv.k, "%s: give every (like 30d) or cron", what)
+		if c, ok := p.str(v.v, what+": cron"); ok && c == "" {
+			p.errorf(v.v, "%s: cron: empty", what)
+		} else {
+			r.Cron = c
 		}
 	}
 	if v, has := f["jitter"]; has {
@@ -736,6 +783,19 @@ func (p *parser) rotation(m *Manifest, kv pair) *RotationPolicy {
 	}
 	if v, has := f["grace"]; has {
 		r.Grace, _ = p.duration(v.v, what+": grace")
+	}
+	_, hasEvery := f["every"]
+	_, hasCron := f["cron"]
+	if !hasEvery && !hasCron {
+		p.errorf(kv.k, "%s: give every (like 30d) or cron", what)
+	} else if err := p.schedule(f, r); err != nil {
+		// The server's own schedule rules (rotate.ValidateSchedule): the
+		// same limits, checked before apply creates anything.
+		at := kv.k
+		if v, has := f[err.Field]; has {
+			at = deref(v.v)
+		}
+		p.errorf(at, "%s: %s", what, err.Msg)
 	}
 	if v, has := f["rotator"]; has {
 		if s, ok := p.str(v.v, what+": rotator"); ok {
@@ -756,6 +816,23 @@ func (p *parser) rotation(m *Manifest, kv pair) *RotationPolicy {
 		}
 	}
 	return r
+}
+
+// schedule checks r's schedule by the server's rules once every field of it
+// has been read; a field that could not be read was reported already.
+func (p *parser) schedule(f map[string]pair, r *RotationPolicy) *rotate.ScheduleError {
+	for key, val := range map[string]bool{"every": r.Every != 0, "cron": r.Cron != "", "jitter": r.Jitter != 0, "grace": r.Grace != 0} {
+		if _, has := f[key]; has && !val {
+			return nil
+		}
+	}
+	var se *rotate.ScheduleError
+	if err := rotate.ValidateSchedule(r.Every, r.Cron, r.Jitter, r.Grace); errors.As(err, &se) {
+		return se
+	} else if err != nil {
+		return &rotate.ScheduleError{Field: "every", Msg: "the server refuses this schedule"}
+	}
+	return nil
 }
 
 // dynamic parses a dynamic source: its name is a secret name of its own
@@ -821,7 +898,12 @@ func (p *parser) dynamic(m *Manifest, kv pair) *DynamicSource {
 	if v, has := f["max_ttl"]; has {
 		if d.MaxTTL, _ = p.duration(v.v, what+": max_ttl"); d.MaxTTL > 0 && d.MaxTTL < d.TTL {
 			p.errorf(deref(v.v), "%s: max_ttl: shorter than ttl", what)
+		} else if d.MaxTTL > tokenward.MaxLeaseTTL {
+			p.errorf(deref(v.v), "%s: max_ttl: longer than %s", what, FormatDuration(tokenward.MaxLeaseTTL))
 		}
+	} else if v, has := f["ttl"]; has && d.TTL > tokenward.MaxLeaseTTL {
+		// The server takes ttl for a missing max_ttl.
+		p.errorf(deref(v.v), "%s: ttl: longer than %s (the longest max_ttl)", what, FormatDuration(tokenward.MaxLeaseTTL))
 	}
 	if v, has := f["skip_check"]; has {
 		d.SkipCheck, _ = p.boolean(v.v, what+": skip_check")
@@ -830,6 +912,8 @@ func (p *parser) dynamic(m *Manifest, kv pair) *DynamicSource {
 		n := deref(v.v)
 		if i, err := strconv.Atoi(n.Value); n.Kind != yaml.ScalarNode || n.Tag != "!!int" || err != nil || i < 0 {
 			p.errorf(n, "%s: max_leases: want a whole number of 0 or more", what)
+		} else if i > tokenward.MaxSourceLeases {
+			p.errorf(n, "%s: max_leases: more than %d", what, tokenward.MaxSourceLeases)
 		} else {
 			d.MaxLeases = i
 		}

@@ -201,7 +201,7 @@ func TestParseErrors(t *testing.T) {
 		}},
 		{"rotation errors", base + "secrets:\n  A: {rotate: 30d}\nrotation:\n  A: {every: 60d, cron: 'every day', rotator: Random}\n", []string{
 			"m.yaml:6:14: rotation A: every: 60d is longer than the secret's rotate: 30d, so rotation would always be overdue",
-			"m.yaml:6:25: rotation A: cron: not a 5-field cron expression",
+			"m.yaml:6:14: rotation A: give either every or cron, not both",
 			"m.yaml:6:47: rotation A: rotator: not a rotator name (like random, tokenward, postgres, webhook, exec)",
 		}},
 		{"rotation missing fields", base + "secrets:\n  A:\nrotation:\n  A: {jitter: 1h}\n", []string{

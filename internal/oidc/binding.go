@@ -32,8 +32,8 @@ const (
 	MaxPatternLen         = 512
 	MaxClaimNameLen       = 64
 	maxBindingNameLen     = 63
-	maxAudienceLen        = 512
-	maxIssuerLen          = 512
+	MaxAudienceLen        = 512
+	MaxIssuerLen          = 512
 	maxClaimValueLen      = 4096
 	conditionMetaGlob     = "*"
 	conditionMetaOneOfSep = "|"
@@ -75,8 +75,8 @@ func (b *Binding) ValidateMaxTTL(maxTTL time.Duration) error {
 		return tokenward.Errorf(tokenward.EINVALID, "binding %s: %d audiences (at most %d)", b.Name, len(b.Audiences), MaxAudiences)
 	}
 	for _, a := range b.Audiences {
-		if a == "" || len(a) > maxAudienceLen || !isPrintable(a) {
-			return tokenward.Errorf(tokenward.EINVALID, "binding %s: audience %q must be 1-%d printable characters", b.Name, tokenward.Printable(a), maxAudienceLen)
+		if a == "" || len(a) > MaxAudienceLen || !IsPrintable(a) {
+			return tokenward.Errorf(tokenward.EINVALID, "binding %s: audience %q must be 1-%d printable characters", b.Name, tokenward.Printable(a), MaxAudienceLen)
 		}
 	}
 	if len(b.Claims) == 0 {
@@ -137,8 +137,8 @@ func ValidateIssuer(s string) error {
 	if s == "" {
 		return tokenward.Errorf(tokenward.EINVALID, "issuer is empty")
 	}
-	if len(s) > maxIssuerLen {
-		return tokenward.Errorf(tokenward.EINVALID, "issuer is longer than %d characters", maxIssuerLen)
+	if len(s) > MaxIssuerLen {
+		return tokenward.Errorf(tokenward.EINVALID, "issuer is longer than %d characters", MaxIssuerLen)
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
@@ -283,7 +283,7 @@ func (c ClaimCondition) Validate() error {
 		if len(v) > MaxPatternLen {
 			return tokenward.Errorf(tokenward.EINVALID, "claim %s: value longer than %d characters", c.Claim, MaxPatternLen)
 		}
-		if !isPrintable(v) {
+		if !IsPrintable(v) {
 			return tokenward.Errorf(tokenward.EINVALID, "claim %s: value %q has a non-printable character", c.Claim, tokenward.Printable(v))
 		}
 		if c.Op == MatchExact {
@@ -420,8 +420,8 @@ func (b *Binding) Warnings() []string {
 	return out
 }
 
-// isPrintable reports whether s is valid UTF-8 without control characters.
-func isPrintable(s string) bool {
+// IsPrintable reports whether s is valid UTF-8 without control characters.
+func IsPrintable(s string) bool {
 	if !utf8.ValidString(s) {
 		return false
 	}

@@ -41,36 +41,128 @@ const (
 
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow)
 
+// ScheduleError is a schedule refused by ValidateSchedule. Msg names the
+// field and its limit, never its value (a value pasted into the wrong key
+// of a manifest may be a secret); Field lets a manifest show it there.
+type ScheduleError struct {
+	Field string // every, cron, jitter or grace
+	Msg   string
+}
+
+func (e *ScheduleError) Error() string { return e.Msg }
+
+// Unwrap lets tokenward.ErrorCode see a schedule error as EINVALID.
+func (e *ScheduleError) Unwrap() error {
+	return &tokenward.Error{Code: tokenward.EINVALID, Message: e.Error()}
+}
+
+// ValidateSchedule checks a policy's schedule: every or cron, not both; at
+// least MinEvery between two runs, for cron too (each run mints a new
+// upstream credential); and a grace period shorter than that: a rotation
+// is in flight until its grace ends, so a run due during it is skipped.
+// Policy.Validate and the manifest (tokenward.yaml) both use it. Its error
+// is a *ScheduleError.
+func ValidateSchedule(every time.Duration, cronSpec string, jitter, grace time.Duration) error {
+	interval, field := every, "every"
+	switch {
+	case every != 0 && cronSpec != "":
+		return &ScheduleError{"every", "give either every or cron, not both"}
+	case every == 0 && cronSpec == "":
+		return &ScheduleError{"every", "give every or cron"}
+	case every < 0:
+		return &ScheduleError{"every", "every must be positive"}
+	case every != 0 && every < MinEvery:
+		return &ScheduleError{"every", "every must be at least " + FormatDuration(MinEvery)}
+	}
+	if cronSpec != "" {
+		sched, err := cronParser.Parse(cronSpec)
+		spec, ok := sched.(*cron.SpecSchedule)
+		// robfig/cron reads a TZ= prefix whatever the parser's fields:
+		// schedules are in UTC, so a time zone (and its DST) is refused.
+		if err != nil || !ok || spec.Location != time.Local {
+			return &ScheduleError{"cron", "cron is not a 5-field cron expression (minute hour day-of-month month day-of-week, in UTC)"}
+		}
+		// A schedule like "0 0 30 2 *" parses but never fires; Next would
+		// give the zero time, which is always due.
+		if spec.Next(time.Now().UTC()).IsZero() {
+			return &ScheduleError{"cron", "cron never fires"}
+		}
+		field = "cron"
+		interval = cronShortestGap(spec, max(MinEvery, grace+time.Nanosecond))
+		if interval < MinEvery {
+			return &ScheduleError{"cron", "cron fires as often as every " + interval.String() + "; rotations must be at least " + FormatDuration(MinEvery) + " apart (each mints a new upstream credential)"}
+		}
+	}
+	if jitter < 0 || jitter > MaxJitter {
+		return &ScheduleError{"jitter", "jitter must be between 0 and " + FormatDuration(MaxJitter)}
+	}
+	if grace < 0 || grace > MaxGrace {
+		return &ScheduleError{"grace", "grace must be between 0 and " + FormatDuration(MaxGrace)}
+	}
+	if grace >= interval {
+		between := "every (" + FormatDuration(interval) + ")"
+		if field == "cron" {
+			between = "the shortest time between two runs of the cron schedule (" + FormatDuration(interval) + ")"
+		}
+		return &ScheduleError{"grace", "grace must be shorter than " + between + ": a rotation is in flight until its grace ends, and a run due before then is skipped"}
+	}
+	return nil
+}
+
+// cronShortestGap returns the shortest time between two runs of s, or
+// the first gap it finds shorter than enough: it need not look further.
+// Every day that fires, fires at the same times, so the shortest gap is
+// within a day or from a day's last run to the next firing day's first.
+func cronShortestGap(s *cron.SpecSchedule, enough time.Duration) time.Duration {
+	var times []time.Duration // of day, in order
+	for h := range 24 {
+		for m := range 60 {
+			if s.Hour&(1<<uint(h)) != 0 && s.Minute&(1<<uint(m)) != 0 {
+				times = append(times, time.Duration(h)*time.Hour+time.Duration(m)*time.Minute)
+			}
+		}
+	}
+	if len(times) == 0 { // not from the parser, which needs a minute and an hour
+		return 0
+	}
+	const day = 24 * time.Hour
+	gap := time.Duration(1<<63 - 1)
+	for i := 1; i < len(times); i++ {
+		gap = min(gap, times[i]-times[i-1])
+	}
+	overnight := day - times[len(times)-1] + times[0] // to the next day's first
+	if gap < enough || overnight >= enough {
+		return min(gap, overnight)
+	}
+	// Walk the firing days (at midnight) over 28 years from 2001, in which
+	// every calendar of days, weekdays and leap days occurs.
+	days := *s
+	days.Minute, days.Hour = 1, 1
+	from := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+	prev := days.Next(from.Add(-time.Second))
+	for end := from.AddDate(28, 0, 0); !prev.IsZero() && prev.Before(end); {
+		next := days.Next(prev)
+		if next.IsZero() {
+			break
+		}
+		if g := next.Sub(prev) - day + overnight; g < gap {
+			if gap = g; gap < enough {
+				break
+			}
+		}
+		prev = next
+	}
+	return gap
+}
+
 // Validate checks p against the known rotators (nil: skip the rotator
 // check) and the rotator's own config validation.
 func (p *Policy) Validate(rotators map[string]Rotator) error {
 	if p.Path == "" {
 		return errInvalid("policy: secret path is empty")
 	}
-	switch {
-	case p.Every != 0 && p.Cron != "":
-		return errInvalid("policy %s: give either every or cron, not both", p.Path)
-	case p.Every == 0 && p.Cron == "":
-		return errInvalid("policy %s: give every or cron", p.Path)
-	case p.Every != 0 && p.Every < MinEvery:
-		return errInvalid("policy %s: every must be at least %s", p.Path, MinEvery)
-	}
-	if p.Cron != "" {
-		s, err := cronParser.Parse(p.Cron)
-		if err != nil {
-			return errInvalid("policy %s: cron %q: %v", p.Path, p.Cron, err)
-		}
-		// A schedule like "0 0 30 2 *" parses but never fires; Next would
-		// give the zero time, which is always due.
-		if s.Next(time.Now().UTC()).IsZero() {
-			return errInvalid("policy %s: cron %q never fires", p.Path, p.Cron)
-		}
-	}
-	if p.Jitter < 0 || p.Jitter > MaxJitter {
-		return errInvalid("policy %s: jitter must be between 0 and %s", p.Path, MaxJitter)
-	}
-	if p.Grace < 0 || p.Grace > MaxGrace {
-		return errInvalid("policy %s: grace must be between 0 and %s", p.Path, MaxGrace)
+	if err := ValidateSchedule(p.Every, p.Cron, p.Jitter, p.Grace); err != nil {
+		return errInvalid("policy %s: %v", p.Path, err)
 	}
 	if rotators != nil {
 		r, ok := rotators[p.Rotator]
@@ -104,6 +196,22 @@ func (p *Policy) Next(from time.Time) time.Time {
 		return time.Time{}
 	}
 	return next.Add(j)
+}
+
+// NextAfterRun returns when the run after one that was due at scheduled
+// (the policy's NextAt, jitter included) and ran at ran is due. An every
+// schedule keeps its cadence: the next run is a whole number of intervals
+// after scheduled, the first after ran, so the jitter shifts the cadence
+// once instead of adding to every interval, a late tick does not delay
+// the runs after it, and runs missed while no server ran are not made up.
+// A cron schedule has its cadence in the cron times (Next).
+func (p *Policy) NextAfterRun(scheduled, ran time.Time) time.Time {
+	const far = 100 * 365 * 24 * time.Hour // a NextAt this old says nothing of a cadence
+	late := ran.Sub(scheduled)
+	if p.Cron != "" || p.Every <= 0 || scheduled.IsZero() || late < 0 || late > far {
+		return p.Next(ran)
+	}
+	return scheduled.Add((late/p.Every + 1) * p.Every)
 }
 
 // JitterFor returns the fixed offset in [0, max) of the secret at path.

@@ -30,7 +30,7 @@ func TestCronThatNeverFiresIsRefused(t *testing.T) {
 		{"0 0 31 * *", true},           // months that have one
 		{"0 3 * * 1", true},            // weekly
 		{"0 0 30 2 1", true},           // day-of-month OR day-of-week: Mondays
-		{"*/15 2-4 1,15 1-6 *", true},  // steps and ranges
+		{"0 */4 1,15 1-6 *", true},     // steps and ranges
 	}
 	for _, tt := range tests {
 		p := &Policy{Path: "a/b/C", Cron: tt.cron, Rotator: "random"}

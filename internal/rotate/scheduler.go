@@ -32,8 +32,10 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 	}
 	for _, p := range due {
 		// Schedule the next run first: a policy whose start fails (say,
-		// invalid config) must not be retried every tick.
-		p.LastAt, p.NextAt = now, p.Next(now)
+		// invalid config) must not be retried every tick. It is counted
+		// from the time this run was due, not from now, so an every
+		// schedule's jitter does not add to each interval.
+		p.LastAt, p.NextAt = now, p.NextAfterRun(p.NextAt, now)
 		if err := m.Store.PutPolicy(ctx, p); err != nil {
 			errs = append(errs, err)
 			continue
