@@ -102,14 +102,14 @@ func TestReplacingALeasedSourceStrandsNoRole(t *testing.T) {
 	}
 }
 
-// replacingStore runs before just before each CreateLease: the source is
+// replacingStore runs before just before the first CreateLease: the source is
 // replaced between the engine's read of it and the lease's record.
 type replacingStore struct {
 	dynamic.Store
 	before func()
 }
 
-func (s replacingStore) CreateLease(ctx context.Context, l *tokenward.Lease, limits tokenward.LeaseLimits) error {
+func (s *replacingStore) CreateLease(ctx context.Context, l *tokenward.Lease, limits tokenward.LeaseLimits) error {
 	if s.before != nil {
 		s.before()
 		s.before = nil
@@ -128,7 +128,7 @@ func TestLeaseMadeWhereItsSourcePoints(t *testing.T) {
 	other := f.otherDatabase(t, c, &roles)
 	src := f.source(t, 15*time.Minute, time.Hour)
 	tok := f.token(t, "job", 0)
-	f.engine.Store = replacingStore{Store: f.db, before: func() {
+	f.engine.Store = &replacingStore{Store: f.db, before: func() {
 		moved := *src
 		moved.Config = map[string]string{"admin_secret": "acme/prod/PG_ADMIN_URL_2", "group": f.group}
 		if err := f.db.PutDynamicSource(context.Background(), &moved); err != nil {
