@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/tokenward/tokenward/internal/core"
 	"github.com/tokenward/tokenward/internal/oidc"
+	"github.com/tokenward/tokenward/internal/rotate"
 )
 
 // oidcServerConfig is the server configuration of just-in-time CI
@@ -24,8 +25,8 @@ type oidcServerConfig struct {
 
 // Validate checks the flags and returns the issuer → JWKS file map.
 func (c *oidcServerConfig) Validate() (map[string]string, error) {
-	if c.MaxTTL <= 0 || c.MaxTTL > 24*time.Hour {
-		return nil, usageError("--oidc-max-ttl must be from 1s to 24h")
+	if c.MaxTTL <= 0 || c.MaxTTL > oidc.MaxMaxTTL {
+		return nil, usageError("--oidc-max-ttl must be from 1s to %s", rotate.FormatDuration(oidc.MaxMaxTTL))
 	}
 	if c.Leeway < 0 || c.Leeway > 10*time.Minute {
 		return nil, usageError("--oidc-leeway must be from 0 to 10m")

@@ -3,7 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
-	"strings"
+
 	"time"
 
 	"github.com/tokenward/tokenward"
@@ -32,26 +32,14 @@ func (s *Server) rotationRoutes() []route {
 
 func policyView(p *rotate.Policy) *api.RotationPolicy {
 	v := &api.RotationPolicy{Secret: p.Path, LastAt: p.LastAt, NextAt: p.NextAt, RotationSettings: api.RotationSettings{
-		Cron: p.Cron, Rotator: p.Rotator, Config: p.Config, Disabled: p.Disabled, Grace: policyDuration(p.Grace)}}
+		Cron: p.Cron, Rotator: p.Rotator, Config: p.Config, Disabled: p.Disabled, Grace: rotate.FormatDuration(p.Grace)}}
 	if p.Every != 0 {
-		v.Every = policyDuration(p.Every)
+		v.Every = rotate.FormatDuration(p.Every)
 	}
 	if p.Jitter != 0 {
-		v.Jitter = policyDuration(p.Jitter)
+		v.Jitter = rotate.FormatDuration(p.Jitter)
 	}
 	return v
-}
-
-// policyDuration writes d as policies are written: 30d, 2w, 1h, 1h30m.
-func policyDuration(d time.Duration) string {
-	s := rotate.FormatDuration(d)
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 func parseOptDuration(field, s string) (time.Duration, error) {

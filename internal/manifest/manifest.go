@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/oidc"
 )
 
 // DefaultFile is the manifest's conventional name at a repository's root.
@@ -29,7 +30,7 @@ const DefaultAudience = "tokenward"
 // and MaxTTL the most it may ask for (the server may cap it lower).
 const (
 	DefaultTTL = 15 * time.Minute
-	MaxTTL     = 24 * time.Hour
+	MaxTTL     = oidc.MaxMaxTTL
 )
 
 // Issuers of the pipeline presets.

@@ -16,8 +16,13 @@ import (
 )
 
 // DefaultMaxTTL caps a binding's TTL, and so the lifetime of every token
-// minted through it, unless the server sets another cap.
+// minted through it, unless the server sets another cap (--oidc-max-ttl,
+// at most MaxMaxTTL).
 const DefaultMaxTTL = time.Hour
+
+// MaxMaxTTL is the highest cap a server may set, and so the longest TTL a
+// binding (or a manifest's pipeline) may ask for anywhere.
+const MaxMaxTTL = 24 * time.Hour
 
 // DefaultAudience is the audience CI jobs ask their issuer for when none is
 // given (tokenward login --oidc --audience).

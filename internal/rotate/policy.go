@@ -90,7 +90,7 @@ func ValidateSchedule(every time.Duration, cronSpec string, jitter, grace time.D
 		field = "cron"
 		interval = cronShortestGap(spec, max(MinEvery, grace+time.Nanosecond))
 		if interval < MinEvery {
-			return &ScheduleError{"cron", "cron fires as often as every " + interval.String() + "; rotations must be at least " + FormatDuration(MinEvery) + " apart (each mints a new upstream credential)"}
+			return &ScheduleError{"cron", "cron fires as often as every " + FormatDuration(interval) + "; rotations must be at least " + FormatDuration(MinEvery) + " apart (each mints a new upstream credential)"}
 		}
 	}
 	if jitter < 0 || jitter > MaxJitter {
@@ -255,7 +255,8 @@ func ParseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// FormatDuration writes d the way ParseDuration reads it, preferring days.
+// FormatDuration writes d the way ParseDuration reads it, preferring days
+// and weeks, and without zero units (1h, 1h30m, 30m, not 1h0m0s).
 func FormatDuration(d time.Duration) string {
 	const day = 24 * time.Hour
 	if d > 0 && d%day == 0 {
@@ -264,5 +265,12 @@ func FormatDuration(d time.Duration) string {
 		}
 		return strconv.FormatInt(int64(d/day), 10) + "d"
 	}
-	return d.String()
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s") // 30m0s → 30m
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m") // 1h0m → 1h
+	}
+	return s
 }

@@ -22,14 +22,14 @@ func TestCronMinimumInterval(t *testing.T) {
 		grace time.Duration
 		want  string // "" when valid
 	}{
-		{"every minute", "* * * * *", 0, 0, "fires as often as every 1m0s"},
-		{"every 15 minutes", "*/15 * * * *", 0, 0, "fires as often as every 15m0s"},
-		{"two minutes an hour", "0,59 3 * * *", 0, 0, "fires as often as every 59m0s"},
+		{"every minute", "* * * * *", 0, 0, "fires as often as every 1m"},
+		{"every 15 minutes", "*/15 * * * *", 0, 0, "fires as often as every 15m"},
+		{"two minutes an hour", "0,59 3 * * *", 0, 0, "fires as often as every 59m"},
 		{"hourly", "0 * * * *", 0, 0, ""},
 		{"hourly, grace 1h", "0 * * * *", 0, time.Hour, "grace"},
 		{"hourly, grace 59m", "0 * * * *", 0, 59 * time.Minute, ""},
-		{"twice an hour at night", "0,30 2 * * *", 0, 0, "fires as often as every 30m0s"},
-		{"across midnight, grace 2h", "0 0,23 * * *", 0, 2 * time.Hour, "1h0m0s"},
+		{"twice an hour at night", "0,30 2 * * *", 0, 0, "fires as often as every 30m"},
+		{"across midnight, grace 2h", "0 0,23 * * *", 0, 2 * time.Hour, "(1h)"},
 		{"daily, grace 1d", "0 3 * * *", 0, 24 * time.Hour, "grace"},
 		{"Mondays and Tuesdays, grace 2d", "0 3 * * 1,2", 0, 48 * time.Hour, "grace"},
 		{"Mondays and Wednesdays, grace 47h", "0 3 * * 1,3", 0, 47 * time.Hour, ""},
