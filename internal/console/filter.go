@@ -24,13 +24,16 @@ func parseFilter(q string, keys []string) (filter, error) {
 		return nil, fmt.Errorf("the filter is not valid UTF-8")
 	}
 	f := filter{}
-	for _, term := range strings.Fields(q) {
+	// A bad term is named by its place, never repeated: q comes from the
+	// address, which a crafted link (kept through sign-in by next=) sets,
+	// and its words would read as the console's.
+	for i, term := range strings.Fields(q) {
 		key, value, ok := strings.Cut(term, ":")
 		if !ok {
-			return nil, fmt.Errorf("%q is not key:value (keys: %s)", term, strings.Join(keys, ", "))
+			return nil, fmt.Errorf("term %d is not key:value (keys: %s)", i+1, strings.Join(keys, ", "))
 		}
 		if !slices.Contains(keys, key) {
-			return nil, fmt.Errorf("unknown filter key %q (keys: %s)", key, strings.Join(keys, ", "))
+			return nil, fmt.Errorf("term %d: unknown filter key (keys: %s)", i+1, strings.Join(keys, ", "))
 		}
 		if value == "" {
 			return nil, fmt.Errorf("%s: needs a value", key)

@@ -99,8 +99,8 @@ func (c *Console) load(r *http.Request) (*session, error) {
 	if err != nil {
 		return nil, errNoSession("")
 	}
-	id, err := base64.RawURLEncoding.DecodeString(ck.Value)
-	if err != nil || len(id) != 32 {
+	id, ok := cookieID(ck.Value)
+	if !ok {
 		return nil, errNoSession("")
 	}
 	s := newSession(id)
@@ -128,6 +128,32 @@ func (c *Console) load(r *http.Request) (*session, error) {
 		}
 	}
 	return s, nil
+}
+
+// cookieID is the session id a cookie value carries, if it can be one.
+func cookieID(value string) ([]byte, bool) {
+	id, err := base64.RawURLEncoding.DecodeString(value)
+	return id, err == nil && len(id) == 32
+}
+
+// endPresented removes from the store every session the browser presented
+// a cookie for (under either name: it may hold both), so that signing in
+// again leaves no copy of an old cookie working. Other sessions of the
+// same token, in other browsers, go on.
+func (c *Console) endPresented(ctx context.Context, r *http.Request) error {
+	for _, ck := range r.Cookies() {
+		if ck.Name != cookieTLS && ck.Name != cookiePlain {
+			continue
+		}
+		id, ok := cookieID(ck.Value)
+		if !ok {
+			continue // never a session
+		}
+		if err := c.Sessions.DeleteConsoleSession(ctx, sha256.Sum256(id)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // end removes a session and clears its cookie.

@@ -58,7 +58,14 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusUnauthorized, "signin", nil, &signInPage{Message: msg, Next: next})
 		return
 	}
-	if err := c.start(r.Context(), w, r, token, self.ID); err != nil {
+	// The session this browser holds, if any, ends before the new one
+	// starts: were it left to expire, a copy of its cookie would still
+	// work after signing in afresh, even as another token.
+	err := c.endPresented(r.Context(), r)
+	if err == nil {
+		err = c.start(r.Context(), w, r, token, self.ID)
+	}
+	if err != nil {
 		c.Logger.Error("starting a console session", "err", err)
 		c.render(w, r, http.StatusServiceUnavailable, "signin", nil, &signInPage{Message: "The session could not be stored; try again.", Next: next})
 		return
