@@ -261,7 +261,8 @@ func pgLogin(ctx context.Context, dsn, user string) error {
 
 // Revoke implements Rotator: the previous role may no longer log in. It
 // refuses when the previous and current value name the same role, which
-// would lock out the working credential.
+// would lock out the working credential, and when the previous role is
+// not one this rotator manages (see revocable).
 func (p *Rotator) Revoke(ctx context.Context, req *rotate.Request) error {
 	pc, old, err := parsePGRequest(req.Config, req.Current)
 	if err != nil {
@@ -281,17 +282,59 @@ func (p *Rotator) Revoke(ctx context.Context, req *rotate.Request) error {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	exists, err := pgrole.Exists(ctx, conn, old.User)
-	if err != nil {
+	exists, err := pc.revocable(ctx, conn, old.User)
+	if err != nil || !exists {
 		return err
 	}
-	if !exists {
-		return nil
-	}
 	if _, err := conn.Exec(ctx, fmt.Sprintf("ALTER ROLE %s WITH NOLOGIN PASSWORD NULL", pgrole.QuoteIdent(old.User))); err != nil {
-		return fmt.Errorf("revoke role %s: %s", old.User, pgerr.Error(err))
+		return fmt.Errorf("revoke role %s: %s", tokenward.Printable(old.User), pgerr.Error(err))
 	}
 	return nil
+}
+
+// revocable reports whether user exists, and refuses it unless it is a
+// role this rotator manages. The previous value is whatever the secret
+// held, which anyone who may write the secret chose, while the admin
+// connection may alter any role: without this, a value naming the admin's
+// own role, a superuser or another application's role would have that role
+// lose its login at the end of grace. Managed are the two configured login
+// roles and, so that the first rotation retires the application's login
+// from before rotation was set up, a plain member of the group role; never
+// the admin connection's own role or a superuser, and a member of the group
+// only without ADMIN OPTION on it, CREATEROLE, BYPASSRLS or REPLICATION.
+func (pc *pgConfig) revocable(ctx context.Context, conn *pgx.Conn, user string) (exists bool, err error) {
+	var self, super, powers, member bool
+	err = conn.QueryRow(ctx, `
+SELECT r.rolname = session_user OR r.rolname = current_user, r.rolsuper,
+       r.rolcreaterole OR r.rolbypassrls OR r.rolreplication,
+       EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+               WHERE m.member = r.oid AND g.rolname = $2 AND NOT m.admin_option)
+FROM pg_roles r WHERE r.rolname = $1`, user, pc.group).Scan(&self, &super, &powers, &member)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look up role %s: %s", tokenward.Printable(user), pgerr.Error(err))
+	}
+	configured := user == pc.roles[0] || user == pc.roles[1]
+	var why string
+	switch {
+	case self:
+		why = "the admin connection's own role"
+	case super:
+		why = "a superuser"
+	case configured:
+		return true, nil
+	case !member:
+		why = fmt.Sprintf("neither one of the configured roles (%s, %s) nor a member of the group role %s",
+			tokenward.Printable(pc.roles[0]), tokenward.Printable(pc.roles[1]), tokenward.Printable(pc.group))
+	case powers:
+		why = "not one of the configured roles and has CREATEROLE, BYPASSRLS or REPLICATION"
+	default:
+		return true, nil
+	}
+	return true, errInvalid("postgres rotator: previous user %q is %s; not revoking it (retire it by hand if it should no longer log in)",
+		tokenward.Printable(user), why)
 }
 
 // Discard implements Discarder: a pending role that never became CURRENT
