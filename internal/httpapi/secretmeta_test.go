@@ -73,3 +73,20 @@ func TestValidateSecretMetaRefusesInvalidUTF8(t *testing.T) {
 		})
 	}
 }
+
+// TestNoSuchRouteDoesNotRepeatAToken: a 404 for an unknown path names the
+// path, but not a token pasted into it (an error can land in a CI log).
+func TestNoSuchRouteDoesNotRepeatAToken(t *testing.T) {
+	e := MustServe(t)
+	tok, err := tokenward.NewTokenSecret(tokenward.TokenService)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, body := e.do(t, e.admin, "GET", "/v1/nothing/"+tok, nil)
+	if status != 404 || !strings.Contains(string(body), "no such route") || !strings.Contains(string(body), "/v1/nothing/") {
+		t.Fatalf("got %d %s; want 404 naming the path", status, body)
+	}
+	if strings.Contains(string(body), tok) || strings.Contains(string(body), tok[:20]) {
+		t.Fatalf("the 404 repeats the token: %s", body)
+	}
+}

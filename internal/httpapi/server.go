@@ -23,6 +23,7 @@ import (
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/api"
+	"github.com/tokenward/tokenward/internal/audit"
 	"github.com/tokenward/tokenward/internal/core"
 	"github.com/tokenward/tokenward/internal/dynamic"
 	"github.com/tokenward/tokenward/internal/gateway"
@@ -107,7 +108,9 @@ func NewServer(c *core.Core, logger *slog.Logger) *Server {
 	}
 	s.vault = s.newVaultRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, tokenward.Errorf(tokenward.ENOTFOUND, "no such route: %s %s", r.Method, r.URL.Path))
+		// The path is the caller's, but an error can land in a CI log: a
+		// token pasted into it is not repeated.
+		writeError(w, tokenward.Errorf(tokenward.ENOTFOUND, "no such route: %s %s", tokenward.Printable(r.Method), audit.RedactTokens(tokenward.Printable(r.URL.Path))))
 	})
 	return s
 }
