@@ -81,12 +81,12 @@ func (u *fakeUpstream) callsSince(i int) []string {
 // rotations of its secrets that are in flight, through the same
 // transitions a failed or rolled-back rotation takes, while the secrets
 // are still live: one before finish (its PENDING value discarded upstream
-// and dropped, CURRENT untouched), one in its grace period (rolled back:
-// PREVIOUS is CURRENT again, the new value discarded, the old one never
-// revoked). Each cancellation is audited and shown in the plan. After the
-// retirement nothing runs for the archived environment: no retry, no
-// revoke at the end of grace, no alert; restored, the secrets hold the
-// values that work upstream. A rotation elsewhere goes on.
+// and dropped, CURRENT untouched), one in its grace period (stopped: the
+// new value stays CURRENT, PREVIOUS the old one, never revoked). Each
+// cancellation is audited and shown in the plan. After the retirement
+// nothing runs for the archived environment: no retry, no revoke at the
+// end of grace, no alert; restored, the secrets hold values that work
+// upstream. A rotation elsewhere goes on.
 func TestRetireCancelsRotationsInFlight(t *testing.T) {
 	f := mustFixture(t)
 	withMonitoring(t, f)
@@ -168,8 +168,8 @@ func TestRetireCancelsRotationsInFlight(t *testing.T) {
 		t.Errorf("after the retirement: got in flight %v; want only payments/prod/KEEP", got)
 	}
 	got := strings.Join(up.callsSince(calls), ", ")
-	if !strings.Contains(got, "discard payments/staging/SLOW") || !strings.Contains(got, "discard payments/staging/GRACE") || strings.Contains(got, "revoke") {
-		t.Errorf("upstream calls of the retirement: got %q; want both new values discarded, nothing revoked", got)
+	if !strings.Contains(got, "discard payments/staging/SLOW") || strings.Contains(got, "payments/staging/GRACE") || strings.Contains(got, "revoke") {
+		t.Errorf("upstream calls of the retirement: got %q; want SLOW's new value discarded, GRACE left alone, nothing revoked", got)
 	}
 	for _, p := range []string{"payments/staging/SLOW", "payments/staging/GRACE"} {
 		h, err := mach.Store.History(ctx, p, 1)
@@ -223,8 +223,9 @@ func TestRetireCancelsRotationsInFlight(t *testing.T) {
 		t.Errorf("after a rotate now in the retired environment: got in flight %v; want none", got)
 	}
 
-	// Restored, each secret holds a value upstream accepts, the one it
-	// held before its rotation.
+	// Restored, each secret holds values upstream accepts: SLOW the one
+	// it held before its rotation, GRACE the rotated one, its old value
+	// PREVIOUS (never revoked).
 	if _, err := f.core.RestoreEnv(ctx, f.admin, "payments", "staging"); err != nil {
 		t.Fatal(err)
 	}
@@ -233,15 +234,25 @@ func TestRetireCancelsRotationsInFlight(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(v) != "old-"+name || !up.accepts(string(v)) {
-			t.Errorf("%s restored: got CURRENT %q (accepted upstream: %v); want old-%s, accepted", name, v, up.accepts(string(v)), name)
-		}
 		l, err := f.db.SecretLabels(ctx, "payments", "staging", name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if l.Pending != 0 || l.Previous != 0 {
-			t.Errorf("%s restored: got labels %+v; want neither PENDING nor PREVIOUS", name, l)
+		switch rotated := strings.HasSuffix(string(v), "-rotated-value"); {
+		case !up.accepts(string(v)):
+			t.Errorf("%s restored: got CURRENT %q, which upstream does not accept", name, v)
+		case name == "SLOW" && (string(v) != "old-SLOW" || l.Pending != 0 || l.Previous != 0):
+			t.Errorf("SLOW restored: got CURRENT %q, labels %+v; want old-SLOW, neither PENDING nor PREVIOUS", v, l)
+		case name == "GRACE" && (!rotated || l.Pending != 0 || l.Previous == 0):
+			t.Errorf("GRACE restored: got CURRENT %q, labels %+v; want the rotated value, PREVIOUS the old one", v, l)
 		}
+	}
+	l, err := f.db.SecretLabels(ctx, "payments", "staging", "GRACE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, prev, err := f.core.GetSecret(ctx, f.admin, "payments", "staging", "GRACE", l.Previous)
+	if err != nil || string(prev) != "old-GRACE" || !up.accepts(string(prev)) {
+		t.Errorf("GRACE restored: got PREVIOUS (version %d) %q, %v; want old-GRACE, still accepted upstream", l.Previous, prev, err)
 	}
 }

@@ -364,13 +364,11 @@ func (m *Machine) Rollback(ctx context.Context, path string) (*Rotation, error) 
 }
 
 // Cancel ends rotation id before it is done (its secret is going away,
-// e.g. its environment retires) through the transitions a rotation that
-// cannot go on takes. Before finish it rolls back as after its last failed
-// attempt: the PENDING value is discarded upstream (if the rotator can)
-// and dropped, CURRENT untouched. Once the new value is CURRENT (within
-// grace) it rolls back as Rollback does: PREVIOUS is CURRENT again, the new
-// value is discarded and the old one is never revoked; a value written by
-// hand since, or a secret that had no value before, stays CURRENT. The
+// e.g. its environment retires). Before finish it rolls back as after its
+// last failed attempt: the PENDING value is discarded upstream (if the
+// rotator can) and dropped, CURRENT untouched. Once the new value is
+// CURRENT (within grace) the labels stay as they are, the new value in use
+// and PREVIOUS the old one, which is never revoked: it only stops. The
 // rotation is recorded failed with "cancelled: reason". A rotation no
 // longer in flight is returned as it is, with cancelled false.
 func (m *Machine) Cancel(ctx context.Context, id, reason string) (r *Rotation, cancelled bool, err error) {
@@ -398,13 +396,9 @@ func (m *Machine) Cancel(ctx context.Context, id, reason string) (r *Rotation, c
 	}
 	switch {
 	case r.PendingVersion != 0 && cur == r.PendingVersion:
-		// Finished (or promoted before a crash): go back to the old value.
-		if r.CurrentVersion != 0 {
-			if err := m.Secrets.Restore(ctx, r.Path, r.CurrentVersion); err != nil {
-				return r, false, fmt.Errorf("cancel rotation of %s: %w", tokenward.Printable(r.Path), err)
-			}
-			m.discard(ctx, r)
-		}
+		// Finished (or promoted before a crash): the new value is the
+		// one in use and stays CURRENT, PREVIOUS the old one, which is
+		// never revoked. A restore brings both back as they were.
 	case r.Step == StepRevoke:
 		if cur == r.CurrentVersion {
 			m.discard(ctx, r) // rolled back already
