@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -210,8 +211,14 @@ func flagErrorText(err error) string {
 		unknown  *pflag.NotExistError
 		needsArg *pflag.ValueRequiredError
 		syntax   *pflag.InvalidSyntaxError
+		invalid  *pflag.InvalidValueError
 	)
 	switch {
+	case errors.As(err, &invalid) && !echoable(invalid.GetValue()):
+		// A long value may be a secret given to the wrong flag: named by
+		// its flag only, in the cause too (strconv repeats it).
+		v, f := invalid.GetValue(), invalid.GetFlag()
+		return fmt.Sprintf("invalid argument for --%s (not repeated, as it may be a value): %s", f.Name, strings.ReplaceAll(errors.Unwrap(invalid).Error(), v, "…"))
 	case errors.As(err, &unknown) && unknown.GetSpecifiedShortnames() != "":
 		return fmt.Sprintf("unknown shorthand flag: %s", shorthand(unknown.GetSpecifiedName()))
 	case errors.As(err, &unknown):
@@ -227,6 +234,24 @@ func flagErrorText(err error) string {
 		return "bad flag syntax"
 	}
 	return err.Error()
+}
+
+// maxEchoedFlagValue is the longest flag value an error repeats: a short
+// one ("xml", "3x") helps, a long one may be a secret in the wrong place.
+const maxEchoedFlagValue = 16
+
+// echoArg is s as an error may repeat it: quoted when short, printable
+// and no token, else a note that it is not repeated.
+func echoArg(s string) string {
+	if !echoable(s) {
+		return "(the argument is not repeated, as it may be a value)"
+	}
+	return strconv.Quote(s)
+}
+
+// echoable reports whether an error may repeat s (echoArg).
+func echoable(s string) bool {
+	return len(s) <= maxEchoedFlagValue && !looksLikeToken(s) && tokenward.Printable(s) == s
 }
 
 // shorthand quotes a one-letter flag as pflag does ('x'), a byte that is

@@ -30,12 +30,16 @@ func parseEnvRefs(ss []string) ([]envRef, error) {
 	for _, s := range ss {
 		project, env, ok := strings.Cut(s, "/")
 		if !ok || strings.Contains(env, "/") {
-			return nil, usageError("--env %q: want project/environment", tokenward.Printable(s))
+			return nil, usageError("--env %s: want project/environment", echoArg(s))
 		}
-		if err := tokenward.ValidateProjectName(project); err != nil {
-			return nil, usageError("--env %s", tokenward.ErrorMessage(err))
+		err := tokenward.ValidateProjectName(project)
+		if err == nil {
+			err = tokenward.ValidateEnvName(env)
 		}
-		if err := tokenward.ValidateEnvName(env); err != nil {
+		if err != nil && !echoable(s) {
+			return nil, usageError("--env %s: want a lowercase DNS label on each side of the /", echoArg(s))
+		}
+		if err != nil {
 			return nil, usageError("--env %s", tokenward.ErrorMessage(err))
 		}
 		out = append(out, envRef{project, env})

@@ -221,6 +221,11 @@ func TestFlagErrorsRedacted(t *testing.T) {
 		{[]string{"secret", "get", "--" + tokenward.PrefixAdmin + value}, "unknown flag (a tokenward token, not repeated"},
 		{[]string{"token", "list", "-o"}, "flag needs an argument: 'o' (see tokenward token list --help)"},
 		{[]string{"project", "list", "-o", "xml"}, `invalid argument "xml" for "-o, --output" flag: want table or json`},
+		{[]string{"run", "--mask-min", value, "--", "true"}, "invalid argument for --mask-min (not repeated, as it may be a value)"},
+		{[]string{"project", "list", "-o", value}, "invalid argument for --output (not repeated"},
+		{[]string{"run", "--env", value, "--", "true"}, "--env (the argument is not repeated, as it may be a value): want project/environment"},
+		{[]string{"run", "--env", "acme/" + value, "--", "true"}, "--env (the argument is not repeated, as it may be a value): want a lowercase DNS label"},
+		{[]string{"run", "--env", "acme", "--", "true"}, `--env "acme": want project/environment`},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			_, errOut, code := runCLI(t, nil, tt.args...)
