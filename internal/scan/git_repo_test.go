@@ -84,21 +84,29 @@ func TestScanGitCommitAllowlist(t *testing.T) {
 		want          int
 	}{{"listed", commit, 0}, {"other", "0000000000000000000000000000000000000001", 1}} {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := ParseConfig("c.toml", []byte("[[rules]]\nid = \"aws\"\nregex = 'AKIA[A-Z2-7]{16}'\nkeywords = [\"akia\"]\n[allowlist]\ncommits = [\""+tt.commits+"\"]\n"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := New(cfg, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			fs, err := s.ScanGit(context.Background(), repo, GitOptions{}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			fs := mustScanGitWith(t, "[[rules]]\nid = \"aws\"\nregex = 'AKIA[A-Z2-7]{16}'\nkeywords = [\"akia\"]\n[allowlist]\ncommits = [\""+tt.commits+"\"]\n", repo)
 			if len(fs) != tt.want {
 				t.Errorf("got %d findings; want %d", len(fs), tt.want)
 			}
 		})
 	}
+}
+
+// mustScanGitWith scans repo's history with the rules of config (a rule
+// file's TOML).
+func mustScanGitWith(t *testing.T, config, repo string) []Finding {
+	t.Helper()
+	cfg, err := ParseConfig("c.toml", []byte(config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := s.ScanGit(context.Background(), repo, GitOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs
 }

@@ -1,7 +1,6 @@
 package scan
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -58,18 +57,7 @@ func TestScanGitShadowAfterCommitAllowlist(t *testing.T) {
 			[]string{"a.ini:generic-key@c1", "b.ini:assigned@c2"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := ParseConfig("c.toml", []byte(fmt.Sprintf(rules, tt.awsAllow)+tt.extra))
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := New(cfg, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			fs, err := s.ScanGit(context.Background(), repo, GitOptions{}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			fs := mustScanGitWith(t, fmt.Sprintf(rules, tt.awsAllow)+tt.extra, repo)
 			var got []string
 			for _, f := range fs {
 				got = append(got, f.Path+":"+f.RuleID+"@"+name[f.Commit])
