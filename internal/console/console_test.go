@@ -204,7 +204,14 @@ func (e *env) do(t *testing.T, method, target string, cookie *http.Cookie, form 
 // signIn signs in with token and returns the session cookie.
 func (e *env) signIn(t *testing.T, token string) *http.Cookie {
 	t.Helper()
-	r := e.do(t, "POST", Prefix+"/signin", nil, url.Values{"token": {token}})
+	return e.signInWith(t, nil, token)
+}
+
+// signInWith signs in with token from a browser that presents cookie (nil:
+// none) and returns the new session cookie.
+func (e *env) signInWith(t *testing.T, cookie *http.Cookie, token string) *http.Cookie {
+	t.Helper()
+	r := e.do(t, "POST", Prefix+"/signin", cookie, url.Values{"token": {token}})
 	if r.status != http.StatusSeeOther {
 		t.Fatalf("sign in: got %d; want 303\n%s", r.status, r.body)
 	}

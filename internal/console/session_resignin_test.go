@@ -13,23 +13,6 @@ import (
 	"github.com/tokenward/tokenward"
 )
 
-// signInWith signs in with token from a browser that presents cookie (nil:
-// none) and returns the new session cookie.
-func (e *env) signInWith(t *testing.T, cookie *http.Cookie, token string) *http.Cookie {
-	t.Helper()
-	r := e.do(t, "POST", Prefix+"/signin", cookie, url.Values{"token": {token}})
-	if r.status != http.StatusSeeOther {
-		t.Fatalf("sign in: got %d; want 303\n%s", r.status, r.body)
-	}
-	for _, c := range (&http.Response{Header: r.header}).Cookies() {
-		if c.Name == cookiePlain {
-			e.secret(c.Value)
-			return c
-		}
-	}
-	t.Fatalf("sign in set no %s cookie: %v", cookiePlain, r.header["Set-Cookie"])
-	return nil
-}
 
 // storedSession reports whether the store still holds the session of
 // cookie.

@@ -66,14 +66,7 @@ func TestScanGitCommitAllowlistAND(t *testing.T) {
 			[]string{"a.ini@c1"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := ParseConfig("c.toml", []byte(rule+tt.allow))
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := New(cfg, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := mustScannerWith(t, rule+tt.allow)
 			fs, err := s.ScanGit(context.Background(), repo, GitOptions{}, nil)
 			if err != nil {
 				t.Fatal(err)

@@ -92,9 +92,9 @@ func TestScanGitCommitAllowlist(t *testing.T) {
 	}
 }
 
-// mustScanGitWith scans repo's history with the rules of config (a rule
+// mustScannerWith returns a scanner with the rules of config (a rule
 // file's TOML).
-func mustScanGitWith(t *testing.T, config, repo string) []Finding {
+func mustScannerWith(t *testing.T, config string) *Scanner {
 	t.Helper()
 	cfg, err := ParseConfig("c.toml", []byte(config))
 	if err != nil {
@@ -104,7 +104,13 @@ func mustScanGitWith(t *testing.T, config, repo string) []Finding {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs, err := s.ScanGit(context.Background(), repo, GitOptions{}, nil)
+	return s
+}
+
+// mustScanGitWith scans repo's history with the rules of config.
+func mustScanGitWith(t *testing.T, config, repo string) []Finding {
+	t.Helper()
+	fs, err := mustScannerWith(t, config).ScanGit(context.Background(), repo, GitOptions{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
