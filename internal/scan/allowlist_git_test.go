@@ -3,8 +3,6 @@ package scan
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,21 +14,9 @@ import (
 func TestScanGitCommitAllowlistAND(t *testing.T) {
 	repo := t.TempDir()
 	mustGitT(t, repo, "init", "-q", "-b", "main")
-	write := func(name, key string) {
-		t.Helper()
-		if err := os.WriteFile(filepath.Join(repo, name), []byte("aws_access_key_id = "+key+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("a.ini", reviewKey1)
-	write("b.ini", reviewKey2)
-	mustGitT(t, repo, "add", ".")
-	mustGitT(t, repo, "commit", "-q", "-m", "one")
-	c1 := mustGitT(t, repo, "rev-parse", "HEAD")
-	write("c.ini", reviewKey1) // a.ini's blob, added again by another commit
-	mustGitT(t, repo, "add", ".")
-	mustGitT(t, repo, "commit", "-q", "-m", "two")
-	c2 := mustGitT(t, repo, "rev-parse", "HEAD")
+	key := func(k string) string { return "aws_access_key_id = " + k + "\n" }
+	c1 := mustCommit(t, repo, "one", "a.ini", key(reviewKey1), "b.ini", key(reviewKey2))
+	c2 := mustCommit(t, repo, "two", "c.ini", key(reviewKey1)) // a.ini's blob, added again by another commit
 	name := map[string]string{c1: "c1", c2: "c2"}
 
 	const rule = "[[rules]]\nid = \"aws\"\nregex = 'AKIA[A-Z2-7]{16}'\nkeywords = [\"akia\"]\n"

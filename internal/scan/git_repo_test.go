@@ -116,3 +116,17 @@ func mustScanGitWith(t *testing.T, config, repo string) []Finding {
 	}
 	return fs
 }
+
+// mustCommit writes files (name, content, name, content…) into repo,
+// commits them all and returns the commit's hash.
+func mustCommit(t *testing.T, repo, msg string, files ...string) string {
+	t.Helper()
+	for i := 0; i+1 < len(files); i += 2 {
+		if err := os.WriteFile(filepath.Join(repo, files[i]), []byte(files[i+1]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustGitT(t, repo, "add", ".")
+	mustGitT(t, repo, "commit", "-q", "-m", msg)
+	return mustGitT(t, repo, "rev-parse", "HEAD")
+}

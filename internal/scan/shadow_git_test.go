@@ -2,8 +2,6 @@ package scan
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -15,20 +13,8 @@ import (
 func TestScanGitShadowAfterCommitAllowlist(t *testing.T) {
 	repo := t.TempDir()
 	mustGitT(t, repo, "init", "-q", "-b", "main")
-	write := func(name, content string) {
-		t.Helper()
-		if err := os.WriteFile(filepath.Join(repo, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("a.ini", "aws_access_key_id = "+reviewKey1+"\n")
-	mustGitT(t, repo, "add", ".")
-	mustGitT(t, repo, "commit", "-q", "-m", "one")
-	c1 := mustGitT(t, repo, "rev-parse", "HEAD")
-	write("b.ini", "aws_secret = "+reviewKey2+"\n")
-	mustGitT(t, repo, "add", ".")
-	mustGitT(t, repo, "commit", "-q", "-m", "two")
-	c2 := mustGitT(t, repo, "rev-parse", "HEAD")
+	c1 := mustCommit(t, repo, "one", "a.ini", "aws_access_key_id = "+reviewKey1+"\n")
+	c2 := mustCommit(t, repo, "two", "b.ini", "aws_secret = "+reviewKey2+"\n")
 	name := map[string]string{c1: "c1", c2: "c2"}
 
 	const rules = "[[rules]]\nid = \"aws\"\nregex = 'AKIA[A-Z2-7]{16}'\nkeywords = [\"akia\"]\n%s" +
