@@ -13,7 +13,6 @@ import (
 	"github.com/tokenward/tokenward"
 )
 
-
 // storedSession reports whether the store still holds the session of
 // cookie.
 func (e *env) storedSession(t *testing.T, cookie *http.Cookie) bool {
