@@ -220,6 +220,13 @@ func (c *Core) flushUses(ctx context.Context) {
 // Authenticate checks a presented token and returns its record. Every
 // failure is EUNAUTHORIZED with a message that never holds the token.
 func (c *Core) Authenticate(ctx context.Context, raw, ip string) (*tokenward.Token, error) {
+	return c.AuthenticateHashed(ctx, raw, tokenward.HashToken(raw), ip)
+}
+
+// AuthenticateHashed is Authenticate for a caller that has hashed raw
+// already (hash is tokenward.HashToken(raw)), so a request hashes its
+// token once.
+func (c *Core) AuthenticateHashed(ctx context.Context, raw string, hash [32]byte, ip string) (*tokenward.Token, error) {
 	if raw == "" {
 		return nil, tokenward.Errorf(tokenward.EUNAUTHORIZED, "no token: send Authorization: Bearer <token>")
 	}
@@ -229,7 +236,6 @@ func (c *Core) Authenticate(ctx context.Context, raw, ip string) (*tokenward.Tok
 	// The store looks the token up by its SHA-256; an equal hash is an equal
 	// token, and the lookup does not compare the token itself byte by byte.
 	now := c.Now()
-	hash := tokenward.HashToken(raw)
 	stamp := c.tokens.stamp(now, c.TokenCacheTTL)
 	tok := c.tokens.get(hash, stamp, c.TokenCacheTTL)
 	if tok == nil {

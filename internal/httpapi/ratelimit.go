@@ -223,8 +223,9 @@ func (s *Server) limits() *limiters {
 // with it are not refused for one another's sake.
 func (s *Server) authenticate(ctx context.Context, w http.ResponseWriter, raw, ip string) (*tokenward.Token, error) {
 	var tok *tokenward.Token
-	refused, wait, err := s.limitAuth(ctx, raw, ip, func() (err error) {
-		tok, err = s.Core.Authenticate(ctx, raw, ip)
+	hash := tokenward.HashToken(raw) // once per request: the limiter's and the core's
+	refused, wait, err := s.limitAuth(ctx, raw, hash, ip, func() (err error) {
+		tok, err = s.Core.AuthenticateHashed(ctx, raw, hash, ip)
 		return err
 	})
 	switch {
@@ -236,8 +237,9 @@ func (s *Server) authenticate(ctx context.Context, w http.ResponseWriter, raw, i
 	return s.tokenLimit(w, tok)
 }
 
-// limitAuth runs auth, the authentication of raw presented from ip, within
-// ip's budget of failed authentications (AuthFailureLimit): refused, with
+// limitAuth runs auth, the authentication of raw (hashed: hash) presented
+// from ip, within ip's budget of failed authentications
+// (AuthFailureLimit): refused, with
 // how long until the budget holds one again, when it has none left, and
 // auth is not run; else auth's error, a guess spending one of the budget.
 //
@@ -247,12 +249,12 @@ func (s *Server) authenticate(ctx context.Context, w http.ResponseWriter, raw, i
 // concurrent guesses would all pass a budget smaller than the wave. A
 // known token holds nothing, so that concurrent requests with it do not
 // wait for one another.
-func (s *Server) limitAuth(ctx context.Context, raw, ip string, auth func() error) (refused bool, wait time.Duration, err error) {
+func (s *Server) limitAuth(ctx context.Context, raw string, hash [32]byte, ip string, auth func() error) (refused bool, wait time.Duration, err error) {
 	lim := s.limits()
 	if raw == "" || lim.failures == nil {
 		return false, 0, auth()
 	}
-	key, hash := failureKey(ip), tokenward.HashToken(raw)
+	key := failureKey(ip)
 	if now := s.Core.Now(); lim.known.has(hash, now) {
 		if ok, wait := lim.failures.allowed(key, now); !ok {
 			return true, wait, nil
@@ -278,7 +280,7 @@ func (s *Server) limitAuth(ctx context.Context, raw, ip string, auth func() erro
 // database gateway), so that both spend one budget: ERATELIMITED when ip
 // has none left (auth is not run), else auth's error.
 func (s *Server) LimitAuth(ctx context.Context, raw, ip string, auth func() error) error {
-	refused, wait, err := s.limitAuth(ctx, raw, ip, auth)
+	refused, wait, err := s.limitAuth(ctx, raw, tokenward.HashToken(raw), ip, auth)
 	if refused {
 		return tokenward.Errorf(tokenward.ERATELIMITED, "%s; retry after %d s", tooManyFailures, retryAfter(wait))
 	}
