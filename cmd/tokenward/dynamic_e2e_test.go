@@ -153,14 +153,17 @@ func TestDynamicSourceThroughServer(t *testing.T) {
 	if len(ls) != 1 || ls[0].State != tokenward.LeaseActive || !e.roleExists(ls[0].Role) {
 		t.Fatalf("leases: got %+v; want one active", ls)
 	}
-	// Renewal within the max TTL moves the expiry; past it, refused.
+	// Renewal within the max TTL moves the expiry; past it, it is capped
+	// at the max TTL with a warning, as in Vault.
 	var renewed tokenward.Lease
 	if err := json.Unmarshal([]byte(e.mustCLI("", "lease", "renew", ls[0].ID, "--increment", "30m", "-o", "json")), &renewed); err != nil ||
 		!renewed.ExpiresAt.After(ls[0].ExpiresAt) {
 		t.Fatalf("lease renew: %+v, %v; want a later expiry than %v", renewed, err, ls[0].ExpiresAt)
 	}
-	if _, errs, err := e.cli("", "lease", "renew", ls[0].ID, "--increment", "2h"); err == nil || !strings.Contains(errs, "max ttl") {
-		t.Fatalf("lease renew past the max ttl: %v %s; want refused", err, errs)
+	maxAt := ls[0].MaxExpiresAt.Format(time.RFC3339)
+	if out, errs, err := e.cli("", "lease", "renew", ls[0].ID, "--increment", "2h"); err != nil || !strings.Contains(out+errs, "expires at "+maxAt) ||
+		!strings.Contains(errs, "warning: lease "+ls[0].ID+" is renewed only up to its max ttl, "+maxAt) {
+		t.Fatalf("lease renew past the max ttl: %v\n%s\n%s; want it capped at %s with a warning", err, out, errs, maxAt)
 	}
 	if out := e.mustCLI("", "lease", "show", ls[0].ID); !strings.Contains(out, ls[0].Role) || !strings.Contains(out, "active") {
 		t.Fatalf("lease show: %s", out)

@@ -73,7 +73,7 @@ func (m *Main) newLeaseShowCommand() *cobra.Command {
 func (m *Main) newLeaseRenewCommand() *cobra.Command {
 	var increment string
 	cmd := m.clientCommand(&cobra.Command{
-		Use: "renew ID [--increment 15m]", Short: "Extend a lease from now (never past its max ttl)",
+		Use: "renew ID [--increment 15m]", Short: "Extend a lease from now (capped at its max ttl)",
 		Example: "  tokenward lease renew lease_… --increment 30m", Args: exactArgs(argLease),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
 			if increment != "" {
@@ -87,6 +87,9 @@ func (m *Main) newLeaseRenewCommand() *cobra.Command {
 		l, err := x.c.RenewLease(x.ctx, x.args[0], increment)
 		if err != nil {
 			return cliError(err)
+		}
+		for _, w := range l.Warnings {
+			fmt.Fprintln(x.Stderr, "warning:", w)
 		}
 		return x.done(l, "Renewed lease %s: expires at %s (at most %s).", l.ID, l.ExpiresAt.Format(time.RFC3339), l.MaxExpiresAt.Format(time.RFC3339))
 	})

@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/api"
 )
 
 // leaseRenewClient is what a leaseRenewer needs of the server
 // (*client.Client).
 type leaseRenewClient interface {
-	RenewLease(ctx context.Context, id, increment string) (*tokenward.Lease, error)
+	RenewLease(ctx context.Context, id, increment string) (*api.RenewedLease, error)
 }
 
 // leaseRenewer keeps the leases a run holds alive while it runs, as Vault
@@ -88,28 +89,18 @@ func (r *leaseRenewer) keep(ctx context.Context, l *tokenward.Lease) {
 	}
 }
 
-// renew extends l once by its source's TTL. The server refuses a renewal
-// past the max TTL rather than shortening it, so a refused one is asked
-// again up to (a second short of) the max TTL, when that extends l;
-// capped says it was.
+// renew extends l once by its source's TTL. The server caps a renewal at
+// the lease's max TTL; capped says this one reached it.
 func (r *leaseRenewer) renew(ctx context.Context, l *tokenward.Lease) (next *tokenward.Lease, capped bool, err error) {
-	next, err = r.Client.RenewLease(ctx, l.ID, "")
-	if tokenward.ErrorCode(err) != tokenward.ECONFLICT {
-		return next, false, err
-	}
-	now := r.Now()
-	inc := (l.MaxExpiresAt.Sub(now) - time.Second).Truncate(time.Second)
-	if inc < time.Second || !now.Add(inc).After(l.ExpiresAt) {
+	got, err := r.Client.RenewLease(ctx, l.ID, "")
+	if err != nil {
 		return nil, false, err
 	}
-	if next, err = r.Client.RenewLease(ctx, l.ID, inc.String()); err != nil {
-		return nil, false, err
-	}
-	return next, true, nil
+	return got.Lease, !got.ExpiresAt.Before(got.MaxExpiresAt), nil
 }
 
 // unrenewable reports whether a renewal refused with err cannot succeed later:
-// the lease is revoked, expired, past its max TTL or unknown. Anything
+// the lease is revoked, expired or unknown. Anything
 // else (the server or network down, a rate limit) is retried.
 func unrenewable(err error) bool {
 	switch tokenward.ErrorCode(err) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tokenward/tokenward"
+	"github.com/tokenward/tokenward/internal/api"
 )
 
 var t0 = time.Date(2030, 1, 2, 3, 0, 0, 0, time.UTC)
@@ -57,7 +58,7 @@ func (c *renewClock) advance(d time.Duration) {
 }
 
 // fakeLeaseServer renews one lease as the server does: from now by the
-// TTL or the increment, refused past the max TTL or once expired; fail
+// TTL or the increment, capped at the max TTL, refused once expired; fail
 // are errors to answer first, one per call.
 type fakeLeaseServer struct {
 	now   func() time.Time
@@ -72,7 +73,7 @@ type fakeLeaseServer struct {
 	lenient bool
 }
 
-func (s *fakeLeaseServer) RenewLease(ctx context.Context, id, increment string) (*tokenward.Lease, error) {
+func (s *fakeLeaseServer) RenewLease(ctx context.Context, id, increment string) (*api.RenewedLease, error) {
 	s.mu.Lock()
 	s.calls = append(s.calls, increment)
 	block := s.block
@@ -105,12 +106,14 @@ func (s *fakeLeaseServer) RenewLease(ctx context.Context, id, increment string) 
 	if !s.lenient && !now.Before(s.lease.ExpiresAt) {
 		return nil, tokenward.Errorf(tokenward.ECONFLICT, "lease %s expired", id)
 	}
-	if now.Add(d).After(s.lease.MaxExpiresAt) {
-		return nil, tokenward.Errorf(tokenward.ECONFLICT, "lease %s cannot be renewed past its max ttl", id)
-	}
 	s.lease.ExpiresAt = now.Add(d)
+	var warns []string
+	if s.lease.ExpiresAt.After(s.lease.MaxExpiresAt) {
+		s.lease.ExpiresAt = s.lease.MaxExpiresAt
+		warns = []string{"capped"}
+	}
 	l := s.lease
-	return &l, nil
+	return &api.RenewedLease{Lease: &l, Warnings: warns}, nil
 }
 
 func (s *fakeLeaseServer) increments() []string {
@@ -179,20 +182,20 @@ func ended(t *testing.T, clk *renewClock, done <-chan struct{}) {
 }
 
 // TestLeaseRenewerUpToMaxTTL: renewed by the TTL when two thirds of it
-// have passed, then once up to the max TTL, then one warning (the lease
-// and the time) and no further renewal.
+// have passed, the last renewal capped at the max TTL by the server, then
+// one warning (the lease and the time) and no further renewal.
 func TestLeaseRenewerUpToMaxTTL(t *testing.T) {
 	clk, srv, w, held, done, _ := renewCase(t, 15*time.Minute, time.Hour)
-	last := 9*time.Minute + 59*time.Second // the capped renewal: 1h - 50m - 1s
+	last := 10 * time.Minute // from the capped renewal at 50m to the max
 	drive(t, clk, 10*time.Minute, 10*time.Minute, 10*time.Minute, 10*time.Minute, 10*time.Minute, last*2/3)
 	ended(t, clk, done)
-	if got, want := srv.increments(), []string{"", "", "", "", "", last.String()}; !slices.Equal(got, want) {
-		t.Errorf("increments: got %q; want %q (the TTL's, a refusal past the max, then up to it)", got, want)
+	if got, want := srv.increments(), []string{"", "", "", "", ""}; !slices.Equal(got, want) {
+		t.Errorf("increments: got %q; want %q (the TTL's, the last capped)", got, want)
 	}
-	if got, want := held.ExpiresAt, t0.Add(time.Hour-time.Second); !got.Equal(want) {
+	if got, want := held.ExpiresAt, t0.Add(time.Hour); !got.Equal(want) {
 		t.Errorf("held lease expires at %s; want %s", got, want)
 	}
-	want := []string{"lease lease_test reached its max ttl: its credential stops working at 2030-01-02T03:59:59Z"}
+	want := []string{"lease lease_test reached its max ttl: its credential stops working at 2030-01-02T04:00:00Z"}
 	if got := w.all(); !slices.Equal(got, want) {
 		t.Errorf("warnings: got %q; want %q", got, want)
 	}
@@ -337,7 +340,7 @@ func TestLeaseRenewerRealClock(t *testing.T) {
 // routeLeases is one renew client over a fake server per lease.
 type routeLeases []*fakeLeaseServer
 
-func (r routeLeases) RenewLease(ctx context.Context, id, increment string) (*tokenward.Lease, error) {
+func (r routeLeases) RenewLease(ctx context.Context, id, increment string) (*api.RenewedLease, error) {
 	for _, s := range r {
 		if s.lease.ID == id {
 			return s.RenewLease(ctx, id, increment)

@@ -60,6 +60,13 @@ type RenewLeaseRequest struct {
 	Increment string `json:"increment,omitempty"`
 }
 
+// RenewedLease is the answer of POST /v1/leases/{id}/renew: the lease, and
+// warnings such as a renewal capped at the lease's max TTL.
+type RenewedLease struct {
+	*tokenward.Lease
+	Warnings []string `json:"warnings,omitempty"`
+}
+
 // RevokeLeasesRequest is the body of POST /v1/leases/revoke: every live
 // lease under prefix that the token may manage.
 type RevokeLeasesRequest struct {

@@ -88,9 +88,10 @@ func (c *Client) GetLease(ctx context.Context, id string) (*tokenward.Lease, err
 	return &out, err
 }
 
-// RenewLease extends a lease by increment from now ("" the source's TTL).
-func (c *Client) RenewLease(ctx context.Context, id, increment string) (*tokenward.Lease, error) {
-	var out tokenward.Lease
+// RenewLease extends a lease by increment from now ("" the source's TTL),
+// at most to its max TTL: the answer's warnings say when it was capped.
+func (c *Client) RenewLease(ctx context.Context, id, increment string) (*api.RenewedLease, error) {
+	out := api.RenewedLease{Lease: &tokenward.Lease{}}
 	var body any
 	if increment != "" {
 		body = api.RenewLeaseRequest{Increment: increment}

@@ -416,39 +416,44 @@ func (e *Engine) LeaseInfo(ctx context.Context, tok *tokenward.Token, id string)
 }
 
 // Renew extends a live lease by increment (0: the source's TTL) from now.
-// It is refused past the lease's max TTL (or its token's expiry): a job
-// that needs longer asks for a new lease.
-func (e *Engine) Renew(ctx context.Context, tok *tokenward.Token, id string, increment time.Duration) (*tokenward.Lease, error) {
-	l, err := e.LeaseInfo(ctx, tok, id)
+// A renewal that would take it past its max TTL (or its token's expiry)
+// is capped there, as Vault caps one, and says so in a warning: a job that
+// needs longer asks for a new lease. At its max TTL already, the lease is
+// returned as it is, with the warning.
+func (e *Engine) Renew(ctx context.Context, tok *tokenward.Token, id string, increment time.Duration) (l *tokenward.Lease, warnings []string, err error) {
+	l, err = e.LeaseInfo(ctx, tok, id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if l.State != tokenward.LeaseActive {
-		return nil, tokenward.Errorf(tokenward.ECONFLICT, "lease %s is %s; only an active lease renews", l.ID, l.State)
+		return nil, nil, tokenward.Errorf(tokenward.ECONFLICT, "lease %s is %s; only an active lease renews", l.ID, l.State)
 	}
 	src, err := e.Store.DynamicSource(ctx, l.Project, l.Env, l.Name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	k, err := e.kind(src.Kind)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if increment <= 0 {
 		increment = src.TTL
 	}
 	now := e.Now().UTC()
 	if !now.Before(l.ExpiresAt) {
-		return nil, tokenward.Errorf(tokenward.ECONFLICT, "lease %s expired at %s", l.ID, l.ExpiresAt.Format(time.RFC3339))
+		return nil, nil, tokenward.Errorf(tokenward.ECONFLICT, "lease %s expired at %s", l.ID, l.ExpiresAt.Format(time.RFC3339))
 	}
 	next := *l
 	next.ExpiresAt = now.Add(increment)
 	if next.ExpiresAt.After(l.MaxExpiresAt) {
-		return nil, tokenward.Errorf(tokenward.ECONFLICT, "lease %s cannot be renewed past %s (its max ttl); ask for a new lease",
-			l.ID, l.MaxExpiresAt.Format(time.RFC3339))
+		next.ExpiresAt = l.MaxExpiresAt
+		warnings = []string{MaxTTLWarning(l)}
+	}
+	if next.ExpiresAt.Equal(l.ExpiresAt) {
+		return l, warnings, nil // nothing to move
 	}
 	if err := e.Store.UpdateLease(ctx, &next, tokenward.LeaseActive); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.CreateTimeout)
 	defer cancel()
@@ -457,9 +462,15 @@ func (e *Engine) Renew(ctx context.Context, tok *tokenward.Token, id string, inc
 		if uerr := e.Store.UpdateLease(ctx, l, tokenward.LeaseActive); uerr != nil {
 			e.Logger.Warn("lease renewal failed and its record keeps the new expiry", "lease", l.ID, "error", tokenward.ErrorMessage(uerr))
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return &next, nil
+	return &next, warnings, nil
+}
+
+// MaxTTLWarning is the warning of a renewal capped at l's max TTL.
+func MaxTTLWarning(l *tokenward.Lease) string {
+	return "lease " + l.ID + " is renewed only up to its max ttl, " + l.MaxExpiresAt.Format(time.RFC3339) +
+		"; a job that needs longer asks for a new lease"
 }
 
 // Revoke revokes a lease tok may manage. A revocation the target refused

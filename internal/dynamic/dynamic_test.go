@@ -305,30 +305,51 @@ func TestLeaseConnectsWithTheGroupsPrivilegesOnly(t *testing.T) {
 	}
 }
 
-func TestRenewWithinMaxTTLOnly(t *testing.T) {
+func TestRenewCappedAtMaxTTL(t *testing.T) {
 	f := newFixture(t, pgtest.Shared(t))
 	f.source(t, 15*time.Minute, 30*time.Minute)
 	tok := f.token(t, "job", 0)
 	l, _ := f.lease(t, tok)
-	f.advance(10 * time.Minute)
-	r, err := f.engine.Renew(t.Context(), tok, l.ID, 0)
-	if err != nil || !r.ExpiresAt.Equal(f.clock().Add(15*time.Minute)) {
-		t.Fatalf("renew within max ttl: got %+v, %v; want expiry now+15m", r, err)
-	}
-	var until time.Time
-	if err := f.conn.QueryRow(t.Context(), "SELECT rolvaliduntil FROM pg_roles WHERE rolname = $1", l.Role).Scan(&until); err != nil || !until.Equal(r.ExpiresAt) {
-		t.Fatalf("VALID UNTIL after renew: got %v, %v; want %v", until, err, r.ExpiresAt)
+	validUntil := func(want time.Time) {
+		t.Helper()
+		var until time.Time
+		if err := f.conn.QueryRow(t.Context(), "SELECT rolvaliduntil FROM pg_roles WHERE rolname = $1", l.Role).Scan(&until); err != nil || !until.Equal(want) {
+			t.Fatalf("VALID UNTIL: got %v, %v; want %v", until, err, want)
+		}
 	}
 	f.advance(10 * time.Minute)
-	if _, err := f.engine.Renew(t.Context(), tok, l.ID, 0); tokenward.ErrorCode(err) != tokenward.ECONFLICT || !strings.Contains(err.Error(), "max ttl") {
-		t.Fatalf("renew past max ttl: got %v; want a conflict naming the max ttl", err)
+	r, warns, err := f.engine.Renew(t.Context(), tok, l.ID, 0)
+	if err != nil || !r.ExpiresAt.Equal(f.clock().Add(15*time.Minute)) || len(warns) != 0 {
+		t.Fatalf("renew within max ttl: got %+v, %q, %v; want expiry now+15m and no warning", r, warns, err)
 	}
-	if got, _ := f.db.Lease(t.Context(), l.ID); !got.ExpiresAt.Equal(r.ExpiresAt) {
-		t.Fatalf("a refused renewal moved the expiry to %v; want %v", got.ExpiresAt, r.ExpiresAt)
+	validUntil(r.ExpiresAt)
+	// Past the max TTL, the renewal is capped there, as Vault caps one,
+	// with a warning naming it; the role's VALID UNTIL moves with it.
+	f.advance(10 * time.Minute)
+	for i, want := range []string{"capped", "at its max already"} {
+		r, warns, err = f.engine.Renew(t.Context(), tok, l.ID, 0)
+		if err != nil || !r.ExpiresAt.Equal(l.MaxExpiresAt) || len(warns) != 1 || !strings.Contains(warns[0], "max ttl, "+l.MaxExpiresAt.Format(time.RFC3339)) {
+			t.Fatalf("renew %d (%s): got %+v, %q, %v; want expiry at the max %v and one warning naming it", i, want, r, warns, err, l.MaxExpiresAt)
+		}
+		if got, _ := f.db.Lease(t.Context(), l.ID); !got.ExpiresAt.Equal(l.MaxExpiresAt) {
+			t.Fatalf("renew %d: stored expiry %v; want the max %v", i, got.ExpiresAt, l.MaxExpiresAt)
+		}
+		validUntil(l.MaxExpiresAt)
+	}
+	// An increment shorter than what is left shortens the lease, as in Vault.
+	r, warns, err = f.engine.Renew(t.Context(), tok, l.ID, time.Minute)
+	if err != nil || !r.ExpiresAt.Equal(f.clock().Add(time.Minute)) || len(warns) != 0 {
+		t.Fatalf("renew by 1m: got %+v, %q, %v; want expiry now+1m", r, warns, err)
+	}
+	validUntil(r.ExpiresAt)
+	// Expired: refused.
+	f.advance(2 * time.Minute)
+	if _, _, err := f.engine.Renew(t.Context(), tok, l.ID, 0); tokenward.ErrorCode(err) != tokenward.ECONFLICT || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("renew an expired lease: got %v; want a conflict", err)
 	}
 	// Someone else's lease is not found, not forbidden.
 	other := f.token(t, "other", 0)
-	if _, err := f.engine.Renew(t.Context(), other, l.ID, 0); tokenward.ErrorCode(err) != tokenward.ENOTFOUND {
+	if _, _, err := f.engine.Renew(t.Context(), other, l.ID, 0); tokenward.ErrorCode(err) != tokenward.ENOTFOUND {
 		t.Fatalf("renew another token's lease: got %v; want not found", err)
 	}
 }
@@ -588,7 +609,7 @@ func testNoPlaintext(t *testing.T, c *pgtest.Cluster, f *fixture) {
 	for range 3 {
 		l, cred := f.lease(t, tok)
 		passwords = append(passwords, cred.Password)
-		if _, err := f.engine.Renew(t.Context(), tok, l.ID, time.Minute); err != nil {
+		if _, _, err := f.engine.Renew(t.Context(), tok, l.ID, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := f.engine.Revoke(t.Context(), tok, l.ID); err != nil {

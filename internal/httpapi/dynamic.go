@@ -203,12 +203,15 @@ func (s *Server) renewLease(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	l, err := e.Renew(c.r.Context(), c.tok, id, inc)
+	l, warnings, err := e.Renew(c.r.Context(), c.tok, id, inc)
 	if err != nil {
 		return 0, nil, err
 	}
 	c.resource, c.meta = l.Source(), leaseMeta(l)
-	return http.StatusOK, l, nil
+	if len(warnings) > 0 {
+		c.meta["capped"] = "max_ttl"
+	}
+	return http.StatusOK, &api.RenewedLease{Lease: l, Warnings: warnings}, nil
 }
 
 func (s *Server) revokeLease(c *call) (int, any, error) {
