@@ -81,6 +81,10 @@ func ErrorBody(err error) *ErrorResponse {
 	return &ErrorResponse{Errors: []string{msg}}
 }
 
+// WrapTTLHeader is the header with which a Vault client asks for a
+// response-wrapped answer.
+const WrapTTLHeader = "X-Vault-Wrap-TTL"
+
 // Token is the token a Vault client presents: X-Vault-Token, else
 // Authorization: Bearer.
 func Token(r *http.Request) string {
@@ -108,6 +112,13 @@ func (a *API) Serve(c *Call) (int, any, error) {
 	c.Meta = map[string]string{"api": "vault"}
 	if c.Req.Err != nil {
 		return 0, nil, c.Req.Err
+	}
+	if c.R.Header.Get(WrapTTLHeader) != "" {
+		// A client asking for a wrapped answer expects a single-use
+		// wrapping token, not the secret (`vault kv get -wrap-ttl` would
+		// print the value where its user meant to hand on a token):
+		// refused rather than answered unwrapped.
+		return 0, nil, tokenward.Errorf(tokenward.EINVALID, "response wrapping (%s) is not supported by tokenward; ask without it", WrapTTLHeader)
 	}
 	if h := a.handlers()[c.Req.Route.Op]; h != nil {
 		return h(c)
