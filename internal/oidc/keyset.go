@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -41,12 +42,20 @@ type keySet struct {
 	mu        sync.Mutex
 	keys      []jose.JSONWebKey
 	lastFetch time.Time // zero: never fetched
+	lastErr   error     // the last fetch's failure; nil once one succeeds
 	fetches   int
 }
 
+// keysUnavailableKey is the context key of an *error that VerifySignature
+// sets when it could not tell: no cached key is the token's and the keys
+// could not be fetched. go-oidc passes the context through but keeps only
+// the text of VerifySignature's error.
+type keysUnavailableKey struct{}
+
 // VerifySignature checks the signature of jwt with the cached keys, then,
 // if none verifies, with freshly fetched ones (rate limited). It returns the
-// verified payload.
+// verified payload. When no key it holds is the token's and the keys could
+// not be fetched, it also sets the *error under keysUnavailableKey in ctx.
 func (k *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
 	jws, err := jose.ParseSignedCompact(jwt, allowedAlgs)
 	if err != nil {
@@ -65,13 +74,38 @@ func (k *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error
 	if p, ok := verifyWith(k.cached(), jws, kid); ok {
 		return p, nil
 	}
-	switch {
-	case errors.Is(refreshErr, errRefreshLimited):
-		return nil, fmt.Errorf("no key %q verifies the signature (%v)", tokenward.Printable(kid), refreshErr)
-	case refreshErr != nil:
-		return nil, fmt.Errorf("no cached key %q verifies the signature and fetching keys from %s failed: %v", tokenward.Printable(kid), k.source, refreshErr)
+	fetchErr := refreshErr
+	if errors.Is(refreshErr, errRefreshLimited) {
+		fetchErr = k.lastFetchErr() // the limit holds the last fetch's outcome
 	}
-	return nil, fmt.Errorf("no key %q of %s verifies the signature", tokenward.Printable(kid), k.source)
+	switch {
+	case fetchErr != nil:
+		err = fmt.Errorf("no cached key %q verifies the signature and fetching keys from %s failed: %v", tokenward.Printable(kid), k.source, fetchErr)
+	case errors.Is(refreshErr, errRefreshLimited):
+		err = fmt.Errorf("no key %q verifies the signature (%v)", tokenward.Printable(kid), refreshErr)
+	default:
+		err = fmt.Errorf("no key %q of %s verifies the signature", tokenward.Printable(kid), k.source)
+	}
+	if fetchErr != nil && !holdsKey(k.cached(), kid) {
+		// Not the token's fault: the key that could verify it is out of
+		// reach (an issuer outage, a broken key file), so the caller may
+		// try again. A token naming a key we hold failed on its own.
+		if p, ok := ctx.Value(keysUnavailableKey{}).(*error); ok {
+			*p = err
+		}
+	}
+	return nil, err
+}
+
+// holdsKey reports whether keys hold the key kid names ("": any key).
+func holdsKey(keys []jose.JSONWebKey, kid string) bool {
+	return slices.ContainsFunc(keys, func(k jose.JSONWebKey) bool { return kid == "" || k.KeyID == kid })
+}
+
+func (k *keySet) lastFetchErr() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.lastErr
 }
 
 func verifyWith(keys []jose.JSONWebKey, jws *jose.JSONWebSignature, kid string) ([]byte, bool) {
@@ -108,12 +142,13 @@ func (k *keySet) refresh(ctx context.Context) error {
 	k.mu.Unlock()
 
 	keys, err := k.fetch(ctx)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.lastErr = err
 	if err != nil {
 		return err
 	}
-	k.mu.Lock()
 	k.keys = keys
-	k.mu.Unlock()
 	return nil
 }
 

@@ -319,7 +319,13 @@ func (v *Verifier) verify(ctx context.Context, b *Binding, rawJWT string, now ti
 	if err != nil {
 		return nil, &Denial{Code: tokenward.EUNAVAILABLE, Reason: "issuer " + b.Issuer + ": " + cleanErr(err), Binding: b.Name, debug: v.DebugBindings}
 	}
-	tok, err := e.verifier.Verify(ctx, rawJWT)
+	var unavailable error // set by keySet.VerifySignature
+	tok, err := e.verifier.Verify(context.WithValue(ctx, keysUnavailableKey{}, &unavailable), rawJWT)
+	if unavailable != nil {
+		// The issuer's keys could not be fetched: as a failed discovery,
+		// the exchange is unavailable, not the token refused.
+		return nil, &Denial{Code: tokenward.EUNAVAILABLE, Reason: "issuer " + b.Issuer + ": keys: " + cleanErr(unavailable), Binding: b.Name, debug: v.DebugBindings}
+	}
 	if err != nil {
 		return nil, v.deny(b.Name, "verification failed: %s", cleanErr(err))
 	}

@@ -577,7 +577,9 @@ func TestStaticJWKSFile(t *testing.T) {
 		t.Fatalf("got %d file reads; want 2", got)
 	}
 
-	// A file with no usable key (a symmetric key is never trusted).
+	// A file with no usable key (a symmetric key is never trusted): the
+	// keys are out of reach, as when the issuer is down, so the exchange
+	// is unavailable rather than the token refused.
 	bad := t.TempDir() + "/jwks.json"
 	if err := os.WriteFile(bad, []byte(`{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"h"}]}`), 0o600); err != nil {
 		t.Fatal(err)
@@ -586,7 +588,7 @@ func TestStaticJWKSFile(t *testing.T) {
 	b2.JWKSFile = bad
 	raw = f.iss.Sign(t, f.github())
 	_, err = f.v.Exchange(ctx, []*oidc.Binding{b2}, "", raw)
-	assertDenied(t, err, tokenward.EUNAUTHORIZED, "no usable public signing key", raw)
+	assertDenied(t, err, tokenward.EUNAVAILABLE, "no usable public signing key", raw)
 }
 
 // TestDiscoveryFailure checks an unreachable issuer gives EUNAVAILABLE and
