@@ -273,7 +273,7 @@ func (a *API) kvChange(c *Call, change core.VersionChange) (int, any, error) {
 	var versions []int
 	if c.Req.Route.Op != OpKVDelete {
 		var req struct {
-			Versions []versionNumber `json:"versions"`
+			Versions versionList `json:"versions"`
 		}
 		if err := readBody(c.R, &req); err != nil {
 			return 0, nil, err
@@ -281,9 +281,7 @@ func (a *API) kvChange(c *Call, change core.VersionChange) (int, any, error) {
 		if len(req.Versions) == 0 {
 			return 0, nil, tokenward.Errorf(tokenward.EINVALID, "no versions provided")
 		}
-		for _, v := range req.Versions {
-			versions = append(versions, int(v))
-		}
+		versions = req.Versions
 	}
 	q := c.Req
 	vs, err := a.Core.ChangeVersions(c.R.Context(), c.Token, change, q.Mount, q.Env, q.Name, versions)
@@ -298,16 +296,32 @@ func (a *API) kvChange(c *Call, change core.VersionChange) (int, any, error) {
 	return http.StatusNoContent, nil, nil
 }
 
-// versionNumber is a version as Vault clients send it: a number or a
-// string holding one.
-type versionNumber int
+// versionList is the versions of a delete, undelete or destroy as Vault
+// clients send them (Vault's comma-int-slice): an array of numbers or of
+// strings holding them, one number, or a string of numbers separated by
+// commas (`vault kv destroy -versions=1,2`, `vault write … versions=1,2`).
+type versionList []int
 
-func (v *versionNumber) UnmarshalJSON(b []byte) error {
-	n, err := strconv.Atoi(strings.Trim(string(b), `"`))
-	if err != nil {
-		return tokenward.Errorf(tokenward.EINVALID, "versions must be whole numbers")
+func (v *versionList) UnmarshalJSON(b []byte) error {
+	var items []json.RawMessage
+	if err := json.Unmarshal(b, &items); err != nil {
+		items = []json.RawMessage{b}
 	}
-	*v = versionNumber(n)
+	var out versionList
+	for _, it := range items {
+		s := string(it)
+		if str := ""; json.Unmarshal(it, &str) == nil {
+			s = str
+		}
+		for f := range strings.SplitSeq(s, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 0 {
+				return tokenward.Errorf(tokenward.EINVALID, "versions must be whole numbers")
+			}
+			out = append(out, n)
+		}
+	}
+	*v = out
 	return nil
 }
 

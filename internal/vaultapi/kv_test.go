@@ -3,6 +3,7 @@ package vaultapi
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -113,4 +114,36 @@ func FuzzKVRoundTrip(f *testing.F) {
 func jsonEqual(a, b []byte) bool {
 	var x, y any
 	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
+}
+
+// TestVersionList: the versions of a delete, undelete or destroy in every
+// form Vault takes (its comma-int-slice), and what it refuses.
+func TestVersionList(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []int
+		ok   bool
+	}{
+		{`[1, 2]`, []int{1, 2}, true},
+		{`["1", "2"]`, []int{1, 2}, true},
+		{`"1,2"`, []int{1, 2}, true},
+		{`"1, 2"`, []int{1, 2}, true},
+		{`["1,2", 3]`, []int{1, 2, 3}, true},
+		{`3`, []int{3}, true},
+		{`"3"`, []int{3}, true},
+		{`[]`, nil, true},
+		{`null`, nil, true},
+		{`[1.5]`, nil, false},
+		{`"1,,2"`, nil, false},
+		{`"-1"`, nil, false},
+		{`"two"`, nil, false},
+		{`{"a":1}`, nil, false},
+		{`[true]`, nil, false},
+	} {
+		var v versionList
+		err := json.Unmarshal([]byte(c.in), &v)
+		if (err == nil) != c.ok || (c.ok && !slices.Equal([]int(v), c.want)) {
+			t.Errorf("%s: got %v, %v; want %v, ok %v", c.in, v, err, c.want, c.ok)
+		}
+	}
 }

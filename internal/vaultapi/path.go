@@ -9,6 +9,7 @@ package vaultapi
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/tokenward/tokenward"
@@ -213,8 +214,9 @@ func parseKV(method string, segs []string, rawQuery string) Request {
 	}
 	list := method == "LIST"
 	if segs[1] == "metadata" && method == "GET" {
-		if q, err := url.ParseQuery(rawQuery); err == nil && (q.Get("list") == "true" || q.Get("list") == "1") {
-			list = true
+		// Vault takes every form strconv.ParseBool does (true, 1, t, True…).
+		if q, err := url.ParseQuery(rawQuery); err == nil {
+			list, _ = strconv.ParseBool(q.Get("list"))
 		}
 	}
 	var req Request
