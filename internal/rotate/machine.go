@@ -23,7 +23,8 @@ type Machine struct {
 	Now      func() time.Time
 	Logger   *slog.Logger
 	// MaxAttempts is how often a step is tried before the rotation rolls
-	// back (before finish) or gives up revoking (after).
+	// back (before finish) or gives up revoking (after). A Permanent
+	// failure is not tried again.
 	MaxAttempts int
 	// Backoff is the first retry delay; it doubles per attempt up to
 	// MaxBackoff.
@@ -273,13 +274,14 @@ func (m *Machine) step(ctx context.Context, r *Rotation) error {
 		next = StepFinish
 	case StepFinish:
 		// Someone wrote a new value since the rotation started: promoting
-		// ours would demote theirs, and revoke would miss it. Fail; the
-		// retries end in a rollback that leaves their value CURRENT.
+		// ours would demote theirs, and revoke would miss it. Fail for
+		// good (a retry would find the same): the rollback leaves their
+		// value CURRENT.
 		switch cur, err := m.Secrets.Labeled(ctx, r.Path, LabelCurrent); {
 		case err != nil && tokenward.ErrorCode(err) != tokenward.ENOTFOUND:
 			return fmt.Errorf("read current version: %w", err)
 		case err == nil && cur.Number != r.CurrentVersion && cur.Number != r.PendingVersion:
-			return tokenward.Errorf(tokenward.ECONFLICT, "CURRENT of %s changed during the rotation (now version %d)", tokenward.Printable(r.Path), cur.Number)
+			return Permanent(tokenward.Errorf(tokenward.ECONFLICT, "CURRENT of %s changed during the rotation (now version %d)", tokenward.Printable(r.Path), cur.Number))
 		}
 		if err := m.Secrets.Promote(ctx, r.Path, r.PendingVersion); err != nil {
 			return fmt.Errorf("finish: %w", err)
@@ -473,14 +475,21 @@ func (m *Machine) rolledBack(ctx context.Context, r *Rotation) error {
 	return nil
 }
 
-// fail records a failed step: a retry with backoff, or, after MaxAttempts,
-// a rollback that leaves CURRENT as it was.
+// fail records a failed step: a retry with backoff, or, after MaxAttempts
+// or at once for a Permanent cause, the end of the rotation: a rollback
+// that leaves CURRENT as it was (before finish), or, at revoke, the old
+// value left valid.
 func (m *Machine) fail(ctx context.Context, r *Rotation, cause error) error {
 	r.Attempt++
-	r.Error = fmt.Sprintf("%s (attempt %d)", cause.Error(), r.Attempt)
+	permanent := IsPermanent(cause)
+	if permanent {
+		r.Error = fmt.Sprintf("%s (attempt %d, permanent: not retried)", cause.Error(), r.Attempt)
+	} else {
+		r.Error = fmt.Sprintf("%s (attempt %d)", cause.Error(), r.Attempt)
+	}
 	r.UpdatedAt = m.now()
 	m.Failures.Add(1)
-	if r.Attempt < m.MaxAttempts {
+	if !permanent && r.Attempt < m.MaxAttempts {
 		r.NextAt = r.UpdatedAt.Add(m.backoff(r.Attempt))
 	} else {
 		if r.Step != StepRevoke {
@@ -489,7 +498,7 @@ func (m *Machine) fail(ctx context.Context, r *Rotation, cause error) error {
 		r.Step, r.FinishedAt, r.NextAt = StepFailed, r.UpdatedAt, time.Time{}
 	}
 	m.log().Warn("rotation step failed", "id", r.ID, "secret", r.Path, "step", string(r.Step),
-		"attempt", r.Attempt, "error", r.Error)
+		"attempt", r.Attempt, "permanent", permanent, "error", r.Error)
 	if m.Alert != nil {
 		m.Alert(ctx, r)
 	}

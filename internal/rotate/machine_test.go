@@ -291,7 +291,6 @@ func TestFinishRefusesWhenCurrentChangedDuringRotation(t *testing.T) {
 	ctx := context.Background()
 	up := newUpstream("v1-value")
 	e := newEnv(t, map[string]Rotator{"up": up})
-	e.m.MaxAttempts = 1
 	e.mustPut(t, testPath, "v1-value")
 	e.mustPolicy(t, &Policy{Path: testPath, Every: 24 * time.Hour, Grace: time.Hour, Rotator: "up"})
 	e.m.SetCrash(func(p string) bool { return p == "test:recorded" })
@@ -303,11 +302,15 @@ func TestFinishRefusesWhenCurrentChangedDuringRotation(t *testing.T) {
 	// A person sets the secret by hand meanwhile.
 	e.mustPut(t, testPath, "hand-set")
 	r, err = e.m.Advance(ctx, r.ID)
-	if err == nil || r.Step != StepFailed {
-		t.Fatalf("Advance: got %v, step %s; want a failure", err, r.Step)
+	// A retry would find the same: it ends at once, rolled back.
+	if err == nil || r.Step != StepFailed || r.Attempt != 1 || !strings.HasSuffix(r.Error, "(attempt 1, permanent: not retried)") {
+		t.Fatalf("Advance: got %v, step %s, attempt %d (%s); want a permanent failure at the first attempt", err, r.Step, r.Attempt, r.Error)
 	}
-	if cur := e.label(t, testPath, LabelCurrent); cur != "hand-set" {
-		t.Fatalf("CURRENT: got %q; want the hand-set value kept", cur)
+	if tokenward.ErrorCode(err) != tokenward.ECONFLICT {
+		t.Fatalf("Advance: got code %s; want %s", tokenward.ErrorCode(err), tokenward.ECONFLICT)
+	}
+	if cur, p := e.label(t, testPath, LabelCurrent), e.label(t, testPath, LabelPending); cur != "hand-set" || p != "" || up.discards != 1 {
+		t.Fatalf("got CURRENT %q, PENDING %q, %d discards; want the hand-set value kept, the pending one dropped and discarded", cur, p, up.discards)
 	}
 }
 

@@ -6,6 +6,7 @@ package rotate
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/tokenward/tokenward"
@@ -194,6 +195,33 @@ var ErrStale = &tokenward.Error{Code: tokenward.ECONFLICT, Message: "rotation wa
 // ErrInFlight is returned by Store.CreateRotation when the secret already has
 // a rotation in flight.
 var ErrInFlight = &tokenward.Error{Code: tokenward.ECONFLICT, Message: "a rotation of this secret is already in flight"}
+
+// Permanent marks err as a failure that trying the step again cannot fix:
+// one that comes from the rotation's own values (versions, which never
+// change) or an upstream refusal that will give the same answer. The
+// Machine then ends the rotation at once, as after its last attempt,
+// instead of retrying it. Its message and code are err's; nil stays nil.
+// Mark only what is sure: a transient failure marked permanent ends a
+// rotation that a retry would have finished (and, at revoke, leaves the
+// old value valid).
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+// IsPermanent reports whether err, or an error it wraps, was marked by
+// Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
 
 func errNotFound(format string, args ...any) error {
 	return tokenward.Errorf(tokenward.ENOTFOUND, format, args...)

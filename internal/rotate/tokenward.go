@@ -42,7 +42,8 @@ func (t *Tokenward) Validate(config map[string]string) error {
 // Create implements Rotator.
 func (t *Tokenward) Create(ctx context.Context, req *Request) ([]byte, error) {
 	if len(req.Current) == 0 {
-		return nil, errInvalid("tokenward rotator: %s has no CURRENT token to mint like", tokenward.Printable(req.Path))
+		// The rotation started without a value, and keeps that start.
+		return nil, Permanent(errInvalid("tokenward rotator: %s has no CURRENT token to mint like", tokenward.Printable(req.Path)))
 	}
 	tok, err := t.Tokens.Mint(ctx, string(req.Current))
 	if err != nil {

@@ -114,3 +114,22 @@ func TestTokenwardRotatorEndToEnd(t *testing.T) {
 		t.Fatalf("a token appears in the log")
 	}
 }
+
+// A secret with no token to mint like cannot be rotated by retrying: the
+// rotation ends at its first attempt.
+func TestTokenwardRotatorWithoutCurrentFailsPermanently(t *testing.T) {
+	ctx := context.Background()
+	ts := &tokenService{grants: map[[32]byte][]string{}, revoked: map[[32]byte]bool{}}
+	e := newEnv(t, map[string]Rotator{"tokenward": &Tokenward{Tokens: ts}})
+	var alerts int
+	e.m.Alert = func(context.Context, *Rotation) { alerts++ }
+	const path = "ci/prod/TOKENWARD_TOKEN"
+	e.mustPolicy(t, &Policy{Path: path, Every: 7 * 24 * time.Hour, Rotator: "tokenward"})
+	r, err := e.m.RotateNow(ctx, path, "manual")
+	if !IsPermanent(err) || tokenward.ErrorCode(err) != tokenward.EINVALID {
+		t.Fatalf("RotateNow: got %v (code %s); want a permanent %s", err, tokenward.ErrorCode(err), tokenward.EINVALID)
+	}
+	if r.Step != StepFailed || r.Attempt != 1 || alerts != 1 || !strings.Contains(r.Error, "no CURRENT token") {
+		t.Fatalf("got step %s, attempt %d, %d alerts, error %q; want failed at once, one alert", r.Step, r.Attempt, alerts, r.Error)
+	}
+}

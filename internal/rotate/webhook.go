@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 
 	"github.com/tokenward/tokenward"
@@ -16,7 +17,9 @@ import (
 // create a new value (the answer carries it) and, at the end of grace, to
 // revoke the old one. Each request is a signed JSON POST; receivers should
 // verify it (docs/webhooks.md) and be idempotent by rotation_id and action,
-// since a step may be repeated after a crash.
+// since a step may be repeated after a crash. A 4xx answer, but for the
+// few that mean "not now" (webhookRefused), fails the step for good
+// (Permanent): it is not tried again.
 //
 // Config: url (https; http only to a loopback address), key_secret (path of
 // the secret holding the HMAC key), test (true: also send a "test" call
@@ -154,10 +157,33 @@ func (w *Webhook) call(ctx context.Context, req *Request, wr WebhookRequest) ([]
 	}
 	answer, err := w.Delivery.Deliver(ctx, wc.url, key, body)
 	if err != nil {
-		return nil, fmt.Errorf("webhook %s: %w", wr.Action, err)
+		err = fmt.Errorf("webhook %s: %w", wr.Action, err)
+		if webhookRefused(err) {
+			return nil, Permanent(err)
+		}
+		return nil, err
 	}
 	if len(answer) > webhook.MaxAnswer {
 		return nil, fmt.Errorf("webhook %s: answer is too large", wr.Action)
 	}
 	return answer, nil
+}
+
+// webhookRefused reports whether err is the endpoint's refusal of the
+// request itself: a 4xx answer other than those that mean "not now" (408
+// Request Timeout, 409 Conflict, as an idempotent receiver may answer
+// while the same call is still in progress, 423 Locked, 425 Too Early, 429
+// Too Many Requests). Sending the same request again cannot succeed, so
+// the step fails for good. 5xx answers, redirects, timeouts and network
+// errors are not refusals.
+func webhookRefused(err error) bool {
+	var se *webhook.StatusError
+	if !errors.As(err, &se) || se.Code < 400 || se.Code > 499 {
+		return false
+	}
+	switch se.Code {
+	case http.StatusRequestTimeout, http.StatusConflict, http.StatusLocked, http.StatusTooEarly, http.StatusTooManyRequests:
+		return false
+	}
+	return true
 }

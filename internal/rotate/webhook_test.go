@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -246,6 +247,118 @@ func TestWebhookRefusesMetadataAddresses(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "old-secret-value") {
 				t.Fatalf("error %q holds the current value", err)
+			}
+		})
+	}
+}
+
+// A 4xx answer refuses the request itself: the call fails Permanent, so
+// the machine does not try the step again. The answers that mean "not
+// now", 5xx, and redirects stay transient. A real loopback endpoint
+// answers every call with the status.
+func TestWebhookRefusalIsPermanent(t *testing.T) {
+	tests := []struct {
+		status    int
+		permanent bool
+		calls     int // the Deliverer retries 408, 429 and 5xx itself
+	}{
+		{400, true, 1}, {401, true, 1}, {403, true, 1}, {404, true, 1}, {410, true, 1}, {422, true, 1},
+		{408, false, 2}, {409, false, 1}, {423, false, 1}, {425, false, 1}, {429, false, 2},
+		{500, false, 2}, {502, false, 2}, {503, false, 2},
+		{307, false, 1},
+	}
+	for _, tt := range tests {
+		t.Run(strconv.Itoa(tt.status), func(t *testing.T) {
+			rc, srv := newReceiver(t)
+			rc.script = []int{tt.status, tt.status}
+			wh := &Webhook{Delivery: webhook.Deliverer{Client: srv.Client(), MaxAttempts: 2, Backoff: time.Millisecond}}
+			e := newEnv(t, nil)
+			wh.Secrets = e.secrets
+			e.mustPut(t, "ops/prod/HOOK_KEY", string(rc.key))
+			req := &Request{RotationID: "rot_1", Path: testPath,
+				Config: map[string]string{"url": srv.URL, "key_secret": "ops/prod/HOOK_KEY"}}
+			_, err := wh.Create(context.Background(), req)
+			if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("endpoint answered %d", tt.status)) {
+				t.Fatalf("Create: got %v; want endpoint answered %d", err, tt.status)
+			}
+			if got := IsPermanent(err); got != tt.permanent {
+				t.Fatalf("Create error %q: got permanent %v; want %v", err, got, tt.permanent)
+			}
+			rc.mu.Lock()
+			defer rc.mu.Unlock()
+			if len(rc.calls) != tt.calls {
+				t.Fatalf("calls: got %d; want %d", len(rc.calls), tt.calls)
+			}
+		})
+	}
+}
+
+// Through the machine: a refused test call ends the rotation at once
+// (rolled back, the pending value discarded at the endpoint), a refused
+// revoke ends it with the old value still valid; a 5xx is retried later.
+func TestWebhookRefusalEndsTheRotation(t *testing.T) {
+	tests := []struct {
+		name      string
+		script    []int // statuses of the calls in order: create, test (x2 if retried), ...
+		atRevoke  bool  // the failure is at the end of grace
+		wantStep  Step
+		wantCalls string
+	}{
+		{"test refused", []int{200, 403}, false, StepFailed, "create,test,discard"},
+		{"test unavailable", []int{200, 503, 503}, false, StepTest, "create,test,test"},
+		{"revoke refused", []int{200, 200, 404}, true, StepFailed, "create,test,revoke"},
+		{"revoke unavailable", []int{200, 200, 503, 503}, true, StepRevoke, "create,test,revoke,revoke"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			rc, srv := newReceiver(t)
+			rc.script = tt.script
+			wh := &Webhook{Delivery: webhook.Deliverer{Client: srv.Client(), MaxAttempts: 2, Backoff: time.Millisecond}}
+			e := newEnv(t, map[string]Rotator{"webhook": wh})
+			wh.Secrets = e.secrets
+			var alerts []string
+			e.m.Alert = func(_ context.Context, r *Rotation) { alerts = append(alerts, r.Error) }
+			e.mustPut(t, "ops/prod/HOOK_KEY", string(rc.key))
+			e.mustPut(t, testPath, "whk_initial")
+			rc.valid["whk_initial"] = true
+			e.mustPolicy(t, &Policy{Path: testPath, Every: 24 * time.Hour, Grace: time.Hour, Rotator: "webhook",
+				Config: map[string]string{"url": srv.URL + "/rotate", "key_secret": "ops/prod/HOOK_KEY", "test": "true"}})
+
+			r, err := e.m.RotateNow(ctx, testPath, "manual")
+			if tt.atRevoke {
+				if err != nil || r.Step != StepRevoke {
+					t.Fatalf("RotateNow: got step %s, %v; want revoke (grace)", r.Step, err)
+				}
+				e.clock.Add(time.Hour)
+				r, err = e.m.Advance(ctx, r.ID)
+			}
+			if err == nil || r.Step != tt.wantStep || r.Attempt != 1 || len(alerts) != 1 {
+				t.Fatalf("got step %s attempt %d, %d alerts, %v; want %s, 1, 1, an error", r.Step, r.Attempt, len(alerts), err, tt.wantStep)
+			}
+			permanent := tt.wantStep == StepFailed
+			if got := strings.HasSuffix(r.Error, "(attempt 1, permanent: not retried)"); got != permanent || alerts[0] != r.Error || r.NextAt.IsZero() == !permanent {
+				t.Fatalf("got error %q, alert %q, next %v; want permanent=%v in both", r.Error, alerts[0], r.NextAt, permanent)
+			}
+			if strings.Contains(r.Error, "leaky") {
+				t.Fatalf("error %q echoes the answer", r.Error)
+			}
+			rc.mu.Lock()
+			var actions []string
+			for _, c := range rc.calls {
+				actions = append(actions, c.Action)
+			}
+			oldValid := rc.valid["whk_initial"]
+			rc.mu.Unlock()
+			if got := strings.Join(actions, ","); got != tt.wantCalls {
+				t.Fatalf("calls: got %s; want %s", got, tt.wantCalls)
+			}
+			cur := e.label(t, testPath, LabelCurrent)
+			if (cur == "whk_initial") == tt.atRevoke || !oldValid {
+				t.Fatalf("got CURRENT %q, old valid %v; want the new value CURRENT=%v and the old still valid", cur, oldValid, tt.atRevoke)
+			}
+			if p := e.label(t, testPath, LabelPending); (p != "") != (tt.wantStep == StepTest) {
+				t.Fatalf("got PENDING %q; want one only while the test step waits to retry", p)
 			}
 		})
 	}

@@ -146,12 +146,20 @@ func (d *Deliverer) post(ctx context.Context, rawURL string, secret, body []byte
 	case code/100 == 2:
 		return answer, false, nil
 	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
-		return nil, true, fmt.Errorf("endpoint answered %d", code)
+		return nil, true, &StatusError{Code: code}
 	default:
 		// The answer is never echoed: it may hold a value.
-		return nil, false, fmt.Errorf("endpoint answered %d", code)
+		return nil, false, &StatusError{Code: code}
 	}
 }
+
+// StatusError is Deliver's error (possibly wrapped) when the endpoint
+// answered other than 2xx, for callers that tell answers apart (the
+// rotator: a 4xx refusal is not worth trying again later). It holds the
+// status only, never the answer, which may hold a value.
+type StatusError struct{ Code int }
+
+func (e *StatusError) Error() string { return fmt.Sprintf("endpoint answered %d", e.Code) }
 
 func sleepJittered(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(jitter(d, rand.Float64())) // #nosec G404 -- retry jitter, not a secret

@@ -114,22 +114,24 @@ func (pc *pgConfig) encode(c pgCredential) []byte {
 	return []byte(u.String())
 }
 
+// decode reads a value. Its errors are Permanent: a rotation's values are
+// versions of the secret, which never change.
 func (pc *pgConfig) decode(v []byte) (pgCredential, error) {
 	var c pgCredential
 	if pc.format == "json" {
 		if err := json.Unmarshal(v, &c); err != nil || c.User == "" {
-			return c, errInvalid("postgres rotator: value is not {\"user\":...,\"password\":...}")
+			return c, rotate.Permanent(errInvalid("postgres rotator: value is not {\"user\":...,\"password\":...}"))
 		}
-		return c, checkUser(c)
+		return c, rotate.Permanent(checkUser(c))
 	}
 	u, err := url.Parse(string(v))
 	if err != nil || u.User == nil || u.User.Username() == "" {
 		// never wrap err: url errors quote the input, which holds the password
-		return c, errInvalid("postgres rotator: value is not a connection URL with a user")
+		return c, rotate.Permanent(errInvalid("postgres rotator: value is not a connection URL with a user"))
 	}
 	c.User = u.User.Username()
 	c.Password, _ = u.User.Password()
-	return c, checkUser(c)
+	return c, rotate.Permanent(checkUser(c))
 }
 
 // checkUser refuses a user no role can be named: PostgreSQL reads a longer
@@ -206,7 +208,7 @@ func (p *Rotator) Set(ctx context.Context, req *rotate.Request) error {
 		return err
 	}
 	if cred.User != pc.roles[0] && cred.User != pc.roles[1] {
-		return errInvalid("postgres rotator: pending user %q is not one of the configured roles", tokenward.Printable(cred.User))
+		return rotate.Permanent(errInvalid("postgres rotator: pending user %q is not one of the configured roles", tokenward.Printable(cred.User)))
 	}
 	verifier, err := pgrole.Verifier(cred.Password)
 	if err != nil {
@@ -229,10 +231,10 @@ func (p *Rotator) Set(ctx context.Context, req *rotate.Request) error {
 	// verifier are quoted instead.
 	stmt := fmt.Sprintf("%s ROLE %s WITH LOGIN PASSWORD %s", verb, pgrole.QuoteIdent(cred.User), pgrole.QuoteLiteral(verifier))
 	if _, err := conn.Exec(ctx, stmt); err != nil {
-		return fmt.Errorf("%s role %s: %s", strings.ToLower(verb), cred.User, pgerr.Error(err))
+		return statementError(fmt.Sprintf("%s role %s", strings.ToLower(verb), cred.User), err)
 	}
 	if _, err := conn.Exec(ctx, fmt.Sprintf("GRANT %s TO %s", pgrole.QuoteIdent(pc.group), pgrole.QuoteIdent(cred.User))); err != nil {
-		return fmt.Errorf("grant %s to %s: %s", pc.group, cred.User, pgerr.Error(err))
+		return statementError(fmt.Sprintf("grant %s to %s", pc.group, cred.User), err)
 	}
 	return nil
 }
@@ -274,7 +276,7 @@ func (p *Rotator) Revoke(ctx context.Context, req *rotate.Request) error {
 			return err
 		}
 		if now.User == old.User {
-			return errInvalid("postgres rotator: previous and current value use the same role %q; not revoking", tokenward.Printable(old.User))
+			return rotate.Permanent(errInvalid("postgres rotator: previous and current value use the same role %q; not revoking", tokenward.Printable(old.User)))
 		}
 	}
 	conn, err := p.admin(ctx, pc)
@@ -287,7 +289,7 @@ func (p *Rotator) Revoke(ctx context.Context, req *rotate.Request) error {
 		return err
 	}
 	if _, err := conn.Exec(ctx, fmt.Sprintf("ALTER ROLE %s WITH NOLOGIN PASSWORD NULL", pgrole.QuoteIdent(old.User))); err != nil {
-		return fmt.Errorf("revoke role %s: %s", tokenward.Printable(old.User), pgerr.Error(err))
+		return statementError("revoke role "+tokenward.Printable(old.User), err)
 	}
 	return nil
 }
@@ -333,8 +335,30 @@ FROM pg_roles r WHERE r.rolname = $1`, user, pc.group).Scan(&self, &super, &powe
 	default:
 		return true, nil
 	}
-	return true, errInvalid("postgres rotator: previous user %q is %s; not revoking it (retire it by hand if it should no longer log in)",
-		tokenward.Printable(user), why)
+	// Permanent: a later try would refuse the same role again; the
+	// operator retires it by hand if it should go.
+	return true, rotate.Permanent(errInvalid("postgres rotator: previous user %q is %s; not revoking it (retire it by hand if it should no longer log in)",
+		tokenward.Printable(user), why))
+}
+
+// statementError describes the failure of a statement on the admin
+// connection (by pgerr, never by err.Error()). It is Permanent when the
+// SQLSTATE says the statement, as the rotation's config and values make it,
+// can never succeed: the admin role lacks the privilege (42501
+// insufficient_privilege), a role it names does not exist (42704
+// undefined_object), a role name is reserved or invalid (42939
+// reserved_name, 42602 invalid_name), the statement is malformed (42601
+// syntax_error), or a grant would make a role a member of itself (0LP01
+// invalid_grant_operation). Everything else is left to the retries: lost
+// connections, a standby refusing to write (25006), lock and statement
+// timeouts, a role another session created meanwhile (42710).
+func statementError(what string, err error) error {
+	e := fmt.Errorf("%s: %s", what, pgerr.Error(err))
+	switch pgerr.Code(err) {
+	case "42501", "42704", "42939", "42602", "42601", "0LP01":
+		return rotate.Permanent(e)
+	}
+	return e
 }
 
 // Discard implements Discarder: a pending role that never became CURRENT

@@ -148,30 +148,31 @@ func TestRevokeRetiresOnlyRolesTheRotatorManages(t *testing.T) {
 	}
 }
 
-// Through the machine: a value naming a role the rotator does not manage
-// ends its rotation (failed at revoke, the new value CURRENT) with an error
-// and an alert that name the role and hold no password; the role keeps its
-// login.
-func TestRevokeRefusalEndsTheRotation(t *testing.T) {
-	c := pgtest.Shared(t)
-	ctx := context.Background()
-	super, err := pgx.Connect(ctx, c.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer super.Close(ctx)
-	guardRoles(t, super)
+// pgMachine is the postgres rotator under a machine over the real store
+// (SQLite, sealed and labelled versions), as the server wires them, with
+// the default MaxAttempts. Its clock moves only by hand.
+type pgMachine struct {
+	m       *rotate.Machine
+	store   rotate.Store
+	secrets *core.RotationSecrets
+	now     time.Time
+	alerts  []rotate.Rotation
+	put     func(path, value string) // a new CURRENT version, as "secret set"
+}
 
-	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
+func newPGMachine(t *testing.T) *pgMachine {
+	t.Helper()
+	ctx := context.Background()
+	pm := &pgMachine{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := func() time.Time { return pm.now }
 	db := sqlite.NewDB(filepath.Join(t.TempDir(), "tokenward.db"))
 	db.Now = clock
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
 	key := seal.NewKey()
-	adminToken, err := core.Init(ctx, db, key, now)
+	adminToken, err := core.Init(ctx, db, key, pm.now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,58 +185,92 @@ func TestRevokeRefusalEndsTheRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secrets, err := cr.RotationSecrets()
-	if err != nil {
+	if pm.secrets, err = cr.RotationSecrets(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := cr.CreateProject(ctx, tok, "p", []string{"e"}); err != nil {
 		t.Fatal(err)
 	}
-	put := func(name, value string) {
+	pm.put = func(path, value string) {
 		t.Helper()
-		if _, err := cr.PutSecret(ctx, tok, core.PutSecretInput{Project: "p", Env: "e", Name: name, Value: []byte(value)}); err != nil {
+		parts := strings.Split(path, "/")
+		if _, err := cr.PutSecret(ctx, tok, core.PutSecretInput{Project: parts[0], Env: parts[1], Name: parts[2], Value: []byte(value)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	put("ADMIN", c.URL("rg_admin", "rg_admin-pw", "postgres"))
-	const planted = "planted-password-123"
-	put("DB", c.URL("rg_other", planted, "postgres")) // a writer's value naming another role
-	base := "postgres://" + c.Host + ":" + strconv.Itoa(c.Port) + "/postgres?sslmode=disable"
-	m := rotate.NewMachine(db.Rotations(), secrets, map[string]rotate.Rotator{"postgres": &Rotator{Secrets: secrets}})
-	m.Now, m.MaxAttempts = clock, 2
-	var alerts []string
-	m.Alert = func(_ context.Context, r *rotate.Rotation) { alerts = append(alerts, r.Error) }
-	if err := db.Rotations().PutPolicy(ctx, &rotate.Policy{Path: "p/e/DB", Every: 30 * 24 * time.Hour, Grace: time.Hour, Rotator: "postgres",
-		Config: map[string]string{"dsn_secret": "p/e/ADMIN", "role": "rg", "url": base}}); err != nil {
+	pm.store = db.Rotations()
+	pm.m = rotate.NewMachine(pm.store, pm.secrets, map[string]rotate.Rotator{"postgres": &Rotator{Secrets: pm.secrets}})
+	pm.m.Now = clock
+	pm.m.Alert = func(_ context.Context, r *rotate.Rotation) { pm.alerts = append(pm.alerts, *r) }
+	return pm
+}
+
+// rotate puts a policy for path and rotates it now.
+func (pm *pgMachine) rotate(t *testing.T, path string, config map[string]string) (*rotate.Rotation, error) {
+	t.Helper()
+	ctx := context.Background()
+	if err := pm.store.PutPolicy(ctx, &rotate.Policy{Path: path, Every: 30 * 24 * time.Hour, Grace: time.Hour, Rotator: "postgres", Config: config}); err != nil {
 		t.Fatal(err)
 	}
-	r, err := m.RotateNow(ctx, "p/e/DB", "test")
+	return pm.m.RotateNow(ctx, path, "test")
+}
+
+// Through the machine: a value naming a role the rotator does not manage
+// ends its rotation at once (failed at revoke, the new value CURRENT), a
+// permanent failure with one alert and no retry; the error and alert name
+// the role and hold no password; the role keeps its login.
+func TestRevokeRefusalEndsTheRotation(t *testing.T) {
+	c := pgtest.Shared(t)
+	ctx := context.Background()
+	super, err := pgx.Connect(ctx, c.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer super.Close(ctx)
+	guardRoles(t, super)
+
+	pm := newPGMachine(t)
+	pm.put("p/e/ADMIN", c.URL("rg_admin", "rg_admin-pw", "postgres"))
+	const planted = "planted-password-123"
+	pm.put("p/e/DB", c.URL("rg_other", planted, "postgres")) // a writer's value naming another role
+	base := "postgres://" + c.Host + ":" + strconv.Itoa(c.Port) + "/postgres?sslmode=disable"
+	r, err := pm.rotate(t, "p/e/DB", map[string]string{"dsn_secret": "p/e/ADMIN", "role": "rg", "url": base})
 	if err != nil || r.Step != rotate.StepRevoke {
 		t.Fatalf("RotateNow: got step %v, %v; want revoke (grace)", r, err)
 	}
-	for i := 0; i < 4; i++ {
-		now = now.Add(24 * time.Hour)
-		_ = m.Resume(ctx) // the refused revoke is an error; the record below tells where it ended
+	pm.now = pm.now.Add(time.Hour) // grace ends
+	if r, err = pm.m.Advance(ctx, r.ID); err == nil || !rotate.IsPermanent(err) {
+		t.Fatalf("Advance at the end of grace: got %v; want the permanent refusal", err)
 	}
-	if r, err = db.Rotations().Rotation(ctx, r.ID); err != nil {
+	for i := 0; i < 4; i++ { // no retry comes, however long it waits
+		pm.now = pm.now.Add(24 * time.Hour)
+		if err := pm.m.Resume(ctx); err != nil {
+			t.Fatalf("Resume %d: %v", i, err)
+		}
+	}
+	if r, err = pm.store.Rotation(ctx, r.ID); err != nil {
 		t.Fatal(err)
 	}
-	if r.Step != rotate.StepFailed || r.FinishedAt.IsZero() {
-		t.Fatalf("rotation: got step %s; want failed (ended)", r.Step)
+	if r.Step != rotate.StepFailed || r.FinishedAt.IsZero() || r.Attempt != 1 || len(pm.alerts) != 1 || pm.m.Failures.Load() != 1 {
+		t.Fatalf("rotation: got step %s, attempt %d, %d alerts, %d failures; want failed (ended) at the first attempt, one alert",
+			r.Step, r.Attempt, len(pm.alerts), pm.m.Failures.Load())
 	}
-	if !strings.Contains(r.Error, `"rg_other"`) || len(alerts) == 0 {
-		t.Fatalf("rotation error %q, %d alerts: want the refused role named and an alert", r.Error, len(alerts))
+	if !strings.Contains(r.Error, `"rg_other"`) || !strings.HasSuffix(r.Error, "(attempt 1, permanent: not retried)") || pm.alerts[0].Error != r.Error {
+		t.Fatalf("rotation error %q, alert %q: want both to name the refused role and say permanent", r.Error, pm.alerts[0].Error)
 	}
-	cur, err := secrets.Labeled(ctx, "p/e/DB", rotate.LabelCurrent)
+	cur, err := pm.secrets.Labeled(ctx, "p/e/DB", rotate.LabelCurrent)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if prev, err := pm.secrets.Labeled(ctx, "p/e/DB", rotate.LabelPrevious); err != nil || prev.Number != r.CurrentVersion {
+		t.Fatalf("PREVIOUS: got %v, %v; want version %d kept (not revoked)", prev, err, r.CurrentVersion)
 	}
 	pc, _ := parsePGConfig(r.Config)
 	newCred, err := pc.decode(cur.Value)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range append(alerts, r.Error) {
+	for _, e := range []string{pm.alerts[0].Error, r.Error} {
 		for _, pw := range []string{planted, newCred.Password, "rg_admin-pw", "rg_other-pw"} {
 			if strings.Contains(e, pw) {
 				t.Fatalf("rotation error or alert %q holds a password", e)
