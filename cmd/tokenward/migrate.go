@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -39,9 +40,11 @@ source's. The target's audit chain is then verified, its checkpoints against
 Stop the servers first: a write made during the copy would not be in it, so
 migrate refuses an install that a server runs on (a data directory's
 server.lock, a database's server lock), and no server starts on either side
-while it copies. The master
-key and audit.key stay where they are: a server on the target needs the same
-key file (or TOKENWARD_MASTER_KEY) and audit.key in its --data-dir. Prefer
+while it copies. It refuses a data directory whose audit journal still holds
+entries (its last server was killed): start the server on it once and stop
+it, which stores them, then migrate. The master key and audit.key stay where
+they are: a server on the target needs the same key file (or
+TOKENWARD_MASTER_KEY) and audit.key in its --data-dir. Prefer
 PGPASSWORD or ~/.pgpass to a password in the URL.`,
 		Example: "  tokenward migrate --from /var/lib/tokenward --to 'postgres://tokenward@db:5432/tokenward?sslmode=verify-full'\n" +
 			"  tokenward migrate --from 'postgres://tokenward@db:5432/tokenward' --to ./data-sqlite -o json",
@@ -98,6 +101,9 @@ func (m *Main) migrate(ctx context.Context, from, to, keyFile string, asJSON boo
 			return fmt.Errorf("--from: %w", lockErr)
 		}
 		defer release()
+		if err := auditJournalStored(from); err != nil {
+			return fmt.Errorf("--from: %w", err)
+		}
 		src, err = migrate.OpenSQLite(ctx, path, false)
 	}
 	if err != nil {
@@ -267,6 +273,33 @@ func verifyMigratedAudit(ctx context.Context, sc storageConfig, dataDir string, 
 		a.Problem = fmt.Sprintf("%s at seq %d: %s", p.Kind, p.Seq, p.Detail)
 	}
 	return a, nil
+}
+
+// auditJournalStored refuses a SQLite data directory whose audit journal
+// (DATA-DIR/audit.journal, --audit-sync journal) holds anything past its
+// header: entries a server answered with but may not have stored in the
+// database, as it was killed (or its database refused them at shutdown).
+// The next server start stores them before it serves; a copy of the
+// database made before that lacks them, and its chain would still verify,
+// only ending early. A server that stops cleanly leaves the header alone.
+func auditJournalStored(dir string) error {
+	path := filepath.Join(dir, "audit.journal")
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the audit journal: %w", err)
+	}
+	// The header is one line; a journal cut inside it holds nothing.
+	i := bytes.IndexByte(data, '\n')
+	if i < 0 {
+		return nil
+	}
+	if rest := data[i+1:]; len(bytes.Trim(rest, "\x00")) > 0 {
+		return fmt.Errorf("%s holds audit entries that may not be in the database yet (the last server on this data directory did not stop cleanly): start `tokenward server` on it once, which stores them, stop it, then migrate", path)
+	}
+	return nil
 }
 
 // lockPostgres takes a PostgreSQL side's server lock exclusively for the

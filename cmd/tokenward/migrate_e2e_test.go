@@ -389,3 +389,53 @@ func TestMigrateLocksSQLiteDataDirs(t *testing.T) {
 		t.Errorf("after the copy: got %q", got)
 	}
 }
+
+// TestMigrateRefusesUnstoredAuditJournal: a SQLite server killed with
+// audit entries still only in its journal (--audit-sync journal, the
+// default) leaves them to the next start, which stores them before it
+// serves. A migrate from that data directory copied the database alone:
+// the entries — here the trail of a secret write — were not in the copy,
+// whose chain verified all the same (it just ended early). It must refuse
+// until a start has stored them; then every entry is copied.
+func TestMigrateRefusesUnstoredAuditJournal(t *testing.T) {
+	pg := pgtest.Start(t)
+	e := newRotEnv(t)
+	e.args = []string{"--audit-ingest-delay", "10s"}
+	e.start()
+	data := filepath.Join(e.dir, "data")
+	e.mustCLI("", "project", "create", "journaled", "--envs", "prod")
+	e.mustCLI("journal-value-5d1f", "secret", "set", "journaled/prod/ONLY_IN_JOURNAL")
+	e.stop() // SIGKILL: the entries are in the journal, not yet in the database
+
+	url := pg.NewDatabase(t)
+	out, errs, err := runBin(nil, "migrate", "--from", data, "--to", url)
+	if err == nil || !strings.Contains(errs, "audit.journal") {
+		t.Errorf("migrate with audit entries only in the journal: got %v, %q, %q; want a refusal naming the journal", err, out, errs)
+	}
+	if strings.Contains(out+errs, "journal-value-5d1f") {
+		t.Errorf("migrate's output holds a value")
+	}
+	if n := pgCount(t, url, `SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()`); n != 0 {
+		t.Errorf("target: got %d tables after the refusal; want it untouched", n)
+	}
+
+	// A start stores the journal's entries; after a clean stop every entry
+	// is copied.
+	e.start()
+	e.stopGracefully()
+	url = pg.NewDatabase(t)
+	out, errs, err = runBin(nil, "migrate", "--from", data, "--to", url, "-o", "json")
+	if err != nil {
+		t.Fatalf("migrate after a clean stop: %v\n%s", err, errs)
+	}
+	var m migrateOut
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("migrate -o json: %v\n%s", err, out)
+	}
+	if !m.Audit.OK {
+		t.Errorf("audit: got %+v; want the chain OK", m.Audit)
+	}
+	if n := pgCount(t, url, `SELECT count(*) FROM audit_entries WHERE resource = 'journaled/prod/ONLY_IN_JOURNAL'`); n == 0 {
+		t.Errorf("the audit entry of the secret write made before the kill is not in the copy")
+	}
+}
