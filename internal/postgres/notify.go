@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"regexp"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -80,10 +82,10 @@ func (db *DB) Generation() (uint64, bool) {
 
 // changeTracer moves the clock when a statement that may have written
 // ends on a pool connection: anything but a SELECT (a COMMIT, an INSERT
-// outside a transaction, a batch), failed ones too — a failed COMMIT may
-// have committed. A write inside a transaction moves it twice (the
-// statement, the COMMIT); only the second matters, and an extra move
-// merely costs a re-read.
+// outside a transaction, a batch, a SELECT that writes through a WITH),
+// failed ones too — a failed COMMIT may have committed. A write inside a
+// transaction moves it twice (the statement, the COMMIT); only the second
+// matters, and an extra move merely costs a re-read.
 //
 // Statements run under an uncached context (the audit trail's appends:
 // one per request) do not move it: no cache reads what they write, and
@@ -107,14 +109,39 @@ func isUncached(ctx context.Context) bool {
 	return v
 }
 
-func (t changeTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+// writesKey marks the context of a statement that writes although its
+// command tag will say SELECT (writesUnderSelect).
+type writesKey struct{}
+
+func (t changeTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	if writesUnderSelect(data.SQL) {
+		return context.WithValue(ctx, writesKey{}, true)
+	}
 	return ctx
 }
 
 func (t changeTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
-	if (data.Err != nil || !data.CommandTag.Select()) && !isUncached(ctx) {
+	writes, _ := ctx.Value(writesKey{}).(bool)
+	if (data.Err != nil || !data.CommandTag.Select() || writes) && !isUncached(ctx) {
 		t.clock.changed()
 	}
+}
+
+// dataModifying finds a parenthesized INSERT, UPDATE, DELETE or MERGE: a
+// data-modifying statement inside a WITH.
+var dataModifying = regexp.MustCompile(`(?i)\(\s*(insert|update|delete|merge)\b`)
+
+// writesUnderSelect reports whether sql is a WITH query holding a
+// data-modifying statement (WITH r AS (UPDATE … RETURNING …) SELECT …):
+// it writes, but its command tag is the outer SELECT's, which the tracer
+// would take for a read. Only WITH queries are looked into, so the reads
+// on the hot paths cost one prefix check.
+func writesUnderSelect(sql string) bool {
+	s := strings.TrimLeft(sql, " \t\r\n")
+	if len(s) < 4 || !strings.EqualFold(s[:4], "with") {
+		return false
+	}
+	return dataModifying.MatchString(s)
 }
 
 func (t changeTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
