@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/tokenward/tokenward"
@@ -153,4 +155,60 @@ func Allowed(rules []Rule, method string, segs []string) bool {
 		}
 	}
 	return false
+}
+
+// methodOverrideHeaders are the request headers by which common frameworks
+// take a call (mostly a POST) for another method: Rack (Rails), Symfony
+// and Laravel, ASP.NET Core, Express's method-override, Google's APIs
+// (X-HTTP-Method-Override), OData (X-HTTP-Method).
+var methodOverrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+
+// Methods returns the methods an upstream may act on r as: r's own, then,
+// upper-cased, each one a method-override header of r or a _method query
+// parameter names (Symfony and Laravel read it from the query). An
+// upstream that honours an override acts on the method it names, so the
+// allow rules must allow each of them. Header names are compared as CGI
+// servers read them (oneOf), and parameter names as PHP does ('.' and ' '
+// as '_').
+func Methods(r *http.Request) []string {
+	ms := []string{r.Method}
+	add := func(v string) {
+		for m := range strings.SplitSeq(v, ",") {
+			if m = strings.ToUpper(strings.TrimSpace(m)); m != "" && !slices.Contains(ms, m) {
+				ms = append(ms, m)
+			}
+		}
+	}
+	for k, vs := range r.Header {
+		if oneOf(k, methodOverrideHeaders) {
+			for _, v := range vs {
+				add(v)
+			}
+		}
+	}
+	if r.URL.RawQuery != "" {
+		// ';' separates too, as for some parsers (Rack's before 3.0); a
+		// pair with a malformed escape is left out, as it names no method.
+		q, _ := url.ParseQuery(strings.ReplaceAll(r.URL.RawQuery, ";", "&"))
+		for k, vs := range q {
+			if strings.Map(func(c rune) rune {
+				if c == '.' || c == ' ' {
+					return '_'
+				}
+				return c
+			}, k) == "_method" {
+				for _, v := range vs {
+					add(v)
+				}
+			}
+		}
+	}
+	return ms
+}
+
+// oneOf reports whether the header name k is one of names as a CGI server
+// (PHP's FastCGI, Rack's) reads it: in any case, '_' as '-'.
+func oneOf(k string, names []string) bool {
+	k = strings.ReplaceAll(k, "_", "-")
+	return slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, k) })
 }

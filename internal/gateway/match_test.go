@@ -1,12 +1,15 @@
 package gateway_test
 
 import (
+	"fmt"
+	"net/http/httptest"
 	"net/url"
 	"path"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/gateway"
 )
 
@@ -137,4 +140,58 @@ func FuzzCheckPath(f *testing.F) {
 			t.Fatalf("%q (%q) allowed by %s", p, segs, rule)
 		}
 	})
+}
+
+// TestMethodOverrides: a call is judged by every method an upstream may
+// act on it as — its own, and one a method-override header (however its
+// name is spelt) or a _method query parameter names — so a route that
+// allows POST on a path does not let a caller DELETE it on an upstream
+// that honours overrides (Rails, Symfony, Laravel, ASP.NET Core, Express,
+// Google's APIs).
+func TestMethodOverrides(t *testing.T) {
+	rt, err := gateway.Compile(&tokenward.GatewayRoute{Name: "r", Upstream: "https://api.example", Secret: "acme/prod/TOKEN",
+		Inject: "header:X-Key={{value}}", Allow: []string{"POST /items/*", "GET /items/*", "PATCH /items/*/labels"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		method, target string
+		header         map[string]string
+		want           []string
+		refused        string
+	}{
+		{"POST", "/items/1", nil, []string{"POST"}, ""},
+		{"POST", "/items/1", map[string]string{"X-HTTP-Method-Override": "DELETE"}, []string{"POST", "DELETE"}, "DELETE"},
+		{"POST", "/items/1", map[string]string{"X-HTTP-Method-Override": "delete"}, []string{"POST", "DELETE"}, "DELETE"},
+		{"POST", "/items/1", map[string]string{"X_HTTP_METHOD_OVERRIDE": "PUT"}, []string{"POST", "PUT"}, "PUT"},
+		{"POST", "/items/1", map[string]string{"X-HTTP-Method": "MERGE"}, []string{"POST", "MERGE"}, "MERGE"},
+		{"POST", "/items/1", map[string]string{"X-Method-Override": "GET, DELETE"}, []string{"POST", "GET", "DELETE"}, "DELETE"},
+		{"POST", "/items/1", map[string]string{"X-HTTP-Method-Override": "GET"}, []string{"POST", "GET"}, ""},
+		{"POST", "/items/1", map[string]string{"X-HTTP-Method-Override": "POST"}, []string{"POST"}, ""},
+		{"POST", "/items/1?_method=DELETE", nil, []string{"POST", "DELETE"}, "DELETE"},
+		{"POST", "/items/1?.method=delete", nil, []string{"POST", "DELETE"}, "DELETE"},
+		{"POST", "/items/1?a=1;_method=PUT", nil, []string{"POST", "PUT"}, "PUT"},
+		{"POST", "/items/1?%5Fmethod=PUT", nil, []string{"POST", "PUT"}, "PUT"},
+		{"POST", "/items/1?method=DELETE&_methods=DELETE", nil, []string{"POST"}, ""},
+		{"GET", "/items/1?_method=GET", nil, []string{"GET"}, ""},
+		{"POST", "/items/1/labels", map[string]string{"X-HTTP-Method-Override": "PATCH"}, []string{"POST", "PATCH"}, "POST"},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.method, tt.target, tt.header), func(t *testing.T) {
+			r := httptest.NewRequest(tt.method, "https://tokenward.example/gw/r"+tt.target, nil)
+			for k, v := range tt.header {
+				r.Header[k] = []string{v} // as sent: X_HTTP_METHOD_OVERRIDE is not canonicalised
+			}
+			if got := gateway.Methods(r); !slices.Equal(got, tt.want) {
+				t.Errorf("Methods: got %q; want %q", got, tt.want)
+			}
+			segs, err := gateway.CheckPath(r.URL.EscapedPath()[len("/gw/r"):])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m, refused := rt.Refuses(r, segs); m != tt.refused || refused != (tt.refused != "") {
+				t.Errorf("Refuses: got %q, %v; want %q", m, refused, tt.refused)
+			}
+		})
+	}
 }

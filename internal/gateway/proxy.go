@@ -53,10 +53,25 @@ type Gateway struct {
 	// changed on any server moves it). Nil: every call reads the route.
 	Clock  tokenward.ChangeClock
 	Logger *slog.Logger
+	// WriteTimeout bounds each write of an answer to its caller (0:
+	// DefaultWriteTimeout). A call lifts the server's own write timeout,
+	// which bounds a whole answer, so that a stream may last; this keeps a
+	// caller that stops reading from holding the call, and its upstream
+	// connection, for good: the write that waits longer is cut off.
+	WriteTimeout time.Duration
+	// RecheckInterval is how often a call's Recheck is asked while its
+	// response streams (0: DefaultRecheckInterval).
+	RecheckInterval time.Duration
 
 	mu    sync.Mutex
 	cache map[string]*cached
 }
+
+// DefaultWriteTimeout is a Gateway's WriteTimeout when it sets none.
+const DefaultWriteTimeout = time.Minute
+
+// DefaultRecheckInterval is a Gateway's RecheckInterval when it sets none.
+const DefaultRecheckInterval = time.Second
 
 type cached struct {
 	gen    uint64
@@ -144,6 +159,15 @@ type Call struct {
 	// upstream or the caller failed mid-body, or OnDone failed); the
 	// caller of Forward ends the handler with panic(http.ErrAbortHandler).
 	Aborted bool
+	// Recheck, when set, says whether the call may go on: a stream (a
+	// download, server-sent events) outlives the check made when it
+	// began, and its token may be revoked or expire meanwhile. It is
+	// asked before a write of the response body once the Gateway's
+	// RecheckInterval has passed since the first write or the last ask;
+	// an error cuts the response off (Aborted), kept in Ended.
+	Recheck func() error
+	// Ended is the error of Recheck that cut the response off.
+	Ended error
 }
 
 type callKey struct{}
@@ -169,11 +193,25 @@ func (g *Gateway) Forward(w http.ResponseWriter, r *http.Request, c *Call) {
 		return
 	}
 	// A stream (a download, server-sent events) outlives the server's
-	// write and read deadlines; the upstream's timeouts bound the call.
+	// write and read deadlines: the upstream's timeouts bound the call,
+	// and each write to the caller is bounded on its own (callWriter).
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{})
 	_ = rc.SetReadDeadline(time.Time{})
+	timeout := g.WriteTimeout
+	if timeout <= 0 {
+		timeout = DefaultWriteTimeout
+	}
+	every := g.RecheckInterval
+	if every <= 0 {
+		every = DefaultRecheckInterval
+	}
+	cw := &callWriter{ResponseWriter: w, rc: rc, masker: st.masker, timeout: timeout, c: c, every: every}
 	defer func() {
+		// What the server writes once the proxy is done (the end of a
+		// chunked answer, an error) gets a write's time too, however
+		// long the stream was idle before it ended.
+		cw.bound()
 		if p := recover(); p != nil {
 			if p != http.ErrAbortHandler {
 				panic(p)
@@ -181,30 +219,84 @@ func (g *Gateway) Forward(w http.ResponseWriter, r *http.Request, c *Call) {
 			c.Aborted = true
 		}
 	}()
-	c.Route.proxy().ServeHTTP(infoMasking{w, st.masker}, r.WithContext(context.WithValue(r.Context(), callKey{}, st)))
+	c.Route.proxy().ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), callKey{}, st)))
 }
 
-// infoMasking masks the headers of the 1xx answers (103 Early Hints…)
-// that ReverseProxy passes on as they come, before ModifyResponse sees
-// anything.
-type infoMasking struct {
+// callWriter is the caller's ResponseWriter as the proxy writes to it. It
+// masks the headers of the 1xx answers (103 Early Hints…) that
+// ReverseProxy passes on as they come, before ModifyResponse sees
+// anything; and it bounds each write and flush by timeout, set just
+// before it, so that a stream may be idle for any time between writes but
+// a caller that takes none of a write for timeout is cut off.
+type callWriter struct {
 	http.ResponseWriter
-	masker *inject.Masker
+	rc      *http.ResponseController
+	masker  *inject.Masker
+	timeout time.Duration
+	// c.Recheck is asked every that often while the body streams, from
+	// the first write on (next: zero until then).
+	c     *Call
+	every time.Duration
+	next  time.Time
 }
 
-func (w infoMasking) WriteHeader(code int) {
+// bound gives the next write timeout to complete.
+func (w *callWriter) bound() { w.boundAt(time.Now()) }
+
+func (w *callWriter) boundAt(now time.Time) { _ = w.rc.SetWriteDeadline(now.Add(w.timeout)) }
+
+// recheck asks c.Recheck whether the call may go on, when it is due at
+// now; an error ends the call (Write returns it, and the proxy aborts).
+func (w *callWriter) recheck(now time.Time) error {
+	switch {
+	case w.c == nil || w.c.Recheck == nil:
+		return nil
+	case w.c.Ended != nil:
+		return w.c.Ended
+	case w.next.IsZero():
+		w.next = now.Add(w.every)
+		return nil
+	case now.Before(w.next):
+		return nil
+	}
+	w.next = now.Add(w.every)
+	if err := w.c.Recheck(); err != nil {
+		w.c.Ended = err
+		return err
+	}
+	return nil
+}
+
+func (w *callWriter) WriteHeader(code int) {
 	if code >= 100 && code < 200 {
 		for _, vs := range w.Header() {
 			for i, v := range vs {
 				vs[i] = maskString(w.masker, v)
 			}
 		}
+		w.bound() // written at once
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-// Unwrap lets http.ResponseController (flushes, deadlines) reach w's own.
-func (w infoMasking) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *callWriter) Write(p []byte) (int, error) {
+	now := time.Now()
+	if err := w.recheck(now); err != nil {
+		return 0, err
+	}
+	w.boundAt(now)
+	return w.ResponseWriter.Write(p)
+}
+
+// FlushError is how http.ResponseController, and so ReverseProxy,
+// flushes w.
+func (w *callWriter) FlushError() error {
+	w.bound()
+	return w.rc.Flush()
+}
+
+// Unwrap lets http.ResponseController (deadlines) reach w's own.
+func (w *callWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (g *Gateway) prepare(ctx context.Context, method string, c *Call) (*callState, error) {
 	rt := c.Route
@@ -327,6 +419,10 @@ func (c *Route) rewrite(pr *httputil.ProxyRequest) {
 	out.Header.Del("Connection")
 	out.Header.Del("Authorization")
 	dropConsoleCookies(out.Header)
+	// With these, some upstreams (IIS's URL Rewrite; Symfony and Zend
+	// Framework before CVE-2018-14773) act on another path than the one
+	// the allow rules were checked against.
+	dropHeaders(out.Header, pathOverrideHeaders)
 	// What is masked must be what is sent on: no compressed answers.
 	out.Header.Set("Accept-Encoding", "identity")
 	if out.Body != nil && out.Body != http.NoBody {
@@ -536,6 +632,19 @@ func dropConsoleCookies(h http.Header) {
 	h.Del("Cookie")
 	if len(keep) > 0 {
 		h.Set("Cookie", strings.Join(keep, "; "))
+	}
+}
+
+// pathOverrideHeaders are request headers that name the path an upstream
+// acts on instead of the request's own.
+var pathOverrideHeaders = []string{"X-Original-Url", "X-Rewrite-Url"}
+
+// dropHeaders removes from h the headers of names, however spelt (oneOf).
+func dropHeaders(h http.Header, names []string) {
+	for k := range h {
+		if oneOf(k, names) {
+			delete(h, k)
+		}
 	}
 }
 

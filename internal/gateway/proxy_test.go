@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -60,7 +61,7 @@ func front(t *testing.T, g *gateway.Gateway) (*httptest.Server, chan *gateway.Ca
 			return
 		}
 		segs, err := gateway.CheckPath("/" + rest)
-		if err != nil || !rt.Allows(r.Method, segs) {
+		if _, refused := rt.Refuses(r, segs); err != nil || refused {
 			http.Error(w, "refused", http.StatusForbidden)
 			return
 		}
@@ -146,8 +147,9 @@ func do(t *testing.T, req *http.Request) (*http.Response, string) {
 const callerToken = "tws_callerTokenThatMustNeverBeForwarded"
 
 // TestInjectionStyles: each style puts the CURRENT value where the route
-// says; the caller's credential and hop-by-hop headers are not forwarded;
-// X-Forwarded-* are this hop's.
+// says; the caller's credential, hop-by-hop headers and headers that name
+// another path (X-Original-URL) are not forwarded; X-Forwarded-* are this
+// hop's.
 func TestInjectionStyles(t *testing.T) {
 	up, got := recorder(t, false)
 	tests := []struct {
@@ -171,7 +173,8 @@ func TestInjectionStyles(t *testing.T) {
 			g, _ := newGateway(t, route(name, up.URL+"/base", tt.inject))
 			srv, _ := front(t, g)
 			resp, body := get(t, srv.URL+"/gw/"+name+"/repos/acme/x?q=1&api_key=caller", map[string]string{
-				"Authorization": "Bearer " + callerToken, "Connection": "X-Hop", "X-Hop": "1", "X-Forwarded-For": "6.6.6.6"})
+				"Authorization": "Bearer " + callerToken, "Connection": "X-Hop", "X-Hop": "1", "X-Forwarded-For": "6.6.6.6",
+				"X-Original-URL": "/admin", "X_Rewrite_URL": "/admin"})
 			if resp.StatusCode != 200 || body != "ok" {
 				t.Fatalf("got %d %q; want 200 ok", resp.StatusCode, body)
 			}
@@ -189,6 +192,11 @@ func TestInjectionStyles(t *testing.T) {
 			}
 			if s.header.Get("X-Hop") != "" {
 				t.Error("a hop-by-hop header named in Connection was forwarded")
+			}
+			for k := range s.header {
+				if strings.Contains(strings.ToLower(k), "original") || strings.Contains(strings.ToLower(k), "rewrite") {
+					t.Errorf("%s, which names another path than the one checked, was forwarded", k)
+				}
 			}
 			if xff := s.header.Get("X-Forwarded-For"); xff != "127.0.0.1" {
 				t.Errorf("X-Forwarded-For: got %q; want this hop's 127.0.0.1 only", xff)
@@ -309,6 +317,60 @@ func TestServerSentEvents(t *testing.T) {
 				t.Fatalf("first event: got %q, %v; want it before the stream ends", line, err)
 			}
 		})
+	}
+}
+
+// TestStalledCaller: a caller that stops reading an answer is cut off
+// once a write to it has waited WriteTimeout (the server's own write
+// timeout is lifted for a call), so it does not hold the call and its
+// upstream connection for good; a stream that is merely idle between
+// writes for longer than that goes on, and ends whole.
+func TestStalledCaller(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/idle" {
+			io.WriteString(w, "data: one\n\n")
+			w.(http.Flusher).Flush()
+			time.Sleep(3 * timeout)
+			io.WriteString(w, "data: two\n\n")
+			w.(http.Flusher).Flush()
+			time.Sleep(3 * timeout)
+			return
+		}
+		io.CopyN(w, pattern{}, 1<<30)
+	}))
+	t.Cleanup(up.Close)
+	g, _ := newGateway(t, route("big", up.URL, "query:k"))
+	g.WriteTimeout = timeout
+	srv, calls := front(t, g)
+
+	resp, err := http.Get(srv.URL + "/gw/big/idle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(body) != "data: one\n\ndata: two\n\n" {
+		t.Errorf("idle stream: got %q, %v; want both events, whole", body, err)
+	}
+	if c := <-calls; c.Aborted {
+		t.Error("idle stream: the call was aborted")
+	}
+
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+	fmt.Fprintf(conn, "GET /gw/big/download HTTP/1.1\r\nHost: gateway\r\n\r\n") // and never read
+	select {
+	case c := <-calls:
+		if !c.Aborted {
+			t.Errorf("stalled caller: got a call that was not aborted, %d bytes out", c.BytesOut)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("stalled caller: the call still runs after 20 s")
 	}
 }
 

@@ -215,6 +215,17 @@ func ParseRate(s string) (perSecond float64, burst int, err error) {
 // Allows reports whether the route's rules allow method on segs.
 func (c *Route) Allows(method string, segs []string) bool { return Allowed(c.rules, method, segs) }
 
+// Refuses returns the first method r may be taken for (Methods: its own,
+// or one an override names) that the route's rules do not allow on segs.
+func (c *Route) Refuses(r *http.Request, segs []string) (method string, refused bool) {
+	for _, m := range Methods(r) {
+		if !c.Allows(m, segs) {
+			return m, true
+		}
+	}
+	return "", false
+}
+
 // transport is the route's connection pool: every connection through the
 // egress guard with the route's allowed networks, TLS verified against the
 // route's roots (or the system's), no proxy from the environment, no

@@ -159,7 +159,8 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 	name, rest := splitGatewayPath(r.URL.EscapedPath())
 	ctx := r.Context()
 	var rt *gateway.Route
-	tok, err := s.authenticate(ctx, w, bearer(r), ip)
+	raw := bearer(r)
+	tok, err := s.authenticate(ctx, w, raw, ip)
 	if err == nil {
 		err = tokenward.ValidateRouteName(name)
 	}
@@ -174,8 +175,14 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		var segs []string
-		if segs, err = gateway.CheckPath(rest); err == nil && !rt.Allows(r.Method, segs) {
-			err = tokenward.Errorf(tokenward.EFORBIDDEN, "route %s does not allow %s %s", name, tokenward.Printable(r.Method), tokenward.Printable(rest))
+		if segs, err = gateway.CheckPath(rest); err == nil {
+			if m, refused := rt.Refuses(r, segs); refused {
+				how := ""
+				if m != r.Method {
+					how = " (named by a method override)"
+				}
+				err = tokenward.Errorf(tokenward.EFORBIDDEN, "route %s does not allow %s %s%s", name, tokenward.Printable(trunc(m, 32)), tokenward.Printable(rest), how)
+			}
 		}
 	}
 	if err == nil && rt.Rate > 0 {
@@ -195,6 +202,9 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 			e.Meta["bytes_out"] = strconv.FormatInt(c.BytesOut, 10)
 			if c.Aborted {
 				e.Meta["aborted"] = "true"
+			}
+			if c.Ended != nil {
+				e.Meta["ended_by"] = tokenward.ErrorMessage(c.Ended)
 			}
 		}
 		fillAuditToken(e, tok, err, nil)
@@ -216,6 +226,21 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 	}
 
 	c := &gateway.Call{Route: rt, Path: rest}
+	// A stream outlives the check above: while it lasts, the token is
+	// checked again (every gateway.DefaultRecheckInterval, before a write),
+	// and the call is cut off once it is revoked (or suspended), expired
+	// or no longer holds gateway:<route>. While the store cannot be read
+	// the call goes on, as the database gateway's sessions do.
+	c.Recheck = func() error {
+		fresh, err := s.Core.Authenticate(ctx, raw, ip)
+		switch {
+		case err == nil && !fresh.Grants.AllowsRoute(name):
+			return tokenward.Errorf(tokenward.EFORBIDDEN, "not granted: gateway:%s", name)
+		case tokenward.ErrorCode(err) == tokenward.EUNAUTHORIZED:
+			return err
+		}
+		return nil
+	}
 	audited := false
 	c.OnDone = func(c *gateway.Call) error {
 		audited = true

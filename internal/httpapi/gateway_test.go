@@ -1,9 +1,11 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -196,6 +198,56 @@ func (g *gwEnv) checkTrail(t *testing.T, tokens map[string]string, allowed, call
 	}
 	if strings.Contains(g.log.String(), gwValue) {
 		t.Error("the log holds the credential")
+	}
+}
+
+// TestGatewayMethodOverride: a route that allows POST on a path does not
+// let a caller have the upstream DELETE it through a method override (a
+// header, however spelt, or a _method query parameter), which Rails,
+// Symfony, Laravel, ASP.NET Core, Express and Google's APIs honour on a
+// POST; an override the rules allow goes through.
+func TestGatewayMethodOverride(t *testing.T) {
+	g := mustServeGateway(t)
+	_, tok := g.mustToken(t, g.admin, "ci", "", "gateway:github")
+	tests := []struct {
+		name, target, header, value string
+		want                        int
+	}{
+		{"header", "/repos/acme/web/issues", "X-HTTP-Method-Override", "DELETE", 403},
+		{"lower case", "/repos/acme/web/issues", "X-HTTP-Method-Override", "delete", 403},
+		{"cgi spelling", "/repos/acme/web/issues", "X_HTTP_Method_Override", "PUT", 403},
+		{"odata", "/repos/acme/web/issues", "X-HTTP-Method", "PATCH", 403},
+		{"query", "/repos/acme/web/issues?_method=DELETE", "", "", 403},
+		{"allowed override", "/repos/acme/web/issues", "X-HTTP-Method-Override", "POST", 200},
+		{"none", "/repos/acme/web/issues", "", "", 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g.clock.Add(time.Minute) // a fresh rate budget
+			req, _ := http.NewRequest("POST", g.srv.URL+"/gw/github"+tt.target, nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			if tt.header != "" {
+				req.Header[tt.header] = []string{tt.value}
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Fatalf("got %d %s; want %d", resp.StatusCode, b, tt.want)
+			}
+			if tt.want == 403 && !strings.Contains(string(b), "method override") {
+				t.Errorf("got %s; want the refusal to name the override", b)
+			}
+			if tt.want == 200 {
+				<-g.seen
+			}
+		})
+	}
+	if len(g.seen) != 0 {
+		t.Errorf("%d refused calls reached the upstream; want none", len(g.seen))
 	}
 }
 
@@ -444,5 +496,109 @@ func TestGatewayRotationDuringTraffic(t *testing.T) {
 	g.call(t, tok, "GET", "/gw/busy/x")
 	if got := (<-g.seen).Get("Authorization"); got != "Bearer "+versions[len(versions)-1] {
 		t.Errorf("after the rotations: upstream got %q; want the last version", got)
+	}
+}
+
+// TestGatewayStreamEndsWhenItsTokenMayNot: a call whose response streams
+// (server-sent events, a download) is checked again while it lasts: once
+// its token is revoked, or expires, the stream is cut off within the
+// recheck interval, and the call's audit entry says why. It had streamed
+// on for as long as the upstream sent.
+func TestGatewayStreamEndsWhenItsTokenMayNot(t *testing.T) {
+	g := mustServeGateway(t)
+	g.api.Gateway.RecheckInterval = 20 * time.Millisecond
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	events := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := 0; ; i++ {
+			if _, err := fmt.Fprintf(w, "data: %d\n\n", i); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-time.After(5 * time.Millisecond):
+			case <-r.Context().Done():
+				return
+			case <-stop:
+				return
+			}
+		}
+	}))
+	t.Cleanup(events.Close)
+	g.mustDo(t, g.admin, "POST", "/v1/gateway/routes", map[string]any{
+		"name": "events", "upstream": events.URL, "secret": "acme/prod/GITHUB_TOKEN", "inject": "header:Authorization=Bearer {{value}}",
+		"allow": []string{"GET /**"}, "allow_nets": []string{"127.0.0.0/8"}}, 201)
+	for _, tc := range []struct {
+		name string
+		ttl  string
+		end  func(id string) // makes the token unusable
+		why  string          // in the audit entry's meta.ended_by
+	}{
+		{"revoked", "", func(id string) { g.mustDo(t, g.admin, "POST", "/v1/tokens/"+id+"/revoke", nil, 200) }, "is revoked"},
+		{"expired", "1h", func(string) { g.clock.Add(time.Hour) }, "expired at"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id, tok := g.mustToken(t, g.admin, "stream-"+tc.name, tc.ttl, "gateway:events")
+			req, _ := http.NewRequest("GET", g.srv.URL+"/gw/events/feed", nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("got %d; want 200", resp.StatusCode)
+			}
+			lines := bufio.NewReader(resp.Body)
+			read := func() error {
+				_, err := lines.ReadString('\n')
+				return err
+			}
+			for range 10 { // the stream flows past several rechecks
+				if err := read(); err != nil {
+					t.Fatalf("the stream ended with a valid token: %v", err)
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+			tc.end(id)
+			ended := make(chan error, 1)
+			go func() {
+				for {
+					if err := read(); err != nil {
+						ended <- err
+						return
+					}
+				}
+			}()
+			select {
+			case <-ended:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the stream goes on after its token may no longer call the route")
+			}
+			// The call's entry is recorded when the handler ends, which may
+			// be a moment after the client saw the stream cut off.
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				var e *tokenward.AuditEntry
+				g.mu.Lock()
+				for _, x := range g.entries {
+					if x.TokenID == id && x.Action == "gateway.call" {
+						e = x
+					}
+				}
+				g.mu.Unlock()
+				if e != nil {
+					if e.Meta["aborted"] != "true" || !strings.Contains(e.Meta["ended_by"], tc.why) {
+						t.Fatalf("got entry meta %v; want aborted, ended_by %q", e.Meta, tc.why)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("no gateway.call entry for the cut-off stream")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
 	}
 }
