@@ -92,6 +92,16 @@ func requireBindingAdmin(tok *tokenward.Token, grants tokenward.Grants) error {
 	}
 	var missing []string
 	for _, g := range grants {
+		if g.Action == tokenward.ActionGateway {
+			// A gateway grant names a route, not a secret: only admin
+			// over everything covers it (as for token management,
+			// mayManage), never an admin grant whose name glob happens
+			// to match the route's name (admin:*/*/db* and gateway:db-prod).
+			if !isTokenAdmin(tok) {
+				missing = append(missing, "admin:*/*/* (for "+g.String()+")")
+			}
+			continue
+		}
 		if !tok.Grants.Allows(tokenward.ActionAdmin, g.Project, g.Env, g.Name) {
 			missing = append(missing, "admin:"+g.Project+"/"+g.Env+"/"+g.Name)
 		}

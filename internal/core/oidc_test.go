@@ -130,6 +130,7 @@ func TestBindingAuthorization(t *testing.T) {
 	prodAdmin := mk("prod-admin", false, "admin:payments/prod/*")
 	reader := mk("reader", false, "read:payments/*/*")
 	jitAdmin := mk("jit-admin", true, "admin:*/*/*")
+	dbSecretsAdmin := mk("db-secrets-admin", false, "admin:*/*/db*")
 	for _, tc := range []struct {
 		name   string
 		tok    *tokenward.Token
@@ -141,6 +142,11 @@ func TestBindingAuthorization(t *testing.T) {
 		{"one grant outside", prodAdmin, []string{"read:payments/prod/*", "read:payments/dev/*"}, tokenward.EFORBIDDEN},
 		{"read is not admin", reader, []string{"read:payments/prod/*"}, tokenward.EFORBIDDEN},
 		{"jit never", jitAdmin, []string{"read:payments/prod/*"}, tokenward.EFORBIDDEN},
+		// A gateway grant names a route, not a secret: only admin over
+		// everything gives one, never a name glob that matches the route.
+		{"gateway needs full admin", dbSecretsAdmin, []string{"gateway:db-prod"}, tokenward.EFORBIDDEN},
+		{"gateway glob needs full admin", dbSecretsAdmin, []string{"gateway:db*"}, tokenward.EFORBIDDEN},
+		{"gateway by full admin", f.admin, []string{"gateway:db-prod"}, ""},
 		{"ttl above cap", f.admin, nil, tokenward.EINVALID},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
