@@ -216,8 +216,11 @@ func (m RotationTokens) Mint(ctx context.Context, like string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !old.RevokedAt.IsZero() {
-		return "", tokenward.Errorf(tokenward.ECONFLICT, "token %s is revoked; it has no successor", old.ID)
+	// Only a token that may still be used mints its successor: a revoked
+	// (or suspended) or expired one is no authority for a token with its
+	// grants and a fresh lifetime.
+	if err := unusable(old, m.c.Now()); err != nil {
+		return "", tokenward.Errorf(tokenward.ECONFLICT, "%s; it has no successor", tokenward.ErrorMessage(err))
 	}
 	if old.Kind == tokenward.TokenJIT {
 		return "", tokenward.Errorf(tokenward.EINVALID, "token %s is a just-in-time token; those expire instead of rotating", old.ID)

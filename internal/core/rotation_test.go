@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/core"
@@ -71,6 +72,44 @@ func TestRotationSecretsSealAndLabel(t *testing.T) {
 		}
 		if bytes.Contains(b, []byte("pending-canary-value")) {
 			t.Fatalf("%s holds a pending value in plaintext", file)
+		}
+	}
+}
+
+// TestRotationTokensMintOnlyLikeAUsableToken: the tokenward rotator mints
+// a successor only for a token that may still be used. A revoked
+// (or suspended) or expired token is no authority to mint one: its
+// successor would carry its grants, with a fresh lifetime, past its end.
+func TestRotationTokensMintOnlyLikeAUsableToken(t *testing.T) {
+	f := mustFixture(t)
+	ctx := t.Context()
+	now := time.Now()
+	f.core.Now = func() time.Time { return now }
+	mint := func(name string, ttl time.Duration) string {
+		_, raw, err := f.core.CreateToken(ctx, f.admin, core.CreateTokenInput{Name: name, Grants: tokenward.Grants{tokenward.MustParseGrant("read:payments/prod/*")}, TTL: ttl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	tokens := f.core.RotationTokens()
+	live, expiring, revoked := mint("live", time.Hour), mint("expiring", time.Hour), mint("revoked", 0)
+	if _, err := tokens.Mint(ctx, live); err != nil {
+		t.Fatalf("successor of a live token: %v", err)
+	}
+	if err := tokens.Revoke(ctx, revoked); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Hour) // "expiring" expires, to the nanosecond
+	for name, raw := range map[string]string{"expired": expiring, "revoked": revoked} {
+		succ, err := tokens.Mint(ctx, raw)
+		if tokenward.ErrorCode(err) != tokenward.ECONFLICT {
+			t.Errorf("successor of a %s token: got %v; want conflict", name, err)
+		}
+		if succ != "" {
+			if _, err := f.core.Authenticate(ctx, succ, ""); err == nil {
+				t.Errorf("the successor of a %s token authenticates", name)
+			}
 		}
 	}
 }
