@@ -27,6 +27,12 @@ func TestClientIP(t *testing.T) {
 		{"empty hop: the peer", proxies, "10.1.2.3:5000", []string{"198.51.100.7,"}, "10.1.2.3"},
 		{"IPv6 proxy and client", proxies, "[fd00::1]:5000", []string{"2001:db8::7"}, "2001:db8::7"},
 		{"IPv4-mapped peer", proxies, "[::ffff:10.1.2.3]:5000", []string{"198.51.100.7"}, "198.51.100.7"},
+		// Some balancers (Azure Application Gateway) write the client's
+		// port too: still that client, not the balancer.
+		{"hop with a port", proxies, "10.1.2.3:5000", []string{"198.51.100.7:51234"}, "198.51.100.7"},
+		{"IPv6 hop with a port", proxies, "10.1.2.3:5000", []string{"[2001:db8::7]:51234"}, "2001:db8::7"},
+		{"trusted hop with a port", proxies, "10.1.2.3:5000", []string{"198.51.100.7, 10.9.9.9:443"}, "198.51.100.7"},
+		{"a port alone: the peer", proxies, "10.1.2.3:5000", []string{":51234"}, "10.1.2.3"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,6 +55,7 @@ func FuzzClientIP(f *testing.F) {
 	f.Add("198.51.100.7, 10.9.9.9")
 	f.Add("::ffff:1.2.3.4,,")
 	f.Add("fe80::1%eth0")
+	f.Add("198.51.100.7:51234, [2001:db8::7]:1")
 	s := &Server{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}
 	f.Fuzz(func(t *testing.T, xff string) {
 		r := httptest.NewRequest("GET", "/v1/health", nil)

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -386,6 +388,53 @@ func TestReportLeak(t *testing.T) {
 	for _, body := range []any{map[string]any{}, map[string]any{"token": strings.Repeat("x", 300)}, map[string]any{"token": "x", "extra": 1}} {
 		if got, b := e.do(t, "", "POST", "/v1/tokens/report-leak", body); got != 400 {
 			t.Errorf("report-leak %v: got %d %s; want 400", body, got, b)
+		}
+	}
+}
+
+// TestReportLeakLimitPerIPv6Prefix: the public leak-report route's limit
+// (10 a minute) counts an IPv6 client by its /64, as the failed-
+// authentication limit does: one host holds a whole /64, and took a fresh
+// budget per address (and, with 10 000 of them, emptied the limiter's
+// table, which then forgets every address).
+func TestReportLeakLimitPerIPv6Prefix(t *testing.T) {
+	e := mustServeMonitor(t)
+	e.api.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	unknown, err := tokenward.NewTokenSecret(tokenward.TokenService)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"token": unknown})
+	report := func(from string) int {
+		req, err := http.NewRequest("POST", e.srv.URL+"/v1/tokens/report-leak", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", from)
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := range 10 {
+		if got := report(fmt.Sprintf("2001:db8:1:2::%x", i+1)); got != 202 {
+			t.Fatalf("report %d from its own address of one /64: got %d; want 202", i+1, got)
+		}
+	}
+	for _, tc := range []struct {
+		from string
+		want int
+	}{
+		{"2001:db8:1:2:ffff:ffff:ffff:ffff", 429}, // the same /64: its budget is spent
+		{"2001:db8:1:3::1", 202},                  // the next /64 has its own
+		{"198.51.100.7", 202},                     // and an IPv4 address its own
+	} {
+		if got := report(tc.from); got != tc.want {
+			t.Errorf("report from %s: got %d; want %d", tc.from, got, tc.want)
 		}
 	}
 }

@@ -207,7 +207,7 @@ func (s *Server) clientIP(r *http.Request) string {
 			} else {
 				hop, list = list, ""
 			}
-			addr, err := netip.ParseAddr(strings.TrimSpace(hop))
+			addr, err := parseHop(strings.TrimSpace(hop))
 			if err != nil {
 				return host // a malformed hop: believe only the peer
 			}
@@ -217,6 +217,23 @@ func (s *Server) clientIP(r *http.Request) string {
 		}
 	}
 	return host
+}
+
+// parseHop reads one hop of X-Forwarded-For: an address, or an address
+// and port as some load balancers write it (Azure Application Gateway:
+// 203.0.113.9:51234, [2001:db8::7]:51234). Read as malformed, such a hop
+// made every client behind the balancer one address, with one budget of
+// failed authentications that any of them could spend for all.
+func parseHop(hop string) (netip.Addr, error) {
+	addr, err := netip.ParseAddr(hop)
+	if err != nil {
+		ap, perr := netip.ParseAddrPort(hop)
+		if perr != nil {
+			return netip.Addr{}, err
+		}
+		addr = ap.Addr()
+	}
+	return addr, nil
 }
 
 func (s *Server) trusted(ip string) bool {
