@@ -196,6 +196,20 @@ func ValidateTokenName(s string) error {
 	return nil
 }
 
+// ValidateTokenOwner checks a token's owner (free text, may be empty):
+// at most MaxOwnerLen bytes, and text PostgreSQL's text holds, so SQLite is
+// given nothing PostgreSQL would refuse (as ValidateSecretMeta does for a
+// secret's owner).
+func ValidateTokenOwner(s string) error {
+	if len(s) > MaxOwnerLen {
+		return Errorf(EINVALID, "owner is longer than %d characters", MaxOwnerLen)
+	}
+	if p := textProblem(s); p != "" {
+		return Errorf(EINVALID, "owner %s", p)
+	}
+	return nil
+}
+
 // TokenIDPrefix starts every token id.
 const TokenIDPrefix = "tok_"
 

@@ -102,6 +102,23 @@ func TestTokenName(t *testing.T) {
 	}
 }
 
+// TestTokenOwner: a token's owner is free text that both stores hold
+// alike: a NUL byte or bytes that are not UTF-8 are refused (PostgreSQL's
+// text refuses them, and SQLite stored them).
+func TestTokenOwner(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"", true}, {"team-payments", true}, {"Zoë Müller <zoe@example.com>", true}, {strings.Repeat("a", MaxOwnerLen), true},
+		{strings.Repeat("a", MaxOwnerLen+1), false}, {"a\x00b", false}, {"\xff\xfe", false},
+	} {
+		if err := ValidateTokenOwner(tc.in); (err == nil) != tc.ok {
+			t.Errorf("ValidateTokenOwner(%q): got %v; want ok=%v", tc.in, err, tc.ok)
+		}
+	}
+}
+
 // TestChecksumDigits: the checksum written with integer arithmetic is
 // base62 of the CRC through math/big, as every issued token has it, for
 // the extremes of a uint32 and many bodies.

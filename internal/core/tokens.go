@@ -28,8 +28,8 @@ func (c *Core) CreateToken(ctx context.Context, tok *tokenward.Token, in CreateT
 	if err := tokenward.ValidateTokenName(in.Name); err != nil {
 		return nil, "", err
 	}
-	if len(in.Owner) > tokenward.MaxOwnerLen {
-		return nil, "", tokenward.Errorf(tokenward.EINVALID, "owner is longer than %d characters", tokenward.MaxOwnerLen)
+	if err := tokenward.ValidateTokenOwner(in.Owner); err != nil {
+		return nil, "", err
 	}
 	switch in.Kind {
 	case "":
