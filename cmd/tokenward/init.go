@@ -56,11 +56,20 @@ directory (or audit.key and TOKENWARD_MASTER_KEY).`,
 	return cmd
 }
 
+// initClaimFile is created, exclusively, in the data directory while init
+// runs. A second init on the same directory (two containers started at
+// once on one volume) fails on it: otherwise, finding the first one's
+// files, it would fail too and remove them, the master key or the
+// database of an install the first one had reported made.
+const initClaimFile = ".tokenward-init"
+
 // initDataDir creates and initialises dir. On any failure it removes what
-// it made, so nothing is half-written.
+// it made, so nothing is half-written; it never removes what another
+// init made.
 func (m *Main) initDataDir(ctx context.Context, dir string, sc storageConfig) (token string, err error) {
+	notEmpty := fmt.Errorf("data directory %s exists and is not empty", dir)
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
-		return "", fmt.Errorf("data directory %s exists and is not empty", dir)
+		return "", notEmpty
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return "", err
 	}
@@ -71,6 +80,24 @@ func (m *Main) initDataDir(ctx context.Context, dir string, sc storageConfig) (t
 		}
 		made = true
 	}
+	claim := filepath.Join(dir, initClaimFile)
+	f, err := os.OpenFile(claim, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return "", fmt.Errorf("another tokenward init is initialising %s", dir)
+	}
+	if err != nil {
+		return "", err
+	}
+	f.Close()
+	// Checked again now that the directory is claimed: another init may
+	// have made it and finished since the first look.
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 1 {
+		os.Remove(claim)
+		if err != nil {
+			return "", err
+		}
+		return "", notEmpty
+	}
 	defer func() {
 		if err != nil {
 			os.Remove(filepath.Join(dir, keyFileName))
@@ -78,9 +105,10 @@ func (m *Main) initDataDir(ctx context.Context, dir string, sc storageConfig) (t
 			for _, f := range []string{dbFileName, dbFileName + "-wal", dbFileName + "-shm"} {
 				os.Remove(filepath.Join(dir, f))
 			}
-			if made {
-				os.Remove(dir)
-			}
+		}
+		os.Remove(claim)
+		if err != nil && made {
+			os.Remove(dir)
 		}
 	}()
 	var key []byte
