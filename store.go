@@ -15,9 +15,12 @@ type Store interface {
 	Keyring(ctx context.Context) ([]byte, error)
 	// InitKeyring stores the first sealed keyring; ECONFLICT if one exists.
 	InitKeyring(ctx context.Context, sealed []byte) error
-	// RotateKeyring replaces the sealed keyring and every data key's wrapped
-	// form in one transaction. keys must hold every existing data key.
-	RotateKeyring(ctx context.Context, sealed []byte, keys []*DataKey) error
+	// RotateKeyring replaces the sealed keyring from, the one the rotation
+	// read, with to, and every data key's wrapped form, in one transaction.
+	// keys must hold every existing data key. ECONFLICT, and nothing
+	// changed, if the stored keyring is no longer from (another server
+	// rotated since) or keys is not every data key.
+	RotateKeyring(ctx context.Context, from, to []byte, keys []*DataKey) error
 
 	// CreateProject creates p with its environments and its first data key.
 	// ECONFLICT if the project exists.

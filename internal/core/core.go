@@ -90,14 +90,16 @@ func New(ctx context.Context, store tokenward.Store, unsealKey []byte) (*Core, e
 		uses:          map[string]tokenward.TokenUse{},
 	}
 	c.clock, _ = store.(tokenward.ChangeClock)
-	if err := c.loadKeyring(ctx); err != nil {
+	if _, err := c.loadKeyring(ctx); err != nil {
 		return nil, err
 	}
 	c.tokens = newTokenCache(100_000, c.clock)
 	return c, nil
 }
 
-func (c *Core) loadKeyring(ctx context.Context) error {
+// loadKeyring reads and opens the store's keyring, makes it this engine's,
+// and returns it sealed, as stored.
+func (c *Core) loadKeyring(ctx context.Context) ([]byte, error) {
 	var at uint64
 	if c.clock != nil {
 		if gen, ok := c.clock.Generation(); ok {
@@ -106,18 +108,18 @@ func (c *Core) loadKeyring(ctx context.Context) error {
 	}
 	sealed, err := c.Store.Keyring(ctx)
 	if tokenward.ErrorCode(err) == tokenward.ENOTFOUND {
-		return errors.New("the data directory is not initialised: run `tokenward init` first")
+		return nil, errors.New("the data directory is not initialised: run `tokenward init` first")
 	}
 	if err != nil {
-		return fmt.Errorf("read keyring: %w", err)
+		return nil, fmt.Errorf("read keyring: %w", err)
 	}
 	kr, err := seal.OpenKeyring(c.unsealKey, sealed)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	c.keyring.Store(kr)
 	c.keyringAt.Store(at)
-	return nil
+	return sealed, nil
 }
 
 // freshKeyring returns the keyring as the store has it now: the one in
@@ -134,7 +136,7 @@ func (c *Core) freshKeyring(ctx context.Context) (*seal.Keyring, error) {
 	}
 	c.keyringMu.Lock()
 	defer c.keyringMu.Unlock()
-	if err := c.loadKeyring(ctx); err != nil {
+	if _, err := c.loadKeyring(ctx); err != nil {
 		return nil, err
 	}
 	return c.keyring.Load(), nil
@@ -329,7 +331,7 @@ func (c *Core) dataKey(ctx context.Context, project string, version int) (*seal.
 	if err != nil {
 		// Another server may have rotated the master key: reload once.
 		c.keyringMu.Lock()
-		rerr := c.loadKeyring(ctx)
+		_, rerr := c.loadKeyring(ctx)
 		c.keyringMu.Unlock()
 		if rerr != nil {
 			return nil, fmt.Errorf("data key %s/%d: %w", project, version, err)
@@ -427,21 +429,39 @@ func damaged(project, env, name string, version int, why string) error {
 
 // RotateKeys adds a new master key and rewraps every data key under it,
 // online: values are not re-encrypted and every version stays readable.
+// A rotation overtaken by another (on another server) or by a new project
+// starts again from what the store then holds.
 func (c *Core) RotateKeys(ctx context.Context, tok *tokenward.Token) (uint32, error) {
 	if err := require(tok, tokenward.ActionAdmin, "*", "*", "*"); err != nil {
 		return 0, err
 	}
 	c.keyringMu.Lock()
 	defer c.keyringMu.Unlock()
-	if err := c.loadKeyring(ctx); err != nil {
-		return 0, err
+	for attempt := 0; ; attempt++ {
+		id, err := c.rotateKeys(ctx)
+		if tokenward.ErrorCode(err) == tokenward.ECONFLICT && attempt < 4 {
+			continue
+		}
+		return id, err
 	}
-	old := c.keyring.Load()
-	next := old.Rotate()
+}
+
+// rotateKeys is one attempt of RotateKeys, with keyringMu held.
+func (c *Core) rotateKeys(ctx context.Context) (uint32, error) {
+	// The data keys are read before the keyring: each is wrapped under a
+	// master key of a keyring stored before it was read, and a keyring is
+	// only ever replaced by one that holds all its keys, so the keyring
+	// read next opens every one.
 	keys, err := c.Store.DataKeys(ctx)
 	if err != nil {
 		return 0, err
 	}
+	from, err := c.loadKeyring(ctx)
+	if err != nil {
+		return 0, err
+	}
+	old := c.keyring.Load()
+	next := old.Rotate()
 	for _, k := range keys {
 		dk, err := old.UnwrapDataKey(k.Project, k.Version, k.Wrapped)
 		if err != nil {
@@ -451,11 +471,13 @@ func (c *Core) RotateKeys(ctx context.Context, tok *tokenward.Token) (uint32, er
 			return 0, err
 		}
 	}
-	sealed, err := seal.SealKeyring(c.unsealKey, next)
+	to, err := seal.SealKeyring(c.unsealKey, next)
 	if err != nil {
 		return 0, err
 	}
-	if err := c.Store.RotateKeyring(ctx, sealed, keys); err != nil {
+	// The store replaces the keyring only if it is still from, so no two
+	// master keys ever share an id.
+	if err := c.Store.RotateKeyring(ctx, from, to, keys); err != nil {
 		return 0, err
 	}
 	c.keyring.Store(next)

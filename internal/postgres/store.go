@@ -35,12 +35,24 @@ func (db *DB) InitKeyring(ctx context.Context, sealed []byte) error {
 	return dbError("write", err)
 }
 
-func (db *DB) RotateKeyring(ctx context.Context, sealed []byte, keys []*tokenward.DataKey) error {
+func (db *DB) RotateKeyring(ctx context.Context, from, to []byte, keys []*tokenward.DataKey) error {
 	return db.tx(ctx, func(tx pgx.Tx) error {
 		// No data key may be added (by another server) between the count
-		// and the commit: it would stay wrapped by the old keyring.
+		// and the commit: the rotation would not rewrap it. The lock also
+		// puts rotations from several servers one after the other.
 		if _, err := tx.Exec(ctx, `LOCK TABLE data_keys IN EXCLUSIVE MODE`); err != nil {
 			return err
+		}
+		// Only the keyring the rotation started from is replaced: two
+		// rotations from one keyring would each name their new master key
+		// by the same id, and a data key wrapped under the loser's would
+		// never open again.
+		tag, err := tx.Exec(ctx, `UPDATE keyring SET sealed = $1 WHERE id = 1 AND sealed = $2`, to, from)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() != 1 {
+			return tokenward.Errorf(tokenward.ECONFLICT, "the keyring changed during key rotation (another rotation?); try again")
 		}
 		var n int
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM data_keys`).Scan(&n); err != nil {
@@ -48,10 +60,6 @@ func (db *DB) RotateKeyring(ctx context.Context, sealed []byte, keys []*tokenwar
 		}
 		if n != len(keys) {
 			return tokenward.Errorf(tokenward.ECONFLICT, "data keys changed during key rotation; try again")
-		}
-		tag, err := tx.Exec(ctx, `UPDATE keyring SET sealed = $1 WHERE id = 1`, sealed)
-		if err := changedRow(tag, err, "no keyring"); err != nil {
-			return err
 		}
 		for _, k := range keys {
 			tag, err := tx.Exec(ctx, `UPDATE data_keys SET wrapped = $1 WHERE project = $2 AND version = $3`, k.Wrapped, k.Project, k.Version)

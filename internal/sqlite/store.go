@@ -26,18 +26,25 @@ func (db *DB) InitKeyring(ctx context.Context, sealed []byte) error {
 	return err
 }
 
-func (db *DB) RotateKeyring(ctx context.Context, sealed []byte, keys []*tokenward.DataKey) error {
+func (db *DB) RotateKeyring(ctx context.Context, from, to []byte, keys []*tokenward.DataKey) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
+		// Only the keyring the rotation started from is replaced: two
+		// rotations from one keyring would each name their new master key
+		// by the same id, and a data key wrapped under the loser's would
+		// never open again.
+		res, err := tx.ExecContext(ctx, `UPDATE keyring SET sealed = ? WHERE id = 1 AND sealed = ?`, to, from)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return tokenward.Errorf(tokenward.ECONFLICT, "the keyring changed during key rotation (another rotation?); try again")
+		}
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM data_keys`).Scan(&n); err != nil {
 			return err
 		}
 		if n != len(keys) {
 			return tokenward.Errorf(tokenward.ECONFLICT, "data keys changed during key rotation; try again")
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE keyring SET sealed = ? WHERE id = 1`, sealed)
-		if err := changedRow(res, err, "no keyring"); err != nil {
-			return err
 		}
 		for _, k := range keys {
 			res, err := tx.ExecContext(ctx, `UPDATE data_keys SET wrapped = ? WHERE project = ? AND version = ?`, k.Wrapped, k.Project, k.Version)

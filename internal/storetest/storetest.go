@@ -85,14 +85,23 @@ func testKeyring(t *testing.T, s tokenward.Store) {
 		t.Fatalf("got %d data keys; want 2", len(keys))
 	}
 	// A rotation must name every data key, or it is refused whole.
-	wantCode(t, s.RotateKeyring(ctx, []byte("ring-2"), keys[:1]), tokenward.ECONFLICT)
+	wantCode(t, s.RotateKeyring(ctx, []byte("ring-1"), []byte("ring-2"), keys[:1]), tokenward.ECONFLICT)
 	if got, _ := s.Keyring(ctx); string(got) != "ring-1" {
 		t.Fatalf("a refused rotation changed the keyring to %q", got)
 	}
 	for _, k := range keys {
 		k.Wrapped = append([]byte("re-"), k.Wrapped...)
 	}
-	must(t, s.RotateKeyring(ctx, []byte("ring-2"), keys))
+	// A rotation from a keyring that is not the stored one (another
+	// rotation replaced it since it was read) is refused whole.
+	wantCode(t, s.RotateKeyring(ctx, []byte("ring-0"), []byte("ring-2"), keys), tokenward.ECONFLICT)
+	if got, _ := s.Keyring(ctx); string(got) != "ring-1" {
+		t.Fatalf("a rotation from a stale keyring changed the keyring to %q", got)
+	}
+	if dk, _ := s.DataKey(ctx, "b", 1); dk == nil || string(dk.Wrapped) != "wb" {
+		t.Fatalf("a rotation from a stale keyring changed a data key: %v", dk)
+	}
+	must(t, s.RotateKeyring(ctx, []byte("ring-1"), []byte("ring-2"), keys))
 	got, _ = s.Keyring(ctx)
 	dk, err := s.DataKey(ctx, "b", 1)
 	must(t, err)
@@ -101,6 +110,64 @@ func testKeyring(t *testing.T, s tokenward.Store) {
 	}
 	_, err = s.DataKey(ctx, "b", 2)
 	wantCode(t, err, tokenward.ENOTFOUND)
+	raceRotations(t, s)
+}
+
+// raceRotations races 8 rotations from one keyring (8 servers that read
+// it at once): exactly one replaces it, and the keyring and data keys are
+// all that one's; the others get ECONFLICT. Two winners would each have
+// named their new master key by the same id.
+func raceRotations(t *testing.T, s tokenward.Store) {
+	from, err := s.Keyring(ctx)
+	must(t, err)
+	const n = 8
+	errs := make([]error, n)
+	var ready, wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		keys, err := s.DataKeys(ctx)
+		must(t, err)
+		for _, k := range keys {
+			k.Wrapped = fmt.Appendf(nil, "w%d-%s", i, k.Project)
+		}
+		ready.Add(1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ready.Done()
+			<-start
+			errs[i] = s.RotateKeyring(ctx, from, fmt.Appendf(nil, "ring-3-%d", i), keys)
+		}()
+	}
+	ready.Wait()
+	close(start)
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Fatalf("rotations %d and %d both replaced keyring %q", winner, i, from)
+		case err == nil:
+			winner = i
+		default:
+			wantCode(t, err, tokenward.ECONFLICT)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no rotation of the race replaced the keyring")
+	}
+	got, err := s.Keyring(ctx)
+	must(t, err)
+	if want := fmt.Sprintf("ring-3-%d", winner); string(got) != want {
+		t.Fatalf("after the race got keyring %q; want the winner's, %q", got, want)
+	}
+	keys, err := s.DataKeys(ctx)
+	must(t, err)
+	for _, k := range keys {
+		if want := fmt.Sprintf("w%d-%s", winner, k.Project); string(k.Wrapped) != want {
+			t.Fatalf("after the race data key %s is %q; want the winner's, %q", k.Project, k.Wrapped, want)
+		}
+	}
 }
 
 func newProject(t *testing.T, s tokenward.Store, name string, envs ...string) {
