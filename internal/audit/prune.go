@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"strconv"
 	"time"
@@ -14,9 +15,12 @@ import (
 // anchor, which is kept: the first entry left chains to the hash it signs,
 // so the rest still verifies.
 type PruneStore interface {
-	// AuditPruneAnchor returns the seq of the newest checkpoint whose entry
-	// is stored and was recorded before before (0 when there is none).
-	AuditPruneAnchor(ctx context.Context, before time.Time) (int64, error)
+	// AuditPruneAnchor returns the entry of the newest checkpoint whose
+	// entry is stored and was recorded before before, with every
+	// checkpoint stored at its seq (nil when there is none). Prune checks
+	// them before it deletes anything: the store's rows are what someone
+	// with write access to the database may have changed.
+	AuditPruneAnchor(ctx context.Context, before time.Time) (*tokenward.AuditEntry, []*Checkpoint, error)
 	// PruneAudit deletes at most limit entries with a seq up to through,
 	// oldest first, and returns how many it deleted; once none is left it
 	// also deletes the checkpoints of seqs before through.
@@ -62,10 +66,14 @@ func (b *Broker) Prune(ctx context.Context, before time.Time) (PruneResult, erro
 	if err := b.Flush(ctx); err != nil {
 		return PruneResult{}, fmt.Errorf("audit: prune: %w", err)
 	}
-	through, err := ps.AuditPruneAnchor(ctx, before)
-	if err != nil || through == 0 {
+	anchor, cps, err := ps.AuditPruneAnchor(ctx, before)
+	if err != nil || anchor == nil {
 		return PruneResult{}, err
 	}
+	if err := checkAnchor(anchor, cps, before, b.Signer.PublicKey()); err != nil {
+		return PruneResult{}, fmt.Errorf("audit: prune: %w", err)
+	}
+	through := anchor.Seq
 	rec := &tokenward.AuditEntry{Action: PruneAction, Resource: "audit", Outcome: tokenward.OutcomeAllowed,
 		Reason: "retention: recorded before " + before.UTC().Format(time.RFC3339),
 		Meta:   map[string]string{MetaPruneThrough: strconv.FormatInt(through, 10)}}
@@ -93,6 +101,32 @@ func (b *Broker) Prune(ctx context.Context, before time.Time) (PruneResult, erro
 			return res, nil
 		}
 	}
+}
+
+// checkAnchor checks, before anything is deleted, that the anchor the
+// store found is one: an entry that matches its hash, recorded before
+// before, and that every checkpoint at its seq is signed by pub and names
+// that hash (as Verify requires of the checkpoint a pruned trail starts
+// after). The store chose it by the rows' time and seq columns; without
+// the check, one entry's time dated back in the database made the server
+// delete, and record and sign as retention, every entry up to its
+// checkpoint, however recent, and verify then accepted the trail.
+func checkAnchor(e *tokenward.AuditEntry, cps []*Checkpoint, before time.Time, pub ed25519.PublicKey) error {
+	if HashEntry(e) != e.Hash {
+		return tokenward.Errorf(tokenward.ECONFLICT, "entry %d, the newest checkpointed entry before the retention bound, does not match its hash: nothing deleted; run `tokenward audit verify`", e.Seq)
+	}
+	if !e.Time.Before(before) {
+		return tokenward.Errorf(tokenward.ECONFLICT, "entry %d was recorded at %s, not before %s: nothing deleted", e.Seq, e.Time.UTC().Format(time.RFC3339), before.UTC().Format(time.RFC3339))
+	}
+	if len(cps) == 0 {
+		return tokenward.Errorf(tokenward.ECONFLICT, "no checkpoint is stored at entry %d: nothing deleted", e.Seq)
+	}
+	for _, cp := range cps {
+		if cp == nil || cp.Seq != e.Seq || !VerifyCheckpoint(cp, pub) || cp.Hash != e.Hash {
+			return tokenward.Errorf(tokenward.ECONFLICT, "a checkpoint at entry %d is not this install's signature of that entry (key %s): nothing deleted; run `tokenward audit verify`", e.Seq, KeyID(pub))
+		}
+	}
+	return nil
 }
 
 // pruneStart checks the head of a trail that does not start at seq 1: the

@@ -108,3 +108,29 @@ func TestVerifyUnprunedHeadStillRequiresGenesis(t *testing.T) {
 		t.Errorf("got last checkpoint %d; want 12", r.LastCheckpointSeq)
 	}
 }
+
+// TestVerifyPrunedTrailNamesTheRewrittenRange: on a trail that starts
+// after a prune, a rewrite caught by a checkpoint is named from the entry
+// after the anchor (whose checkpoint held), not from seq 1, which the
+// trail no longer has.
+func TestVerifyPrunedTrailNamesTheRewrittenRange(t *testing.T) {
+	signer := mustSigner(t, 1)
+	es, cps := prunedChain(t, signer)
+	trail := make([]*tokenward.AuditEntry, 0, 7)
+	for _, e := range es[6:] { // seq 7..13, pruned through 6
+		c := *e
+		trail = append(trail, &c)
+	}
+	trail[1].Reason = "rewritten" // seq 8, re-chained up to the end
+	for i := 1; i < len(trail); i++ {
+		trail[i].PrevHash = trail[i-1].Hash
+		trail[i].Hash = HashEntry(trail[i])
+	}
+	r, err := Verify(sliceSeq(trail), []*Checkpoint{cps[6], cps[9], cps[12]}, signer.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := r.First(); p == nil || p.Kind != KindModified || p.Seq != 7 {
+		t.Fatalf("got %v; want modified at seq 7 (entries 7..9 rewritten)", r.Problems)
+	}
+}

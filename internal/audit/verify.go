@@ -152,10 +152,19 @@ func walk(p *peeker, r *Report, trusted map[int64][]*Checkpoint) (*Problem, erro
 		if i == 0 && e.Seq > 1 {
 			// A trail pruned by retention starts after its anchor.
 			if prob := pruneStart(e, i, trusted); prob != nil {
+				// Unless an entry before it is stored a little later: the
+				// head was reordered, not deleted.
+				if f, err := p.find(func(f *tokenward.AuditEntry) bool { return f.Seq < e.Seq }); err != nil {
+					return nil, err
+				} else if f != nil {
+					return &Problem{Kind: KindReordered, Seq: e.Seq, Index: i,
+						Detail: fmt.Sprintf("entry %d is stored before entry %d", e.Seq, f.Seq)}, nil
+				}
 				return prob, nil
 			}
 			expSeq, prevHash = e.Seq, e.PrevHash
 			r.PrunedThrough = e.Seq - 1
+			lastGoodCP = r.PrunedThrough // its checkpoint holds: a rewrite starts after it
 		}
 		switch {
 		case e.Seq == expSeq:
@@ -185,18 +194,12 @@ func walk(p *peeker, r *Report, trusted map[int64][]*Checkpoint) (*Problem, erro
 		case e.Seq > expSeq:
 			// The missing Seq stored a little later means a reordering;
 			// never at all, a deletion.
-			for k := 0; k < reorderWindow; k++ {
-				f, ok, err := p.get(k)
-				if err != nil {
-					return nil, err
-				}
-				if !ok {
-					break
-				}
-				if f != nil && f.Seq == expSeq {
-					return &Problem{Kind: KindReordered, Seq: e.Seq, Index: i,
-						Detail: fmt.Sprintf("entry %d is stored before entry %d", e.Seq, expSeq)}, nil
-				}
+			want := expSeq
+			if f, err := p.find(func(f *tokenward.AuditEntry) bool { return f.Seq == want }); err != nil {
+				return nil, err
+			} else if f != nil {
+				return &Problem{Kind: KindReordered, Seq: e.Seq, Index: i,
+					Detail: fmt.Sprintf("entry %d is stored before entry %d", e.Seq, expSeq)}, nil
 			}
 			return &Problem{Kind: KindDeleted, Seq: expSeq, Index: i,
 				Detail: fmt.Sprintf("entries %d..%d are missing", expSeq, e.Seq-1)}, nil
@@ -242,6 +245,21 @@ func (p *peeker) get(k int) (*tokenward.AuditEntry, bool, error) {
 		return p.buf[k], true, nil
 	}
 	return nil, false, nil
+}
+
+// find returns the first of the next reorderWindow entries (not yet
+// dropped) that match, or nil.
+func (p *peeker) find(match func(*tokenward.AuditEntry) bool) (*tokenward.AuditEntry, error) {
+	for k := 0; k < reorderWindow; k++ {
+		f, ok, err := p.get(k)
+		if err != nil || !ok {
+			return nil, err
+		}
+		if f != nil && match(f) {
+			return f, nil
+		}
+	}
+	return nil, nil
 }
 
 // drop forgets the first buffered entry.

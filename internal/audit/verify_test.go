@@ -88,6 +88,11 @@ func TestVerify(t *testing.T) {
 			c.entries = slices.Insert(c.entries, 9, &dup)
 		}, KindInserted, 3, 0},
 		{"reordered adjacent", func(c *chain) { c.entries[6], c.entries[7] = c.entries[7], c.entries[6] }, KindReordered, 8, 0},
+		{"reordered first two", func(c *chain) { c.entries[0], c.entries[1] = c.entries[1], c.entries[0] }, KindReordered, 2, 0},
+		{"first entry stored later", func(c *chain) {
+			e := c.entries[0]
+			c.entries = slices.Insert(slices.Delete(c.entries, 0, 1), 8, e)
+		}, KindReordered, 2, 0},
 		{"reordered far", func(c *chain) {
 			e := c.entries[4]
 			c.entries = slices.Insert(slices.Delete(c.entries, 4, 5), 15, e)

@@ -363,15 +363,26 @@ func (db *DB) SearchAudit(ctx context.Context, q audit.Query) ([]*tokenward.Audi
 }
 
 // AuditPruneAnchor implements audit.PruneStore.
-func (db *DB) AuditPruneAnchor(ctx context.Context, before time.Time) (int64, error) {
+func (db *DB) AuditPruneAnchor(ctx context.Context, before time.Time) (*tokenward.AuditEntry, []*audit.Checkpoint, error) {
 	var seq *int64
 	if err := db.pool.QueryRow(ctx, dollars(sqlrow.AuditPruneAnchorSQL), sqlrow.BoundNanos(before)).Scan(&seq); err != nil {
-		return 0, dbError("audit prune anchor", err)
+		return nil, nil, dbError("audit prune anchor", err)
 	}
 	if seq == nil {
-		return 0, nil
+		return nil, nil, nil
 	}
-	return *seq, nil
+	e, err := sqlrow.ScanAudit(db.pool.QueryRow(ctx, dollars(sqlrow.AuditAtSQL), *seq))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, dbError("audit prune anchor", err)
+	}
+	cps, err := queryAll(ctx, db.pool, sqlrow.ScanCheckpoint, dollars(sqlrow.AuditCheckpointsAtSQL), *seq)
+	if err != nil {
+		return nil, nil, dbError("audit prune anchor", err)
+	}
+	return e, cps, nil
 }
 
 // PruneAudit implements audit.PruneStore.

@@ -220,12 +220,23 @@ const (
 )
 
 // AuditPruneAnchor implements audit.PruneStore.
-func (db *DB) AuditPruneAnchor(ctx context.Context, before time.Time) (int64, error) {
+func (db *DB) AuditPruneAnchor(ctx context.Context, before time.Time) (*tokenward.AuditEntry, []*audit.Checkpoint, error) {
 	var seq sql.NullInt64
 	if err := db.read.QueryRowContext(ctx, sqlrow.AuditPruneAnchorSQL, sqlrow.BoundNanos(before)).Scan(&seq); err != nil {
-		return 0, fmt.Errorf("sqlite: audit prune anchor: %w", err)
+		return nil, nil, fmt.Errorf("sqlite: audit prune anchor: %w", err)
 	}
-	return seq.Int64, nil
+	if !seq.Valid {
+		return nil, nil, nil
+	}
+	e, err := sqlrow.ScanAudit(db.read.QueryRowContext(ctx, sqlrow.AuditAtSQL, seq.Int64))
+	if e, err = maybeOne(e, err, "audit prune anchor"); err != nil || e == nil {
+		return nil, nil, err
+	}
+	cps, err := queryAll(ctx, db.read, sqlrow.ScanCheckpoint, sqlrow.AuditCheckpointsAtSQL, seq.Int64)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sqlite: audit prune anchor: %w", err)
+	}
+	return e, cps, nil
 }
 
 // PruneAudit implements audit.PruneStore.

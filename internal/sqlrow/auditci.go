@@ -191,6 +191,11 @@ const (
 	// AuditPruneAnchorSQL is the newest checkpoint whose entry is stored
 	// and older than the argument (Unix nanoseconds); NULL when none is.
 	AuditPruneAnchorSQL = `SELECT MAX(c.seq) FROM audit_checkpoints c JOIN audit_entries e ON e.seq = c.seq WHERE e.time < ?`
+	// AuditAtSQL reads the entry with the argument's seq, and
+	// AuditCheckpointsAtSQL the checkpoints at that seq: the anchor the
+	// prune checks before it deletes anything.
+	AuditAtSQL            = `SELECT ` + AuditSelectCols + ` FROM audit_entries WHERE seq = ?`
+	AuditCheckpointsAtSQL = `SELECT ` + CheckpointCols + ` FROM audit_checkpoints WHERE seq = ? ORDER BY id`
 	// PruneAuditSQL deletes up to the second argument's count of the
 	// oldest entries with a seq up to the first.
 	PruneAuditSQL = `DELETE FROM audit_entries WHERE id IN (SELECT id FROM audit_entries WHERE seq <= ? ORDER BY seq LIMIT ?)`

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/audit"
@@ -42,6 +43,9 @@ func RunAuditCI(t *testing.T, b AuditCIBackend) {
 		{"MixedWithInline", testAuditCIMixedWithInline},
 		{"RollbackForgets", testAuditCIRollbackForgets},
 		{"TwoStores", testAuditCITwoStores},
+		// Not about CI, but this suite is the one that reaches under the
+		// store's API, as someone with write access to the database does.
+		{"PruneRefusesATamperedAnchor", testAuditPruneTamperedAnchor},
 	}
 	for _, tc := range tests {
 		t.Run("AuditCI"+tc.name, func(t *testing.T) { tc.fn(t, b) })
@@ -391,4 +395,68 @@ func MustSigner(tb testing.TB) *audit.Signer {
 		tb.Fatal(err)
 	}
 	return signer
+}
+
+// testAuditPruneTamperedAnchor: retention deletes entries only up to a
+// checkpoint that still vouches for its entry. Someone with write access
+// to the database who dates a recent checkpointed entry back must not get
+// the server to delete everything up to it, and record and sign that
+// deletion, which verify then accepts: the prune refuses and deletes
+// nothing, and verify names the edit. Also when the anchor's checkpoint
+// is not the install's (signed by another key, or not at all).
+func testAuditPruneTamperedAnchor(t *testing.T, be AuditCIBackend) {
+	for _, tc := range []struct {
+		name   string
+		tamper func(t *testing.T, raw AuditSQL)
+	}{
+		{"entry dated back", func(t *testing.T, raw AuditSQL) {
+			raw.Exec(t, fmt.Sprintf(`UPDATE audit_entries SET time = %d WHERE seq = 15`, auditT0.Add(-400*24*time.Hour).UnixNano()))
+		}},
+		{"entry dated back, its hash column changed too", func(t *testing.T, raw AuditSQL) {
+			// The hash column no longer matters once the checkpoint is
+			// checked: it signed the entry's original hash.
+			raw.Exec(t, fmt.Sprintf(`UPDATE audit_entries SET time = %d, hash = prev_hash WHERE seq = 15`, auditT0.Add(-400*24*time.Hour).UnixNano()))
+		}},
+		{"a checkpoint row added by hand", func(t *testing.T, raw AuditSQL) {
+			raw.Exec(t, fmt.Sprintf(`UPDATE audit_entries SET time = %d WHERE seq = 17`, auditT0.Add(-400*24*time.Hour).UnixNano()))
+			raw.Exec(t, `INSERT INTO audit_checkpoints (seq, hash, time, key_id, signature) SELECT seq, hash, time, 'forged', signature FROM audit_checkpoints WHERE seq = 15`)
+			raw.Exec(t, `UPDATE audit_checkpoints SET seq = 17 WHERE key_id = 'forged'`)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, raw := be.open(t)
+			signer := MustSigner(t)
+			b := audit.NewBroker(s, signer)
+			b.CheckpointEvery = 5
+			if err := b.Open(ctx); err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close(ctx)
+			for i := range 20 { // checkpoints at 5, 10, 15, 20; none older than a day
+				if err := b.Record(ctx, &tokenward.AuditEntry{Time: auditT0.Add(time.Duration(i) * time.Minute), Action: "secret.read", Outcome: tokenward.OutcomeAllowed}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tc.tamper(t, raw)
+			res, err := b.Prune(ctx, auditT0.Add(-24*time.Hour))
+			if err == nil || res.Deleted != 0 {
+				t.Errorf("prune: got %+v, %v; want an error and nothing deleted", res, err)
+			}
+			if n := raw.Int(t, `SELECT count(*) FROM audit_entries WHERE seq <= 20`); n != 20 {
+				t.Errorf("got %d of the entries 1..20 left; want all 20", n)
+			}
+			cps, err := s.AuditCheckpoints(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := audit.Verify(s.AuditEntries(ctx), cps, signer.PublicKey())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.OK() {
+				t.Fatalf("verify: got %+v; want the edit reported", r)
+			}
+		})
+	}
 }
