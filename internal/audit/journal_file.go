@@ -52,8 +52,9 @@ func sealFrame(frame []byte) {
 // parseFrames splits a journal's body (after the magic) into payloads. It
 // returns the length of the well-formed prefix: what follows it is a torn
 // final write (a frame running past the end, a final frame whose checksum
-// fails, or zeros a power failure left), which the caller cuts off. A bad
-// frame with more data after it is corruption, and an error.
+// fails, or zeros a power failure left, also after a frame it cut), which
+// the caller cuts off. A bad frame with more data after it is corruption,
+// and an error.
 func parseFrames(body []byte) (payloads [][]byte, valid int, err error) {
 	off := 0
 	for off < len(body) {
@@ -79,7 +80,9 @@ func parseFrames(body []byte) (payloads [][]byte, valid int, err error) {
 		end := frameHeaderSize + int(n)
 		payload := rest[frameHeaderSize:end]
 		if crc32.Checksum(payload, castagnoli()) != sum {
-			if end == len(rest) {
+			// The last frame, or the last with data: a power failure can
+			// keep a group write's first pages and leave zeros after them.
+			if end == len(rest) || allZero(rest[end:]) {
 				break
 			}
 			return nil, off, tokenward.Errorf(tokenward.EINVALID, "audit: journal corrupt at byte %d: checksum mismatch", off)

@@ -370,7 +370,11 @@ func TestParseFrames(t *testing.T) {
 		{name: "trailing zeros", body: slices.Concat(f1, f2, make([]byte, 64)), want: [][]byte{p1, p2}, wantValid: len(f1) + len(f2)},
 		{name: "fewer zeros than a header", body: slices.Concat(f1, make([]byte, 3)), want: [][]byte{p1}, wantValid: len(f1)},
 		{name: "only zeros", body: make([]byte, 40), want: nil, wantValid: 0},
+		// A group write of several frames cut by a power failure: the
+		// first pages kept, zeros after them.
+		{name: "frame cut by zeros, zeros after it", body: slices.Concat(f1, f3[:100], make([]byte, len(f3)-100), make([]byte, len(f2))), want: [][]byte{p1}, wantValid: len(f1)},
 		{name: "bad checksum then a frame", body: slices.Concat(f1, badCRC, f3), wantErr: true},
+		{name: "frame cut by zeros, then a frame", body: slices.Concat(f1, f3[:100], make([]byte, len(f3)-100), f2), wantErr: true},
 		{name: "bad checksum first", body: slices.Concat(badCRC, f1), wantErr: true},
 		{name: "zero length then data", body: slices.Concat(f1, header(0, 0), f2), wantErr: true},
 		{name: "zero length with a checksum", body: slices.Concat(f1, header(0, 7), make([]byte, 8)), wantErr: true},

@@ -20,8 +20,8 @@ import (
 )
 
 // WebhookSink posts entries in batches to URL as
-// {"entries":[...]} (JSON), signed with Secret (docs/webhooks.md; the
-// timestamp in its own header). Entries first go to an
+// {"entries":[...]} (JSON), signed with Secret as every webhook is
+// (docs/webhooks.md). Entries first go to an
 // on-disk buffer in Dir, so an outage of the receiver, or a restart of the
 // server, loses nothing until the buffer holds MaxBufferBytes of undelivered
 // entries; past that, new entries are dropped, counted and logged. Delivery
@@ -36,8 +36,8 @@ type WebhookSink struct {
 	MaxBatch       int   // entries per request; default 100
 	Logger         *slog.Logger
 	// Delivery posts each batch. Open makes it retry every failure until
-	// the sink is closed (the batch may not be skipped) and send the
-	// timestamp in its own header; each attempt's Timeout defaults to 30 s.
+	// the sink is closed (the batch may not be skipped); each attempt's
+	// Timeout defaults to 30 s.
 	Delivery webhook.Deliverer
 
 	mu   sync.Mutex
@@ -105,8 +105,11 @@ func (s *WebhookSink) Open() error {
 	}
 	s.q, s.size = q, fi.Size()
 	s.off = s.readOffset()
-	if s.off > s.size {
-		s.off = 0 // the buffer was emptied after the offset was last saved
+	if s.off > s.size || !s.atLineStart(s.off) {
+		// The buffer was emptied or rewritten after the offset was last
+		// saved. From mid-line, every batch would be refused for good:
+		// send everything again instead (duplicates, not loss).
+		s.off = 0
 	}
 	s.wake = make(chan struct{}, 1)
 	s.committed = make(chan struct{}, 1)
@@ -128,6 +131,16 @@ func (s *WebhookSink) readOffset() int64 {
 		return 0
 	}
 	return n
+}
+
+// atLineStart reports whether off is where a line of the buffer starts.
+func (s *WebhookSink) atLineStart(off int64) bool {
+	if off == 0 {
+		return true
+	}
+	var b [1]byte
+	_, err := s.q.ReadAt(b[:], off-1)
+	return err == nil && b[0] == '\n'
 }
 
 func (s *WebhookSink) saveOffset(off int64) error {
@@ -238,9 +251,16 @@ func (s *WebhookSink) commit(off int64) {
 		return
 	}
 	if s.off == s.size {
-		// Truncate first: an offset past the end reads as 0 on the next Open.
-		if err := s.q.Truncate(0); err == nil {
-			s.size, s.off = 0, 0
+		// Empty the buffer, but only once the saved offset is 0: entries
+		// appended later would sit below an older offset, and the next
+		// Open would skip them, or start mid-line (a batch the receiver
+		// refuses for good). A crash between the two sends everything
+		// again: duplicates, never loss.
+		if s.saveOffset(0) == nil {
+			if err := s.q.Truncate(0); err == nil {
+				s.size, s.off = 0, 0
+				return
+			}
 		}
 	}
 	if err := s.saveOffset(s.off); err != nil {
