@@ -248,12 +248,15 @@ func (m *Main) newAuditTailCommand() *cobra.Command {
 			if len(page.Entries) > 0 {
 				after = page.Entries[len(page.Entries)-1].Seq
 			}
+			after = max(after, page.Next) // the newest seq the search looked at
 		}
 		if !follow {
 			return nil
 		}
-		if lines == 0 {
-			// Start from the end of the trail.
+		if after == 0 {
+			// Nothing shown: start from the end of the trail, not its
+			// start. A grant narrower than audit:*/*/* may not see the
+			// last entry; the answer's next still names its seq.
 			page, err := x.c.SearchAudit(x.ctx, audit.Query{Limit: 1, Newest: true}, 0)
 			if err != nil {
 				return cliError(err)
@@ -261,6 +264,7 @@ func (m *Main) newAuditTailCommand() *cobra.Command {
 			if len(page.Entries) > 0 {
 				after = page.Entries[0].Seq
 			}
+			after = max(after, page.Next)
 		}
 		return x.follow(q, after)
 	})

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"crypto/ed25519"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -191,8 +192,12 @@ func (s *Server) searchAudit(c *call) (int, any, error) {
 	}
 }
 
-// fetchAudit runs q, keeping the entries keep allows (all when nil). Oldest
-// first, it reads further pages until the limit is filled.
+// fetchAudit runs q, keeping the entries keep allows (all when nil). It
+// reads further pages, forward or back as q orders, until the limit is
+// filled: a grant narrower than audit:*/*/* must still get the newest
+// entries it may see when the newest of the trail are about other things.
+// Next is the highest seq looked at, whether kept or not: after= it to
+// follow the trail from there.
 func (s *Server) fetchAudit(ctx context.Context, al *AuditLog, q audit.Query, keep func(*tokenward.AuditEntry) bool) (*api.AuditEntriesResponse, error) {
 	if err := al.flush(ctx); err != nil {
 		return nil, err
@@ -205,9 +210,7 @@ func (s *Server) fetchAudit(ctx context.Context, al *AuditLog, q audit.Query, ke
 			return nil, err
 		}
 		for _, e := range got {
-			if !q.Newest {
-				resp.Next = e.Seq
-			}
+			resp.Next = max(resp.Next, e.Seq)
 			if keep == nil || keep(e) {
 				resp.Entries = append(resp.Entries, e)
 				if len(resp.Entries) == limit {
@@ -215,10 +218,14 @@ func (s *Server) fetchAudit(ctx context.Context, al *AuditLog, q audit.Query, ke
 				}
 			}
 		}
-		if q.Newest || len(got) < limit {
+		if len(got) < limit {
 			return resp, nil
 		}
-		q.After = resp.Next
+		if q.Newest {
+			q.Before = got[len(got)-1].Seq
+		} else {
+			q.After = resp.Next
+		}
 	}
 	return resp, nil
 }
@@ -245,15 +252,35 @@ func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Content-Disposition", `attachment; filename="tokenward-audit.jsonl"`)
-	if err := audit.Export(r.Context(), w, al.Store); err != nil {
-		// Headers are gone; the truncated export fails ReadExport or
-		// verify on the client side.
+	sent := &countingWriter{w: w}
+	if err := audit.Export(r.Context(), sent, al.Store); err != nil {
 		if r.Context().Err() != nil {
 			s.Logger.Debug("audit export ended: the client went away", "err", err)
 			return
 		}
 		s.Logger.Error("audit export failed", "err", err)
+		if sent.n == 0 {
+			w.Header().Del("Content-Disposition")
+			writeError(w, tokenward.Errorf(tokenward.EINTERNAL, "the audit export failed"))
+			return
+		}
+		// The export is under way: cut the response off (no final chunk),
+		// so the client sees it did not end. Ending it cleanly made a
+		// cut export look whole to `audit export`.
+		panic(http.ErrAbortHandler)
 	}
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // rawAudited authenticates a raw route's request, runs authorize, and

@@ -1,10 +1,13 @@
 package httpapi_test
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -253,6 +256,11 @@ func TestAuditSearch(t *testing.T) {
 		{"admin newest", e.admin, "?action=secret.*&order=newest&limit=1", []string{"secret.read payments/dev/KEY"}},
 		{"narrow sees its env only", narrow, "?action=secret.*", []string{"secret.write payments/prod/KEY", "secret.read payments/prod/KEY"}},
 		{"narrow never sees tokens", narrow, "?action=token.*", nil},
+		// The newest secret.* entries are dev's: the page is filled from
+		// further back, as oldest first does.
+		{"narrow newest", narrow, "?action=secret.*&order=newest&limit=1", []string{"secret.read payments/prod/KEY"}},
+		{"narrow newest, all it may see", narrow, "?order=newest", []string{"secret.read payments/prod/KEY", "secret.write payments/prod/KEY"}},
+		{"narrow pages back", narrow, fmt.Sprintf("?order=newest&before=%d", secrets[1].Seq), []string{"secret.write payments/prod/KEY"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -264,6 +272,17 @@ func TestAuditSearch(t *testing.T) {
 				t.Fatalf("got %v; want %v", got, tc.want)
 			}
 		})
+	}
+	// Newest first, next is the newest seq looked at even when the caller
+	// may see none of it: `audit tail -f` follows the trail from there, not
+	// from seq 0.
+	tokens := search(e.admin, "?action=token.*&order=newest&limit=1")
+	var page api.AuditEntriesResponse
+	if err := json.Unmarshal(e.mustDo(t, narrow, "GET", "/v1/audit/entries?action=token.*&order=newest&limit=1", nil, 200), &page); err != nil {
+		t.Fatal(err)
+	}
+	if len(tokens) != 1 || len(page.Entries) != 0 || page.Next != tokens[0].Seq {
+		t.Errorf("narrow newest token.*: got %d entries, next %d; want none, next %d", len(page.Entries), page.Next, tokens[0].Seq)
 	}
 	for _, q := range []string{"?outcome=maybe", "?limit=0", "?limit=5000", "?after=-1", "?before=-1", "?before=x", "?since=yesterday", "?wait=1h", "?order=random", "?action=a*b", "?wait=1s&order=newest"} {
 		if got, b := e.do(t, e.admin, "GET", "/v1/audit/entries"+q, nil); got != 400 {
@@ -443,5 +462,56 @@ func TestAuditMetaOfReads(t *testing.T) {
 		if en := got[i]; en.Action != s.action || len(en.Meta) != 1 || en.Meta[s.key] != s.want {
 			t.Errorf("GET %s: got %s with meta %v; want %s with %s=%s", s.path, en.Action, en.Meta, s.action, s.key, s.want)
 		}
+	}
+}
+
+// failingTrail is a store whose entries fail to read after the first
+// `after` (a database that goes away during an export).
+type failingTrail struct {
+	*sqlite.DB
+	after int
+}
+
+func (f failingTrail) AuditEntries(ctx context.Context) iter.Seq2[*tokenward.AuditEntry, error] {
+	return func(yield func(*tokenward.AuditEntry, error) bool) {
+		n := 0
+		for e, err := range f.DB.AuditEntries(ctx) {
+			if n == f.after {
+				yield(nil, errors.New("disk I/O error"))
+				return
+			}
+			if !yield(e, err) {
+				return
+			}
+			n++
+		}
+	}
+}
+
+// TestAuditExportFailsLoudly: an export the server cannot finish is not
+// answered as a whole one. Before any byte it is an error answer; once it
+// streams, the response is cut off, so the client sees it did not end
+// (it used to end cleanly: `audit export` wrote what had come, even
+// nothing at all, and exited 0).
+func TestAuditExportFailsLoudly(t *testing.T) {
+	e := mustServeAudited(t)
+	for i := range 40 {
+		e.mustDo(t, e.admin, "POST", "/v1/projects", map[string]any{"name": fmt.Sprintf("p%d", i), "environments": []string{"prod"}}, 201)
+	}
+	for _, after := range []int{0, 2, 30} { // nothing, less than a buffer, several buffers sent
+		t.Run(fmt.Sprint(after), func(t *testing.T) {
+			e.api.AuditLog.Store = failingTrail{e.db, after}
+			req, _ := http.NewRequest("GET", e.srv.URL+"/v1/audit/export", nil)
+			req.Header.Set("Authorization", "Bearer "+e.admin)
+			resp, err := e.srv.Client().Do(req)
+			if err != nil {
+				return // cut off before the answer's headers: a failure the client sees
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if resp.StatusCode == 200 && err == nil {
+				t.Fatalf("got a complete 200 export of %d bytes; want an error answer or a cut-off body", len(body))
+			}
+		})
 	}
 }
