@@ -44,17 +44,7 @@ func (x *call) tailEvents(count int) error {
 				return err
 			}
 		} else {
-			line := fmt.Sprintf("%s  %-16s %s", e.Time.UTC().Format(time.RFC3339), e.Type, e.Resource)
-			if e.Version > 0 {
-				line += fmt.Sprintf(" v%d", e.Version)
-			}
-			if e.Actor != "" {
-				line += " by " + e.Actor
-			}
-			if e.Reason != "" {
-				line += " (" + e.Reason + ")"
-			}
-			fmt.Fprintln(x.Stdout, line)
+			fmt.Fprintln(x.Stdout, eventLine(e))
 		}
 		seen++
 		if count > 0 && seen >= count {
@@ -81,4 +71,22 @@ func (x *call) tailEvents(count int) error {
 			return cliError(err)
 		}
 	}
+}
+
+// eventLine is e as one line of `events tail` without -o json. Its text
+// is not all the server's own (a bulk rotation's reason is its caller's),
+// so control characters do not reach the reader's terminal, nor forge
+// lines.
+func eventLine(e monitor.Event) string {
+	line := fmt.Sprintf("%s  %-16s %s", e.Time.UTC().Format(time.RFC3339), cellText(string(e.Type)), cellText(e.Resource))
+	if e.Version > 0 {
+		line += fmt.Sprintf(" v%d", e.Version)
+	}
+	if e.Actor != "" {
+		line += " by " + cellText(e.Actor)
+	}
+	if e.Reason != "" {
+		line += " (" + cellText(e.Reason) + ")"
+	}
+	return line
 }
