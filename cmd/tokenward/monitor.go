@@ -198,7 +198,19 @@ const rotationPoll = 2 * time.Second
 // polled them.
 const announceCatchUp = 5 * rotationPoll
 
-// leaderMonitorJobs runs the hygiene job every interval and announces
+// firstHygieneAfter bounds the wait of a new leader for its first hygiene
+// pass: long enough for the uses other servers batch (every 2 s) to be
+// stored and the monitor to have caught up, short enough that a server
+// restarted, or a leadership moved, more often than the interval (1 h by
+// default) still runs it; it did not before, so stale tokens were never
+// revoked and the monitor's snapshot never saved.
+const firstHygieneAfter = time.Minute
+
+// firstHygiene is how long a new leader waits for its first hygiene pass.
+func firstHygiene(interval time.Duration) time.Duration { return min(interval, firstHygieneAfter) }
+
+// leaderMonitorJobs runs the hygiene job every interval (the first time
+// after firstHygiene) and announces
 // finished rotations (secret.rotated) every rotationPoll, until ctx ends:
 // the leader's part of monitoring. The rotation machine has no completion
 // hook, and runs on whichever server was asked, so announcements come
@@ -218,7 +230,7 @@ func leaderMonitorJobs(ctx context.Context, r *serverRun, interval time.Duration
 	}
 	announce()
 	primeBefore = time.Time{}
-	t := time.NewTicker(interval)
+	t := time.NewTimer(firstHygiene(interval))
 	defer t.Stop()
 	poll := time.NewTicker(rotationPoll)
 	defer poll.Stop()
@@ -229,6 +241,7 @@ func leaderMonitorJobs(ctx context.Context, r *serverRun, interval time.Duration
 		case <-poll.C:
 			announce()
 		case <-t.C:
+			t.Reset(interval)
 			res, err := r.core.RunHygiene(ctx)
 			if err != nil {
 				if ctx.Err() == nil {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tokenward/tokenward"
 	"github.com/tokenward/tokenward/internal/monitor"
@@ -94,4 +95,21 @@ func TestMonitorConfig(t *testing.T) {
 
 func leakEntry() *tokenward.AuditEntry {
 	return &tokenward.AuditEntry{Seq: 1, Time: timeNow().UTC(), Action: monitor.ActionReportLeak, Resource: "token:tok_leaked", Outcome: tokenward.OutcomeAllowed}
+}
+
+// TestFirstHygiene: a new leader runs its first hygiene pass within a
+// minute, whatever the interval, so that a server restarted (or a
+// leadership moved) more often than the interval still runs it.
+func TestFirstHygiene(t *testing.T) {
+	for _, c := range []struct{ interval, want time.Duration }{
+		{time.Second, time.Second},
+		{30 * time.Second, 30 * time.Second},
+		{time.Minute, time.Minute},
+		{time.Hour, time.Minute},
+		{24 * time.Hour, time.Minute},
+	} {
+		if got := firstHygiene(c.interval); got != c.want {
+			t.Errorf("firstHygiene(%s) = %s; want %s", c.interval, got, c.want)
+		}
+	}
 }
