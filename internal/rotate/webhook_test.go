@@ -92,10 +92,11 @@ func newReceiver(t *testing.T) (*receiver, *httptest.Server) {
 	return rc, srv
 }
 
-func TestWebhookRotatorEndToEnd(t *testing.T) {
-	ctx := context.Background()
-	rc, srv := newReceiver(t)
-	wh := &Webhook{Delivery: webhook.Deliverer{Client: srv.Client(), Backoff: time.Millisecond}}
+// newWebhookRotation is an env whose rotator wh rotates testPath (its
+// value whk_initial, which rc takes as valid) through rc at srv, the HMAC
+// key in ops/prod/HOOK_KEY, tested after creation.
+func newWebhookRotation(t *testing.T, wh *Webhook, rc *receiver, srv *httptest.Server) *env {
+	t.Helper()
 	e := newEnv(t, map[string]Rotator{"webhook": wh})
 	wh.Secrets = e.secrets
 	e.mustPut(t, "ops/prod/HOOK_KEY", string(rc.key))
@@ -103,6 +104,23 @@ func TestWebhookRotatorEndToEnd(t *testing.T) {
 	rc.valid["whk_initial"] = true
 	e.mustPolicy(t, &Policy{Path: testPath, Every: 24 * time.Hour, Grace: time.Hour, Rotator: "webhook",
 		Config: map[string]string{"url": srv.URL + "/rotate", "key_secret": "ops/prod/HOOK_KEY", "test": "true"}})
+	return e
+}
+
+// webhookRequest is a request to create a value of testPath through rc at
+// srv, with wh reading the HMAC key from a new env's ops/prod/HOOK_KEY.
+func webhookRequest(t *testing.T, wh *Webhook, rc *receiver, srv *httptest.Server) *Request {
+	t.Helper()
+	e := newEnv(t, nil)
+	wh.Secrets = e.secrets
+	e.mustPut(t, "ops/prod/HOOK_KEY", string(rc.key))
+	return &Request{RotationID: "rot_1", Path: testPath, Config: map[string]string{"url": srv.URL, "key_secret": "ops/prod/HOOK_KEY"}}
+}
+
+func TestWebhookRotatorEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	rc, srv := newReceiver(t)
+	e := newWebhookRotation(t, &Webhook{Delivery: webhook.Deliverer{Client: srv.Client(), Backoff: time.Millisecond}}, rc, srv)
 
 	r, err := e.m.RotateNow(ctx, testPath, "manual")
 	if err != nil {
@@ -158,11 +176,7 @@ func TestWebhookRetriesAndFailures(t *testing.T) {
 				client.Timeout = 100 * time.Millisecond
 				wh.Delivery.MaxAttempts = 2
 			}
-			e := newEnv(t, nil)
-			wh.Secrets = e.secrets
-			e.mustPut(t, "ops/prod/HOOK_KEY", string(rc.key))
-			req := &Request{RotationID: "rot_1", Path: testPath,
-				Config: map[string]string{"url": srv.URL, "key_secret": "ops/prod/HOOK_KEY"}}
+			req := webhookRequest(t, wh, rc, srv)
 			v, err := wh.Create(context.Background(), req)
 			if tt.wantErr == "" {
 				if err != nil || string(v) != "whk_rot_1" {
@@ -272,11 +286,7 @@ func TestWebhookRefusalIsPermanent(t *testing.T) {
 			rc, srv := newReceiver(t)
 			rc.script = []int{tt.status, tt.status}
 			wh := &Webhook{Delivery: webhook.Deliverer{Client: srv.Client(), MaxAttempts: 2, Backoff: time.Millisecond}}
-			e := newEnv(t, nil)
-			wh.Secrets = e.secrets
-			e.mustPut(t, "ops/prod/HOOK_KEY", string(rc.key))
-			req := &Request{RotationID: "rot_1", Path: testPath,
-				Config: map[string]string{"url": srv.URL, "key_secret": "ops/prod/HOOK_KEY"}}
+			req := webhookRequest(t, wh, rc, srv)
 			_, err := wh.Create(context.Background(), req)
 			if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("endpoint answered %d", tt.status)) {
 				t.Fatalf("Create: got %v; want endpoint answered %d", err, tt.status)
@@ -314,16 +324,9 @@ func TestWebhookRefusalEndsTheRotation(t *testing.T) {
 			ctx := context.Background()
 			rc, srv := newReceiver(t)
 			rc.script = tt.script
-			wh := &Webhook{Delivery: webhook.Deliverer{Client: srv.Client(), MaxAttempts: 2, Backoff: time.Millisecond}}
-			e := newEnv(t, map[string]Rotator{"webhook": wh})
-			wh.Secrets = e.secrets
+			e := newWebhookRotation(t, &Webhook{Delivery: webhook.Deliverer{Client: srv.Client(), MaxAttempts: 2, Backoff: time.Millisecond}}, rc, srv)
 			var alerts []string
 			e.m.Alert = func(_ context.Context, r *Rotation) { alerts = append(alerts, r.Error) }
-			e.mustPut(t, "ops/prod/HOOK_KEY", string(rc.key))
-			e.mustPut(t, testPath, "whk_initial")
-			rc.valid["whk_initial"] = true
-			e.mustPolicy(t, &Policy{Path: testPath, Every: 24 * time.Hour, Grace: time.Hour, Rotator: "webhook",
-				Config: map[string]string{"url": srv.URL + "/rotate", "key_secret": "ops/prod/HOOK_KEY", "test": "true"}})
 
 			r, err := e.m.RotateNow(ctx, testPath, "manual")
 			if tt.atRevoke {

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"reflect"
 	"sync"
@@ -337,19 +338,12 @@ func testAuditConcurrent(t *testing.T, s AuditStore) {
 	if err := b.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	cps, err := s.AuditCheckpoints(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := audit.Verify(s.AuditEntries(ctx), cps, signer.PublicKey())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := verifyStored(t, s, signer.PublicKey())
 	if !r.OK() || r.Entries != workers*each || r.LastCheckpointSeq != workers*each {
 		t.Fatalf("got ok=%v entries=%d last checkpoint=%d problems=%v; want ok, %d, %d", r.OK(), r.Entries, r.LastCheckpointSeq, r.Problems, workers*each, workers*each)
 	}
-	if len(cps) != workers*each/50+1 {
-		t.Fatalf("got %d checkpoints; want %d", len(cps), workers*each/50+1)
+	if cps, err := s.AuditCheckpoints(ctx); err != nil || len(cps) != workers*each/50+1 {
+		t.Fatalf("got %d checkpoints, %v; want %d", len(cps), err, workers*each/50+1)
 	}
 }
 
@@ -385,14 +379,7 @@ func testAuditNULBytes(t *testing.T, s AuditStore) {
 	if len(got) != 2 || got[0].Action != "token.read" || got[1].Resource != "payments/prod/KEY" {
 		t.Fatalf("got %d entries %+v; want the two recorded", len(got), got)
 	}
-	cps, err := s.AuditCheckpoints(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := audit.Verify(s.AuditEntries(ctx), cps, signer.PublicKey())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := verifyStored(t, s, signer.PublicKey())
 	if !r.OK() || r.Entries != 2 {
 		t.Fatalf("verify: got ok=%v entries=%d problems=%v; want ok, 2", r.OK(), r.Entries, r.Problems)
 	}
@@ -475,4 +462,19 @@ func testAuditPrune(t *testing.T, s AuditStore, j *audit.Journal) {
 	if last, err := s.LastAudit(ctx); err != nil || last.Seq != 11 {
 		t.Fatalf("last entry after a prune with nothing to do: got %+v, %v; want seq 11", last, err)
 	}
+}
+
+// verifyStored verifies s's trail as it is stored, against its stored
+// checkpoints and pub.
+func verifyStored(t *testing.T, s AuditStore, pub ed25519.PublicKey) *audit.Report {
+	t.Helper()
+	cps, err := s.AuditCheckpoints(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := audit.Verify(s.AuditEntries(t.Context()), cps, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

@@ -161,12 +161,8 @@ func testAuditCIStoredOnce(t *testing.T, be AuditCIBackend) {
 	if msg := sameCI(entries, want); msg != "" {
 		t.Fatal(msg)
 	}
-	cps, err := s.AuditCheckpoints(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r, err := audit.Verify(s.AuditEntries(ctx), cps, signer.PublicKey()); err != nil || !r.OK() || r.Entries != 40 {
-		t.Fatalf("verify: got %v, %+v; want OK over 40 entries", err, r)
+	if r := verifyStored(t, s, signer.PublicKey()); !r.OK() || r.Entries != 40 {
+		t.Fatalf("verify: got %+v; want OK over 40 entries", r)
 	}
 	var buf bytes.Buffer
 	if err := audit.Export(ctx, &buf, s); err != nil {
@@ -446,14 +442,7 @@ func testAuditPruneTamperedAnchor(t *testing.T, be AuditCIBackend) {
 			if n := raw.Int(t, `SELECT count(*) FROM audit_entries WHERE seq <= 20`); n != 20 {
 				t.Errorf("got %d of the entries 1..20 left; want all 20", n)
 			}
-			cps, err := s.AuditCheckpoints(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, err := audit.Verify(s.AuditEntries(ctx), cps, signer.PublicKey())
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := verifyStored(t, s, signer.PublicKey())
 			if r.OK() {
 				t.Fatalf("verify: got %+v; want the edit reported", r)
 			}

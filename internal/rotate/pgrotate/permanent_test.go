@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/tokenward/tokenward/internal/pgrole"
 	"github.com/tokenward/tokenward/internal/pgtest"
 	"github.com/tokenward/tokenward/internal/rotate"
@@ -20,11 +19,7 @@ import (
 func TestAdminStatementRefusals(t *testing.T) {
 	c := pgtest.Shared(t)
 	ctx := context.Background()
-	super, err := pgx.Connect(ctx, c.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer super.Close(ctx)
+	super := superConn(t, c)
 	for _, s := range []string{
 		"DROP ROLE IF EXISTS tw_plain", "CREATE ROLE tw_plain LOGIN PASSWORD 'tw_plain-pw'", // no CREATEROLE
 		"DROP ROLE IF EXISTS tw_nogroup_a", "DROP ROLE IF EXISTS tw_nogroup_b", "DROP ROLE IF EXISTS tw_nogroup",

@@ -56,14 +56,21 @@ func guardRoles(t *testing.T, admin *pgx.Conn) {
 // The value Revoke retires is the secret's PREVIOUS value, which whoever
 // may write the secret chose: it must not make the rotator's admin
 // connection take the login of a role the rotator does not manage.
-func TestRevokeRetiresOnlyRolesTheRotatorManages(t *testing.T) {
-	c := pgtest.Shared(t)
-	ctx := context.Background()
-	super, err := pgx.Connect(ctx, c.DSN)
+// superConn is a superuser connection to c, closed when the test ends.
+func superConn(t *testing.T, c *pgtest.Cluster) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), c.DSN)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer super.Close(ctx)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+func TestRevokeRetiresOnlyRolesTheRotatorManages(t *testing.T) {
+	c := pgtest.Shared(t)
+	ctx := context.Background()
+	super := superConn(t, c)
 	base := "postgres://" + c.Host + ":" + strconv.Itoa(c.Port) + "/postgres?sslmode=disable"
 	cfg := map[string]string{"dsn_secret": "p/e/ADMIN", "role": "rg", "url": base}
 	pc, err := parsePGConfig(cfg)
@@ -222,11 +229,7 @@ func (pm *pgMachine) rotate(t *testing.T, path string, config map[string]string)
 func TestRevokeRefusalEndsTheRotation(t *testing.T) {
 	c := pgtest.Shared(t)
 	ctx := context.Background()
-	super, err := pgx.Connect(ctx, c.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer super.Close(ctx)
+	super := superConn(t, c)
 	guardRoles(t, super)
 
 	pm := newPGMachine(t)
