@@ -9,20 +9,35 @@ import (
 	"github.com/tokenward/tokenward/internal/api"
 )
 
-// pathKinds names what the wildcards of the routes hold, as the client
-// names them: by the pattern up to the wildcard, else by the wildcard.
-var pathKinds = map[string]api.Kind{
-	"{project}":              api.KindProject,
-	"{env}":                  api.KindEnv,
-	"{name}":                 api.KindSecret,
-	"{route}":                api.KindRoute,
-	"/v1/bindings/{name}":    api.KindBinding,
-	"/v1/tokens/{id}":        api.KindToken,
-	"/v1/anomalies/{id}":     api.KindAnomaly,
-	"/v1/rotation/bulk/{id}": api.KindBulkRotation,
-	"/v1/leases/{id}":        api.KindLease,
-	// A database gateway route's name, as the client checks it.
-	"/v1/gateway/db/routes/{name}": api.KindDBRoute,
+// pathKind names what a route's wildcard holds, as the client names it:
+// by the pattern up to the wildcard, else by the wildcard. A switch, not a
+// package-level map: building a map at init costs every process's start
+// (TestStartupDoesNoEagerWork), and its allocations vary with the map's
+// hash seed.
+func pathKind(key string) (api.Kind, bool) {
+	switch key {
+	case "{project}":
+		return api.KindProject, true
+	case "{env}":
+		return api.KindEnv, true
+	case "{name}":
+		return api.KindSecret, true
+	case "{route}":
+		return api.KindRoute, true
+	case "/v1/bindings/{name}":
+		return api.KindBinding, true
+	case "/v1/tokens/{id}":
+		return api.KindToken, true
+	case "/v1/anomalies/{id}":
+		return api.KindAnomaly, true
+	case "/v1/rotation/bulk/{id}":
+		return api.KindBulkRotation, true
+	case "/v1/leases/{id}":
+		return api.KindLease, true
+	case "/v1/gateway/db/routes/{name}": // a database gateway route's name, as the client checks it
+		return api.KindDBRoute, true
+	}
+	return "", false
 }
 
 // rawPathError refuses a path under /v1/ with a segment the mux would
@@ -74,11 +89,10 @@ func (s *Server) pathKind(segs []string, i int) (api.Kind, bool) {
 		if !match {
 			continue
 		}
-		if kind, ok := pathKinds["/"+strings.Join(pat[:i+1], "/")]; ok {
+		if kind, ok := pathKind("/" + strings.Join(pat[:i+1], "/")); ok {
 			return kind, true
 		}
-		kind, ok := pathKinds[pat[i]]
-		return kind, ok
+		return pathKind(pat[i])
 	}
 	return "", false
 }

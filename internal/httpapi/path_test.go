@@ -90,7 +90,7 @@ func TestRawPathNames(t *testing.T) {
 
 // TestRawPathEveryWildcard: every name in every route's path is checked
 // as the kind of name it is, not only as a path segment; a new route whose
-// wildcard has no kind in pathKinds fails here.
+// wildcard has no kind in pathKind fails here.
 func TestRawPathEveryWildcard(t *testing.T) {
 	e := MustServe(t)
 	valid := map[string]string{"{project}": "payments", "{env}": "prod", "{name}": "KEY", "{id}": "x", "{mount}": "payments", "{path...}": "prod/KEY"}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -127,10 +126,6 @@ func (t changeTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.T
 	}
 }
 
-// dataModifying finds a parenthesized INSERT, UPDATE, DELETE or MERGE: a
-// data-modifying statement inside a WITH.
-var dataModifying = regexp.MustCompile(`(?i)\(\s*(insert|update|delete|merge)\b`)
-
 // writesUnderSelect reports whether sql is a WITH query holding a
 // data-modifying statement (WITH r AS (UPDATE … RETURNING …) SELECT …):
 // it writes, but its command tag is the outer SELECT's, which the tracer
@@ -141,7 +136,31 @@ func writesUnderSelect(sql string) bool {
 	if len(s) < 4 || !strings.EqualFold(s[:4], "with") {
 		return false
 	}
-	return dataModifying.MatchString(s)
+	return dataModifying(s)
+}
+
+// dataModifying reports whether sql holds a parenthesized INSERT, UPDATE,
+// DELETE or MERGE (a data-modifying statement inside a WITH). A scan, not
+// a regexp: a package-level one costs every process's start (the CLI
+// links this package), TestStartupDoesNoEagerWork.
+func dataModifying(sql string) bool {
+	for i := 0; i < len(sql); i++ {
+		if sql[i] != '(' {
+			continue
+		}
+		rest := strings.TrimLeft(sql[i+1:], " \t\r\n")
+		for _, kw := range [...]string{"insert", "update", "delete", "merge"} {
+			if len(rest) >= len(kw) && strings.EqualFold(rest[:len(kw)], kw) &&
+				(len(rest) == len(kw) || !isIdentByte(rest[len(kw)])) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
 }
 
 func (t changeTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {

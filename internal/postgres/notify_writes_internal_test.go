@@ -70,6 +70,8 @@ func TestWritesUnderSelect(t *testing.T) {
 		{"WITH a AS (SELECT 1), b AS (INSERT INTO t VALUES (1) RETURNING 1) SELECT * FROM b", true},
 		{"WITH m AS (MERGE INTO t USING s ON true WHEN MATCHED THEN DELETE) SELECT 1", true},
 		{"WITH r AS (SELECT id FROM tokens) SELECT count(*) FROM r", false},
+		{"WITH r AS (SELECT id FROM t WHERE (updated_at > $1) OR (deleted)) SELECT 1", false},
+		{"WITH r AS (UPDATE\tt SET x = 1 RETURNING 1) SELECT 1", true},
 		{"SELECT id FROM secrets WHERE project = $1 FOR UPDATE", false},
 		{"SELECT '(UPDATE tokens SET x)'", false},
 		{"UPDATE tokens SET revoked_at = $1", false}, // its own tag says it writes
