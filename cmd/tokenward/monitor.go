@@ -15,6 +15,7 @@ import (
 	"github.com/tokenward/tokenward/internal/core"
 	"github.com/tokenward/tokenward/internal/httpapi"
 	"github.com/tokenward/tokenward/internal/monitor"
+	"github.com/tokenward/tokenward/internal/postgres"
 	"github.com/tokenward/tokenward/internal/webhook"
 )
 
@@ -332,9 +333,11 @@ func monitorServerFeature(m *Main, f *pflag.FlagSet) (func(*serverConfig) error,
 		})
 		if shared {
 			// The leader acts on what every server's tail reads, and
-			// saves the snapshot with its cursor when its leadership ends.
+			// saves the snapshot with its cursor when it steps down; a
+			// leader that lost the lock stops at once and saves nothing
+			// (the next one may have saved a newer cursor already).
 			r.lead.add("anomaly actions", func(ctx context.Context) {
-				if err := r.core.LeadAuditTail(ctx); err != nil {
+				if err := r.core.LeadAuditTail(ctx, postgres.ErrLeadershipLost); err != nil {
 					mg.Logger.Error("save monitor state at the end of the leadership", "err", err)
 				}
 			})

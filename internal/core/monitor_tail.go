@@ -2,7 +2,9 @@ package core
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokenward/tokenward"
@@ -36,8 +38,10 @@ type AuditTail struct {
 	// mu is held while entries are fed and while the monitor is
 	// snapshotted, so a snapshot's cursor counts exactly its state.
 	mu sync.Mutex
-	// leading: this server acts on what it reads (LeadAuditTail).
-	leading bool
+	// leading: this server acts on what it reads (LeadAuditTail). Set
+	// under mu; cleared without it too when the leadership is lost, so a
+	// poll under way stops acting at its next entry.
+	leading atomic.Bool
 	// actAfter: entries up to this seq were acted on by a leader before
 	// (read at start and when the leadership is won), never again.
 	actAfter int64
@@ -111,7 +115,7 @@ func (c *Core) pollLocked(ctx context.Context) (int, error) {
 			return n, err
 		}
 		for _, e := range es {
-			c.observe(ctx, e, t.leading && e.Seq > t.actAfter)
+			c.observe(ctx, e, t.leading.Load() && e.Seq > t.actAfter)
 			m.Monitor.SetCursor(e.Seq)
 		}
 		n += len(es)
@@ -152,12 +156,18 @@ func (c *Core) RunAuditTail(ctx context.Context, interval time.Duration) {
 
 // LeadAuditTail makes this server the one that acts on what its tail
 // reads while ctx (the leadership) lasts: StartActing, then StopActing.
-func (c *Core) LeadAuditTail(ctx context.Context) error {
+// lost is the cause of a leadership that ended because this server may
+// no longer hold it (postgres.ErrLeadershipLost): when ctx's cause is
+// lost, another server may lead already, so this one stops without
+// acting or saving anything more.
+func (c *Core) LeadAuditTail(ctx context.Context, lost error) error {
 	c.StartActing(ctx)
 	<-ctx.Done()
+	// WithoutCancel drops the cause: read it first.
+	wasLost := lost != nil && errors.Is(context.Cause(ctx), lost)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	return c.StopActing(sctx)
+	return c.StopActing(sctx, wasLost)
 }
 
 // StartActing makes this server act on the entries its tail reads after
@@ -174,19 +184,38 @@ func (c *Core) StartActing(ctx context.Context) {
 	}
 	t.mu.Lock()
 	t.actAfter = max(t.actAfter, saved)
-	t.leading = true
+	t.leading.Store(true)
 	t.mu.Unlock()
 }
 
-// StopActing reads to the head a last time, still acting, stops acting
-// and saves the snapshot with its cursor, so the next leader acts from
+// StopActing ends this server's acting on what its tail reads.
+//
+// A leader that steps down (lost false: it holds the leadership until it
+// resigns) reads to the head a last time, still acting, stops acting and
+// saves the snapshot with its cursor, so the next leader acts from
 // exactly there.
-func (c *Core) StopActing(ctx context.Context) error {
+//
+// A leader that lost its leadership (lost true: the lock's connection
+// failed, and another server may lead and act already) stops acting at
+// once, even within a poll under way, and saves nothing: acting would
+// suspend and alert a second time what the new leader acts on, and its
+// snapshot could put an older cursor over the one the new leader saved.
+// The new leader acts from the last saved cursor, as after a crash.
+func (c *Core) StopActing(ctx context.Context, lost bool) error {
 	m := c.Monitoring
 	t := m.Tail
+	if lost {
+		// A poll under way stops acting at its next entry, and is waited
+		// for, so nothing acts once this returns.
+		t.leading.Store(false)
+		t.mu.Lock()
+		t.leading.Store(false)
+		t.mu.Unlock()
+		return nil
+	}
 	t.mu.Lock()
 	_, err := c.pollLocked(ctx)
-	t.leading = false
+	t.leading.Store(false)
 	var snap []byte
 	if err == nil {
 		snap, err = m.Monitor.Snapshot()

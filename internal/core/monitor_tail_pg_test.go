@@ -318,7 +318,7 @@ func TestAuditTailServersAreOne(t *testing.T) {
 			c.deny(t, across, base.Add(time.Duration(i)*time.Second))
 		}
 		c.poll(t)
-		if err := a.core.StopActing(ctx); err != nil { // a's leadership ends: it reads to the head and saves
+		if err := a.core.StopActing(ctx, false); err != nil { // a steps down: it reads to the head and saves
 			t.Fatal(err)
 		}
 		b.core.StartActing(ctx) // b leads
@@ -441,5 +441,88 @@ func TestAuditTailStartsAtHead(t *testing.T) {
 		if got := requestsOf(t, tc.s, tok.ID); got != tc.want {
 			t.Errorf("%s: counts %d requests; want %d", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestLeadAuditTailEnds: how a leader's anomaly actions end depends on
+// why its leadership ended. Stepping down (the lock is still this
+// server's until it resigns) reads to the head a last time, acting, and
+// saves the snapshot with its cursor for the next leader. Losing the lock
+// (postgres.ErrLeadershipLost: another server may lead already) acts on
+// nothing more and saves nothing, so it neither suspends a second time
+// what the new leader acts on nor puts its older cursor over the new
+// leader's.
+func TestLeadAuditTailEnds(t *testing.T) {
+	tests := []struct {
+		name      string
+		cause     error // nil: resigned, or the server stops
+		wantActed bool
+	}{
+		{"stepping down acts to the head and saves", nil, true},
+		{"lost leadership neither acts nor saves", postgres.ErrLeadershipLost, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url, key, admin := initPG(t)
+			ctx := t.Context()
+			var log syncLog
+			a := newTailServer(t, url, key, &log, newHookReceiver(t))
+			adminTok, err := a.core.Authenticate(ctx, admin, "127.0.0.1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.core.CreateProject(ctx, adminTok, "payments", []string{"prod"}); err != nil {
+				t.Fatal(err)
+			}
+			grants, err := tokenward.ParseGrants([]string{"read:payments/prod/OTHER"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			prober, _, err := a.core.CreateToken(ctx, adminTok, core.CreateTokenInput{Name: "prober", Grants: grants})
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			leading, end := context.WithCancelCause(ctx)
+			done := make(chan error, 1)
+			go func() { done <- a.core.LeadAuditTail(leading, postgres.ErrLeadershipLost) }()
+			// A burst the leader has not read yet when its leadership ends.
+			base := time.Now().UTC()
+			for i := range 12 {
+				a.deny(t, prober, base.Add(time.Duration(i)*time.Second))
+			}
+			burstEnd, err := a.db.SearchAudit(ctx, audit.Query{Newest: true, Limit: 1})
+			if err != nil || len(burstEnd) == 0 {
+				t.Fatalf("head: %v", err)
+			}
+			end(tt.cause)
+			if err := <-done; err != nil {
+				t.Fatalf("LeadAuditTail: %v", err)
+			}
+
+			acted := 0
+			if tt.wantActed {
+				acted = 1
+			}
+			if got := anomaliesOf(t, a.db, prober.ID, monitor.RuleDeniedBurst); got != acted {
+				t.Errorf("anomalies stored: got %d; want %d", got, acted)
+			}
+			if got := suspensionsOf(t, a.db, prober.ID); got != acted {
+				t.Errorf("suspensions: got %d; want %d", got, acted)
+			}
+			snap, err := a.db.MonitorState(ctx)
+			if !tt.wantActed {
+				if tokenward.ErrorCode(err) != tokenward.ENOTFOUND {
+					t.Fatalf("snapshot after the leadership was lost: got %d bytes (err %v); want none saved", len(snap), err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("snapshot after stepping down: %v", err)
+			}
+			if cur, err := monitor.SnapshotCursor(snap); err != nil || cur < burstEnd[0].Seq {
+				t.Errorf("saved cursor: got %d (err %v); want at least the burst's end, %d", cur, err, burstEnd[0].Seq)
+			}
+		})
 	}
 }
