@@ -114,6 +114,20 @@ func (s *Rotations) DuePolicies(ctx context.Context, now time.Time) ([]*rotate.P
 	return s.policies(ctx, `WHERE disabled = 0 AND next_at <= $1 ORDER BY next_at, path`, now.UnixNano())
 }
 
+// ClaimPolicyRun implements rotate.Store. The update's row lock makes the
+// claims of servers whose leadership overlaps take turns: the second
+// re-reads the row after the first commits, finds next_at moved, and
+// updates nothing.
+func (s *Rotations) ClaimPolicyRun(ctx context.Context, p *rotate.Policy, due time.Time) (bool, error) {
+	tag, err := s.db.pool.Exec(ctx, `UPDATE rotation_policies SET last_at = $1, next_at = $2
+		WHERE path = $3 AND next_at = $4 AND disabled = 0`,
+		sqlrow.Nanos(p.LastAt), sqlrow.Nanos(p.NextAt), p.Path, sqlrow.Nanos(due))
+	if err != nil {
+		return false, dbError("write", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 var _ rotate.BulkJobStore = (*Rotations)(nil)
 
 // CreateBulkJob implements rotate.BulkJobStore. Servers starting jobs at

@@ -171,6 +171,13 @@ type Store interface {
 	Policies(ctx context.Context) ([]*Policy, error)
 	// DuePolicies lists enabled policies whose NextAt is at or before now.
 	DuePolicies(ctx context.Context, now time.Time) ([]*Policy, error)
+	// ClaimPolicyRun claims the run of p due at due: it stores p.LastAt and
+	// p.NextAt (and nothing else) if the policy of p.Path is enabled and
+	// its stored NextAt is still due, and reports whether it did. False
+	// means the run is not this caller's to start: another scheduler (a
+	// leader whose leadership overlaps this one's) claimed it, or the
+	// policy was changed, disabled or deleted since it was read.
+	ClaimPolicyRun(ctx context.Context, p *Policy, due time.Time) (bool, error)
 }
 
 // Claimer is an optional power of a Store that several servers share

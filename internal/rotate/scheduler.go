@@ -31,13 +31,23 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 		return err
 	}
 	for _, p := range due {
-		// Schedule the next run first: a policy whose start fails (say,
-		// invalid config) must not be retried every tick. It is counted
-		// from the time this run was due, not from now, so an every
-		// schedule's jitter does not add to each interval.
-		p.LastAt, p.NextAt = now, p.NextAfterRun(p.NextAt, now)
-		if err := m.Store.PutPolicy(ctx, p); err != nil {
+		// Claim the run by scheduling the next one first: a policy whose
+		// start fails (say, invalid config) must not be retried every
+		// tick. It is counted from the time this run was due, not from
+		// now, so an every schedule's jitter does not add to each
+		// interval. The claim moves NextAt only from the value read here:
+		// when leaderships overlap, another leader's scheduler may have
+		// read the same run, and its rotation may even have finished
+		// already (so ErrInFlight would not stop a second one).
+		dueAt := p.NextAt
+		p.LastAt, p.NextAt = now, p.NextAfterRun(dueAt, now)
+		claimed, err := m.Store.ClaimPolicyRun(ctx, p, dueAt)
+		if err != nil {
 			errs = append(errs, err)
+			continue
+		}
+		if !claimed {
+			m.log().Debug("scheduled rotation claimed elsewhere", "secret", p.Path)
 			continue
 		}
 		if _, err := m.Start(ctx, p, "scheduled"); err != nil && !errors.Is(err, ErrInFlight) {

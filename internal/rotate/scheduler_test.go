@@ -179,3 +179,66 @@ func TestSelector(t *testing.T) {
 		}
 	}
 }
+
+// pausedDue is a Store whose DuePolicies reports that it has read, then
+// waits to be let go: a scheduler paused between reading its due policies
+// and claiming them, as an old leader is while a new one ticks.
+type pausedDue struct {
+	Store
+	read, resume chan struct{}
+}
+
+func (s *pausedDue) DuePolicies(ctx context.Context, now time.Time) ([]*Policy, error) {
+	due, err := s.Store.DuePolicies(ctx, now)
+	s.read <- struct{}{}
+	<-s.resume
+	return due, err
+}
+
+// TestSchedulerClaimsADueRunOnce: two schedulers (the old leader's and the
+// new one's) tick the same due policy against one store. The first reads
+// it and pauses; the second claims it and runs the rotation to the end (no
+// grace, so nothing is in flight when the first goes on). The first then
+// finds the run claimed and starts nothing: one rotation, not two.
+func TestSchedulerClaimsADueRunOnce(t *testing.T) {
+	ctx := t.Context()
+	rotators := map[string]Rotator{"random": &Random{}}
+	e := newEnv(t, rotators)
+	e.mustPut(t, testPath, "initial")
+	e.mustPolicy(t, &Policy{Path: testPath, Every: 24 * time.Hour, Rotator: "random", NextAt: e.clock.Now()})
+
+	paused := &pausedDue{Store: e.store, read: make(chan struct{}), resume: make(chan struct{})}
+	old := NewMachine(paused, e.secrets, rotators)
+	old.Now, old.Logger = e.clock.Now, e.m.Logger
+	oldTick := make(chan error, 1)
+	go func() { oldTick <- (&Scheduler{Machine: old}).Tick(ctx) }()
+	<-paused.read // the old leader has read the policy as due
+
+	if err := (&Scheduler{Machine: e.m}).Tick(ctx); err != nil {
+		t.Fatalf("new leader's tick: %v", err)
+	}
+	h, err := e.store.History(ctx, testPath, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 1 || h[0].Step != StepDone {
+		t.Fatalf("after the new leader's tick: got %d rotations; want 1 done", len(h))
+	}
+	close(paused.resume)
+	if err := <-oldTick; err != nil {
+		t.Fatalf("old leader's tick: %v", err)
+	}
+	if h, err = e.store.History(ctx, testPath, 0); err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 1 {
+		t.Fatalf("rotations of one due run by two schedulers: got %d; want 1", len(h))
+	}
+	p, err := e.store.Policy(ctx, testPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := e.clock.Now().Add(24 * time.Hour); !p.NextAt.Equal(want) {
+		t.Errorf("next run: got %s; want %s", p.NextAt, want)
+	}
+}

@@ -228,6 +228,18 @@ func (s *Rotations) DuePolicies(ctx context.Context, now time.Time) ([]*rotate.P
 	return s.policies(ctx, `WHERE disabled = 0 AND next_at <= ? ORDER BY next_at, path`, now.UnixNano())
 }
 
+// ClaimPolicyRun implements rotate.Store.
+func (s *Rotations) ClaimPolicyRun(ctx context.Context, p *rotate.Policy, due time.Time) (bool, error) {
+	res, err := s.db.write.ExecContext(ctx, `UPDATE rotation_policies SET last_at = ?, next_at = ?
+		WHERE path = ? AND next_at = ? AND disabled = 0`,
+		sqlrow.Nanos(p.LastAt), sqlrow.Nanos(p.NextAt), p.Path, sqlrow.Nanos(due))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 // printable bounds s for an error message.
 func printable(s string) string {
 	const max = 64

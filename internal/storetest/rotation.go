@@ -182,6 +182,7 @@ func RunRotation(t *testing.T, newStore func(t *testing.T) rotate.Store) {
 		{"Rotations", testRotations},
 		{"OneInFlightPerSecret", testOneInFlight},
 		{"Policies", testPolicies},
+		{"ClaimPolicyRun", testClaimPolicyRun},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -305,6 +306,80 @@ func testPolicies(t *testing.T, s rotate.Store) {
 	must(t, err)
 	if len(all) != 3 || all[0].Path != "p/prod/A" || !all[2].Disabled {
 		t.Fatalf("policies: got %d; want 3 by path, KEY disabled", len(all))
+	}
+}
+
+// testClaimPolicyRun: a due run is claimed once, by whoever moves the
+// stored NextAt from the value it read; schedulers of servers whose
+// leadership overlaps read the same due policy, and only one may start its
+// rotation.
+func testClaimPolicyRun(t *testing.T, s rotate.Store) {
+	due := base.Add(123 * time.Nanosecond) // kept to the nanosecond
+	must(t, s.PutPolicy(ctx, &rotate.Policy{Path: "p/prod/KEY", Every: time.Hour, Rotator: "random", NextAt: due}))
+	read, err := s.DuePolicies(ctx, base.Add(time.Minute))
+	must(t, err)
+	if len(read) != 1 || !read[0].NextAt.Equal(due) {
+		t.Fatalf("due: got %d policies; want p/prod/KEY at %s", len(read), due)
+	}
+	// The policy changes between the read and the claim, but not its
+	// schedule: the claim writes the run's times only.
+	must(t, s.PutPolicy(ctx, &rotate.Policy{Path: "p/prod/KEY", Every: time.Hour, Rotator: "random", Config: map[string]string{"length": "48"}, NextAt: due}))
+
+	var wg sync.WaitGroup
+	var won atomic.Int32
+	for i := range 8 {
+		wg.Go(func() {
+			p := *read[0]
+			p.LastAt, p.NextAt = base.Add(time.Duration(i)*time.Second), due.Add(time.Hour)
+			ok, err := s.ClaimPolicyRun(ctx, &p, due)
+			if err != nil {
+				t.Errorf("claim %d: %v", i, err)
+			}
+			if ok {
+				won.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if won.Load() != 1 {
+		t.Fatalf("concurrent claims of one run: got %d won; want 1", won.Load())
+	}
+	got, err := s.Policy(ctx, "p/prod/KEY")
+	must(t, err)
+	if !got.NextAt.Equal(due.Add(time.Hour)) || got.LastAt.Before(base) || got.Config["length"] != "48" {
+		t.Fatalf("after the claim: got next %s, last %s, config %v; want next %s, the winner's last, config kept",
+			got.NextAt, got.LastAt, got.Config, due.Add(time.Hour))
+	}
+
+	// A claim from a NextAt the store no longer holds changes nothing.
+	late := *read[0]
+	late.LastAt, late.NextAt = base.Add(time.Hour), due.Add(2*time.Hour)
+	ok, err := s.ClaimPolicyRun(ctx, &late, due)
+	must(t, err)
+	again, err := s.Policy(ctx, "p/prod/KEY")
+	must(t, err)
+	if ok || !again.NextAt.Equal(got.NextAt) || !again.LastAt.Equal(got.LastAt) {
+		t.Fatalf("stale claim: got %v, next %s; want false, next %s", ok, again.NextAt, got.NextAt)
+	}
+
+	// Neither a policy that was disabled nor one that is gone is claimed.
+	got.Disabled = true
+	must(t, s.PutPolicy(ctx, got))
+	claim := *got
+	claim.NextAt = got.NextAt.Add(time.Hour)
+	if ok, err := s.ClaimPolicyRun(ctx, &claim, got.NextAt); err != nil || ok {
+		t.Fatalf("claim of a disabled policy: got %v, %v; want false, nil", ok, err)
+	}
+	claim.Path = "p/prod/GONE"
+	if ok, err := s.ClaimPolicyRun(ctx, &claim, got.NextAt); err != nil || ok {
+		t.Fatalf("claim of a missing policy: got %v, %v; want false, nil", ok, err)
+	}
+
+	// A policy never scheduled (no NextAt) is due, and claimed from zero.
+	must(t, s.PutPolicy(ctx, &rotate.Policy{Path: "p/prod/NEW", Every: time.Hour, Rotator: "random"}))
+	fresh := &rotate.Policy{Path: "p/prod/NEW", Every: time.Hour, Rotator: "random", LastAt: base, NextAt: base.Add(time.Hour)}
+	if ok, err := s.ClaimPolicyRun(ctx, fresh, time.Time{}); err != nil || !ok {
+		t.Fatalf("claim of a policy with no NextAt: got %v, %v; want true, nil", ok, err)
 	}
 }
 
