@@ -134,10 +134,11 @@ func (m *Main) newTokenShowCommand(verb string) *cobra.Command {
 }
 
 func (m *Main) newTokenRevokeCommand() *cobra.Command {
-	return m.clientCommand(&cobra.Command{
-		Use:     "revoke ID-OR-NAME",
-		Short:   "Revoke a token at once",
-		Example: "  tokenward token revoke deploy-bot",
+	var cascade bool
+	cmd := m.clientCommand(&cobra.Command{
+		Use:     "revoke ID-OR-NAME [--cascade]",
+		Short:   "Revoke a token at once (with --cascade, every token it created too)",
+		Example: "  tokenward token revoke deploy-bot\n  tokenward token revoke tok_... --cascade   # a leaked token and every token minted from it",
 		Args:    exactArgs(argument{"ID-OR-NAME", "deploy-bot", 0}),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
 			if strings.HasPrefix(args[0], "tw") && tokenward.TokenChecksumValid(args[0]) {
@@ -146,10 +147,24 @@ func (m *Main) newTokenRevokeCommand() *cobra.Command {
 			return nil
 		},
 	}, true, func(x *call) error {
+		if cascade {
+			r, err := x.c.RevokeTokenCascade(x.ctx, x.args[0])
+			if err != nil {
+				return cliError(err)
+			}
+			// A run again finds nothing left: 0, the token revoked before.
+			noun := "tokens"
+			if len(r.Revoked) == 1 {
+				noun = "token"
+			}
+			return x.done(r, "Revoked %d %s: %s (%s) and every still active token created by it, transitively.", len(r.Revoked), noun, r.ID, r.Name)
+		}
 		t, err := x.c.RevokeToken(x.ctx, x.args[0])
 		if err != nil {
 			return cliError(err)
 		}
 		return x.done(t, "Revoked token %s (%s).", t.ID, t.Name)
 	})
+	cmd.Flags().BoolVar(&cascade, "cascade", false, "also revoke every token it created, transitively (-o json lists the ids revoked)")
+	return cmd
 }

@@ -86,6 +86,21 @@ type CreateTokenResponse struct {
 	Secret string           `json:"secret"`
 }
 
+// RevokeTokenRequest is the optional body of POST /v1/tokens/{id}/revoke.
+type RevokeTokenRequest struct {
+	// Cascade revokes every token the token created, transitively, too.
+	Cascade bool `json:"cascade,omitempty"`
+}
+
+// RevokeTokenResponse is the answer of POST /v1/tokens/{id}/revoke: the
+// token as before, and with cascade the ids the call revoked (the token's
+// first unless it was revoked already, then its descendants'; empty when a
+// run again found nothing left).
+type RevokeTokenResponse struct {
+	*tokenward.Token
+	Revoked []string `json:"revoked,omitzero"`
+}
+
 // KeyRotation is the answer of POST /v1/keys/rotate.
 type KeyRotation struct {
 	MasterKeyID uint32 `json:"master_key_id"`

@@ -344,6 +344,14 @@ func (c *Client) RevokeToken(ctx context.Context, idOrName string) (*tokenward.T
 	return &t, err
 }
 
+// RevokeTokenCascade revokes a token by id or active name and every token
+// it created, transitively; the answer lists the ids revoked.
+func (c *Client) RevokeTokenCascade(ctx context.Context, idOrName string) (*api.RevokeTokenResponse, error) {
+	out := api.RevokeTokenResponse{Token: new(tokenward.Token)}
+	err := c.do(ctx, "POST", at("/v1/tokens").name(api.KindToken, idOrName).then("/revoke"), api.RevokeTokenRequest{Cascade: true}, &out)
+	return &out, err
+}
+
 // RotateKeys adds a master key version and rewraps data keys.
 func (c *Client) RotateKeys(ctx context.Context) (uint32, error) {
 	var out api.KeyRotation

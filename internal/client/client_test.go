@@ -69,6 +69,7 @@ func TestBadNamesNeverSent(t *testing.T) {
 		{"duplicates", func() error { _, err := c.Duplicates(ctx, ""); return err }, api.KindProject, ""},
 		{"token get", func() error { _, err := c.GetToken(ctx, ".."); return err }, api.KindToken, ".."},
 		{"token revoke", func() error { _, err := c.RevokeToken(ctx, "a/b"); return err }, api.KindToken, "a/b"},
+		{"token revoke cascade", func() error { _, err := c.RevokeTokenCascade(ctx, ".."); return err }, api.KindToken, ".."},
 		{"binding get", func() error { _, err := c.GetBinding(ctx, "."); return err }, api.KindBinding, "."},
 		{"binding delete", func() error { _, err := c.DeleteBinding(ctx, ""); return err }, api.KindBinding, ""},
 		{"binding enable", func() error { _, err := c.SetBindingEnabled(ctx, "..", true); return err }, api.KindBinding, ".."},
@@ -112,6 +113,7 @@ func TestPathsEscaped(t *testing.T) {
 		{func() error { _, err := c.GetSecret(ctx, "payments", "prod", "API_KEY", 3); return err }, "GET /v1/secrets/payments/prod/API_KEY"},
 		{func() error { _, err := c.RotationHistory(ctx, "payments/prod/API_KEY"); return err }, "GET /v1/rotation/history/payments/prod/API_KEY"},
 		{func() error { _, err := c.RevokeToken(ctx, "ci@deploy:1"); return err }, "POST /v1/tokens/ci@deploy:1/revoke"},
+		{func() error { _, err := c.RevokeTokenCascade(ctx, "ci@deploy:1"); return err }, "POST /v1/tokens/ci@deploy:1/revoke"},
 		{func() error { _, err := c.GetToken(ctx, "a b"); return err }, "GET /v1/tokens/a%20b"},
 		{func() error { _, err := c.Retire(ctx, "payments", "dev", "", true); return err }, "POST /v1/projects/payments/envs/dev/retire"},
 	} {

@@ -54,6 +54,8 @@ type Core struct {
 
 	tokens *tokenCache
 
+	cascadeLimit int // tokens a cascading revocation may revoke; 0: DefaultCascadeLimit (tests lower it)
+
 	unsealKey []byte
 	keyring   atomic.Pointer[seal.Keyring]
 	keyringMu sync.Mutex // serialises keyring reloads and rotations

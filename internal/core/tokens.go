@@ -170,3 +170,119 @@ func (c *Core) revoke(ctx context.Context, id string) error {
 	}
 	return err
 }
+
+// DefaultCascadeLimit bounds the tokens one cascading revocation revokes
+// besides the token named: far more than any real tree, few enough for one
+// request to finish within the HTTP server's write timeout.
+const DefaultCascadeLimit = 10_000
+
+// cascadePasses bounds the walks of one cascading revocation. A second walk
+// finds a token a descendant minted while the first was being revoked (on
+// another server that had not yet seen the revocation); revoked tokens
+// mint nothing, so it comes up empty at once unless something raced.
+const cascadePasses = 4
+
+// RevokeTokenCascade revokes a token, as RevokeToken does, and then every
+// token it created, transitively, that is not revoked yet: each through
+// revoke, as a single revocation. The caller needs only to be allowed to
+// revoke the token named: a token can give no more than it holds and live
+// no longer than its creator, so its descendants hold a subset of its
+// grants (docs/security.md).
+//
+// It returns the token as stored and the ids it revoked: the token's first
+// when it was not revoked yet, then its descendants, nearest first. Tokens
+// minted by an OIDC binding (created_by binding:NAME) are nobody's
+// descendants; a rotation's successor is its predecessor's (the old token
+// mints it).
+//
+// More than the limit (DefaultCascadeLimit) of descendants to revoke is an
+// EINVALID error before anything is revoked. A failure midway returns the
+// error with the token (once it is found and may be revoked) and the ids
+// revoked so far, for the caller's audit entries: each revocation is
+// committed on its own, and calling again finishes the job, as revoking a
+// revoked token succeeds.
+func (c *Core) RevokeTokenCascade(ctx context.Context, tok *tokenward.Token, idOrName string) (*tokenward.Token, []string, error) {
+	t, err := c.Token(ctx, tok, idOrName)
+	if err != nil {
+		return nil, nil, err
+	}
+	limit := c.cascadeLimit
+	if limit <= 0 {
+		limit = DefaultCascadeLimit
+	}
+	descendants, err := c.activeDescendants(ctx, t.ID, limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(descendants) > limit {
+		return nil, nil, tokenward.Errorf(tokenward.EINVALID, "token %s has more than %d active descendants: nothing was revoked; revoke its subtrees with cascade first", t.ID, limit)
+	}
+	// The named token goes first, as a single revocation would: in an
+	// incident it is the one known to be out.
+	var revoked []string
+	if t.RevokedAt.IsZero() {
+		revoked = append(revoked, t.ID)
+	}
+	if err := c.revoke(ctx, t.ID); err != nil {
+		return t, nil, err
+	}
+	count := 0
+	for pass := 0; len(descendants) > 0; pass++ {
+		if count += len(descendants); count > limit {
+			return t, revoked, tokenward.Errorf(tokenward.EINVALID, "token %s has more than %d active descendants (tokens were minted during the revocation): %d revoked, the rest left active", t.ID, limit, len(revoked))
+		}
+		for _, id := range descendants {
+			if err := c.revoke(ctx, id); err != nil {
+				return t, revoked, err
+			}
+			revoked = append(revoked, id)
+		}
+		if pass+1 == cascadePasses {
+			break
+		}
+		if descendants, err = c.activeDescendants(ctx, t.ID, limit); err != nil {
+			return t, revoked, err
+		}
+	}
+	stored, err := c.Store.Token(ctx, t.ID)
+	if err != nil {
+		return t, revoked, err
+	}
+	return stored, revoked, nil
+}
+
+// activeDescendants returns the ids of the tokens created by root,
+// transitively, that are not revoked, nearest first; it stops at limit+1
+// of them. The walk goes through revoked and expired tokens (a revoked
+// child's children may be active), and keeps a visited set: creators form
+// a forest, but a record written outside the API could make a cycle.
+func (c *Core) activeDescendants(ctx context.Context, root string, limit int) ([]string, error) {
+	all, err := c.Store.Tokens(ctx)
+	if err != nil {
+		return nil, err
+	}
+	children := make(map[string][]*tokenward.Token)
+	for _, t := range all {
+		if t.CreatedBy != "" {
+			children[t.CreatedBy] = append(children[t.CreatedBy], t)
+		}
+	}
+	var out []string
+	visited := map[string]bool{root: true}
+	for queue := []string{root}; len(queue) > 0; queue = queue[1:] {
+		for _, t := range children[queue[0]] {
+			if visited[t.ID] {
+				continue
+			}
+			visited[t.ID] = true
+			queue = append(queue, t.ID)
+			if !t.RevokedAt.IsZero() {
+				continue
+			}
+			if out = append(out, t.ID); len(out) > limit {
+				return out, nil
+			}
+		}
+	}
+	return out, nil
+}

@@ -701,7 +701,7 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 	}
 
 	// Per-call targets: fresh names, victims to revoke or delete.
-	var fresh, victimID, gwVictimID, victimBinding, victimRoute string
+	var fresh, victimID, cascadeChildID, gwVictimID, victimBinding, victimRoute string
 	fixed := func(p string, body any) func(*testing.T, int) (string, any) {
 		return func(*testing.T, int) (string, any) { return p, body }
 	}
@@ -779,6 +779,18 @@ func TestAuthorizationMatrixGenerated(t *testing.T) {
 				return "/v1/tokens/" + victimID + "/revoke", nil
 			},
 			state: tokenState(func() string { return victimID })},
+		// With cascade: the token named and the token it made; the caller
+		// needs to manage only the one named (docs/security.md).
+		"POST /v1/tokens/{id}/revoke #cascade": {need: authzNeed{manage: victim},
+			req: func(t *testing.T, i int) (string, any) {
+				var victimSecret string
+				victimID, victimSecret = e.mustToken(t, admin, fmt.Sprint("cascade-victim-", i), "", victim.grants...)
+				cascadeChildID, _ = e.mustToken(t, victimSecret, fmt.Sprint("cascade-child-", i), "", victim.grants...)
+				return "/v1/tokens/" + victimID + "/revoke", map[string]any{"cascade": true}
+			},
+			state: func(t *testing.T) string {
+				return tokenState(func() string { return victimID })(t) + ", child " + tokenState(func() string { return cascadeChildID })(t)
+			}},
 		// What a new token may be given: a gateway grant (a covering
 		// gateway grant, or admin:*/*/*), the admin kind (only a twa_
 		// token), a lifetime (no longer than the caller's own).

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"sync"
@@ -277,11 +278,76 @@ func (s *Server) getToken(c *call) (int, any, error) {
 func (s *Server) revokeToken(c *call) (int, any, error) {
 	id := c.r.PathValue("id")
 	c.resource = "token:" + id
+	var req api.RevokeTokenRequest
+	if c.r.ContentLength != 0 {
+		if err := decode(c.r, &req); err != nil {
+			return 0, nil, err
+		}
+	}
+	if req.Cascade {
+		return s.revokeTokenCascade(c, id)
+	}
 	t, err := s.Core.RevokeToken(c.r.Context(), c.tok, id)
 	if err == nil {
 		c.resource = "token:" + t.ID
 	}
 	return http.StatusOK, t, err
+}
+
+// revokeTokenCascade revokes a token and its descendants. The request's
+// own entry is the token's (meta cascade, revoked); each descendant revoked
+// gets an entry of its own, as a single revocation would, with meta
+// cascade_from. Once started it runs to its end even if the client goes:
+// a cascade cut midway leaves the rest of the tree active.
+//
+// Every entry is dated when the request began: the caller may be in the
+// tree (a token revoking itself and what it made), and an entry of a
+// token dated after its revocation reads to the monitor as a revoked
+// token used (revoked_token_use).
+func (s *Server) revokeTokenCascade(c *call, id string) (int, any, error) {
+	start := s.Core.Now().UTC()
+	t, ids, err := s.Core.RevokeTokenCascade(context.WithoutCancel(c.r.Context()), c.tok, id)
+	if t == nil {
+		return 0, nil, err
+	}
+	c.resource = "token:" + t.ID
+	c.meta = map[string]string{"cascade": "true", "revoked": strconv.Itoa(len(ids))}
+	c.audit = func(e *tokenward.AuditEntry) { e.Time = start }
+	if aerr := s.auditCascade(c, start, t.ID, ids); aerr != nil && err == nil {
+		err = aerr
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	return http.StatusOK, &api.RevokeTokenResponse{Token: t, Revoked: ids}, nil
+}
+
+// auditCascade records the entry of each descendant a cascade revoked,
+// before the request's own (fail-closed, as that one: the first that
+// cannot be recorded fails the request).
+func (s *Server) auditCascade(c *call, at time.Time, root string, ids []string) error {
+	if s.Audit == nil {
+		return nil
+	}
+	ip, ua := s.clientIP(c.r), trunc(c.r.UserAgent(), 256)
+	for _, id := range ids {
+		if id == root {
+			continue
+		}
+		e := &tokenward.AuditEntry{
+			Time: at, RequestID: c.reqID, Action: "token.revoke", Resource: "token:" + id,
+			Outcome: tokenward.OutcomeAllowed, Status: http.StatusOK, SourceIP: ip, UserAgent: ua,
+			Meta: map[string]string{"cascade_from": root},
+		}
+		fillAuditToken(e, c.tok, nil, nil)
+		if err := s.Audit(auditContext(c.r), e); err != nil {
+			return s.auditRefused(c.reqID, err)
+		}
+	}
+	return nil
 }
 
 func (s *Server) rotateKeys(c *call) (int, any, error) {
