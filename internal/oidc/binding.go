@@ -349,6 +349,10 @@ type Preset struct {
 	// Claims lists the claims the issuer puts in its tokens. A condition on
 	// another claim is allowed (issuers add claims) but draws a warning.
 	Claims []string
+	// ArrayClaims are the claims of Claims whose value is an array: a
+	// condition matches string claims only, so one on these never holds
+	// and draws a warning too.
+	ArrayClaims []string
 }
 
 // registeredClaims appear in every identity token.
@@ -379,6 +383,7 @@ var Presets = map[string]Preset{
 			"ci_config_ref_uri", "ci_config_sha", "runner_id", "runner_environment",
 			"project_visibility", "user_access_level", "groups_direct",
 		},
+		ArrayClaims: []string{"groups_direct"},
 	},
 }
 
@@ -418,7 +423,10 @@ func (b *Binding) Warnings() []string {
 	}
 	var out []string
 	for _, c := range b.Claims {
-		if !slices.Contains(p.Claims, c.Claim) && !slices.Contains(registeredClaims, c.Claim) {
+		switch {
+		case slices.Contains(p.ArrayClaims, c.Claim):
+			out = append(out, fmt.Sprintf("claim %q is an array in %s's tokens: a condition matches string claims only, so this one never holds", tokenward.Printable(c.Claim), p.Name))
+		case !slices.Contains(p.Claims, c.Claim) && !slices.Contains(registeredClaims, c.Claim):
 			out = append(out, fmt.Sprintf("claim %q is not one %s issues (known: %s)", tokenward.Printable(c.Claim), p.Name, strings.Join(p.Claims[:10], ", ")+", ..."))
 		}
 	}

@@ -207,6 +207,11 @@ func TestPresets(t *testing.T) {
 	if w := gl.Warnings(); len(w) != 1 || !strings.Contains(w[0], `"repository"`) {
 		t.Fatalf("got warnings %q; want one about claim \"repository\" (a GitHub claim)", w)
 	}
+	// groups_direct is a claim GitLab issues, but an array: never matched.
+	gl.Claims = mustConditions(t, "project_path=acme/payments", "groups_direct=acme/ops")
+	if w := gl.Warnings(); len(w) != 1 || !strings.Contains(w[0], `"groups_direct" is an array`) {
+		t.Fatalf("got warnings %q; want one about the array claim groups_direct", w)
+	}
 
 	if err := (&Binding{}).ApplyPreset("jenkins"); err == nil || !strings.Contains(err.Error(), "github or gitlab") {
 		t.Fatalf("got %v; want an unknown-preset error listing github or gitlab", err)
