@@ -287,7 +287,7 @@ func (v *Verifier) Exchange(ctx context.Context, bindings []*Binding, bindingNam
 	if v.Replay == nil {
 		return nil, &Denial{Code: tokenward.EUNAVAILABLE, Reason: "no replay cache configured", Binding: b.Name, debug: v.DebugBindings}
 	}
-	seen, err := v.Replay.Seen(ctx, replayID, exp.Add(v.Leeway))
+	seen, err := v.Replay.Seen(ctx, replayID, exp.Add(replayKeep*v.Leeway))
 	if err != nil {
 		return nil, &Denial{Code: tokenward.EUNAVAILABLE, Reason: "replay cache: " + cleanErr(err), Binding: b.Name, debug: v.DebugBindings}
 	}
@@ -338,6 +338,14 @@ func (v *Verifier) verify(ctx context.Context, b *Binding, rawJWT string, now ti
 	}
 	return claims, nil
 }
+
+// replayKeep is how many leeways past its exp a token's replay record is
+// kept. One would do for one clock; servers sharing the record judge the
+// token's exp by their own clocks and sweep records by theirs, so a server
+// whose clock is behind another's still accepts a token the other's sweep
+// has forgotten. Three keep replays refused while servers' clocks disagree
+// by up to a leeway either way.
+const replayKeep = 3
 
 // checkTimes checks exp (required), nbf and iat with Leeway. go-oidc's own
 // expiry check is off because it allows no leeway on exp, a fixed 5 minutes

@@ -367,6 +367,30 @@ func TestExchangeLeeway(t *testing.T) {
 	}
 }
 
+// TestReplayAcrossSkewedClocks: two servers share the replay record, one
+// server's clock 50 s behind the other's (within the leeway). After the
+// first server's clock has passed the token's exp plus the leeway, the
+// second still takes the token as unexpired: the record must still be
+// there, judged by the first server's clock, to refuse the replay.
+func TestReplayAcrossSkewedClocks(t *testing.T) {
+	f := newFixture(t)
+	b := []*oidc.Binding{f.githubBinding(t)}
+	behind := oidc.NewVerifier()
+	behind.Now = func() time.Time { return f.clock().Add(-50 * time.Second) }
+	behind.Replay = f.v.Replay // one store, swept by the first server's clock
+	c := f.github()
+	raw := f.iss.Sign(t, c)
+	if _, err := f.v.Exchange(context.Background(), b, "", raw); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(5*time.Minute + oidc.DefaultLeeway + time.Second) // past exp + leeway here, 11 s past exp there
+	_, err := behind.Exchange(context.Background(), b, "", raw)
+	var d *oidc.Denial
+	if !errors.As(err, &d) || !d.Replay {
+		t.Fatalf("the replay on the server behind: got %v; want refused as a replay", err)
+	}
+}
+
 func TestExchangeNamedBindingAmongSeveral(t *testing.T) {
 	f := newFixture(t)
 	a := f.githubBinding(t)
