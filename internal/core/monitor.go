@@ -29,7 +29,11 @@ type MonitorStore interface {
 	Anomaly(ctx context.Context, id string) (*monitor.Record, error)
 	// AckAnomaly acknowledges one (idempotent); ENOTFOUND for no anomaly.
 	AckAnomaly(ctx context.Context, id, by string, at time.Time) error
-	SaveMonitorState(ctx context.Context, snapshot []byte, at time.Time) error
+	// SaveMonitorState stores snapshot, whose cursor is cursor (the audit
+	// seq the leader has acted up to), unless the stored cursor is newer,
+	// in one statement, and reports whether it did: an old leader's late
+	// save never puts an older cursor over a newer leader's.
+	SaveMonitorState(ctx context.Context, snapshot []byte, cursor int64, at time.Time) (bool, error)
 	// MonitorState returns the saved snapshot, or ENOTFOUND.
 	MonitorState(ctx context.Context) ([]byte, error)
 	StaleNotices(ctx context.Context) (map[string]time.Time, error)
@@ -224,7 +228,25 @@ func (c *Core) SaveMonitorState(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return m.Store.SaveMonitorState(ctx, snap, c.Now().UTC())
+	return c.saveSnapshot(ctx, snap)
+}
+
+// saveSnapshot stores snap unless the stored cursor is newer: then another
+// leader has acted past it since, and what it saved stays.
+func (c *Core) saveSnapshot(ctx context.Context, snap []byte) error {
+	m := c.Monitoring
+	cursor, err := monitor.SnapshotCursor(snap)
+	if err != nil {
+		return err
+	}
+	saved, err := m.Store.SaveMonitorState(ctx, snap, cursor, c.Now().UTC())
+	if err != nil {
+		return err
+	}
+	if !saved {
+		m.logger().Debug("monitor state not saved: the stored cursor is newer", "cursor", cursor)
+	}
+	return nil
 }
 
 // LoadMonitorState restores the saved snapshot and tells the monitor every

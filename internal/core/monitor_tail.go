@@ -224,7 +224,7 @@ func (c *Core) StopActing(ctx context.Context, lost bool) error {
 	if err != nil {
 		return err
 	}
-	return m.Store.SaveMonitorState(ctx, snap, c.Now().UTC())
+	return c.saveSnapshot(ctx, snap)
 }
 
 // savedCursor returns the cursor of the saved snapshot (0: none, or

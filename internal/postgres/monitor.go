@@ -57,9 +57,17 @@ func (db *DB) AckAnomaly(ctx context.Context, id, by string, at time.Time) error
 	return dbError("acknowledge anomaly", changedRow(tag, err, "anomaly %s not found", id))
 }
 
-func (db *DB) SaveMonitorState(ctx context.Context, snapshot []byte, at time.Time) error {
-	_, err := db.pool.Exec(ctx, `INSERT INTO monitor_state (id, snapshot, updated_at) VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot, updated_at = excluded.updated_at`, snapshot, at.UnixNano())
-	return dbError("save monitor state", err)
+// SaveMonitorState implements core.MonitorStore: the upsert's WHERE skips
+// the update when the stored cursor is newer, under the row's lock.
+func (db *DB) SaveMonitorState(ctx context.Context, snapshot []byte, cursor int64, at time.Time) (bool, error) {
+	tag, err := db.pool.Exec(ctx, `INSERT INTO monitor_state (id, snapshot, audit_cursor, updated_at) VALUES (1, $1, $2, $3)
+		ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot, audit_cursor = excluded.audit_cursor, updated_at = excluded.updated_at
+		WHERE monitor_state.audit_cursor <= excluded.audit_cursor`,
+		snapshot, cursor, at.UnixNano())
+	if err != nil {
+		return false, dbError("save monitor state", err)
+	}
+	return tag.RowsAffected() == 1, nil
 }
 
 // MonitorState returns the stored snapshot, or ENOTFOUND.

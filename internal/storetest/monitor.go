@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"bytes"
+	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -152,16 +154,57 @@ func testAnomalies(t *testing.T, s MonitorStore) {
 	wantCode(t, err, tokenward.ENOTFOUND)
 }
 
+// testMonitorState: the stored cursor never goes back. A save with a
+// newer or equal cursor replaces the snapshot; one with an older cursor is
+// refused and leaves it; of racing saves, the highest cursor stays.
 func testMonitorState(t *testing.T, s MonitorStore) {
 	_, err := s.MonitorState(ctx)
 	wantCode(t, err, tokenward.ENOTFOUND)
-	must(t, s.SaveMonitorState(ctx, []byte(`{"v":1}`), base))
-	must(t, s.SaveMonitorState(ctx, []byte(`{"v":2}`), base.Add(time.Hour)))
-	got, err := s.MonitorState(ctx)
-	must(t, err)
-	if !bytes.Equal(got, []byte(`{"v":2}`)) {
-		t.Fatalf("got %s; want the latest snapshot", got)
+	save := func(snap string, cursor int64, want bool) {
+		t.Helper()
+		saved, err := s.SaveMonitorState(ctx, []byte(snap), cursor, base)
+		must(t, err)
+		if saved != want {
+			t.Fatalf("save %s at cursor %d: got saved %v; want %v", snap, cursor, saved, want)
+		}
 	}
+	stored := func(want string) {
+		t.Helper()
+		got, err := s.MonitorState(ctx)
+		must(t, err)
+		if !bytes.Equal(got, []byte(want)) {
+			t.Fatalf("got %s; want %s", got, want)
+		}
+	}
+	save(`{"v":1}`, 10, true) // first save, empty store
+	stored(`{"v":1}`)
+	save(`{"v":2}`, 20, true) // newer
+	stored(`{"v":2}`)
+	save(`{"v":3}`, 15, false) // older: refused
+	stored(`{"v":2}`)
+	save(`{"v":4}`, 20, true) // equal: saved again
+	stored(`{"v":4}`)
+	save(`{"v":5}`, 0, false)
+	stored(`{"v":4}`)
+
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			cur := int64(100 + (i*5)%n) // 100..107, in no order
+			_, err := s.SaveMonitorState(ctx, []byte(fmt.Sprintf(`{"v":%d}`, cur)), cur, base.Add(time.Duration(i)*time.Second))
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(t, err)
+	}
+	stored(fmt.Sprintf(`{"v":%d}`, 100+n-1))
+	save(`{"v":6}`, 100+n-2, false)
+	stored(fmt.Sprintf(`{"v":%d}`, 100+n-1))
 }
 
 func testStaleNotices(t *testing.T, s MonitorStore) {
