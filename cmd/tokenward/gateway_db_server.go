@@ -23,6 +23,10 @@ type gatewayDBServerConfig struct {
 	Listen         string
 	MaxSessions    int
 	StartupTimeout time.Duration
+	// MaxStartups and MaxStartupsPerAddr bound the connections not signed
+	// in yet, overall and per source address (pgproxy.Proxy.MaxStartups).
+	MaxStartups        int
+	MaxStartupsPerAddr int
 	// PeerID and PeerArgs (ID=HOST:PORT) number the servers behind one
 	// address, so that a cancel request reaching the wrong one is passed
 	// on (pgproxy.Proxy.PeerID); Validate fills Peers from PeerArgs.
@@ -61,6 +65,12 @@ func (c *gatewayDBServerConfig) Validate() error {
 	if c.MaxSessions < 1 || c.MaxSessions > 100_000 {
 		return usageError("--gateway-db-max-sessions must be from 1 to 100000")
 	}
+	if c.MaxStartups < 1 || c.MaxStartups > 100_000 {
+		return usageError("--gateway-db-max-startups must be from 1 to 100000")
+	}
+	if c.MaxStartupsPerAddr < 1 || c.MaxStartupsPerAddr > c.MaxStartups {
+		return usageError("--gateway-db-max-startups-per-addr must be from 1 to --gateway-db-max-startups (%d)", c.MaxStartups)
+	}
 	if c.StartupTimeout < time.Second || c.StartupTimeout > 5*time.Minute {
 		return usageError("--gateway-db-startup-timeout must be from 1s to 5m")
 	}
@@ -72,10 +82,13 @@ func (c *gatewayDBServerConfig) Validate() error {
 // them: a PostgreSQL wire-protocol listener where clients sign in with
 // their token (internal/pgproxy).
 func gatewayDBServerFeature(m *Main, f *pflag.FlagSet) (func(*serverConfig) error, func(context.Context, *serverRun) error) {
-	cfg := gatewayDBServerConfig{MaxSessions: pgproxy.DefaultMaxSessions, StartupTimeout: pgproxy.DefaultStartupTimeout}
+	cfg := gatewayDBServerConfig{MaxSessions: pgproxy.DefaultMaxSessions, StartupTimeout: pgproxy.DefaultStartupTimeout,
+		MaxStartups: pgproxy.DefaultMaxStartups, MaxStartupsPerAddr: pgproxy.DefaultMaxStartupsPerAddr}
 	f.StringVar(&cfg.Listen, "gateway-db-listen", "", "serve database gateway routes (PostgreSQL protocol) on this host:port; TLS with --tls-cert, else loopback clients only")
-	f.IntVar(&cfg.MaxSessions, "gateway-db-max-sessions", cfg.MaxSessions, "database gateway connections served at once")
-	f.DurationVar(&cfg.StartupTimeout, "gateway-db-startup-timeout", cfg.StartupTimeout, "time a database client has to sign in (upstream sign-in included)")
+	f.IntVar(&cfg.MaxSessions, "gateway-db-max-sessions", cfg.MaxSessions, "database gateway sessions (signed-in clients) served at once")
+	f.IntVar(&cfg.MaxStartups, "gateway-db-max-startups", cfg.MaxStartups, "database gateway connections not signed in yet, at once")
+	f.IntVar(&cfg.MaxStartupsPerAddr, "gateway-db-max-startups-per-addr", cfg.MaxStartupsPerAddr, "database gateway connections not signed in yet, at once, from one address (IPv6: one /64)")
+	f.DurationVar(&cfg.StartupTimeout, "gateway-db-startup-timeout", cfg.StartupTimeout, "time a database client has to sign in (token check and upstream sign-in included)")
 	f.IntVar(&cfg.PeerID, "gateway-db-peer-id", 0, fmt.Sprintf("this server's number among the servers behind one database gateway address (1 to %d), for --gateway-db-peer", pgproxy.MaxPeerID))
 	f.StringArrayVar(&cfg.PeerArgs, "gateway-db-peer", nil, "another server's database gateway, ID=HOST:PORT (repeatable): a cancel request for its sessions is passed on to it")
 	check := func(*serverConfig) error { return cfg.Validate() }
@@ -85,7 +98,8 @@ func gatewayDBServerFeature(m *Main, f *pflag.FlagSet) (func(*serverConfig) erro
 			return nil
 		}
 		p := &pgproxy.Proxy{Opener: limitedOpener{r.core, r.api}, Audit: r.api.Record, Logger: r.logger.WithGroup("gateway_db"),
-			Now: r.core.Now, MaxSessions: cfg.MaxSessions, StartupTimeout: cfg.StartupTimeout, PeerID: cfg.PeerID, Peers: cfg.Peers}
+			Now: r.core.Now, MaxSessions: cfg.MaxSessions, MaxStartups: cfg.MaxStartups, MaxStartupsPerAddr: cfg.MaxStartupsPerAddr,
+			StartupTimeout: cfg.StartupTimeout, PeerID: cfg.PeerID, Peers: cfg.Peers}
 		if r.cfg.TLSCert != "" {
 			cert, err := loadTLSPair(r.cfg.TLSCert, r.cfg.TLSKey)
 			if err != nil {

@@ -18,6 +18,9 @@ func TestGatewayDBServerConfigValidate(t *testing.T) {
 		{"defaults", func(c *gatewayDBServerConfig) {}, "", map[int]string{}},
 		{"listen", func(c *gatewayDBServerConfig) { c.Listen = "6432" }, "--gateway-db-listen", nil},
 		{"sessions", func(c *gatewayDBServerConfig) { c.MaxSessions = 0 }, "--gateway-db-max-sessions", nil},
+		{"startups", func(c *gatewayDBServerConfig) { c.MaxStartups = 0 }, "--gateway-db-max-startups", nil},
+		{"startups per address", func(c *gatewayDBServerConfig) { c.MaxStartupsPerAddr = 0 }, "--gateway-db-max-startups-per-addr", nil},
+		{"more per address than overall", func(c *gatewayDBServerConfig) { c.MaxStartups, c.MaxStartupsPerAddr = 8, 9 }, "--gateway-db-max-startups-per-addr", nil},
 		{"peers", func(c *gatewayDBServerConfig) {
 			c.PeerID, c.PeerArgs = 1, []string{"2=10.0.0.2:6432", "255=[::1]:6432"}
 		}, "", map[int]string{2: "10.0.0.2:6432", 255: "[::1]:6432"}},
@@ -33,7 +36,7 @@ func TestGatewayDBServerConfigValidate(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := gatewayDBServerConfig{MaxSessions: 100, StartupTimeout: 10e9}
+			c := gatewayDBServerConfig{MaxSessions: 100, StartupTimeout: 10e9, MaxStartups: 256, MaxStartupsPerAddr: 32}
 			tc.edit(&c)
 			err := c.Validate()
 			switch {

@@ -30,7 +30,8 @@ import (
 
 // Opener opens a route for a client: it authenticates the token, checks
 // the grant gateway:<route> and returns the token, the route and the
-// current value of the route's secret (core.Core.OpenDBRoute). Its errors
+// current value of the route's secret (core.Core.OpenDBRoute). It returns
+// once ctx ends, which it does at the end of the startup phase. Its errors
 // never hold the token or the value.
 type Opener interface {
 	OpenDBRoute(ctx context.Context, route, token, ip string) (*tokenward.Token, *tokenward.DBRoute, []byte, error)
@@ -47,9 +48,11 @@ type Rechecker interface {
 
 // Defaults of the Proxy's limits.
 const (
-	DefaultMaxSessions    = 100
-	DefaultStartupTimeout = 10 * time.Second
-	DefaultRecheckEvery   = time.Second
+	DefaultMaxSessions        = 100
+	DefaultMaxStartups        = 256
+	DefaultMaxStartupsPerAddr = 32
+	DefaultStartupTimeout     = 10 * time.Second
+	DefaultRecheckEvery       = time.Second
 )
 
 // Audit actions.
@@ -70,11 +73,21 @@ type Proxy struct {
 	Audit  func(ctx context.Context, e *tokenward.AuditEntry) error
 	Logger *slog.Logger
 	Now    func() time.Time
-	// MaxSessions bounds the connections served at once (sessions and
-	// clients still in the startup phase); more are refused with 53300.
+	// MaxSessions bounds the sessions served at once: a client whose token
+	// was accepted takes one for the rest of its connection, and is refused
+	// with 53300 when none is free. Clients not signed in yet take none, so
+	// that they cannot lock signed-in clients out.
 	MaxSessions int
+	// MaxStartups bounds the connections in the startup phase (not signed
+	// in yet: TLS handshake, startup message, password, token check; cancel
+	// requests), and MaxStartupsPerAddr those of one source address (an
+	// IPv6 client by its /64); a connection over either is refused with
+	// 53300 as it is accepted.
+	MaxStartups        int
+	MaxStartupsPerAddr int
 	// StartupTimeout bounds the startup phase, from accepting the
-	// connection to the first relayed byte (upstream sign-in included).
+	// connection to the first relayed byte: the token check and the
+	// upstream's sign-in run within it.
 	StartupTimeout time.Duration
 	// PeerID numbers this server among servers that serve the same routes
 	// behind one address (1 to MaxPeerID; 0: it serves alone), and Peers
@@ -96,6 +109,8 @@ type Proxy struct {
 	slots   chan struct{}
 	mu      sync.Mutex
 	cancels map[uint32]cancelKey  // proxy-issued process id -> the upstream's key
+	starts  int                   // connections in the startup phase
+	startBy map[string]int        // the same by tokenward.SourceKey of their source
 	conns   map[net.Conn]struct{} // live client connections, closed at shutdown
 	live    map[*session]*relayed // sessions being relayed, for the recheck
 	wg      sync.WaitGroup        // connection goroutines
@@ -125,6 +140,13 @@ func (p *Proxy) init() {
 			p.Now = time.Now
 		}
 		p.slots = make(chan struct{}, p.MaxSessions)
+		if p.MaxStartups <= 0 {
+			p.MaxStartups = DefaultMaxStartups
+		}
+		if p.MaxStartupsPerAddr <= 0 {
+			p.MaxStartupsPerAddr = DefaultMaxStartupsPerAddr
+		}
+		p.startBy = map[string]int{}
 		if p.RecheckEvery <= 0 {
 			p.RecheckEvery = DefaultRecheckEvery
 		}
@@ -262,31 +284,52 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 			continue
 		}
 		backoff = 5 * time.Millisecond
-		select {
-		case p.slots <- struct{}{}:
-		default:
+		s := &session{ip: hostOf(conn.RemoteAddr())}
+		s.startKey = tokenward.SourceKey(s.ip)
+		if !p.startUp(s.startKey) {
 			// Over the limit: refused at once, without reading.
+			p.Logger.Debug("too many connections signing in; refused", "source_ip", s.ip)
 			conn.SetDeadline(time.Now().Add(time.Second))
-			writeFatal(conn, "53300", "tokenward: too many database gateway connections; try again later")
+			writeFatal(conn, "53300", "tokenward: too many database gateway connections signing in; try again later")
 			conn.Close()
 			continue
 		}
+		s.starting = true
 		if !p.track(conn, true) {
 			conn.Close()
-			<-p.slots
+			p.startedUp(s.startKey)
 			continue
 		}
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			// The slot is free before the client sees the connection close,
-			// so a client that reconnects at once is not refused over a
-			// session that has ended (deferred calls run last first).
 			defer conn.Close()
 			defer p.track(conn, false)
-			defer func() { <-p.slots }()
-			p.serveConn(ctx, conn)
+			p.serveConn(ctx, conn, s)
 		}()
+	}
+}
+
+// startUp takes a place in the startup phase for a connection from key:
+// false when there is none (MaxStartups, MaxStartupsPerAddr).
+func (p *Proxy) startUp(key string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.starts >= p.MaxStartups || p.startBy[key] >= p.MaxStartupsPerAddr {
+		return false
+	}
+	p.starts++
+	p.startBy[key]++
+	return true
+}
+
+// startedUp gives back the place startUp took.
+func (p *Proxy) startedUp(key string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.starts--
+	if p.startBy[key]--; p.startBy[key] <= 0 {
+		delete(p.startBy, key)
 	}
 }
 
@@ -312,12 +355,33 @@ type session struct {
 	ip    string
 	route string
 	tok   *tokenward.Token
+
+	startKey string // the source it counts against in the startup phase
+	starting bool   // it holds a place in the startup phase (startUp)
+	slot     bool   // it holds a session slot (p.slots)
 }
 
-func (p *Proxy) serveConn(ctx context.Context, conn net.Conn) {
+// serveConn serves a connection accepted with a place in the startup
+// phase (s.starting), and gives back its places before it returns: before
+// the client sees the connection close, so that a client that reconnects
+// at once is not refused over a session that has ended.
+func (p *Proxy) serveConn(ctx context.Context, conn net.Conn, s *session) {
+	defer func() {
+		if s.starting {
+			p.startedUp(s.startKey)
+		}
+		if s.slot {
+			<-p.slots
+		}
+	}()
 	start := p.Now()
-	conn.SetDeadline(time.Now().Add(p.StartupTimeout))
-	s := &session{id: newID(), ip: hostOf(conn.RemoteAddr())}
+	// One deadline for the whole startup phase: the client's messages, the
+	// token check and the upstream's sign-in.
+	deadline := time.Now().Add(p.StartupTimeout)
+	conn.SetDeadline(deadline)
+	sctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	s.id = newID()
 	st, err := negotiate(conn, p.TLSConfig)
 	if err != nil {
 		if errors.Is(err, errProtocol) {
@@ -364,8 +428,10 @@ func (p *Proxy) serveConn(ctx context.Context, conn net.Conn) {
 		}
 		return // io.EOF: psql asks for the password and comes back
 	}
-	up, err := p.open(ctx, s, st.params, password)
+	up, err := p.open(sctx, s, st.params, password)
 	if err != nil {
+		// Past the deadline the client is still told why, briefly.
+		conn.SetWriteDeadline(time.Now().Add(time.Second))
 		code, msg := fatalOf(err)
 		writeFatal(client, code, msg)
 		return
@@ -398,25 +464,47 @@ func (p *Proxy) serveConn(ctx context.Context, conn net.Conn) {
 	p.ended(s, start, in, out, r.why)
 }
 
-// open authenticates the client, signs in to the upstream and audits the
-// session's opening; the audit entry must be recorded for the session to
-// go on.
+// open authenticates the client, takes a session slot, signs in to the
+// upstream and audits the session's opening; the audit entry must be
+// recorded for the session to go on. ctx ends with the startup phase.
 func (p *Proxy) open(ctx context.Context, s *session, params map[string]string, password string) (*upstream, error) {
 	tok, route, value, err := p.Opener.OpenDBRoute(ctx, s.route, password, s.ip)
 	s.tok = tok
 	if err != nil {
+		clear(value)
+		if c := tokenward.ErrorCode(err); errors.Is(ctx.Err(), context.DeadlineExceeded) && (c == tokenward.EINTERNAL || c == tokenward.EUNAVAILABLE) {
+			err = errStartupTimeout // cut by the deadline, not a verdict on the token
+		}
 		p.refuse(ctx, s, err)
 		return nil, err
 	}
+	if ctx.Err() != nil {
+		// An Opener that returned late: no upstream sign-in past the
+		// deadline.
+		clear(value)
+		p.refuse(ctx, s, errStartupTimeout)
+		return nil, errStartupTimeout
+	}
+	// Signed in: the client leaves the startup phase's budget for the
+	// sessions'.
+	select {
+	case p.slots <- struct{}{}:
+		s.slot = true
+	default:
+		clear(value)
+		p.Logger.Warn("at the session limit; a signed-in client is refused", "route", s.route, "session", s.id, "max_sessions", p.MaxSessions)
+		p.refuse(ctx, s, errTooManySessions)
+		return nil, errTooManySessions
+	}
+	p.startedUp(s.startKey)
+	s.starting = false
 	cfg, err := upstreamConfig(route, value, params)
 	clear(value)
 	if err != nil {
 		p.refuse(ctx, s, err)
 		return nil, err
 	}
-	dctx, cancel := context.WithTimeout(ctx, p.StartupTimeout)
-	defer cancel()
-	up, err := dial(dctx, cfg)
+	up, err := dial(ctx, cfg)
 	cfg.Password = ""
 	if err != nil {
 		// Described by its message and SQLSTATE (or the host), never by
@@ -435,8 +523,10 @@ func (p *Proxy) open(ctx context.Context, s *session, params map[string]string, 
 }
 
 var (
-	errUpstream     = tokenward.Errorf(tokenward.EUNAVAILABLE, "cannot sign in to the route's upstream database")
-	errAuditRefused = tokenward.Errorf(tokenward.EUNAVAILABLE, "the audit log cannot record this session; refused")
+	errStartupTimeout  = tokenward.Errorf(tokenward.EUNAVAILABLE, "the sign-in took longer than the startup timeout")
+	errTooManySessions = tokenward.Errorf(tokenward.ERATELIMITED, "too many database gateway sessions; try again later")
+	errUpstream        = tokenward.Errorf(tokenward.EUNAVAILABLE, "cannot sign in to the route's upstream database")
+	errAuditRefused    = tokenward.Errorf(tokenward.EUNAVAILABLE, "the audit log cannot record this session; refused")
 )
 
 // fatalOf is the SQLSTATE and message a refused client reads.
