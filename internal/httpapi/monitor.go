@@ -131,11 +131,11 @@ func (s *Server) hygieneReport(c *call) (int, any, error) {
 
 // reportLeak answers 202 with the same body whether the token exists or
 // not, so the route cannot be used to test tokens. Reports are limited per
-// source address as failed authentications are (failureKey: an IPv6
+// source address as failed authentications are (tokenward.SourceKey: an IPv6
 // client by its /64), so a host cannot take a fresh budget per address of
 // its /64, nor fill the limiter's table, which then forgets every address.
 func (s *Server) reportLeak(c *call) (int, any, error) {
-	if !s.leakLimiter().allow(failureKey(s.clientIP(c.r)), s.Core.Now()) {
+	if !s.leakLimiter().allow(tokenward.SourceKey(s.clientIP(c.r)), s.Core.Now()) {
 		return 0, nil, tokenward.Errorf(tokenward.ERATELIMITED, "too many leak reports from this address; try again in a minute")
 	}
 	var req api.ReportLeakRequest

@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -254,7 +253,7 @@ func (s *Server) limitAuth(ctx context.Context, raw string, hash [32]byte, ip st
 	if raw == "" || lim.failures == nil {
 		return false, 0, auth()
 	}
-	key := failureKey(ip)
+	key := tokenward.SourceKey(ip)
 	if now := s.Core.Now(); lim.known.has(hash, now) {
 		if ok, wait := lim.failures.allowed(key, now); !ok {
 			return true, wait, nil
@@ -349,22 +348,6 @@ func (k *knownTokens) add(hash [32]byte, now time.Time) {
 		}
 	}
 	k.m[hash] = now
-}
-
-// failureKey is the bucket of failed authentications ip spends from: the
-// address itself for IPv4, its /64 for IPv6 — one host commonly holds a
-// whole /64, and would otherwise get a fresh budget per address.
-func failureKey(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return ip
-	}
-	a = a.Unmap()
-	if a.Is4() {
-		return a.String()
-	}
-	p, _ := a.WithZone("").Prefix(64)
-	return p.String()
 }
 
 // rateLimited sets Retry-After (whole seconds, rounded up, at least 1) and

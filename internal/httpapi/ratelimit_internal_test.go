@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/tokenward/tokenward"
 )
 
 func TestBucketsTakeAndRefill(t *testing.T) {
@@ -126,8 +128,8 @@ func TestFailureKey(t *testing.T) {
 		{"fe80::1%eth0", "fe80::/64"},
 		{"not-an-ip", "not-an-ip"},
 	} {
-		if got := failureKey(tc.in); got != tc.want {
-			t.Errorf("failureKey(%q): got %q; want %q", tc.in, got, tc.want)
+		if got := tokenward.SourceKey(tc.in); got != tc.want {
+			t.Errorf("SourceKey(%q): got %q; want %q", tc.in, got, tc.want)
 		}
 	}
 }
