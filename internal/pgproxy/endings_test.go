@@ -94,12 +94,7 @@ func TestProtocolViolationInsideTLS(t *testing.T) {
 // returns the client after ReadyForQuery.
 func signIn(t *testing.T, addr, secret string) *rawClient {
 	t.Helper()
-	c := dialRaw(t, addr)
-	c.send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: map[string]string{"user": "pgprod"}})
-	if _, ok := c.receive().(*pgproto3.AuthenticationCleartextPassword); !ok {
-		t.Fatal("want AuthenticationCleartextPassword")
-	}
-	c.send(&pgproto3.PasswordMessage{Password: secret})
+	c := passwordSent(t, addr, secret)
 	for {
 		switch m := c.receive().(type) {
 		case *pgproto3.ReadyForQuery:
