@@ -83,7 +83,7 @@ func (m *Main) initDataDir(ctx context.Context, dir string, sc storageConfig) (t
 	claim := filepath.Join(dir, initClaimFile)
 	f, err := os.OpenFile(claim, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, os.ErrExist) {
-		return "", fmt.Errorf("another tokenward init is initialising %s", dir)
+		return "", fmt.Errorf("another tokenward init is initialising %s (if none is running, one was killed half-way: empty the directory and run init again)", dir)
 	}
 	if err != nil {
 		return "", err
